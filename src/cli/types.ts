@@ -1,0 +1,56 @@
+import type { Readable, Writable } from 'node:stream';
+
+/** Everything a command touches of the outside world, so tests can run commands in-process. */
+export interface CliContext {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  /** One line for --help. */
+  description: string;
+  /** Placeholder shown in --help, e.g. FILE. */
+  value?: string;
+}
+
+export interface ParsedArgs {
+  values: Record<string, string | boolean | string[] | boolean[] | undefined>;
+  positionals: string[];
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  /** e.g. "gatehouse token mint --agent NAME --scopes SCOPES --ttl DURATION [--tenant T]" */
+  usage: string;
+  /** Longer help text, examples welcome. */
+  description?: string;
+  options?: Record<string, OptionSpec>;
+  /** A group (token, audit, keys …) has subcommands instead of run. */
+  subcommands?: Command[];
+  /** Returns the exit code: 0 ok, 1 failure (e.g. verify found a break), 2 usage or config error. */
+  run?(args: ParsedArgs, ctx: CliContext): Promise<number>;
+}
+
+/** Helpers shared by commands. */
+export function str(args: ParsedArgs, name: string): string | undefined {
+  const v = args.values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+export function bool(args: ParsedArgs, name: string): boolean {
+  return args.values[name] === true;
+}
+export function list(args: ParsedArgs, name: string): string[] {
+  const v = args.values[name];
+  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
+  return typeof v === 'string' ? [v] : [];
+}
+export function writeLine(stream: Writable, line = ''): void {
+  stream.write(line + '\n');
+}

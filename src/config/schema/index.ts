@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { approvalSection } from './approval.js';
+import { auditSection } from './audit.js';
+import { authSection } from './auth.js';
+import { authzSection } from './authz.js';
+import { section } from './common.js';
+import { encryptionSection } from './encryption.js';
+import { limitsSection } from './limits.js';
+import { redactSection } from './redact.js';
+import { logSection, routeSchema, serverSection, storeSection } from './server.js';
+
+/**
+ * The one closed schema: every key Gatehouse understands, with every default in one place.
+ * An unknown key anywhere is an error naming its path and the nearest valid key (config/load.ts).
+ */
+export const configSchema = z.strictObject({
+  /** State directory: dev CA, signing secrets, SQLite store, audit log. Default ./.gatehouse or $GATEHOUSE_HOME. */
+  state_dir: z.string().optional(),
+  server: serverSection,
+  routes: z.array(routeSchema).default([]),
+  /** Built-in demo upstreams (echo at /echo, MCP at /mcp). On in the embedded default only. */
+  demo: section({ enabled: z.boolean().default(false) }),
+  store: storeSection,
+  log: logSection,
+  auth: authSection,
+  authz: authzSection,
+  approval: approvalSection,
+  audit: auditSection,
+  redact: redactSection,
+  encryption: encryptionSection,
+  limits: limitsSection,
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type GatehouseConfig = z.infer<typeof configSchema> & {
+  /** Resolved at load: absolute state directory. */
+  state_dir: string;
+  /** Resolved at load: development | production. */
+  profile: 'development' | 'production';
+};
+export type RouteConfig = z.infer<typeof routeSchema>;
+export type TlsConfig = GatehouseConfig['server']['tls'];
+export { MOZILLA_INTERMEDIATE_CIPHERS, TLS_VERSIONS } from './server.js';

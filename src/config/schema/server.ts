@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import { bytes, duration, filePath, section } from './common.js';
+
+export const TLS_VERSIONS = ['tls10', 'tls11', 'tls12', 'tls13'] as const;
+
+/** Mozilla's "intermediate" TLS 1.2 cipher list (TLS 1.3 suites are fixed by OpenSSL and always on). */
+export const MOZILLA_INTERMEDIATE_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'DHE-RSA-AES128-GCM-SHA256',
+  'DHE-RSA-AES256-GCM-SHA384',
+  'DHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/** Server-side TLS (seeds 000 and 002). With no cert_file, a dev CA and certificate are generated (development only). */
+export const tlsSection = section({
+  enabled: z.boolean().default(true),
+  cert_file: filePath().optional(),
+  key_file: filePath().optional(),
+  /** CA bundle that client certificates must chain to (mTLS). */
+  ca_file: filePath().optional(),
+  client_auth: z.enum(['none', 'request', 'require']).default('none'),
+  min_version: z.enum(TLS_VERSIONS).default('tls12'),
+  max_version: z.enum(TLS_VERSIONS).default('tls13'),
+  ciphers: z.string().min(1).default(MOZILLA_INTERMEDIATE_CIPHERS),
+  prefer_server_cipher_suites: z.boolean().default(true),
+  /** Seed 002: only these client certificate CNs (or SANs below) are accepted; empty = any cert the CA signed. */
+  mtls_allowed_common_names: z.array(z.string().min(1)).default([]),
+  mtls_allowed_sans: z.array(z.string().min(1)).default([]),
+  insecure_allow_legacy_tls: z.boolean().default(false),
+  /** Reload the certificate and key when the files change, without restart. */
+  watch: z.boolean().default(true),
+  hsts: section({
+    enabled: z.boolean().default(true),
+    max_age: duration('365d'),
+    include_subdomains: z.boolean().default(true),
+  }),
+});
+
+export const serverLimitsSection = section({
+  max_header_size: bytes('16kb'),
+  max_body_size: bytes('1mb'),
+  /** Time to receive the complete request headers (slowloris). */
+  header_timeout: duration('10s'),
+  /** Time to receive the complete request (headers and body). */
+  request_timeout: duration('30s'),
+  /** Keep-alive idle time between requests. */
+  idle_timeout: duration('5s'),
+  max_connections: z.number().int().positive().default(10_000),
+  max_connections_per_ip: z.number().int().positive().default(512),
+  max_requests_per_socket: z.number().int().nonnegative().default(0),
+});
+
+export const serverSection = section({
+  listen: z.string().default('127.0.0.1:8443'),
+  tls: tlsSection,
+  /** Addresses or CIDRs of front proxies whose X-Forwarded-* and identity headers are believed. */
+  trusted_proxies: z.array(z.string().min(1)).default([]),
+  limits: serverLimitsSection,
+  shutdown_timeout: duration('10s'),
+  /** Admin API CORS origins; '*' is refused in production. */
+  admin_cors_origins: z.array(z.string().min(1)).default([]),
+  admin: section({
+    enabled: z.boolean().default(true),
+    prefix: z.string().regex(/^\/[A-Za-z0-9_/-]*$/).default('/_gatehouse'),
+  }),
+});
+
+export const upstreamTlsSection = section({
+  ca_file: filePath().optional(),
+  cert_file: filePath().optional(),
+  key_file: filePath().optional(),
+  server_name: z.string().optional(),
+  min_version: z.enum(TLS_VERSIONS).default('tls12'),
+  insecure_skip_verify: z.boolean().default(false),
+});
+
+export const routeSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+  /** Path prefix, e.g. /echo. Matched on segment boundaries after percent-decoding. */
+  prefix: z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/, 'a prefix is an absolute path'),
+  /** Upstream base URL (http or https), or "demo:echo" / "demo:mcp" for the built-in demo services. */
+  upstream: z.string().min(1),
+  kind: z.enum(['http', 'mcp']).default('http'),
+  strip_prefix: z.boolean().default(true),
+  connect_timeout: duration('5s'),
+  /** Time for the upstream to send response headers. */
+  response_timeout: duration('30s'),
+  /** Idle time allowed between body chunks (SSE streams keep flowing). */
+  body_timeout: duration('5m'),
+  max_body_size: bytes().optional(),
+  /** Forward ciphertext untouched; policy runs on metadata only (seed 002 end-to-end mode). */
+  end_to_end: z.boolean().default(false),
+  /** Requests on this route need an authenticated principal (false only for truly public routes). */
+  auth_required: z.boolean().default(true),
+  tls: upstreamTlsSection,
+  connections: z.number().int().positive().max(1024).default(64),
+});
+
+export const storeSection = section({
+  kind: z.enum(['sqlite', 'memory']).default('sqlite'),
+  /** Default: <state_dir>/state.db */
+  path: z.string().optional(),
+});
+
+export const logSection = section({
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** Log file path; stdout when absent. */
+  file: z.string().optional(),
+});

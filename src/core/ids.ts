@@ -1,0 +1,22 @@
+import { randomBytes } from 'node:crypto';
+
+// Request ids: a random prefix per process and a counter, so generating one costs no syscall.
+const PROCESS_PREFIX = randomBytes(6).toString('base64url');
+let counter = 0;
+
+/** A unique, non-secret id for a request (logged, returned in X-Request-Id, sent upstream). */
+export function requestId(): string {
+  counter = (counter + 1) >>> 0;
+  return `${PROCESS_PREFIX}${counter.toString(36).padStart(6, '0')}`;
+}
+
+/** A random identifier with 128 bits of entropy, base64url. For token ids, approval ids, key ids. */
+export function randomId(bytes = 16): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+// Inbound request ids are echoed only when they are short and plain: never a vector for log injection.
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+export function isSafeRequestId(value: string | undefined): value is string {
+  return value !== undefined && SAFE_REQUEST_ID.test(value);
+}

@@ -1,0 +1,127 @@
+/**
+ * The shared vocabulary of ARCHITECTURE.md: Principal, Operation, Decision and the exchange.
+ * Capabilities read these without importing each other (authz reads a Principal without authn).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GatehouseError } from './errors.js';
+
+export type AuthMethod = 'mtls' | 'token' | 'jwt' | 'api_key' | 'basic' | 'static' | 'header' | 'none';
+export type PrincipalType = 'agent' | 'user' | 'service' | 'anonymous';
+export type RiskLevel = 'low' | 'moderate' | 'high' | 'critical';
+
+/** Identity set by a trusted front proxy such as `tailscale serve` (seed 001's audit record). */
+export interface TailscaleIdentity {
+  tailscale_user?: string;
+  tailscale_name?: string;
+  tailscale_node?: string;
+  tailscale_tags?: string[];
+  tailnet?: string;
+}
+
+export interface ClientCertIdentity {
+  subject_cn?: string;
+  san_dns?: string[];
+  san_uri?: string[];
+  fingerprint256?: string;
+}
+
+export interface NetworkIdentity {
+  /** The client address as seen by Gatehouse, or the forwarded one from a trusted proxy. */
+  source_ip: string;
+  /** The TCP peer address (differs from source_ip behind a trusted proxy). */
+  peer_ip: string;
+  tls: boolean;
+  tailscale?: TailscaleIdentity;
+  client_cert?: ClientCertIdentity;
+}
+
+export interface Principal {
+  id: string;
+  type: PrincipalType;
+  method: AuthMethod;
+  /** Scopes as granted (bundles such as `readonly` stay as written; authz expands them). */
+  scopes: readonly string[];
+  tenant?: string;
+  network: NetworkIdentity;
+  /** Token id (jti) or key id, for revocation and usage analytics. Never the secret. */
+  credential_id?: string;
+  /** Emergency operator: skips approval gates, always audited as break_glass (seed 001). */
+  break_glass?: boolean;
+  attributes: Record<string, unknown>;
+}
+
+export interface Operation {
+  kind: 'http' | 'mcp';
+  method: string;
+  path: string;
+  tenant?: string;
+  namespace?: string;
+  resource?: string;
+  action?: string;
+  /** MCP: the JSON-RPC method (tools/call, tools/list …) and, for tools/call, the tool and its arguments. */
+  mcp_method?: string;
+  tool?: string;
+  args?: Record<string, unknown>;
+  risk_level?: RiskLevel;
+}
+
+export interface ApprovalInfo {
+  required: boolean;
+  approved: boolean;
+  id?: string;
+  approver?: string;
+  break_glass?: boolean;
+}
+
+export interface Decision {
+  allow: boolean;
+  /** Stable reason code: `scope_satisfied`, `scope_missing`, `tenant_mismatch`, `rbac_rule` … */
+  reason: string;
+  rule?: string;
+  missing_scope?: string;
+  scopes_used: string[];
+  policy_version: string;
+  risk_level?: RiskLevel;
+  requires_approval?: boolean;
+}
+
+/** What a route forwards to. */
+export interface RouteTarget {
+  name: string;
+  prefix: string;
+  kind: 'http' | 'mcp';
+}
+
+/**
+ * One request through the gateway. Each stage is a plain function over it.
+ * A stage denies by throwing a GatehouseError (fail closed).
+ */
+export interface Exchange {
+  readonly id: string;
+  /** performance.now() at arrival. */
+  readonly startedAt: number;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly method: string;
+  /** The decoded, normalised path (no query), already checked against traversal. */
+  readonly path: string;
+  /** The raw query string without '?', or ''. */
+  readonly query: string;
+  readonly network: NetworkIdentity;
+  route: RouteTarget | undefined;
+  principal: Principal | undefined;
+  operation: Operation | undefined;
+  decision: Decision | undefined;
+  approval: ApprovalInfo | undefined;
+  /** Buffered request body, when a stage needed it (MCP classification, decryption). */
+  body: Buffer | undefined;
+  /** Headers added for the upstream by stages (identity headers, injected credentials). */
+  upstreamHeaders: Record<string, string>;
+  /** Response status once known. */
+  status: number | undefined;
+  error: GatehouseError | undefined;
+  /** Free-form, audit-safe facts stages want recorded. */
+  meta: Record<string, unknown>;
+}
+
+export type Stage = (ex: Exchange) => void | Promise<void>;
