@@ -6,3 +6,4 @@ export * from './ids.js';
 export * from './compare.js';
 export * from './safe.js';
 export * from './bytes.js';
+export type * from './store.js';

@@ -125,3 +125,62 @@ export interface Exchange {
 }
 
 export type Stage = (ex: Exchange) => void | Promise<void>;
+
+/** Minimal pino-compatible logger, so capabilities log without importing pino or the gateway. */
+export interface Logger {
+  trace(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/**
+ * One audit event as capabilities emit it. Field names follow seed 001's example record
+ * (subject, tool, args, result_status, scopes, risk_level, approved, tailscale, error); the audit
+ * writer adds timestamp, seq and the hash chain. See docs/audit.md for seed 002's names.
+ */
+export interface AuditEvent {
+  event_type: string;
+  result_status: 'success' | 'error' | 'denied';
+  subject?: string;
+  principal_type?: PrincipalType;
+  auth_method?: AuthMethod;
+  source_ip?: string;
+  tailscale?: TailscaleIdentity;
+  tenant?: string;
+  namespace?: string;
+  resource?: string;
+  action?: string;
+  tool?: string;
+  args?: unknown;
+  /** Scopes used by the decision (seed 001's "scopes"). */
+  scopes?: string[];
+  risk_level?: RiskLevel;
+  approved?: boolean;
+  approval?: { id?: string; approver?: string; required?: boolean; break_glass?: boolean };
+  /** Secret-free error message (seed 001's jq looks for "Insufficient" in it). */
+  error?: string;
+  error_code?: string;
+  latency_ms?: number;
+  request_id?: string;
+  user_agent?: string;
+  method?: string;
+  path?: string;
+  status?: number;
+  metadata?: Record<string, unknown>;
+}
+
+/** Where capabilities send audit events; the audit module implements it. Rejects when the event cannot be made durable. */
+export interface AuditEmitter {
+  emit(event: AuditEvent): Promise<void>;
+}
+
+/** What the gateway hands every stage factory. */
+export interface StageDeps {
+  logger: Logger;
+  clock: import('./clock.js').Clock;
+  store: import('./store.js').StateStore;
+  audit: AuditEmitter;
+}

@@ -1,0 +1,44 @@
+/**
+ * State behind one small interface (ARCHITECTURE.md: store/). Namespaced keys, JSON values, optional TTL,
+ * a change feed so several gateways sharing one store see revocations within a poll interval.
+ * SQLite is the embedded default; memory is for tests and single-process use.
+ */
+export interface StoreEntry<T = unknown> {
+  key: string;
+  value: T;
+  updatedAt: number;
+  expiresAt: number | undefined;
+}
+
+export interface StoreChange<T = unknown> {
+  key: string;
+  /** undefined when the key was deleted. */
+  value: T | undefined;
+  seq: number;
+}
+
+export interface PutOptions {
+  /** Time to live in ms; the entry disappears after it. */
+  ttlMs?: number;
+}
+
+export interface StateStore {
+  readonly kind: 'memory' | 'sqlite';
+  get<T = unknown>(ns: string, key: string): Promise<T | undefined>;
+  put(ns: string, key: string, value: unknown, opts?: PutOptions): Promise<void>;
+  /** Writes only when the key is absent (or expired); true when it wrote. */
+  putIfAbsent(ns: string, key: string, value: unknown, opts?: PutOptions): Promise<boolean>;
+  /**
+   * Atomic read-modify-write: `fn` gets the current value and returns the new one (undefined deletes).
+   * Atomic across processes for SQLite (BEGIN IMMEDIATE). `fn` must be synchronous and free of I/O.
+   */
+  update<T = unknown>(ns: string, key: string, fn: (current: T | undefined) => T | undefined, opts?: PutOptions): Promise<T | undefined>;
+  delete(ns: string, key: string): Promise<boolean>;
+  list<T = unknown>(ns: string, opts?: { prefix?: string; limit?: number }): Promise<StoreEntry<T>[]>;
+  /** Changes in `ns` with a sequence number above `sinceSeq`, oldest first. */
+  changes<T = unknown>(ns: string, sinceSeq: number, limit?: number): Promise<StoreChange<T>[]>;
+  /** Current highest sequence number in `ns` (0 when empty). */
+  headSeq(ns: string): Promise<number>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
