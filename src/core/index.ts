@@ -7,3 +7,4 @@ export * from './compare.js';
 export * from './safe.js';
 export * from './bytes.js';
 export type * from './store.js';
+export * from './net.js';

@@ -1,0 +1,35 @@
+import { BlockList, isIP } from 'node:net';
+
+/** Strips the IPv4-mapped IPv6 prefix Node reports for dual-stack sockets (::ffff:127.0.0.1 → 127.0.0.1). */
+export function normalizeIp(ip: string | undefined): string {
+  if (!ip) return '';
+  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+}
+
+/**
+ * A matcher for trusted proxy addresses: exact IPs and CIDRs, IPv4 and IPv6 (node:net BlockList).
+ * Throws TypeError on an entry that is neither, so a typo never silently trusts nobody (or everybody).
+ */
+export function ipMatcher(entries: readonly string[]): (ip: string) => boolean {
+  if (entries.length === 0) return () => false;
+  const list = new BlockList();
+  for (const raw of entries) {
+    const entry = raw.trim();
+    const slash = entry.indexOf('/');
+    const addr = slash === -1 ? entry : entry.slice(0, slash);
+    const family = isIP(addr);
+    if (family === 0) throw new TypeError(`not an IP address or CIDR: "${entry.slice(0, 64)}"`);
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (slash === -1) list.addAddress(addr, type);
+    else {
+      const bits = Number(entry.slice(slash + 1));
+      if (!Number.isInteger(bits) || bits < 0 || bits > (family === 4 ? 32 : 128)) throw new TypeError(`invalid CIDR prefix in "${entry.slice(0, 64)}"`);
+      list.addSubnet(addr, bits, type);
+    }
+  }
+  return (ip: string) => {
+    const n = normalizeIp(ip);
+    const family = isIP(n);
+    return family !== 0 && list.check(n, family === 4 ? 'ipv4' : 'ipv6');
+  };
+}
