@@ -122,6 +122,11 @@ export interface Exchange {
   error: GatehouseError | undefined;
   /** Free-form, audit-safe facts stages want recorded. */
   meta: Record<string, unknown>;
+  /**
+   * Set by a stage that must rewrite the upstream response (MCP tools/list filtering): the gateway then buffers
+   * the response (bounded) and sends what this returns. Content type is `application/json` or `text/event-stream`.
+   */
+  responseFilter: ((body: Buffer, contentType: string) => Buffer) | undefined;
 }
 
 export type Stage = (ex: Exchange) => void | Promise<void>;
