@@ -2,31 +2,27 @@ import { z } from 'zod';
 import { parseDuration } from '../../core/durations.js';
 import { parseBytes } from '../../core/bytes.js';
 
-/** A duration written as "30s"/"1h"/"7d" or a number of ms; parsed to milliseconds. */
-export const duration = (def?: string) => {
-  const base = z.union([z.string(), z.number()]).transform((v, ctx) => {
+type Parse = (v: string | number) => number;
+const parsed = (parse: Parse, def: string | number | undefined) => {
+  const value = z.union([z.string(), z.number()]);
+  const check = (v: string | number, ctx: z.RefinementCtx): number => {
     try {
-      return parseDuration(v);
+      return parse(v);
     } catch (e) {
       ctx.addIssue({ code: 'custom', message: (e as Error).message });
       return z.NEVER;
     }
-  });
-  return def === undefined ? base : base.default(parseDuration(def));
+  };
+  return def === undefined
+    ? value.transform(check)
+    : value.optional().transform((v, ctx) => check(v ?? def, ctx));
 };
 
+/** A duration written as "30s"/"1h"/"7d" or a number of ms; parsed to milliseconds. */
+export const duration = (def?: string) => parsed(parseDuration, def);
+
 /** A size written as "1mb"/"16kb" or a number of bytes; parsed to bytes. */
-export const bytes = (def?: string | number) => {
-  const base = z.union([z.string(), z.number()]).transform((v, ctx) => {
-    try {
-      return parseBytes(v);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message });
-      return z.NEVER;
-    }
-  });
-  return def === undefined ? base : base.default(parseBytes(def));
-};
+export const bytes = (def?: string | number) => parsed(parseBytes, def);
 
 /** A file path field. `*_file` fields are checked to be readable at load (see config/load.ts). */
 export const filePath = () => z.string().min(1);

@@ -1,0 +1,36 @@
+/**
+ * `${VAR}` and `${VAR:-default}` interpolation (seed 000: `password: ${PASSWORD_ENV_VAR}`), applied to every
+ * string scalar of the parsed YAML. `$${` writes a literal `${`. A missing variable without a default is an
+ * error naming the field: never an empty string.
+ */
+export interface InterpolationProblem {
+  path: string;
+  variable: string;
+}
+
+// One pass, no backtracking: a name, then optionally ":-" and a default without "}".
+const VAR_RE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]{0,127})(?::-([^}]*))?\}/g;
+
+export function interpolateString(value: string, env: NodeJS.ProcessEnv, path: string, problems: InterpolationProblem[]): string {
+  if (!value.includes('${')) return value;
+  return value.replace(VAR_RE, (match, name: string | undefined, def: string | undefined) => {
+    if (match === '$${') return '${';
+    const v = env[name as string];
+    if (v !== undefined && v !== '') return v;
+    if (def !== undefined) return def;
+    problems.push({ path, variable: name as string });
+    return '';
+  });
+}
+
+/** Walks a parsed YAML value and interpolates every string; returns a new value. */
+export function interpolate(value: unknown, env: NodeJS.ProcessEnv, problems: InterpolationProblem[], path = ''): unknown {
+  if (typeof value === 'string') return interpolateString(value, env, path || '(root)', problems);
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, problems, `${path}[${i}]`));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, problems, path ? `${path}.${k}` : k);
+    return out;
+  }
+  return value;
+}

@@ -1,0 +1,182 @@
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { GatehouseError } from '../core/errors.js';
+import { interpolate, type InterpolationProblem } from './interpolate.js';
+import { configSchema, type GatehouseConfig } from './schema/index.js';
+import { describeExpected, keysAt, nearestKey, schemaAt } from './schema-walk.js';
+import { productionProblems } from './profiles.js';
+
+/** Bounded input: a config file larger than this is refused before parsing. */
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+const MAX_SECRET_FILE_BYTES = 1024 * 1024;
+
+/** A configuration error: one line per problem, each naming the path. The CLI exits with status 2. */
+export class ConfigError extends GatehouseError {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[], code: 'GH_CONFIG_INVALID' | 'GH_CONFIG_MISSING_VAR' | 'GH_CONFIG_FILE_UNREADABLE' | 'GH_CONFIG_PRODUCTION_REFUSED' = 'GH_CONFIG_INVALID') {
+    super(code, problems.join('\n'));
+    this.problems = problems;
+  }
+}
+
+/**
+ * The embedded default: development profile, TLS with a generated dev CA on 127.0.0.1:8443, the demo echo and
+ * MCP upstreams, token authentication with a secret generated into the state directory.
+ */
+export const EMBEDDED_DEFAULT: Readonly<Record<string, unknown>> = {
+  demo: { enabled: true },
+  routes: [
+    { name: 'echo', prefix: '/echo', upstream: 'demo:echo', kind: 'http' },
+    { name: 'mcp', prefix: '/mcp', upstream: 'demo:mcp', kind: 'mcp' },
+  ],
+};
+
+export interface LoadOptions {
+  /** YAML file; when absent the embedded default is used. */
+  path?: string | undefined;
+  /** Raw YAML text instead of a file (tests, `config check -`). */
+  text?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Skip the production refusals (config check prints them as problems instead). */
+  skipProfileCheck?: boolean;
+}
+
+export function resolveStateDir(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), configured?: string): string {
+  const dir = configured ?? env['GATEHOUSE_HOME'] ?? '.gatehouse';
+  return isAbsolute(dir) ? dir : resolve(cwd, dir);
+}
+
+/** GATEHOUSE_ENV=production|development; ENV=production is honoured too (seed 003). Development by default. */
+export function resolveProfile(env: NodeJS.ProcessEnv = process.env): 'development' | 'production' {
+  const v = (env['GATEHOUSE_ENV'] ?? env['ENV'] ?? '').toLowerCase();
+  return v === 'production' || v === 'prod' ? 'production' : 'development';
+}
+
+function readYaml(text: string, source: string): unknown {
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new ConfigError([`${source}: larger than ${MAX_CONFIG_BYTES} bytes`]);
+  // uniqueKeys: a duplicated key is an error, not a silent override. maxAliasCount bounds billion-laughs expansion.
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, strict: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => `${source}: ${e.message.split('\n')[0] ?? 'invalid YAML'}`));
+  }
+  return doc.toJS({ maxAliasCount: 100 }) ?? {};
+}
+
+/** Resolves `*_file` (and `*_files`) fields: paths become absolute and must be readable; secret siblings are filled. */
+function resolveFileFields(value: unknown, baseDir: string, problems: string[], path: (string | number)[] = []): void {
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => resolveFileFields(v, baseDir, problems, [...path, i]));
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  const obj = value as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    const v = obj[key];
+    const here = [...path, key];
+    const name = here.join('.');
+    if (key.endsWith('_file') && typeof v === 'string') {
+      const abs = isAbsolute(v) ? v : resolve(baseDir, v);
+      obj[key] = abs;
+      const problem = unreadable(abs);
+      if (problem) {
+        problems.push(`${name}: file ${problem}`);
+        continue;
+      }
+      const sibling = key.slice(0, -'_file'.length);
+      if (obj[sibling] === undefined && keysAt(configSchema, path).includes(sibling) && isSecretSibling(sibling)) {
+        obj[sibling] = readFileSync(abs, 'utf8').trim();
+      }
+    } else if (key.endsWith('_files') && Array.isArray(v)) {
+      obj[key] = v.map((item, i) => {
+        if (typeof item !== 'string') return item;
+        const abs = isAbsolute(item) ? item : resolve(baseDir, item);
+        const problem = unreadable(abs);
+        if (problem) problems.push(`${name}[${i}]: file ${problem}`);
+        return abs;
+      });
+    } else {
+      resolveFileFields(v, baseDir, problems, here);
+    }
+  }
+}
+
+// Only content-bearing secrets are read into their sibling; cert_file/key_file stay paths (TLS reloads them).
+const SECRET_SIBLINGS = new Set(['secret', 'password', 'token', 'client_secret', 'api_key', 'value']);
+const isSecretSibling = (name: string): boolean => SECRET_SIBLINGS.has(name);
+
+function unreadable(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) return 'is not a regular file';
+    if (st.size > MAX_SECRET_FILE_BYTES * 16) return 'is too large';
+    accessSync(path, constants.R_OK);
+    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : 'cannot be read';
+  }
+}
+
+function formatIssue(issue: { code: string; path: PropertyKey[]; message: string; keys?: string[] }): string[] {
+  const at = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') || '(root)';
+  if (issue.code === 'unrecognized_keys') {
+    const valid = keysAt(configSchema, issue.path);
+    return (issue.keys ?? []).map((k) => {
+      const near = nearestKey(k, valid);
+      const full = at === '(root)' ? k : `${at}.${k}`;
+      return `${full}: unknown key${near ? ` (did you mean "${near}"?)` : valid.length ? ` (valid keys: ${valid.join(', ')})` : ''}`;
+    });
+  }
+  if (issue.code === 'invalid_type') return [`${at}: expected ${describeExpected(schemaAt(configSchema, issue.path))}`];
+  return [`${at}: ${issue.message}`];
+}
+
+/** Validates a raw (already interpolated) object against the closed schema. */
+export function validateConfig(raw: unknown, opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): GatehouseConfig {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(result.error.issues.flatMap((i) => formatIssue(i as Parameters<typeof formatIssue>[0])));
+  const env = opts.env ?? process.env;
+  const cfg = result.data as GatehouseConfig;
+  cfg.state_dir = resolveStateDir(env, opts.cwd, result.data.state_dir);
+  cfg.profile = resolveProfile(env);
+  if (cfg.store.kind === 'sqlite' && !cfg.store.path) cfg.store.path = resolve(cfg.state_dir, 'state.db');
+  return cfg;
+}
+
+/** Loads, interpolates, resolves file fields, validates and applies the profile's refusals. */
+export async function loadConfig(opts: LoadOptions = {}): Promise<GatehouseConfig> {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  let raw: unknown;
+  let baseDir = cwd;
+  if (opts.text !== undefined) raw = readYaml(opts.text, 'config');
+  else if (opts.path) {
+    const abs = isAbsolute(opts.path) ? opts.path : resolve(cwd, opts.path);
+    const problem = unreadable(abs);
+    if (problem) throw new ConfigError([`config file ${opts.path}: ${problem}`], 'GH_CONFIG_FILE_UNREADABLE');
+    raw = readYaml(readFileSync(abs, 'utf8'), opts.path);
+    baseDir = dirname(abs);
+  } else raw = structuredClone(EMBEDDED_DEFAULT);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(['(root): expected a mapping']);
+
+  const missing: InterpolationProblem[] = [];
+  const interpolated = interpolate(raw, env, missing);
+  if (missing.length > 0) {
+    throw new ConfigError(
+      missing.map((m) => `${m.path}: environment variable ${m.variable} is not set (use \${${m.variable}:-default} for a default)`),
+      'GH_CONFIG_MISSING_VAR',
+    );
+  }
+  const fileProblems: string[] = [];
+  resolveFileFields(interpolated, baseDir, fileProblems);
+  if (fileProblems.length > 0) throw new ConfigError(fileProblems, 'GH_CONFIG_FILE_UNREADABLE');
+
+  const cfg = validateConfig(interpolated, { env, cwd });
+  if (cfg.profile === 'production' && !opts.skipProfileCheck) {
+    const problems = productionProblems(cfg);
+    if (problems.length > 0) throw new ConfigError(problems.map((p) => `production: ${p}`), 'GH_CONFIG_PRODUCTION_REFUSED');
+  }
+  return cfg;
+}
