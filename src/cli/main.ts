@@ -1,0 +1,146 @@
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { GatehouseError } from '../core/errors.js';
+import { ConfigError } from '../config/index.js';
+import { commands } from './commands.js';
+import type { CliContext, Command, OptionSpec, ParsedArgs } from './types.js';
+import { writeLine } from './types.js';
+
+const EXIT_USAGE = 2;
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function optionLines(options: Record<string, OptionSpec> | undefined): string[] {
+  if (!options) return [];
+  return Object.entries(options).map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`;
+    return `  ${flag.padEnd(30)} ${o.description}${o.multiple ? ' (repeatable)' : ''}`;
+  });
+}
+
+export function helpText(cmd: Command | undefined, path: string[]): string {
+  if (!cmd) {
+    const lines = [
+      'gatehouse — a security gateway and toolkit for internal services',
+      '',
+      'Usage: gatehouse <command> [options]',
+      '',
+      'Commands:',
+      ...commands.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`),
+      '',
+      'Run `gatehouse <command> --help` for a command\'s options.',
+      'Environment: GATEHOUSE_HOME (state directory, default ./.gatehouse), GATEHOUSE_ENV=production|development.',
+    ];
+    return lines.join('\n');
+  }
+  const lines = [`gatehouse ${path.join(' ')} — ${cmd.summary}`, '', `Usage: ${cmd.usage}`];
+  if (cmd.description) lines.push('', cmd.description);
+  if (cmd.subcommands?.length) {
+    lines.push('', 'Commands:', ...cmd.subcommands.map((c) => `  ${c.name.padEnd(14)} ${c.summary}`));
+  }
+  const opts = optionLines(cmd.options);
+  if (opts.length) lines.push('', 'Options:', ...opts);
+  lines.push('  -h, --help                     show this help');
+  return lines.join('\n');
+}
+
+function defaultContext(partial: Partial<CliContext>): CliContext {
+  return {
+    stdin: partial.stdin ?? process.stdin,
+    stdout: partial.stdout ?? process.stdout,
+    stderr: partial.stderr ?? process.stderr,
+    env: partial.env ?? process.env,
+    cwd: partial.cwd ?? process.cwd(),
+  };
+}
+
+/** Runs the CLI in-process and returns the exit code. */
+export async function runCli(argv: string[], partial: Partial<CliContext> = {}): Promise<number> {
+  const ctx = defaultContext(partial);
+  const args = [...argv];
+  if (args.length === 0 || args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
+    writeLine(args.length === 0 ? ctx.stderr : ctx.stdout, helpText(undefined, []));
+    return args.length === 0 ? EXIT_USAGE : 0;
+  }
+  if (args[0] === '--version' || args[0] === '-v') {
+    writeLine(ctx.stdout, version());
+    return 0;
+  }
+  let cmd = commands.find((c) => c.name === args[0]);
+  const path: string[] = [];
+  if (!cmd) {
+    writeLine(ctx.stderr, `error GH_USAGE: unknown command "${String(args[0]).slice(0, 40)}"; run gatehouse --help`);
+    return EXIT_USAGE;
+  }
+  path.push(cmd.name);
+  args.shift();
+  while (cmd.subcommands?.length) {
+    const next: string | undefined = args[0];
+    if (next === undefined || next === '--help' || next === '-h') {
+      writeLine(next ? ctx.stdout : ctx.stderr, helpText(cmd, path));
+      return next ? 0 : EXIT_USAGE;
+    }
+    const sub: Command | undefined = cmd.subcommands.find((c) => c.name === next);
+    if (!sub) {
+      writeLine(ctx.stderr, `error GH_USAGE: unknown command "${path.join(' ')} ${next.slice(0, 40)}"; run gatehouse ${path.join(' ')} --help`);
+      return EXIT_USAGE;
+    }
+    cmd = sub;
+    path.push(sub.name);
+    args.shift();
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    writeLine(ctx.stdout, helpText(cmd, path));
+    return 0;
+  }
+  let parsed: ParsedArgs;
+  try {
+    const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+    for (const [name, o] of Object.entries(cmd.options ?? {})) {
+      options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+    }
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: true }) as ParsedArgs;
+  } catch (e) {
+    writeLine(ctx.stderr, `error GH_USAGE: ${(e as Error).message.split('\n')[0]}`);
+    writeLine(ctx.stderr, `usage: ${cmd.usage}`);
+    return EXIT_USAGE;
+  }
+  if (!cmd.run) {
+    writeLine(ctx.stderr, helpText(cmd, path));
+    return EXIT_USAGE;
+  }
+  try {
+    return await cmd.run(parsed, ctx);
+  } catch (e) {
+    return reportError(e, ctx);
+  }
+}
+
+/** Prints an error without secrets: the code and its message; config errors one line per problem. */
+export function reportError(e: unknown, ctx: Pick<CliContext, 'stderr'>): number {
+  if (e instanceof ConfigError) {
+    for (const p of e.problems) writeLine(ctx.stderr, `error ${e.code}: ${p}`);
+    return EXIT_USAGE;
+  }
+  if (e instanceof GatehouseError) {
+    writeLine(ctx.stderr, `error ${e.code}: ${e.message}`);
+    return e.code.startsWith('GH_CONFIG') || e.code === 'GH_USAGE' ? EXIT_USAGE : 1;
+  }
+  if (e instanceof TypeError) {
+    writeLine(ctx.stderr, `error GH_USAGE: ${e.message}`);
+    return EXIT_USAGE;
+  }
+  // Unknown errors may carry anything in their message: print only the class and code.
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  writeLine(ctx.stderr, `error GH_INTERNAL: unexpected ${(e as Error | undefined)?.name ?? 'error'}${code ? ` (${code})` : ''}`);
+  return 1;
+}
+
+export const main = (argv: string[]): Promise<number> => runCli(argv);

@@ -1,0 +1,94 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { TLSSocket } from 'node:tls';
+import { GatehouseError } from '../core/errors.js';
+import { isSafeRequestId, requestId } from '../core/ids.js';
+import { normalizeIp } from '../core/net.js';
+import type { ClientCertIdentity, Exchange, NetworkIdentity } from '../core/types.js';
+
+/**
+ * Splits and checks the request target. Refuses anything that could escape a route prefix after decoding:
+ * encoded slashes, backslashes or NULs, dot segments (raw or percent-encoded), absolute-form targets.
+ * Returns the decoded path used for routing and the raw path forwarded upstream (identical in meaning).
+ */
+export function checkTarget(url: string | undefined): { path: string; rawPath: string; query: string } {
+  if (!url || url.charCodeAt(0) !== 47 /* '/' */ || url.length > 8192) throw new GatehouseError('GH_PATH_INVALID');
+  const q = url.indexOf('?');
+  const rawPath = q === -1 ? url : url.slice(0, q);
+  const query = q === -1 ? '' : url.slice(q + 1);
+  if (rawPath.includes('\\')) throw new GatehouseError('GH_PATH_INVALID');
+  let path = rawPath;
+  if (rawPath.includes('%')) {
+    // %2f %5c %00 would let a decoded path differ from what the upstream routes on: refuse them outright.
+    if (/%(2f|5c|00)/i.test(rawPath)) throw new GatehouseError('GH_PATH_INVALID');
+    try {
+      path = decodeURIComponent(rawPath);
+    } catch {
+      throw new GatehouseError('GH_PATH_INVALID');
+    }
+  }
+  // Dot segments are refused, not resolved: a client that sends them is probing.
+  if (path.includes('/.') && /\/\.\.?(\/|$)/.test(path)) throw new GatehouseError('GH_PATH_INVALID');
+  if (path.includes('//')) throw new GatehouseError('GH_PATH_INVALID');
+  return { path, rawPath, query };
+}
+
+export interface NetworkOptions {
+  isTrustedProxy: (ip: string) => boolean;
+  tls: boolean;
+  clientCert?: (socket: TLSSocket) => ClientCertIdentity | undefined;
+}
+
+const CERT_CACHE = Symbol('gatehouse.clientCert');
+
+/** The client's address: the peer, or — only behind a trusted proxy — the rightmost untrusted X-Forwarded-For hop. */
+export function networkIdentity(req: IncomingMessage, opts: NetworkOptions): NetworkIdentity {
+  const peer = normalizeIp(req.socket.remoteAddress);
+  let source = peer;
+  if (opts.isTrustedProxy(peer)) {
+    const xff = req.headers['x-forwarded-for'];
+    if (typeof xff === 'string' && xff.length <= 2048) {
+      const hops = xff.split(',');
+      for (let i = hops.length - 1; i >= 0; i--) {
+        const hop = normalizeIp((hops[i] as string).trim());
+        if (!hop) break;
+        source = hop;
+        if (!opts.isTrustedProxy(hop)) break;
+      }
+    }
+  }
+  const net: NetworkIdentity = { source_ip: source, peer_ip: peer, tls: opts.tls };
+  if (opts.tls && opts.clientCert) {
+    const socket = req.socket as TLSSocket & { [CERT_CACHE]?: ClientCertIdentity | null };
+    let cert = socket[CERT_CACHE];
+    if (cert === undefined) socket[CERT_CACHE] = cert = opts.clientCert(socket) ?? null;
+    if (cert) net.client_cert = cert;
+  }
+  return net;
+}
+
+export function createExchange(req: IncomingMessage, res: ServerResponse, target: { path: string; query: string }, network: NetworkIdentity, trustedPeer: boolean): Exchange {
+  const inbound = req.headers['x-request-id'];
+  const id = trustedPeer && typeof inbound === 'string' && isSafeRequestId(inbound) ? inbound : requestId();
+  return {
+    id,
+    startedAt: performance.now(),
+    req,
+    res,
+    method: req.method ?? 'GET',
+    path: target.path,
+    query: target.query,
+    network,
+    route: undefined,
+    principal: undefined,
+    operation: undefined,
+    decision: undefined,
+    approval: undefined,
+    body: undefined,
+    upstreamHeaders: {},
+    status: undefined,
+    error: undefined,
+    meta: {},
+    responseFilter: undefined,
+  };
+}

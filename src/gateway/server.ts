@@ -1,0 +1,229 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { TLSSocket } from 'node:tls';
+import { GatehouseError, toGatehouseError } from '../core/errors.js';
+import { ipMatcher } from '../core/net.js';
+import type { ClientCertIdentity, Exchange } from '../core/types.js';
+import type { GatehouseConfig } from '../config/index.js';
+import { checkTarget, createExchange, networkIdentity } from './exchange.js';
+import { ConnectionGuard } from './guard.js';
+import { runPipeline, type Capabilities } from './pipeline.js';
+import { Upstream } from './proxy.js';
+import { sendError, sendJson } from './respond.js';
+import { Router, type Route } from './router.js';
+
+/** What the TLS capability hands the gateway. */
+export interface ServerTlsProvider {
+  options: Record<string, unknown>;
+  attach(server: Server): void;
+  close(): void;
+  clientCert(socket: TLSSocket): ClientCertIdentity | undefined;
+  checkClient?(identity: ClientCertIdentity | undefined): void;
+  hsts: string | undefined;
+}
+
+export interface GatewayParts {
+  config: GatehouseConfig;
+  capabilities: Capabilities;
+  /** Route name → upstream base URL (demo:… already resolved). */
+  upstreamUrls: Map<string, string>;
+  tls: ServerTlsProvider | undefined;
+  upstreamConnect?: (route: Route) => Record<string, unknown> | undefined;
+  /** Readiness probes beyond the upstreams (store, audit). */
+  readiness?: () => Promise<string[]>;
+  admin?: (req: IncomingMessage, res: ServerResponse, subpath: string, ex: Exchange) => Promise<void>;
+}
+
+export interface RunningGateway {
+  server: Server;
+  url: string;
+  host: string;
+  port: number;
+  /** Graceful: stop accepting, drain in-flight requests up to the deadline, then close. */
+  close(deadlineMs?: number): Promise<void>;
+  readonly inflight: number;
+}
+
+function parseListen(listen: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(listen);
+  if (!m) throw new GatehouseError('GH_CONFIG_INVALID', `server.listen: expected HOST:PORT, got "${listen.slice(0, 64)}"`);
+  return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
+}
+
+/** Composes listen → stages → forward → record over one HTTP(S) server. */
+export async function listenGateway(parts: GatewayParts, listen?: string): Promise<RunningGateway> {
+  const { config: cfg, capabilities: caps, tls } = parts;
+  const limits = cfg.server.limits;
+  const router = new Router(cfg.routes);
+  const isTrustedProxy = ipMatcher(cfg.server.trusted_proxies);
+  const logger = caps.logger;
+  const upstreams = new Map<string, Upstream>();
+  for (const route of router.routes) {
+    const url = parts.upstreamUrls.get(route.name);
+    if (!url) throw new GatehouseError('GH_CONFIG_INVALID', `routes: no upstream for ${route.name}`);
+    const connect = parts.upstreamConnect?.(route);
+    upstreams.set(route.name, new Upstream(url, route.config, {
+      ...(connect ? { connect } : {}),
+      stripAuthorization: true,
+      maxBodySize: route.config.max_body_size ?? limits.max_body_size,
+    }));
+  }
+  const adminPrefix = cfg.server.admin.enabled ? cfg.server.admin.prefix : undefined;
+  const extraHeaders = (ex: Exchange): Record<string, string> => {
+    const h: Record<string, string> = { 'x-request-id': ex.id };
+    if (tls?.hsts) h['strict-transport-security'] = tls.hsts;
+    return h;
+  };
+  let inflight = 0;
+  let shuttingDown = false;
+  let drained: (() => void) | undefined;
+
+  /** Records the exchange; with fsync: always the caller waits for durability, and a failed write refuses (fail closed). */
+  const record = (ex: Exchange): void | Promise<void> => {
+    const pending = caps.audit.emit(caps.auditEvent(ex));
+    if (caps.audit.waitForDurable) return pending;
+    pending.catch((e: unknown) => logger.error({ req_id: ex.id, code: toGatehouseError(e).code }, 'audit record could not be written'));
+    return undefined;
+  };
+
+  const hooks = {
+    beforeResponse: (ex: Exchange, status: number) => {
+      ex.status = status;
+      return record(ex);
+    },
+    responseHeaders: extraHeaders,
+  };
+
+  async function fail(ex: Exchange, e: unknown): Promise<void> {
+    let err = toGatehouseError(e);
+    ex.error = err;
+    ex.status = err.status;
+    try {
+      const p = record(ex);
+      if (p) await p;
+    } catch {
+      err = new GatehouseError('GH_AUDIT_UNAVAILABLE');
+      ex.error = err;
+    }
+    sendError(ex, err, extraHeaders(ex), caps.jsonRpcError);
+  }
+
+  async function handle(ex: Exchange, route: Route): Promise<void> {
+    ex.route = { name: route.name, prefix: route.prefix, kind: route.config.kind };
+    if (!caps.audit.healthy()) throw new GatehouseError('GH_AUDIT_UNAVAILABLE');
+    if (tls?.checkClient && ex.network.tls) tls.checkClient(ex.network.client_cert);
+    const needsBody = route.config.kind === 'mcp' && ex.method === 'POST';
+    await runPipeline(caps.stages, ex, route.config.max_body_size ?? limits.max_body_size, needsBody);
+    await (upstreams.get(route.name) as Upstream).forward(ex, isTrustedProxy(ex.network.peer_ip), hooks);
+  }
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (shuttingDown) res.setHeader('connection', 'close');
+    let target: ReturnType<typeof checkTarget>;
+    try {
+      target = checkTarget(req.url);
+    } catch (e) {
+      const err = toGatehouseError(e);
+      sendJson(res, err.status, JSON.stringify({ error: { code: err.code, message: err.publicMessage } }));
+      return;
+    }
+    if (target.path === '/healthz') return sendJson(res, 200, '{"status":"ok"}');
+    if (target.path === '/readyz') return readyz(res);
+    const network = networkIdentity(req, { isTrustedProxy, tls: tls !== undefined, ...(tls ? { clientCert: tls.clientCert } : {}) });
+    const ex = createExchange(req, res, target, network, isTrustedProxy(network.peer_ip));
+    inflight++;
+    try {
+      if (shuttingDown) throw new GatehouseError('GH_SHUTTING_DOWN');
+      if (adminPrefix && parts.admin && (ex.path === adminPrefix || ex.path.startsWith(adminPrefix + '/'))) {
+        ex.route = { name: 'admin', prefix: adminPrefix, kind: 'http' };
+        await parts.admin(req, res, ex.path.slice(adminPrefix.length) || '/', ex);
+      } else {
+        const route = router.match(ex.path);
+        if (!route) throw new GatehouseError('GH_NOT_FOUND');
+        await handle(ex, route);
+      }
+    } catch (e) {
+      await fail(ex, e);
+    } finally {
+      inflight--;
+      logger.info({ req_id: ex.id, method: ex.method, path: ex.path, route: ex.route?.name, status: ex.status ?? res.statusCode, ms: Math.round((performance.now() - ex.startedAt) * 100) / 100, principal: ex.principal?.id, code: ex.error?.code }, 'request');
+      if (shuttingDown && inflight === 0) drained?.();
+    }
+  }
+
+  async function readyz(res: ServerResponse): Promise<void> {
+    const problems = parts.readiness ? await parts.readiness().catch(() => ['readiness probe failed']) : [];
+    if (!caps.audit.healthy()) problems.push('audit log not writable');
+    if (problems.length) sendJson(res, 503, JSON.stringify({ status: 'not_ready', problems }));
+    else sendJson(res, 200, '{"status":"ready"}');
+  }
+
+  const serverOptions = {
+    maxHeaderSize: limits.max_header_size,
+    requestTimeout: limits.request_timeout,
+    headersTimeout: limits.header_timeout,
+    keepAliveTimeout: limits.idle_timeout,
+    // Node checks header/request timeouts on this interval (default 30 s): keep it well below header_timeout.
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.header_timeout / 2))),
+    noDelay: true,
+    requireHostHeader: true,
+    joinDuplicateHeaders: false,
+  };
+  const listener = (req: IncomingMessage, res: ServerResponse) => void onRequest(req, res);
+  const server: Server = tls ? createHttpsServer({ ...serverOptions, ...tls.options }, listener) : createHttpServer(serverOptions, listener);
+  if (limits.max_requests_per_socket > 0) server.maxRequestsPerSocket = limits.max_requests_per_socket;
+  const guard = new ConnectionGuard(limits.max_connections, limits.max_connections_per_ip);
+  guard.attach(server);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // Malformed requests (CL.TE, bad header characters, oversized headers, timeouts) are answered and closed; nothing is forwarded.
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'GH_HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'GH_REQUEST_TIMEOUT' : 'GH_BAD_REQUEST';
+    const e = new GatehouseError(code);
+    const body = JSON.stringify({ error: { code: e.code, message: e.publicMessage } });
+    socket.end(`HTTP/1.1 ${e.status} ${e.status === 431 ? 'Request Header Fields Too Large' : e.status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    logger.warn({ code: e.code, parser: err.code }, 'client error');
+  });
+  if (tls) {
+    tls.attach(server);
+    server.on('tlsClientError', (err: NodeJS.ErrnoException) => logger.debug({ code: err.code }, 'TLS handshake failed'));
+  }
+
+  const { host, port } = parseListen(listen ?? cfg.server.listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+
+  return {
+    server,
+    host: addr.address,
+    port: addr.port,
+    url: `${tls ? 'https' : 'http'}://${shownHost}:${addr.port}`,
+    get inflight() {
+      return inflight;
+    },
+    async close(deadlineMs = cfg.server.shutdown_timeout) {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inflight > 0) {
+        await Promise.race([new Promise<void>((r) => (drained = r)), new Promise<void>((r) => setTimeout(r, deadlineMs).unref())]);
+      }
+      guard.destroyAll();
+      await closed;
+      tls?.close();
+      await Promise.all([...upstreams.values()].map((u) => u.destroy()));
+    },
+  };
+}

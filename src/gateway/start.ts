@@ -1,0 +1,92 @@
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { GatehouseError } from '../core/errors.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Logger } from '../core/types.js';
+import type { GatehouseConfig } from '../config/index.js';
+import { developmentWarnings } from '../config/index.js';
+import { openStore } from '../store/index.js';
+import { buildCapabilities } from './capabilities.js';
+import { startEchoServer } from './demo/echo.js';
+import { startMcpServer } from './demo/mcp.js';
+import { createGatewayLogger } from './logger.js';
+import { listenGateway, type RunningGateway, type ServerTlsProvider } from './server.js';
+
+export interface StartOptions {
+  listen?: string;
+  logger?: Logger;
+  clock?: Clock;
+  tls?: ServerTlsProvider;
+}
+
+export interface Gateway extends RunningGateway {
+  config: GatehouseConfig;
+  /** The dev CA certificate clients should trust (development, generated). */
+  caCertPath: string | undefined;
+}
+
+/** Starts everything `gatehouse serve` runs: state dir, store, capabilities, demo upstreams, the listener. */
+export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}): Promise<Gateway> {
+  const logger = opts.logger ?? createGatewayLogger({ level: cfg.log.level, file: cfg.log.file });
+  const clock = opts.clock ?? systemClock;
+  mkdirSync(cfg.state_dir, { recursive: true, mode: 0o700 });
+  for (const w of developmentWarnings(cfg)) logger.warn({ setting: w }, 'insecure setting allowed in development only');
+  const store = openStore({ kind: cfg.store.kind, ...(cfg.store.path ? { path: cfg.store.path } : {}) }, { clock });
+  const demoServers: Server[] = [];
+  const upstreamUrls = new Map<string, string>();
+  let echoUrl: string | undefined;
+  let mcpUrl: string | undefined;
+  try {
+    for (const [i, route] of cfg.routes.entries()) {
+      const name = route.name ?? `route${i}`;
+      if (route.upstream === 'demo:echo') {
+        if (!echoUrl) {
+          const s = await startEchoServer();
+          demoServers.push(s.server);
+          echoUrl = s.url;
+        }
+        upstreamUrls.set(name, echoUrl);
+      } else if (route.upstream === 'demo:mcp') {
+        if (!mcpUrl) {
+          const s = await startMcpServer();
+          demoServers.push(s.server);
+          mcpUrl = s.url;
+        }
+        upstreamUrls.set(name, mcpUrl);
+      } else if (route.upstream.startsWith('demo:')) {
+        throw new GatehouseError('GH_CONFIG_INVALID', `routes[${i}].upstream: unknown demo service ${route.upstream.slice(0, 32)}`);
+      } else upstreamUrls.set(name, route.upstream);
+    }
+    const capabilities = await buildCapabilities(cfg, { logger, clock, store });
+    const running = await listenGateway(
+      {
+        config: cfg,
+        capabilities,
+        upstreamUrls,
+        tls: opts.tls,
+        readiness: async () => {
+          const problems: string[] = [];
+          await store.ping().catch(() => problems.push('state store unavailable'));
+          return problems;
+        },
+      },
+      opts.listen,
+    );
+    const close = running.close.bind(running);
+    return Object.assign(running, {
+      config: cfg,
+      caCertPath: undefined,
+      async close(deadlineMs?: number) {
+        await close(deadlineMs);
+        await capabilities.close();
+        await Promise.all(demoServers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+        for (const s of demoServers) s.closeAllConnections();
+        await store.close();
+      },
+    });
+  } catch (e) {
+    for (const s of demoServers) s.close();
+    await store.close();
+    throw e;
+  }
+}

@@ -1,0 +1,206 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'undici';
+import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+describe('proxy core', () => {
+  let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
+  let gw: TestGateway;
+
+  before(async () => {
+    upstream = await startRecordingUpstream((req, res, body) => {
+      if (req.url?.startsWith('/base/fail')) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end('{"error":"db down"}');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', connection: 'x-internal', 'x-internal': 'hop', 'keep-alive': 'timeout=99' });
+      res.end(JSON.stringify({ url: req.url, body }));
+    });
+    gw = await startTestGateway({
+      routes: [
+        { name: 'api', prefix: '/api', upstream: `${upstream.url}/base` },
+        { name: 'keep', prefix: '/keep', upstream: upstream.url, strip_prefix: false, max_body_size: 16 },
+        { name: 'echo', prefix: '/echo', upstream: 'demo:echo' },
+      ],
+    });
+  });
+  after(async () => {
+    await gw.stop();
+    await upstream.close();
+  });
+
+  test('forwards method, path below the prefix, query and body to the upstream base path', async () => {
+    const res = await request(`${gw.url}/api/items/7?x=1&y=two`, { method: 'POST', body: 'hello', headers: { 'content-type': 'text/plain' } });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(await res.body.json(), { url: '/base/items/7?x=1&y=two', body: 'hello' });
+    const seen = upstream.requests.at(-1);
+    assert.equal(seen?.method, 'POST');
+  });
+
+  test('keeps the prefix when strip_prefix is false', async () => {
+    const res = await request(`${gw.url}/keep/a`);
+    assert.deepEqual(await res.body.json(), { url: '/keep/a', body: '' });
+  });
+
+  test('matches prefixes on segment boundaries only', async () => {
+    const res = await request(`${gw.url}/apiary`);
+    assert.equal(res.statusCode, 404);
+    const body = (await res.body.json()) as { error: { code: string; request_id: string } };
+    assert.equal(body.error.code, 'GH_NOT_FOUND');
+    assert.ok(body.error.request_id);
+  });
+
+  test('sets X-Forwarded-For/-Proto and X-Request-Id, returns the request id', async () => {
+    const res = await request(`${gw.url}/api/h`);
+    await res.body.dump();
+    const seen = upstream.requests.at(-1);
+    assert.equal(seen?.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(seen?.headers['x-forwarded-proto'], 'http');
+    assert.equal(seen?.headers['x-request-id'], res.headers['x-request-id']);
+  });
+
+  test('ignores client-supplied forwarding and identity headers from an untrusted peer', async () => {
+    const res = await request(`${gw.url}/api/h`, {
+      headers: { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', 'tailscale-user-login': 'mallory@example.com', 'x-gatehouse-principal': 'admin', 'x-request-id': 'forged-id' },
+    });
+    await res.body.dump();
+    const seen = upstream.requests.at(-1);
+    assert.equal(seen?.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(seen?.headers['x-forwarded-proto'], 'http');
+    assert.equal(seen?.headers['tailscale-user-login'], undefined);
+    assert.equal(seen?.headers['x-gatehouse-principal'], undefined);
+    assert.notEqual(res.headers['x-request-id'], 'forged-id');
+  });
+
+  test('removes hop-by-hop headers both ways and never forwards the Authorization meant for the gateway', async () => {
+    // node:http lets the client name a header in Connection (undici does not).
+    const http = await import('node:http');
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const r = http.request(`${gw.url}/api/h`, { headers: { authorization: 'Bearer abc.def', connection: 'x-drop-me', 'x-drop-me': '1', te: 'trailers' } }, resolve);
+      r.on('error', reject);
+      r.end();
+    });
+    res.resume();
+    await new Promise((r) => res.on('end', r));
+    const seen = upstream.requests.at(-1);
+    assert.equal(seen?.headers['authorization'], undefined);
+    assert.equal(seen?.headers['x-drop-me'], undefined);
+    assert.equal(seen?.headers['te'], undefined);
+    assert.equal(res.headers['x-internal'], undefined);
+    assert.notEqual(res.headers['keep-alive'], 'timeout=99');
+  });
+
+  test('passes upstream error statuses through', async () => {
+    const res = await request(`${gw.url}/api/fail`);
+    assert.equal(res.statusCode, 500);
+    await res.body.dump();
+  });
+
+  test('refuses a body over the route limit with 413 before the upstream sees it', async () => {
+    const before = upstream.requests.length;
+    const res = await request(`${gw.url}/keep/x`, { method: 'POST', body: 'x'.repeat(17) });
+    assert.equal(res.statusCode, 413);
+    assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, 'GH_BODY_TOO_LARGE');
+    assert.equal(upstream.requests.length, before);
+  });
+
+  test('refuses an oversized chunked body with 413', async () => {
+    const { Readable } = await import('node:stream');
+    const res = await request(`${gw.url}/keep/x`, { method: 'POST', body: Readable.from([Buffer.alloc(10), Buffer.alloc(10)]) });
+    assert.ok(res.statusCode === 413 || res.statusCode === 502, `status ${res.statusCode}`);
+    await res.body.dump();
+  });
+
+  test('the demo echo upstream shows what Gatehouse forwarded', async () => {
+    const res = await request(`${gw.url}/echo/hello?q=1`, { method: 'PUT', body: '{"a":1}', headers: { 'content-type': 'application/json' } });
+    const body = (await res.body.json()) as { method: string; path: string; query: Record<string, string>; body: string };
+    assert.equal(body.method, 'PUT');
+    assert.equal(body.path, '/hello');
+    assert.deepEqual(body.query, { q: '1' });
+    assert.equal(body.body, '{"a":1}');
+  });
+
+  test('streams SSE responses unbuffered', async () => {
+    const res = await request(`${gw.url}/echo/sse?n=3&interval=300`);
+    assert.equal(res.headers['content-type'], 'text/event-stream');
+    const started = Date.now();
+    const it = res.body[Symbol.asyncIterator]();
+    const first = await it.next();
+    const firstAt = Date.now() - started;
+    assert.match(String(first.value), /"n":1/);
+    assert.ok(firstAt < 250, `first event arrived after ${firstAt} ms: buffered`);
+    let rest = '';
+    for (let r = await it.next(); !r.done; r = await it.next()) rest += String(r.value);
+    assert.match(rest, /"n":3/);
+  });
+
+  test('liveness and readiness endpoints', async () => {
+    const live = await request(`${gw.url}/healthz`);
+    assert.equal(live.statusCode, 200);
+    assert.deepEqual(await live.body.json(), { status: 'ok' });
+    const ready = await request(`${gw.url}/readyz`);
+    assert.equal(ready.statusCode, 200);
+    await ready.body.dump();
+  });
+
+  test('every request is logged as one JSON line with its request id', async () => {
+    const res = await request(`${gw.url}/api/logged`);
+    await res.body.dump();
+    const id = res.headers['x-request-id'] as string;
+    const line = gw.log.lines.find((l) => l.includes(id));
+    assert.ok(line);
+    const parsed = JSON.parse(line) as { req_id: string; status: number; route: string };
+    assert.equal(parsed.req_id, id);
+    assert.equal(parsed.status, 200);
+    assert.equal(parsed.route, 'api');
+  });
+});
+
+describe('upstream failures', () => {
+  test('upstream down answers 502 with a JSON body that leaks no address', async () => {
+    const gw = await startTestGateway({ routes: [{ name: 'dead', prefix: '/dead', upstream: 'http://127.0.0.1:1', connect_timeout: '1s' }] });
+    try {
+      const res = await request(`${gw.url}/dead/x`);
+      assert.equal(res.statusCode, 502);
+      const text = await res.body.text();
+      const body = JSON.parse(text) as { error: { code: string; message: string; request_id: string } };
+      assert.equal(body.error.code, 'GH_UPSTREAM_UNAVAILABLE');
+      assert.ok(body.error.request_id);
+      assert.ok(!text.includes('127.0.0.1') && !text.includes('ECONNREFUSED') && !text.includes(':1'), text);
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  test('upstream timeout answers 504', async () => {
+    const slow = await startRecordingUpstream((_req, res) => setTimeout(() => res.end('late'), 1500));
+    const gw = await startTestGateway({ routes: [{ name: 'slow', prefix: '/slow', upstream: slow.url, response_timeout: '200ms' }] });
+    try {
+      const res = await request(`${gw.url}/slow/x`);
+      assert.equal(res.statusCode, 504);
+      assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, 'GH_UPSTREAM_TIMEOUT');
+    } finally {
+      await gw.stop();
+      await slow.close();
+    }
+  });
+
+  test('graceful shutdown drains an in-flight request and refuses new connections', async () => {
+    const slow = await startRecordingUpstream((_req, res) => setTimeout(() => res.end('done'), 300));
+    const gw = await startTestGateway({ routes: [{ name: 'slow', prefix: '/slow', upstream: slow.url }] });
+    try {
+      const inflight = request(`${gw.url}/slow/x`);
+      await new Promise((r) => setTimeout(r, 100));
+      const closing = gw.close(5000);
+      const res = await inflight;
+      assert.equal(res.statusCode, 200);
+      assert.equal(await res.body.text(), 'done');
+      await closing;
+      await assert.rejects(request(`${gw.url}/slow/y`));
+    } finally {
+      await gw.stop();
+      await slow.close();
+    }
+  });
+});
