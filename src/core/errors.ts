@@ -70,6 +70,7 @@ export const ERROR_CODES = {
   GH_APPROVAL_EXPIRED: { status: 403, message: 'The approval has expired.' },
   GH_APPROVAL_UNAVAILABLE: { status: 403, message: 'No approver is available; critical operations are denied.' },
   GH_APPROVAL_NOT_FOUND: { status: 404, message: 'No such approval.' },
+  GH_APPROVAL_ALREADY_DECIDED: { status: 409, message: 'The approval has already been decided.' },
 
   // --- audit -----------------------------------------------------------------
   GH_AUDIT_UNAVAILABLE: { status: 503, message: 'The audit log cannot be written; the operation was refused.' },
