@@ -1,0 +1,31 @@
+// Open-loop load at a fixed rate (requests are scheduled by the clock, not by responses), so latency under
+// a steady 1,000 req/s is measured without coordinated omission. Prints JSON: count, errors, p50/p90/p99 in ms.
+import { Agent, request } from 'undici';
+const [, , url, rateArg, secondsArg, insecure] = process.argv;
+const rate = Number(rateArg);
+const seconds = Number(secondsArg);
+const dispatcher = new Agent({ connections: 64, connect: insecure ? { rejectUnauthorized: false } : {} });
+const latencies = [];
+let errors = 0;
+const total = rate * seconds;
+const start = performance.now();
+const pending = [];
+for (let i = 0; i < total; i++) {
+  const due = start + (i * 1000) / rate;
+  const wait = due - performance.now();
+  if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+  pending.push(
+    request(url, { dispatcher })
+      .then(async (res) => {
+        await res.body.dump();
+        latencies.push(performance.now() - due);
+        if (res.statusCode !== 200) errors++;
+      })
+      .catch(() => errors++),
+  );
+}
+await Promise.all(pending);
+latencies.sort((a, b) => a - b);
+const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+console.log(JSON.stringify({ count: latencies.length, errors, p50: q(0.5), p90: q(0.9), p99: q(0.99) }));
+await dispatcher.close();

@@ -1,0 +1,136 @@
+/**
+ * bench/proxy (issue 2): one run, load from a separate process (wrk -t1 -c32), against
+ *   direct upstream · Gatehouse over HTTP · Gatehouse over TLS · bare undici proxy · nginx (keep-alive upstream).
+ * Then p99 at a fixed 1,000 req/s, direct vs Gatehouse. Prints req/s, p50, p99 and ratios; writes docs/performance.md.
+ * Needs: `npm run build` in the root (the gateway runs from dist/), and Debian's wrk and nginx.
+ * Usage: node --import tsx proxy/run.ts [--duration 10] [--connections 32]
+ */
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startProcess, stopProcess, writePerformanceSection } from '../lib/proc.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const here = fileURLToPath(new URL('./', import.meta.url));
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? def : Number(process.argv[i + 1]);
+};
+const DURATION = arg('duration', 10);
+const CONNECTIONS = arg('connections', 32);
+
+interface Result {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+function wrk(url: string, seconds: number): { rps: number; p50: number; p99: number } {
+  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
+  if (errors) console.error(`  ! ${url}: ${errors} non-2xx responses`);
+  return { rps, p50, p99 };
+}
+
+async function measure(name: string, url: string): Promise<Result> {
+  wrk(url, 2); // warm-up: JIT, pools, TLS sessions
+  const r = wrk(url, DURATION);
+  console.log(`  ${name.padEnd(26)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms`);
+  return { name, ...r };
+}
+
+function fixedRate(url: string, insecure: boolean): { p50: number; p99: number; errors: number } {
+  const out = execFileSync(process.execPath, [join(here, 'fixed-rate.mjs'), url, '1000', '10', insecure ? '1' : ''], { encoding: 'utf8', cwd: join(root, 'bench') });
+  return JSON.parse(out) as { p50: number; p99: number; errors: number };
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(join(root, 'dist/cli/main.js'))) throw new Error('run `npm run build` in the project root first');
+  for (const bin of ['wrk', 'nginx']) if (spawnSync('which', [bin]).status !== 0) throw new Error(`${bin} not found: apt-get install wrk nginx-light`);
+  const work = mkdtempSync(join(tmpdir(), 'gh-bench-proxy-'));
+  const children: ChildProcess[] = [];
+  try {
+    const upPort = await freePort();
+    children.push(await startProcess(process.execPath, [join(here, 'upstream.mjs'), String(upPort)], upPort));
+    const upstream = `http://127.0.0.1:${upPort}`;
+
+    const gwHttpPort = await freePort();
+    const gwTlsPort = await freePort();
+    const cfg = (tls: boolean) => `server:\n  tls:\n    enabled: ${tls}\nlog:\n  level: warn\nroutes:\n  - name: up\n    prefix: /\n    upstream: ${upstream}\n    auth_required: false\n`;
+    writeFileSync(join(work, 'http.yaml'), cfg(false));
+    writeFileSync(join(work, 'tls.yaml'), cfg(true));
+    const env = { ...process.env, GATEHOUSE_HOME: join(work, 'home'), GATEHOUSE_ENV: 'development' };
+    const gh = join(root, 'bin/gatehouse.js');
+    children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'http.yaml'), '--listen', `127.0.0.1:${gwHttpPort}`], gwHttpPort, env));
+    children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'tls.yaml'), '--listen', `127.0.0.1:${gwTlsPort}`], gwTlsPort, env));
+
+    const barePort = await freePort();
+    children.push(await startProcess(process.execPath, [join(here, 'bare-proxy.mjs'), String(barePort), upstream], barePort, { ...process.env, NODE_PATH: join(root, 'node_modules') }));
+
+    const nginxPort = await freePort();
+    writeFileSync(
+      join(work, 'nginx.conf'),
+      `daemon off;\nworker_processes 1;\npid ${work}/nginx.pid;\nerror_log ${work}/nginx-error.log;\nevents { worker_connections 1024; }\nhttp {\n  access_log off;\n  upstream up { server 127.0.0.1:${upPort}; keepalive 64; }\n  server {\n    listen 127.0.0.1:${nginxPort};\n    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $remote_addr; }\n  }\n}\n`,
+    );
+    children.push(await startProcess('nginx', ['-c', join(work, 'nginx.conf'), '-p', work], nginxPort));
+
+    console.log(`bench/proxy: wrk -t1 -c${CONNECTIONS} -d${DURATION}s, ${cpus().length} CPUs, node ${process.version}`);
+    const results = [
+      await measure('direct', `${upstream}/`),
+      await measure('nginx (keepalive)', `http://127.0.0.1:${nginxPort}/`),
+      await measure('bare undici proxy', `http://127.0.0.1:${barePort}/`),
+      await measure('gatehouse http', `http://127.0.0.1:${gwHttpPort}/`),
+      await measure('gatehouse https (TLS)', `https://127.0.0.1:${gwTlsPort}/`),
+    ];
+    const by = (n: string) => results.find((r) => r.name.startsWith(n)) as Result;
+    const direct = by('direct');
+    const ghHttp = by('gatehouse http');
+    const bare = by('bare undici');
+    const nginx = by('nginx');
+    console.log('\nfixed 1,000 req/s for 10 s (open loop):');
+    const fixedDirect = fixedRate(`${upstream}/`, false);
+    const fixedGh = fixedRate(`http://127.0.0.1:${gwHttpPort}/`, false);
+    const added = fixedGh.p99 - fixedDirect.p99;
+    console.log(`  direct    p50 ${fixedDirect.p50.toFixed(2)} ms  p99 ${fixedDirect.p99.toFixed(2)} ms`);
+    console.log(`  gatehouse p50 ${fixedGh.p50.toFixed(2)} ms  p99 ${fixedGh.p99.toFixed(2)} ms  (p99 added ${added.toFixed(2)} ms)`);
+
+    const ratio = (a: Result, b: Result) => (a.rps / b.rps).toFixed(2);
+    const lines = [
+      `gatehouse http / bare undici proxy = ${ratio(ghHttp, bare)}×   (target ≥ 1.2×)`,
+      `gatehouse http / nginx             = ${ratio(ghHttp, nginx)}×   (target ≥ 0.3×)`,
+      `gatehouse http / direct            = ${ratio(ghHttp, direct)}×`,
+      `gatehouse https / gatehouse http   = ${ratio(by('gatehouse https'), ghHttp)}×`,
+      `nginx / direct                     = ${ratio(nginx, direct)}×`,
+      `bare undici proxy / direct         = ${ratio(bare, direct)}×`,
+      `p99 added at 1,000 req/s           = ${added.toFixed(2)} ms   (target ≤ 1 ms)`,
+    ];
+    console.log('\nratios:\n  ' + lines.join('\n  '));
+    const table = ['| target | req/s | p50 ms | p99 ms |', '|---|---:|---:|---:|', ...results.map((r) => `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} |`)].join('\n');
+    await writePerformanceSection(
+      'proxy',
+      `Measured ${new Date().toISOString().slice(0, 10)} with \`cd bench && npm run proxy\`: wrk -t1 -c${CONNECTIONS} -d${DURATION}s from a separate process, ` +
+        `a 13-byte upstream on loopback, ${cpus().length} CPUs, node ${process.version}. Gatehouse runs \`gatehouse serve\` from dist/ with ` +
+        `log level warn (nginx with access_log off), one route, no authentication stage on the route.\n\n${table}\n\n` +
+        lines.map((l) => `- ${l}`).join('\n') +
+        `\n- fixed 1,000 req/s, open loop: direct p99 ${fixedDirect.p99.toFixed(2)} ms, Gatehouse p99 ${fixedGh.p99.toFixed(2)} ms (errors: ${fixedDirect.errors}/${fixedGh.errors})`,
+    );
+  } finally {
+    for (const c of children.reverse()) await stopProcess(c);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
