@@ -1,6 +1,183 @@
 import { z } from 'zod';
-import { section } from './common.js';
+import { duration, filePath, scopeName, section } from './common.js';
 
-// The 'auth' section. Owned by the auth capability; filled in by its issue.
-export const authSection = section({});
+/**
+ * The 'auth' section (issue 3): the ordered method chain and one sub-section per method.
+ * Secrets may be written as `${VAR}` or given through a `*_file` sibling; the loader resolves both before validation.
+ */
+export const AUTH_METHODS = ['token', 'jwt', 'api_key', 'basic', 'static', 'mtls', 'header', 'none'] as const;
+export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+
+const principalType = z.enum(['agent', 'user', 'service']);
+const scopes = z.array(scopeName).max(256).default([]);
+const tenant = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'a tenant is letters, digits and ._:- (at most 128)');
+const principalName = z.string().regex(/^[A-Za-z0-9._@:+/=-]{1,256}$/, 'a principal is letters, digits and ._@:+/=- (at most 256)');
+const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'a header name is letters, digits and - (at most 64)');
+const httpUrl = z.string().regex(/^https?:\/\/[^\s]{1,2000}$/, 'an http(s) URL');
+
+const tokenSection = section({
+  /** HMAC secret (seed 001's SYSTEMMANAGER_SHARED_SECRET). Absent: keys generated in <state_dir>/secrets/token-keys.json. */
+  secret: z.string().min(16, 'the token secret needs at least 16 characters (32 random bytes recommended)').optional(),
+  secret_file: filePath().optional(),
+  /** Earlier secrets that still verify (rotation overlap when the secret comes from config). */
+  previous_secrets: z.array(z.string().min(16)).max(16).default([]),
+  clock_skew: duration('60s'),
+  /** Lifetime when `token mint` is given no --ttl. */
+  default_ttl: duration('1h'),
+  max_ttl: section({
+    /** admin and *:admin scopes (seed 001: "Token TTL ≤ 24 hours" for admin). */
+    admin: duration('24h'),
+    default: duration('90d'),
+    break_glass: duration('1h'),
+  }),
+  /** Tokens longer than this are refused before any decoding. */
+  max_length: z.number().int().min(256).max(16_384).default(4096),
+});
+
+const jwtIssuer = z
+  .strictObject({
+    /** Expected `iss`; with discovery, also where /.well-known/openid-configuration is fetched from. */
+    issuer: z.string().min(1).max(2000).optional(),
+    /** Expected `aud` (any of them). Required for JWKS and discovery sources (confused deputy otherwise). */
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    jwks_url: httpUrl.optional(),
+    /** OIDC discovery of `issuer`. Default: on when neither jwks_url nor secret is given. */
+    discovery: z.boolean().optional(),
+    /** Allow-list; default HS256 for a secret, RS256/PS256/ES256/EdDSA for keys from a JWKS. */
+    algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).optional(),
+    /** HS256 shared secret (seed 001's SYSTEMMANAGER_JWT_SECRET). */
+    secret: z.string().min(16).optional(),
+    secret_file: filePath().optional(),
+    /** Claim holding scopes (space-separated string or array); default `scope`, then `scp`. Dotted paths allowed. */
+    scopes_claim: z.string().min(1).max(128).optional(),
+    tenant_claim: z.string().min(1).max(128).optional(),
+    subject_claim: z.string().min(1).max(128).default('sub'),
+    principal_type: principalType.default('user'),
+    /** Scopes every principal from this issuer gets in addition to its claims. */
+    default_scopes: scopes,
+    clock_skew: duration('60s'),
+    /** Refuse tokens whose iat is older than this (optional). */
+    max_token_age: duration().optional(),
+    /** JWKS kept this long before a routine refetch. */
+    cache_max_age: duration('10m'),
+    /** At most one refetch on an unknown kid per this interval. */
+    refetch_cooldown: duration('30s'),
+    /** How long a key that disappeared from the JWKS still verifies (0 = drop at once). */
+    retired_key_grace: duration('0s'),
+    fetch_timeout: duration('5s'),
+  })
+  .superRefine((v, ctx) => {
+    const keyed = v.jwks_url !== undefined || v.discovery === true;
+    if (v.secret !== undefined && keyed) ctx.addIssue({ code: 'custom', message: 'give either secret or jwks_url/discovery, not both' });
+    if (v.secret === undefined && !keyed && v.issuer === undefined) ctx.addIssue({ code: 'custom', message: 'give secret, jwks_url, or issuer (OIDC discovery)' });
+    if (v.secret === undefined && v.audience === undefined) ctx.addIssue({ code: 'custom', path: ['audience'], message: 'audience is required for keys from a JWKS' });
+    if (v.secret === undefined && v.issuer === undefined) ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'issuer is required for keys from a JWKS' });
+    if (v.discovery === true && v.jwks_url !== undefined) ctx.addIssue({ code: 'custom', message: 'give discovery or jwks_url, not both' });
+    const hs = (v.algorithms ?? []).filter((a) => a.startsWith('HS'));
+    if (v.secret !== undefined && v.algorithms && hs.length !== v.algorithms.length) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: 'a secret only verifies HS256/HS384/HS512' });
+    if (v.secret === undefined && hs.length > 0) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: 'HS* algorithms need a secret; keys from a JWKS are asymmetric (key confusion)' });
+  });
+
+const basicUser = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9._@+-]{1,128}$/, 'a user name is letters, digits and ._@+- (at most 128)'),
+    /** argon2id (`$argon2id$…`) or bcrypt (`$2b$…`) hash. */
+    password_hash: z.string().regex(/^\$(argon2id|2[aby])\$[^\s]{20,500}$/, 'an argon2id or bcrypt ($2b$) hash').optional(),
+    /** Plaintext: development only, refused in production. */
+    password: z.string().min(1).max(1024).optional(),
+    scopes,
+    tenant: tenant.optional(),
+    type: principalType.default('user'),
+  })
+  .refine((u) => (u.password_hash === undefined) !== (u.password === undefined), 'give exactly one of password_hash or password');
+
+const staticToken = z
+  .strictObject({
+    token: z.string().min(16, 'static tokens need at least 16 characters').max(4096).optional(),
+    token_file: filePath().optional(),
+    /** Name of an environment variable holding the token (read at start). */
+    token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/).optional(),
+    principal: principalName,
+    scopes,
+    tenant: tenant.optional(),
+    type: principalType.default('service'),
+  })
+  .refine((t) => t.token !== undefined || t.token_env !== undefined, 'give token, token_file or token_env');
+
+const mtlsEntry = z
+  .strictObject({
+    cn: z.string().min(1).max(256).optional(),
+    /** A SAN DNS name or URI (e.g. spiffe://…), matched exactly. */
+    san: z.string().min(1).max(2000).optional(),
+    principal: principalName.optional(),
+    scopes,
+    tenant: tenant.optional(),
+    type: principalType.default('service'),
+  })
+  .refine((m) => (m.cn === undefined) !== (m.san === undefined), 'give exactly one of cn or san');
+
+const trustedIdentity = section({
+  /** Believe identity headers from server.trusted_proxies (e.g. `tailscale serve`); they enrich every principal's network identity. */
+  enabled: z.boolean().default(false),
+  user_header: headerName.default('Tailscale-User-Login'),
+  name_header: headerName.default('Tailscale-User-Name'),
+  node_header: headerName.optional(),
+  tags_header: headerName.optional(),
+  tailnet_header: headerName.optional(),
+  tailnet: z.string().max(256).optional(),
+  /** Also authenticate by these headers alone (seed 001: tailnet membership is not enough — off by default). */
+  authenticate: z.boolean().default(false),
+  scopes,
+  tenant: tenant.optional(),
+});
+
+export const authSection = section({
+  /** Tried in order; the first method that recognises the credential decides. */
+  methods: z
+    .array(z.enum(AUTH_METHODS))
+    .max(AUTH_METHODS.length)
+    .refine((m) => new Set(m).size === m.length, 'a method is listed twice')
+    .default(['token']),
+  realm: z.string().regex(/^[A-Za-z0-9 ._-]{1,64}$/).default('gatehouse'),
+  /** Verified-credential caches (tokens, JWTs, API keys, passwords). */
+  cache: section({
+    max_entries: z.number().int().min(16).max(1_000_000).default(10_000),
+    ttl: duration('5m'),
+  }),
+  /** How often revocations in the shared store are polled (a revoked token is refused everywhere within 1 s). */
+  revocation_poll: duration('200ms').refine((ms) => ms >= 10 && ms <= 250, 'revocation_poll must be between 10ms and 250ms'),
+  /** How often usage (last use per token) is written to the store. */
+  usage_flush: duration('5s'),
+  token: tokenSection,
+  jwt: section({
+    issuers: z.array(jwtIssuer).max(32).default([]),
+    max_length: z.number().int().min(512).max(65_536).default(8192),
+  }),
+  api_key: section({
+    /** Header that may carry the key besides `Authorization: Bearer gh_…`. */
+    header: headerName.default('X-API-Key'),
+  }),
+  basic: section({
+    /** YAML or JSON file with `users: [...]`; default <state_dir>/users.json (managed by `gatehouse user`). */
+    users_file: filePath().optional(),
+    users: z.array(basicUser).max(10_000).default([]),
+  }),
+  static: section({ tokens: z.array(staticToken).max(1000).default([]) }),
+  mtls: section({ map: z.array(mtlsEntry).max(10_000).default([]) }),
+  header: section({
+    /** Seed 000: custom headers compared in constant time, all must match. */
+    headers: z.record(headerName, z.string().min(1).max(4096)).default({}),
+    principal: principalName.default('header-client'),
+    scopes,
+    tenant: tenant.optional(),
+    type: principalType.default('service'),
+    trusted_identity: trustedIdentity,
+  }),
+  none: section({
+    principal: principalName.default('anonymous'),
+    scopes,
+  }),
+});
 export type AuthConfig = z.infer<typeof authSection>;
+export type JwtIssuerConfig = z.infer<typeof jwtIssuer>;
+export type BasicUserConfig = z.infer<typeof basicUser>;
