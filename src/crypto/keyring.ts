@@ -1,0 +1,371 @@
+/**
+ * A key ring: one primary key encrypts, older keys decrypt until retired, a minimum decryption version refuses
+ * retired versions (Vault transit's min_decryption_version), `rotation_days` rotates automatically, and every key's
+ * encryptions are counted (persisted, in leases) so a key is rotated before the random-nonce bound: NIST SP 800-38D
+ * §8.3 allows at most 2^32 AES-GCM invocations with random 96-bit IVs per key; the default limit here is 2^30.
+ */
+import type { Clock } from '../core/clock.js';
+import { systemClock } from '../core/clock.js';
+import { GatehouseError } from '../core/errors.js';
+import type { StateStore } from '../core/store.js';
+import type { AeadAlgorithm } from './aead.js';
+import type { KmsProvider } from './kms.js';
+import {
+  emptyRing, findKey, importKeys, keyCheckValue, KEYRING_NS, reserveEncryptions,
+  type KeySource, type RingState, type StoredKey,
+} from './keyring-state.js';
+import { isValidKeyId, openMessage, sealMessage, type MessageHeader, type MessageKey } from './message.js';
+import { generateKey } from './primitives.js';
+
+export const DEFAULT_MAX_ENCRYPTIONS = 2 ** 30;
+/** XChaCha20's 192-bit random nonces make collisions negligible far beyond this; the cap keeps counts exact. */
+const XCHACHA_MAX_ENCRYPTIONS = 2 ** 52;
+const DEFAULT_LEASE = 4096;
+const REFRESH_MIN_INTERVAL_MS = 1000;
+
+export interface KeyringPolicy {
+  /** Algorithm of generated keys. */
+  algorithm: AeadAlgorithm;
+  /** Rotate the primary once it is this old (rotation_days); no automatic rotation when undefined. */
+  rotationMs: number | undefined;
+  /** Rotate before a 96-bit-nonce key seals more messages than this. */
+  maxEncryptionsPerKey: number;
+  /** Versions below this never decrypt. */
+  minDecryptionVersion: number;
+  /** Encryptions reserved per store write. */
+  leaseSize: number;
+}
+
+export interface ImportedKey {
+  id: string;
+  material: Buffer;
+  source: 'file' | 'env';
+  algorithm: AeadAlgorithm;
+}
+
+export interface KeyringOptions {
+  name: string;
+  policy?: Partial<KeyringPolicy>;
+  /** Keys from key_file / key_env. */
+  imported?: readonly ImportedKey[];
+  /** The configured key id: a newly seen imported key with this id becomes primary. */
+  configuredKeyId?: string;
+  /** Persists state (counts, versions, generated keys). Without it the ring lives in memory only. */
+  store?: StateStore;
+  /** Wraps generated keys; needed to rotate. */
+  kms?: KmsProvider;
+  clock?: Clock;
+}
+
+export interface KeyInfo {
+  id: string;
+  version: number;
+  algorithm: AeadAlgorithm;
+  status: 'primary' | 'active' | 'retired';
+  source: KeySource;
+  created_at: string;
+  retired_at?: string;
+  encryptions: number;
+  rotation_due: boolean;
+}
+
+const wrapContext = (ring: string, id: string) => ({ keyring: ring, key_id: id });
+
+export class Keyring {
+  readonly name: string;
+  readonly policy: KeyringPolicy;
+  #state: RingState = emptyRing();
+  #material = new Map<string, Buffer>();
+  #lease = { id: '', remaining: 0 };
+  #busy: Promise<unknown> = Promise.resolve();
+  #lastRefresh = 0;
+  readonly #store: StateStore | undefined;
+  readonly #kms: KmsProvider | undefined;
+  readonly #clock: Clock;
+
+  private constructor(opts: KeyringOptions) {
+    if (!/^[A-Za-z0-9._-]{1,48}$/.test(opts.name)) throw new TypeError('a keyring name is 1 to 48 characters of A-Z a-z 0-9 . _ -');
+    this.name = opts.name;
+    this.policy = {
+      algorithm: opts.policy?.algorithm ?? 'aes-256-gcm',
+      rotationMs: opts.policy?.rotationMs,
+      maxEncryptionsPerKey: opts.policy?.maxEncryptionsPerKey ?? DEFAULT_MAX_ENCRYPTIONS,
+      minDecryptionVersion: opts.policy?.minDecryptionVersion ?? 1,
+      leaseSize: opts.policy?.leaseSize ?? DEFAULT_LEASE,
+    };
+    this.#store = opts.store;
+    this.#kms = opts.kms;
+    this.#clock = opts.clock ?? systemClock;
+  }
+
+  /** Opens (or creates) the ring: records imported keys, unwraps generated ones, generates a first key if it has none. */
+  static async open(opts: KeyringOptions): Promise<Keyring> {
+    const ring = new Keyring(opts);
+    const imported = opts.imported ?? [];
+    for (const k of imported) if (!isValidKeyId(k.id)) throw new TypeError('a key id is 1 to 64 characters of A-Z a-z 0-9 . _ : -');
+    const infos = imported.map((k) => ({ id: k.id, algorithm: k.algorithm, source: k.source, kcv: keyCheckValue(k.material) }));
+    let changed: string | undefined;
+    if (infos.length > 0 || !opts.store) {
+      await ring.#mutate((s) => {
+        const outcome = importKeys(s, infos, opts.configuredKeyId, ring.#clock.now());
+        if (!outcome.ok) changed = outcome.changedId;
+      });
+    } else {
+      ring.#state = (await opts.store.get<RingState>(KEYRING_NS, ring.name)) ?? emptyRing();
+    }
+    if (changed !== undefined) {
+      throw new GatehouseError('GH_CRYPTO_KEY_INVALID', `The key material for key id ${changed} changed; give a changed key a new key_id.`);
+    }
+    for (const k of imported) ring.#material.set(k.id, Buffer.from(k.material));
+    await ring.#unwrapStored();
+    if (ring.#state.primary_id === '') await ring.rotate();
+    return ring;
+  }
+
+  /** Applies `fn` to the state, atomically in the store when there is one. */
+  async #mutate(fn: (s: RingState) => void): Promise<RingState> {
+    if (!this.#store) {
+      fn(this.#state);
+      return this.#state;
+    }
+    const next = await this.#store.update<RingState>(KEYRING_NS, this.name, (cur) => {
+      const s = cur ?? emptyRing();
+      fn(s);
+      return s;
+    });
+    this.#state = next ?? emptyRing();
+    return this.#state;
+  }
+
+  async #unwrapStored(): Promise<void> {
+    for (const k of this.#state.keys) {
+      if (k.source !== 'store' || k.status === 'retired' || this.#material.has(k.id) || !k.wrapped) continue;
+      if (!this.#kms) throw new GatehouseError('GH_CRYPTO_KEY_INVALID', 'The keyring holds generated keys but no KMS provider is configured.');
+      const { plaintext } = await this.#kms.decrypt(Buffer.from(k.wrapped, 'base64'), wrapContext(this.name, k.id));
+      this.#material.set(k.id, plaintext);
+    }
+  }
+
+  get canRotate(): boolean {
+    return this.#store !== undefined && this.#kms !== undefined;
+  }
+
+  /** The effective minimum decryption version (config floor or stored, whichever is higher). */
+  get minDecryptionVersion(): number {
+    return Math.max(this.policy.minDecryptionVersion, this.#state.min_decryption_version);
+  }
+
+  #maxFor(alg: AeadAlgorithm): number {
+    return alg === 'xchacha20-poly1305' ? XCHACHA_MAX_ENCRYPTIONS : this.policy.maxEncryptionsPerKey;
+  }
+
+  #rotationDue(key: StoredKey): boolean {
+    return this.policy.rotationMs !== undefined && this.#clock.now() - key.created_at >= this.policy.rotationMs;
+  }
+
+  #primary(): StoredKey {
+    const key = findKey(this.#state, this.#state.primary_id);
+    if (!key) throw new GatehouseError('GH_CRYPTO_KEY_UNKNOWN', undefined, { detail: 'the keyring has no primary key' });
+    return key;
+  }
+
+  list(): KeyInfo[] {
+    return this.#state.keys.map((k) => ({
+      id: k.id,
+      version: k.version,
+      algorithm: k.algorithm,
+      status: k.id === this.#state.primary_id ? 'primary' : k.status === 'retired' || k.version < this.minDecryptionVersion ? 'retired' : 'active',
+      source: k.source,
+      created_at: new Date(k.created_at).toISOString(),
+      ...(k.retired_at !== undefined ? { retired_at: new Date(k.retired_at).toISOString() } : {}),
+      encryptions: k.encryptions,
+      rotation_due: k.id === this.#state.primary_id && this.#rotationDue(k),
+    }));
+  }
+
+  /** Serialises rotations and lease refills so concurrent callers share one store round trip. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#busy.then(fn, fn);
+    this.#busy = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The primary key, ready for one encryption: rotates when due and reserves counts before the nonce bound. */
+  async #takePrimary(): Promise<MessageKey> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const key = this.#primary();
+      if (this.#lease.id === key.id && this.#lease.remaining > 0 && !(this.canRotate && this.#rotationDue(key))) {
+        this.#lease.remaining--;
+        return this.#messageKey(key);
+      }
+      await this.#exclusive(() => this.#refill(key.id));
+    }
+    throw new GatehouseError('GH_CRYPTO_KEY_EXHAUSTED', undefined, { detail: 'could not reserve encryptions' });
+  }
+
+  async #refill(expectedPrimary: string): Promise<void> {
+    if (this.#state.primary_id !== expectedPrimary || (this.#lease.id === expectedPrimary && this.#lease.remaining > 0 && !this.#rotationDue(this.#primary()))) return;
+    if (this.canRotate && this.#rotationDue(this.#primary())) {
+      await this.#rotateNow(expectedPrimary);
+      return;
+    }
+    let granted = 0;
+    let primary = '';
+    await this.#mutate((s) => {
+      primary = s.primary_id;
+      const key = findKey(s, primary);
+      if (key) granted = reserveEncryptions(s, primary, this.policy.leaseSize, this.#maxFor(key.algorithm));
+    });
+    if (primary !== expectedPrimary) await this.#unwrapStored();
+    if (granted > 0) {
+      this.#lease = { id: primary, remaining: granted };
+      return;
+    }
+    // The nonce budget is spent: rotate, or refuse (fail closed) when this ring cannot.
+    if (!this.canRotate) throw new GatehouseError('GH_CRYPTO_KEY_EXHAUSTED', undefined, { detail: `key ${primary} reached its encryption limit` });
+    await this.#rotateNow(primary);
+  }
+
+  #messageKey(key: StoredKey): MessageKey {
+    const material = this.#material.get(key.id);
+    if (!material) throw new GatehouseError('GH_CRYPTO_KEY_UNKNOWN', undefined, { detail: 'key material is not available here' });
+    return { id: key.id, algorithm: key.algorithm, material };
+  }
+
+  /** Encrypts into a Gatehouse message with the primary key. */
+  async encrypt(plaintext: Uint8Array, aad?: Uint8Array): Promise<Buffer> {
+    return sealMessage(await this.#takePrimary(), plaintext, aad);
+  }
+
+  /** Resolves the key a message names: unknown → GH_CRYPTO_KEY_UNKNOWN, retired or below the minimum → GH_CRYPTO_KEY_RETIRED. */
+  resolve = (header: MessageHeader): MessageKey => {
+    const key = findKey(this.#state, header.keyId);
+    if (!key) throw new GatehouseError('GH_CRYPTO_KEY_UNKNOWN');
+    if (key.status === 'retired' || key.version < this.minDecryptionVersion) throw new GatehouseError('GH_CRYPTO_KEY_RETIRED');
+    return this.#messageKey(key);
+  };
+
+  /** Decrypts a message in memory with the keys loaded now. */
+  decryptSync(message: Uint8Array, aad?: Uint8Array): Buffer {
+    return openMessage(this.resolve, message, aad);
+  }
+
+  /** Decrypts; a key id unknown here triggers one (rate-limited) refresh from the store, for rotations by another process. */
+  async decrypt(message: Uint8Array, aad?: Uint8Array): Promise<Buffer> {
+    try {
+      return this.decryptSync(message, aad);
+    } catch (e) {
+      if (!(e instanceof GatehouseError) || e.code !== 'GH_CRYPTO_KEY_UNKNOWN' || !this.#store) throw e;
+      if (this.#clock.now() - this.#lastRefresh < REFRESH_MIN_INTERVAL_MS) throw e;
+      await this.refresh();
+      return this.decryptSync(message, aad);
+    }
+  }
+
+  /** Re-encrypts a message under the primary key (transit rewrap); the plaintext never leaves this call. */
+  async rewrap(message: Uint8Array, aad?: Uint8Array): Promise<Buffer> {
+    const pt = await this.decrypt(message, aad);
+    try {
+      return await this.encrypt(pt, aad);
+    } finally {
+      pt.fill(0);
+    }
+  }
+
+  /** Reloads state from the store (rotations, retirements and counts made by other processes). */
+  async refresh(): Promise<void> {
+    this.#lastRefresh = this.#clock.now();
+    if (!this.#store) return;
+    this.#state = (await this.#store.get<RingState>(KEYRING_NS, this.name)) ?? this.#state;
+    await this.#unwrapStored();
+  }
+
+  /** Generates a new primary key (stored wrapped by the KMS provider). Older keys keep decrypting. */
+  rotate(): Promise<KeyInfo> {
+    return this.#exclusive(async () => {
+      await this.#rotateNow(this.#state.primary_id);
+      return this.list().find((k) => k.status === 'primary') as KeyInfo;
+    });
+  }
+
+  async #rotateNow(expectedPrimary: string): Promise<void> {
+    if (!this.#kms || !this.#store) throw new TypeError('rotating a keyring needs a state store and a KMS provider');
+    const fresh = (await this.#store.get<RingState>(KEYRING_NS, this.name)) ?? emptyRing();
+    if (fresh.primary_id !== expectedPrimary) {
+      // Another process rotated first: adopt its key rather than adding a second one.
+      this.#state = fresh;
+      await this.#unwrapStored();
+      return;
+    }
+    const version = fresh.next_version;
+    const id = `${this.name}-v${version}`;
+    const material = generateKey();
+    const { ciphertext } = await this.#kms.encrypt(material, wrapContext(this.name, id));
+    let won = false;
+    await this.#mutate((s) => {
+      if (s.next_version !== version || s.primary_id !== expectedPrimary) return;
+      won = true;
+      s.keys.push({
+        id, version, algorithm: this.policy.algorithm, status: 'active', source: 'store',
+        created_at: this.#clock.now(), encryptions: 0, kcv: keyCheckValue(material), wrapped: ciphertext.toString('base64'),
+      });
+      s.primary_id = id;
+      s.next_version = version + 1;
+    });
+    if (won) this.#material.set(id, material);
+    else await this.#unwrapStored();
+    this.#lease = { id: '', remaining: 0 };
+  }
+
+  /**
+   * Drops the key material held in memory; the ring is unusable afterwards (cache eviction, shredding). The buffers are
+   * not zeroed here: an encryption already holding the key between its await and its seal must not run with a zero key.
+   */
+  dispose(): void {
+    this.#material.clear();
+    this.#lease = { id: '', remaining: 0 };
+  }
+
+  /** Retires a key: it no longer decrypts. The primary cannot be retired (rotate first). */
+  async retire(id: string): Promise<void> {
+    if (id === this.#state.primary_id) throw new TypeError('the primary key cannot be retired; rotate first');
+    if (!findKey(this.#state, id)) throw new GatehouseError('GH_CRYPTO_KEY_UNKNOWN');
+    await this.#mutate((s) => {
+      const key = findKey(s, id);
+      if (key && key.status !== 'retired') Object.assign(key, { status: 'retired', retired_at: this.#clock.now() });
+    });
+    this.#material.get(id)?.fill(0);
+    this.#material.delete(id);
+  }
+
+  /** Raises the minimum decryption version (never above the primary's, never down). */
+  async setMinDecryptionVersion(version: number): Promise<void> {
+    if (!Number.isInteger(version) || version < 1) throw new TypeError('a version is a positive integer');
+    if (version > this.#primary().version) throw new TypeError('the minimum decryption version cannot exceed the primary key version');
+    await this.#mutate((s) => {
+      s.min_decryption_version = Math.max(s.min_decryption_version, version);
+    });
+  }
+
+  /** Re-wraps every generated key under the KMS primary after a master rotation; data is not re-encrypted. */
+  async rewrapKeys(): Promise<number> {
+    if (!this.#kms) return 0;
+    let count = 0;
+    const rewrapped = new Map<string, string>();
+    for (const k of this.#state.keys) {
+      if (k.source !== 'store' || !k.wrapped) continue;
+      const r = await this.#kms.rewrap(Buffer.from(k.wrapped, 'base64'), wrapContext(this.name, k.id));
+      if (r.changed) rewrapped.set(k.id, r.ciphertext.toString('base64'));
+    }
+    await this.#mutate((s) => {
+      for (const k of s.keys) {
+        const w = rewrapped.get(k.id);
+        if (w !== undefined) {
+          k.wrapped = w;
+          count++;
+        }
+      }
+    });
+    return count;
+  }
+}
