@@ -1,6 +1,49 @@
 import { z } from 'zod';
-import { section } from './common.js';
+import { bytes, duration, filePath, section } from './common.js';
 
-// The 'approval' section. Owned by the approval capability; filled in by its issue.
-export const approvalSection = section({});
+/**
+ * How an operation that needs approval is approved (seed 001, defense layer 3):
+ * - auto: the webhook when `webhook.url` is set, else denied ("no approver configured");
+ * - webhook: POST a signed request to webhook.url; queue: the built-in queue (CLI / admin API); deny: always refused.
+ */
+export const APPROVAL_MODES = ['auto', 'webhook', 'queue', 'deny'] as const;
+const mode = z.enum(APPROVAL_MODES);
+
+/** The 'approval' section (issue 4). */
+export const approvalSection = section({
+  /** Risk levels that always need approval, besides tools marked requires_approval (seed 001: critical). */
+  require_for: z.array(z.enum(['low', 'moderate', 'high', 'critical'])).default(['critical']),
+  /** Default mode for every operation needing approval. */
+  mode: mode.default('auto'),
+  /** Mode per risk level (overrides `mode`). */
+  modes: section({
+    low: mode.optional(),
+    moderate: mode.optional(),
+    high: mode.optional(),
+    critical: mode.optional(),
+  }),
+  /** Mode per tool (overrides `modes`); a tool not in the registry is a config error. */
+  tools: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/), mode).default({}),
+  webhook: section({
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    /** HMAC-SHA256 key for requests and answers (at least 32 characters); or secret_file. */
+    secret: z.string().min(32, 'the webhook secret must be at least 32 characters').optional(),
+    secret_file: filePath().optional(),
+    /** Time for the approver to answer; a slower approver means deny. */
+    timeout: duration('30s'),
+    /** Signed timestamps older or newer than this are refused (replay). */
+    replay_window: duration('5m'),
+    max_response_size: bytes('64kb'),
+  }),
+  queue: section({
+    /** How long a call is held waiting for a decision; 0 answers at once with the approval id. */
+    hold_timeout: duration('30s'),
+    /** How long a request stays approvable, and an approved single-use grant usable. */
+    approval_ttl: duration('1h'),
+    poll_interval: duration('250ms'),
+    /** Longest window an approver may grant (`--window`). */
+    max_window: duration('24h'),
+  }),
+});
 export type ApprovalConfig = z.infer<typeof approvalSection>;
+export type ApprovalMode = (typeof APPROVAL_MODES)[number];

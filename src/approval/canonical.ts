@@ -1,0 +1,40 @@
+/**
+ * Canonical JSON for argument hashing: object keys sorted, no whitespace (in the spirit of RFC 8785; numbers
+ * use ECMAScript's serialisation as RFC 8785 does). Two calls with the same arguments in a different key order
+ * hash the same; any other difference gives a different hash, so one approval never covers another argument set.
+ */
+import { createHash } from 'node:crypto';
+
+const MAX_DEPTH = 64;
+
+export function canonicalJson(value: unknown, depth = 0): string {
+  if (depth > MAX_DEPTH) throw new RangeError('arguments nested too deeply');
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError('non-finite number in arguments');
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v, depth + 1)).join(',')}]`;
+  if (typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj)
+      .filter((k) => obj[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k], depth + 1)}`).join(',')}}`;
+  }
+  throw new TypeError(`cannot canonicalise a ${typeof value}`);
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** SHA-256 of the canonical arguments (absent arguments hash as {}). */
+export function argsHash(args: unknown): string {
+  return sha256Hex(canonicalJson(args ?? {}));
+}
+
+/** What an approval is valid for: principal, tenant, subject and the argument hash. */
+export function bindingOf(principal: string, tenant: string | undefined, subject: string, argsSha256: string): string {
+  return sha256Hex(canonicalJson([principal, tenant ?? null, subject, argsSha256]));
+}

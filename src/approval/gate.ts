@@ -1,0 +1,262 @@
+/**
+ * The approval gate (seed 001, defense layer 3): operations needing approval go to the webhook, the built-in
+ * queue, or are denied; with no approver configured they are denied, saying so. An approval binds principal,
+ * subject, argument hash and expiry, and is used once unless granted for a window. Break-glass principals
+ * skip the gate and are audited as break_glass.
+ */
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ApprovalConfig, ApprovalMode } from '../config/schema/approval.js';
+import { GatehouseError } from '../core/errors.js';
+import type { ApprovalInfo, AuditEvent, Principal, RiskLevel, StageDeps } from '../core/types.js';
+import { argsHash, bindingOf } from './canonical.js';
+import { ApprovalStore, effectiveStatus, isApprovalId } from './queue.js';
+import type { ApprovalRecord } from './types.js';
+import { WebhookApprover } from './webhook.js';
+
+export type EffectiveMode = 'webhook' | 'queue' | 'deny' | 'unavailable';
+
+export interface ApprovalRequestInput {
+  principal: Principal;
+  kind: 'tool' | 'http';
+  /** Tool name, or `METHOD /path?query`. */
+  subject: string;
+  /** The tool, for per-tool modes. */
+  tool?: string;
+  args: unknown;
+  risk: RiskLevel;
+  /** From X-Gatehouse-Approval or the MCP `_meta` field `gatehouse/approval_id`. */
+  approvalId?: string;
+  requestId?: string;
+  /** Aborted when the client goes away: stop holding. */
+  signal?: AbortSignal;
+}
+
+function configError(path: string, message: string): GatehouseError {
+  return new GatehouseError('GH_CONFIG_INVALID', `${path}: ${message}`);
+}
+
+async function loadSecret(cfg: ApprovalConfig['webhook']): Promise<string | undefined> {
+  // The config loader fills `secret` from `secret_file`; read the file here only when used as a library.
+  if (cfg.secret !== undefined) return cfg.secret;
+  if (cfg.secret_file === undefined) return undefined;
+  let text: string;
+  try {
+    text = (await readFile(cfg.secret_file, 'utf8')).replace(/\r?\n$/, '');
+  } catch (cause) {
+    throw new GatehouseError('GH_CONFIG_FILE_UNREADABLE', 'approval.webhook.secret_file cannot be read', { cause });
+  }
+  if (text.length < 32) throw configError('approval.webhook.secret_file', 'the webhook secret must be at least 32 characters');
+  return text;
+}
+
+export class ApprovalGate {
+  readonly queue: ApprovalStore;
+  readonly #cfg: ApprovalConfig;
+  readonly #deps: StageDeps;
+  readonly #webhook: WebhookApprover | undefined;
+
+  private constructor(cfg: ApprovalConfig, deps: StageDeps, webhook: WebhookApprover | undefined) {
+    this.#cfg = cfg;
+    this.#deps = deps;
+    this.#webhook = webhook;
+    this.queue = new ApprovalStore(deps.store, deps.clock, cfg.queue.approval_ttl);
+  }
+
+  /** Validates the section against the tool registry and loads the webhook secret. */
+  static async create(cfg: ApprovalConfig, deps: StageDeps, isTool: (name: string) => boolean): Promise<ApprovalGate> {
+    for (const name of Object.keys(cfg.tools)) if (!isTool(name)) throw configError(`approval.tools.${name}`, 'unknown tool');
+    const modes: ApprovalMode[] = [cfg.mode, ...Object.values(cfg.modes).filter((m): m is ApprovalMode => m !== undefined), ...Object.values(cfg.tools)];
+    const secret = await loadSecret(cfg.webhook);
+    if (modes.includes('webhook') && cfg.webhook.url === undefined) throw configError('approval.webhook.url', 'mode webhook needs a webhook url');
+    let webhook: WebhookApprover | undefined;
+    if (cfg.webhook.url !== undefined) {
+      if (secret === undefined) throw configError('approval.webhook.secret', 'a webhook url needs secret or secret_file to sign requests');
+      webhook = new WebhookApprover({
+        url: cfg.webhook.url,
+        secret,
+        timeoutMs: cfg.webhook.timeout,
+        replayWindowMs: cfg.webhook.replay_window,
+        maxResponseBytes: cfg.webhook.max_response_size,
+        maxWindowMs: cfg.queue.max_window,
+        clock: deps.clock,
+      });
+    }
+    return new ApprovalGate(cfg, deps, webhook);
+  }
+
+  /** Whether an operation of this risk (or a tool marked requires_approval) needs approval. */
+  requiredFor(risk: RiskLevel): boolean {
+    return this.#cfg.require_for.includes(risk);
+  }
+
+  modeFor(tool: string | undefined, risk: RiskLevel): EffectiveMode {
+    const m = (tool !== undefined ? this.#cfg.tools[tool] : undefined) ?? this.#cfg.modes[risk] ?? this.#cfg.mode;
+    if (m === 'auto') return this.#webhook ? 'webhook' : 'unavailable';
+    return m;
+  }
+
+  async approve(input: ApprovalRequestInput): Promise<ApprovalInfo> {
+    const { principal } = input;
+    if (principal.break_glass === true) {
+      await this.#audit('approval.break_glass', 'success', input, undefined, { approved: true, break_glass: true, approver: 'break_glass' });
+      return { required: true, approved: true, approver: 'break_glass', break_glass: true };
+    }
+    const mode = this.modeFor(input.tool, input.risk);
+    if (mode === 'deny') {
+      await this.#audit('approval.denied', 'denied', input, undefined, { reason: 'mode is deny' });
+      throw new GatehouseError('GH_APPROVAL_DENIED', `Approval denied: the approval policy refuses ${input.subject} (mode deny)`, { data: { reason: 'mode_deny' } });
+    }
+    if (mode === 'unavailable') {
+      const what = input.risk === 'critical' ? 'critical operations are denied' : 'operations requiring approval are denied';
+      await this.#audit('approval.denied', 'denied', input, undefined, { reason: 'no approver configured' });
+      throw new GatehouseError('GH_APPROVAL_UNAVAILABLE', `no approver configured: ${what} (${input.subject} requires approval)`, {
+        data: { reason: 'no_approver' },
+      });
+    }
+    const binding = bindingOf(principal.id, principal.tenant, input.subject, argsHash(input.args));
+    let rec: ApprovalRecord | undefined;
+    if (isApprovalId(input.approvalId)) {
+      const hinted = await this.queue.get(input.approvalId);
+      // An id granted for other arguments, another tool or another principal is ignored: this call needs its own.
+      if (hinted && hinted.binding === binding) rec = hinted;
+    }
+    rec ??= await this.#request(input, mode);
+    return this.#resolve(rec, binding, input, mode);
+  }
+
+  async #request(input: ApprovalRequestInput, mode: 'webhook' | 'queue'): Promise<ApprovalRecord> {
+    const req = {
+      principal: input.principal.id,
+      principal_type: input.principal.type,
+      kind: input.kind,
+      subject: input.subject,
+      args: input.args,
+      risk_level: input.risk,
+      mode,
+      ...(input.principal.tenant !== undefined ? { tenant: input.principal.tenant } : {}),
+      ...(input.requestId !== undefined ? { request_id: input.requestId } : {}),
+    };
+    const { record, created } = await this.queue.request(req);
+    if (created) await this.#audit('approval.requested', 'success', input, record, { mode });
+    return record;
+  }
+
+  async #resolve(first: ApprovalRecord, binding: string, input: ApprovalRequestInput, mode: 'webhook' | 'queue'): Promise<ApprovalInfo> {
+    let rec = first;
+    for (let round = 0; round < 3; round++) {
+      if (effectiveStatus(rec, this.#deps.clock.now()) === 'pending') rec = mode === 'webhook' ? await this.#askWebhook(rec, input) : await this.#hold(rec, input.signal);
+      const status = effectiveStatus(rec, this.#deps.clock.now());
+      if (status === 'approved') {
+        const used = await this.queue.consume(rec.id, binding);
+        if (used) {
+          await this.#audit('approval.approved', 'success', input, used, { approved: true, approver: used.approver, reason: used.reason });
+          const info: ApprovalInfo = { required: true, approved: true, id: used.id };
+          if (used.approver !== undefined) info.approver = used.approver;
+          return info;
+        }
+        rec = await this.#request(input, mode); // used by a concurrent call meanwhile: this one needs its own
+        continue;
+      }
+      if (status === 'used') {
+        rec = await this.#request(input, mode);
+        continue;
+      }
+      if (status === 'denied') {
+        await this.#audit('approval.denied', 'denied', input, rec, { approver: rec.approver, reason: rec.reason });
+        const why = rec.reason ? `: ${rec.reason}` : '';
+        throw new GatehouseError('GH_APPROVAL_DENIED', `Approval ${rec.id} for ${input.subject} was denied by ${rec.approver ?? 'an approver'}${why}`, {
+          data: { approval_id: rec.id },
+        });
+      }
+      if (status === 'expired') {
+        await this.queue.expire(rec.id);
+        await this.#audit('approval.expired', 'denied', input, rec, {});
+        throw new GatehouseError('GH_APPROVAL_EXPIRED', `Approval ${rec.id} for ${input.subject} has expired; retry without it to request a new approval`, {
+          data: { approval_id: rec.id },
+        });
+      }
+      break; // still pending
+    }
+    throw new GatehouseError(
+      'GH_APPROVAL_PENDING',
+      `Approval required: ${input.subject} is waiting for approval ${rec.id}. Approve it with "gatehouse approvals approve ${rec.id}", ` +
+        `then retry with header X-Gatehouse-Approval: ${rec.id} (MCP: params._meta["gatehouse/approval_id"])`,
+      { data: { approval_id: rec.id, expires_at: new Date(rec.expires_at).toISOString() } },
+    );
+  }
+
+  async #askWebhook(rec: ApprovalRecord, input: ApprovalRequestInput): Promise<ApprovalRecord> {
+    const webhook = this.#webhook as WebhookApprover;
+    let answer;
+    try {
+      answer = await webhook.ask(rec, input.signal);
+    } catch (e) {
+      const reason = e instanceof GatehouseError ? String(e.data?.['reason'] ?? e.message) : 'webhook failed';
+      await this.#audit('approval.denied', 'denied', input, rec, { reason: `approver unavailable: ${reason}` });
+      throw e;
+    }
+    try {
+      const opts = { approver: answer.approver, ...(answer.reason !== undefined ? { reason: answer.reason } : {}), ...(answer.windowMs ? { windowMs: answer.windowMs } : {}) };
+      return await this.queue.decide(rec.id, answer.decision, opts);
+    } catch (e) {
+      // Decided meanwhile (e.g. from the CLI): go with what the store says.
+      if (e instanceof GatehouseError && (e.code === 'GH_APPROVAL_ALREADY_DECIDED' || e.code === 'GH_APPROVAL_EXPIRED')) return (await this.queue.get(rec.id)) ?? rec;
+      throw e;
+    }
+  }
+
+  /** Polls the store until the request is decided, the hold time passes or the client leaves. */
+  async #hold(rec: ApprovalRecord, signal: AbortSignal | undefined): Promise<ApprovalRecord> {
+    const holdMs = this.#cfg.queue.hold_timeout;
+    const deadline = performance.now() + holdMs;
+    let current = rec;
+    while (effectiveStatus(current, this.#deps.clock.now()) === 'pending') {
+      const left = deadline - performance.now();
+      if (left <= 0 || signal?.aborted) break;
+      try {
+        await sleep(Math.min(this.#cfg.queue.poll_interval, left), undefined, signal ? { signal } : undefined);
+      } catch {
+        break; // aborted
+      }
+      current = (await this.queue.get(rec.id)) ?? current;
+    }
+    return current;
+  }
+
+  async #audit(
+    type: string,
+    result: AuditEvent['result_status'],
+    input: ApprovalRequestInput,
+    rec: ApprovalRecord | undefined,
+    extra: { approved?: boolean; approver?: string | undefined; reason?: string | undefined; mode?: string; break_glass?: boolean },
+  ): Promise<void> {
+    const p = input.principal;
+    const event: AuditEvent = {
+      event_type: type,
+      result_status: result,
+      subject: p.id,
+      principal_type: p.type,
+      auth_method: p.method,
+      source_ip: p.network.source_ip,
+      risk_level: input.risk,
+      approved: extra.approved ?? false,
+      approval: { required: true },
+      metadata: { kind: input.kind, subject: input.subject, args_sha256: rec?.args_sha256 ?? argsHash(input.args) },
+    };
+    if (p.network.tailscale) event.tailscale = p.network.tailscale;
+    if (p.tenant !== undefined) event.tenant = p.tenant;
+    if (input.tool !== undefined) event.tool = input.tool;
+    if (input.requestId !== undefined) event.request_id = input.requestId;
+    const approval = event.approval as NonNullable<AuditEvent['approval']>;
+    if (rec) approval.id = rec.id;
+    if (extra.approver !== undefined) approval.approver = extra.approver;
+    if (extra.break_glass) approval.break_glass = true;
+    const meta = event.metadata as Record<string, unknown>;
+    if (extra.reason !== undefined) meta['reason'] = extra.reason;
+    if (extra.mode !== undefined) meta['mode'] = extra.mode;
+    if (rec?.window_until !== undefined) meta['window_until'] = new Date(rec.window_until).toISOString();
+    await this.#deps.audit.emit(event);
+  }
+}

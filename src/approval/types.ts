@@ -1,0 +1,57 @@
+import type { PrincipalType, RiskLevel } from '../core/types.js';
+
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'used';
+export type ApprovalDecisionKind = 'approve' | 'deny';
+
+/**
+ * One approval as stored (StateStore namespace `approvals`, key = id). It binds the principal, the subject
+ * (tool or HTTP operation), the SHA-256 of the canonical arguments and an expiry (issue 4).
+ */
+export interface ApprovalRecord {
+  id: string;
+  status: ApprovalStatus;
+  principal: string;
+  principal_type?: PrincipalType;
+  tenant?: string;
+  /** `tool` for MCP tools/call, `http` for HTTP routes. */
+  kind: 'tool' | 'http';
+  /** The tool name, or `METHOD /path?query`. */
+  subject: string;
+  /** The arguments as requested, for the approver to read (bounded); never sent to audit. */
+  args: unknown;
+  args_sha256: string;
+  /** SHA-256 over principal, tenant, subject and args_sha256: what an approval is valid for. */
+  binding: string;
+  risk_level: RiskLevel;
+  mode: 'queue' | 'webhook';
+  created_at: number;
+  /** Until when a pending request can be approved, and an approved single-use grant used. */
+  expires_at: number;
+  decided_at?: number;
+  approver?: string;
+  reason?: string;
+  /** Granted for a window: usable repeatedly until then. */
+  window_until?: number;
+  uses: number;
+  used_at?: number;
+  request_id?: string;
+}
+
+export interface NewApproval {
+  principal: string;
+  principal_type?: PrincipalType;
+  tenant?: string;
+  kind: 'tool' | 'http';
+  subject: string;
+  args: unknown;
+  risk_level: RiskLevel;
+  mode: 'queue' | 'webhook';
+  request_id?: string;
+}
+
+export interface DecideOptions {
+  approver: string;
+  reason?: string;
+  /** Approve for a window (ms): every identical call until then proceeds. */
+  windowMs?: number;
+}

@@ -1,0 +1,245 @@
+/**
+ * The policy engine the gateway composes: classify → authorize → approve stages over one Exchange, plus the
+ * JSON-RPC error builder for MCP routes and explain() for the CLI. Built and validated once at load.
+ */
+import { ApprovalGate, ApprovalStore, canonicalJson, sha256Hex } from '../approval/index.js';
+import type { GatehouseConfig } from '../config/schema/index.js';
+import { GatehouseError } from '../core/errors.js';
+import type { Decision, Exchange, Operation, Principal, RiskLevel, Stage, StageDeps } from '../core/types.js';
+import { loadAclFiles, type AclRule } from './acl.js';
+import { APPROVAL_META_KEY, classifyMcpMessage } from './classify.js';
+import { Authorizer } from './decide.js';
+import { parseJsonRpc, type JsonRpcId, type ParsedJsonRpc } from './jsonrpc.js';
+import { buildJsonRpcError } from './jsonrpc-error.js';
+import { makeListFilter, type ListKind } from './list-filter.js';
+import { MCP_FILTERED_LISTS, McpMethodPolicy } from './mcp-policy.js';
+import { RbacIndex } from './rbac.js';
+import { RouteTable, type CompiledRoute } from './routes.js';
+import { ScopeRegistry } from './scopes.js';
+import { Tenancy } from './tenancy.js';
+import { ToolRegistry } from './tools.js';
+import { systemResolver, type HostResolver } from './url-policy.js';
+
+export const APPROVAL_HEADER = 'x-gatehouse-approval';
+
+export interface PolicyEngineOptions {
+  /** DNS resolution for URL allow-lists (tests inject one). */
+  resolve?: HostResolver;
+  /** Directory relative acl_files are read from (default: process.cwd()). */
+  baseDir?: string;
+}
+
+export interface PolicyEngine {
+  readonly policyVersion: string;
+  classify: Stage;
+  authorize: Stage;
+  approve: Stage;
+  /** The JSON-RPC error body (HTTP 200) for a denial on an MCP route. */
+  jsonRpcError(err: GatehouseError, ex: Exchange): Buffer;
+  /** The decision for a principal and an operation, never throwing for a denial. */
+  explain(principal: Principal, operation: Operation): Promise<Decision>;
+  /** Classifies an HTTP request as the classify stage would (for explain). */
+  classifyHttp(method: string, path: string): Operation;
+  /** The approval mode an allowed decision would go through. */
+  approvalModeFor(operation: Operation, decision: Decision): 'none' | 'webhook' | 'queue' | 'deny' | 'unavailable' | 'break_glass';
+  readonly approvals: ApprovalStore;
+  readonly authorizer: Authorizer;
+  /** May this principal decide approvals (admin API)? */
+  mayApprove(principal: Principal): boolean;
+  /** approval.queue.max_window in ms. */
+  readonly maxWindowMs: number;
+  close(): Promise<void>;
+}
+
+interface ExchangeState {
+  parsed: ParsedJsonRpc | undefined;
+  ops: Operation[];
+  approvalIds: Array<string | undefined>;
+  route: CompiledRoute | undefined;
+}
+
+/** The scope an admin-API principal needs to approve or deny. */
+export const APPROVER_SCOPE = 'admin';
+
+function computePolicyVersion(cfg: GatehouseConfig, rules: readonly AclRule[]): string {
+  const { policy_version: _ignored, acl_files: _files, ...rest } = cfg.authz;
+  void _ignored;
+  void _files;
+  const text = canonicalJson({ authz: rest, acl: rules.map((r) => [r.tenant, r.namespace, r.principal, r.resource, r.permissions]), approval: cfg.approval.require_for });
+  return `sha256:${sha256Hex(text).slice(0, 12)}`;
+}
+
+export async function createPolicyEngine(cfg: GatehouseConfig, deps: StageDeps, opts: PolicyEngineOptions = {}): Promise<PolicyEngine> {
+  const a = cfg.authz;
+  const scopes = new ScopeRegistry(a.scopes);
+  const tools = new ToolRegistry(a, scopes);
+  const routes = new RouteTable(a.routes, scopes);
+  const mcp = new McpMethodPolicy(a.mcp, scopes);
+  const rules = await loadAclFiles(a.acl_files, opts.baseDir ?? process.cwd(), a.resource_types);
+  const rbac = new RbacIndex(rules);
+  if (a.tenants.length > 0) {
+    const known = new Set(a.tenants);
+    for (const r of rules) if (!known.has(r.tenant)) throw new GatehouseError('GH_CONFIG_INVALID', `${r.source}: tenant "${r.tenant}" is not in authz.tenants`);
+  }
+  for (const [i, g] of a.cross_tenant_grants.entries()) {
+    for (const t of g.tenants) {
+      if (t !== '*' && a.tenants.length > 0 && !a.tenants.includes(t)) throw new GatehouseError('GH_CONFIG_INVALID', `authz.cross_tenant_grants[${i}]: unknown tenant "${t}"`);
+    }
+  }
+  const tenancy = new Tenancy(a.tenants.length > 0 ? a.tenants : rbac.tenants(), a.cross_tenant_grants);
+  const gate = await ApprovalGate.create(cfg.approval, deps, (name) => tools.has(name));
+  const policyVersion = a.policy_version ?? computePolicyVersion(cfg, rules);
+  const authorizer = new Authorizer({
+    scopes,
+    tools,
+    routes,
+    rbac,
+    tenancy,
+    mcp,
+    httpDefault: a.http_default,
+    approvalFor: new Set<RiskLevel>(cfg.approval.require_for),
+    policyVersion,
+    resolve: opts.resolve ?? systemResolver,
+  });
+  return new Engine(authorizer, gate, mcp, routes, cfg.approval.queue.max_window);
+}
+
+class Engine implements PolicyEngine {
+  readonly #state = new WeakMap<Exchange, ExchangeState>();
+  readonly approvals: ApprovalStore;
+
+  constructor(
+    readonly authorizer: Authorizer,
+    readonly gate: ApprovalGate,
+    readonly mcp: McpMethodPolicy,
+    readonly routes: RouteTable,
+    readonly maxWindowMs: number,
+  ) {
+    this.approvals = gate.queue;
+  }
+
+  get policyVersion(): string {
+    return this.authorizer.policyVersion;
+  }
+
+  classify: Stage = (ex) => {
+    if (ex.route?.kind === 'mcp') {
+      if (ex.method !== 'POST') {
+        ex.operation = { kind: 'mcp', method: ex.method, path: ex.path };
+        return;
+      }
+      const parsed = parseJsonRpc(ex.body ?? Buffer.alloc(0), this.mcp.maxBatch);
+      ex.body = parsed.canonical; // forward exactly what was authorized
+      const classified = parsed.messages.map((m) => classifyMcpMessage(m, ex.method, ex.path));
+      const ops = classified.map((c) => c.operation);
+      this.#state.set(ex, { parsed, ops, approvalIds: classified.map((c) => c.approvalId), route: undefined });
+      ex.operation = parsed.batch ? this.#batchOperation(ex, ops) : (ops[0] as Operation);
+      return;
+    }
+    const m = this.routes.match(ex.method, ex.path);
+    ex.operation = m?.operation ?? { kind: 'http', method: ex.method, path: ex.path };
+    this.#state.set(ex, { parsed: undefined, ops: [ex.operation], approvalIds: [], route: m?.route });
+  };
+
+  #batchOperation(ex: Exchange, ops: readonly Operation[]): Operation {
+    ex.meta['mcp_batch'] = ops.map((o) => (o.tool ? `${o.mcp_method}:${o.tool}` : (o.mcp_method ?? 'response')));
+    const op: Operation = { kind: 'mcp', method: ex.method, path: ex.path, mcp_method: 'batch' };
+    const calls = ops.filter((o) => o.mcp_method === 'tools/call');
+    if (calls.length === 1) {
+      op.tool = calls[0]?.tool as string;
+      op.args = calls[0]?.args as Record<string, unknown>;
+    }
+    return op;
+  }
+
+  authorize: Stage = async (ex) => {
+    const op = ex.operation;
+    if (!op) throw new GatehouseError('GH_INTERNAL', 'authorize ran before classify');
+    const st = this.#state.get(ex);
+    const principal = ex.principal;
+    const out = st?.parsed?.batch ? await this.authorizer.decideAll(principal, st.ops) : await this.authorizer.decide(principal, st?.ops[0] ?? op, st?.route);
+    ex.decision = out.decision;
+    if (out.decision.risk_level !== undefined) op.risk_level = out.decision.risk_level;
+    if (out.error) throw out.error;
+    if (st?.parsed && principal) this.#installListFilter(ex, st.parsed, principal);
+  };
+
+  #installListFilter(ex: Exchange, parsed: ParsedJsonRpc, principal: Principal): void {
+    const lists = new Map<JsonRpcId, ListKind>();
+    for (const m of parsed.messages) {
+      if (m.kind === 'request' && m.method !== undefined && MCP_FILTERED_LISTS.includes(m.method)) lists.set(m.id as JsonRpcId, m.method.split('/')[0] as ListKind);
+    }
+    if (lists.size === 0) return;
+    ex.responseFilter = makeListFilter(lists, (kind, key) => {
+      if (kind === 'tools') return this.authorizer.canCallTool(principal, key);
+      const policy = kind === 'prompts' ? this.mcp.prompt(key) : this.mcp.resource(key);
+      return policy !== undefined && this.authorizer.canUseScopes(principal, policy.scopes);
+    });
+  }
+
+  approve: Stage = async (ex) => {
+    const decision = ex.decision;
+    const op = ex.operation;
+    if (!decision?.allow || !op) throw new GatehouseError('GH_INTERNAL', 'approve ran before authorize');
+    if (!decision.requires_approval) return;
+    const principal = ex.principal as Principal;
+    const st = this.#state.get(ex);
+    if (st?.parsed?.batch && st.ops.length > 1) {
+      throw new GatehouseError('GH_APPROVAL_DENIED', 'Approval denied: calls that need approval cannot be batched; send each in its own request', {
+        data: { reason: 'batched' },
+      });
+    }
+    const single = st?.ops[0] ?? op;
+    const header = ex.req.headers[APPROVAL_HEADER];
+    const approvalId = (typeof header === 'string' ? header : undefined) ?? st?.approvalIds[0];
+    const isTool = single.kind === 'mcp';
+    const subject = isTool ? (single.tool ?? '') : `${op.method} ${op.path}${ex.query ? `?${ex.query}` : ''}`;
+    const controller = new AbortController();
+    const onClose = (): void => {
+      if (!ex.res.writableFinished) controller.abort();
+    };
+    ex.res.once('close', onClose);
+    try {
+      ex.approval = await this.gate.approve({
+        principal,
+        kind: isTool ? 'tool' : 'http',
+        subject,
+        ...(isTool && single.tool !== undefined ? { tool: single.tool } : {}),
+        args: isTool ? (single.args ?? {}) : {},
+        risk: decision.risk_level ?? 'critical',
+        ...(approvalId !== undefined ? { approvalId } : {}),
+        requestId: ex.id,
+        signal: controller.signal,
+      });
+    } finally {
+      ex.res.off('close', onClose);
+    }
+  };
+
+  jsonRpcError(err: GatehouseError, ex: Exchange): Buffer {
+    return buildJsonRpcError(err, this.#state.get(ex)?.parsed);
+  }
+
+  async explain(principal: Principal, operation: Operation): Promise<Decision> {
+    return (await this.authorizer.decide(principal, operation)).decision;
+  }
+
+  classifyHttp(method: string, path: string): Operation {
+    return this.routes.match(method, path)?.operation ?? { kind: 'http', method, path };
+  }
+
+  approvalModeFor(operation: Operation, decision: Decision): 'none' | 'webhook' | 'queue' | 'deny' | 'unavailable' | 'break_glass' {
+    if (!decision.requires_approval) return 'none';
+    return this.gate.modeFor(operation.tool, decision.risk_level ?? 'critical');
+  }
+
+  mayApprove(principal: Principal): boolean {
+    return this.authorizer.canUseScopes(principal, [APPROVER_SCOPE]);
+  }
+
+  async close(): Promise<void> {
+    // The store belongs to the gateway (deps.store); nothing of ours holds resources.
+  }
+}
+
+export { APPROVAL_META_KEY };

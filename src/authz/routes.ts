@@ -1,0 +1,157 @@
+/**
+ * HTTP classification rules: method + path pattern with named parameters → Operation
+ * (seed 002's scope hierarchy tenant → namespace → stream/cache → key), e.g.
+ * `/t/:tenant/ns/:namespace/streams/:stream` → resource `stream:{stream}`, publish on POST, subscribe on GET.
+ */
+import type { RouteRuleConfig } from '../config/schema/authz.js';
+import { GatehouseError } from '../core/errors.js';
+import { nullObject } from '../core/safe.js';
+import type { Operation, RiskLevel } from '../core/types.js';
+import { isPermission } from './rbac.js';
+import type { ScopeRegistry } from './scopes.js';
+
+type Segment = { literal: string; param?: undefined } | { param: string; literal?: undefined };
+type TemplatePart = { text: string } | { param: string };
+
+export interface CompiledRoute {
+  readonly rule: string;
+  readonly segments: readonly Segment[];
+  readonly rest: boolean;
+  readonly methods: ReadonlySet<string> | undefined;
+  readonly actions: Readonly<Record<string, string>> | undefined;
+  readonly action: string | undefined;
+  readonly resource: readonly TemplatePart[] | undefined;
+  readonly scopes: readonly string[];
+  /** The action is an ACL permission checked in the tenant named by :tenant. */
+  readonly rbac: boolean;
+  readonly anyAuthenticated: boolean;
+  readonly risk_level: RiskLevel;
+  readonly requires_approval: boolean;
+}
+
+export interface RouteMatch {
+  route: CompiledRoute;
+  operation: Operation;
+}
+
+// Parameter values: one plain path segment. '*' and '.' / '..' never bind (they mean something in ACLs and paths).
+const PARAM_VALUE = /^[A-Za-z0-9_~-][A-Za-z0-9_.~-]{0,127}$/;
+const PARAM_NAME = /^[a-z_][a-z0-9_]{0,31}$/;
+
+function configError(path: string, message: string): GatehouseError {
+  return new GatehouseError('GH_CONFIG_INVALID', `${path}: ${message}`);
+}
+
+function compileTemplate(tpl: string, params: ReadonlySet<string>, where: string): TemplatePart[] {
+  const parts: TemplatePart[] = [];
+  let i = 0;
+  while (i < tpl.length) {
+    const open = tpl.indexOf('{', i);
+    if (open === -1) {
+      parts.push({ text: tpl.slice(i) });
+      break;
+    }
+    const close = tpl.indexOf('}', open);
+    if (close === -1) throw configError(where, 'unclosed "{" in resource template');
+    if (open > i) parts.push({ text: tpl.slice(i, open) });
+    const name = tpl.slice(open + 1, close);
+    if (!params.has(name)) throw configError(where, `resource template names "{${name}}", which the path does not bind`);
+    parts.push({ param: name });
+    i = close + 1;
+  }
+  return parts;
+}
+
+export function compileRoute(cfg: RouteRuleConfig, index: number, scopes: ScopeRegistry): CompiledRoute {
+  const where = `authz.routes[${index}]`;
+  const raw = cfg.path.split('/').slice(1);
+  const segments: Segment[] = [];
+  const params = new Set<string>();
+  let rest = false;
+  raw.forEach((s, i) => {
+    if (s === '*') {
+      if (i !== raw.length - 1) throw configError(`${where}.path`, '"*" is allowed only as the last segment');
+      rest = true;
+    } else if (s.startsWith(':')) {
+      const name = s.slice(1);
+      if (!PARAM_NAME.test(name)) throw configError(`${where}.path`, `invalid parameter name ":${name}"`);
+      if (params.has(name)) throw configError(`${where}.path`, `parameter ":${name}" appears twice`);
+      params.add(name);
+      segments.push({ param: name });
+    } else {
+      if (s.includes('*') || s.includes(':')) throw configError(`${where}.path`, `segment "${s}" mixes literal text with * or :`);
+      segments.push({ literal: s });
+    }
+  });
+  if (cfg.actions && cfg.methods) throw configError(where, 'give either methods or actions, not both');
+  if (cfg.actions && cfg.action) throw configError(where, 'give either action or actions, not both');
+  for (const s of cfg.scopes) if (!scopes.isScope(s)) throw configError(`${where}.scopes`, `unknown scope "${s}"`);
+  const rbac = cfg.rbac && params.has('tenant');
+  if (rbac) {
+    const actions = cfg.actions ? Object.values(cfg.actions) : cfg.action ? [cfg.action] : [];
+    if (actions.length === 0) throw configError(where, 'a tenant route needs action or actions naming ACL permissions');
+    for (const a of actions) if (!isPermission(a)) throw configError(where, `unknown permission "${a}" (an ACL permission is needed on a tenant route)`);
+  }
+  if (cfg.scopes.length === 0 && !rbac && !cfg.any_authenticated) {
+    throw configError(where, 'the rule requires nothing: give scopes, a :tenant with ACL permissions, or any_authenticated: true');
+  }
+  const actions = cfg.actions ? Object.assign(nullObject<string>(), cfg.actions) : undefined;
+  return Object.freeze({
+    rule: `route:${cfg.name ?? index}`,
+    segments,
+    rest,
+    methods: actions ? new Set(Object.keys(actions)) : cfg.methods ? new Set(cfg.methods) : undefined,
+    actions,
+    action: cfg.action,
+    resource: cfg.resource === undefined ? undefined : compileTemplate(cfg.resource, params, `${where}.resource`),
+    scopes: [...cfg.scopes],
+    rbac,
+    anyAuthenticated: cfg.any_authenticated,
+    risk_level: cfg.risk_level,
+    requires_approval: cfg.requires_approval,
+  });
+}
+
+function matchPath(route: CompiledRoute, parts: readonly string[]): Record<string, string> | undefined {
+  if (route.rest ? parts.length < route.segments.length : parts.length !== route.segments.length) return undefined;
+  const params: Record<string, string> = nullObject();
+  for (let i = 0; i < route.segments.length; i++) {
+    const seg = route.segments[i] as Segment;
+    const part = parts[i] as string;
+    if (seg.param === undefined) {
+      if (seg.literal !== part) return undefined;
+    } else {
+      if (!PARAM_VALUE.test(part)) return undefined;
+      params[seg.param] = part;
+    }
+  }
+  return params;
+}
+
+export class RouteTable {
+  readonly #routes: CompiledRoute[];
+  constructor(rules: readonly RouteRuleConfig[], scopes: ScopeRegistry) {
+    this.#routes = rules.map((r, i) => compileRoute(r, i, scopes));
+  }
+  get size(): number {
+    return this.#routes.length;
+  }
+
+  /** The first rule matching method and path, with the Operation it classifies to. */
+  match(method: string, path: string): RouteMatch | undefined {
+    const parts = path.split('/').slice(1);
+    for (const route of this.#routes) {
+      if (route.methods && !route.methods.has(method)) continue;
+      const params = matchPath(route, parts);
+      if (!params) continue;
+      const action = route.actions?.[method] ?? route.action ?? method.toLowerCase();
+      const resource = route.resource?.map((p) => ('text' in p ? p.text : (params[p.param] as string))).join('');
+      const operation: Operation = { kind: 'http', method, path, action, risk_level: route.risk_level };
+      if (params['tenant'] !== undefined) operation.tenant = params['tenant'];
+      if (params['namespace'] !== undefined) operation.namespace = params['namespace'];
+      if (resource !== undefined) operation.resource = resource;
+      return { route, operation };
+    }
+    return undefined;
+  }
+}

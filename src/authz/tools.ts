@@ -1,0 +1,188 @@
+/**
+ * Tool registry (seed 001 "Tool Risk Levels"): tool → required scopes, risk level, requires_approval and
+ * argument constraints. Validated at load: an unknown scope, a constraint on the wrong type or an invalid
+ * CIDR is a config error, never a silent deny-all. An unknown tool is denied.
+ */
+import type { ArgumentSpecConfig, AuthzConfig, ToolPolicyConfig } from '../config/schema/authz.js';
+import { GatehouseError } from '../core/errors.js';
+import { nullObject } from '../core/safe.js';
+import type { RiskLevel } from '../core/types.js';
+import { checkPath, normalizePrefix } from './path-policy.js';
+import type { ScopeRegistry } from './scopes.js';
+import { checkUrl, compileUrlConstraint, type CompiledUrlConstraint, type HostResolver } from './url-policy.js';
+
+/** Seed 001's tools as the demo MCP server exposes them; the default registry. */
+export const SEED001_TOOLS: Readonly<Record<string, ToolPolicyConfig>> = Object.freeze({
+  get_system_status: { description: 'View system metrics', scopes: ['system:read'], risk_level: 'low', requires_approval: false, arguments: {} },
+  list_containers: {
+    description: 'List containers',
+    scopes: ['container:read'],
+    risk_level: 'low',
+    requires_approval: false,
+    arguments: { all: { type: 'boolean', required: false } },
+  },
+  ping_host: {
+    description: 'Ping a host',
+    scopes: ['network:diag'],
+    risk_level: 'moderate',
+    requires_approval: false,
+    arguments: { host: { type: 'string', required: true, max_length: 253 }, count: { type: 'integer', required: false } },
+  },
+  manage_container: {
+    description: 'Start, stop or restart a container',
+    scopes: ['container:write'],
+    risk_level: 'high',
+    requires_approval: false,
+    arguments: {
+      name: { type: 'string', required: true, max_length: 256 },
+      action: { type: 'string', required: true, enum: ['start', 'stop', 'restart'] },
+    },
+  },
+  install_package: {
+    description: 'Install a system package',
+    scopes: ['system:admin'],
+    risk_level: 'critical',
+    requires_approval: true,
+    arguments: { package_name: { type: 'string', required: true, max_length: 256 }, auto_approve: { type: 'boolean', required: false } },
+  },
+  pull_docker_image: {
+    description: 'Pull a Docker image',
+    scopes: ['docker:admin'],
+    risk_level: 'critical',
+    requires_approval: true,
+    arguments: { image: { type: 'string', required: true, max_length: 512 } },
+  },
+  // Seed 001 threat 4: network:diag, requires_approval=true, URL allow-list.
+  http_request_test: {
+    description: 'Fetch a URL to test connectivity',
+    scopes: ['network:diag'],
+    risk_level: 'moderate',
+    requires_approval: true,
+    arguments: {
+      url: {
+        type: 'string',
+        required: true,
+        url: { schemes: ['https', 'http'], hosts: ['example.com', '*.example.com'], allow_private: false, allow_cidrs: [] },
+      },
+    },
+  },
+});
+
+interface CompiledArgument {
+  name: string;
+  spec: ArgumentSpecConfig;
+  url: CompiledUrlConstraint | undefined;
+  prefixes: string[] | undefined;
+}
+
+export interface CompiledTool {
+  readonly name: string;
+  readonly scopes: readonly string[];
+  readonly risk_level: RiskLevel;
+  readonly requires_approval: boolean;
+  /** Undefined: any arguments accepted unchecked. */
+  readonly args: Readonly<Record<string, CompiledArgument>> | undefined;
+  readonly rule: string;
+}
+
+function configError(path: string, message: string): GatehouseError {
+  return new GatehouseError('GH_CONFIG_INVALID', `${path}: ${message}`);
+}
+
+function compileArgument(path: string, name: string, spec: ArgumentSpecConfig): CompiledArgument {
+  if ((spec.url || spec.path_prefixes || spec.max_length !== undefined) && spec.type !== 'string') {
+    throw configError(path, `url, path_prefixes and max_length apply to string arguments, not ${spec.type}`);
+  }
+  if (spec.url && spec.path_prefixes) throw configError(path, 'an argument is either a URL or a path, not both');
+  for (const v of spec.enum ?? []) {
+    const ok = spec.type === 'string' ? typeof v === 'string' : spec.type === 'boolean' ? typeof v === 'boolean' : typeof v === 'number';
+    if (!ok) throw configError(`${path}.enum`, `value ${JSON.stringify(v)} is not a ${spec.type}`);
+  }
+  let url: CompiledUrlConstraint | undefined;
+  if (spec.url) {
+    try {
+      url = compileUrlConstraint(spec.url);
+    } catch (e) {
+      throw configError(`${path}.url.allow_cidrs`, (e as Error).message);
+    }
+  }
+  return { name, spec, url, prefixes: spec.path_prefixes?.map(normalizePrefix) };
+}
+
+export function compileTool(path: string, name: string, t: ToolPolicyConfig, scopes: ScopeRegistry): CompiledTool {
+  for (const s of t.scopes) {
+    if (!scopes.isScope(s)) throw configError(`${path}.scopes`, scopes.isBundle(s) ? `"${s}" is a bundle; name scopes` : `unknown scope "${s}"`);
+  }
+  let args: Record<string, CompiledArgument> | undefined;
+  if (t.arguments) {
+    args = nullObject();
+    for (const [argName, spec] of Object.entries(t.arguments)) args[argName] = compileArgument(`${path}.arguments.${argName}`, argName, spec);
+  }
+  return Object.freeze({ name, scopes: [...t.scopes], risk_level: t.risk_level, requires_approval: t.requires_approval, args, rule: `tool:${name}` });
+}
+
+const JSON_TYPE = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+
+function typeMatches(spec: ArgumentSpecConfig, v: unknown): boolean {
+  switch (spec.type) {
+    case 'integer':
+      return typeof v === 'number' && Number.isInteger(v);
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'object':
+      return JSON_TYPE(v) === 'object';
+    default:
+      return JSON_TYPE(v) === spec.type;
+  }
+}
+
+function refused(tool: string, reason: string, argument: string): GatehouseError {
+  return new GatehouseError('GH_ARGUMENT_REFUSED', `Argument refused: ${tool}.${argument} ${reason}`, { data: { tool, argument } });
+}
+
+export class ToolRegistry {
+  readonly #tools: Record<string, CompiledTool> = nullObject();
+
+  constructor(cfg: Pick<AuthzConfig, 'default_tools' | 'tools'>, scopes: ScopeRegistry) {
+    const base = cfg.default_tools === 'seed001' ? SEED001_TOOLS : {};
+    for (const [name, t] of Object.entries(base)) this.#tools[name] = compileTool(`authz.default_tools.${name}`, name, t, scopes);
+    for (const [name, t] of Object.entries(cfg.tools)) this.#tools[name] = compileTool(`authz.tools.${name}`, name, t, scopes);
+  }
+
+  get(name: string): CompiledTool | undefined {
+    return this.#tools[name];
+  }
+  has(name: string): boolean {
+    return this.#tools[name] !== undefined;
+  }
+  names(): string[] {
+    return Object.keys(this.#tools);
+  }
+
+  /** Throws GH_ARGUMENT_REFUSED naming the argument and the rule; never echoes a URL (it may carry secrets). */
+  async checkArguments(tool: CompiledTool, args: Record<string, unknown>, resolve: HostResolver): Promise<void> {
+    if (!tool.args) return;
+    for (const key of Object.keys(args)) {
+      if (tool.args[key] === undefined) throw refused(tool.name, 'is not an argument of this tool', key.slice(0, 128));
+    }
+    for (const a of Object.values(tool.args)) {
+      const v = args[a.name];
+      if (v === undefined) {
+        if (a.spec.required) throw refused(tool.name, 'is required', a.name);
+        continue;
+      }
+      if (!typeMatches(a.spec, v)) throw refused(tool.name, `must be of type ${a.spec.type}`, a.name);
+      if (a.spec.enum && !a.spec.enum.includes(v as string | number | boolean)) throw refused(tool.name, 'is not one of the allowed values', a.name);
+      if (typeof v !== 'string') continue;
+      if (a.spec.max_length !== undefined && v.length > a.spec.max_length) throw refused(tool.name, `is longer than ${a.spec.max_length}`, a.name);
+      if (a.prefixes) {
+        const reason = checkPath(v, a.prefixes);
+        if (reason) throw refused(tool.name, reason, a.name);
+      }
+      if (a.url) {
+        const reason = await checkUrl(v, a.url, resolve);
+        if (reason) throw refused(tool.name, reason, a.name);
+      }
+    }
+  }
+}
