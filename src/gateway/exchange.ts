@@ -68,8 +68,8 @@ export function networkIdentity(req: IncomingMessage, opts: NetworkOptions): Net
 }
 
 export function createExchange(req: IncomingMessage, res: ServerResponse, target: { path: string; query: string }, network: NetworkIdentity, trustedPeer: boolean): Exchange {
-  const inbound = req.headers['x-request-id'];
-  const id = trustedPeer && typeof inbound === 'string' && isSafeRequestId(inbound) ? inbound : requestId();
+  const inbound = trustedPeer ? req.headers['x-request-id'] : undefined;
+  const id = typeof inbound === 'string' && isSafeRequestId(inbound) ? inbound : requestId();
   return {
     id,
     startedAt: performance.now(),

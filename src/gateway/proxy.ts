@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import { GatehouseError } from '../core/errors.js';
@@ -14,8 +13,8 @@ function isClientControlled(name: string): boolean {
 }
 
 export interface ForwardHooks {
-  /** Called with the upstream status before anything is sent to the client; may await (audit durability). */
-  beforeResponse(ex: Exchange, status: number): void | Promise<void>;
+  /** Called with the upstream status before anything is sent to the client; may return a promise (audit durability). */
+  beforeResponse(ex: Exchange, status: number): Promise<void> | undefined;
   /** Extra response headers (request id, HSTS). */
   responseHeaders: (ex: Exchange) => Record<string, string>;
 }
@@ -99,59 +98,88 @@ export class Upstream {
     return ex.query ? `${path}?${ex.query}` : path;
   }
 
-  #headers(ex: Exchange, trustedPeer: boolean): Record<string, string | string[]> {
-    const out: Record<string, string | string[]> = {};
-    const inbound = ex.req.headers;
-    const connectionListed = connectionTokens(inbound.connection);
-    for (const name in inbound) {
-      if (HOP_BY_HOP.has(name) || name === 'host' || name === 'content-length') continue;
-      if (connectionListed?.has(name)) continue;
+  /**
+   * Upstream request headers as a flat [name, value, …] list built from rawHeaders (cheaper than req.headers,
+   * which Node builds lazily). Also reports how the request body is framed.
+   */
+  #headers(ex: Exchange, trustedPeer: boolean): { headers: string[]; contentLength: string | undefined; chunked: boolean } {
+    const raw = ex.req.rawHeaders;
+    const out: string[] = [];
+    let contentLength: string | undefined;
+    let chunked = false;
+    let priorXff: string | undefined;
+    let forwardedProto = false;
+    let forwardedHost = false;
+    let host: string | undefined;
+    let connectionListed: Set<string> | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') connectionListed = connectionTokens(raw[i + 1]);
+    }
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = (raw[i] as string).toLowerCase();
+      const value = raw[i + 1] as string;
+      if (name === 'host') {
+        host = value;
+        continue;
+      }
+      if (name === 'content-length') {
+        contentLength = value;
+        continue;
+      }
+      if (name === 'transfer-encoding') {
+        chunked = true;
+        continue;
+      }
+      if (HOP_BY_HOP.has(name) || connectionListed?.has(name)) continue;
       if (name === 'authorization' && this.#opts.stripAuthorization) continue;
-      if (!trustedPeer && isClientControlled(name)) continue;
-      if (trustedPeer && name === 'x-forwarded-for') continue; // rebuilt below
-      const v = inbound[name];
-      if (v !== undefined) out[name] = v;
+      if (isClientControlled(name)) {
+        if (!trustedPeer) continue;
+        if (name === 'x-forwarded-for') {
+          priorXff = priorXff ? `${priorXff}, ${value}` : value;
+          continue;
+        }
+        if (name === 'x-forwarded-proto') forwardedProto = true;
+        else if (name === 'x-forwarded-host') forwardedHost = true;
+      }
+      if (name === 'x-request-id') continue;
+      out.push(name, value);
     }
-    const priorXff = trustedPeer ? inbound['x-forwarded-for'] : undefined;
-    out['x-forwarded-for'] = typeof priorXff === 'string' && priorXff ? `${priorXff}, ${ex.network.peer_ip}` : ex.network.peer_ip;
-    if (!trustedPeer || !inbound['x-forwarded-proto']) out['x-forwarded-proto'] = ex.network.tls ? 'https' : 'http';
-    if (!trustedPeer || !inbound['x-forwarded-host']) {
-      const host = inbound.host;
-      if (host) out['x-forwarded-host'] = host;
-    }
-    out['x-request-id'] = ex.id;
-    out['host'] = this.#host;
-    for (const k in ex.upstreamHeaders) out[k] = ex.upstreamHeaders[k] as string;
-    return out;
+    out.push('x-forwarded-for', priorXff ? `${priorXff}, ${ex.network.peer_ip}` : ex.network.peer_ip);
+    if (!forwardedProto) out.push('x-forwarded-proto', ex.network.tls ? 'https' : 'http');
+    if (!forwardedHost && host) out.push('x-forwarded-host', host);
+    out.push('x-request-id', ex.id, 'host', this.#host);
+    for (const k in ex.upstreamHeaders) out.push(k, ex.upstreamHeaders[k] as string);
+    return { headers: out, contentLength, chunked };
   }
 
   /** Forwards the exchange; resolves when the response has been fully sent (or rejects before anything was sent). */
   forward(ex: Exchange, trustedPeer: boolean, hooks: ForwardHooks): Promise<void> {
     const req = ex.req;
     const res = ex.res;
+    const { headers, contentLength, chunked } = this.#headers(ex, trustedPeer);
     let body: Buffer | Readable | null = null;
-    if (ex.body !== undefined) body = ex.body;
-    else {
-      const cl = req.headers['content-length'];
-      if (cl !== undefined) {
-        if (Number(cl) > this.#opts.maxBodySize) return Promise.reject(new GatehouseError('GH_BODY_TOO_LARGE'));
-        if (cl !== '0') body = req;
-      } else if (req.headers['transfer-encoding'] !== undefined) body = limitBody(req, this.#opts.maxBodySize);
-    }
-    const headers = this.#headers(ex, trustedPeer);
-    if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
-    else if (body === req) headers['content-length'] = req.headers['content-length'] as string;
+    if (ex.body !== undefined) {
+      body = ex.body;
+      headers.push('content-length', String(ex.body.length));
+    } else if (contentLength !== undefined) {
+      if (Number(contentLength) > this.#opts.maxBodySize) return Promise.reject(new GatehouseError('GH_BODY_TOO_LARGE'));
+      if (contentLength !== '0') {
+        body = req;
+        headers.push('content-length', contentLength);
+      }
+    } else if (chunked) body = limitBody(req, this.#opts.maxBodySize);
     const filter = ex.responseFilter;
     const maxFiltered = this.#opts.maxFilteredResponse ?? 8 * 1024 * 1024;
 
     return new Promise<void>((resolve, reject) => {
       let started = false;
       let done = false;
-      let ctrl: Dispatcher.DispatchController | undefined;
+      let abort: ((err?: Error) => void) | undefined;
       let buffered: Buffer[] | undefined;
       let bufferedLen = 0;
       let status = 0;
-      let outHeaders: OutgoingHttpHeaders = {};
+      let outHeaders: string[] = [];
+      let resumeUpstream: (() => void) | undefined;
       const finish = (err?: Error) => {
         if (done) return;
         done = true;
@@ -160,83 +188,70 @@ export class Upstream {
         else resolve();
       };
       const onClientClose = () => {
-        if (!res.writableFinished && ctrl && !ctrl.aborted) ctrl.abort(new Error('client closed'));
+        if (!res.writableFinished && abort) abort(new Error('client closed'));
       };
+      const onDrain = () => resumeUpstream?.();
       res.on('close', onClientClose);
 
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart(controller) {
-          ctrl = controller;
+      // undici's native (v1) handler interface: no header parsing or controller wrapping on the hot path.
+      const handler = {
+        onConnect(abortFn: (err?: Error) => void) {
+          abort = abortFn;
         },
-        onResponseStart: (controller, statusCode, upstreamHeaders) => {
-          if (statusCode < 200) return; // 1xx informational: not relayed
+        onHeaders: (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean => {
+          if (statusCode < 200) return true; // 1xx informational: not relayed
           status = statusCode;
-          outHeaders = responseHeaders(upstreamHeaders, hooks.responseHeaders(ex));
+          resumeUpstream = resume;
+          outHeaders = responseHeaders(rawHeaders, hooks.responseHeaders(ex));
           if (filter) {
             buffered = [];
-            return;
+            return true;
           }
           const gate = hooks.beforeResponse(ex, statusCode);
-          if (gate && typeof (gate as Promise<void>).then === 'function') {
-            controller.pause();
-            (gate as Promise<void>).then(
+          if (gate) {
+            gate.then(
               () => {
                 if (done) return;
                 started = true;
                 res.writeHead(status, outHeaders);
-                controller.resume();
+                resume();
               },
               (err: Error) => {
-                controller.abort(err);
+                abort?.(err);
                 finish(err);
               },
             );
-          } else {
-            started = true;
-            res.writeHead(status, outHeaders);
+            return false; // paused until the audit record is durable
           }
+          started = true;
+          res.writeHead(status, outHeaders);
+          return true;
         },
-        onResponseData: (controller, chunk) => {
+        onData: (chunk: Buffer): boolean => {
           if (buffered) {
             bufferedLen += chunk.length;
             if (bufferedLen > maxFiltered) {
-              controller.abort(new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'filtered response too large' }));
-              return;
+              abort?.(new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'filtered response too large' }));
+              return false;
             }
             buffered.push(chunk);
-            return;
+            return true;
           }
-          if (!res.write(chunk)) {
-            controller.pause();
-            res.once('drain', () => controller.resume());
-          }
+          if (res.write(chunk)) return true;
+          res.once('drain', onDrain);
+          return false;
         },
-        onResponseEnd: () => {
+        onComplete: () => {
           if (buffered && filter) {
-            let out: Buffer;
-            try {
-              out = filter(Buffer.concat(buffered, bufferedLen), String(outHeaders['content-type'] ?? ''));
-            } catch (e) {
-              finish(e as Error);
-              return;
-            }
-            outHeaders['content-length'] = String(out.length);
-            delete outHeaders['transfer-encoding'];
-            const gate = hooks.beforeResponse(ex, status);
-            const send = () => {
-              started = true;
-              res.writeHead(status, outHeaders);
-              res.end(out, () => finish());
-            };
-            if (gate && typeof (gate as Promise<void>).then === 'function') (gate as Promise<void>).then(send, (e: Error) => finish(e));
-            else send();
+            sendFiltered(Buffer.concat(buffered, bufferedLen));
             return;
           }
-          res.end(() => finish());
+          res.end();
+          finish();
         },
-        onResponseError: (_controller, err) => {
+        onError: (err: Error & { code?: string }) => {
           if (done) return;
-          if (!started) finish(upstreamError(err as Error & { code?: string }));
+          if (!started) finish(upstreamError(err));
           else {
             // Mid-stream failure: the status is gone; cut the connection so the client sees a truncated response.
             res.destroy();
@@ -244,7 +259,27 @@ export class Upstream {
           }
         },
       };
-      this.#pool.dispatch({ method: ex.method as Dispatcher.HttpMethod, path: this.#path(ex), headers, body }, handler);
+      const sendFiltered = (whole: Buffer) => {
+        let out: Buffer;
+        try {
+          out = (filter as NonNullable<typeof filter>)(whole, headerValue(outHeaders, 'content-type'));
+        } catch (e) {
+          finish(e as Error);
+          return;
+        }
+        const headersOut = withoutHeaders(outHeaders, ['content-length', 'content-encoding']);
+        headersOut.push('content-length', String(out.length));
+        const send = () => {
+          started = true;
+          res.writeHead(status, headersOut);
+          res.end(out);
+          finish();
+        };
+        const gate = hooks.beforeResponse(ex, status);
+        if (gate) gate.then(send, (e: Error) => finish(e));
+        else send();
+      };
+      this.#pool.dispatch({ method: ex.method as Dispatcher.HttpMethod, path: this.#path(ex), headers, body }, handler as unknown as Dispatcher.DispatchHandler);
     });
   }
 
@@ -256,15 +291,34 @@ export class Upstream {
   }
 }
 
-function responseHeaders(upstream: IncomingHttpHeaders, extra: Record<string, string>): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  const connectionListed = connectionTokens(upstream.connection);
-  for (const name in upstream) {
+/** Response headers as a flat list from undici's raw header buffers, hop-by-hop removed, extras added when absent. */
+function responseHeaders(raw: Buffer[], extra: Record<string, string>): string[] {
+  const out: string[] = [];
+  let connectionListed: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
+    const value = (raw[i + 1] as Buffer).toString('latin1');
+    if (name === 'connection') {
+      connectionListed = connectionTokens(value);
+      continue;
+    }
     if (HOP_BY_HOP.has(name)) continue;
-    if (connectionListed?.has(name)) continue;
-    const v = upstream[name];
-    if (v !== undefined) out[name] = v;
+    out.push(name, value);
   }
-  for (const k in extra) if (out[k] === undefined) out[k] = extra[k];
+  if (connectionListed) {
+    for (let i = out.length - 2; i >= 0; i -= 2) if (connectionListed.has(out[i] as string)) out.splice(i, 2);
+  }
+  for (const k in extra) if (headerValue(out, k) === '') out.push(k, extra[k] as string);
+  return out;
+}
+
+function headerValue(flat: readonly string[], name: string): string {
+  for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return flat[i + 1] as string;
+  return '';
+}
+
+function withoutHeaders(flat: readonly string[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < flat.length; i += 2) if (!names.includes(flat[i] as string)) out.push(flat[i] as string, flat[i + 1] as string);
   return out;
 }

@@ -76,12 +76,14 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     if (tls?.hsts) h['strict-transport-security'] = tls.hsts;
     return h;
   };
+  // Building the per-request log object costs; skip it entirely when info lines would be dropped anyway.
+  const logRequests = (logger as { isLevelEnabled?: (l: string) => boolean }).isLevelEnabled?.('info') ?? true;
   let inflight = 0;
   let shuttingDown = false;
   let drained: (() => void) | undefined;
 
   /** Records the exchange; with fsync: always the caller waits for durability, and a failed write refuses (fail closed). */
-  const record = (ex: Exchange): void | Promise<void> => {
+  const record = (ex: Exchange): Promise<void> | undefined => {
     const pending = caps.audit.emit(caps.auditEvent(ex));
     if (caps.audit.waitForDurable) return pending;
     pending.catch((e: unknown) => logger.error({ req_id: ex.id, code: toGatehouseError(e).code }, 'audit record could not be written'));
@@ -148,7 +150,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       await fail(ex, e);
     } finally {
       inflight--;
-      logger.info({ req_id: ex.id, method: ex.method, path: ex.path, route: ex.route?.name, status: ex.status ?? res.statusCode, ms: Math.round((performance.now() - ex.startedAt) * 100) / 100, principal: ex.principal?.id, code: ex.error?.code }, 'request');
+      if (logRequests) logger.info({ req_id: ex.id, method: ex.method, path: ex.path, route: ex.route?.name, status: ex.status ?? res.statusCode, ms: Math.round((performance.now() - ex.startedAt) * 100) / 100, principal: ex.principal?.id, code: ex.error?.code }, 'request');
       if (shuttingDown && inflight === 0) drained?.();
     }
   }
