@@ -10,6 +10,8 @@ import { buildCapabilities } from './capabilities.js';
 import { startEchoServer } from './demo/echo.js';
 import { startMcpServer } from './demo/mcp.js';
 import { createGatewayLogger } from './logger.js';
+import { createServerTlsProvider } from './tls.js';
+import { createUpstreamTls } from '../tls/index.js';
 import { listenGateway, type RunningGateway, type ServerTlsProvider } from './server.js';
 
 export interface StartOptions {
@@ -58,12 +60,15 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
       } else upstreamUrls.set(name, route.upstream);
     }
     const capabilities = await buildCapabilities(cfg, { logger, clock, store });
+    const tls = opts.tls ? { provider: opts.tls, caCertPath: undefined } : cfg.server.tls.enabled ? await createServerTlsProvider(cfg, logger) : undefined;
     const running = await listenGateway(
       {
         config: cfg,
         capabilities,
         upstreamUrls,
-        tls: opts.tls,
+        tls: tls?.provider,
+        upstreamConnect: (route) =>
+          route.config.upstream.startsWith('https:') ? (createUpstreamTls(route.config.tls, { logger, path: `routes.${route.name}.tls` }) as Record<string, unknown>) : undefined,
         readiness: async () => {
           const problems: string[] = [];
           await store.ping().catch(() => problems.push('state store unavailable'));
@@ -75,7 +80,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
     const close = running.close.bind(running);
     return Object.assign(running, {
       config: cfg,
-      caCertPath: undefined,
+      caCertPath: tls?.caCertPath,
       async close(deadlineMs?: number) {
         await close(deadlineMs);
         await capabilities.close();

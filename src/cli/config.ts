@@ -1,0 +1,34 @@
+import { stringify } from 'yaml';
+import { productionProblems, redactConfigForDisplay } from '../config/index.js';
+import { configOption, loadCliConfig } from './context.js';
+import type { Command } from './types.js';
+import { bool, writeLine } from './types.js';
+
+const check: Command = {
+  name: 'check',
+  summary: 'validate the configuration and print the effective config, secrets shown as [REDACTED]',
+  usage: 'gatehouse config check [--config FILE] [--quiet]',
+  description:
+    'Loads the file exactly as `gatehouse serve` would (${VAR} interpolation, *_file fields, defaults), reports every\n' +
+    'problem on its own line and exits 2, or prints the effective configuration. With GATEHOUSE_ENV=production the\n' +
+    'production refusals are checked too.',
+  options: { ...configOption, quiet: { type: 'boolean', short: 'q', description: 'print nothing on success' } },
+  async run(args, ctx) {
+    const cfg = await loadCliConfig(args, ctx, { skipProfileCheck: true });
+    const problems = cfg.profile === 'production' ? productionProblems(cfg) : [];
+    for (const p of problems) writeLine(ctx.stderr, `error GH_CONFIG_PRODUCTION_REFUSED: production: ${p}`);
+    if (problems.length) return 2;
+    if (!bool(args, 'quiet')) {
+      const shown = redactConfigForDisplay(cfg);
+      ctx.stdout.write(`# profile: ${cfg.profile}\n` + stringify(shown, { lineWidth: 0 }));
+    }
+    return 0;
+  },
+};
+
+export const configCommand: Command = {
+  name: 'config',
+  summary: 'validate and show configuration',
+  usage: 'gatehouse config <check> [options]',
+  subcommands: [check],
+};

@@ -1,0 +1,57 @@
+import { loadCliConfig, configOption } from './context.js';
+import type { CliContext, Command } from './types.js';
+import { str, writeLine } from './types.js';
+import { startGateway, type Gateway } from '../gateway/start.js';
+import type { GatehouseConfig } from '../config/index.js';
+
+function banner(gw: Gateway, cfg: GatehouseConfig): string {
+  const lines = [`Gatehouse is listening on ${gw.url} (${cfg.profile} profile)`];
+  for (const r of cfg.routes) {
+    const what = r.upstream === 'demo:echo' ? 'demo echo service' : r.upstream === 'demo:mcp' ? 'demo MCP server (seed 001 tools)' : `${r.kind} upstream`;
+    lines.push(`  ${gw.url}${r.prefix}  →  ${what}`);
+  }
+  const cacert = gw.caCertPath ? ` --cacert ${gw.caCertPath}` : '';
+  const firstHttp = cfg.routes.find((r) => r.kind === 'http');
+  lines.push('', 'Call it:');
+  lines.push(`  export GATEHOUSE_HOME=${cfg.state_dir}`);
+  lines.push('  TOKEN=$(npx gatehouse token mint --agent me --scopes readonly --ttl 1h)');
+  if (firstHttp) lines.push(`  curl${cacert} -H "Authorization: Bearer $TOKEN" ${gw.url}${firstHttp.prefix}/hello`);
+  lines.push(`  curl${cacert} ${gw.url}/healthz`);
+  return lines.join('\n');
+}
+
+/** Runs until SIGTERM or SIGINT, then drains in-flight requests up to server.shutdown_timeout. */
+export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, listen: string | undefined): Promise<number> {
+  const gw = await startGateway(cfg, listen ? { listen } : {});
+  writeLine(ctx.stderr, banner(gw, cfg));
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      writeLine(ctx.stderr, `${signal}: draining in-flight requests (up to ${cfg.server.shutdown_timeout} ms)`);
+      gw.close().then(resolve, resolve);
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+  return 0;
+}
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'run the gateway',
+  usage: 'gatehouse serve [--config FILE] [--listen HOST:PORT]',
+  description:
+    'Without --config, runs the embedded default: https://127.0.0.1:8443 with a generated dev CA, the demo echo\n' +
+    'service at /echo and the demo MCP server at /mcp, token authentication with a secret in $GATEHOUSE_HOME.',
+  options: {
+    ...configOption,
+    listen: { type: 'string', short: 'l', value: 'HOST:PORT', description: 'listen address (overrides server.listen)' },
+  },
+  async run(args, ctx) {
+    const cfg = await loadCliConfig(args, ctx);
+    return serveUntilSignal(cfg, ctx, str(args, 'listen'));
+  },
+};

@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { commands } from '../../src/cli/commands.js';
+import { cli } from '../helpers/cli.js';
+
+test('gatehouse --help lists every command', async () => {
+  const r = await cli(['--help']);
+  assert.equal(r.code, 0);
+  for (const c of commands) assert.match(r.stdout, new RegExp(`\\b${c.name}\\b`));
+});
+
+test('every command and subcommand explains itself with --help', async () => {
+  const walk = async (path: string[], cmd: (typeof commands)[number]): Promise<void> => {
+    const r = await cli([...path, '--help']);
+    assert.equal(r.code, 0, `${path.join(' ')} --help`);
+    assert.match(r.stdout, /Usage: gatehouse/, path.join(' '));
+    for (const sub of cmd.subcommands ?? []) await walk([...path, sub.name], sub);
+  };
+  for (const c of commands) await walk([c.name], c);
+});
+
+test('an unknown command is a usage error with exit status 2', async () => {
+  const r = await cli(['frobnicate']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /GH_USAGE/);
+});
+
+test('an unknown option is a usage error with exit status 2', async () => {
+  const r = await cli(['config', 'check', '--bogus']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /GH_USAGE/);
+});
+
+test('config check prints the effective config with secrets redacted', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
+  try {
+    writeFileSync(join(dir, 'g.yaml'), 'server:\n  listen: 127.0.0.1:9443\n');
+    const r = await cli(['config', 'check', '--config', join(dir, 'g.yaml')], { env: { GATEHOUSE_HOME: dir } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /listen: 127\.0\.0\.1:9443/);
+    assert.match(r.stdout, /# profile: development/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('config errors exit with status 2, one line per problem', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
+  try {
+    writeFileSync(join(dir, 'bad.yaml'), 'servre: {}\nserver:\n  listen: 5\n');
+    const r = await cli(['config', 'check', '--config', join(dir, 'bad.yaml')], { env: { GATEHOUSE_HOME: dir } });
+    assert.equal(r.code, 2);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 2, r.stderr);
+    assert.ok(lines.some((l) => l.includes('servre: unknown key (did you mean "server"?)')));
+    assert.ok(lines.every((l) => l.startsWith('error GH_CONFIG_INVALID: ')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('config check in production names each refused setting', async () => {
+  const r = await cli(['config', 'check'], { env: { GATEHOUSE_HOME: '/tmp/gh-none', GATEHOUSE_ENV: 'production' } });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /dev CA/);
+  assert.match(r.stderr, /demo/);
+});
