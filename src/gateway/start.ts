@@ -68,7 +68,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
         upstreamUrls,
         tls: tls?.provider,
         upstreamConnect: (route) =>
-          route.config.upstream.startsWith('https:') ? (createUpstreamTls(route.config.tls, { logger, path: `routes.${route.name}.tls` }) as Record<string, unknown>) : undefined,
+          route.config.upstream.startsWith('https:') ? (createUpstreamTls(route.config.tls, { logger, path: `routes.${route.name}.tls` }) as unknown as Record<string, unknown>) : undefined,
         readiness: async () => {
           const problems: string[] = [];
           await store.ping().catch(() => problems.push('state store unavailable'));
