@@ -1,0 +1,225 @@
+/**
+ * Server-side TLS (issue 2 "TLS, server side"; seeds 000 and 002): the listener's options, mTLS, the development CA
+ * when no certificate is configured, and certificate rotation without restart.
+ */
+import { readFileSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import { createSecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
+import { systemClock, type Clock } from '../core/clock.js';
+import { GatehouseError, isGatehouseError, type ErrorCode } from '../core/errors.js';
+import type { Logger } from '../core/types.js';
+import type { TlsConfig } from '../config/index.js';
+import { checkCaBundle, checkCertificatePair, type CertificateInfo } from './certificate.js';
+import { ensureDevServerCertificate } from './devstate.js';
+import { resolveProtocolPolicy, type ProtocolPolicy } from './policy.js';
+import { FileWatcher, type FileWatchOptions } from './watch.js';
+
+export interface ServerTlsOptions {
+  stateDir: string;
+  logger: Logger;
+  /** Extra names and addresses for the generated dev certificate (the listen host). */
+  hosts?: string[];
+  profile: 'development' | 'production';
+  clock?: Clock;
+  watch?: FileWatchOptions;
+  /** Called after every reload attempt (tests, metrics). */
+  onReload?: (result: ReloadResult) => void;
+}
+
+export type ReloadResult =
+  | { ok: true; changed: boolean; fingerprint256: string; not_after: string }
+  | { ok: false; code: ErrorCode };
+
+export interface TlsDescription {
+  source: 'files' | 'dev-ca';
+  cert_file?: string;
+  subject: string;
+  subject_alt_name?: string;
+  not_after: string;
+  fingerprint256: string;
+  min_version: string;
+  max_version: string;
+  client_auth: TlsConfig['client_auth'];
+  legacy_tls: boolean;
+  watching: boolean;
+  reloads: number;
+  rejected_reloads: number;
+}
+
+export interface ServerTls {
+  /** Options for tls.createServer / https.createServer; kept current across rotations. */
+  options: TlsOptions;
+  /**
+   * Starts watching the files (when configured) and swaps the context on every attached server on valid change.
+   * Takes a tls.Server or https.Server; the http.Server type is accepted because an https server is often held under
+   * its http base type, and anything without setSecureContext is refused at run time.
+   */
+  attach(server: TlsServer | HttpsServer | HttpServer): void;
+  /** Re-reads the configured files now (what the watcher calls). */
+  reload(): ReloadResult;
+  close(): void;
+  devCa?: { caCertPath: string };
+  describe(): TlsDescription;
+}
+
+interface Material {
+  certPem: string;
+  keyPem: string;
+  caPem: string | undefined;
+  info: CertificateInfo;
+}
+
+function readConfigured(path: string, field: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new GatehouseError('GH_CONFIG_FILE_UNREADABLE', `server.tls.${field}: the file cannot be read`, { cause: e });
+  }
+}
+
+function contextOptions(m: Material, policy: ProtocolPolicy): SecureContextOptions {
+  return {
+    cert: m.certPem,
+    key: m.keyPem,
+    ...(m.caPem ? { ca: m.caPem } : {}),
+    minVersion: policy.minVersion,
+    maxVersion: policy.maxVersion,
+    ciphers: policy.ciphers,
+    honorCipherOrder: policy.honorCipherOrder,
+  };
+}
+
+/** Lets OpenSSL judge the whole set (cipher string, key strength at the security level) before anything serves it. */
+function validateContext(opts: SecureContextOptions): void {
+  try {
+    createSecureContext(opts);
+  } catch (e) {
+    const cipher = /cipher/i.test((e as Error).message ?? '');
+    throw new GatehouseError(cipher ? 'GH_CONFIG_INVALID' : 'GH_TLS_CERT_INVALID', cipher ? 'server.tls.ciphers: OpenSSL accepts none of the listed ciphers' : 'OpenSSL refuses the certificate or key', { cause: e });
+  }
+}
+
+function loadFromFiles(cfg: TlsConfig, now: number): Material {
+  const pair = checkCertificatePair(readConfigured(cfg.cert_file as string, 'cert_file'), readConfigured(cfg.key_file as string, 'key_file'), now);
+  let caPem: string | undefined;
+  if (cfg.client_auth !== 'none') {
+    if (!cfg.ca_file) throw new GatehouseError('GH_CONFIG_INVALID', `server.tls.client_auth is ${cfg.client_auth}: ca_file (the client CA) is required`);
+    caPem = readConfigured(cfg.ca_file, 'ca_file');
+    checkCaBundle(caPem);
+  }
+  return { certPem: pair.certPem, keyPem: pair.keyPem, caPem, info: pair.info };
+}
+
+/**
+ * With client_auth `request`, a client without a certificate is let through (another method may identify it), but
+ * a client that presents a certificate which does not verify is cut off: a bad credential is never treated as none.
+ */
+function refuseUnverifiedCertificates(socket: TLSSocket, logger: Logger): void {
+  if (socket.authorized || !socket.getPeerX509Certificate()) return;
+  logger.debug({ reason: socket.authorizationError ? String(socket.authorizationError).slice(0, 80) : 'unverified' }, 'client certificate did not verify: connection closed');
+  socket.destroy();
+}
+
+export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): Promise<ServerTls> {
+  if (!cfg.enabled) throw new TypeError('createServerTls: server.tls.enabled is false');
+  const logger = opts.logger.child({ component: 'tls' });
+  const clock = opts.clock ?? systemClock;
+  const policy = resolveProtocolPolicy(cfg, logger);
+  if (Boolean(cfg.cert_file) !== Boolean(cfg.key_file)) throw new GatehouseError('GH_CONFIG_INVALID', 'server.tls: cert_file and key_file go together');
+
+  let material: Material;
+  let devCa: { caCertPath: string } | undefined;
+  if (cfg.cert_file) {
+    material = loadFromFiles(cfg, clock.now());
+  } else {
+    if (opts.profile === 'production') {
+      throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.cert_file/key_file are not set: the generated dev CA is for development only');
+    }
+    const dev = await ensureDevServerCertificate({ stateDir: opts.stateDir, hosts: opts.hosts ?? [], logger, clock });
+    // In development the dev CA also signs client certificates (`gatehouse certs dev`), unless ca_file says otherwise.
+    const caPem = cfg.client_auth === 'none' ? undefined : cfg.ca_file ? readConfigured(cfg.ca_file, 'ca_file') : dev.caCertPem;
+    if (caPem) checkCaBundle(caPem);
+    material = { certPem: dev.certPem, keyPem: dev.keyPem, caPem, info: checkCertificatePair(dev.certPem, dev.keyPem, clock.now()).info };
+    devCa = { caCertPath: dev.caCertPath };
+  }
+  const initial = contextOptions(material, policy);
+  validateContext(initial);
+
+  const options: TlsOptions = {
+    ...initial,
+    requestCert: cfg.client_auth !== 'none',
+    rejectUnauthorized: cfg.client_auth === 'require',
+    ALPNProtocols: ['http/1.1'],
+  };
+  const servers = new Set<TlsServer>();
+  let watcher: FileWatcher | undefined;
+  let reloads = 0;
+  let rejected = 0;
+
+  function reload(): ReloadResult {
+    let result: ReloadResult;
+    try {
+      if (!cfg.cert_file) throw new TypeError('reload: no cert_file is configured (the dev certificate is managed at start)');
+      const next = loadFromFiles(cfg, clock.now());
+      const changed = next.certPem !== material.certPem || next.keyPem !== material.keyPem || next.caPem !== material.caPem;
+      if (changed) {
+        const ctx = contextOptions(next, policy);
+        validateContext(ctx);
+        for (const s of servers) s.setSecureContext(ctx);
+        Object.assign(options, ctx);
+        material = next;
+        reloads++;
+        logger.info({ fingerprint256: next.info.fingerprint256, not_after: next.info.validTo.toISOString() }, 'TLS certificate reloaded: new connections use it');
+      }
+      result = { ok: true, changed, fingerprint256: material.info.fingerprint256, not_after: material.info.validTo.toISOString() };
+    } catch (e) {
+      if (e instanceof TypeError) throw e;
+      rejected++;
+      const code: ErrorCode = isGatehouseError(e) ? e.code : 'GH_TLS_CERT_INVALID';
+      // The message names the problem (mismatch, expiry date); it never holds key material.
+      logger.warn({ code, problem: isGatehouseError(e) ? e.message : 'unreadable', serving_fingerprint256: material.info.fingerprint256 }, 'new TLS certificate rejected: the previous one keeps serving');
+      result = { ok: false, code };
+    }
+    opts.onReload?.(result);
+    return result;
+  }
+
+  return {
+    options,
+    devCa,
+    reload,
+    attach(anyServer) {
+      const server = anyServer as TlsServer;
+      if (typeof server.setSecureContext !== 'function') throw new TypeError('attach: the server is not a TLS server');
+      servers.add(server);
+      if (cfg.client_auth === 'request') server.on('secureConnection', (socket: TLSSocket) => refuseUnverifiedCertificates(socket, logger));
+      if (cfg.cert_file && cfg.watch && !watcher) {
+        const files = [cfg.cert_file, cfg.key_file as string, ...(material.caPem && cfg.ca_file ? [cfg.ca_file] : [])];
+        watcher = new FileWatcher(files, () => void reload(), opts.watch);
+      }
+    },
+    close() {
+      watcher?.close();
+      watcher = undefined;
+      servers.clear();
+    },
+    describe() {
+      return {
+        source: cfg.cert_file ? 'files' : 'dev-ca',
+        ...(cfg.cert_file ? { cert_file: cfg.cert_file } : {}),
+        subject: material.info.subject,
+        ...(material.info.subjectAltName ? { subject_alt_name: material.info.subjectAltName } : {}),
+        not_after: material.info.validTo.toISOString(),
+        fingerprint256: material.info.fingerprint256,
+        min_version: policy.minVersion,
+        max_version: policy.maxVersion,
+        client_auth: cfg.client_auth,
+        legacy_tls: policy.legacy,
+        watching: watcher !== undefined,
+        reloads,
+        rejected_reloads: rejected,
+      };
+    },
+  };
+}
