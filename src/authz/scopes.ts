@@ -15,7 +15,7 @@ export interface ScopeHierarchyInput {
 /** A principal's granted scopes, expanded: effective scope → the granted scope that implies it. */
 export interface ExpandedScopes {
   readonly granted: readonly string[];
-  /** Prototype-free; exact grants win over implied ones (least privilege in "scopes used"). */
+  /** Prototype-free; exact grants win, then the narrowest implying grant (least privilege in "scopes used"). */
   readonly via: Readonly<Record<string, string>>;
 }
 
@@ -143,10 +143,9 @@ export class ScopeRegistry {
   #compute(granted: readonly string[]): ExpandedScopes {
     const via: Record<string, string> = nullObject();
     for (const g of granted) if (typeof g === 'string' && !(g in via)) via[g] = g;
-    for (const g of granted) {
-      const c = this.#closure[g];
-      if (c) for (const s of c) if (!(s in via)) via[s] = g;
-    }
+    // The narrowest grant is named first (least privilege in "scopes used"): readonly before admin.
+    const byNarrowness = granted.filter((g) => this.#closure[g] !== undefined).sort((a, b) => this.closureOf(a).length - this.closureOf(b).length);
+    for (const g of byNarrowness) for (const s of this.#closure[g] as readonly string[]) if (!(s in via)) via[s] = g;
     return Object.freeze({ granted: Object.freeze([...granted]), via });
   }
 
