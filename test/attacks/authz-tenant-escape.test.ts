@@ -1,0 +1,71 @@
+/** Seed 002 isolation: a principal bound to a tenant never reaches another tenant's resources, whatever its scopes. */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { call, httpEngine } from '../authz/http-helpers.js';
+import { principal } from '../authz/helpers.js';
+
+describe('tenant escape attempts', () => {
+  test('an unknown tenant is rejected', async () => {
+    const e = await httpEngine();
+    const { err, ex } = await call(e, 'POST', '/t/initech/ns/production/streams/orders', principal('service-account-admin', []));
+    assert.equal(err?.code, 'GH_TENANT_UNKNOWN');
+    assert.equal(ex.decision?.reason, 'tenant_unknown');
+  });
+
+  test("a globex principal with admin scopes cannot touch acme-corp's streams", async () => {
+    const e = await httpEngine();
+    const p = principal('service-account-admin', ['admin', 'system:admin'], { tenant: 'globex' });
+    const { err, ex } = await call(e, 'POST', '/t/acme-corp/ns/production/streams/orders', p);
+    assert.equal(err?.code, 'GH_TENANT_MISMATCH');
+    assert.equal(ex.decision?.reason, 'tenant_mismatch');
+  });
+
+  test('the same principal id in another tenant gains nothing from the first tenant\'s ACL', async () => {
+    const e = await httpEngine();
+    // service-account-admin is admin in acme-corp/production; bound to acme-corp it may not reach globex.
+    const p = principal('service-account-admin', [], { tenant: 'acme-corp' });
+    assert.equal((await call(e, 'GET', '/t/globex/ns/staging/caches/x', p)).err?.code, 'GH_TENANT_MISMATCH');
+  });
+
+  test('a tenant-admin scope for another tenant is an explicit cross-tenant grant', async () => {
+    const e = await httpEngine();
+    const ops = principal('ops', ['tenant:acme-corp:admin'], { tenant: 'globex' });
+    const { err, ex } = await call(e, 'POST', '/t/acme-corp/ns/production/streams/orders', ops);
+    assert.equal(err, undefined);
+    assert.equal(ex.decision?.reason, 'cross_tenant_grant');
+    assert.deepEqual(ex.decision?.scopes_used, ['tenant:acme-corp:admin']);
+    // …and only for that tenant
+    assert.equal((await call(e, 'GET', '/t/globex/ns/x/streams/y', principal('ops', ['tenant:acme-corp:admin'], { tenant: 'initech' }))).err?.code, 'GH_TENANT_MISMATCH');
+  });
+
+  test('tenant:*:admin crosses every tenant; the config grant does too', async () => {
+    const e = await httpEngine({ cross_tenant_grants: [{ principal: 'sre', tenants: ['*'] }] });
+    assert.equal((await call(e, 'PUT', '/t/globex/ns/prod/caches/c', principal('root', ['tenant:*:admin'], { tenant: 'acme-corp' }))).err, undefined);
+    const { err, ex } = await call(e, 'PUT', '/t/acme-corp/ns/prod/caches/c', principal('sre', [], { tenant: 'globex' }));
+    assert.equal(err, undefined);
+    assert.deepEqual(ex.decision?.scopes_used, ['authz.cross_tenant_grants[0]']);
+  });
+
+  test('the hierarchy never implies a cross-tenant grant, even if configured under admin', async () => {
+    const hierarchy = { admin: null, 'tenant:*:admin': 'admin', 'system:read': 'admin' };
+    const e = await httpEngine({ scopes: { hierarchy, bundles: {} }, default_tools: 'none', routes: [{ path: '/t/:tenant/ns/:namespace/streams/:stream', resource: 'stream:{stream}', action: 'publish' }] });
+    const { err } = await call(e, 'POST', '/t/acme-corp/ns/production/streams/orders', principal('root', ['admin'], { tenant: 'globex' }));
+    assert.equal(err?.code, 'GH_TENANT_MISMATCH');
+  });
+
+  test('look-alike tenant scopes do not grant', async () => {
+    const e = await httpEngine();
+    for (const s of ['tenant:acme-corp:admins', 'tenant:acme:admin', 'tenant:acme-corp:read', 'tenant:*:read', 'Tenant:*:admin']) {
+      assert.equal((await call(e, 'POST', '/t/acme-corp/ns/production/streams/orders', principal('x', [s], { tenant: 'globex' }))).err?.code, 'GH_TENANT_MISMATCH', s);
+    }
+  });
+
+  test('path tricks do not switch tenants: encoded separators never bind a parameter', async () => {
+    const e = await httpEngine();
+    const p = principal('service-account-publisher', [], { tenant: 'acme-corp' });
+    for (const path of ['/t/acme-corp%2f..%2fglobex/ns/production/streams/orders', '/t/acme-corp/../globex/ns/staging/streams/public', '/t//ns/production/streams/orders']) {
+      const { err } = await call(e, 'POST', path, p);
+      assert.equal(err?.code, 'GH_FORBIDDEN', path);
+    }
+  });
+});
