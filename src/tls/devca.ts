@@ -9,6 +9,7 @@ import './reflect-shim.js';
 import * as x509 from '@peculiar/x509';
 import { GatehouseError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
+import { checkCertificatePair } from './certificate.js';
 import { writeFileAtomic } from './files.js';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
@@ -105,7 +106,9 @@ export async function createDevCa(opts: ValidityOptions & { commonName?: string 
 }
 
 /** Loads a CA from its PEMs (the reuse path: the dev CA under the state dir, or `certs dev --ca-dir`). */
-export async function loadDevCa(certPem: string, keyPem: string): Promise<DevCa> {
+export async function loadDevCa(certPem: string, keyPem: string, clock: Clock = systemClock): Promise<DevCa> {
+  const pair = checkCertificatePair(certPem, keyPem, clock.now());
+  if (!pair.info.ca) throw new GatehouseError('GH_TLS_CERT_INVALID', 'the CA certificate is not a CA (basicConstraints cA is false)');
   const cert = new x509.X509Certificate(certPem);
   const der = x509.PemConverter.decode(keyPem)[0];
   if (!der) throw new GatehouseError('GH_TLS_CERT_INVALID', 'the CA key file holds no PEM key');
@@ -178,11 +181,14 @@ export interface GenerateDevOptions extends ValidityOptions {
   hosts?: readonly string[];
   /** Client certificate CNs. The first is written as client.crt/client.key, others as client-NAME.crt/.key. */
   clientNames?: readonly string[];
+  /** Sign with this existing CA (e.g. the gateway's <state>/tls CA) instead of generating a new one. */
+  ca?: { certPem: string; keyPem: string };
 }
 
 export interface GeneratedFiles {
   caCert: string;
-  caKey: string;
+  /** Undefined when an existing CA signed (its key was not copied). */
+  caKey: string | undefined;
   serverCert: string;
   serverKey: string;
   clients: { name: string; cert: string; key: string }[];
@@ -197,11 +203,12 @@ export async function generateDevCertificates(opts: GenerateDevOptions): Promise
   if (new Set(clientNames).size !== clientNames.length) throw new TypeError('client names must be distinct');
   const hosts = devServerHosts(opts.hosts);
   const v = { ...(opts.clock ? { clock: opts.clock } : {}) };
-  const ca = await createDevCa({ ...v, ...(opts.notBefore ? { notBefore: opts.notBefore } : {}) });
+  const ca = opts.ca ? await loadDevCa(opts.ca.certPem, opts.ca.keyPem, opts.clock) : await createDevCa({ ...v, ...(opts.notBefore ? { notBefore: opts.notBefore } : {}) });
   const server = await issueCertificate(ca, { ...v, commonName: hosts.includes('localhost') ? 'localhost' : (hosts[0] as string), usage: 'server', hosts });
   mkdirSync(opts.outDir, { recursive: true, mode: 0o700 });
   const out = (f: string) => join(opts.outDir, f);
-  writeFileAtomic(out('ca.key'), ca.keyPem, 0o600);
+  // A reused CA's key stays where it is: copying it would only multiply the places it can leak from.
+  if (!opts.ca) writeFileAtomic(out('ca.key'), ca.keyPem, 0o600);
   writeFileAtomic(out('ca.crt'), ca.certPem, 0o644);
   writeFileAtomic(out('server.key'), server.keyPem, 0o600);
   writeFileAtomic(out('server.crt'), server.certPem, 0o644);
@@ -215,7 +222,7 @@ export async function generateDevCertificates(opts: GenerateDevOptions): Promise
   }
   return {
     caCert: out('ca.crt'),
-    caKey: out('ca.key'),
+    caKey: opts.ca ? undefined : out('ca.key'),
     serverCert: out('server.crt'),
     serverKey: out('server.key'),
     clients,

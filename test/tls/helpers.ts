@@ -43,8 +43,9 @@ export async function startHttps(cfg: TlsConfig, opts: Partial<ServerTlsOptions>
   const tls = await createServerTls(cfg, { logger: memoryLogger(), profile: 'development', ...opts });
   const server = createServer(tls.options, (req, res) => {
     const identity = clientCertIdentity(req.socket as import('node:tls').TLSSocket);
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ identity: identity ?? null }));
+    const body = JSON.stringify({ identity: identity ?? null });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
   });
   tls.attach(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -63,6 +64,7 @@ export async function startHttps(cfg: TlsConfig, opts: Partial<ServerTlsOptions>
 
 export interface Handshake {
   protocol: string | null;
+  alpn: string | false | null;
   cipher: string;
   peer: PeerCertificate;
   /** The HTTP status and body of one GET / over the connection, or the error that ended it. */
@@ -82,7 +84,7 @@ export function handshake(port: number, opts: ConnectionOptions = {}): Promise<H
     let data = '';
     const timer = setTimeout(() => socket.destroy(new Error('timeout')), 5000);
     socket.once('secureConnect', () => {
-      result = { protocol: socket.getProtocol(), cipher: socket.getCipher().standardName ?? socket.getCipher().name, peer: socket.getPeerCertificate() };
+      result = { protocol: socket.getProtocol(), alpn: socket.alpnProtocol, cipher: socket.getCipher().standardName ?? socket.getCipher().name, peer: socket.getPeerCertificate() };
       socket.write('GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n');
     });
     socket.on('data', (c: Buffer) => (data += c.toString('utf8')));
