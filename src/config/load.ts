@@ -30,6 +30,15 @@ export const EMBEDDED_DEFAULT: Readonly<Record<string, unknown>> = {
     { name: 'echo', prefix: '/echo', upstream: 'demo:echo', kind: 'http' },
     { name: 'mcp', prefix: '/mcp', upstream: 'demo:mcp', kind: 'mcp' },
   ],
+  // The echo service answers any principal holding system:read (a `readonly` token has it).
+  authz: {
+    routes: [
+      { name: 'demo-echo', path: '/echo', scopes: ['system:read'] },
+      { name: 'demo-echo-any', path: '/echo/*', scopes: ['system:read'] },
+    ],
+  },
+  // Critical tools wait in the built-in queue: approve with `gatehouse approvals approve ID`.
+  approval: { mode: 'queue' },
 };
 
 export interface LoadOptions {

@@ -1,27 +1,76 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { GatehouseError } from '../core/errors.js';
-import type { AuditEvent, Exchange, Logger, Principal, StageDeps } from '../core/types.js';
+import type { AuditEvent, Exchange, Logger, Principal, Stage, StageDeps } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
+import { createPolicyEngine } from '../authz/index.js';
+import { createApprovalsAdminHandler } from '../approval/index.js';
 import type { AuditHandle, Capabilities } from './pipeline.js';
+
+export type AdminHandler = (req: IncomingMessage, res: ServerResponse, subpath: string, ex: Exchange) => Promise<void>;
+
+export interface WiredCapabilities extends Capabilities {
+  admin: AdminHandler;
+}
 
 /**
  * Wires the capabilities (authn, authz, approval, audit, crypto, redact) into the gateway's stages.
  * Each capability is imported through its index.ts; this file is the only place that knows them all.
  */
-export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>): Promise<Capabilities> {
+export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>): Promise<WiredCapabilities> {
   const audit = nullAudit();
   const logger: Logger = deps.logger;
+  const stageDeps: StageDeps = { ...deps, audit };
+  const identify = developmentIdentify(cfg, logger);
+  const policy = await createPolicyEngine(cfg, stageDeps);
+  const approvalsAdmin = createApprovalsAdminHandler(policy);
+
+  const admin: AdminHandler = async (req, res, subpath, ex) => {
+    const p = identify(ex);
+    if (p) await p;
+    if (subpath === '/approvals' || subpath.startsWith('/approvals/') || subpath.startsWith('/approvals?')) {
+      await approvalsAdmin(req, res, subpath, ex.principal);
+      ex.status = res.statusCode;
+      return;
+    }
+    throw new GatehouseError('GH_NOT_FOUND');
+  };
+
   return {
-    stages: { identify: developmentIdentify(cfg, logger) },
+    stages: { identify, classify: policy.classify, authorize: policy.authorize, approve: policy.approve },
+    publicStages: { identify: optionalIdentity(identify) },
     audit,
     auditEvent: basicAuditEvent,
+    jsonRpcError: (err, ex) => policy.jsonRpcError(err, ex),
     logger,
-    close: () => audit.close(),
+    admin,
+    async close() {
+      await policy.close();
+      await audit.close();
+    },
+  };
+}
+
+/** Public routes: a credential, when sent, is still verified; without one the request proceeds as anonymous. */
+function optionalIdentity(identify: Stage): Stage {
+  const anonymous = (ex: Exchange): void => {
+    ex.principal = { id: 'anonymous', type: 'anonymous', method: 'none', scopes: [], network: ex.network, attributes: {} };
+  };
+  const isMissing = (e: unknown) => e instanceof GatehouseError && e.code === 'GH_AUTH_REQUIRED';
+  return (ex) => {
+    try {
+      const p = identify(ex);
+      if (p) return p.catch((e: unknown) => (isMissing(e) ? anonymous(ex) : Promise.reject(e)));
+    } catch (e) {
+      if (isMissing(e)) anonymous(ex);
+      else throw e;
+    }
+    return undefined;
   };
 }
 
 /** Until an authentication method is configured, development admits everyone as an anonymous principal; production refuses. */
-function developmentIdentify(cfg: GatehouseConfig, logger: Logger) {
+function developmentIdentify(cfg: GatehouseConfig, logger: Logger): Stage {
   if (cfg.profile === 'production') throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'production: no authentication method is available');
   logger.warn({}, 'development: requests are admitted without authentication');
   return (ex: Exchange): void => {

@@ -28,6 +28,8 @@ export interface AuditHandle extends AuditEmitter {
 
 export interface Capabilities {
   stages: Stages;
+  /** Stages for routes with `auth_required: false` (public, development only): no identity required, no policy. */
+  publicStages: Stages;
   audit: AuditHandle;
   auditEvent: (ex: Exchange) => AuditEvent;
   jsonRpcError?: JsonRpcErrorBuilder;

@@ -117,7 +117,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     if (!caps.audit.healthy()) throw new GatehouseError('GH_AUDIT_UNAVAILABLE');
     if (tls?.checkClient && ex.network.tls) tls.checkClient(ex.network.client_cert);
     const needsBody = route.config.kind === 'mcp' && ex.method === 'POST';
-    await runPipeline(caps.stages, ex, route.config.max_body_size ?? limits.max_body_size, needsBody);
+    await runPipeline(route.config.auth_required ? caps.stages : caps.publicStages, ex, route.config.max_body_size ?? limits.max_body_size, needsBody);
     await (upstreams.get(route.name) as Upstream).forward(ex, isTrustedProxy(ex.network.peer_ip), hooks);
   }
 

@@ -69,6 +69,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
         tls: tls?.provider,
         upstreamConnect: (route) =>
           route.config.upstream.startsWith('https:') ? (createUpstreamTls(route.config.tls, { logger, path: `routes.${route.name}.tls` }) as unknown as Record<string, unknown>) : undefined,
+        admin: capabilities.admin,
         readiness: async () => {
           const problems: string[] = [];
           await store.ping().catch(() => problems.push('state store unavailable'));

@@ -66,6 +66,8 @@ export interface TestGateway extends Gateway {
 export async function startTestGateway(raw: Record<string, unknown>, opts: StartOptions & { env?: NodeJS.ProcessEnv } = {}): Promise<TestGateway> {
   const stateDir = mkdtempSync(join(tmpdir(), 'gh-gw-'));
   const server = (raw['server'] ?? {}) as Record<string, unknown>;
+  // Test routes are public unless a test says otherwise: the proxy core is tested without the identity stages.
+  if (Array.isArray(raw['routes'])) raw = { ...raw, routes: (raw['routes'] as Record<string, unknown>[]).map((r) => ({ auth_required: false, ...r })) };
   const cfg: GatehouseConfig = validateConfig(
     { ...raw, state_dir: stateDir, server: { ...server, tls: { enabled: opts.tls !== undefined, ...((server['tls'] as object) ?? {}) } } },
     { env: opts.env ?? {} },

@@ -3,26 +3,31 @@ import { parseDuration } from '../../core/durations.js';
 import { parseBytes } from '../../core/bytes.js';
 
 type Parse = (v: string | number) => number;
-const parsed = (parse: Parse, def: string | number | undefined) => {
-  const value = z.union([z.string(), z.number()]);
-  const check = (v: string | number, ctx: z.RefinementCtx): number => {
-    try {
-      return parse(v);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message });
-      return z.NEVER;
-    }
-  };
-  return def === undefined
-    ? value.transform(check)
-    : value.optional().transform((v, ctx) => check(v ?? def, ctx));
+const checked = (parse: Parse) => (v: string | number, ctx: z.RefinementCtx): number => {
+  try {
+    return parse(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
 };
+const value = () => z.union([z.string(), z.number()]);
 
-/** A duration written as "30s"/"1h"/"7d" or a number of ms; parsed to milliseconds. */
-export const duration = (def?: string) => parsed(parseDuration, def);
+/** A duration written as "30s"/"1h"/"7d" or a number of ms; parsed to milliseconds. Optional in input when defaulted. */
+export function duration(): z.ZodPipe<ReturnType<typeof value>, z.ZodTransform<number, string | number>>;
+export function duration(def: string): z.ZodDefault<z.ZodPipe<ReturnType<typeof value>, z.ZodTransform<number, string | number>>>;
+export function duration(def?: string) {
+  const base = value().transform(checked(parseDuration));
+  return def === undefined ? base : base.default(parseDuration(def));
+}
 
-/** A size written as "1mb"/"16kb" or a number of bytes; parsed to bytes. */
-export const bytes = (def?: string | number) => parsed(parseBytes, def);
+/** A size written as "1mb"/"16kb" or a number of bytes; parsed to bytes. Optional in input when defaulted. */
+export function bytes(): z.ZodPipe<ReturnType<typeof value>, z.ZodTransform<number, string | number>>;
+export function bytes(def: string | number): z.ZodDefault<z.ZodPipe<ReturnType<typeof value>, z.ZodTransform<number, string | number>>>;
+export function bytes(def?: string | number) {
+  const base = value().transform(checked(parseBytes));
+  return def === undefined ? base : base.default(parseBytes(def));
+}
 
 /** A file path field. `*_file` fields are checked to be readable at load (see config/load.ts). */
 export const filePath = () => z.string().min(1);
