@@ -1,0 +1,98 @@
+/**
+ * Canonical JSON, the serialisation the audit hash chain is computed over (docs/audit.md § Canonical form).
+ *
+ * - object members sorted by key, comparing UTF-16 code units (Array.prototype.sort's default, as RFC 8785 JCS);
+ * - no whitespace anywhere;
+ * - strings and numbers exactly as ECMAScript JSON.stringify writes them (RFC 8785 uses the same rules);
+ * - members whose value is undefined are omitted; non-finite numbers never reach it (toAuditValue maps them to null).
+ *
+ * We cannot just JSON.stringify an object built with sorted keys: V8 always puts integer-like keys ("9", "10")
+ * first in numeric order, which is not code-unit order. So objects are serialised here member by member.
+ */
+
+/** Serialises a JSON value canonically. The value must be JSON-safe (see toAuditValue). */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      const item: unknown = value[i];
+      out += item === undefined ? 'null' : canonicalJson(item);
+    }
+    return out + ']';
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const v = obj[key];
+    if (v === undefined) continue;
+    if (!first) out += ',';
+    first = false;
+    out += JSON.stringify(key) + ':' + canonicalJson(v);
+  }
+  return out + '}';
+}
+
+export interface AuditValueLimits {
+  /** Deepest nesting kept; deeper values become "[depth]". */
+  maxDepth: number;
+  /** Longer strings are cut and marked. */
+  maxString: number;
+  /** Arrays keep this many items, objects this many members. */
+  maxItems: number;
+}
+
+export const DEFAULT_VALUE_LIMITS: AuditValueLimits = { maxDepth: 12, maxString: 4096, maxItems: 256 };
+
+/**
+ * Copies anything a capability hands us into a bounded, JSON-safe tree of prototype-free objects:
+ * no cycles (depth-bounded), no functions, no huge strings, no non-finite numbers, no class instances.
+ */
+export function toAuditValue(value: unknown, limits: AuditValueLimits = DEFAULT_VALUE_LIMITS, depth = 0): unknown {
+  switch (typeof value) {
+    case 'string':
+      return value.length > limits.maxString ? `${value.slice(0, limits.maxString)}…[${value.length - limits.maxString} more]` : value;
+    case 'number':
+      return Number.isFinite(value) ? value : null;
+    case 'boolean':
+      return value;
+    case 'bigint':
+      return value.toString();
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+    default:
+      break;
+  }
+  if (value === null) return null;
+  if (depth >= limits.maxDepth) return '[depth]';
+  if (value instanceof Date) return Number.isFinite(value.getTime()) ? value.toISOString() : null;
+  if (value instanceof Uint8Array) return `[binary ${value.byteLength} bytes]`;
+  if (Array.isArray(value)) {
+    const n = Math.min(value.length, limits.maxItems);
+    const out: unknown[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = toAuditValue(value[i], limits, depth + 1);
+      out[i] = v === undefined ? null : v;
+    }
+    if (value.length > n) out.push(`…[${value.length - n} more items]`);
+    return out;
+  }
+  const out = Object.create(null) as Record<string, unknown>;
+  let count = 0;
+  for (const key of Object.keys(value as object)) {
+    if (count === limits.maxItems) {
+      out['…'] = `[${Object.keys(value as object).length - count} more keys]`;
+      break;
+    }
+    const v = toAuditValue((value as Record<string, unknown>)[key], limits, depth + 1);
+    if (v === undefined) continue;
+    out[key.length > 256 ? key.slice(0, 256) : key] = v;
+    count++;
+  }
+  return out;
+}

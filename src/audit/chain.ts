@@ -1,0 +1,103 @@
+/**
+ * The hash chain (docs/audit.md § Chain).
+ *
+ * A record line is the canonical JSON of its payload with the chain trailer appended as its last three members:
+ *
+ *   {<canonical payload members>,"seq":N,"prev_hash":"<64 hex>","hash":"<64 hex>"}
+ *
+ * `hash` = SHA-256 over the line's UTF-8 bytes with the final `,"hash":"…"` member removed, i.e. over
+ * `{<payload>,"seq":N,"prev_hash":"…"}`. `prev_hash` is the previous record's `hash` (GENESIS_HASH for the first
+ * record ever). Keeping the trailer at a fixed place lets verify check the chain without parsing every record.
+ */
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './canonical.js';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Top-level names the chain owns; a payload must not carry them. */
+export const CHAIN_FIELDS = ['seq', 'prev_hash', 'hash'] as const;
+
+// `,"hash":"` + 64 hex + `"}`
+const HASH_TAIL = 75;
+// `,"prev_hash":"` + 64 hex + `"`
+const PREV_TAIL = 79;
+const HASH_KEY = Buffer.from(',"hash":"');
+const PREV_KEY = Buffer.from(',"prev_hash":"');
+const SEQ_KEY = Buffer.from(',"seq":');
+
+export interface SerializedRecord {
+  line: string;
+  hash: string;
+}
+
+/** Builds one record line from an already canonical payload (`{...}` without chain fields). */
+export function chainLine(canonicalPayload: string, seq: number, prevHash: string): SerializedRecord {
+  if (canonicalPayload.length <= 2) throw new TypeError('an audit payload cannot be empty');
+  const hashed = `${canonicalPayload.slice(0, -1)},"seq":${seq},"prev_hash":"${prevHash}"}`;
+  const hash = createHash('sha256').update(hashed).digest('hex');
+  return { line: `${hashed.slice(0, -1)},"hash":"${hash}"}`, hash };
+}
+
+/** Serialises a payload object canonically and chains it. */
+export function serializeRecord(payload: Record<string, unknown>, seq: number, prevHash: string): SerializedRecord {
+  return chainLine(canonicalJson(payload), seq, prevHash);
+}
+
+export interface Trailer {
+  seq: number;
+  prevHash: string;
+  hash: string;
+  /** SHA-256 of the line as the writer hashed it; equals `hash` when the record is intact. */
+  computed: string;
+}
+
+const isHex = (buf: Buffer, start: number, end: number): boolean => {
+  for (let i = start; i < end; i++) {
+    const c = buf[i] as number;
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+};
+
+/**
+ * Reads the chain trailer of one line (without its newline) and recomputes the hash.
+ * Returns undefined when the line does not end in a well-formed trailer (torn, truncated or not ours).
+ */
+export function readTrailer(buf: Buffer, start: number, end: number): Trailer | undefined {
+  const len = end - start;
+  if (len < HASH_TAIL + PREV_TAIL + SEQ_KEY.length + 2 || buf[start] !== 0x7b || buf[end - 1] !== 0x7d || buf[end - 2] !== 0x22) return undefined;
+  const hashKeyAt = end - HASH_TAIL;
+  if (buf.compare(HASH_KEY, 0, HASH_KEY.length, hashKeyAt, hashKeyAt + HASH_KEY.length) !== 0) return undefined;
+  const prevKeyAt = hashKeyAt - PREV_TAIL;
+  if (buf[hashKeyAt - 1] !== 0x22 || buf.compare(PREV_KEY, 0, PREV_KEY.length, prevKeyAt, prevKeyAt + PREV_KEY.length) !== 0) return undefined;
+  const hashStart = hashKeyAt + HASH_KEY.length;
+  const prevStart = prevKeyAt + PREV_KEY.length;
+  if (!isHex(buf, hashStart, hashStart + 64) || !isHex(buf, prevStart, prevStart + 64)) return undefined;
+  // seq: digits right before `,"prev_hash":"`, preceded by `,"seq":` (payloads are never empty).
+  let i = prevKeyAt - 1;
+  let seq = 0;
+  let mul = 1;
+  while (i > start && (buf[i] as number) >= 0x30 && (buf[i] as number) <= 0x39 && mul <= 1e15) {
+    seq += ((buf[i] as number) - 0x30) * mul;
+    mul *= 10;
+    i--;
+  }
+  if (mul === 1) return undefined;
+  const seqKeyAt = i - SEQ_KEY.length + 1;
+  if (seqKeyAt <= start || buf.compare(SEQ_KEY, 0, SEQ_KEY.length, seqKeyAt, i + 1) !== 0) return undefined;
+  const h = createHash('sha256');
+  h.update(buf.subarray(start, hashKeyAt));
+  h.update('}');
+  return {
+    seq,
+    prevHash: buf.toString('latin1', prevStart, prevStart + 64),
+    hash: buf.toString('latin1', hashStart, hashStart + 64),
+    computed: h.digest('hex'),
+  };
+}
+
+/** Convenience for strings (tests, single lines). */
+export function readTrailerOf(line: string): Trailer | undefined {
+  const buf = Buffer.from(line);
+  return readTrailer(buf, 0, buf.length);
+}

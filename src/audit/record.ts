@@ -1,0 +1,161 @@
+/**
+ * From an AuditEvent to the record payload (docs/audit.md § Record).
+ *
+ * Field names follow seed 001's example record (timestamp, tool, subject, args, result_status, scopes, risk_level,
+ * approved, tailscale{…}), so its jq queries work on the file. Seed 002's names are written alongside where they
+ * differ: principal (= subject), tenant_id (= tenant), result (success | denied | error). The chain adds
+ * seq, prev_hash and hash (chain.ts).
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { ERROR_CODES } from '../core/errors.js';
+import type { AuditEvent } from '../core/types.js';
+import { canonicalJson, toAuditValue } from './canonical.js';
+
+export type Redact = (value: unknown) => unknown;
+
+export interface PayloadOptions {
+  redact: Redact;
+  /** Values under these keys (lower-cased) are replaced by hmac:sha256:<hex>. */
+  hmacKeys: ReadonlySet<string>;
+  hmacKey: Buffer | undefined;
+}
+
+/** Event types starting with this are written by the audit log itself (checkpoints, seals, retention). */
+export const RESERVED_EVENT_PREFIX = 'audit.';
+
+const EVENT_TYPE_RE = /^[a-z][a-z0-9_.-]{0,63}$/;
+const RESULT_STATUS = new Set(['success', 'error', 'denied']);
+const SHORT = { maxDepth: 4, maxString: 1024, maxItems: 64 };
+const LONG_STRING = 2048;
+
+/** Vault-style HMAC of a value: strings as their UTF-8 bytes, anything else as its canonical JSON. */
+export function hmacValue(key: Buffer, value: unknown): string {
+  const text = typeof value === 'string' ? value : canonicalJson(toAuditValue(value));
+  return `hmac:sha256:${createHmac('sha256', key).update(text).digest('hex')}`;
+}
+
+/**
+ * Replaces, in `target` (the redacted copy), the values found under HMAC keys in `source` (the copy before
+ * redaction) — so the HMAC is of the real value even when the redactor masked it.
+ */
+function applyHmac(source: unknown, target: unknown, keys: ReadonlySet<string>, key: Buffer, depth = 0): void {
+  if (depth > 12 || source === null || target === null || typeof source !== 'object' || typeof target !== 'object') return;
+  if (Array.isArray(source)) {
+    if (!Array.isArray(target)) return;
+    for (let i = 0; i < source.length && i < target.length; i++) applyHmac(source[i], target[i], keys, key, depth + 1);
+    return;
+  }
+  const src = source as Record<string, unknown>;
+  const dst = target as Record<string, unknown>;
+  for (const k of Object.keys(src)) {
+    if (!Object.hasOwn(dst, k)) continue;
+    if (keys.has(k.toLowerCase())) dst[k] = hmacValue(key, src[k]);
+    else applyHmac(src[k], dst[k], keys, key, depth + 1);
+  }
+}
+
+/** Redacts (and HMACs) a free-form value: args and metadata. */
+export function protectValue(value: unknown, opts: PayloadOptions): unknown {
+  if (value === undefined) return undefined;
+  const copy = toAuditValue(value);
+  const redacted = toAuditValue(opts.redact(copy));
+  if (opts.hmacKey && opts.hmacKeys.size > 0) applyHmac(copy, redacted, opts.hmacKeys, opts.hmacKey);
+  return redacted;
+}
+
+function boundedArgs(args: unknown, maxBytes: number): unknown {
+  if (args === undefined) return undefined;
+  const text = canonicalJson(args);
+  if (text.length <= maxBytes) return args;
+  return { _truncated: true, bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') };
+}
+
+/**
+ * Serialises a payload canonically; when it is larger than maxArgsBytes, args or metadata above that size are
+ * replaced by their size and SHA-256 (so one huge argument cannot blow up the log or the queue).
+ */
+export function serializePayload(payload: Record<string, unknown>, maxArgsBytes: number): string {
+  const text = canonicalJson(payload);
+  if (text.length <= maxArgsBytes) return text;
+  payload['args'] = boundedArgs(payload['args'], maxArgsBytes);
+  payload['metadata'] = boundedArgs(payload['metadata'], maxArgsBytes);
+  return canonicalJson(payload);
+}
+
+const str = (v: unknown, max = LONG_STRING): string | undefined =>
+  typeof v === 'string' ? (v.length > max ? `${v.slice(0, max)}…` : v) : undefined;
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const bool = (v: unknown): boolean | undefined => (typeof v === 'boolean' ? v : undefined);
+
+/** Seed 002's result vocabulary: a failed authentication, authorization or approval is `denied`. */
+export function resultOf(event: Pick<AuditEvent, 'result_status' | 'error_code'>): 'success' | 'denied' | 'error' {
+  if (event.result_status !== 'error') return event.result_status;
+  const code = event.error_code;
+  const status = code && Object.hasOwn(ERROR_CODES, code) ? ERROR_CODES[code as keyof typeof ERROR_CODES].status : undefined;
+  return status === 401 || status === 403 || status === 429 ? 'denied' : 'error';
+}
+
+/** Checks what a caller hands emit (misuse is a TypeError, not an audit failure). */
+export function checkEvent(event: AuditEvent, internal = false): void {
+  if (event === null || typeof event !== 'object') throw new TypeError('an audit event must be an object');
+  if (typeof event.event_type !== 'string' || !EVENT_TYPE_RE.test(event.event_type)) {
+    throw new TypeError('event_type must be lower-case letters, digits and ._- (e.g. tool.call)');
+  }
+  if (!internal && event.event_type.startsWith(RESERVED_EVENT_PREFIX)) throw new TypeError('event types audit.* are reserved for the audit log');
+  if (!RESULT_STATUS.has(event.result_status)) throw new TypeError('result_status must be success, error or denied');
+}
+
+function tailscaleOf(t: AuditEvent['tailscale']): Record<string, unknown> | undefined {
+  if (!t || typeof t !== 'object') return undefined;
+  const out: Record<string, unknown> = {
+    tailnet: str(t.tailnet, 256),
+    tailscale_name: str(t.tailscale_name, 256),
+    tailscale_node: str(t.tailscale_node, 256),
+    tailscale_tags: Array.isArray(t.tailscale_tags) ? toAuditValue(t.tailscale_tags, SHORT) : undefined,
+    tailscale_user: str(t.tailscale_user, 256),
+  };
+  return Object.values(out).some((v) => v !== undefined) ? out : undefined;
+}
+
+function approvalOf(a: AuditEvent['approval']): Record<string, unknown> | undefined {
+  if (!a || typeof a !== 'object') return undefined;
+  return { approver: str(a.approver, 256), break_glass: bool(a.break_glass), id: str(a.id, 256), required: bool(a.required) };
+}
+
+/** The record payload for an event: every field of docs/audit.md § Record except the chain fields. */
+export function buildPayload(event: AuditEvent, timestamp: string, opts: PayloadOptions): Record<string, unknown> {
+  const subject = str(event.subject, 256);
+  const tenant = str(event.tenant, 256);
+  return {
+    action: str(event.action, 256),
+    approval: approvalOf(event.approval),
+    approved: bool(event.approved),
+    args: protectValue(event.args, opts),
+    auth_method: str(event.auth_method, 32),
+    error: str(event.error),
+    error_code: str(event.error_code, 64),
+    event_type: event.event_type,
+    latency_ms: num(event.latency_ms),
+    metadata: protectValue(event.metadata, opts),
+    method: str(event.method, 32),
+    namespace: str(event.namespace, 256),
+    path: str(event.path),
+    principal: subject,
+    principal_type: str(event.principal_type, 32),
+    request_id: str(event.request_id, 128),
+    resource: str(event.resource, 512),
+    result: resultOf(event),
+    result_status: event.result_status,
+    risk_level: str(event.risk_level, 16),
+    scopes: Array.isArray(event.scopes) ? toAuditValue(event.scopes, SHORT) : undefined,
+    source_ip: str(event.source_ip, 64),
+    status: num(event.status),
+    subject,
+    tailscale: tailscaleOf(event.tailscale),
+    tenant,
+    tenant_id: tenant,
+    timestamp,
+    tool: str(event.tool, 256),
+    user_agent: str(event.user_agent, 512),
+  };
+}

@@ -1,0 +1,184 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { appendFileSync, readdirSync, renameSync, truncateSync, unlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { verifyAuditLog, type VerifyReport } from '../../src/audit/index.js';
+import { publicKeyOf, readLines, rechain, tempDir, writeLines, writeLog } from '../audit/helpers.js';
+
+const kinds = (r: VerifyReport): string[] => [...new Set(r.breaks.map((b) => b.kind))].sort();
+
+async function setup(t: { after(fn: () => void): void }, n = 60, cfg: Record<string, unknown> = { checkpoint: { every_records: 10 } }) {
+  const state = tempDir(t);
+  const dir = await writeLog(state, n, cfg);
+  const file = join(dir, 'audit.jsonl');
+  const verify = () => verifyAuditLog(dir, { publicKey: publicKeyOf(state), everyRecords: 10 });
+  return { state, dir, file, verify, lines: readLines(file) };
+}
+
+describe('audit chain tampering is detected', () => {
+  test('an untouched log verifies, with every checkpoint signature checked', async (t) => {
+    const { verify, lines } = await setup(t);
+    const r = await verify();
+    assert.equal(r.status, 'ok');
+    assert.equal(r.records, lines.length);
+    assert.ok(r.checkpoints >= 6);
+    assert.equal(r.signaturesChecked, true);
+    assert.deepEqual(r.breaks, []);
+  });
+
+  test('modified record: changing a field without rehashing', async (t) => {
+    const { file, lines, verify } = await setup(t);
+    lines[4] = (lines[4] as string).replace('"nginx"', '"netcat"');
+    writeLines(file, lines);
+    const r = await verify();
+    assert.equal(r.status, 'broken');
+    assert.deepEqual(kinds(r), ['modified']);
+    assert.equal(r.breaks[0]?.line, 5);
+    assert.equal(r.breaks[0]?.seq, 5);
+  });
+
+  test('modified record rehashed: the next record no longer links to it', async (t) => {
+    const { file, lines, verify } = await setup(t);
+    lines[4] = (lines[4] as string).replace('"nginx"', '"netcat"');
+    writeLines(file, rechain(lines, 4).slice(0, 5).concat(lines.slice(5)));
+    const r = await verify();
+    assert.deepEqual(kinds(r), ['chain']);
+    assert.equal(r.breaks[0]?.seq, 6);
+  });
+
+  test('deleted record', async (t) => {
+    const { file, lines, verify } = await setup(t);
+    lines.splice(12, 1);
+    writeLines(file, lines);
+    const r = await verify();
+    assert.deepEqual(kinds(r), ['deleted']);
+    assert.match(r.breaks[0]?.message ?? '', /seq 13 is missing/);
+  });
+
+  test('inserted record: a forged record with a valid hash claiming the next seq', async (t) => {
+    const { file, lines, verify } = await setup(t);
+    const forged = rechain([...lines.slice(0, 20), (lines[19] as string).replace('"nginx"', '"backdoor"')], 20)[20] as string;
+    lines.splice(20, 0, forged);
+    writeLines(file, lines);
+    const r = await verify();
+    assert.ok(kinds(r).includes('inserted'));
+    assert.equal(r.breaks.find((b) => b.kind === 'inserted')?.seq, 21);
+  });
+
+  test('inserted line that is not a record at all', async (t) => {
+    const { file, lines, verify } = await setup(t);
+    lines.splice(3, 0, '{"timestamp":"2026-01-01T00:00:00Z","tool":"install_package","result_status":"success"}');
+    writeLines(file, lines);
+    const r = await verify();
+    assert.deepEqual(kinds(r), ['malformed']);
+    assert.equal(r.breaks[0]?.line, 4);
+  });
+
+  test('reordered records', async (t) => {
+    const { file, lines, verify } = await setup(t);
+    [lines[7], lines[8]] = [lines[8] as string, lines[7] as string];
+    writeLines(file, lines);
+    const r = await verify();
+    assert.deepEqual(kinds(r), ['reordered']);
+  });
+
+  test('truncated mid-line: reported as torn, not as tampering', async (t) => {
+    const { file, verify } = await setup(t);
+    truncateSync(file, statSync(file).size - 40);
+    const r = await verify();
+    assert.equal(r.ok, true);
+    assert.equal(r.status, 'torn');
+    assert.ok(r.torn);
+    assert.deepEqual(r.breaks, []);
+  });
+
+  test('truncated rotated file: a closed file must end with a checkpoint', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 200, { checkpoint: { every_records: 10 }, rotation: { max_size: 8000 }, compress: false });
+    const files = readdirSync(dir).filter((f) => /\.\d{12}\.jsonl$/.test(f)).sort();
+    assert.ok(files.length >= 2);
+    const victim = join(dir, files[0] as string);
+    const lines = readLines(victim);
+    writeLines(victim, lines.slice(0, -2));
+    assert.ok(!(lines[lines.length - 3] as string).startsWith('{"checkpoint"'));
+    const r = await verifyAuditLog(dir, { publicKey: publicKeyOf(state) });
+    assert.ok(kinds(r).includes('truncated'));
+    assert.ok(kinds(r).includes('deleted'));
+  });
+
+  test('forged checkpoint: signed with another key', async (t) => {
+    const { file, lines, verify } = await setup(t);
+    const other = generateKeyPairSync('ed25519');
+    const i = lines.findIndex((l) => l.startsWith('{"checkpoint":'));
+    lines[i] = (lines[i] as string).replace(/"signature":"[^"]+"/, `"signature":"${sign(null, Buffer.from('x'), other.privateKey).toString('base64')}"`);
+    writeLines(file, rechain(lines, i));
+    const r = await verify();
+    assert.ok(kinds(r).includes('forged_checkpoint'));
+  });
+
+  test('rewritten history: an attacker without the key re-chains and drops the checkpoints', async (t) => {
+    const { file, lines, verify } = await setup(t);
+    const kept = lines.filter((l, i) => i < 5 || !l.startsWith('{"checkpoint":'));
+    kept[4] = (kept[4] as string).replace('"nginx"', '"netcat"');
+    writeLines(file, rechain(kept, 4));
+    const r = await verify();
+    assert.deepEqual(kinds(r), ['missing_checkpoint']);
+  });
+
+  test('missing checkpoint: deleting one checkpoint record', async (t) => {
+    const { file, lines, verify } = await setup(t);
+    const i = lines.findIndex((l) => l.startsWith('{"checkpoint":'));
+    lines.splice(i, 1);
+    writeLines(file, lines);
+    const r = await verify();
+    assert.deepEqual(kinds(r), ['deleted', 'missing_checkpoint']);
+  });
+
+  test('without the public key, a re-signed forgery is not caught — and verify says so', async (t) => {
+    const { dir } = await setup(t);
+    const r = await verifyAuditLog(dir);
+    assert.equal(r.signaturesChecked, false);
+    assert.ok(r.warnings.some((w) => w.includes('--pubkey')));
+  });
+
+  test('a record moved from one file into the next', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 200, { checkpoint: { every_records: 10 }, rotation: { max_size: 8000 }, compress: false });
+    const files = readdirSync(dir).filter((f) => /\.\d{12}\.jsonl$/.test(f)).sort();
+    const a = join(dir, files[0] as string);
+    const b = join(dir, files[1] as string);
+    const la = readLines(a);
+    const moved = la.splice(la.length - 5, 1);
+    writeLines(a, la);
+    writeLines(b, [...moved, ...readLines(b)]);
+    const r = await verifyAuditLog(dir, { publicKey: publicKeyOf(state) });
+    assert.equal(r.status, 'broken');
+    assert.ok(kinds(r).includes('reordered') || kinds(r).includes('truncated'));
+  });
+
+  test('the oldest file deleted without a retention record', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 200, { checkpoint: { every_records: 10 }, rotation: { max_size: 8000 } });
+    const files = readdirSync(dir).filter((f) => /\.\d{12}\.jsonl\.gz$/.test(f)).sort();
+    unlinkSync(join(dir, files[0] as string));
+    const r = await verifyAuditLog(dir, { publicKey: publicKeyOf(state) });
+    assert.deepEqual(kinds(r), ['missing_start']);
+  });
+
+  test('a rotated file renamed to hide where it belongs', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 200, { checkpoint: { every_records: 10 }, rotation: { max_size: 8000 }, compress: false });
+    const files = readdirSync(dir).filter((f) => /\.\d{12}\.jsonl$/.test(f)).sort();
+    renameSync(join(dir, files[1] as string), join(dir, 'audit.000000999999.jsonl'));
+    const r = await verifyAuditLog(dir, { publicKey: publicKeyOf(state) });
+    assert.equal(r.status, 'broken');
+  });
+
+  test('garbage appended after the last record of a closed log', async (t) => {
+    const { file, verify } = await setup(t);
+    appendFileSync(file, '{"tool":"x"}\n{"tool":"y"}\n{"tool":"z"}\n');
+    const r = await verify();
+    assert.deepEqual(kinds(r), ['malformed']);
+  });
+});

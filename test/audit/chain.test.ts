@@ -1,0 +1,77 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { canonicalJson, toAuditValue } from '../../src/audit/canonical.js';
+import { chainLine, readTrailerOf, GENESIS_HASH } from '../../src/audit/chain.js';
+
+describe('canonical JSON', () => {
+  test('sorts keys by UTF-16 code units, including integer-like keys V8 would put first', () => {
+    assert.equal(canonicalJson({ b: 1, a: [3, { z: 1, y: null }], '10': true, '9': 'x' }), '{"10":true,"9":"x","a":[3,{"y":null,"z":1}],"b":1}');
+  });
+
+  test('omits undefined members and writes no whitespace', () => {
+    assert.equal(canonicalJson({ a: undefined, b: 'x y', c: [undefined] }), '{"b":"x y","c":[null]}');
+  });
+
+  test('round-trips and ignores member order (property)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const value = toAuditValue(v, { maxDepth: 64, maxString: 1e6, maxItems: 1e6 });
+        const text = canonicalJson(value);
+        assert.deepEqual(JSON.parse(text), JSON.parse(JSON.stringify(value)));
+        const shuffled = JSON.parse(text, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).reverse()) : x));
+        assert.equal(canonicalJson(shuffled), text);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('bounds hostile values: cycles, depth, huge strings, functions, non-finite numbers', () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic['self'] = cyclic;
+    const v = toAuditValue({ cyclic, s: 'x'.repeat(10_000), f: () => 1, n: NaN, big: 10n, buf: Buffer.from('secret') }) as Record<string, unknown>;
+    const text = canonicalJson(v);
+    assert.ok(text.includes('[depth]'));
+    assert.ok((v['s'] as string).length < 5000);
+    assert.equal(v['f'], undefined);
+    assert.equal(v['n'], null);
+    assert.equal(v['big'], '10');
+    assert.equal(v['buf'], '[binary 6 bytes]');
+  });
+});
+
+describe('hash chain line', () => {
+  test('hash is SHA-256 of the line without its final hash member; trailer is seq, prev_hash, hash', () => {
+    const { line, hash } = chainLine('{"a":1}', 7, GENESIS_HASH);
+    assert.equal(line, `{"a":1,"seq":7,"prev_hash":"${GENESIS_HASH}","hash":"${hash}"}`);
+    assert.equal(hash, createHash('sha256').update(`{"a":1,"seq":7,"prev_hash":"${GENESIS_HASH}"}`).digest('hex'));
+    const t = readTrailerOf(line);
+    assert.deepEqual(t, { seq: 7, prevHash: GENESIS_HASH, hash, computed: hash });
+  });
+
+  test('a third party recomputes the hash from the parsed record (canonical form without hash)', () => {
+    const { line, hash } = chainLine(canonicalJson({ z: { '2': 1, '10': 2 }, a: 'é\u2028"' }), 1, GENESIS_HASH);
+    const rec = JSON.parse(line) as Record<string, unknown>;
+    delete rec['hash'];
+    const { seq, prev_hash, ...payload } = rec;
+    const recomputed = `${canonicalJson(payload).slice(0, -1)},"seq":${String(seq)},"prev_hash":"${String(prev_hash)}"}`;
+    assert.equal(createHash('sha256').update(recomputed).digest('hex'), hash);
+  });
+
+  test('readTrailer rejects anything that is not a well-formed trailer and never throws (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (s) => {
+        const t = readTrailerOf(s);
+        if (t) assert.equal(typeof t.seq, 'number');
+      }),
+      { numRuns: 500 },
+    );
+    const { line } = chainLine('{"a":1}', 12, GENESIS_HASH);
+    for (let cut = 1; cut < line.length; cut++) assert.equal(readTrailerOf(line.slice(0, cut)), undefined);
+  });
+
+  test('an empty payload is refused', () => {
+    assert.throws(() => chainLine('{}', 1, GENESIS_HASH), TypeError);
+  });
+});
