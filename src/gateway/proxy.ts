@@ -302,7 +302,8 @@ function responseHeaders(raw: Buffer[], extra: Record<string, string>): string[]
       connectionListed = connectionTokens(value);
       continue;
     }
-    if (HOP_BY_HOP.has(name)) continue;
+    // The gateway terminates TLS, so its own HSTS policy (set on every response) governs, not the upstream's.
+    if (HOP_BY_HOP.has(name) || name === 'strict-transport-security') continue;
     out.push(name, value);
   }
   if (connectionListed) {

@@ -72,9 +72,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   }
   const adminPrefix = cfg.server.admin.enabled ? cfg.server.admin.prefix : undefined;
   const extraHeaders = (ex: Exchange): Record<string, string> => {
-    const h: Record<string, string> = { 'x-request-id': ex.id };
-    if (tls?.hsts) h['strict-transport-security'] = tls.hsts;
-    return h;
+    return { 'x-request-id': ex.id };
   };
   // Building the per-request log object costs; skip it entirely when info lines would be dropped anyway.
   const logRequests = (logger as { isLevelEnabled?: (l: string) => boolean }).isLevelEnabled?.('info') ?? true;
@@ -121,8 +119,11 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     await (upstreams.get(route.name) as Upstream).forward(ex, isTrustedProxy(ex.network.peer_ip), hooks);
   }
 
+  const hsts = tls?.hsts;
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (shuttingDown) res.setHeader('connection', 'close');
+    // Every HTTPS response, health and errors included, carries the gateway's HSTS policy.
+    if (hsts) res.setHeader('strict-transport-security', hsts);
     let target: ReturnType<typeof checkTarget>;
     try {
       target = checkTarget(req.url);
