@@ -237,13 +237,24 @@ export class Keyring {
     return sealMessage(await this.#takePrimary(), plaintext, aad);
   }
 
-  /** Resolves the key a message names: unknown → GH_CRYPTO_KEY_UNKNOWN, retired or below the minimum → GH_CRYPTO_KEY_RETIRED. */
-  resolve = (header: MessageHeader): MessageKey => {
-    const key = findKey(this.#state, header.keyId);
+  /**
+   * The primary key for one stream (counted as one use: a stream derives its own key from a random salt, so its
+   * segments do not spend this key's random-nonce budget).
+   */
+  streamKey(): Promise<MessageKey> {
+    return this.#takePrimary();
+  }
+
+  /** Resolves a key id: unknown → GH_CRYPTO_KEY_UNKNOWN, retired or below the minimum → GH_CRYPTO_KEY_RETIRED. */
+  resolveKeyId(id: string): MessageKey {
+    const key = findKey(this.#state, id);
     if (!key) throw new GatehouseError('GH_CRYPTO_KEY_UNKNOWN');
     if (key.status === 'retired' || key.version < this.minDecryptionVersion) throw new GatehouseError('GH_CRYPTO_KEY_RETIRED');
     return this.#messageKey(key);
-  };
+  }
+
+  /** The key a message header names (a KeyResolver for openMessage). */
+  resolve = (header: Pick<MessageHeader, 'keyId'>): MessageKey => this.resolveKeyId(header.keyId);
 
   /** Decrypts a message in memory with the keys loaded now. */
   decryptSync(message: Uint8Array, aad?: Uint8Array): Buffer {
