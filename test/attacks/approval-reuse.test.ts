@@ -1,0 +1,67 @@
+/** An approval binds principal, tool, the exact arguments and an expiry: every attempt to stretch one is refused. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPolicyEngine } from '../../src/authz/index.js';
+import { GatehouseError } from '../../src/core/errors.js';
+import type { Principal } from '../../src/core/types.js';
+import { makeConfig, makeDeps, makeExchange, principal, toolCall } from '../authz/helpers.js';
+
+async function setup() {
+  const deps = makeDeps();
+  const e = await createPolicyEngine(makeConfig({ approval: { mode: 'queue', queue: { hold_timeout: 0 } } }), deps);
+  const attempt = async (p: Principal, tool: string, args: Record<string, unknown>, approvalId?: string) => {
+    const ex = makeExchange({ body: toolCall(tool, args), principal: p, ...(approvalId ? { headers: { 'x-gatehouse-approval': approvalId } } : {}) });
+    try {
+      await e.classify(ex);
+      await e.authorize(ex);
+      await e.approve(ex);
+      return undefined;
+    } catch (err) {
+      return err as GatehouseError;
+    }
+  };
+  return { e, deps, attempt };
+}
+const ops = principal('ops', ['admin']);
+
+test('an approval for install_package nginx does not cover nginx plus auto_approve, another package, or another tool', async () => {
+  const { e, attempt } = await setup();
+  const id = (await attempt(ops, 'install_package', { package_name: 'nginx' }))?.data?.['approval_id'] as string;
+  await e.approvals.decide(id, 'approve', { approver: 'alice', windowMs: 3_600_000 });
+  for (const [tool, args] of [
+    ['install_package', { package_name: 'nginx', auto_approve: true }],
+    ['install_package', { package_name: 'nginx ' }],
+    ['install_package', { package_name: 'NGINX' }],
+    ['pull_docker_image', { image: 'nginx' }],
+  ] as const) {
+    const err = await attempt(ops, tool, args, id);
+    assert.equal(err?.code, 'GH_APPROVAL_PENDING', `${tool} ${JSON.stringify(args)}`);
+    assert.notEqual(err?.data?.['approval_id'], id);
+  }
+  assert.equal(await attempt(ops, 'install_package', { package_name: 'nginx' }, id), undefined, 'the approved call itself still passes');
+});
+
+test('the same principal id in another tenant does not share approvals', async () => {
+  const { e, attempt } = await setup();
+  const a = principal('svc', ['admin'], { tenant: 'acme-corp' });
+  const id = (await attempt(a, 'install_package', { package_name: 'nginx' }))?.data?.['approval_id'] as string;
+  await e.approvals.decide(id, 'approve', { approver: 'alice' });
+  const err = await attempt(principal('svc', ['admin'], { tenant: 'globex' }), 'install_package', { package_name: 'nginx' }, id);
+  assert.equal(err?.code, 'GH_APPROVAL_PENDING');
+});
+
+test('garbage or injected approval ids are ignored, never looked up as keys', async () => {
+  const { attempt } = await setup();
+  for (const id of ['../../approvals', '*', 'apr_', 'apr_AAAAAAAAAAAAAAAA\r\nx: y', '__proto__']) {
+    assert.equal((await attempt(ops, 'install_package', { package_name: 'nginx' }, id))?.code, 'GH_APPROVAL_PENDING', id);
+  }
+});
+
+test('concurrent retries of one single-use approval: exactly one proceeds', async () => {
+  const { e, attempt } = await setup();
+  const id = (await attempt(ops, 'install_package', { package_name: 'nginx' }))?.data?.['approval_id'] as string;
+  await e.approvals.decide(id, 'approve', { approver: 'alice' });
+  const results = await Promise.all(Array.from({ length: 5 }, () => attempt(ops, 'install_package', { package_name: 'nginx' }, id)));
+  assert.equal(results.filter((r) => r === undefined).length, 1);
+  for (const r of results.filter((x) => x !== undefined)) assert.equal(r?.code, 'GH_APPROVAL_PENDING');
+});
