@@ -1,0 +1,177 @@
+import type { GatehouseConfig } from '../config/index.js';
+import { GatehouseError, isGatehouseError, type ErrorCode } from '../core/errors.js';
+import { ipMatcher } from '../core/net.js';
+import type { AuthMethod, Exchange, NetworkIdentity, Principal, Stage, StageDeps } from '../core/types.js';
+import { readCredentials } from './credentials.js';
+import { FailureCounter, type FailureSnapshot } from './failures.js';
+import { CredentialError, type Credentials } from './method.js';
+import { buildMethods } from './methods/index.js';
+import { authProductionProblems } from './production.js';
+import { RevocationWatcher } from './revocation.js';
+import { installSecretRegistrar } from './redact-hook.js';
+import { openTokenService } from './setup.js';
+import type { TokenService } from './tokens.js';
+import { trustedProxyIdentity } from './trusted-identity.js';
+import { UsageRecorder } from './usage.js';
+
+export interface AuthenticatorDeps extends StageDeps {
+  stateDir: string;
+}
+
+export interface Authenticator {
+  /** The identify stage: sets ex.principal or throws (401 with WWW-Authenticate per RFC 6750, 400 when ambiguous). */
+  identify: Stage;
+  /** Verifies a bare bearer credential through the bearer methods (admin API, WebSocket upgrades). */
+  verifyBearer(bearer: string, network: NetworkIdentity): Principal | Promise<Principal>;
+  /** Failures per source IP and claimed principal (the limits capability locks out on these). */
+  failureCounts(): FailureSnapshot;
+  readonly failures: FailureCounter;
+  /** The token service (mint, revoke, inspect) when tokens are configured. */
+  readonly tokens: TokenService | undefined;
+  readonly methods: readonly AuthMethod[];
+  close(): Promise<void>;
+}
+
+type Family = 'token' | 'credentials';
+
+/**
+ * Builds the identify stage from `auth.methods`: tried in order, the first method that recognises the credential
+ * decides, and a recognised but invalid credential is refused — never passed to the next method (issue 3).
+ */
+export async function createAuthenticator(cfg: GatehouseConfig, deps: AuthenticatorDeps): Promise<Authenticator> {
+  await installSecretRegistrar();
+  if (cfg.profile === 'production') {
+    const problems = authProductionProblems(cfg);
+    if (problems.length > 0) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', `production: ${problems[0]}`, { detail: problems.join('; ') });
+  }
+  const auth = cfg.auth;
+  const realm = auth.realm;
+  const { clock, store, logger } = deps;
+  const failures = new FailureCounter({ now: () => clock.now() });
+  const revocations = new RevocationWatcher(store, { intervalMs: auth.revocation_poll, logger });
+  await revocations.start();
+  const usage = new UsageRecorder(store, { flushMs: auth.usage_flush, logger });
+  const tokens = auth.methods.includes('token') ? openTokenService(cfg, { stateDir: deps.stateDir, store, clock, revocations }) : undefined;
+  const keyTimer = tokens ? setInterval(() => safeReload(tokens), 1000) : undefined;
+  keyTimer?.unref();
+
+  const methods = await buildMethods(cfg, { ...deps, tokens, revocations, usage });
+  const isTrustedPeer = ipMatcher(cfg.server.trusted_proxies);
+  const trusted = auth.header.trusted_identity;
+  const maxAuthorization = Math.max(auth.token.max_length, auth.jwt.max_length, 4096) + 32;
+  const basicChallenge = auth.methods.includes('basic') ? `, Basic realm="${realm}", charset="UTF-8"` : '';
+  const challenges = {
+    required: `Bearer realm="${realm}"${basicChallenge}`,
+    invalidToken: `Bearer realm="${realm}", error="invalid_token"`,
+    invalidBasic: `Basic realm="${realm}", charset="UTF-8"`,
+    invalidRequest: `Bearer realm="${realm}", error="invalid_request"`,
+  };
+
+  /** Maps a method's precise failure to the public one; records the reason for the audit record and counts it. */
+  const refuse = (ex: Exchange, method: AuthMethod | undefined, family: Family, err: unknown): GatehouseError => {
+    if (!isGatehouseError(err)) {
+      logger.error({ event: 'authn.method_error', method }, 'authentication method failed unexpectedly');
+      err = new CredentialError('GH_INTERNAL', 'method_error');
+    }
+    const e = err as GatehouseError;
+    const reason = e.detail ?? 'invalid';
+    ex.meta['auth_failure'] = { method: method ?? 'chain', code: e.code, reason };
+    const detail = `${method ?? 'chain'}:${e.code}:${reason}`;
+    if (e.code === 'GH_AUTH_AMBIGUOUS') return new GatehouseError('GH_AUTH_AMBIGUOUS', undefined, { detail, headers: { 'WWW-Authenticate': challenges.invalidRequest } });
+    if (e.code === 'GH_STORE_UNAVAILABLE' || e.code === 'GH_INTERNAL') return new GatehouseError(e.code, undefined, { detail });
+    failures.record(ex.network.source_ip, (e as CredentialError).claimed, method ?? 'chain', reason);
+    const code: ErrorCode = family === 'token' ? 'GH_TOKEN_INVALID' : 'GH_CREDENTIALS_INVALID';
+    const challenge = method === 'basic' ? challenges.invalidBasic : challenges.invalidToken;
+    return new GatehouseError(code, undefined, { detail, headers: { 'WWW-Authenticate': challenge } });
+  };
+
+  const run = (ex: Exchange, creds: Credentials): void | Promise<void> => {
+    // Two different carriers (e.g. Authorization and X-API-Key) are two credentials: refuse rather than pick one.
+    let carrier: string | undefined;
+    for (const m of methods) {
+      const c = m.carrier(ex, creds);
+      if (c === undefined) continue;
+      if (carrier === undefined) carrier = c;
+      else if (c !== carrier) throw refuse(ex, undefined, 'credentials', new CredentialError('GH_AUTH_AMBIGUOUS', 'two_credentials'));
+    }
+    for (const m of methods) {
+      const claim = m.recognise(ex, creds);
+      if (claim === undefined) continue;
+      let result: Principal | Promise<Principal>;
+      try {
+        result = m.authenticate(ex, claim);
+      } catch (e) {
+        throw refuse(ex, m.name, m.failure, e);
+      }
+      if (result instanceof Promise) {
+        return result.then(
+          (p) => {
+            ex.principal = p;
+          },
+          (e: unknown) => {
+            throw refuse(ex, m.name, m.failure, e);
+          },
+        );
+      }
+      ex.principal = result;
+      return undefined;
+    }
+    if (creds.scheme !== undefined || carrier !== undefined) {
+      throw refuse(ex, undefined, creds.bearer !== undefined ? 'token' : 'credentials', new CredentialError('GH_CREDENTIALS_INVALID', 'unrecognised_credential'));
+    }
+    ex.meta['auth_failure'] = { method: 'chain', code: 'GH_AUTH_REQUIRED', reason: 'no_credentials' };
+    throw new GatehouseError('GH_AUTH_REQUIRED', undefined, { detail: 'chain:GH_AUTH_REQUIRED:no_credentials', headers: { 'WWW-Authenticate': challenges.required } });
+  };
+
+  const identify: Stage = (ex) => {
+    let creds: Credentials;
+    try {
+      creds = readCredentials(ex, maxAuthorization);
+    } catch (e) {
+      const basic = (e as GatehouseError).detail === 'basic_syntax';
+      throw refuse(ex, basic ? 'basic' : undefined, basic ? 'credentials' : 'token', e);
+    }
+    if (trusted.enabled) trustedProxyIdentity(ex, trusted, isTrustedPeer);
+    return run(ex, creds);
+  };
+
+  const bearerMethods = methods.filter((m) => m.name === 'token' || m.name === 'jwt' || m.name === 'api_key' || m.name === 'static');
+  const verifyBearer = (bearer: string, network: NetworkIdentity): Principal | Promise<Principal> => {
+    const ex = { network, req: { headers: {}, rawHeaders: [] }, meta: {} } as unknown as Exchange;
+    const creds: Credentials = { scheme: 'bearer', bearer, basic: undefined };
+    for (const m of bearerMethods) {
+      const claim = m.recognise(ex, creds);
+      if (claim === undefined) continue;
+      try {
+        const r = m.authenticate(ex, claim);
+        return r instanceof Promise ? r.catch((e: unknown) => Promise.reject(refuse(ex, m.name, m.failure, e))) : r;
+      } catch (e) {
+        throw refuse(ex, m.name, m.failure, e);
+      }
+    }
+    throw refuse(ex, undefined, 'token', new CredentialError('GH_CREDENTIALS_INVALID', 'unrecognised_credential'));
+  };
+
+  return {
+    identify,
+    verifyBearer,
+    failureCounts: () => failures.snapshot(),
+    failures,
+    tokens,
+    methods: methods.map((m) => m.name),
+    async close() {
+      if (keyTimer) clearInterval(keyTimer);
+      await revocations.close();
+      await usage.close();
+      for (const m of methods) await m.close?.();
+    },
+  };
+}
+
+function safeReload(tokens: TokenService): void {
+  try {
+    tokens.reloadKeysIfChanged();
+  } catch {
+    // A half-written or unreadable key file: keep the keys already loaded and try again next second.
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * A bounded cache of verified credentials, keyed by the credential string (tokens) or a keyed hash of it
+ * (API keys, passwords). Every entry carries its own deadline, checked on every hit; when full, the oldest entry is
+ * evicted (insertion order). Only successful verifications are cached, so an attacker cannot fill it with junk.
+ */
+export class VerifiedCache<V> {
+  readonly #map = new Map<string, { value: V; until: number }>();
+  readonly #max: number;
+
+  constructor(maxEntries: number) {
+    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new TypeError('maxEntries must be a positive integer');
+    this.#max = maxEntries;
+  }
+
+  /** The value while `nowMs` is before its deadline; an expired entry is dropped. */
+  get(key: string, nowMs: number): V | undefined {
+    const e = this.#map.get(key);
+    if (e === undefined) return undefined;
+    if (nowMs >= e.until) {
+      this.#map.delete(key);
+      return undefined;
+    }
+    return e.value;
+  }
+
+  set(key: string, value: V, untilMs: number): void {
+    if (this.#map.size >= this.#max && !this.#map.has(key)) {
+      const oldest = this.#map.keys().next();
+      if (!oldest.done) this.#map.delete(oldest.value);
+    }
+    this.#map.set(key, { value, until: untilMs });
+  }
+
+  delete(key: string): void {
+    this.#map.delete(key);
+  }
+
+  /** Drops every entry whose value matches (e.g. all entries of a revoked key id). */
+  deleteWhere(pred: (value: V) => boolean): void {
+    for (const [k, e] of this.#map) if (pred(e.value)) this.#map.delete(k);
+  }
+
+  clear(): void {
+    this.#map.clear();
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+}

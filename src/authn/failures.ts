@@ -1,0 +1,104 @@
+/**
+ * Authentication failures counted per source IP and per claimed principal, in memory, over a sliding window
+ * (issue 3: "every failure is counted per source and principal"; the limits capability locks out on these counts).
+ * Bounded: past `maxKeys` the oldest key is forgotten.
+ */
+export interface FailureSnapshot {
+  by_ip: Record<string, number>;
+  by_principal: Record<string, number>;
+}
+
+export interface FailureEvent {
+  ip: string;
+  principal: string | undefined;
+  method: string;
+  reason: string;
+  ipCount: number;
+  principalCount: number | undefined;
+}
+
+interface Window {
+  count: number;
+  since: number;
+}
+
+class WindowedCounts {
+  readonly #map = new Map<string, Window>();
+  constructor(readonly windowMs: number, readonly maxKeys: number) {}
+
+  add(key: string, now: number): number {
+    let w = this.#map.get(key);
+    if (w === undefined || now - w.since >= this.windowMs) {
+      if (w === undefined && this.#map.size >= this.maxKeys) {
+        const oldest = this.#map.keys().next();
+        if (!oldest.done) this.#map.delete(oldest.value);
+      }
+      w = { count: 0, since: now };
+      this.#map.delete(key);
+      this.#map.set(key, w);
+    }
+    return ++w.count;
+  }
+
+  get(key: string, now: number): number {
+    const w = this.#map.get(key);
+    return w === undefined || now - w.since >= this.windowMs ? 0 : w.count;
+  }
+
+  reset(key: string): void {
+    this.#map.delete(key);
+  }
+
+  snapshot(now: number): Record<string, number> {
+    const out = Object.create(null) as Record<string, number>;
+    for (const [k, w] of this.#map) if (now - w.since < this.windowMs) out[k] = w.count;
+    return out;
+  }
+}
+
+export class FailureCounter {
+  readonly #ips: WindowedCounts;
+  readonly #principals: WindowedCounts;
+  readonly #listeners: ((e: FailureEvent) => void)[] = [];
+  readonly #now: () => number;
+
+  constructor(opts: { windowMs?: number; maxKeys?: number; now?: () => number } = {}) {
+    this.#ips = new WindowedCounts(opts.windowMs ?? 15 * 60_000, opts.maxKeys ?? 50_000);
+    this.#principals = new WindowedCounts(opts.windowMs ?? 15 * 60_000, opts.maxKeys ?? 50_000);
+    this.#now = opts.now ?? Date.now;
+  }
+
+  record(ip: string, principal: string | undefined, method: string, reason: string): FailureEvent {
+    const now = this.#now();
+    const ipCount = this.#ips.add(ip, now);
+    const principalCount = principal === undefined ? undefined : this.#principals.add(principal, now);
+    const event: FailureEvent = { ip, principal, method, reason, ipCount, principalCount };
+    for (const fn of this.#listeners) fn(event);
+    return event;
+  }
+
+  /** Failures from this IP within the window. */
+  forIp(ip: string): number {
+    return this.#ips.get(ip, this.#now());
+  }
+
+  /** Failures claiming this principal within the window. */
+  forPrincipal(principal: string): number {
+    return this.#principals.get(principal, this.#now());
+  }
+
+  /** A success clears the principal's count (the IP keeps its count: one IP may try many names). */
+  recordSuccess(principal: string): void {
+    this.#principals.reset(principal);
+  }
+
+  /** Called synchronously on every failure (the limits capability's lockout hook). */
+  onFailure(fn: (e: FailureEvent) => void): void {
+    this.#listeners.push(fn);
+  }
+
+  snapshot(): FailureSnapshot {
+    const now = this.#now();
+    return { by_ip: this.#ips.snapshot(now), by_principal: this.#principals.snapshot(now) };
+  }
+}

@@ -1,0 +1,214 @@
+import { importJWK, type JWK } from 'jose';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/types.js';
+import { credentialError } from './method.js';
+import { isLoopbackHttp } from './production.js';
+
+/**
+ * Verification keys of one issuer from its JWKS (RFC 7517), found directly or by OIDC discovery. Gatehouse keeps its
+ * own small key set instead of a generic remote set so that the policy is explicit and tested:
+ *  - only public signature keys (RSA, EC, OKP); private or symmetric members are ignored (no HS/RS key confusion);
+ *  - a kid present twice is ambiguous, and tokens naming it are refused (fail closed);
+ *  - an unknown kid triggers at most one refetch per `refetch_cooldown`; routine refetch after `cache_max_age`;
+ *  - a key that disappears from the JWKS verifies for `retired_key_grace` more, then never again.
+ */
+export interface KeySourceConfig {
+  issuer?: string | undefined;
+  jwks_url?: string | undefined;
+  discovery?: boolean | undefined;
+  cache_max_age: number;
+  refetch_cooldown: number;
+  retired_key_grace: number;
+  fetch_timeout: number;
+}
+
+type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
+
+interface KnownKey {
+  jwk: JWK;
+  imported: Map<string, Promise<VerifyKey>>;
+  /** Set when the key left the JWKS: it verifies until removedAt + retired_key_grace. */
+  removedAt?: number;
+}
+
+const KID_RE = /^[A-Za-z0-9_.=:+-]{1,128}$/;
+const MAX_JWKS_BYTES = 512 * 1024;
+const MAX_KEYS = 100;
+
+export function validKid(kid: string): boolean {
+  return KID_RE.test(kid) && !kid.includes('..');
+}
+
+/** GET a JSON document: https (or loopback http), no redirects, bounded size and time. */
+export async function fetchJson(url: string, timeoutMs: number): Promise<unknown> {
+  if (!url.startsWith('https://') && !isLoopbackHttp(url)) throw new TypeError('keys are fetched over https only (http allowed for loopback)');
+  const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  const declared = Number(res.headers.get('content-length') ?? '0');
+  if (declared > MAX_JWKS_BYTES) throw new Error('document too large');
+  const reader = res.body?.getReader();
+  if (!reader) throw new Error('empty body');
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_JWKS_BYTES) {
+      await reader.cancel();
+      throw new Error('document too large');
+    }
+    chunks.push(value);
+  }
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+}
+
+function usableJwk(k: unknown): k is JWK {
+  if (k === null || typeof k !== 'object' || Array.isArray(k)) return false;
+  const j = k as Record<string, unknown>;
+  if (j['kty'] !== 'RSA' && j['kty'] !== 'EC' && j['kty'] !== 'OKP') return false;
+  if ('d' in j || 'p' in j || 'k' in j) return false;
+  if (j['use'] !== undefined && j['use'] !== 'sig') return false;
+  if (j['key_ops'] !== undefined && !(Array.isArray(j['key_ops']) && j['key_ops'].includes('verify'))) return false;
+  return j['kid'] === undefined || (typeof j['kid'] === 'string' && validKid(j['kid']));
+}
+
+export class KeySource {
+  readonly #cfg: KeySourceConfig;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  #jwksUrl: string | undefined;
+  readonly #keys = new Map<string, KnownKey>();
+  #noKid: KnownKey[] = [];
+  #ambiguous = new Set<string>();
+  #fetchedAt = Number.NEGATIVE_INFINITY;
+  #attemptedAt = Number.NEGATIVE_INFINITY;
+  #refreshing: Promise<void> | undefined;
+
+  constructor(cfg: KeySourceConfig, deps: { clock: Clock; logger: Logger }) {
+    this.#cfg = cfg;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger;
+    this.#jwksUrl = cfg.jwks_url;
+  }
+
+  /** First fetch. A provider that is down at start is logged, not fatal: tokens are refused until keys arrive. */
+  async init(): Promise<void> {
+    await this.refresh();
+  }
+
+  /** One fetch at a time; callers share it. */
+  refresh(): Promise<void> {
+    this.#refreshing ??= this.#fetchKeys().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  async #fetchKeys(): Promise<void> {
+    this.#attemptedAt = this.#clock.now();
+    try {
+      if (this.#jwksUrl === undefined) this.#jwksUrl = await this.#discover();
+      const doc = (await fetchJson(this.#jwksUrl, this.#cfg.fetch_timeout)) as { keys?: unknown };
+      if (!Array.isArray(doc?.keys)) throw new Error('not a JWKS');
+      this.#install(doc.keys.slice(0, MAX_KEYS));
+      this.#fetchedAt = this.#clock.now();
+    } catch (e) {
+      this.#logger.warn({ event: 'authn.jwks_fetch_failed', issuer: this.#cfg.issuer, error: (e as Error).name }, 'cannot fetch the issuer\'s keys');
+    }
+  }
+
+  /** OIDC Discovery 1.0 §4: the document's issuer must equal the configured one exactly. */
+  async #discover(): Promise<string> {
+    const issuer = this.#cfg.issuer;
+    if (issuer === undefined) throw new Error('no issuer to discover');
+    const doc = (await fetchJson(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`, this.#cfg.fetch_timeout)) as Record<string, unknown>;
+    if (doc?.['issuer'] !== issuer) throw new Error('discovery issuer mismatch');
+    const uri = doc['jwks_uri'];
+    if (typeof uri !== 'string' || (!uri.startsWith('https://') && !isLoopbackHttp(uri))) throw new Error('discovery has no usable jwks_uri');
+    return uri;
+  }
+
+  #install(jwks: unknown[]): void {
+    const now = this.#clock.now();
+    const seen = new Map<string, JWK[]>();
+    const noKid: JWK[] = [];
+    for (const k of jwks) {
+      if (!usableJwk(k)) continue;
+      if (k.kid === undefined) noKid.push(k);
+      else seen.set(k.kid, [...(seen.get(k.kid) ?? []), k]);
+    }
+    const ambiguous = new Set<string>();
+    for (const [kid, list] of seen) {
+      if (list.length > 1) {
+        ambiguous.add(kid);
+        this.#logger.warn({ event: 'authn.jwks_duplicate_kid', issuer: this.#cfg.issuer, kid }, 'the JWKS lists one kid for several keys; tokens naming it are refused');
+        continue;
+      }
+      const jwk = list[0] as JWK;
+      const known = this.#keys.get(kid);
+      if (known === undefined || JSON.stringify(known.jwk) !== JSON.stringify(jwk)) this.#keys.set(kid, { jwk, imported: new Map() });
+      else delete known.removedAt;
+    }
+    for (const [kid, known] of this.#keys) {
+      if (seen.has(kid) && !ambiguous.has(kid)) continue;
+      if (ambiguous.has(kid) || this.#cfg.retired_key_grace === 0) this.#keys.delete(kid);
+      else known.removedAt ??= now;
+    }
+    this.#ambiguous = ambiguous;
+    this.#noKid = noKid.map((jwk) => ({ jwk, imported: new Map() }));
+  }
+
+  #live(k: KnownKey | undefined, now: number): k is KnownKey {
+    return k !== undefined && (k.removedAt === undefined || now < k.removedAt + this.#cfg.retired_key_grace);
+  }
+
+  /** True while the kid still verifies (checked on verified-token cache hits). */
+  hasKey(kid: string | undefined): boolean {
+    if (kid === undefined) return this.#noKid.length > 0;
+    return !this.#ambiguous.has(kid) && this.#live(this.#keys.get(kid), this.#clock.now());
+  }
+
+  /** The verification key for a token's kid and (already allow-listed) alg. Throws a CredentialError. */
+  async keyFor(kid: string | undefined, alg: string): Promise<VerifyKey> {
+    if (kid !== undefined && (typeof kid !== 'string' || !validKid(kid))) throw credentialError('GH_TOKEN_INVALID', 'kid_invalid');
+    const now = this.#clock.now();
+    if (now - this.#fetchedAt >= this.#cfg.cache_max_age) {
+      // Stale: refresh; wait only when there is nothing to verify with yet.
+      const r = this.refresh();
+      if (this.#keys.size === 0 && this.#noKid.length === 0) await r;
+    }
+    let known = this.#find(kid, alg, now);
+    if (known === undefined && kid !== undefined && !this.#ambiguous.has(kid) && now - this.#attemptedAt >= this.#cfg.refetch_cooldown) {
+      await this.refresh();
+      known = this.#find(kid, alg, this.#clock.now());
+    }
+    if (known === undefined) {
+      if (kid !== undefined && this.#ambiguous.has(kid)) throw credentialError('GH_TOKEN_INVALID', 'jwks_duplicate_kid');
+      throw credentialError('GH_TOKEN_INVALID', kid === undefined ? 'kid_missing' : 'unknown_kid');
+    }
+    let imported = known.imported.get(alg);
+    if (imported === undefined) {
+      if (known.jwk.alg !== undefined && known.jwk.alg !== alg) throw credentialError('GH_TOKEN_INVALID', 'key_alg_mismatch');
+      imported = importJWK(known.jwk, alg);
+      known.imported.set(alg, imported);
+    }
+    try {
+      return await imported;
+    } catch {
+      known.imported.delete(alg);
+      throw credentialError('GH_TOKEN_INVALID', 'key_alg_mismatch');
+    }
+  }
+
+  #find(kid: string | undefined, alg: string, now: number): KnownKey | undefined {
+    if (kid !== undefined) {
+      if (this.#ambiguous.has(kid)) return undefined;
+      const k = this.#keys.get(kid);
+      return this.#live(k, now) ? k : undefined;
+    }
+    // No kid: only when exactly one kid-less key could verify this alg.
+    const candidates = this.#noKid.filter((k) => k.jwk.alg === undefined || k.jwk.alg === alg);
+    return candidates.length === 1 ? candidates[0] : undefined;
+  }
+}

@@ -1,0 +1,97 @@
+import type { Clock } from '../../core/clock.js';
+import { constantTimeEqual } from '../../core/compare.js';
+import type { Logger, Exchange, Principal, PrincipalType } from '../../core/types.js';
+import { VerifiedCache } from '../cache.js';
+import { keyedHasher } from '../keyed-hash.js';
+import { credentialError, type AuthMethodImpl } from '../method.js';
+import { burnVerification, verifySecret } from '../passwords.js';
+import { readUsersFile, usersFileStamp } from '../users-file.js';
+
+export interface BasicUser {
+  name: string;
+  password_hash?: string | undefined;
+  /** Plaintext, development only (refused in production by authProductionProblems). */
+  password?: string | undefined;
+  scopes: readonly string[];
+  tenant?: string | undefined;
+  type?: PrincipalType | undefined;
+}
+
+interface Verified {
+  user: BasicUser;
+}
+
+/**
+ * HTTP Basic (RFC 7617) against the users in config and the users file (argon2id or bcrypt hashes). A verified
+ * user/password pair is cached under a keyed hash for cache.ttl, and the cache is dropped when the users file changes
+ * (a `gatehouse user passwd` takes effect within a second). An unknown user costs the same work as a wrong password.
+ */
+export function basicMethod(opts: {
+  users: readonly BasicUser[];
+  usersFile: string;
+  clock: Clock;
+  logger: Logger;
+  cache: { maxEntries: number; ttlMs: number };
+}): AuthMethodImpl<{ user: string; password: string }> {
+  const { clock } = opts;
+  const cache = new VerifiedCache<Verified>(opts.cache.maxEntries);
+  const hash = keyedHasher();
+  let byName = new Map<string, BasicUser>();
+  let stamp: string | undefined;
+  let checkedAt = Number.NEGATIVE_INFINITY;
+
+  const load = (): void => {
+    const next = new Map<string, BasicUser>();
+    for (const u of opts.users) if (!next.has(u.name)) next.set(u.name, u);
+    for (const u of readUsersFile(opts.usersFile)) if (!next.has(u.name)) next.set(u.name, u);
+    byName = next;
+    cache.clear();
+  };
+  const refresh = (): void => {
+    const now = clock.now();
+    if (now - checkedAt < 1000) return;
+    checkedAt = now;
+    const s = usersFileStamp(opts.usersFile);
+    if (s === stamp) return;
+    try {
+      load();
+      stamp = s;
+    } catch {
+      // A broken users file: keep the last good users rather than admitting or locking out everyone.
+      opts.logger.error({ event: 'authn.users_file_invalid' }, 'the users file is invalid; keeping the previous users');
+    }
+  };
+  load();
+  stamp = usersFileStamp(opts.usersFile);
+
+  const principal = (ex: Exchange, u: BasicUser): Principal => ({
+    id: u.name, type: u.type ?? 'user', method: 'basic', scopes: u.scopes, tenant: u.tenant, network: ex.network, credential_id: `user:${u.name}`, attributes: {},
+  });
+
+  const verify = async (user: string, password: string, cacheKey: string): Promise<Verified> => {
+    const u = byName.get(user);
+    if (u === undefined) {
+      await burnVerification(password);
+      throw credentialError('GH_CREDENTIALS_INVALID', 'unknown_user', user.slice(0, 128));
+    }
+    const ok = u.password_hash !== undefined ? await verifySecret(u.password_hash, password) : constantTimeEqual(password, u.password ?? '');
+    if (!ok) throw credentialError('GH_CREDENTIALS_INVALID', 'bad_password', u.name);
+    // The users may have been reloaded while argon2 ran: cache only if this entry is still current.
+    if (byName.get(user) === u) cache.set(cacheKey, { user: u }, clock.now() + opts.cache.ttlMs);
+    return { user: u };
+  };
+
+  return {
+    name: 'basic',
+    failure: 'credentials',
+    carrier: (_ex, creds) => (creds.scheme === 'basic' ? 'authorization' : undefined),
+    recognise: (_ex, creds) => creds.basic,
+    authenticate(ex, { user, password }): Principal | Promise<Principal> {
+      refresh();
+      const cacheKey = hash(`${user}\0${password}`);
+      const hit = cache.get(cacheKey, clock.now());
+      if (hit !== undefined) return principal(ex, hit.user);
+      return verify(user, password, cacheKey).then((v) => principal(ex, v.user));
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import * as argon2 from 'argon2';
+import bcrypt from 'bcryptjs';
+
+/**
+ * Password and API key hashing: argon2id for everything Gatehouse creates; bcrypt (`$2a$`/`$2b$`/`$2y$`) accepted
+ * for imported hashes (seed 002's api_key_hash). Parameters: OWASP's argon2id minimum (19 MiB, t=2, p=1), enough
+ * for passwords and generous for 256-bit API keys, and cheap enough that a burst of logins does not exhaust memory.
+ */
+const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+
+/** Longest secret hashed: bounds the work an unauthenticated request can cause. */
+export const MAX_SECRET_LENGTH = 1024;
+
+export function isSupportedHash(hash: string): boolean {
+  return /^\$argon2id\$/.test(hash) || /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/.test(hash);
+}
+
+export async function hashSecret(secret: string): Promise<string> {
+  if (typeof secret !== 'string' || secret.length === 0) throw new TypeError('secret must be a non-empty string');
+  if (secret.length > MAX_SECRET_LENGTH) throw new TypeError(`secret longer than ${MAX_SECRET_LENGTH} characters`);
+  return argon2.hash(secret, ARGON2_OPTIONS);
+}
+
+/**
+ * Verifies `secret` against an argon2id or bcrypt hash. Both libraries compare in constant time. Anything else
+ * (unknown hash format, oversized input, a library error) is false: fail closed.
+ */
+export async function verifySecret(hash: string, secret: string): Promise<boolean> {
+  if (typeof secret !== 'string' || secret.length === 0 || secret.length > MAX_SECRET_LENGTH) return false;
+  try {
+    if (hash.startsWith('$argon2id$')) return await argon2.verify(hash, secret);
+    // bcrypt reads only the first 72 bytes; longer inputs would collide, so they are refused outright.
+    if (/^\$2[aby]\$/.test(hash)) return Buffer.byteLength(secret) <= 72 && (await bcrypt.compare(secret, hash));
+  } catch {
+    return false;
+  }
+  return false;
+}
+
+let dummyHash: Promise<string> | undefined;
+
+/** Spends the same work as a real verification, so an unknown user or key id is not revealed by timing. */
+export async function burnVerification(secret: string): Promise<false> {
+  dummyHash ??= argon2.hash('gatehouse-dummy-secret', ARGON2_OPTIONS);
+  await verifySecret(await dummyHash, secret.slice(0, MAX_SECRET_LENGTH) || 'x');
+  return false;
+}

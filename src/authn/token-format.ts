@@ -1,0 +1,135 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { GatehouseError, type ErrorCode } from '../core/errors.js';
+import type { TokenKey } from './token-keys.js';
+
+/**
+ * Gatehouse bearer tokens (issue 3): `gh1.<kid>.<payload>.<sig>`
+ *   kid      the signing key id, so the secret rotates with an overlap
+ *   payload  base64url(JSON {sub, scopes, tenant?, iat, exp, jti, bg?})
+ *   sig      base64url(HMAC-SHA256(secret, "gh1.<kid>.<payload>")) — 43 characters
+ * The MAC is checked before the payload is decoded, and the signature is compared as its canonical encoding, so a
+ * token has exactly one valid spelling (no base64 malleability).
+ */
+export const TOKEN_PREFIX = 'gh1.';
+export const SIG_LENGTH = 43;
+export const DEFAULT_MAX_TOKEN_LENGTH = 4096;
+
+export interface TokenClaims {
+  /** The agent (seed 001's `--agent`). */
+  sub: string;
+  scopes: string[];
+  tenant?: string;
+  /** Seconds since the epoch. */
+  iat: number;
+  exp: number;
+  jti: string;
+  /** Break-glass operator token (seed 001): skips approval gates, always audited. */
+  bg?: true;
+}
+
+export interface VerifiedToken {
+  claims: TokenClaims;
+  kid: string;
+}
+
+// Linear: each class excludes '.', so the segments cannot overlap.
+const TOKEN_RE = /^gh1\.[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]{2,16384}\.[A-Za-z0-9_-]{43}$/;
+
+/** A token failure with its precise code and a short reason for the audit record. Never carries the token. */
+export function tokenError(code: ErrorCode, reason: string): GatehouseError {
+  return new GatehouseError(code, undefined, { detail: reason });
+}
+
+export function sign(signingInput: string, key: TokenKey): string {
+  return createHmac('sha256', key.secret).update(signingInput).digest('base64url');
+}
+
+export function encodeToken(claims: TokenClaims, key: TokenKey): string {
+  const input = `${TOKEN_PREFIX}${key.kid}.${Buffer.from(JSON.stringify(claims), 'utf8').toString('base64url')}`;
+  return `${input}.${sign(input, key)}`;
+}
+
+export function looksLikeGatehouseToken(value: string): boolean {
+  return value.startsWith(TOKEN_PREFIX);
+}
+
+/** Splits a token after the length cap and the charset check; nothing is decoded here. */
+export function splitToken(token: string, maxLength = DEFAULT_MAX_TOKEN_LENGTH): { kid: string; input: string; payload: string; sig: string } {
+  if (typeof token !== 'string') throw new TypeError('token must be a string');
+  if (token.length > maxLength) throw tokenError('GH_TOKEN_MALFORMED', 'token_too_long');
+  if (!TOKEN_RE.test(token)) throw tokenError('GH_TOKEN_MALFORMED', 'token_syntax');
+  const kidEnd = token.indexOf('.', 4);
+  const sigStart = token.length - SIG_LENGTH;
+  return {
+    kid: token.slice(4, kidEnd),
+    input: token.slice(0, sigStart - 1),
+    payload: token.slice(kidEnd + 1, sigStart - 1),
+    sig: token.slice(sigStart),
+  };
+}
+
+/** Constant-time comparison of the canonical signature encodings (equal, public length). */
+export function signatureMatches(input: string, sig: string, key: TokenKey): boolean {
+  const expected = Buffer.from(sign(input, key), 'latin1');
+  const actual = Buffer.from(sig, 'latin1');
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+const CLAIM_STRING = /^[\x20-\x7e]{1,256}$/;
+
+/** Decodes a payload whose MAC already verified (or for `inspect`), checking every claim's type and shape. */
+export function decodeClaims(payload: string): TokenClaims {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    throw tokenError('GH_TOKEN_MALFORMED', 'payload_json');
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw tokenError('GH_TOKEN_MALFORMED', 'payload_shape');
+  const c = raw as Record<string, unknown>;
+  const ok =
+    typeof c['sub'] === 'string' && CLAIM_STRING.test(c['sub']) &&
+    Array.isArray(c['scopes']) && c['scopes'].length <= 256 && c['scopes'].every((s) => typeof s === 'string' && CLAIM_STRING.test(s)) &&
+    (c['tenant'] === undefined || (typeof c['tenant'] === 'string' && CLAIM_STRING.test(c['tenant']))) &&
+    Number.isSafeInteger(c['iat']) && Number.isSafeInteger(c['exp']) &&
+    typeof c['jti'] === 'string' && CLAIM_STRING.test(c['jti']) &&
+    (c['bg'] === undefined || c['bg'] === true);
+  if (!ok) throw tokenError('GH_TOKEN_MALFORMED', 'claims_invalid');
+  const claims: TokenClaims = { sub: c['sub'] as string, scopes: c['scopes'] as string[], iat: c['iat'] as number, exp: c['exp'] as number, jti: c['jti'] as string };
+  if (c['tenant'] !== undefined) claims.tenant = c['tenant'] as string;
+  if (c['bg'] === true) claims.bg = true;
+  return claims;
+}
+
+/** Key lookup for verification: the key, 'retired' once its overlap ended, undefined for an unknown kid. */
+export type KeyLookup = (kid: string, nowMs: number) => TokenKey | 'retired' | undefined;
+
+export function keyLookup(keys: ReadonlyMap<string, TokenKey>): KeyLookup {
+  return (kid, nowMs) => {
+    const key = keys.get(kid);
+    if (key === undefined) return undefined;
+    return key.verify_until === undefined || key.verify_until > nowMs ? key : 'retired';
+  };
+}
+
+/** Expiry is always enforced; iat acts as not-before. Both allow `skewMs` of clock difference. */
+export function checkTimes(claims: Pick<TokenClaims, 'iat' | 'exp'>, nowMs: number, skewMs: number): void {
+  if (nowMs > claims.exp * 1000 + skewMs) throw tokenError('GH_TOKEN_EXPIRED', 'expired');
+  if (nowMs < claims.iat * 1000 - skewMs) throw tokenError('GH_TOKEN_NOT_YET_VALID', 'not_yet_valid');
+  if (claims.exp < claims.iat) throw tokenError('GH_TOKEN_INVALID', 'exp_before_iat');
+}
+
+/**
+ * Full stateless verification: bounded syntax, kid, MAC (constant time), claims, times. Revocation is the caller's
+ * (it needs the store). Throws GatehouseError with GH_TOKEN_MALFORMED/INVALID/EXPIRED/NOT_YET_VALID.
+ */
+export function verifyTokenString(token: string, lookup: KeyLookup, opts: { nowMs: number; skewMs: number; maxLength?: number }): VerifiedToken {
+  const parts = splitToken(token, opts.maxLength);
+  const key = lookup(parts.kid, opts.nowMs);
+  if (key === undefined) throw tokenError('GH_TOKEN_INVALID', 'unknown_kid');
+  if (key === 'retired') throw tokenError('GH_TOKEN_INVALID', 'kid_retired');
+  if (!signatureMatches(parts.input, parts.sig, key)) throw tokenError('GH_TOKEN_INVALID', 'bad_signature');
+  const claims = decodeClaims(parts.payload);
+  checkTimes(claims, opts.nowMs, opts.skewMs);
+  return { claims, kid: parts.kid };
+}

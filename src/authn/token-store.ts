@@ -1,0 +1,99 @@
+import type { StateStore } from '../core/store.js';
+import { GatehouseError } from '../core/errors.js';
+import { splitToken, decodeClaims, looksLikeGatehouseToken, type TokenClaims } from './token-format.js';
+
+/**
+ * What the state store holds about tokens (never the token itself):
+ *   authn.tokens   jti → issued record (agent, scopes, exp) for `token list` and analytics
+ *   authn.revoked  jti → revocation, kept until the token would have expired; every gateway polls its change feed
+ *   authn.usage    credential id → last use and count, written in batches
+ */
+export const NS_TOKENS = 'authn.tokens';
+export const NS_REVOKED = 'authn.revoked';
+export const NS_USAGE = 'authn.usage';
+
+export interface IssuedToken {
+  jti: string;
+  agent: string;
+  scopes: string[];
+  tenant?: string;
+  kid: string;
+  iat: number;
+  exp: number;
+  break_glass?: boolean;
+}
+
+export interface Revocation {
+  revoked_at: number;
+  /** Seconds since the epoch; the revocation is kept until then. */
+  exp?: number;
+  reason?: string;
+}
+
+export interface Usage {
+  last_used: number;
+  count: number;
+}
+
+/** Revocations and records outlive the token by this much, so a clock-skewed gateway still refuses it. */
+const RETENTION_MS = 24 * 3600 * 1000;
+
+const JTI_RE = /^[A-Za-z0-9_-]{8,64}$/;
+
+export async function recordIssued(store: StateStore, claims: TokenClaims, kid: string, nowMs: number): Promise<void> {
+  const rec: IssuedToken = { jti: claims.jti, agent: claims.sub, scopes: claims.scopes, kid, iat: claims.iat, exp: claims.exp };
+  if (claims.tenant !== undefined) rec.tenant = claims.tenant;
+  if (claims.bg) rec.break_glass = true;
+  await store.put(NS_TOKENS, claims.jti, rec, { ttlMs: Math.max(1, claims.exp * 1000 - nowMs) + RETENTION_MS });
+}
+
+/**
+ * Resolves `token revoke TOKEN|JTI` to a jti: a whole token is parsed (not verified — revoking a token signed by a
+ * retired key must still work) and only its id is kept.
+ */
+export function revocationTarget(tokenOrJti: string): { jti: string; exp?: number } {
+  if (looksLikeGatehouseToken(tokenOrJti)) {
+    const claims = decodeClaims(splitToken(tokenOrJti).payload);
+    return { jti: claims.jti, exp: claims.exp };
+  }
+  if (!JTI_RE.test(tokenOrJti)) throw new GatehouseError('GH_USAGE', 'Give a Gatehouse token or a token id (jti).');
+  return { jti: tokenOrJti };
+}
+
+export async function revokeTokenId(store: StateStore, jti: string, opts: { now: number; exp?: number; reason?: string }): Promise<Revocation> {
+  const issued = await store.get<IssuedToken>(NS_TOKENS, jti);
+  const exp = opts.exp ?? issued?.exp;
+  const rec: Revocation = { revoked_at: opts.now };
+  if (exp !== undefined) rec.exp = exp;
+  if (opts.reason !== undefined) rec.reason = opts.reason.slice(0, 200);
+  // Without a known expiry the revocation is kept for the longest default lifetime plus retention.
+  const ttlMs = exp !== undefined ? Math.max(1, exp * 1000 - opts.now) + RETENTION_MS : 91 * 24 * 3600 * 1000;
+  await store.put(NS_REVOKED, jti, rec, { ttlMs });
+  return rec;
+}
+
+export async function isRevokedInStore(store: StateStore, jti: string): Promise<boolean> {
+  return (await store.get(NS_REVOKED, jti)) !== undefined;
+}
+
+export interface TokenListEntry extends IssuedToken {
+  last_used?: number;
+  uses?: number;
+}
+
+/** Active tokens (not expired, not revoked), grouped by agent, each with its last use (seed 001's token usage analytics). */
+export async function listActiveTokens(store: StateStore, nowMs: number): Promise<Map<string, TokenListEntry[]>> {
+  const [issued, revoked] = await Promise.all([store.list<IssuedToken>(NS_TOKENS), store.list<Revocation>(NS_REVOKED)]);
+  const revokedIds = new Set(revoked.map((r) => r.key));
+  const byAgent = new Map<string, TokenListEntry[]>();
+  for (const { value } of issued) {
+    if (value.exp * 1000 <= nowMs || revokedIds.has(value.jti)) continue;
+    const usage = await store.get<Usage>(NS_USAGE, value.jti);
+    const entry: TokenListEntry = { ...value, ...(usage ? { last_used: usage.last_used, uses: usage.count } : {}) };
+    const list = byAgent.get(value.agent) ?? [];
+    list.push(entry);
+    byAgent.set(value.agent, list);
+  }
+  for (const list of byAgent.values()) list.sort((a, b) => b.iat - a.iat);
+  return new Map([...byAgent.entries()].sort(([a], [b]) => a.localeCompare(b)));
+}
