@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { GatehouseError } from '../core/errors.js';
-import type { AuditEvent, Exchange, Logger, Principal, Stage, StageDeps } from '../core/types.js';
+import type { Exchange, Logger, Principal, Stage, StageDeps } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { createPolicyEngine } from '../authz/index.js';
 import { createApprovalsAdminHandler } from '../approval/index.js';
+import { auditEventFromExchange, openAuditLog } from '../audit/index.js';
 import type { AuditHandle, Capabilities } from './pipeline.js';
 
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, subpath: string, ex: Exchange) => Promise<void>;
@@ -18,8 +18,8 @@ export interface WiredCapabilities extends Capabilities {
  * Each capability is imported through its index.ts; this file is the only place that knows them all.
  */
 export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>): Promise<WiredCapabilities> {
-  const audit = nullAudit();
   const logger: Logger = deps.logger;
+  const audit = await openAudit(cfg, deps);
   const stageDeps: StageDeps = { ...deps, audit };
   const identify = developmentIdentify(cfg, logger);
   const policy = await createPolicyEngine(cfg, stageDeps);
@@ -40,7 +40,7 @@ export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDe
     stages: { identify, classify: policy.classify, authorize: policy.authorize, approve: policy.approve },
     publicStages: { identify: optionalIdentity(identify) },
     audit,
-    auditEvent: basicAuditEvent,
+    auditEvent: (ex) => auditEventFromExchange(ex),
     jsonRpcError: (err, ex) => policy.jsonRpcError(err, ex),
     logger,
     admin,
@@ -79,22 +79,22 @@ function developmentIdentify(cfg: GatehouseConfig, logger: Logger): Stage {
   };
 }
 
-function nullAudit(): AuditHandle {
-  return { waitForDurable: false, emit: async () => {}, healthy: () => true, close: async () => {} };
-}
-
-export function basicAuditEvent(ex: Exchange): AuditEvent {
-  const status = ex.status ?? 0;
+/**
+ * The audit log behind the gateway's record stage. With `fsync: always` responses wait for durability; with the
+ * default group commit they do not, but a log that cannot be written refuses every audited request (fail closed)
+ * unless `on_failure: continue`.
+ */
+async function openAudit(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>): Promise<AuditHandle> {
+  if (!cfg.audit.enabled) {
+    if (cfg.profile === 'production') throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'production: audit.enabled is false');
+    return { waitForDurable: false, emit: async () => {}, healthy: () => true, close: async () => {} };
+  }
+  const log = await openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: deps.logger, clock: deps.clock });
+  const failOpen = cfg.audit.on_failure === 'continue';
   return {
-    event_type: ex.operation?.tool ? 'tool.call' : 'http.request',
-    result_status: ex.error ? (ex.error.status === 403 ? 'denied' : 'error') : status >= 500 ? 'error' : 'success',
-    ...(ex.principal ? { subject: ex.principal.id, principal_type: ex.principal.type, auth_method: ex.principal.method } : {}),
-    source_ip: ex.network.source_ip,
-    method: ex.method,
-    path: ex.path,
-    status,
-    request_id: ex.id,
-    latency_ms: Math.round((performance.now() - ex.startedAt) * 1000) / 1000,
-    ...(ex.error ? { error: ex.error.publicMessage, error_code: ex.error.code } : {}),
+    waitForDurable: cfg.audit.fsync === 'always',
+    emit: (event) => log.emit(event),
+    healthy: () => failOpen || log.health().ok,
+    close: () => log.close(),
   };
 }

@@ -1,0 +1,33 @@
+import { loadConfig, type GatehouseConfig } from '../config/index.js';
+import { openStore } from '../store/index.js';
+import type { StateStore } from '../core/store.js';
+import type { AuditEmitter } from '../core/types.js';
+import type { CliContext, OptionSpec, ParsedArgs } from './types.js';
+import { str } from './types.js';
+import { openAuditLog } from '../audit/index.js';
+import { createCliLogger } from './logger.js';
+
+/** The --config option every command that reads configuration accepts. */
+export const configOption: Record<string, OptionSpec> = {
+  config: { type: 'string', short: 'c', value: 'FILE', description: 'configuration file (default: the embedded default)' },
+};
+
+/** Loads the config a command runs against: --config FILE, else $GATEHOUSE_CONFIG, else the embedded default. */
+export function loadCliConfig(args: ParsedArgs, ctx: CliContext, opts: { skipProfileCheck?: boolean } = {}): Promise<GatehouseConfig> {
+  const path = str(args, 'config') ?? ctx.env['GATEHOUSE_CONFIG'];
+  return loadConfig({ path, env: ctx.env, cwd: ctx.cwd, ...(opts.skipProfileCheck ? { skipProfileCheck: true } : {}) });
+}
+
+/** Opens the state store the gateway uses (the SQLite file under the state dir by default). */
+export function openCliStore(cfg: GatehouseConfig): StateStore {
+  return openStore({ kind: cfg.store.kind, ...(cfg.store.path ? { path: cfg.store.path } : {}) });
+}
+
+/**
+ * An audit emitter for CLI actions (token.mint, key.rotate, approvals …) writing to the same audit log the gateway
+ * writes, through the audit capability. Close it before the command returns.
+ */
+export async function openCliAudit(cfg: GatehouseConfig, ctx: CliContext): Promise<AuditEmitter & { close(): Promise<void> }> {
+  if (!cfg.audit.enabled) return { emit: async () => {}, close: async () => {} };
+  return openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: createCliLogger(ctx) });
+}
