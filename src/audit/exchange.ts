@@ -43,6 +43,7 @@ function errorOf(ex: Exchange): { error?: string; error_code?: string } {
   }
   if (ex.error) return { error: ex.error.message, error_code: ex.error.code };
   if (ex.decision?.allow === false) return { error: `Forbidden: ${ex.decision.reason}`, error_code: 'GH_FORBIDDEN' };
+  if (ex.status !== undefined && ex.status >= 400) return { error: `Upstream answered ${ex.status}` };
   return {};
 }
 

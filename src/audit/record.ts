@@ -132,7 +132,8 @@ export function buildPayload(event: AuditEvent, timestamp: string, opts: Payload
     approved: bool(event.approved),
     args: protectValue(event.args, opts),
     auth_method: str(event.auth_method, 32),
-    error: str(event.error),
+    // Every failed record carries an error string: seed 001's `.error | contains(...)` errors on null in jq.
+    error: str(event.error) ?? (event.result_status === 'success' ? undefined : (str(event.error_code, 64) ?? event.result_status)),
     error_code: str(event.error_code, 64),
     event_type: event.event_type,
     latency_ms: num(event.latency_ms),

@@ -1,11 +1,17 @@
 import type { Command } from './types.js';
+import { approvalsCommand } from './approvals.js';
+import { authzCommand } from './authz.js';
 import { serveCommand } from './serve.js';
 import { configCommand } from './config.js';
+import { auditCommand } from './audit.js';
 import { keysCommand } from './keys.js';
 import { decryptCommand, encryptCommand } from './encrypt.js';
 
 /** Every top-level command. Capabilities add theirs here. */
 export const commands: Command[] = [
+  authzCommand,
+  approvalsCommand,
+  auditCommand,
   keysCommand,
   encryptCommand,
   decryptCommand,
