@@ -1,4 +1,5 @@
 import type { Command } from './types.js';
+import { tokenCommand } from './token.js';
 import { approvalsCommand } from './approvals.js';
 import { authzCommand } from './authz.js';
 import { serveCommand } from './serve.js';
@@ -9,6 +10,7 @@ import { decryptCommand, encryptCommand } from './encrypt.js';
 
 /** Every top-level command. Capabilities add theirs here. */
 export const commands: Command[] = [
+  tokenCommand,
   authzCommand,
   approvalsCommand,
   auditCommand,
