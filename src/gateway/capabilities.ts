@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatehouseError } from '../core/errors.js';
-import type { Exchange, Logger, Principal, Stage, StageDeps } from '../core/types.js';
+import type { Exchange, Logger, Stage, StageDeps } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
+import { createAuthenticator } from '../authn/index.js';
 import { createPolicyEngine } from '../authz/index.js';
 import { createApprovalsAdminHandler } from '../approval/index.js';
 import { auditEventFromExchange, openAuditLog } from '../audit/index.js';
@@ -21,7 +22,8 @@ export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDe
   const logger: Logger = deps.logger;
   const audit = await openAudit(cfg, deps);
   const stageDeps: StageDeps = { ...deps, audit };
-  const identify = developmentIdentify(cfg, logger);
+  const authn = await createAuthenticator(cfg, { ...stageDeps, stateDir: cfg.state_dir });
+  const identify = authn.identify;
   const policy = await createPolicyEngine(cfg, stageDeps);
   const approvalsAdmin = createApprovalsAdminHandler(policy);
 
@@ -46,6 +48,7 @@ export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDe
     admin,
     async close() {
       await policy.close();
+      await authn.close();
       await audit.close();
     },
   };
@@ -66,16 +69,6 @@ function optionalIdentity(identify: Stage): Stage {
       else throw e;
     }
     return undefined;
-  };
-}
-
-/** Until an authentication method is configured, development admits everyone as an anonymous principal; production refuses. */
-function developmentIdentify(cfg: GatehouseConfig, logger: Logger): Stage {
-  if (cfg.profile === 'production') throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'production: no authentication method is available');
-  logger.warn({}, 'development: requests are admitted without authentication');
-  return (ex: Exchange): void => {
-    const p: Principal = { id: 'anonymous', type: 'anonymous', method: 'none', scopes: [], network: ex.network, attributes: {} };
-    ex.principal = p;
   };
 }
 
