@@ -1,0 +1,165 @@
+import { openTokenService, parseScopes } from '../authn/index.js';
+import { createPolicyEngine } from '../authz/index.js';
+import { systemClock } from '../core/clock.js';
+import { GatehouseError } from '../core/errors.js';
+import { safeJsonParse } from '../core/safe.js';
+import type { Decision, Logger, Operation, Principal } from '../core/types.js';
+import { MemoryStore } from '../store/index.js';
+import { configOption, loadCliConfig, openCliStore } from './context.js';
+import type { CliContext, Command, ParsedArgs } from './types.js';
+import { bool, str, writeLine } from './types.js';
+
+const quietLogger: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, child: () => quietLogger };
+const printable = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+
+interface Subject {
+  principal: Principal;
+  /** The token's status when --token was given. */
+  tokenStatus?: string;
+}
+
+async function principalFrom(args: ParsedArgs, ctx: CliContext, cfg: Awaited<ReturnType<typeof loadCliConfig>>): Promise<Subject> {
+  const token = str(args, 'token') ?? (bool(args, 'token-stdin') ? (await readAll(ctx)).trim() : undefined);
+  const network = { source_ip: '127.0.0.1', peer_ip: '127.0.0.1', tls: true };
+  if (token !== undefined) {
+    if (str(args, 'scopes') !== undefined) throw new GatehouseError('GH_USAGE', 'give --token or --scopes, not both');
+    const store = openCliStore(cfg);
+    try {
+      const info = await openTokenService(cfg, { stateDir: cfg.state_dir, store }).inspect(token);
+      // A token whose MAC does not verify carries claims nobody vouches for: explain nothing from them.
+      if (info.status === 'invalid') throw new GatehouseError('GH_TOKEN_INVALID', 'The token does not verify against this configuration.');
+      const c = info.claims;
+      const principal: Principal = { id: c.sub, type: 'agent', method: 'token', scopes: c.scopes, network, attributes: {}, credential_id: c.jti };
+      if (c.tenant !== undefined) principal.tenant = c.tenant;
+      if (c.bg) principal.break_glass = true;
+      return { principal, tokenStatus: info.status };
+    } finally {
+      await store.close();
+    }
+  }
+  const scopes = str(args, 'scopes');
+  if (scopes === undefined) throw new GatehouseError('GH_USAGE', 'give --token TOKEN (or --token-stdin), or --scopes LIST');
+  const principal: Principal = { id: str(args, 'principal') ?? 'explain', type: 'agent', method: 'token', scopes: scopes.trim() === '' ? [] : parseScopes(scopes), network, attributes: {} };
+  const tenant = str(args, 'tenant');
+  if (tenant !== undefined) principal.tenant = tenant;
+  if (bool(args, 'break-glass')) principal.break_glass = true;
+  return { principal };
+}
+
+async function readAll(ctx: CliContext): Promise<string> {
+  let out = '';
+  for await (const chunk of ctx.stdin) {
+    out += String(chunk);
+    if (out.length > 65_536) throw new GatehouseError('GH_USAGE', 'the token on stdin is too long');
+  }
+  return out;
+}
+
+function operationFrom(args: ParsedArgs, classifyHttp: (m: string, p: string) => Operation): Operation {
+  const tool = str(args, 'tool');
+  const method = str(args, 'method');
+  const path = str(args, 'path');
+  if (tool !== undefined) {
+    if (method !== undefined || path !== undefined) throw new GatehouseError('GH_USAGE', 'give --tool, or --method and --path, not both');
+    let toolArgs: unknown = {};
+    const raw = str(args, 'args');
+    if (raw !== undefined) {
+      try {
+        toolArgs = safeJsonParse(raw, 65_536);
+      } catch {
+        throw new GatehouseError('GH_USAGE', '--args must be a JSON object, e.g. \'{"package_name":"nginx"}\'');
+      }
+      if (typeof toolArgs !== 'object' || toolArgs === null || Array.isArray(toolArgs)) throw new GatehouseError('GH_USAGE', '--args must be a JSON object');
+    }
+    return { kind: 'mcp', method: 'POST', path: '/mcp', mcp_method: 'tools/call', tool, args: toolArgs as Record<string, unknown> };
+  }
+  if (method === undefined || path === undefined) throw new GatehouseError('GH_USAGE', 'give --tool NAME [--args JSON], or --method M --path P');
+  if (!/^[A-Z]{1,16}$/.test(method.toUpperCase()) || !path.startsWith('/')) throw new GatehouseError('GH_USAGE', '--method is an HTTP method and --path an absolute path');
+  return classifyHttp(method.toUpperCase(), path);
+}
+
+const APPROVAL_TEXT: Readonly<Record<string, string>> = {
+  none: 'not required',
+  queue: 'required: the built-in queue (gatehouse approvals approve ID)',
+  webhook: 'required: the approval webhook',
+  deny: 'required: the policy denies it (mode deny)',
+  unavailable: 'required: no approver configured, so it is denied',
+  break_glass: 'skipped: break-glass principal (audited as break_glass)',
+};
+
+function print(ctx: CliContext, s: Subject, op: Operation, d: Decision, mode: string, error: GatehouseError | undefined): void {
+  const p = s.principal;
+  const what = op.kind === 'mcp' ? `tools/call ${printable(op.tool ?? '')} ${printable(JSON.stringify(op.args ?? {}))}` : `${op.method} ${printable(op.path)}`;
+  const rows: Array<[string, string]> = [
+    ['decision', d.allow ? 'allow' : 'deny'],
+    ['reason', d.reason],
+  ];
+  if (d.rule !== undefined) rows.push(['rule', printable(d.rule)]);
+  if (d.missing_scope !== undefined) rows.push(['missing scope', d.missing_scope]);
+  rows.push(['scopes used', d.scopes_used.length > 0 ? d.scopes_used.join(', ') : '-']);
+  rows.push(['policy version', d.policy_version]);
+  if (d.risk_level !== undefined) rows.push(['risk level', d.risk_level]);
+  if (d.allow) rows.push(['approval', APPROVAL_TEXT[mode] ?? mode]);
+  if (error) rows.push(['error', `${error.code}: ${printable(error.message)}`]);
+  rows.push(['principal', `${printable(p.id)} [${p.scopes.map(printable).join(', ')}]${p.tenant ? ` tenant ${printable(p.tenant)}` : ''}${p.break_glass ? ' break-glass' : ''}`]);
+  if (s.tokenStatus !== undefined) rows.push(['token', s.tokenStatus === 'active' ? 'active' : `${s.tokenStatus}: the gateway refuses it before authorization`]);
+  rows.push(['operation', what]);
+  if (op.tenant !== undefined) rows.push(['resource', `${printable(op.tenant)}/${printable(op.namespace ?? '*')} ${printable(op.resource ?? '*')} ${op.action ?? ''}`]);
+  for (const [k, v] of rows) writeLine(ctx.stdout, `${(k + ':').padEnd(16)} ${v}`);
+}
+
+const explain: Command = {
+  name: 'explain',
+  summary: 'explain the authorization decision for a token and an operation',
+  usage: 'gatehouse authz explain (--token T | --token-stdin | --scopes LIST [--tenant T] [--principal ID]) (--tool NAME [--args JSON] | --method M --path P) [--json]',
+  description:
+    'Prints the decision the gateway would make: allow or deny, the reason code, the rule that matched or the scope that was\n' +
+    'missing, the scopes used, the policy version, and whether approval is needed. Exit status 0 when allowed, 1 when denied.\n' +
+    'Examples:\n' +
+    '  gatehouse authz explain --token "$TOKEN" --tool install_package --args \'{"package_name":"nginx"}\'\n' +
+    '  gatehouse authz explain --scopes readonly --tool get_system_status\n' +
+    '  gatehouse authz explain --scopes "" --principal service-account-publisher --tenant acme-corp \\\n' +
+    '      --method POST --path /t/acme-corp/ns/production/streams/orders',
+  options: {
+    ...configOption,
+    token: { type: 'string', value: 'TOKEN', description: 'a Gatehouse token (verified; prefer --token-stdin to keep it out of shell history)' },
+    'token-stdin': { type: 'boolean', description: 'read the token from stdin' },
+    scopes: { type: 'string', value: 'LIST', description: 'explain for these scopes instead of a token (comma separated)' },
+    tenant: { type: 'string', value: 'TENANT', description: 'with --scopes: the tenant the principal is bound to' },
+    principal: { type: 'string', value: 'ID', description: 'with --scopes: the principal id ACL rules name (default "explain")' },
+    'break-glass': { type: 'boolean', description: 'with --scopes: a break-glass principal' },
+    tool: { type: 'string', value: 'NAME', description: 'an MCP tools/call of this tool' },
+    args: { type: 'string', value: 'JSON', description: 'the tool arguments as a JSON object' },
+    method: { type: 'string', value: 'METHOD', description: 'an HTTP request method' },
+    path: { type: 'string', value: 'PATH', description: 'an HTTP request path' },
+    json: { type: 'boolean', description: 'print JSON' },
+  },
+  async run(args, ctx) {
+    const cfg = await loadCliConfig(args, ctx, { skipProfileCheck: true });
+    const subject = await principalFrom(args, ctx, cfg);
+    const store = new MemoryStore();
+    const engine = await createPolicyEngine(cfg, { logger: quietLogger, clock: systemClock, store, audit: { emit: async () => {} } });
+    try {
+      const op = operationFrom(args, (m, p) => engine.classifyHttp(m, p));
+      const out = await engine.authorizer.decide(subject.principal, op);
+      const d = out.decision;
+      const mode = subject.principal.break_glass && d.requires_approval ? 'break_glass' : engine.approvalModeFor(op, d);
+      const tokenOk = subject.tokenStatus === undefined || subject.tokenStatus === 'active';
+      if (bool(args, 'json')) {
+        const body = { decision: d, approval: mode, principal: subject.principal.id, ...(subject.tokenStatus ? { token_status: subject.tokenStatus } : {}), operation: op };
+        writeLine(ctx.stdout, JSON.stringify(out.error ? { ...body, error: out.error.toJSON() } : body));
+      } else print(ctx, subject, op, d, mode, out.error);
+      return d.allow && tokenOk ? 0 : 1;
+    } finally {
+      await engine.close();
+      await store.close();
+    }
+  },
+};
+
+export const authzCommand: Command = {
+  name: 'authz',
+  summary: 'inspect authorization policy decisions',
+  usage: 'gatehouse authz <explain> [options]',
+  subcommands: [explain],
+};
