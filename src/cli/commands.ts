@@ -1,5 +1,7 @@
 import type { Command } from './types.js';
 import { tokenCommand } from './token.js';
+import { apikeyCommand } from './apikey.js';
+import { userCommand } from './user.js';
 import { approvalsCommand } from './approvals.js';
 import { authzCommand } from './authz.js';
 import { serveCommand } from './serve.js';
@@ -10,12 +12,15 @@ import { decryptCommand, encryptCommand } from './encrypt.js';
 
 /** Every top-level command. Capabilities add theirs here. */
 export const commands: Command[] = [
+  serveCommand,
+  configCommand,
   tokenCommand,
+  apikeyCommand,
+  userCommand,
   authzCommand,
   approvalsCommand,
   auditCommand,
   keysCommand,
   encryptCommand,
   decryptCommand,
-  serveCommand,
-  configCommand,];
+];
