@@ -76,7 +76,8 @@ export function openCrypto(cfg: EncryptionConfig, deps: CryptoDeps): CryptoRunti
       const s = ringSettings(name, cfg);
       const algorithm = algorithmForType(s.type);
       const id = s.key_id ?? `${name}-import`;
-      ring = Keyring.open({
+      // Inside the promise: a refused key file rejects this call instead of throwing synchronously.
+      ring = Promise.resolve().then(() => Keyring.open({
         name, store: deps.store, kms, ...(deps.clock ? { clock: deps.clock } : {}),
         imported: importedKey(s, id, algorithm, env),
         configuredKeyId: id,
@@ -86,7 +87,7 @@ export function openCrypto(cfg: EncryptionConfig, deps: CryptoDeps): CryptoRunti
           minDecryptionVersion: s.min_decryption_version,
           maxEncryptionsPerKey: s.max_encryptions_per_key,
         },
-      });
+      }));
       ring.catch(() => opened.delete(name));
       opened.set(name, ring);
     }
