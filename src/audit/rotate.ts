@@ -24,10 +24,17 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 /** gzips a closed file next to itself and removes the original. */
-export async function compressFile(path: string): Promise<string> {
+export async function compressFile(path: string): Promise<string | undefined> {
+  // Retention may have removed the file before its turn came.
+  if (!existsSync(path)) return undefined;
   const gz = `${path}.gz`;
   const tmp = `${gz}.tmp`;
-  await pipeline(createReadStream(path), createGzip({ level: 6 }), createWriteStream(tmp, { mode: 0o600 }));
+  try {
+    await pipeline(createReadStream(path), createGzip({ level: 6 }), createWriteStream(tmp, { mode: 0o600 }));
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
   const fh = await open(tmp, 'r+');
   try {
     await fh.sync();
@@ -44,10 +51,11 @@ export function uncompressedRotated(dir: string, file: string): AuditFile[] {
   return listAuditFiles(dir, file).filter((f) => !f.active && !f.gzip);
 }
 
-/** Removes a `.gz` twin's leftover plain file (crash after the rename, before the unlink). */
+/** Cleans up after a crash during compression: a plain file whose `.gz` is complete, and partial `.gz.tmp` files. */
 export async function removeCompressedTwins(dir: string, file: string): Promise<void> {
   for (const f of uncompressedRotated(dir, file)) {
     if (existsSync(`${f.path}.gz`)) await unlink(f.path);
+    if (existsSync(`${f.path}.gz.tmp`)) await unlink(`${f.path}.gz.tmp`);
   }
 }
 

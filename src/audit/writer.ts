@@ -307,8 +307,9 @@ export class AuditLog implements AuditEmitter {
     const batch = q.splice(0, n);
     let text = '';
     for (const item of batch) text += item.pre + item.line + '\n';
-    await writeAll(this.#fd, Buffer.from(text), this.#chunk);
+    // Tracked before the write, so a failed write rejects them too (#fail settles every unsynced item).
     for (const item of batch) this.#unsynced.push(item);
+    await writeAll(this.#fd, Buffer.from(text), this.#chunk);
     const waiters = this.#spaceWaiters.splice(0, Math.max(0, this.#cfg.max_queue - this.#queue.length));
     for (const w of waiters) w();
   }

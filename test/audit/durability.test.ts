@@ -1,0 +1,128 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { verifyAuditLog } from '../../src/audit/index.js';
+import { publicKeyOf, readLines, tempDir } from './helpers.js';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const FIXTURE = 'test/fixtures/audit/writer.ts';
+
+function run(argv: string[], opts: { fileSizeLimitKb?: number; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+  const node = [process.execPath, '--import', 'tsx', FIXTURE, ...argv].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  // ulimit -f makes writes past the limit fail with EFBIG (node ignores SIGXFSZ): a real "disk full", not a mock.
+  // Only the soft limit is set, so the recovery test can lift it again with prlimit.
+  const script = opts.fileSizeLimitKb ? `ulimit -S -f ${opts.fileSizeLimitKb}; exec ${node}` : `exec ${node}`;
+  return spawn('bash', ['-c', script], { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function finish(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const [code, signal] = (await new Promise((resolve) => child.on('exit', (c, s) => resolve([c, s])))) as [number | null, NodeJS.Signals | null];
+  return { code, signal, out, err };
+}
+
+describe('crash and write-failure durability, against real writer processes', () => {
+  test('kill -9 under load: acknowledged records are on disk, a torn line is reported as torn, a restart seals it and the chain continues', async (t) => {
+    const state = tempDir(t);
+    const dir = join(state, 'audit');
+    const child = run([state, 'load', JSON.stringify({ checkpoint: { every_records: 200 } })], { env: { AUDIT_WRITE_CHUNK: '777' } });
+    t.after(() => child.kill('SIGKILL'));
+    let acked = 0;
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.on('exit', () => reject(new Error(`writer exited early: ${out}`)));
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        for (const m of out.matchAll(/acked (\d+)/g)) acked = Math.max(acked, Number(m[1]));
+        if (out.includes('ready')) setTimeout(resolve, 50 + Math.random() * 150);
+      });
+    });
+    child.removeAllListeners('exit');
+    const exited = new Promise((r) => child.on('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+
+    const file = join(dir, 'audit.jsonl');
+    // Writes of 777 bytes end inside a line almost always; if the kill landed on a line end, make the tear ourselves.
+    if (!readFileSync(file).subarray(-1).equals(Buffer.from('\n'))) {
+      /* torn by the kill itself */
+    } else appendFileSync(file, '{"event_type":"tool.call","args":{"pack');
+    const records = readLines(file).filter((l) => l.includes('"event_type":"tool.call"') && l.endsWith('"}'));
+    assert.ok(records.length >= acked, `${records.length} records on disk, ${acked} acknowledged`);
+
+    const pub = publicKeyOf(state);
+    const torn = await verifyAuditLog(dir, { publicKey: pub });
+    assert.equal(torn.status, 'torn', JSON.stringify(torn.breaks));
+    assert.equal(torn.ok, true);
+    assert.deepEqual(torn.breaks, []);
+
+    const restart = await finish(run([state, 'few']));
+    assert.equal(restart.code, 0, restart.err);
+    assert.match(restart.err, /sealing a torn last line/);
+    const after = await verifyAuditLog(dir, { publicKey: pub });
+    assert.equal(after.status, 'ok', JSON.stringify(after.breaks));
+    assert.equal(after.sealed.length, 1);
+    assert.equal(after.torn, undefined);
+    const last = readLines(file).map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return undefined; } }).filter((r) => r !== undefined);
+    const seal = last.find((r) => r['event_type'] === 'audit.torn_sealed');
+    assert.ok(seal && typeof (seal['torn'] as Record<string, unknown>)['sha256'] === 'string');
+    assert.equal(last[last.length - 1]?.['event_type'], 'audit.checkpoint');
+  });
+
+  test('file size limit reached (ulimit -f): emit rejects with GH_AUDIT_UNAVAILABLE, health says why, an alert is logged', async (t) => {
+    const state = tempDir(t);
+    const r = await finish(run([state, 'fill'], { fileSizeLimitKb: 48 }));
+    assert.equal(r.code, 0, r.err);
+    const summary = JSON.parse(r.out) as { acked: number; code: string; health: { ok: boolean; reason: string } };
+    assert.equal(summary.code, 'GH_AUDIT_UNAVAILABLE');
+    assert.ok(summary.acked > 10);
+    assert.equal(summary.health.ok, false);
+    assert.match(summary.health.reason, /EFBIG/);
+    assert.match(r.err, /"alert":"audit_unavailable".*ALERT: the audit log cannot be written; audited operations are refused/);
+    assert.ok(statSync(join(state, 'audit', 'audit.jsonl')).size <= 48 * 1024);
+
+    // Space again: the next writer seals what the failed write left and the chain verifies.
+    const restart = await finish(run([state, 'few']));
+    assert.equal(restart.code, 0, restart.err);
+    const v = await verifyAuditLog(join(state, 'audit'), { publicKey: publicKeyOf(state) });
+    assert.equal(v.status, 'ok', JSON.stringify(v.breaks));
+  });
+
+  test('on_failure: continue resolves emits while the log cannot be written, and alerts', async (t) => {
+    const state = tempDir(t);
+    const r = await finish(run([state, 'fill', JSON.stringify({ on_failure: 'continue' })], { fileSizeLimitKb: 48 }));
+    assert.equal(r.code, 0, r.err);
+    const summary = JSON.parse(r.out) as { acked: number; code?: string; dropped: number; health: { ok: boolean } };
+    assert.equal(summary.code, undefined);
+    assert.equal(summary.acked, 5000);
+    assert.ok(summary.dropped > 0);
+    assert.equal(summary.health.ok, false);
+    assert.match(r.err, /on_failure is continue/);
+  });
+
+  test('the same writer recovers by itself once the file can be written again, and seals what the failure left', async (t) => {
+    const state = tempDir(t);
+    const child = run([state, 'recover'], { fileSizeLimitKb: 32 });
+    t.after(() => child.kill('SIGKILL'));
+    const done = finish(child);
+    await new Promise<void>((resolve) => {
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('failed')) resolve();
+      });
+    });
+    execFileSync('prlimit', ['--pid', String(child.pid), '--fsize=unlimited:'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const r = await done;
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /"recovered":true/);
+    assert.match(r.err, /audit_recovered/);
+    const v = await verifyAuditLog(join(state, 'audit'), { publicKey: publicKeyOf(state) });
+    assert.equal(v.status, 'ok', JSON.stringify(v.breaks));
+  });
+});

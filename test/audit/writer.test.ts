@@ -1,0 +1,185 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import { ManualClock } from '../../src/core/clock.js';
+import { GatehouseError } from '../../src/core/errors.js';
+import { queryAuditLog, tailAuditLog } from '../../src/audit/query.js';
+import { verifyAuditLog } from '../../src/audit/index.js';
+import { memoryLogger, openTestLog, publicKeyOf, readLines, seedEvent, tempDir, writeLog } from './helpers.js';
+
+const rotated = (dir: string) => readdirSync(dir).filter((f) => /^audit\.\d{12}\.jsonl(\.gz)?$/.test(f)).sort();
+const json = (l: string) => JSON.parse(l) as Record<string, unknown>;
+
+describe('audit writer', () => {
+  test('records get consecutive seq numbers in emit order, each prev_hash the hash before it', async (t) => {
+    const state = tempDir(t);
+    const log = await openTestLog(state, { checkpoint: { every_records: 1000 } });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => log.emit(seedEvent(i))));
+    await log.close();
+    const recs = readLines(join(log.dir, 'audit.jsonl')).map(json);
+    assert.equal(recs.length, 51);
+    recs.forEach((r, i) => {
+      assert.equal(r['seq'], i + 1);
+      assert.equal(r['prev_hash'], i === 0 ? '0'.repeat(64) : recs[i - 1]?.['hash']);
+      if (i < 50) assert.equal((r['args'] as { i: number }).i, i);
+    });
+    assert.equal(recs[50]?.['event_type'], 'audit.checkpoint');
+  });
+
+  test('a restarted writer continues the same chain', async (t) => {
+    const state = tempDir(t);
+    await writeLog(state, 5);
+    const dir = await writeLog(state, 5);
+    const recs = readLines(join(dir, 'audit.jsonl')).map(json);
+    assert.deepEqual(recs.map((r) => r['seq']), Array.from({ length: 12 }, (_, i) => i + 1));
+    const r = await verifyAuditLog(dir, { publicKey: publicKeyOf(state) });
+    assert.equal(r.status, 'ok');
+  });
+
+  test('rotation by size keeps one chain across gzipped files that verify, query and tail read', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 300, { checkpoint: { every_records: 50 }, rotation: { max_size: '16kb' } });
+    const files = rotated(dir);
+    assert.ok(files.length >= 5 && files.every((f) => f.endsWith('.jsonl.gz')), files.join());
+    const r = await verifyAuditLog(dir, { publicKey: publicKeyOf(state) });
+    assert.equal(r.status, 'ok', JSON.stringify(r.breaks));
+    assert.equal(r.files.length, files.length + 1);
+    let n = 0;
+    let last = 0;
+    await queryAuditLog(dir, {}, (rec) => {
+      n++;
+      assert.equal((rec['args'] as { i: number }).i, last++);
+    });
+    assert.equal(n, 300);
+    const tail = await tailAuditLog(dir, 3);
+    assert.deepEqual(tail.map((x) => (x.record['args'] as { i: number }).i), [297, 298, 299]);
+  });
+
+  test('rotation by age, on the injected clock', async (t) => {
+    const state = tempDir(t);
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const log = await openTestLog(state, { rotation: { max_age: '1h' }, compress: false }, { clock });
+    await log.emit(seedEvent(0));
+    clock.advance(59 * 60_000);
+    await log.emit(seedEvent(1));
+    assert.equal(rotated(log.dir).length, 0);
+    clock.advance(2 * 60_000);
+    await log.emit(seedEvent(2));
+    await log.close();
+    assert.deepEqual(rotated(log.dir), ['audit.000000000001.jsonl']);
+    const first = readLines(join(log.dir, 'audit.000000000001.jsonl'));
+    assert.equal(json(first[first.length - 1] as string)['event_type'], 'audit.checkpoint');
+  });
+
+  test('retention by count removes the oldest files and records it, so verify still accounts for the whole chain', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 300, { checkpoint: { every_records: 50 }, rotation: { max_size: '16kb' }, retention: { max_files: 2 } });
+    assert.equal(rotated(dir).length, 2);
+    const r = await verifyAuditLog(dir, { publicKey: publicKeyOf(state) });
+    assert.equal(r.status, 'ok', JSON.stringify(r.breaks));
+    assert.ok((r.firstSeq ?? 0) > 1);
+    const retention: Record<string, unknown>[] = [];
+    await queryAuditLog(dir, { event: 'audit.retention' }, (rec) => retention.push(rec));
+    assert.ok(retention.length > 0);
+  });
+
+  test('retention by age removes files last written before max_age', async (t) => {
+    const state = tempDir(t);
+    const clock = new ManualClock(Date.now());
+    const cfg = { rotation: { max_size: '4kb' }, retention: { max_age: '30d' } };
+    const log = await openTestLog(state, cfg, { clock });
+    for (let i = 0; i < 40; i++) await log.emit(seedEvent(i));
+    await log.close();
+    const before = rotated(log.dir);
+    assert.ok(before.length >= 3);
+    const old = (Date.now() - 40 * 86_400_000) / 1000;
+    for (const f of before.slice(0, 2)) utimesSync(join(log.dir, f), old, old);
+    const again = await openTestLog(state, cfg, { clock });
+    for (let i = 0; i < 20; i++) await again.emit(seedEvent(i));
+    await again.close();
+    const after = rotated(log.dir);
+    assert.ok(!after.includes(before[0] as string) && !after.includes(before[1] as string));
+    assert.equal((await verifyAuditLog(log.dir, { publicKey: publicKeyOf(state) })).status, 'ok');
+  });
+
+  test('time-based checkpoint: every_seconds on the injected clock', async (t) => {
+    const state = tempDir(t);
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const log = await openTestLog(state, { checkpoint: { every_records: 1000, every_seconds: 60 } }, { clock });
+    await log.emit(seedEvent(0));
+    clock.advance(61_000);
+    await log.emit(seedEvent(1));
+    await log.close();
+    const types = readLines(join(log.dir, 'audit.jsonl')).map((l) => json(l)['event_type']);
+    assert.deepEqual(types, ['tool.call', 'audit.checkpoint', 'tool.call', 'audit.checkpoint']);
+  });
+
+  test('backpressure: with a tiny queue, a burst waits instead of growing memory, and order is kept', async (t) => {
+    const state = tempDir(t);
+    const log = await openTestLog(state, { max_queue: 16, checkpoint: { every_records: 100_000 } });
+    let maxQueued = 0;
+    const ps = Array.from({ length: 2000 }, (_, i) => log.emit(seedEvent(i)).then(() => {
+      maxQueued = Math.max(maxQueued, log.stats().queued);
+    }));
+    await Promise.all(ps);
+    await log.close();
+    assert.ok(maxQueued <= 16, `queued ${maxQueued}`);
+    const recs = readLines(join(log.dir, 'audit.jsonl')).map(json).filter((r) => r['event_type'] === 'tool.call');
+    assert.deepEqual(recs.map((r) => (r['args'] as { i: number }).i), Array.from({ length: 2000 }, (_, i) => i));
+  });
+
+  test('fsync: always resolves each emit after its own fsync and the chain verifies', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 20, { fsync: 'always' });
+    assert.equal((await verifyAuditLog(dir, { publicKey: publicKeyOf(state) })).status, 'ok');
+  });
+
+  test('args pass through the redactor; HMAC keys hash the original value even when the redactor masked it', async (t) => {
+    const state = tempDir(t);
+    const redact = (v: unknown): unknown => JSON.parse(JSON.stringify(v).replace(/"(password|token)":"[^"]*"/g, '"$1":"[REDACTED]"'));
+    const log = await openTestLog(state, { hmac_keys: ['password'] }, { redact, hmacKey: 'k'.repeat(32) });
+    await log.emit(seedEvent(0, { args: { password: 'hunter2', token: 'tok_secret', list: [{ password: 'p2' }] } }));
+    await log.close();
+    const [line] = readLines(join(log.dir, 'audit.jsonl'));
+    assert.doesNotMatch(line ?? '', /hunter2|tok_secret|"p2"/);
+    const args = json(line as string)['args'] as Record<string, unknown>;
+    assert.match(String(args['password']), /^hmac:sha256:[0-9a-f]{64}$/);
+    assert.equal(args['token'], '[REDACTED]');
+    assert.match(String((args['list'] as Record<string, unknown>[])[0]?.['password']), /^hmac:sha256:/);
+  });
+
+  test('oversized args are replaced by their size and SHA-256', async (t) => {
+    const state = tempDir(t);
+    const log = await openTestLog(state, { max_args_bytes: '1kb' });
+    await log.emit(seedEvent(0, { args: { blob: 'x'.repeat(4000) } }));
+    await log.close();
+    const args = json(readLines(join(log.dir, 'audit.jsonl'))[0] as string)['args'] as Record<string, unknown>;
+    assert.equal(args['_truncated'], true);
+    assert.ok((args['bytes'] as number) > 4000);
+    assert.match(String(args['sha256']), /^[0-9a-f]{64}$/);
+  });
+
+  test('misuse is a TypeError; a throwing redactor and a closed log refuse with GH_AUDIT_UNAVAILABLE', async (t) => {
+    const state = tempDir(t);
+    const log = await openTestLog(state, {}, { redact: (v) => { if (JSON.stringify(v).includes('boom')) throw new Error('boom'); return v; } });
+    await assert.rejects(log.emit(seedEvent(0, { event_type: 'audit.checkpoint' })), TypeError);
+    await assert.rejects(log.emit(seedEvent(0, { event_type: 'Tool Call' })), TypeError);
+    await assert.rejects(log.emit(seedEvent(0, { result_status: 'ok' as 'success' })), TypeError);
+    await assert.rejects(log.emit(seedEvent(0, { args: { x: 'boom' } })), (e: unknown) => e instanceof GatehouseError && e.code === 'GH_AUDIT_UNAVAILABLE');
+    assert.deepEqual(log.health(), { ok: true });
+    await log.close();
+    assert.equal(log.health().ok, false);
+    await assert.rejects(log.emit(seedEvent(1)), (e: unknown) => e instanceof GatehouseError && e.code === 'GH_AUDIT_UNAVAILABLE');
+  });
+
+  test('a damaged last record (not a torn write) stops the writer from starting: fail closed', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 5);
+    const { writeFileSync } = await import('node:fs');
+    const lines = readLines(join(dir, 'audit.jsonl'));
+    const bad = (lines[lines.length - 1] as string).replace('"audit.checkpoint"', '"audit.checkpoinX"');
+    writeFileSync(join(dir, 'audit.jsonl'), [...lines.slice(0, -1), bad, '{"x":1}', '{"y":2}'].join('\n') + '\n');
+    await assert.rejects(openTestLog(state, {}, { logger: memoryLogger() }), (e: unknown) => e instanceof GatehouseError && e.code === 'GH_AUDIT_CHAIN_BROKEN');
+  });
+});
