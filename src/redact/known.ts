@@ -1,0 +1,178 @@
+/**
+ * Known secrets: values Gatehouse itself holds (config secrets, signing keys, tokens it minted or verified)
+ * are redacted wherever they appear verbatim, even where no pattern matches (issue 6).
+ *
+ * One process-wide registry (registerSecret) that every redactor consults, plus per-redactor values
+ * (Redactor.addKnownSecret). Values shorter than MIN_KNOWN_LENGTH are ignored: redacting every "admin" or
+ * "1234" would destroy the text. Each value is also registered in the forms it takes in a log line:
+ * JSON-escaped and URL-encoded. The registry is bounded (oldest evicted first).
+ *
+ * Matching: a few values are found with indexOf; many with a rolling hash over the first 8 characters
+ * (Rabin–Karp), so the cost stays one pass over the text however many tokens the process has minted.
+ */
+import type { Span } from './types.js';
+import { REDACTED } from './types.js';
+
+export const MIN_KNOWN_LENGTH = 8;
+export const MAX_KNOWN_SECRETS = 10_000;
+const MAX_KNOWN_LENGTH = 65_536;
+const WINDOW = MIN_KNOWN_LENGTH;
+const INDEXOF_LIMIT = 16;
+
+/** The forms a secret takes in a log line. */
+function variants(value: string): string[] {
+  const out = new Set([value]);
+  out.add(JSON.stringify(value).slice(1, -1));
+  try {
+    out.add(encodeURIComponent(value));
+  } catch {
+    // lone surrogate: no URL form
+  }
+  return [...out].filter((v) => v.length >= MIN_KNOWN_LENGTH && v.length <= MAX_KNOWN_LENGTH);
+}
+
+/** A set of known values with an incrementally maintained matcher. */
+export class KnownSecrets {
+  private readonly values = new Map<string, true>();
+  private matcher: Matcher | undefined;
+
+  add(value: string): boolean {
+    if (typeof value !== 'string') throw new TypeError('a known secret must be a string');
+    const forms = variants(value);
+    if (forms.length === 0) return false;
+    for (const f of forms) {
+      if (this.values.has(f)) continue;
+      if (this.values.size >= MAX_KNOWN_SECRETS) {
+        this.values.delete(this.values.keys().next().value as string);
+        this.matcher = undefined; // rebuilt on next use, without the evicted value
+      }
+      this.values.set(f, true);
+      this.matcher?.add(f);
+    }
+    return true;
+  }
+
+  delete(value: string): void {
+    for (const f of variants(value)) if (this.values.delete(f)) this.matcher = undefined;
+  }
+
+  clear(): void {
+    this.values.clear();
+    this.matcher = undefined;
+  }
+
+  get size(): number {
+    return this.values.size;
+  }
+
+  /** Appends a span for every occurrence of a known value in `text`. */
+  find(text: string, out: Span[]): void {
+    if (this.values.size === 0) return;
+    this.matcher ??= new Matcher(this.values.keys());
+    this.matcher.find(text, out);
+  }
+}
+
+/** Finds every occurrence of a set of strings: indexOf for a few, a rolling hash over the first 8 characters for many. */
+export class Matcher {
+  private small: string[] | undefined = [];
+  private readonly buckets = new Map<number, string[]>();
+  private readonly filter = new Uint8Array(8192); // a 65536-bit filter on the low 16 bits of the window hash
+  private readonly pow: number; // BASE^(WINDOW-1) mod 2^32
+
+  constructor(values: Iterable<string>) {
+    let pow = 1;
+    for (let k = 0; k < WINDOW - 1; k++) pow = Math.imul(pow, BASE);
+    this.pow = pow;
+    for (const v of values) this.add(v);
+  }
+
+  add(v: string): void {
+    if (v.length < MIN_KNOWN_LENGTH) return;
+    if (this.small) {
+      this.small.push(v);
+      if (this.small.length <= INDEXOF_LIMIT) return;
+      const all = this.small;
+      this.small = undefined;
+      for (const x of all) this.addHashed(x);
+      return;
+    }
+    this.addHashed(v);
+  }
+
+  private addHashed(v: string): void {
+    const h = windowHash(v, 0);
+    this.filter[(h & 0xffff) >>> 3]! |= 1 << (h & 7);
+    const list = this.buckets.get(h);
+    if (!list) this.buckets.set(h, [v]);
+    else {
+      list.push(v);
+      list.sort((a, b) => b.length - a.length); // the longest value wins at a position
+    }
+  }
+
+  /** Appends a span for every occurrence, left to right. */
+  find(text: string, out: Span[]): void {
+    if (this.small) {
+      for (const v of this.small) {
+        for (let i = text.indexOf(v); i >= 0; i = text.indexOf(v, i + v.length)) {
+          out.push({ start: i, end: i + v.length, replacement: REDACTED, category: 'known', rule: 'known' });
+        }
+      }
+      return;
+    }
+    const n = text.length;
+    if (n < WINDOW) return;
+    let h = windowHash(text, 0);
+    let skipUntil = 0;
+    for (let i = 0; ; i++) {
+      if (i >= skipUntil && this.filter[(h & 0xffff) >>> 3]! & (1 << (h & 7))) {
+        const list = this.buckets.get(h);
+        if (list) {
+          for (const v of list) {
+            if (text.startsWith(v, i)) {
+              out.push({ start: i, end: i + v.length, replacement: REDACTED, category: 'known', rule: 'known' });
+              skipUntil = i + v.length;
+              break;
+            }
+          }
+        }
+      }
+      if (i + WINDOW >= n) break;
+      // Roll the window: drop text[i], add text[i + WINDOW].
+      h = (Math.imul(h - Math.imul(text.charCodeAt(i), this.pow), BASE) + text.charCodeAt(i + WINDOW)) | 0;
+    }
+  }
+}
+
+const BASE = 0x01000193;
+
+function windowHash(s: string, at: number): number {
+  let h = 0;
+  for (let k = 0; k < WINDOW; k++) h = (Math.imul(h, BASE) + s.charCodeAt(at + k)) | 0;
+  return h;
+}
+
+/** The process-wide registry, shared even if this module is loaded twice (src and dist). */
+const GLOBAL_KEY = Symbol.for('gatehouse.redact.knownSecrets');
+type GlobalWithRegistry = typeof globalThis & { [GLOBAL_KEY]?: KnownSecrets };
+export const globalKnownSecrets: KnownSecrets = ((globalThis as GlobalWithRegistry)[GLOBAL_KEY] ??= new KnownSecrets());
+
+/**
+ * Registers a value Gatehouse holds (a config secret, a signing key, a token it minted or verified), so every
+ * redactor in the process removes it wherever it appears verbatim. Values shorter than 8 characters are ignored.
+ * Returns whether the value was registered.
+ */
+export function registerSecret(value: string): boolean {
+  return globalKnownSecrets.add(value);
+}
+
+/** Removes a value from the process-wide registry (e.g. a revoked token that will never be logged again). */
+export function forgetSecret(value: string): void {
+  globalKnownSecrets.delete(value);
+}
+
+/** Number of values in the process-wide registry (each secret counts once per form). */
+export function knownSecretCount(): number {
+  return globalKnownSecrets.size;
+}

@@ -1,0 +1,97 @@
+/**
+ * createRedactor: the one object the rest of Gatehouse uses to make text and values safe to write.
+ */
+import type { RedactConfig } from '../config/schema/redact.js';
+import { DEFAULT_ENTROPY, type EntropyOptions } from './entropy.js';
+import { compileFields } from './fields.js';
+import { KnownSecrets, globalKnownSecrets } from './known.js';
+import { KeyClassifier } from './names.js';
+import { TextEngine, type FoundSpans } from './text.js';
+import { AllowList, compileUserRules, type AllowInput, type UserRuleInput } from './user-rules.js';
+import { redactStructured, type ValueOptions } from './value.js';
+import { safeError, type SafeError } from './errors.js';
+
+/** The redact config section, or any part of it (library users may pass a plain object). */
+export interface RedactorOptions {
+  rules?: readonly UserRuleInput[];
+  allow?: readonly AllowInput[];
+  keys?: readonly string[];
+  fields?: readonly string[];
+  paths?: readonly string[];
+  entropy?: Partial<RedactConfig['entropy']>;
+  /** Objects nested deeper than this become "[Depth limit]". Default 32. */
+  maxDepth?: number;
+  /** Skip the process-wide registry of known secrets (tests). Default false. */
+  isolated?: boolean;
+}
+
+export interface Redactor {
+  /** Free text: seed 004's outputs (Bearer [REDACTED], password: [REDACTED], [CERTIFICATE REDACTED] …). */
+  redactText(s: string): string;
+  /** A redacted copy of any value (by key name, field path and value); the argument is never mutated. */
+  redactValue<T>(v: T): T;
+  /** Like redactValue but by key name and field path only: strings are left to a later text pass (the logger). */
+  redactKeys<T>(v: T): T;
+  /** Any thrown value → { name, code?, message, detail?, stack? } with every string redacted. */
+  redactError(err: unknown, opts?: { stack?: boolean }): SafeError;
+  /** Registers a value this redactor removes wherever it appears verbatim (ignored below 8 characters). */
+  addKnownSecret(value: string): boolean;
+  /** The spans redactText would replace, and whether a PEM block is left open at the end (streaming, tests). */
+  findSpans(s: string): FoundSpans;
+  /** Configured field paths (pino syntax). */
+  readonly fields: readonly string[];
+}
+
+function entropyOf(e: RedactorOptions['entropy']): EntropyOptions | false {
+  if (e?.enabled === false) return false;
+  return { minLength: e?.min_length ?? DEFAULT_ENTROPY.minLength, minBits: e?.min_bits ?? DEFAULT_ENTROPY.minBits };
+}
+
+/**
+ * Builds a redactor from the redact config section (all of it optional). Throws GH_REDACT_RULE_UNSAFE
+ * naming the rule (redact.rules[i], redact.allow[i]) when a configured pattern fails the safety check,
+ * and TypeError for malformed options.
+ */
+export function createRedactor(cfg: RedactorOptions | RedactConfig = {}): Redactor {
+  const opts = cfg as RedactorOptions;
+  const entropy = entropyOf(opts.entropy);
+  const keys = [...(opts.keys ?? [])];
+  const engine = new TextEngine({
+    keys,
+    dirs: opts.paths ?? [],
+    entropy,
+    rules: compileUserRules(opts.rules ?? []),
+    allow: new AllowList(opts.allow ?? []),
+  });
+  const own = new KnownSecrets();
+  const known = opts.isolated ? [own] : [globalKnownSecrets, own];
+  const fields = [...(opts.fields ?? [])];
+  const maxDepth = opts.maxDepth ?? 32;
+  if (!Number.isInteger(maxDepth) || maxDepth < 1 || maxDepth > 1000) throw new TypeError('maxDepth is an integer from 1 to 1000');
+  const redactText = (s: string): string => (typeof s === 'string' ? engine.redact(s, known) : s);
+  const base = {
+    keys: new KeyClassifier(new Set(keys.map((k) => k.toLowerCase()))),
+    fields: compileFields(fields),
+    entropy: entropy === false ? undefined : entropy,
+    maxDepth,
+  };
+  const full: ValueOptions = { ...base, text: redactText };
+  const keysOnly: ValueOptions = { ...base, text: (s) => s };
+  const redactor: Redactor = {
+    redactText,
+    redactValue: <T>(v: T) => redactStructured(v, full) as T,
+    redactKeys: <T>(v: T) => redactStructured(v, keysOnly) as T,
+    redactError: (err, o) => safeError(err, redactText, o),
+    addKnownSecret: (value) => own.add(value),
+    findSpans: (s) => engine.findSpans(s, known),
+    fields,
+  };
+  return redactor;
+}
+
+let shared: Redactor | undefined;
+
+/** A redactor with the built-in rules only (and the process-wide known secrets), built once. */
+export function defaultRedactor(): Redactor {
+  return (shared ??= createRedactor());
+}

@@ -1,0 +1,190 @@
+/**
+ * Named secrets in free text (seed 004: `api_key: <value>` → `api_key: [REDACTED]`, `password: <value>` →
+ * `password: [REDACTED]`), in every common form: `key: value`, `key=value`, `"key": "value"`, `'key' => 'v'`,
+ * query strings (`?api_key=…&`), headers (`X-Api-Key: …`), escaped JSON inside a JSON string
+ * (`{\"password\":\"…\"}`) and command-line flags (`--password …`). The name decides (see names.ts);
+ * weak names (signature, session, code …) only when the value looks random.
+ *
+ * The scanner finds a secret word ("pass", "token", "key" …); this rule then reads the whole name around
+ * it (at most 128 characters), the separator, and the value.
+ */
+import { B64URL, NAME, TOKEN68, VALUE_STOP, cls, runEnd, runStart } from '../chars.js';
+import { looksRandom } from '../entropy.js';
+import type { KeyClass } from '../names.js';
+import { REDACTED, type Category, type Rule, type ScanContext } from '../types.js';
+
+export const KV_TRIGGERS = [
+  'pass', 'pwd', 'secret', 'token', 'key', 'auth', 'cred', 'cookie', 'session', 'sig', 'hmac', 'code', 'nonce',
+  'salt', 'otp', 'pin', 'sid', 'ticket', 'jwt', 'saml', 'assertion',
+] as const;
+
+const MAX_NAME = 128;
+
+/** Authorization schemes whose credentials are a parameter list, not one token: redact to the end of the header. */
+const PARAM_SCHEMES = new Set(['digest', 'aws4-hmac-sha256', 'signature', 'hmac', 'oauth', 'hoba', 'mutual', 'vapid', 'sharedkey', 'sharedaccesssignature']);
+
+function skipBlanks(text: string, i: number): number {
+  for (let k = 0; k < 16; k++) {
+    const c = text.charCodeAt(i);
+    if (c !== 32 && c !== 9) break;
+    i++;
+  }
+  return i;
+}
+
+interface Value {
+  start: number;
+  end: number;
+  quoted: boolean;
+}
+
+/** End of an unquoted value starting at i; remembers the scan so a start inside it is not scanned again. */
+function unquotedEnd(ctx: ScanContext, i: number): number {
+  if (i >= ctx.unquotedFrom && i < ctx.unquotedTo) return ctx.unquotedTo;
+  const { text } = ctx;
+  let j = i;
+  while (j < text.length) {
+    const d = text.charCodeAt(j);
+    if (d < 128 && cls(text, j) & VALUE_STOP) break;
+    j++;
+  }
+  ctx.unquotedFrom = i;
+  ctx.unquotedTo = j;
+  return j;
+}
+
+/** Index of the closing quote `q` (or the end of the line) for a value opened just before i. */
+function closingQuote(ctx: ScanContext, i: number, q: number): number {
+  if (q === ctx.quoteChar && i >= ctx.quotedFrom && i < ctx.quotedTo) return ctx.quotedTo;
+  const { text } = ctx;
+  let j = i;
+  while (j < text.length) {
+    const d = text.charCodeAt(j);
+    if (d === 10 || d === 13) break;
+    if (q === 0x5c22) {
+      if (d === 92 && text.charCodeAt(j + 1) === 34) break; // \" closes an escaped-quote value
+    } else if (d === q) break;
+    j += d === 92 && q === 34 ? 2 : 1;
+  }
+  j = Math.min(j, text.length);
+  ctx.quoteChar = q;
+  ctx.quotedFrom = i;
+  ctx.quotedTo = j;
+  return j;
+}
+
+/** Reads the value at i: "double" (with \ escapes), 'single', `back`, \"escaped\", <tag>text</tag> or unquoted. */
+function readValue(ctx: ScanContext, i: number, xml: boolean): Value {
+  const { text } = ctx;
+  if (xml) return { start: i, end: closingQuote(ctx, i, 60 /* < */), quoted: true };
+  const c = text.charCodeAt(i);
+  if (c === 92 /* \ */ && text.charCodeAt(i + 1) === 34) return { start: i + 2, end: closingQuote(ctx, i + 2, 0x5c22), quoted: true };
+  if (c === 34 || c === 39 || c === 96) return { start: i + 1, end: closingQuote(ctx, i + 1, c), quoted: true };
+  return { start: i, end: unquotedEnd(ctx, i), quoted: false };
+}
+
+/** The end of a header value that runs to the end of its line or its enclosing quote. */
+function restOfHeader(text: string, i: number): number {
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 13 || c === 34 || c === 39 || c === 92) break;
+    i++;
+  }
+  return i;
+}
+
+const NOT_A_SECRET = new Set(['null', 'nil', 'none', 'undefined', 'true', 'false', 'redacted', 'n/a', '-', 'yes', 'no', 'on', 'off']);
+
+/** Values that are not secrets: empty, null-ish, masks, already redacted, references to variables. */
+export function isPlaceholder(v: string): boolean {
+  if (v.length === 0) return true;
+  const c = v.charCodeAt(0);
+  if (c === 91 /* [ */ || c === 123 /* { */) return true; // structure or a [REDACTED] marker
+  if (v.length <= 9 && NOT_A_SECRET.has(v.toLowerCase())) return true;
+  if (/^\*+$/.test(v)) return true;
+  if (c === 36 /* $ */ && /^\$(\{[A-Za-z_][A-Za-z0-9_.:-]{0,127}\}|[A-Za-z_][A-Za-z0-9_]{0,127})$/.test(v)) return true;
+  if (c === 37 /* % */ && /^%[A-Za-z_][A-Za-z0-9_]{0,127}%$/.test(v)) return true;
+  return false;
+}
+
+function categoryOf(lowerName: string, kc: KeyClass): Category {
+  if (kc === 'weak') return 'entropy';
+  if (kc === 'auth') return 'authorization';
+  if (lowerName.includes('pass') || lowerName.includes('pwd')) return 'password';
+  if (/api.?key/.test(lowerName)) return 'api_key';
+  return 'secret_kv';
+}
+
+/** Authorization: <scheme> <credentials> → keeps the scheme. Returns the span or undefined for a plain value. */
+function authorizationSpan(text: string, v: Value): [number, number] | undefined {
+  const w = runEnd(text, v.start, B64URL, 40);
+  const sp = skipBlanks(text, w);
+  if (w === v.start || sp === w || sp >= (v.quoted ? v.end : text.length) || !(cls(text, sp) & TOKEN68)) return undefined;
+  const scheme = text.slice(v.start, w).toLowerCase();
+  if (PARAM_SCHEMES.has(scheme)) return [sp, v.quoted ? v.end : restOfHeader(text, sp)];
+  let e = runEnd(text, sp, TOKEN68);
+  while (text.charCodeAt(e) === 61) e++;
+  return [sp, e];
+}
+
+export const keyValue: Rule = {
+  id: 'key-value',
+  category: 'secret_kv',
+  triggers: KV_TRIGGERS,
+  match(ctx: ScanContext, start: number, end: number, index: number) {
+    const { text } = ctx;
+    if (end <= ctx.until[index]!) return false;
+    // The whole name around the secret word, at most MAX_NAME characters.
+    const ne = runEnd(text, end, NAME, MAX_NAME);
+    ctx.until[index] = ne;
+    if (ne < text.length && cls(text, ne) & NAME) return false;
+    const ns = runStart(text, start, NAME, Math.max(ctx.floor, ne - MAX_NAME));
+    if (ns > ctx.floor && cls(text, ns - 1) & NAME) return false;
+    // Separator: optional closing quote of the name, blanks, then = => : := (or a space after a --flag).
+    let i = ne;
+    const q = text.charCodeAt(i);
+    const jsonKey = q === 34 && text.charCodeAt(ns - 1) === 34;
+    const xml = q === 62 /* > */ && text.charCodeAt(ns - 1) === 60; /* <password>…</password> */
+    if (q === 34 || q === 39 || xml) i++;
+    else if (q === 92 && text.charCodeAt(i + 1) === 34) i += 2;
+    const afterQuote = i;
+    i = skipBlanks(text, i);
+    const sep = text.charCodeAt(i);
+    let separator = false;
+    if (xml) {
+      separator = true;
+    } else if (sep === 61 /* = */) {
+      i++;
+      if (text.charCodeAt(i) === 62 /* > */) i++;
+      separator = true;
+    } else if (sep === 58 /* : */) {
+      if (text.charCodeAt(i + 1) === 58) return false; // Token::new, not a key
+      i++;
+      if (text.charCodeAt(i) === 61) i++;
+      separator = true;
+    }
+    const flag = text.charCodeAt(ns) === 45 /* - */;
+    if (!separator && !(flag && i > afterQuote)) return false;
+    if (!xml) i = skipBlanks(text, i);
+    const name = text.slice(ns, ne);
+    const kc = ctx.options.keys.classify(name);
+    if (!kc) return false;
+    const v = readValue(ctx, i, xml);
+    if (v.end <= v.start) return false;
+    const raw = text.slice(v.start, Math.min(v.end, v.start + 64));
+    if (isPlaceholder(raw)) return false;
+    const lowerName = name.toLowerCase();
+    if ((lowerName === 'pwd' || lowerName === 'oldpwd') && (raw[0] === '/' || raw[0] === '~')) return false; // shell working directory
+    let span: [number, number] = [v.start, v.end];
+    if (kc === 'auth') {
+      span = authorizationSpan(text, v) ?? span;
+    } else if (kc === 'weak') {
+      if (!ctx.options.entropy || !looksRandom(text.slice(v.start, Math.min(v.end, v.start + 256)), ctx.options.entropy, v.end - v.start)) return false;
+    } else if (lowerName.endsWith('cookie')) {
+      span = [v.start, v.quoted ? v.end : restOfHeader(text, v.start)];
+    }
+    const replacement = !v.quoted && jsonKey && sep === 58 ? `"${REDACTED}"` : REDACTED;
+    ctx.push(span[0], span[1], replacement, categoryOf(lowerName, kc), 'key-value');
+    return true;
+  },
+};

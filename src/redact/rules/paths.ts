@@ -1,0 +1,82 @@
+/**
+ * Sensitive file paths (seed 004: "Certificate content and file paths are redacted", "Sensitive file paths
+ * are obfuscated") → `[FILE PATH REDACTED]`: key and certificate files (*.pem, *.key, *.p12 …, id_rsa),
+ * secret and token files (/run/secrets/…, ~/.aws/credentials, .env, .netrc, token files), and configured
+ * directories. URLs are not file paths (https://letsencrypt.org/certs/isrgrootx1.pem stays).
+ */
+import { ALNUM, PATH, cls, runEnd, runStart } from '../chars.js';
+import { PATH_REDACTED, type Rule, type ScanContext } from '../types.js';
+
+/** Key and certificate containers: sensitive even as a bare file name ("loaded ca.pem"). */
+const CERT_EXTENSIONS = ['.pem', '.crt', '.cer', '.der', '.p12', '.pfx', '.jks', '.keystore', '.truststore', '.ppk', '.p8', '.pk8', '.kdbx', '.key'];
+const KEY_NAMES = ['id_rsa', 'id_dsa', 'id_ecdsa', 'id_ed25519'];
+/** Files that hold credentials by convention. */
+const SECRET_FILES = new Set(['.netrc', '_netrc', '.pgpass', '.htpasswd', '.git-credentials', '.npmrc', '.pypirc', '.env', 'shadow', 'gshadow', 'credentials', 'kubeconfig']);
+/** Directories that hold credentials by convention (any path through them). */
+const SECRET_DOT_DIRS = ['/.ssh/', '/.gnupg/', '/.aws/', '/.docker/', '/.kube/', '/.gcloud/', '/.azure/'];
+/** Directory names that hold secrets when the path is a file-system path (not a URL path such as /v1/secrets/). */
+const SECRET_DIRS = ['secrets', 'secret', 'private', 'keys', 'credentials', 'tokens'];
+const FS_ROOTS = ['/etc/', '/run/', '/var/', '/home/', '/root/', '/opt/', '/srv/', '/usr/', '/tmp/', '/mnt/', '/data/', '/app/', '/users/', '~/', './', '../', '/private/'];
+
+export const PATH_TRIGGERS = [
+  ...CERT_EXTENSIONS, ...KEY_NAMES, '.netrc', '_netrc', '.pgpass', '.htpasswd', '.git-credentials', '.npmrc', '.pypirc', '.env', 'shadow',
+  'credential', 'kubeconfig', '.ssh', '.gnupg', '.aws', '.docker', '.kube', '.gcloud', '.azure', 'secret', 'private', 'keys', 'token',
+];
+
+function baseName(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
+}
+
+function isFileSystemPath(p: string): boolean {
+  return FS_ROOTS.some((r) => p.startsWith(r)) || /^[a-z]:\//.test(p);
+}
+
+/** Decides on a lowercased path with forward slashes. */
+export function isSensitivePath(p: string, dirs: readonly string[]): boolean {
+  const hasSep = p.includes('/');
+  const base = baseName(p);
+  for (const d of dirs) if (p.includes(d) || (p + '/').startsWith(d)) return true;
+  for (const ext of CERT_EXTENSIONS) {
+    if (base.length > ext.length && base.endsWith(ext)) {
+      // "event.key" and "stripe.api.key" are object paths, not files: a bare *.key needs a directory.
+      if (ext === '.key' && !hasSep) return false;
+      return true;
+    }
+  }
+  if (KEY_NAMES.some((k) => base === k || base.startsWith(k + '.'))) return true;
+  if (SECRET_FILES.has(base) || (base.startsWith('.env.') && !/\.(example|sample|template|dist)$/.test(base))) {
+    return hasSep || base.startsWith('.');
+  }
+  if (!hasSep) return false;
+  if (SECRET_DOT_DIRS.some((d) => p.includes(d) || p.startsWith(d.slice(1)))) return true;
+  if (!isFileSystemPath(p)) return false;
+  const segments = p.split('/');
+  if (segments.slice(1, -1).some((s) => SECRET_DIRS.includes(s))) return true;
+  // Token and secret files: /var/run/…/token, app/secret.json, client_secret_123.json, db-credentials.yaml.
+  return /^(token|secret|secrets|credentials?)(\.[a-z]{2,5})?$|(^|[-_.])(token|secret|secrets|credentials?)[-_.a-z0-9]*\.(json|ya?ml|txt|toml|ini|conf|env)$/.test(base);
+}
+
+export function pathRule(extraTriggers: readonly string[]): Rule {
+  return {
+    id: 'file-path',
+    category: 'file_path',
+    triggers: [...PATH_TRIGGERS, ...extraTriggers],
+    match(ctx: ScanContext, start: number, end: number, index: number) {
+      const { text } = ctx;
+      if (start < ctx.until[index]!) return false; // this run of path characters was already judged
+      let pe = runEnd(text, end, PATH);
+      let ps = runStart(text, start, PATH, ctx.floor);
+      ctx.until[index] = pe;
+      // A Windows drive: C:\certs\ca.pem
+      if (ps >= 2 && text.charCodeAt(ps - 1) === 58 && cls(text, ps - 2) & ALNUM && !(cls(text, ps - 3) & ALNUM) && ps - 2 >= ctx.floor) ps -= 2;
+      // URLs are not file paths.
+      else if (text.charCodeAt(ps - 1) === 58 && text.startsWith('//', ps)) return false;
+      while (pe > ps && (text.charCodeAt(pe - 1) === 46 || text.charCodeAt(pe - 1) === 44)) pe--; // sentence punctuation
+      if (pe - ps > 4096) return false;
+      const p = text.slice(ps, pe).toLowerCase().replaceAll('\\', '/');
+      if (!isSensitivePath(p, ctx.options.dirs)) return false;
+      ctx.push(ps, pe, PATH_REDACTED, 'file_path', 'file-path');
+      return true;
+    },
+  };
+}

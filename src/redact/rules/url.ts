@@ -1,0 +1,38 @@
+/**
+ * URLs with credentials (seed 004): `https://user:pass@host/…` → `https://user:[REDACTED]@host/…`. The
+ * user and host stay (they help an operator); only the password goes. Works for any scheme
+ * (postgres://, redis://:pass@, mongodb+srv://, amqp://, https://x-access-token:…@github.com).
+ */
+import { isPlaceholder } from './kv.js';
+import { REDACTED, type Rule } from '../types.js';
+
+/** Characters that end a URL authority in running text. */
+function endsAuthority(c: number): boolean {
+  return (
+    c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */ || c === 32 || c === 9 || c === 10 || c === 13 ||
+    c === 34 || c === 39 || c === 96 || c === 60 || c === 62 || c === 92 /* \ */
+  );
+}
+
+export const urlCredentials: Rule = {
+  id: 'url-credentials',
+  category: 'url_credentials',
+  triggers: ['://'],
+  match(ctx, _start, end) {
+    const { text } = ctx;
+    let at = -1;
+    let colon = -1;
+    let i = end;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (endsAuthority(c)) break;
+      if (c === 64 /* @ */) at = i;
+      else if (c === 58 /* : */ && colon < 0) colon = i;
+    }
+    // userinfo is before the last '@'; the password after its first ':'.
+    if (at < 0 || colon < 0 || colon > at || at - colon < 2) return false;
+    if (isPlaceholder(text.slice(colon + 1, Math.min(at, colon + 65)))) return false;
+    ctx.push(colon + 1, at, REDACTED, 'url_credentials', 'url-credentials');
+    return true;
+  },
+};
