@@ -82,7 +82,8 @@ export class KeySource {
   #noKid: KnownKey[] = [];
   #ambiguous = new Set<string>();
   #fetchedAt = Number.NEGATIVE_INFINITY;
-  #attemptedAt = Number.NEGATIVE_INFINITY;
+  /** When an unknown kid last caused a refetch (the bounded rate applies to these). */
+  #refetchedAt = Number.NEGATIVE_INFINITY;
   #refreshing: Promise<void> | undefined;
 
   constructor(cfg: KeySourceConfig, deps: { clock: Clock; logger: Logger }) {
@@ -106,7 +107,6 @@ export class KeySource {
   }
 
   async #fetchKeys(): Promise<void> {
-    this.#attemptedAt = this.#clock.now();
     try {
       if (this.#jwksUrl === undefined) this.#jwksUrl = await this.#discover();
       const doc = (await fetchJson(this.#jwksUrl, this.#cfg.fetch_timeout)) as { keys?: unknown };
@@ -179,7 +179,8 @@ export class KeySource {
       if (this.#keys.size === 0 && this.#noKid.length === 0) await r;
     }
     let known = this.#find(kid, alg, now);
-    if (known === undefined && kid !== undefined && !this.#ambiguous.has(kid) && now - this.#attemptedAt >= this.#cfg.refetch_cooldown) {
+    if (known === undefined && kid !== undefined && !this.#ambiguous.has(kid) && now - this.#refetchedAt >= this.#cfg.refetch_cooldown) {
+      this.#refetchedAt = now;
       await this.refresh();
       known = this.#find(kid, alg, this.#clock.now());
     }
