@@ -5,6 +5,8 @@ const [, , url, rateArg, secondsArg, insecure] = process.argv;
 const rate = Number(rateArg);
 const seconds = Number(secondsArg);
 const dispatcher = new Agent({ connections: 64, connect: insecure ? { rejectUnauthorized: false } : {} });
+// Optional request shape from the environment (bench/mcp posts JSON-RPC): BENCH_METHOD, BENCH_BODY, BENCH_HEADERS (JSON).
+const reqOpts = { dispatcher, method: process.env.BENCH_METHOD ?? 'GET', ...(process.env.BENCH_BODY ? { body: process.env.BENCH_BODY } : {}), headers: JSON.parse(process.env.BENCH_HEADERS ?? '{}') };
 const latencies = [];
 let errors = 0;
 const total = rate * seconds;
@@ -15,9 +17,9 @@ for (let i = 0; i < total; i++) {
   const wait = due - performance.now();
   if (wait > 1) await new Promise((r) => setTimeout(r, wait));
   pending.push(
-    request(url, { dispatcher })
+    request(url, reqOpts)
       .then(async (res) => {
-        await res.body.dump();
+        await res.body.dump({ limit: 1 << 20 });
         latencies.push(performance.now() - due);
         if (res.statusCode !== 200) errors++;
       })

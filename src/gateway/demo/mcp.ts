@@ -54,25 +54,32 @@ export function buildDemoMcpServer(): McpServer {
   return server;
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  // Stateless mode: a fresh server and transport per request (the SDK's recommended stateless pattern).
-  const server = buildDemoMcpServer();
+// Stateless mode: a fresh transport per request (the SDK's stateless pattern). Building the server and its tool
+// schemas is most of the per-request cost, so idle servers are kept in a small pool and reconnected: a server is
+// reused only after its previous transport has closed, so no two requests ever share one.
+const POOL_MAX = 64;
+
+async function handle(req: IncomingMessage, res: ServerResponse, pool: McpServer[]): Promise<void> {
+  const server = pool.pop() ?? buildDemoMcpServer();
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
   res.on('close', () => {
-    void transport.close();
-    void server.close();
+    transport.close().then(
+      () => (pool.length < POOL_MAX ? pool.push(server) : void server.close()),
+      () => void server.close(),
+    );
   });
   await server.connect(transport);
   await transport.handleRequest(req, res);
 }
 
 export async function startMcpServer(port = 0): Promise<{ server: Server; url: string }> {
+  const pool: McpServer[] = [];
   const server = createServer((req, res) => {
     if (!(req.url ?? '/').startsWith('/')) {
       res.writeHead(400).end();
       return;
     }
-    handle(req, res).catch(() => {
+    handle(req, res, pool).catch(() => {
       if (!res.headersSent) {
         res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } }));
