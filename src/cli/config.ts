@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import { productionProblems, redactConfigForDisplay } from '../config/index.js';
+import { createRedactor } from '../redact/index.js';
 import { configOption, loadCliConfig } from './context.js';
 import type { Command } from './types.js';
 import { bool, writeLine } from './types.js';
@@ -19,8 +20,9 @@ const check: Command = {
     for (const p of problems) writeLine(ctx.stderr, `error GH_CONFIG_PRODUCTION_REFUSED: production: ${p}`);
     if (problems.length) return 2;
     if (!bool(args, 'quiet')) {
+      // Secrets by key name first, then the redactor's value detection over the whole text (issue 6: CLI output).
       const shown = redactConfigForDisplay(cfg);
-      ctx.stdout.write(`# profile: ${cfg.profile}\n` + stringify(shown, { lineWidth: 0 }));
+      ctx.stdout.write(createRedactor(cfg.redact).redactText(`# profile: ${cfg.profile}\n` + stringify(shown, { lineWidth: 0 })));
     }
     return 0;
   },

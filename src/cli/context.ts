@@ -5,6 +5,7 @@ import type { AuditEmitter } from '../core/types.js';
 import type { CliContext, OptionSpec, ParsedArgs } from './types.js';
 import { str } from './types.js';
 import { openAuditLog } from '../audit/index.js';
+import { createRedactor } from '../redact/index.js';
 import { createCliLogger } from './logger.js';
 
 /** The --config option every command that reads configuration accepts. */
@@ -29,5 +30,6 @@ export function openCliStore(cfg: GatehouseConfig): StateStore {
  */
 export async function openCliAudit(cfg: GatehouseConfig, ctx: CliContext): Promise<AuditEmitter & { close(): Promise<void> }> {
   if (!cfg.audit.enabled) return { emit: async () => {}, close: async () => {} };
-  return openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: createCliLogger(ctx) });
+  const redactor = createRedactor(cfg.redact);
+  return openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: createCliLogger(ctx), redact: (v) => redactor.redactValue(v) });
 }

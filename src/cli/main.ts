@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { GatehouseError } from '../core/errors.js';
 import { ConfigError } from '../config/index.js';
+import { redactText } from '../redact/index.js';
 import { commands } from './commands.js';
 import type { CliContext, Command, OptionSpec, ParsedArgs } from './types.js';
 import { writeLine } from './types.js';
@@ -125,12 +126,13 @@ export async function runCli(argv: string[], partial: Partial<CliContext> = {}):
 
 /** Prints an error without secrets: the code and its message; config errors one line per problem. */
 export function reportError(e: unknown, ctx: Pick<CliContext, 'stderr'>): number {
+  // Messages are secret-free by construction; the redactor is a second line of defence (issue 6).
   if (e instanceof ConfigError) {
-    for (const p of e.problems) writeLine(ctx.stderr, `error ${e.code}: ${p}`);
+    for (const p of e.problems) writeLine(ctx.stderr, redactText(`error ${e.code}: ${p}`));
     return EXIT_USAGE;
   }
   if (e instanceof GatehouseError) {
-    writeLine(ctx.stderr, `error ${e.code}: ${e.message}`);
+    writeLine(ctx.stderr, redactText(`error ${e.code}: ${e.message}`));
     return e.code.startsWith('GH_CONFIG') || e.code === 'GH_USAGE' ? EXIT_USAGE : 1;
   }
   if (e instanceof TypeError) {

@@ -6,6 +6,7 @@ import { createAuthenticator } from '../authn/index.js';
 import { createPolicyEngine } from '../authz/index.js';
 import { createApprovalsAdminHandler } from '../approval/index.js';
 import { auditEventFromExchange, openAuditLog } from '../audit/index.js';
+import { createRedactor, type Redactor } from '../redact/index.js';
 import type { AuditHandle, Capabilities } from './pipeline.js';
 
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, subpath: string, ex: Exchange) => Promise<void>;
@@ -18,9 +19,9 @@ export interface WiredCapabilities extends Capabilities {
  * Wires the capabilities (authn, authz, approval, audit, crypto, redact) into the gateway's stages.
  * Each capability is imported through its index.ts; this file is the only place that knows them all.
  */
-export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>): Promise<WiredCapabilities> {
+export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>, redactor: Redactor = createRedactor(cfg.redact)): Promise<WiredCapabilities> {
   const logger: Logger = deps.logger;
-  const audit = await openAudit(cfg, deps);
+  const audit = await openAudit(cfg, deps, redactor);
   const stageDeps: StageDeps = { ...deps, audit };
   const authn = await createAuthenticator(cfg, { ...stageDeps, stateDir: cfg.state_dir });
   const identify = authn.identify;
@@ -77,12 +78,12 @@ function optionalIdentity(identify: Stage): Stage {
  * default group commit they do not, but a log that cannot be written refuses every audited request (fail closed)
  * unless `on_failure: continue`.
  */
-async function openAudit(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>): Promise<AuditHandle> {
+async function openAudit(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>, redactor: Redactor): Promise<AuditHandle> {
   if (!cfg.audit.enabled) {
     if (cfg.profile === 'production') throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'production: audit.enabled is false');
     return { waitForDurable: false, emit: async () => {}, healthy: () => true, close: async () => {} };
   }
-  const log = await openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: deps.logger, clock: deps.clock });
+  const log = await openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: deps.logger, clock: deps.clock, redact: (v) => redactor.redactValue(v) });
   const failOpen = cfg.audit.on_failure === 'continue';
   return {
     waitForDurable: cfg.audit.fsync === 'always',

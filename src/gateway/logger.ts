@@ -1,8 +1,11 @@
-import pino from 'pino';
+import { createLogger, createRedactor, type Redactor } from '../redact/index.js';
+import type { GatehouseConfig } from '../config/index.js';
 import type { Logger } from '../core/types.js';
 
-/** The gateway's structured JSON logger (pino), one line per event, request id on every request line. */
-export function createGatewayLogger(opts: { level: string; file?: string | undefined }): Logger & { flush?(): void } {
-  const dest = opts.file ? pino.destination({ dest: opts.file, mkdir: true, sync: false }) : pino.destination({ dest: 1, sync: false });
-  return pino({ level: opts.level, base: { svc: 'gatehouse' }, timestamp: pino.stdTimeFunctions.isoTime }, dest) as unknown as Logger & { flush?(): void };
+/**
+ * The gateway's structured JSON logger (pino), one line per event, request id on every request line. Every line
+ * passes through the redactor (seed 004): configured rules, built-in patterns and the secrets this process holds.
+ */
+export function createGatewayLogger(cfg: GatehouseConfig, redactor: Redactor = createRedactor(cfg.redact)): Logger {
+  return createLogger({ level: cfg.log.level, ...(cfg.log.file ? { file: cfg.log.file } : {}), redactor, base: { svc: 'gatehouse' } }) as unknown as Logger;
 }

@@ -10,6 +10,7 @@ import { buildCapabilities } from './capabilities.js';
 import { startEchoServer } from './demo/echo.js';
 import { startMcpServer } from './demo/mcp.js';
 import { createGatewayLogger } from './logger.js';
+import { createRedactor } from '../redact/index.js';
 import { createServerTlsProvider } from './tls.js';
 import { createUpstreamTls } from '../tls/index.js';
 import { listenGateway, type RunningGateway, type ServerTlsProvider } from './server.js';
@@ -29,7 +30,8 @@ export interface Gateway extends RunningGateway {
 
 /** Starts everything `gatehouse serve` runs: state dir, store, capabilities, demo upstreams, the listener. */
 export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}): Promise<Gateway> {
-  const logger = opts.logger ?? createGatewayLogger({ level: cfg.log.level, file: cfg.log.file });
+  const redactor = createRedactor(cfg.redact);
+  const logger = opts.logger ?? createGatewayLogger(cfg, redactor);
   const clock = opts.clock ?? systemClock;
   mkdirSync(cfg.state_dir, { recursive: true, mode: 0o700 });
   for (const w of developmentWarnings(cfg)) logger.warn({ setting: w }, 'insecure setting allowed in development only');
@@ -59,7 +61,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
         throw new GatehouseError('GH_CONFIG_INVALID', `routes[${i}].upstream: unknown demo service ${route.upstream.slice(0, 32)}`);
       } else upstreamUrls.set(name, route.upstream);
     }
-    const capabilities = await buildCapabilities(cfg, { logger, clock, store });
+    const capabilities = await buildCapabilities(cfg, { logger, clock, store }, redactor);
     const tls = opts.tls ? { provider: opts.tls, caCertPath: undefined } : cfg.server.tls.enabled ? await createServerTlsProvider(cfg, logger) : undefined;
     const running = await listenGateway(
       {
