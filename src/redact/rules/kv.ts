@@ -83,11 +83,14 @@ function readValue(ctx: ScanContext, i: number, xml: boolean): Value {
   return { start: i, end: unquotedEnd(ctx, i), quoted: false };
 }
 
-/** The end of a header value that runs to the end of its line or its enclosing quote. */
-function restOfHeader(text: string, i: number): number {
+/**
+ * The end of a header value that runs to the end of its line, or to the quote that encloses the whole
+ * header (`-H "Cookie: a=b; c=d"`), when `enclosing` is that quote's code.
+ */
+function restOfHeader(text: string, i: number, enclosing: number): number {
   while (i < text.length) {
     const c = text.charCodeAt(i);
-    if (c === 10 || c === 13 || c === 34 || c === 39 || c === 92) break;
+    if (c === 10 || c === 13 || c === enclosing) break;
     i++;
   }
   return i;
@@ -115,13 +118,20 @@ function categoryOf(lowerName: string, kc: KeyClass): Category {
   return 'secret_kv';
 }
 
+/** Blanks, or "%20" / "+" as URL-encoded in a query string. */
+function skipSchemeSpace(text: string, i: number): number {
+  if (text.startsWith('%20', i)) return i + 3;
+  if (text.charCodeAt(i) === 43 /* + */) return i + 1;
+  return skipBlanks(text, i);
+}
+
 /** Authorization: <scheme> <credentials> → keeps the scheme. Returns the span or undefined for a plain value. */
-function authorizationSpan(text: string, v: Value): [number, number] | undefined {
+function authorizationSpan(text: string, v: Value, enclosing: number): [number, number] | undefined {
   const w = runEnd(text, v.start, B64URL, 40);
-  const sp = skipBlanks(text, w);
+  const sp = skipSchemeSpace(text, w);
   if (w === v.start || sp === w || sp >= (v.quoted ? v.end : text.length) || !(cls(text, sp) & TOKEN68)) return undefined;
   const scheme = text.slice(v.start, w).toLowerCase();
-  if (PARAM_SCHEMES.has(scheme)) return [sp, v.quoted ? v.end : restOfHeader(text, sp)];
+  if (PARAM_SCHEMES.has(scheme)) return [sp, v.quoted ? v.end : restOfHeader(text, sp, enclosing)];
   let e = runEnd(text, sp, TOKEN68);
   while (text.charCodeAt(e) === 61) e++;
   return [sp, e];
@@ -172,16 +182,19 @@ export const keyValue: Rule = {
     const v = readValue(ctx, i, xml);
     if (v.end <= v.start) return false;
     const raw = text.slice(v.start, Math.min(v.end, v.start + 64));
-    if (isPlaceholder(raw)) return false;
+    if (isPlaceholder(raw.startsWith('${') && text.charCodeAt(v.end) === 125 ? `${raw}}` : raw)) return false;
+    if (raw.startsWith('-----BEGIN ')) return false; // the PEM rule takes it: [CERTIFICATE REDACTED]
     const lowerName = name.toLowerCase();
     if ((lowerName === 'pwd' || lowerName === 'oldpwd') && (raw[0] === '/' || raw[0] === '~')) return false; // shell working directory
     let span: [number, number] = [v.start, v.end];
+    const before = text.charCodeAt(ns - 1);
+    const enclosing = !jsonKey && (before === 34 || before === 39) ? before : -1;
     if (kc === 'auth') {
-      span = authorizationSpan(text, v) ?? span;
+      span = authorizationSpan(text, v, enclosing) ?? span;
     } else if (kc === 'weak') {
       if (!ctx.options.entropy || !looksRandom(text.slice(v.start, Math.min(v.end, v.start + 256)), ctx.options.entropy, v.end - v.start)) return false;
     } else if (lowerName.endsWith('cookie')) {
-      span = [v.start, v.quoted ? v.end : restOfHeader(text, v.start)];
+      span = [v.start, v.quoted ? v.end : restOfHeader(text, v.start, enclosing)];
     }
     const replacement = !v.quoted && jsonKey && sep === 58 ? `"${REDACTED}"` : REDACTED;
     ctx.push(span[0], span[1], replacement, categoryOf(lowerName, kc), 'key-value');

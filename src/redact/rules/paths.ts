@@ -4,7 +4,7 @@
  * secret and token files (/run/secrets/…, ~/.aws/credentials, .env, .netrc, token files), and configured
  * directories. URLs are not file paths (https://letsencrypt.org/certs/isrgrootx1.pem stays).
  */
-import { ALNUM, PATH, cls, runEnd, runStart } from '../chars.js';
+import { ALNUM, PATH, SPACE, cls, runEnd, runStart } from '../chars.js';
 import { PATH_REDACTED, type Rule, type ScanContext } from '../types.js';
 
 /** Key and certificate containers: sensitive even as a bare file name ("loaded ca.pem"). */
@@ -51,7 +51,8 @@ export function isSensitivePath(p: string, dirs: readonly string[]): boolean {
   if (SECRET_DOT_DIRS.some((d) => p.includes(d) || p.startsWith(d.slice(1)))) return true;
   if (!isFileSystemPath(p)) return false;
   const segments = p.split('/');
-  if (segments.slice(1, -1).some((s) => SECRET_DIRS.includes(s))) return true;
+  // The first directory of an absolute path is a root (/private/var/… on macOS is not a private key directory).
+  if (segments.slice(p.startsWith('/') ? 2 : 1, -1).some((s) => SECRET_DIRS.includes(s))) return true;
   // Token and secret files: /var/run/…/token, app/secret.json, client_secret_123.json, db-credentials.yaml.
   return /^(token|secret|secrets|credentials?)(\.[a-z]{2,5})?$|(^|[-_.])(token|secret|secrets|credentials?)[-_.a-z0-9]*\.(json|ya?ml|txt|toml|ini|conf|env)$/.test(base);
 }
@@ -74,6 +75,8 @@ export function pathRule(extraTriggers: readonly string[]): Rule {
       while (pe > ps && (text.charCodeAt(pe - 1) === 46 || text.charCodeAt(pe - 1) === 44)) pe--; // sentence punctuation
       if (pe - ps > 4096) return false;
       const p = text.slice(ps, pe).toLowerCase().replaceAll('\\', '/');
+      // "tls.crt: LS0t…" (a Kubernetes secret's data key) names a file but is a key; its value is judged on its own.
+      if (!p.includes('/') && text.charCodeAt(pe) === 58 && (pe + 1 >= text.length || cls(text, pe + 1) & SPACE)) return false;
       if (!isSensitivePath(p, ctx.options.dirs)) return false;
       ctx.push(ps, pe, PATH_REDACTED, 'file_path', 'file-path');
       return true;

@@ -152,7 +152,7 @@ function base64Run(id: string, prefix: string, min: number): Rule {
     match(ctx, start) {
       const { text } = ctx;
       if (!text.startsWith(prefix, start)) return false;
-      if (start > 0 && (cls(text, start - 1) & B64 || text.charCodeAt(start - 1) === 61)) return false;
+      if (start > 0 && cls(text, start - 1) & B64) return false;
       let e = runEnd(text, start, B64);
       if (e - start < min) return false;
       while (text.charCodeAt(e) === 61) e++;

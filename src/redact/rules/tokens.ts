@@ -4,7 +4,7 @@
  * token (the character before it is not a token character), which keeps every rule linear: a failed look
  * never repeats inside the same run of characters.
  */
-import { ALNUM, B64URL, DIGIT, LOWER, UPPER, cls, runEnd } from '../chars.js';
+import { ALNUM, B64URL, DIGIT, LOWER, UPPER, VALUE_STOP, cls, runEnd } from '../chars.js';
 import { REDACTED, type Category, type Rule, type ScanContext } from '../types.js';
 
 interface PrefixSpec {
@@ -98,7 +98,10 @@ const jwt: Rule = {
   },
 };
 
-/** Gatehouse bearer tokens: gh1.<payload>.<signature>, base64url (coordinated with authn). */
+/**
+ * Gatehouse bearer tokens: gh1.<kid>.<payload>.<sig>, base64url (src/authn/token-format.ts); also the
+ * shorter gh1.<payload>.<sig>. The signature is the last part (43 characters for HMAC-SHA256).
+ */
 const gatehouseToken: Rule = {
   id: 'gatehouse-token',
   category: 'gatehouse',
@@ -107,14 +110,30 @@ const gatehouseToken: Rule = {
     const { text } = ctx;
     if (!text.startsWith('gh1.', start)) return false;
     if (start > 0 && cls(text, start - 1) & B64URL) return false;
-    const e = dottedParts(text, end, 2, 8);
-    if (e < 0) return false;
+    let e = end;
+    let parts = 0;
+    let last = 0;
+    for (; parts < 4; parts++) {
+      if (parts > 0) {
+        if (text.charCodeAt(e) !== 46 /* . */) break;
+        e++;
+      }
+      const p = runEnd(text, e, B64URL);
+      if (p === e) return false;
+      last = p - e;
+      e = p;
+    }
+    if (parts < 2 || last < 16) return false;
     ctx.push(start, e, REDACTED, 'gatehouse', 'gatehouse-token');
     return true;
   },
 };
 
-/** Gatehouse API keys: gh_<id>_<secret>; the secret is random, so it has digits and letters. */
+/**
+ * Gatehouse API keys: gh_<16 alphanumeric id>_<secret> (src/authn/api-key-store.ts). Generated secrets are
+ * base64url; imported ones may hold any printable character, so after a well-formed id the secret runs to
+ * the next blank, quote or separator. Without the exact id shape, a random-looking base64url tail counts.
+ */
 const gatehouseApiKey: Rule = {
   id: 'gatehouse-api-key',
   category: 'gatehouse',
@@ -123,6 +142,19 @@ const gatehouseApiKey: Rule = {
     const { text } = ctx;
     if (!(text.startsWith('gh_', start) || text.startsWith('ght_', start))) return false;
     if (start > 0 && cls(text, start - 1) & B64URL) return false;
+    const id = runEnd(text, end, ALNUM, 17);
+    if (id - end === 16 && text.charCodeAt(id) === 95 /* _ */) {
+      let e = id + 1;
+      while (e < text.length && e - id <= 257) {
+        const c = text.charCodeAt(e);
+        if (c <= 32 || c > 126 || cls(text, e) & VALUE_STOP) break;
+        e++;
+      }
+      if (e - id - 1 >= 8) {
+        ctx.push(start, e, REDACTED, 'gatehouse', 'gatehouse-api-key');
+        return true;
+      }
+    }
     const e = runEnd(text, end, B64URL);
     // The secret is after the last underscore: at least 16 characters with digits and letters.
     const lastUnderscore = text.lastIndexOf('_', e - 1);
