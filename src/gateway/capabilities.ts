@@ -46,6 +46,7 @@ export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDe
     auditEvent: (ex) => auditEventFromExchange(ex),
     jsonRpcError: (err, ex) => policy.jsonRpcError(err, ex),
     logger,
+    redactText: (text) => redactor.redactText(text),
     admin,
     async close() {
       await policy.close();

@@ -34,6 +34,8 @@ export interface Capabilities {
   auditEvent: (ex: Exchange) => AuditEvent;
   jsonRpcError?: JsonRpcErrorBuilder;
   logger: Logger;
+  /** The redactor's text function: upstream error bodies on `error_bodies: redact` routes. */
+  redactText: (text: string) => string;
   close(): Promise<void>;
 }
 

@@ -20,6 +20,13 @@ export interface ForwardHooks {
 }
 
 export interface UpstreamOptions {
+  /**
+   * What happens to an upstream's error body (status ≥ 400): `pass` unchanged; `redact` (default) through the
+   * redactor when it is text, so a careless upstream's stack trace or echoed credential does not reach the client;
+   * `replace` with the gateway's generic error.
+   */
+  errorBodies?: 'pass' | 'redact' | 'replace';
+  redactText?: (text: string) => string;
   /** undici connect options for TLS upstreams (ca, cert, key, servername, rejectUnauthorized …). */
   connect?: Record<string, unknown>;
   /** Strip the client's Authorization header: the credential was meant for the gateway. */
@@ -142,6 +149,8 @@ export class Upstream {
         else if (name === 'x-forwarded-host') forwardedHost = true;
       }
       if (name === 'x-request-id') continue;
+      // MCP responses may be rewritten (tools/list filtering): ask the upstream for an uncompressed body.
+      if (name === 'accept-encoding' && this.#route.kind === 'mcp') continue;
       out.push(name, value);
     }
     out.push('x-forwarded-for', priorXff ? `${priorXff}, ${ex.network.peer_ip}` : ex.network.peer_ip);
@@ -168,7 +177,7 @@ export class Upstream {
         headers.push('content-length', contentLength);
       }
     } else if (chunked) body = limitBody(req, this.#opts.maxBodySize);
-    const filter = ex.responseFilter;
+    let filter = ex.responseFilter;
     const maxFiltered = this.#opts.maxFilteredResponse ?? 8 * 1024 * 1024;
 
     return new Promise<void>((resolve, reject) => {
@@ -203,6 +212,7 @@ export class Upstream {
           status = statusCode;
           resumeUpstream = resume;
           outHeaders = responseHeaders(rawHeaders, hooks.responseHeaders(ex));
+          if (!filter && statusCode >= 400 && this.#opts.errorBodies !== 'pass') filter = errorBodyFilter(this.#opts, statusCode);
           if (filter) {
             buffered = [];
             return true;
@@ -260,14 +270,22 @@ export class Upstream {
         },
       };
       const sendFiltered = (whole: Buffer) => {
-        let out: Buffer;
+        const encoding = headerValue(outHeaders, 'content-encoding');
+        const compressed = encoding !== '' && encoding !== 'identity';
+        const replacing = status >= 400 && this.#opts.errorBodies === 'replace' && !ex.responseFilter;
+        let out: Buffer = whole;
         try {
-          out = (filter as NonNullable<typeof filter>)(whole, headerValue(outHeaders, 'content-type'));
+          if (compressed && ex.responseFilter) throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'compressed response on a filtered route' });
+          // A compressed error body cannot be redacted as text: it passes unchanged (MCP routes ask for identity).
+          if (!compressed || replacing) out = (filter as NonNullable<typeof filter>)(whole, headerValue(outHeaders, 'content-type'));
         } catch (e) {
           finish(e as Error);
           return;
         }
-        const headersOut = withoutHeaders(outHeaders, ['content-length', 'content-encoding']);
+        const drop = ['content-length'];
+        if (replacing) drop.push('content-type', 'content-encoding');
+        const headersOut = withoutHeaders(outHeaders, drop);
+        if (replacing) headersOut.push('content-type', 'application/json');
         headersOut.push('content-length', String(out.length));
         const send = () => {
           started = true;
@@ -289,6 +307,16 @@ export class Upstream {
   destroy(): Promise<void> {
     return this.#pool.destroy();
   }
+}
+
+const TEXTUAL = /^(text\/|application\/(json|problem\+json|xml|x-www-form-urlencoded|javascript)|[^;]*\+json)/i;
+
+function errorBodyFilter(opts: UpstreamOptions, status: number): (body: Buffer, contentType: string) => Buffer {
+  if (opts.errorBodies === 'replace') {
+    return () => Buffer.from(JSON.stringify({ error: { code: 'GH_UPSTREAM_ERROR', message: `The upstream service answered ${status}.` } }));
+  }
+  const redact = opts.redactText;
+  return (body, contentType) => (redact && TEXTUAL.test(contentType) ? Buffer.from(redact(body.toString('utf8'))) : body);
 }
 
 /** Response headers as a flat list from undici's raw header buffers, hop-by-hop removed, extras added when absent. */

@@ -67,6 +67,8 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     upstreams.set(route.name, new Upstream(url, route.config, {
       ...(connect ? { connect } : {}),
       stripAuthorization: true,
+      errorBodies: route.config.error_bodies,
+      redactText: caps.redactText,
       maxBodySize: route.config.max_body_size ?? limits.max_body_size,
     }));
   }

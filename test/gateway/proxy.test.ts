@@ -204,3 +204,51 @@ describe('upstream failures', () => {
     }
   });
 });
+
+describe('upstream error bodies', () => {
+  const leaky = (_req: unknown, res: import('node:http').ServerResponse) => {
+    res.writeHead(500, { 'content-type': 'application/json' });
+    res.end('{"error":"connect failed: postgres://app:Sup3rSecretPw@db.internal/app","authorization":"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlMTIzNDU2"}');
+  };
+
+  test('redact (default): secrets in a careless upstream error body do not reach the client; the status does', async () => {
+    const up = await startRecordingUpstream(leaky);
+    const gw = await startTestGateway({ routes: [{ name: 'r', prefix: '/r', upstream: up.url }] });
+    try {
+      const res = await request(`${gw.url}/r/x`);
+      assert.equal(res.statusCode, 500);
+      const text = await res.body.text();
+      assert.ok(!text.includes('Sup3rSecretPw'), text);
+      assert.ok(!text.includes('c2lnbmF0dXJlMTIzNDU2'), text);
+      assert.match(text, /db\.internal/);
+    } finally {
+      await gw.stop();
+      await up.close();
+    }
+  });
+
+  test('replace: the error body becomes the gateway generic error with the upstream status', async () => {
+    const up = await startRecordingUpstream(leaky);
+    const gw = await startTestGateway({ routes: [{ name: 'r', prefix: '/r', upstream: up.url, error_bodies: 'replace' }] });
+    try {
+      const res = await request(`${gw.url}/r/x`);
+      assert.equal(res.statusCode, 500);
+      assert.deepEqual(await res.body.json(), { error: { code: 'GH_UPSTREAM_ERROR', message: 'The upstream service answered 500.' } });
+    } finally {
+      await gw.stop();
+      await up.close();
+    }
+  });
+
+  test('pass: the error body is forwarded byte for byte', async () => {
+    const up = await startRecordingUpstream(leaky);
+    const gw = await startTestGateway({ routes: [{ name: 'r', prefix: '/r', upstream: up.url, error_bodies: 'pass' }] });
+    try {
+      const res = await request(`${gw.url}/r/x`);
+      assert.match(await res.body.text(), /Sup3rSecretPw/);
+    } finally {
+      await gw.stop();
+      await up.close();
+    }
+  });
+});

@@ -95,6 +95,8 @@ export const routeSchema = z.strictObject({
   max_body_size: bytes().optional(),
   /** Forward ciphertext untouched; policy runs on metadata only (seed 002 end-to-end mode). */
   end_to_end: z.boolean().default(false),
+  /** Upstream error bodies (status ≥ 400): pass unchanged, redact secrets from text bodies, or replace them. */
+  error_bodies: z.enum(['pass', 'redact', 'replace']).default('redact'),
   /** Requests on this route need an authenticated principal (false only for truly public routes). */
   auth_required: z.boolean().default(true),
   tls: upstreamTlsSection,
