@@ -6,9 +6,14 @@
  *   await log.close();
  */
 import type { AuditConfig } from '../config/schema/audit.js';
-import { AuditLog, type AuditLogOptions } from './writer.js';
+import { systemClock } from '../core/clock.js';
+import { createSinks } from './sinks/index.js';
+import { AuditLog, auditDir, type AuditLogOptions } from './writer.js';
 
-export { AuditLog, type AuditLogOptions } from './writer.js';
+export { AuditLog, auditDir, type AuditLogOptions } from './writer.js';
+export { AlertEngine, type Alert, type AlertKind } from './alerts.js';
+export { createSinks, HttpSink, createStdoutSink, createSyslogSink, syslogMessage } from './sinks/index.js';
+export { queryAuditLog, tailAuditLog, followAuditLog, parseTimeBound, matchesFilter, type QueryFilter, type AuditRecord } from './query.js';
 export { auditEventFromExchange, eventTypeOf } from './exchange.js';
 export { verifyAuditLog, type VerifyReport, type VerifyOptions, type ChainBreak, type BreakKind } from './verify.js';
 export { canonicalJson, toAuditValue } from './canonical.js';
@@ -19,9 +24,10 @@ export { listAuditFiles, resolveAuditFiles, type AuditFile } from './files.js';
 export type { AuditSink } from './sinks/types.js';
 export type { AuditConfig } from '../config/schema/audit.js';
 
-/** Opens (creating when needed) the audit log of a configuration and starts writing. */
+/** Opens (creating when needed) the audit log of a configuration, with its configured sinks and alerts. */
 export async function openAuditLog(cfg: AuditConfig, opts: AuditLogOptions): Promise<AuditLog> {
-  const log = new AuditLog(cfg, opts);
+  const sinks = createSinks(cfg, { dir: auditDir(cfg, opts.stateDir), logger: opts.logger, clock: opts.clock ?? systemClock, ...(opts.env ? { env: opts.env } : {}) });
+  const log = new AuditLog(cfg, opts, sinks);
   await log.start();
   return log;
 }

@@ -36,8 +36,6 @@ export interface AuditLogOptions {
   env?: NodeJS.ProcessEnv;
   /** Sinks besides the configured ones (the gateway's own, tests). */
   sinks?: AuditSink[];
-  /** Observes every durable record payload (the alert engine). */
-  observers?: ((payload: Readonly<Record<string, unknown>>) => void)[];
   /** Largest single write(2); smaller values only matter for tests that crash the writer mid-line. */
   writeChunkBytes?: number;
 }
@@ -56,6 +54,9 @@ interface Item {
 }
 
 const MAX_BATCH_BYTES = 1 << 20;
+
+/** The audit directory of a configuration: audit.dir (relative to the state directory), else <state_dir>/audit. */
+export const auditDir = (cfg: Pick<AuditConfig, 'dir'>, stateDir: string): string => resolvePath(stateDir, cfg.dir ?? join(stateDir, 'audit'));
 const RETRY_MS = 1000;
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -80,12 +81,12 @@ export class AuditLog implements AuditEmitter {
   readonly dir: string;
   readonly path: string;
   readonly #cfg: AuditConfig;
-  readonly #opts: AuditLogOptions;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #payloadOpts: PayloadOptions;
   readonly #key: SigningKey;
   readonly #sinks: AuditSink[];
+  readonly #observers: AuditSink[];
   readonly #chunk: number;
   #fd = -1;
   #seq = 0;
@@ -112,13 +113,13 @@ export class AuditLog implements AuditEmitter {
 
   constructor(cfg: AuditConfig, opts: AuditLogOptions, sinks: AuditSink[] = []) {
     this.#cfg = cfg;
-    this.#opts = opts;
     this.#clock = opts.clock ?? systemClock;
     this.#logger = opts.logger;
-    this.dir = resolvePath(opts.stateDir, cfg.dir ?? join(opts.stateDir, 'audit'));
+    this.dir = auditDir(cfg, opts.stateDir);
     this.path = join(this.dir, cfg.file);
     this.#chunk = opts.writeChunkBytes ?? MAX_BATCH_BYTES;
     this.#sinks = [...sinks, ...(opts.sinks ?? [])];
+    this.#observers = this.#sinks.filter((x) => x.observe);
     const env = opts.env ?? process.env;
     const hmacKeys = new Set(cfg.hmac_keys.map((k) => k.toLowerCase()));
     let hmacKey: Buffer | undefined;
@@ -323,10 +324,11 @@ export class AuditLog implements AuditEmitter {
     const lines: string[] = [];
     for (const item of items) {
       item.resolve?.();
+      if (this.#sinks.length === 0) continue;
       lines.push(item.line);
-      if (item.payload) for (const o of this.#opts.observers ?? []) o(item.payload);
+      if (item.payload) for (const s of this.#observers) s.observe?.(item.payload);
     }
-    for (const s of this.#sinks) s.deliver(lines);
+    if (lines.length > 0) for (const s of this.#sinks) s.deliver(lines);
   }
 
   async #rotate(firstSeq: number): Promise<void> {
