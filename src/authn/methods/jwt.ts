@@ -142,7 +142,10 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
   const toPrincipal = (ex: Exchange, c: Cached): Principal => ({ ...c.template, network: ex.network, attributes: { issuer: c.issuer.cfg.issuer, kid: c.kid } });
 
   const verifyFirstSight = async (token: string, now: number): Promise<Cached> => {
-    const [h, p] = token.split('.') as [string, string, string];
+    const [h, p, sig] = token.split('.') as [string, string, string];
+    // One spelling per signature: jose decodes base64url leniently, so a changed final character whose dropped bits
+    // differ would still verify. Canonical encoding only (RFC 7515 §2, RFC 4648 §3.5).
+    if (Buffer.from(sig, 'base64url').toString('base64url') !== sig) throw credentialError('GH_TOKEN_MALFORMED', 'signature_encoding');
     const header = decodeSegment(h);
     const payload = decodeSegment(p);
     if (header === undefined || payload === undefined) throw credentialError('GH_TOKEN_MALFORMED', 'jwt_malformed');

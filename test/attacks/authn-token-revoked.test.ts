@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SignJWT } from 'jose';
+import { createAuthenticator, revokeTokenId } from '../../src/authn/index.js';
+import { authConfig, exchange, identifyResult, tempDir, testDeps } from '../authn/helpers.js';
+
+const reason = (r: { ex: { meta: Record<string, unknown> } }) => (r.ex.meta['auth_failure'] as { reason: string } | undefined)?.reason;
+
+async function until(fn: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await fn()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return fn();
+}
+
+test('a revoked token is refused, including a cached one revoked elsewhere (shared store)', async (t) => {
+  const dir = tempDir(t);
+  const deps = testDeps(dir);
+  const authn = await createAuthenticator(authConfig({ methods: ['token'] }, {}, dir), deps);
+  t.after(() => authn.close());
+  const { token, claims } = await authn.tokens!.mint({ agent: 'ops-automation', scopes: 'admin', ttlMs: 3_600_000 });
+  assert.equal((await identifyResult(authn.identify, exchange({ authorization: `Bearer ${token}` }))).error, undefined);
+  // Revoked by another process: straight into the store, not through this authenticator.
+  await revokeTokenId(deps.store, claims.jti, { now: deps.clock.now(), exp: claims.exp });
+  assert.ok(await until(async () => reason(await identifyResult(authn.identify, exchange({ authorization: `Bearer ${token}` }))) === 'revoked', 1000));
+});
+
+test('a revoked JWT (by jti) is refused', async (t) => {
+  const secret = 'shared-jwt-secret-0123456789abcdef';
+  const dir = tempDir(t);
+  const deps = testDeps(dir);
+  deps.clock.set(Date.now());
+  const authn = await createAuthenticator(authConfig({ methods: ['jwt'], jwt: { issuers: [{ secret }] } }, {}, dir), deps);
+  t.after(() => authn.close());
+  const jwt = await new SignJWT({ sub: 'a' }).setProtectedHeader({ alg: 'HS256' }).setJti('jwt-id-0000001').setExpirationTime('5m').sign(new TextEncoder().encode(secret));
+  assert.equal((await identifyResult(authn.identify, exchange({ authorization: `Bearer ${jwt}` }))).error, undefined);
+  await revokeTokenId(deps.store, 'jwt-id-0000001', { now: deps.clock.now() });
+  assert.ok(await until(async () => reason(await identifyResult(authn.identify, exchange({ authorization: `Bearer ${jwt}` }))) === 'revoked', 1000));
+});
