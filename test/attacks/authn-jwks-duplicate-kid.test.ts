@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPair, exportJWK, SignJWT } from 'jose';
+
+type Key = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 import { createAuthenticator } from '../../src/authn/index.js';
 import { authConfig, exchange, identifyResult, tempDir, testDeps } from '../authn/helpers.js';
 import { startJwksServer } from '../fixtures/authn/jwks-server.js';
@@ -9,7 +11,7 @@ test('a JWKS with duplicate kids: tokens naming that kid are refused with either
   const honest = await generateKeyPair('RS256');
   const injected = await generateKeyPair('RS256');
   const other = await generateKeyPair('RS256');
-  const jwk = async (k: CryptoKey, kid: string) => ({ ...(await exportJWK(k)), kid, alg: 'RS256', use: 'sig' });
+  const jwk = async (k: Key, kid: string) => ({ ...(await exportJWK(k)), kid, alg: 'RS256', use: 'sig' });
   const jwks = await startJwksServer({ keys: [await jwk(honest.publicKey, 'dup'), await jwk(injected.publicKey, 'dup'), await jwk(other.publicKey, 'ok')] });
   t.after(() => jwks.close());
   const dir = tempDir(t);
@@ -17,7 +19,7 @@ test('a JWKS with duplicate kids: tokens naming that kid are refused with either
   deps.clock.set(Date.now());
   const authn = await createAuthenticator(authConfig({ methods: ['jwt'], jwt: { issuers: [{ issuer: 'https://idp.example', audience: 'gh', jwks_url: jwks.url }] } }, {}, dir), deps);
   t.after(() => authn.close());
-  const sign = (key: CryptoKey, kid: string) =>
+  const sign = (key: Key, kid: string) =>
     new SignJWT({ sub: 'x', scope: 'admin' }).setProtectedHeader({ alg: 'RS256', kid }).setIssuer('https://idp.example').setAudience('gh').setExpirationTime('5m').sign(key);
   for (const key of [honest.privateKey, injected.privateKey]) {
     const r = await identifyResult(authn.identify, exchange({ authorization: `Bearer ${await sign(key, 'dup')}` }));
