@@ -8,7 +8,6 @@ import { CredentialError, type Credentials } from './method.js';
 import { buildMethods } from './methods/index.js';
 import { authProductionProblems } from './production.js';
 import { RevocationWatcher } from './revocation.js';
-import { installSecretRegistrar } from './redact-hook.js';
 import { openTokenService } from './setup.js';
 import type { TokenService } from './tokens.js';
 import { trustedProxyIdentity } from './trusted-identity.js';
@@ -39,7 +38,6 @@ type Family = 'token' | 'credentials';
  * decides, and a recognised but invalid credential is refused — never passed to the next method (issue 3).
  */
 export async function createAuthenticator(cfg: GatehouseConfig, deps: AuthenticatorDeps): Promise<Authenticator> {
-  await installSecretRegistrar();
   if (cfg.profile === 'production') {
     const problems = authProductionProblems(cfg);
     if (problems.length > 0) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', `production: ${problems[0]}`, { detail: problems.join('; ') });

@@ -9,7 +9,6 @@ import { GatehouseError } from '../core/errors.js';
 import type { StateStore } from '../core/store.js';
 import type { AuditEmitter } from '../core/types.js';
 import { listActiveTokens, openTokenService, retireTokenKey, rotateTokenSecret, type TokenService } from '../authn/index.js';
-import { installSecretRegistrar } from '../authn/redact-hook.js';
 import { configOption, loadCliConfig, openCliAudit, openCliStore } from './context.js';
 import type { CliContext, Command, ParsedArgs } from './types.js';
 import { bool, str, writeLine } from './types.js';
@@ -26,7 +25,6 @@ export async function withAuthnContext<T>(
   openAudit: AuditOpener | undefined,
   fn: (cfg: GatehouseConfig, store: StateStore, audit: AuditEmitter | undefined) => Promise<T>,
 ): Promise<T> {
-  await installSecretRegistrar();
   const cfg = await loadCliConfig(args, ctx);
   const store = openCliStore(cfg);
   let audit: (AuditEmitter & { close(): Promise<void> }) | undefined;

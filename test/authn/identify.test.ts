@@ -167,3 +167,19 @@ describe('identify: static, header, none', () => {
     assert.equal((r.error as GatehouseError).code, 'GH_CREDENTIALS_INVALID');
   });
 });
+
+describe('secrets reach the redactor', () => {
+  test('minted and verified tokens, static tokens and header values are registered as known secrets', async (t) => {
+    const { redactText } = await import('../../src/redact/index.js');
+    const { authn } = await setup(t, {
+      methods: ['token', 'static', 'header'],
+      static: { tokens: [{ token: 'static-registered-0123456789', principal: 's' }] },
+      header: { headers: { 'X-Custom-Key': 'header-registered-0123456789' } },
+    });
+    const { token } = await authn.tokens!.mint({ agent: 'a', scopes: 'readonly', ttlMs: 60_000 });
+    for (const secret of [token, 'static-registered-0123456789', 'header-registered-0123456789']) {
+      const line = `oops: ${secret} in a log line`;
+      assert.ok(!redactText(line).includes(secret), 'secret survived redaction');
+    }
+  });
+});
