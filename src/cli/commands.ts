@@ -9,11 +9,13 @@ import { configCommand } from './config.js';
 import { auditCommand } from './audit.js';
 import { keysCommand } from './keys.js';
 import { decryptCommand, encryptCommand } from './encrypt.js';
+import { certsCommand } from './certs.js';
 
 /** Every top-level command. Capabilities add theirs here. */
 export const commands: Command[] = [
   serveCommand,
   configCommand,
+  certsCommand,
   tokenCommand,
   apikeyCommand,
   userCommand,
