@@ -4,7 +4,7 @@
  * written after its tag verified; with --out the output goes to a temporary file renamed into place only when the
  * whole stream verified, so a failure leaves no partial plaintext behind.
  */
-import { createReadStream, createWriteStream, existsSync, renameSync, unlinkSync } from 'node:fs';
+import { createWriteStream, existsSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -14,6 +14,7 @@ import { readKeyFile } from '../crypto/keyfile.js';
 import type { MessageKey } from '../crypto/message.js';
 import { algorithmForType, openCrypto } from '../crypto/runtime.js';
 import { createDecryptStream, createEncryptStream, type StreamHeader } from '../crypto/stream.js';
+import { openCiphertextFile, openPlaintextFile } from '../crypto/stream-file.js';
 import { configOption, loadCliConfig, openCliStore } from './context.js';
 import type { CliContext, Command, OptionSpec, ParsedArgs } from './types.js';
 import { bool, str } from './types.js';
@@ -68,9 +69,11 @@ async function keySource(args: ParsedArgs, ctx: CliContext, type: string): Promi
 }
 
 /** Pipes input through `transform` to --out (temp file + rename) or to stdout (left open). */
-async function run(args: ParsedArgs, ctx: CliContext, transform: Transform): Promise<void> {
+async function run(args: ParsedArgs, ctx: CliContext, transform: Transform, direction: 'encrypt' | 'decrypt'): Promise<void> {
   const inPath = str(args, 'in');
-  const input: Readable = inPath ? createReadStream(resolve(ctx.cwd, inPath)) : (ctx.stdin as Readable);
+  const input: Readable = inPath
+    ? direction === 'encrypt' ? openPlaintextFile(resolve(ctx.cwd, inPath)) : openCiphertextFile(resolve(ctx.cwd, inPath))
+    : (ctx.stdin as Readable);
   const outPath = str(args, 'out');
   if (!outPath) {
     await pipeline(input, transform, ctx.stdout as Writable, { end: false });
@@ -110,7 +113,7 @@ export const encryptCommand: Command = {
     const keys = await keySource(args, ctx, str(args, 'type') ?? 'aes');
     try {
       const aad = aadOf(args);
-      await run(args, ctx, createEncryptStream(await keys.encryptKey(), aad ? { aad } : {}));
+      await run(args, ctx, createEncryptStream(await keys.encryptKey(), aad ? { aad } : {}), 'encrypt');
       return 0;
     } finally {
       await keys.close();
@@ -130,7 +133,7 @@ export const decryptCommand: Command = {
     const keys = await keySource(args, ctx, 'aes');
     try {
       const aad = aadOf(args);
-      await run(args, ctx, createDecryptStream((h) => keys.resolve(h), aad ? { aad } : {}));
+      await run(args, ctx, createDecryptStream((h) => keys.resolve(h), aad ? { aad } : {}), 'decrypt');
       return 0;
     } finally {
       await keys.close();

@@ -90,8 +90,8 @@ export function parseStreamHeader(buf: Buffer): StreamHeader | number {
   };
 }
 
-function segmentNonce(prefix: Buffer, index: number, last: boolean): Buffer {
-  const nonce = Buffer.allocUnsafe(12);
+/** Writes nonce_i into `nonce` (reused per stream: createCipheriv copies the IV). */
+function segmentNonce(nonce: Buffer, prefix: Buffer, index: number, last: boolean): Buffer {
   prefix.copy(nonce, 0);
   nonce.writeUInt32BE(index, PREFIX_BYTES);
   nonce[11] = last ? 1 : 0;
@@ -161,12 +161,13 @@ export function createEncryptStream(key: MessageKey, opts: StreamOptions = {}): 
   const segKey = streamKey(key.material, header);
   const aad = opts.aad ?? EMPTY;
   const queue = new ChunkQueue();
+  const nonce = Buffer.alloc(12);
   let index = 0;
   let started = false;
 
   const sealSegment = (t: Transform, pieces: Buffer[], last: boolean): void => {
     if (index >= MAX_SEGMENTS) throw new RangeError('the stream exceeds 2^32 segments');
-    const cipher = nodeCipher(header.algorithm, segKey, segmentNonce(header.noncePrefix, index++, last), [header.bytes, aad]);
+    const cipher = nodeCipher(header.algorithm, segKey, segmentNonce(nonce, header.noncePrefix, index++, last), [header.bytes, aad]);
     for (const piece of pieces) t.push(cipher.update(piece));
     cipher.final();
     t.push(cipher.getAuthTag());
@@ -216,6 +217,7 @@ export function createDecryptStream(keyOrResolver: MessageKey | StreamKeyResolve
   const queue = new ChunkQueue();
   let header: StreamHeader | undefined;
   let segKey: Buffer | undefined;
+  const nonce = Buffer.alloc(12);
   let index = 0;
 
   const resolveKey = (h: StreamHeader): Buffer => {
@@ -231,7 +233,7 @@ export function createDecryptStream(keyOrResolver: MessageKey | StreamKeyResolve
   const openSegment = (pieces: Buffer[], last: boolean, at: number): Buffer[] | undefined => {
     const h = header as StreamHeader;
     const { ciphertext, tag } = splitTag(pieces);
-    const decipher = nodeDecipher(h.algorithm, segKey as Buffer, segmentNonce(h.noncePrefix, at, last), [h.bytes, aad], tag);
+    const decipher = nodeDecipher(h.algorithm, segKey as Buffer, segmentNonce(nonce, h.noncePrefix, at, last), [h.bytes, aad], tag);
     const out = ciphertext.map((c) => decipher.update(c));
     try {
       decipher.final();
