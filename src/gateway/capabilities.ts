@@ -7,6 +7,7 @@ import { createPolicyEngine } from '../authz/index.js';
 import { createApprovalsAdminHandler } from '../approval/index.js';
 import { auditEventFromExchange, openAuditLog } from '../audit/index.js';
 import { createRedactor, type Redactor } from '../redact/index.js';
+import { createGatewayCrypto } from './crypto.js';
 import type { AuditHandle, Capabilities } from './pipeline.js';
 
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, subpath: string, ex: Exchange) => Promise<void>;
@@ -27,6 +28,7 @@ export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDe
   const identify = authn.identify;
   const policy = await createPolicyEngine(cfg, stageDeps);
   const approvalsAdmin = createApprovalsAdminHandler(policy);
+  const crypto = createGatewayCrypto(cfg, stageDeps);
 
   const admin: AdminHandler = async (req, res, subpath, ex) => {
     const p = identify(ex);
@@ -36,11 +38,18 @@ export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDe
       ex.status = res.statusCode;
       return;
     }
+    if (crypto.transit && subpath.startsWith('/v1/')) {
+      if (!ex.principal || ex.principal.type === 'anonymous') throw new GatehouseError('GH_AUTH_REQUIRED');
+      await crypto.transit(req, res, ex.principal, subpath);
+      ex.status = res.statusCode;
+      return;
+    }
     throw new GatehouseError('GH_NOT_FOUND');
   };
 
   return {
-    stages: { identify, classify: policy.classify, authorize: policy.authorize, approve: policy.approve },
+    stages: { identify, decrypt: crypto.decrypt, classify: policy.classify, authorize: policy.authorize, approve: policy.approve },
+    needsBody: crypto.needsBody,
     publicStages: { identify: optionalIdentity(identify) },
     audit,
     auditEvent: (ex) => auditEventFromExchange(ex),

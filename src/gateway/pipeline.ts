@@ -34,6 +34,8 @@ export interface Capabilities {
   auditEvent: (ex: Exchange) => AuditEvent;
   jsonRpcError?: JsonRpcErrorBuilder;
   logger: Logger;
+  /** Whether a request must be buffered before the policy stages (client-encrypted bodies). */
+  needsBody?: (ex: Exchange, endToEnd: boolean) => boolean;
   /** The redactor's text function: upstream error bodies on `error_bodies: redact` routes. */
   redactText: (text: string) => string;
   close(): Promise<void>;

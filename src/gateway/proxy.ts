@@ -139,7 +139,11 @@ export class Upstream {
       }
       if (HOP_BY_HOP.has(name) || connectionListed?.has(name)) continue;
       if (name === 'authorization' && this.#opts.stripAuthorization) continue;
-      if (isClientControlled(name)) {
+      // Our own namespace (x-gatehouse-*, e.g. the encrypted-body marker) never travels upstream; except that
+      // on end-to-end routes the ciphertext and its marker pass untouched.
+      const e2eMarker = this.#route.end_to_end && name === 'x-gatehouse-encrypted';
+      if (name.startsWith('x-gatehouse-') && !e2eMarker) continue;
+      if (isClientControlled(name) && !e2eMarker) {
         if (!trustedPeer) continue;
         if (name === 'x-forwarded-for') {
           priorXff = priorXff ? `${priorXff}, ${value}` : value;

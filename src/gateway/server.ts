@@ -116,7 +116,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     ex.route = { name: route.name, prefix: route.prefix, kind: route.config.kind };
     if (!caps.audit.healthy()) throw new GatehouseError('GH_AUDIT_UNAVAILABLE');
     if (tls?.checkClient && ex.network.tls) tls.checkClient(ex.network.client_cert);
-    const needsBody = route.config.kind === 'mcp' && ex.method === 'POST';
+    const needsBody = (route.config.kind === 'mcp' && ex.method === 'POST' && !route.config.end_to_end) || (caps.needsBody?.(ex, route.config.end_to_end) ?? false);
     await runPipeline(route.config.auth_required ? caps.stages : caps.publicStages, ex, route.config.max_body_size ?? limits.max_body_size, needsBody);
     await (upstreams.get(route.name) as Upstream).forward(ex, isTrustedProxy(ex.network.peer_ip), hooks);
   }
