@@ -8,10 +8,10 @@ import { authConfig, exchange, identifyResult, tempDir, testDeps } from '../auth
 import { startJwksServer } from '../fixtures/authn/jwks-server.js';
 
 test('a JWKS with duplicate kids: tokens naming that kid are refused with either key (fail closed)', async (t) => {
-  const honest = await generateKeyPair('RS256');
-  const injected = await generateKeyPair('RS256');
-  const other = await generateKeyPair('RS256');
-  const jwk = async (k: Key, kid: string) => ({ ...(await exportJWK(k)), kid, alg: 'RS256', use: 'sig' });
+  const honest = await generateKeyPair('ES256');
+  const injected = await generateKeyPair('ES256');
+  const other = await generateKeyPair('ES256');
+  const jwk = async (k: Key, kid: string) => ({ ...(await exportJWK(k)), kid, alg: 'ES256', use: 'sig' });
   const jwks = await startJwksServer({ keys: [await jwk(honest.publicKey, 'dup'), await jwk(injected.publicKey, 'dup'), await jwk(other.publicKey, 'ok')] });
   t.after(() => jwks.close());
   const dir = tempDir(t);
@@ -20,7 +20,7 @@ test('a JWKS with duplicate kids: tokens naming that kid are refused with either
   const authn = await createAuthenticator(authConfig({ methods: ['jwt'], jwt: { issuers: [{ issuer: 'https://idp.example', audience: 'gh', jwks_url: jwks.url }] } }, {}, dir), deps);
   t.after(() => authn.close());
   const sign = (key: Key, kid: string) =>
-    new SignJWT({ sub: 'x', scope: 'admin' }).setProtectedHeader({ alg: 'RS256', kid }).setIssuer('https://idp.example').setAudience('gh').setExpirationTime('5m').sign(key);
+    new SignJWT({ sub: 'x', scope: 'admin' }).setProtectedHeader({ alg: 'ES256', kid }).setIssuer('https://idp.example').setAudience('gh').setExpirationTime('5m').sign(key);
   for (const key of [honest.privateKey, injected.privateKey]) {
     const r = await identifyResult(authn.identify, exchange({ authorization: `Bearer ${await sign(key, 'dup')}` }));
     assert.ok(r.error);

@@ -6,8 +6,8 @@ import { authConfig, exchange, identifyResult, tempDir, testDeps } from '../auth
 import { startJwksServer } from '../fixtures/authn/jwks-server.js';
 
 test('wrong audience and wrong or unknown issuer are refused', async (t) => {
-  const { publicKey, privateKey } = await generateKeyPair('RS256');
-  const jwks = await startJwksServer({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256' }] });
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const jwks = await startJwksServer({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] });
   t.after(() => jwks.close());
   const dir = tempDir(t);
   const deps = testDeps(dir);
@@ -18,7 +18,7 @@ test('wrong audience and wrong or unknown issuer are refused', async (t) => {
   );
   t.after(() => authn.close());
   const sign = (iss: string, aud: string | string[]) =>
-    new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(iss).setAudience(aud).setExpirationTime('5m').sign(privateKey);
+    new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(iss).setAudience(aud).setExpirationTime('5m').sign(privateKey);
   const cases: [string, string | string[], string | undefined][] = [
     ['https://idp.example', 'gh', undefined],
     ['https://idp.example', ['other', 'gatehouse'], undefined],

@@ -12,8 +12,9 @@ const AUDIENCE = 'https://gatehouse.test';
 const CLIENT = { client_id: 'ops-agent', client_secret: 'ops-agent-secret-0123456789' };
 
 async function signingJwk(kid: string): Promise<JWK> {
-  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-  return { ...(await exportJWK(privateKey)), kid, alg: 'RS256', use: 'sig' };
+  // EC keys: generated in microseconds, where RSA keys cost the suite seconds.
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  return { ...(await exportJWK(privateKey)), kid, alg: 'ES256', use: 'sig' };
 }
 
 /**
@@ -31,9 +32,10 @@ async function startProvider(): Promise<{ issuer: string; jwksFetches: () => num
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const configure = (keys: JWK[]) => {
     const provider = new Provider(issuer, {
-      clients: [{ ...CLIENT, grant_types: ['client_credentials'], redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_post' }],
+      clients: [{ ...CLIENT, grant_types: ['client_credentials'], redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_post', id_token_signed_response_alg: 'ES256' }],
       jwks: { keys },
       ttl: { ClientCredentials: 300 },
+      enabledJWA: { requestObjectSigningAlgValues: ['ES256'], idTokenSigningAlgValues: ['ES256'] },
       extraTokenClaims: () => ({ tenant: 'acme' }),
       features: {
         devInteractions: { enabled: false },
@@ -42,7 +44,7 @@ async function startProvider(): Promise<{ issuer: string; jwksFetches: () => num
           enabled: true,
           defaultResource: () => AUDIENCE,
           useGrantedResource: () => true,
-          getResourceServerInfo: () => ({ scope: 'readonly container:read', audience: AUDIENCE, accessTokenFormat: 'jwt', accessTokenTTL: 300 }),
+          getResourceServerInfo: () => ({ scope: 'readonly container:read', audience: AUDIENCE, accessTokenFormat: 'jwt', accessTokenTTL: 300, jwt: { sign: { alg: 'ES256' } } }),
         },
       },
     });
