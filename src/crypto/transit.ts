@@ -74,8 +74,13 @@ function tenantOf(principal: Principal, body: Record<string, unknown>): string |
   return principal.tenant ?? (asked as string | undefined);
 }
 
-const aadFor = (keyring: string, tenant: string | undefined, context: Buffer | undefined): Buffer =>
-  encodeContext({ gh_purpose: 'transit', keyring, tenant, context: context?.toString('base64') });
+/** Caller contexts are small labels (Vault's derivation context); a bounded size keeps the AAD bounded. */
+const MAX_CONTEXT_BYTES = 1024;
+
+function aadFor(keyring: string, tenant: string | undefined, context: Buffer | undefined): Buffer {
+  if (context && context.length > MAX_CONTEXT_BYTES) throw bad(`"context" is at most ${MAX_CONTEXT_BYTES} bytes`);
+  return encodeContext({ gh_purpose: 'transit', keyring, tenant, context: context?.toString('base64') });
+}
 
 function versionOf(ring: Keyring, message: Buffer): number | undefined {
   const id = parseMessageHeader(message).keyId;

@@ -162,6 +162,7 @@ describe('transit API (Vault-transit-like)', () => {
       const big = await t.call('encrypt', 'orders', { plaintext: Buffer.alloc(100_000).toString('base64') });
       assert.equal(big.status, 413);
       assert.equal(big.json.error?.code, 'GH_BODY_TOO_LARGE');
+      assert.equal((await t.call('encrypt', 'orders', { plaintext: 'AAAA', context: Buffer.alloc(2000).toString('base64') })).json.error?.code, 'GH_BAD_REQUEST');
       const unknownOp = await fetch(`${t.url}/v1/sign/orders`, { method: 'POST', headers: { 'x-who': 'app' }, body: '{}' });
       assert.equal(unknownOp.status, 404);
       const tampered = (await t.call('encrypt', 'orders', { plaintext: 'AAAA' })).json.data?.ciphertext as string;
