@@ -122,6 +122,25 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   }
 
   const hsts = tls?.hsts;
+  const corsOrigins = new Set(cfg.server.admin_cors_origins);
+  /** CORS for the admin API: only listed origins ('*' is refused in production); answers preflights itself. */
+  function adminCors(req: IncomingMessage, res: ServerResponse): boolean {
+    const origin = req.headers.origin;
+    if (!origin || corsOrigins.size === 0) return false;
+    const allowed = corsOrigins.has(origin) || corsOrigins.has('*');
+    if (allowed) {
+      res.setHeader('access-control-allow-origin', corsOrigins.has('*') ? '*' : origin);
+      res.setHeader('vary', 'Origin');
+    }
+    if (req.method !== 'OPTIONS' || !req.headers['access-control-request-method']) return false;
+    if (allowed) {
+      res.setHeader('access-control-allow-methods', 'GET, POST');
+      res.setHeader('access-control-allow-headers', 'authorization, content-type');
+      res.setHeader('access-control-max-age', '600');
+    }
+    res.writeHead(allowed ? 204 : 403).end();
+    return true;
+  }
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (shuttingDown) res.setHeader('connection', 'close');
     // Every HTTPS response, health and errors included, carries the gateway's HSTS policy.
@@ -143,6 +162,10 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       if (shuttingDown) throw new GatehouseError('GH_SHUTTING_DOWN');
       if (adminPrefix && parts.admin && (ex.path === adminPrefix || ex.path.startsWith(adminPrefix + '/'))) {
         ex.route = { name: 'admin', prefix: adminPrefix, kind: 'http' };
+        if (adminCors(req, res)) {
+          ex.status = 204;
+          return;
+        }
         await parts.admin(req, res, ex.path.slice(adminPrefix.length) || '/', ex);
       } else {
         const route = router.match(ex.path);

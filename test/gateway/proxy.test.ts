@@ -252,3 +252,21 @@ describe('upstream error bodies', () => {
     }
   });
 });
+
+describe('admin API CORS', () => {
+  test('only listed origins get CORS headers; preflights from others are refused', async () => {
+    const gw = await startTestGateway({ routes: [], server: { admin_cors_origins: ['https://ops.example.com'] } });
+    try {
+      const ok = await request(`${gw.url}/_gatehouse/approvals`, { method: 'OPTIONS', headers: { origin: 'https://ops.example.com', 'access-control-request-method': 'POST' } });
+      assert.equal(ok.statusCode, 204);
+      assert.equal(ok.headers['access-control-allow-origin'], 'https://ops.example.com');
+      await ok.body.dump();
+      const evil = await request(`${gw.url}/_gatehouse/approvals`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+      assert.equal(evil.statusCode, 403);
+      assert.equal(evil.headers['access-control-allow-origin'], undefined);
+      await evil.body.dump();
+    } finally {
+      await gw.stop();
+    }
+  });
+});
