@@ -2,7 +2,7 @@
  * Server-side TLS (issue 2 "TLS, server side"; seeds 000 and 002): the listener's options, mTLS, the development CA
  * when no certificate is configured, and certificate rotation without restart.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createSecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
@@ -111,6 +111,17 @@ function loadFromFiles(cfg: TlsConfig, now: number): Material {
   return { certPem: pair.certPem, keyPem: pair.keyPem, caPem, info: pair.info };
 }
 
+/** Start-time advice, not refusals: a key others can read, a certificate about to expire. */
+function warnAboutFiles(cfg: TlsConfig, info: CertificateInfo, now: number, logger: Logger): void {
+  try {
+    if ((statSync(cfg.key_file as string).mode & 0o077) !== 0) logger.warn({ key_file: cfg.key_file }, 'the TLS key file is readable by group or others: chmod 600 it');
+  } catch {
+    // already read successfully; a stat failure here changes nothing
+  }
+  const daysLeft = Math.floor((info.validTo.getTime() - now) / 86_400_000);
+  if (daysLeft < 14) logger.warn({ not_after: info.validTo.toISOString(), days_left: daysLeft }, 'the TLS certificate expires soon');
+}
+
 /**
  * With client_auth `request`, a client without a certificate is let through (another method may identify it), but
  * a client that presents a certificate which does not verify is cut off: a bad credential is never treated as none.
@@ -132,6 +143,7 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
   let devCa: { caCertPath: string } | undefined;
   if (cfg.cert_file) {
     material = loadFromFiles(cfg, clock.now());
+    warnAboutFiles(cfg, material.info, clock.now(), logger);
   } else {
     if (opts.profile === 'production') {
       throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.cert_file/key_file are not set: the generated dev CA is for development only');

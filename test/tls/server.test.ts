@@ -1,8 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { join } from 'node:path';
 import { MOZILLA_INTERMEDIATE_CIPHERS } from '../../src/config/index.js';
-import { GatehouseError } from '../../src/core/errors.js';
+import { ManualClock } from '../../src/core/clock.js';
+import type { GatehouseError } from '../../src/core/errors.js';
 import { createServerTls, generateDevCertificates, hstsHeader, tlsProductionProblems, type GeneratedFiles } from '../../src/tls/index.js';
 import { handshake, memoryLogger, read, startHttps, tempDir, tlsConfig, type RunningHttps } from './helpers.js';
 
@@ -100,6 +103,19 @@ describe('server TLS from configured files', () => {
     } finally {
       await srv.close();
     }
+  });
+
+  test('warns when the key file is readable by others or the certificate expires within 14 days', async () => {
+    const loose = join(dir.path, 'loose.key');
+    writeFileSync(loose, read(files.serverKey), { mode: 0o644 });
+    chmodSync(loose, 0o644);
+    const logger = memoryLogger();
+    const clock = new ManualClock(Date.now() + 390 * 86_400_000);
+    const t = await createServerTls(tlsConfig({ cert_file: files.serverCert, key_file: loose }), { stateDir: dir.path, logger, profile: 'development', clock });
+    t.close();
+    assert.ok(logger.lines.some((l) => l.includes('readable by group or others')));
+    assert.ok(logger.lines.some((l) => l.includes('expires soon')));
+    assert.ok(!logger.lines.some((l) => l.includes('PRIVATE KEY')));
   });
 
   test('refuses to start with a key that does not match the certificate', async () => {
