@@ -36,6 +36,9 @@ export function shannonBits(value: string): number {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** A random credential carries at least this many bits (16 hex characters, 64 bits, is an id, not a key). */
+const MIN_TOTAL_BITS = 72;
+
 /** True for a value that looks random enough to be a credential. */
 export function looksRandom(value: string, opts: EntropyOptions = DEFAULT_ENTROPY, length = value.length): boolean {
   if (length < opts.minLength) return false;
@@ -50,9 +53,10 @@ export function looksRandom(value: string, opts: EntropyOptions = DEFAULT_ENTROP
     else if (c >= 65 && c <= 90) upper++;
     else if (c >= 97 && c <= 122) lower++;
   }
-  // Words and identifiers (snake_case, kebab-case) have no digits; timestamps and ids have no letters.
+  // Words and identifiers (snake_case, kebab-case, CamelCase) have no digits; timestamps and ids have no letters.
   const letters = upper + lower;
-  const mixed = (digits > 0 && letters > 0) || (upper > 0 && lower > 0 && n >= 20);
+  const mixed = (digits > 0 && letters > 0) || (upper > 0 && lower > 0 && n >= 32);
   if (!mixed) return false;
-  return shannonBits(value) >= opts.minBits;
+  const bits = shannonBits(value);
+  return bits >= opts.minBits && bits * Math.min(length, 256) >= MIN_TOTAL_BITS;
 }

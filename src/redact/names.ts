@@ -77,8 +77,25 @@ const LAST_TWO: Record<string, KeyClass> = Object.assign(Object.create(null) as 
   sessionid: 'weak',
 });
 
-/** Pagination cursors end in "token" but are not credentials. */
-const NOT_SECRET_LAST_TWO = new Set(['pagetoken', 'nexttoken', 'continuationtoken']);
+/**
+ * Names that end in a secret word but are not credentials: pagination cursors and MCP progress tokens,
+ * public and publishable keys, and the many kinds of "code" that are not one-time codes.
+ */
+const NOT_SECRET_LAST_TWO = new Set([
+  'pagetoken', 'nexttoken', 'continuationtoken', 'progresstoken', 'publickey', 'publishablekey',
+  'errorcode', 'statuscode', 'exitcode', 'countrycode', 'zipcode', 'postalcode', 'responsecode', 'returncode',
+  'httpcode', 'languagecode', 'currencycode', 'sourcecode', 'qrcode', 'promocode', 'colorcode', 'reasoncode',
+]);
+
+/**
+ * Words that qualify a secret name without changing what it holds: password_confirmation, SECRET_KEY_BASE,
+ * x-hub-signature-256, api_key_2, token_b64. They are dropped from the end before the name is judged.
+ */
+const QUALIFIERS = new Set([
+  'confirmation', 'confirm', 'again', 'repeat', 'retype', 'verify', 'verification', 'base', 'value', 'data', 'b64',
+  'base64', 'hex', 'raw', 'plain', 'plaintext', 'cleartext', 'current', 'old', 'new', 'prev', 'previous', 'primary',
+  'secondary', 'encoded', 'str', 'string', 'override', 'v1', 'v2',
+]);
 
 /** Splits a key name into lowercase words. Bounded: names longer than 128 characters are not names. */
 export function splitWords(name: string): string[] {
@@ -112,6 +129,7 @@ export function classifyKeyName(name: string, extra?: ReadonlySet<string>): KeyC
   const lower = name.toLowerCase();
   if (extra && extra.has(lower.replace(/^-+/, ''))) return 'strong';
   const words = splitWords(name);
+  while (words.length > 1 && (QUALIFIERS.has(words[words.length - 1]!) || /^\d+$/.test(words[words.length - 1]!))) words.pop();
   const n = words.length;
   if (n === 0) return undefined;
   const last = words[n - 1]!;

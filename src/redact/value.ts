@@ -88,6 +88,8 @@ class Walker {
 
   private object(v: Record<string, unknown>, keys: string[], depth: number, fields: readonly FieldNode[]): Record<string, unknown> {
     const out: Record<string, unknown> = {};
+    // { name: "DB_PASSWORD", value: "…" } (Kubernetes env entries): the value is as secret as its name says.
+    let siblingSecret = false;
     for (const k of keys) {
       let value: unknown;
       try {
@@ -95,9 +97,22 @@ class Walker {
       } catch {
         value = '[Unreadable]'; // a throwing getter
       }
+      if (k === 'value' && (siblingSecret ||= this.nameIsSecret(v)) && typeof value === 'string' && value !== '' && !isPlaceholder(value)) {
+        define(out, k, REDACTED);
+        continue;
+      }
       this.entry(out, k, value, depth, fields);
     }
     return out;
+  }
+
+  private nameIsSecret(v: Record<string, unknown>): boolean {
+    try {
+      const name = v['name'];
+      return typeof name === 'string' && this.o.keys.classify(name) === 'strong';
+    } catch {
+      return false;
+    }
   }
 
   private array(v: readonly unknown[], depth: number, fields: readonly FieldNode[]): unknown[] {

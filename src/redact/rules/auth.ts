@@ -61,7 +61,7 @@ export const bearer: Rule = {
 };
 
 /** True when `run` is base64 of printable "user:password" (RFC 7617). */
-function isBasicCredentials(run: string): boolean {
+export function isBasicCredentials(run: string): boolean {
   if (run.length < 8 || run.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(run)) return false;
   const bytes = Buffer.from(run, 'base64');
   let colon = false;

@@ -71,6 +71,22 @@ export const passwordFlag: Rule = {
       }
     }
     ctx.until[index] = i;
+    if (!glued && text.slice(end, i).includes('--password-stdin')) return echoedSecret(ctx, start);
     return false;
   },
 };
+
+/** `echo "secret" | docker login … --password-stdin`: the echoed word before the pipe. */
+const ECHOED = /(?:^|[\s;&(])(?:echo|printf)[ \t]+(?:-[neE]{1,3}[ \t]+)?(?:"([^"\\\n]{1,512})"|'([^'\n]{1,512})'|([^\s|;&'"]{1,512}))[ \t]*\|[^|\n]*$/;
+function echoedSecret(ctx: ScanContext, start: number): boolean {
+  const { text } = ctx;
+  let ls = start;
+  while (ls > ctx.floor && start - ls < 1024 && text.charCodeAt(ls - 1) !== 10) ls--;
+  const m = ECHOED.exec(text.slice(ls, start));
+  if (!m) return false;
+  const value = m[1] ?? m[2] ?? m[3]!;
+  if (value.startsWith('$')) return false; // a variable, not the secret itself
+  const at = ls + m.index + m[0].lastIndexOf(value);
+  ctx.push(at, at + value.length, REDACTED, 'cli_credentials', 'cli-password-stdin');
+  return true;
+}

@@ -10,12 +10,13 @@
  */
 import { B64URL, NAME, TOKEN68, VALUE_STOP, cls, runEnd, runStart } from '../chars.js';
 import { looksRandom } from '../entropy.js';
+import { isBasicCredentials } from './auth.js';
 import type { KeyClass } from '../names.js';
 import { REDACTED, type Category, type Rule, type ScanContext } from '../types.js';
 
 export const KV_TRIGGERS = [
   'pass', 'pwd', 'secret', 'token', 'key', 'auth', 'cred', 'cookie', 'session', 'sig', 'hmac', 'code', 'nonce',
-  'salt', 'otp', 'pin', 'sid', 'ticket', 'jwt', 'saml', 'assertion',
+  'salt', 'otp', 'pin', 'sid', 'ticket', 'jwt', 'saml', 'assertion', 'value',
 ] as const;
 
 const MAX_NAME = 128;
@@ -105,7 +106,8 @@ export function isPlaceholder(v: string): boolean {
   if (c === 91 /* [ */ || c === 123 /* { */) return true; // structure or a [REDACTED] marker
   if (v.length <= 9 && NOT_A_SECRET.has(v.toLowerCase())) return true;
   if (/^\*+$/.test(v)) return true;
-  if (c === 36 /* $ */ && /^\$(\{[A-Za-z_][A-Za-z0-9_.:-]{0,127}\}|[A-Za-z_][A-Za-z0-9_]{0,127})$/.test(v)) return true;
+  // ${VAR}, ${VAR:-default}, ${VAR:?message}, $VAR
+  if (c === 36 /* $ */ && /^\$(\{[A-Za-z_][A-Za-z0-9_.]{0,127}(:?[-?=+][^}]{0,128})?\}|[A-Za-z_][A-Za-z0-9_]{0,127})$/.test(v)) return true;
   if (c === 37 /* % */ && /^%[A-Za-z_][A-Za-z0-9_]{0,127}%$/.test(v)) return true;
   return false;
 }
@@ -137,6 +139,37 @@ function authorizationSpan(text: string, v: Value, enclosing: number): [number, 
   return [sp, e];
 }
 
+/** Authorization scheme words: a bare one ("Authorization: basic ***") is not a credential. */
+const SCHEMES = new Set(['bearer', 'basic', 'token', 'digest', 'negotiate', 'ntlm', 'apikey', 'jwt', ...PARAM_SCHEMES]);
+
+/**
+ * `{name: DB_PASSWORD, value: "…"}` (Kubernetes env entries, and their JSON form): the value's secret-ness
+ * is in the sibling name just before it. Looks at most 160 characters back.
+ */
+const SIBLING_NAME = /name["']?[ \t]{0,4}[:=][ \t]{0,4}["']?([A-Za-z0-9_.-]{1,128})["']?[ \t\r\n]{0,40},?[ \t\r\n]{0,40}["']?$/i;
+function siblingIsSecret(ctx: ScanContext, ns: number): boolean {
+  const m = SIBLING_NAME.exec(ctx.text.slice(Math.max(ctx.floor, ns - 160), ns));
+  return m !== null && ctx.options.keys.classify(m[1]!) === 'strong';
+}
+
+/** Values that are not secrets even under a secret name. */
+function notASecret(text: string, v: Value, raw: string, lowerName: string, opener: number, nameClosed: boolean, kc: KeyClass): boolean {
+  if (isPlaceholder(raw.startsWith('${') && text.charCodeAt(v.end) === 125 ? `${raw}}` : raw)) return true;
+  if (raw.startsWith('-----BEGIN ')) return true; // the PEM rule takes it: [CERTIFICATE REDACTED]
+  if ((lowerName === 'pwd' || lowerName === 'oldpwd') && (raw[0] === '/' || raw[0] === '~')) return true; // working directory
+  // A prompt or label inside a string: getpass("Password: ") — the quote after the separator closes the string.
+  if (v.quoted && !nameClosed && (opener === 34 || opener === 39) && text.charCodeAt(v.start - 1) === opener && text.charCodeAt(v.start - 2) !== 92) {
+    const between = text.charCodeAt(v.start - 2);
+    if (between === 32 || between === 58 || between === 61) return true;
+  }
+  if (!v.quoted) {
+    if (/^[A-Za-z_][\w.]{0,63}\(/.test(raw)) return true; // code: password = getpass.getpass(
+    // Another key=value ("credentials: username=bob password=…"): the inner pair is judged on its own.
+    if (kc === 'strong' && !lowerName.endsWith('cookie') && /^[A-Za-z_][\w.-]{0,63}=[^=\s]/.test(raw)) return true;
+  }
+  return false;
+}
+
 export const keyValue: Rule = {
   id: 'key-value',
   category: 'secret_kv',
@@ -153,21 +186,20 @@ export const keyValue: Rule = {
     // Separator: optional closing quote of the name, blanks, then = => : := (or a space after a --flag).
     let i = ne;
     const q = text.charCodeAt(i);
-    const jsonKey = q === 34 && text.charCodeAt(ns - 1) === 34;
-    const xml = q === 62 /* > */ && text.charCodeAt(ns - 1) === 60; /* <password>…</password> */
+    const opener = text.charCodeAt(ns - 1);
+    const jsonKey = q === 34 && opener === 34;
+    const xml = q === 62 /* > */ && opener === 60; /* <password>…</password> */
     if (q === 34 || q === 39 || xml) i++;
     else if (q === 92 && text.charCodeAt(i + 1) === 34) i += 2;
     const afterQuote = i;
     i = skipBlanks(text, i);
     const sep = text.charCodeAt(i);
-    let separator = false;
-    if (xml) {
-      separator = true;
-    } else if (sep === 61 /* = */) {
+    let separator = xml;
+    if (!xml && sep === 61 /* = */) {
       i++;
       if (text.charCodeAt(i) === 62 /* > */) i++;
       separator = true;
-    } else if (sep === 58 /* : */) {
+    } else if (!xml && sep === 58 /* : */) {
       if (text.charCodeAt(i + 1) === 58) return false; // Token::new, not a key
       i++;
       if (text.charCodeAt(i) === 61) i++;
@@ -177,22 +209,29 @@ export const keyValue: Rule = {
     if (!separator && !(flag && i > afterQuote)) return false;
     if (!xml) i = skipBlanks(text, i);
     const name = text.slice(ns, ne);
-    const kc = ctx.options.keys.classify(name);
-    if (!kc) return false;
+    const lowerName = name.toLowerCase();
+    let kc = ctx.options.keys.classify(name);
+    if (!kc) {
+      if (lowerName !== 'value' || !siblingIsSecret(ctx, ns)) return false;
+      kc = 'strong';
+    }
     const v = readValue(ctx, i, xml);
     if (v.end <= v.start) return false;
     const raw = text.slice(v.start, Math.min(v.end, v.start + 64));
-    if (isPlaceholder(raw.startsWith('${') && text.charCodeAt(v.end) === 125 ? `${raw}}` : raw)) return false;
-    if (raw.startsWith('-----BEGIN ')) return false; // the PEM rule takes it: [CERTIFICATE REDACTED]
-    const lowerName = name.toLowerCase();
-    if ((lowerName === 'pwd' || lowerName === 'oldpwd') && (raw[0] === '/' || raw[0] === '~')) return false; // shell working directory
+    if (notASecret(text, v, raw, lowerName, opener, q === opener || (q === 92 && opener === 34), kc)) {
+      if (isPlaceholder(raw) || raw.startsWith('${')) ctx.until[index] = Math.max(ctx.until[index]!, v.end); // not "${API_KEY:?x}" again inside
+      return false;
+    }
     let span: [number, number] = [v.start, v.end];
-    const before = text.charCodeAt(ns - 1);
-    const enclosing = !jsonKey && (before === 34 || before === 39) ? before : -1;
-    if (kc === 'auth') {
-      span = authorizationSpan(text, v, enclosing) ?? span;
+    const enclosing = !jsonKey && (opener === 34 || opener === 39) ? opener : -1;
+    if (kc === 'auth' || (kc === 'strong' && !v.quoted && SCHEMES.has(raw.toLowerCase()))) {
+      const a = authorizationSpan(text, v, enclosing);
+      if (a) span = a;
+      else if (SCHEMES.has(raw.toLowerCase())) return false;
     } else if (kc === 'weak') {
-      if (!ctx.options.entropy || !looksRandom(text.slice(v.start, Math.min(v.end, v.start + 256)), ctx.options.entropy, v.end - v.start)) return false;
+      const sample = text.slice(v.start, Math.min(v.end, v.start + 256));
+      const random = ctx.options.entropy !== undefined && looksRandom(sample, ctx.options.entropy, v.end - v.start);
+      if (!random && !(v.end - v.start <= 256 && isBasicCredentials(sample))) return false;
     } else if (lowerName.endsWith('cookie')) {
       span = [v.start, v.quoted ? v.end : restOfHeader(text, v.start, enclosing)];
     }

@@ -11,16 +11,18 @@ import { PATH_REDACTED, type Rule, type ScanContext } from '../types.js';
 const CERT_EXTENSIONS = ['.pem', '.crt', '.cer', '.der', '.p12', '.pfx', '.jks', '.keystore', '.truststore', '.ppk', '.p8', '.pk8', '.kdbx', '.key'];
 const KEY_NAMES = ['id_rsa', 'id_dsa', 'id_ecdsa', 'id_ed25519'];
 /** Files that hold credentials by convention. */
-const SECRET_FILES = new Set(['.netrc', '_netrc', '.pgpass', '.htpasswd', '.git-credentials', '.npmrc', '.pypirc', '.env', 'shadow', 'gshadow', 'credentials', 'kubeconfig']);
+const SECRET_FILES = new Set(['.netrc', '_netrc', '.pgpass', '.htpasswd', '.git-credentials', '.npmrc', '.pypirc', '.env', 'shadow', 'gshadow', 'credentials', 'kubeconfig', 'passwd', '.passwd', 'pwfile']);
+/** World-readable system files whose names look like secret files. */
+const PUBLIC_FILES = new Set(['/etc/passwd', '/etc/group']);
 /** Directories that hold credentials by convention (any path through them). */
 const SECRET_DOT_DIRS = ['/.ssh/', '/.gnupg/', '/.aws/', '/.docker/', '/.kube/', '/.gcloud/', '/.azure/'];
 /** Directory names that hold secrets when the path is a file-system path (not a URL path such as /v1/secrets/). */
 const SECRET_DIRS = ['secrets', 'secret', 'private', 'keys', 'credentials', 'tokens'];
-const FS_ROOTS = ['/etc/', '/run/', '/var/', '/home/', '/root/', '/opt/', '/srv/', '/usr/', '/tmp/', '/mnt/', '/data/', '/app/', '/users/', '~/', './', '../', '/private/'];
+const FS_ROOTS = ['$', '/etc/', '/run/', '/var/', '/home/', '/root/', '/opt/', '/srv/', '/usr/', '/tmp/', '/mnt/', '/data/', '/app/', '/users/', '~/', './', '../', '/private/'];
 
 export const PATH_TRIGGERS = [
   ...CERT_EXTENSIONS, ...KEY_NAMES, '.netrc', '_netrc', '.pgpass', '.htpasswd', '.git-credentials', '.npmrc', '.pypirc', '.env', 'shadow',
-  'credential', 'kubeconfig', '.ssh', '.gnupg', '.aws', '.docker', '.kube', '.gcloud', '.azure', 'secret', 'private', 'keys', 'token',
+  'credential', 'kubeconfig', 'passw', 'pwfile', '.ssh', '.gnupg', '.aws', '.docker', '.kube', '.gcloud', '.azure', 'secret', 'private', 'keys', 'token',
 ];
 
 function baseName(p: string): string {
@@ -35,6 +37,7 @@ function isFileSystemPath(p: string): boolean {
 export function isSensitivePath(p: string, dirs: readonly string[]): boolean {
   const hasSep = p.includes('/');
   const base = baseName(p);
+  if (PUBLIC_FILES.has(p)) return false;
   for (const d of dirs) if (p.includes(d) || (p + '/').startsWith(d)) return true;
   for (const ext of CERT_EXTENSIONS) {
     if (base.length > ext.length && base.endsWith(ext)) {
@@ -54,7 +57,13 @@ export function isSensitivePath(p: string, dirs: readonly string[]): boolean {
   // The first directory of an absolute path is a root (/private/var/… on macOS is not a private key directory).
   if (segments.slice(p.startsWith('/') ? 2 : 1, -1).some((s) => SECRET_DIRS.includes(s))) return true;
   // Token and secret files: /var/run/…/token, app/secret.json, client_secret_123.json, db-credentials.yaml.
-  return /^(token|secret|secrets|credentials?)(\.[a-z]{2,5})?$|(^|[-_.])(token|secret|secrets|credentials?)[-_.a-z0-9]*\.(json|ya?ml|txt|toml|ini|conf|env)$/.test(base);
+  // (Source files such as auth/tokens.ts are code, not secret stores: only data extensions count.)
+  return /^(tokens?|secrets?|credentials?|passwords?)(\.(json|ya?ml|txt|toml|ini|conf|cfg|env|properties|xml|db|dat|bin|gpg|asc|enc|b64))?$|(^|[-_.])(tokens?|secrets?|credentials?|passwords?)[-_.a-z0-9]*\.(json|ya?ml|txt|toml|ini|conf|env)$/.test(base);
+}
+
+const HTTP_METHODS = ['GET ', 'HEAD ', 'POST ', 'PUT ', 'DELETE ', 'PATCH ', 'OPTIONS '];
+function afterHttpMethod(text: string, ps: number): boolean {
+  return HTTP_METHODS.some((m) => ps >= m.length && text.startsWith(m, ps - m.length));
 }
 
 export function pathRule(extraTriggers: readonly string[]): Rule {
@@ -70,8 +79,15 @@ export function pathRule(extraTriggers: readonly string[]): Rule {
       ctx.until[index] = pe;
       // A Windows drive: C:\certs\ca.pem
       if (ps >= 2 && text.charCodeAt(ps - 1) === 58 && cls(text, ps - 2) & ALNUM && !(cls(text, ps - 3) & ALNUM) && ps - 2 >= ctx.floor) ps -= 2;
-      // URLs are not file paths.
+      // URLs are not file paths, nor is the path of an HTTP request line ("GET /certs/ca.pem HTTP/1.1").
       else if (text.charCodeAt(ps - 1) === 58 && text.startsWith('//', ps)) return false;
+      else if (afterHttpMethod(text, ps)) return false;
+      // A path under a variable: ${GATEHOUSE_HOME}/keys/signing.json
+      if (text.charCodeAt(ps - 1) === 125 /* } */) {
+        const from = Math.max(ctx.floor, ps - 66);
+        const open = text.slice(from, ps).lastIndexOf('${');
+        if (open >= 0) ps = from + open;
+      }
       while (pe > ps && (text.charCodeAt(pe - 1) === 46 || text.charCodeAt(pe - 1) === 44)) pe--; // sentence punctuation
       if (pe - ps > 4096) return false;
       const p = text.slice(ps, pe).toLowerCase().replaceAll('\\', '/');

@@ -194,6 +194,7 @@ export const tokenRules: readonly Rule[] = [
   prefixRule({ id: 'google-api-key', category: 'google', prefixes: ['AIza'], body: B64URL, minBody: 30, boundary: ALNUM }),
   prefixRule({ id: 'google-oauth', category: 'google', prefixes: ['GOCSPX-', 'ya29.'], body: B64URL, minBody: 20 }),
   prefixRule({ id: 'llm-key', category: 'llm_key', prefixes: ['sk-'], body: B64URL, minBody: 20, check: hasDigitAndUpper }),
+  prefixRule({ id: 'vault-token', category: 'provider', prefixes: ['hvs.', 'hvb.', 'hvr.'], body: B64URL, minBody: 20 }),
   prefixRule({ id: 'npm-token', category: 'npm', prefixes: ['npm_'], body: ALNUM, minBody: 30 }),
   prefixRule({ id: 'huggingface-token', category: 'provider', prefixes: ['hf_'], body: ALNUM, minBody: 30 }),
   prefixRule({ id: 'pypi-token', category: 'provider', prefixes: ['pypi-AgE'], body: B64URL, minBody: 40 }),

@@ -6,10 +6,13 @@
 import { isPlaceholder } from './kv.js';
 import { REDACTED, type Rule } from '../types.js';
 
-/** Characters that end a URL authority in running text. */
+/**
+ * Characters that end a URL authority in running text. Not '#': an unencoded '#' in a password
+ * (https://ci:Summer2025#@host) is common in logs, a '#' fragment right after a host is not.
+ */
 function endsAuthority(c: number): boolean {
   return (
-    c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */ || c === 32 || c === 9 || c === 10 || c === 13 ||
+    c === 47 /* / */ || c === 63 /* ? */ || c === 32 || c === 9 || c === 10 || c === 13 ||
     c === 34 || c === 39 || c === 96 || c === 60 || c === 62 || c === 92 /* \ */
   );
 }
