@@ -11,7 +11,7 @@ import { isPermission } from './rbac.js';
 import type { ScopeRegistry } from './scopes.js';
 
 type Segment = { literal: string; param?: undefined } | { param: string; literal?: undefined };
-type TemplatePart = { text: string } | { param: string };
+type TemplatePart = { text: string; index?: undefined } | { index: number; text?: undefined };
 
 export interface CompiledRoute {
   readonly rule: string;
@@ -21,6 +21,9 @@ export interface CompiledRoute {
   readonly actions: Readonly<Record<string, string>> | undefined;
   readonly action: string | undefined;
   readonly resource: readonly TemplatePart[] | undefined;
+  /** Positions of :tenant and :namespace among the bound parameters (-1 when absent). */
+  readonly tenantAt: number;
+  readonly namespaceAt: number;
   readonly scopes: readonly string[];
   /** The action is an ACL permission checked in the tenant named by :tenant. */
   readonly rbac: boolean;
@@ -42,7 +45,7 @@ function configError(path: string, message: string): GatehouseError {
   return new GatehouseError('GH_CONFIG_INVALID', `${path}: ${message}`);
 }
 
-function compileTemplate(tpl: string, params: ReadonlySet<string>, where: string): TemplatePart[] {
+function compileTemplate(tpl: string, params: readonly string[], where: string): TemplatePart[] {
   const parts: TemplatePart[] = [];
   let i = 0;
   while (i < tpl.length) {
@@ -55,8 +58,8 @@ function compileTemplate(tpl: string, params: ReadonlySet<string>, where: string
     if (close === -1) throw configError(where, 'unclosed "{" in resource template');
     if (open > i) parts.push({ text: tpl.slice(i, open) });
     const name = tpl.slice(open + 1, close);
-    if (!params.has(name)) throw configError(where, `resource template names "{${name}}", which the path does not bind`);
-    parts.push({ param: name });
+    if (!params.includes(name)) throw configError(where, `resource template names "{${name}}", which the path does not bind`);
+    parts.push({ index: params.indexOf(name) });
     i = close + 1;
   }
   return parts;
@@ -66,7 +69,7 @@ export function compileRoute(cfg: RouteRuleConfig, index: number, scopes: ScopeR
   const where = `authz.routes[${index}]`;
   const raw = cfg.path.split('/').slice(1);
   const segments: Segment[] = [];
-  const params = new Set<string>();
+  const params: string[] = [];
   let rest = false;
   raw.forEach((s, i) => {
     if (s === '*') {
@@ -75,8 +78,8 @@ export function compileRoute(cfg: RouteRuleConfig, index: number, scopes: ScopeR
     } else if (s.startsWith(':')) {
       const name = s.slice(1);
       if (!PARAM_NAME.test(name)) throw configError(`${where}.path`, `invalid parameter name ":${name}"`);
-      if (params.has(name)) throw configError(`${where}.path`, `parameter ":${name}" appears twice`);
-      params.add(name);
+      if (params.includes(name)) throw configError(`${where}.path`, `parameter ":${name}" appears twice`);
+      params.push(name);
       segments.push({ param: name });
     } else {
       if (s.includes('*') || s.includes(':')) throw configError(`${where}.path`, `segment "${s}" mixes literal text with * or :`);
@@ -86,7 +89,7 @@ export function compileRoute(cfg: RouteRuleConfig, index: number, scopes: ScopeR
   if (cfg.actions && cfg.methods) throw configError(where, 'give either methods or actions, not both');
   if (cfg.actions && cfg.action) throw configError(where, 'give either action or actions, not both');
   for (const s of cfg.scopes) if (!scopes.isScope(s)) throw configError(`${where}.scopes`, `unknown scope "${s}"`);
-  const rbac = cfg.rbac && params.has('tenant');
+  const rbac = cfg.rbac && params.includes('tenant');
   if (rbac) {
     const actions = cfg.actions ? Object.values(cfg.actions) : cfg.action ? [cfg.action] : [];
     if (actions.length === 0) throw configError(where, 'a tenant route needs action or actions naming ACL permissions');
@@ -104,6 +107,8 @@ export function compileRoute(cfg: RouteRuleConfig, index: number, scopes: ScopeR
     actions,
     action: cfg.action,
     resource: cfg.resource === undefined ? undefined : compileTemplate(cfg.resource, params, `${where}.resource`),
+    tenantAt: params.indexOf('tenant'),
+    namespaceAt: params.indexOf('namespace'),
     scopes: [...cfg.scopes],
     rbac,
     anyAuthenticated: cfg.any_authenticated,
@@ -112,9 +117,10 @@ export function compileRoute(cfg: RouteRuleConfig, index: number, scopes: ScopeR
   });
 }
 
-function matchPath(route: CompiledRoute, parts: readonly string[]): Record<string, string> | undefined {
+/** The bound parameter values in path order, or undefined when the path does not match. */
+function matchPath(route: CompiledRoute, parts: readonly string[]): string[] | undefined {
   if (route.rest ? parts.length < route.segments.length : parts.length !== route.segments.length) return undefined;
-  const params: Record<string, string> = nullObject();
+  const values: string[] = [];
   for (let i = 0; i < route.segments.length; i++) {
     const seg = route.segments[i] as Segment;
     const part = parts[i] as string;
@@ -122,10 +128,10 @@ function matchPath(route: CompiledRoute, parts: readonly string[]): Record<strin
       if (seg.literal !== part) return undefined;
     } else {
       if (!PARAM_VALUE.test(part)) return undefined;
-      params[seg.param] = part;
+      values.push(part);
     }
   }
-  return params;
+  return values;
 }
 
 export class RouteTable {
@@ -142,14 +148,17 @@ export class RouteTable {
     const parts = path.split('/').slice(1);
     for (const route of this.#routes) {
       if (route.methods && !route.methods.has(method)) continue;
-      const params = matchPath(route, parts);
-      if (!params) continue;
+      const values = matchPath(route, parts);
+      if (!values) continue;
       const action = route.actions?.[method] ?? route.action ?? method.toLowerCase();
-      const resource = route.resource?.map((p) => ('text' in p ? p.text : (params[p.param] as string))).join('');
       const operation: Operation = { kind: 'http', method, path, action, risk_level: route.risk_level };
-      if (params['tenant'] !== undefined) operation.tenant = params['tenant'];
-      if (params['namespace'] !== undefined) operation.namespace = params['namespace'];
-      if (resource !== undefined) operation.resource = resource;
+      if (route.tenantAt >= 0) operation.tenant = values[route.tenantAt] as string;
+      if (route.namespaceAt >= 0) operation.namespace = values[route.namespaceAt] as string;
+      if (route.resource !== undefined) {
+        let resource = '';
+        for (const p of route.resource) resource += p.index === undefined ? p.text : (values[p.index] as string);
+        operation.resource = resource;
+      }
       return { route, operation };
     }
     return undefined;
