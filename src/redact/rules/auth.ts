@@ -49,12 +49,15 @@ function wordBoundaryBefore(text: string, start: number): boolean {
 export const bearer: Rule = {
   id: 'bearer',
   category: 'bearer',
-  triggers: ['bearer'],
+  triggers: ['bearer', 'apikey '],
   match(ctx: ScanContext, start: number, end: number) {
     const { text } = ctx;
     if (!wordBoundaryBefore(text, start)) return false;
-    const cred = credentials(text, end);
+    const apiKey = end - start === 7;
+    const cred = credentials(text, apiKey ? end - 1 : end);
     if (!cred) return false;
+    // "ApiKey <base64>" (Elasticsearch's scheme) only with a credential-shaped value: prose says "apikey is".
+    if (apiKey && (cred[1] - cred[0] < 16 || !/[0-9]/.test(text.slice(cred[0], Math.min(cred[1], cred[0] + 256))))) return false;
     ctx.push(cred[0], cred[1], REDACTED, 'bearer', 'bearer');
     return true;
   },

@@ -106,6 +106,7 @@ export function isPlaceholder(v: string): boolean {
   if (c === 91 /* [ */ || c === 123 /* { */) return true; // structure or a [REDACTED] marker
   if (v.length <= 9 && NOT_A_SECRET.has(v.toLowerCase())) return true;
   if (/^\*+$/.test(v)) return true;
+  if (c === 60 /* < */ && v.charCodeAt(v.length - 1) === 62 && v.length <= 64) return true; // "<your api key here>"
   // ${VAR}, ${VAR:-default}, ${VAR:?message}, $VAR
   if (c === 36 /* $ */ && /^\$(\{[A-Za-z_][A-Za-z0-9_.]{0,127}(:?[-?=+][^}]{0,128})?\}|[A-Za-z_][A-Za-z0-9_]{0,127})$/.test(v)) return true;
   if (c === 37 /* % */ && /^%[A-Za-z_][A-Za-z0-9_]{0,127}%$/.test(v)) return true;
@@ -151,6 +152,18 @@ function siblingIsSecret(ctx: ScanContext, ns: number): boolean {
   const m = SIBLING_NAME.exec(ctx.text.slice(Math.max(ctx.floor, ns - 160), ns));
   return m !== null && ctx.options.keys.classify(m[1]!) === 'strong';
 }
+
+/** Config formats that separate a name from its value with a space (redis.conf, CONFIG SET). */
+const SPACE_NAMES = new Set(['requirepass', 'masterauth', 'rpcpassword']);
+
+/** Prose: "password is x", "password was x", "password to x". Returns the index after the linking word, or i. */
+function linkingWord(text: string, i: number): number {
+  for (const w of ['is ', 'was ', 'to ', 'set to ', 'changed to ']) if (text.startsWith(w, i)) return i + w.length;
+  return i;
+}
+
+/** Words after "password is" that say something about it rather than being it. */
+const PROSE_STOP = new Set(['required', 'invalid', 'incorrect', 'wrong', 'missing', 'expired', 'empty', 'weak', 'too', 'not', 'set', 'changed', 'reset', 'valid', 'correct', 'the', 'a', 'an', 'now', 'being', 'null', 'blank']);
 
 /** Values that are not secrets even under a secret name. */
 function notASecret(text: string, v: Value, raw: string, lowerName: string, opener: number, nameClosed: boolean, kc: KeyClass): boolean {
@@ -206,18 +219,32 @@ export const keyValue: Rule = {
       separator = true;
     }
     const flag = text.charCodeAt(ns) === 45 /* - */;
-    if (!separator && !(flag && i > afterQuote)) return false;
+    const spaced = i > afterQuote;
+    // Without a separator: a --flag and its value, or prose ("WITH PASSWORD 'x'", "new password is x", "requirepass x").
+    let prose = 0; // 0: not prose; 1: a quoted literal must follow; 2: a word with a digit or symbol may follow
+    if (!separator && !flag) {
+      if (!spaced) return false;
+      const link = linkingWord(text, i);
+      if (link > i) {
+        i = link;
+        prose = 2;
+      } else prose = SPACE_NAMES.has(text.slice(ns, ne).toLowerCase()) ? 3 : 1;
+    }
     if (!xml) i = skipBlanks(text, i);
     const name = text.slice(ns, ne);
     const lowerName = name.toLowerCase();
     let kc = ctx.options.keys.classify(name);
     if (!kc) {
-      if (lowerName !== 'value' || !siblingIsSecret(ctx, ns)) return false;
+      if (lowerName !== 'value' || prose || !siblingIsSecret(ctx, ns)) return false;
       kc = 'strong';
     }
+    // In prose, "secret" names an object (Kubernetes: secret "api-tls" not found), "password 'x'" is the value.
+    if (prose && (kc !== 'strong' || lowerName === 'secret' || lowerName === 'secrets')) return false;
     const v = readValue(ctx, i, xml);
     if (v.end <= v.start) return false;
     const raw = text.slice(v.start, Math.min(v.end, v.start + 64));
+    if (prose === 1 && !v.quoted) return false;
+    if (prose === 2 && !v.quoted && (!/[0-9!@#$%^&*+=?~]/.test(raw) || PROSE_STOP.has(raw.toLowerCase()))) return false;
     if (notASecret(text, v, raw, lowerName, opener, q === opener || (q === 92 && opener === 34), kc)) {
       if (isPlaceholder(raw) || raw.startsWith('${')) ctx.until[index] = Math.max(ctx.until[index]!, v.end); // not "${API_KEY:?x}" again inside
       return false;

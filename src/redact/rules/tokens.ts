@@ -156,8 +156,10 @@ const gatehouseApiKey: Rule = {
       }
     }
     const e = runEnd(text, end, B64URL);
-    // The secret is after the last underscore: at least 16 characters with digits and letters.
+    // The secret is after the last underscore: at least 16 characters with digits and letters. For gh_ there must
+    // be one (gh_<id> alone is the public prefix that identifies a key).
     const lastUnderscore = text.lastIndexOf('_', e - 1);
+    if (lastUnderscore < end && text.startsWith('gh_', start)) return false;
     const secretFrom = lastUnderscore >= end ? lastUnderscore + 1 : end;
     if (e - secretFrom < 16 || !hasDigitAndLetter(text, secretFrom, e)) return false;
     ctx.push(start, e, REDACTED, 'gatehouse', 'gatehouse-api-key');
