@@ -30,6 +30,7 @@ const MAX_BODY = 4 * 1024 * 1024;
 const REQUEST_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
 const RESPONSE_KEYS = new Set(['jsonrpc', 'id', 'result', 'error']);
 const METHOD_RE = /^[A-Za-z0-9_/.$-]{1,128}$/;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 function invalid(message: string, code = JSONRPC_INVALID_REQUEST): GatehouseError {
   return new GatehouseError('GH_JSONRPC_INVALID', `Invalid JSON-RPC: ${message}`, { data: { jsonrpc_code: code } });
@@ -68,7 +69,7 @@ export function parseJsonRpc(body: Buffer, maxBatch: number): ParsedJsonRpc {
   if (body.length > MAX_BODY) throw invalid('body too large');
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+    text = UTF8.decode(body);
   } catch {
     throw invalid('body is not UTF-8', JSONRPC_PARSE_ERROR);
   }

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GatehouseError } from '../../src/core/errors.js';
-import { FIXTURES, principal } from './helpers.js';
+import { FIXTURES, makeExchange, principal } from './helpers.js';
 import { call, httpEngine } from './http-helpers.js';
 
 const publisher = principal('service-account-publisher', [], { tenant: 'acme-corp' });
@@ -108,5 +108,36 @@ describe('policy validated at load (routes and tenants)', () => {
   test('mode webhook without a url, and a url without a secret', async () => {
     await assert.rejects(httpEngine({}, { mode: 'webhook' }), /approval\.webhook\.url/);
     await assert.rejects(httpEngine({}, { webhook: { url: 'https://approver.example/' } }), /secret/);
+  });
+});
+
+describe('approval on HTTP routes', () => {
+  test('a route marked requires_approval binds method, path and query; a retry with the id proceeds once approved', async () => {
+    const e = await httpEngine(
+      { routes: [{ name: 'purge', path: '/ops/purge', methods: ['POST'], scopes: ['system:admin'], risk_level: 'high', requires_approval: true }] },
+      { mode: 'queue', queue: { hold_timeout: 0 } },
+    );
+    const ops = principal('ops', ['admin']);
+    const attempt = async (query: string, headers: Record<string, string> = {}) => {
+      const ex = makeExchange({ kind: 'http', method: 'POST', path: '/ops/purge', query, principal: ops, headers });
+      try {
+        await e.classify(ex);
+        await e.authorize(ex);
+        await e.approve(ex);
+        return { ex, err: undefined };
+      } catch (err) {
+        return { ex, err: err as GatehouseError };
+      }
+    };
+    const first = await attempt('all=1');
+    assert.equal(first.err?.code, 'GH_APPROVAL_PENDING');
+    const id = first.err?.data?.['approval_id'] as string;
+    assert.equal((await e.approvals.get(id))?.subject, 'POST /ops/purge?all=1');
+    await e.approvals.decide(id, 'approve', { approver: 'alice' });
+    const other = await attempt('all=2', { 'x-gatehouse-approval': id });
+    assert.equal(other.err?.code, 'GH_APPROVAL_PENDING', 'another query string needs its own approval');
+    const ok = await attempt('all=1', { 'x-gatehouse-approval': id });
+    assert.equal(ok.err, undefined);
+    assert.equal(ok.ex.approval?.id, id);
   });
 });
