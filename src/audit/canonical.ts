@@ -41,17 +41,24 @@ export interface AuditValueLimits {
   maxDepth: number;
   /** Longer strings are cut and marked. */
   maxString: number;
-  /** Arrays keep this many items, objects this many members. */
+  /** Arrays keep this many items, objects this many members (the first ones, in insertion order). */
   maxItems: number;
 }
 
 export const DEFAULT_VALUE_LIMITS: AuditValueLimits = { maxDepth: 12, maxString: 4096, maxItems: 256 };
 
+/** Set by toAuditValue when a copied object has a key starting with a digit (see copyIsStringifiable). */
+export interface CopyState {
+  digitKeys: boolean;
+}
+
 /**
- * Copies anything a capability hands us into a bounded, JSON-safe tree of prototype-free objects:
- * no cycles (depth-bounded), no functions, no huge strings, no non-finite numbers, no class instances.
+ * Copies anything a capability hands us into a bounded, JSON-safe tree of plain objects whose members
+ * are inserted in canonical order: no cycles (depth-bounded), no functions, no huge strings, no non-finite
+ * numbers, no class instances. When no copied key starts with a digit (state.digitKeys stays false), plain
+ * JSON.stringify of the copy is already canonical — V8 keeps insertion order for every other key.
  */
-export function toAuditValue(value: unknown, limits: AuditValueLimits = DEFAULT_VALUE_LIMITS, depth = 0): unknown {
+export function toAuditValue(value: unknown, limits: AuditValueLimits = DEFAULT_VALUE_LIMITS, depth = 0, state?: CopyState): unknown {
   switch (typeof value) {
     case 'string':
       return value.length > limits.maxString ? `${value.slice(0, limits.maxString)}…[${value.length - limits.maxString} more]` : value;
@@ -76,23 +83,29 @@ export function toAuditValue(value: unknown, limits: AuditValueLimits = DEFAULT_
     const n = Math.min(value.length, limits.maxItems);
     const out: unknown[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      const v = toAuditValue(value[i], limits, depth + 1);
+      const v = toAuditValue(value[i], limits, depth + 1, state);
       out[i] = v === undefined ? null : v;
     }
     if (value.length > n) out.push(`…[${value.length - n} more items]`);
     return out;
   }
-  const out = Object.create(null) as Record<string, unknown>;
-  let count = 0;
-  for (const key of Object.keys(value as object)) {
-    if (count === limits.maxItems) {
-      out['…'] = `[${Object.keys(value as object).length - count} more keys]`;
-      break;
-    }
-    const v = toAuditValue((value as Record<string, unknown>)[key], limits, depth + 1);
-    if (v === undefined) continue;
-    out[key.length > 256 ? key.slice(0, 256) : key] = v;
-    count++;
+  const all = Object.keys(value as object);
+  const keys = all.length > limits.maxItems ? all.slice(0, limits.maxItems) : all;
+  const copied = Object.create(null) as Record<string, unknown>;
+  for (const key of keys) {
+    const v = toAuditValue((value as Record<string, unknown>)[key], limits, depth + 1, state);
+    if (v !== undefined) copied[key.length > 256 ? key.slice(0, 256) : key] = v;
+  }
+  if (all.length > keys.length) copied['…'] = `[${all.length - keys.length} more keys]`;
+  const sorted = Object.keys(copied).sort();
+  // A plain object (JSON.stringify is faster on it than on a dictionary-mode null-prototype one); "__proto__" is
+  // defined as an own property, never assigned, so no key can reach the prototype.
+  const out: Record<string, unknown> = {};
+  for (const key of sorted) {
+    const c = key.charCodeAt(0);
+    if (state && c >= 0x30 && c <= 0x39) state.digitKeys = true;
+    if (key === '__proto__') Object.defineProperty(out, key, { value: copied[key], enumerable: true, writable: true, configurable: true });
+    else out[key] = copied[key];
   }
   return out;
 }

@@ -9,7 +9,7 @@
  * `{<payload>,"seq":N,"prev_hash":"…"}`. `prev_hash` is the previous record's `hash` (GENESIS_HASH for the first
  * record ever). Keeping the trailer at a fixed place lets verify check the chain without parsing every record.
  */
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import { canonicalJson } from './canonical.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -34,7 +34,7 @@ export interface SerializedRecord {
 export function chainLine(canonicalPayload: string, seq: number, prevHash: string): SerializedRecord {
   if (canonicalPayload.length <= 2) throw new TypeError('an audit payload cannot be empty');
   const hashed = `${canonicalPayload.slice(0, -1)},"seq":${seq},"prev_hash":"${prevHash}"}`;
-  const hash = createHash('sha256').update(hashed).digest('hex');
+  const hash = oneShotHash('sha256', hashed, 'hex');
   return { line: `${hashed.slice(0, -1)},"hash":"${hash}"}`, hash };
 }
 
@@ -85,14 +85,16 @@ export function readTrailer(buf: Buffer, start: number, end: number): Trailer | 
   if (mul === 1) return undefined;
   const seqKeyAt = i - SEQ_KEY.length + 1;
   if (seqKeyAt <= start || buf.compare(SEQ_KEY, 0, SEQ_KEY.length, seqKeyAt, i + 1) !== 0) return undefined;
-  const h = createHash('sha256');
-  h.update(buf.subarray(start, hashKeyAt));
-  h.update('}');
+  // The hashed text is the line up to `,"hash":` closed by `}`: put the `}` in place of that comma for one
+  // one-shot hash over a single view (about twice as fast as update + update), then put the comma back.
+  buf[hashKeyAt] = 0x7d;
+  const computed = oneShotHash('sha256', buf.subarray(start, hashKeyAt + 1), 'hex');
+  buf[hashKeyAt] = 0x2c;
   return {
     seq,
     prevHash: buf.toString('latin1', prevStart, prevStart + 64),
     hash: buf.toString('latin1', hashStart, hashStart + 64),
-    computed: h.digest('hex'),
+    computed,
   };
 }
 

@@ -9,9 +9,12 @@
 import { createHash, createHmac } from 'node:crypto';
 import { ERROR_CODES } from '../core/errors.js';
 import type { AuditEvent } from '../core/types.js';
-import { canonicalJson, toAuditValue } from './canonical.js';
+import { canonicalJson, DEFAULT_VALUE_LIMITS, toAuditValue, type CopyState } from './canonical.js';
 
 export type Redact = (value: unknown) => unknown;
+
+/** The default redactor (the library's; the gateway passes src/redact's). */
+export const IDENTITY: Redact = (v) => v;
 
 export interface PayloadOptions {
   redact: Redact;
@@ -55,10 +58,12 @@ function applyHmac(source: unknown, target: unknown, keys: ReadonlySet<string>, 
 }
 
 /** Redacts (and HMACs) a free-form value: args and metadata. */
-export function protectValue(value: unknown, opts: PayloadOptions): unknown {
+export function protectValue(value: unknown, opts: PayloadOptions, state?: CopyState): unknown {
   if (value === undefined) return undefined;
+  if (opts.redact === IDENTITY && opts.hmacKeys.size === 0) return toAuditValue(value, DEFAULT_VALUE_LIMITS, 0, state);
   const copy = toAuditValue(value);
-  const redacted = toAuditValue(opts.redact(copy));
+  // toAuditValue copies again, so the HMAC pass below edits the redacted tree, never `copy`.
+  const redacted = toAuditValue(opts.redact(copy), DEFAULT_VALUE_LIMITS, 0, state);
   if (opts.hmacKey && opts.hmacKeys.size > 0) applyHmac(copy, redacted, opts.hmacKeys, opts.hmacKey);
   return redacted;
 }
@@ -70,16 +75,39 @@ function boundedArgs(args: unknown, maxBytes: number): unknown {
   return { _truncated: true, bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') };
 }
 
+/** The payload's member names in canonical (code-unit) order: serialisation walks this instead of sorting. */
+export const PAYLOAD_KEYS = [
+  'action', 'approval', 'approved', 'args', 'auth_method', 'error', 'error_code', 'event_type', 'latency_ms', 'metadata',
+  'method', 'namespace', 'path', 'principal', 'principal_type', 'request_id', 'resource', 'result', 'result_status',
+  'risk_level', 'scopes', 'source_ip', 'status', 'subject', 'tailscale', 'tenant', 'tenant_id', 'timestamp', 'tool', 'user_agent',
+] as const;
+
+// Payloads whose args or metadata hold a key starting with a digit: JSON.stringify would not write them canonically.
+const DIGIT_KEYS = new WeakSet<object>();
+
+/** canonicalJson of a buildPayload result, without sorting the top level. */
+function serializeKnown(payload: Record<string, unknown>): string {
+  let out = '';
+  for (const k of PAYLOAD_KEYS) {
+    const v = payload[k];
+    if (v === undefined) continue;
+    // args and metadata are free-form; every other member is a primitive, a string list or a fixed-order object.
+    out += (out.length === 0 ? '{"' : ',"') + k + '":' + (k === 'args' || k === 'metadata' ? canonicalJson(v) : JSON.stringify(v));
+  }
+  return out + '}';
+}
+
 /**
- * Serialises a payload canonically; when it is larger than maxArgsBytes, args or metadata above that size are
- * replaced by their size and SHA-256 (so one huge argument cannot blow up the log or the queue).
+ * Serialises a payload from buildPayload canonically — on the hot path with one JSON.stringify, since buildPayload
+ * builds every object with its members in canonical order. When it is larger than maxArgsBytes, args or metadata
+ * above that size are replaced by their size and SHA-256 (one huge argument cannot blow up the log or the queue).
  */
 export function serializePayload(payload: Record<string, unknown>, maxArgsBytes: number): string {
-  const text = canonicalJson(payload);
+  const text = DIGIT_KEYS.has(payload) ? serializeKnown(payload) : JSON.stringify(payload);
   if (text.length <= maxArgsBytes) return text;
   payload['args'] = boundedArgs(payload['args'], maxArgsBytes);
   payload['metadata'] = boundedArgs(payload['metadata'], maxArgsBytes);
-  return canonicalJson(payload);
+  return serializeKnown(payload);
 }
 
 const str = (v: unknown, max = LONG_STRING): string | undefined =>
@@ -105,16 +133,27 @@ export function checkEvent(event: AuditEvent, internal = false): void {
   if (!RESULT_STATUS.has(event.result_status)) throw new TypeError('result_status must be success, error or denied');
 }
 
+/**
+ * Scopes and tags: an array of short strings is kept as is (the common case, no copy); anything else becomes an
+ * array of bounded strings. Either way JSON.stringify of it is canonical.
+ */
+function stringList(v: unknown): string[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  if (v.length <= SHORT.maxItems && v.every((x) => typeof x === 'string' && x.length <= SHORT.maxString)) return v as string[];
+  return v.slice(0, SHORT.maxItems).map((x) => (typeof x === 'string' ? x : canonicalJson(toAuditValue(x, SHORT))).slice(0, SHORT.maxString));
+}
+
+// Built with their members in canonical order and only strings, booleans and string lists as values, so
+// JSON.stringify of them is canonical (serializeKnown relies on it).
 function tailscaleOf(t: AuditEvent['tailscale']): Record<string, unknown> | undefined {
   if (!t || typeof t !== 'object') return undefined;
-  const out: Record<string, unknown> = {
-    tailnet: str(t.tailnet, 256),
-    tailscale_name: str(t.tailscale_name, 256),
-    tailscale_node: str(t.tailscale_node, 256),
-    tailscale_tags: Array.isArray(t.tailscale_tags) ? toAuditValue(t.tailscale_tags, SHORT) : undefined,
-    tailscale_user: str(t.tailscale_user, 256),
-  };
-  return Object.values(out).some((v) => v !== undefined) ? out : undefined;
+  const tailnet = str(t.tailnet, 256);
+  const name = str(t.tailscale_name, 256);
+  const node = str(t.tailscale_node, 256);
+  const tags = stringList(t.tailscale_tags);
+  const user = str(t.tailscale_user, 256);
+  if (tailnet === undefined && name === undefined && node === undefined && tags === undefined && user === undefined) return undefined;
+  return { tailnet, tailscale_name: name, tailscale_node: node, tailscale_tags: tags, tailscale_user: user };
 }
 
 function approvalOf(a: AuditEvent['approval']): Record<string, unknown> | undefined {
@@ -126,18 +165,22 @@ function approvalOf(a: AuditEvent['approval']): Record<string, unknown> | undefi
 export function buildPayload(event: AuditEvent, timestamp: string, opts: PayloadOptions): Record<string, unknown> {
   const subject = str(event.subject, 256);
   const tenant = str(event.tenant, 256);
-  return {
+  const state: CopyState = { digitKeys: false };
+  const args = protectValue(event.args, opts, state);
+  const metadata = protectValue(event.metadata, opts, state);
+  // Members in canonical order (PAYLOAD_KEYS): JSON.stringify of this object is the canonical form.
+  const payload = {
     action: str(event.action, 256),
     approval: approvalOf(event.approval),
     approved: bool(event.approved),
-    args: protectValue(event.args, opts),
+    args,
     auth_method: str(event.auth_method, 32),
     // Every failed record carries an error string: seed 001's `.error | contains(...)` errors on null in jq.
     error: str(event.error) ?? (event.result_status === 'success' ? undefined : (str(event.error_code, 64) ?? event.result_status)),
     error_code: str(event.error_code, 64),
     event_type: event.event_type,
     latency_ms: num(event.latency_ms),
-    metadata: protectValue(event.metadata, opts),
+    metadata,
     method: str(event.method, 32),
     namespace: str(event.namespace, 256),
     path: str(event.path),
@@ -148,7 +191,7 @@ export function buildPayload(event: AuditEvent, timestamp: string, opts: Payload
     result: resultOf(event),
     result_status: event.result_status,
     risk_level: str(event.risk_level, 16),
-    scopes: Array.isArray(event.scopes) ? toAuditValue(event.scopes, SHORT) : undefined,
+    scopes: stringList(event.scopes),
     source_ip: str(event.source_ip, 64),
     status: num(event.status),
     subject,
@@ -159,4 +202,6 @@ export function buildPayload(event: AuditEvent, timestamp: string, opts: Payload
     tool: str(event.tool, 256),
     user_agent: str(event.user_agent, 512),
   };
+  if (state.digitKeys) DIGIT_KEYS.add(payload);
+  return payload;
 }

@@ -71,7 +71,9 @@ class Verifier {
   readonly #maxBreaks: number;
   #lastSeq: number | undefined;
   #lastHash: string | undefined;
-  #window = new Map<number, string>();
+  /** Hashes of the last WINDOW seqs, as a ring (seq % WINDOW): links out-of-order records without a Map per record. */
+  #ringSeq = new Float64Array(WINDOW).fill(-1);
+  #ringHash: string[] = new Array<string>(WINDOW);
   #dupes = new Map<number, string>();
   #gaps: { from: number; to: number; seen: number; file: string; line: number }[] = [];
   #bad: Bad[] = [];
@@ -159,28 +161,43 @@ class Verifier {
     return t.seq;
   }
 
+  #hashOf(seq: number): string | undefined {
+    const i = seq % WINDOW;
+    return this.#ringSeq[i] === seq ? this.#ringHash[i] : undefined;
+  }
+
+  #remember(seq: number, hash: string): void {
+    const i = seq % WINDOW;
+    this.#ringSeq[i] = seq;
+    this.#ringHash[i] = hash;
+  }
+
   #link(at: { file: string; line: number; seq: number }, seq: number, prev: string, hash: string): void {
-    this.#first ??= { seq, prev };
     const lastSeq = this.#lastSeq;
+    // The common case: the next seq, linked to the record before it.
+    if (lastSeq !== undefined && seq === lastSeq + 1 && prev === this.#lastHash) {
+      this.#remember(seq, hash);
+      this.#lastSeq = seq;
+      this.#lastHash = hash;
+      return;
+    }
+    this.#first ??= { seq, prev };
     const inOrder = lastSeq === undefined || seq === lastSeq + 1;
-    const linked = lastSeq === undefined || (inOrder && prev === this.#lastHash) || this.#window.get(seq - 1) === prev || this.#dupes.get(seq - 1) === prev;
-    const seen = this.#window.get(seq);
+    const linked = lastSeq === undefined || (inOrder && prev === this.#lastHash) || this.#hashOf(seq - 1) === prev || this.#dupes.get(seq - 1) === prev;
+    const seen = this.#hashOf(seq);
     if (seen !== undefined) {
       this.#break({ kind: 'inserted', ...at, message: seen === hash ? `seq ${seq} appears twice: a record was duplicated` : `two different records claim seq ${seq}: one of them was inserted` });
-      this.#dupes.set(seq, hash);
+      if (this.#dupes.size < WINDOW) this.#dupes.set(seq, hash);
     } else if (lastSeq !== undefined && seq < lastSeq + 1) {
       this.#break({ kind: 'reordered', ...at, message: `seq ${seq} appears after seq ${lastSeq}: records are out of order` });
       const gap = this.#gaps.find((g) => seq >= g.from && seq <= g.to);
       if (gap) gap.seen++;
     } else if (lastSeq !== undefined && seq > lastSeq + 1) {
-      this.#gaps.push({ from: lastSeq + 1, to: seq - 1, seen: 0, file: at.file, line: at.line });
+      if (this.#gaps.length < WINDOW) this.#gaps.push({ from: lastSeq + 1, to: seq - 1, seen: 0, file: at.file, line: at.line });
     } else if (!linked) {
       this.#break({ kind: 'chain', ...at, message: `prev_hash does not match the hash of seq ${seq - 1}: that record was replaced or altered and rehashed` });
     }
-    if (seen === undefined) {
-      this.#window.set(seq, hash);
-      if (this.#window.size > WINDOW) this.#window.delete(this.#window.keys().next().value as number);
-    }
+    if (seen === undefined) this.#remember(seq, hash);
     if (lastSeq === undefined || seq > lastSeq) {
       this.#lastSeq = seq;
       this.#lastHash = hash;

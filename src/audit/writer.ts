@@ -20,7 +20,7 @@ import { chainLine, GENESIS_HASH } from './chain.js';
 import { CHECKPOINT_EVENT, RETENTION_EVENT, TORN_EVENT, checkpointMessage, signCheckpoint, type CheckpointBody } from './checkpoint.js';
 import { rotatedName } from './files.js';
 import { loadHmacKey, loadSigningKey, type SigningKey } from './keys.js';
-import { buildPayload, checkEvent, serializePayload, type PayloadOptions, type Redact } from './record.js';
+import { IDENTITY, buildPayload, checkEvent, serializePayload, type PayloadOptions, type Redact } from './record.js';
 import { readChainHead } from './recover.js';
 import { compressFile, filesToRemove, lastRecord, removeCompressedTwins, removeFiles, syncDir, uncompressedRotated } from './rotate.js';
 import type { AuditSink } from './sinks/types.js';
@@ -59,6 +59,17 @@ const MAX_BATCH_BYTES = 1 << 20;
 export const auditDir = (cfg: Pick<AuditConfig, 'dir'>, stateDir: string): string => resolvePath(stateDir, cfg.dir ?? join(stateDir, 'audit'));
 const RETRY_MS = 1000;
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+// Records within the same millisecond share one timestamp string (toISOString costs more than the rest of a record's header).
+let lastMs = NaN;
+let lastIso = '';
+const isoCached = (ms: number): string => {
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = iso(ms);
+  }
+  return lastIso;
+};
 
 function writeAll(fd: number, buf: Buffer, chunk: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -126,7 +137,7 @@ export class AuditLog implements AuditEmitter {
     if (hmacKeys.size > 0) {
       hmacKey = opts.hmacKey !== undefined ? Buffer.from(opts.hmacKey) : loadHmacKey({ hmacKeyFile: cfg.hmac_key_file, hmacKeyEnv: cfg.hmac_key_env, env, stateDir: opts.stateDir, create: true });
     }
-    this.#payloadOpts = { redact: opts.redact ?? ((v) => v), hmacKeys, hmacKey };
+    this.#payloadOpts = { redact: opts.redact ?? IDENTITY, hmacKeys, hmacKey };
     this.#key = loadSigningKey({ privateKeyFile: cfg.checkpoint.private_key_file, privateKeyEnv: cfg.checkpoint.private_key_env, env, stateDir: opts.stateDir });
   }
 
@@ -140,19 +151,40 @@ export class AuditLog implements AuditEmitter {
     this.#timers.push(setInterval(() => this.#onTick(), tick).unref());
   }
 
-  async emit(event: AuditEvent): Promise<void> {
-    checkEvent(event);
+  emit(event: AuditEvent): Promise<void> {
+    try {
+      checkEvent(event);
+      // Fast path without an extra async frame: most emits find room in the queue.
+      if (this.#queue.length < this.#cfg.max_queue || this.#failed || this.#closing) return this.#accept(event);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    return this.#emitWhenRoom(event);
+  }
+
+  async #emitWhenRoom(event: AuditEvent): Promise<void> {
     while (!this.#failed && !this.#closing && this.#queue.length >= this.#cfg.max_queue) {
       await new Promise<void>((r) => this.#spaceWaiters.push(r));
     }
-    if (this.#closing) throw new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail: 'the audit log is closed' });
-    if (this.#failed || this.#opening) return this.#refuse();
+    return this.#accept(event);
+  }
+
+  #accept(event: AuditEvent): Promise<void> {
+    if (this.#closing) return Promise.reject(new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail: 'the audit log is closed' }));
+    if (this.#failed || this.#opening) {
+      try {
+        this.#refuse();
+        return Promise.resolve();
+      } catch (e) {
+        return Promise.reject(e as Error);
+      }
+    }
     let payload: Record<string, unknown>;
     try {
-      payload = buildPayload(event, iso(this.#clock.now()), this.#payloadOpts);
+      payload = buildPayload(event, isoCached(this.#clock.now()), this.#payloadOpts);
     } catch (e) {
       // A redactor that throws must not let the record through unredacted: refuse like a write failure.
-      throw new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail: 'the audit record could not be prepared', cause: e });
+      return Promise.reject(new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail: 'the audit record could not be prepared', cause: e }));
     }
     return new Promise<void>((resolve, reject) => this.#append(payload, { resolve, reject }));
   }
@@ -184,11 +216,12 @@ export class AuditLog implements AuditEmitter {
 
   // --- appending ------------------------------------------------------------
 
-  #append(payload: Record<string, unknown>, cb: { resolve?: () => void; reject?: (e: Error) => void; strict?: boolean; pre?: string } = {}): void {
+  #append(payload: Record<string, unknown>, cb: { resolve?: () => void; reject?: (e: Error) => void; strict?: boolean; pre?: string; internal?: boolean } = {}): void {
     const now = this.#clock.now();
     this.#maybeRotate(now);
     if (this.#sinceCheckpoint > 0 && now - this.#lastCheckpointAt >= this.#cfg.checkpoint.every_seconds * 1000) this.#checkpoint(now);
-    const text = serializePayload(payload, this.#cfg.max_args_bytes);
+    // The log's own records (seal, retention) have their own members: serialised generically.
+    const text = cb.internal ? canonicalJson(payload) : serializePayload(payload, this.#cfg.max_args_bytes);
     this.#enqueue(text, payload, now, cb);
     this.#sinceCheckpoint++;
     if (this.#sinceCheckpoint >= this.#cfg.checkpoint.every_records) this.#checkpoint(now);
@@ -237,7 +270,7 @@ export class AuditLog implements AuditEmitter {
   }
 
   #appendInternal(payload: Record<string, unknown>, pre = ''): Promise<void> {
-    return new Promise((resolve, reject) => this.#append(payload, { resolve, reject, strict: true, pre }));
+    return new Promise((resolve, reject) => this.#append(payload, { resolve, reject, strict: true, pre, internal: true }));
   }
 
   #onTick(): void {

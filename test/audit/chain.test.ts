@@ -75,3 +75,34 @@ describe('hash chain line', () => {
     assert.throws(() => chainLine('{}', 1, GENESIS_HASH), TypeError);
   });
 });
+
+describe('record payload serialisation', () => {
+  test('the writer fast path equals canonical JSON, and PAYLOAD_KEYS are the payload keys in canonical order', async () => {
+    const { buildPayload, serializePayload, PAYLOAD_KEYS, IDENTITY } = await import('../../src/audit/record.js');
+    assert.deepEqual([...PAYLOAD_KEYS], [...PAYLOAD_KEYS].sort());
+    const opts = { redact: IDENTITY, hmacKeys: new Set<string>(), hmacKey: undefined };
+    // Not sorted here: the literal's own order must be canonical, since the hot path is one JSON.stringify.
+    assert.deepEqual(Object.keys(buildPayload({ event_type: 'x', result_status: 'success' }, 't', opts)), [...PAYLOAD_KEYS]);
+    const digits = buildPayload({ event_type: 'x', result_status: 'success', args: { b: { '10': 1, '9': 2, a: [{ '2': 0, '1': 0 }] } } }, 't', opts);
+    assert.equal(serializePayload(digits, 1e9), canonicalJson(digits));
+    assert.ok(serializePayload(digits, 1e9).includes('{"10":1,"9":2,"a":[{"1":0,"2":0}]}'));
+    fc.assert(
+      fc.property(fc.record({ args: fc.jsonValue(), metadata: fc.dictionary(fc.oneof(fc.string(), fc.nat().map(String)), fc.jsonValue()), subject: fc.string(), tool: fc.option(fc.string(), { nil: undefined }), latency_ms: fc.double({ noNaN: true, noDefaultInfinity: true }), scopes: fc.array(fc.string()) }), (e) => {
+        const payload = buildPayload({ event_type: 'tool.call', result_status: 'success', tailscale: { tailscale_user: 'a', tailnet: 'b' }, ...e }, '2026-01-01T00:00:00.000Z', opts);
+        assert.equal(serializePayload(payload, 1e9), canonicalJson(payload));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('hostile keys in args', () => {
+  test('__proto__, constructor and prototype keys are kept as data and never touch a prototype', () => {
+    const hostile = JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}},"a":1}') as unknown;
+    const copy = toAuditValue(hostile) as Record<string, unknown>;
+    assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+    assert.equal(Object.getPrototypeOf(copy), Object.prototype);
+    assert.equal(canonicalJson(copy), '{"__proto__":{"polluted":true},"a":1,"constructor":{"prototype":{"x":1}}}');
+    assert.equal(JSON.stringify(copy), canonicalJson(copy));
+  });
+});

@@ -13,10 +13,10 @@ import { ManualClock } from '../../src/core/clock.js';
 import { createStdoutSink, syslogMessage } from '../../src/audit/index.js';
 import { memoryLogger, openTestLog, seedEvent, tempDir } from './helpers.js';
 
-async function until(cond: () => boolean, ms = 8000): Promise<void> {
+async function until(cond: () => boolean, what = 'condition', ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -68,15 +68,15 @@ describe('HTTP SIEM sink', () => {
     t.after(() => s.stop());
     const log = await openTestLog(state, httpSink(port));
     for (let i = 0; i < 100; i += 10) await Promise.all(Array.from({ length: 10 }, (_, j) => log.emit(seedEvent(i + j))));
-    await until(() => s.records.length >= 100);
+    await until(() => s.records.length >= 100, 'the first 100 records');
 
     await s.stop();
     for (let i = 100; i < 200; i += 10) await Promise.all(Array.from({ length: 10 }, (_, j) => log.emit(seedEvent(i + j))));
     const spool = join(log.dir, 'spool', '0');
-    await until(() => readdirSync(spool).filter((f) => f.endsWith('.json')).length > 0);
+    await until(() => readdirSync(spool).filter((f) => f.endsWith('.json')).length > 0, 'spooled batches');
 
     await s.listen(port);
-    await until(() => s.records.filter((r) => r['event_type'] === 'tool.call').length === 200);
+    await until(() => s.records.filter((r) => r['event_type'] === 'tool.call').length === 200, `all 200 records (have ${s.records.length})`);
     await log.close();
     const seqs = s.records.map((r) => r['seq'] as number);
     assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'consecutive, in order, no duplicates');

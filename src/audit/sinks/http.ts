@@ -33,6 +33,8 @@ export interface HttpSinkOptions {
   logger: Logger;
 }
 
+class RetryLater extends Error {}
+
 const SPOOL_RE = /^\d{16}-\d{16}-[0-9a-f]{16}\.json$/;
 const pad = (n: number): string => String(n).padStart(16, '0');
 
@@ -119,7 +121,15 @@ export class HttpSink implements AuditSink {
   #kick(ms: number): void {
     if (this.#sending || this.#retryTimer || this.#closed) return;
     if (ms === 0) {
-      this.#sending = this.#drain().finally(() => (this.#sending = undefined));
+      this.#sending = this.#drain()
+        .catch((e: unknown) => {
+          if (!(e instanceof RetryLater)) this.#o.logger.error({ sink: 'http', code: (e as NodeJS.ErrnoException).code }, 'audit sink http: cannot read the spool');
+          if (this.#backoff === 0) this.#backoff = this.#o.retryMinMs;
+        })
+        .finally(() => {
+          this.#sending = undefined;
+          if (this.#backoff > 0) this.#kick(this.#backoff);
+        });
       return;
     }
     this.#retryTimer = setTimeout(() => {
@@ -131,14 +141,18 @@ export class HttpSink implements AuditSink {
 
   /** Sends spooled batches oldest first until the spool is empty or a send fails (then retries later). */
   async #drain(): Promise<void> {
-    for (const name of this.#spooled()) {
+    // Batches spooled while this runs are picked up by the next pass.
+    for (let names = this.#spooled(); names.length > 0; names = this.#spooled()) await this.#drainOnce(names);
+  }
+
+  async #drainOnce(names: string[]): Promise<void> {
+    for (const name of names) {
       const path = join(this.#o.spoolDir, name);
       const body = await readFile(path);
       const outcome = await this.#post(body, name.slice(0, -'.json'.length));
       if (outcome === 'retry') {
         this.#backoff = Math.min(this.#backoff ? this.#backoff * 2 : this.#o.retryMinMs, this.#o.retryMaxMs);
-        this.#kick(this.#backoff);
-        return;
+        throw new RetryLater();
       }
       if (outcome === 'rejected') {
         mkdirSync(join(this.#o.spoolDir, 'rejected'), { recursive: true, mode: 0o700 });
