@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
-import { productionProblems, redactConfigForDisplay } from '../config/index.js';
+import { redactConfigForDisplay } from '../config/index.js';
+import { productionRefusals } from '../gateway/production.js';
 import { createRedactor } from '../redact/index.js';
 import { configOption, loadCliConfig } from './context.js';
 import type { Command } from './types.js';
@@ -16,7 +17,7 @@ const check: Command = {
   options: { ...configOption, quiet: { type: 'boolean', short: 'q', description: 'print nothing on success' } },
   async run(args, ctx) {
     const cfg = await loadCliConfig(args, ctx, { skipProfileCheck: true });
-    const problems = cfg.profile === 'production' ? productionProblems(cfg) : [];
+    const problems = cfg.profile === 'production' ? productionRefusals(cfg) : [];
     for (const p of problems) writeLine(ctx.stderr, `error GH_CONFIG_PRODUCTION_REFUSED: production: ${p}`);
     if (problems.length) return 2;
     if (!bool(args, 'quiet')) {

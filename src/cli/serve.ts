@@ -51,7 +51,8 @@ export const serveCommand: Command = {
     listen: { type: 'string', short: 'l', value: 'HOST:PORT', description: 'listen address (overrides server.listen)' },
   },
   async run(args, ctx) {
-    const cfg = await loadCliConfig(args, ctx);
+    // The full production check (with TLS and authentication) runs in startGateway and names every problem.
+    const cfg = await loadCliConfig(args, ctx, { skipProfileCheck: true });
     return serveUntilSignal(cfg, ctx, str(args, 'listen'));
   },
 };

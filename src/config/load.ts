@@ -48,7 +48,10 @@ export interface LoadOptions {
   text?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** Skip the production refusals (config check prints them as problems instead). */
+  /**
+   * Skip the configuration-level production refusals: callers that run the full set (with TLS and authentication,
+   * gateway/production.ts) check afterwards so every problem is reported at once.
+   */
   skipProfileCheck?: boolean;
 }
 

@@ -4,7 +4,6 @@ import { GatehouseError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
-import { developmentWarnings } from '../config/index.js';
 import { openStore } from '../store/index.js';
 import { buildCapabilities } from './capabilities.js';
 import { startEchoServer } from './demo/echo.js';
@@ -12,6 +11,7 @@ import { startMcpServer } from './demo/mcp.js';
 import { createGatewayLogger } from './logger.js';
 import { createRedactor } from '../redact/index.js';
 import { createServerTlsProvider } from './tls.js';
+import { assertProductionReady, developmentWarnings } from './production.js';
 import { createUpstreamTls } from '../tls/index.js';
 import { listenGateway, type RunningGateway, type ServerTlsProvider } from './server.js';
 
@@ -33,6 +33,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
   const redactor = createRedactor(cfg.redact);
   const logger = opts.logger ?? createGatewayLogger(cfg, redactor);
   const clock = opts.clock ?? systemClock;
+  assertProductionReady(cfg);
   mkdirSync(cfg.state_dir, { recursive: true, mode: 0o700 });
   for (const w of developmentWarnings(cfg)) logger.warn({ setting: w }, 'insecure setting allowed in development only');
   const store = openStore({ kind: cfg.store.kind, ...(cfg.store.path ? { path: cfg.store.path } : {}) }, { clock });
