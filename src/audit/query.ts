@@ -173,7 +173,11 @@ export async function followAuditLog(dir: string, filter: QueryFilter, onRecord:
       if (fd >= 0) drain();
       const st = existsSync(path) ? statSync(path) : undefined;
       if (st && (fd < 0 || st.ino !== fstatSync(fd).ino)) {
-        if (fd >= 0) closeSync(fd);
+        if (fd >= 0) {
+          // Rotated: the old file may have grown between the read above and the rename; finish it first.
+          drain();
+          closeSync(fd);
+        }
         fd = openSync(path, 'r');
         offset = 0;
         carry = '';
