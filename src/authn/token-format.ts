@@ -32,8 +32,9 @@ export interface VerifiedToken {
   kid: string;
 }
 
-// Linear: each class excludes '.', so the segments cannot overlap.
-const TOKEN_RE = /^gh1\.[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]{2,16384}\.[A-Za-z0-9_-]{43}$/;
+const KID_RE = /^[A-Za-z0-9_-]{1,32}$/;
+// 42 base64url characters, then one whose two spare bits are zero (the canonical encoding of 32 bytes).
+const SIG_RE = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
 /** A token failure with its precise code and a short reason for the audit record. Never carries the token. */
 export function tokenError(code: ErrorCode, reason: string): GatehouseError {
@@ -41,7 +42,7 @@ export function tokenError(code: ErrorCode, reason: string): GatehouseError {
 }
 
 export function sign(signingInput: string, key: TokenKey): string {
-  return createHmac('sha256', key.secret).update(signingInput).digest('base64url');
+  return createHmac('sha256', key.hmacKey ?? key.secret).update(signingInput).digest('base64url');
 }
 
 export function encodeToken(claims: TokenClaims, key: TokenKey): string {
@@ -53,29 +54,33 @@ export function looksLikeGatehouseToken(value: string): boolean {
   return value.startsWith(TOKEN_PREFIX);
 }
 
-/** Splits a token after the length cap and the charset check; nothing is decoded here. */
+/**
+ * Splits a token after the length cap; nothing is decoded here. The kid and the signature are checked strictly (the
+ * signature must be the one canonical spelling); the payload needs no charset check, since the MAC covers it verbatim.
+ */
 export function splitToken(token: string, maxLength = DEFAULT_MAX_TOKEN_LENGTH): { kid: string; input: string; payload: string; sig: string } {
   if (typeof token !== 'string') throw new TypeError('token must be a string');
   if (token.length > maxLength) throw tokenError('GH_TOKEN_MALFORMED', 'token_too_long');
-  if (!TOKEN_RE.test(token)) throw tokenError('GH_TOKEN_MALFORMED', 'token_syntax');
-  const kidEnd = token.indexOf('.', 4);
   const sigStart = token.length - SIG_LENGTH;
-  return {
-    kid: token.slice(4, kidEnd),
-    input: token.slice(0, sigStart - 1),
-    payload: token.slice(kidEnd + 1, sigStart - 1),
-    sig: token.slice(sigStart),
-  };
+  const kidEnd = token.indexOf('.', 4);
+  if (!token.startsWith(TOKEN_PREFIX) || kidEnd === -1 || sigStart - 1 <= kidEnd + 1 || token.charCodeAt(sigStart - 1) !== 46 /* . */ || token.indexOf('.', kidEnd + 1) !== sigStart - 1) {
+    throw tokenError('GH_TOKEN_MALFORMED', 'token_syntax');
+  }
+  const kid = token.slice(4, kidEnd);
+  const sig = token.slice(sigStart);
+  if (!KID_RE.test(kid) || !SIG_RE.test(sig)) throw tokenError('GH_TOKEN_MALFORMED', 'token_syntax');
+  return { kid, input: token.slice(0, sigStart - 1), payload: token.slice(kidEnd + 1, sigStart - 1), sig };
 }
 
-/** Constant-time comparison of the canonical signature encodings (equal, public length). */
+/** Constant-time comparison of the MAC bytes (equal, public length); `sig` is already known canonical. */
 export function signatureMatches(input: string, sig: string, key: TokenKey): boolean {
-  const expected = Buffer.from(sign(input, key), 'latin1');
-  const actual = Buffer.from(sig, 'latin1');
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
+  const expected = createHmac('sha256', key.hmacKey ?? key.secret).update(input).digest();
+  const actual = Buffer.from(sig, 'base64url');
+  return actual.length === expected.length && timingSafeEqual(expected, actual);
 }
 
-const CLAIM_STRING = /^[\x20-\x7e]{1,256}$/;
+const MAX_CLAIM = 256;
+const isClaimString = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_CLAIM;
 
 /** Decodes a payload whose MAC already verified (or for `inspect`), checking every claim's type and shape. */
 export function decodeClaims(payload: string): TokenClaims {
@@ -87,12 +92,14 @@ export function decodeClaims(payload: string): TokenClaims {
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw tokenError('GH_TOKEN_MALFORMED', 'payload_shape');
   const c = raw as Record<string, unknown>;
+  // Types and bounds only: the payload verified under our key, and mint() checked each value's alphabet.
+  const scopes = c['scopes'];
   const ok =
-    typeof c['sub'] === 'string' && CLAIM_STRING.test(c['sub']) &&
-    Array.isArray(c['scopes']) && c['scopes'].length <= 256 && c['scopes'].every((s) => typeof s === 'string' && CLAIM_STRING.test(s)) &&
-    (c['tenant'] === undefined || (typeof c['tenant'] === 'string' && CLAIM_STRING.test(c['tenant']))) &&
+    isClaimString(c['sub']) &&
+    Array.isArray(scopes) && scopes.length <= 256 && scopes.every(isClaimString) &&
+    (c['tenant'] === undefined || isClaimString(c['tenant'])) &&
     Number.isSafeInteger(c['iat']) && Number.isSafeInteger(c['exp']) &&
-    typeof c['jti'] === 'string' && CLAIM_STRING.test(c['jti']) &&
+    isClaimString(c['jti']) &&
     (c['bg'] === undefined || c['bg'] === true);
   if (!ok) throw tokenError('GH_TOKEN_MALFORMED', 'claims_invalid');
   const claims: TokenClaims = { sub: c['sub'] as string, scopes: c['scopes'] as string[], iat: c['iat'] as number, exp: c['exp'] as number, jti: c['jti'] as string };

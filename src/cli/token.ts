@@ -149,7 +149,8 @@ const inspectCommand: Command = {
         jti: c.jti, kid: i.kid, issued_at: iso(c.iat), expires_at: iso(c.exp), ...(c.bg ? { break_glass: true } : {}),
       };
       if (bool(args, 'json')) writeLine(ctx.stdout, JSON.stringify(view, null, 2));
-      else for (const [k, v] of Object.entries(view)) writeLine(ctx.stdout, `${k.padEnd(11)} ${Array.isArray(v) ? v.join(',') : String(v)}`);
+      // Claims of an unverified token are attacker-controlled: no control characters reach the terminal.
+      else for (const [k, v] of Object.entries(view)) writeLine(ctx.stdout, `${k.padEnd(11)} ${(Array.isArray(v) ? v.join(',') : String(v)).replace(/[\x00-\x1f\x7f-\x9f]/g, '?')}`);
       return i.status === 'active' ? 0 : 1;
     });
   },

@@ -12,6 +12,8 @@ import type { UsageRecorder } from '../usage.js';
 
 interface VerifiedKey {
   id: string;
+  /** `key:<id>`, built once: the usage recorder's key. */
+  usageId: string;
   name: string;
   scopes: readonly string[];
   tenant: string | undefined;
@@ -45,7 +47,7 @@ export function apiKeyMethod(opts: ApiKeyMethodOptions): AuthMethodImpl<string> 
   });
 
   const principal = (ex: Exchange, k: VerifiedKey): Principal => {
-    usage?.record(`key:${k.id}`, clock.now());
+    usage?.record(k.usageId, clock.now());
     return { id: k.name, type: k.type, method: 'api_key', scopes: k.scopes, tenant: k.tenant, network: ex.network, credential_id: k.id, attributes: {} };
   };
 
@@ -62,7 +64,7 @@ export function apiKeyMethod(opts: ApiKeyMethodOptions): AuthMethodImpl<string> 
     if (rec.expires_at !== undefined && now >= rec.expires_at) throw credentialError('GH_TOKEN_EXPIRED', 'expired', rec.id);
     if (!(await verifySecret(rec.hash, parsed.secret))) throw credentialError('GH_CREDENTIALS_INVALID', 'bad_secret', rec.id);
     registerAuthSecret(key);
-    const v: VerifiedKey = { id: rec.id, name: rec.name, scopes: rec.scopes, tenant: rec.tenant, type: rec.type, expiresAt: rec.expires_at };
+    const v: VerifiedKey = { id: rec.id, usageId: `key:${rec.id}`, name: rec.name, scopes: rec.scopes, tenant: rec.tenant, type: rec.type, expiresAt: rec.expires_at };
     // Revoked while argon2 ran: the set already has it, and the hit path checks it too.
     if (revocations.isApiKeyRevoked(rec.id)) throw credentialError('GH_TOKEN_REVOKED', 'revoked', rec.id);
     cache.set(cacheKey, v, Math.min(now + opts.cache.ttlMs, rec.expires_at ?? Number.POSITIVE_INFINITY));

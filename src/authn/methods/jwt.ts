@@ -139,7 +139,10 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
     return { id: sub, type: cfg.principal_type, method: 'jwt', scopes, tenant, credential_id: jti };
   };
 
-  const toPrincipal = (ex: Exchange, c: Cached): Principal => ({ ...c.template, network: ex.network, attributes: { issuer: c.issuer.cfg.issuer, kid: c.kid } });
+  const toPrincipal = (ex: Exchange, c: Cached): Principal => {
+    const t = c.template;
+    return { id: t.id, type: t.type, method: 'jwt', scopes: t.scopes, tenant: t.tenant, network: ex.network, credential_id: t.credential_id, attributes: { issuer: c.issuer.cfg.issuer, kid: c.kid } };
+  };
 
   const verifyFirstSight = async (token: string, now: number): Promise<Cached> => {
     const [h, p, sig] = token.split('.') as [string, string, string];
@@ -180,8 +183,8 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
     recognise: (_ex, creds) => (creds.bearer !== undefined && creds.bearer.startsWith('eyJ') ? creds.bearer : undefined),
     authenticate(ex: Exchange, token: string): Principal | Promise<Principal> {
       if (token.length > opts.maxLength) throw credentialError('GH_TOKEN_MALFORMED', 'token_too_long');
-      if (!JWS_COMPACT.test(token)) throw credentialError('GH_TOKEN_MALFORMED', 'jwt_syntax');
       const now = clock.now();
+      // A hit is a string that verified before, so the syntax check belongs to the miss path only.
       const hit = cache.get(token, now);
       if (hit !== undefined) {
         if (now > hit.expMs + hit.issuer.cfg.clock_skew) throw credentialError('GH_TOKEN_EXPIRED', 'expired');
@@ -192,6 +195,7 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
         }
         return toPrincipal(ex, hit);
       }
+      if (!JWS_COMPACT.test(token)) throw credentialError('GH_TOKEN_MALFORMED', 'jwt_syntax');
       return verifyFirstSight(token, now).then((c) => toPrincipal(ex, c));
     },
   };
