@@ -122,7 +122,13 @@ export class GatehouseError extends Error {
 
   /** `message` defaults to the code's public message; it must be secret-free. */
   constructor(code: ErrorCode, message?: string, options: GatehouseErrorOptions = {}) {
+    // Refusals (4xx) are expected control flow on the request path: capturing a stack trace for each costs more
+    // than the rest of the refusal, and says nothing useful. 5xx errors keep theirs (and their cause's).
+    const status: number = ERROR_CODES[code].status;
+    const limit = Error.stackTraceLimit;
+    if (status < 500) Error.stackTraceLimit = 0;
     super(message ?? ERROR_CODES[code].message, options.cause === undefined ? undefined : { cause: options.cause });
+    if (status < 500) Error.stackTraceLimit = limit;
     this.code = code;
     this.status = ERROR_CODES[code].status;
     this.detail = options.detail;
