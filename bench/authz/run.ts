@@ -4,7 +4,7 @@
  * same rules and requests, enforce and enforceSync. Prints ratios and writes docs/performance.md `## authz`.
  * Run: cd bench && node --import tsx authz/run.ts [--quick]
  */
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { newEnforcer, newModelFromString } from 'casbin';
 import {
@@ -206,7 +206,8 @@ async function fullStage(rules: readonly AclRule[], all: readonly Req[], allowed
 }
 
 async function main(): Promise<void> {
-  console.log(`bench/authz on ${cpus().length} CPUs, node ${process.version}${QUICK ? ' (quick)' : ''}`);
+  const load = loadavg()[0]?.toFixed(1) ?? '?';
+  console.log(`bench/authz on ${cpus().length} CPUs (load average ${load}), node ${process.version}${QUICK ? ' (quick)' : ''}`);
   const scope = scopeBench();
   console.log(`scope decisions: ${fmt(scope.perSec)}/s (target ≥ 2,000,000), p50 ${scope.p50us.toFixed(2)} µs, p99 ${scope.p99us.toFixed(2)} µs`);
 
@@ -267,7 +268,7 @@ async function main(): Promise<void> {
   const date = new Date().toISOString().slice(0, 10);
   await writePerformanceSection(
     'authz',
-    `Measured ${date} with \`cd bench && npm run authz\` on ${cpus().length} shared CPUs, node ${process.version}, node-casbin 5.51 (RBAC with domains, keyMatch; one policy line per rule, domain = tenant/namespace). ` +
+    `Measured ${date} with \`cd bench && npm run authz\` on ${cpus().length} shared CPUs (1-minute load average ${load} at the start: other work was running), node ${process.version}, node-casbin 5.51 (RBAC with domains, keyMatch; one policy line per rule, domain = tenant/namespace). ` +
       `Rules spread over ${TENANTS} tenants and 3 namespaces: 60% exact resources, 25% \`type:*\`, 15% \`*\`; requests half drawn from the rules, half random. ` +
       `Gatehouse figures are \`RbacIndex.find\` (the decision itself; the full HTTP stage adds route matching and tenancy checks). Latency is per call with hrtime around it (the timer itself costs ~0.1 µs).\n\n` +
       `- scope decisions (seed 001 hierarchy, expansion cached per token): ${fmt(scope.perSec)}/s (target ≥ 2,000,000), p50 ${scope.p50us.toFixed(2)} µs, p99 ${scope.p99us.toFixed(2)} µs\n` +
