@@ -183,3 +183,16 @@ describe('secrets reach the redactor', () => {
     }
   });
 });
+
+describe('usage analytics', () => {
+  test('last use per token is written to the store in a batch (on flush/close), not per request', async (t) => {
+    const dir = tempDir(t);
+    const deps = testDeps(dir);
+    const authn = await createAuthenticator(authConfig({ methods: ['token'], usage_flush: '1h' }, {}, dir), deps);
+    const { token, claims } = await authn.tokens!.mint({ agent: 'a', scopes: 'readonly', ttlMs: 3_600_000 });
+    for (let i = 0; i < 5; i++) await identifyResult(authn.identify, exchange(bearer(token)));
+    assert.equal(await deps.store.get('authn.usage', claims.jti), undefined, 'nothing written per request');
+    await authn.close();
+    assert.deepEqual(await deps.store.get('authn.usage', claims.jti), { last_used: deps.clock.now(), count: 5 });
+  });
+});
