@@ -6,7 +6,7 @@
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { GENESIS_HASH, readTrailer } from './chain.js';
+import { GENESIS_HASH, bytesAt, readTrailer } from './chain.js';
 import { CHECKPOINT_PREFIX, INTERNAL_PREFIX, RETENTION_EVENT, TORN_EVENT, checkpointMessage, verifyCheckpointSignature } from './checkpoint.js';
 import { readLines, resolveAuditFiles, type AuditFile } from './files.js';
 import { keyId, parsePublicKey } from './keys.js';
@@ -108,7 +108,7 @@ class Verifier {
       lineNo++;
       const seq = this.#line(f, lineNo, buf, start, end);
       if (seq === undefined) return;
-      lastWasCheckpoint = buf.compare(CHECKPOINT_PREFIX, 0, CHECKPOINT_PREFIX.length, start, start + CHECKPOINT_PREFIX.length) === 0;
+      lastWasCheckpoint = bytesAt(buf, start, CHECKPOINT_PREFIX);
       entry.records++;
       entry.firstSeq ??= seq;
       entry.lastSeq = seq;
@@ -144,7 +144,7 @@ class Verifier {
       this.#bad.push({ file: f.name, line: lineNo, bytes: Buffer.from(buf.subarray(start, end)), complete: true });
       return undefined;
     }
-    const internal = buf.compare(INTERNAL_PREFIX, 0, INTERNAL_PREFIX.length, start, start + INTERNAL_PREFIX.length) === 0;
+    const internal = bytesAt(buf, start, INTERNAL_PREFIX);
     if (this.#bad.length > 0 && !(internal && this.#sealsBad(buf, start, end, t.seq))) this.#flushBad();
     this.report.records++;
     const at = { file: f.name, line: lineNo, seq: t.seq };
@@ -152,7 +152,7 @@ class Verifier {
       this.#break({ kind: 'modified', ...at, message: "the record's content does not match its hash: it was changed after it was written" });
     }
     this.#link(at, t.seq, t.prevHash, t.hash);
-    if (buf.compare(CHECKPOINT_PREFIX, 0, CHECKPOINT_PREFIX.length, start, start + CHECKPOINT_PREFIX.length) === 0) {
+    if (bytesAt(buf, start, CHECKPOINT_PREFIX)) {
       this.#checkpoint(at, buf.toString('utf8', start, end), t.prevHash);
     } else {
       this.#sinceCheckpoint++;

@@ -238,7 +238,9 @@ export class AuditLog implements AuditEmitter {
     }
     const pre = cb.pre ?? '';
     this.#fileBytes += Buffer.byteLength(line) + 1 + pre.length;
-    this.#queue.push({ line, pre, payload, resolve: cb.resolve, reject: cb.reject, strict: cb.strict ?? false, rotate: undefined });
+    // Payloads are kept (until the fsync) only for observers: holding them longer would promote them to the old heap.
+    const kept = this.#observers.length > 0 ? payload : undefined;
+    this.#queue.push({ line, pre, payload: kept, resolve: cb.resolve, reject: cb.reject, strict: cb.strict ?? false, rotate: undefined });
   }
 
   #checkpoint(now: number): void {
@@ -340,7 +342,11 @@ export class AuditLog implements AuditEmitter {
     while (n < q.length && bytes < MAX_BATCH_BYTES && (q[n] as Item).rotate === undefined) bytes += (q[n++] as Item).line.length;
     const batch = q.splice(0, n);
     let text = '';
-    for (const item of batch) text += item.pre + item.line + '\n';
+    const keepLines = this.#sinks.length > 0;
+    for (const item of batch) {
+      text += item.pre + item.line + '\n';
+      if (!keepLines) item.line = '';
+    }
     // Tracked before the write, so a failed write rejects them too (#fail settles every unsynced item).
     for (const item of batch) this.#unsynced.push(item);
     await writeAll(this.#fd, Buffer.from(text), this.#chunk);
