@@ -76,7 +76,8 @@ export class KnownSecrets {
 /** Finds every occurrence of a set of strings: indexOf for a few, a rolling hash over the first 8 characters for many. */
 export class Matcher {
   private small: string[] | undefined = [];
-  private readonly buckets = new Map<number, string[]>();
+  /** Window hash → values with the offset of that window inside them. */
+  private readonly buckets = new Map<number, Array<{ value: string; offset: number }>>();
   private readonly filter = new Uint8Array(8192); // a 65536-bit filter on the low 16 bits of the window hash
   private readonly pow: number; // BASE^(WINDOW-1) mod 2^32
 
@@ -100,18 +101,25 @@ export class Matcher {
     this.addHashed(v);
   }
 
+  /**
+   * Indexes a value by one 8-character window: of its end, start and middle, the one shared with the fewest
+   * other values. Tokens of one format share a prefix (every gh1.k2025. token), so indexing by the prefix
+   * alone would check every minted token at every occurrence of that prefix.
+   */
   private addHashed(v: string): void {
-    const h = windowHash(v, 0);
+    let best = { offset: v.length - WINDOW, h: windowHash(v, v.length - WINDOW) };
+    for (const offset of [0, (v.length - WINDOW) >> 1]) {
+      const h = windowHash(v, offset);
+      if ((this.buckets.get(h)?.length ?? 0) < (this.buckets.get(best.h)?.length ?? 0)) best = { offset, h };
+    }
+    const { h, offset } = best;
     this.filter[(h & 0xffff) >>> 3]! |= 1 << (h & 7);
     const list = this.buckets.get(h);
-    if (!list) this.buckets.set(h, [v]);
-    else {
-      list.push(v);
-      list.sort((a, b) => b.length - a.length); // the longest value wins at a position
-    }
+    if (!list) this.buckets.set(h, [{ value: v, offset }]);
+    else list.push({ value: v, offset });
   }
 
-  /** Appends a span for every occurrence, left to right. */
+  /** Appends a span for every occurrence (unordered, possibly overlapping: the caller merges). */
   find(text: string, out: Span[]): void {
     if (this.small) {
       for (const v of this.small) {
@@ -124,16 +132,14 @@ export class Matcher {
     const n = text.length;
     if (n < WINDOW) return;
     let h = windowHash(text, 0);
-    let skipUntil = 0;
     for (let i = 0; ; i++) {
-      if (i >= skipUntil && this.filter[(h & 0xffff) >>> 3]! & (1 << (h & 7))) {
+      if (this.filter[(h & 0xffff) >>> 3]! & (1 << (h & 7))) {
         const list = this.buckets.get(h);
         if (list) {
-          for (const v of list) {
-            if (text.startsWith(v, i)) {
-              out.push({ start: i, end: i + v.length, replacement: REDACTED, category: 'known', rule: 'known' });
-              skipUntil = i + v.length;
-              break;
+          for (const { value, offset } of list) {
+            const start = i - offset;
+            if (start >= 0 && text.startsWith(value, start)) {
+              out.push({ start, end: start + value.length, replacement: REDACTED, category: 'known', rule: 'known' });
             }
           }
         }

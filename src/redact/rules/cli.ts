@@ -28,14 +28,18 @@ export const userColonPassword: Rule = {
   id: 'cli-user',
   category: 'cli_credentials',
   triggers: [' -u ', ' -u=', '--user ', '--user=', '--proxy-user ', '--proxy-user='],
-  match(ctx, _start, end) {
+  match(ctx, _start, end, index) {
     const { text } = ctx;
     const from = valueStart(text, text.charCodeAt(end - 1) === 61 ? end - 1 : end);
-    if (from < ctx.floor) return false;
+    // until[index]: the end of a word already found to hold no "user:password" (a later flag inside it would rescan it).
+    if (from < ctx.floor || from < ctx.until[index]!) return false;
     const e = wordEnd(text, from);
     let colon = from;
     while (colon < e && text.charCodeAt(colon) !== 58) colon++;
-    if (colon >= e - 1) return false;
+    if (colon >= e - 1) {
+      ctx.until[index] = e;
+      return false;
+    }
     ctx.push(colon + 1, e, REDACTED, 'cli_credentials', 'cli-user');
     return true;
   },

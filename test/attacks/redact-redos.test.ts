@@ -1,0 +1,98 @@
+// ReDoS / super-linear time: every built-in rule, every configured-rule shape we accept, fed 1 MB lines of
+// near-matches. The one timing bound allowed: generous (2 s per MB; linear code takes milliseconds).
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRedactor } from '../../src/redact/index.js';
+import { builtinRules } from '../../src/redact/text.js';
+
+const MB = 1 << 20;
+const LIMIT_MS = 2000;
+const fill = (unit: string) => unit.repeat(Math.ceil(MB / unit.length)).slice(0, MB);
+
+const redactor = createRedactor({ isolated: true, keys: ['x-session-seal'], paths: ['/srv/vault'] });
+redactor.addKnownSecret('KnownSecretValue-1234567890');
+
+function timed(input: string): number {
+  const t0 = performance.now();
+  redactor.redactText(input);
+  return performance.now() - t0;
+}
+
+/** Near-matches built from a trigger: the trigger alone, with a body that never completes, with separators. */
+function generic(trigger: string): string[] {
+  return [fill(trigger), fill(`${trigger}a`), fill(`${trigger}: "`), `${trigger}=${fill('Ab1')}`];
+}
+
+/** Hand-made near-misses per rule: the shapes its code walks over. */
+const PROBES: Record<string, string[]> = {
+  'key-value': [
+    fill('key=key='), fill('password=\\"'), fill('"password":"\\'), fill('password: \''), fill('--password '),
+    fill('{name: DB_PASSWORD, value'), fill('password is '), fill('a_'), fill('secret_token_key_'), fill('<password>'),
+    fill('password=${A'), fill('authorization: Digest '), fill('Cookie: a'), `password=${fill('a')}`, `signature=${fill('Ab3')}`,
+  ],
+  bearer: [fill('Bearer '), fill('Bearer realm='), fill('bearer a='), `Bearer ${fill('a')}`, fill('ApiKey ')],
+  basic: [fill('Basic '), fill('Basic dXNlcjpw'), `Authorization: Basic ${fill('QUFB')}`],
+  'url-credentials': [fill('://'), fill('://a:'), fill('://a:b'), `https://${fill('a:')}`, fill('://@')],
+  pem: [
+    fill('-----BEGIN CERTIFICATE-----'), fill('-----BEGIN CERTIFICATE----- AAAA '), fill('-----BEGIN X----- Proc-Type: '),
+    `-----BEGIN CERTIFICATE-----${fill(' MIIB')}`, `-----BEGIN CERTIFICATE-----\n${fill('A'.repeat(39) + '\n')}`, fill('-----BEGIN A-----\\n'),
+  ],
+  'der-base64': [fill('MII'), fill('+MII'), fill('MIIa=')],
+  'pem-base64': [fill('LS0tLS1CRUdJTi'), fill(' LS0tLS1CRUdJTiA')],
+  'file-path': [fill('a/.pem'), fill('/x.key'), fill('.env.'), fill('${A}/keys/'), fill('/etc/secrets/'), fill('C:\\.pem'), fill('GET /a.pem '), fill('/srv/vault')],
+  'cli-user': [fill(' -u '), fill(' -u a'), fill('--user=a')],
+  'cli-password-flag': [fill('mysql '), fill('mysql -'), fill('login --password-stdin '), fill('echo a | docker login --password-stdin ')],
+  jwt: [fill('eyJ'), fill('eyJa.'), fill('eyJaaaaaaaaa.eyJ'), fill('.eyJaaaaaaaaaaaa')],
+  'gatehouse-token': [fill('gh1.'), fill('gh1.a.'), fill('gh1.aaaaaaaa.')],
+  'gatehouse-api-key': [fill('gh_'), fill('gh_aaaaaaaaaaaaaaaa_'), fill(' gh_a_b')],
+  'aws-access-key-id': [fill('AKIA'), fill(' AKIAAAAA')],
+  'slack-webhook': [fill('hooks.slack.com/services/'), fill('hooks.slack.com/services/a/')],
+  'llm-key': [fill('sk-'), fill(' sk-aaaaaaaaaaaaaaaaaaaaaaa')],
+};
+
+describe('every built-in rule runs in linear time on 1 MB of near-matches', () => {
+  for (const rule of builtinRules(['x-session-seal'], ['/srv/vault/'])) {
+    test(`rule ${rule.id}`, () => {
+      const inputs = [...(PROBES[rule.id] ?? []), ...rule.triggers.slice(0, 2).flatMap(generic)];
+      for (const input of inputs) {
+        const ms = timed(input);
+        assert.ok(ms < LIMIT_MS, `${rule.id}: ${ms.toFixed(0)} ms on ${JSON.stringify(input.slice(0, 40))}…`);
+      }
+    });
+  }
+
+  test('known secrets: 1 MB of a known value\'s prefix', () => {
+    for (const input of [fill('KnownSecretValue-'), fill('KnownSecretValue-123456789'), fill('K')]) {
+      const ms = timed(input);
+      assert.ok(ms < LIMIT_MS, `${ms.toFixed(0)} ms`);
+    }
+  });
+
+  test('thousands of known secrets still scan in one pass', () => {
+    const many = createRedactor({ isolated: true });
+    for (let i = 0; i < 5000; i++) many.addKnownSecret(`tok_${i.toString(36).padStart(6, '0')}_abcdefgh`);
+    const input = fill('tok_000001_abcdefg ');
+    const t0 = performance.now();
+    const out = many.redactText(input);
+    assert.ok(performance.now() - t0 < LIMIT_MS);
+    assert.equal(out, input); // near-misses only: nothing to redact
+  });
+});
+
+describe('accepted configured rules run in linear time', () => {
+  const rules = [
+    { name: 'session', pattern: 'session=([A-Za-z0-9]+)' },
+    { name: 'internal', pattern: 'int_[a-f0-9]{32}' },
+    { name: 'ticket', pattern: 'TICKET-\\d{4,12};' },
+    { name: 'quoted', pattern: 'secret="[^"\\n]*"', flags: 'i' },
+  ];
+  const custom = createRedactor({ isolated: true, rules, allow: [{ pattern: 'int_0{32}' }] });
+  for (const input of [fill('session='), fill('session=a'), fill('int_'), fill('int_aaaa'), fill('TICKET-1234'), fill('secret="'), `secret="${fill('a')}`]) {
+    test(`on ${JSON.stringify(input.slice(0, 24))}…`, () => {
+      const t0 = performance.now();
+      custom.redactText(input);
+      const ms = performance.now() - t0;
+      assert.ok(ms < LIMIT_MS, `${ms.toFixed(0)} ms`);
+    });
+  }
+});
