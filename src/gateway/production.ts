@@ -13,7 +13,17 @@ export function productionRefusals(cfg: GatehouseConfig): string[] {
     ...cfg.routes.flatMap((r, i) => (r.upstream.startsWith('https:') ? upstreamTlsProductionProblems(r.tls, `routes[${i}].tls`) : [])),
     ...authProductionProblems(cfg),
     ...productionProblems(cfg),
+    ...approvalProblems(cfg),
   ];
+}
+
+const LOOPBACK_HTTP = /^http:\/\/(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d+)?(\/|$)/i;
+
+/** The approval webhook carries signed approval requests: over the network it must be https. */
+function approvalProblems(cfg: GatehouseConfig): string[] {
+  const url = cfg.approval.webhook.url;
+  if (url && url.startsWith('http://') && !LOOPBACK_HTTP.test(url)) return ['approval.webhook.url is plain http to another host: approval requests must travel over https'];
+  return [];
 }
 
 /** In production, throws one ConfigError listing every refused setting (exit status 2 from the CLI). */

@@ -13,9 +13,10 @@ test('production names every dev-only setting: dev CA, TLS below 1.2, insecure_s
     server: { admin_cors_origins: ['*'], tls: { min_version: 'tls11', insecure_allow_legacy_tls: true } },
     routes: [{ prefix: '/api', upstream: 'https://10.0.0.5', tls: { insecure_skip_verify: true } }],
     auth: { methods: ['none'] },
+    approval: { webhook: { url: 'http://approvals.example.com/hook', secret: 'x'.repeat(32) } },
   });
   const text = productionRefusals(cfg).join('\n');
-  for (const expected of [/dev CA/, /min_version is tls11/, /insecure_allow_legacy_tls/, /routes\[0\]\.tls\.insecure_skip_verify/, /"none"/, /wildcard CORS/, /demo\.enabled/]) {
+  for (const expected of [/approval\.webhook\.url is plain http/, /dev CA/, /min_version is tls11/, /insecure_allow_legacy_tls/, /routes\[0\]\.tls\.insecure_skip_verify/, /"none"/, /wildcard CORS/, /demo\.enabled/]) {
     assert.match(text, expected);
   }
 });
