@@ -4,7 +4,8 @@
  * fsynced and renamed, so a `.gz` that exists is complete). Retention only ever removes the oldest files, so the
  * remaining files still form one chain; the writer records what it removed in an `audit.retention` record.
  */
-import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { open, rename, unlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -28,7 +29,8 @@ export async function compressFile(path: string): Promise<string | undefined> {
   // Retention may have removed the file before its turn came.
   if (!existsSync(path)) return undefined;
   const gz = `${path}.gz`;
-  const tmp = `${gz}.tmp`;
+  // Per process: a gateway and a CLI command may both find the same file to compress.
+  const tmp = `${gz}.${process.pid}.tmp`;
   try {
     await pipeline(createReadStream(path), createGzip({ level: 6 }), createWriteStream(tmp, { mode: 0o600 }));
   } catch (e) {
@@ -42,7 +44,9 @@ export async function compressFile(path: string): Promise<string | undefined> {
     await fh.close();
   }
   await rename(tmp, gz);
-  await unlink(path);
+  await unlink(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
   return gz;
 }
 
@@ -51,11 +55,18 @@ export function uncompressedRotated(dir: string, file: string): AuditFile[] {
   return listAuditFiles(dir, file).filter((f) => !f.active && !f.gzip);
 }
 
-/** Cleans up after a crash during compression: a plain file whose `.gz` is complete, and partial `.gz.tmp` files. */
+const STALE_TMP_MS = 10 * 60_000;
+
+/** Cleans up after a crash during compression: a plain file whose `.gz` is complete, and old partial `.gz.<pid>.tmp` files. */
 export async function removeCompressedTwins(dir: string, file: string): Promise<void> {
   for (const f of uncompressedRotated(dir, file)) {
-    if (existsSync(`${f.path}.gz`)) await unlink(f.path);
-    if (existsSync(`${f.path}.gz.tmp`)) await unlink(`${f.path}.gz.tmp`);
+    if (existsSync(`${f.path}.gz`)) await unlink(f.path).catch(() => undefined);
+  }
+  const prefix = `${file.replace(/\.jsonl$/, '')}.`;
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(prefix) || !/\.jsonl\.gz\.\d{1,10}\.tmp$/.test(name)) continue;
+    const path = join(dir, name);
+    if (Date.now() - statSync(path).mtimeMs > STALE_TMP_MS) await unlink(path).catch(() => undefined);
   }
 }
 

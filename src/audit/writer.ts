@@ -1,14 +1,13 @@
 /**
  * The audit log writer (issue 5): append-only JSON Lines, hash-chained, group-committed, fail-closed.
  *
- * emit() builds and chains the record synchronously (so seq order is emit order), queues the line and resolves once
- * an fsync covers it. One pump writes queued lines in batches and fsyncs at most every fsync_interval (group
- * commit), or right after each write with `fsync: always`. The queue is bounded: when it is full, emit waits
+ * emit() builds and serialises the record, queues it and resolves once an fsync covers it. One pump writes queued
+ * records in batches — chained at write time by the appender, under a lock other processes writing the same log
+ * respect — and fsyncs at most every fsync_interval (group commit), or right after each write with `fsync: always`. The queue is bounded: when it is full, emit waits
  * (backpressure) instead of growing memory. A write error fails the log: pending and later emits reject with
  * GH_AUDIT_UNAVAILABLE (on_failure: closed) until a retry reopens the file.
  */
-import { closeSync, fdatasync, mkdirSync, openSync, write } from 'node:fs';
-import { rename } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -16,13 +15,11 @@ import { GatehouseError } from '../core/errors.js';
 import type { AuditConfig } from '../config/schema/audit.js';
 import type { AuditEmitter, AuditEvent, Logger } from '../core/types.js';
 import { canonicalJson } from './canonical.js';
-import { chainLine, GENESIS_HASH } from './chain.js';
-import { CHECKPOINT_EVENT, RETENTION_EVENT, TORN_EVENT, checkpointMessage, signCheckpoint, type CheckpointBody } from './checkpoint.js';
-import { rotatedName } from './files.js';
-import { loadHmacKey, loadSigningKey, type SigningKey } from './keys.js';
+import { ChainAppender, type AppendItem } from './appender.js';
+import { RETENTION_EVENT } from './checkpoint.js';
+import { loadHmacKey, loadSigningKey } from './keys.js';
 import { IDENTITY, buildPayload, checkEvent, serializePayload, type PayloadOptions, type Redact } from './record.js';
-import { readChainHead } from './recover.js';
-import { compressFile, filesToRemove, lastRecord, removeCompressedTwins, removeFiles, syncDir, uncompressedRotated } from './rotate.js';
+import { compressFile, filesToRemove, lastRecord, removeCompressedTwins, removeFiles, uncompressedRotated } from './rotate.js';
 import type { AuditSink } from './sinks/types.js';
 
 export interface AuditLogOptions {
@@ -40,17 +37,12 @@ export interface AuditLogOptions {
   writeChunkBytes?: number;
 }
 
-interface Item {
-  line: string;
-  /** Written before the line: the newline that closes a torn line. */
-  pre: string;
+interface Item extends AppendItem {
   payload: Readonly<Record<string, unknown>> | undefined;
   resolve: (() => void) | undefined;
   reject: ((e: Error) => void) | undefined;
   /** Internal records awaited by the writer itself: never "resolved anyway" under on_failure: continue. */
   strict: boolean;
-  /** A rotation marker instead of a record: close the file whose first seq this is. */
-  rotate: number | undefined;
 }
 
 const MAX_BATCH_BYTES = 1 << 20;
@@ -71,23 +63,6 @@ const isoCached = (ms: number): string => {
   return lastIso;
 };
 
-function writeAll(fd: number, buf: Buffer, chunk: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let off = 0;
-    const next = (): void => {
-      if (off >= buf.length) return resolve();
-      write(fd, buf, off, Math.min(chunk, buf.length - off), null, (err, n) => {
-        if (err) return reject(err);
-        off += n;
-        next();
-      });
-    };
-    next();
-  });
-}
-
-const datasync = (fd: number): Promise<void> => new Promise((res, rej) => fdatasync(fd, (e) => (e ? rej(e) : res())));
-
 export class AuditLog implements AuditEmitter {
   readonly dir: string;
   readonly path: string;
@@ -95,25 +70,17 @@ export class AuditLog implements AuditEmitter {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #payloadOpts: PayloadOptions;
-  readonly #key: SigningKey;
+  readonly #appender: ChainAppender;
   readonly #sinks: AuditSink[];
   readonly #observers: AuditSink[];
-  readonly #chunk: number;
-  #fd = -1;
-  #seq = 0;
-  #prev = GENESIS_HASH;
-  #sinceCheckpoint = 0;
-  #checkpointFrom = 1;
-  #lastCheckpointAt = 0;
-  #fileBytes = 0;
-  #fileFirstSeq: number | undefined;
-  #fileStartedAt = 0;
   #queue: Item[] = [];
   #unsynced: Item[] = [];
   #spaceWaiters: (() => void)[] = [];
+  #checkpointWanted = false;
   #pump: Promise<void> | undefined;
   #kick: (() => void) | undefined;
   #lastSync = 0;
+  #lastCheckpointCheck = 0;
   #failed: GatehouseError | undefined;
   #opening = false;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -128,7 +95,6 @@ export class AuditLog implements AuditEmitter {
     this.#logger = opts.logger;
     this.dir = auditDir(cfg, opts.stateDir);
     this.path = join(this.dir, cfg.file);
-    this.#chunk = opts.writeChunkBytes ?? MAX_BATCH_BYTES;
     this.#sinks = [...sinks, ...(opts.sinks ?? [])];
     this.#observers = this.#sinks.filter((x) => x.observe);
     const env = opts.env ?? process.env;
@@ -138,7 +104,19 @@ export class AuditLog implements AuditEmitter {
       hmacKey = opts.hmacKey !== undefined ? Buffer.from(opts.hmacKey) : loadHmacKey({ hmacKeyFile: cfg.hmac_key_file, hmacKeyEnv: cfg.hmac_key_env, env, stateDir: opts.stateDir, create: true });
     }
     this.#payloadOpts = { redact: opts.redact ?? IDENTITY, hmacKeys, hmacKey };
-    this.#key = loadSigningKey({ privateKeyFile: cfg.checkpoint.private_key_file, privateKeyEnv: cfg.checkpoint.private_key_env, env, stateDir: opts.stateDir });
+    const key = loadSigningKey({ privateKeyFile: cfg.checkpoint.private_key_file, privateKeyEnv: cfg.checkpoint.private_key_env, env, stateDir: opts.stateDir });
+    this.#appender = new ChainAppender({
+      dir: this.dir,
+      cfg,
+      key,
+      clock: this.#clock,
+      logger: this.#logger,
+      chunk: opts.writeChunkBytes ?? MAX_BATCH_BYTES,
+      onRotated: (path) => {
+        if (cfg.compress) this.#inBackground(() => compressFile(path));
+        this.#inBackground(() => this.#applyRetention());
+      },
+    });
   }
 
   /** Opens the file, seals a torn tail, finishes interrupted compressions and starts the timers. */
@@ -148,6 +126,7 @@ export class AuditLog implements AuditEmitter {
     await this.#open();
     if (this.#cfg.compress) for (const f of uncompressedRotated(this.dir, this.#cfg.file)) this.#inBackground(() => compressFile(f.path));
     const tick = Math.min(this.#cfg.checkpoint.every_seconds * 1000, 1000);
+    this.#lastCheckpointCheck = this.#clock.now();
     this.#timers.push(setInterval(() => this.#onTick(), tick).unref());
   }
 
@@ -180,13 +159,15 @@ export class AuditLog implements AuditEmitter {
       }
     }
     let payload: Record<string, unknown>;
+    let text: string;
     try {
       payload = buildPayload(event, isoCached(this.#clock.now()), this.#payloadOpts);
+      text = serializePayload(payload, this.#cfg.max_args_bytes);
     } catch (e) {
       // A redactor that throws must not let the record through unredacted: refuse like a write failure.
       return Promise.reject(new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail: 'the audit record could not be prepared', cause: e }));
     }
-    return new Promise<void>((resolve, reject) => this.#append(payload, { resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.#enqueue(text, this.#observers.length > 0 ? payload : undefined, resolve, reject, false));
   }
 
   health(): { ok: boolean; reason?: string } {
@@ -197,90 +178,43 @@ export class AuditLog implements AuditEmitter {
 
   /** Counters for health endpoints and benchmarks. */
   stats(): { seq: number; queued: number; unsynced: number; dropped: number } {
-    return { seq: this.#seq, queued: this.#queue.length, unsynced: this.#unsynced.length, dropped: this.#dropped };
+    return { seq: this.#appender.seq, queued: this.#queue.length, unsynced: this.#unsynced.length, dropped: this.#dropped };
   }
 
+  /** Writes what is queued and a final checkpoint, fsyncs, closes the file and flushes the sinks. */
   async close(): Promise<void> {
     if (this.#closing) return;
     for (const t of this.#timers) clearInterval(t);
     if (this.#retryTimer) clearInterval(this.#retryTimer);
     await this.#background;
-    if (!this.#failed && this.#sinceCheckpoint > 0) this.#checkpoint(this.#clock.now());
-    await this.#drain();
+    if (!this.#failed) {
+      this.#checkpointWanted = true;
+      await this.#drain();
+    }
     this.#closing = true;
     for (const w of this.#spaceWaiters.splice(0)) w();
-    if (this.#fd >= 0) closeSync(this.#fd);
-    this.#fd = -1;
+    this.#appender.close();
     await Promise.all(this.#sinks.map((s) => s.close()));
   }
 
-  // --- appending ------------------------------------------------------------
-
-  #append(payload: Record<string, unknown>, cb: { resolve?: () => void; reject?: (e: Error) => void; strict?: boolean; pre?: string; internal?: boolean } = {}): void {
-    const now = this.#clock.now();
-    this.#maybeRotate(now);
-    if (this.#sinceCheckpoint > 0 && now - this.#lastCheckpointAt >= this.#cfg.checkpoint.every_seconds * 1000) this.#checkpoint(now);
-    // The log's own records (seal, retention) have their own members: serialised generically.
-    const text = cb.internal ? canonicalJson(payload) : serializePayload(payload, this.#cfg.max_args_bytes);
-    this.#enqueue(text, payload, now, cb);
-    this.#sinceCheckpoint++;
-    if (this.#sinceCheckpoint >= this.#cfg.checkpoint.every_records) this.#checkpoint(now);
+  #enqueue(text: string, payload: Item['payload'], resolve: Item['resolve'], reject: Item['reject'], strict: boolean): void {
+    this.#queue.push({ text, line: '', payload, resolve, reject, strict });
     this.#schedule();
   }
 
-  #enqueue(text: string, payload: Record<string, unknown> | undefined, now: number, cb: { resolve?: () => void; reject?: (e: Error) => void; strict?: boolean; pre?: string }): void {
-    const seq = ++this.#seq;
-    const { line, hash } = chainLine(text, seq, this.#prev);
-    this.#prev = hash;
-    if (this.#fileFirstSeq === undefined) {
-      this.#fileFirstSeq = seq;
-      this.#fileStartedAt = now;
-    }
-    const pre = cb.pre ?? '';
-    this.#fileBytes += Buffer.byteLength(line) + 1 + pre.length;
-    // Payloads are kept (until the fsync) only for observers: holding them longer would promote them to the old heap.
-    const kept = this.#observers.length > 0 ? payload : undefined;
-    this.#queue.push({ line, pre, payload: kept, resolve: cb.resolve, reject: cb.reject, strict: cb.strict ?? false, rotate: undefined });
-  }
-
-  #checkpoint(now: number): void {
-    const timestamp = iso(now);
-    const seq = this.#seq + 1;
-    const msg = checkpointMessage(seq, this.#prev, timestamp, this.#checkpointFrom, this.#key.keyId);
-    const checkpoint: CheckpointBody = {
-      alg: 'Ed25519',
-      key_id: this.#key.keyId,
-      from_seq: this.#checkpointFrom,
-      every_records: this.#cfg.checkpoint.every_records,
-      signature: signCheckpoint(this.#key.privateKey, msg),
-    };
-    this.#enqueue(canonicalJson({ checkpoint, event_type: CHECKPOINT_EVENT, timestamp }), undefined, now, {});
-    this.#sinceCheckpoint = 0;
-    this.#checkpointFrom = seq + 1;
-    this.#lastCheckpointAt = now;
-  }
-
-  #maybeRotate(now: number): void {
-    if (this.#fileFirstSeq === undefined) return;
-    const { max_size, max_age } = this.#cfg.rotation;
-    if (this.#fileBytes < max_size && now - this.#fileStartedAt < max_age) return;
-    // A closed file always ends with a checkpoint: verify treats one that does not as cut short.
-    if (this.#sinceCheckpoint > 0) this.#checkpoint(now);
-    this.#queue.push({ line: '', pre: '', payload: undefined, resolve: undefined, reject: undefined, strict: false, rotate: this.#fileFirstSeq });
-    this.#fileFirstSeq = undefined;
-    this.#fileBytes = 0;
-  }
-
-  #appendInternal(payload: Record<string, unknown>, pre = ''): Promise<void> {
-    return new Promise((resolve, reject) => this.#append(payload, { resolve, reject, strict: true, pre, internal: true }));
+  /** A record the log writes itself (retention), awaited by the writer. */
+  #appendInternal(payload: Record<string, unknown>): Promise<void> {
+    return new Promise((resolve, reject) => this.#enqueue(canonicalJson(payload), undefined, resolve, reject, true));
   }
 
   #onTick(): void {
     if (this.#failed || this.#closing) return;
     const now = this.#clock.now();
-    if (this.#sinceCheckpoint > 0 && now - this.#lastCheckpointAt >= this.#cfg.checkpoint.every_seconds * 1000) {
-      this.#checkpoint(now);
-      this.#schedule();
+    if (now - this.#lastCheckpointCheck >= this.#cfg.checkpoint.every_seconds * 1000) {
+      // The appender signs only when records are unsigned, so an idle log gets no empty checkpoints.
+      this.#lastCheckpointCheck = now;
+      this.#checkpointWanted ||= this.#appender.uncheckpointed > 0;
+      if (this.#checkpointWanted) this.#schedule();
     }
   }
 
@@ -294,14 +228,17 @@ export class AuditLog implements AuditEmitter {
     }
     this.#pump ??= this.#run().finally(() => {
       this.#pump = undefined;
-      if (this.#queue.length > 0 && !this.#failed) this.#schedule();
+      if ((this.#queue.length > 0 || this.#checkpointWanted) && !this.#failed) this.#schedule();
     });
   }
 
+  /** Until nothing is queued, unsynced or being written (a pump mid-write has already taken its batch off the queue). */
   async #drain(): Promise<void> {
-    while ((this.#queue.length > 0 || this.#unsynced.length > 0) && !this.#failed) {
-      this.#schedule();
-      await this.#pump;
+    while (!this.#failed) {
+      if (this.#queue.length > 0 || this.#unsynced.length > 0 || this.#checkpointWanted) this.#schedule();
+      const pump = this.#pump;
+      if (!pump) return;
+      await pump;
     }
   }
 
@@ -310,25 +247,25 @@ export class AuditLog implements AuditEmitter {
     try {
       for (;;) {
         if (this.#failed) return;
-        const head = this.#queue[0];
-        if (head?.rotate !== undefined) {
-          this.#queue.shift();
-          await this.#sync();
-          await this.#rotate(head.rotate);
-          continue;
-        }
-        if (head) {
+        if (this.#queue.length > 0 || this.#checkpointWanted) {
           await this.#writeBatch();
           if (this.#cfg.fsync === 'always' || performance.now() - this.#lastSync >= interval) await this.#sync();
           continue;
         }
         if (this.#unsynced.length === 0) return;
         const wait = this.#lastSync + interval - performance.now();
-        if (wait > 0) await new Promise<void>((r) => {
-          const t = setTimeout(() => { this.#kick = undefined; r(); }, Math.ceil(wait));
-          this.#kick = () => { clearTimeout(t); r(); };
-        });
-        else await this.#sync();
+        if (wait > 0) {
+          await new Promise<void>((r) => {
+            const t = setTimeout(() => {
+              this.#kick = undefined;
+              r();
+            }, Math.ceil(wait));
+            this.#kick = () => {
+              clearTimeout(t);
+              r();
+            };
+          });
+        } else await this.#sync();
       }
     } catch (e) {
       this.#fail(e);
@@ -339,17 +276,14 @@ export class AuditLog implements AuditEmitter {
     let n = 0;
     let bytes = 0;
     const q = this.#queue;
-    while (n < q.length && bytes < MAX_BATCH_BYTES && (q[n] as Item).rotate === undefined) bytes += (q[n++] as Item).line.length;
+    while (n < q.length && bytes < MAX_BATCH_BYTES) bytes += (q[n++] as Item).text.length;
     const batch = q.splice(0, n);
-    let text = '';
-    const keepLines = this.#sinks.length > 0;
-    for (const item of batch) {
-      text += item.pre + item.line + '\n';
-      if (!keepLines) item.line = '';
-    }
+    const checkpoint = this.#checkpointWanted;
+    this.#checkpointWanted = false;
     // Tracked before the write, so a failed write rejects them too (#fail settles every unsynced item).
     for (const item of batch) this.#unsynced.push(item);
-    await writeAll(this.#fd, Buffer.from(text), this.#chunk);
+    await this.#appender.append(batch, { checkpoint });
+    if (this.#sinks.length === 0) for (const item of batch) item.text = item.line = '';
     const waiters = this.#spaceWaiters.splice(0, Math.max(0, this.#cfg.max_queue - this.#queue.length));
     for (const w of waiters) w();
   }
@@ -358,7 +292,7 @@ export class AuditLog implements AuditEmitter {
     if (this.#unsynced.length === 0) return;
     const items = this.#unsynced;
     this.#unsynced = [];
-    await datasync(this.#fd);
+    await this.#appender.sync();
     this.#lastSync = performance.now();
     const lines: string[] = [];
     for (const item of items) {
@@ -368,17 +302,6 @@ export class AuditLog implements AuditEmitter {
       if (item.payload) for (const s of this.#observers) s.observe?.(item.payload);
     }
     if (lines.length > 0) for (const s of this.#sinks) s.deliver(lines);
-  }
-
-  async #rotate(firstSeq: number): Promise<void> {
-    closeSync(this.#fd);
-    this.#fd = -1;
-    const target = join(this.dir, rotatedName(this.#cfg.file, firstSeq));
-    await rename(this.path, target);
-    this.#fd = openSync(this.path, 'a', 0o600);
-    await syncDir(this.dir);
-    if (this.#cfg.compress) this.#inBackground(() => compressFile(target));
-    this.#inBackground(() => this.#applyRetention());
   }
 
   #inBackground(task: () => Promise<unknown>): void {
@@ -406,42 +329,12 @@ export class AuditLog implements AuditEmitter {
   async #open(): Promise<void> {
     this.#opening = true;
     try {
-      await this.#reopen();
+      this.#queue = [];
+      this.#unsynced = [];
+      await this.#appender.open();
     } finally {
       this.#opening = false;
     }
-  }
-
-  async #reopen(): Promise<void> {
-    if (this.#fd >= 0) closeSync(this.#fd);
-    this.#fd = -1;
-    const head = await readChainHead(this.dir, this.#cfg.file);
-    this.#fd = openSync(this.path, 'a', 0o600);
-    this.#seq = head.seq;
-    this.#prev = head.hash;
-    this.#sinceCheckpoint = head.seq - head.lastCheckpointSeq;
-    this.#checkpointFrom = head.lastCheckpointSeq + 1;
-    this.#lastCheckpointAt = this.#clock.now();
-    this.#fileBytes = head.activeSize;
-    this.#fileFirstSeq = head.activeFirstSeq;
-    this.#fileStartedAt = head.activeStartedAt ?? this.#clock.now();
-    this.#queue = [];
-    this.#unsynced = [];
-    const now = this.#clock.now();
-    const pending: Promise<void>[] = [];
-    if (head.torn) {
-      this.#logger.warn({ offset: head.torn.offset, bytes: head.torn.bytes }, 'audit: sealing a torn last line left by a crash');
-      const { offset, bytes, sha256 } = head.torn;
-      pending.push(this.#appendInternal({ event_type: TORN_EVENT, timestamp: iso(now), torn: { offset, bytes, sha256 } }, head.torn.needsNewline ? '\n' : ''));
-    }
-    // Records of a run that did not close cleanly get their checkpoint now.
-    if (this.#sinceCheckpoint > 0) {
-      this.#checkpoint(now);
-      this.#schedule();
-    }
-    await Promise.all(pending);
-    await this.#drain();
-    if (this.#failed) throw this.#failed;
   }
 
   #refuse(): void {
@@ -451,7 +344,7 @@ export class AuditLog implements AuditEmitter {
   }
 
   #fail(err: unknown): void {
-    const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'EIO';
+    const code = err instanceof GatehouseError ? err.code : ((err as NodeJS.ErrnoException | undefined)?.code ?? 'EIO');
     const first = this.#retryTimer === undefined;
     this.#failed = new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail: `the audit log cannot be written (${code})`, cause: err });
     if (first) {
@@ -462,6 +355,7 @@ export class AuditLog implements AuditEmitter {
     const pending = [...this.#unsynced, ...this.#queue];
     this.#unsynced = [];
     this.#queue = [];
+    this.#checkpointWanted = false;
     for (const item of pending) {
       if (!item.resolve) continue;
       this.#dropped++;
@@ -481,8 +375,8 @@ export class AuditLog implements AuditEmitter {
       clearInterval(this.#retryTimer);
       this.#retryTimer = undefined;
       this.#logger.warn({ alert: 'audit_recovered' }, 'audit: the audit log is writable again');
-    } catch {
-      this.#failed ??= failure;
+    } catch (e) {
+      this.#failed = new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail: failure.detail ?? 'the audit log cannot be written', cause: e });
     }
   }
 }

@@ -125,4 +125,20 @@ describe('crash and write-failure durability, against real writer processes', ()
     const v = await verifyAuditLog(join(state, 'audit'), { publicKey: publicKeyOf(state) });
     assert.equal(v.status, 'ok', JSON.stringify(v.breaks));
   });
+
+  test('two processes (a gateway and a CLI command) append to the same log: one chain, nothing lost', async (t) => {
+    const state = tempDir(t);
+    const env = { AUDIT_COUNT: '400' };
+    const cfg = JSON.stringify({ checkpoint: { every_records: 50 }, rotation: { max_size: '64kb' } });
+    const [a, b] = await Promise.all([finish(run([state, 'count', cfg], { env })), finish(run([state, 'count', cfg], { env }))]);
+    assert.equal(a.code, 0, a.err);
+    assert.equal(b.code, 0, b.err);
+    const dir = join(state, 'audit');
+    const v = await verifyAuditLog(dir, { publicKey: publicKeyOf(state), everyRecords: 50 });
+    assert.equal(v.status, 'ok', JSON.stringify(v.breaks));
+    let calls = 0;
+    const { queryAuditLog } = await import('../../src/audit/index.js');
+    await queryAuditLog(dir, { event: 'tool.call' }, () => void calls++);
+    assert.equal(calls, 800);
+  });
 });
