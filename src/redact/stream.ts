@@ -103,7 +103,8 @@ export class LineRedactor {
       out += text.slice(at, s.start) + s.replacement;
       at = s.end;
     }
-    return out + text.slice(at);
+    // Further passes to the fixed point, like redactText.
+    return this.redactor.redactText(out + text.slice(at));
   }
 
   private jsonLines(text: string): string {

@@ -42,6 +42,7 @@ export interface FoundSpans {
 }
 
 const ASCII_NAME = /^[\x21-\x7e]{1,128}$/;
+const MAX_PASSES = 4;
 
 export class TextEngine {
   private readonly rules: Rule[];
@@ -96,8 +97,19 @@ export class TextEngine {
     return { spans: mergeSpans(ruleSpans.concat(knownSpans)), openPem: ctx.openPem };
   }
 
+  /**
+   * Redacts to a fixed point: a pass that replaced something is followed by another over its output (at most
+   * MAX_PASSES), because removing one secret can expose another rule's context ("mysql -pX … -pY"). So
+   * redact(redact(x)) === redact(x), and text without secrets costs one pass.
+   */
   redact(text: string, known: readonly KnownSecrets[] = []): string {
-    return applySpans(text, this.findSpans(text, known).spans);
+    let out = text;
+    for (let pass = 0; pass < MAX_PASSES; pass++) {
+      const { spans } = this.findSpans(out, known);
+      if (spans.length === 0) break;
+      out = applySpans(out, spans);
+    }
+    return out;
   }
 }
 

@@ -36,7 +36,7 @@ export const userColonPassword: Rule = {
     const e = wordEnd(text, from);
     let colon = from;
     while (colon < e && text.charCodeAt(colon) !== 58) colon++;
-    if (colon >= e - 1) {
+    if (colon >= e - 1 || text.charCodeAt(colon + 1) === 91 /* [REDACTED] */) {
       ctx.until[index] = e;
       return false;
     }
@@ -68,7 +68,8 @@ export const passwordFlag: Rule = {
       else if (!glued && (next === 32 || next === 61)) from = valueStart(text, i + 3);
       if (from < 0) continue;
       const e = wordEnd(text, from);
-      if (e > from && text.charCodeAt(from) !== 45) {
+      // Not an option (-x) and not a [REDACTED] marker from an earlier pass.
+      if (e > from && text.charCodeAt(from) !== 45 && text.charCodeAt(from) !== 91) {
         ctx.until[index] = e;
         ctx.push(from, e, REDACTED, 'cli_credentials', 'cli-password-flag');
         return true;
@@ -89,7 +90,7 @@ function echoedSecret(ctx: ScanContext, start: number): boolean {
   const m = ECHOED.exec(text.slice(ls, start));
   if (!m) return false;
   const value = m[1] ?? m[2] ?? m[3]!;
-  if (value.startsWith('$')) return false; // a variable, not the secret itself
+  if (value.startsWith('$') || value.startsWith('[')) return false; // a variable, or already redacted
   const at = ls + m.index + m[0].lastIndexOf(value);
   ctx.push(at, at + value.length, REDACTED, 'cli_credentials', 'cli-password-stdin');
   return true;

@@ -128,12 +128,19 @@ function skipSchemeSpace(text: string, i: number): number {
   return skipBlanks(text, i);
 }
 
-/** Authorization: <scheme> <credentials> → keeps the scheme. Returns the span or undefined for a plain value. */
-function authorizationSpan(text: string, v: Value, enclosing: number): [number, number] | undefined {
+/**
+ * Authorization: <scheme> <credentials> → keeps the scheme. Returns the credentials' span, 'done' when they
+ * are already a [REDACTED] marker, or undefined for a value without a scheme.
+ */
+function authorizationSpan(text: string, v: Value, enclosing: number): [number, number] | 'done' | undefined {
   const w = runEnd(text, v.start, B64URL, 40);
-  const sp = skipSchemeSpace(text, w);
-  if (w === v.start || sp === w || sp >= (v.quoted ? v.end : text.length) || !(cls(text, sp) & TOKEN68)) return undefined;
   const scheme = text.slice(v.start, w).toLowerCase();
+  if (!/^[a-z][a-z0-9-]{1,39}$/.test(scheme)) return undefined;
+  // "%20" and "+" stand for the space only after a known scheme (Bearer+abc in a query string).
+  const sp = SCHEMES.has(scheme) ? skipSchemeSpace(text, w) : skipBlanks(text, w);
+  if (sp === w || sp >= (v.quoted ? v.end : text.length)) return undefined;
+  if (text.charCodeAt(sp) === 91 /* [ */) return 'done';
+  if (!(cls(text, sp) & TOKEN68)) return undefined;
   if (PARAM_SCHEMES.has(scheme)) return [sp, v.quoted ? v.end : restOfHeader(text, sp, enclosing)];
   let e = runEnd(text, sp, TOKEN68);
   while (text.charCodeAt(e) === 61) e++;
@@ -167,6 +174,7 @@ const PROSE_STOP = new Set(['required', 'invalid', 'incorrect', 'wrong', 'missin
 
 /** Values that are not secrets even under a secret name. */
 function notASecret(text: string, v: Value, raw: string, lowerName: string, opener: number, nameClosed: boolean, kc: KeyClass): boolean {
+  if (raw.includes('REDACTED]')) return true; // already redacted (idempotence)
   if (isPlaceholder(raw.startsWith('${') && text.charCodeAt(v.end) === 125 ? `${raw}}` : raw)) return true;
   if (raw.startsWith('-----BEGIN ')) return true; // the PEM rule takes it: [CERTIFICATE REDACTED]
   if ((lowerName === 'pwd' || lowerName === 'oldpwd') && (raw[0] === '/' || raw[0] === '~')) return true; // working directory
@@ -253,6 +261,7 @@ export const keyValue: Rule = {
     const enclosing = !jsonKey && (opener === 34 || opener === 39) ? opener : -1;
     if (kc === 'auth' || (kc === 'strong' && !v.quoted && SCHEMES.has(raw.toLowerCase()))) {
       const a = authorizationSpan(text, v, enclosing);
+      if (a === 'done') return false;
       if (a) span = a;
       else if (SCHEMES.has(raw.toLowerCase())) return false;
     } else if (kc === 'weak') {

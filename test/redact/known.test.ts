@@ -1,0 +1,52 @@
+// Known secrets: values Gatehouse holds are removed wherever they appear verbatim.
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRedactor, forgetSecret, registerSecret } from '../../src/redact/index.js';
+
+describe('known secrets', () => {
+  const held = 'opaque-config-value-7Q';
+  after(() => forgetSecret(held));
+
+  test('a registered value is redacted by every redactor, with no pattern matching it', () => {
+    const before = createRedactor();
+    assert.equal(before.redactText(`upstream said ${held}!`), `upstream said ${held}!`);
+    registerSecret(held);
+    assert.equal(before.redactText(`upstream said ${held}!`), 'upstream said [REDACTED]!');
+    assert.equal(createRedactor().redactText(`x${held}x`), 'x[REDACTED]x');
+  });
+
+  test('also in its JSON-escaped and URL-encoded forms', () => {
+    const r = createRedactor({ isolated: true });
+    const v = 'pa"ss wo/rd+1';
+    r.addKnownSecret(v);
+    assert.equal(r.redactText(JSON.stringify({ note: `is ${v}` })), '{"note":"is [REDACTED]"}');
+    assert.equal(r.redactText(`q=${encodeURIComponent(v)}&x=1`), 'q=[REDACTED]&x=1');
+  });
+
+  test('values shorter than 8 characters are ignored', () => {
+    const r = createRedactor({ isolated: true });
+    assert.equal(r.addKnownSecret('admin'), false);
+    assert.equal(r.redactText('admin logged in'), 'admin logged in');
+  });
+
+  test('an isolated redactor ignores the process-wide registry', () => {
+    registerSecret(held);
+    assert.equal(createRedactor({ isolated: true }).redactText(held), held);
+  });
+
+  test('many values (rolling-hash index): each is found, overlapping ones merge', () => {
+    const r = createRedactor({ isolated: true });
+    const values = Array.from({ length: 200 }, (_, i) => `gh1.k2025.payload${i}.signature-${(i * 7919).toString(36)}`);
+    for (const v of values) r.addKnownSecret(v);
+    assert.equal(r.redactText(`a ${values[3]} b ${values[150]} c`), 'a [REDACTED] b [REDACTED] c');
+    r.addKnownSecret('overlap-AAAA-BBBB');
+    r.addKnownSecret('BBBB-CCCC-overlap');
+    assert.equal(r.redactText('x overlap-AAAA-BBBB-CCCC-overlap y'), 'x [REDACTED] y');
+  });
+
+  test('a known value inside a rule span is redacted once', () => {
+    const r = createRedactor({ isolated: true });
+    r.addKnownSecret('hunter2hunter2');
+    assert.equal(r.redactText('password=hunter2hunter2 ok'), 'password=[REDACTED] ok');
+  });
+});

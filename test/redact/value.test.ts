@@ -1,0 +1,135 @@
+// Structured redaction: by key name at any depth, by field path, by value; never mutating the caller's object.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRedactor } from '../../src/redact/index.js';
+
+const r = createRedactor({ isolated: true });
+
+describe('redactValue', () => {
+  test('redacts by key name at any depth, case-insensitively, and keeps the rest', () => {
+    const input = { user: 'ana', Password: 'hunter2', nested: { deeper: [{ API_KEY: 'k-123', note: 'ok' }] }, headers: { 'X-Api-Key': 'abc' } };
+    assert.deepEqual(r.redactValue(input), {
+      user: 'ana',
+      Password: '[REDACTED]',
+      nested: { deeper: [{ API_KEY: '[REDACTED]', note: 'ok' }] },
+      headers: { 'X-Api-Key': '[REDACTED]' },
+    });
+  });
+
+  test('a secret key holding an object or number is redacted whole; null, booleans and empty strings stay', () => {
+    assert.deepEqual(r.redactValue({ credentials: { user: 'a', pass: 'b' }, pin: 1234, token: null, secret: false, password: '' }), {
+      credentials: '[REDACTED]',
+      pin: '[REDACTED]',
+      token: null,
+      secret: false,
+      password: '',
+    });
+  });
+
+  test('Authorization values keep their scheme', () => {
+    assert.deepEqual(r.redactValue({ authorization: 'Bearer abc.def', proxyAuthorization: 'opaque' }), { authorization: 'Bearer [REDACTED]', proxyAuthorization: '[REDACTED]' });
+  });
+
+  test('weak names only when the value looks random', () => {
+    assert.deepEqual(r.redactValue({ signature: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b', session: 'started', status_code: 200 }), {
+      signature: '[REDACTED]',
+      session: 'started',
+      status_code: 200,
+    });
+  });
+
+  test('detects secrets in values under ordinary keys (the text rules)', () => {
+    const out = r.redactValue({ msg: 'retrying with Bearer abc123def456', url: 'postgres://app:pw123456@db/app', list: ['ghp_1A2b3C4d5E6f7G8h9I0jKlMnOpQrStUvWxYz'] });
+    assert.deepEqual(out, { msg: 'retrying with Bearer [REDACTED]', url: 'postgres://app:[REDACTED]@db/app', list: ['[REDACTED]'] });
+  });
+
+  test('{ name, value } pairs: the value is as secret as the name says', () => {
+    assert.deepEqual(r.redactValue({ env: [{ name: 'DB_PASSWORD', value: 'hunter2' }, { name: 'LOG_LEVEL', value: 'info' }] }), {
+      env: [{ name: 'DB_PASSWORD', value: '[REDACTED]' }, { name: 'LOG_LEVEL', value: 'info' }],
+    });
+  });
+
+  test('configured keys and field paths (pino syntax)', () => {
+    const c = createRedactor({ isolated: true, keys: ['x-tenant-seal'], fields: ['req.headers["x-trace-secret"]', 'items[*].card', '*.ssn'] });
+    const out = c.redactValue({
+      'X-Tenant-Seal': 's1',
+      req: { headers: { 'x-trace-secret': 'v', other: 'keep' } },
+      items: [{ card: '4111', id: 1 }, { card: '5500', id: 2 }],
+      person: { ssn: '078-05-1120', name: 'x' },
+    });
+    assert.deepEqual(out, {
+      'X-Tenant-Seal': '[REDACTED]',
+      req: { headers: { 'x-trace-secret': '[REDACTED]', other: 'keep' } },
+      items: [{ card: '[REDACTED]', id: 1 }, { card: '[REDACTED]', id: 2 }],
+      person: { ssn: '[REDACTED]', name: 'x' },
+    });
+  });
+
+  test('errors, maps, sets, dates, buffers and class instances', () => {
+    const err = Object.assign(new Error('login failed password=hunter2'), { code: 'E_AUTH', token: 't-1' });
+    const date = new Date(0);
+    const out = r.redactValue({
+      err,
+      map: new Map([['apiKey', 'k'], ['region', 'eu']]),
+      set: new Set(['sk_live_4eC39HqLyjWDarjtT1zdp7dc']),
+      date,
+      buf: Buffer.from('secret bytes'),
+      inst: new (class Conn { host = 'db'; password = 'pw'; })(),
+    }) as unknown as Record<string, Record<string, unknown>>;
+    assert.equal(out.err!.message, 'login failed password=[REDACTED]');
+    assert.equal(out.err!.code, 'E_AUTH');
+    assert.equal(out.err!.token, '[REDACTED]');
+    assert.equal(out.err!.type, 'Error');
+    assert.ok(!String(out.err!.stack).includes('hunter2'));
+    assert.deepEqual(out.map, { apiKey: '[REDACTED]', region: 'eu' });
+    assert.deepEqual(out.set, ['[REDACTED]']);
+    assert.equal(out.date, date);
+    assert.equal(out.buf, '[Binary 12 bytes]');
+    assert.deepEqual(out.inst, { host: 'db', password: '[REDACTED]' });
+  });
+
+  test('never mutates the input', () => {
+    const input = { password: 'hunter2', nested: { msg: 'Bearer abcdefgh1234' } };
+    const copy = structuredClone(input);
+    r.redactValue(input);
+    assert.deepEqual(input, copy);
+  });
+
+  test('cycles become [Circular]; shared (acyclic) references are copied twice', () => {
+    const shared = { k: 1 };
+    const a: Record<string, unknown> = { shared, again: shared };
+    a.self = a;
+    assert.deepEqual(r.redactValue(a), { shared: { k: 1 }, again: { k: 1 }, self: '[Circular]' });
+  });
+
+  test('nesting past the depth limit becomes [Depth limit]', () => {
+    const c = createRedactor({ isolated: true, maxDepth: 3 });
+    assert.deepEqual(c.redactValue({ a: { b: { c: { d: 1 } } } }), { a: { b: { c: '[Depth limit]' } } });
+  });
+
+  test('a throwing getter or toJSON does not break redaction', () => {
+    const o = { get boom(): string { throw new Error('no'); }, ok: 1, nested: { toJSON() { throw new Error('nope'); } } };
+    assert.deepEqual(r.redactValue(o), { boom: '[Unreadable]', ok: 1, nested: '[Unserializable]' });
+  });
+
+  test('redactKeys redacts by name and path only, leaving strings for a later text pass', () => {
+    assert.deepEqual(r.redactKeys({ password: 'x', msg: 'Bearer abcdefgh1234' }), { password: '[REDACTED]', msg: 'Bearer abcdefgh1234' });
+  });
+});
+
+describe('redactError', () => {
+  test('keeps name and code, redacts message, detail and stack; never copies other fields', () => {
+    const e = Object.assign(new Error('connect postgres://app:S3cr3t@db/app failed'), { code: 'ECONNREFUSED', body: 'password=x' });
+    const safe = r.redactError(e, { stack: true });
+    assert.equal(safe.name, 'Error');
+    assert.equal(safe.code, 'ECONNREFUSED');
+    assert.equal(safe.message, 'connect postgres://app:[REDACTED]@db/app failed');
+    assert.ok(safe.stack && !safe.stack.includes('S3cr3t'));
+    assert.equal((safe as unknown as Record<string, unknown>).body, undefined);
+  });
+
+  test('non-errors: strings are redacted, other values described only by type', () => {
+    assert.equal(r.redactError('token=abc123').message, 'token=[REDACTED]');
+    assert.equal(r.redactError({ password: 'x' }).message, 'non-error thrown (object)');
+  });
+});
