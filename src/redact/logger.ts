@@ -26,8 +26,8 @@ export function createLogger(opts: LoggerOptions = {}): PinoLogger {
   const level = opts.level ?? 'info';
   if (!LEVELS.has(level)) throw new TypeError(`unknown log level "${String(level).slice(0, 20)}"`);
   const redactor = opts.redactor ?? createRedactor();
-  const destination =
-    opts.destination ?? (opts.file ? pino.destination({ dest: opts.file, mkdir: true, sync: false }) : pino.destination({ dest: 1, sync: false }));
+  // Synchronous writes (pino's default): a line logged before a crash is not lost in a buffer.
+  const destination = opts.destination ?? (opts.file ? pino.destination({ dest: opts.file, mkdir: true, sync: true }) : pino.destination({ dest: 1, sync: true }));
   return pino(
     {
       level,
