@@ -23,6 +23,8 @@ export interface RedactorOptions {
   maxDepth?: number;
   /** Skip the process-wide registry of known secrets (tests). Default false. */
   isolated?: boolean;
+  /** Where rules and allow entries came from, for error messages (default "redact": redact.rules[2]). */
+  source?: string;
 }
 
 export interface Redactor {
@@ -60,8 +62,8 @@ export function createRedactor(cfg: RedactorOptions | RedactConfig = {}): Redact
     keys,
     dirs: opts.paths ?? [],
     entropy,
-    rules: compileUserRules(opts.rules ?? []),
-    allow: new AllowList(opts.allow ?? []),
+    rules: compileUserRules(opts.rules ?? [], `${opts.source ?? 'redact'}.rules`),
+    allow: new AllowList(opts.allow ?? [], `${opts.source ?? 'redact'}.allow`),
   });
   const own = new KnownSecrets();
   const known = opts.isolated ? [own] : [globalKnownSecrets, own];

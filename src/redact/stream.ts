@@ -79,13 +79,12 @@ export class LineRedactor {
   private batch(text: string): string {
     if (this.inPem) {
       // The body of a PEM block begun in an earlier batch: drop it, up to and including its END line.
-      const body = scanPemBody(text, 0);
+      const body = scanPemBody(text, 0, true);
       let end = body.end;
-      if (body.closed || end < text.length) {
-        this.inPem = false;
-        if (text.charCodeAt(end) === 13) end++;
-        if (text.charCodeAt(end) === 10) end++;
-      }
+      if (!body.closed && text.slice(end).trim() === '') return ''; // all body so far: still inside the block
+      this.inPem = false;
+      if (text.charCodeAt(end) === 13) end++;
+      if (text.charCodeAt(end) === 10) end++;
       text = text.slice(end);
       if (!text) return '';
     }

@@ -60,15 +60,16 @@ function headerLineEnd(text: string, i: number): number {
 }
 
 /**
- * Reads a PEM body from i: base64 words separated by whitespace or escapes, optional headers
+ * Reads a PEM body from i (openEnded when more text may follow, as in a stream): base64 words separated by whitespace or escapes, optional headers
  * (Proc-Type: 4,ENCRYPTED) first, up to "-----END LABEL-----". A base64 word is taken when it is long
  * (≥ 40, a full body line), ends in '=' padding, or is followed by the END line; so a truncated block
  * followed by ordinary words ("INFO request done") stops before them. Linear: one look per character.
  */
-export function scanPemBody(text: string, i: number): PemBody {
+export function scanPemBody(text: string, i: number, openEnded = false): PemBody {
   let lastGood = i;
   let inHeaders = true;
   let tentative = false; // a short word was read: only an END line may follow
+  let tentativeEnd = i;
   while (i < text.length) {
     const sep = separatorAt(text, i);
     if (sep) {
@@ -86,7 +87,10 @@ export function scanPemBody(text: string, i: number): PemBody {
     if (isWord) {
       inHeaders = false;
       if (e - i >= 40 || text.charCodeAt(e - 1) === 61) lastGood = e;
-      else tentative = true;
+      else {
+        tentative = true;
+        tentativeEnd = e;
+      }
       i = e;
       continue;
     }
@@ -99,6 +103,8 @@ export function scanPemBody(text: string, i: number): PemBody {
     }
     break;
   }
+  // openEnded: the text is a piece of a stream; a short last word may be followed by END in the next piece.
+  if (openEnded && tentative && i >= text.length) lastGood = tentativeEnd;
   return { end: lastGood, closed: false };
 }
 
