@@ -10,6 +10,7 @@ import { auditCommand } from './audit.js';
 import { keysCommand } from './keys.js';
 import { decryptCommand, encryptCommand } from './encrypt.js';
 import { certsCommand } from './certs.js';
+import { redactCommand } from './redact.js';
 
 /** Every top-level command. Capabilities add theirs here. */
 export const commands: Command[] = [
@@ -25,4 +26,5 @@ export const commands: Command[] = [
   keysCommand,
   encryptCommand,
   decryptCommand,
+  redactCommand,
 ];
