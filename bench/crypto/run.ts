@@ -6,14 +6,11 @@ import { createCipheriv, createDecipheriv, randomBytes, type CipherGCM, type Dec
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, closeSync, existsSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { build } from 'esbuild';
 import {
   AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, RawAesKeyringNode, RawAesWrappingSuiteIdentifier,
 } from '@aws-crypto/client-node';
 import { openMessage, sealMessage, sealMessageParts, type MessageKey } from '../../src/crypto/message.js';
-import { createDecryptStream, createEncryptStream, parseStreamHeader, type StreamHeader } from '../../src/crypto/stream.js';
 
 type Alg = 'aes-256-gcm' | 'chacha20-poly1305';
 const KIB = 1024;
@@ -70,7 +67,7 @@ function opensslSpeed(alg: Alg, size: number): number | undefined {
 }
 
 const rawSeal = (alg: Alg, key: Buffer, pt: Buffer) => {
-  const c = createCipheriv(alg, key, randomBytes(12), { authTagLength: 16 }) as CipherGCM;
+  const c = createCipheriv(alg as 'aes-256-gcm', key, randomBytes(12), { authTagLength: 16 }) as CipherGCM;
   const ct = c.update(pt);
   c.final();
   return [ct, c.getAuthTag()] as const;
@@ -87,7 +84,7 @@ async function messages(key: Buffer): Promise<Record<string, Record<string, numb
     for (const size of [...SIZES, SEGMENT]) {
       const pt = randomBytes(size);
       const nonce = randomBytes(12);
-      const fixed = createCipheriv(alg, key, nonce, { authTagLength: 16 }) as CipherGCM;
+      const fixed = createCipheriv(alg as 'aes-256-gcm', key, nonce, { authTagLength: 16 }) as CipherGCM;
       const rct = fixed.update(pt);
       fixed.final();
       const rtag = fixed.getAuthTag();
@@ -96,7 +93,7 @@ async function messages(key: Buffer): Promise<Record<string, Record<string, numb
         raw: () => rate(() => rawSeal(alg, key, pt), size),
         raw_assembled: () => rate(() => {
           const n = randomBytes(12);
-          const c = createCipheriv(alg, key, n, { authTagLength: 16 }) as CipherGCM;
+          const c = createCipheriv(alg as 'aes-256-gcm', key, n, { authTagLength: 16 }) as CipherGCM;
           const ct = c.update(pt);
           c.final();
           return Buffer.concat([n, ct, c.getAuthTag()]);
@@ -104,7 +101,7 @@ async function messages(key: Buffer): Promise<Record<string, Record<string, numb
         gh_seal: () => rate(() => sealMessage(mk, pt), size),
         gh_parts: () => rate(() => sealMessageParts(mk, pt), size),
         raw_open: () => rate(() => {
-          const d = createDecipheriv(alg, key, nonce, { authTagLength: 16 }) as DecipherGCM;
+          const d = createDecipheriv(alg as 'aes-256-gcm', key, nonce, { authTagLength: 16 }) as DecipherGCM;
           d.setAuthTag(rtag);
           d.update(rct);
           return d.final();
@@ -121,55 +118,6 @@ async function messages(key: Buffer): Promise<Record<string, Record<string, numb
   return results;
 }
 
-/**
- * In-memory streaming (no disk): the crypto path alone, 64 KiB segments. Measured in short windows (16 MiB per run)
- * interleaved with raw createCipheriv / createDecipheriv at 64 KiB, best of 8: on a shared machine, long runs and short
- * ones would otherwise see different neighbours.
- */
-async function streamInMemory(key: Buffer): Promise<{ enc: number; dec: number; raw: number; rawOpen: number }> {
-  const mk: MessageKey = { id: 'bench', algorithm: 'aes-256-gcm', material: key };
-  const chunk = randomBytes(SEGMENT);
-  const total = 16 * MIB;
-  const count = total / SEGMENT;
-  const source = (parts: Buffer[] | undefined) => {
-    let i = 0;
-    return new Readable({ highWaterMark: SEGMENT, read() { this.push(parts ? (parts[i++] ?? null) : i++ < count ? chunk : null); } });
-  };
-  const sink = (keep?: Buffer[]) => new Writable({ highWaterMark: SEGMENT, write(c: Buffer, _e, cb) { keep?.push(c); cb(); } });
-  const encrypted: Buffer[] = [];
-  await pipeline(source(undefined), createEncryptStream(mk, { segmentBytes: SEGMENT }), sink(encrypted));
-  const ct = Buffer.concat(encrypted);
-  // Ciphertext fed as openCiphertextFile reads a file: the header, then one chunk per segment.
-  const headerLength = (parseStreamHeader(ct) as StreamHeader).bytes.length;
-  const pieces: Buffer[] = [ct.subarray(0, headerLength)];
-  for (let at = headerLength; at < ct.length; at += SEGMENT + 16) pieces.push(ct.subarray(at, at + SEGMENT + 16));
-  const nonce = randomBytes(12);
-  const fixed = createCipheriv('aes-256-gcm', key, nonce) as CipherGCM;
-  const rct = fixed.update(chunk);
-  fixed.final();
-  const rtag = fixed.getAuthTag();
-  const timed = async (fn: () => unknown) => {
-    const t = performance.now();
-    await fn();
-    return mbps(total, performance.now() - t);
-  };
-  const best = { enc: 0, dec: 0, raw: 0, rawOpen: 0 };
-  for (let r = 0; r < 8; r++) {
-    best.raw = Math.max(best.raw, await timed(() => { for (let i = 0; i < count; i++) rawSeal('aes-256-gcm', key, chunk); }));
-    best.enc = Math.max(best.enc, await timed(() => pipeline(source(undefined), createEncryptStream(mk, { segmentBytes: SEGMENT }), sink())));
-    best.rawOpen = Math.max(best.rawOpen, await timed(() => {
-      for (let i = 0; i < count; i++) {
-        const d = createDecipheriv('aes-256-gcm', key, nonce) as DecipherGCM;
-        d.setAuthTag(rtag);
-        d.update(rct);
-        d.final();
-      }
-    }));
-    best.dec = Math.max(best.dec, await timed(() => pipeline(source(pieces), createDecryptStream(mk), sink())));
-  }
-  return best;
-}
-
 interface ChildResult {
   ms: number;
   maxRssKiB: number;
@@ -181,38 +129,53 @@ function child(cmd: string[], env: NodeJS.ProcessEnv): ChildResult {
   return JSON.parse(r.stdout.trim().split('\n').pop() as string) as ChildResult;
 }
 
-async function streamFile(key: Buffer): Promise<Record<string, ChildResult & { mbps: number }>> {
+interface MemoryResult {
+  raw: number;
+  enc: number;
+  rawOpen: number;
+  dec: number;
+}
+
+async function streams(key: Buffer): Promise<{ memory: MemoryResult; files: Record<string, ChildResult & { mbps: number }> }> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-bench-crypto-'));
   try {
     const bundle = join(dir, 'stream-child.mjs');
     await build({ entryPoints: [join(here, 'stream-child.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: bundle, logLevel: 'silent' });
-    const plain = join(dir, 'plain.bin');
-    const block = randomBytes(MIB);
-    const fd = openSync(plain, 'w');
-    for (let i = 0; i < STREAM_MIB; i++) writeSync(fd, block);
-    closeSync(fd);
-    const bytes = STREAM_MIB * MIB;
-    const env = { BENCH_KEY: key.toString('hex'), BENCH_GC_EVERY_MIB: '4' };
-    const out: Record<string, ChildResult & { mbps: number }> = {};
-    const run = (name: string, cmd: string[]) => {
-      const r = child(cmd, env);
-      out[name] = { ...r, mbps: mbps(bytes, r.ms) };
-      process.stderr.write(`  ${name}: ${fmt(out[name]?.mbps)} MB/s, peak RSS ${(r.maxRssKiB / 1024).toFixed(1)} MiB\n`);
-    };
-    run('copy (no crypto)', [bundle, 'copy', plain, join(dir, 'copy.bin'), String(SEGMENT)]);
-    rmSync(join(dir, 'copy.bin'));
-    run('gatehouse encrypt', [bundle, 'encrypt', plain, join(dir, 'enc.bin'), String(SEGMENT)]);
-    run('gatehouse decrypt', [bundle, 'decrypt', join(dir, 'enc.bin'), join(dir, 'dec.bin'), String(SEGMENT)]);
-    if (!readFileSync(join(dir, 'dec.bin')).subarray(0, MIB).equals(block)) throw new Error('stream round trip mismatch');
-    rmSync(join(dir, 'dec.bin'));
-    rmSync(join(dir, 'enc.bin'));
-    run('gatehouse encrypt, minor GC every 4 MiB', ['--expose-gc', bundle, 'encrypt', plain, join(dir, 'enc.bin'), String(SEGMENT)]);
-    rmSync(join(dir, 'enc.bin'));
-    run('aws sdk encryptStream', [join(here, 'aws-child.mjs'), plain, join(dir, 'aws.bin'), String(SEGMENT)]);
-    return out;
+    const mem = spawnSync(process.execPath, [bundle, 'memory', String(SEGMENT)], { env: { ...process.env, BENCH_KEY: key.toString('hex') }, encoding: 'utf8' });
+    if (mem.status !== 0) throw new Error(`memory child failed: ${mem.stderr}`);
+    const memory = JSON.parse(mem.stdout.trim()) as MemoryResult;
+    process.stderr.write(`  in-memory streams: encrypt ${fmt(memory.enc)} MB/s (raw ${fmt(memory.raw)}), decrypt ${fmt(memory.dec)} MB/s (raw ${fmt(memory.rawOpen)})\n`);
+    return { memory, files: await streamFile(key, dir, bundle) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function streamFile(key: Buffer, dir: string, bundle: string): Promise<Record<string, ChildResult & { mbps: number }>> {
+  const plain = join(dir, 'plain.bin');
+  const block = randomBytes(MIB);
+  const fd = openSync(plain, 'w');
+  for (let i = 0; i < STREAM_MIB; i++) writeSync(fd, block);
+  closeSync(fd);
+  const bytes = STREAM_MIB * MIB;
+  const env = { BENCH_KEY: key.toString('hex'), BENCH_GC_EVERY_MIB: '4' };
+  const out: Record<string, ChildResult & { mbps: number }> = {};
+  const run = (name: string, cmd: string[]) => {
+    const r = child(cmd, env);
+    out[name] = { ...r, mbps: mbps(bytes, r.ms) };
+    process.stderr.write(`  ${name}: ${fmt(out[name]?.mbps)} MB/s, peak RSS ${(r.maxRssKiB / 1024).toFixed(1)} MiB\n`);
+  };
+  run('copy (no crypto)', [bundle, 'copy', plain, join(dir, 'copy.bin'), String(SEGMENT)]);
+  rmSync(join(dir, 'copy.bin'));
+  run('gatehouse encrypt', [bundle, 'encrypt', plain, join(dir, 'enc.bin'), String(SEGMENT)]);
+  run('gatehouse decrypt', [bundle, 'decrypt', join(dir, 'enc.bin'), join(dir, 'dec.bin'), String(SEGMENT)]);
+  if (!readFileSync(join(dir, 'dec.bin')).subarray(0, MIB).equals(block)) throw new Error('stream round trip mismatch');
+  rmSync(join(dir, 'dec.bin'));
+  rmSync(join(dir, 'enc.bin'));
+  run('gatehouse encrypt, minor GC every 4 MiB', ['--expose-gc', bundle, 'encrypt', plain, join(dir, 'enc.bin'), String(SEGMENT)]);
+  rmSync(join(dir, 'enc.bin'));
+  run('aws sdk encryptStream', [join(here, 'aws-child.mjs'), plain, join(dir, 'aws.bin'), String(SEGMENT)]);
+  return out;
 }
 
 function table(head: string[], rows: string[][]): string {
@@ -224,8 +187,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   process.stderr.write(`bench/crypto on ${cpus()[0]?.model ?? 'cpu'} (${cpus().length} cores), Node ${process.versions.node}, OpenSSL ${process.versions.openssl}\n`);
   const m = await messages(key);
-  const s = await streamInMemory(key);
-  const f = await streamFile(key);
+  const { memory: s, files: f } = await streams(key);
 
   const msgRows: string[][] = [];
   for (const alg of ['aes-256-gcm', 'chacha20-poly1305']) {
@@ -263,7 +225,7 @@ async function main(): Promise<void> {
       msgRows,
     ),
     '',
-    `Streaming, in memory (crypto path only, 64 KiB segments, 16 MiB windows interleaved with the raw loop, best of 8): encrypt ${fmt(s.enc)} MB/s = ${ratio(s.enc, raw64)} raw createCipheriv at 64 KiB`,
+    `Streaming, in memory (crypto path only, in a fresh child process, 64 KiB segments, 64 MiB windows interleaved with the raw loop, best of 5): encrypt ${fmt(s.enc)} MB/s = ${ratio(s.enc, raw64)} raw createCipheriv at 64 KiB`,
     `(${fmt(raw64)} MB/s); decrypt ${fmt(s.dec)} MB/s = ${ratio(s.dec, open64)} raw decipher at 64 KiB (${fmt(open64)} MB/s). openssl speed at 64 KiB: ${fmt(openssl64)} MB/s.`,
     '',
     `Streaming a ${STREAM_MIB} MiB file to a file (child process each, 64 KiB reads, segments and AWS frames):`,
