@@ -6,6 +6,7 @@
  * re-reads the head from disk and chains on from there, so a gateway and CLI commands share one chain. Rotation,
  * checkpoints and the sealing of a torn tail happen here too, all under the lock.
  */
+import { hash as oneShotHash } from 'node:crypto';
 import { closeSync, fdatasync, fstatSync, openSync, statSync, write } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/types.js';
 import type { AuditConfig } from '../config/schema/audit.js';
 import { canonicalJson } from './canonical.js';
-import { chainLine, GENESIS_HASH } from './chain.js';
+import { GENESIS_HASH } from './chain.js';
 import { CHECKPOINT_EVENT, TORN_EVENT, checkpointMessage, signCheckpoint, type CheckpointBody } from './checkpoint.js';
 import { rotatedName } from './files.js';
 import type { SigningKey } from './keys.js';
@@ -38,6 +39,8 @@ export interface AppenderOptions {
   chunk: number;
   /** A file was closed by rotation (compress it, apply retention). */
   onRotated: (path: string) => void;
+  /** Set item.line (sinks want the lines). */
+  keepLines: boolean;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -57,10 +60,50 @@ function writeAll(fd: number, buf: Buffer, chunk: number): Promise<void> {
   });
 }
 
+/**
+ * The bytes of one batch, built in place: each record's payload is encoded once into the buffer, its trailer
+ * appended, and the hash computed over that very slice — no per-record strings to join or re-encode. The result
+ * is byte for byte what chainLine (chain.ts) produces.
+ */
+class LineBuffer {
+  buf = Buffer.allocUnsafe(1 << 20);
+  len = 0;
+
+  #room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
+  }
+
+  raw(text: string): void {
+    this.#room(text.length * 3);
+    this.len += this.buf.write(text, this.len, 'utf8');
+  }
+
+  /** Appends `{payload,"seq":N,"prev_hash":"…","hash":"…"}\n`; returns the hash and where the line starts. */
+  record(text: string, seq: number, prev: string): { hash: string; start: number } {
+    this.#room(text.length * 3 + 256);
+    const start = this.len;
+    // The payload without its closing brace, then the trailer up to prev_hash, closed for hashing.
+    this.len += this.buf.write(text, this.len, 'utf8') - 1;
+    this.len += this.buf.write(`,"seq":${seq},"prev_hash":"${prev}"}`, this.len, 'latin1');
+    const hash = oneShotHash('sha256', this.buf.subarray(start, this.len), 'hex');
+    this.len -= 1;
+    this.len += this.buf.write(`,"hash":"${hash}"}\n`, this.len, 'latin1');
+    return { hash, start };
+  }
+
+  line(start: number): string {
+    return this.buf.toString('utf8', start, this.len - 1);
+  }
+}
+
 export class ChainAppender {
   readonly path: string;
   readonly #o: AppenderOptions;
   readonly #lock: AppendLock;
+  readonly #out = new LineBuffer();
   #fd = -1;
   #seq = 0;
   #prev = GENESIS_HASH;
@@ -110,65 +153,64 @@ export class ChainAppender {
   async append(items: AppendItem[], opts: { checkpoint?: boolean } = {}): Promise<void> {
     await this.#lock.acquire();
     try {
-      const parts: string[] = [];
-      await this.#syncHead(parts);
-      // Characters of the parts not written yet (≈ bytes: lines are mostly ASCII), for the size rotation check.
-      let pending = 0;
+      const out = this.#out;
+      out.len = 0;
+      await this.#syncHead();
       for (const item of items) {
         const now = this.#o.clock.now();
-        if (this.#rotationDue(now, pending)) {
-          if (this.#sinceCheckpoint > 0) parts.push(this.#checkpoint(now));
-          await this.#write(parts);
+        if (this.#rotationDue(now, out.len)) {
+          if (this.#sinceCheckpoint > 0) this.#checkpoint(now);
+          await this.#write();
           await this.#rotate();
-          pending = 0;
         }
-        if (this.#sinceCheckpoint > 0 && now - this.#lastCheckpointAt >= this.#o.cfg.checkpoint.every_seconds * 1000) parts.push(this.#checkpoint(now));
-        item.line = this.#chain(item.text, now);
-        parts.push(item.line);
-        pending += item.line.length + 1;
+        if (this.#sinceCheckpoint > 0 && now - this.#lastCheckpointAt >= this.#o.cfg.checkpoint.every_seconds * 1000) this.#checkpoint(now);
+        const start = this.#chain(item.text, now);
+        if (this.#o.keepLines) item.line = out.line(start);
         this.#sinceCheckpoint++;
-        if (this.#sinceCheckpoint >= this.#o.cfg.checkpoint.every_records) parts.push(this.#checkpoint(now));
+        if (this.#sinceCheckpoint >= this.#o.cfg.checkpoint.every_records) this.#checkpoint(now);
       }
-      if (opts.checkpoint && this.#sinceCheckpoint > 0) parts.push(this.#checkpoint(this.#o.clock.now()));
-      await this.#write(parts);
+      if (opts.checkpoint && this.#sinceCheckpoint > 0) this.#checkpoint(this.#o.clock.now());
+      await this.#write();
     } finally {
       this.#lock.release();
     }
   }
 
-  #chain(text: string, now: number): string {
+  /** Chains one canonical payload into the batch; returns where its line starts in the batch buffer. */
+  #chain(text: string, now: number): number {
     const seq = ++this.#seq;
-    const { line, hash } = chainLine(text, seq, this.#prev);
+    const { hash, start } = this.#out.record(text, seq, this.#prev);
     this.#prev = hash;
     if (this.#fileFirstSeq === undefined) {
       this.#fileFirstSeq = seq;
       this.#fileStartedAt = now;
     }
-    return line;
+    return start;
   }
 
-  #checkpoint(now: number): string {
+  #checkpoint(now: number): void {
     const timestamp = iso(now);
     const seq = this.#seq + 1;
     const { keyId, privateKey } = this.#o.key;
     const msg = checkpointMessage(seq, this.#prev, timestamp, this.#checkpointFrom, keyId);
     const checkpoint: CheckpointBody = { alg: 'Ed25519', key_id: keyId, from_seq: this.#checkpointFrom, every_records: this.#o.cfg.checkpoint.every_records, signature: signCheckpoint(privateKey, msg) };
-    const line = this.#chain(canonicalJson({ checkpoint, event_type: CHECKPOINT_EVENT, timestamp }), now);
+    this.#chain(canonicalJson({ checkpoint, event_type: CHECKPOINT_EVENT, timestamp }), now);
     this.#sinceCheckpoint = 0;
     this.#checkpointFrom = seq + 1;
     this.#lastCheckpointAt = now;
-    return line;
   }
 
-  async #write(parts: string[]): Promise<void> {
-    if (parts.length === 0) return;
-    const buf = Buffer.from(parts.join('\n') + '\n');
-    parts.length = 0;
-    await writeAll(this.#fd, buf, this.#o.chunk);
+  async #write(): Promise<void> {
+    const out = this.#out;
+    if (out.len === 0) return;
+    const n = out.len;
+    await writeAll(this.#fd, out.buf.subarray(0, n), this.#o.chunk);
+    out.len = 0;
     // Counted only once written: after a failed write the size differs and the next append re-reads the head.
-    this.#fileBytes += buf.length;
+    this.#fileBytes += n;
   }
 
+  /** `pending`: bytes of the batch not written yet. */
   #rotationDue(now: number, pending: number): boolean {
     if (this.#fileFirstSeq === undefined) return false;
     return this.#fileBytes + pending >= this.#o.cfg.rotation.max_size || now - this.#fileStartedAt >= this.#o.cfg.rotation.max_age;
@@ -189,9 +231,9 @@ export class ChainAppender {
 
   /**
    * Makes sure the head is the file's: re-reads it when another process appended or rotated since our last write,
-   * or when a write of ours failed. A torn tail found then is sealed first (its marker and a checkpoint go into parts).
+   * or when a write of ours failed. A torn tail found then is sealed first (its marker and a checkpoint start the batch).
    */
-  async #syncHead(parts: string[]): Promise<void> {
+  async #syncHead(): Promise<void> {
     let pathIno: number | undefined;
     try {
       pathIno = statSync(this.path).ino;
@@ -216,9 +258,9 @@ export class ChainAppender {
     const now = this.#o.clock.now();
     const { offset, bytes, sha256 } = head.torn;
     this.#o.logger.warn({ offset, bytes }, 'audit: sealing a torn last line left by a crash');
-    if (head.torn.needsNewline) parts.push('');
-    parts.push(this.#chain(canonicalJson({ event_type: TORN_EVENT, timestamp: iso(now), torn: { offset, bytes, sha256 } }), now));
+    if (head.torn.needsNewline) this.#out.raw('\n');
+    this.#chain(canonicalJson({ event_type: TORN_EVENT, timestamp: iso(now), torn: { offset, bytes, sha256 } }), now);
     this.#sinceCheckpoint++;
-    if (!reopened) parts.push(this.#checkpoint(now));
+    if (!reopened) this.#checkpoint(now);
   }
 }

@@ -112,6 +112,7 @@ export class AuditLog implements AuditEmitter {
       clock: this.#clock,
       logger: this.#logger,
       chunk: opts.writeChunkBytes ?? MAX_BATCH_BYTES,
+      keepLines: this.#sinks.length > 0,
       onRotated: (path) => {
         if (cfg.compress) this.#inBackground(() => compressFile(path));
         this.#inBackground(() => this.#applyRetention());
