@@ -52,23 +52,31 @@ export interface MessageHeader {
 const malformed = (detail: string): GatehouseError => new GatehouseError('GH_CRYPTO_MALFORMED', undefined, { detail });
 
 /** Reads and checks the header of a message. Throws GH_CRYPTO_MALFORMED; never reads past the buffer. */
+const ALGORITHM_BY_ID: readonly (AeadAlgorithm | undefined)[] = [undefined, 'aes-256-gcm', 'chacha20-poly1305', 'xchacha20-poly1305'];
+
+/** A-Z a-z 0-9 . _ : - (the key id alphabet), checked byte by byte. */
+function isKeyIdByte(b: number): boolean {
+  return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x3a) || b === 0x2e || b === 0x5f || b === 0x2d;
+}
+
+export const asBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+
+/** Reads and checks the header of a message. Throws GH_CRYPTO_MALFORMED; never reads past the buffer. */
 export function parseMessageHeader(message: Uint8Array): MessageHeader {
   if (!(message instanceof Uint8Array)) throw new TypeError('a message is a Buffer or Uint8Array');
-  const buf = Buffer.from(message.buffer, message.byteOffset, message.length);
-  if (buf.length < 6 || !buf.subarray(0, 3).equals(MESSAGE_MAGIC)) throw malformed('not a Gatehouse message');
+  const buf = asBuffer(message);
+  if (buf.length < 6 || buf[0] !== 0x47 || buf[1] !== 0x48 || buf[2] !== 0x4d) throw malformed('not a Gatehouse message');
   const version = buf[3] as number;
   if (version !== MESSAGE_VERSION) throw malformed('unsupported message version');
-  const algorithm = algorithmFromId(buf[4] as number);
+  const algorithm = ALGORITHM_BY_ID[buf[4] as number];
   if (!algorithm) throw malformed('unknown algorithm id');
   const idLen = buf[5] as number;
   if (idLen < 1 || idLen > MAX_KEY_ID_BYTES) throw malformed('key id length out of range');
-  const n = nonceLength(algorithm);
-  const headerLength = 6 + idLen + n;
+  const headerLength = 6 + idLen + (algorithm === 'xchacha20-poly1305' ? 24 : 12);
   // The header, then at least a tag: anything shorter is cut or forged.
   if (buf.length < headerLength + TAG_BYTES) throw malformed('shorter than its header and tag');
-  const keyId = buf.toString('latin1', 6, 6 + idLen);
-  if (!KEY_ID_RE.test(keyId)) throw malformed('key id has invalid characters');
-  return { version, algorithm, keyId, nonce: buf.subarray(6 + idLen, headerLength), length: headerLength };
+  for (let i = 6; i < 6 + idLen; i++) if (!isKeyIdByte(buf[i] as number)) throw malformed('key id has invalid characters');
+  return { version, algorithm, keyId: buf.toString('latin1', 6, 6 + idLen), nonce: buf.subarray(6 + idLen, headerLength), length: headerLength };
 }
 
 function headerLength(key: MessageKey): number {
@@ -143,7 +151,7 @@ export function openMessage(keyOrResolver: MessageKey | KeyResolver, message: Ui
   if (key.algorithm !== header.algorithm) {
     throw new GatehouseError('GH_CRYPTO_DECRYPT_FAILED', undefined, { detail: 'the message algorithm does not match the key' });
   }
-  const buf = Buffer.from(message.buffer, message.byteOffset, message.length);
+  const buf = asBuffer(message);
   checkInputs(key.algorithm, key.material, header.nonce, 0);
   return openParts(key.algorithm, key.material, header.nonce, buf.subarray(header.length), [buf.subarray(0, header.length), aad]);
 }
