@@ -109,3 +109,28 @@ export function toAuditValue(value: unknown, limits: AuditValueLimits = DEFAULT_
   }
   return out;
 }
+
+/**
+ * toAuditValue without the copy when it would change nothing: a plain object whose keys are already in canonical
+ * order (none starting with a digit) and whose values are short strings, finite numbers, booleans or null — the
+ * usual tool arguments. Only for values serialised right away and never edited (no redactor, no HMAC).
+ */
+export function toAuditValueShared(value: unknown, state: CopyState, limits: AuditValueLimits = DEFAULT_VALUE_LIMITS): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return toAuditValue(value, limits, 0, state);
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return toAuditValue(value, limits, 0, state);
+  const keys = Object.keys(value);
+  if (keys.length > limits.maxItems) return toAuditValue(value, limits, 0, state);
+  let prev = '';
+  for (const key of keys) {
+    const c = key.charCodeAt(0);
+    if (key <= prev || key.length > 256 || (c >= 0x30 && c <= 0x39) || key === '__proto__') return toAuditValue(value, limits, 0, state);
+    prev = key;
+    const v = (value as Record<string, unknown>)[key];
+    const t = typeof v;
+    if (!(v === null || t === 'boolean' || (t === 'string' && (v as string).length <= limits.maxString) || (t === 'number' && Number.isFinite(v)))) {
+      return toAuditValue(value, limits, 0, state);
+    }
+  }
+  return value;
+}

@@ -9,7 +9,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { ERROR_CODES } from '../core/errors.js';
 import type { AuditEvent } from '../core/types.js';
-import { canonicalJson, DEFAULT_VALUE_LIMITS, toAuditValue, type CopyState } from './canonical.js';
+import { canonicalJson, DEFAULT_VALUE_LIMITS, toAuditValue, toAuditValueShared, type CopyState } from './canonical.js';
 
 export type Redact = (value: unknown) => unknown;
 
@@ -60,7 +60,7 @@ function applyHmac(source: unknown, target: unknown, keys: ReadonlySet<string>, 
 /** Redacts (and HMACs) a free-form value: args and metadata. */
 export function protectValue(value: unknown, opts: PayloadOptions, state?: CopyState): unknown {
   if (value === undefined) return undefined;
-  if (opts.redact === IDENTITY && opts.hmacKeys.size === 0) return toAuditValue(value, DEFAULT_VALUE_LIMITS, 0, state);
+  if (opts.redact === IDENTITY && opts.hmacKeys.size === 0) return state ? toAuditValueShared(value, state) : toAuditValue(value);
   const copy = toAuditValue(value);
   // toAuditValue copies again, so the HMAC pass below edits the redacted tree, never `copy`.
   const redacted = toAuditValue(opts.redact(copy), DEFAULT_VALUE_LIMITS, 0, state);

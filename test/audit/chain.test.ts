@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { canonicalJson, toAuditValue } from '../../src/audit/canonical.js';
+import { canonicalJson, toAuditValue, toAuditValueShared } from '../../src/audit/canonical.js';
 import { chainLine, readTrailerOf, GENESIS_HASH } from '../../src/audit/chain.js';
 
 describe('canonical JSON', () => {
@@ -104,5 +104,23 @@ describe('hostile keys in args', () => {
     assert.equal(Object.getPrototypeOf(copy), Object.prototype);
     assert.equal(canonicalJson(copy), '{"__proto__":{"polluted":true},"a":1,"constructor":{"prototype":{"x":1}}}');
     assert.equal(JSON.stringify(copy), canonicalJson(copy));
+  });
+});
+
+describe('toAuditValueShared', () => {
+  test('gives the same canonical text as a bounded copy (property), sharing only flat, sorted, bounded objects', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue(), fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null)))), (v) => {
+        const state = { digitKeys: false };
+        const shared = toAuditValueShared(v, state);
+        assert.equal(canonicalJson(shared), canonicalJson(toAuditValue(v)));
+        if (!state.digitKeys) assert.equal(JSON.stringify(shared), canonicalJson(shared));
+      }),
+      { numRuns: 400 },
+    );
+    const flat = { a: 1, b: 'x' };
+    assert.equal(toAuditValueShared(flat, { digitKeys: false }), flat);
+    const unsorted = { b: 1, a: 2 };
+    assert.notEqual(toAuditValueShared(unsorted, { digitKeys: false }), unsorted);
   });
 });
