@@ -182,4 +182,16 @@ describe('audit writer', () => {
     writeFileSync(join(dir, 'audit.jsonl'), [...lines.slice(0, -1), bad, '{"x":1}', '{"y":2}'].join('\n') + '\n');
     await assert.rejects(openTestLog(state, {}, { logger: memoryLogger() }), (e: unknown) => e instanceof GatehouseError && e.code === 'GH_AUDIT_CHAIN_BROKEN');
   });
+
+  test('a lock file left by a writer that died (kill -9 while holding it) is taken over', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 3);
+    const { writeFileSync, existsSync } = await import('node:fs');
+    writeFileSync(join(dir, 'audit.jsonl.lock'), '2147483646');
+    const log = await openTestLog(state);
+    await log.emit(seedEvent(3));
+    await log.close();
+    assert.equal(existsSync(join(dir, 'audit.jsonl.lock')), false);
+    assert.equal((await verifyAuditLog(dir, { publicKey: publicKeyOf(state) })).status, 'ok');
+  });
 });
