@@ -48,19 +48,26 @@ function errorOf(ex: Exchange): { error?: string; error_code?: string } {
 }
 
 function metadataOf(ex: Exchange, extra: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  const d = ex.decision;
-  const meta: Record<string, unknown> = {
-    ...ex.meta,
-    route: ex.route?.name,
-    mcp_method: ex.operation?.mcp_method,
-    credential_id: ex.principal?.credential_id,
-    peer_ip: ex.network.peer_ip !== ex.network.source_ip ? ex.network.peer_ip : undefined,
-    tls: ex.network.tls,
-    decision: d ? { reason: d.reason, rule: d.rule, policy_version: d.policy_version } : undefined,
-    ...extra,
+  // Built by assignment, skipping undefined values: deleting keys from an object literal turns it into a slow
+  // dictionary object, and this runs once per request.
+  const meta: Record<string, unknown> = {};
+  let n = 0;
+  const put = (k: string, v: unknown): void => {
+    if (v !== undefined) {
+      meta[k] = v;
+      n++;
+    }
   };
-  for (const k of Object.keys(meta)) if (meta[k] === undefined) delete meta[k];
-  return Object.keys(meta).length > 0 ? meta : undefined;
+  for (const k in ex.meta) put(k, ex.meta[k]);
+  put('route', ex.route?.name);
+  put('mcp_method', ex.operation?.mcp_method);
+  put('credential_id', ex.principal?.credential_id);
+  if (ex.network.peer_ip !== ex.network.source_ip) put('peer_ip', ex.network.peer_ip);
+  put('tls', ex.network.tls);
+  const d = ex.decision;
+  if (d) put('decision', { reason: d.reason, rule: d.rule, policy_version: d.policy_version });
+  if (extra) for (const k in extra) put(k, extra[k]);
+  return n > 0 ? meta : undefined;
 }
 
 /** Maps an exchange (and any fields a caller wants to set) to the audit event the record stage emits. */
