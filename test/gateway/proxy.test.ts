@@ -270,3 +270,24 @@ describe('admin API CORS', () => {
     }
   });
 });
+
+describe('behind a trusted proxy', () => {
+  test('forwarding headers from a trusted proxy are kept and extended; the client address is the last untrusted hop', async () => {
+    const up = await startRecordingUpstream();
+    const gw = await startTestGateway({ server: { trusted_proxies: ['127.0.0.0/8'] }, routes: [{ name: 'r', prefix: '/r', upstream: up.url }] });
+    try {
+      const res = await request(`${gw.url}/r/x`, { headers: { 'x-forwarded-for': '203.0.113.7, 10.1.1.1', 'x-forwarded-proto': 'https', 'x-request-id': 'edge-abc123' } });
+      await res.body.dump();
+      const seen = up.requests.at(-1);
+      assert.equal(seen?.headers['x-forwarded-for'], '203.0.113.7, 10.1.1.1, 127.0.0.1');
+      assert.equal(seen?.headers['x-forwarded-proto'], 'https');
+      assert.equal(res.headers['x-request-id'], 'edge-abc123', 'a trusted proxy request id is kept');
+      await gw.close(2000);
+      const line = gw.log.lines.find((l) => l.includes('edge-abc123'));
+      assert.ok(line);
+    } finally {
+      await gw.stop();
+      await up.close();
+    }
+  });
+});
