@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatehouseError } from '../core/errors.js';
 import type { AuditEmitter, Exchange, Principal, Stage, StageDeps } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
-import { createTransitHandler, decryptRequestBody, encryptedBodyFormat, openCrypto, type CryptoRuntime, type TransitOperation } from '../crypto/index.js';
+import { bodyContext, createTransitHandler, encryptedBodyFormat, openCrypto, type CryptoRuntime, type TransitOperation } from '../crypto/index.js';
 
 /** Request header naming a client-encrypted body (docs/encryption.md). */
 export const ENCRYPTED_HEADER = 'x-gatehouse-encrypted';
@@ -38,7 +38,8 @@ export function createGatewayCrypto(cfg: GatehouseConfig, deps: StageDeps & { au
     if (!bodies || !runtime) throw new GatehouseError('GH_CRYPTO_KEY_UNKNOWN', 'Encrypted request bodies are not enabled on this gateway.');
     const ring = await runtime.keyring(enc.request_bodies.keyring);
     if (!ring) throw new GatehouseError('GH_CRYPTO_KEY_UNKNOWN', 'The keyring for request bodies is not configured.');
-    ex.body = decryptRequestBody(ex.body, ring, { tenant: ex.principal?.tenant, route: ex.route?.name });
+    // The async path refreshes the key ring when another process rotated it.
+    ex.body = await ring.decrypt(ex.body, bodyContext({ tenant: ex.principal?.tenant, route: ex.route?.name }));
     ex.meta['encrypted_body'] = true;
   };
 

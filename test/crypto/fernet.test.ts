@@ -81,16 +81,17 @@ describe('Fernet', () => {
     assert.throws(() => new Fernet('short'), (e: unknown) => isGh(e) && (e as GatehouseError).code === 'GH_CRYPTO_KEY_INVALID');
   });
 
-  test('interoperates with Python cryptography when it is installed', (t) => {
-    const key = generateFernetKey();
-    const token = new Fernet(key).encrypt('from node');
-    let out: string;
+  test('interoperates with Python cryptography (a real peer implementation)', (t) => {
+    // Availability is checked on its own, so a failing decryption by the peer fails the test instead of skipping it.
     try {
-      out = execFileSync('python3', ['-c', 'import sys;from cryptography.fernet import Fernet;print(Fernet(sys.argv[1].encode()).decrypt(sys.argv[2].encode()).decode());print(Fernet(sys.argv[1].encode()).encrypt(b"from python").decode())', key, token], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      execFileSync('python3', ['-c', 'import cryptography.fernet'], { stdio: 'ignore' });
     } catch {
-      t.diagnostic('python3 with the cryptography package is not available; the spec vectors above cover interop');
+      t.skip('python3 with the cryptography package is not installed on this machine');
       return;
     }
+    const key = generateFernetKey();
+    const token = new Fernet(key).encrypt('from node');
+    const out = execFileSync('python3', ['-c', 'import sys;from cryptography.fernet import Fernet;print(Fernet(sys.argv[1].encode()).decrypt(sys.argv[2].encode()).decode());print(Fernet(sys.argv[1].encode()).encrypt(b"from python").decode())', key, token], { encoding: 'utf8' });
     const [fromNode, pyToken] = out.trim().split('\n');
     assert.equal(fromNode, 'from node');
     assert.equal(new Fernet(key).decrypt(pyToken as string).toString(), 'from python');
