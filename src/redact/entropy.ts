@@ -11,26 +11,27 @@ export interface EntropyOptions {
 export const DEFAULT_ENTROPY: EntropyOptions = { minLength: 16, minBits: 3.0 };
 
 const counts = new Int32Array(128);
+const seen = new Int32Array(256);
 
+/** Shannon entropy in bits per character of the first 256 characters (non-ASCII counted as one symbol). */
 export function shannonBits(value: string): number {
   const n = Math.min(value.length, 256);
   if (n === 0) return 0;
-  counts.fill(0);
+  let distinct = 0;
   let other = 0;
   for (let i = 0; i < n; i++) {
     const c = value.charCodeAt(i);
-    if (c < 128) counts[c]!++;
-    else other++;
+    if (c >= 128) other++;
+    else if (counts[c]!++ === 0) seen[distinct++] = c;
   }
   let bits = 0;
-  const add = (k: number) => {
-    if (k > 0) {
-      const p = k / n;
-      bits -= p * Math.log2(p);
-    }
-  };
-  for (let c = 0; c < 128; c++) add(counts[c]!);
-  add(other);
+  for (let k = 0; k < distinct; k++) {
+    const c = seen[k]!;
+    const p = counts[c]! / n;
+    bits -= p * Math.log2(p);
+    counts[c] = 0; // reset only what was touched
+  }
+  if (other > 0) bits -= (other / n) * Math.log2(other / n);
   return bits;
 }
 

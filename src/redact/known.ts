@@ -35,6 +35,8 @@ function variants(value: string): string[] {
 export class KnownSecrets {
   private readonly values = new Map<string, true>();
   private matcher: Matcher | undefined;
+  /** Bumped on every change (caches of redacted text compare it). */
+  version = 0;
 
   add(value: string): boolean {
     if (typeof value !== 'string') throw new TypeError('a known secret must be a string');
@@ -48,17 +50,20 @@ export class KnownSecrets {
       }
       this.values.set(f, true);
       this.matcher?.add(f);
+      this.version++;
     }
     return true;
   }
 
   delete(value: string): void {
     for (const f of variants(value)) if (this.values.delete(f)) this.matcher = undefined;
+    this.version++;
   }
 
   clear(): void {
     this.values.clear();
     this.matcher = undefined;
+    this.version++;
   }
 
   get size(): number {

@@ -38,8 +38,10 @@ export interface Redactor {
   redactError(err: unknown, opts?: { stack?: boolean }): SafeError;
   /** Registers a value this redactor removes wherever it appears verbatim (ignored below 8 characters). */
   addKnownSecret(value: string): boolean;
-  /** The spans redactText would replace, and whether a PEM block is left open at the end (streaming, tests). */
+  /** The spans redactText's first pass replaces, and whether a PEM block is left open at the end (tests, tooling). */
   findSpans(s: string): FoundSpans;
+  /** redactText, also saying whether a PEM block is left open at the end (streams continue it in the next chunk). */
+  redactChunk(s: string): { text: string; openPem: boolean };
   /** Configured field paths (pino syntax). */
   readonly fields: readonly string[];
 }
@@ -77,8 +79,9 @@ export function createRedactor(cfg: RedactorOptions | RedactConfig = {}): Redact
     entropy: entropy === false ? undefined : entropy,
     maxDepth,
   };
-  const full: ValueOptions = { ...base, text: redactText };
-  const keysOnly: ValueOptions = { ...base, text: (s) => s };
+  const redactKey = keyRedactor(redactText, known);
+  const full: ValueOptions = { ...base, text: redactText, key: redactKey };
+  const keysOnly: ValueOptions = { ...base, text: (s) => s, key: (k) => k };
   const redactor: Redactor = {
     redactText,
     redactValue: <T>(v: T) => redactStructured(v, full) as T,
@@ -86,9 +89,31 @@ export function createRedactor(cfg: RedactorOptions | RedactConfig = {}): Redact
     redactError: (err, o) => safeError(err, redactText, o),
     addKnownSecret: (value) => own.add(value),
     findSpans: (s) => engine.findSpans(s, known),
+    redactChunk: (s) => engine.redactState(s, known),
     fields,
   };
   return redactor;
+}
+
+/**
+ * Key names through the text rules, memoised (keys repeat): a map keyed by a token must not carry it out.
+ * Keys shorter than 8 characters hold no secret the rules or the registry would match. The memo is dropped
+ * when a known secret is added.
+ */
+function keyRedactor(text: (s: string) => string, known: readonly KnownSecrets[]): (k: string) => string {
+  const memo = new Map<string, string>();
+  let version = -1;
+  return (k) => {
+    if (k.length < 8) return k;
+    const v = known.reduce((n, s) => n + s.version, 0);
+    if (v !== version || memo.size >= 4096) {
+      memo.clear();
+      version = v;
+    }
+    let out = memo.get(k);
+    if (out === undefined) memo.set(k, (out = text(k)));
+    return out;
+  };
 }
 
 let shared: Redactor | undefined;

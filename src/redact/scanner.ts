@@ -13,7 +13,7 @@ export interface Scanner {
 }
 
 const COLUMNS = 64; // at most 63 distinct pattern characters; column 0 is "any other character"
-const SHIFT = 6;
+const SHIFT = 6; // log2(COLUMNS)
 
 export function buildScanner(patterns: readonly string[]): Scanner {
   const lowered = patterns.map((p) => {
@@ -73,23 +73,33 @@ export function buildScanner(patterns: readonly string[]): Scanner {
     }
   }
   const states = next.length;
-  if (states > 32767) throw new TypeError('too many scanner patterns');
-  const delta = new Int16Array(states * COLUMNS);
-  for (let s = 0; s < states; s++) delta.set(next[s]!, s * COLUMNS);
-  const hasOut = new Uint8Array(states);
-  for (let s = 0; s < states; s++) hasOut[s] = outs[s]!.length > 0 ? 1 : 0;
+  if (states * COLUMNS > 0x3fffffff) throw new TypeError('too many scanner patterns');
+  // The DFA, premultiplied (a state is its row offset) and signed: a state with outputs is stored as
+  // -(row) - 1, so the hot loop tests one sign instead of reading a second table.
+  const delta = new Int32Array(states * COLUMNS);
+  for (let s = 0; s < states; s++) {
+    for (let c = 0; c < COLUMNS; c++) {
+      const t = next[s]![c]!;
+      delta[s * COLUMNS + c] = outs[t]!.length > 0 ? -(t * COLUMNS) - 1 : t * COLUMNS;
+    }
+  }
+  // Column of every UTF-16 code unit: one lookup, no branch (non-ASCII is column 0).
+  const col = new Uint8Array(65536);
+  col.set(column);
   const lengths = lowered.map((p) => p.length);
 
   return {
     patterns: lowered,
     scan(text, from, hit) {
+      const d = delta; // locals, not closure slots, in the hot loop
+      const cl = col;
       let st = 0;
       const n = text.length;
       for (let i = from; i < n; i++) {
-        const c = text.charCodeAt(i);
-        st = delta[(st << SHIFT) | (c < 128 ? column[c]! : 0)]!;
-        if (hasOut[st] !== 0) {
-          for (const p of outs[st]!) hit(p, i + 1 - lengths[p]!, i + 1);
+        st = d[st + cl[text.charCodeAt(i)]!]!;
+        if (st < 0) {
+          st = -st - 1;
+          for (const p of outs[st >> SHIFT]!) hit(p, i + 1 - lengths[p]!, i + 1);
         }
       }
     },

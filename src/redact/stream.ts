@@ -93,17 +93,9 @@ export class LineRedactor {
   }
 
   private textBatch(text: string): string {
-    const { spans, openPem } = this.redactor.findSpans(text);
+    const { text: out, openPem } = this.redactor.redactChunk(text);
     if (openPem) this.inPem = true;
-    if (spans.length === 0) return text;
-    let out = '';
-    let at = 0;
-    for (const s of spans) {
-      out += text.slice(at, s.start) + s.replacement;
-      at = s.end;
-    }
-    // Further passes to the fixed point, like redactText.
-    return this.redactor.redactText(out + text.slice(at));
+    return out;
   }
 
   private jsonLines(text: string): string {

@@ -18,6 +18,8 @@ export interface ValueOptions {
   readonly entropy: EntropyOptions | undefined;
   readonly maxDepth: number;
   readonly text: (s: string) => string;
+  /** Key names themselves can hold secrets (a map keyed by token): redacts a key, or returns it unchanged. */
+  readonly key: (k: string) => string;
 }
 
 const SCHEME = /^([A-Za-z][A-Za-z0-9-]{0,30})([ \t]+)\S/;
@@ -83,7 +85,7 @@ class Walker {
   private entry(out: Record<string, unknown>, key: string, value: unknown, depth: number, fields: readonly FieldNode[]): void {
     const next = stepFields(fields, key);
     const replaced = this.byKey(key, value, next.length > 0 && isTerminal(next));
-    define(out, key, replaced !== undefined ? replaced : this.walk(value, depth + 1, next));
+    define(out, this.o.key(key), replaced !== undefined ? replaced : this.walk(value, depth + 1, next));
   }
 
   private object(v: Record<string, unknown>, keys: string[], depth: number, fields: readonly FieldNode[]): Record<string, unknown> {
