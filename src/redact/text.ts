@@ -39,10 +39,43 @@ export interface FoundSpans {
   spans: Span[];
   /** A PEM block started and did not end in this text. */
   openPem: boolean;
+  /**
+   * Declined triggers near a span, as (pattern, start, end) triples: only their rules could decide otherwise
+   * once the spans are replaced. Empty when a second pass cannot find anything.
+   */
+  recheck: readonly number[];
 }
 
 const ASCII_NAME = /^[\x21-\x7e]{1,128}$/;
+const NONE = Object.freeze([]) as unknown as Span[];
+const NO_POSITIONS = Object.freeze([]) as unknown as number[];
+const NOTHING: FoundSpans = Object.freeze({ spans: NONE, openPem: false, recheck: NO_POSITIONS }) as FoundSpans;
+
+/** At most this many passes to the fixed point (one in the common case; see redactState). */
 const MAX_PASSES = 4;
+/** How close to a span a declined trigger must be for its rule to possibly decide otherwise after the replacement. */
+const NEAR = 64;
+
+/**
+ * The triggers to ask again after the spans are replaced, as (pattern, start, end) triples in order: those
+ * never looked at (pattern stored negative), and the declined ones within NEAR characters of a span.
+ */
+function nearSpans(spans: readonly Span[], declined: readonly number[]): number[] {
+  const out: number[] = [];
+  let k = 0;
+  for (let i = 0; i < declined.length; i += 3) {
+    const p = declined[i]!;
+    const start = declined[i + 1]!;
+    const end = declined[i + 2]!;
+    if (p < 0) {
+      out.push(-p - 1, start, end);
+      continue;
+    }
+    while (k < spans.length && spans[k]!.end + NEAR < start) k++;
+    if (k < spans.length && spans[k]!.start - NEAR <= end) out.push(p, start, end);
+  }
+  return out;
+}
 
 export class TextEngine {
   private readonly rules: Rule[];
@@ -76,38 +109,87 @@ export class TextEngine {
     this.byPattern = [...index.values()];
     this.userRules = opts.rules ?? [];
     this.allow = opts.allow ?? new AllowList();
+    this.ctx = new ScanContext(this.options, this.rules.length);
   }
 
-  /** The scan in progress (findSpans is synchronous, so one slot suffices) and its trigger callback, made once. */
-  private ctx: ScanContext | undefined;
+  /**
+   * The scan state, reused (findSpans is synchronous and not re-entered) and only reset when a scan meets its
+   * first trigger: text without any trigger allocates nothing.
+   */
+  private readonly ctx: ScanContext;
+  private ctxFresh = false;
+  private scanText = '';
   private readonly onTrigger = (p: number, start: number, end: number): void => {
-    const ctx = this.ctx!;
-    if (start < ctx.floor) return;
+    const ctx = this.ctx;
+    if (!this.ctxFresh) {
+      ctx.reset(this.scanText);
+      this.ctxFresh = true;
+    }
+    if (start < ctx.floor) {
+      // Skipped: inside the last span it is gone; before it (a rule pushed a span that starts further on),
+      // it was never looked at, and the next pass must.
+      const last = ctx.spans[ctx.spans.length - 1];
+      if (last && start < last.start) ctx.declined.push(-p - 1, start, end); // negative: never looked at
+      return;
+    }
     const list = this.byPattern[p]!;
     for (let k = 0; k < list.length; k++) {
       const ri = list[k]!;
       if (this.rules[ri]!.match(ctx, start, end, ri)) return;
     }
+    ctx.declined.push(p, start, end);
   };
 
   /** Every span to replace in `text`, sorted and non-overlapping. */
   findSpans(text: string, known: readonly KnownSecrets[] = []): FoundSpans {
-    const ctx = new ScanContext(text, this.options, this.rules.length);
-    this.ctx = ctx;
-    try {
-      this.scanner.scan(text, 0, this.onTrigger);
-    } finally {
-      this.ctx = undefined;
-    }
-    let ruleSpans = ctx.spans;
-    if (this.userRules.length) {
-      findUserSpans(this.userRules, text, ruleSpans);
-    }
+    this.scanText = text;
+    this.ctxFresh = false;
+    this.scanner.scan(text, 0, this.onTrigger);
+    const touched = this.ctxFresh;
+    let ruleSpans = touched ? this.ctx.spans : [];
+    const openPem = touched && this.ctx.openPem;
+    const declined = touched ? this.ctx.declined : NO_POSITIONS;
+    if (touched) this.ctx.reset('');
+    if (this.userRules.length) findUserSpans(this.userRules, text, ruleSpans);
     if (!this.allow.empty) ruleSpans = this.allow.filter(text, ruleSpans);
-    const knownSpans: Span[] = [];
-    for (const k of known) k.find(text, knownSpans);
-    if (knownSpans.length === 0 && this.userRules.length === 0) return { spans: ruleSpans, openPem: ctx.openPem };
-    return { spans: mergeSpans(ruleSpans.concat(knownSpans)), openPem: ctx.openPem };
+    let knownSpans: Span[] | undefined;
+    for (const k of known) {
+      if (k.size === 0) continue;
+      k.find(text, (knownSpans ??= []));
+    }
+    if (!knownSpans?.length && this.userRules.length === 0) {
+      if (ruleSpans.length === 0) return openPem ? { spans: NONE, openPem, recheck: NO_POSITIONS } : NOTHING;
+      return { spans: ruleSpans, openPem, recheck: nearSpans(ruleSpans, declined) };
+    }
+    const spans = mergeSpans(knownSpans ? ruleSpans.concat(knownSpans) : ruleSpans);
+    return { spans, openPem, recheck: nearSpans(spans, declined) };
+  }
+
+  /**
+   * The second pass, cheaply: asks only the rules of the triggers in `recheck` (positions in the text before
+   * `spans` were applied) again, on the output. True when one of them now finds something.
+   */
+  private recheckFinds(out: string, spans: readonly Span[], recheck: readonly number[]): boolean {
+    const ctx = this.ctx;
+    ctx.reset(out);
+    try {
+      let k = 0;
+      let shift = 0;
+      for (let i = 0; i < recheck.length; i += 3) {
+        const start = recheck[i + 1]!;
+        const end = recheck[i + 2]!;
+        while (k < spans.length && spans[k]!.end <= start) {
+          shift += spans[k]!.replacement.length - (spans[k]!.end - spans[k]!.start);
+          k++;
+        }
+        if (k < spans.length && end > spans[k]!.start) continue; // overlaps a replaced span: gone
+        if (start + shift < ctx.floor) continue;
+        for (const ri of this.byPattern[recheck[i]!]!) if (this.rules[ri]!.match(ctx, start + shift, end + shift, ri)) return true;
+      }
+      return false;
+    } finally {
+      ctx.reset('');
+    }
   }
 
   /**
@@ -126,6 +208,10 @@ export class TextEngine {
     if (first.spans.length === 0) return { text, openPem: first.openPem };
     let changed: Array<[number, number]> = [];
     let out = applySpans(text, first.spans, changed);
+    // Configured rules' replacements are arbitrary text: with them, always look again around the replacements.
+    if (this.userRules.length === 0 && (first.recheck.length === 0 || !this.recheckFinds(out, first.spans, first.recheck))) {
+      return { text: out, openPem: first.openPem };
+    }
     for (let pass = 1; pass < MAX_PASSES && changed.length > 0; pass++) {
       const regions = lineRegions(out, changed);
       changed = [];

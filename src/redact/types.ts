@@ -51,11 +51,12 @@ export interface RuleOptions {
   readonly entropy: EntropyOptions | undefined;
 }
 
-/** Per-scan state handed to every rule. */
+/** Per-scan state handed to every rule. One object per engine, reset for each scan (no allocation per call). */
 export class ScanContext {
+  text = '';
   /** No new span may start before this: the end of the last span. */
   floor = 0;
-  readonly spans: Span[] = [];
+  spans: Span[] = [];
   /** Per-rule "already looked at up to here" cursors; they keep rules linear on long runs of near-matches. */
   readonly until: Int32Array;
   /**
@@ -70,13 +71,28 @@ export class ScanContext {
   quotedTo = -1;
   /** Set when a PEM block runs to the end of the text without its END line (the stream redactor continues it). */
   openPem = false;
+  /**
+   * Triggers every rule declined (or never looked at), as flat (pattern, start, end) triples in order: near a
+   * span, their rules may decide differently once the span is replaced.
+   */
+  declined: number[] = [];
 
   constructor(
-    readonly text: string,
     readonly options: RuleOptions,
     ruleCount: number,
   ) {
     this.until = new Int32Array(ruleCount);
+  }
+
+  /** Starts a scan of `text`. */
+  reset(text: string): void {
+    this.text = text;
+    this.floor = 0;
+    this.spans = [];
+    this.until.fill(0);
+    this.unquotedFrom = this.unquotedTo = this.quoteChar = this.quotedFrom = this.quotedTo = -1;
+    this.openPem = false;
+    this.declined = [];
   }
 
   push(start: number, end: number, replacement: string, category: Category, rule: string): void {

@@ -1,7 +1,8 @@
 /**
  * Structured redaction: a copy of any value with secrets removed — by key name at any depth
  * (case-insensitive, the same names as the text rules plus configured ones), by field path, and by value
- * (every string goes through the text rules). The caller's object is never touched. Cycles become
+ * (every string goes through the text rules). The caller's object is never touched; plain objects and arrays
+ * that need no change are returned as they are (copy on write), so treat the result as read-only. Cycles become
  * "[Circular]", nesting past the depth limit "[Depth limit]", binary data "[Binary N bytes]". Output
  * objects are plain objects whose keys are all own data properties: a "__proto__" key is copied as data
  * and never reaches a prototype.
@@ -64,7 +65,11 @@ class Walker {
     try {
       if (Array.isArray(v)) return this.array(v, depth, fields);
       if (v instanceof Map) return this.map(v, depth, fields);
-      if (v instanceof Set) return this.array([...v], depth, fields);
+      if (v instanceof Set) {
+        const items = [...v];
+        const out = this.array(items, depth, fields);
+        return out === items ? items : out; // always a plain array: JSON has no sets
+      }
       if (v instanceof Error) return this.error(v, depth, fields);
       const toJSON = (v as { toJSON?: unknown }).toJSON;
       if (typeof toJSON === 'function') {
@@ -82,29 +87,45 @@ class Walker {
     }
   }
 
-  private entry(out: Record<string, unknown>, key: string, value: unknown, depth: number, fields: readonly FieldNode[]): void {
-    const next = stepFields(fields, key);
+  /** The (possibly redacted) value of one entry. */
+  private entryValue(key: string, value: unknown, depth: number, fields: readonly FieldNode[]): unknown {
+    const next = fields.length ? stepFields(fields, key) : NO_FIELDS;
     const replaced = this.byKey(key, value, next.length > 0 && isTerminal(next));
-    define(out, this.o.key(key), replaced !== undefined ? replaced : this.walk(value, depth + 1, next));
+    return replaced !== undefined ? replaced : this.walk(value, depth + 1, next);
   }
 
+  /**
+   * Copy on write: a plain object none of whose entries changed is returned as it is (most objects in a log
+   * line hold no secret); otherwise a new plain object is built.
+   */
   private object(v: Record<string, unknown>, keys: string[], depth: number, fields: readonly FieldNode[]): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
+    const proto = Object.getPrototypeOf(v) as unknown;
+    let changed = proto !== Object.prototype && proto !== null;
+    const outKeys = new Array<string>(keys.length);
+    const outVals = new Array<unknown>(keys.length);
     // { name: "DB_PASSWORD", value: "…" } (Kubernetes env entries): the value is as secret as its name says.
     let siblingSecret = false;
-    for (const k of keys) {
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
       let value: unknown;
+      let readable = true;
       try {
         value = v[k];
       } catch {
         value = '[Unreadable]'; // a throwing getter
+        readable = false;
       }
-      if (k === 'value' && (siblingSecret ||= this.nameIsSecret(v)) && typeof value === 'string' && value !== '' && !isPlaceholder(value)) {
-        define(out, k, REDACTED);
-        continue;
-      }
-      this.entry(out, k, value, depth, fields);
+      let out: unknown;
+      if (k === 'value' && (siblingSecret ||= this.nameIsSecret(v)) && typeof value === 'string' && value !== '' && !isPlaceholder(value)) out = REDACTED;
+      else out = this.entryValue(k, value, depth, fields);
+      const outKey = this.o.key(k);
+      if (!readable || outKey !== k || out !== value) changed = true;
+      outKeys[i] = outKey;
+      outVals[i] = out;
     }
+    if (!changed) return v;
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i < keys.length; i++) define(out, outKeys[i]!, outVals[i]);
     return out;
   }
 
@@ -117,19 +138,25 @@ class Walker {
     }
   }
 
-  private array(v: readonly unknown[], depth: number, fields: readonly FieldNode[]): unknown[] {
-    const out = new Array<unknown>(v.length);
+  /** Copy on write, like object(). */
+  private array(v: readonly unknown[], depth: number, fields: readonly FieldNode[]): readonly unknown[] {
+    let out: unknown[] | undefined;
     for (let i = 0; i < v.length; i++) {
       const next = fields.length ? stepFields(fields, String(i)) : NO_FIELDS;
-      out[i] = next.length && isTerminal(next) ? REDACTED : this.walk(v[i], depth + 1, next);
+      const x = next.length && isTerminal(next) ? REDACTED : this.walk(v[i], depth + 1, next);
+      if (out) out[i] = x;
+      else if (x !== v[i]) {
+        out = v.slice(0, i);
+        out[i] = x;
+      }
     }
-    return out;
+    return out ?? v;
   }
 
   private map(v: Map<unknown, unknown>, depth: number, fields: readonly FieldNode[]): unknown {
     if ([...v.keys()].every((k) => typeof k === 'string')) {
       const out: Record<string, unknown> = {};
-      for (const [k, value] of v) this.entry(out, k as string, value, depth, fields);
+      for (const [k, value] of v) define(out, this.o.key(k as string), this.entryValue(k as string, value, depth, fields));
       return out;
     }
     return [...v].map(([k, value]) => [this.walk(k, depth + 1, NO_FIELDS), this.walk(value, depth + 1, NO_FIELDS)]);
@@ -137,7 +164,9 @@ class Walker {
 
   /** Errors: name, code, message and stack (redacted), and own enumerable fields, like pino's err serializer. */
   private error(e: Error, depth: number, fields: readonly FieldNode[]): Record<string, unknown> {
-    const out = this.object(e as unknown as Record<string, unknown>, Object.keys(e), depth, fields);
+    const own = this.object(e as unknown as Record<string, unknown>, Object.keys(e), depth, fields);
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(own)) define(out, k, own[k]);
     define(out, 'type', e.name);
     define(out, 'message', this.o.text(String(e.message)));
     if (typeof e.stack === 'string') define(out, 'stack', this.o.text(e.stack));

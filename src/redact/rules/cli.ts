@@ -57,7 +57,9 @@ export const passwordFlag: Rule = {
     const { text } = ctx;
     if (end <= ctx.until[index]!) return false;
     const glued = startsAtFolded(text, start, 'mysql') || startsAtFolded(text, start, 'mariadb');
+    let found = false;
     let i = end;
+    // Every -p on the rest of the line (a command line may repeat it: mysql … -pX && mysqldump … -pY).
     for (; i < text.length; i++) {
       const c = text.charCodeAt(i);
       if (c === 10) break;
@@ -69,15 +71,15 @@ export const passwordFlag: Rule = {
       if (from < 0) continue;
       const e = wordEnd(text, from);
       // Not an option (-x) and not a [REDACTED] marker from an earlier pass.
-      if (e > from && text.charCodeAt(from) !== 45 && text.charCodeAt(from) !== 91) {
-        ctx.until[index] = e;
+      if (e > from && text.charCodeAt(from) !== 45 && text.charCodeAt(from) !== 91 && from >= ctx.floor) {
         ctx.push(from, e, REDACTED, 'cli_credentials', 'cli-password-flag');
-        return true;
+        found = true;
+        i = e - 1;
       }
     }
     ctx.until[index] = i;
-    if (!glued && text.slice(end, i).includes('--password-stdin')) return echoedSecret(ctx, start);
-    return false;
+    if (!found && !glued && text.slice(end, i).includes('--password-stdin')) return echoedSecret(ctx, start);
+    return found;
   },
 };
 
