@@ -20,6 +20,9 @@ const arg = (name: string, def: number) => {
 };
 const DURATION = arg('duration', 10);
 const CONNECTIONS = arg('connections', 32);
+// Targets are measured in interleaved rounds and the best round is reported: on a shared 2-core machine the load
+// from other processes swings single runs by ±30%, and it hurts every target alike only when they are interleaved.
+const ROUNDS = arg('rounds', 3);
 
 interface Result {
   name: string;
@@ -45,11 +48,18 @@ function wrk(url: string, seconds: number): { rps: number; p50: number; p99: num
   return { rps, p50, p99 };
 }
 
-async function measure(name: string, url: string): Promise<Result> {
-  wrk(url, 2); // warm-up: JIT, pools, TLS sessions
-  const r = wrk(url, DURATION);
-  console.log(`  ${name.padEnd(26)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms`);
-  return { name, ...r };
+async function measureAll(targets: Array<[string, string]>): Promise<Result[]> {
+  for (const [, url] of targets) wrk(url, 2); // warm-up: JIT, pools, TLS sessions
+  const best = new Map<string, Result>();
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [name, url] of targets) {
+      const r = wrk(url, DURATION);
+      console.log(`  round ${round}  ${name.padEnd(24)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms`);
+      const prev = best.get(name);
+      if (!prev || r.rps > prev.rps) best.set(name, { name, ...r });
+    }
+  }
+  return targets.map(([name]) => best.get(name) as Result);
 }
 
 function fixedRate(url: string, insecure: boolean): { p50: number; p99: number; errors: number } {
@@ -87,14 +97,16 @@ async function main(): Promise<void> {
     );
     children.push(await startProcess('nginx', ['-c', join(work, 'nginx.conf'), '-p', work], nginxPort));
 
-    console.log(`bench/proxy: wrk -t1 -c${CONNECTIONS} -d${DURATION}s, ${cpus().length} CPUs, node ${process.version}`);
-    const results = [
-      await measure('direct', `${upstream}/`),
-      await measure('nginx (keepalive)', `http://127.0.0.1:${nginxPort}/`),
-      await measure('bare undici proxy', `http://127.0.0.1:${barePort}/`),
-      await measure('gatehouse http', `http://127.0.0.1:${gwHttpPort}/`),
-      await measure('gatehouse https (TLS)', `https://127.0.0.1:${gwTlsPort}/`),
-    ];
+    console.log(`bench/proxy: wrk -t1 -c${CONNECTIONS} -d${DURATION}s, best of ${ROUNDS} interleaved rounds, ${cpus().length} CPUs, node ${process.version}`);
+    const results = await measureAll([
+      ['direct', `${upstream}/`],
+      ['nginx (keepalive)', `http://127.0.0.1:${nginxPort}/`],
+      ['bare undici proxy', `http://127.0.0.1:${barePort}/`],
+      ['gatehouse http', `http://127.0.0.1:${gwHttpPort}/`],
+      ['gatehouse https (TLS)', `https://127.0.0.1:${gwTlsPort}/`],
+    ]);
+    console.log('\nbest of each:');
+    for (const r of results) console.log(`  ${r.name.padEnd(26)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms`);
     const by = (n: string) => results.find((r) => r.name.startsWith(n)) as Result;
     const direct = by('direct');
     const ghHttp = by('gatehouse http');
@@ -121,9 +133,9 @@ async function main(): Promise<void> {
     const table = ['| target | req/s | p50 ms | p99 ms |', '|---|---:|---:|---:|', ...results.map((r) => `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} |`)].join('\n');
     await writePerformanceSection(
       'proxy',
-      `Measured ${new Date().toISOString().slice(0, 10)} with \`cd bench && npm run proxy\`: wrk -t1 -c${CONNECTIONS} -d${DURATION}s from a separate process, ` +
+      `Measured ${new Date().toISOString().slice(0, 10)} with \`cd bench && npm run proxy\`: wrk -t1 -c${CONNECTIONS} -d${DURATION}s from a separate process, best of ${ROUNDS} interleaved rounds, ` +
         `a 13-byte upstream on loopback, ${cpus().length} CPUs, node ${process.version}. Gatehouse runs \`gatehouse serve\` from dist/ with ` +
-        `log level warn (nginx with access_log off), one route, no authentication stage on the route.\n\n${table}\n\n` +
+        `log level warn (nginx with access_log off), one public route (\`auth_required: false\`: the identify stage runs and finds no credential), and the hash-chained audit record of every request written with group-commit fsync — the bare proxy and nginx write no audit trail.\n\n${table}\n\n` +
         lines.map((l) => `- ${l}`).join('\n') +
         `\n- fixed 1,000 req/s, open loop: direct p99 ${fixedDirect.p99.toFixed(2)} ms, Gatehouse p99 ${fixedGh.p99.toFixed(2)} ms (errors: ${fixedDirect.errors}/${fixedGh.errors})`,
     );
