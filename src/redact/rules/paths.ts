@@ -61,6 +61,15 @@ export function isSensitivePath(p: string, dirs: readonly string[]): boolean {
   return /^(tokens?|secrets?|credentials?|passwords?)(\.(json|ya?ml|txt|toml|ini|conf|cfg|env|properties|xml|db|dat|bin|gpg|asc|enc|b64))?$|(^|[-_.])(tokens?|secrets?|credentials?|passwords?)[-_.a-z0-9]*\.(json|ya?ml|txt|toml|ini|conf|env)$/.test(base);
 }
 
+/** No separator, no dot, not id_…: a word, not a file. */
+function bareWord(text: string, ps: number, pe: number): boolean {
+  for (let i = ps; i < pe; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 47 || c === 92 || c === 46) return false; // / \ .
+  }
+  return !(text.charCodeAt(ps) === 105 && text.charCodeAt(ps + 1) === 100 && text.charCodeAt(ps + 2) === 95); // id_
+}
+
 const HTTP_METHODS = ['GET ', 'HEAD ', 'POST ', 'PUT ', 'DELETE ', 'PATCH ', 'OPTIONS '];
 function afterHttpMethod(text: string, ps: number): boolean {
   return HTTP_METHODS.some((m) => ps >= m.length && text.startsWith(m, ps - m.length));
@@ -90,6 +99,8 @@ export function pathRule(extraTriggers: readonly string[]): Rule {
       }
       while (pe > ps && (text.charCodeAt(pe - 1) === 46 || text.charCodeAt(pe - 1) === 44)) pe--; // sentence punctuation
       if (pe - ps > 4096) return false;
+      // A bare word ("password", "secrets") is a file name only with a dot in it or as id_rsa & co: no need to look closer.
+      if (ctx.options.dirs.length === 0 && bareWord(text, ps, pe)) return false;
       const p = text.slice(ps, pe).toLowerCase().replaceAll('\\', '/');
       // "tls.crt: LS0t…" (a Kubernetes secret's data key) names a file but is a key; its value is judged on its own.
       if (!p.includes('/') && text.charCodeAt(pe) === 58 && (pe + 1 >= text.length || cls(text, pe + 1) & SPACE)) return false;
