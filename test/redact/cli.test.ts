@@ -69,6 +69,9 @@ describe('gatehouse redact', () => {
       assert.match(shape.err, /GH_CONFIG_INVALID: shape\.yaml: /);
       const missing = await run(['--rules', 'nope.yaml'], 'x\n', dir);
       assert.equal(missing.code, 2);
+      writeFileSync(join(dir, 'gatehouse.yaml'), 'redact:\n  keys: [x-tenant-seal]\n');
+      const cfg = await run(['--config', 'gatehouse.yaml', '--rules', 'rules.yaml'], 'x-tenant-seal=1 TICKET-123456\n', dir);
+      assert.equal(cfg.out, 'x-tenant-seal=[REDACTED] [REDACTED]\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
