@@ -228,6 +228,7 @@ const current = existsSync(perf) ? readFileSync(perf, 'utf8') : '# Performance\n
 const start = current.indexOf('## redact\n');
 let next = start < 0 ? -1 : current.indexOf('\n## ', start + 1);
 if (next >= 0) next += 1;
-const updated = start < 0 ? `${current.trimEnd()}\n\n${section}` : current.slice(0, start) + section + (next >= 0 ? `\n${current.slice(next)}` : '');
+const before = (start < 0 ? current : current.slice(0, start)).trimEnd();
+const updated = `${before}\n\n${section}${start >= 0 && next >= 0 ? `\n${current.slice(next)}` : ''}`;
 writeFileSync(perf, updated);
 console.log('wrote docs/performance.md ## redact');
