@@ -79,13 +79,17 @@ async function main(): Promise<void> {
 
     const gwHttpPort = await freePort();
     const gwTlsPort = await freePort();
-    const cfg = (tls: boolean) => `server:\n  tls:\n    enabled: ${tls}\nlog:\n  level: warn\nroutes:\n  - name: up\n    prefix: /\n    upstream: ${upstream}\n    auth_required: false\n`;
+    const gwNoAuditPort = await freePort();
+    const cfg = (tls: boolean, audit = true) =>
+      `server:\n  tls:\n    enabled: ${tls}\nlog:\n  level: warn\naudit:\n  enabled: ${audit}\nroutes:\n  - name: up\n    prefix: /\n    upstream: ${upstream}\n    auth_required: false\n`;
     writeFileSync(join(work, 'http.yaml'), cfg(false));
     writeFileSync(join(work, 'tls.yaml'), cfg(true));
+    writeFileSync(join(work, 'noaudit.yaml'), cfg(false, false));
     const env = { ...process.env, GATEHOUSE_HOME: join(work, 'home'), GATEHOUSE_ENV: 'development' };
     const gh = join(root, 'bin/gatehouse.js');
     children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'http.yaml'), '--listen', `127.0.0.1:${gwHttpPort}`], gwHttpPort, env));
     children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'tls.yaml'), '--listen', `127.0.0.1:${gwTlsPort}`], gwTlsPort, env));
+    children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'noaudit.yaml'), '--listen', `127.0.0.1:${gwNoAuditPort}`], gwNoAuditPort, { ...env, GATEHOUSE_HOME: join(work, 'home-noaudit') }));
 
     const barePort = await freePort();
     children.push(await startProcess(process.execPath, [join(here, 'bare-proxy.mjs'), String(barePort), upstream], barePort, { ...process.env, NODE_PATH: join(root, 'node_modules') }));
@@ -104,6 +108,7 @@ async function main(): Promise<void> {
       ['bare undici proxy', `http://127.0.0.1:${barePort}/`],
       ['gatehouse http', `http://127.0.0.1:${gwHttpPort}/`],
       ['gatehouse https (TLS)', `https://127.0.0.1:${gwTlsPort}/`],
+      ['gatehouse http, audit off', `http://127.0.0.1:${gwNoAuditPort}/`],
     ]);
     console.log('\nbest of each:');
     for (const r of results) console.log(`  ${r.name.padEnd(26)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms`);
@@ -125,6 +130,7 @@ async function main(): Promise<void> {
       `gatehouse http / nginx             = ${ratio(ghHttp, nginx)}×   (target ≥ 0.3×)`,
       `gatehouse http / direct            = ${ratio(ghHttp, direct)}×`,
       `gatehouse https / gatehouse http   = ${ratio(by('gatehouse https'), ghHttp)}×`,
+      `gatehouse http, audit off / bare   = ${ratio(by('gatehouse http, audit off'), bare)}×   (the cost of the hash-chained audit record per request)`,
       `nginx / direct                     = ${ratio(nginx, direct)}×`,
       `bare undici proxy / direct         = ${ratio(bare, direct)}×`,
       `p99 added at 1,000 req/s           = ${added.toFixed(2)} ms   (target ≤ 1 ms)`,
