@@ -1,3 +1,4 @@
+import { createExchange } from '../../src/gateway/exchange.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -59,27 +60,7 @@ export function exchange(headers: Record<string, string | string[]> = {}, networ
     lower[key] = key === 'authorization' && Array.isArray(v) ? (v[0] as string) : Array.isArray(v) ? v.join(', ') : v;
   }
   const req = { headers: lower, rawHeaders: raw } as unknown as IncomingMessage;
-  return {
-    id: 'test',
-    startedAt: 0,
-    req,
-    res: {} as Exchange['res'],
-    method: 'GET',
-    path: '/',
-    query: '',
-    network: { source_ip: '203.0.113.5', peer_ip: '203.0.113.5', tls: true, ...network },
-    route: undefined,
-    principal: undefined,
-    operation: undefined,
-    decision: undefined,
-    approval: undefined,
-    body: undefined,
-    upstreamHeaders: {},
-    status: undefined,
-    error: undefined,
-    meta: {},
-    responseFilter: undefined,
-  };
+  return createExchange(req, {} as Exchange['res'], { path: '/', query: '' }, { source_ip: '203.0.113.5', peer_ip: '203.0.113.5', tls: true, ...network }, false);
 }
 
 /** Runs identify and returns the principal or the thrown error. */
