@@ -93,14 +93,18 @@ export class Upstream {
     });
   }
 
-  #path(ex: Exchange): string {
+  /**
+   * The upstream request target: base path + the raw path below the prefix + query. The raw prefix must be the
+   * route prefix byte for byte: a percent-encoded prefix (`/%65cho/x` routed as /echo) would otherwise be cut at
+   * the wrong place and reach a different upstream path than the one routed and authorized. Undefined refuses it.
+   */
+  #path(ex: Exchange): string | undefined {
     const raw = ex.req.url as string;
     const q = raw.indexOf('?');
     let rawPath = q === -1 ? raw : raw.slice(0, q);
-    if (this.#route.strip_prefix && this.#route.prefix !== '/') {
-      const prefixLen = this.#route.prefix.replace(/\/+$/, '').length;
-      rawPath = rawPath.slice(prefixLen) || '/';
-    }
+    const prefix = this.#route.prefix.replace(/\/+$/, '');
+    if (prefix !== '' && !(rawPath.startsWith(prefix) && (rawPath.length === prefix.length || rawPath.charCodeAt(prefix.length) === 47))) return undefined;
+    if (this.#route.strip_prefix && prefix !== '') rawPath = rawPath.slice(prefix.length) || '/';
     const path = this.#basePath + rawPath;
     return ex.query ? `${path}?${ex.query}` : path;
   }
@@ -169,6 +173,8 @@ export class Upstream {
   forward(ex: Exchange, trustedPeer: boolean, hooks: ForwardHooks): Promise<void> {
     const req = ex.req;
     const res = ex.res;
+    const target = this.#path(ex);
+    if (target === undefined) return Promise.reject(new GatehouseError('GH_PATH_INVALID', 'The route prefix must not be percent-encoded.'));
     const { headers, contentLength, chunked } = this.#headers(ex, trustedPeer);
     let body: Buffer | Readable | null = null;
     if (ex.body !== undefined) {
@@ -204,6 +210,18 @@ export class Upstream {
         if (!res.writableFinished && abort) abort(new Error('client closed'));
       };
       const onDrain = () => resumeUpstream?.();
+      // Node refuses header bytes that could split the response; an upstream sending them gets a 502, not a crash.
+      const writeHeadSafely = (): boolean => {
+        try {
+          res.writeHead(status, outHeaders);
+        } catch (e) {
+          abort?.(e as Error);
+          finish(new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'invalid response header from upstream', cause: e }));
+          return false;
+        }
+        started = true;
+        return true;
+      };
       res.on('close', onClientClose);
 
       // undici's native (v1) handler interface: no header parsing or controller wrapping on the hot path.
@@ -226,8 +244,7 @@ export class Upstream {
             gate.then(
               () => {
                 if (done) return;
-                started = true;
-                res.writeHead(status, outHeaders);
+                if (!writeHeadSafely()) return;
                 resume();
               },
               (err: Error) => {
@@ -237,9 +254,7 @@ export class Upstream {
             );
             return false; // paused until the audit record is durable
           }
-          started = true;
-          res.writeHead(status, outHeaders);
-          return true;
+          return writeHeadSafely();
         },
         onData: (chunk: Buffer): boolean => {
           if (buffered) {
@@ -301,7 +316,7 @@ export class Upstream {
         if (gate) gate.then(send, (e: Error) => finish(e));
         else send();
       };
-      this.#pool.dispatch({ method: ex.method as Dispatcher.HttpMethod, path: this.#path(ex), headers, body }, handler as unknown as Dispatcher.DispatchHandler);
+      this.#pool.dispatch({ method: ex.method as Dispatcher.HttpMethod, path: target, headers, body }, handler as unknown as Dispatcher.DispatchHandler);
     });
   }
 

@@ -53,6 +53,7 @@ describe('malformed and smuggling requests never reach the upstream', () => {
     ['raw dot segments (/echo/../admin)', 'GET /echo/../admin HTTP/1.1\r\nHost: x\r\n\r\n', [400]],
     ['backslash path (/echo\\..\\admin)', 'GET /echo\\..\\admin HTTP/1.1\r\nHost: x\r\n\r\n', [400]],
     ['encoded NUL', 'GET /echo/a%00b HTTP/1.1\r\nHost: x\r\n\r\n', [400]],
+    ['a percent-encoded route prefix (/%65cho/x routed as /echo, cut elsewhere upstream)', 'GET /%65cho/x HTTP/1.1\r\nHost: x\r\n\r\n', [400]],
     ['absolute-form request target', 'GET http://evil.example/echo/a HTTP/1.1\r\nHost: x\r\n\r\n', [400]],
     ['missing Host header', 'GET /echo/a HTTP/1.1\r\n\r\n', [400]],
   ];
@@ -98,6 +99,24 @@ describe('malformed and smuggling requests never reach the upstream', () => {
       for (const s of sockets) s.destroy();
     } finally {
       await small.stop();
+    }
+  });
+
+  test('an upstream answering with header bytes that could split the response gets a 502, never relayed', async () => {
+    const { createServer } = await import('node:net');
+    const evil = createServer((sock) => {
+      sock.once('data', () => sock.end('HTTP/1.1 200 OK\r\nX-Split: a\rSet-Cookie: pwned=1\r\nContent-Length: 2\r\n\r\nok'));
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    const port = (evil.address() as { port: number }).port;
+    const split = await startTestGateway({ routes: [{ name: 'evil', prefix: '/evil', upstream: `http://127.0.0.1:${port}` }] });
+    try {
+      const response = await raw(split.port, 'GET /evil/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.equal(statusOf(response), 502, response.slice(0, 120));
+      assert.doesNotMatch(response, /pwned/);
+    } finally {
+      await split.stop();
+      evil.close();
     }
   });
 });
