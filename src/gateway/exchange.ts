@@ -27,8 +27,9 @@ export function checkTarget(url: string | undefined): { path: string; rawPath: s
       throw new GatehouseError('GH_PATH_INVALID');
     }
   }
-  // Dot segments are refused, not resolved: a client that sends them is probing.
-  if (path.includes('/.') && /\/\.\.?(\/|$)/.test(path)) throw new GatehouseError('GH_PATH_INVALID');
+  // Dot segments are refused, not resolved: a client that sends them is probing. `..;x` counts too: servlet
+  // containers strip path parameters and then resolve the dots (the /..;/ bypass).
+  if (path.includes('/.') && /\/\.\.?(;[^/]*)?(\/|$)/.test(path)) throw new GatehouseError('GH_PATH_INVALID');
   if (path.includes('//')) throw new GatehouseError('GH_PATH_INVALID');
   return { path, rawPath, query };
 }

@@ -51,6 +51,7 @@ describe('malformed and smuggling requests never reach the upstream', () => {
     ['path escaping its prefix after percent-decoding (/echo/..%2f..%2fadmin)', 'GET /echo/..%2f..%2fadmin HTTP/1.1\r\nHost: x\r\n\r\n', [400]],
     ['encoded dot segments (/echo/%2e%2e/admin)', 'GET /echo/%2e%2e/admin HTTP/1.1\r\nHost: x\r\n\r\n', [400]],
     ['raw dot segments (/echo/../admin)', 'GET /echo/../admin HTTP/1.1\r\nHost: x\r\n\r\n', [400]],
+    ['path-parameter dot segments (/echo/..;/admin, the servlet bypass)', 'GET /echo/..;/admin HTTP/1.1\r\nHost: x\r\n\r\n', [400]],
     ['backslash path (/echo\\..\\admin)', 'GET /echo\\..\\admin HTTP/1.1\r\nHost: x\r\n\r\n', [400]],
     ['encoded NUL', 'GET /echo/a%00b HTTP/1.1\r\nHost: x\r\n\r\n', [400]],
     ['a percent-encoded route prefix (/%65cho/x routed as /echo, cut elsewhere upstream)', 'GET /%65cho/x HTTP/1.1\r\nHost: x\r\n\r\n', [400]],
