@@ -8,6 +8,7 @@ import { validUserName } from '../authn/users-file.js';
 import { configOption, openCliAudit } from './context.js';
 import { operator, readLine, usageError, withAuthnContext, type AuditOpener } from './token.js';
 import type { CliContext, Command } from './types.js';
+import type { AuditEmitter, AuditEvent } from '../core/types.js';
 import { bool, str, writeLine } from './types.js';
 
 const MIN_PASSWORD = 12;
@@ -59,6 +60,20 @@ function nameArg(positionals: string[]): string {
   return name;
 }
 
+/**
+ * Writes the users file and audits the change; when the audit record cannot be written the previous file is put
+ * back, so no change to who may log in goes unrecorded (fail closed).
+ */
+async function commitUsers(path: string, before: UserEntry[], after: UserEntry[], audit: AuditEmitter | undefined, event: AuditEvent): Promise<void> {
+  writeUsersFile(path, after);
+  try {
+    await audit?.emit(event);
+  } catch (e) {
+    writeUsersFile(path, before);
+    throw e;
+  }
+}
+
 function addCommand(openAudit: AuditOpener): Command {
   return {
     name: 'add',
@@ -79,8 +94,7 @@ function addCommand(openAudit: AuditOpener): Command {
         const entry: UserEntry = { name, password_hash: await hashSecret(await newPassword(ctx)), scopes };
         const tenant = str(args, 'tenant');
         if (tenant !== undefined) entry.tenant = tenant;
-        writeUsersFile(path, [...users, entry]);
-        await audit?.emit({ event_type: 'user.add', result_status: 'success', subject: operator(ctx), resource: `user:${name}`, scopes, metadata: { user: name } });
+        await commitUsers(path, users, [...users, entry], audit, { event_type: 'user.add', result_status: 'success', subject: operator(ctx), resource: `user:${name}`, scopes, metadata: { user: name } });
         writeLine(ctx.stderr, `added ${name} to ${path}`);
         return 0;
       });
@@ -99,11 +113,10 @@ function passwdCommand(openAudit: AuditOpener): Command {
       return withAuthnContext(args, ctx, openAudit, async (cfg, _store, audit) => {
         const path = usersFile(cfg);
         const users = readUsersFile(path);
-        const user = users.find((u) => u.name === name);
-        if (!user) throw usageError(`no user ${name}`);
-        user.password_hash = await hashSecret(await newPassword(ctx));
-        writeUsersFile(path, users);
-        await audit?.emit({ event_type: 'user.passwd', result_status: 'success', subject: operator(ctx), resource: `user:${name}`, metadata: { user: name } });
+        if (!users.some((u) => u.name === name)) throw usageError(`no user ${name}`);
+        const hash = await hashSecret(await newPassword(ctx));
+        const after = users.map((u) => (u.name === name ? { ...u, password_hash: hash } : u));
+        await commitUsers(path, users, after, audit, { event_type: 'user.passwd', result_status: 'success', subject: operator(ctx), resource: `user:${name}`, metadata: { user: name } });
         writeLine(ctx.stderr, `password changed for ${name}`);
         return 0;
       });
@@ -123,8 +136,7 @@ function rmCommand(openAudit: AuditOpener): Command {
         const path = usersFile(cfg);
         const users = readUsersFile(path);
         if (!users.some((u) => u.name === name)) throw usageError(`no user ${name}`);
-        writeUsersFile(path, users.filter((u) => u.name !== name));
-        await audit?.emit({ event_type: 'user.rm', result_status: 'success', subject: operator(ctx), resource: `user:${name}`, metadata: { user: name } });
+        await commitUsers(path, users, users.filter((u) => u.name !== name), audit, { event_type: 'user.rm', result_status: 'success', subject: operator(ctx), resource: `user:${name}`, metadata: { user: name } });
         writeLine(ctx.stderr, `removed ${name}`);
         return 0;
       });

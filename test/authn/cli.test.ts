@@ -149,3 +149,26 @@ describe('gatehouse apikey and user', () => {
     assert.doesNotMatch(readFileSync(join(home, 'users.json'), 'utf8'), /alice/);
   });
 });
+
+describe('gatehouse user, fail closed', () => {
+  test('a user change whose audit record cannot be written is rolled back', async (t) => {
+    const { createUserCommand } = await import('../../src/cli/user.js');
+    const { GatehouseError: GhError } = await import('../../src/core/errors.js');
+    const home = tempDir(t);
+    assert.equal((await cli(home, ['user', 'add', 'alice', '--scopes', 'readonly'], 'correct horse battery\n')).code, 0);
+    const before = readFileSync(join(home, 'users.json'), 'utf8');
+    const failing = createUserCommand(async () => ({
+      emit: async () => {
+        throw new GhError('GH_AUDIT_UNAVAILABLE');
+      },
+      close: async () => {},
+    }));
+    const rm = failing.subcommands?.find((c) => c.name === 'rm');
+    const stderr = new PassThrough();
+    await assert.rejects(
+      (rm?.run as NonNullable<typeof rm>['run'] & object)({ values: {}, positionals: ['alice'] }, { stdin: new PassThrough(), stdout: new PassThrough(), stderr, env: { GATEHOUSE_HOME: home, USER: 'tester' }, cwd: home }),
+      { code: 'GH_AUDIT_UNAVAILABLE' },
+    );
+    assert.equal(readFileSync(join(home, 'users.json'), 'utf8'), before);
+  });
+});
