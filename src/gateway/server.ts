@@ -166,7 +166,14 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
           ex.status = 204;
           return;
         }
+        res.setHeader('x-request-id', ex.id);
         await parts.admin(req, res, ex.path.slice(adminPrefix.length) || '/', ex);
+        // Admin actions (approvals decided, transit calls) are audited like any request, refusals included:
+        // the admin handlers answer their own errors, so the status is what tells.
+        ex.status = res.statusCode;
+        ex.meta['admin'] = true;
+        const p = record(ex);
+        if (p) await p;
       } else {
         const route = router.match(ex.path);
         if (!route) throw new GatehouseError('GH_NOT_FOUND');

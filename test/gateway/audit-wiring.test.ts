@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { verifyAuditLog } from '../../src/audit/index.js';
+import { openTokenService } from '../../src/authn/index.js';
 import { startRecordingUpstream, startTestGateway } from '../helpers/gateway.js';
 
 function auditLines(stateDir: string): Record<string, unknown>[] {
@@ -36,5 +37,23 @@ test('every proxied request and every refusal becomes a hash-chained audit recor
   } finally {
     await gw.stop();
     await upstream.close();
+  }
+});
+
+test('admin API calls are audited, refusals included', async () => {
+  const gw = await startTestGateway({ routes: [], auth: { methods: ['token'] } });
+  try {
+    // A valid non-admin token: the approvals handler itself answers 403 (identify succeeded).
+    const { token } = await openTokenService(gw.config, { stateDir: gw.stateDir }).mint({ agent: 'reader', scopes: ['readonly'], ttlMs: 3_600_000 });
+    const res = await request(`${gw.url}/_gatehouse/approvals`, { headers: { authorization: `Bearer ${token}` } });
+    await res.body.dump();
+    assert.equal(res.statusCode, 403);
+    assert.ok(res.headers['x-request-id'], 'admin responses carry the request id');
+    await gw.close(2000);
+    const rec = auditLines(gw.stateDir).find((r) => r['request_id'] === res.headers['x-request-id']);
+    assert.ok(rec, 'the admin call was recorded');
+    assert.equal(rec['result_status'], 'error', JSON.stringify(rec));
+  } finally {
+    await gw.stop();
   }
 });
