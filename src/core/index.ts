@@ -8,3 +8,4 @@ export * from './safe.js';
 export * from './bytes.js';
 export type * from './store.js';
 export * from './net.js';
+export * from './gc.js';

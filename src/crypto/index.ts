@@ -18,7 +18,7 @@ export {
   createEncryptStream, createDecryptStream, parseStreamHeader, DEFAULT_SEGMENT_BYTES, STREAM_MAGIC, STREAM_VERSION,
   type StreamHeader, type StreamOptions, type StreamKeyResolver,
 } from './stream.js';
-export { openCiphertextFile, openPlaintextFile } from './stream-file.js';
+export { createMemoryBound, MEMORY_BOUND_BYTES, openCiphertextFile, openPlaintextFile } from './stream-file.js';
 export { parseKeyMaterial, readKeyFile, readKeyEnv, writeKeyFile, checkKeyFileMode } from './keyfile.js';
 export { Keyring, DEFAULT_MAX_ENCRYPTIONS, type KeyringOptions, type KeyringPolicy, type KeyInfo, type ImportedKey } from './keyring.js';
 export { LocalKms, type KmsProvider, type LocalKmsOptions, type WrapResult } from './kms.js';
