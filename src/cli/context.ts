@@ -2,16 +2,14 @@ import { loadConfig, type GatehouseConfig } from '../config/index.js';
 import { openStore } from '../store/index.js';
 import type { StateStore } from '../core/store.js';
 import type { AuditEmitter } from '../core/types.js';
-import type { CliContext, OptionSpec, ParsedArgs } from './types.js';
+import type { CliContext, ParsedArgs } from './types.js';
 import { str } from './types.js';
 import { openAuditLog } from '../audit/index.js';
 import { createRedactor } from '../redact/index.js';
 import { createCliLogger } from './logger.js';
 
 /** The --config option every command that reads configuration accepts. */
-export const configOption: Record<string, OptionSpec> = {
-  config: { type: 'string', short: 'c', value: 'FILE', description: 'configuration file (default: the embedded default)' },
-};
+export { configOption } from './types.js';
 
 /** Loads the config a command runs against: --config FILE, else $GATEHOUSE_CONFIG, else the embedded default. */
 export function loadCliConfig(args: ParsedArgs, ctx: CliContext, opts: { skipProfileCheck?: boolean } = {}): Promise<GatehouseConfig> {

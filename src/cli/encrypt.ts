@@ -14,10 +14,9 @@ import { readKeyFile } from '../crypto/keyfile.js';
 import type { MessageKey } from '../crypto/message.js';
 import { algorithmForType, openCrypto } from '../crypto/runtime.js';
 import { createDecryptStream, createEncryptStream, type StreamHeader } from '../crypto/stream.js';
-import { openCiphertextFile, openPlaintextFile } from '../crypto/stream-file.js';
-import { configOption, loadCliConfig, openCliStore } from './context.js';
+import { createMemoryBound, openCiphertextFile, openPlaintextFile } from '../crypto/stream-file.js';
 import type { CliContext, Command, OptionSpec, ParsedArgs } from './types.js';
-import { bool, str } from './types.js';
+import { bool, configOption, str } from './types.js';
 
 const usage = (message: string) => new GatehouseError('GH_USAGE', message);
 
@@ -54,6 +53,8 @@ async function keySource(args: ParsedArgs, ctx: CliContext, type: string): Promi
       close: async () => void material.fill(0),
     };
   }
+  // The configuration and the state store load only on this path (a key file needs neither).
+  const { loadCliConfig, openCliStore } = await import('./context.js');
   const cfg = await loadCliConfig(args, ctx);
   const store = openCliStore(cfg);
   try {
@@ -68,7 +69,7 @@ async function keySource(args: ParsedArgs, ctx: CliContext, type: string): Promi
   }
 }
 
-/** Pipes input through `transform` to --out (temp file + rename) or to stdout (left open). */
+/** Pipes input through `transform` to --out (temp file + rename) or to stdout (left open), with memory kept flat (createMemoryBound). */
 async function run(args: ParsedArgs, ctx: CliContext, transform: Transform, direction: 'encrypt' | 'decrypt'): Promise<void> {
   const inPath = str(args, 'in');
   const input: Readable = inPath
@@ -76,14 +77,14 @@ async function run(args: ParsedArgs, ctx: CliContext, transform: Transform, dire
     : (ctx.stdin as Readable);
   const outPath = str(args, 'out');
   if (!outPath) {
-    await pipeline(input, transform, ctx.stdout as Writable, { end: false });
+    await pipeline(input, transform, createMemoryBound(), ctx.stdout as Writable, { end: false });
     return;
   }
   const target = resolve(ctx.cwd, outPath);
   if (existsSync(target) && !bool(args, 'force')) throw usage(`${outPath} exists; use --force to replace it`);
   const temp = join(dirname(target), `.${basename(target)}.${randomId(6)}.tmp`);
   try {
-    await pipeline(input, transform, createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
+    await pipeline(input, transform, createMemoryBound(), createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
     renameSync(temp, target);
   } catch (e) {
     try {

@@ -1,9 +1,8 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { GatehouseError } from '../core/errors.js';
-import { ConfigError } from '../config/index.js';
-import { redactText } from '../redact/index.js';
-import { commands } from './commands.js';
+import { ConfigError } from '../config/error.js';
+import { commands, loadCommands } from './commands.js';
 import type { CliContext, Command, OptionSpec, ParsedArgs } from './types.js';
 import { writeLine } from './types.js';
 
@@ -26,7 +25,8 @@ function optionLines(options: Record<string, OptionSpec> | undefined): string[] 
   });
 }
 
-export function helpText(cmd: Command | undefined, path: string[]): string {
+/** A command's help, or with no command the top-level help listing `all` (the loaded commands). */
+export function helpText(cmd: Command | undefined, path: string[], all: readonly Command[] = []): string {
   if (!cmd) {
     const lines = [
       'gatehouse — a security gateway and toolkit for internal services',
@@ -34,7 +34,7 @@ export function helpText(cmd: Command | undefined, path: string[]): string {
       'Usage: gatehouse <command> [options]',
       '',
       'Commands:',
-      ...commands.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`),
+      ...all.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`),
       '',
       'Run `gatehouse <command> --help` for a command\'s options.',
       'Environment: GATEHOUSE_HOME (state directory, default ./.gatehouse), GATEHOUSE_ENV=production|development.',
@@ -67,19 +67,20 @@ export async function runCli(argv: string[], partial: Partial<CliContext> = {}):
   const ctx = defaultContext(partial);
   const args = [...argv];
   if (args.length === 0 || args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
-    writeLine(args.length === 0 ? ctx.stderr : ctx.stdout, helpText(undefined, []));
+    writeLine(args.length === 0 ? ctx.stderr : ctx.stdout, helpText(undefined, [], await loadCommands()));
     return args.length === 0 ? EXIT_USAGE : 0;
   }
   if (args[0] === '--version' || args[0] === '-v') {
     writeLine(ctx.stdout, version());
     return 0;
   }
-  let cmd = commands.find((c) => c.name === args[0]);
+  const entry = commands.find((c) => c.name === args[0]);
   const path: string[] = [];
-  if (!cmd) {
+  if (!entry) {
     writeLine(ctx.stderr, `error GH_USAGE: unknown command "${String(args[0]).slice(0, 40)}"; run gatehouse --help`);
     return EXIT_USAGE;
   }
+  let cmd = await entry.load();
   path.push(cmd.name);
   args.shift();
   while (cmd.subcommands?.length) {
@@ -120,12 +121,14 @@ export async function runCli(argv: string[], partial: Partial<CliContext> = {}):
   try {
     return await cmd.run(parsed, ctx);
   } catch (e) {
-    return reportError(e, ctx);
+    return await reportError(e, ctx);
   }
 }
 
 /** Prints an error without secrets: the code and its message; config errors one line per problem. */
-export function reportError(e: unknown, ctx: Pick<CliContext, 'stderr'>): number {
+export async function reportError(e: unknown, ctx: Pick<CliContext, 'stderr'>): Promise<number> {
+  // Loaded on this path only: a command that succeeds never pays for the redactor's rule tables.
+  const { redactText } = await import('../redact/index.js');
   // Messages are secret-free by construction; the redactor is a second line of defence (issue 6).
   if (e instanceof ConfigError) {
     for (const p of e.problems) writeLine(ctx.stderr, redactText(`error ${e.code}: ${p}`));

@@ -54,3 +54,8 @@ export function list(args: ParsedArgs, name: string): string[] {
 export function writeLine(stream: Writable, line = ''): void {
   stream.write(line + '\n');
 }
+
+/** The --config option every command that reads the configuration takes. */
+export const configOption: Record<string, OptionSpec> = {
+  config: { type: 'string', short: 'c', value: 'FILE', description: 'configuration file (default: the embedded default)' },
+};

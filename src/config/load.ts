@@ -1,24 +1,17 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { GatehouseError } from '../core/errors.js';
+import { ConfigError } from './error.js';
 import { interpolate, type InterpolationProblem } from './interpolate.js';
 import { configSchema, type GatehouseConfig } from './schema/index.js';
 import { describeExpected, keysAt, nearestKey, schemaAt } from './schema-walk.js';
 import { productionProblems } from './profiles.js';
 
+export { ConfigError };
+
 /** Bounded input: a config file larger than this is refused before parsing. */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 const MAX_SECRET_FILE_BYTES = 1024 * 1024;
-
-/** A configuration error: one line per problem, each naming the path. The CLI exits with status 2. */
-export class ConfigError extends GatehouseError {
-  readonly problems: readonly string[];
-  constructor(problems: readonly string[], code: 'GH_CONFIG_INVALID' | 'GH_CONFIG_MISSING_VAR' | 'GH_CONFIG_FILE_UNREADABLE' | 'GH_CONFIG_PRODUCTION_REFUSED' = 'GH_CONFIG_INVALID') {
-    super(code, problems.join('\n'));
-    this.problems = problems;
-  }
-}
 
 /**
  * The embedded default: development profile, TLS with a generated dev CA on 127.0.0.1:8443, the demo echo and

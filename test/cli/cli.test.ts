@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { commands } from '../../src/cli/commands.js';
+import { commands, loadCommands } from '../../src/cli/commands.js';
+import type { Command } from '../../src/cli/types.js';
 import { cli } from '../helpers/cli.js';
 
 test('gatehouse --help lists every command', async () => {
@@ -13,13 +14,13 @@ test('gatehouse --help lists every command', async () => {
 });
 
 test('every command and subcommand explains itself with --help', async () => {
-  const walk = async (path: string[], cmd: (typeof commands)[number]): Promise<void> => {
+  const walk = async (path: string[], cmd: Command): Promise<void> => {
     const r = await cli([...path, '--help']);
     assert.equal(r.code, 0, `${path.join(' ')} --help`);
     assert.match(r.stdout, /Usage: gatehouse/, path.join(' '));
     for (const sub of cmd.subcommands ?? []) await walk([...path, sub.name], sub);
   };
-  for (const c of commands) await walk([c.name], c);
+  for (const c of await loadCommands()) await walk([c.name], c);
 });
 
 test('an unknown command is a usage error with exit status 2', async () => {
@@ -67,4 +68,8 @@ test('config check in production names each refused setting', async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /dev CA/);
   assert.match(r.stderr, /demo/);
+});
+
+test('each registry entry loads the command of its own name', async () => {
+  for (const c of commands) assert.equal((await c.load()).name, c.name);
 });

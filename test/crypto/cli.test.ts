@@ -178,7 +178,7 @@ describe('gatehouse keys with a configured keyring', () => {
     try {
       return result(await (sub(name).run as NonNullable<Command['run']>)({ values, positionals: [] }, ctx));
     } catch (e) {
-      return result(reportError(e, ctx));
+      return result(await reportError(e, ctx));
     }
   };
 
