@@ -3,10 +3,14 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough, Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/main.js';
+import { redactSection } from '../../src/config/schema/redact.js';
+import { DEFAULT_ENTROPY } from '../../src/redact/entropy.js';
+import { createRedactor } from '../../src/redact/index.js';
+import { BIN, ROOT } from '../helpers/process.js';
 
 async function run(argv: string[], input: string | string[], cwd = process.cwd()): Promise<{ code: number; out: string; err: string }> {
   const stdout = new PassThrough();
@@ -95,5 +99,44 @@ describe('gatehouse redact', () => {
     assert.equal(text.split('\n').length, 20_001);
     assert.ok(!/k\d+secret/.test(text));
     assert.ok(text.includes('req 100 api_key=[REDACTED]\n'));
+  });
+
+  test('without --config or --rules the command redacts with the redact section\'s defaults (the redactor\'s own)', async () => {
+    const defaults = redactSection.parse(undefined);
+    assert.deepEqual({ minLength: defaults.entropy.min_length, minBits: defaults.entropy.min_bits }, DEFAULT_ENTROPY);
+    assert.equal(defaults.entropy.enabled, true);
+    const input = 'session=8f3kQ9zLm2Xv7RtY1pWc signature=aaaaaaaaaaaaaaaaaaaa password=hunter2 code=200\n';
+    const r = await run([], input);
+    assert.equal(r.out, createRedactor({ ...defaults, isolated: true }).redactText(input));
+    assert.notEqual(r.out, input);
+  });
+
+  test('as a real process reading a regular file on stdin (1 MiB reads): secrets across read boundaries are found', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-redact-file-'));
+    try {
+      const lines: string[] = [];
+      let size = 0;
+      for (let i = 0; size < 3.5 * 1024 * 1024; i++) {
+        const line = i % 37 === 0 ? `req ${i} Authorization: Bearer tok${i}ZmFrZXNlY3JldHZhbHVlMTIz end\n` : `req ${i} GET /api/v1/items/${i} 200 ${'x'.repeat(i % 90)}\n`;
+        lines.push(line);
+        size += line.length;
+      }
+      const text = lines.join('');
+      const file = join(dir, 'in.log');
+      writeFileSync(file, text);
+      const fd = openSync(file, 'r');
+      const child = spawn(process.execPath, [BIN, 'redact'], { cwd: ROOT, stdio: [fd, 'pipe', 'inherit'] });
+      closeSync(fd);
+      const out: Buffer[] = [];
+      (child.stdout as Readable).on('data', (c: Buffer) => out.push(c));
+      const code = await new Promise<number>((res) => child.on('close', (c) => res(c ?? 1)));
+      assert.equal(code, 0);
+      const got = Buffer.concat(out).toString();
+      assert.equal(got, createRedactor({ isolated: true }).redactText(text));
+      assert.ok(!/tok\d+ZmFr/.test(got));
+      assert.equal(got.split('\n').length, lines.length + 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
