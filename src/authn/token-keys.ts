@@ -1,4 +1,4 @@
-import { createHash, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
@@ -15,8 +15,6 @@ import { registerAuthSecret } from './secret-registry.js';
 export interface TokenKey {
   readonly kid: string;
   readonly secret: Buffer;
-  /** The same secret as a KeyObject: createHmac with a KeyObject skips re-importing the key on every call. */
-  readonly hmacKey?: KeyObject;
   readonly created_at: number;
   /** ms since epoch after which the key no longer verifies; undefined = until retired. */
   readonly verify_until?: number | undefined;
@@ -56,7 +54,7 @@ function newEntry(now: number): KeyFileEntry {
 function toKey(e: KeyFileEntry): TokenKey {
   const secret = Buffer.from(e.secret, 'base64url');
   registerAuthSecret(e.secret);
-  return { kid: e.kid, secret, hmacKey: createSecretKey(secret), created_at: e.created_at, verify_until: e.verify_until };
+  return { kid: e.kid, secret, created_at: e.created_at, verify_until: e.verify_until };
 }
 
 function parseKeyFile(text: string): KeyFile {
@@ -203,7 +201,7 @@ export function configTokenKeyring(secret: string, previous: readonly string[] =
     registerAuthSecret(s);
     const kid = 'c' + createHash('sha256').update('gatehouse token kid\0').update(s).digest('base64url').slice(0, 10);
     const secret = Buffer.from(s, 'utf8');
-    return { kid, secret, hmacKey: createSecretKey(secret), created_at: 0 };
+    return { kid, secret, created_at: 0 };
   };
   const signing = keyFor(secret);
   const keys = new Map<string, TokenKey>([[signing.kid, signing]]);
