@@ -114,6 +114,13 @@ export class ChainAppender {
   #fileBytes = -1;
   #fileFirstSeq: number | undefined;
   #fileStartedAt = 0;
+  /**
+   * True while the lock has been held since our last successful batch: no other process can have appended or rotated,
+   * so the head need not be re-read (two stat calls and possibly a read saved per batch). Re-checked every second
+   * anyway, in case the file was moved from outside.
+   */
+  #headTrusted = false;
+  #headCheckedAt = 0;
 
   constructor(o: AppenderOptions) {
     this.#o = o;
@@ -145,17 +152,30 @@ export class ChainAppender {
     this.#fd = -1;
   }
 
+  /** Closes the file and gives the lock back (the writer's close). */
+  end(): void {
+    this.close();
+    this.#lock.release();
+    this.#headTrusted = false;
+  }
+
   sync(): Promise<void> {
     return new Promise((resolve, reject) => fdatasync(this.#fd, (e) => (e ? reject(e) : resolve())));
   }
 
   /** Chains and writes the items (in order) under the lock; `checkpoint` adds one when records are unsigned. */
   async append(items: AppendItem[], opts: { checkpoint?: boolean } = {}): Promise<void> {
-    await this.#lock.acquire();
+    const kept = await this.#lock.acquire();
+    let ok = false;
     try {
       const out = this.#out;
       out.len = 0;
-      await this.#syncHead();
+      const nowMs = Date.now();
+      if (!kept || !this.#headTrusted || nowMs - this.#headCheckedAt >= 1000) {
+        this.#headTrusted = false;
+        await this.#syncHead();
+        this.#headCheckedAt = nowMs;
+      }
       for (const item of items) {
         const now = this.#o.clock.now();
         if (this.#rotationDue(now, out.len)) {
@@ -171,8 +191,12 @@ export class ChainAppender {
       }
       if (opts.checkpoint && this.#sinceCheckpoint > 0) this.#checkpoint(this.#o.clock.now());
       await this.#write();
+      ok = true;
     } finally {
-      this.#lock.release();
+      this.#headTrusted = ok;
+      // A failed batch gives the lock back at once; a good one keeps it for the next (AppendLock.relax).
+      if (ok) this.#lock.relax();
+      else this.#lock.release();
     }
   }
 

@@ -194,7 +194,7 @@ export class AuditLog implements AuditEmitter {
     }
     this.#closing = true;
     for (const w of this.#spaceWaiters.splice(0)) w();
-    this.#appender.close();
+    this.#appender.end();
     await Promise.all(this.#sinks.map((s) => s.close()));
   }
 

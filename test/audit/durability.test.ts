@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyAuditLog } from '../../src/audit/index.js';
 import { publicKeyOf, readLines, tempDir } from './helpers.js';
@@ -140,5 +140,47 @@ describe('crash and write-failure durability, against real writer processes', ()
     const { queryAuditLog } = await import('../../src/audit/index.js');
     await queryAuditLog(dir, { event: 'tool.call' }, () => void calls++);
     assert.equal(calls, 800);
+  });
+
+  test('a writer under continuous load keeps the lock between batches, yet hands it over when another process asks', async (t) => {
+    const state = tempDir(t);
+    const load = run([state, 'load', '{}']);
+    t.after(() => load.kill('SIGKILL'));
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      load.on('exit', () => reject(new Error('the loaded writer exited early')));
+      load.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('ready')) resolve();
+      });
+    });
+    const lockFile = join(state, 'audit', 'audit.jsonl.lock');
+    assert.equal(readFileSync(lockFile, 'utf8'), String(load.pid), 'the busy writer holds the lock');
+    // A CLI-style writer appends 5 records while the other keeps writing: it gets the lock by asking, well before
+    // the 10 s lock timeout would have refused it.
+    const started = performance.now();
+    const few = await finish(run([state, 'few']));
+    const waitedMs = performance.now() - started;
+    assert.equal(few.code, 0, few.err);
+    assert.match(few.out, /"ok":true/);
+    assert.ok(waitedMs < 8000, `the second writer took ${Math.round(waitedMs)} ms`);
+    load.removeAllListeners('exit');
+    const exited = new Promise((r) => load.on('exit', r));
+    load.kill('SIGKILL');
+    await exited;
+    const v = await verifyAuditLog(join(state, 'audit'), { publicKey: publicKeyOf(state) });
+    assert.ok(v.status === 'ok' || v.status === 'torn', JSON.stringify(v.breaks));
+    const lines = readLines(join(state, 'audit', 'audit.jsonl')).filter((l) => l.includes('"pad":""') && l.includes('"i":0'));
+    assert.ok(lines.length >= 2, 'the first record of each writer is in the one log');
+    // The lock of the killed writer is stale (dead pid) and is taken over by the next writer.
+    const after = await finish(run([state, 'few']));
+    assert.equal(after.code, 0, after.err);
+  });
+
+  test('a writer that exits without closing leaves no lock behind', async (t) => {
+    const state = tempDir(t);
+    const r = await finish(run([state, 'noclose']));
+    assert.equal(r.code, 0, r.err);
+    assert.equal(existsSync(join(state, 'audit', 'audit.jsonl.lock')), false);
   });
 });

@@ -194,4 +194,19 @@ describe('audit writer', () => {
     assert.equal(existsSync(join(dir, 'audit.jsonl.lock')), false);
     assert.equal((await verifyAuditLog(dir, { publicKey: publicKeyOf(state) })).status, 'ok');
   });
+
+  test('the append lock is kept between batches and given back after a short idle time', async (t) => {
+    const state = tempDir(t);
+    const log = await openTestLog(state);
+    const { existsSync } = await import('node:fs');
+    const lockFile = join(state, 'audit', 'audit.jsonl.lock');
+    await log.emit(seedEvent(0));
+    assert.equal(existsSync(lockFile), true, 'held right after a batch');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(existsSync(lockFile), false, 'released when idle');
+    await log.emit(seedEvent(1));
+    await log.close();
+    assert.equal(existsSync(lockFile), false, 'released on close');
+    assert.equal((await verifyAuditLog(join(state, 'audit'), { publicKey: publicKeyOf(state) })).status, 'ok');
+  });
 });
