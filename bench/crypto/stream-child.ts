@@ -7,7 +7,7 @@ import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { PassThrough, Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecryptStream, createEncryptStream, parseStreamHeader, type StreamHeader } from '../../src/crypto/stream.js';
-import { openCiphertextFile, openPlaintextFile } from '../../src/crypto/stream-file.js';
+import { createMemoryBound, openCiphertextFile, openPlaintextFile } from '../../src/crypto/stream-file.js';
 
 const key = { id: 'bench', algorithm: 'aes-256-gcm' as const, material: Buffer.from(process.env['BENCH_KEY'] ?? '', 'hex') };
 const peakRssKiB = (): number => {
@@ -20,14 +20,8 @@ async function file(mode: string, inPath: string, outPath: string, segmentBytes:
   const transform: Transform =
     mode === 'encrypt' ? createEncryptStream(key, { segmentBytes }) : mode === 'decrypt' ? createDecryptStream(key) : new PassThrough();
   const input = mode === 'decrypt' ? openCiphertextFile(inPath) : mode === 'encrypt' ? openPlaintextFile(inPath, segmentBytes) : createReadStream(inPath, { highWaterMark: segmentBytes });
-  // BENCH_GC_EVERY_MIB (with node --expose-gc): a minor GC every N MiB frees spent buffers before V8's external-memory
-  // heuristics would, to show what bounding peak RSS takes; not something the library does.
-  const gcEvery = Number(process.env['BENCH_GC_EVERY_MIB'] ?? 0) * 1024 * 1024;
-  const gc = (globalThis as { gc?: (o: { type: string }) => void }).gc;
-  let seen = 0;
-  const stages: Transform[] = gcEvery > 0 && gc
-    ? [new PassThrough({ transform(c: Buffer, _e, cb) { seen += c.length; if (seen >= gcEvery) { seen = 0; gc({ type: 'minor' }); } cb(null, c); } }), transform]
-    : [transform];
+  // BENCH_BOUND=0 leaves out the memory bound `gatehouse encrypt|decrypt` puts after the transform (createMemoryBound).
+  const stages: Transform[] = mode !== 'copy' && process.env['BENCH_BOUND'] !== '0' ? [transform, createMemoryBound()] : [transform];
   const t0 = performance.now();
   await pipeline([input, ...stages, createWriteStream(outPath, { highWaterMark: segmentBytes })]);
   process.stdout.write(JSON.stringify({ ms: performance.now() - t0, maxRssKiB: peakRssKiB() }) + '\n');

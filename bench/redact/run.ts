@@ -4,8 +4,8 @@
  *  1. Free text, MB/s: redactText over a realistic mixed log with few secrets (~1 line in 200) and over a log
  *     dense with secrets (every line), in 64 KiB batches as `gatehouse redact` does.
  *  2. `gatehouse redact`, MB/s: the CLI's streaming path in-process (stdin stream → createRedactStream → null
- *     sink), and the real command as a child process (a ≥ 64 MB file → stdin, stdout → /dev/null; includes
- *     ~1 s of tsx start-up, also reported net of an empty run).
+ *     sink), and the real command as a child process (bin/gatehouse.js over the built dist; a ≥ 64 MB file →
+ *     stdin, stdout → /dev/null; includes start-up, also reported net of an empty run).
  *  3. Structured, objects/s, on the same request-log objects:
  *     - the redaction step: pino's engine (@pinojs/redact, the library pino 10 uses for its `redact` option,
  *       given the exact paths of the secrets, serialising to JSON) against Gatehouse's redactValue (+ JSON)
@@ -134,7 +134,8 @@ async function processSeconds(file: string | undefined): Promise<number> {
   const input = file ? openSync(file, 'r') : 'ignore';
   const out = openSync('/dev/null', 'w');
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', "const { main } = await import('./src/cli/main.ts'); process.exitCode = await main(['redact']);"], { cwd: ROOT, stdio: [input, out, 'inherit'] });
+  // The command as a user runs it: bin/gatehouse.js over the built dist (run `npm run build` in the root first).
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'gatehouse.js'), 'redact'], { cwd: ROOT, stdio: [input, out, 'inherit'] });
   const code = await new Promise<number>((res) => child.on('close', (c) => res(c ?? 1)));
   const s = (performance.now() - t0) / 1000;
   if (typeof input === 'number') closeSync(input);
@@ -165,6 +166,7 @@ const dir = mkdtempSync(join(tmpdir(), 'gh-bench-redact-'));
 const file = join(dir, 'common.log');
 const repeats = Math.max(1, Math.ceil(64 / TEXT_MB));
 writeFileSync(file, common.repeat(repeats));
+if (process.env.BENCH_KEEP_LOG) writeFileSync(process.env.BENCH_KEEP_LOG, common.repeat(repeats)); // for profiling the command by hand
 const startup = Math.min(await processSeconds(undefined), await processSeconds(undefined));
 const whole = Math.min(await processSeconds(file), await processSeconds(file));
 rmSync(dir, { recursive: true, force: true });
