@@ -80,7 +80,7 @@ export function createRedactor(cfg: RedactorOptions | RedactConfig = {}): Redact
     maxDepth,
   };
   const redactKey = keyRedactor(redactText, known);
-  const full: ValueOptions = { ...base, text: redactText, key: redactKey };
+  const full: ValueOptions = { ...base, text: cleanMemo(redactText, known), key: redactKey };
   const keysOnly: ValueOptions = { ...base, text: (s) => s, key: (k) => k };
   const redactor: Redactor = {
     redactText,
@@ -112,6 +112,33 @@ function keyRedactor(text: (s: string) => string, known: readonly KnownSecrets[]
     }
     let out = memo.get(k);
     if (out === undefined) memo.set(k, (out = text(k)));
+    return out;
+  };
+}
+
+/** Strings up to this length are remembered once they are found clean (field values repeat across log lines). */
+const MEMO_MAX_LENGTH = 96;
+const MEMO_MAX_ENTRIES = 4096;
+
+/**
+ * The text rules for structured values, remembering the short strings found clean: in logged objects most values
+ * ("GET", "application/json", a route name) repeat on every line. Only clean strings are kept (never a string that
+ * held a secret), and the memory is dropped when a known secret is added, since a string clean before may not be.
+ */
+function cleanMemo(text: (s: string) => string, known: readonly KnownSecrets[]): (s: string) => string {
+  const clean = new Set<string>();
+  let version = -1;
+  return (s) => {
+    if (typeof s !== 'string' || s.length > MEMO_MAX_LENGTH) return text(s);
+    let v = 0;
+    for (let i = 0; i < known.length; i++) v += (known[i] as KnownSecrets).version;
+    if (v !== version || clean.size >= MEMO_MAX_ENTRIES) {
+      clean.clear();
+      version = v;
+    }
+    if (clean.has(s)) return s;
+    const out = text(s);
+    if (out === s) clean.add(s);
     return out;
   };
 }

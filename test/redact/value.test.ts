@@ -133,3 +133,14 @@ describe('redactError', () => {
     assert.equal(r.redactError({ password: 'x' }).message, 'non-error thrown (object)');
   });
 });
+
+test('short values found clean are remembered, but a value that later becomes a known secret is redacted', () => {
+  const r = createRedactor({ isolated: true });
+  const value = 'tenant-7f3a9c2e-ops-release';
+  assert.deepEqual(r.redactValue({ note: value, note2: value }), { note: value, note2: value });
+  r.addKnownSecret(value);
+  assert.deepEqual(r.redactValue({ note: value }), { note: '[REDACTED]' });
+  // A secret-bearing short value is never remembered as clean.
+  assert.deepEqual(r.redactValue({ h: 'Bearer abcdefghijklmnopqrstuvwxyz012345' }), { h: 'Bearer [REDACTED]' });
+  assert.deepEqual(r.redactValue({ h: 'Bearer abcdefghijklmnopqrstuvwxyz012345' }), { h: 'Bearer [REDACTED]' });
+});
