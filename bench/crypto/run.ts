@@ -17,8 +17,8 @@ const KIB = 1024;
 const MIB = 1024 * 1024;
 const SIZES = [KIB, 16 * KIB, MIB];
 const SEGMENT = 64 * KIB;
-const BUDGET_MS = Number(process.env['BENCH_MS'] ?? 300);
-const ROUNDS = 3;
+const BUDGET_MS = Number(process.env['BENCH_MS'] ?? 200);
+const ROUNDS = 5;
 const STREAM_MIB = Number(process.env['BENCH_STREAM_MIB'] ?? 1024);
 const here = new URL('.', import.meta.url).pathname;
 
