@@ -21,7 +21,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Exchange } from '../../src/core/types.js';
 import { MemoryStore } from '../../src/store/index.js';
 import { createApiKey, createAuthenticator, ensureTokenSecrets, keyLookup, TokenService, verifyTokenString } from '../../src/authn/index.js';
-import { writePerformanceSection } from '../lib/proc.js';
+import { alternate, writePerformanceSection } from '../lib/proc.js';
 
 // Re-exec pinned to core 0 (issue 3), once.
 if (process.env['GH_BENCH_PINNED'] !== '1') {
@@ -73,18 +73,7 @@ function measurePair(a: (i: number) => unknown, b: (i: number) => unknown): { a:
     }
     return ops / ((now - start) / 1000);
   };
-  let bestA = 0;
-  let bestB = 0;
-  const ratios: number[] = [];
-  for (let i = 0; i < ROUNDS * 8; i++) {
-    const ra = slice(a);
-    const rb = slice(b);
-    bestA = Math.max(bestA, ra);
-    bestB = Math.max(bestB, rb);
-    ratios.push(rb / ra);
-  }
-  ratios.sort((x, y) => x - y);
-  return { a: bestA, b: bestB, ratio: ratios[Math.floor(ratios.length / 2)] as number };
+  return alternate(() => slice(a), () => slice(b), ROUNDS * 8);
 }
 
 async function measureAsync(fn: (i: number) => Promise<unknown>): Promise<number> {

@@ -62,3 +62,22 @@ export async function writePerformanceSection(name: string, body: string): Promi
   }
   writeFileSync(path, doc.trimEnd() + '\n');
 }
+
+/**
+ * Two measurements taken in alternation, `pairs` times, so a disturbance on a shared machine hits one pair rather
+ * than one side: each side's best rate and the median of the per-pair ratios b/a.
+ */
+export function alternate(a: () => number, b: () => number, pairs: number): { a: number; b: number; ratio: number } {
+  let bestA = 0;
+  let bestB = 0;
+  const ratios: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const ra = a();
+    const rb = b();
+    bestA = Math.max(bestA, ra);
+    bestB = Math.max(bestB, rb);
+    ratios.push(rb / ra);
+  }
+  ratios.sort((x, y) => x - y);
+  return { a: bestA, b: bestB, ratio: ratios[Math.floor(ratios.length / 2)] as number };
+}
