@@ -19,8 +19,13 @@ const MAX_KNOWN_LENGTH = 65_536;
 const WINDOW = MIN_KNOWN_LENGTH;
 const INDEXOF_LIMIT = 16;
 
+/** Characters that JSON and URL encoding both leave as they are (tokens, API keys, base64url). */
+const PLAIN = /^[A-Za-z0-9._~-]+$/;
+
 /** The forms a secret takes in a log line. */
 function variants(value: string): string[] {
+  // The common case (a token): one form, without building the other two only to find them equal.
+  if (value.length >= MIN_KNOWN_LENGTH && value.length <= MAX_KNOWN_LENGTH && PLAIN.test(value)) return [value];
   const out = new Set([value]);
   out.add(JSON.stringify(value).slice(1, -1));
   try {
@@ -33,7 +38,15 @@ function variants(value: string): string[] {
 
 /** A set of known values with an incrementally maintained matcher. */
 export class KnownSecrets {
-  private readonly values = new Map<string, true>();
+  private readonly values = new Set<string>();
+  /**
+   * Insertion order for eviction, as a queue (array + head). Taking the oldest from the Set itself would walk past
+   * every entry deleted since the table was last compacted: microseconds per new token once the registry is full.
+   * Entries deleted meanwhile are skipped when they come up (a value deleted and added again may leave a little
+   * early: the order is approximate, the bound exact).
+   */
+  private order: string[] = [];
+  private head = 0;
   private matcher: Matcher | undefined;
   /** Bumped on every change (caches of redacted text compare it). */
   version = 0;
@@ -44,11 +57,9 @@ export class KnownSecrets {
     if (forms.length === 0) return false;
     for (const f of forms) {
       if (this.values.has(f)) continue;
-      if (this.values.size >= MAX_KNOWN_SECRETS) {
-        this.values.delete(this.values.keys().next().value as string);
-        this.matcher = undefined; // rebuilt on next use, without the evicted value
-      }
-      this.values.set(f, true);
+      if (this.values.size >= MAX_KNOWN_SECRETS) this.evictOldest();
+      this.values.add(f);
+      this.order.push(f);
       this.matcher?.add(f);
       this.version++;
     }
@@ -56,12 +67,27 @@ export class KnownSecrets {
   }
 
   delete(value: string): void {
-    for (const f of variants(value)) if (this.values.delete(f)) this.matcher = undefined;
+    for (const f of variants(value)) if (this.values.delete(f)) this.matcher?.delete(f);
     this.version++;
+  }
+
+  private evictOldest(): void {
+    while (this.head < this.order.length) {
+      const oldest = this.order[this.head++] as string;
+      if (!this.values.delete(oldest)) continue; // deleted (or evicted) already
+      this.matcher?.delete(oldest); // in place: a full registry must not rebuild its matcher for every new token
+      break;
+    }
+    if (this.head > 4096 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
   }
 
   clear(): void {
     this.values.clear();
+    this.order = [];
+    this.head = 0;
     this.matcher = undefined;
     this.version++;
   }
@@ -85,6 +111,8 @@ export class Matcher {
   private readonly buckets = new Map<number, Array<{ value: string; offset: number }>>();
   private readonly filter = new Uint8Array(8192); // a 65536-bit filter on the low 16 bits of the window hash
   private readonly pow: number; // BASE^(WINDOW-1) mod 2^32
+  /** The window hash each hashed value is indexed under (for delete). */
+  private readonly indexedAt = new Map<string, number>();
 
   constructor(values: Iterable<string>) {
     let pow = 1;
@@ -106,18 +134,43 @@ export class Matcher {
     this.addHashed(v);
   }
 
+  /** Removes a value (the bit of its window in the filter stays: a filter hit only leads to a bucket lookup). */
+  delete(v: string): void {
+    if (this.small) {
+      const i = this.small.indexOf(v);
+      if (i >= 0) this.small.splice(i, 1);
+      return;
+    }
+    const h = this.indexedAt.get(v);
+    if (h === undefined) return;
+    this.indexedAt.delete(v);
+    const list = this.buckets.get(h);
+    if (!list) return;
+    const i = list.findIndex((e) => e.value === v);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.buckets.delete(h);
+  }
+
   /**
    * Indexes a value by one 8-character window: of its end, start and middle, the one shared with the fewest
    * other values. Tokens of one format share a prefix (every gh1.k2025. token), so indexing by the prefix
    * alone would check every minted token at every occurrence of that prefix.
    */
   private addHashed(v: string): void {
-    let best = { offset: v.length - WINDOW, h: windowHash(v, v.length - WINDOW) };
-    for (const offset of [0, (v.length - WINDOW) >> 1]) {
-      const h = windowHash(v, offset);
-      if ((this.buckets.get(h)?.length ?? 0) < (this.buckets.get(best.h)?.length ?? 0)) best = { offset, h };
+    let offset = v.length - WINDOW;
+    let h = windowHash(v, offset);
+    let load = this.buckets.get(h)?.length ?? 0;
+    for (const at of [0, (v.length - WINDOW) >> 1]) {
+      if (load === 0) break;
+      const hh = windowHash(v, at);
+      const l = this.buckets.get(hh)?.length ?? 0;
+      if (l < load) {
+        offset = at;
+        h = hh;
+        load = l;
+      }
     }
-    const { h, offset } = best;
+    this.indexedAt.set(v, h);
     this.filter[(h & 0xffff) >>> 3]! |= 1 << (h & 7);
     const list = this.buckets.get(h);
     if (!list) this.buckets.set(h, [{ value: v, offset }]);

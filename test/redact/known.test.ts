@@ -2,6 +2,8 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRedactor, forgetSecret, registerSecret } from '../../src/redact/index.js';
+import { KnownSecrets, MAX_KNOWN_SECRETS } from '../../src/redact/known.js';
+import type { Span } from '../../src/redact/types.js';
 
 describe('known secrets', () => {
   const held = 'opaque-config-value-7Q';
@@ -49,4 +51,25 @@ describe('known secrets', () => {
     r.addKnownSecret('hunter2hunter2');
     assert.equal(r.redactText('password=hunter2hunter2 ok'), 'password=[REDACTED] ok');
   });
+});
+
+test('a full registry evicts its oldest values in place: recent ones are still found, evicted ones no longer', () => {
+  const k = new KnownSecrets();
+  const token = (i: number) => `gh1.k2025.${i.toString(36).padStart(8, '0')}payload${(i * 7919).toString(36)}.sig${i}`;
+  const find = (text: string) => {
+    const out: Span[] = [];
+    k.find(text, out);
+    return out;
+  };
+  for (let i = 0; i < MAX_KNOWN_SECRETS + 500; i++) {
+    k.add(token(i));
+    if (i === 20) assert.equal(find(`x ${token(3)} y`).length, 1, 'found while small'); // the indexOf stage
+  }
+  assert.equal(k.size, MAX_KNOWN_SECRETS);
+  assert.equal(find(`a ${token(0)} b ${token(499)} c`).length, 0, 'the oldest 500 were evicted');
+  const recent = find(`a ${token(500)} b ${token(MAX_KNOWN_SECRETS + 499)} c`);
+  assert.equal(recent.length, 2);
+  k.delete(token(600));
+  assert.equal(find(token(600)).length, 0);
+  assert.equal(find(token(601)).length, 1);
 });
