@@ -1,3 +1,5 @@
+import { InsertionQueue } from '../core/fifo.js';
+
 /**
  * A bounded cache of verified credentials, keyed by the credential string (tokens) or a keyed hash of it
  * (API keys, passwords). Every entry carries its own deadline, checked on every hit; when full, the oldest entry is
@@ -6,10 +8,13 @@
 export class VerifiedCache<V> {
   readonly #map = new Map<string, { value: V; until: number }>();
   readonly #max: number;
+  /** Eviction order (core/fifo.ts): the oldest key in O(1), not by walking a churned Map. */
+  readonly #order: InsertionQueue<string>;
 
   constructor(maxEntries: number) {
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new TypeError('maxEntries must be a positive integer');
     this.#max = maxEntries;
+    this.#order = new InsertionQueue(maxEntries);
   }
 
   /** The value while `nowMs` is before its deadline; an expired entry is dropped. */
@@ -24,11 +29,18 @@ export class VerifiedCache<V> {
   }
 
   set(key: string, value: V, untilMs: number): void {
-    if (this.#map.size >= this.#max && !this.#map.has(key)) {
-      const oldest = this.#map.keys().next();
-      if (!oldest.done) this.#map.delete(oldest.value);
+    const entry = this.#map.get(key);
+    if (entry !== undefined) {
+      entry.value = value;
+      entry.until = untilMs;
+      return;
+    }
+    if (this.#map.size >= this.#max) {
+      const oldest = this.#order.takeOldest((k) => this.#map.has(k));
+      if (oldest !== undefined) this.#map.delete(oldest);
     }
     this.#map.set(key, { value, until: untilMs });
+    this.#order.push(key, () => this.#map.keys());
   }
 
   delete(key: string): void {
@@ -42,6 +54,7 @@ export class VerifiedCache<V> {
 
   clear(): void {
     this.#map.clear();
+    this.#order.clear();
   }
 
   get size(): number {

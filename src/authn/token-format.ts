@@ -73,18 +73,29 @@ function padsFor(secret: Buffer): HmacPads {
   return p;
 }
 
-export function hmacSha256(secret: Buffer, message: string): Buffer {
+/** The outer block of HMAC(secret, message), ready to hash: opad ‖ SHA-256(ipad ‖ message). */
+function outerBlock(secret: Buffer, message: string): Buffer {
   const p = padsFor(secret);
   // At most 3 UTF-8 bytes per UTF-16 unit. The key-derived bytes copied here live in `pads` anyway; nothing to wipe.
   if (BLOCK + 3 * message.length > scratch.length) scratch = Buffer.alloc(BLOCK + 3 * message.length);
   p.ipad.copy(scratch, 0);
   const n = scratch.write(message, BLOCK, 'utf8');
-  hash('sha256', scratch.subarray(0, BLOCK + n), 'buffer').copy(p.outer, BLOCK);
-  return hash('sha256', p.outer, 'buffer');
+  // The inner digest as a latin1 string written straight into the block: a Buffer result would cost an allocation.
+  p.outer.write(hash('sha256', scratch.subarray(0, BLOCK + n), 'binary'), BLOCK, 'latin1');
+  return p.outer;
+}
+
+export function hmacSha256(secret: Buffer, message: string): Buffer {
+  return hash('sha256', outerBlock(secret, message), 'buffer');
+}
+
+/** HMAC-SHA256 as base64url text (the token's signature encoding), without an intermediate Buffer. */
+export function hmacSha256Base64url(secret: Buffer, message: string): string {
+  return hash('sha256', outerBlock(secret, message), 'base64url');
 }
 
 export function sign(signingInput: string, key: TokenKey): string {
-  return hmacSha256(key.secret, signingInput).toString('base64url');
+  return hmacSha256Base64url(key.secret, signingInput);
 }
 
 export function encodeToken(claims: TokenClaims, key: TokenKey): string {
@@ -114,39 +125,19 @@ export function splitToken(token: string, maxLength = DEFAULT_MAX_TOKEN_LENGTH):
   return { kid, input: token.slice(0, sigStart - 1), payload: token.slice(kidEnd + 1, sigStart - 1), sig };
 }
 
-/** The decoded signature of the token being checked (verification is synchronous: one scratch buffer, no allocation). */
-const sigScratch = Buffer.alloc(32);
-
-/** base64url character code → 6-bit value (the alphabet SIG_RE admits; anything else never reaches the decoder). */
-const B64URL = new Uint8Array(128);
-for (let i = 0; i < 64; i++) B64URL['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.charCodeAt(i)] = i;
-
-/** Decodes a canonical 43-character base64url signature into `out` (32 bytes): 10 groups of 4, then 3 characters for 2 bytes. */
-function decodeSig(sig: string, out: Buffer): void {
-  let o = 0;
-  let i = 0;
-  for (; i < 40; i += 4) {
-    const n = ((B64URL[sig.charCodeAt(i)] as number) << 18) | ((B64URL[sig.charCodeAt(i + 1)] as number) << 12) | ((B64URL[sig.charCodeAt(i + 2)] as number) << 6) | (B64URL[sig.charCodeAt(i + 3)] as number);
-    out[o++] = n >>> 16;
-    out[o++] = (n >>> 8) & 0xff;
-    out[o++] = n & 0xff;
-  }
-  const n = ((B64URL[sig.charCodeAt(40)] as number) << 18) | ((B64URL[sig.charCodeAt(41)] as number) << 12) | ((B64URL[sig.charCodeAt(42)] as number) << 6);
-  out[o++] = n >>> 16;
-  out[o] = (n >>> 8) & 0xff;
-}
+/** The expected and the presented signature text, compared by timingSafeEqual (verification is synchronous). */
+const expectedSig = Buffer.alloc(SIG_LENGTH);
+const presentedSig = Buffer.alloc(SIG_LENGTH);
 
 /**
- * Constant-time comparison of the MAC bytes (equal, public length); `sig` is already known canonical (43 characters
- * of base64url, so exactly 32 bytes).
+ * Constant-time comparison of the MAC (equal, public length) in its canonical base64url text: `sig` is already known
+ * canonical (SIG_RE: exactly one spelling per 32 bytes), so comparing the 43 characters compares the 32 bytes.
  */
 export function signatureMatches(input: string, sig: string, key: TokenKey): boolean {
-  const expected = hmacSha256(key.secret, input);
-  if (sig.length !== SIG_LENGTH || expected.length !== sigScratch.length) return false;
-  decodeSig(sig, sigScratch);
-  const ok = timingSafeEqual(expected, sigScratch);
-  sigScratch.fill(0);
-  return ok;
+  if (sig.length !== SIG_LENGTH) return false;
+  expectedSig.write(hmacSha256Base64url(key.secret, input), 0, 'latin1');
+  presentedSig.write(sig, 0, 'latin1');
+  return timingSafeEqual(expectedSig, presentedSig);
 }
 
 const MAX_CLAIM = 256;

@@ -10,6 +10,7 @@
  * Matching: a few values are found with indexOf; many with a rolling hash over the first 8 characters
  * (Rabin–Karp), so the cost stays one pass over the text however many tokens the process has minted.
  */
+import { InsertionQueue } from '../core/fifo.js';
 import type { Span } from './types.js';
 import { REDACTED } from './types.js';
 
@@ -39,14 +40,8 @@ function variants(value: string): string[] {
 /** A set of known values with an incrementally maintained matcher. */
 export class KnownSecrets {
   private readonly values = new Set<string>();
-  /**
-   * Insertion order for eviction, as a queue (array + head). Taking the oldest from the Set itself would walk past
-   * every entry deleted since the table was last compacted: microseconds per new token once the registry is full.
-   * Entries deleted meanwhile are skipped when they come up (a value deleted and added again may leave a little
-   * early: the order is approximate, the bound exact).
-   */
-  private order: string[] = [];
-  private head = 0;
+  /** Eviction order (core/fifo.ts): the oldest value in O(1), not by walking the set. */
+  private readonly order = new InsertionQueue<string>(MAX_KNOWN_SECRETS);
   private matcher: Matcher | undefined;
   /** Bumped on every change (caches of redacted text compare it). */
   version = 0;
@@ -59,7 +54,7 @@ export class KnownSecrets {
       if (this.values.has(f)) continue;
       if (this.values.size >= MAX_KNOWN_SECRETS) this.evictOldest();
       this.values.add(f);
-      this.order.push(f);
+      this.order.push(f, () => this.values);
       this.matcher?.add(f);
       this.version++;
     }
@@ -72,22 +67,15 @@ export class KnownSecrets {
   }
 
   private evictOldest(): void {
-    while (this.head < this.order.length) {
-      const oldest = this.order[this.head++] as string;
-      if (!this.values.delete(oldest)) continue; // deleted (or evicted) already
-      this.matcher?.delete(oldest); // in place: a full registry must not rebuild its matcher for every new token
-      break;
-    }
-    if (this.head > 4096 && this.head * 2 > this.order.length) {
-      this.order = this.order.slice(this.head);
-      this.head = 0;
-    }
+    const oldest = this.order.takeOldest((v) => this.values.has(v));
+    if (oldest === undefined) return;
+    this.values.delete(oldest);
+    this.matcher?.delete(oldest); // in place: a full registry must not rebuild its matcher for every new token
   }
 
   clear(): void {
     this.values.clear();
-    this.order = [];
-    this.head = 0;
+    this.order.clear();
     this.matcher = undefined;
     this.version++;
   }

@@ -46,7 +46,7 @@ test('secret comparisons run in constant time: equal-length wrong MACs, static t
   const r1 = await identifyResult(authn.identify, exchange({ authorization: `Bearer ${forged}` }));
   assert.equal((r1.ex.meta['auth_failure'] as { reason: string }).reason, 'bad_signature');
   assert.equal(spy.calls() - before, 1, 'the MAC comparison used timingSafeEqual');
-  assert.equal(spy.lengths.at(-1), 32, 'over the full MAC');
+  assert.equal(spy.lengths.at(-1), 43, 'over the full MAC (its 43-character canonical base64url text)');
 
   // Static tokens: every configured digest is compared, no early exit, even when the first one matches.
   before = spy.calls();
