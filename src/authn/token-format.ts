@@ -147,7 +147,10 @@ const isClaimString = (v: unknown): v is string => typeof v === 'string' && v.le
 export function decodeClaims(payload: string): TokenClaims {
   let raw: unknown;
   try {
-    raw = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    // Into the shared scratch buffer (no allocation; the payload is at most the token's length, which is capped).
+    if (payload.length > scratch.length) scratch = Buffer.alloc(payload.length);
+    const n = scratch.write(payload, 0, 'base64url');
+    raw = JSON.parse(scratch.toString('utf8', 0, n));
   } catch {
     throw tokenError('GH_TOKEN_MALFORMED', 'payload_json');
   }
