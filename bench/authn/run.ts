@@ -123,7 +123,7 @@ try {
   const pairStateless = measurePair(raw, () => verifyTokenString(token, lookup, opts));
   const rawHmac = pairStateless.a;
   const stateless = pairStateless.b;
-  // The same limit with the key pre-imported as a KeyObject (what Gatehouse does), for a like-for-like ratio.
+  // The same limit with the key pre-imported as a KeyObject (a variant a Node user might pick; Gatehouse hashes over cached key pads).
   const pairKeyObject = measurePair(rawKeyObject, () => verifyTokenString(token, lookup, opts));
 
   // First sight through the service: more distinct tokens than cache entries, so every verification misses.
