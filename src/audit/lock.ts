@@ -19,6 +19,8 @@ const STALE_EMPTY_MS = 5000;
 export const IDLE_RELEASE_MS = 20;
 /** How often a holder looks for another process's request. */
 const WANT_CHECK_MS = 2;
+/** How long a writer stands back for another's request before it competes anyway (a stopped waiter must not block it). */
+const STAND_BACK_MS = 500;
 
 function ownerAlive(pid: number): boolean {
   try {
@@ -49,6 +51,8 @@ export class AppendLock {
   #held = false;
   #idle: NodeJS.Timeout | undefined;
   #nextWantCheck = 0;
+  /** A request that went unanswered for STAND_BACK_MS: not deferred to again. */
+  #ignoredWant: string | undefined;
 
   constructor(path: string) {
     this.path = path;
@@ -69,12 +73,16 @@ export class AppendLock {
       this.#idle?.refresh();
       return true;
     }
-    const deadline = Date.now() + timeoutMs;
+    const started = Date.now();
+    const deadline = started + timeoutMs;
     let asked = false;
     try {
       for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
-        // Another process asked first: stand back (unless that is us, or it died).
-        if (asked || !this.#othersWant()) {
+        // Another process asked first: stand back, unless that is us or it died. A request still there after
+        // STAND_BACK_MS (its process stopped, say) is ignored from then on, here and in relax().
+        const want = asked ? undefined : this.#othersWant();
+        if (want !== undefined && Date.now() - started > STAND_BACK_MS) this.#ignoredWant = want;
+        if (want === undefined || want === this.#ignoredWant) {
           try {
             const fd = openSync(this.path, 'wx', 0o600);
             try {
@@ -114,7 +122,8 @@ export class AppendLock {
     const now = Date.now();
     if (now >= this.#nextWantCheck) {
       this.#nextWantCheck = now + WANT_CHECK_MS;
-      if (this.#othersWant()) {
+      const want = this.#othersWant();
+      if (want !== undefined && want !== this.#ignoredWant) {
         this.release();
         return;
       }
@@ -139,24 +148,29 @@ export class AppendLock {
     }
   }
 
-  /** True when the want file names another live process; a want file left by a dead one is removed. */
-  #othersWant(): boolean {
-    if (!existsSync(this.wantPath)) return false;
+  /**
+   * The request in the want file when it names another live process, as "pid:mtime" (so a new request by the same
+   * process is a new one); undefined otherwise. A want file left by a dead process is removed.
+   */
+  #othersWant(): string | undefined {
+    if (!existsSync(this.wantPath)) return undefined;
     let text: string;
+    let mtime: number;
     try {
       text = readFileSync(this.wantPath, 'utf8');
+      mtime = statSync(this.wantPath).mtimeMs;
     } catch {
-      return false;
+      return undefined;
     }
     const pid = /^\d{1,10}$/.test(text) ? Number(text) : undefined;
-    if (pid === process.pid) return false;
-    if (pid !== undefined && ownerAlive(pid)) return true;
+    if (pid === process.pid) return undefined;
+    if (pid !== undefined && ownerAlive(pid)) return `${pid}:${mtime}`;
     try {
       unlinkSync(this.wantPath);
     } catch {
       // Gone already.
     }
-    return false;
+    return undefined;
   }
 
   /** Removes our request (only if it is still ours: a later waiter may have written its own). */

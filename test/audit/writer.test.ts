@@ -209,4 +209,21 @@ describe('audit writer', () => {
     assert.equal(existsSync(lockFile), false, 'released on close');
     assert.equal((await verifyAuditLog(join(state, 'audit'), { publicKey: publicKeyOf(state) })).status, 'ok');
   });
+
+  test('a request for the lock from a process that never takes it (stopped) is deferred to once, then ignored', async (t) => {
+    const state = tempDir(t);
+    const { spawn } = await import('node:child_process');
+    const { existsSync, mkdirSync, writeFileSync } = await import('node:fs');
+    const stopped = spawn('sleep', ['30'], { stdio: 'ignore' });
+    t.after(() => stopped.kill('SIGKILL'));
+    mkdirSync(join(state, 'audit'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(state, 'audit', 'audit.jsonl.lock.want'), String(stopped.pid));
+    const log = await openTestLog(state);
+    for (let i = 0; i < 5; i++) await log.emit(seedEvent(i));
+    // Still alive, still asking: yet the writer keeps its lease between batches instead of handing it to no one.
+    assert.equal(existsSync(join(state, 'audit', 'audit.jsonl.lock.want')), true);
+    assert.equal(existsSync(join(state, 'audit', 'audit.jsonl.lock')), true);
+    await log.close();
+    assert.equal((await verifyAuditLog(join(state, 'audit'), { publicKey: publicKeyOf(state) })).status, 'ok');
+  });
 });
