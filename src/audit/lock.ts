@@ -16,7 +16,7 @@ import { GatehouseError } from '../core/errors.js';
 
 const STALE_EMPTY_MS = 5000;
 /** A held lock is given back after this long without a batch. */
-export const IDLE_RELEASE_MS = 20;
+const IDLE_RELEASE_MS = 20;
 /** How often a holder looks for another process's request. */
 const WANT_CHECK_MS = 2;
 /** How long a writer stands back for another's request before it competes anyway (a stopped waiter must not block it). */
@@ -59,10 +59,6 @@ export class AppendLock {
     this.wantPath = `${path}.want`;
   }
 
-  get held(): boolean {
-    return this.#held;
-  }
-
   /**
    * Waits (up to timeoutMs) for the lock. Resolves true when this process still held it from an earlier batch (no
    * other process can have written since), false when it was taken now. Throws GH_AUDIT_UNAVAILABLE when another live
@@ -70,7 +66,9 @@ export class AppendLock {
    */
   async acquire(timeoutMs = 10_000): Promise<boolean> {
     if (this.#held) {
-      this.#idle?.refresh();
+      // No idle release while a batch is being written, however long the write takes: relax() re-arms it after.
+      if (this.#idle) clearTimeout(this.#idle);
+      this.#idle = undefined;
       return true;
     }
     const started = Date.now();
@@ -128,11 +126,9 @@ export class AppendLock {
         return;
       }
     }
-    if (this.#idle) this.#idle.refresh();
-    else {
-      this.#idle = setTimeout(() => this.release(), IDLE_RELEASE_MS);
-      this.#idle.unref();
-    }
+    if (this.#idle) clearTimeout(this.#idle);
+    this.#idle = setTimeout(() => this.release(), IDLE_RELEASE_MS);
+    this.#idle.unref();
   }
 
   release(): void {

@@ -85,10 +85,6 @@ function outerBlock(secret: Buffer, message: string): Buffer {
   return p.outer;
 }
 
-export function hmacSha256(secret: Buffer, message: string): Buffer {
-  return hash('sha256', outerBlock(secret, message), 'buffer');
-}
-
 /** HMAC-SHA256 as base64url text (the token's signature encoding), without an intermediate Buffer. */
 export function hmacSha256Base64url(secret: Buffer, message: string): string {
   return hash('sha256', outerBlock(secret, message), 'base64url');

@@ -15,7 +15,7 @@ import { str } from './types.js';
 const MAX_RULES_FILE = 1024 * 1024;
 
 /** Reads a YAML/JSON rules file ({ rules, allow, keys, fields, paths, entropy }) and checks it like the config section. */
-export async function readRulesFile(file: string, cwd: string): Promise<RedactConfig> {
+async function readRulesFile(file: string, cwd: string): Promise<RedactConfig> {
   const path = resolve(cwd, file);
   let text: string;
   try {
@@ -38,7 +38,7 @@ export async function readRulesFile(file: string, cwd: string): Promise<RedactCo
 }
 
 /** The configured redact section (only when --config or $GATEHOUSE_CONFIG names a file), else the defaults. */
-export async function configuredSection(args: ParsedArgs, ctx: CliContext): Promise<RedactConfig> {
+async function configuredSection(args: ParsedArgs, ctx: CliContext): Promise<RedactConfig> {
   if (!str(args, 'config') && !ctx.env['GATEHOUSE_CONFIG']) return redactSection.parse(undefined);
   return (await loadCliConfig(args, ctx, { skipProfileCheck: true })).redact;
 }

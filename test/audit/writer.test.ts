@@ -226,4 +226,22 @@ describe('audit writer', () => {
     await log.close();
     assert.equal((await verifyAuditLog(join(state, 'audit'), { publicKey: publicKeyOf(state) })).status, 'ok');
   });
+
+  test('a kept lock is not given back by the idle timer while a batch is still being written', async (t) => {
+    const state = tempDir(t);
+    const { existsSync, mkdirSync } = await import('node:fs');
+    const { AppendLock } = await import('../../src/audit/lock.js');
+    mkdirSync(state, { recursive: true });
+    const lock = new AppendLock(join(state, 'audit.jsonl.lock'));
+    t.after(() => lock.release());
+    assert.equal(await lock.acquire(), false, 'taken');
+    lock.relax();
+    assert.equal(await lock.acquire(), true, 'kept from the previous batch');
+    // A slow write: far longer than the idle release, with no relax() yet.
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(existsSync(join(state, 'audit.jsonl.lock')), true, 'still held mid-batch');
+    lock.relax();
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(existsSync(join(state, 'audit.jsonl.lock')), false, 'released once idle after the batch');
+  });
 });
