@@ -106,5 +106,6 @@ export function auditEventFromExchange(ex: Exchange, extra: Partial<AuditEvent> 
     status: ex.status ?? ex.error?.status,
     metadata: metadataOf(ex, extra.metadata),
   };
-  return { ...event, ...extra, metadata: event.metadata };
+  // Without extra fields (the gateway's every request) the event is returned as built: no second copy.
+  return Object.keys(extra).length === 0 ? event : { ...event, ...extra, metadata: event.metadata };
 }

@@ -18,6 +18,8 @@ export const IDENTITY: Redact = (v) => v;
 
 export interface PayloadOptions {
   redact: Redact;
+  /** `redact` never changes its input and returns it as it is when clean (AuditLogOptions.redactCopiesOnWrite). */
+  redactCopiesOnWrite?: boolean;
   /** Values under these keys (lower-cased) are replaced by hmac:sha256:<hex>. */
   hmacKeys: ReadonlySet<string>;
   hmacKey: Buffer | undefined;
@@ -61,6 +63,18 @@ function applyHmac(source: unknown, target: unknown, keys: ReadonlySet<string>, 
 export function protectValue(value: unknown, opts: PayloadOptions, state?: CopyState): unknown {
   if (value === undefined) return undefined;
   if (opts.redact === IDENTITY && opts.hmacKeys.size === 0) return state ? toAuditValueShared(value, state) : toAuditValue(value);
+  if (opts.redactCopiesOnWrite && opts.hmacKeys.size === 0) {
+    // The redactor copies on write and never touches its input, so a value it returns unchanged needs no second
+    // copy: the common record (route name, a few short arguments) is copied at most once, often not at all.
+    const own: CopyState = { digitKeys: false };
+    const bounded = toAuditValueShared(value, own);
+    const redacted = opts.redact(bounded);
+    if (redacted === bounded) {
+      if (state && own.digitKeys) state.digitKeys = true;
+      return bounded;
+    }
+    return toAuditValue(redacted, DEFAULT_VALUE_LIMITS, 0, state);
+  }
   const copy = toAuditValue(value);
   // toAuditValue copies again, so the HMAC pass below edits the redacted tree, never `copy`.
   const redacted = toAuditValue(opts.redact(copy), DEFAULT_VALUE_LIMITS, 0, state);

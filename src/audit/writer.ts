@@ -28,6 +28,11 @@ export interface AuditLogOptions {
   clock?: Clock;
   /** The redactor (src/redact's redactValue); identity by default. */
   redact?: Redact;
+  /**
+   * The redact function never changes its input and returns it as it is when nothing needed redacting (src/redact's
+   * redactValue is such a function): records then skip copying their args and metadata before redaction.
+   */
+  redactCopiesOnWrite?: boolean;
   /** HMAC key for hmac_keys; default from hmac_key_env / hmac_key_file / <state_dir>/audit-hmac.key. */
   hmacKey?: Buffer | string;
   env?: NodeJS.ProcessEnv;
@@ -103,7 +108,7 @@ export class AuditLog implements AuditEmitter {
     if (hmacKeys.size > 0) {
       hmacKey = opts.hmacKey !== undefined ? Buffer.from(opts.hmacKey) : loadHmacKey({ hmacKeyFile: cfg.hmac_key_file, hmacKeyEnv: cfg.hmac_key_env, env, stateDir: opts.stateDir, create: true });
     }
-    this.#payloadOpts = { redact: opts.redact ?? IDENTITY, hmacKeys, hmacKey };
+    this.#payloadOpts = { redact: opts.redact ?? IDENTITY, redactCopiesOnWrite: opts.redactCopiesOnWrite === true, hmacKeys, hmacKey };
     const key = loadSigningKey({ privateKeyFile: cfg.checkpoint.private_key_file, privateKeyEnv: cfg.checkpoint.private_key_env, env, stateDir: opts.stateDir });
     this.#appender = new ChainAppender({
       dir: this.dir,

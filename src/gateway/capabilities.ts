@@ -93,7 +93,7 @@ async function openAudit(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>, r
     if (cfg.profile === 'production') throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'production: audit.enabled is false');
     return { waitForDurable: false, emit: async () => {}, healthy: () => true, close: async () => {} };
   }
-  const log = await openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: deps.logger, clock: deps.clock, redact: (v) => redactor.redactValue(v) });
+  const log = await openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: deps.logger, clock: deps.clock, redact: (v) => redactor.redactValue(v), redactCopiesOnWrite: true });
   const failOpen = cfg.audit.on_failure === 'continue';
   return {
     waitForDurable: cfg.audit.fsync === 'always',

@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { canonicalJson, toAuditValue, toAuditValueShared } from '../../src/audit/canonical.js';
+import { canonicalJson, sortKeys, toAuditValue, toAuditValueShared } from '../../src/audit/canonical.js';
 import { chainLine, readTrailerOf, GENESIS_HASH } from '../../src/audit/chain.js';
 
 describe('canonical JSON', () => {
@@ -122,5 +122,53 @@ describe('toAuditValueShared', () => {
     assert.equal(toAuditValueShared(flat, { digitKeys: false }), flat);
     const unsorted = { b: 1, a: 2 };
     assert.notEqual(toAuditValueShared(unsorted, { digitKeys: false }), unsorted);
+    const nested = { a: { b: [1, 'x', null, { c: true }] }, d: [] };
+    assert.equal(toAuditValueShared(nested, { digitKeys: false }), nested);
+    const holes = { a: undefined, b: [undefined, 1], c: { d: undefined } };
+    assert.equal(toAuditValueShared(holes, { digitKeys: false }), holes);
+    assert.equal(JSON.stringify(holes), canonicalJson(toAuditValue(holes)));
+    for (const copied of [{ a: { c: 1, b: 2 } }, { a: { '1': 0 } }, { a: new Date(0) }, { a: 'x'.repeat(5000) }, { a: Infinity }, { a: [1, () => 1] }]) {
+      assert.notEqual(toAuditValueShared(copied, { digitKeys: false }), copied, JSON.stringify(copied));
+    }
+    const deep: Record<string, unknown> = {};
+    let at = deep;
+    for (let i = 0; i < 20; i++) at = (at['x'] = {}) as Record<string, unknown>;
+    assert.notEqual(toAuditValueShared(deep, { digitKeys: false }), deep);
+  });
+});
+
+describe('sortKeys', () => {
+  test('orders like Array.prototype.sort (UTF-16 code units), short and long lists', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'binary' }), { maxLength: 40 }), (keys) => {
+        assert.deepEqual(sortKeys([...keys]), [...keys].sort());
+      }),
+      { numRuns: 400 },
+    );
+    assert.deepEqual(sortKeys(['b', '\u{1F600}', '\uFFFF', 'a', 'B']), ['B', 'a', 'b', '\u{1F600}', '\uFFFF']);
+  });
+});
+
+describe('protectValue with a copy-on-write redactor', () => {
+  test('shares clean values, copies redacted ones, never touches the caller and leaves a mutating redactor on the copy path', async () => {
+    const { protectValue } = await import('../../src/audit/record.js');
+    const { createRedactor } = await import('../../src/redact/index.js');
+    const redactor = createRedactor();
+    const cow = { redact: (v: unknown) => redactor.redactValue(v), redactCopiesOnWrite: true, hmacKeys: new Set<string>(), hmacKey: undefined };
+    const clean = { nested: { list: ['a', 1] }, route: 'up', tls: false };
+    assert.equal(protectValue(clean, cow, { digitKeys: false }), clean);
+    const secret = { password: 'hunter2-correct-horse', route: 'up' };
+    const out = protectValue(secret, cow, { digitKeys: false }) as Record<string, unknown>;
+    assert.notEqual(out, secret);
+    assert.equal(out['password'], '[REDACTED]');
+    assert.equal(secret.password, 'hunter2-correct-horse');
+    // Unsorted input: the shared path copies first, and the redacted result is canonical either way.
+    const unsorted = { token: 'x', a: 1 };
+    assert.equal(JSON.stringify(protectValue(unsorted, cow, { digitKeys: false })), '{"a":1,"token":"[REDACTED]"}');
+    // A redact function that edits its input (not declared copy-on-write) only ever sees a copy.
+    const mutating = { redact: (v: unknown) => Object.assign(v as object, { route: 'changed' }), hmacKeys: new Set<string>(), hmacKey: undefined };
+    const mine = { route: 'up' };
+    assert.deepEqual(protectValue(mine, mutating, { digitKeys: false }), { route: 'changed' });
+    assert.equal(mine.route, 'up');
   });
 });
