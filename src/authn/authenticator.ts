@@ -20,6 +20,8 @@ export interface AuthenticatorDeps extends StageDeps {
 export interface Authenticator {
   /** The identify stage: sets ex.principal or throws (401 with WWW-Authenticate per RFC 6750, 400 when ambiguous). */
   identify: Stage;
+  /** The identify stage of public routes: a request without any credential is the anonymous principal (no scopes). */
+  identifyOptional: Stage;
   /** Verifies a bare bearer credential through the bearer methods (admin API, WebSocket upgrades). */
   verifyBearer(bearer: string, network: NetworkIdentity): Principal | Promise<Principal>;
   /** Failures per source IP and claimed principal (the limits capability locks out on these). */
@@ -83,7 +85,7 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     return new GatehouseError(code, undefined, { detail, headers: { 'WWW-Authenticate': challenge } });
   };
 
-  const run = (ex: Exchange, creds: Credentials): void | Promise<void> => {
+  const run = (ex: Exchange, creds: Credentials, optional: boolean): void | Promise<void> => {
     // Two different carriers (e.g. Authorization and X-API-Key) are two credentials: refuse rather than pick one.
     let carrier: string | undefined;
     for (const m of methods) {
@@ -117,11 +119,15 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     if (creds.scheme !== undefined || carrier !== undefined) {
       throw refuse(ex, undefined, creds.bearer !== undefined ? 'token' : 'credentials', new CredentialError('GH_CREDENTIALS_INVALID', 'unrecognised_credential'));
     }
+    if (optional) {
+      ex.principal = { id: 'anonymous', type: 'anonymous', method: 'none', scopes: [], network: ex.network, attributes: {} };
+      return undefined;
+    }
     ex.meta['auth_failure'] = { method: 'chain', code: 'GH_AUTH_REQUIRED', reason: 'no_credentials' };
     throw new GatehouseError('GH_AUTH_REQUIRED', undefined, { detail: 'chain:GH_AUTH_REQUIRED:no_credentials', headers: { 'WWW-Authenticate': challenges.required } });
   };
 
-  const identify: Stage = (ex) => {
+  const identifyWith = (ex: Exchange, optional: boolean): void | Promise<void> => {
     let creds: Credentials;
     try {
       creds = readCredentials(ex, maxAuthorization);
@@ -130,8 +136,11 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
       throw refuse(ex, basic ? 'basic' : undefined, basic ? 'credentials' : 'token', e);
     }
     if (trusted.enabled) trustedProxyIdentity(ex, trusted, isTrustedPeer);
-    return run(ex, creds);
+    return run(ex, creds, optional);
   };
+  const identify: Stage = (ex) => identifyWith(ex, false);
+  /** For public routes: no credential at all is the anonymous principal (no scopes); a bad credential is still refused. */
+  const identifyOptional: Stage = (ex) => identifyWith(ex, true);
 
   const bearerMethods = methods.filter((m) => m.name === 'token' || m.name === 'jwt' || m.name === 'api_key' || m.name === 'static');
   const verifyBearer = (bearer: string, network: NetworkIdentity): Principal | Promise<Principal> => {
@@ -152,6 +161,7 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
 
   return {
     identify,
+    identifyOptional,
     verifyBearer,
     failureCounts: () => failures.snapshot(),
     failures,

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatehouseError } from '../core/errors.js';
-import type { Exchange, Logger, Stage, StageDeps } from '../core/types.js';
+import type { Exchange, Logger, StageDeps } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { createAuthenticator } from '../authn/index.js';
 import { createPolicyEngine } from '../authz/index.js';
@@ -50,7 +50,7 @@ export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDe
   return {
     stages: { identify, decrypt: crypto.decrypt, classify: policy.classify, authorize: policy.authorize, approve: policy.approve },
     needsBody: crypto.needsBody,
-    publicStages: { identify: optionalIdentity(identify) },
+    publicStages: { identify: authn.identifyOptional },
     audit,
     auditEvent: (ex) => auditEventFromExchange(ex),
     jsonRpcError: (err, ex) => policy.jsonRpcError(err, ex),
@@ -66,23 +66,6 @@ export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDe
 }
 
 /** Public routes: a credential, when sent, is still verified; without one the request proceeds as anonymous. */
-function optionalIdentity(identify: Stage): Stage {
-  const anonymous = (ex: Exchange): void => {
-    ex.principal = { id: 'anonymous', type: 'anonymous', method: 'none', scopes: [], network: ex.network, attributes: {} };
-  };
-  const isMissing = (e: unknown) => e instanceof GatehouseError && e.code === 'GH_AUTH_REQUIRED';
-  return (ex) => {
-    try {
-      const p = identify(ex);
-      if (p) return p.catch((e: unknown) => (isMissing(e) ? anonymous(ex) : Promise.reject(e)));
-    } catch (e) {
-      if (isMissing(e)) anonymous(ex);
-      else throw e;
-    }
-    return undefined;
-  };
-}
-
 /**
  * The audit log behind the gateway's record stage. With `fsync: always` responses wait for durability; with the
  * default group commit they do not, but a log that cannot be written refuses every audited request (fail closed)

@@ -70,23 +70,50 @@ export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   });
 }
 
-/** Runs identify → throttle → (body) → decrypt → classify → authorize → approve → transform. */
-export async function runPipeline(stages: Stages, ex: Exchange, bodyLimit: number, needsBody: boolean): Promise<void> {
-  let p = runStage(stages.identify, ex);
-  if (p) await p;
-  p = runStage(stages.throttle, ex);
-  if (p) await p;
-  if (needsBody) ex.body = await readBody(ex.req, bodyLimit);
-  if (ex.body !== undefined) {
-    p = runStage(stages.decrypt, ex);
-    if (p) await p;
+/** Step i of the pipeline, in order: identify, throttle, body, decrypt, classify, authorize, approve, transform. */
+function step(i: number, stages: Stages, ex: Exchange, bodyLimit: number, needsBody: boolean): void | Promise<void> {
+  switch (i) {
+    case 0:
+      return runStage(stages.identify, ex);
+    case 1:
+      return runStage(stages.throttle, ex);
+    case 2:
+      return needsBody
+        ? readBody(ex.req, bodyLimit).then((b) => {
+            ex.body = b;
+          })
+        : undefined;
+    case 3:
+      return ex.body !== undefined ? runStage(stages.decrypt, ex) : undefined;
+    case 4:
+      return runStage(stages.classify, ex);
+    case 5:
+      return runStage(stages.authorize, ex);
+    case 6:
+      return runStage(stages.approve, ex);
+    default:
+      return runStage(stages.transform, ex);
   }
-  p = runStage(stages.classify, ex);
-  if (p) await p;
-  p = runStage(stages.authorize, ex);
-  if (p) await p;
-  p = runStage(stages.approve, ex);
-  if (p) await p;
-  p = runStage(stages.transform, ex);
-  if (p) await p;
+}
+
+const STEPS = 8;
+
+function runFrom(i: number, stages: Stages, ex: Exchange, bodyLimit: number, needsBody: boolean): Promise<void> | undefined {
+  for (; i < STEPS; i++) {
+    const p = step(i, stages, ex, bodyLimit, needsBody);
+    if (p) {
+      const next = i + 1;
+      return p.then(() => runFrom(next, stages, ex, bodyLimit, needsBody));
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Runs identify → throttle → (body) → decrypt → classify → authorize → approve → transform. Returns undefined when
+ * every stage finished synchronously (the common case: no promise, no async frame per request); otherwise a promise
+ * for the rest. A stage that throws synchronously throws here: callers treat both the same way.
+ */
+export function runPipeline(stages: Stages, ex: Exchange, bodyLimit: number, needsBody: boolean): Promise<void> | undefined {
+  return runFrom(0, stages, ex, bodyLimit, needsBody);
 }

@@ -39,6 +39,11 @@ export interface UpstreamOptions {
 /** Header names listed in a Connection header (RFC 9110 §7.6.1), which are hop-by-hop too. */
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (typeof value !== 'string' || value.length > 1024) return undefined;
+  // The usual values name no header: answered without splitting (this runs on most responses).
+  if (value.length <= 10) {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close') return undefined;
+  }
   const tokens = new Set(value.toLowerCase().split(',').map((t) => t.trim()));
   tokens.delete('close');
   tokens.delete('keep-alive');

@@ -112,13 +112,16 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     sendError(ex, err, extraHeaders(ex), caps.jsonRpcError);
   }
 
-  async function handle(ex: Exchange, route: Route): Promise<void> {
+  /** The stages, then the forward. Not async: a request whose stages all finish synchronously allocates no frame here. Throws or rejects alike. */
+  function handle(ex: Exchange, route: Route): Promise<void> {
     ex.route = { name: route.name, prefix: route.prefix, kind: route.config.kind };
     if (!caps.audit.healthy()) throw new GatehouseError('GH_AUDIT_UNAVAILABLE');
     if (tls?.checkClient && ex.network.tls) tls.checkClient(ex.network.client_cert);
     const needsBody = (route.config.kind === 'mcp' && ex.method === 'POST' && !route.config.end_to_end) || (caps.needsBody?.(ex, route.config.end_to_end) ?? false);
-    await runPipeline(route.config.auth_required ? caps.stages : caps.publicStages, ex, route.config.max_body_size ?? limits.max_body_size, needsBody);
-    await (upstreams.get(route.name) as Upstream).forward(ex, isTrustedProxy(ex.network.peer_ip), hooks);
+    const upstream = upstreams.get(route.name) as Upstream;
+    const stages = runPipeline(route.config.auth_required ? caps.stages : caps.publicStages, ex, route.config.max_body_size ?? limits.max_body_size, needsBody);
+    if (stages) return stages.then(() => upstream.forward(ex, isTrustedProxy(ex.network.peer_ip), hooks));
+    return upstream.forward(ex, isTrustedProxy(ex.network.peer_ip), hooks);
   }
 
   const hsts = tls?.hsts;

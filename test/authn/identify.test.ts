@@ -154,6 +154,19 @@ describe('identify: static, header, none', () => {
     assert.equal((junk.error as GatehouseError).code, 'GH_TOKEN_INVALID');
   });
 
+  test('identifyOptional (public routes) admits a request without credentials as anonymous, without throwing, and still refuses a bad one', async (t) => {
+    const { authn } = await setup(t, { methods: ['token'] });
+    const ex = exchange();
+    assert.equal(authn.identifyOptional(ex), undefined); // synchronous: no promise, no exception
+    assert.equal(ex.principal?.type, 'anonymous');
+    assert.deepEqual(ex.principal?.scopes, []);
+    const strict = await identifyResult(authn.identify, exchange());
+    assert.equal((strict.error as GatehouseError).code, 'GH_AUTH_REQUIRED');
+    const junk = await identifyResult(authn.identifyOptional, exchange(bearer('not-a-token')));
+    assert.equal((junk.error as GatehouseError).code, 'GH_TOKEN_INVALID');
+    assert.equal(junk.ex.principal, undefined);
+  });
+
   test('production refuses none and plaintext passwords at creation', async (t) => {
     const dir = tempDir(t);
     const cfg = authConfig({ methods: ['token', 'none'] }, {}, dir);
