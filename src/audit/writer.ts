@@ -38,6 +38,8 @@ export interface AuditLogOptions {
   env?: NodeJS.ProcessEnv;
   /** Sinks besides the configured ones (the gateway's own, tests). */
   sinks?: AuditSink[];
+  /** With fsync: batch, how long records may wait to share a write (default: 1 ms, or a quarter of fsync_interval if less). */
+  coalesceMs?: number;
   /** Largest single write(2); smaller values only matter for tests that crash the writer mid-line. */
   writeChunkBytes?: number;
 }
@@ -84,6 +86,11 @@ export class AuditLog implements AuditEmitter {
   #checkpointWanted = false;
   #pump: Promise<void> | undefined;
   #kick: (() => void) | undefined;
+  /** Ends a coalescing pause early (a full batch, drain, close). */
+  #hurry: (() => void) | undefined;
+  #lastWrite = -Infinity;
+  readonly #coalesceMs: number;
+  #batches = 0;
   #lastSync = 0;
   #lastCheckpointCheck = 0;
   #failed: GatehouseError | undefined;
@@ -108,6 +115,7 @@ export class AuditLog implements AuditEmitter {
     if (hmacKeys.size > 0) {
       hmacKey = opts.hmacKey !== undefined ? Buffer.from(opts.hmacKey) : loadHmacKey({ hmacKeyFile: cfg.hmac_key_file, hmacKeyEnv: cfg.hmac_key_env, env, stateDir: opts.stateDir, create: true });
     }
+    this.#coalesceMs = opts.coalesceMs ?? Math.min(1, cfg.fsync_interval / 4);
     this.#payloadOpts = { redact: opts.redact ?? IDENTITY, redactCopiesOnWrite: opts.redactCopiesOnWrite === true, hmacKeys, hmacKey };
     const key = loadSigningKey({ privateKeyFile: cfg.checkpoint.private_key_file, privateKeyEnv: cfg.checkpoint.private_key_env, env, stateDir: opts.stateDir });
     this.#appender = new ChainAppender({
@@ -183,8 +191,8 @@ export class AuditLog implements AuditEmitter {
   }
 
   /** Counters for health endpoints and benchmarks. */
-  stats(): { seq: number; queued: number; unsynced: number; dropped: number } {
-    return { seq: this.#appender.seq, queued: this.#queue.length, unsynced: this.#unsynced.length, dropped: this.#dropped };
+  stats(): { seq: number; queued: number; unsynced: number; dropped: number; batches: number } {
+    return { seq: this.#appender.seq, queued: this.#queue.length, unsynced: this.#unsynced.length, dropped: this.#dropped, batches: this.#batches };
   }
 
   /** Writes what is queued and a final checkpoint, fsyncs, closes the file and flushes the sinks. */
@@ -205,7 +213,37 @@ export class AuditLog implements AuditEmitter {
 
   #enqueue(text: string, payload: Item['payload'], resolve: Item['resolve'], reject: Item['reject'], strict: boolean): void {
     this.#queue.push({ text, line: '', payload, resolve, reject, strict });
+    if (this.#hurry && this.#queue.length >= this.#coalesceItems()) this.#hurry();
     this.#schedule();
+  }
+
+  #coalesceItems(): number {
+    return Math.max(1, Math.min(256, Math.floor(this.#cfg.max_queue / 2)));
+  }
+
+  /**
+   * With group commit (fsync: batch) nobody waits for a write to finish, so records arriving within about a
+   * millisecond of the last write go out together: one write(2) and one thread-pool round trip for many records
+   * instead of one each (at 13k requests/s that was most of the writer's cost). A fuller queue, a checkpoint, a
+   * drain or `fsync: always` writes at once. Returns how long to wait, ≤ 0 for now.
+   */
+  #coalescePause(): number {
+    if (this.#cfg.fsync !== 'batch' || this.#checkpointWanted || this.#closing || this.#queue.length >= this.#coalesceItems()) return 0;
+    return this.#lastWrite + this.#coalesceMs - performance.now();
+  }
+
+  #pauseFor(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.#hurry = undefined;
+        resolve();
+      }, Math.ceil(ms));
+      this.#hurry = () => {
+        clearTimeout(t);
+        this.#hurry = undefined;
+        resolve();
+      };
+    });
   }
 
   /** A record the log writes itself (retention), awaited by the writer. */
@@ -241,6 +279,7 @@ export class AuditLog implements AuditEmitter {
   /** Until nothing is queued, unsynced or being written (a pump mid-write has already taken its batch off the queue). */
   async #drain(): Promise<void> {
     while (!this.#failed) {
+      this.#hurry?.();
       if (this.#queue.length > 0 || this.#unsynced.length > 0 || this.#checkpointWanted) this.#schedule();
       const pump = this.#pump;
       if (!pump) return;
@@ -254,6 +293,13 @@ export class AuditLog implements AuditEmitter {
       for (;;) {
         if (this.#failed) return;
         if (this.#queue.length > 0 || this.#checkpointWanted) {
+          const pause = this.#coalescePause();
+          if (pause > 0) {
+            await this.#pauseFor(pause);
+            continue;
+          }
+          this.#lastWrite = performance.now();
+          this.#batches++;
           await this.#writeBatch();
           if (this.#cfg.fsync === 'always' || performance.now() - this.#lastSync >= interval) await this.#sync();
           continue;

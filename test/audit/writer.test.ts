@@ -27,6 +27,31 @@ describe('audit writer', () => {
     assert.equal(recs[50]?.['event_type'], 'audit.checkpoint');
   });
 
+  test('group commit: records arriving within the coalescing window share one write; fsync: always writes each at once', async (t) => {
+    const settle = () => new Promise<void>((r) => setTimeout(r, 3));
+    const run = async (cfg: Record<string, unknown>, coalesceMs: number) => {
+      const state = tempDir(t);
+      const log = await openTestLog(state, { checkpoint: { every_records: 1000 }, ...cfg }, { coalesceMs });
+      const before = log.stats().batches;
+      const acked: Promise<void>[] = [];
+      // Each record after the previous one has been written (3 ms apart): only the window can put them together.
+      for (let i = 0; i < 4; i++) {
+        acked.push(log.emit(seedEvent(i)));
+        await settle();
+      }
+      await Promise.all(acked);
+      const batches = log.stats().batches - before;
+      await log.close();
+      const r = await verifyAuditLog(log.dir, { publicKey: publicKeyOf(state) });
+      assert.equal(r.status, 'ok');
+      return batches;
+    };
+    // The first record opens the window; the next three wait for it to close (200 ms) and go together.
+    assert.equal(await run({ fsync: 'batch', fsync_interval: '100ms' }, 200), 2);
+    assert.equal(await run({ fsync: 'always' }, 200), 4);
+    assert.equal(await run({ fsync: 'batch', fsync_interval: '100ms' }, 0), 4);
+  });
+
   test('a restarted writer continues the same chain', async (t) => {
     const state = tempDir(t);
     await writeLog(state, 5);
