@@ -30,7 +30,9 @@ export interface AuditLogOptions {
   redact?: Redact;
   /**
    * The redact function never changes its input and returns it as it is when nothing needed redacting (src/redact's
-   * redactValue is such a function): records then skip copying their args and metadata before redaction.
+   * redactValue is such a function): records then skip copying their args and metadata before redaction. Values are
+   * then read more than once (checked, redacted, serialised), so events must hold plain data, as JSON.parse and
+   * object literals make, not getters whose answers change. Off by default; the gateway turns it on.
    */
   redactCopiesOnWrite?: boolean;
   /** HMAC key for hmac_keys; default from hmac_key_env / hmac_key_file / <state_dir>/audit-hmac.key. */
