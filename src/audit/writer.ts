@@ -72,6 +72,19 @@ const isoCached = (ms: number): string => {
   return lastIso;
 };
 
+/** Waits `ms`, or less if the function handed to `expose` is called; `expose(undefined)` once it is over. */
+function wakeableDelay(ms: number, expose: (wake: (() => void) | undefined) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      expose(undefined);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.ceil(ms));
+    expose(done);
+  });
+}
+
 export class AuditLog implements AuditEmitter {
   readonly dir: string;
   readonly path: string;
@@ -234,19 +247,6 @@ export class AuditLog implements AuditEmitter {
     return this.#lastWrite + this.#coalesceMs - performance.now();
   }
 
-  #pauseFor(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        this.#hurry = undefined;
-        resolve();
-      }, Math.ceil(ms));
-      this.#hurry = () => {
-        clearTimeout(t);
-        this.#hurry = undefined;
-        resolve();
-      };
-    });
-  }
 
   /** A record the log writes itself (retention), awaited by the writer. */
   #appendInternal(payload: Record<string, unknown>): Promise<void> {
@@ -297,7 +297,7 @@ export class AuditLog implements AuditEmitter {
         if (this.#queue.length > 0 || this.#checkpointWanted) {
           const pause = this.#coalescePause();
           if (pause > 0) {
-            await this.#pauseFor(pause);
+            await wakeableDelay(pause, (wake) => (this.#hurry = wake));
             continue;
           }
           this.#lastWrite = performance.now();
@@ -308,18 +308,8 @@ export class AuditLog implements AuditEmitter {
         }
         if (this.#unsynced.length === 0) return;
         const wait = this.#lastSync + interval - performance.now();
-        if (wait > 0) {
-          await new Promise<void>((r) => {
-            const t = setTimeout(() => {
-              this.#kick = undefined;
-              r();
-            }, Math.ceil(wait));
-            this.#kick = () => {
-              clearTimeout(t);
-              r();
-            };
-          });
-        } else await this.#sync();
+        if (wait > 0) await wakeableDelay(wait, (wake) => (this.#kick = wake));
+        else await this.#sync();
       }
     } catch (e) {
       this.#fail(e);
