@@ -59,13 +59,15 @@ function metadataOf(ex: Exchange, extra: Record<string, unknown> | undefined): R
     }
   };
   for (const k in ex.meta) put(k, ex.meta[k]);
-  put('route', ex.route?.name);
-  put('mcp_method', ex.operation?.mcp_method);
+  // In code-unit order, as the decision's members: with no other metadata (the usual request) the object is
+  // already canonical and the record serialises it without a sorted copy.
   put('credential_id', ex.principal?.credential_id);
-  if (ex.network.peer_ip !== ex.network.source_ip) put('peer_ip', ex.network.peer_ip);
-  put('tls', ex.network.tls);
   const d = ex.decision;
-  if (d) put('decision', { reason: d.reason, rule: d.rule, policy_version: d.policy_version });
+  if (d) put('decision', { policy_version: d.policy_version, reason: d.reason, rule: d.rule });
+  put('mcp_method', ex.operation?.mcp_method);
+  if (ex.network.peer_ip !== ex.network.source_ip) put('peer_ip', ex.network.peer_ip);
+  put('route', ex.route?.name);
+  put('tls', ex.network.tls);
   if (extra) for (const k in extra) put(k, extra[k]);
   return n > 0 ? meta : undefined;
 }

@@ -21,6 +21,14 @@ describe('auditEventFromExchange', () => {
     assert.deepEqual(e.metadata?.['decision'], { reason: 'scope_satisfied', rule: undefined, policy_version: 'v1' });
   });
 
+  test('the usual metadata is built in canonical order, so the record can serialise it without a sorted copy', async () => {
+    const { toAuditValueShared } = await import('../../src/audit/canonical.js');
+    const meta = auditEventFromExchange(exchange()).metadata as Record<string, unknown>;
+    assert.deepEqual(Object.keys(meta), Object.keys(meta).sort());
+    assert.deepEqual(Object.keys(meta['decision'] as object), Object.keys(meta['decision'] as object).sort());
+    assert.equal(toAuditValueShared(meta, { digitKeys: false }), meta);
+  });
+
   test('a missing-scope denial is result_status error with "Insufficient scope" (seed 001 lateral movement)', () => {
     const e = auditEventFromExchange(scopeDenied());
     assert.equal(e.event_type, 'authz.deny');
