@@ -178,8 +178,8 @@ function isCanonicalMember(v: unknown, limits: AuditValueLimits, depth: number):
 
 /**
  * toAuditValue without the copy when it would change nothing: nested plain objects whose keys are already in
- * canonical order (none starting with a digit) and arrays, holding short strings, finite numbers, booleans or null
- * — the usual tool arguments and record metadata. Only for values serialised right away and never edited.
+ * canonical order (none starting with a digit) and arrays, holding short strings, finite numbers, booleans, null or
+ * undefined — the usual tool arguments and record metadata. Only for values serialised right away and never edited.
  */
 export function toAuditValueShared(value: unknown, state: CopyState, limits: AuditValueLimits = DEFAULT_VALUE_LIMITS): unknown {
   if (value !== null && typeof value === 'object' && !(value instanceof Date) && !(value instanceof Uint8Array) && isCanonicalPlain(value, limits, 0)) return value;

@@ -239,14 +239,13 @@ export class AuditLog implements AuditEmitter {
   /**
    * With group commit (fsync: batch) nobody waits for a write to finish, so records arriving within about a
    * millisecond of the last write go out together: one write(2) and one thread-pool round trip for many records
-   * instead of one each (at 13k requests/s that was most of the writer's cost). A fuller queue, a checkpoint, a
-   * drain or `fsync: always` writes at once. Returns how long to wait, ≤ 0 for now.
+   * instead of one each (standard group commit; on the 2-core bench machine the gain stayed within its noise). A
+   * fuller queue, a checkpoint, a drain or `fsync: always` writes at once. Returns how long to wait, ≤ 0 for now.
    */
   #coalescePause(): number {
     if (this.#cfg.fsync !== 'batch' || this.#checkpointWanted || this.#closing || this.#queue.length >= this.#coalesceItems()) return 0;
     return this.#lastWrite + this.#coalesceMs - performance.now();
   }
-
 
   /** A record the log writes itself (retention), awaited by the writer. */
   #appendInternal(payload: Record<string, unknown>): Promise<void> {

@@ -6,6 +6,7 @@ import { readCredentials } from './credentials.js';
 import { FailureCounter, type FailureSnapshot } from './failures.js';
 import { CredentialError, type Credentials } from './method.js';
 import { buildMethods } from './methods/index.js';
+import { anonymousPrincipal } from './methods/none.js';
 import { authProductionProblems } from './production.js';
 import { RevocationWatcher } from './revocation.js';
 import { openTokenService } from './setup.js';
@@ -120,7 +121,7 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
       throw refuse(ex, undefined, creds.bearer !== undefined ? 'token' : 'credentials', new CredentialError('GH_CREDENTIALS_INVALID', 'unrecognised_credential'));
     }
     if (optional) {
-      ex.principal = { id: 'anonymous', type: 'anonymous', method: 'none', scopes: [], network: ex.network, attributes: {} };
+      ex.principal = anonymousPrincipal(ex);
       return undefined;
     }
     ex.meta['auth_failure'] = { method: 'chain', code: 'GH_AUTH_REQUIRED', reason: 'no_credentials' };
