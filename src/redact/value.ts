@@ -43,7 +43,7 @@ class Walker {
     if (!kc) return undefined;
     if (typeof v === 'string') {
       if (isPlaceholder(v.slice(0, 64)) && v.length <= 64) return v;
-      if (kc === 'weak') return this.o.entropy && looksRandom(v.slice(0, 256), this.o.entropy, v.length) ? REDACTED : undefined;
+      if (kc === 'weak') return this.weak(v);
       if (kc === 'auth') {
         const m = SCHEME.exec(v);
         return m ? `${m[1]}${m[2]}${REDACTED}` : REDACTED;
@@ -52,6 +52,18 @@ class Walker {
     }
     if (kc === 'weak') return undefined;
     return REDACTED;
+  }
+
+  /**
+   * A string under a weak name (signature, session, code …): redacted whole when it looks random, before or
+   * after the text rules. Judging the text-redacted form too keeps redaction idempotent: a "[REDACTED]" marker
+   * the text rules put in adds letters and symbols, and the result must not look random on a second pass.
+   */
+  private weak(v: string): string {
+    const e = this.o.entropy;
+    if (e && looksRandom(v.slice(0, 256), e, v.length)) return REDACTED;
+    const t = this.o.text(v);
+    return e && t !== v && looksRandom(t.slice(0, 256), e, t.length) ? REDACTED : t;
   }
 
   walk(v: unknown, depth: number, fields: readonly FieldNode[]): unknown {
