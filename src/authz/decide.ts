@@ -84,7 +84,11 @@ export class Authorizer {
     return this.parts.scopes.check(this.parts.scopes.expand(principal.scopes), required).ok;
   }
 
-  async decide(principal: Principal | undefined, op: Operation, route?: CompiledRoute): Promise<DecisionOutcome> {
+  /**
+   * The decision for one operation. Synchronous unless a tool argument's URL constraint has to resolve a host
+   * name (then a promise): the stage awaits only what is pending, so the usual request allocates no promise here.
+   */
+  decide(principal: Principal | undefined, op: Operation, route?: CompiledRoute): DecisionOutcome | Promise<DecisionOutcome> {
     const draft = new Draft(this.parts.policyVersion);
     if (!principal || principal.type === 'anonymous') {
       return draft.deny('unauthenticated', new GatehouseError('GH_AUTH_REQUIRED', 'Authentication is required for this operation.'));
@@ -116,7 +120,7 @@ export class Authorizer {
     return draft.allow(ops.length === 1 ? (last?.decision.reason ?? 'batch') : 'batch');
   }
 
-  async #decideMcp(principal: Principal, op: Operation, draft: Draft): Promise<DecisionOutcome> {
+  #decideMcp(principal: Principal, op: Operation, draft: Draft): DecisionOutcome | Promise<DecisionOutcome> {
     const method = op.mcp_method;
     if (method === undefined) return draft.allow('mcp_transport'); // SSE GET, DELETE, responses to server requests
     if (method === 'tools/call') return this.#decideTool(principal, op, draft);
@@ -149,7 +153,7 @@ export class Authorizer {
     return draft.allow('scope_satisfied');
   }
 
-  async #decideTool(principal: Principal, op: Operation, draft: Draft): Promise<DecisionOutcome> {
+  #decideTool(principal: Principal, op: Operation, draft: Draft): DecisionOutcome | Promise<DecisionOutcome> {
     const name = op.tool ?? '';
     const tool = this.parts.tools.get(name);
     if (!tool) {
@@ -160,12 +164,17 @@ export class Authorizer {
     draft.approval = tool.requires_approval || this.parts.approvalFor.has(tool.risk_level);
     const scoped = this.#requireScopes(principal, tool.scopes, name, draft);
     if (!scoped.decision.allow) return scoped;
-    try {
-      await this.parts.tools.checkArguments(tool, op.args ?? {}, this.parts.resolve);
-    } catch (e) {
+    const refusedArgument = (e: unknown): DecisionOutcome => {
       if (e instanceof GatehouseError) return draft.deny('argument_refused', e);
       throw e;
+    };
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.parts.tools.checkArguments(tool, op.args ?? {}, this.parts.resolve);
+    } catch (e) {
+      return refusedArgument(e);
     }
+    if (pending) return pending.then(() => draft.allow('scope_satisfied'), refusedArgument);
     return draft.allow('scope_satisfied');
   }
 

@@ -8,7 +8,7 @@ import { GatehouseError } from '../core/errors.js';
 import type { Decision, Exchange, Operation, Principal, RiskLevel, Stage, StageDeps } from '../core/types.js';
 import { loadAclFiles, type AclRule } from './acl.js';
 import { APPROVAL_META_KEY, classifyMcpMessage } from './classify.js';
-import { Authorizer } from './decide.js';
+import { Authorizer, type DecisionOutcome } from './decide.js';
 import { parseJsonRpc, type JsonRpcId, type ParsedJsonRpc } from './jsonrpc.js';
 import { buildJsonRpcError } from './jsonrpc-error.js';
 import { makeListFilter, type ListKind } from './list-filter.js';
@@ -152,17 +152,23 @@ class Engine implements PolicyEngine {
     return op;
   }
 
-  authorize: Stage = async (ex) => {
+  /** Synchronous unless the decision has to wait (a batch, a host name to resolve): then a promise, as stages may. */
+  authorize: Stage = (ex) => {
     const op = ex.operation;
     if (!op) throw new GatehouseError('GH_INTERNAL', 'authorize ran before classify');
     const st = this.#state.get(ex);
-    const principal = ex.principal;
-    const out = st?.parsed?.batch ? await this.authorizer.decideAll(principal, st.ops) : await this.authorizer.decide(principal, st?.ops[0] ?? op, st?.route);
+    const out = st?.parsed?.batch ? this.authorizer.decideAll(ex.principal, st.ops) : this.authorizer.decide(ex.principal, st?.ops[0] ?? op, st?.route);
+    if (out instanceof Promise) return out.then((o) => this.#applyDecision(ex, op, st, o));
+    this.#applyDecision(ex, op, st, out);
+    return undefined;
+  };
+
+  #applyDecision(ex: Exchange, op: Operation, st: ExchangeState | undefined, out: DecisionOutcome): void {
     ex.decision = out.decision;
     if (out.decision.risk_level !== undefined) op.risk_level = out.decision.risk_level;
     if (out.error) throw out.error;
-    if (st?.parsed && principal) this.#installListFilter(ex, st.parsed, principal);
-  };
+    if (st?.parsed && ex.principal) this.#installListFilter(ex, st.parsed, ex.principal);
+  }
 
   #installListFilter(ex: Exchange, parsed: ParsedJsonRpc, principal: Principal): void {
     const lists = new Map<JsonRpcId, ListKind>();
@@ -177,11 +183,16 @@ class Engine implements PolicyEngine {
     });
   }
 
-  approve: Stage = async (ex) => {
+  /** Returns at once (no promise) when the decision needs no approval, the usual case. */
+  approve: Stage = (ex) => {
     const decision = ex.decision;
     const op = ex.operation;
     if (!decision?.allow || !op) throw new GatehouseError('GH_INTERNAL', 'approve ran before authorize');
-    if (!decision.requires_approval) return;
+    if (!decision.requires_approval) return undefined;
+    return this.#approve(ex, decision, op);
+  };
+
+  async #approve(ex: Exchange, decision: Decision, op: Operation): Promise<void> {
     const principal = ex.principal as Principal;
     const st = this.#state.get(ex);
     if (st?.parsed?.batch && st.ops.length > 1) {
@@ -214,7 +225,7 @@ class Engine implements PolicyEngine {
     } finally {
       ex.res.off('close', onClose);
     }
-  };
+  }
 
   jsonRpcError(err: GatehouseError, ex: Exchange): Buffer {
     return buildJsonRpcError(err, this.#state.get(ex)?.parsed);

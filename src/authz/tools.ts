@@ -159,30 +159,49 @@ export class ToolRegistry {
     return Object.keys(this.#tools);
   }
 
-  /** Throws GH_ARGUMENT_REFUSED naming the argument and the rule; never echoes a URL (it may carry secrets). */
-  async checkArguments(tool: CompiledTool, args: Record<string, unknown>, resolve: HostResolver): Promise<void> {
-    if (!tool.args) return;
+  /**
+   * Throws GH_ARGUMENT_REFUSED naming the argument and the rule; never echoes a URL (it may carry secrets).
+   * Synchronous (returns undefined) unless an argument with a URL constraint is present: host names are resolved,
+   * so from that argument on the checks continue in the returned promise, in the same order, and it rejects instead.
+   */
+  checkArguments(tool: CompiledTool, args: Record<string, unknown>, resolve: HostResolver): Promise<void> | undefined {
+    if (!tool.args) return undefined;
     for (const key of Object.keys(args)) {
       if (tool.args[key] === undefined) throw refused(tool.name, 'is not an argument of this tool', key.slice(0, 128));
     }
-    for (const a of Object.values(tool.args)) {
+    const specs = Object.values(tool.args);
+    for (let i = 0; i < specs.length; i++) {
+      const a = specs[i] as CompiledArgument;
+      if (this.#checkLocal(tool, a, args[a.name])) return this.#checkFrom(tool, specs, i, args, resolve);
+    }
+    return undefined;
+  }
+
+  /** The checks that need no I/O; true when the value is a string still to be checked against a URL constraint. */
+  #checkLocal(tool: CompiledTool, a: CompiledArgument, v: unknown): boolean {
+    if (v === undefined) {
+      if (a.spec.required) throw refused(tool.name, 'is required', a.name);
+      return false;
+    }
+    if (!typeMatches(a.spec, v)) throw refused(tool.name, `must be of type ${a.spec.type}`, a.name);
+    if (a.spec.enum && !a.spec.enum.includes(v as string | number | boolean)) throw refused(tool.name, 'is not one of the allowed values', a.name);
+    if (typeof v !== 'string') return false;
+    if (a.spec.max_length !== undefined && v.length > a.spec.max_length) throw refused(tool.name, `is longer than ${a.spec.max_length}`, a.name);
+    if (a.prefixes) {
+      const reason = checkPath(v, a.prefixes);
+      if (reason) throw refused(tool.name, reason, a.name);
+    }
+    return a.url !== undefined;
+  }
+
+  /** From argument `from` on (its local checks already passed): URL checks awaited in order, local checks between them. */
+  async #checkFrom(tool: CompiledTool, specs: readonly CompiledArgument[], from: number, args: Record<string, unknown>, resolve: HostResolver): Promise<void> {
+    for (let i = from; i < specs.length; i++) {
+      const a = specs[i] as CompiledArgument;
       const v = args[a.name];
-      if (v === undefined) {
-        if (a.spec.required) throw refused(tool.name, 'is required', a.name);
-        continue;
-      }
-      if (!typeMatches(a.spec, v)) throw refused(tool.name, `must be of type ${a.spec.type}`, a.name);
-      if (a.spec.enum && !a.spec.enum.includes(v as string | number | boolean)) throw refused(tool.name, 'is not one of the allowed values', a.name);
-      if (typeof v !== 'string') continue;
-      if (a.spec.max_length !== undefined && v.length > a.spec.max_length) throw refused(tool.name, `is longer than ${a.spec.max_length}`, a.name);
-      if (a.prefixes) {
-        const reason = checkPath(v, a.prefixes);
-        if (reason) throw refused(tool.name, reason, a.name);
-      }
-      if (a.url) {
-        const reason = await checkUrl(v, a.url, resolve);
-        if (reason) throw refused(tool.name, reason, a.name);
-      }
+      if (i !== from && !this.#checkLocal(tool, a, v)) continue;
+      const reason = await checkUrl(v as string, a.url as CompiledUrlConstraint, resolve);
+      if (reason) throw refused(tool.name, reason, a.name);
     }
   }
 }

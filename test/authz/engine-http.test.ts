@@ -51,6 +51,20 @@ describe('HTTP classification', () => {
   });
 });
 
+describe('stage shape', () => {
+  test('an allowed request needing no approval passes authorize and approve synchronously (no promise); a denial throws', async () => {
+    const e = await httpEngine();
+    const ex = makeExchange({ kind: 'http', method: 'POST', path: '/t/acme-corp/ns/production/streams/orders', principal: publisher });
+    assert.equal(e.classify(ex), undefined);
+    assert.equal(e.authorize(ex), undefined);
+    assert.equal(ex.decision?.allow, true);
+    assert.equal(e.approve(ex), undefined);
+    const denied = makeExchange({ kind: 'http', method: 'DELETE', path: '/t/acme-corp/ns/production/streams/orders', principal: publisher });
+    e.classify(denied);
+    assert.throws(() => e.authorize(denied), (err: unknown) => err instanceof GatehouseError && err.code === 'GH_FORBIDDEN');
+  });
+});
+
 describe('RBAC decisions', () => {
   test('the publisher may publish to stream:orders, and the rule is named', async () => {
     const e = await httpEngine();

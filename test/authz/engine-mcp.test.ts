@@ -140,6 +140,22 @@ describe('MCP authorization (seed 001)', () => {
     assert.match(err?.message ?? '', /rm_rf_slash/);
   });
 
+  test('authorize is synchronous for a tool without URL arguments and a promise for one that resolves a host', async () => {
+    const e = await engine();
+    const plain = makeExchange({ body: toolCall('get_system_status'), principal: readonly });
+    e.classify(plain);
+    assert.equal(e.authorize(plain), undefined);
+    assert.equal(plain.decision?.allow, true);
+    const url = makeExchange({ body: toolCall('http_request_test', { url: 'https://example.com/health' }), principal: admin });
+    e.classify(url);
+    const pending = e.authorize(url);
+    assert.ok(pending instanceof Promise);
+    const decided = () => url.decision;
+    assert.equal(decided(), undefined, 'decided only once the host resolved');
+    await pending;
+    assert.equal(decided()?.allow, true);
+  });
+
   test('a refused argument is GH_ARGUMENT_REFUSED (SSRF through http_request_test)', async () => {
     const e = await engine({ approval: { modes: { moderate: 'queue' }, queue: { hold_timeout: 0 } } });
     const err = await run(e, makeExchange({ body: toolCall('http_request_test', { url: 'http://169.254.169.254/latest/meta-data/' }), principal: admin }));

@@ -9,8 +9,9 @@ const registry = (tools: Record<string, unknown> = {}, default_tools: 'seed001' 
   new ToolRegistry(makeConfig({ authz: { default_tools, tools: tools as never } }).authz, scopes);
 const resolve = fakeResolver({ 'example.com': ['93.184.215.14'] });
 
-const refused = async (p: Promise<unknown>, re: RegExp) =>
-  assert.rejects(p, (e: unknown) => e instanceof GatehouseError && e.code === 'GH_ARGUMENT_REFUSED' && re.test(e.message));
+const refusal = (re: RegExp) => (e: unknown) => e instanceof GatehouseError && e.code === 'GH_ARGUMENT_REFUSED' && re.test(e.message);
+/** checkArguments throws synchronously for local checks and rejects for URL ones: both count as a refusal here. */
+const refused = async (check: () => Promise<unknown> | undefined, re: RegExp) => assert.rejects(async () => check(), refusal(re));
 
 describe('seed 001 tool table', () => {
   test('risk levels, scopes and approval flags match the seed', () => {
@@ -79,30 +80,48 @@ describe('argument constraints', () => {
     await r.checkArguments(r.get('http_request_test')!, { url: 'https://example.com/health' }, resolve);
   });
   test('an argument the tool does not declare is refused', async () => {
-    await refused(r.checkArguments(r.get('install_package')!, { package_name: 'nginx', force: true }, resolve), /install_package\.force is not an argument/);
+    await refused(() => r.checkArguments(r.get('install_package')!, { package_name: 'nginx', force: true }, resolve), /install_package\.force is not an argument/);
   });
   test('a missing required argument is refused', async () => {
-    await refused(r.checkArguments(r.get('install_package')!, {}, resolve), /package_name is required/);
+    await refused(() => r.checkArguments(r.get('install_package')!, {}, resolve), /package_name is required/);
   });
   test('a wrong type is refused', async () => {
-    await refused(r.checkArguments(r.get('ping_host')!, { host: 'a', count: 1.5 }, resolve), /count must be of type integer/);
-    await refused(r.checkArguments(r.get('list_containers')!, { all: 'yes' }, resolve), /all must be of type boolean/);
+    await refused(() => r.checkArguments(r.get('ping_host')!, { host: 'a', count: 1.5 }, resolve), /count must be of type integer/);
+    await refused(() => r.checkArguments(r.get('list_containers')!, { all: 'yes' }, resolve), /all must be of type boolean/);
   });
   test('a value outside the enum is refused', async () => {
-    await refused(r.checkArguments(r.get('manage_container')!, { name: 'web', action: 'delete' }, resolve), /action is not one of/);
+    await refused(() => r.checkArguments(r.get('manage_container')!, { name: 'web', action: 'delete' }, resolve), /action is not one of/);
   });
   test('max_length is enforced', async () => {
-    await refused(r.checkArguments(r.get('ping_host')!, { host: 'a'.repeat(254) }, resolve), /longer than 253/);
+    await refused(() => r.checkArguments(r.get('ping_host')!, { host: 'a'.repeat(254) }, resolve), /longer than 253/);
   });
   test('a path outside the prefix is refused; inside passes', async () => {
     await r.checkArguments(r.get('read_file')!, { path: '/srv/data/report.csv' }, resolve);
-    await refused(r.checkArguments(r.get('read_file')!, { path: '/etc/passwd' }, resolve), /outside the allowed path prefixes/);
+    await refused(() => r.checkArguments(r.get('read_file')!, { path: '/etc/passwd' }, resolve), /outside the allowed path prefixes/);
+  });
+  test('local checks are synchronous; a URL argument resolves, checks in declaration order and rejects', async () => {
+    const t = registry({
+      fetch: {
+        scopes: [],
+        risk_level: 'low',
+        arguments: { url: { required: true, url: { hosts: ['example.com'] } }, mode: { enum: ['a', 'b'] } },
+      },
+    });
+    const fetch = t.get('fetch')!;
+    assert.equal(r.checkArguments(r.get('manage_container')!, { name: 'web', action: 'restart' }, resolve), undefined);
+    assert.throws(() => r.checkArguments(r.get('install_package')!, {}, resolve), refusal(/package_name is required/));
+    const ok = t.checkArguments(fetch, { url: 'https://example.com/x', mode: 'a' }, resolve);
+    assert.ok(ok instanceof Promise);
+    await ok;
+    // The URL argument is declared first: its refusal wins over a later bad enum, as before the split.
+    await assert.rejects(async () => t.checkArguments(fetch, { url: 'https://other.test/', mode: 'z' }, resolve), refusal(/url host other\.test is not on the allow-list/));
+    await assert.rejects(async () => t.checkArguments(fetch, { url: 'https://example.com/', mode: 'z' }, resolve), refusal(/mode is not one of/));
   });
   test('a tool without declared arguments accepts any', async () => {
     await r.checkArguments(r.get('free')!, { anything: [1, 2, 3] }, resolve);
   });
   test('a refused URL is never echoed in the message (it may carry a secret)', async () => {
-    await assert.rejects(r.checkArguments(r.get('http_request_test')!, { url: 'https://evil.test/?token=s3cr3t-value' }, resolve), (e: unknown) => {
+    await assert.rejects(async () => r.checkArguments(r.get('http_request_test')!, { url: 'https://evil.test/?token=s3cr3t-value' }, resolve), (e: unknown) => {
       assert.ok(e instanceof GatehouseError);
       assert.ok(!e.message.includes('s3cr3t'));
       return true;
