@@ -170,6 +170,31 @@ export class AuditLog implements AuditEmitter {
     return this.#emitWhenRoom(event);
   }
 
+  /**
+   * emit() for a caller that does not wait for durability (the gateway under fsync: batch): the same checks,
+   * queue, chain and fsync, without a promise per record. `onError` is called at most once, when the record is
+   * refused or cannot be written; it is never called for a record that was written. A full queue still holds
+   * the record back until there is room (the same backpressure as emit()).
+   */
+  record(event: AuditEvent, onError: (e: Error) => void): void {
+    try {
+      checkEvent(event);
+      if (this.#queue.length >= this.#cfg.max_queue && !this.#failed && !this.#closing) {
+        this.#emitWhenRoom(event).then(undefined, onError);
+        return;
+      }
+      if (this.#closing) throw new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail: 'the audit log is closed' });
+      if (this.#failed || this.#opening) {
+        this.#refuse();
+        return;
+      }
+      const prepared = this.#prepare(event);
+      this.#enqueue(prepared.text, prepared.payload, undefined, onError, false);
+    } catch (e) {
+      onError(e as Error);
+    }
+  }
+
   async #emitWhenRoom(event: AuditEvent): Promise<void> {
     while (!this.#failed && !this.#closing && this.#queue.length >= this.#cfg.max_queue) {
       await new Promise<void>((r) => this.#spaceWaiters.push(r));
@@ -187,16 +212,23 @@ export class AuditLog implements AuditEmitter {
         return Promise.reject(e as Error);
       }
     }
-    let payload: Record<string, unknown>;
-    let text: string;
+    let prepared: { text: string; payload: Item['payload'] };
     try {
-      payload = buildPayload(event, isoCached(this.#clock.now()), this.#payloadOpts);
-      text = serializePayload(payload, this.#cfg.max_args_bytes);
+      prepared = this.#prepare(event);
     } catch (e) {
-      // A redactor that throws must not let the record through unredacted: refuse like a write failure.
-      return Promise.reject(new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail: 'the audit record could not be prepared', cause: e }));
+      return Promise.reject(e as Error);
     }
-    return new Promise<void>((resolve, reject) => this.#enqueue(text, this.#observers.length > 0 ? payload : undefined, resolve, reject, false));
+    return new Promise<void>((resolve, reject) => this.#enqueue(prepared.text, prepared.payload, resolve, reject, false));
+  }
+
+  /** The record's line and, for observing sinks, its payload. A redactor that throws must not let the record through unredacted: refused like a write failure. */
+  #prepare(event: AuditEvent): { text: string; payload: Item['payload'] } {
+    try {
+      const payload = buildPayload(event, isoCached(this.#clock.now()), this.#payloadOpts);
+      return { text: serializePayload(payload, this.#cfg.max_args_bytes), payload: this.#observers.length > 0 ? payload : undefined };
+    } catch (e) {
+      throw new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail: 'the audit record could not be prepared', cause: e });
+    }
   }
 
   health(): { ok: boolean; reason?: string } {
@@ -400,9 +432,9 @@ export class AuditLog implements AuditEmitter {
     this.#queue = [];
     this.#checkpointWanted = false;
     for (const item of pending) {
-      if (!item.resolve) continue;
+      if (!item.resolve && !item.reject) continue;
       this.#dropped++;
-      if (this.#cfg.on_failure === 'continue' && !item.strict) item.resolve();
+      if (this.#cfg.on_failure === 'continue' && !item.strict) item.resolve?.();
       else item.reject?.(this.#failed);
     }
     for (const w of this.#spaceWaiters.splice(0)) w();

@@ -74,13 +74,14 @@ export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDe
 async function openAudit(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>, redactor: Redactor): Promise<AuditHandle> {
   if (!cfg.audit.enabled) {
     if (cfg.profile === 'production') throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'production: audit.enabled is false');
-    return { waitForDurable: false, emit: async () => {}, healthy: () => true, close: async () => {} };
+    return { waitForDurable: false, emit: async () => {}, record: () => {}, healthy: () => true, close: async () => {} };
   }
   const log = await openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: deps.logger, clock: deps.clock, redact: (v) => redactor.redactValue(v), redactCopiesOnWrite: true });
   const failOpen = cfg.audit.on_failure === 'continue';
   return {
     waitForDurable: cfg.audit.fsync === 'always',
     emit: (event) => log.emit(event),
+    record: (event, onError) => log.record(event, onError),
     healthy: () => failOpen || log.health().ok,
     close: () => log.close(),
   };

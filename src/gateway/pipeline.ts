@@ -21,6 +21,8 @@ export interface Stages {
 export interface AuditHandle extends AuditEmitter {
   /** True when emit() resolves only once the record is durable (fsync: always): responses wait for it. */
   readonly waitForDurable: boolean;
+  /** Queues a record without waiting for it (no promise); `onError` hears of a record refused or lost. */
+  record(event: AuditEvent, onError: (e: Error) => void): void;
   /** False when the log cannot be written; audited operations are then refused (fail closed). */
   healthy(): boolean;
   close(): Promise<void>;

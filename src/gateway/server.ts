@@ -84,9 +84,8 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
 
   /** Records the exchange; with fsync: always the caller waits for durability, and a failed write refuses (fail closed). */
   const record = (ex: Exchange): Promise<void> | undefined => {
-    const pending = caps.audit.emit(caps.auditEvent(ex));
-    if (caps.audit.waitForDurable) return pending;
-    pending.catch((e: unknown) => logger.error({ req_id: ex.id, code: toGatehouseError(e).code }, 'audit record could not be written'));
+    if (caps.audit.waitForDurable) return caps.audit.emit(caps.auditEvent(ex));
+    caps.audit.record(caps.auditEvent(ex), (e) => logger.error({ req_id: ex.id, code: toGatehouseError(e).code }, 'audit record could not be written'));
     return undefined;
   };
 

@@ -93,6 +93,30 @@ describe('crash and write-failure durability, against real writer processes', ()
     assert.equal(v.status, 'ok', JSON.stringify(v.breaks));
   });
 
+  test('record() without a promise: once the disk is full every record is either on disk or its onError was called, once', async (t) => {
+    const state = tempDir(t);
+    const r = await finish(run([state, 'fill-detached'], { fileSizeLimitKb: 48 }));
+    assert.equal(r.code, 0, r.err);
+    const summary = JSON.parse(r.out) as { sent: number; failed: number[]; codes: string[]; twice: number; health: { ok: boolean } };
+    assert.ok(summary.failed.length > 0, 'the file size limit refused some records');
+    assert.deepEqual(summary.codes, ['GH_AUDIT_UNAVAILABLE']);
+    assert.equal(summary.twice, 0);
+    assert.equal(summary.health.ok, false);
+    const onDisk = new Set<number>();
+    for (const line of readLines(join(state, 'audit', 'audit.jsonl'))) {
+      try {
+        const rec = JSON.parse(line) as { event_type?: string; args?: { i?: number } };
+        if (rec.event_type === 'tool.call' && typeof rec.args?.i === 'number') onDisk.add(rec.args.i);
+      } catch {
+        // the torn last line the failed write left
+      }
+    }
+    assert.ok(onDisk.size > 10);
+    const failed = new Set(summary.failed);
+    const lost = Array.from({ length: summary.sent }, (_, i) => i).filter((i) => !onDisk.has(i) && !failed.has(i));
+    assert.deepEqual(lost, [], 'a record neither written nor reported');
+  });
+
   test('on_failure: continue resolves emits while the log cannot be written, and alerts', async (t) => {
     const state = tempDir(t);
     const r = await finish(run([state, 'fill', JSON.stringify({ on_failure: 'continue' })], { fileSizeLimitKb: 48 }));

@@ -198,6 +198,25 @@ describe('audit writer', () => {
     await assert.rejects(log.emit(seedEvent(1)), (e: unknown) => e instanceof GatehouseError && e.code === 'GH_AUDIT_UNAVAILABLE');
   });
 
+  test('record(): no promise, the same checks and order as emit; refusals reach onError once, written records never', async (t) => {
+    const state = tempDir(t);
+    const log = await openTestLog(state, { max_queue: 16, checkpoint: { every_records: 100_000 } }, { redact: (v) => { if (JSON.stringify(v).includes('boom')) throw new Error('boom'); return v; } });
+    const errors: Array<[number, unknown]> = [];
+    const onError = (i: number) => (e: Error) => errors.push([i, e]);
+    // 500 records through a 16-record queue: the overflow waits for room (backpressure) and keeps its place.
+    for (let i = 0; i < 500; i++) assert.equal(log.record(seedEvent(i), onError(i)), undefined);
+    await log.emit(seedEvent(500));
+    log.record(seedEvent(501, { event_type: 'Tool Call' }), onError(501));
+    log.record(seedEvent(502, { args: { x: 'boom' } }), onError(502));
+    await log.close();
+    log.record(seedEvent(503), onError(503));
+    assert.deepEqual(errors.map(([i]) => i), [501, 502, 503]);
+    assert.ok(errors[0]?.[1] instanceof TypeError);
+    for (const [, e] of errors.slice(1)) assert.ok(e instanceof GatehouseError && e.code === 'GH_AUDIT_UNAVAILABLE');
+    const recs = readLines(join(log.dir, 'audit.jsonl')).map(json).filter((r) => r['event_type'] === 'tool.call');
+    assert.deepEqual(recs.map((r) => (r['args'] as { i: number }).i), Array.from({ length: 501 }, (_, i) => i));
+  });
+
   test('a damaged last record (not a torn write) stops the writer from starting: fail closed', async (t) => {
     const state = tempDir(t);
     const dir = await writeLog(state, 5);
