@@ -130,10 +130,14 @@ const presentedSig = Buffer.alloc(SIG_LENGTH);
  * canonical (SIG_RE: exactly one spelling per 32 bytes), so comparing the 43 characters compares the 32 bytes.
  */
 export function signatureMatches(input: string, sig: string, key: TokenKey): boolean {
-  if (sig.length !== SIG_LENGTH) return false;
+  // SIG_RE again, not just the length: a latin1 write keeps only the low byte of each character, so a non-ASCII
+  // spelling must never reach the comparison, whoever calls this.
+  if (!SIG_RE.test(sig)) return false;
   expectedSig.write(hmacSha256Base64url(key.secret, input), 0, 'latin1');
   presentedSig.write(sig, 0, 'latin1');
-  return timingSafeEqual(expectedSig, presentedSig);
+  const ok = timingSafeEqual(expectedSig, presentedSig);
+  expectedSig.fill(0); // the valid MAC for this input does not stay in memory
+  return ok;
 }
 
 const MAX_CLAIM = 256;

@@ -10,7 +10,7 @@ import {
   TokenService, ensureTokenSecrets, rotateTokenSecret, retireTokenKey, configTokenKeyring, maxTtlFor, tokenKeyPath,
   listActiveTokens, RevocationWatcher, verifyTokenString, keyLookup,
 } from '../../src/authn/index.js';
-import { hmacSha256Base64url, splitToken } from '../../src/authn/token-format.js';
+import { hmacSha256Base64url, signatureMatches, splitToken } from '../../src/authn/token-format.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import { tempDir } from './helpers.js';
 
@@ -285,6 +285,18 @@ describe('hmacSha256Base64url (the token MAC: two one-shot SHA-256 calls over pr
       [Buffer.alloc(131, 0xaa), 'Test Using Larger Than Block-Size Key - Hash Key First', '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54'],
     ];
     for (const [key, data, mac] of cases) assert.equal(Buffer.from(hmacSha256Base64url(key, data), 'base64url').toString('hex'), mac);
+  });
+
+  test('signatureMatches: the right MAC matches; a wrong one, or a non-ASCII spelling of the right one, does not', () => {
+    const key = { kid: 'k1', secret: randomBytes(32), created_at: 0 };
+    const input = 'gh1.k1.eyJzdWIiOiJhIn0';
+    const mac = hmacSha256Base64url(key.secret, input);
+    assert.equal(signatureMatches(input, mac, key), true);
+    assert.equal(signatureMatches(input, mac.slice(0, -1) + (mac.endsWith('A') ? 'E' : 'A'), key), false);
+    // U+0141 has the low byte of "A": a latin1 write alone would read it as "A".
+    const spoofed = mac.replace(/[A-Z]/, (c) => String.fromCharCode(0x100 + c.charCodeAt(0)));
+    assert.notEqual(spoofed, mac);
+    assert.equal(signatureMatches(input, spoofed, key), false);
   });
 
   test('equals createHmac for random keys and messages, multi-byte and longer than the scratch buffer included', () => {
