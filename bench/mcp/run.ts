@@ -1,7 +1,8 @@
 /**
  * bench/mcp (issue 4): MCP tools/call through the full pipeline — token identity, tool policy, audit record written
  * (group-commit fsync) — against the demo MCP upstream, and the same calls sent straight to the upstream.
- * wrk -t1 -c32 from a separate process for throughput; an open-loop generator at 500 calls/s for added p99.
+ * wrk -t1 -c32 from a separate process for throughput; an open-loop generator at 500 calls/s for added p99, with the
+ * bare undici proxy of bench/proxy in the same rounds (one naive Node hop, no policy, no audit) as the peer.
  * Needs `npm run build` in the root and Debian's wrk.
  */
 import { execFileSync } from 'node:child_process';
@@ -53,10 +54,13 @@ async function main(): Promise<void> {
     const env = { ...process.env, GATEHOUSE_HOME: home };
     const gh = join(root, 'bin/gatehouse.js');
     children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'gh.yaml'), '--listen', `127.0.0.1:${gwPort}`], gwPort, env));
+    const barePort = await freePort();
+    children.push(await startProcess(process.execPath, [join(here, '../proxy/bare-proxy.mjs'), String(barePort), `http://127.0.0.1:${upPort}`, '--forward-headers'], barePort, { ...process.env, NODE_PATH: join(root, 'node_modules') }));
     const token = execFileSync(process.execPath, [gh, 'token', 'mint', '--config', join(work, 'gh.yaml'), '--agent', 'bench', '--scopes', 'readonly', '--ttl', '1h'], { encoding: 'utf8', env }).trim();
 
     const direct = `http://127.0.0.1:${upPort}/`;
     const through = `http://127.0.0.1:${gwPort}/mcp`;
+    const bare = `http://127.0.0.1:${barePort}/`;
     console.log(`bench/mcp: tools/call get_system_status, wrk -t1 -c32 -d${DURATION}s, ${cpus().length} CPUs, node ${process.version}`);
     wrk(direct, '', 2);
     wrk(through, token, 2);
@@ -66,20 +70,24 @@ async function main(): Promise<void> {
     console.log(`  through Gatehouse            ${g.rps.toFixed(0).padStart(6)} calls/s  p50 ${g.p50.toFixed(2)} ms  p99 ${g.p99.toFixed(2)} ms  non-2xx ${g.non2xx}`);
     // Interleaved open-loop rounds (each after the generator's 2 s warm-up); the median p99 of each side.
     const fds: Array<ReturnType<typeof fixedRate>> = [];
+    const fbs: Array<ReturnType<typeof fixedRate>> = [];
     const fgs: Array<ReturnType<typeof fixedRate>> = [];
     for (let round = 0; round < FIXED_ROUNDS; round++) {
       fds.push(fixedRate(direct, '', false));
+      fbs.push(fixedRate(bare, '', false));
       fgs.push(fixedRate(through, token, false));
-      console.log(`  500 calls/s round ${round + 1}: direct p99 ${fds[round]!.p99.toFixed(2)} ms, Gatehouse p99 ${fgs[round]!.p99.toFixed(2)} ms`);
+      console.log(`  500 calls/s round ${round + 1}: direct p99 ${fds[round]!.p99.toFixed(2)} ms, bare undici proxy p99 ${fbs[round]!.p99.toFixed(2)} ms, Gatehouse p99 ${fgs[round]!.p99.toFixed(2)} ms`);
     }
     const medianOf = (runs: Array<ReturnType<typeof fixedRate>>) => {
       const sorted = [...runs].sort((a, b) => a.p99 - b.p99);
       return { ...(sorted[Math.floor(sorted.length / 2)] as ReturnType<typeof fixedRate>), errors: runs.reduce((n, r) => n + r.errors, 0) };
     };
     const fd = medianOf(fds);
+    const fb = medianOf(fbs);
     const fg = medianOf(fgs);
     const added = fg.p99 - fd.p99;
-    console.log(`  500 calls/s open loop, median of ${FIXED_ROUNDS}: direct p99 ${fd.p99.toFixed(2)} ms, Gatehouse p99 ${fg.p99.toFixed(2)} ms, added ${added.toFixed(2)} ms (errors ${fd.errors}/${fg.errors})`);
+    const bareAdded = fb.p99 - fd.p99;
+    console.log(`  500 calls/s open loop, median of ${FIXED_ROUNDS}: direct p99 ${fd.p99.toFixed(2)} ms, bare undici proxy p99 ${fb.p99.toFixed(2)} ms (added ${bareAdded.toFixed(2)} ms), Gatehouse p99 ${fg.p99.toFixed(2)} ms, added ${added.toFixed(2)} ms (errors ${fd.errors}/${fb.errors}/${fg.errors})`);
     const auditDir = join(home, 'audit');
     const records = readdirSync(auditDir).filter((f) => f.endsWith('.jsonl')).reduce((n, f) => n + readFileSync(join(auditDir, f), 'utf8').split('\n').filter(Boolean).length, 0);
     const ratio = g.rps / d.rps;
@@ -87,7 +95,8 @@ async function main(): Promise<void> {
       `through Gatehouse: ${g.rps.toFixed(0)} tools/call per second (target ≥ 2,000), p50 ${g.p50.toFixed(2)} ms, p99 ${g.p99.toFixed(2)} ms`,
       `direct to the upstream: ${d.rps.toFixed(0)} per second, p50 ${d.p50.toFixed(2)} ms, p99 ${d.p99.toFixed(2)} ms`,
       `Gatehouse / direct = ${ratio.toFixed(2)}× (target ≥ 0.5×)`,
-      `p99 added at 500 calls/s = ${added.toFixed(2)} ms (target ≤ 2 ms): median p99 of ${FIXED_ROUNDS} interleaved open-loop rounds, direct ${fd.p99.toFixed(2)} ms and Gatehouse ${fg.p99.toFixed(2)} ms; each round's p99, direct / Gatehouse: ${fds.map((r, i) => `${r.p99.toFixed(2)} / ${fgs[i]!.p99.toFixed(2)}`).join(', ')} ms`,
+      `p99 added at 500 calls/s = ${added.toFixed(2)} ms (target ≤ 2 ms): median p99 of ${FIXED_ROUNDS} interleaved open-loop rounds, direct ${fd.p99.toFixed(2)} ms and Gatehouse ${fg.p99.toFixed(2)} ms; each round's p99, direct / bare undici proxy / Gatehouse: ${fds.map((r, i) => `${r.p99.toFixed(2)} / ${fbs[i]!.p99.toFixed(2)} / ${fgs[i]!.p99.toFixed(2)}`).join(', ')} ms`,
+      `peer in the same rounds: the bare undici proxy (no identity, policy or audit) has p99 ${fb.p99.toFixed(2)} ms, added ${bareAdded.toFixed(2)} ms`,
       `audit records written during the run: ${records}`,
     ];
     console.log('\n  ' + lines.join('\n  '));

@@ -1,7 +1,7 @@
 /**
  * bench/proxy (issue 2): one run, load from a separate process (wrk -t1 -c32), against
  *   direct upstream · Gatehouse over HTTP · Gatehouse over TLS · bare undici proxy · nginx (keep-alive upstream).
- * Then p99 at a fixed 1,000 req/s, direct vs Gatehouse. Prints req/s, p50, p99 and ratios; writes docs/performance.md.
+ * Then p99 at a fixed 1,000 req/s: direct, nginx, the bare proxy and Gatehouse in interleaved rounds. Prints req/s, p50, p99 and ratios; writes docs/performance.md.
  * Needs: `npm run build` in the root (the gateway runs from dist/), and Debian's wrk and nginx.
  * Usage: node --import tsx proxy/run.ts [--duration 10] [--connections 32]
  */
@@ -121,20 +121,33 @@ async function main(): Promise<void> {
     const nginx = by('nginx');
     console.log(`\nfixed 1,000 req/s for 10 s after 2 s of warm-up (open loop), ${FIXED_ROUNDS} interleaved rounds, median p99:`);
     // Interleaved rounds; each target's median p99 (one disturbed round on a shared machine does not decide it).
+    // nginx and the bare proxy take the same rounds: what one more loopback hop costs at p99 on this machine.
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-    const directRuns: Array<ReturnType<typeof fixedRate>> = [];
-    const ghRuns: Array<ReturnType<typeof fixedRate>> = [];
+    const fixedTargets: Array<[string, string]> = [
+      ['direct', `${upstream}/`],
+      ['nginx', `http://127.0.0.1:${nginxPort}/`],
+      ['bare undici proxy', `http://127.0.0.1:${barePort}/`],
+      ['gatehouse', `http://127.0.0.1:${gwHttpPort}/`],
+    ];
+    const fixedRuns = new Map<string, Array<ReturnType<typeof fixedRate>>>(fixedTargets.map(([n]) => [n, []]));
     for (let round = 0; round < FIXED_ROUNDS; round++) {
-      directRuns.push(fixedRate(`${upstream}/`, false));
-      ghRuns.push(fixedRate(`http://127.0.0.1:${gwHttpPort}/`, false));
-      console.log(`  round ${round + 1}  direct p99 ${directRuns[round]!.p99.toFixed(2)} ms   gatehouse p99 ${ghRuns[round]!.p99.toFixed(2)} ms`);
+      const cells: string[] = [];
+      for (const [name, url] of fixedTargets) {
+        const r = fixedRate(url, false);
+        fixedRuns.get(name)!.push(r);
+        cells.push(`${name} ${r.p99.toFixed(2)}`);
+      }
+      console.log(`  round ${round + 1}  p99 ms: ${cells.join('   ')}`);
     }
     const pick = (runs: Array<ReturnType<typeof fixedRate>>) => ({ p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), errors: runs.reduce((n, r) => n + r.errors, 0) });
-    const fixedDirect = pick(directRuns);
-    const fixedGh = pick(ghRuns);
-    const added = fixedGh.p99 - fixedDirect.p99;
-    console.log(`  direct    p50 ${fixedDirect.p50.toFixed(2)} ms  p99 ${fixedDirect.p99.toFixed(2)} ms`);
-    console.log(`  gatehouse p50 ${fixedGh.p50.toFixed(2)} ms  p99 ${fixedGh.p99.toFixed(2)} ms  (p99 added ${added.toFixed(2)} ms)`);
+    const fixed = new Map(fixedTargets.map(([n]) => [n, pick(fixedRuns.get(n)!)]));
+    const fixedDirect = fixed.get('direct')!;
+    const addedOf = (n: string) => fixed.get(n)!.p99 - fixedDirect.p99;
+    const added = addedOf('gatehouse');
+    for (const [n] of fixedTargets) {
+      const f = fixed.get(n)!;
+      console.log(`  ${n.padEnd(18)} p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms${n === 'direct' ? '' : `  (p99 added ${addedOf(n).toFixed(2)} ms)`}`);
+    }
 
     const ratio = (a: Result, b: Result) => (a.rps / b.rps).toFixed(2);
     const lines = [
@@ -145,7 +158,7 @@ async function main(): Promise<void> {
       `gatehouse http, audit off / bare   = ${ratio(by('gatehouse http, audit off'), bare)}×   (the cost of the hash-chained audit record per request)`,
       `nginx / direct                     = ${ratio(nginx, direct)}×`,
       `bare undici proxy / direct         = ${ratio(bare, direct)}×`,
-      `p99 added at 1,000 req/s           = ${added.toFixed(2)} ms   (target ≤ 1 ms)`,
+      `p99 added at 1,000 req/s           = ${added.toFixed(2)} ms   (target ≤ 1 ms; same rounds: nginx adds ${addedOf('nginx').toFixed(2)} ms, the bare undici proxy ${addedOf('bare undici proxy').toFixed(2)} ms)`,
     ];
     console.log('\nratios:\n  ' + lines.join('\n  '));
     const table = ['| target | req/s | p50 ms | p99 ms |', '|---|---:|---:|---:|', ...results.map((r) => `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} |`)].join('\n');
@@ -155,7 +168,10 @@ async function main(): Promise<void> {
         `a 13-byte upstream on loopback, ${cpus().length} CPUs, node ${process.version}. Gatehouse runs \`gatehouse serve\` from dist/ with ` +
         `log level warn (nginx with access_log off), one public route (\`auth_required: false\`: the identify stage runs and finds no credential), and the hash-chained audit record of every request written with group-commit fsync — the bare proxy and nginx write no audit trail.\n\n${table}\n\n` +
         lines.map((l) => `- ${l}`).join('\n') +
-        `\n- fixed 1,000 req/s, open loop, median p99 of ${FIXED_ROUNDS} interleaved rounds: direct p99 ${fixedDirect.p99.toFixed(2)} ms, Gatehouse p99 ${fixedGh.p99.toFixed(2)} ms (errors: ${fixedDirect.errors}/${fixedGh.errors}); each round, direct / Gatehouse: ${directRuns.map((r, i) => `${r.p99.toFixed(2)} / ${ghRuns[i]!.p99.toFixed(2)}`).join(', ')} ms`,
+        `\n- fixed 1,000 req/s, open loop, median p99 of ${FIXED_ROUNDS} interleaved rounds: ` +
+        fixedTargets.map(([n]) => `${n} ${fixed.get(n)!.p99.toFixed(2)} ms`).join(', ') +
+        ` (errors: ${fixedTargets.map(([n]) => fixed.get(n)!.errors).join('/')}); each round's p99 (${fixedTargets.map(([n]) => n).join(' / ')}): ` +
+        fixedRuns.get('direct')!.map((_, i) => fixedTargets.map(([n]) => fixedRuns.get(n)![i]!.p99.toFixed(2)).join(' / ')).join('; ') + ' ms',
     );
   } finally {
     for (const c of children.reverse()) await stopProcess(c);
