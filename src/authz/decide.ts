@@ -122,7 +122,15 @@ export class Authorizer {
 
   #decideMcp(principal: Principal, op: Operation, draft: Draft): DecisionOutcome | Promise<DecisionOutcome> {
     const method = op.mcp_method;
-    if (method === undefined) return draft.allow('mcp_transport'); // SSE GET, DELETE, responses to server requests
+    if (method === undefined) {
+      // SSE GET, session DELETE, responses to server requests (POST). Only a POST body is classified, so any other
+      // HTTP method would carry a body (a tools/call in a PUT) to the upstream unchecked.
+      if (op.method === 'POST' || op.method === 'GET' || op.method === 'DELETE') return draft.allow('mcp_transport');
+      return draft.deny(
+        'mcp_method_unknown',
+        new GatehouseError('GH_FORBIDDEN', `Forbidden: HTTP ${clip(op.method, 16)} is not allowed on an MCP endpoint`, { data: { reason: 'mcp_method_unknown' } }),
+      );
+    }
     if (method === 'tools/call') return this.#decideTool(principal, op, draft);
     if (this.parts.mcp.isPlain(method)) return draft.allow('mcp_protocol');
     if (method === 'prompts/get' || MCP_RESOURCE_METHODS.includes(method)) {

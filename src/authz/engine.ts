@@ -2,6 +2,7 @@
  * The policy engine the gateway composes: classify → authorize → approve stages over one Exchange, plus the
  * JSON-RPC error builder for MCP routes and explain() for the CLI. Built and validated once at load.
  */
+import { createHash } from 'node:crypto';
 import { ApprovalGate, ApprovalStore, canonicalJson, sha256Hex } from '../approval/index.js';
 import type { GatehouseConfig } from '../config/schema/index.js';
 import { GatehouseError } from '../core/errors.js';
@@ -9,7 +10,7 @@ import type { Decision, Exchange, Operation, Principal, RiskLevel, Stage, StageD
 import { loadAclFiles, type AclRule } from './acl.js';
 import { APPROVAL_META_KEY, classifyMcpMessage } from './classify.js';
 import { Authorizer, type DecisionOutcome } from './decide.js';
-import { parseJsonRpc, type JsonRpcId, type ParsedJsonRpc } from './jsonrpc.js';
+import { checkJsonRpcCharset, parseJsonRpc, type JsonRpcId, type ParsedJsonRpc } from './jsonrpc.js';
 import { buildJsonRpcError } from './jsonrpc-error.js';
 import { makeListFilter, type ListKind } from './list-filter.js';
 import { MCP_FILTERED_LISTS, McpMethodPolicy } from './mcp-policy.js';
@@ -46,6 +47,14 @@ export interface PolicyEngine {
   readonly authorizer: Authorizer;
   /** May this principal decide approvals (admin API)? */
   mayApprove(principal: Principal): boolean;
+  /** May this principal see and decide approval requests of `tenant` (admin API)? */
+  mayActInTenant(principal: Principal, tenant: string | undefined): boolean;
+  /**
+   * Whether the request body must be buffered before the policy stages: an HTTP request with a body on a route whose
+   * rule may require approval. The approval then binds the exact bytes (their SHA-256), and the gateway forwards
+   * exactly those bytes, so approving one body never lets another through.
+   */
+  needsBody(ex: Exchange): boolean;
   /** approval.queue.max_window in ms. */
   readonly maxWindowMs: number;
   close(): Promise<void>;
@@ -60,6 +69,35 @@ interface ExchangeState {
 
 /** The scope an admin-API principal needs to approve or deny. */
 export const APPROVER_SCOPE = 'admin';
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * What an HTTP approval binds beyond method, path and query: the body's SHA-256 and length, and for the approver to
+ * read, its text when it is UTF-8 (stored redacted and bounded like tool arguments). No body: nothing more.
+ */
+function httpApprovalArgs(body: Buffer | undefined): Record<string, unknown> {
+  if (body === undefined || body.length === 0) return {};
+  const args: Record<string, unknown> = { body_sha256: createHash('sha256').update(body).digest('hex'), body_bytes: body.length };
+  try {
+    args['body'] = UTF8.decode(body);
+  } catch {
+    // Binary: the hash binds it; there is no text to show.
+  }
+  return args;
+}
+
+/** Every Content-Type header as sent (the proxy forwards duplicates Node's parsed headers would hide). */
+function contentTypes(ex: Exchange): string[] {
+  const raw = ex.req.rawHeaders;
+  if (!Array.isArray(raw)) {
+    const h = ex.req.headers['content-type'];
+    return typeof h === 'string' ? [h] : [];
+  }
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === 'content-type') out.push(raw[i + 1] as string);
+  return out;
+}
 
 function computePolicyVersion(cfg: GatehouseConfig, rules: readonly AclRule[]): string {
   const { policy_version: _ignored, acl_files: _files, ...rest } = cfg.authz;
@@ -116,6 +154,19 @@ class Engine implements PolicyEngine {
     readonly maxWindowMs: number,
   ) {
     this.approvals = gate.queue;
+    this.#httpApprovals = routes.some((r) => r.requires_approval || authorizer.parts.approvalFor.has(r.risk_level));
+  }
+
+  /** Some HTTP route rule may require approval (most configurations have none: needsBody then costs nothing). */
+  readonly #httpApprovals: boolean;
+
+  needsBody(ex: Exchange): boolean {
+    if (!this.#httpApprovals || ex.route?.kind !== 'http' || ex.body !== undefined) return false;
+    const h = ex.req.headers;
+    const cl = h['content-length'];
+    if ((cl === undefined || cl === '0') && h['transfer-encoding'] === undefined) return false;
+    const m = this.routes.match(ex.method, ex.path);
+    return m !== undefined && (m.route.requires_approval || this.authorizer.parts.approvalFor.has(m.route.risk_level));
   }
 
   get policyVersion(): string {
@@ -128,6 +179,7 @@ class Engine implements PolicyEngine {
         ex.operation = { kind: 'mcp', method: ex.method, path: ex.path };
         return;
       }
+      checkJsonRpcCharset(contentTypes(ex));
       const parsed = parseJsonRpc(ex.body ?? Buffer.alloc(0), this.mcp.maxBatch);
       ex.body = parsed.canonical; // forward exactly what was authorized
       const classified = parsed.messages.map((m) => classifyMcpMessage(m, ex.method, ex.path));
@@ -216,7 +268,7 @@ class Engine implements PolicyEngine {
         kind: isTool ? 'tool' : 'http',
         subject,
         ...(isTool && single.tool !== undefined ? { tool: single.tool } : {}),
-        args: isTool ? (single.args ?? {}) : {},
+        args: isTool ? (single.args ?? {}) : httpApprovalArgs(ex.body),
         risk: decision.risk_level ?? 'critical',
         ...(approvalId !== undefined ? { approvalId } : {}),
         requestId: ex.id,
@@ -246,6 +298,16 @@ class Engine implements PolicyEngine {
 
   mayApprove(principal: Principal): boolean {
     return this.authorizer.canUseScopes(principal, [APPROVER_SCOPE]);
+  }
+
+  /**
+   * Approvals API: a principal bound to a tenant sees and decides that tenant's requests, and another tenant's only
+   * through an explicit cross-tenant admin grant (tenant:<id>:admin, tenant:*:admin, authz.cross_tenant_grants), as
+   * for any other resource. A principal bound to no tenant reaches all.
+   */
+  mayActInTenant(principal: Principal, tenant: string | undefined): boolean {
+    if (principal.tenant === undefined || principal.tenant === tenant) return true;
+    return tenant !== undefined && this.authorizer.parts.tenancy.adminGrant(principal, tenant) !== undefined;
   }
 
   async close(): Promise<void> {

@@ -63,6 +63,22 @@ function parseMessage(raw: unknown, where: string): JsonRpcMessage {
   return { kind: 'response', id: raw['id'], method: undefined, params: undefined };
 }
 
+/**
+ * The body is read as UTF-8 (RFC 8259 §8.1), but an upstream may decode it in the charset the Content-Type declares
+ * (the MCP SDK's SSE transport and Express's body-parser do): under UTF-7 `+ACI-` is a quote, so the same bytes would
+ * carry another tool name. Every Content-Type the request carries (all are forwarded) must declare UTF-8 or nothing.
+ */
+export function checkJsonRpcCharset(contentTypes: readonly string[]): void {
+  for (const ct of contentTypes) {
+    for (const param of ct.split(';').slice(1)) {
+      const eq = param.indexOf('=');
+      if (eq === -1 || param.slice(0, eq).trim().toLowerCase() !== 'charset') continue;
+      const value = param.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+      if (value !== 'utf-8' && value !== 'utf8') throw invalid('the body must be UTF-8', JSONRPC_PARSE_ERROR);
+    }
+  }
+}
+
 /** Parses an MCP POST body. Throws GH_JSONRPC_INVALID. */
 export function parseJsonRpc(body: Buffer, maxBatch: number): ParsedJsonRpc {
   if (body.length === 0) throw invalid('empty body', JSONRPC_PARSE_ERROR);
@@ -90,6 +106,13 @@ export function parseJsonRpc(body: Buffer, maxBatch: number): ParsedJsonRpc {
     if (seen.has(m.id)) throw invalid('duplicate request id in batch');
     seen.add(m.id);
   }
-  return { batch, messages, canonical: Buffer.from(JSON.stringify(value)) };
+  let canonical: string;
+  try {
+    canonical = JSON.stringify(value);
+  } catch {
+    // JSON.parse nests without limit but JSON.stringify recurses: a body nested past the stack is malformed input.
+    throw invalid('body is nested too deeply');
+  }
+  return { batch, messages, canonical: Buffer.from(canonical) };
 }
 

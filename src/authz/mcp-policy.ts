@@ -57,8 +57,27 @@ export class McpMethodPolicy {
     return this.#plain.has(method) || method.startsWith('notifications/');
   }
 
-  /** The first configured prefix covering `uri`. */
+  /**
+   * The first configured prefix covering `uri`, as written and as the upstream will read it: the MCP SDK looks a
+   * resource up by `new URL(uri).toString()`, which resolves `..` (raw or %2e), turns backslashes into slashes and
+   * drops tabs and newlines. Both forms must fall under the same entry, or a URI under a weak prefix could name a
+   * resource a stronger entry protects. Userinfo is refused: `https://docs.example.com@internal/` starts with the
+   * prefix `https://docs.example.com` but its host is `internal`.
+   */
   resource(uri: string): { scopes: readonly string[]; rule: string } | undefined {
+    const entry = this.#firstPrefix(uri);
+    if (entry === undefined) return undefined;
+    let url: URL;
+    try {
+      url = new URL(uri);
+    } catch {
+      return entry; // not a URL: the SDK refuses it too, and nothing normalises it into another resource
+    }
+    if (url.username !== '' || url.password !== '') return undefined;
+    return url.href === uri || this.#firstPrefix(url.href) === entry ? entry : undefined;
+  }
+
+  #firstPrefix(uri: string): { scopes: readonly string[]; rule: string } | undefined {
     for (const r of this.#resources) if (uri.startsWith(r.prefix)) return r;
     return undefined;
   }

@@ -143,9 +143,17 @@ export class RouteTable {
     return this.#routes.length;
   }
 
+  /** Whether any rule satisfies `pred` (e.g. one that may require approval). */
+  some(pred: (route: CompiledRoute) => boolean): boolean {
+    return this.#routes.some(pred);
+  }
+
   /** The first rule matching method and path, with the Operation it classifies to. */
   match(method: string, path: string): RouteMatch | undefined {
     const parts = path.split('/').slice(1);
+    // `/x/` is `/x` to most upstreams (Express's default non-strict routing): classify it by the same rule, or a
+    // trailing slash would slip a tenant route into http_default.
+    if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
     for (const route of this.#routes) {
       if (route.methods && !route.methods.has(method)) continue;
       const values = matchPath(route, parts);

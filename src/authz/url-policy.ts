@@ -98,7 +98,9 @@ export function compileUrlConstraint(c: UrlConstraintConfig): CompiledUrlConstra
 
 const MAX_URL = 2048;
 // Tabs and newlines are silently removed by the WHATWG parser; refuse them (and every control char) instead.
-const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f-\u009f]/;
+// A backslash is "/" to the WHATWG parser but part of the authority to others (Python's urlsplit, requests):
+// `https://allowed\@169.254.169.254/` is checked as host `allowed` yet fetched from the metadata address.
+const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f-\u009f\\]/;
 
 function hostAllowed(host: string, c: CompiledUrlConstraint): boolean {
   if (c.anyHost || c.exactHosts.has(host)) return true;

@@ -92,6 +92,12 @@ describe('SSRF: allow-list and URL tricks', () => {
     assert.match((await checkUrl('http://exam\tple.com/', strict, r)) ?? '', /plain URL/);
     assert.match((await checkUrl('http://example.com/\n', strict, r)) ?? '', /plain URL/);
   });
+  test('backslashes are refused: the WHATWG parser reads them as "/", other clients (urllib, requests) as part of the authority', async () => {
+    // new URL() sees host example.com and path "/@169.254.169.254/"; Python's urlsplit sees host 169.254.169.254.
+    for (const u of ['https://example.com\\@169.254.169.254/', 'http://api.example.com\\@evil.test/x', 'https://example.com/\\..\\x']) {
+      assert.match((await checkUrl(u, strict, r)) ?? '', /plain URL/, u);
+    }
+  });
   test('suffix patterns never match IP literals', async () => {
     assert.ok(await checkUrl('http://93.184.215.14/', strict, r));
   });

@@ -60,6 +60,21 @@ describe('tenant escape attempts', () => {
     }
   });
 
+  test('a trailing slash does not slip past the tenant rule into http_default: authenticated', async () => {
+    // Express (strict routing off, its default) serves /streams/orders/ with the /streams/:stream handler.
+    const e = await httpEngine({ http_default: 'authenticated' });
+    const p = principal('service-account-publisher', ['admin'], { tenant: 'globex' });
+    for (const path of ['/t/acme-corp/ns/production/streams/orders/', '/t/acme-corp/ns/production/caches/c/']) {
+      const { err, ex } = await call(e, path.includes('caches') ? 'PUT' : 'POST', path, p);
+      assert.equal(err?.code, 'GH_TENANT_MISMATCH', path);
+      assert.equal(ex.decision?.reason, 'tenant_mismatch');
+    }
+    // …and the same path with the slash is classified like the rule says, for the principal it grants
+    const { err, ex } = await call(e, 'GET', '/status/', principal('x', ['readonly']));
+    assert.equal(err, undefined);
+    assert.equal(ex.decision?.rule, 'route:status');
+  });
+
   test('path tricks do not switch tenants: encoded separators never bind a parameter', async () => {
     const e = await httpEngine();
     const p = principal('service-account-publisher', [], { tenant: 'acme-corp' });

@@ -62,6 +62,20 @@ describe('JSON-RPC parsing', () => {
     assert.equal(r.messages[0]?.params?.['name'], 'get_system_status');
   });
 
+  test('deeply nested params are GH_JSONRPC_INVALID, not an internal error (the stack is not a parser limit)', () => {
+    const depth = 200_000; // 400 kB, well under the 4 MiB body bound
+    const nested = '['.repeat(depth) + ']'.repeat(depth);
+    for (const text of [
+      `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":${nested}}}`,
+      `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":${nested},"b":"\\u0041"}}`, // an escape takes the reviver path
+    ]) {
+      assert.throws(
+        () => parse(text),
+        (e: unknown) => e instanceof GatehouseError && e.code === 'GH_JSONRPC_INVALID',
+      );
+    }
+  });
+
   test('__proto__ keys are dropped, never reaching policy or upstream', () => {
     const r = parse('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"__proto__":{"admin":true}}}}');
     assert.ok(!r.canonical.toString().includes('__proto__'));
