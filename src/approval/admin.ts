@@ -4,7 +4,8 @@
  *   GET  …/approvals/ID                          show
  *   POST …/approvals/ID/approve  {"reason"?, "window"?: "30m"}
  *   POST …/approvals/ID/deny     {"reason"?}
- * The caller needs the approver scope; nobody approves their own request (four eyes).
+ * The caller needs the approver scope; nobody approves their own request (four eyes). A caller bound to a tenant
+ * sees and decides only that tenant's requests: `admin` alone does not cross tenants (docs/authorization.md).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDuration } from '../core/durations.js';
@@ -19,6 +20,11 @@ export interface ApprovalsAdminTarget {
   readonly approvals: ApprovalStore;
   readonly maxWindowMs: number;
   mayApprove(principal: Principal): boolean;
+  /**
+   * Whether `principal` may see and decide requests of `tenant` (undefined: requests of no tenant). Without it, a
+   * principal bound to a tenant reaches only that tenant's requests; one bound to none reaches all.
+   */
+  mayActInTenant?(principal: Principal, tenant: string | undefined): boolean;
 }
 
 export type ApprovalsAdminHandler = (req: IncomingMessage, res: ServerResponse, subpath: string, principal: Principal | undefined) => Promise<void>;
@@ -53,8 +59,11 @@ export function view(rec: ApprovalRecord, now: number): ApprovalRecord & { effec
   return { ...rec, effective_status: effectiveStatus(rec, now) };
 }
 
+const sameTenant = (principal: Principal, tenant: string | undefined): boolean => principal.tenant === undefined || principal.tenant === tenant;
+
 export function createApprovalsAdminHandler(target: ApprovalsAdminTarget): ApprovalsAdminHandler {
   const store = target.approvals;
+  const mayActInTenant = target.mayActInTenant?.bind(target) ?? sameTenant;
   return async (req, res, subpath, principal) => {
     try {
       if (!principal || !target.mayApprove(principal)) throw new GatehouseError('GH_SCOPE_MISSING', 'Insufficient scope: the approvals API requires admin', { data: { missing_scope: 'admin' } });
@@ -66,19 +75,24 @@ export function createApprovalsAdminHandler(target: ApprovalsAdminTarget): Appro
         const status = url.searchParams.get('status') ?? undefined;
         if (status !== undefined && !STATUSES.includes(status as ApprovalStatus)) throw new GatehouseError('GH_BAD_REQUEST', 'Unknown status filter.');
         const limit = Math.min(Number(url.searchParams.get('limit') ?? 100) || 100, 1000);
-        const list = await store.list({ ...(status ? { status: status as ApprovalStatus } : {}), limit });
+        const all = await store.list(status ? { status: status as ApprovalStatus } : {});
+        const list = all.filter((r) => mayActInTenant(principal, r.tenant)).slice(0, limit);
         return send(res, 200, JSON.stringify({ approvals: list.map((r) => view(r, now)) }));
       }
       const id = parts[0] as string;
-      if (req.method === 'GET' && parts.length === 1) {
+      // Another tenant's request reads as absent: its existence is not the caller's business either.
+      const visible = async (): Promise<ApprovalRecord> => {
         const rec = await store.get(id);
-        if (!rec) throw new GatehouseError('GH_APPROVAL_NOT_FOUND');
+        if (!rec || !mayActInTenant(principal, rec.tenant)) throw new GatehouseError('GH_APPROVAL_NOT_FOUND');
+        return rec;
+      };
+      if (req.method === 'GET' && parts.length === 1) {
+        const rec = await visible();
         return send(res, 200, JSON.stringify({ approval: view(rec, now) }));
       }
       if (req.method === 'POST' && parts.length === 2 && (parts[1] === 'approve' || parts[1] === 'deny')) {
         const body = await readJson(req);
-        const rec = await store.get(id);
-        if (!rec) throw new GatehouseError('GH_APPROVAL_NOT_FOUND');
+        const rec = await visible();
         if (rec.principal === principal.id) throw new GatehouseError('GH_FORBIDDEN', 'Forbidden: an approver cannot decide their own request', { data: { reason: 'self_approval' } });
         let windowMs: number | undefined;
         if (parts[1] === 'approve' && body['window'] !== undefined) {

@@ -16,6 +16,10 @@ export function canonicalJson(value: unknown, depth = 0): string {
   }
   if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v, depth + 1)).join(',')}]`;
   if (typeof value === 'object') {
+    // Only plain objects: a Map, Set, Date or class instance has no enumerable own keys worth hashing, so each
+    // would hash as {} and one approval would cover every other such value.
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== null) throw new TypeError(`cannot canonicalise a ${Object.prototype.toString.call(value).slice(8, -1)} in arguments`);
     const obj = value as Record<string, unknown>;
     const keys = Object.keys(obj)
       .filter((k) => obj[k] !== undefined)
@@ -34,7 +38,22 @@ export function argsHash(args: unknown): string {
   return sha256Hex(canonicalJson(args ?? {}));
 }
 
-/** What an approval is valid for: principal, tenant, subject and the argument hash. */
-export function bindingOf(principal: string, tenant: string | undefined, subject: string, argsSha256: string): string {
-  return sha256Hex(canonicalJson([principal, tenant ?? null, subject, argsSha256]));
+/**
+ * What an approval is valid for: principal, tenant, subject and the argument hash, and the realm the principal id
+ * belongs to (see realmOf): ids are only unique within one kind of credential.
+ */
+export function bindingOf(principal: string, tenant: string | undefined, subject: string, argsSha256: string, realm?: string): string {
+  const parts: unknown[] = [principal, tenant ?? null, subject, argsSha256];
+  if (realm !== undefined) parts.push(realm);
+  return sha256Hex(canonicalJson(parts));
+}
+
+/**
+ * The namespace a principal id was issued in: the authentication method, and for JWT the issuer. A token subject
+ * `ops`, an API key named `ops` and a partner IdP's `sub: ops` are different callers. Not the credential id: a JWT
+ * caller refreshing its token between request and retry is still the caller that was approved.
+ */
+export function realmOf(principal: { method: string; attributes: Readonly<Record<string, unknown>> }): string {
+  const issuer = principal.attributes['issuer'];
+  return principal.method === 'jwt' && typeof issuer === 'string' ? `jwt ${issuer}` : principal.method;
 }

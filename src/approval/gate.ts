@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApprovalConfig, ApprovalMode } from '../config/schema/approval.js';
 import { GatehouseError } from '../core/errors.js';
 import type { ApprovalInfo, AuditEvent, Principal, RiskLevel, StageDeps } from '../core/types.js';
-import { argsHash, bindingOf } from './canonical.js';
+import { redactText } from '../redact/index.js';
+import { argsHash, bindingOf, realmOf } from './canonical.js';
 import { ApprovalStore, effectiveStatus, isApprovalId } from './queue.js';
 import type { ApprovalRecord } from './types.js';
 import { WebhookApprover } from './webhook.js';
@@ -31,6 +32,21 @@ export interface ApprovalRequestInput {
   requestId?: string;
   /** Aborted when the client goes away: stop holding. */
   signal?: AbortSignal;
+}
+
+// `METHOD /path?query` can carry a credential in its query: messages and audit events get it redacted (the binding
+// hashes the real one).
+const shownSubject = (input: ApprovalRequestInput): string => redactText(input.subject);
+
+// Arguments come from the request: ones that cannot be hashed (nested past the limit, a number JSON parsed to
+// Infinity) are the client's error, and refused before any approver or audit event sees them.
+function requestArgsHash(args: unknown): string {
+  try {
+    return argsHash(args);
+  } catch (cause) {
+    if (!(cause instanceof RangeError || cause instanceof TypeError)) throw cause;
+    throw new GatehouseError('GH_BAD_REQUEST', `The arguments cannot be approved: ${cause.message}.`, { cause });
+  }
 }
 
 function configError(path: string, message: string): GatehouseError {
@@ -99,6 +115,7 @@ export class ApprovalGate {
 
   async approve(input: ApprovalRequestInput): Promise<ApprovalInfo> {
     const { principal } = input;
+    const argsSha256 = requestArgsHash(input.args);
     if (principal.break_glass === true) {
       await this.#audit('approval.break_glass', 'success', input, undefined, { approved: true, break_glass: true, approver: 'break_glass' });
       return { required: true, approved: true, approver: 'break_glass', break_glass: true };
@@ -106,16 +123,16 @@ export class ApprovalGate {
     const mode = this.modeFor(input.tool, input.risk);
     if (mode === 'deny') {
       await this.#audit('approval.denied', 'denied', input, undefined, { reason: 'mode is deny' });
-      throw new GatehouseError('GH_APPROVAL_DENIED', `Approval denied: the approval policy refuses ${input.subject} (mode deny)`, { data: { reason: 'mode_deny' } });
+      throw new GatehouseError('GH_APPROVAL_DENIED', `Approval denied: the approval policy refuses ${shownSubject(input)} (mode deny)`, { data: { reason: 'mode_deny' } });
     }
     if (mode === 'unavailable') {
       const what = input.risk === 'critical' ? 'critical operations are denied' : 'operations requiring approval are denied';
       await this.#audit('approval.denied', 'denied', input, undefined, { reason: 'no approver configured' });
-      throw new GatehouseError('GH_APPROVAL_UNAVAILABLE', `no approver configured: ${what} (${input.subject} requires approval)`, {
+      throw new GatehouseError('GH_APPROVAL_UNAVAILABLE', `no approver configured: ${what} (${shownSubject(input)} requires approval)`, {
         data: { reason: 'no_approver' },
       });
     }
-    const binding = bindingOf(principal.id, principal.tenant, input.subject, argsHash(input.args));
+    const binding = bindingOf(principal.id, principal.tenant, input.subject, argsSha256, realmOf(principal));
     let rec: ApprovalRecord | undefined;
     if (isApprovalId(input.approvalId)) {
       const hinted = await this.queue.get(input.approvalId);
@@ -130,6 +147,7 @@ export class ApprovalGate {
     const req = {
       principal: input.principal.id,
       principal_type: input.principal.type,
+      principal_realm: realmOf(input.principal),
       kind: input.kind,
       subject: input.subject,
       args: input.args,
@@ -166,14 +184,14 @@ export class ApprovalGate {
       if (status === 'denied') {
         await this.#audit('approval.denied', 'denied', input, rec, { approver: rec.approver, reason: rec.reason });
         const why = rec.reason ? `: ${rec.reason}` : '';
-        throw new GatehouseError('GH_APPROVAL_DENIED', `Approval ${rec.id} for ${input.subject} was denied by ${rec.approver ?? 'an approver'}${why}`, {
+        throw new GatehouseError('GH_APPROVAL_DENIED', `Approval ${rec.id} for ${shownSubject(input)} was denied by ${rec.approver ?? 'an approver'}${why}`, {
           data: { approval_id: rec.id },
         });
       }
       if (status === 'expired') {
         await this.queue.expire(rec.id);
         await this.#audit('approval.expired', 'denied', input, rec, {});
-        throw new GatehouseError('GH_APPROVAL_EXPIRED', `Approval ${rec.id} for ${input.subject} has expired; retry without it to request a new approval`, {
+        throw new GatehouseError('GH_APPROVAL_EXPIRED', `Approval ${rec.id} for ${shownSubject(input)} has expired; retry without it to request a new approval`, {
           data: { approval_id: rec.id },
         });
       }
@@ -181,7 +199,7 @@ export class ApprovalGate {
     }
     throw new GatehouseError(
       'GH_APPROVAL_PENDING',
-      `Approval required: ${input.subject} is waiting for approval ${rec.id}. Approve it with "gatehouse approvals approve ${rec.id}", ` +
+      `Approval required: ${shownSubject(input)} is waiting for approval ${rec.id}. Approve it with "gatehouse approvals approve ${rec.id}", ` +
         `then retry with header X-Gatehouse-Approval: ${rec.id} (MCP: params._meta["gatehouse/approval_id"])`,
       { data: { approval_id: rec.id, expires_at: new Date(rec.expires_at).toISOString() } },
     );
@@ -243,7 +261,7 @@ export class ApprovalGate {
       risk_level: input.risk,
       approved: extra.approved ?? false,
       approval: { required: true },
-      metadata: { kind: input.kind, subject: input.subject, args_sha256: rec?.args_sha256 ?? argsHash(input.args) },
+      metadata: { kind: input.kind, subject: shownSubject(input), args_sha256: rec?.args_sha256 ?? argsHash(input.args) },
     };
     if (p.network.tailscale) event.tailscale = p.network.tailscale;
     if (p.tenant !== undefined) event.tenant = p.tenant;

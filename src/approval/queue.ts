@@ -7,6 +7,7 @@ import type { Clock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
 import type { StateStore } from '../core/store.js';
+import { redactText, redactValue } from '../redact/index.js';
 import { argsHash, bindingOf } from './canonical.js';
 import type { ApprovalRecord, ApprovalStatus, DecideOptions, NewApproval } from './types.js';
 
@@ -36,9 +37,12 @@ export function cleanReason(reason: string | undefined): string | undefined {
   return s === '' ? undefined : s.slice(0, MAX_REASON);
 }
 
-function boundedArgs(args: unknown): unknown {
-  const text = JSON.stringify(args ?? {});
-  return text.length <= MAX_ARGS_STORED ? args ?? {} : { _truncated: `${text.slice(0, MAX_ARGS_STORED)}…` };
+// What approvers read (admin API, CLI, webhook) and what stays at rest: redacted as the audit log redacts a request's
+// args, then bounded. The binding covers the exact arguments, so a grant still covers only the call it was asked for.
+function shownArgs(args: unknown): unknown {
+  const redacted = redactValue(args ?? {});
+  const text = JSON.stringify(redacted);
+  return text.length <= MAX_ARGS_STORED ? redacted : { _truncated: `${text.slice(0, MAX_ARGS_STORED)}…` };
 }
 
 export class ApprovalStore {
@@ -71,7 +75,7 @@ export class ApprovalStore {
   /** The live approval for this exact call, or a new pending one (`created`). Concurrent identical calls share one. */
   async request(req: NewApproval): Promise<{ record: ApprovalRecord; created: boolean }> {
     const hash = argsHash(req.args);
-    const binding = bindingOf(req.principal, req.tenant, req.subject, hash);
+    const binding = bindingOf(req.principal, req.tenant, req.subject, hash, req.principal_realm);
     for (let attempt = 0; attempt < 3; attempt++) {
       const currentId = await this.store.get<string>(BINDINGS_NS, binding);
       const current = currentId === undefined ? undefined : await this.get(currentId);
@@ -82,8 +86,8 @@ export class ApprovalStore {
         status: 'pending',
         principal: req.principal,
         kind: req.kind,
-        subject: req.subject,
-        args: boundedArgs(req.args),
+        subject: redactText(req.subject),
+        args: shownArgs(req.args),
         args_sha256: hash,
         binding,
         risk_level: req.risk_level,
@@ -93,6 +97,7 @@ export class ApprovalStore {
         uses: 0,
       };
       if (req.principal_type !== undefined) record.principal_type = req.principal_type;
+      if (req.principal_realm !== undefined) record.principal_realm = req.principal_realm;
       if (req.tenant !== undefined) record.tenant = req.tenant;
       if (req.request_id !== undefined) record.request_id = req.request_id;
       await this.store.put(APPROVALS_NS, record.id, record, { ttlMs: this.ttlMs + RETENTION_MS });

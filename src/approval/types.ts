@@ -12,15 +12,17 @@ export interface ApprovalRecord {
   status: ApprovalStatus;
   principal: string;
   principal_type?: PrincipalType;
+  /** The credential namespace of `principal` (realmOf: method, and issuer for JWT); part of the binding. */
+  principal_realm?: string;
   tenant?: string;
   /** `tool` for MCP tools/call, `http` for HTTP routes. */
   kind: 'tool' | 'http';
-  /** The tool name, or `METHOD /path?query`. */
+  /** The tool name, or `METHOD /path?query` (redacted: a query can carry a credential). */
   subject: string;
-  /** The arguments as requested, for the approver to read (bounded); never sent to audit. */
+  /** The arguments as requested, for the approver to read (redacted, bounded); never sent to audit. */
   args: unknown;
   args_sha256: string;
-  /** SHA-256 over principal, tenant, subject and args_sha256: what an approval is valid for. */
+  /** SHA-256 over principal, tenant, subject, args_sha256 and principal_realm: what an approval is valid for. */
   binding: string;
   risk_level: RiskLevel;
   mode: 'queue' | 'webhook';
@@ -40,6 +42,7 @@ export interface ApprovalRecord {
 export interface NewApproval {
   principal: string;
   principal_type?: PrincipalType;
+  principal_realm?: string;
   tenant?: string;
   kind: 'tool' | 'http';
   subject: string;

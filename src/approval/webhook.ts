@@ -49,7 +49,8 @@ export interface WebhookApprovalRequest {
   type: 'approval.request';
   approval_id: string;
   nonce: string;
-  principal: { id: string; type?: string; tenant?: string };
+  /** `realm`: how the principal authenticated (method, and issuer for JWT); ids are unique only within one. */
+  principal: { id: string; type?: string; tenant?: string; realm?: string };
   kind: 'tool' | 'http';
   subject: string;
   args: unknown;
@@ -103,7 +104,12 @@ export class WebhookApprover {
       type: 'approval.request',
       approval_id: rec.id,
       nonce,
-      principal: { id: rec.principal, ...(rec.principal_type ? { type: rec.principal_type } : {}), ...(rec.tenant ? { tenant: rec.tenant } : {}) },
+      principal: {
+        id: rec.principal,
+        ...(rec.principal_type ? { type: rec.principal_type } : {}),
+        ...(rec.tenant ? { tenant: rec.tenant } : {}),
+        ...(rec.principal_realm ? { realm: rec.principal_realm } : {}),
+      },
       kind: rec.kind,
       subject: rec.subject,
       args: rec.args,

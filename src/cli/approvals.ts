@@ -41,15 +41,19 @@ function idArg(args: ParsedArgs): string {
 }
 
 const iso = (ms: number | undefined): string => (ms === undefined ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
-// Values from requests reach a terminal: strip control characters (escape-sequence injection).
-const printable = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+// Values from requests reach a terminal: strip control characters (escape-sequence injection), and show format
+// characters (bidi overrides, zero-width) and line separators as escapes, so the approver reads what is approved.
+const printable = (s: string): string =>
+  s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').replace(/[\p{Cf}\u2028\u2029]/gu, (c) => `\\u{${(c.codePointAt(0) as number).toString(16)}}`);
+// The list is a summary: a cut-off value says so.
+const clip = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
 
 function show(rec: ApprovalRecord, ctx: CliContext): void {
   const now = Date.now();
   const rows: Array<[string, string]> = [
     ['id', rec.id],
     ['status', effectiveStatus(rec, now)],
-    ['principal', printable(rec.principal) + (rec.tenant ? ` (tenant ${printable(rec.tenant)})` : '')],
+    ['principal', printable(rec.principal) + (rec.tenant ? ` (tenant ${printable(rec.tenant)})` : '') + (rec.principal_realm ? ` via ${printable(rec.principal_realm)}` : '')],
     ['subject', `${rec.kind} ${printable(rec.subject)}`],
     ['arguments', printable(JSON.stringify(rec.args))],
     ['args sha256', rec.args_sha256],
@@ -92,7 +96,7 @@ const list: Command = {
     writeLine(ctx.stdout, `${'ID'.padEnd(21)} ${'STATUS'.padEnd(8)} ${'RISK'.padEnd(8)} ${'PRINCIPAL'.padEnd(20)} ${'REQUESTED'.padEnd(20)} SUBJECT`);
     for (const r of recs) {
       const cols = [r.id.padEnd(21), effectiveStatus(r, Date.now()).padEnd(8), r.risk_level.padEnd(8), printable(r.principal).slice(0, 20).padEnd(20), iso(r.created_at).padEnd(20)];
-      writeLine(ctx.stdout, `${cols.join(' ')} ${printable(r.subject).slice(0, 60)} ${printable(JSON.stringify(r.args)).slice(0, 60)}`);
+      writeLine(ctx.stdout, `${cols.join(' ')} ${clip(printable(r.subject), 60)} ${clip(printable(JSON.stringify(r.args)), 60)}`);
     }
     return 0;
   },

@@ -49,7 +49,8 @@ export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDe
 
   return {
     stages: { identify, decrypt: crypto.decrypt, classify: policy.classify, authorize: policy.authorize, approve: policy.approve },
-    needsBody: crypto.needsBody,
+    // Client-encrypted bodies are decrypted, and bodies an HTTP approval must bind are hashed, before the policy stages.
+    needsBody: (ex, endToEnd) => crypto.needsBody(ex, endToEnd) || policy.needsBody(ex),
     publicStages: { identify: authn.identifyOptional },
     audit,
     auditEvent: (ex) => auditEventFromExchange(ex),

@@ -70,6 +70,20 @@ describe('gatehouse approvals', () => {
     assert.equal((await cli(['approvals', 'list', '--status', 'weird'], { env })).code, 2);
   });
 
+  test('show and list make invisible and bidi-control characters visible, and mark cut-off arguments', async () => {
+    // A requester must not make the approver read something other than what is approved: a right-to-left override
+    // or a zero-width character in an argument is printed as an escape, and the list marks what it cuts off.
+    const rec = await request('nginx\u202e\u200b\u2066x');
+    const show = await cli(['approvals', 'show', rec.id], { env });
+    assert.equal(show.code, 0, show.stderr);
+    assert.doesNotMatch(show.stdout, /[\u202e\u200b\u2066]/u);
+    assert.match(show.stdout, /nginx\\u\{202e\}\\u\{200b\}\\u\{2066\}x/);
+    const long = await request(`nginx-${'x'.repeat(80)}`);
+    const list = await cli(['approvals', 'list'], { env });
+    const row = list.stdout.split('\n').find((l) => l.startsWith(long.id)) ?? '';
+    assert.match(row, /…$/, row);
+  });
+
   test('a call held by the gateway proceeds when a separate CLI process approves it', async () => {
     const gwStore = new SqliteStore(join(home, 'state.db'));
     try {

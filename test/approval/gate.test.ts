@@ -220,3 +220,17 @@ describe('modes and break-glass', () => {
     assert.equal((await attempt({ package_name: 'nginx' })).err?.code, 'GH_AUDIT_UNAVAILABLE');
   });
 });
+
+describe('arguments that cannot be hashed', () => {
+  test('arguments nested too deeply to hash are a client error (GH_BAD_REQUEST), not an internal one', async () => {
+    const tools = { run_job: { scopes: ['system:admin'], risk_level: 'critical', requires_approval: true, arguments: { spec: { type: 'object' } } } };
+    const e = await createPolicyEngine(makeConfig({ authz: { tools } as never, approval: { mode: 'queue', queue: { hold_timeout: 0 } } }), makeDeps());
+    let deep = '1';
+    for (let i = 0; i < 100; i++) deep = `[${deep}]`;
+    const body = Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_job","arguments":{"spec":{"a":${deep}}}}}`);
+    const ex = makeExchange({ body, principal: admin });
+    await e.classify(ex);
+    await e.authorize(ex);
+    await assert.rejects(async () => e.approve(ex), (err: unknown) => err instanceof GatehouseError && err.code === 'GH_BAD_REQUEST' && err.status === 400);
+  });
+});

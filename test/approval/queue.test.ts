@@ -26,6 +26,14 @@ describe('canonical arguments', () => {
     assert.equal(argsHash(undefined), argsHash({}));
     assert.equal(canonicalJson({ b: 1, a: 'x' }), '{"a":"x","b":1}');
   });
+  test('arguments that are not plain JSON values are refused, never hashed as {} (a Map, Set or Date would all collide)', () => {
+    // Library callers pass arguments directly: every Map hashed as {} would let one approval cover any Map.
+    for (const v of [new Map([['package_name', 'nginx']]), new Set(['nginx']), new Date(0), /nginx/, new (class Args { x = 1 })()]) {
+      assert.throws(() => argsHash({ args: v }), TypeError, Object.prototype.toString.call(v));
+    }
+    assert.equal(argsHash(Object.assign(Object.create(null), { a: 1 })), argsHash({ a: 1 }));
+    assert.equal(canonicalJson([1, 1.0, 1e0, -0]), '[1,1,1,0]');
+  });
   test('the binding covers principal, tenant, subject and arguments', () => {
     const h = argsHash({});
     const b = bindingOf('ops', undefined, 'install_package', h);
