@@ -10,9 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApprovalConfig, ApprovalMode } from '../config/schema/approval.js';
 import { GatehouseError } from '../core/errors.js';
 import type { ApprovalInfo, AuditEvent, Principal, RiskLevel, StageDeps } from '../core/types.js';
-import { redactText } from '../redact/index.js';
 import { argsHash, bindingOf, realmOf } from './canonical.js';
-import { ApprovalStore, effectiveStatus, isApprovalId } from './queue.js';
+import { ApprovalStore, effectiveStatus, isApprovalId, type ApprovalRedactor } from './queue.js';
 import type { ApprovalRecord } from './types.js';
 import { WebhookApprover } from './webhook.js';
 
@@ -34,9 +33,6 @@ export interface ApprovalRequestInput {
   signal?: AbortSignal;
 }
 
-// `METHOD /path?query` can carry a credential in its query: messages and audit events get it redacted (the binding
-// hashes the real one).
-const shownSubject = (input: ApprovalRequestInput): string => redactText(input.subject);
 
 // Arguments come from the request: ones that cannot be hashed (nested past the limit, a number JSON parsed to
 // Infinity) are the client's error, and refused before any approver or audit event sees them.
@@ -73,15 +69,22 @@ export class ApprovalGate {
   readonly #deps: StageDeps;
   readonly #webhook: WebhookApprover | undefined;
 
-  private constructor(cfg: ApprovalConfig, deps: StageDeps, webhook: WebhookApprover | undefined) {
+  private constructor(cfg: ApprovalConfig, deps: StageDeps, webhook: WebhookApprover | undefined, redactor: ApprovalRedactor | undefined) {
     this.#cfg = cfg;
     this.#deps = deps;
     this.#webhook = webhook;
-    this.queue = new ApprovalStore(deps.store, deps.clock, cfg.queue.approval_ttl);
+    this.queue = new ApprovalStore(deps.store, deps.clock, cfg.queue.approval_ttl, redactor);
+  }
+
+  // `METHOD /path?query` can carry a credential in its query: messages and audit events get it redacted (the binding
+  // hashes the real one).
+  #shown(input: ApprovalRequestInput): string {
+    return this.queue.redactor.redactText(input.subject);
   }
 
   /** Validates the section against the tool registry and loads the webhook secret. */
-  static async create(cfg: ApprovalConfig, deps: StageDeps, isTool: (name: string) => boolean): Promise<ApprovalGate> {
+  /** `redactor`: what redacts stored and shown arguments (default: the built-in rules; the gateway passes its configured one). */
+  static async create(cfg: ApprovalConfig, deps: StageDeps, isTool: (name: string) => boolean, redactor?: ApprovalRedactor): Promise<ApprovalGate> {
     for (const name of Object.keys(cfg.tools)) if (!isTool(name)) throw configError(`approval.tools.${name}`, 'unknown tool');
     const modes: ApprovalMode[] = [cfg.mode, ...Object.values(cfg.modes).filter((m): m is ApprovalMode => m !== undefined), ...Object.values(cfg.tools)];
     const secret = await loadSecret(cfg.webhook);
@@ -99,7 +102,7 @@ export class ApprovalGate {
         clock: deps.clock,
       });
     }
-    return new ApprovalGate(cfg, deps, webhook);
+    return new ApprovalGate(cfg, deps, webhook, redactor);
   }
 
   /** Whether an operation of this risk (or a tool marked requires_approval) needs approval. */
@@ -123,12 +126,12 @@ export class ApprovalGate {
     const mode = this.modeFor(input.tool, input.risk);
     if (mode === 'deny') {
       await this.#audit('approval.denied', 'denied', input, undefined, { reason: 'mode is deny' });
-      throw new GatehouseError('GH_APPROVAL_DENIED', `Approval denied: the approval policy refuses ${shownSubject(input)} (mode deny)`, { data: { reason: 'mode_deny' } });
+      throw new GatehouseError('GH_APPROVAL_DENIED', `Approval denied: the approval policy refuses ${this.#shown(input)} (mode deny)`, { data: { reason: 'mode_deny' } });
     }
     if (mode === 'unavailable') {
       const what = input.risk === 'critical' ? 'critical operations are denied' : 'operations requiring approval are denied';
       await this.#audit('approval.denied', 'denied', input, undefined, { reason: 'no approver configured' });
-      throw new GatehouseError('GH_APPROVAL_UNAVAILABLE', `no approver configured: ${what} (${shownSubject(input)} requires approval)`, {
+      throw new GatehouseError('GH_APPROVAL_UNAVAILABLE', `no approver configured: ${what} (${this.#shown(input)} requires approval)`, {
         data: { reason: 'no_approver' },
       });
     }
@@ -184,14 +187,14 @@ export class ApprovalGate {
       if (status === 'denied') {
         await this.#audit('approval.denied', 'denied', input, rec, { approver: rec.approver, reason: rec.reason });
         const why = rec.reason ? `: ${rec.reason}` : '';
-        throw new GatehouseError('GH_APPROVAL_DENIED', `Approval ${rec.id} for ${shownSubject(input)} was denied by ${rec.approver ?? 'an approver'}${why}`, {
+        throw new GatehouseError('GH_APPROVAL_DENIED', `Approval ${rec.id} for ${this.#shown(input)} was denied by ${rec.approver ?? 'an approver'}${why}`, {
           data: { approval_id: rec.id },
         });
       }
       if (status === 'expired') {
         await this.queue.expire(rec.id);
         await this.#audit('approval.expired', 'denied', input, rec, {});
-        throw new GatehouseError('GH_APPROVAL_EXPIRED', `Approval ${rec.id} for ${shownSubject(input)} has expired; retry without it to request a new approval`, {
+        throw new GatehouseError('GH_APPROVAL_EXPIRED', `Approval ${rec.id} for ${this.#shown(input)} has expired; retry without it to request a new approval`, {
           data: { approval_id: rec.id },
         });
       }
@@ -199,7 +202,7 @@ export class ApprovalGate {
     }
     throw new GatehouseError(
       'GH_APPROVAL_PENDING',
-      `Approval required: ${shownSubject(input)} is waiting for approval ${rec.id}. Approve it with "gatehouse approvals approve ${rec.id}", ` +
+      `Approval required: ${this.#shown(input)} is waiting for approval ${rec.id}. Approve it with "gatehouse approvals approve ${rec.id}", ` +
         `then retry with header X-Gatehouse-Approval: ${rec.id} (MCP: params._meta["gatehouse/approval_id"])`,
       { data: { approval_id: rec.id, expires_at: new Date(rec.expires_at).toISOString() } },
     );
@@ -261,7 +264,7 @@ export class ApprovalGate {
       risk_level: input.risk,
       approved: extra.approved ?? false,
       approval: { required: true },
-      metadata: { kind: input.kind, subject: shownSubject(input), args_sha256: rec?.args_sha256 ?? argsHash(input.args) },
+      metadata: { kind: input.kind, subject: this.#shown(input), args_sha256: rec?.args_sha256 ?? argsHash(input.args) },
     };
     if (p.network.tailscale) event.tailscale = p.network.tailscale;
     if (p.tenant !== undefined) event.tenant = p.tenant;

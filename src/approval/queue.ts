@@ -7,7 +7,7 @@ import type { Clock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
 import type { StateStore } from '../core/store.js';
-import { redactText, redactValue } from '../redact/index.js';
+import { defaultRedactor, type Redactor } from '../redact/index.js';
 import { argsHash, bindingOf } from './canonical.js';
 import type { ApprovalRecord, ApprovalStatus, DecideOptions, NewApproval } from './types.js';
 
@@ -39,17 +39,21 @@ export function cleanReason(reason: string | undefined): string | undefined {
 
 // What approvers read (admin API, CLI, webhook) and what stays at rest: redacted as the audit log redacts a request's
 // args, then bounded. The binding covers the exact arguments, so a grant still covers only the call it was asked for.
-function shownArgs(args: unknown): unknown {
-  const redacted = redactValue(args ?? {});
+function shownArgs(args: unknown, redactor: ApprovalRedactor): unknown {
+  const redacted = redactor.redactValue(args ?? {});
   const text = JSON.stringify(redacted);
   return text.length <= MAX_ARGS_STORED ? redacted : { _truncated: `${text.slice(0, MAX_ARGS_STORED)}…` };
 }
+
+/** What redacts approval arguments and subjects: the gateway passes the configured redactor (`redact:` section). */
+export type ApprovalRedactor = Pick<Redactor, 'redactText' | 'redactValue'>;
 
 export class ApprovalStore {
   constructor(
     readonly store: StateStore,
     readonly clock: Clock,
     readonly ttlMs: number,
+    readonly redactor: ApprovalRedactor = defaultRedactor(),
   ) {}
 
   #live(rec: ApprovalRecord | undefined): boolean {
@@ -86,8 +90,8 @@ export class ApprovalStore {
         status: 'pending',
         principal: req.principal,
         kind: req.kind,
-        subject: redactText(req.subject),
-        args: shownArgs(req.args),
+        subject: this.redactor.redactText(req.subject),
+        args: shownArgs(req.args, this.redactor),
         args_sha256: hash,
         binding,
         risk_level: req.risk_level,

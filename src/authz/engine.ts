@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { ApprovalGate, ApprovalStore, canonicalJson, sha256Hex } from '../approval/index.js';
 import type { GatehouseConfig } from '../config/schema/index.js';
+import { createRedactor } from '../redact/index.js';
 import { GatehouseError } from '../core/errors.js';
 import type { Decision, Exchange, Operation, Principal, RiskLevel, Stage, StageDeps } from '../core/types.js';
 import { loadAclFiles, type AclRule } from './acl.js';
@@ -125,7 +126,8 @@ export async function createPolicyEngine(cfg: GatehouseConfig, deps: StageDeps, 
     }
   }
   const tenancy = new Tenancy(a.tenants.length > 0 ? a.tenants : rbac.tenants(), a.cross_tenant_grants);
-  const gate = await ApprovalGate.create(cfg.approval, deps, (name) => tools.has(name));
+  // Approval records are redacted by the same rules as the audit log (the `redact:` section).
+  const gate = await ApprovalGate.create(cfg.approval, deps, (name) => tools.has(name), createRedactor(cfg.redact));
   const policyVersion = a.policy_version ?? computePolicyVersion(cfg, rules);
   const authorizer = new Authorizer({
     scopes,

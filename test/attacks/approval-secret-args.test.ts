@@ -141,3 +141,25 @@ test('gatehouse approvals list and show do not print a token from the arguments'
     assert.ok(!r.stdout.includes(pw), `${argv.join(' ')} prints the token`);
   }
 });
+
+test("the operator's redact rules apply to approval records too (redact.keys), as to the audit log", async () => {
+  const phrase = `open sesame ${secret().slice(0, 6)} please`;
+  const e = await createPolicyEngine(
+    makeConfig({
+      authz: { routes: [{ name: 'launch', path: '/ops/launch', methods: ['POST'], scopes: ['system:admin'], requires_approval: true }] },
+      approval: { mode: 'queue', queue: { hold_timeout: 0 } },
+      redact: { keys: ['launch_phrase'] },
+    }),
+    makeDeps(),
+  );
+  const body = JSON.stringify({ launch_phrase: phrase, target: 'staging' });
+  const ex = makeExchange({ kind: 'http', method: 'POST', path: '/ops/launch', principal: ops, body, headers: { 'content-length': String(body.length) } });
+  await e.classify(ex);
+  await e.authorize(ex);
+  const err = await Promise.resolve(e.approve(ex)).then(() => undefined, (x: unknown) => x as GatehouseError);
+  assert.equal(err?.code, 'GH_APPROVAL_PENDING');
+  const rec = await e.approvals.get(err.data?.['approval_id'] as string);
+  const stored = JSON.stringify(rec);
+  assert.ok(stored.includes('staging'), 'the rest of the body is readable');
+  assert.ok(!stored.includes(phrase), 'a value under a configured sensitive key is kept in clear');
+});
