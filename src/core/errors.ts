@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   GH_BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
   GH_PATH_INVALID: { status: 400, message: 'The request path is invalid.' },
   GH_HEADER_INVALID: { status: 400, message: 'A request header is invalid.' },
+  GH_METHOD_NOT_ALLOWED: { status: 405, message: 'The request method is not allowed.' },
   GH_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large.' },
   GH_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   GH_REQUEST_TIMEOUT: { status: 408, message: 'The request took too long to arrive.' },

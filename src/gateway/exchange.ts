@@ -8,15 +8,21 @@ import type { ClientCertIdentity, Exchange, NetworkIdentity } from '../core/type
 
 /**
  * Splits and checks the request target. Refuses anything that could escape a route prefix after decoding:
- * encoded slashes, backslashes or NULs, dot segments (raw or percent-encoded), absolute-form targets.
+ * encoded slashes, backslashes or NULs, dot segments (raw or percent-encoded), absolute-form targets, and what an
+ * upstream would read differently: a fragment, `;` path parameters.
  * Returns the decoded path used for routing and the raw path forwarded upstream (identical in meaning).
  */
 export function checkTarget(url: string | undefined): { path: string; rawPath: string; query: string } {
   if (!url || url.charCodeAt(0) !== 47 /* '/' */ || url.length > 8192) throw new GatehouseError('GH_PATH_INVALID');
+  // A fragment has no place in a request target (RFC 9112 §3.2); upstreams that parse it as one serve a shorter path
+  // than the one authorized (`/files/secret#/x` → /files/secret).
+  if (url.includes('#')) throw new GatehouseError('GH_PATH_INVALID');
   const q = url.indexOf('?');
   const rawPath = q === -1 ? url : url.slice(0, q);
   const query = q === -1 ? '' : url.slice(q + 1);
-  if (rawPath.includes('\\')) throw new GatehouseError('GH_PATH_INVALID');
+  // Servlet containers strip `;params` from each segment before routing, so `/files/secret;x/key` would be authorized
+  // as written and served as /files/secret/key. Percent-encoded (%3b) it stays a plain character everywhere.
+  if (rawPath.includes('\\') || rawPath.includes(';')) throw new GatehouseError('GH_PATH_INVALID');
   let path = rawPath;
   if (rawPath.includes('%')) {
     // %2f %5c %00 would let a decoded path differ from what the upstream routes on: refuse them outright.
@@ -27,11 +33,29 @@ export function checkTarget(url: string | undefined): { path: string; rawPath: s
       throw new GatehouseError('GH_PATH_INVALID');
     }
   }
-  // Dot segments are refused, not resolved: a client that sends them is probing. `..;x` counts too: servlet
-  // containers strip path parameters and then resolve the dots (the /..;/ bypass).
+  // Dot segments are refused, not resolved: a client that sends them is probing. `..;x` (here only from `..%3b`) counts
+  // too: a container that decodes before stripping path parameters resolves it (the /..;/ bypass).
   if (path.includes('/.') && /\/\.\.?(;[^/]*)?(\/|$)/.test(path)) throw new GatehouseError('GH_PATH_INVALID');
   if (path.includes('//')) throw new GatehouseError('GH_PATH_INVALID');
   return { path, rawPath, query };
+}
+
+// RFC 9110 §7.2: uri-host [":" port]; an IP literal or a reg-name (unreserved, pct-encoded, sub-delims). Empty is allowed.
+const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::[0-9]{0,5})?$/;
+
+/**
+ * RFC 9112 §3.2: a request with more than one Host line, or a Host that is not a host[:port], is answered 400. Node
+ * keeps the first of two Host lines; the forwarded X-Forwarded-Host (which upstreams build links from) would carry
+ * whichever the proxy read, and a value like `good.example/x` or `user@evil` turns into someone else's URL there.
+ */
+export function checkHost(rawHeaders: readonly string[]): void {
+  let seen = false;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
+    if (seen || !HOST_VALUE.test(rawHeaders[i + 1] as string)) throw new GatehouseError('GH_HEADER_INVALID');
+    seen = true;
+  }
 }
 
 export interface NetworkOptions {

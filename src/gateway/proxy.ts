@@ -15,7 +15,7 @@ function isClientControlled(name: string): boolean {
 export interface ForwardHooks {
   /** Called with the upstream status before anything is sent to the client; may return a promise (audit durability). */
   beforeResponse(ex: Exchange, status: number): Promise<void> | undefined;
-  /** Extra response headers (request id, HSTS). */
+  /** Response headers the gateway sets (the request id), replacing any the upstream sent under the same name. */
   responseHeaders: (ex: Exchange) => Record<string, string>;
 }
 
@@ -36,18 +36,28 @@ export interface UpstreamOptions {
   maxFilteredResponse?: number;
 }
 
-/** Header names listed in a Connection header (RFC 9110 §7.6.1), which are hop-by-hop too. */
-function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
-  if (typeof value !== 'string' || value.length > 1024) return undefined;
+/**
+ * Adds the header names listed in one Connection header (RFC 9110 §7.6.1), which are hop-by-hop too, to `into`.
+ * Every Connection line counts (a list may be split over several, §5.3), and there is no length cut-off: skipping a
+ * long value would forward exactly the headers it names. Header size limits bound the work.
+ */
+function connectionTokens(value: string | undefined, into: Set<string> | undefined): Set<string> | undefined {
+  if (typeof value !== 'string') return into;
   // The usual values name no header: answered without splitting (this runs on most responses).
   if (value.length <= 10) {
     const v = value.toLowerCase();
-    if (v === 'keep-alive' || v === 'close') return undefined;
+    if (v === 'keep-alive' || v === 'close') return into;
   }
-  const tokens = new Set(value.toLowerCase().split(',').map((t) => t.trim()));
-  tokens.delete('close');
-  tokens.delete('keep-alive');
-  return tokens.size > 0 ? tokens : undefined;
+  for (const t of value.toLowerCase().split(',')) {
+    const name = t.trim();
+    if (name !== '' && name !== 'close' && name !== 'keep-alive') (into ??= new Set()).add(name);
+  }
+  return into;
+}
+
+/** The client hung up before a response could reach it: recorded as a client error, not as an upstream failure. */
+function clientGone(): GatehouseError {
+  return new GatehouseError('GH_BAD_REQUEST', 'The client closed the connection.', { detail: 'client_closed' });
 }
 
 function upstreamError(err: Error & { code?: string }): GatehouseError {
@@ -129,7 +139,7 @@ export class Upstream {
     let host: string | undefined;
     let connectionListed: Set<string> | undefined;
     for (let i = 0; i < raw.length; i += 2) {
-      if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') connectionListed = connectionTokens(raw[i + 1]);
+      if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') connectionListed = connectionTokens(raw[i + 1], connectionListed);
     }
     for (let i = 0; i < raw.length; i += 2) {
       const name = (raw[i] as string).toLowerCase();
@@ -148,6 +158,9 @@ export class Upstream {
       }
       if (HOP_BY_HOP.has(name) || connectionListed?.has(name)) continue;
       if (name === 'authorization' && this.#opts.stripAuthorization) continue;
+      // Node has already answered `100-continue` to the client; undici refuses to send Expect (the request would
+      // fail as a 502). The expectation is met at this hop.
+      if (name === 'expect') continue;
       // Our own namespace (x-gatehouse-*, e.g. the encrypted-body marker) never travels upstream; except that
       // on end-to-end routes the ciphertext and its marker pass untouched.
       const e2eMarker = this.#route.end_to_end && name === 'x-gatehouse-encrypted';
@@ -180,6 +193,9 @@ export class Upstream {
     const res = ex.res;
     const target = this.#path(ex);
     if (target === undefined) return Promise.reject(new GatehouseError('GH_PATH_INVALID', 'The route prefix must not be percent-encoded.'));
+    // A stage may have waited (approval, first credential check) while the client left: act for nobody, and a
+    // response written to the dead socket would pause the upstream for good (undici's body timeout sleeps meanwhile).
+    if (res.destroyed) return Promise.reject(clientGone());
     const { headers, contentLength, chunked } = this.#headers(ex, trustedPeer);
     let body: Buffer | Readable | null = null;
     if (ex.body !== undefined) {
@@ -198,6 +214,7 @@ export class Upstream {
     return new Promise<void>((resolve, reject) => {
       let started = false;
       let done = false;
+      let gone = false;
       let abort: ((err?: Error) => void) | undefined;
       let buffered: Buffer[] | undefined;
       let bufferedLen = 0;
@@ -212,7 +229,10 @@ export class Upstream {
         else resolve();
       };
       const onClientClose = () => {
-        if (!res.writableFinished && abort) abort(new Error('client closed'));
+        if (res.writableFinished) return;
+        gone = true;
+        // Before onConnect (queued for a pool connection) there is nothing to abort yet: onConnect sees `gone`.
+        abort?.(new Error('client closed'));
       };
       const onDrain = () => resumeUpstream?.();
       // Node refuses header bytes that could split the response; an upstream sending them gets a 502, not a crash.
@@ -233,12 +253,13 @@ export class Upstream {
       const handler = {
         onConnect(abortFn: (err?: Error) => void) {
           abort = abortFn;
+          if (gone) abortFn(new Error('client closed'));
         },
         onHeaders: (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean => {
           if (statusCode < 200) return true; // 1xx informational: not relayed
           status = statusCode;
           resumeUpstream = resume;
-          outHeaders = responseHeaders(rawHeaders, hooks.responseHeaders(ex));
+          outHeaders = responseHeaders(rawHeaders, hooks.responseHeaders(ex), this.#publicLocation);
           if (!filter && statusCode >= 400 && this.#opts.errorBodies !== 'pass') filter = errorBodyFilter(this.#opts, statusCode);
           if (filter) {
             buffered = [];
@@ -285,7 +306,8 @@ export class Upstream {
         },
         onError: (err: Error & { code?: string }) => {
           if (done) return;
-          if (!started) finish(upstreamError(err));
+          if (gone) finish(started ? undefined : clientGone());
+          else if (!started) finish(upstreamError(err));
           else {
             // Mid-stream failure: the status is gone; cut the connection so the client sees a truncated response.
             res.destroy();
@@ -325,6 +347,29 @@ export class Upstream {
     });
   }
 
+  /**
+   * An upstream that builds absolute URLs from the Host the gateway sent names its own internal address. A Location
+   * on the upstream's origin is mapped back onto the route (nginx's `proxy_redirect default`); outside the base
+   * path only the origin is dropped. Other origins and relative references pass unchanged.
+   */
+  readonly #publicLocation = (value: string): string => {
+    if (!/^(?:https?:)?\/\//i.test(value)) return value;
+    let u: URL;
+    try {
+      u = new URL(value, this.origin);
+    } catch {
+      return value;
+    }
+    if (u.origin !== this.origin) return value;
+    const base = this.#basePath;
+    let path = u.pathname;
+    if (base !== '' && !(path === base || path.startsWith(base + '/'))) return path + u.search + u.hash;
+    path = path.slice(base.length) || '/';
+    const prefix = this.#route.prefix.replace(/\/+$/, '');
+    if (this.#route.strip_prefix && prefix !== '') path = prefix + path;
+    return path + u.search + u.hash;
+  };
+
   close(): Promise<void> {
     return this.#pool.close();
   }
@@ -343,25 +388,29 @@ function errorBodyFilter(opts: UpstreamOptions, status: number): (body: Buffer, 
   return (body, contentType) => (redact && TEXTUAL.test(contentType) ? Buffer.from(redact(body.toString('utf8'))) : body);
 }
 
-/** Response headers as a flat list from undici's raw header buffers, hop-by-hop removed, extras added when absent. */
-function responseHeaders(raw: Buffer[], extra: Record<string, string>): string[] {
+/**
+ * Response headers as a flat list from undici's raw header buffers: hop-by-hop removed, Location mapped off the
+ * upstream's origin, the gateway's extras in place of any the upstream set (the request id the client sees must be
+ * the one in the gateway's log and audit record).
+ */
+function responseHeaders(raw: Buffer[], extra: Record<string, string>, publicLocation: (value: string) => string): string[] {
   const out: string[] = [];
   let connectionListed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
     const value = (raw[i + 1] as Buffer).toString('latin1');
     if (name === 'connection') {
-      connectionListed = connectionTokens(value);
+      connectionListed = connectionTokens(value, connectionListed);
       continue;
     }
     // The gateway terminates TLS, so its own HSTS policy (set on every response) governs, not the upstream's.
-    if (HOP_BY_HOP.has(name) || name === 'strict-transport-security') continue;
-    out.push(name, value);
+    if (HOP_BY_HOP.has(name) || name === 'strict-transport-security' || Object.hasOwn(extra, name)) continue;
+    out.push(name, name === 'location' || name === 'content-location' ? publicLocation(value) : value);
   }
   if (connectionListed) {
     for (let i = out.length - 2; i >= 0; i -= 2) if (connectionListed.has(out[i] as string)) out.splice(i, 2);
   }
-  for (const k in extra) if (headerValue(out, k) === '') out.push(k, extra[k] as string);
+  for (const k in extra) out.push(k, extra[k] as string);
   return out;
 }
 

@@ -3,11 +3,12 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
-import { GatehouseError, toGatehouseError } from '../core/errors.js';
+import { GatehouseError, errorBody, toGatehouseError } from '../core/errors.js';
+import { requestId } from '../core/ids.js';
 import { ipMatcher } from '../core/net.js';
 import type { ClientCertIdentity, Exchange } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
-import { checkTarget, createExchange, networkIdentity } from './exchange.js';
+import { checkHost, checkTarget, createExchange, networkIdentity } from './exchange.js';
 import { ConnectionGuard } from './guard.js';
 import { runPipeline, type Capabilities } from './pipeline.js';
 import { Upstream } from './proxy.js';
@@ -150,9 +151,18 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     let target: ReturnType<typeof checkTarget>;
     try {
       target = checkTarget(req.url);
+      checkHost(req.rawHeaders);
+      // An upstream that echoes TRACE would hand the client the headers the gateway adds (injected upstream
+      // credentials, identity headers): refused here, as nginx does. (TRACK never gets here: Node's parser refuses it.)
+      if (req.method === 'TRACE') throw new GatehouseError('GH_METHOD_NOT_ALLOWED');
     } catch (e) {
+      // Refused before an exchange exists, yet a refusal like any other: a request id, and a log line, so that
+      // path-confusion probes leave a trace. The raw path is attacker text: truncated, JSON-escaped by the logger, and
+      // without its query, which may carry a credential.
       const err = toGatehouseError(e);
-      sendJson(res, err.status, JSON.stringify({ error: { code: err.code, message: err.publicMessage } }));
+      const id = requestId();
+      sendJson(res, err.status, errorBody(err, id), { 'x-request-id': id });
+      if (logRequests) logger.info({ req_id: id, method: req.method, path: (req.url ?? '').split('?', 1)[0]?.slice(0, 256), status: err.status, code: err.code }, 'request');
       return;
     }
     if (target.path === '/healthz') return sendJson(res, 200, '{"status":"ok"}');

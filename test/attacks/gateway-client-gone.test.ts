@@ -1,0 +1,97 @@
+/**
+ * A client that hangs up before its request is forwarded must not leave an upstream request behind: otherwise the
+ * upstream acts for nobody, and a streamed response written to the dead client pauses forever (undici's body
+ * timeout does not run while paused), pinning a pooled upstream connection and the in-flight count for good.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateConfig } from '../../src/config/index.js';
+import type { Exchange } from '../../src/core/types.js';
+import { listenGateway } from '../../src/gateway/server.js';
+import type { Capabilities } from '../../src/gateway/pipeline.js';
+import { memoryLogger, startTestGateway } from '../helpers/gateway.js';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** An upstream that streams without end (an SSE feed) and counts the requests it saw and the ones still open. */
+async function endlessUpstream(): Promise<{ url: string; server: Server; seen: string[]; open: () => number }> {
+  const seen: string[] = [];
+  let open = 0;
+  const server = createServer((req, res) => {
+    seen.push(req.url ?? '');
+    open++;
+    res.on('close', () => open--);
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    const pump = () => {
+      while (!res.destroyed && res.write(chunk));
+      if (!res.destroyed) res.once('drain', pump);
+    };
+    pump();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, seen, open: () => open };
+}
+
+/** Sends a request and hangs up after `ms`, without reading the answer. */
+function hangUpAfter(port: number, target: string, ms: number): void {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  setTimeout(() => socket.destroy(), ms);
+}
+
+describe('a client that hangs up before the forward', () => {
+  test('during a stage that waits (approval, first credential check): nothing is forwarded, nothing stays open', async () => {
+    const up = await endlessUpstream();
+    const stateDir = mkdtempSync(join(tmpdir(), 'gh-gone-'));
+    const cfg = validateConfig({ state_dir: stateDir, server: { tls: { enabled: false } }, routes: [{ name: 'feed', prefix: '/feed', upstream: up.url, auth_required: false, body_timeout: '300ms' }] }, { env: {} });
+    const caps: Capabilities = {
+      stages: {},
+      // A stage that has to wait, as an approval or a first password verification does.
+      publicStages: { identify: (_ex: Exchange) => sleep(200) },
+      audit: { waitForDurable: false, emit: async () => {}, record: () => {}, healthy: () => true, close: async () => {} },
+      auditEvent: () => ({ action: 'request' }) as never,
+      logger: memoryLogger(),
+      redactText: (t) => t,
+      close: async () => {},
+    };
+    const gw = await listenGateway({ config: cfg, capabilities: caps, upstreamUrls: new Map([['feed', up.url]]), tls: undefined }, '127.0.0.1:0');
+    try {
+      hangUpAfter(gw.port, '/feed/events', 50);
+      await sleep(1000);
+      assert.deepEqual(up.seen, [], 'the upstream was asked on behalf of a client that had left');
+      assert.equal(up.open(), 0, 'an upstream response is still open');
+      assert.equal(gw.inflight, 0, 'the request never finished');
+    } finally {
+      await gw.close(200);
+      up.server.closeAllConnections();
+      up.server.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  test('while queued for a busy upstream connection: the queued request is dropped, not sent', async () => {
+    const up = await endlessUpstream();
+    const gw = await startTestGateway({ routes: [{ name: 'feed', prefix: '/feed', upstream: up.url, connections: 1 }] });
+    try {
+      // The first client holds the route's only connection for 400 ms, then leaves; the second gives up while queued.
+      hangUpAfter(gw.port, '/feed/first', 400);
+      await sleep(50);
+      hangUpAfter(gw.port, '/feed/second', 100);
+      await sleep(1000);
+      assert.deepEqual(up.seen, ['/first']);
+      assert.equal(up.open(), 0, 'an upstream response is still open');
+      assert.equal(gw.inflight, 0);
+    } finally {
+      await gw.stop();
+      up.server.closeAllConnections();
+      up.server.close();
+    }
+  });
+});
