@@ -4,6 +4,7 @@ import { systemClock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import { safeJsonParse } from '../core/safe.js';
 import type { Decision, Logger, Operation, Principal } from '../core/types.js';
+import { checkTarget } from '../gateway/exchange.js';
 import { MemoryStore } from '../store/index.js';
 import { configOption, loadCliConfig, openCliStore } from './context.js';
 import type { CliContext, Command, ParsedArgs } from './types.js';
@@ -75,7 +76,16 @@ function operationFrom(args: ParsedArgs, classifyHttp: (m: string, p: string) =>
   }
   if (method === undefined || path === undefined) throw new GatehouseError('GH_USAGE', 'give --tool NAME [--args JSON], or --method M --path P');
   if (!/^[A-Z]{1,16}$/.test(method.toUpperCase()) || !path.startsWith('/')) throw new GatehouseError('GH_USAGE', '--method is an HTTP method and --path an absolute path');
-  return classifyHttp(method.toUpperCase(), path);
+  // Classified as the gateway classifies it: the decoded path, after the same checks (a target the gateway refuses
+  // is said to be refused, not explained).
+  let target: ReturnType<typeof checkTarget>;
+  try {
+    target = checkTarget(path);
+  } catch (e) {
+    const code = e instanceof GatehouseError ? e.code : 'GH_PATH_INVALID';
+    throw new GatehouseError('GH_USAGE', `--path: the gateway refuses this request target before any policy (${code})`);
+  }
+  return classifyHttp(method.toUpperCase(), target.path);
 }
 
 const APPROVAL_TEXT: Readonly<Record<string, string>> = {

@@ -90,6 +90,15 @@ describe('gatehouse authz explain', () => {
     assert.match(denied.stdout, /^reason:\s+tenant_mismatch$/m);
   });
 
+  test('--path is decoded and checked as the gateway does: a percent-encoded path explains the same decision, a refused one says so', async () => {
+    const encoded = await explain('--scopes', '', '--principal', 'service-account-publisher', '--tenant', 'acme-corp', '--method', 'POST', '--path', '/t/acme-corp/ns/production/streams/%6Frders?x=1');
+    assert.equal(encoded.code, 0, encoded.stderr);
+    assert.match(encoded.stdout, /^reason:\s+rbac_rule$/m);
+    const refused = await explain('--scopes', 'admin', '--method', 'GET', '--path', '/t/acme-corp/ns/production/streams/..%2forders');
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /GH_PATH_INVALID/);
+  });
+
   test('a break-glass principal shows approval as skipped', async () => {
     const r = await explain('--scopes', 'admin', '--break-glass', '--tool', 'install_package', '--args', '{"package_name":"x"}');
     assert.match(r.stdout, /^approval:\s+skipped: break-glass/m);
