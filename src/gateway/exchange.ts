@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import { GatehouseError } from '../core/errors.js';
 import { isSafeRequestId, requestId } from '../core/ids.js';
+import { isIP } from 'node:net';
 import { normalizeIp } from '../core/net.js';
 import type { ClientCertIdentity, Exchange, NetworkIdentity } from '../core/types.js';
 
@@ -66,7 +67,25 @@ export interface NetworkOptions {
 
 const CERT_CACHE = Symbol('gatehouse.clientCert');
 
-/** The client's address: the peer, or — only behind a trusted proxy — the rightmost untrusted X-Forwarded-For hop. */
+const IPV4_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;
+const IPV6_BRACKETED = /^\[([0-9A-Fa-f:.]{2,45})\](?::\d{1,5})?$/;
+
+/**
+ * One X-Forwarded-For hop as an address: an IP, or `ip:port` / `[v6]:port` as some proxies write it (Azure Application
+ * Gateway), without the port. Anything else is '' — never a source address: a made-up or per-connection value there
+ * would give each request its own per-IP failure count and lockout.
+ */
+export function forwardedHop(raw: string): string {
+  const hop = raw.trim();
+  if (isIP(hop) !== 0) return normalizeIp(hop);
+  const m = IPV4_PORT.exec(hop) ?? IPV6_BRACKETED.exec(hop);
+  return m && isIP(m[1] as string) !== 0 ? normalizeIp(m[1]) : '';
+}
+
+/**
+ * The client's address: the peer, or — only behind a trusted proxy — the rightmost untrusted X-Forwarded-For hop. A
+ * hop that is not an address ends the walk: the last address read (a trusted proxy's) stands.
+ */
 export function networkIdentity(req: IncomingMessage, opts: NetworkOptions): NetworkIdentity {
   const peer = normalizeIp(req.socket.remoteAddress);
   let source = peer;
@@ -75,7 +94,7 @@ export function networkIdentity(req: IncomingMessage, opts: NetworkOptions): Net
     if (typeof xff === 'string' && xff.length <= 2048) {
       const hops = xff.split(',');
       for (let i = hops.length - 1; i >= 0; i--) {
-        const hop = normalizeIp((hops[i] as string).trim());
+        const hop = forwardedHop(hops[i] as string);
         if (!hop) break;
         source = hop;
         if (!opts.isTrustedProxy(hop)) break;

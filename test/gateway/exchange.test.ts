@@ -35,3 +35,20 @@ test('plain targets are accepted and split into path and query', () => {
 test('an oversized target is refused', () => {
   assert.throws(() => checkTarget('/' + 'a'.repeat(9000)), { code: 'GH_PATH_INVALID' });
 });
+
+test('X-Forwarded-For behind a trusted proxy: ip:port hops lose the port, and a hop that is no address never becomes the source', async () => {
+  const { networkIdentity, forwardedHop } = await import('../../src/gateway/exchange.js');
+  const { ipMatcher } = await import('../../src/core/net.js');
+  const isTrustedProxy = ipMatcher(['10.0.0.0/8']);
+  const source = (xff: string) =>
+    networkIdentity({ socket: { remoteAddress: '10.0.0.2' }, headers: { 'x-forwarded-for': xff } } as unknown as import('node:http').IncomingMessage, { isTrustedProxy, tls: false }).source_ip;
+  assert.equal(source('203.0.113.7:51234'), '203.0.113.7', 'one client, one address, whatever its source port');
+  assert.equal(source('[2001:db8::7]:443'), '2001:db8::7');
+  assert.equal(source('203.0.113.7, 10.1.1.1'), '203.0.113.7');
+  // Behind trusted hops, a made-up value must not become a per-request address (a fresh failure count each time).
+  assert.equal(source('anything-goes-42, 10.1.1.1'), '10.1.1.1');
+  assert.equal(source('unknown'), '10.0.0.2');
+  assert.equal(forwardedHop(' ::ffff:198.51.100.4 '), '198.51.100.4');
+  assert.equal(forwardedHop('999.1.1.1:80'), '');
+  assert.equal(forwardedHop('_hidden'), '');
+});
