@@ -5,6 +5,22 @@
  */
 const SECRET_KEY = /(^|_)(secret|secrets|password|passwd|pwd|token|tokens|api_key|apikey|private_key|client_secret|value|hash|password_hash|key)$/i;
 const NOT_SECRET = new Set(['key_id', 'key_file', 'token_file', 'secret_file', 'password_file', 'private_key_file', 'hmac_keys', 'max_ttl']);
+/**
+ * Maps whose values are credentials under names the operator chose (auth.header.headers is seed 000's shared-secret
+ * headers; sink and alert headers carry authorization values), so no key-name rule can recognise them.
+ */
+const SECRET_MAPS = new Set(['headers']);
+// scheme://userinfo@ — the userinfo runs to the authority's last "@" (a raw "@" in a password is common).
+const URL_USERINFO = /^([A-Za-z][A-Za-z0-9+.-]{0,31}:\/\/)([^/?#\s]*)@/;
+
+/** `https://user:pass@host` → `https://user:[REDACTED]@host`; a bare `https://token@host` loses the whole userinfo. */
+function redactUserinfo(value: string): string {
+  const m = URL_USERINFO.exec(value);
+  if (!m) return value;
+  const info = m[2] as string;
+  const colon = info.indexOf(':');
+  return `${m[1] as string}${colon >= 0 ? info.slice(0, colon + 1) : ''}[REDACTED]@${value.slice(m[0].length)}`;
+}
 
 export function redactConfigForDisplay(value: unknown, key = '', seen = new WeakSet<object>()): unknown {
   if (value === null || value === undefined) return value;
@@ -13,9 +29,11 @@ export function redactConfigForDisplay(value: unknown, key = '', seen = new Weak
     seen.add(value);
     if (Array.isArray(value)) return value.map((v) => redactConfigForDisplay(v, key, seen));
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = redactConfigForDisplay(v, k, seen);
+    const allSecret = SECRET_MAPS.has(key);
+    for (const [k, v] of Object.entries(value)) out[k] = allSecret && typeof v === 'string' ? '[REDACTED]' : redactConfigForDisplay(v, k, seen);
     return out;
   }
-  if (key && !NOT_SECRET.has(key) && !key.endsWith('_file') && SECRET_KEY.test(key) && typeof value === 'string') return '[REDACTED]';
-  return value;
+  if (typeof value !== 'string') return value;
+  if (key && !NOT_SECRET.has(key) && !key.endsWith('_file') && SECRET_KEY.test(key)) return '[REDACTED]';
+  return redactUserinfo(value);
 }

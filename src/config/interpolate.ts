@@ -1,26 +1,36 @@
 /**
  * `${VAR}` and `${VAR:-default}` interpolation (seed 000: `password: ${PASSWORD_ENV_VAR}`), applied to every
  * string scalar of the parsed YAML. `$${` writes a literal `${`. A missing variable without a default is an
- * error naming the field: never an empty string.
+ * error naming the field: never an empty string. Any other `${` (`${A:-${B}}`, `${A-B}`, `${A:default}`) is an
+ * error too: kept as literal text it would turn a typo into a secret anyone can read in the config.
  */
 export interface InterpolationProblem {
   path: string;
-  variable: string;
+  /** Unset variable; absent for a malformed reference. */
+  variable?: string;
 }
 
-// One pass, no backtracking: a name, then optionally ":-" and a default without "}".
-const VAR_RE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]{0,127})(?::-([^}]*))?\}/g;
+// A name, then optionally ":-" and a default holding neither "}" nor "${"; else a bare "${" (malformed). The default
+// stops at the next "${", so scans from successive "${" never overlap: linear on any input.
+const VAR_RE = /\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]{0,127})(?::-((?:[^}$]|\$(?!\{))*))?\})?/g;
 
 export function interpolateString(value: string, env: NodeJS.ProcessEnv, path: string, problems: InterpolationProblem[]): string {
   if (!value.includes('${')) return value;
-  return value.replace(VAR_RE, (match, name: string | undefined, def: string | undefined) => {
+  let malformed = false;
+  const out = value.replace(VAR_RE, (match, name: string | undefined, def: string | undefined) => {
     if (match === '$${') return '${';
-    const v = env[name as string];
+    if (name === undefined) {
+      malformed = true;
+      return match;
+    }
+    const v = env[name];
     if (v !== undefined && v !== '') return v;
     if (def !== undefined) return def;
-    problems.push({ path, variable: name as string });
+    problems.push({ path, variable: name });
     return '';
   });
+  if (malformed) problems.push({ path });
+  return out;
 }
 
 /** Walks a parsed YAML value and interpolates every string; returns a new value. */

@@ -53,9 +53,14 @@ export function resolveStateDir(env: NodeJS.ProcessEnv = process.env, cwd = proc
   return isAbsolute(dir) ? dir : resolve(cwd, dir);
 }
 
-/** GATEHOUSE_ENV=production|development; ENV=production is honoured too (seed 003). Development by default. */
+/**
+ * GATEHOUSE_ENV=production|development; ENV=production is honoured too (seed 003). Development by default.
+ * Blank counts as unset and white space is ignored: a CRLF .env file or an empty pass-through variable must not
+ * quietly switch the production refusals off.
+ */
 export function resolveProfile(env: NodeJS.ProcessEnv = process.env): 'development' | 'production' {
-  const v = (env['GATEHOUSE_ENV'] ?? env['ENV'] ?? '').toLowerCase();
+  const named = (name: string): string | undefined => env[name]?.trim().toLowerCase() || undefined;
+  const v = named('GATEHOUSE_ENV') ?? named('ENV') ?? '';
   return v === 'production' || v === 'prod' ? 'production' : 'development';
 }
 
@@ -66,7 +71,30 @@ function readYaml(text: string, source: string): unknown {
   if (doc.errors.length > 0) {
     throw new ConfigError(doc.errors.map((e) => `${source}: ${e.message.split('\n')[0] ?? 'invalid YAML'}`));
   }
-  return doc.toJS({ maxAliasCount: 100 }) ?? {};
+  try {
+    return doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (e) {
+    // yaml throws a ReferenceError when aliases expand past the limit: still a problem with the file, not a crash.
+    if (e instanceof ReferenceError) throw new ConfigError([`${source}: too many alias expansions (YAML anchors and aliases are limited)`]);
+    throw e;
+  }
+}
+
+/**
+ * No config key is `__proto__`; zod would assign it into a record's output object and replace that object's
+ * prototype (and drop the entry), so it is refused with its path before anything is built from it.
+ */
+function reservedKeys(value: unknown, problems: string[], path = ''): void {
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => reservedKeys(v, problems, `${path}[${i}]`));
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [k, v] of Object.entries(value)) {
+    const here = path ? `${path}.${k}` : k;
+    if (k === '__proto__') problems.push(`${here}: reserved key`);
+    else reservedKeys(v, problems, here);
+  }
 }
 
 /** Resolves `*_file` (and `*_files`) fields: paths become absolute and must be readable; secret siblings are filled. */
@@ -77,11 +105,15 @@ function resolveFileFields(value: unknown, baseDir: string, problems: string[], 
   }
   if (value === null || typeof value !== 'object') return;
   const obj = value as Record<string, unknown>;
+  // Only fields the schema declares are files: a record key that merely ends in _file (a tool named read_file
+  // under approval.tools) is a name, and its value is not a path.
+  const declared = keysAt(configSchema, path);
   for (const key of Object.keys(obj)) {
     const v = obj[key];
     const here = [...path, key];
     const name = here.join('.');
-    if (key.endsWith('_file') && typeof v === 'string') {
+    const isFileField = declared.includes(key);
+    if (isFileField && key.endsWith('_file') && typeof v === 'string') {
       const abs = isAbsolute(v) ? v : resolve(baseDir, v);
       obj[key] = abs;
       const problem = unreadable(abs);
@@ -90,10 +122,10 @@ function resolveFileFields(value: unknown, baseDir: string, problems: string[], 
         continue;
       }
       const sibling = key.slice(0, -'_file'.length);
-      if (obj[sibling] === undefined && keysAt(configSchema, path).includes(sibling) && isSecretSibling(sibling)) {
+      if (obj[sibling] === undefined && declared.includes(sibling) && isSecretSibling(sibling)) {
         obj[sibling] = readFileSync(abs, 'utf8').trim();
       }
-    } else if (key.endsWith('_files') && Array.isArray(v)) {
+    } else if (isFileField && key.endsWith('_files') && Array.isArray(v)) {
       obj[key] = v.map((item, i) => {
         if (typeof item !== 'string') return item;
         const abs = isAbsolute(item) ? item : resolve(baseDir, item);
@@ -165,13 +197,20 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<GatehouseConfi
     baseDir = dirname(abs);
   } else raw = structuredClone(EMBEDDED_DEFAULT);
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(['(root): expected a mapping']);
+  const reserved: string[] = [];
+  reservedKeys(raw, reserved);
+  if (reserved.length > 0) throw new ConfigError(reserved);
 
   const missing: InterpolationProblem[] = [];
   const interpolated = interpolate(raw, env, missing);
   if (missing.length > 0) {
     throw new ConfigError(
-      missing.map((m) => `${m.path}: environment variable ${m.variable} is not set (use \${${m.variable}:-default} for a default)`),
-      'GH_CONFIG_MISSING_VAR',
+      missing.map((m) =>
+        m.variable === undefined
+          ? `${m.path}: malformed \${...} reference (write \${NAME} or \${NAME:-default}, no nesting; $\${ for a literal \${)`
+          : `${m.path}: environment variable ${m.variable} is not set (use \${${m.variable}:-default} for a default)`,
+      ),
+      missing.some((m) => m.variable !== undefined) ? 'GH_CONFIG_MISSING_VAR' : 'GH_CONFIG_INVALID',
     );
   }
   const fileProblems: string[] = [];

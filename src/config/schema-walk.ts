@@ -39,12 +39,17 @@ export function schemaAt(root: z.ZodType, path: readonly PropertyKey[]): z.ZodTy
   return s;
 }
 
-/** The keys an object schema at `path` accepts (empty when not an object). */
+/** The keys an object schema at `path` accepts (empty when not an object; for a union, any option's keys). */
 export function keysAt(root: z.ZodType, path: readonly PropertyKey[]): string[] {
   const s = schemaAt(root, path);
-  if (!s) return [];
-  const d = defOf(unwrap(s));
-  return d.type === 'object' && d.shape ? Object.keys(d.shape) : [];
+  return s ? objectKeys(s) : [];
+}
+
+function objectKeys(schema: z.ZodType): string[] {
+  const d = defOf(unwrap(schema));
+  if (d.type === 'object' && d.shape) return Object.keys(d.shape);
+  if (d.type === 'union') return [...new Set((d.options ?? []).flatMap((o) => objectKeys(o)))];
+  return [];
 }
 
 /** A short human description of what a schema expects, for "wrong type" messages. */

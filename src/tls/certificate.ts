@@ -3,6 +3,7 @@
  * the certificate and that it is within its validity"). Errors name the file role, never key material.
  */
 import { X509Certificate, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { GatehouseError } from '../core/errors.js';
 
 export interface CertificateInfo {
@@ -100,4 +101,58 @@ export function checkCertificatePair(certPem: string, keyPem: string, nowMs: num
 /** Checks that a CA bundle holds at least one certificate. */
 export function checkCaBundle(pem: string): void {
   parseCertificate(pem, 'CA');
+}
+
+/** The organisation every Gatehouse development CA carries in its name (devca.ts): how production recognises it. */
+export const DEV_CA_ORGANIZATION = 'Gatehouse (development only)';
+const MAX_BUNDLE_CERTS = 256;
+
+/** The PEM certificate blocks of a file, split by marker search (no regex over the file), at most 256. */
+function pemBlocks(text: string): string[] {
+  const begin = '-----BEGIN CERTIFICATE-----';
+  const end = '-----END CERTIFICATE-----';
+  const out: string[] = [];
+  let at = text.indexOf(begin);
+  while (at >= 0 && out.length < MAX_BUNDLE_CERTS) {
+    const stop = text.indexOf(end, at);
+    if (stop < 0) break;
+    out.push(text.slice(at, stop + end.length));
+    at = text.indexOf(begin, stop);
+  }
+  return out;
+}
+
+function readBounded(path: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_PEM_BYTES) return undefined;
+    const buf = Buffer.alloc(st.size);
+    return buf.subarray(0, readSync(fd, buf, 0, st.size, 0)).toString('utf8');
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * True when a certificate in the file is a Gatehouse development CA or was issued by one. Production refuses these
+ * even when named explicitly as cert_file / ca_file: the dev CA key sits unencrypted in a state directory. An
+ * unreadable file is not judged here (loading reports it).
+ */
+export function fileHasDevCaCertificate(path: string): boolean {
+  const text = readBounded(path);
+  if (text === undefined) return false;
+  const devName = (name: string): boolean => name.split('\n').includes(`O=${DEV_CA_ORGANIZATION}`);
+  for (const block of pemBlocks(text)) {
+    try {
+      const cert = new X509Certificate(block);
+      if (devName(cert.issuer) || devName(cert.subject)) return true;
+    } catch {
+      // not a certificate OpenSSL reads: the TLS context refuses it on its own
+    }
+  }
+  return false;
 }

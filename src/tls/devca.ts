@@ -9,7 +9,7 @@ import './reflect-shim.js';
 import * as x509 from '@peculiar/x509';
 import { GatehouseError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { checkCertificatePair } from './certificate.js';
+import { DEV_CA_ORGANIZATION, checkCertificatePair } from './certificate.js';
 import { writeFileAtomic } from './files.js';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
@@ -89,7 +89,7 @@ function dnValue(v: string, what: string): string {
 
 export async function createDevCa(opts: ValidityOptions & { commonName?: string } = {}): Promise<DevCa> {
   const keys = await generateKeys();
-  const name = `CN=${dnValue(opts.commonName ?? 'Gatehouse Development CA', 'commonName')}, O=Gatehouse (development only)`;
+  const name = `CN=${dnValue(opts.commonName ?? 'Gatehouse Development CA', 'commonName')}, O=${DEV_CA_ORGANIZATION}`;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
     name,

@@ -6,6 +6,7 @@ import type { SecureVersion } from 'node:tls';
 import { GatehouseError } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
 import { MOZILLA_INTERMEDIATE_CIPHERS, type TlsConfig } from '../config/index.js';
+import { fileHasDevCaCertificate } from './certificate.js';
 
 export type TlsVersionName = 'tls10' | 'tls11' | 'tls12' | 'tls13';
 
@@ -79,8 +80,14 @@ export function tlsProductionProblems(cfg: TlsConfig, path = 'server.tls'): stri
   const problems: string[] = [];
   if (!cfg.enabled) return [`${path}.enabled is false: production serves HTTPS only`];
   if (!cfg.cert_file || !cfg.key_file) problems.push(`${path}.cert_file/key_file are not set: the generated dev CA is for development only`);
+  else if (fileHasDevCaCertificate(cfg.cert_file)) problems.push(`${path}.cert_file is issued by a Gatehouse development CA: dev certificates are for development only`);
   if (isLegacyVersion(cfg.min_version)) problems.push(`${path}.min_version is ${cfg.min_version}: production needs tls12 or tls13`);
   if (cfg.insecure_allow_legacy_tls) problems.push(`${path}.insecure_allow_legacy_tls is true`);
+  // Security level 0 is what legacy TLS needs, and it also admits NULL-encryption and anonymous suites.
+  if (/@SECLEVEL=0(?![0-9])/i.test(cfg.ciphers)) problems.push(`${path}.ciphers contains @SECLEVEL=0: it admits NULL-encryption, anonymous and weak-key suites`);
   if (cfg.client_auth !== 'none' && !cfg.ca_file) problems.push(`${path}.client_auth is ${cfg.client_auth} without ca_file: client certificates would chain to the dev CA`);
+  else if (cfg.client_auth !== 'none' && cfg.ca_file && fileHasDevCaCertificate(cfg.ca_file)) {
+    problems.push(`${path}.ca_file holds a Gatehouse development CA: anyone with its key (in a state directory) could mint client certificates`);
+  }
   return problems;
 }
