@@ -2,6 +2,9 @@ import { ConfigError, productionProblems, type GatehouseConfig } from '../config
 import { authProductionProblems } from '../authn/index.js';
 import { tlsProductionProblems, upstreamTlsProductionProblems } from '../tls/index.js';
 
+/** URL schemes are case-insensitive (RFC 3986 §3.1): `HTTPS://` is a TLS upstream too, with its route's tls block. */
+export const isHttpsUpstream = (url: string): boolean => /^https:/i.test(url);
+
 /**
  * Every setting refused in production, each named: the configuration's own (demo services, wildcard CORS on admin
  * routes, unauthenticated routes, audit off), server and upstream TLS (dev CA, TLS below 1.2, insecure_skip_verify)
@@ -10,7 +13,7 @@ import { tlsProductionProblems, upstreamTlsProductionProblems } from '../tls/ind
 export function productionRefusals(cfg: GatehouseConfig): string[] {
   return [
     ...tlsProductionProblems(cfg.server.tls),
-    ...cfg.routes.flatMap((r, i) => (r.upstream.startsWith('https:') ? upstreamTlsProductionProblems(r.tls, `routes[${i}].tls`) : [])),
+    ...cfg.routes.flatMap((r, i) => (isHttpsUpstream(r.upstream) ? upstreamTlsProductionProblems(r.tls, `routes[${i}].tls`) : [])),
     ...authProductionProblems(cfg),
     ...productionProblems(cfg),
     ...approvalProblems(cfg),

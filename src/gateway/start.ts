@@ -11,7 +11,7 @@ import { startMcpServer } from './demo/mcp.js';
 import { createGatewayLogger } from './logger.js';
 import { createRedactor } from '../redact/index.js';
 import { createServerTlsProvider } from './tls.js';
-import { assertProductionReady, developmentWarnings } from './production.js';
+import { assertProductionReady, developmentWarnings, isHttpsUpstream } from './production.js';
 import { createUpstreamTls } from '../tls/index.js';
 import { listenGateway, type RunningGateway, type ServerTlsProvider } from './server.js';
 
@@ -71,7 +71,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
         upstreamUrls,
         tls: tls?.provider,
         upstreamConnect: (route) =>
-          route.config.upstream.startsWith('https:') ? (createUpstreamTls(route.config.tls, { logger, path: `routes.${route.name}.tls` }) as unknown as Record<string, unknown>) : undefined,
+          isHttpsUpstream(route.config.upstream) ? (createUpstreamTls(route.config.tls, { logger, path: `routes.${route.name}.tls` }) as unknown as Record<string, unknown>) : undefined,
         admin: capabilities.admin,
         readiness: async () => {
           const problems: string[] = [];

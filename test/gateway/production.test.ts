@@ -21,6 +21,11 @@ test('production names every dev-only setting: dev CA, TLS below 1.2, insecure_s
   }
 });
 
+test('an upstream scheme in capitals is still TLS: its route tls block is checked (and used)', () => {
+  const cfg = prod({ routes: [{ prefix: '/api', upstream: 'HTTPS://10.0.0.5', tls: { insecure_skip_verify: true } }] });
+  assert.match(productionRefusals(cfg).join('\n'), /routes\[0\]\.tls\.insecure_skip_verify/);
+});
+
 test('a production-ready config has no refusals', () => {
   const cfg = prod({
     server: { tls: { cert_file: '/etc/gh/server.crt', key_file: '/etc/gh/server.key' } },
