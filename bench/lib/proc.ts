@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 
 /** Starts a process and waits until `port` accepts connections. */
@@ -45,6 +46,23 @@ export async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * CPU time (user + system, in µs) a process has used so far: all its threads (main thread, libuv pool, GC helpers)
+ * and, with `children`, its child processes' too (nginx's worker under its master). Linux /proc; CLK_TCK is 100 here.
+ */
+export function cpuMicros(pid: number, children = false): number {
+  const ticks = (p: number): number => {
+    const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  };
+  let total = ticks(pid);
+  if (children) {
+    for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) total += ticks(Number(c));
+  }
+  return total * 10_000;
 }
 
 /** Replaces (or appends) a `## name` section of docs/performance.md. */

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startProcess, stopProcess, writePerformanceSection } from '../lib/proc.js';
+import { cpuMicros, freePort, startProcess, stopProcess, writePerformanceSection } from '../lib/proc.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const here = fileURLToPath(new URL('./', import.meta.url));
@@ -31,6 +31,8 @@ interface Result {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU time the serving process used per request during the round (all its threads; nginx: its worker). */
+  cpu: number;
 }
 
 function toMs(v: string): number {
@@ -40,28 +42,38 @@ function toMs(v: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
-function wrk(url: string, seconds: number): { rps: number; p50: number; p99: number } {
+function wrk(url: string, seconds: number): { rps: number; p50: number; p99: number; requests: number } {
   const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
   const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
   const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
   if (errors) console.error(`  ! ${url}: ${errors} non-2xx responses`);
-  return { rps, p50, p99 };
+  return { rps, p50, p99, requests };
 }
 
-async function measureAll(targets: Array<[string, string]>): Promise<Result[]> {
+/** [name, url, serving process's CPU time so far in µs]. */
+type Target = [string, string, () => number];
+
+async function measureAll(targets: Target[]): Promise<Result[]> {
   for (const [, url] of targets) wrk(url, 2); // warm-up: JIT, pools, TLS sessions
   const best = new Map<string, Result>();
+  const cpu = new Map<string, number[]>(targets.map(([n]) => [n, []]));
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const [name, url] of targets) {
+    for (const [name, url, cpuNow] of targets) {
+      const before = cpuNow();
       const r = wrk(url, DURATION);
-      console.log(`  round ${round}  ${name.padEnd(24)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms`);
+      const perRequest = (cpuNow() - before) / r.requests;
+      cpu.get(name)!.push(perRequest);
+      console.log(`  round ${round}  ${name.padEnd(24)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   CPU ${perRequest.toFixed(1)} µs/req`);
       const prev = best.get(name);
-      if (!prev || r.rps > prev.rps) best.set(name, { name, ...r });
+      if (!prev || r.rps > prev.rps) best.set(name, { name, rps: r.rps, p50: r.p50, p99: r.p99, cpu: 0 });
     }
   }
-  return targets.map(([name]) => best.get(name) as Result);
+  // CPU per request: the median of the rounds (steadier than req/s on a shared machine; 10 ms clock ticks).
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  return targets.map(([name]) => ({ ...(best.get(name) as Result), cpu: median(cpu.get(name)!) }));
 }
 
 function fixedRate(url: string, insecure: boolean): { p50: number; p99: number; errors: number } {
@@ -76,7 +88,8 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   try {
     const upPort = await freePort();
-    children.push(await startProcess(process.execPath, [join(here, 'upstream.mjs'), String(upPort)], upPort));
+    const upstreamProc = await startProcess(process.execPath, [join(here, 'upstream.mjs'), String(upPort)], upPort);
+    children.push(upstreamProc);
     const upstream = `http://127.0.0.1:${upPort}`;
 
     const gwHttpPort = await freePort();
@@ -89,31 +102,37 @@ async function main(): Promise<void> {
     writeFileSync(join(work, 'noaudit.yaml'), cfg(false, false));
     const env = { ...process.env, GATEHOUSE_HOME: join(work, 'home'), GATEHOUSE_ENV: 'development' };
     const gh = join(root, 'bin/gatehouse.js');
-    children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'http.yaml'), '--listen', `127.0.0.1:${gwHttpPort}`], gwHttpPort, env));
-    children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'tls.yaml'), '--listen', `127.0.0.1:${gwTlsPort}`], gwTlsPort, env));
-    children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'noaudit.yaml'), '--listen', `127.0.0.1:${gwNoAuditPort}`], gwNoAuditPort, { ...env, GATEHOUSE_HOME: join(work, 'home-noaudit') }));
+    const ghHttpProc = await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'http.yaml'), '--listen', `127.0.0.1:${gwHttpPort}`], gwHttpPort, env);
+    children.push(ghHttpProc);
+    const ghTlsProc = await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'tls.yaml'), '--listen', `127.0.0.1:${gwTlsPort}`], gwTlsPort, env);
+    children.push(ghTlsProc);
+    const ghNoAuditProc = await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'noaudit.yaml'), '--listen', `127.0.0.1:${gwNoAuditPort}`], gwNoAuditPort, { ...env, GATEHOUSE_HOME: join(work, 'home-noaudit') });
+    children.push(ghNoAuditProc);
 
     const barePort = await freePort();
-    children.push(await startProcess(process.execPath, [join(here, 'bare-proxy.mjs'), String(barePort), upstream], barePort, { ...process.env, NODE_PATH: join(root, 'node_modules') }));
+    const bareProc = await startProcess(process.execPath, [join(here, 'bare-proxy.mjs'), String(barePort), upstream], barePort, { ...process.env, NODE_PATH: join(root, 'node_modules') });
+    children.push(bareProc);
 
     const nginxPort = await freePort();
     writeFileSync(
       join(work, 'nginx.conf'),
       `daemon off;\nworker_processes 1;\npid ${work}/nginx.pid;\nerror_log ${work}/nginx-error.log;\nevents { worker_connections 1024; }\nhttp {\n  access_log off;\n  upstream up { server 127.0.0.1:${upPort}; keepalive 64; }\n  server {\n    listen 127.0.0.1:${nginxPort};\n    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $remote_addr; }\n  }\n}\n`,
     );
-    children.push(await startProcess('nginx', ['-c', join(work, 'nginx.conf'), '-p', work], nginxPort));
+    const nginxProc = await startProcess('nginx', ['-c', join(work, 'nginx.conf'), '-p', work], nginxPort);
+    children.push(nginxProc);
+    const cpuOf = (p: ChildProcess, withChildren = false) => () => cpuMicros(p.pid as number, withChildren);
 
     console.log(`bench/proxy: wrk -t1 -c${CONNECTIONS} -d${DURATION}s, best of ${ROUNDS} interleaved rounds, ${cpus().length} CPUs, node ${process.version}`);
     const results = await measureAll([
-      ['direct', `${upstream}/`],
-      ['nginx (keepalive)', `http://127.0.0.1:${nginxPort}/`],
-      ['bare undici proxy', `http://127.0.0.1:${barePort}/`],
-      ['gatehouse http', `http://127.0.0.1:${gwHttpPort}/`],
-      ['gatehouse https (TLS)', `https://127.0.0.1:${gwTlsPort}/`],
-      ['gatehouse http, audit off', `http://127.0.0.1:${gwNoAuditPort}/`],
+      ['direct', `${upstream}/`, cpuOf(upstreamProc)],
+      ['nginx (keepalive)', `http://127.0.0.1:${nginxPort}/`, cpuOf(nginxProc, true)],
+      ['bare undici proxy', `http://127.0.0.1:${barePort}/`, cpuOf(bareProc)],
+      ['gatehouse http', `http://127.0.0.1:${gwHttpPort}/`, cpuOf(ghHttpProc)],
+      ['gatehouse https (TLS)', `https://127.0.0.1:${gwTlsPort}/`, cpuOf(ghTlsProc)],
+      ['gatehouse http, audit off', `http://127.0.0.1:${gwNoAuditPort}/`, cpuOf(ghNoAuditProc)],
     ]);
-    console.log('\nbest of each:');
-    for (const r of results) console.log(`  ${r.name.padEnd(26)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms`);
+    console.log('\nbest of each (CPU: median of the rounds):');
+    for (const r of results) console.log(`  ${r.name.padEnd(26)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   CPU ${r.cpu.toFixed(1)} µs/req`);
     const by = (n: string) => results.find((r) => r.name.startsWith(n)) as Result;
     const direct = by('direct');
     const ghHttp = by('gatehouse http');
@@ -158,15 +177,16 @@ async function main(): Promise<void> {
       `gatehouse http, audit off / bare   = ${ratio(by('gatehouse http, audit off'), bare)}×   (the cost of the hash-chained audit record per request)`,
       `nginx / direct                     = ${ratio(nginx, direct)}×`,
       `bare undici proxy / direct         = ${ratio(bare, direct)}×`,
+      `CPU per request, gatehouse http / bare undici proxy = ${(ghHttp.cpu / bare.cpu).toFixed(2)}× (${ghHttp.cpu.toFixed(1)} / ${bare.cpu.toFixed(1)} µs; audit off ${by('gatehouse http, audit off').cpu.toFixed(1)} µs)`,
       `p99 added at 1,000 req/s           = ${added.toFixed(2)} ms   (target ≤ 1 ms; same rounds: nginx adds ${addedOf('nginx').toFixed(2)} ms, the bare undici proxy ${addedOf('bare undici proxy').toFixed(2)} ms)`,
     ];
     console.log('\nratios:\n  ' + lines.join('\n  '));
-    const table = ['| target | req/s | p50 ms | p99 ms |', '|---|---:|---:|---:|', ...results.map((r) => `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} |`)].join('\n');
+    const table = ['| target | req/s | p50 ms | p99 ms | CPU µs per request |', '|---|---:|---:|---:|---:|', ...results.map((r) => `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpu.toFixed(1)} |`)].join('\n');
     await writePerformanceSection(
       'proxy',
       `Measured ${new Date().toISOString().slice(0, 10)} with \`cd bench && npm run proxy\`: wrk -t1 -c${CONNECTIONS} -d${DURATION}s from a separate process, best of ${ROUNDS} interleaved rounds, ` +
         `a 13-byte upstream on loopback, ${cpus().length} CPUs, node ${process.version}. Gatehouse runs \`gatehouse serve\` from dist/ with ` +
-        `log level warn (nginx with access_log off), one public route (\`auth_required: false\`: the identify stage runs and finds no credential), and the hash-chained audit record of every request written with group-commit fsync — the bare proxy and nginx write no audit trail.\n\n${table}\n\n` +
+        `log level warn (nginx with access_log off), one public route (\`auth_required: false\`: the identify stage runs and finds no credential), and the hash-chained audit record of every request written with group-commit fsync — the bare proxy and nginx write no audit trail. CPU µs per request: the serving process's user + system time (all its threads; nginx: its worker) over the requests of each round, median of the rounds.\n\n${table}\n\n` +
         lines.map((l) => `- ${l}`).join('\n') +
         `\n- fixed 1,000 req/s, open loop, median p99 of ${FIXED_ROUNDS} interleaved rounds: ` +
         fixedTargets.map(([n]) => `${n} ${fixed.get(n)!.p99.toFixed(2)} ms`).join(', ') +
