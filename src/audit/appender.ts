@@ -41,6 +41,8 @@ export interface AppenderOptions {
   onRotated: (path: string) => void;
   /** Set item.line (sinks want the lines). */
   keepLines: boolean;
+  /** How long the append lock outlives the last batch (AppendLock's default when absent). */
+  lockIdleMs?: number;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -125,7 +127,7 @@ export class ChainAppender {
   constructor(o: AppenderOptions) {
     this.#o = o;
     this.path = join(o.dir, o.cfg.file);
-    this.#lock = new AppendLock(`${this.path}.lock`);
+    this.#lock = new AppendLock(`${this.path}.lock`, o.lockIdleMs);
   }
 
   get seq(): number {

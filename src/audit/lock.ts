@@ -54,9 +54,13 @@ export class AppendLock {
   /** A request that went unanswered for STAND_BACK_MS: not deferred to again. */
   #ignoredWant: string | undefined;
 
-  constructor(path: string) {
+  readonly #idleMs: number;
+
+  /** `idleMs`: how long a kept lock outlives its last batch (default IDLE_RELEASE_MS). */
+  constructor(path: string, idleMs = IDLE_RELEASE_MS) {
     this.path = path;
     this.wantPath = `${path}.want`;
+    this.#idleMs = idleMs;
   }
 
   /**
@@ -113,7 +117,7 @@ export class AppendLock {
 
   /**
    * After a batch: keeps the lock for the next one, unless another process asked for it (then it is released now).
-   * Released anyway after IDLE_RELEASE_MS without a batch.
+   * Released anyway after the idle time (IDLE_RELEASE_MS unless given) without a batch.
    */
   relax(): void {
     if (!this.#held) return;
@@ -127,7 +131,7 @@ export class AppendLock {
       }
     }
     if (this.#idle) clearTimeout(this.#idle);
-    this.#idle = setTimeout(() => this.release(), IDLE_RELEASE_MS);
+    this.#idle = setTimeout(() => this.release(), this.#idleMs);
     this.#idle.unref();
   }
 

@@ -44,6 +44,8 @@ export interface AuditLogOptions {
   coalesceMs?: number;
   /** Largest single write(2); smaller values only matter for tests that crash the writer mid-line. */
   writeChunkBytes?: number;
+  /** How long the append lock outlives the last batch (default 20 ms); tests that observe the lease set it longer. */
+  lockIdleMs?: number;
 }
 
 interface Item extends AppendItem {
@@ -140,6 +142,7 @@ export class AuditLog implements AuditEmitter {
       clock: this.#clock,
       logger: this.#logger,
       chunk: opts.writeChunkBytes ?? MAX_BATCH_BYTES,
+      ...(opts.lockIdleMs !== undefined ? { lockIdleMs: opts.lockIdleMs } : {}),
       keepLines: this.#sinks.length > 0,
       onRotated: (path) => {
         if (cfg.compress) this.#inBackground(() => compressFile(path));
