@@ -55,6 +55,7 @@ export interface DataKeyManagerOptions {
 }
 
 const MAX_PART = 256;
+const SWEEP_INTERVAL_MS = 1000;
 function checkPart(name: string, value: string | undefined, required: boolean): void {
   if (value === undefined && !required) return;
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_PART) throw new TypeError(`${name} is 1 to ${MAX_PART} characters`);
@@ -87,6 +88,7 @@ export class DataKeyManager {
   readonly #max: number;
   /** Insertion order is recency: a hit moves the entry to the end. */
   #cache = new Map<string, { ring: Promise<Keyring>; expires: number }>();
+  #nextSweep = 0;
 
   constructor(opts: DataKeyManagerOptions) {
     this.#kms = opts.kms;
@@ -113,6 +115,11 @@ export class DataKeyManager {
   /** The scope ring from the cache, or opened; `mustExist` refuses to create one (decryption, re-wrapping). */
   async #openRing(name: string, mustExist = false): Promise<Keyring> {
     const now = this.#clock.now();
+    // cache_ttl bounds how long a data key stays in memory: expired keys of scopes nobody asks for again go too.
+    if (now >= this.#nextSweep) {
+      this.#nextSweep = now + SWEEP_INTERVAL_MS;
+      for (const [n, entry] of this.#cache) if (entry.expires <= now) this.#evict(n);
+    }
     const hit = this.#cache.get(name);
     if (hit && hit.expires > now) {
       this.#cache.delete(name);

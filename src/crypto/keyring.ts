@@ -22,6 +22,8 @@ export const DEFAULT_MAX_ENCRYPTIONS = 2 ** 30;
 const XCHACHA_MAX_ENCRYPTIONS = 2 ** 52;
 const DEFAULT_LEASE = 4096;
 const REFRESH_MIN_INTERVAL_MS = 1000;
+/** How stale the state may be when decrypting: retirements by another process (the CLI) apply within this time. */
+const STATE_MAX_AGE_MS = 1000;
 
 export interface KeyringPolicy {
   /** Algorithm of generated keys. */
@@ -137,12 +139,17 @@ export class Keyring {
     return this.#state;
   }
 
-  async #unwrapStored(): Promise<void> {
+  /** Unwraps generated keys not in memory yet. `tolerant`: a key that cannot be unwrapped stays unusable here instead of failing the call. */
+  async #unwrapStored(tolerant = false): Promise<void> {
     for (const k of this.#state.keys) {
       if (k.source !== 'store' || k.status === 'retired' || this.#material.has(k.id) || !k.wrapped) continue;
-      if (!this.#kms) throw new GatehouseError('GH_CRYPTO_KEY_INVALID', 'The keyring holds generated keys but no KMS provider is configured.');
-      const { plaintext } = await this.#kms.decrypt(Buffer.from(k.wrapped, 'base64'), wrapContext(this.name, k.id));
-      this.#material.set(k.id, plaintext);
+      try {
+        if (!this.#kms) throw new GatehouseError('GH_CRYPTO_KEY_INVALID', 'The keyring holds generated keys but no KMS provider is configured.');
+        const { plaintext } = await this.#kms.decrypt(Buffer.from(k.wrapped, 'base64'), wrapContext(this.name, k.id));
+        this.#material.set(k.id, plaintext);
+      } catch (e) {
+        if (!tolerant) throw e;
+      }
     }
   }
 
@@ -263,6 +270,13 @@ export class Keyring {
 
   /** Decrypts; a key id unknown here triggers one (rate-limited) refresh from the store, for rotations by another process. */
   async decrypt(message: Uint8Array, aad?: Uint8Array): Promise<Buffer> {
+    // A key retired by `gatehouse keys retire` in another process must stop decrypting here too, not at the next
+    // restart: the state is re-read when older than a second. A store that cannot be read fails the call (closed).
+    if (this.#store && this.#clock.now() - this.#lastRefresh >= STATE_MAX_AGE_MS) {
+      this.#lastRefresh = this.#clock.now();
+      this.#state = (await this.#store.get<RingState>(KEYRING_NS, this.name)) ?? this.#state;
+      await this.#unwrapStored(true);
+    }
     try {
       return this.decryptSync(message, aad);
     } catch (e) {
@@ -308,13 +322,17 @@ export class Keyring {
       await this.#unwrapStored();
       return;
     }
-    const version = fresh.next_version;
+    const base = fresh.next_version;
+    // An imported key may already carry a generated-looking id (key_id: orders-v2): one id naming two keys would lose
+    // the data of whichever the ring does not find first, so the version skips ids that are taken.
+    let version = base;
+    while (findKey(fresh, `${this.name}-v${version}`)) version++;
     const id = `${this.name}-v${version}`;
     const material = generateKey();
     const { ciphertext } = await this.#kms.encrypt(material, wrapContext(this.name, id));
     let won = false;
     await this.#mutate((s) => {
-      if (s.next_version !== version || s.primary_id !== expectedPrimary) return;
+      if (s.next_version !== base || s.primary_id !== expectedPrimary) return;
       won = true;
       s.keys.push({
         id, version, algorithm: this.policy.algorithm, status: 'active', source: 'store',

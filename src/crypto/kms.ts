@@ -66,7 +66,14 @@ export class LocalKms implements KmsProvider {
 
   constructor(keys: readonly MasterKey[], dir?: string) {
     if (keys.length === 0) throw new TypeError('LocalKms needs at least one master key');
-    for (const k of keys) this.#keys.set(k.id, k);
+    for (const k of keys) {
+      // Wraps name their master by id only: a second key under the same id would shadow the first, and everything
+      // the first wrapped would stop opening.
+      if (this.#keys.has(k.id)) {
+        throw new GatehouseError('GH_CRYPTO_KEY_INVALID', `Two master keys have the id ${k.id}; give kms.key_id another value.`);
+      }
+      this.#keys.set(k.id, k);
+    }
     this.#primary = keys.reduce((a, b) => (b.version > a.version ? b : a));
     this.#dir = dir;
   }
@@ -101,7 +108,9 @@ export class LocalKms implements KmsProvider {
   /** Generates the next master key into the key directory and makes it primary. Existing wraps still open. */
   rotate(): string {
     if (!this.#dir) throw new GatehouseError('GH_CRYPTO_KEY_INVALID', 'The local KMS has no key directory to rotate into.');
-    const next = Math.max(0, ...[...this.#keys.values()].map((k) => k.version)) + 1;
+    let next = Math.max(0, ...[...this.#keys.values()].map((k) => k.version)) + 1;
+    // A configured key_id such as master-1 is version 0: skip the ids it already takes.
+    while (this.#keys.has(`master-${next}`)) next++;
     const key = writeDirKey(this.#dir, next);
     this.#keys.set(key.id, key);
     this.#primary = key;

@@ -36,6 +36,8 @@ export function createGatewayCrypto(cfg: GatehouseConfig, deps: StageDeps & { au
     const format = encryptedBodyFormat(ex.req.headers);
     if (format === undefined || ex.body === undefined) return;
     if (!bodies || !runtime) throw new GatehouseError('GH_CRYPTO_KEY_UNKNOWN', 'Encrypted request bodies are not enabled on this gateway.');
+    // The route's body limit may be far larger (uploads); request_bodies.max_bytes bounds what is decrypted in memory.
+    if (ex.body.length > enc.request_bodies.max_bytes) throw new GatehouseError('GH_BODY_TOO_LARGE', 'The encrypted request body is too large.');
     const ring = await runtime.keyring(enc.request_bodies.keyring);
     if (!ring) throw new GatehouseError('GH_CRYPTO_KEY_UNKNOWN', 'The keyring for request bodies is not configured.');
     // The async path refreshes the key ring when another process rotated it.

@@ -102,6 +102,14 @@ describe('envelope encryption (seed 002)', () => {
     assert.equal(kms.unwraps, first + 1, 'unwrapped again after the TTL');
   });
 
+  test('an expired data key leaves memory even when its scope is not used again', async () => {
+    const { dk, clock } = setup({ cacheTtlMs: 60_000 });
+    await dk.encrypt({ tenant: 'once' }, Buffer.from('x'));
+    clock.advance(10 * 60_000);
+    await dk.encrypt({ tenant: 'busy' }, Buffer.from('y'));
+    assert.equal(dk.cacheSize, 1, 'the key of "once" is still held ten minutes after its TTL');
+  });
+
   test('the data-key cache is bounded in size', async () => {
     const { dk } = setup({ cacheMaxEntries: 2 });
     for (const t of ['a', 'b', 'c', 'd']) await dk.encrypt({ tenant: t }, Buffer.from(t));
