@@ -87,13 +87,16 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
   };
 
   const run = (ex: Exchange, creds: Credentials, optional: boolean): void | Promise<void> => {
-    // Two different carriers (e.g. Authorization and X-API-Key) are two credentials: refuse rather than pick one.
+    // Two different carriers (e.g. Authorization and X-API-Key) are two credentials: refuse rather than pick one —
+    // also when one method finds its credential in both (two API keys).
     let carrier: string | undefined;
     for (const m of methods) {
       const c = m.carrier(ex, creds);
       if (c === undefined) continue;
-      if (carrier === undefined) carrier = c;
-      else if (c !== carrier) throw refuse(ex, undefined, 'credentials', new CredentialError('GH_AUTH_AMBIGUOUS', 'two_credentials'));
+      for (const one of typeof c === 'string' ? [c] : c) {
+        if (carrier === undefined) carrier = one;
+        else if (one !== carrier) throw refuse(ex, undefined, 'credentials', new CredentialError('GH_AUTH_AMBIGUOUS', 'two_credentials'));
+      }
     }
     for (const m of methods) {
       const claim = m.recognise(ex, creds);

@@ -10,6 +10,8 @@ import { isLoopbackHttp } from './production.js';
  *  - only public signature keys (RSA, EC, OKP); private or symmetric members are ignored (no HS/RS key confusion);
  *  - a kid present twice is ambiguous, and tokens naming it are refused (fail closed);
  *  - an unknown kid triggers at most one refetch per `refetch_cooldown`; routine refetch after `cache_max_age`;
+ *  - a provider whose fetch failed is asked again at most once per `refetch_cooldown`, however many tokens arrive
+ *    (forged tokens must not turn the gateway into a fetch storm against the IdP);
  *  - a key that disappears from the JWKS verifies for `retired_key_grace` more, then never again.
  */
 export interface KeySourceConfig {
@@ -23,6 +25,9 @@ export interface KeySourceConfig {
 }
 
 type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
+
+/** Names the key that verified a token; a cache hit asks `hasKey` whether that very key is still current. */
+export type KeyHandle = object;
 
 interface KnownKey {
   jwk: JWK;
@@ -84,6 +89,8 @@ export class KeySource {
   #fetchedAt = Number.NEGATIVE_INFINITY;
   /** When an unknown kid last caused a refetch (the bounded rate applies to these). */
   #refetchedAt = Number.NEGATIVE_INFINITY;
+  /** When the last fetch failed; undefined after a success. */
+  #failedAt: number | undefined;
   #refreshing: Promise<void> | undefined;
 
   constructor(cfg: KeySourceConfig, deps: { clock: Clock; logger: Logger }) {
@@ -113,7 +120,9 @@ export class KeySource {
       if (!Array.isArray(doc?.keys)) throw new Error('not a JWKS');
       this.#install(doc.keys.slice(0, MAX_KEYS));
       this.#fetchedAt = this.#clock.now();
+      this.#failedAt = undefined;
     } catch (e) {
+      this.#failedAt = this.#clock.now();
       this.#logger.warn({ event: 'authn.jwks_fetch_failed', issuer: this.#cfg.issuer, error: (e as Error).name }, 'cannot fetch the issuer\'s keys');
     }
   }
@@ -156,30 +165,50 @@ export class KeySource {
       else known.removedAt ??= now;
     }
     this.#ambiguous = ambiguous;
-    this.#noKid = noKid.map((jwk) => ({ jwk, imported: new Map() }));
+    // An unchanged kid-less key keeps its identity, so tokens it verified stay cached across routine refetches.
+    const previous = this.#noKid;
+    this.#noKid = noKid.map((jwk) => previous.find((k) => JSON.stringify(k.jwk) === JSON.stringify(jwk)) ?? { jwk, imported: new Map() });
   }
 
   #live(k: KnownKey | undefined, now: number): k is KnownKey {
     return k !== undefined && (k.removedAt === undefined || now < k.removedAt + this.#cfg.retired_key_grace);
   }
 
-  /** True while the kid still verifies (checked on verified-token cache hits). */
-  hasKey(kid: string | undefined): boolean {
-    if (kid === undefined) return this.#noKid.length > 0;
-    return !this.#ambiguous.has(kid) && this.#live(this.#keys.get(kid), this.#clock.now());
+  /**
+   * True while the key that verified a token (its handle from keyFor) is still the key the JWKS names — not merely
+   * some key under the same kid: a key replaced under its kid, or a rotated kid-less key, no longer verifies
+   * (checked on verified-token cache hits).
+   */
+  hasKey(kid: string | undefined, handle: KeyHandle | undefined): boolean {
+    if (handle === undefined) return false;
+    if (kid === undefined) return this.#noKid.includes(handle as KnownKey);
+    const known = this.#keys.get(kid);
+    return known === handle && !this.#ambiguous.has(kid) && this.#live(known, this.#clock.now());
   }
 
-  /** The verification key for a token's kid and (already allow-listed) alg. Throws a CredentialError. */
-  async keyFor(kid: string | undefined, alg: string): Promise<VerifyKey> {
+  /** A failed provider waits out refetch_cooldown before it is asked again. */
+  #backingOff(now: number): boolean {
+    return this.#failedAt !== undefined && now - this.#failedAt < this.#cfg.refetch_cooldown;
+  }
+
+  /** The verification key for a token's kid and (already allow-listed) alg, and its handle. Throws a CredentialError. */
+  async keyFor(kid: string | undefined, alg: string): Promise<{ key: VerifyKey; handle: KeyHandle }> {
     if (kid !== undefined && (typeof kid !== 'string' || !validKid(kid))) throw credentialError('GH_TOKEN_INVALID', 'kid_invalid');
     const now = this.#clock.now();
-    if (now - this.#fetchedAt >= this.#cfg.cache_max_age) {
+    let waited = false;
+    if (now - this.#fetchedAt >= this.#cfg.cache_max_age && !this.#backingOff(now)) {
       // Stale: refresh; wait only when there is nothing to verify with yet.
       const r = this.refresh();
-      if (this.#keys.size === 0 && this.#noKid.length === 0) await r;
+      if (this.#keys.size === 0 && this.#noKid.length === 0) {
+        await r;
+        waited = true;
+      }
     }
     let known = this.#find(kid, alg, now);
-    if (known === undefined && kid !== undefined && !this.#ambiguous.has(kid) && now - this.#refetchedAt >= this.#cfg.refetch_cooldown) {
+    if (
+      known === undefined && kid !== undefined && !waited && !this.#ambiguous.has(kid) &&
+      now - this.#refetchedAt >= this.#cfg.refetch_cooldown && !this.#backingOff(now)
+    ) {
       this.#refetchedAt = now;
       await this.refresh();
       known = this.#find(kid, alg, this.#clock.now());
@@ -195,7 +224,7 @@ export class KeySource {
       known.imported.set(alg, imported);
     }
     try {
-      return await imported;
+      return { key: await imported, handle: known };
     } catch {
       known.imported.delete(alg);
       throw credentialError('GH_TOKEN_INVALID', 'key_alg_mismatch');

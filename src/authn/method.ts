@@ -20,9 +20,10 @@ export interface AuthMethodImpl<C = unknown> {
   readonly name: AuthMethod;
   /**
    * Where an explicit credential of this method sits in the request ('authorization' or a header name), for the
-   * two-methods-in-one-request check; undefined when absent or ambient (client certificate, trusted proxy identity).
+   * two-credentials-in-one-request check; several places when it is present in several (e.g. an API key in both
+   * Authorization and X-API-Key); undefined when absent or ambient (client certificate, trusted proxy identity).
    */
-  carrier(ex: Exchange, creds: Credentials): string | undefined;
+  carrier(ex: Exchange, creds: Credentials): string | readonly string[] | undefined;
   recognise(ex: Exchange, creds: Credentials): C | undefined;
   authenticate(ex: Exchange, claim: C): Principal | Promise<Principal>;
   /** The public failure: bearer methods answer invalid_token (RFC 6750), the others invalid credentials. */

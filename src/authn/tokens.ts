@@ -14,7 +14,7 @@ import {
 } from './token-format.js';
 import { keyFileStamp, reloadTokenSecrets, type TokenKeyring } from './token-keys.js';
 import { recordIssued, revocationTarget, revokeTokenId, isRevokedInStore, type Revocation } from './token-store.js';
-import type { RevocationWatcher } from './revocation.js';
+import { RevocationWatcher } from './revocation.js';
 
 export interface MaxTtl {
   admin: number;
@@ -95,10 +95,12 @@ export class TokenService {
     this.#maxTtl = opts.maxTtl ?? DEFAULT_MAX_TTL;
     this.#cache = new VerifiedCache(opts.cache?.maxEntries ?? 10_000);
     this.#cacheTtlMs = opts.cache?.ttlMs ?? 300_000;
-    this.#revocations = opts.revocations;
+    // Without a shared watcher (library, CLI) verify() must still refuse what this service revoked: an unstarted
+    // watcher holds those ids. Revocations made by other processes need a started one (createAuthenticator's).
+    this.#revocations = opts.revocations ?? (opts.store ? new RevocationWatcher(opts.store, { intervalMs: 250 }) : undefined);
     this.#audit = opts.audit;
     this.#keyStamp = opts.keyring.path ? keyFileStamp(opts.keyring.path) : undefined;
-    opts.revocations?.onRevoked((kind, id) => {
+    this.#revocations?.onRevoked((kind, id) => {
       if (kind === 'token') this.#cache.deleteWhere((c) => c.verified.claims.jti === id);
     });
   }

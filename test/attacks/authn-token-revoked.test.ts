@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
-import { createAuthenticator, revokeTokenId } from '../../src/authn/index.js';
+import type { GatehouseError } from '../../src/core/errors.js';
+import { createAuthenticator, openTokenService, revokeTokenId } from '../../src/authn/index.js';
 import { authConfig, exchange, identifyResult, tempDir, testDeps } from '../authn/helpers.js';
 
 const reason = (r: { ex: { meta: Record<string, unknown> } }) => (r.ex.meta['auth_failure'] as { reason: string } | undefined)?.reason;
@@ -38,4 +39,19 @@ test('a revoked JWT (by jti) is refused', async (t) => {
   assert.equal((await identifyResult(authn.identify, exchange({ authorization: `Bearer ${jwt}` }))).error, undefined);
   await revokeTokenId(deps.store, 'jwt-id-0000001', { now: deps.clock.now() });
   assert.ok(await until(async () => reason(await identifyResult(authn.identify, exchange({ authorization: `Bearer ${jwt}` }))) === 'revoked', 1000));
+});
+
+test('library: a token revoked through openTokenService is refused by the same service\'s verify (no watcher given)', async (t) => {
+  const dir = tempDir(t);
+  const deps = testDeps(dir);
+  // The documented library use: openTokenService with a store, no RevocationWatcher.
+  const tokens = openTokenService(authConfig({ methods: ['token'] }, {}, dir), { stateDir: dir, store: deps.store, clock: deps.clock });
+  const { token, claims } = await tokens.mint({ agent: 'ops-automation', scopes: 'admin', ttlMs: 3_600_000 });
+  assert.equal(tokens.verify(token).claims.jti, claims.jti);
+  await tokens.revoke(claims.jti);
+  assert.throws(() => tokens.verify(token), (e: GatehouseError) => e.code === 'GH_TOKEN_REVOKED');
+  // Revoked by value too, before the token was ever verified.
+  const second = await tokens.mint({ agent: 'ops-automation', scopes: 'readonly', ttlMs: 60_000 });
+  await tokens.revoke(second.token);
+  assert.throws(() => tokens.verify(second.token), (e: GatehouseError) => e.code === 'GH_TOKEN_REVOKED');
 });

@@ -37,3 +37,25 @@ test('credentials for two methods in one request are refused as ambiguous (400),
   assert.equal((await identifyResult(authn.identify, exchange({ authorization: `Bearer ${token}` }))).error, undefined);
   assert.equal((await identifyResult(authn.identify, exchange({ 'X-API-Key': key }))).error, undefined);
 });
+
+test('two API keys, one in Authorization and one in X-API-Key, are two credentials: refused, not "Authorization wins"', async (t) => {
+  const dir = tempDir(t);
+  const deps = testDeps(dir);
+  for (const methods of [['api_key'], ['token', 'api_key']]) {
+    const authn = await createAuthenticator(authConfig({ methods }, {}, dir), deps);
+    t.after(() => authn.close());
+    const admin = await createApiKey(deps.store, { name: 'admin-svc', scopes: ['admin'], now: deps.clock.now() });
+    const low = await createApiKey(deps.store, { name: 'low-svc', scopes: ['readonly'], now: deps.clock.now() });
+    for (const headers of [
+      { authorization: `Bearer ${admin.key}`, 'X-API-Key': low.key },
+      { authorization: `Bearer ${low.key}`, 'X-API-Key': admin.key },
+      { authorization: `Bearer ${low.key}`, 'X-API-Key': low.key },
+    ]) {
+      const r = await identifyResult(authn.identify, exchange(headers));
+      assert.equal((r.error as GatehouseError | undefined)?.code, 'GH_AUTH_AMBIGUOUS', methods.join(','));
+      assert.equal(r.ex.principal, undefined);
+    }
+    assert.equal((await identifyResult(authn.identify, exchange({ authorization: `Bearer ${low.key}` }))).ex.principal?.id, 'low-svc');
+    assert.equal((await identifyResult(authn.identify, exchange({ 'X-API-Key': admin.key }))).ex.principal?.id, 'admin-svc');
+  }
+});

@@ -75,9 +75,11 @@ export function apiKeyMethod(opts: ApiKeyMethodOptions): AuthMethodImpl<string> 
     name: 'api_key',
     failure: 'credentials',
     carrier(ex, creds) {
-      if (creds.bearer !== undefined && isApiKeyShaped(creds.bearer)) return 'authorization';
+      const inAuthorization = creds.bearer !== undefined && isApiKeyShaped(creds.bearer);
       const h = headerValue(ex, header);
-      return h !== undefined && isApiKeyShaped(h) ? header : undefined;
+      const inHeader = h !== undefined && isApiKeyShaped(h);
+      if (inAuthorization && inHeader) return ['authorization', header];
+      return inAuthorization ? 'authorization' : inHeader ? header : undefined;
     },
     recognise(ex, creds) {
       if (creds.bearer !== undefined && isApiKeyShaped(creds.bearer)) return creds.bearer;

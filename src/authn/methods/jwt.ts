@@ -3,7 +3,7 @@ import type { JwtIssuerConfig } from '../../config/schema/auth.js';
 import type { Clock } from '../../core/clock.js';
 import type { Exchange, Logger, Principal } from '../../core/types.js';
 import { VerifiedCache } from '../cache.js';
-import { KeySource } from '../jwks.js';
+import { KeySource, type KeyHandle } from '../jwks.js';
 import { CredentialError, credentialError, type AuthMethodImpl } from '../method.js';
 import type { RevocationWatcher } from '../revocation.js';
 import { scopesFromClaim } from '../scopes.js';
@@ -28,8 +28,11 @@ interface Cached {
   template: Omit<Principal, 'network' | 'attributes'>;
   issuer: Issuer;
   kid: string | undefined;
+  /** The JWKS key that verified it: a hit re-checks that this key, not just its kid, is still current. */
+  key: KeyHandle | undefined;
   jti: string | undefined;
-  expMs: number;
+  /** exp, or iat + max_token_age when that comes first: past it (plus clock_skew) a hit is refused. */
+  validUntilMs: number;
 }
 
 // Three base64url segments; the signature may be empty so that `alg: none` tokens are recognised and refused.
@@ -159,20 +162,28 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
     const kid = header['kid'];
     if (kid !== undefined && typeof kid !== 'string') throw credentialError('GH_TOKEN_INVALID', 'kid_invalid');
     let result;
+    let key: KeyHandle | undefined;
     try {
       const options = { ...issuer.options, currentDate: new Date(now) };
       result = issuer.secret !== undefined
         ? await jwtVerify(token, issuer.secret, options)
-        : await jwtVerify(token, (hdr) => (issuer.keys as KeySource).keyFor(hdr.kid, hdr.alg), options);
+        : await jwtVerify(token, async (hdr) => {
+          const found = await (issuer.keys as KeySource).keyFor(hdr.kid, hdr.alg);
+          key = found.handle;
+          return found.key;
+        }, options);
     } catch (e) {
       throw mapJoseError(e);
     }
     const template = principalFrom(issuer, result.payload);
     if (template.credential_id !== undefined && revocations.isTokenRevoked(template.credential_id)) throw credentialError('GH_TOKEN_REVOKED', 'revoked');
     registerAuthSecret(token);
-    const expMs = (result.payload.exp as number) * 1000;
-    const cached: Cached = { template, issuer, kid, jti: template.credential_id, expMs };
-    cache.set(token, cached, Math.min(expMs + issuer.cfg.clock_skew, now + opts.cache.ttlMs));
+    // jose checked max_token_age now; the cache must not carry the token past it.
+    const maxAge = issuer.cfg.max_token_age;
+    const iat = result.payload.iat;
+    const validUntilMs = Math.min((result.payload.exp as number) * 1000, maxAge !== undefined && typeof iat === 'number' ? iat * 1000 + maxAge : Number.POSITIVE_INFINITY);
+    const cached: Cached = { template, issuer, kid, key, jti: template.credential_id, validUntilMs };
+    cache.set(token, cached, Math.min(validUntilMs + issuer.cfg.clock_skew, now + opts.cache.ttlMs));
     return cached;
   };
 
@@ -187,9 +198,9 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
       // A hit is a string that verified before, so the syntax check belongs to the miss path only.
       const hit = cache.get(token, now);
       if (hit !== undefined) {
-        if (now > hit.expMs + hit.issuer.cfg.clock_skew) throw credentialError('GH_TOKEN_EXPIRED', 'expired');
+        if (now > hit.validUntilMs + hit.issuer.cfg.clock_skew) throw credentialError('GH_TOKEN_EXPIRED', 'expired');
         if (hit.jti !== undefined && revocations.isTokenRevoked(hit.jti)) throw credentialError('GH_TOKEN_REVOKED', 'revoked');
-        if (hit.issuer.keys !== undefined && !hit.issuer.keys.hasKey(hit.kid)) {
+        if (hit.issuer.keys !== undefined && !hit.issuer.keys.hasKey(hit.kid, hit.key)) {
           cache.delete(token);
           return verifyFirstSight(token, now).then((c) => toPrincipal(ex, c));
         }
