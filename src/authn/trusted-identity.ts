@@ -22,6 +22,24 @@ function clean(value: string | undefined): string | undefined {
 }
 
 /**
+ * An identity header present more than once means the proxy appended to what the client sent instead of replacing
+ * it: Node joins the lines (`victim@corp, mallory@corp`), and neither can be believed.
+ */
+function repeated(ex: Exchange, cfg: TrustedIdentityConfig): boolean {
+  const raw = ex.req.rawHeaders;
+  if (!Array.isArray(raw)) return false;
+  const names = new Set([cfg.user_header, cfg.name_header, cfg.node_header, cfg.tags_header, cfg.tailnet_header].filter((n): n is string => n !== undefined).map((n) => n.toLowerCase()));
+  const seen = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (!names.has(name)) continue;
+    if (seen.has(name)) return true;
+    seen.add(name);
+  }
+  return false;
+}
+
+/**
  * Identity headers set by a trusted front proxy (`tailscale serve` sets Tailscale-User-Login and
  * Tailscale-User-Name). They are believed only when the TCP peer is one of server.trusted_proxies; from anyone else
  * they are ignored, so a client cannot claim a tailnet identity by sending the header itself (seed 001).
@@ -29,6 +47,7 @@ function clean(value: string | undefined): string | undefined {
  */
 export function trustedProxyIdentity(ex: Exchange, cfg: TrustedIdentityConfig, isTrustedPeer: (ip: string) => boolean): TailscaleIdentity | undefined {
   if (!cfg.enabled || !isTrustedPeer(ex.network.peer_ip)) return undefined;
+  if (repeated(ex, cfg)) return undefined;
   const user = clean(headerValue(ex, cfg.user_header.toLowerCase()));
   const node = cfg.node_header ? clean(headerValue(ex, cfg.node_header.toLowerCase())) : undefined;
   if (user === undefined && node === undefined) return undefined;

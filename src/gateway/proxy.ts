@@ -31,6 +31,11 @@ export interface UpstreamOptions {
   connect?: Record<string, unknown>;
   /** Strip the client's Authorization header: the credential was meant for the gateway. */
   stripAuthorization: boolean;
+  /**
+   * Identity header names the gateway believes from trusted proxies (auth.header.trusted_identity, lower case): from
+   * anyone else they are dropped like X-Forwarded-*, or a client could hand the upstream an identity of its choosing.
+   */
+  identityHeaders?: ReadonlySet<string>;
   maxBodySize: number;
   /** Bound on a response buffered for a responseFilter. */
   maxFilteredResponse?: number;
@@ -165,7 +170,7 @@ export class Upstream {
       // on end-to-end routes the ciphertext and its marker pass untouched.
       const e2eMarker = this.#route.end_to_end && name === 'x-gatehouse-encrypted';
       if (name.startsWith('x-gatehouse-') && !e2eMarker) continue;
-      if (isClientControlled(name) && !e2eMarker) {
+      if ((isClientControlled(name) || this.#opts.identityHeaders?.has(name) === true) && !e2eMarker) {
         if (!trustedPeer) continue;
         if (name === 'x-forwarded-for') {
           priorXff = priorXff ? `${priorXff}, ${value}` : value;

@@ -61,6 +61,8 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   const isTrustedProxy = ipMatcher(cfg.server.trusted_proxies);
   const logger = caps.logger;
   const upstreams = new Map<string, Upstream>();
+  const ti = cfg.auth.header.trusted_identity;
+  const identityHeaders = new Set([ti.user_header, ti.name_header, ti.node_header, ti.tags_header, ti.tailnet_header].filter((h): h is string => h !== undefined).map((h) => h.toLowerCase()));
   for (const route of router.routes) {
     const url = parts.upstreamUrls.get(route.name);
     if (!url) throw new GatehouseError('GH_CONFIG_INVALID', `routes: no upstream for ${route.name}`);
@@ -68,6 +70,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     upstreams.set(route.name, new Upstream(url, route.config, {
       ...(connect ? { connect } : {}),
       stripAuthorization: true,
+      identityHeaders,
       errorBodies: route.config.error_bodies,
       redactText: caps.redactText,
       maxBodySize: route.config.max_body_size ?? limits.max_body_size,

@@ -145,6 +145,20 @@ describe('identify: static, header, none', () => {
     assert.equal((spoof.error as GatehouseError).code, 'GH_AUTH_REQUIRED');
   });
 
+  test('an identity header sent twice (a proxy that appends to what the client sent) is not believed', async (t) => {
+    const { authn } = await setup(
+      t,
+      { methods: ['header'], header: { trusted_identity: { enabled: true, authenticate: true, scopes: ['readonly'] } } },
+      { server: { trusted_proxies: ['10.0.0.0/8'] } },
+    );
+    // Node joins the two lines: "mallory@example.com, alice@example.com" would otherwise pass as one user name.
+    const twice = await identifyResult(authn.identify, exchange({ 'Tailscale-User-Login': ['mallory@example.com', 'alice@example.com'] }, { peer_ip: '10.1.2.3' }));
+    assert.equal((twice.error as GatehouseError).code, 'GH_AUTH_REQUIRED');
+    assert.equal(twice.ex.network.tailscale, undefined);
+    const nameTwice = await identifyResult(authn.identify, exchange({ 'Tailscale-User-Login': 'alice@example.com', 'Tailscale-User-Name': ['A', 'B'] }, { peer_ip: '10.1.2.3' }));
+    assert.equal((nameTwice.error as GatehouseError).code, 'GH_AUTH_REQUIRED');
+  });
+
   test('none admits credential-less requests as anonymous but still refuses unrecognised credentials', async (t) => {
     const { authn } = await setup(t, { methods: ['token', 'none'], none: { scopes: ['readonly'] } });
     const anon = await identifyResult(authn.identify, exchange());

@@ -73,6 +73,24 @@ describe('proxy core', () => {
     assert.notEqual(res.headers['x-request-id'], 'forged-id');
   });
 
+  test('a configured identity header (trusted_identity.user_header) from an untrusted client never reaches the upstream; from a trusted proxy it does', async () => {
+    const up = await startRecordingUpstream();
+    const auth = { header: { trusted_identity: { enabled: true, user_header: 'Remote-User', name_header: 'Remote-Name' } } };
+    const untrusted = await startTestGateway({ auth, routes: [{ name: 'r', prefix: '/r', upstream: up.url }] });
+    const trusted = await startTestGateway({ auth, server: { trusted_proxies: ['127.0.0.0/8'] }, routes: [{ name: 'r', prefix: '/r', upstream: up.url }] });
+    try {
+      await (await request(`${untrusted.url}/r/x`, { headers: { 'remote-user': 'admin', 'remote-name': 'Admin' } })).body.dump();
+      assert.equal(up.requests.at(-1)?.headers['remote-user'], undefined);
+      assert.equal(up.requests.at(-1)?.headers['remote-name'], undefined);
+      await (await request(`${trusted.url}/r/x`, { headers: { 'remote-user': 'alice' } })).body.dump();
+      assert.equal(up.requests.at(-1)?.headers['remote-user'], 'alice');
+    } finally {
+      await untrusted.stop();
+      await trusted.stop();
+      await up.close();
+    }
+  });
+
   test('removes hop-by-hop headers both ways and never forwards the Authorization meant for the gateway', async () => {
     // node:http lets the client name a header in Connection (undici does not).
     const http = await import('node:http');
