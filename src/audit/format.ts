@@ -14,8 +14,9 @@ const COLUMNS: { title: string; width: number; value: (r: AuditRecord) => unknow
   { title: 'ERROR', width: 40, value: (r) => r['error'] },
 ];
 
-// Control characters from a record never reach the terminal (no escape-sequence injection through a logged value).
-const clean = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+// Control characters from a record never reach the terminal (no escape-sequence injection through a logged value),
+// nor do bidi overrides and zero-width characters, which make a cell read as something else (Trojan Source).
+const clean = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, '?');
 
 function cell(v: unknown, width: number): string {
   const s = v === undefined || v === null ? '-' : clean(typeof v === 'string' ? v : JSON.stringify(v));
@@ -25,8 +26,15 @@ function cell(v: unknown, width: number): string {
 export const tableHeader = (): string => COLUMNS.map((c) => c.title.padEnd(c.width)).join(' ').trimEnd();
 export const tableRow = (r: AuditRecord): string => COLUMNS.map((c) => cell(c.value(r), c.width)).join(' ').trimEnd();
 
-/** One line per break, then a summary line; warnings last. */
+/**
+ * One line per break, then a summary line; warnings last. Breaks quote what the files say (a forged checkpoint's
+ * key id), so every line is cleaned: a hostile log must not rewrite the verdict on the operator's terminal.
+ */
 export function formatVerifyReport(r: VerifyReport): string[] {
+  return verifyReportLines(r).map(clean);
+}
+
+function verifyReportLines(r: VerifyReport): string[] {
   const lines: string[] = [];
   for (const b of r.breaks) {
     lines.push(`${b.file}${b.line ? `:${b.line}` : ''}${b.seq !== undefined ? ` seq ${b.seq}` : ''}: ${b.kind}: ${b.message}`);

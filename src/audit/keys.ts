@@ -107,16 +107,29 @@ export function loadSigningKey(opts: SigningKeyOptions): SigningKey {
   return { privateKey, publicKey, keyId: keyId(publicKey) };
 }
 
-/** The public key `audit verify` uses by default: public_key_file, else the public half of the configured private key. */
+/**
+ * The public key `audit verify` uses by default: public_key_file, else the public half of the configured private key
+ * (or of <state_dir>/audit-signing.key; its .pub only when the key cannot be read, say by another user).
+ */
 export function loadVerifyKey(opts: SigningKeyOptions & { publicKeyFile?: string | undefined }): KeyObject | undefined {
   if (opts.publicKeyFile) return parsePublicKey(readFileSync(opts.publicKeyFile, 'utf8'), opts.publicKeyFile);
   const env = opts.env ?? process.env;
   if (opts.privateKeyEnv && env[opts.privateKeyEnv]) return parsePublicKey(env[opts.privateKeyEnv] as string, `environment variable ${opts.privateKeyEnv}`);
-  const candidates = opts.privateKeyFile ? [opts.privateKeyFile] : [join(opts.stateDir, PUBLIC_KEY_FILE), join(opts.stateDir, SIGNING_KEY_FILE)];
-  for (const file of candidates) {
-    if (existsSync(file)) return parsePublicKey(readFileSync(file, 'utf8'), file);
+  if (opts.privateKeyFile) return existsSync(opts.privateKeyFile) ? parsePublicKey(readFileSync(opts.privateKeyFile, 'utf8'), opts.privateKeyFile) : undefined;
+  // The signing key itself when this user can read it (docs/audit.md: "public half of the private key"): the .pub
+  // beside it is a world-readable copy that anyone able to write the state directory could swap for their own key,
+  // and a history they re-signed would then verify.
+  const signing = join(opts.stateDir, SIGNING_KEY_FILE);
+  let pem: string | undefined;
+  try {
+    pem = readFileSync(signing, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'EACCES') throw e;
   }
-  return undefined;
+  if (pem !== undefined) return parsePublicKey(pem, signing);
+  const pub = join(opts.stateDir, PUBLIC_KEY_FILE);
+  return existsSync(pub) ? parsePublicKey(readFileSync(pub, 'utf8'), pub) : undefined;
 }
 
 export interface HmacKeyOptions {
@@ -134,6 +147,8 @@ export function loadHmacKey(opts: HmacKeyOptions): Buffer {
   if (opts.hmacKeyEnv) {
     const v = env[opts.hmacKeyEnv];
     if (!v) throw new GatehouseError('GH_CRYPTO_KEY_INVALID', 'The audit HMAC key is not set.', { detail: `environment variable ${opts.hmacKeyEnv} is empty` });
+    // The same floor as a key file: a short key lets anyone holding the log guess hidden values offline.
+    if (v.length < 16) throw new GatehouseError('GH_CRYPTO_KEY_INVALID', 'The audit HMAC key is too short.', { detail: `environment variable ${opts.hmacKeyEnv} holds fewer than 16 characters` });
     return Buffer.from(v, 'utf8');
   }
   const file = opts.hmacKeyFile ?? join(opts.stateDir, HMAC_KEY_FILE);

@@ -193,7 +193,10 @@ export class AppendLock {
       return true;
     }
     const pid = /^\d{1,10}$/.test(text) ? Number(text) : undefined;
-    const stale = pid === undefined ? age > STALE_EMPTY_MS : pid !== process.pid && !ownerAlive(pid);
+    // Our own pid on a lock no lock of ours holds was left by an earlier process that had the same pid: a restarted
+    // container runs as pid 1 again, and would otherwise wait for itself at every start.
+    const ours = pid === process.pid && ![...heldLocks].some((l) => l.path === this.path);
+    const stale = pid === undefined ? age > STALE_EMPTY_MS : ours || (pid !== process.pid && !ownerAlive(pid));
     if (!stale) return false;
     try {
       // rename is atomic: of several waiters that saw the same stale lock, one moves it.

@@ -79,7 +79,8 @@ class Verifier {
   #bad: Bad[] = [];
   #lastCheckpoint: { seq: number; every: number } | undefined;
   #sinceCheckpoint = 0;
-  #retention: { seq: number; hash: string }[] = [];
+  /** What audit.retention records say the chain starts after, and the seq of each record (`at`). */
+  #retention: { seq: number; hash: string; at: number }[] = [];
   #first: { seq: number; prev: string } | undefined;
 
   readonly #every: number;
@@ -156,7 +157,7 @@ class Verifier {
       this.#checkpoint(at, buf.toString('utf8', start, end), t.prevHash);
     } else {
       this.#sinceCheckpoint++;
-      if (internal) this.#internal(buf.toString('utf8', start, end));
+      if (internal) this.#internal(buf.toString('utf8', start, end), t.seq);
     }
     return t.seq;
   }
@@ -222,7 +223,7 @@ class Verifier {
     if (this.#key) {
       const msg = checkpointMessage(at.seq, prevHash, timestamp, cp.from_seq, cp.key_id);
       if (cp.key_id !== this.report.keyId) {
-        this.#break({ kind: 'forged_checkpoint', ...at, message: `the checkpoint names key ${cp.key_id}, not the verifying key ${this.report.keyId}` });
+        this.#break({ kind: 'forged_checkpoint', ...at, message: `the checkpoint names key ${JSON.stringify(cp.key_id.slice(0, 64))}, not the verifying key ${this.report.keyId}` });
       } else if (!verifyCheckpointSignature(this.#key, msg, cp.signature)) {
         this.#break({ kind: 'forged_checkpoint', ...at, message: 'the checkpoint signature does not verify: it was forged or the chain before it was rewritten' });
       }
@@ -238,12 +239,12 @@ class Verifier {
     this.#sinceCheckpoint = 0;
   }
 
-  #internal(text: string): void {
+  #internal(text: string, at: number): void {
     try {
       const rec = JSON.parse(text) as { event_type?: string; retention?: { removed_through_seq?: number; removed_through_hash?: string } };
       const r = rec.retention;
       if (rec.event_type === RETENTION_EVENT && r && typeof r.removed_through_seq === 'number' && typeof r.removed_through_hash === 'string') {
-        this.#retention.push({ seq: r.removed_through_seq, hash: r.removed_through_hash });
+        this.#retention.push({ seq: r.removed_through_seq, hash: r.removed_through_hash, at });
       }
     } catch {
       // Its hash was checked already; an unparsable internal record is reported as modified there.
@@ -281,9 +282,15 @@ class Verifier {
       }
     }
     const first = this.#first;
-    if (first && !(first.seq === 1 && first.prev === GENESIS_HASH) && !this.#retention.some((x) => x.seq === first.seq - 1 && x.hash === first.prev)) {
+    // Only a retention record a later checkpoint signs counts: records after the last checkpoint can be appended by
+    // anyone who can write the file, and one of them must not excuse deleting signed files (the writer checkpoints
+    // right after its retention record).
+    const claims = first ? this.#retention.filter((x) => x.seq === first.seq - 1 && x.hash === first.prev) : [];
+    const signedUpTo = r.lastCheckpointSeq ?? 0;
+    if (first && !(first.seq === 1 && first.prev === GENESIS_HASH) && !claims.some((x) => x.at < signedUpTo)) {
       if (fromDirectory) {
-        this.#break({ kind: 'missing_start', file: r.files[0]?.name ?? '', line: 1, seq: first.seq, message: `the chain starts at seq ${first.seq}, and no audit.retention record accounts for the records before it: older files were deleted` });
+        const unsigned = claims.length > 0 ? ' (an audit.retention record after the last checkpoint claims them, but nothing signs it)' : '';
+        this.#break({ kind: 'missing_start', file: r.files[0]?.name ?? '', line: 1, seq: first.seq, message: `the chain starts at seq ${first.seq}, and no signed audit.retention record accounts for the records before it: older files were deleted${unsigned}` });
       } else r.warnings.push(`verification starts at seq ${first.seq}; earlier records were not given`);
     }
     const every = this.#lastCheckpoint?.every ?? this.#every;

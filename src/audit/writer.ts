@@ -399,6 +399,10 @@ export class AuditLog implements AuditEmitter {
     // Write-ahead: the record saying where the chain now starts is durable before any file goes.
     const retention = { removed_files: doomed.map((f) => f.name), removed_through_seq: head.seq, removed_through_hash: head.hash };
     await this.#appendInternal({ event_type: RETENTION_EVENT, retention, timestamp: iso(this.#clock.now()) });
+    // Verify trusts a retention record only once a checkpoint signs it (anyone can append unsigned records).
+    this.#checkpointWanted = true;
+    await this.#drain();
+    if (this.#failed) return;
     await removeFiles(this.dir, doomed);
   }
 

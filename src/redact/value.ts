@@ -31,6 +31,15 @@ function define(out: Record<string, unknown>, k: string, v: unknown): void {
   else out[k] = v;
 }
 
+/** Reads a property of a foreign object; a getter that throws gives "[Unreadable]" instead of failing the log line. */
+function readSafely(read: () => unknown): unknown {
+  try {
+    return read();
+  } catch {
+    return '[Unreadable]';
+  }
+}
+
 class Walker {
   private readonly ancestors = new Set<object>();
   constructor(private readonly o: ValueOptions) {}
@@ -66,7 +75,8 @@ class Walker {
     return e && t !== v && looksRandom(t.slice(0, 256), e, t.length) ? REDACTED : t;
   }
 
-  walk(v: unknown, depth: number, fields: readonly FieldNode[]): unknown {
+  /** `fromToJSON`: v is what a toJSON returned, serialised as it is (JSON.stringify calls toJSON once per value). */
+  walk(v: unknown, depth: number, fields: readonly FieldNode[], fromToJSON = false): unknown {
     if (typeof v === 'string') return this.o.text(v);
     if (typeof v !== 'object' || v === null) return v;
     if (this.ancestors.has(v)) return '[Circular]';
@@ -83,7 +93,9 @@ class Walker {
         return out === items ? items : out; // always a plain array: JSON has no sets
       }
       if (v instanceof Error) return this.error(v, depth, fields);
-      const toJSON = (v as { toJSON?: unknown }).toJSON;
+      const toJSON = readSafely(() => (v as { toJSON?: unknown }).toJSON);
+      // A copy that kept the function would call it again when it is serialised, and hand out what it returns.
+      if (typeof toJSON === 'function' && fromToJSON) return this.object(v as Record<string, unknown>, Object.keys(v).filter((k) => k !== 'toJSON'), depth, fields, true);
       if (typeof toJSON === 'function') {
         let j: unknown;
         try {
@@ -91,7 +103,7 @@ class Walker {
         } catch {
           return '[Unserializable]';
         }
-        if (j !== v) return this.walk(j, depth, fields);
+        if (j !== v) return this.walk(j, depth, fields, true);
       }
       return this.object(v as Record<string, unknown>, Object.keys(v), depth, fields);
     } finally {
@@ -110,9 +122,9 @@ class Walker {
    * Copy on write: a plain object none of whose entries changed is returned as it is (most objects in a log
    * line hold no secret); otherwise a new plain object is built.
    */
-  private object(v: Record<string, unknown>, keys: string[], depth: number, fields: readonly FieldNode[]): Record<string, unknown> {
+  private object(v: Record<string, unknown>, keys: string[], depth: number, fields: readonly FieldNode[], copy = false): Record<string, unknown> {
     const proto = Object.getPrototypeOf(v) as unknown;
-    let changed = proto !== Object.prototype && proto !== null;
+    let changed = copy || (proto !== Object.prototype && proto !== null);
     const outKeys = new Array<string>(keys.length);
     const outVals = new Array<unknown>(keys.length);
     // { name: "DB_PASSWORD", value: "…" } (Kubernetes env entries): the value is as secret as its name says.
@@ -171,7 +183,10 @@ class Walker {
       for (const [k, value] of v) define(out, this.o.key(k as string), this.entryValue(k as string, value, depth, fields));
       return out;
     }
-    return [...v].map(([k, value]) => [this.walk(k, depth + 1, NO_FIELDS), this.walk(value, depth + 1, NO_FIELDS)]);
+    // Entries as pairs when some key is not a string; a string key still names its value ({password} among them).
+    return [...v].map(([k, value]) =>
+      typeof k === 'string' ? [this.o.key(k), this.entryValue(k, value, depth, NO_FIELDS)] : [this.walk(k, depth + 1, NO_FIELDS), this.walk(value, depth + 1, NO_FIELDS)],
+    );
   }
 
   /** Errors: name, code, message and stack (redacted), and own enumerable fields, like pino's err serializer. */
@@ -179,10 +194,13 @@ class Walker {
     const own = this.object(e as unknown as Record<string, unknown>, Object.keys(e), depth, fields);
     const out: Record<string, unknown> = {};
     for (const k of Object.keys(own)) define(out, k, own[k]);
-    define(out, 'type', e.name);
-    define(out, 'message', this.o.text(String(e.message)));
-    if (typeof e.stack === 'string') define(out, 'stack', this.o.text(e.stack));
-    if (e.cause !== undefined && !('cause' in out)) define(out, 'cause', this.walk(e.cause, depth + 1, NO_FIELDS));
+    // Foreign errors may have getters that throw (or a message whose toString throws): the line is logged anyway.
+    define(out, 'type', readSafely(() => String(e.name)));
+    define(out, 'message', this.o.text(readSafely(() => String(e.message)) as string));
+    const stack = readSafely(() => e.stack);
+    if (typeof stack === 'string') define(out, 'stack', this.o.text(stack));
+    const cause = readSafely(() => e.cause);
+    if (cause !== undefined && !('cause' in out)) define(out, 'cause', this.walk(cause, depth + 1, NO_FIELDS));
     return out;
   }
 

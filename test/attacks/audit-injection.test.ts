@@ -2,8 +2,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { verifyAuditLog } from '../../src/audit/index.js';
-import { tableRow } from '../../src/audit/format.js';
-import { openTestLog, publicKeyOf, readLines, seedEvent, tempDir } from '../audit/helpers.js';
+import { formatVerifyReport, tableRow } from '../../src/audit/format.js';
+import { openTestLog, publicKeyOf, readLines, rechain, seedEvent, tempDir, writeLines, writeLog } from '../audit/helpers.js';
 
 describe('hostile values cannot forge or hide audit records', () => {
   test('log injection: newlines and a fake record inside args, subject and user agent stay inside one line', async (t) => {
@@ -36,6 +36,28 @@ describe('hostile values cannot forge or hide audit records', () => {
   test('terminal escape sequences in a record never reach the terminal through the query table', () => {
     const row = tableRow({ timestamp: '2026-01-01T00:00:00Z', event_type: 'tool.call', subject: '\u001b]0;pwned\u0007\u001b[2J', error: 'x\u009b31m' });
     assert.doesNotMatch(row, /[\u0000-\u001f\u007f-\u009f]/);
+  });
+
+  test('bidi overrides and zero-width characters in a record cannot disguise a query table cell', () => {
+    const row = tableRow({ timestamp: '2026-01-01T00:00:00Z', event_type: 'tool.call', subject: '\u202eresu-nimda\u200b', error: '\u2066x\u2069' });
+    assert.doesNotMatch(row, /[\u200b-\u200f\u202a-\u202e\u2066-\u2069]/);
+  });
+
+  test('terminal escape sequences in a forged checkpoint never reach the terminal through the verify report', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 20, { checkpoint: { every_records: 10 } });
+    const file = join(dir, 'audit.jsonl');
+    const lines = readLines(file);
+    const i = lines.findIndex((l) => l.startsWith('{"checkpoint":'));
+    // Erase the line, move up, print a fake verdict: what the key id would do on an operator's terminal.
+    const hostile = JSON.stringify('\u001b[2K\u001b[1AOK: all good\u009b2J\u202e').slice(1, -1);
+    lines[i] = (lines[i] as string).replace(/"key_id":"[0-9a-f]+"/, `"key_id":"${hostile}"`);
+    writeLines(file, rechain(lines, i));
+    const r = await verifyAuditLog(dir, { publicKey: publicKeyOf(state) });
+    assert.ok(r.breaks.some((b) => b.kind === 'forged_checkpoint'));
+    const out = formatVerifyReport(r).join('\n');
+    assert.match(out, /^BROKEN: /m);
+    assert.doesNotMatch(out.replaceAll('\n', ''), /[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/);
   });
 
   test('a huge argument is bounded: replaced by its size and hash, the record still written', async (t) => {

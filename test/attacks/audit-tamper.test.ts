@@ -166,6 +166,25 @@ describe('audit chain tampering is detected', () => {
     assert.deepEqual(kinds(r), ['missing_start']);
   });
 
+  test('the oldest files deleted and a forged audit.retention record appended after the last checkpoint', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 200, { checkpoint: { every_records: 10 }, rotation: { max_size: 8000 }, compress: false });
+    const files = readdirSync(dir).filter((f) => /\.\d{12}\.jsonl$/.test(f)).sort();
+    assert.ok(files.length >= 2);
+    const doomed = join(dir, files[0] as string);
+    const last = JSON.parse(readLines(doomed).at(-1) as string) as { seq: number; hash: string };
+    unlinkSync(doomed);
+    // Unsigned records may follow the last checkpoint; this one claims retention removed the deleted file.
+    const file = join(dir, 'audit.jsonl');
+    const lines = readLines(file);
+    const retention = { removed_files: [files[0]], removed_through_seq: last.seq, removed_through_hash: last.hash };
+    const forged = `${JSON.stringify({ event_type: 'audit.retention', retention, timestamp: '2026-01-01T00:00:00.000Z' }).slice(0, -1)},"seq":0,"prev_hash":"","hash":""}`;
+    writeLines(file, rechain([...lines, forged], lines.length));
+    const r = await verifyAuditLog(dir, { publicKey: publicKeyOf(state) });
+    assert.equal(r.status, 'broken');
+    assert.deepEqual(kinds(r), ['missing_start']);
+  });
+
   test('a rotated file renamed to hide where it belongs', async (t) => {
     const state = tempDir(t);
     const dir = await writeLog(state, 200, { checkpoint: { every_records: 10 }, rotation: { max_size: 8000 }, compress: false });

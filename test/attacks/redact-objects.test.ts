@@ -82,3 +82,39 @@ describe('size and shape', () => {
     assert.equal(out.endsWith('\n'), true);
   });
 });
+
+describe('values that are not plain data', () => {
+  const secret = () => `pw-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+
+  test('a Map with a non-string key still redacts the values under secret names', () => {
+    const pw = secret();
+    const tok = secret();
+    const m = new Map<unknown, unknown>([['password', pw], [42, 'answer'], ['nested', { api_key: tok }]]);
+    const text = JSON.stringify(r.redactValue({ m }));
+    assert.ok(!text.includes(pw) && !text.includes(tok), text);
+    assert.match(text, /"answer"/);
+  });
+
+  test('a toJSON returning an object with a toJSON of its own is called once, as JSON.stringify does: no stack overflow, no secret', () => {
+    const pw = secret();
+    const endless = { toJSON(): unknown { return { toJSON: endless.toJSON, password: pw }; } };
+    const text = JSON.stringify(r.redactValue({ endless }));
+    assert.ok(!text.includes(pw));
+  });
+
+  test('an Error whose name, message, stack or cause getters throw is redacted, not rethrown', () => {
+    class Hostile extends Error {
+      override get name(): string { throw new Error('name'); }
+      override get message(): string { throw new Error('message'); }
+      override get stack(): string { throw new Error('stack'); }
+      override get cause(): unknown { throw new Error('cause'); }
+    }
+    const e = new Hostile();
+    (e as unknown as Record<string, unknown>).password = secret();
+    const out = r.redactValue({ err: e }) as unknown as { err: Record<string, unknown> };
+    assert.equal(out.err.password, '[REDACTED]');
+    assert.equal(out.err.message, '[Unreadable]');
+    const safe = r.redactError(e, { stack: true });
+    assert.equal(safe.message, '[Unreadable]');
+  });
+});

@@ -96,3 +96,20 @@ describe('accepted configured rules run in linear time', () => {
     });
   }
 });
+
+describe('file paths: the cost per byte does not grow with the length of a file name', () => {
+  // A 4 KB name built from "_token" never ends in a data extension: a backtracking regex rescans it from every
+  // "_token" (quadratic in the name, ~1 s per MB here); a linear check costs the same per byte as short names.
+  const line = (nameLength: number) => {
+    const path = `/tmp/${'_token'.repeat(Math.floor(nameLength / 6))}`;
+    return `${path} `.repeat(Math.ceil(MB / (path.length + 1))).slice(0, MB);
+  };
+  test('1 MB of 4 KB token-file names costs at most a few times 1 MB of 128-byte ones', () => {
+    const short = line(128);
+    const long = line(4000);
+    timed(short);
+    const base = Math.min(timed(short), timed(short));
+    const ms = Math.min(timed(long), timed(long));
+    assert.ok(ms < 4 * base + 100, `${ms.toFixed(0)} ms for long names, ${base.toFixed(0)} ms for short ones`);
+  });
+});

@@ -1,12 +1,15 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
-import { readFileSync, statSync, truncateSync } from 'node:fs';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/main.js';
 import { auditEventFromExchange } from '../../src/audit/index.js';
+import { checkpointMessage } from '../../src/audit/checkpoint.js';
+import { keyId } from '../../src/audit/keys.js';
 import { criticalApproved, criticalUnapproved, exchange, scopeDenied } from './exchange-fixtures.js';
-import { openTestLog, readLines, seedEvent, tempDir, writeLines, writeLog } from './helpers.js';
+import { openTestLog, readLines, rechain, seedEvent, tempDir, writeLines, writeLog } from './helpers.js';
 
 function sink(): Writable & { text: string } {
   const w = new Writable({ write(chunk: Buffer, _enc, cb) { (w as unknown as { text: string }).text += chunk.toString(); cb(); } }) as Writable & { text: string };
@@ -55,6 +58,30 @@ describe('gatehouse audit verify', () => {
     assert.equal(r.code, 3);
     assert.match(r.out, /torn: the last \d+ byte\(s\) are a partial write left by a crash, not tampering/);
     assert.doesNotMatch(r.out + r.err, /BROKEN/);
+  });
+
+  test('the default key is the signing key\'s public half: a .pub swapped next to it does not vouch for a re-signed history', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 30, { checkpoint: { every_records: 10 } });
+    const file = join(dir, 'audit.jsonl');
+    // The attacker cannot read the 0600 signing key, but can replace the world-readable .pub beside it.
+    const mine = generateKeyPairSync('ed25519');
+    const kid = keyId(mine.publicKey);
+    const forged: string[] = [];
+    for (const line of readLines(file).map((l) => l.replace('"nginx"', '"netcat"'))) {
+      const prev = forged.length ? (JSON.parse(forged[forged.length - 1] as string) as { hash: string }).hash : '0'.repeat(64);
+      const rec = JSON.parse(line) as { seq: number; timestamp: string; checkpoint?: { from_seq: number; key_id: string; signature: string } };
+      if (rec.checkpoint) {
+        rec.checkpoint.key_id = kid;
+        rec.checkpoint.signature = sign(null, checkpointMessage(rec.seq, prev, rec.timestamp, rec.checkpoint.from_seq, kid), mine.privateKey).toString('base64');
+      }
+      forged.push(rechain([...forged, JSON.stringify(rec)], forged.length)[forged.length] as string);
+    }
+    writeLines(file, forged);
+    writeFileSync(join(state, 'audit-signing.pub'), mine.publicKey.export({ type: 'spki', format: 'pem' }));
+    const r = await cli(['audit', 'verify'], { env: { GATEHOUSE_HOME: state } });
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.err, /forged_checkpoint/);
   });
 
   test('a wrong public key is a break (forged checkpoint)', async (t) => {

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, utimesSync } from 'node:fs';
+import { existsSync, readdirSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/core/clock.js';
 import { GatehouseError } from '../../src/core/errors.js';
@@ -109,6 +109,24 @@ describe('audit writer', () => {
     assert.ok(retention.length > 0);
   });
 
+  test('a retention run is signed at once: a live log verifies right after the oldest file went', async (t) => {
+    const state = tempDir(t);
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const log = await openTestLog(state, { checkpoint: { every_seconds: 86_400 }, rotation: { max_age: '1h' }, retention: { max_files: 1 }, compress: false }, { clock });
+    t.after(() => log.close());
+    // Two rotations by age: the second leaves two closed files, and retention removes the older one.
+    for (let i = 0; i < 2; i++) {
+      await log.emit(seedEvent(i));
+      clock.advance(61 * 60_000);
+    }
+    await log.emit(seedEvent(2));
+    for (let i = 0; i < 200 && existsSync(join(log.dir, 'audit.000000000001.jsonl')); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(rotated(log.dir).length, 1);
+    const r = await verifyAuditLog(log.dir, { publicKey: publicKeyOf(state) });
+    assert.equal(r.status, 'ok', JSON.stringify(r.breaks));
+    assert.ok((r.firstSeq ?? 0) > 1);
+  });
+
   test('retention by age removes files last written before max_age', async (t) => {
     const state = tempDir(t);
     const clock = new ManualClock(Date.now());
@@ -174,6 +192,12 @@ describe('audit writer', () => {
     assert.match(String((args['list'] as Record<string, unknown>[])[0]?.['password']), /^hmac:sha256:/);
   });
 
+  test('an HMAC key from the environment shorter than 16 characters is refused, as one in a file is', async (t) => {
+    const state = tempDir(t);
+    const cfg = { hmac_keys: ['password'], hmac_key_env: 'GATEHOUSE_TEST_AUDIT_HMAC' };
+    await assert.rejects(openTestLog(state, cfg, { env: { GATEHOUSE_TEST_AUDIT_HMAC: 'abc' } }), (e: unknown) => e instanceof GatehouseError && e.code === 'GH_CRYPTO_KEY_INVALID');
+  });
+
   test('oversized args are replaced by their size and SHA-256', async (t) => {
     const state = tempDir(t);
     const log = await openTestLog(state, { max_args_bytes: '1kb' });
@@ -232,6 +256,18 @@ describe('audit writer', () => {
     const dir = await writeLog(state, 3);
     const { writeFileSync, existsSync } = await import('node:fs');
     writeFileSync(join(dir, 'audit.jsonl.lock'), '2147483646');
+    const log = await openTestLog(state);
+    await log.emit(seedEvent(3));
+    await log.close();
+    assert.equal(existsSync(join(dir, 'audit.jsonl.lock')), false);
+    assert.equal((await verifyAuditLog(dir, { publicKey: publicKeyOf(state) })).status, 'ok');
+  });
+
+  test('a lock file naming our own pid, left by an earlier run (a restarted container is pid 1 again), is taken over', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 3);
+    const { writeFileSync, existsSync } = await import('node:fs');
+    writeFileSync(join(dir, 'audit.jsonl.lock'), String(process.pid));
     const log = await openTestLog(state);
     await log.emit(seedEvent(3));
     await log.close();
