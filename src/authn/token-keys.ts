@@ -53,7 +53,7 @@ function newEntry(now: number): KeyFileEntry {
 
 function toKey(e: KeyFileEntry): TokenKey {
   const secret = Buffer.from(e.secret, 'base64url');
-  registerAuthSecret(e.secret);
+  registerAuthSecret(e.secret, true);
   return { kid: e.kid, secret, created_at: e.created_at, verify_until: e.verify_until };
 }
 
@@ -198,7 +198,7 @@ export function reloadTokenSecrets(path: string, clock: Clock = systemClock): To
  */
 export function configTokenKeyring(secret: string, previous: readonly string[] = []): TokenKeyring {
   const keyFor = (s: string): TokenKey => {
-    registerAuthSecret(s);
+    registerAuthSecret(s, true);
     const kid = 'c' + createHash('sha256').update('gatehouse token kid\0').update(s).digest('base64url').slice(0, 10);
     const secret = Buffer.from(s, 'utf8');
     return { kid, secret, created_at: 0 };

@@ -16,6 +16,11 @@ import { REDACTED } from './types.js';
 
 export const MIN_KNOWN_LENGTH = 8;
 export const MAX_KNOWN_SECRETS = 10_000;
+/**
+ * Pinned values (signing keys, static tokens, configured header secrets) are never evicted: ten thousand freshly
+ * verified tokens must not push out the secrets that stay valid for the life of the process. Bounded apart.
+ */
+export const MAX_PINNED_SECRETS = 1_000;
 const MAX_KNOWN_LENGTH = 65_536;
 const WINDOW = MIN_KNOWN_LENGTH;
 const INDEXOF_LIMIT = 16;
@@ -40,21 +45,28 @@ function variants(value: string): string[] {
 /** A set of known values with an incrementally maintained matcher. */
 export class KnownSecrets {
   private readonly values = new Set<string>();
+  private readonly pinned = new Set<string>();
   /** Eviction order (core/fifo.ts): the oldest value in O(1), not by walking the set. */
   private readonly order = new InsertionQueue<string>(MAX_KNOWN_SECRETS);
   private matcher: Matcher | undefined;
   /** Bumped on every change (caches of redacted text compare it). */
   version = 0;
 
-  add(value: string): boolean {
+  /** `pinned`: never evicted (up to MAX_PINNED_SECRETS forms; past that it is added like any other value). */
+  add(value: string, opts: { pinned?: boolean } = {}): boolean {
     if (typeof value !== 'string') throw new TypeError('a known secret must be a string');
     const forms = variants(value);
     if (forms.length === 0) return false;
     for (const f of forms) {
-      if (this.values.has(f)) continue;
-      if (this.values.size >= MAX_KNOWN_SECRETS) this.evictOldest();
+      const pin = opts.pinned === true && this.pinned.size < MAX_PINNED_SECRETS;
+      if (this.values.has(f)) {
+        if (pin) this.pinned.add(f);
+        continue;
+      }
+      if (this.values.size >= MAX_KNOWN_SECRETS + this.pinned.size) this.evictOldest();
       this.values.add(f);
-      this.order.push(f, () => this.values);
+      if (pin) this.pinned.add(f);
+      else this.order.push(f, () => this.values);
       this.matcher?.add(f);
       this.version++;
     }
@@ -62,12 +74,15 @@ export class KnownSecrets {
   }
 
   delete(value: string): void {
-    for (const f of variants(value)) if (this.values.delete(f)) this.matcher?.delete(f);
+    for (const f of variants(value)) {
+      this.pinned.delete(f);
+      if (this.values.delete(f)) this.matcher?.delete(f);
+    }
     this.version++;
   }
 
   private evictOldest(): void {
-    const oldest = this.order.takeOldest((v) => this.values.has(v));
+    const oldest = this.order.takeOldest((v) => this.values.has(v) && !this.pinned.has(v));
     if (oldest === undefined) return;
     this.values.delete(oldest);
     this.matcher?.delete(oldest); // in place: a full registry must not rebuild its matcher for every new token
@@ -75,6 +90,7 @@ export class KnownSecrets {
 
   clear(): void {
     this.values.clear();
+    this.pinned.clear();
     this.order.clear();
     this.matcher = undefined;
     this.version++;
@@ -213,10 +229,11 @@ export const globalKnownSecrets: KnownSecrets = ((globalThis as GlobalWithRegist
 /**
  * Registers a value Gatehouse holds (a config secret, a signing key, a token it minted or verified), so every
  * redactor in the process removes it wherever it appears verbatim. Values shorter than 8 characters are ignored.
- * Returns whether the value was registered.
+ * The registry keeps the newest MAX_KNOWN_SECRETS; `pinned` values (secrets that stay valid as long as the process
+ * runs) are kept besides them. Returns whether the value was registered.
  */
-export function registerSecret(value: string): boolean {
-  return globalKnownSecrets.add(value);
+export function registerSecret(value: string, opts: { pinned?: boolean } = {}): boolean {
+  return globalKnownSecrets.add(value, opts);
 }
 
 /** Removes a value from the process-wide registry (e.g. a revoked token that will never be logged again). */

@@ -73,3 +73,23 @@ test('a full registry evicts its oldest values in place: recent ones are still f
   assert.equal(find(token(600)).length, 0);
   assert.equal(find(token(601)).length, 1);
 });
+
+test('pinned values (signing keys, static tokens) outlive any number of newer ones; a value pinned later is kept too', () => {
+  const k = new KnownSecrets();
+  const token = (i: number) => `gh1.k2025.${i.toString(36).padStart(8, '0')}payload${(i * 7919).toString(36)}.sig${i}`;
+  const find = (text: string) => {
+    const out: Span[] = [];
+    k.find(text, out);
+    return out;
+  };
+  const signingKey = 'tk-signing-Zq81mX0v4LbN2s7cR9wP';
+  const staticToken = token(1);
+  k.add(signingKey, { pinned: true });
+  k.add(staticToken); // first seen unpinned (say, verified), then pinned (configured)
+  k.add(staticToken, { pinned: true });
+  for (let i = 2; i < 2 * MAX_KNOWN_SECRETS + 2; i++) k.add(token(i));
+  assert.equal(find(`leak ${signingKey} here`).length, 1, 'the pinned signing key was evicted');
+  assert.equal(find(`leak ${staticToken} here`).length, 1, 'the value pinned after it was first added was evicted');
+  assert.equal(find(token(2)).length, 0, 'unpinned values still rotate out');
+  assert.equal(k.size, MAX_KNOWN_SECRETS + 2);
+});

@@ -24,7 +24,7 @@ const digest = (v: string): Buffer => createHash('sha256').update(v).digest();
  */
 export function headerMethod(cfg: HeaderMethodConfig): AuthMethodImpl<Claim> {
   const expected = Object.entries(cfg.headers).map(([name, value]) => {
-    registerAuthSecret(value);
+    registerAuthSecret(value, true);
     return { name: name.toLowerCase(), digest: digest(value) };
   });
   const firstPresent = (ex: Exchange): string | undefined => {

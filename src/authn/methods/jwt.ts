@@ -96,7 +96,7 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
   const { clock, revocations } = opts;
   const issuers: Issuer[] = opts.issuers.map((cfg) => {
     const algorithms = cfg.algorithms ?? (cfg.secret !== undefined ? ['HS256'] : DEFAULT_ASYMMETRIC);
-    if (cfg.secret !== undefined) registerAuthSecret(cfg.secret);
+    if (cfg.secret !== undefined) registerAuthSecret(cfg.secret, true);
     const keys =
       cfg.secret === undefined
         ? new KeySource({ ...cfg, discovery: cfg.discovery ?? cfg.jwks_url === undefined }, { clock, logger: opts.logger })

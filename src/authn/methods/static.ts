@@ -24,7 +24,7 @@ interface Prepared {
  */
 export function staticMethod(entries: readonly StaticTokenEntry[]): AuthMethodImpl<Prepared> {
   const prepared: Prepared[] = entries.map((entry, index) => {
-    registerAuthSecret(entry.token);
+    registerAuthSecret(entry.token, true);
     return { digest: createHash('sha256').update(entry.token).digest(), entry, index };
   });
   return {
