@@ -7,22 +7,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPolicyEngine } from '../../src/authz/index.js';
-import { GatehouseError } from '../../src/core/errors.js';
 import type { Principal } from '../../src/core/types.js';
-import { makeConfig, makeDeps, makeExchange, principal, toolCall } from '../authz/helpers.js';
+import { makeConfig, makeDeps, makeExchange, principal, runPolicy, toolCall } from '../authz/helpers.js';
 
 async function setup() {
   const e = await createPolicyEngine(makeConfig({ approval: { mode: 'queue', queue: { hold_timeout: 0 } } }), makeDeps());
   const attempt = async (p: Principal, approvalId?: string) => {
     const ex = makeExchange({ body: toolCall('install_package', { package_name: 'nginx' }), principal: p, ...(approvalId ? { headers: { 'x-gatehouse-approval': approvalId } } : {}) });
-    try {
-      await e.classify(ex);
-      await e.authorize(ex);
-      await e.approve(ex);
-      return undefined;
-    } catch (err) {
-      return err as GatehouseError;
-    }
+    return runPolicy(e, ex);
   };
   return { e, attempt };
 }

@@ -2,23 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPolicyEngine } from '../../src/authz/index.js';
-import { GatehouseError } from '../../src/core/errors.js';
 import type { Principal } from '../../src/core/types.js';
-import { makeConfig, makeDeps, makeExchange, principal, toolCall } from '../authz/helpers.js';
+import { makeConfig, makeDeps, makeExchange, principal, runPolicy, toolCall } from '../authz/helpers.js';
 
 async function setup() {
   const deps = makeDeps();
   const e = await createPolicyEngine(makeConfig({ approval: { mode: 'queue', queue: { hold_timeout: 0 } } }), deps);
   const attempt = async (p: Principal, tool: string, args: Record<string, unknown>, approvalId?: string) => {
     const ex = makeExchange({ body: toolCall(tool, args), principal: p, ...(approvalId ? { headers: { 'x-gatehouse-approval': approvalId } } : {}) });
-    try {
-      await e.classify(ex);
-      await e.authorize(ex);
-      await e.approve(ex);
-      return undefined;
-    } catch (err) {
-      return err as GatehouseError;
-    }
+    return runPolicy(e, ex);
   };
   return { e, deps, attempt };
 }

@@ -17,7 +17,7 @@ import { createPolicyEngine } from '../../src/authz/index.js';
 import { systemClock } from '../../src/core/clock.js';
 import { GatehouseError } from '../../src/core/errors.js';
 import { SqliteStore } from '../../src/store/index.js';
-import { fakeResolver, makeConfig, makeDeps, makeExchange, principal, toolCall } from '../authz/helpers.js';
+import { fakeResolver, makeConfig, makeDeps, makeExchange, principal, runPolicy, toolCall } from '../authz/helpers.js';
 import { cli } from '../helpers/cli.js';
 
 const secret = () => randomBytes(16).toString('hex');
@@ -25,15 +25,7 @@ const ops = principal('ops-automation', ['admin']);
 
 async function attemptTool(e: Awaited<ReturnType<typeof createPolicyEngine>>, url: string, approvalId?: string) {
   const ex = makeExchange({ body: toolCall('http_request_test', { url }), principal: ops, ...(approvalId ? { headers: { 'x-gatehouse-approval': approvalId } } : {}) });
-  try {
-    await e.classify(ex);
-    await e.authorize(ex);
-    await e.approve(ex);
-    return undefined;
-  } catch (err) {
-    if (!(err instanceof GatehouseError)) throw err;
-    return err;
-  }
+  return runPolicy(e, ex);
 }
 
 async function withServer(handler: (req: IncomingMessage, res: ServerResponse) => void, fn: (base: string) => Promise<void>): Promise<void> {

@@ -1,22 +1,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, interpolateString, loadConfig } from '../../src/config/index.js';
+import { interpolateString, loadConfig } from '../../src/config/index.js';
 import type { InterpolationProblem } from '../../src/config/interpolate.js';
+import { configRefusal, TEST_ENV } from '../config/helpers.js';
 
 // A `${...}` the interpolator does not understand used to stay in the value as literal text. For a secret that is a
 // string anyone reading the config (or the repository it lives in) knows, and it passes "at least 16 characters".
 
-const env = { GATEHOUSE_HOME: '/tmp/gh-test-home' };
+const env = TEST_ENV;
 
-async function refused(text: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<ConfigError> {
-  try {
-    await loadConfig({ text, env: { ...env, ...extraEnv } });
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected the config to be refused');
-}
+const refused = configRefusal;
 
 describe('config interpolation: malformed references', () => {
   test('a nested default ${A:-${B}} is refused, never kept as the literal text "${B}"', async () => {

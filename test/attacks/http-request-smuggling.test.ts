@@ -1,23 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
+import { rawHttp, rawStatus } from '../helpers/raw-http.js';
 import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
-/** Sends raw bytes and returns everything the gateway answered before closing (or after a short wait). */
-function raw(port: number, payload: string, waitMs = 400): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let out = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => (out += d));
-    socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolve(out) : reject(e)));
-    socket.on('close', () => resolve(out));
-    socket.write(payload, 'latin1');
-    setTimeout(() => socket.destroy(), waitMs);
-  });
-}
-
-const statusOf = (response: string): number => Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0);
+const raw = rawHttp;
+const statusOf = rawStatus;
 
 describe('malformed and smuggling requests never reach the upstream', () => {
   let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;

@@ -2,26 +2,13 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPolicyEngine } from '../../src/authz/index.js';
 import { GatehouseError } from '../../src/core/errors.js';
-import type { Exchange } from '../../src/core/types.js';
-import { fakeResolver, makeConfig, makeDeps, makeExchange, principal, toolCall } from './helpers.js';
+import { fakeResolver, makeConfig, makeDeps, makeExchange, principal, runPolicy as run, toolCall } from './helpers.js';
 
 const readonly = principal('grafana-datasource', ['readonly']);
 const admin = principal('ops-automation', ['admin']);
 
 async function engine(input: Parameters<typeof makeConfig>[0] = {}) {
   return createPolicyEngine(makeConfig(input), makeDeps(), { resolve: fakeResolver({ 'example.com': ['93.184.215.14'] }) });
-}
-
-async function run(e: Awaited<ReturnType<typeof engine>>, ex: Exchange): Promise<GatehouseError | undefined> {
-  try {
-    await e.classify(ex);
-    await e.authorize(ex);
-    await e.approve(ex);
-    return undefined;
-  } catch (err) {
-    if (err instanceof GatehouseError) return err;
-    throw err;
-  }
 }
 
 const listResponse = (id: number | string, names: string[]) => ({

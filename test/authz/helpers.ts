@@ -3,10 +3,11 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { configSchema, type ConfigInput, type GatehouseConfig } from '../../src/config/schema/index.js';
 import { ManualClock } from '../../src/core/clock.js';
+import { GatehouseError } from '../../src/core/errors.js';
 import type { StateStore } from '../../src/core/store.js';
 import type { AuditEvent, Exchange, Logger, Principal, StageDeps } from '../../src/core/types.js';
 import { MemoryStore } from '../../src/store/index.js';
-import type { HostResolver } from '../../src/authz/index.js';
+import type { HostResolver, PolicyEngine } from '../../src/authz/index.js';
 
 export function makeConfig(input: ConfigInput = {}): GatehouseConfig {
   return { ...configSchema.parse(input), state_dir: '/nonexistent/gatehouse-test', profile: 'development' } as GatehouseConfig;
@@ -112,3 +113,19 @@ export const toolCall = (name: string, args: Record<string, unknown> = {}, id: n
 });
 
 export const FIXTURES = new URL('../fixtures/authz/', import.meta.url).pathname;
+
+/**
+ * Runs classify → authorize → approve over an exchange as the gateway does; the GatehouseError a stage threw, or
+ * undefined when all passed. Anything else is rethrown.
+ */
+export async function runPolicy(e: Pick<PolicyEngine, 'classify' | 'authorize' | 'approve'>, ex: Exchange): Promise<GatehouseError | undefined> {
+  try {
+    await e.classify(ex);
+    await e.authorize(ex);
+    await e.approve(ex);
+    return undefined;
+  } catch (err) {
+    if (err instanceof GatehouseError) return err;
+    throw err;
+  }
+}

@@ -3,19 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, redactConfigForDisplay } from '../../src/config/index.js';
+import { loadConfig, redactConfigForDisplay } from '../../src/config/index.js';
+import { configRefusal, TEST_ENV } from './helpers.js';
 
-const env = { GATEHOUSE_HOME: '/tmp/gh-test-home' };
+const env = TEST_ENV;
 
-async function problemsOf(text: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<ConfigError> {
-  try {
-    await loadConfig({ text, env: { ...env, ...extraEnv } });
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected the config to be refused');
-}
+const problemsOf = configRefusal;
 
 test('the embedded default is a development config with the demo routes on 127.0.0.1:8443', async () => {
   const cfg = await loadConfig({ env });

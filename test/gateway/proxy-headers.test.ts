@@ -1,21 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { rawHttp } from '../helpers/raw-http.js';
 import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
-/** Sends raw bytes and returns everything the gateway answered (clients would normalise what these tests send). */
-function raw(port: number, payload: string, waitMs = 500): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let out = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => (out += d));
-    socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolve(out) : reject(e)));
-    socket.on('close', () => resolve(out));
-    socket.write(payload, 'latin1');
-    setTimeout(() => socket.destroy(), waitMs);
-  });
-}
+/** Raw bytes (clients would normalise what these tests send), 500 ms for an answer. */
+const raw = (port: number, payload: string): Promise<string> => rawHttp(port, payload, 500);
 
 /** The final response's status and headers (after any 100 Continue). */
 function parse(response: string): { status: number; headers: Map<string, string[]>; body: string } {

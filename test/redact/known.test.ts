@@ -53,14 +53,17 @@ describe('known secrets', () => {
   });
 });
 
+/** Distinct token-shaped values, and what a registry finds in a text. */
+const token = (i: number) => `gh1.k2025.${i.toString(36).padStart(8, '0')}payload${(i * 7919).toString(36)}.sig${i}`;
+const findIn = (k: KnownSecrets, text: string): Span[] => {
+  const out: Span[] = [];
+  k.find(text, out);
+  return out;
+};
+
 test('a full registry evicts its oldest values in place: recent ones are still found, evicted ones no longer', () => {
   const k = new KnownSecrets();
-  const token = (i: number) => `gh1.k2025.${i.toString(36).padStart(8, '0')}payload${(i * 7919).toString(36)}.sig${i}`;
-  const find = (text: string) => {
-    const out: Span[] = [];
-    k.find(text, out);
-    return out;
-  };
+  const find = (text: string) => findIn(k, text);
   for (let i = 0; i < MAX_KNOWN_SECRETS + 500; i++) {
     k.add(token(i));
     if (i === 20) assert.equal(find(`x ${token(3)} y`).length, 1, 'found while small'); // the indexOf stage
@@ -76,12 +79,7 @@ test('a full registry evicts its oldest values in place: recent ones are still f
 
 test('pinned values (signing keys, static tokens) outlive any number of newer ones; a value pinned later is kept too', () => {
   const k = new KnownSecrets();
-  const token = (i: number) => `gh1.k2025.${i.toString(36).padStart(8, '0')}payload${(i * 7919).toString(36)}.sig${i}`;
-  const find = (text: string) => {
-    const out: Span[] = [];
-    k.find(text, out);
-    return out;
-  };
+  const find = (text: string) => findIn(k, text);
   const signingKey = 'tk-signing-Zq81mX0v4LbN2s7cR9wP';
   const staticToken = token(1);
   k.add(signingKey, { pinned: true });
