@@ -6,23 +6,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPolicyEngine } from '../../src/authz/index.js';
-import { GatehouseError } from '../../src/core/errors.js';
 import type { Exchange } from '../../src/core/types.js';
-import { makeConfig, makeDeps, makeExchange, principal, toolCall } from '../authz/helpers.js';
+import { makeConfig, makeDeps, makeExchange, principal, runPolicy, toolCall } from '../authz/helpers.js';
 
 const readonly = principal('grafana-datasource', ['readonly']);
 
-async function run(ex: Exchange): Promise<GatehouseError | undefined> {
-  const e = await createPolicyEngine(makeConfig(), makeDeps());
-  try {
-    await e.classify(ex);
-    await e.authorize(ex);
-    return undefined;
-  } catch (err) {
-    if (err instanceof GatehouseError) return err;
-    throw err;
-  }
-}
+const run = async (ex: Exchange) => runPolicy(await createPolicyEngine(makeConfig(), makeDeps()), ex);
 
 describe('MCP endpoint: HTTP methods other than POST, GET and DELETE', () => {
   for (const method of ['PUT', 'PATCH', 'OPTIONS', 'PROPFIND']) {
