@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { GatehouseError } from '../core/errors.js';
 import { ConfigError } from '../config/error.js';
+import { nearestKey } from '../config/schema-walk.js';
 import { commands, loadCommands } from './commands.js';
 import type { CliContext, Command, OptionSpec, ParsedArgs } from './types.js';
 import { writeLine } from './types.js';
@@ -110,7 +111,7 @@ export async function runCli(argv: string[], partial: Partial<CliContext> = {}):
     }
     parsed = parseArgs({ args, options, strict: true, allowPositionals: true }) as ParsedArgs;
   } catch (e) {
-    writeLine(ctx.stderr, `error GH_USAGE: ${(e as Error).message.split('\n')[0]}`);
+    writeLine(ctx.stderr, `error GH_USAGE: ${unknownOption(e, cmd, path) ?? (e as Error).message.split('\n')[0]}`);
     writeLine(ctx.stderr, `usage: ${cmd.usage}`);
     return EXIT_USAGE;
   }
@@ -123,6 +124,16 @@ export async function runCli(argv: string[], partial: Partial<CliContext> = {}):
   } catch (e) {
     return await reportError(e, ctx);
   }
+}
+
+/** For a misspelt flag, the message names the closest valid one (as config keys do) instead of parseArgs' advice about `--`. */
+function unknownOption(e: unknown, cmd: Command, path: readonly string[]): string | undefined {
+  if ((e as NodeJS.ErrnoException).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return undefined;
+  const m = /^Unknown option '(-{1,2})([^'=]{1,64})/.exec((e as Error).message);
+  if (!m) return undefined;
+  const [, dashes, name] = m as unknown as [string, string, string];
+  const near = dashes === '--' ? nearestKey(name, [...Object.keys(cmd.options ?? {}), 'help']) : undefined;
+  return `unknown option ${dashes}${name}${near ? ` (did you mean --${near}?)` : `; run gatehouse ${path.join(' ')} --help`}`;
 }
 
 /** Prints an error without secrets: the code and its message; config errors one line per problem. */

@@ -138,6 +138,7 @@ const inspectCommand: Command = {
   name: 'inspect',
   summary: 'show a token\'s claims and status (never its signature)',
   usage: 'gatehouse token inspect [TOKEN|-] [--json]',
+  description: 'With no TOKEN or -, the token is read from stdin, which keeps it out of ps.',
   options: { json: { type: 'boolean', description: 'print JSON' }, ...configOption },
   async run(args, ctx) {
     const token = await secretArg(args, ctx, 'token');
@@ -161,6 +162,7 @@ function revokeCommand(openAudit: AuditOpener): Command {
     name: 'revoke',
     summary: 'revoke a token by value or id (refused by every gateway sharing the store within 1 s)',
     usage: 'gatehouse token revoke TOKEN|JTI|- [--reason TEXT]',
+    description: 'Give a token value as - and pipe it in (gatehouse token revoke - <<<"$TOKEN"): arguments show in ps.',
     options: { reason: { type: 'string', value: 'TEXT', description: 'why (kept with the revocation and audited)' }, ...configOption },
     async run(args, ctx) {
       const target = await secretArg(args, ctx, 'token or token id');

@@ -9,5 +9,8 @@ export function parseBytes(input: string | number): number {
   }
   const m = typeof input === 'string' && input.length <= 16 ? SIZE_RE.exec(input.trim()) : null;
   if (!m) throw new TypeError(`invalid size "${String(input).slice(0, 20)}": use bytes or a number with kb, mb or gb (e.g. 1mb)`);
-  return Number(m[1]) * (MULT[(m[2] ?? 'b').toLowerCase()] as number);
+  // 12 digits of gb would be 1e21: past Number.MAX_SAFE_INTEGER, where byte counts stop comparing exactly.
+  const bytes = Number(m[1]) * (MULT[(m[2] ?? 'b').toLowerCase()] as number);
+  if (!Number.isSafeInteger(bytes)) throw new TypeError(`size "${input.trim()}" is too large`);
+  return bytes;
 }

@@ -10,7 +10,8 @@ const UNIT_MS: Readonly<Record<string, number>> = Object.freeze(
   }),
 );
 
-// Anchored, no nested quantifiers: linear time. Up to 12 digits keeps the result a safe integer.
+// Anchored, no nested quantifiers: linear time. 12 digits bound the input; the product is checked below (12 digits
+// of weeks is 6e20 ms, past Number.MAX_SAFE_INTEGER and past any Date).
 const DURATION_RE = /^(\d{1,12})(ms|s|m|h|d|w)$/;
 
 /** Parses a duration into milliseconds. Throws TypeError on anything else (caller misuse). */
@@ -22,7 +23,9 @@ export function parseDuration(input: string | number): number {
   if (typeof input !== 'string' || input.length > 16) throw new TypeError('duration must look like 30d, 1h, 90s or 500ms');
   const m = DURATION_RE.exec(input.trim());
   if (!m) throw new TypeError(`invalid duration "${input}": use a number and one of ms, s, m, h, d, w (e.g. 30d)`);
-  return Number(m[1]) * (UNIT_MS[m[2] as string] as number);
+  const ms = Number(m[1]) * (UNIT_MS[m[2] as string] as number);
+  if (!Number.isSafeInteger(ms)) throw new TypeError(`duration "${input}" is too long`);
+  return ms;
 }
 
 export function isDuration(input: unknown): boolean {

@@ -22,8 +22,11 @@ export function ipMatcher(entries: readonly string[]): (ip: string) => boolean {
     const type = family === 4 ? 'ipv4' : 'ipv6';
     if (slash === -1) list.addAddress(addr, type);
     else {
-      const bits = Number(entry.slice(slash + 1));
-      if (!Number.isInteger(bits) || bits < 0 || bits > (family === 4 ? 32 : 128)) throw new TypeError(`invalid CIDR prefix in "${entry.slice(0, 64)}"`);
+      // Digits only: Number() reads "" as 0 (a "10.0.0.0/" typo would trust everybody) and accepts " 8", "0x8", "1e1"
+      // and "-0" (which BlockList asserts on, aborting the process).
+      const prefix = entry.slice(slash + 1);
+      const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) : -1;
+      if (bits < 0 || bits > (family === 4 ? 32 : 128)) throw new TypeError(`invalid CIDR prefix in "${entry.slice(0, 64)}"`);
       list.addSubnet(addr, bits, type);
     }
   }

@@ -64,7 +64,10 @@ export class MemoryStore implements StateStore {
   async update<T>(ns: string, key: string, fn: (current: T | undefined) => T | undefined, opts?: PutOptions): Promise<T | undefined> {
     const row = this.#live(ns, key);
     const next = fn(row === undefined ? undefined : (structuredClone(row.value) as T));
-    this.#write(ns, key, next, opts ?? (row?.expiresAt !== undefined ? { ttlMs: row.expiresAt - this.#clock.now() } : undefined));
+    // Like SQLite: options without a ttlMs (usage.ts passes {}) keep the current expiry instead of dropping it.
+    const keepTtl = row?.expiresAt !== undefined ? row.expiresAt - this.#clock.now() : undefined;
+    const ttlMs = opts?.ttlMs ?? keepTtl;
+    this.#write(ns, key, next, ttlMs === undefined ? undefined : { ttlMs });
     return next;
   }
   async delete(ns: string, key: string): Promise<boolean> {

@@ -1,10 +1,27 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import type { PutOptions, StateStore, StoreChange, StoreEntry } from './types.js';
+
+/**
+ * The file holds API key hashes, approval records and wrapped keys, and store.path may lie in a directory others can
+ * list: it is created 0600 and an existing one tightened. SQLite gives -wal and -shm the database file's mode.
+ */
+function ownerOnly(path: string): void {
+  closeSync(openSync(path, 'a', 0o600));
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      const mode = statSync(f).mode & 0o777;
+      if ((mode & 0o077) !== 0) chmodSync(f, mode & 0o700);
+    } catch (e) {
+      // A missing -wal/-shm is created from the database's mode; a file we do not own is left to its owner's process.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+    }
+  }
+}
 
 interface KvRow {
   key: string;
@@ -29,7 +46,10 @@ export class SqliteStore implements StateStore {
   constructor(path: string, opts: { clock?: Clock; readonly?: boolean } = {}) {
     this.#clock = opts.clock ?? systemClock;
     try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      if (path !== ':memory:' && path !== '') {
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        if (!opts.readonly) ownerOnly(path);
+      }
       this.#db = new Database(path, { readonly: opts.readonly ?? false, timeout: 5000 });
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
@@ -89,8 +109,13 @@ export class SqliteStore implements StateStore {
   }
 
   #run<T>(fn: () => T): T {
+    return this.#read(() => this.#db.transaction(fn).immediate());
+  }
+
+  /** A corrupt, locked or vanished file is GH_STORE_UNAVAILABLE (503) on reads too, so callers deny with that code. */
+  #read<T>(fn: () => T): T {
     try {
-      return this.#db.transaction(fn).immediate();
+      return fn();
     } catch (cause) {
       if (cause instanceof GatehouseError || cause instanceof TypeError) throw cause;
       throw new GatehouseError('GH_STORE_UNAVAILABLE', undefined, { cause });
@@ -98,7 +123,7 @@ export class SqliteStore implements StateStore {
   }
 
   async get<T>(ns: string, key: string): Promise<T | undefined> {
-    const row = this.#live(ns, key);
+    const row = this.#read(() => this.#live(ns, key));
     return row ? (JSON.parse(row.value as string) as T) : undefined;
   }
   async put(ns: string, key: string, value: unknown, opts?: PutOptions): Promise<void> {
@@ -128,23 +153,25 @@ export class SqliteStore implements StateStore {
     });
   }
   async list<T>(ns: string, opts: { prefix?: string; limit?: number } = {}): Promise<StoreEntry<T>[]> {
-    const out: StoreEntry<T>[] = [];
-    for (const row of this.#stmts.list.iterate(ns, this.#clock.now())) {
-      if (opts.prefix !== undefined && !row.key.startsWith(opts.prefix)) continue;
-      out.push({ key: row.key, value: JSON.parse(row.value as string) as T, updatedAt: row.updated_at, expiresAt: row.expires_at ?? undefined });
-      if (opts.limit !== undefined && out.length >= opts.limit) break;
-    }
-    return out;
+    return this.#read(() => {
+      const out: StoreEntry<T>[] = [];
+      for (const row of this.#stmts.list.iterate(ns, this.#clock.now())) {
+        if (opts.prefix !== undefined && !row.key.startsWith(opts.prefix)) continue;
+        out.push({ key: row.key, value: JSON.parse(row.value as string) as T, updatedAt: row.updated_at, expiresAt: row.expires_at ?? undefined });
+        if (opts.limit !== undefined && out.length >= opts.limit) break;
+      }
+      return out;
+    });
   }
   async changes<T>(ns: string, sinceSeq: number, limit = 1000): Promise<StoreChange<T>[]> {
-    return this.#stmts.changes.all(ns, sinceSeq, limit).map((r) => ({
+    return this.#read(() => this.#stmts.changes.all(ns, sinceSeq, limit)).map((r) => ({
       key: r.key,
       value: r.value === null ? undefined : (JSON.parse(r.value) as T),
       seq: r.seq,
     }));
   }
   async headSeq(ns: string): Promise<number> {
-    return this.#stmts.head.get(ns)?.s ?? 0;
+    return this.#read(() => this.#stmts.head.get(ns)?.s ?? 0);
   }
   async ping(): Promise<void> {
     try {

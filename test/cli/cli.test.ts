@@ -73,3 +73,12 @@ test('config check in production names each refused setting', async () => {
 test('each registry entry loads the command of its own name', async () => {
   for (const c of commands) assert.equal((await c.load()).name, c.name);
 });
+
+test('an unknown option is refused with exit status 2, naming the nearest valid option', async () => {
+  const r = await cli(['token', 'mint', '--agnet', 'x', '--scopes', 'logs:read']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^error GH_USAGE: unknown option --agnet \(did you mean --agent\?\)$/m);
+  const far = await cli(['token', 'mint', '--zzzzzzzz']);
+  assert.equal(far.code, 2);
+  assert.match(far.stderr, /^error GH_USAGE: unknown option --zzzzzzzz; run gatehouse token mint --help$/m);
+});

@@ -29,3 +29,9 @@ test('format and parse round-trip', () => {
 test('parsing is linear on long near-miss input', () => {
   assert.throws(() => parseDuration('1'.repeat(100_000) + 'x'), TypeError);
 });
+
+test('every accepted duration is a safe integer of ms (12 digits of weeks would not be)', () => {
+  assert.equal(parseDuration('999999999999ms'), 999_999_999_999);
+  assert.equal(parseDuration('9999999d'), 9_999_999 * 86_400_000);
+  for (const big of ['999999999999w', '999999999999d', '999999999999h']) assert.throws(() => parseDuration(big), TypeError, big);
+});

@@ -1,0 +1,61 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManualClock } from '../../src/core/clock.js';
+import type { StateStore } from '../../src/core/store.js';
+import { MemoryStore, SqliteStore } from '../../src/store/index.js';
+
+// Both stores honour one contract (core/store.ts); the gateway may run on either.
+const kinds: Record<string, (clock: ManualClock, t: { after(fn: () => unknown): void }) => StateStore> = {
+  memory: (clock) => new MemoryStore({ clock }),
+  sqlite: (clock, t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-contract-'));
+    const store = new SqliteStore(join(dir, 'state.db'), { clock });
+    t.after(async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    return store;
+  },
+};
+
+for (const [kind, open] of Object.entries(kinds)) {
+  describe(`${kind} store`, () => {
+    test('an entry expires at its TTL, and putIfAbsent may then write it again', async (t) => {
+      const clock = new ManualClock();
+      const store = open(clock, t);
+      await store.put('ns', 'k', { v: 1 }, { ttlMs: 1000 });
+      clock.advance(999);
+      assert.deepEqual(await store.get('ns', 'k'), { v: 1 });
+      assert.equal(await store.putIfAbsent('ns', 'k', { v: 2 }), false);
+      clock.advance(1);
+      assert.equal(await store.get('ns', 'k'), undefined);
+      assert.deepEqual(await store.list('ns'), []);
+      assert.equal(await store.putIfAbsent('ns', 'k', { v: 3 }), true);
+    });
+
+    test('update keeps the entry\'s TTL when its options name none (usage records must still expire)', async (t) => {
+      const clock = new ManualClock();
+      const store = open(clock, t);
+      await store.put('ns', 'k', 1, { ttlMs: 1000 });
+      // authn/usage.ts passes {} when it has no TTL to set.
+      await store.update<number>('ns', 'k', (n) => (n ?? 0) + 1, {});
+      await store.update<number>('ns', 'k', (n) => (n ?? 0) + 1);
+      assert.equal(await store.get('ns', 'k'), 3);
+      clock.advance(1000);
+      assert.equal(await store.get('ns', 'k'), undefined);
+    });
+
+    test('keys and namespaces are data, never SQL or prototype keys', async (t) => {
+      const store = open(new ManualClock(), t);
+      const hostile = ["x' OR '1'='1", "'; DROP TABLE kv; --", '__proto__', 'constructor', '%', '_'];
+      for (const k of hostile) await store.put(k, k, { k });
+      for (const k of hostile) assert.deepEqual(await store.get(k, k), { k });
+      assert.equal(await store.get("x' OR '1'='1", 'other'), undefined);
+      assert.deepEqual((await store.list('ns', { prefix: '%' })).length, 0);
+      assert.equal(({} as Record<string, unknown>)['k'], undefined);
+    });
+  });
+}
