@@ -20,22 +20,30 @@ function banner(gw: Gateway, cfg: GatehouseConfig): string {
   return lines.join('\n');
 }
 
-/** Runs until SIGTERM or SIGINT, then drains in-flight requests up to server.shutdown_timeout. */
+/**
+ * Runs until SIGTERM or SIGINT, then drains in-flight requests up to server.shutdown_timeout. The handlers stay
+ * installed during the drain: a second signal is common (Ctrl-C under `npm start` arrives from the terminal and
+ * again from npm; process managers resend) and, unhandled, would kill the process mid-drain, cutting requests
+ * already forwarded before they are answered and audited. The drain is bounded; SIGKILL still stops at once.
+ */
 export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, listen: string | undefined): Promise<number> {
   const gw = await startGateway(cfg, listen ? { listen } : {});
   writeLine(ctx.stderr, banner(gw, cfg));
+  const handlers: Array<[NodeJS.Signals, () => void]> = [];
   await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
-      writeLine(ctx.stderr, `${signal}: draining in-flight requests (up to ${cfg.server.shutdown_timeout} ms)`);
-      gw.close().then(resolve, resolve);
-    };
-    const onTerm = () => stop('SIGTERM');
-    const onInt = () => stop('SIGINT');
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onInt);
+    let draining = false;
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const onSignal = () => {
+        if (draining) return writeLine(ctx.stderr, `${signal}: already draining (ends within ${cfg.server.shutdown_timeout} ms)`);
+        draining = true;
+        writeLine(ctx.stderr, `${signal}: draining in-flight requests (up to ${cfg.server.shutdown_timeout} ms)`);
+        gw.close().then(resolve, resolve);
+      };
+      handlers.push([signal, onSignal]);
+      process.on(signal, onSignal);
+    }
   });
+  for (const [signal, onSignal] of handlers) process.off(signal, onSignal);
   return 0;
 }
 

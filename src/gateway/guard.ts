@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Server } from 'node:net';
 import type { Socket } from 'node:net';
 import { normalizeIp } from '../core/net.js';
@@ -9,14 +10,29 @@ import { normalizeIp } from '../core/net.js';
 export class ConnectionGuard {
   readonly #perIp = new Map<string, number>();
   readonly #sockets = new Set<Socket>();
+  /** Connections whose first request has not arrived yet, by peer address and port (the raw and the TLS socket share them). */
+  readonly #awaitingRequest = new Map<string, NodeJS.Timeout>();
   #refused = 0;
   constructor(private readonly maxTotal: number, private readonly maxPerIp: number) {}
 
-  attach(server: Server): void {
-    server.on('connection', (socket: Socket) => this.#admit(socket));
+  /**
+   * Node's headersTimeout starts with a request's first byte: a connection that sends nothing (or completes the TLS
+   * handshake and then nothing) would hold its slot forever. Such a connection gets the server's headersTimeout,
+   * from accept to its first complete request head; later requests on it are Node's (keepAliveTimeout, headersTimeout).
+   */
+  attach(server: Server & { headersTimeout?: number }): void {
+    server.on('connection', (socket: Socket) => this.#admit(socket, server.headersTimeout ?? 0));
+    server.on('request', (req: IncomingMessage) => {
+      if (this.#awaitingRequest.size === 0) return;
+      const key = peerKey(req.socket);
+      const timer = this.#awaitingRequest.get(key);
+      if (timer === undefined) return;
+      clearTimeout(timer);
+      this.#awaitingRequest.delete(key);
+    });
   }
 
-  #admit(socket: Socket): void {
+  #admit(socket: Socket, firstRequestTimeoutMs: number): void {
     const ip = normalizeIp(socket.remoteAddress);
     const n = this.#perIp.get(ip) ?? 0;
     if (this.#sockets.size >= this.maxTotal || n >= this.maxPerIp) {
@@ -26,8 +42,19 @@ export class ConnectionGuard {
     }
     this.#perIp.set(ip, n + 1);
     this.#sockets.add(socket);
+    const key = peerKey(socket);
+    if (firstRequestTimeoutMs > 0) {
+      const timer = setTimeout(() => socket.destroy(), firstRequestTimeoutMs);
+      timer.unref();
+      this.#awaitingRequest.set(key, timer);
+    }
     socket.once('close', () => {
       this.#sockets.delete(socket);
+      const timer = this.#awaitingRequest.get(key);
+      if (timer !== undefined) {
+        clearTimeout(timer);
+        this.#awaitingRequest.delete(key);
+      }
       const left = (this.#perIp.get(ip) ?? 1) - 1;
       if (left <= 0) this.#perIp.delete(ip);
       else this.#perIp.set(ip, left);
@@ -44,3 +71,5 @@ export class ConnectionGuard {
     for (const s of this.#sockets) s.destroy();
   }
 }
+
+const peerKey = (socket: Socket): string => `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}`;

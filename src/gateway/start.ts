@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { GatehouseError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -28,13 +28,34 @@ export interface Gateway extends RunningGateway {
   caCertPath: string | undefined;
 }
 
+/**
+ * The state directory holds what the gateway trusts (token signing keys, the dev CA key, the users file, the store
+ * with its API keys and approvals, the audit keys). Whoever else can write into it could plant or swap any of them,
+ * so a directory writable by group or others, or owned by another user, is refused, as OpenSSH's StrictModes does.
+ * A symlinked state directory is judged by the directory it points to.
+ */
+function prepareStateDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new GatehouseError('GH_CONFIG_INVALID', `state_dir ${dir} cannot be created${code ? ` (${code})` : ''}`, { cause: e });
+  }
+  const st = statSync(dir);
+  if (!st.isDirectory()) throw new GatehouseError('GH_CONFIG_INVALID', `state_dir ${dir} is not a directory`);
+  if (process.platform === 'win32') return;
+  if ((st.mode & 0o022) !== 0) throw new GatehouseError('GH_CONFIG_INVALID', `state_dir ${dir} is writable by group or others: chmod 700 it`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) throw new GatehouseError('GH_CONFIG_INVALID', `state_dir ${dir} is owned by another user (uid ${st.uid})`);
+}
+
 /** Starts everything `gatehouse serve` runs: state dir, store, capabilities, demo upstreams, the listener. */
 export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}): Promise<Gateway> {
   const redactor = createRedactor(cfg.redact);
   const logger = opts.logger ?? createGatewayLogger(cfg, redactor);
   const clock = opts.clock ?? systemClock;
   assertProductionReady(cfg);
-  mkdirSync(cfg.state_dir, { recursive: true, mode: 0o700 });
+  prepareStateDir(cfg.state_dir);
   for (const w of developmentWarnings(cfg)) logger.warn({ setting: w }, 'insecure setting allowed in development only');
   const store = openStore({ kind: cfg.store.kind, ...(cfg.store.path ? { path: cfg.store.path } : {}) }, { clock });
   const demoServers: Server[] = [];
@@ -88,8 +109,11 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
       async close(deadlineMs?: number) {
         await close(deadlineMs);
         await capabilities.close();
-        await Promise.all(demoServers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+        // The gateway's own connections to the demos are gone by now; any left belong to local clients calling the
+        // demo ports directly, and waiting for them would leave shutdown unbounded.
+        const demosClosed = demoServers.map((s) => new Promise<void>((r) => s.close(() => r())));
         for (const s of demoServers) s.closeAllConnections();
+        await Promise.all(demosClosed);
         await store.close();
       },
     });

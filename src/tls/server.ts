@@ -2,6 +2,7 @@
  * Server-side TLS (issue 2 "TLS, server side"; seeds 000 and 002): the listener's options, mTLS, the development CA
  * when no certificate is configured, and certificate rotation without restart.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
@@ -10,7 +11,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError, isGatehouseError, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
 import type { TlsConfig } from '../config/index.js';
-import { checkCaBundle, checkCertificatePair, type CertificateInfo } from './certificate.js';
+import { DEV_CA_ORGANIZATION, checkCaBundle, checkCertificatePair, type CertificateInfo } from './certificate.js';
 import { ensureDevServerCertificate } from './devstate.js';
 import { resolveProtocolPolicy, type ProtocolPolicy } from './policy.js';
 import { FileWatcher, type FileWatchOptions } from './watch.js';
@@ -100,13 +101,34 @@ function validateContext(opts: SecureContextOptions): void {
   }
 }
 
-function loadFromFiles(cfg: TlsConfig, now: number): Material {
+/** True when a certificate in the PEM text is a Gatehouse development CA or was issued by one (at most 256 read). */
+function holdsDevCaCertificate(pem: string): boolean {
+  const end = '-----END CERTIFICATE-----';
+  const devName = `O=${DEV_CA_ORGANIZATION}`;
+  return pem.split(end, 256).some((block) => {
+    if (!block.includes('-----BEGIN CERTIFICATE-----')) return false;
+    try {
+      const cert = new X509Certificate(block + end);
+      return cert.issuer.split('\n').includes(devName) || cert.subject.split('\n').includes(devName);
+    } catch {
+      return false; // not one OpenSSL reads: the pair check or the context refuses it
+    }
+  });
+}
+
+function loadFromFiles(cfg: TlsConfig, now: number, profile: ServerTlsOptions['profile']): Material {
   const pair = checkCertificatePair(readConfigured(cfg.cert_file as string, 'cert_file'), readConfigured(cfg.key_file as string, 'key_file'), now);
   let caPem: string | undefined;
   if (cfg.client_auth !== 'none') {
     if (!cfg.ca_file) throw new GatehouseError('GH_CONFIG_INVALID', `server.tls.client_auth is ${cfg.client_auth}: ca_file (the client CA) is required`);
     caPem = readConfigured(cfg.ca_file, 'ca_file');
     checkCaBundle(caPem);
+  }
+  // Production refuses dev CA certificates at start (tlsProductionProblems); a rotation must not let them in later.
+  // Judged on the text just read, which is what would serve.
+  if (profile === 'production') {
+    if (holdsDevCaCertificate(pair.certPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.cert_file is issued by a Gatehouse development CA');
+    if (caPem !== undefined && holdsDevCaCertificate(caPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.ca_file holds a Gatehouse development CA');
   }
   return { certPem: pair.certPem, keyPem: pair.keyPem, caPem, info: pair.info };
 }
@@ -142,7 +164,7 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
   let material: Material;
   let devCa: { caCertPath: string } | undefined;
   if (cfg.cert_file) {
-    material = loadFromFiles(cfg, clock.now());
+    material = loadFromFiles(cfg, clock.now(), opts.profile);
     warnAboutFiles(cfg, material.info, clock.now(), logger);
   } else {
     if (opts.profile === 'production') {
@@ -173,7 +195,7 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
     let result: ReloadResult;
     try {
       if (!cfg.cert_file) throw new TypeError('reload: no cert_file is configured (the dev certificate is managed at start)');
-      const next = loadFromFiles(cfg, clock.now());
+      const next = loadFromFiles(cfg, clock.now(), opts.profile);
       const changed = next.certPem !== material.certPem || next.keyPem !== material.keyPem || next.caPem !== material.caPem;
       if (changed) {
         const ctx = contextOptions(next, policy);
