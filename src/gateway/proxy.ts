@@ -31,6 +31,8 @@ export interface UpstreamOptions {
   connect?: Record<string, unknown>;
   /** Strip the client's Authorization header: the credential was meant for the gateway. */
   stripAuthorization: boolean;
+  /** Other request headers carrying a credential meant for the gateway (api_key.header, header-method secrets), lower case: never forwarded. */
+  credentialHeaders?: ReadonlySet<string>;
   /**
    * Identity header names the gateway believes from trusted proxies (auth.header.trusted_identity, lower case): from
    * anyone else they are dropped like X-Forwarded-*, or a client could hand the upstream an identity of its choosing.
@@ -163,6 +165,7 @@ export class Upstream {
       }
       if (HOP_BY_HOP.has(name) || connectionListed?.has(name)) continue;
       if (name === 'authorization' && this.#opts.stripAuthorization) continue;
+      if (this.#opts.credentialHeaders?.has(name) === true) continue;
       // Node has already answered `100-continue` to the client; undici refuses to send Expect (the request would
       // fail as a 502). The expectation is met at this hop.
       if (name === 'expect') continue;

@@ -62,6 +62,13 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   const logger = caps.logger;
   const upstreams = new Map<string, Upstream>();
   const ti = cfg.auth.header.trusted_identity;
+  // Credentials the gateway consumes stay at the gateway, as Authorization does: an API key or a shared-secret header
+  // forwarded upstream would hand every upstream (and the echo demo) a gateway-wide credential.
+  const methods: readonly string[] = cfg.auth.methods;
+  const credentialHeaders = new Set([
+    ...(methods.includes('api_key') ? [cfg.auth.api_key.header] : []),
+    ...(methods.includes('header') ? Object.keys(cfg.auth.header.headers) : []),
+  ].map((h) => h.toLowerCase()));
   const identityHeaders = new Set([ti.user_header, ti.name_header, ti.node_header, ti.tags_header, ti.tailnet_header].filter((h): h is string => h !== undefined).map((h) => h.toLowerCase()));
   for (const route of router.routes) {
     const url = parts.upstreamUrls.get(route.name);
@@ -71,6 +78,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       ...(connect ? { connect } : {}),
       stripAuthorization: true,
       identityHeaders,
+      credentialHeaders,
       errorBodies: route.config.error_bodies,
       redactText: caps.redactText,
       maxBodySize: route.config.max_body_size ?? limits.max_body_size,
@@ -182,6 +190,10 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
           return;
         }
         res.setHeader('x-request-id', ex.id);
+        // The same door checks as any route: an admin action (an approval decided) that cannot be audited is refused,
+        // and a client certificate outside the mTLS allow-list reaches the admin API no more than an upstream.
+        if (!caps.audit.healthy()) throw new GatehouseError('GH_AUDIT_UNAVAILABLE');
+        if (tls?.checkClient && ex.network.tls) tls.checkClient(ex.network.client_cert);
         await parts.admin(req, res, ex.path.slice(adminPrefix.length) || '/', ex);
         // Admin actions (approvals decided, transit calls) are audited like any request, refusals included:
         // the admin handlers answer their own errors, so the status is what tells.

@@ -94,6 +94,15 @@ describe('mTLS and certificate rotation through a running gateway (real process)
     }
   });
 
+  test('the admin API applies the same allow-list: an unlisted CN never reaches it', async () => {
+    const r = await get(gw.port, '/_gatehouse/approvals', { ca, cert: files('client-intruder.crt'), key: files('client-intruder.key') }).catch((e: Error) => e);
+    if (r instanceof Error) assert.match(r.message, /certificate|alert|ECONNRESET|socket hang up/i);
+    else {
+      assert.equal(r.status, 403, r.body);
+      assert.match(r.body, /GH_TLS_CLIENT_NOT_ALLOWED/);
+    }
+  });
+
   test('a certificate for the allowed CN signed by another CA is refused', async () => {
     const other = await generateDevCertificates({ outDir: join(dir, 'other'), hosts: ['localhost'], clientNames: ['agent-1'] });
     const client = other.clients[0] as { cert: string; key: string };

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
@@ -87,6 +88,33 @@ describe('proxy core', () => {
     } finally {
       await untrusted.stop();
       await trusted.stop();
+      await up.close();
+    }
+  });
+
+  test('credentials meant for the gateway (its API key header, header-method secrets) are consumed there, never forwarded', async () => {
+    const { createApiKey } = await import('../../src/authn/index.js');
+    const { openStore } = await import('../../src/store/index.js');
+    const up = await startRecordingUpstream();
+    const shared = randomBytes(24).toString('hex');
+    const gw = await startTestGateway({
+      auth: { methods: ['api_key', 'header'], header: { headers: { 'X-Shared-Secret': shared }, scopes: ['readonly'] } },
+      authz: { routes: [{ path: '/r/*', scopes: ['system:read'] }] },
+      routes: [{ name: 'r', prefix: '/r', upstream: up.url, auth_required: true }],
+    });
+    const store = openStore({ kind: gw.config.store.kind, ...(gw.config.store.path ? { path: gw.config.store.path } : {}) });
+    try {
+      const { key } = await createApiKey(store, { name: 'svc', scopes: ['readonly'], now: Date.now() });
+      const byKey = await request(`${gw.url}/r/x`, { headers: { 'x-api-key': key, 'x-other': 'kept' } });
+      assert.equal(byKey.statusCode, 200, await byKey.body.text());
+      assert.equal(up.requests.at(-1)?.headers['x-api-key'], undefined, 'the API key reached the upstream');
+      assert.equal(up.requests.at(-1)?.headers['x-other'], 'kept');
+      const byHeader = await request(`${gw.url}/r/y`, { headers: { 'x-shared-secret': shared } });
+      assert.equal(byHeader.statusCode, 200, await byHeader.body.text());
+      assert.equal(up.requests.at(-1)?.headers['x-shared-secret'], undefined, 'the shared secret reached the upstream');
+    } finally {
+      await store.close();
+      await gw.stop();
       await up.close();
     }
   });
