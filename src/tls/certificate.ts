@@ -144,7 +144,11 @@ function readBounded(path: string): string | undefined {
  */
 export function fileHasDevCaCertificate(path: string): boolean {
   const text = readBounded(path);
-  if (text === undefined) return false;
+  return text !== undefined && pemHasDevCaCertificate(text);
+}
+
+/** The same judgement on PEM text already read (a certificate rotation checks what it is about to serve). */
+export function pemHasDevCaCertificate(text: string): boolean {
   const devName = (name: string): boolean => name.split('\n').includes(`O=${DEV_CA_ORGANIZATION}`);
   for (const block of pemBlocks(text)) {
     try {

@@ -2,7 +2,6 @@
  * Server-side TLS (issue 2 "TLS, server side"; seeds 000 and 002): the listener's options, mTLS, the development CA
  * when no certificate is configured, and certificate rotation without restart.
  */
-import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
@@ -11,7 +10,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError, isGatehouseError, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
 import type { TlsConfig } from '../config/index.js';
-import { DEV_CA_ORGANIZATION, checkCaBundle, checkCertificatePair, type CertificateInfo } from './certificate.js';
+import { checkCaBundle, checkCertificatePair, pemHasDevCaCertificate, type CertificateInfo } from './certificate.js';
 import { ensureDevServerCertificate } from './devstate.js';
 import { resolveProtocolPolicy, type ProtocolPolicy } from './policy.js';
 import { FileWatcher, type FileWatchOptions } from './watch.js';
@@ -101,21 +100,6 @@ function validateContext(opts: SecureContextOptions): void {
   }
 }
 
-/** True when a certificate in the PEM text is a Gatehouse development CA or was issued by one (at most 256 read). */
-function holdsDevCaCertificate(pem: string): boolean {
-  const end = '-----END CERTIFICATE-----';
-  const devName = `O=${DEV_CA_ORGANIZATION}`;
-  return pem.split(end, 256).some((block) => {
-    if (!block.includes('-----BEGIN CERTIFICATE-----')) return false;
-    try {
-      const cert = new X509Certificate(block + end);
-      return cert.issuer.split('\n').includes(devName) || cert.subject.split('\n').includes(devName);
-    } catch {
-      return false; // not one OpenSSL reads: the pair check or the context refuses it
-    }
-  });
-}
-
 function loadFromFiles(cfg: TlsConfig, now: number, profile: ServerTlsOptions['profile']): Material {
   const pair = checkCertificatePair(readConfigured(cfg.cert_file as string, 'cert_file'), readConfigured(cfg.key_file as string, 'key_file'), now);
   let caPem: string | undefined;
@@ -127,8 +111,8 @@ function loadFromFiles(cfg: TlsConfig, now: number, profile: ServerTlsOptions['p
   // Production refuses dev CA certificates at start (tlsProductionProblems); a rotation must not let them in later.
   // Judged on the text just read, which is what would serve.
   if (profile === 'production') {
-    if (holdsDevCaCertificate(pair.certPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.cert_file is issued by a Gatehouse development CA');
-    if (caPem !== undefined && holdsDevCaCertificate(caPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.ca_file holds a Gatehouse development CA');
+    if (pemHasDevCaCertificate(pair.certPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.cert_file is issued by a Gatehouse development CA');
+    if (caPem !== undefined && pemHasDevCaCertificate(caPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.ca_file holds a Gatehouse development CA');
   }
   return { certPem: pair.certPem, keyPem: pair.keyPem, caPem, info: pair.info };
 }
