@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bytes, duration, filePath, section } from './common.js';
+import { bytes, duration, filePath, section, timerDuration } from './common.js';
 
 /**
  * How an operation that needs approval is approved (seed 001, defense layer 3):
@@ -30,17 +30,17 @@ export const approvalSection = section({
     secret: z.string().min(32, 'the webhook secret must be at least 32 characters').optional(),
     secret_file: filePath().optional(),
     /** Time for the approver to answer; a slower approver means deny. */
-    timeout: duration('30s'),
+    timeout: timerDuration('30s'),
     /** Signed timestamps older or newer than this are refused (replay). */
     replay_window: duration('5m'),
     max_response_size: bytes('64kb'),
   }),
   queue: section({
     /** How long a call is held waiting for a decision; 0 answers at once with the approval id. */
-    hold_timeout: duration('30s'),
+    hold_timeout: timerDuration('30s'),
     /** How long a request stays approvable, and an approved single-use grant usable. */
     approval_ttl: duration('1h'),
-    poll_interval: duration('250ms'),
+    poll_interval: timerDuration('250ms'),
     /** Longest window an approver may grant (`--window`). */
     max_window: duration('24h'),
   }),

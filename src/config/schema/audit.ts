@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bytes, duration, filePath, section } from './common.js';
+import { bytes, duration, filePath, section, timerDuration } from './common.js';
 
 // The 'audit' section (issue 5, docs/audit.md § Configuration). Seed 001's audit layer, seed 002's audit logging.
 
@@ -15,7 +15,7 @@ const syslogSink = z.strictObject({
   ca_file: filePath().optional(),
   server_name: z.string().optional(),
   batch_max: z.number().int().positive().default(256),
-  batch_interval: duration('100ms'),
+  batch_interval: timerDuration('100ms'),
   max_queue: z.number().int().positive().default(10_000),
 });
 
@@ -25,19 +25,19 @@ const httpSink = z.strictObject({
   /** Extra headers (e.g. an authorization header taken from ${VAR}). */
   headers: z.record(z.string(), z.string()).default({}),
   batch_max: z.number().int().positive().default(500),
-  batch_interval: duration('1s'),
-  timeout: duration('10s'),
+  batch_interval: timerDuration('1s'),
+  timeout: timerDuration('10s'),
   /** Where batches wait while the endpoint is down; default <audit dir>/spool/<sink index>. */
   spool_dir: z.string().optional(),
   spool_max_bytes: bytes('256mb'),
-  retry_min: duration('500ms'),
-  retry_max: duration('30s'),
+  retry_min: timerDuration('500ms'),
+  retry_max: timerDuration('30s'),
 });
 
 const stdoutSink = z.strictObject({
   type: z.literal('stdout'),
   batch_max: z.number().int().positive().default(256),
-  batch_interval: duration('50ms'),
+  batch_interval: timerDuration('50ms'),
   max_queue: z.number().int().positive().default(10_000),
 });
 
@@ -51,7 +51,7 @@ export const auditSection = section({
   file: z.string().regex(/^[A-Za-z0-9._-]{1,64}\.jsonl$/, 'a file name ending in .jsonl').default('audit.jsonl'),
   /** batch: group commit, one fsync per fsync_interval shared by every record in it; always: fsync after each write. */
   fsync: z.enum(['batch', 'always']).default('batch'),
-  fsync_interval: duration('10ms'),
+  fsync_interval: timerDuration('10ms'),
   /** closed: refuse audited operations (503) when the log cannot be written. continue: alert and go on. */
   on_failure: z.enum(['closed', 'continue']).default('closed'),
   /** Records waiting to be written; emit waits when the queue is full (backpressure). */
@@ -100,7 +100,7 @@ export const auditSection = section({
       threshold: z.number().int().min(1).default(5),
       window: duration('1m'),
     }),
-    batch_interval: duration('2s'),
+    batch_interval: timerDuration('2s'),
     max_per_minute: z.number().int().min(1).default(30),
   }),
 });

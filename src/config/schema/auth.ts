@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, filePath, scopeName, section } from './common.js';
+import { duration, filePath, scopeName, section, timerDuration } from './common.js';
 
 /**
  * The 'auth' section (issue 3): the ordered method chain and one sub-section per method.
@@ -64,7 +64,7 @@ const jwtIssuer = z
     refetch_cooldown: duration('30s'),
     /** How long a key that disappeared from the JWKS still verifies (0 = drop at once). */
     retired_key_grace: duration('0s'),
-    fetch_timeout: duration('5s'),
+    fetch_timeout: timerDuration('5s'),
   })
   .superRefine((v, ctx) => {
     const keyed = v.jwks_url !== undefined || v.discovery === true;
@@ -147,7 +147,7 @@ export const authSection = section({
   /** How often revocations in the shared store are polled (a revoked token is refused everywhere within 1 s). */
   revocation_poll: duration('200ms').refine((ms) => ms >= 10 && ms <= 250, 'revocation_poll must be between 10ms and 250ms'),
   /** How often usage (last use per token) is written to the store. */
-  usage_flush: duration('5s'),
+  usage_flush: timerDuration('5s'),
   token: tokenSection,
   jwt: section({
     issuers: z.array(jwtIssuer).max(32).default([]),

@@ -21,6 +21,17 @@ export function duration(def?: string) {
   return def === undefined ? base : base.default(parseDuration(def));
 }
 
+/** The longest delay a Node timer takes (2^31 − 1 ms, about 24.8 days); a longer one would fire after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * A duration that ends up in a timer (setTimeout, socket and pool timeouts): refused at load past MAX_TIMER_MS, where
+ * Node would otherwise fire it at once (a hold that never holds, a poll every millisecond) or throw at start.
+ */
+export function timerDuration(def: string) {
+  return duration(def).refine((ms) => ms <= MAX_TIMER_MS, 'at most 24d: a longer timer would fire at once');
+}
+
 /** A size written as "1mb"/"16kb" or a number of bytes; parsed to bytes. Optional in input when defaulted. */
 export function bytes(): z.ZodPipe<ReturnType<typeof value>, z.ZodTransform<number, string | number>>;
 export function bytes(def: string | number): z.ZodDefault<z.ZodPipe<ReturnType<typeof value>, z.ZodTransform<number, string | number>>>;

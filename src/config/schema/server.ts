@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bytes, duration, filePath, section } from './common.js';
+import { bytes, duration, filePath, section, timerDuration } from './common.js';
 
 export const TLS_VERSIONS = ['tls10', 'tls11', 'tls12', 'tls13'] as const;
 
@@ -45,11 +45,11 @@ export const serverLimitsSection = section({
   max_header_size: bytes('16kb'),
   max_body_size: bytes('1mb'),
   /** Time to receive the complete request headers (slowloris). */
-  header_timeout: duration('10s'),
+  header_timeout: timerDuration('10s'),
   /** Time to receive the complete request (headers and body). */
-  request_timeout: duration('30s'),
+  request_timeout: timerDuration('30s'),
   /** Keep-alive idle time between requests. */
-  idle_timeout: duration('5s'),
+  idle_timeout: timerDuration('5s'),
   max_connections: z.number().int().positive().default(10_000),
   max_connections_per_ip: z.number().int().positive().default(512),
   max_requests_per_socket: z.number().int().nonnegative().default(0),
@@ -61,7 +61,7 @@ export const serverSection = section({
   /** Addresses or CIDRs of front proxies whose X-Forwarded-* and identity headers are believed. */
   trusted_proxies: z.array(z.string().min(1)).default([]),
   limits: serverLimitsSection,
-  shutdown_timeout: duration('10s'),
+  shutdown_timeout: timerDuration('10s'),
   /** Admin API CORS origins; '*' is refused in production. */
   admin_cors_origins: z.array(z.string().min(1)).default([]),
   admin: section({
@@ -87,11 +87,11 @@ export const routeSchema = z.strictObject({
   upstream: z.string().min(1),
   kind: z.enum(['http', 'mcp']).default('http'),
   strip_prefix: z.boolean().default(true),
-  connect_timeout: duration('5s'),
+  connect_timeout: timerDuration('5s'),
   /** Time for the upstream to send response headers. */
-  response_timeout: duration('30s'),
+  response_timeout: timerDuration('30s'),
   /** Idle time allowed between body chunks (SSE streams keep flowing). */
-  body_timeout: duration('5m'),
+  body_timeout: timerDuration('5m'),
   max_body_size: bytes().optional(),
   /** Forward ciphertext untouched; policy runs on metadata only (seed 002 end-to-end mode). */
   end_to_end: z.boolean().default(false),
