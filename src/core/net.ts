@@ -7,6 +7,26 @@ export function normalizeIp(ip: string | undefined): string {
 }
 
 /**
+ * The key a per-client limit counts under: an IPv4 address as it is; an IPv6 address by its /64, the prefix one
+ * subscriber or host is given (RFC 6177), so a client cannot multiply its allowance by cycling through the 2^64
+ * addresses it holds. Addresses that embed IPv4 in their last 32 bits (NAT64 64:ff9b::a.b.c.d and the like) and
+ * scoped link-local ones stay whole: their /64 would lump unrelated clients together. Input is a socket's address.
+ */
+export function clientKey(ip: string): string {
+  if (isIP(ip) !== 6 || ip.includes('.') || ip.includes('%')) return ip;
+  const lower = ip.toLowerCase();
+  const gap = lower.indexOf('::');
+  let groups: string[];
+  if (gap === -1) groups = lower.split(':');
+  else {
+    const head = gap === 0 ? [] : lower.slice(0, gap).split(':');
+    const tail = gap + 2 === lower.length ? [] : lower.slice(gap + 2).split(':');
+    groups = [...head, ...new Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
+  }
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
+/**
  * A matcher for trusted proxy addresses: exact IPs and CIDRs, IPv4 and IPv6 (node:net BlockList).
  * Throws TypeError on an entry that is neither, so a typo never silently trusts nobody (or everybody).
  */

@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Server } from 'node:net';
 import type { Socket } from 'node:net';
-import { normalizeIp } from '../core/net.js';
+import { clientKey, normalizeIp } from '../core/net.js';
 
 /**
- * Connection limits at the door: in total and per client IP. Excess connections are closed at once, before TLS
- * or any parsing, so a flood from one address cannot starve the others.
+ * Connection limits at the door: in total and per client (an IPv4 address, an IPv6 /64: clientKey). Excess
+ * connections are closed at once, before TLS or any parsing, so a flood from one client cannot starve the others.
  */
 export class ConnectionGuard {
   readonly #perIp = new Map<string, number>();
@@ -33,7 +33,7 @@ export class ConnectionGuard {
   }
 
   #admit(socket: Socket, firstRequestTimeoutMs: number): void {
-    const ip = normalizeIp(socket.remoteAddress);
+    const ip = clientKey(normalizeIp(socket.remoteAddress));
     const n = this.#perIp.get(ip) ?? 0;
     if (this.#sockets.size >= this.maxTotal || n >= this.maxPerIp) {
       this.#refused++;
