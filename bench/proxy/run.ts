@@ -1,7 +1,8 @@
 /**
  * bench/proxy (issue 2): one run, load from a separate process (wrk -t1 -c32), against
  *   direct upstream · Gatehouse over HTTP · Gatehouse over TLS · bare undici proxy · nginx (keep-alive upstream).
- * Then p99 at a fixed 1,000 req/s: direct, nginx, the bare proxy and Gatehouse in interleaved rounds. Prints req/s, p50, p99 and ratios; writes docs/performance.md.
+ * Then p99 at a fixed 1,000 req/s: direct, nginx, the bare proxy and Gatehouse in interleaved rounds, then each proxy
+ * paired with direct in the same seconds. Prints req/s, p50, p99 and ratios; writes docs/performance.md.
  * Needs: `npm run build` in the root (the gateway runs from dist/), and Debian's wrk and nginx.
  * Usage: node --import tsx proxy/run.ts [--duration 10] [--connections 32]
  */
@@ -79,6 +80,12 @@ async function measureAll(targets: Target[]): Promise<Result[]> {
 function fixedRate(url: string, insecure: boolean): { p50: number; p99: number; errors: number } {
   const out = execFileSync(process.execPath, [join(here, 'fixed-rate.mjs'), url, '1000', '10', insecure ? '1' : ''], { encoding: 'utf8', cwd: join(root, 'bench') });
   return JSON.parse(out) as { p50: number; p99: number; errors: number };
+}
+
+/** One paired round: direct and `url` at 1,000 req/s each in the same seconds, the second stream half a period later. */
+function pairedRate(direct: string, url: string): { a: { p99: number; errors: number }; b: { p99: number; errors: number } } {
+  const out = execFileSync(process.execPath, [join(here, 'fixed-rate.mjs'), direct, '1000', '10', ''], { encoding: 'utf8', cwd: join(root, 'bench'), env: { ...process.env, BENCH_PAIR_URL: url } });
+  return JSON.parse(out) as { a: { p99: number; errors: number }; b: { p99: number; errors: number } };
 }
 
 async function main(): Promise<void> {
@@ -168,6 +175,25 @@ async function main(): Promise<void> {
       console.log(`  ${n.padEnd(18)} p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms${n === 'direct' ? '' : `  (p99 added ${addedOf(n).toFixed(2)} ms)`}`);
     }
 
+    // Paired rounds: direct and one proxy in the same seconds (the upstream serves 2,000 req/s), so a disturbance of
+    // the machine lands in both streams rather than in one target's separate round.
+    const pairedTargets = fixedTargets.filter(([n]) => n !== 'direct');
+    const paired = new Map<string, number[]>(pairedTargets.map(([n]) => [n, []]));
+    const pairedCells: string[][] = [];
+    let pairedErrors = 0;
+    for (let round = 0; round < FIXED_ROUNDS; round++) {
+      const cells: string[] = [];
+      for (const [name, url] of pairedTargets) {
+        const r = pairedRate(`${upstream}/`, url);
+        pairedErrors += r.a.errors + r.b.errors;
+        paired.get(name)!.push(r.b.p99 - r.a.p99);
+        cells.push(`${name} ${r.a.p99.toFixed(2)} / ${r.b.p99.toFixed(2)}`);
+      }
+      pairedCells.push(cells);
+      console.log(`  paired round ${round + 1}  direct / proxy p99 ms: ${cells.join('   ')}`);
+    }
+    const pairedAdded = (n: string) => median(paired.get(n)!);
+
     const ratio = (a: Result, b: Result) => (a.rps / b.rps).toFixed(2);
     const lines = [
       `gatehouse http / bare undici proxy = ${ratio(ghHttp, bare)}×   (target ≥ 1.2×)`,
@@ -179,6 +205,7 @@ async function main(): Promise<void> {
       `bare undici proxy / direct         = ${ratio(bare, direct)}×`,
       `CPU per request, gatehouse http / bare undici proxy = ${(ghHttp.cpu / bare.cpu).toFixed(2)}× (${ghHttp.cpu.toFixed(1)} / ${bare.cpu.toFixed(1)} µs; audit off ${by('gatehouse http, audit off').cpu.toFixed(1)} µs)`,
       `p99 added at 1,000 req/s           = ${added.toFixed(2)} ms   (target ≤ 1 ms; same rounds: nginx adds ${addedOf('nginx').toFixed(2)} ms, the bare undici proxy ${addedOf('bare undici proxy').toFixed(2)} ms)`,
+      `p99 added at 1,000 req/s, paired   = ${pairedAdded('gatehouse').toFixed(2)} ms   (target ≤ 1 ms; median over ${FIXED_ROUNDS} rounds of proxy p99 − direct p99 with both streams in the same 10 s; nginx adds ${pairedAdded('nginx').toFixed(2)} ms, the bare undici proxy ${pairedAdded('bare undici proxy').toFixed(2)} ms; errors ${pairedErrors})`,
     ];
     console.log('\nratios:\n  ' + lines.join('\n  '));
     const table = ['| target | req/s | p50 ms | p99 ms | CPU µs per request |', '|---|---:|---:|---:|---:|', ...results.map((r) => `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpu.toFixed(1)} |`)].join('\n');
@@ -191,7 +218,9 @@ async function main(): Promise<void> {
         `\n- fixed 1,000 req/s, open loop, median p99 of ${FIXED_ROUNDS} interleaved rounds: ` +
         fixedTargets.map(([n]) => `${n} ${fixed.get(n)!.p99.toFixed(2)} ms`).join(', ') +
         ` (errors: ${fixedTargets.map(([n]) => fixed.get(n)!.errors).join('/')}); each round's p99 (${fixedTargets.map(([n]) => n).join(' / ')}): ` +
-        fixedRuns.get('direct')!.map((_, i) => fixedTargets.map(([n]) => fixedRuns.get(n)![i]!.p99.toFixed(2)).join(' / ')).join('; ') + ' ms',
+        fixedRuns.get('direct')!.map((_, i) => fixedTargets.map(([n]) => fixedRuns.get(n)![i]!.p99.toFixed(2)).join(' / ')).join('; ') + ' ms' +
+        `\n- paired rounds at 1,000 req/s (direct and one proxy, each 1,000 req/s, in the same 10 s, the proxied request half a period after the direct one), each round's direct / proxy p99: ` +
+        pairedCells.map((c) => c.join(', ')).join('; ') + ' ms',
     );
   } finally {
     for (const c of children.reverse()) await stopProcess(c);
