@@ -42,6 +42,8 @@ export class SqliteStore implements StateStore {
   readonly #clock: Clock;
   readonly #stmts;
   #purgeTimer: NodeJS.Timeout | undefined;
+  /** The connection's journal mode and synchronous level as SQLite reports them (e.g. wal / full). */
+  readonly durability: { journal: string; synchronous: string };
 
   constructor(path: string, opts: { clock?: Clock; readonly?: boolean } = {}) {
     this.#clock = opts.clock ?? systemClock;
@@ -52,7 +54,10 @@ export class SqliteStore implements StateStore {
       }
       this.#db = new Database(path, { readonly: opts.readonly ?? false, timeout: 5000 });
       this.#db.pragma('journal_mode = WAL');
-      this.#db.pragma('synchronous = NORMAL');
+      // FULL: a commit is on disk before it returns. With NORMAL (WAL) a power cut may roll back the last commits —
+      // a revocation, a denied or consumed single-use approval, a revoked API key — and bring the credential back.
+      // Nothing writes per request (usage is flushed in batches), so the fsync per commit is rare.
+      this.#db.pragma('synchronous = FULL');
       this.#db.exec(`
         CREATE TABLE IF NOT EXISTS kv (
           ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT, updated_at INTEGER NOT NULL,
@@ -60,6 +65,8 @@ export class SqliteStore implements StateStore {
         CREATE INDEX IF NOT EXISTS kv_seq ON kv (ns, seq);
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
         INSERT OR IGNORE INTO meta (name, value) VALUES ('seq', 0);`);
+      const level = this.#db.pragma('synchronous', { simple: true }) as number;
+      this.durability = { journal: String(this.#db.pragma('journal_mode', { simple: true })), synchronous: ['off', 'normal', 'full', 'extra'][level] ?? String(level) };
     } catch (cause) {
       throw new GatehouseError('GH_STORE_UNAVAILABLE', 'The SQLite state store cannot be opened.', { cause });
     }
@@ -173,9 +180,11 @@ export class SqliteStore implements StateStore {
   async headSeq(ns: string): Promise<number> {
     return this.#read(() => this.#stmts.head.get(ns)?.s ?? 0);
   }
+  /** Reads the store's own meta row: `SELECT 1` never touches the file, so a store whose schema was dropped or replaced underneath passed. */
   async ping(): Promise<void> {
     try {
-      this.#db.prepare('SELECT 1').get();
+      const row = this.#db.prepare("SELECT value FROM meta WHERE name = 'seq'").get() as { value: unknown } | undefined;
+      if (typeof row?.value !== 'number') throw new Error('the store meta row is missing');
     } catch (cause) {
       throw new GatehouseError('GH_STORE_UNAVAILABLE', undefined, { cause });
     }

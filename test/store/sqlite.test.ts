@@ -38,3 +38,21 @@ test('every read of a database corrupted on disk fails closed with GH_STORE_UNAV
   await assert.rejects(store.changes('authn.revoked', 0), unavailable);
   await assert.rejects(store.put('authn.revoked', 'jti-1500', { exp: 0 }), unavailable);
 });
+
+test('commits are durable: WAL with synchronous=FULL (NORMAL may lose the last commits, a revocation among them, on power loss)', async (t) => {
+  const store = new SqliteStore(join(tempDir(t), 'state.db'));
+  t.after(() => store.close());
+  assert.deepEqual(store.durability, { journal: 'wal', synchronous: 'full' });
+});
+
+test('ping reads the store itself: a store whose tables were dropped underneath is unavailable', async (t) => {
+  const path = join(tempDir(t), 'state.db');
+  const store = new SqliteStore(path);
+  t.after(() => store.close());
+  await store.ping();
+  const { default: Database } = await import('better-sqlite3');
+  const other = new Database(path);
+  other.exec('DROP TABLE meta');
+  other.close();
+  await assert.rejects(store.ping(), unavailable);
+});
