@@ -53,6 +53,7 @@ export class AppendLock {
   #nextWantCheck = 0;
   /** A request that went unanswered for STAND_BACK_MS: not deferred to again. */
   #ignoredWant: string | undefined;
+  #nextOwnCheck = 0;
 
   readonly #idleMs: number;
 
@@ -73,7 +74,11 @@ export class AppendLock {
       // No idle release while a batch is being written, however long the write takes: relax() re-arms it after.
       if (this.#idle) clearTimeout(this.#idle);
       this.#idle = undefined;
-      return true;
+      if (this.#stillOurs()) return true;
+      // The lock file no longer names us (two waiters raced for a stale lock, or it was removed by hand): stop
+      // writing as its holder and take it again like any process, so the appender re-reads the head from disk.
+      this.#held = false;
+      track(this, false);
     }
     const started = Date.now();
     const deadline = started + timeoutMs;
@@ -95,6 +100,7 @@ export class AppendLock {
             this.#held = true;
             track(this, true);
             this.#nextWantCheck = 0;
+            this.#nextOwnCheck = Date.now() + WANT_CHECK_MS;
             return false;
           } catch (e) {
             if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -179,6 +185,18 @@ export class AppendLock {
       if (readFileSync(this.wantPath, 'utf8') === String(process.pid)) unlinkSync(this.wantPath);
     } catch {
       // Gone already.
+    }
+  }
+
+  /** Whether the lock file still names this process; read at most every WANT_CHECK_MS while batches flow. */
+  #stillOurs(): boolean {
+    const now = Date.now();
+    if (now < this.#nextOwnCheck) return true;
+    this.#nextOwnCheck = now + WANT_CHECK_MS;
+    try {
+      return readFileSync(this.path, 'utf8') === String(process.pid);
+    } catch {
+      return false;
     }
   }
 

@@ -309,6 +309,27 @@ describe('audit writer', () => {
     assert.equal((await verifyAuditLog(join(state, 'audit'), { publicKey: publicKeyOf(state) })).status, 'ok');
   });
 
+  test('a holder whose lock file was taken over stops holding it, instead of writing beside the new holder', async (t) => {
+    const state = tempDir(t);
+    const { mkdirSync, writeFileSync, readFileSync } = await import('node:fs');
+    const { AppendLock } = await import('../../src/audit/lock.js');
+    mkdirSync(state, { recursive: true });
+    const path = join(state, 'audit.jsonl.lock');
+    const lock = new AppendLock(path);
+    t.after(() => lock.release());
+    assert.equal(await lock.acquire(), false, 'taken');
+    lock.relax();
+    // Another live process now holds the file (as after two waiters raced for a stale lock): the parent's pid stands in.
+    writeFileSync(path, String(process.ppid));
+    await new Promise((r) => setTimeout(r, 10));
+    await assert.rejects(lock.acquire(300), (e: unknown) => e instanceof GatehouseError && e.code === 'GH_AUDIT_UNAVAILABLE');
+    assert.equal(readFileSync(path, 'utf8'), String(process.ppid), "the other holder's lock is left alone");
+    // Once the other holder lets go, the lock is taken afresh (false: the head must be re-read), not "kept".
+    const { unlinkSync } = await import('node:fs');
+    unlinkSync(path);
+    assert.equal(await lock.acquire(), false);
+  });
+
   test('a kept lock is not given back by the idle timer while a batch is still being written', async (t) => {
     const state = tempDir(t);
     const { existsSync, mkdirSync } = await import('node:fs');
