@@ -33,7 +33,6 @@ export interface ApprovalRequestInput {
   signal?: AbortSignal;
 }
 
-
 // Arguments come from the request: ones that cannot be hashed (nested past the limit, a number JSON parsed to
 // Infinity) are the client's error, and refused before any approver or audit event sees them.
 function requestArgsHash(args: unknown): string {

@@ -1,3 +1,4 @@
+import { rawHeaderValues } from '../core/net.js';
 import type { Exchange } from '../core/types.js';
 import { credentialError, type Credentials } from './method.js';
 
@@ -5,16 +6,6 @@ const NONE: Credentials = Object.freeze({ scheme: undefined, bearer: undefined, 
 // RFC 7617's base64 for Basic. Linear: one character class. (Bearer values are checked by each method's own
 // stricter syntax before anything is decoded.)
 const BASE64 = /^[A-Za-z0-9+/]+=*$/;
-
-/** True when the request carries more than one Authorization header (Node keeps only the first in req.headers). */
-function repeatedAuthorization(raw: readonly string[]): boolean {
-  let seen = 0;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.length === 13 && name.toLowerCase() === 'authorization' && ++seen > 1) return true;
-  }
-  return false;
-}
 
 /**
  * Reads the Authorization header once: bounded (the length is checked before anything is decoded), a repeated
@@ -24,7 +15,8 @@ export function readCredentials(ex: Exchange, maxLength: number): Credentials {
   const h = ex.req.headers.authorization;
   if (h === undefined) return NONE;
   if (h.length > maxLength) throw credentialError('GH_TOKEN_MALFORMED', 'authorization_too_long');
-  if (repeatedAuthorization(ex.req.rawHeaders)) throw credentialError('GH_AUTH_AMBIGUOUS', 'authorization_repeated');
+  // Node keeps only the first of two Authorization lines in req.headers.
+  if (rawHeaderValues(ex.req.rawHeaders, 'authorization').length > 1) throw credentialError('GH_AUTH_AMBIGUOUS', 'authorization_repeated');
   const sp = h.indexOf(' ');
   const scheme = (sp === -1 ? h : h.slice(0, sp)).toLowerCase();
   const value = sp === -1 ? '' : h.slice(sp + 1).trim();

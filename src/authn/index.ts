@@ -19,3 +19,4 @@ export { parseScopes } from './scopes.js';
 export { FailureCounter, type FailureSnapshot, type FailureEvent } from './failures.js';
 export { RevocationWatcher } from './revocation.js';
 export { setSecretRegistrar } from './secret-registry.js';
+export { identityHeaderNames } from './trusted-identity.js';

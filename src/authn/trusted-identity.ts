@@ -1,3 +1,4 @@
+import { rawHeaderValues } from '../core/net.js';
 import type { Exchange, TailscaleIdentity } from '../core/types.js';
 import { headerValue } from './method.js';
 
@@ -27,16 +28,12 @@ function clean(value: string | undefined): string | undefined {
  */
 function repeated(ex: Exchange, cfg: TrustedIdentityConfig): boolean {
   const raw = ex.req.rawHeaders;
-  if (!Array.isArray(raw)) return false;
-  const names = new Set([cfg.user_header, cfg.name_header, cfg.node_header, cfg.tags_header, cfg.tailnet_header].filter((n): n is string => n !== undefined).map((n) => n.toLowerCase()));
-  const seen = new Set<string>();
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
-    if (!names.has(name)) continue;
-    if (seen.has(name)) return true;
-    seen.add(name);
-  }
-  return false;
+  return Array.isArray(raw) && identityHeaderNames(cfg).some((name) => rawHeaderValues(raw, name).length > 1);
+}
+
+/** The identity header names configured (lower case): believed from trusted proxies only, and never forwarded from anyone else. */
+export function identityHeaderNames(cfg: TrustedIdentityConfig): string[] {
+  return [cfg.user_header, cfg.name_header, cfg.node_header, cfg.tags_header, cfg.tailnet_header].filter((n): n is string => n !== undefined).map((n) => n.toLowerCase());
 }
 
 /**

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { ApprovalGate, ApprovalStore, canonicalJson, sha256Hex } from '../approval/index.js';
 import type { GatehouseConfig } from '../config/schema/index.js';
 import { createRedactor } from '../redact/index.js';
+import { rawHeaderValues } from '../core/net.js';
 import { GatehouseError } from '../core/errors.js';
 import type { Decision, Exchange, Operation, Principal, RiskLevel, Stage, StageDeps } from '../core/types.js';
 import { loadAclFiles, type AclRule } from './acl.js';
@@ -95,9 +96,7 @@ function contentTypes(ex: Exchange): string[] {
     const h = ex.req.headers['content-type'];
     return typeof h === 'string' ? [h] : [];
   }
-  const out: string[] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === 'content-type') out.push(raw[i + 1] as string);
-  return out;
+  return rawHeaderValues(raw, 'content-type');
 }
 
 function computePolicyVersion(cfg: GatehouseConfig, rules: readonly AclRule[]): string {

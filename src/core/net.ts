@@ -7,6 +7,19 @@ export function normalizeIp(ip: string | undefined): string {
 }
 
 /**
+ * Every value of one header as the client sent it, in order (Node's parsed headers join or drop repeats, and a
+ * repeat is what several checks look for). `lowerName` is lower case; names compare case-insensitively.
+ */
+export function rawHeaderValues(raw: readonly string[], lowerName: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) out.push(raw[i + 1] as string);
+  }
+  return out;
+}
+
+/**
  * The key a per-client limit counts under: an IPv4 address as it is; an IPv6 address by its /64, the prefix one
  * subscriber or host is given (RFC 6177), so a client cannot multiply its allowance by cycling through the 2^64
  * addresses it holds. Addresses that embed IPv4 in their last 32 bits (NAT64 64:ff9b::a.b.c.d and the like) and

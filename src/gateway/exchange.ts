@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { GatehouseError } from '../core/errors.js';
 import { isSafeRequestId, requestId } from '../core/ids.js';
 import { isIP } from 'node:net';
-import { normalizeIp } from '../core/net.js';
+import { normalizeIp, rawHeaderValues } from '../core/net.js';
 import type { ClientCertIdentity, Exchange, NetworkIdentity } from '../core/types.js';
 
 /**
@@ -50,13 +50,8 @@ const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?:
  * whichever the proxy read, and a value like `good.example/x` or `user@evil` turns into someone else's URL there.
  */
 export function checkHost(rawHeaders: readonly string[]): void {
-  let seen = false;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i] as string;
-    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
-    if (seen || !HOST_VALUE.test(rawHeaders[i + 1] as string)) throw new GatehouseError('GH_HEADER_INVALID');
-    seen = true;
-  }
+  const hosts = rawHeaderValues(rawHeaders, 'host');
+  if (hosts.length > 1 || (hosts.length === 1 && !HOST_VALUE.test(hosts[0] as string))) throw new GatehouseError('GH_HEADER_INVALID');
 }
 
 export interface NetworkOptions {

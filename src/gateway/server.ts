@@ -6,6 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { GatehouseError, errorBody, toGatehouseError } from '../core/errors.js';
 import { requestId } from '../core/ids.js';
 import { ipMatcher } from '../core/net.js';
+import { identityHeaderNames } from '../authn/index.js';
 import type { ClientCertIdentity, Exchange } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { checkHost, checkTarget, createExchange, networkIdentity } from './exchange.js';
@@ -61,7 +62,6 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   const isTrustedProxy = ipMatcher(cfg.server.trusted_proxies);
   const logger = caps.logger;
   const upstreams = new Map<string, Upstream>();
-  const ti = cfg.auth.header.trusted_identity;
   // Credentials the gateway consumes stay at the gateway, as Authorization does: an API key or a shared-secret header
   // forwarded upstream would hand every upstream (and the echo demo) a gateway-wide credential.
   const methods: readonly string[] = cfg.auth.methods;
@@ -69,7 +69,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     ...(methods.includes('api_key') ? [cfg.auth.api_key.header] : []),
     ...(methods.includes('header') ? Object.keys(cfg.auth.header.headers) : []),
   ].map((h) => h.toLowerCase()));
-  const identityHeaders = new Set([ti.user_header, ti.name_header, ti.node_header, ti.tags_header, ti.tailnet_header].filter((h): h is string => h !== undefined).map((h) => h.toLowerCase()));
+  const identityHeaders = new Set(identityHeaderNames(cfg.auth.header.trusted_identity));
   for (const route of router.routes) {
     const url = parts.upstreamUrls.get(route.name);
     if (!url) throw new GatehouseError('GH_CONFIG_INVALID', `routes: no upstream for ${route.name}`);

@@ -26,3 +26,12 @@ test('a CIDR prefix of -0 is refused with a TypeError instead of aborting the pr
   assert.throws(() => ipMatcher(['10.0.0.0/-0']), TypeError);
   assert.throws(() => ipMatcher(['::/-0']), TypeError);
 });
+
+test('rawHeaderValues: every line of one header as sent, names case-insensitive, repeats kept', async () => {
+  const { rawHeaderValues } = await import('../../src/core/net.js');
+  const raw = ['Host', 'a.example', 'X-Other', 'x', 'host', 'b.example', 'HOSTS', 'c', 'Authorization', 'Bearer t'];
+  assert.deepEqual(rawHeaderValues(raw, 'host'), ['a.example', 'b.example']);
+  assert.deepEqual(rawHeaderValues(raw, 'authorization'), ['Bearer t']);
+  assert.deepEqual(rawHeaderValues(raw, 'content-type'), []);
+  assert.deepEqual(rawHeaderValues(['Host'], 'host'), [], 'a name without its value is not a value');
+});
