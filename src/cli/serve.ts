@@ -1,11 +1,16 @@
+import cluster from 'node:cluster';
+import { fileURLToPath } from 'node:url';
 import { loadCliConfig, configOption } from './context.js';
-import type { CliContext, Command } from './types.js';
+import type { CliContext, Command, ParsedArgs } from './types.js';
 import { str, writeLine } from './types.js';
 import { startGateway, type Gateway } from '../gateway/start.js';
+import { currentWorker, supervise, workerConfig, workerCount, type WorkerIdentity, type WorkerMessage } from '../gateway/workers.js';
+import { MAX_WORKERS } from '../config/schema/server.js';
+import { GatehouseError } from '../core/errors.js';
 import type { GatehouseConfig } from '../config/index.js';
 
-function banner(gw: Gateway, cfg: GatehouseConfig): string {
-  const lines = [`Gatehouse is listening on ${gw.url} (${cfg.profile} profile)`];
+function banner(gw: Gateway, cfg: GatehouseConfig, workers = 1): string {
+  const lines = [`Gatehouse is listening on ${gw.url} (${cfg.profile} profile${workers > 1 ? `, ${workers} workers` : ''})`];
   for (const r of cfg.routes) {
     const what = r.upstream === 'demo:echo' ? 'demo echo service' : r.upstream === 'demo:mcp' ? 'demo MCP server (seed 001 tools)' : `${r.kind} upstream`;
     lines.push(`  ${gw.url}${r.prefix}  →  ${what}`);
@@ -15,7 +20,7 @@ function banner(gw: Gateway, cfg: GatehouseConfig): string {
   lines.push('', 'Call it:');
   lines.push(`  export GATEHOUSE_HOME=${cfg.state_dir}`);
   lines.push('  TOKEN=$(npx gatehouse token mint --agent me --scopes readonly --ttl 1h)');
-  if (firstHttp) lines.push(`  curl${cacert} -H "Authorization: Bearer $TOKEN" ${gw.url}${firstHttp.prefix}/hello`);
+  if (firstHttp) lines.push(`  curl${cacert} -H "Authorization: Bearer $TOKEN" ${gw.url}${firstHttp.prefix.replace(/\/$/, '')}/hello`);
   lines.push(`  curl${cacert} ${gw.url}/healthz`);
   return lines.join('\n');
 }
@@ -26,41 +31,106 @@ function banner(gw: Gateway, cfg: GatehouseConfig): string {
  * again from npm; process managers resend) and, unhandled, would kill the process mid-drain, cutting requests
  * already forwarded before they are answered and audited. The drain is bounded; SIGKILL still stops at once.
  */
-export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, listen: string | undefined): Promise<number> {
-  const gw = await startGateway(cfg, listen ? { listen } : {});
-  writeLine(ctx.stderr, banner(gw, cfg));
-  const handlers: Array<[NodeJS.Signals, () => void]> = [];
-  await new Promise<void>((resolve) => {
-    let draining = false;
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      const onSignal = () => {
-        if (draining) return writeLine(ctx.stderr, `${signal}: already draining (ends within ${cfg.server.shutdown_timeout} ms)`);
+export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, listen: string | undefined, worker?: WorkerIdentity): Promise<number> {
+  // A worker hears of the shutdown from the supervisor, possibly before it serves. (Should the supervisor itself
+  // die, Node's cluster ends its workers at once: stop the supervisor with SIGTERM or SIGINT, not SIGKILL.)
+  let stopRequested: (() => void) | undefined;
+  let stopEarly = false;
+  const onMessage = (m: unknown) => {
+    if ((m as WorkerMessage | undefined)?.gatehouse !== 'shutdown') return;
+    if (stopRequested) stopRequested();
+    else stopEarly = true;
+  };
+  if (worker) process.on('message', onMessage);
+  try {
+    const gw = await startGateway(worker ? workerConfig(cfg, worker.count) : cfg, { ...(listen ? { listen } : {}), ...(worker ? { worker } : {}) });
+    if (!worker || worker.index === 1) writeLine(ctx.stderr, banner(gw, cfg, worker?.count));
+    if (worker && process.connected) process.send?.({ gatehouse: 'ready', url: gw.url } satisfies WorkerMessage);
+    const handlers: Array<[NodeJS.Signals, () => void]> = [];
+    await new Promise<void>((resolve) => {
+      let draining = false;
+      const drain = (why: string, announce: boolean) => {
+        if (draining) {
+          if (announce) writeLine(ctx.stderr, `${why}: already draining (ends within ${cfg.server.shutdown_timeout} ms)`);
+          return;
+        }
         draining = true;
-        writeLine(ctx.stderr, `${signal}: draining in-flight requests (up to ${cfg.server.shutdown_timeout} ms)`);
+        if (announce) writeLine(ctx.stderr, `${why}: draining in-flight requests (up to ${cfg.server.shutdown_timeout} ms)`);
         gw.close().then(resolve, resolve);
       };
-      handlers.push([signal, onSignal]);
-      process.on(signal, onSignal);
+      // Workers drain quietly: the supervisor announces the drain once for all of them.
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        const onSignal = () => drain(signal, !worker);
+        handlers.push([signal, onSignal]);
+        process.on(signal, onSignal);
+      }
+      stopRequested = () => drain('shutdown', false);
+      if (stopEarly) stopRequested();
+    });
+    for (const [signal, onSignal] of handlers) process.off(signal, onSignal);
+    return 0;
+  } finally {
+    if (worker) {
+      process.off('message', onMessage);
+      // The IPC channel would keep the worker alive. cluster.worker.disconnect(), unlike process.disconnect(), is an
+      // expected one: the worker then ends with its own exit code rather than cluster's forced 0.
+      if (process.connected) cluster.worker?.disconnect();
+      setTimeout(() => process.exit(), 1000).unref();
     }
-  });
-  for (const [signal, onSignal] of handlers) process.off(signal, onSignal);
-  return 0;
+  }
+}
+
+/** `--workers N|auto`, or server.workers. */
+function workersWanted(args: ParsedArgs, cfg: GatehouseConfig): number {
+  const flag = str(args, 'workers');
+  if (flag === undefined) return workerCount(cfg.server.workers);
+  if (flag === 'auto') return workerCount('auto');
+  const n = /^\d{1,3}$/.test(flag) ? Number(flag) : NaN;
+  if (!(n >= 1 && n <= MAX_WORKERS)) throw new GatehouseError('GH_USAGE', `--workers: expected auto or a whole number from 1 to ${MAX_WORKERS}`);
+  return n;
+}
+
+/** The supervisor: forks the workers, each running this same `serve` command line. */
+function superviseWorkers(args: ParsedArgs, cfg: GatehouseConfig, ctx: CliContext, count: number): Promise<number> {
+  const here = fileURLToPath(import.meta.url);
+  const exec = here.replace(/serve\.([cm]?[jt]s)$/, 'entry.$1');
+  const argv = ['serve'];
+  const config = str(args, 'config');
+  if (config !== undefined) argv.push('--config', config);
+  const listen = str(args, 'listen');
+  if (listen !== undefined) argv.push('--listen', listen);
+  // The workers run with this process's Node options (a --import loader, heap limits), not with its -e script.
+  const execArgv: string[] = [];
+  for (let i = 0; i < process.execArgv.length; i++) {
+    const a = process.execArgv[i] as string;
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') i++;
+    else if (!a.startsWith('--eval=') && !a.startsWith('--print=') && !a.startsWith('--input-type')) execArgv.push(a);
+  }
+  return supervise({ count, exec, args: argv, execArgv, cwd: ctx.cwd, env: ctx.env, shutdownTimeoutMs: cfg.server.shutdown_timeout, stderr: ctx.stderr });
 }
 
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the gateway',
-  usage: 'gatehouse serve [--config FILE] [--listen HOST:PORT]',
+  usage: 'gatehouse serve [--config FILE] [--listen HOST:PORT] [--workers N|auto]',
   description:
     'Without --config, runs the embedded default: https://127.0.0.1:8443 with a generated dev CA, the demo echo\n' +
-    'service at /echo and the demo MCP server at /mcp, token authentication with a secret in $GATEHOUSE_HOME.',
+    'service at /echo and the demo MCP server at /mcp, token authentication with a secret in $GATEHOUSE_HOME.\n\n' +
+    'With --workers N (or server.workers), this process supervises N worker processes that share the listening\n' +
+    'socket: it forwards SIGTERM/SIGINT as a drain and replaces a worker that dies. Connection limits are split\n' +
+    'between the workers; the store and the audit chain are shared through the state directory.',
   options: {
     ...configOption,
     listen: { type: 'string', short: 'l', value: 'HOST:PORT', description: 'listen address (overrides server.listen)' },
+    workers: { type: 'string', short: 'w', value: 'N|auto', description: 'worker processes (overrides server.workers; auto = one per CPU)' },
   },
   async run(args, ctx) {
     // The full production check (with TLS and authentication) runs in startGateway and names every problem.
     const cfg = await loadCliConfig(args, ctx, { skipProfileCheck: true });
+    const worker = currentWorker(ctx.env);
+    if (worker) return serveUntilSignal(cfg, ctx, str(args, 'listen'), worker);
+    const count = workersWanted(args, cfg);
+    if (count > 1 && !cluster.isWorker) return superviseWorkers(args, cfg, ctx, count);
     return serveUntilSignal(cfg, ctx, str(args, 'listen'));
   },
 };

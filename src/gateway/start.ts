@@ -20,6 +20,8 @@ export interface StartOptions {
   logger?: Logger;
   clock?: Clock;
   tls?: ServerTlsProvider;
+  /** Set in a worker process (server.workers > 1): its index goes on every log line. */
+  worker?: { index: number; count: number };
 }
 
 export interface Gateway extends RunningGateway {
@@ -52,7 +54,7 @@ function prepareStateDir(dir: string): void {
 /** Starts everything `gatehouse serve` runs: state dir, store, capabilities, demo upstreams, the listener. */
 export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}): Promise<Gateway> {
   const redactor = createRedactor(cfg.redact);
-  const logger = opts.logger ?? createGatewayLogger(cfg, redactor);
+  const logger = opts.logger ?? createGatewayLogger(cfg, redactor, opts.worker?.index);
   const clock = opts.clock ?? systemClock;
   assertProductionReady(cfg);
   prepareStateDir(cfg.state_dir);

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { bytes, duration, filePath, section, timerDuration } from './common.js';
 
+/** More worker processes than this is a typo, not a deployment. */
+export const MAX_WORKERS = 64;
+
 export const TLS_VERSIONS = ['tls10', 'tls11', 'tls12', 'tls13'] as const;
 
 /** Mozilla's "intermediate" TLS 1.2 cipher list (TLS 1.3 suites are fixed by OpenSSL and always on). */
@@ -62,6 +65,11 @@ export const serverSection = section({
   trusted_proxies: z.array(z.string().min(1)).default([]),
   limits: serverLimitsSection,
   shutdown_timeout: timerDuration('10s'),
+  /**
+   * Processes serving the listener: 1 runs the gateway in the `gatehouse serve` process itself; more forks that many
+   * workers (Node's cluster: one listening socket, connections handed out round-robin); 'auto' = one per CPU.
+   */
+  workers: z.union([z.number().int().min(1).max(MAX_WORKERS), z.literal('auto')]).default(1),
   /** Admin API CORS origins; '*' is refused in production. */
   admin_cors_origins: z.array(z.string().min(1)).default([]),
   admin: section({

@@ -87,7 +87,8 @@ export async function startMcpServer(port = 0): Promise<{ server: Server; url: s
     });
   });
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  // exclusive: in a worker process (server.workers) each worker listens itself, not through the supervisor.
+  await new Promise<void>((resolve) => server.listen({ port, host: '127.0.0.1', exclusive: true }, resolve));
   const { port: bound } = server.address() as AddressInfo;
   return { server, url: `http://127.0.0.1:${bound}` };
 }

@@ -1,0 +1,203 @@
+/**
+ * Worker processes (`server.workers`): the gateway on every core. The `gatehouse serve` process becomes a supervisor
+ * that forks N workers with Node's cluster module; they share one listening socket, which the supervisor hands
+ * connections from round-robin. Each worker runs the whole gateway (startGateway); what they share goes through the
+ * state directory, as several gateways on one state directory already do: the SQLite store (approvals, revocations,
+ * API keys, usage counts, each update in an immediate transaction) and the audit chain (appended under its
+ * cross-process lock, so the chain stays one chain).
+ *
+ * The supervisor starts worker 1 alone, so a first start's generated state (dev CA, signing secrets, store schema)
+ * is created once, then the rest. It forwards SIGTERM/SIGINT as a drain, starts a new worker in place of one that
+ * dies, and gives up, draining the others, when workers keep dying (a crash loop must not spin forever).
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import type { Writable } from 'node:stream';
+import type { GatehouseConfig } from '../config/index.js';
+
+/** Set in each worker's environment as `INDEX/COUNT` (1-based). */
+export const WORKER_ENV = 'GATEHOUSE_WORKER';
+
+/** The number of worker processes `server.workers` asks for ('auto' = one per CPU). */
+export function workerCount(setting: number | 'auto'): number {
+  return setting === 'auto' ? Math.max(1, availableParallelism()) : setting;
+}
+
+export interface WorkerIdentity {
+  index: number;
+  count: number;
+}
+
+/** This process's place among the workers, when it is one (forked by supervise()). */
+export function currentWorker(env: NodeJS.ProcessEnv = process.env): WorkerIdentity | undefined {
+  if (!cluster.isWorker) return undefined;
+  const m = /^([1-9]\d{0,2})\/([1-9]\d{0,2})$/.exec(env[WORKER_ENV] ?? '');
+  if (!m) return undefined;
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  return index <= count ? { index, count } : undefined;
+}
+
+/**
+ * The configuration one worker enforces. Connection limits are per process, so each worker gets its share
+ * (rounded up): with round-robin hand-out the workers together admit at most limit + count − 1 connections, and a
+ * client's connections spread over the workers as everyone's do.
+ */
+export function workerConfig(cfg: GatehouseConfig, count: number): GatehouseConfig {
+  if (count <= 1) return cfg;
+  const limits = cfg.server.limits;
+  return {
+    ...cfg,
+    server: {
+      ...cfg.server,
+      limits: { ...limits, max_connections: Math.ceil(limits.max_connections / count), max_connections_per_ip: Math.ceil(limits.max_connections_per_ip / count) },
+    },
+  };
+}
+
+/** Messages between the supervisor and its workers (over the cluster IPC channel). */
+export type WorkerMessage = { gatehouse: 'ready'; url: string } | { gatehouse: 'shutdown' };
+
+const isMessage = (m: unknown, kind: WorkerMessage['gatehouse']): boolean =>
+  typeof m === 'object' && m !== null && (m as { gatehouse?: unknown }).gatehouse === kind;
+
+export interface SuperviseOptions {
+  count: number;
+  /** The module each worker runs, with its arguments (the same `serve` command line). */
+  exec: string;
+  args: string[];
+  execArgv: string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** server.shutdown_timeout: how long workers drain; the supervisor kills what is left 5 s after it. */
+  shutdownTimeoutMs: number;
+  stderr: Writable;
+  /** More than `max` workers dying within `windowMs` ends the gateway (default 5 in 60 s). */
+  restarts?: { max: number; windowMs: number };
+  /** Resolves once every worker is serving (tests). */
+  onReady?: (pids: number[]) => void;
+}
+
+/**
+ * Runs the workers until SIGTERM or SIGINT (then drains them) or until they cannot be kept running. Returns the
+ * exit code: 0 after a clean drain, a worker's own code when it could not start (2: configuration), 1 otherwise.
+ */
+export async function supervise(o: SuperviseOptions): Promise<number> {
+  const restarts = o.restarts ?? { max: 5, windowMs: 60_000 };
+  const say = (line: string): void => void o.stderr.write(`${line}\n`);
+  cluster.schedulingPolicy = cluster.SCHED_RR;
+  cluster.setupPrimary({ exec: o.exec, args: o.args, execArgv: o.execArgv, cwd: o.cwd });
+
+  const workers = new Map<number, Worker>();
+  const deaths: number[] = [];
+  let stopping = false;
+  let exitCode = 0;
+  let finish!: () => void;
+  const finished = new Promise<void>((r) => (finish = r));
+
+  /** Forks worker `index`; resolves true once it serves, or the code it exits with first (1 when none). */
+  const start = (index: number): Promise<true | number> =>
+    new Promise((resolve) => {
+      const w = cluster.fork({ ...o.env, [WORKER_ENV]: `${index}/${o.count}` });
+      workers.set(index, w);
+      let ready = false;
+      w.on('message', (m: unknown) => {
+        if (ready || !isMessage(m, 'ready')) return;
+        ready = true;
+        resolve(true);
+      });
+      w.once('exit', (code, signal) => {
+        if (workers.get(index) === w) workers.delete(index);
+        if (!ready) resolve(code ?? 1);
+        onExit(index, w, ready, code, signal);
+      });
+    });
+
+  /** Counts a death; true when too many fell within the window. */
+  const crashLoop = (): boolean => {
+    const now = Date.now();
+    deaths.push(now);
+    while ((deaths[0] as number) < now - restarts.windowMs) deaths.shift();
+    return deaths.length > restarts.max;
+  };
+
+  const onExit = (index: number, w: Worker, wasReady: boolean, code: number | null, signal: string | null): void => {
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    if (stopping) {
+      if (code !== 0) exitCode = 1;
+      if (workers.size === 0) finish();
+      return;
+    }
+    if (!wasReady) return; // start() reports it to whoever is starting it
+    if (crashLoop()) {
+      say(`worker ${index} (pid ${w.process.pid}) exited with ${how}; ${deaths.length} workers died within ${restarts.windowMs / 1000} s: stopping the gateway`);
+      exitCode = 1;
+      stop();
+      return;
+    }
+    say(`worker ${index} (pid ${w.process.pid}) exited with ${how}; starting a new one`);
+    void restart(index);
+  };
+
+  const restart = async (index: number): Promise<void> => {
+    while (!stopping) {
+      if ((await start(index)) === true) {
+        const w = workers.get(index);
+        return say(`worker ${index} serving again (pid ${w?.process.pid})`);
+      }
+      if (crashLoop()) {
+        say(`worker ${index} could not be started again: stopping the gateway`);
+        exitCode = 1;
+        stop();
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 200 * deaths.length));
+    }
+  };
+
+  let killTimer: NodeJS.Timeout | undefined;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    if (workers.size === 0) return finish();
+    for (const w of workers.values()) if (w.isConnected()) w.send({ gatehouse: 'shutdown' } satisfies WorkerMessage);
+    killTimer = setTimeout(() => {
+      for (const w of workers.values()) w.process.kill('SIGKILL');
+    }, o.shutdownTimeoutMs + 5000);
+  };
+
+  const handlers: Array<[NodeJS.Signals, () => void]> = [];
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const onSignal = () => {
+      if (stopping) return say(`${signal}: already draining (ends within ${o.shutdownTimeoutMs} ms)`);
+      say(`${signal}: draining in-flight requests in ${workers.size} workers (up to ${o.shutdownTimeoutMs} ms)`);
+      stop();
+    };
+    handlers.push([signal, onSignal]);
+    process.on(signal, onSignal);
+  }
+
+  try {
+    // Worker 1 alone first: a first start generates the dev CA, signing secrets and the store schema exactly once.
+    const first = await start(1);
+    if (first !== true) {
+      stopping = true;
+      return first;
+    }
+    const rest = await Promise.all(Array.from({ length: o.count - 1 }, (_, i) => start(i + 2)));
+    const failed = rest.find((r): r is number => r !== true);
+    if (failed !== undefined) {
+      exitCode = failed;
+      stop();
+    } else {
+      const pids = [...workers.values()].map((w) => w.process.pid as number);
+      say(`${o.count} workers serving (pids ${pids.join(', ')})`);
+      o.onReady?.(pids);
+    }
+    await finished;
+    return exitCode;
+  } finally {
+    if (killTimer) clearTimeout(killTimer);
+    for (const [signal, onSignal] of handlers) process.off(signal, onSignal);
+  }
+}

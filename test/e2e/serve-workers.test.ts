@@ -1,0 +1,216 @@
+/**
+ * `gatehouse serve --workers N` (server.workers): real processes throughout — the built CLI as supervisor, its
+ * forked workers, a real upstream on loopback, a real audit chain verified afterwards by `gatehouse audit verify`.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCliProcess, startServe, type ServeProcess } from '../helpers/process.js';
+
+function get(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    // agent: false: a new connection each time, so the supervisor hands requests to every worker.
+    const req = request(url, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const childrenOf = (pid: number): number[] =>
+  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
+
+/** The paths of the http.request records in the active audit file (its complete lines). */
+function auditPaths(home: string): Set<string | undefined> {
+  let text = '';
+  try {
+    text = readFileSync(join(home, 'audit', 'audit.jsonl'), 'utf8');
+  } catch {
+    return new Set();
+  }
+  const lines = text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean);
+  return new Set(lines.map((l) => JSON.parse(l) as { event_type?: string; path?: string }).filter((r) => r.event_type === 'http.request').map((r) => r.path));
+}
+
+async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('serve --workers', () => {
+  const N = 40;
+  const dir = mkdtempSync(join(tmpdir(), 'gh-workers-'));
+  const home = join(dir, 'home');
+  let upstream: Server;
+  let upstreamUrl = '';
+  const config = join(dir, 'gatehouse.yaml');
+
+  before(async () => {
+    upstream = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('upstream says hi\n');
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
+    writeFileSync(
+      config,
+      ['server:', '  workers: 2', '  shutdown_timeout: 3s', '  tls:', '    enabled: false', 'log:', '  level: info', 'routes:', '  - name: up', '    prefix: /up', `    upstream: ${upstreamUrl}`, '    auth_required: false', ''].join(
+        '\n',
+      ),
+    );
+  });
+  after(async () => {
+    await new Promise<void>((r) => upstream.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('two workers share the listener and one audit chain; a killed worker is replaced; SIGTERM drains them all', async () => {
+    const gw: ServeProcess = await startServe(['--config', config, '--listen', '127.0.0.1:0'], { GATEHOUSE_HOME: home, GATEHOUSE_ENV: 'development' });
+    try {
+      assert.match(gw.stderr(), /listening on http:\/\/127\.0\.0\.1:\d+ \(development profile, 2 workers\)/);
+      const line = await until('the workers to serve', () => /2 workers serving \(pids (\d+), (\d+)\)/.exec(gw.stderr()) ?? undefined);
+      const pids = [Number(line[1]), Number(line[2])];
+      assert.deepEqual(childrenOf(gw.child.pid as number).sort(), [...pids].sort());
+      // Only worker 1 prints the banner.
+      assert.equal(gw.stderr().split('Gatehouse is listening').length - 1, 1);
+
+      for (let i = 0; i < N; i++) assert.equal(await get(`${gw.url}/up/x${i}`), 200);
+      const served = await until('request lines from both workers', () => {
+        const workers = new Set<number>();
+        for (const l of gw.stdout().split('\n')) {
+          if (!l.includes('"msg":"request"')) continue;
+          const rec = JSON.parse(l) as { worker?: number; status?: number };
+          if (rec.status === 200 && typeof rec.worker === 'number') workers.add(rec.worker);
+        }
+        return workers.size === 2 ? workers : undefined;
+      });
+      assert.deepEqual([...served].sort(), [1, 2]);
+
+      // Records are written within milliseconds, not at once: a worker killed with SIGKILL loses those not yet
+      // written, as a single gateway process would. Kill it once its records are on disk.
+      await until('the first records on disk', () => Array.from({ length: N }, (_, i) => `/up/x${i}`).every((p) => auditPaths(home).has(p)));
+
+      // A worker that dies is replaced, and the gateway keeps answering meanwhile.
+      const victim = pids[1] as number;
+      process.kill(victim, 'SIGKILL');
+      await until('the replacement notice', () => /exited with signal SIGKILL; starting a new one/.test(gw.stderr()));
+      const replacement = await until('a new worker', () => {
+        const now = childrenOf(gw.child.pid as number);
+        return now.length === 2 && !now.includes(victim) ? now.find((p) => p !== pids[0]) : undefined;
+      });
+      assert.ok(alive(replacement));
+      await until('the new worker to serve', () => gw.stderr().includes(`worker 2 serving again (pid ${replacement})`));
+      for (let i = 0; i < N; i++) assert.equal(await get(`${gw.url}/up/after${i}`), 200);
+      const servedAfter = await until('request lines after the restart from both workers', () => {
+        const workers = new Set<number>();
+        for (const l of gw.stdout().split('\n')) {
+          if (!l.includes('"msg":"request"') || !l.includes('/up/after')) continue;
+          const rec = JSON.parse(l) as { worker?: number };
+          if (typeof rec.worker === 'number') workers.add(rec.worker);
+        }
+        return workers.size === 2 ? workers : undefined;
+      });
+      assert.deepEqual([...servedAfter].sort(), [1, 2]);
+
+      assert.equal(await gw.stop('SIGTERM'), 0);
+      assert.match(gw.stderr(), /SIGTERM: draining in-flight requests in 2 workers/);
+      for (const pid of [pids[0] as number, replacement]) await until(`worker ${pid} to exit`, () => !alive(pid));
+    } finally {
+      if (gw.child.exitCode === null) gw.child.kill('SIGKILL');
+    }
+
+    // Both workers appended to one hash chain; nothing was lost or forked.
+    const verify = await runCliProcess(['audit', 'verify', join(home, 'audit'), '--json'], { GATEHOUSE_HOME: home });
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    const paths = auditPaths(home);
+    for (let i = 0; i < N; i++) {
+      assert.ok(paths.has(`/up/x${i}`), `record for /up/x${i}`);
+      assert.ok(paths.has(`/up/after${i}`), `record for /up/after${i}`);
+    }
+  });
+
+  test('connection limits are split between the workers: together they never admit more than max_connections', async () => {
+    const limited = join(dir, 'limited.yaml');
+    writeFileSync(
+      limited,
+      ['server:', '  workers: 2', '  tls:', '    enabled: false', '  limits:', '    max_connections: 2', 'routes:', '  - name: up', '    prefix: /up', `    upstream: ${upstreamUrl}`, '    auth_required: false', ''].join('\n'),
+    );
+    const gw = await startServe(['--config', limited, '--listen', '127.0.0.1:0'], { GATEHOUSE_HOME: join(dir, 'home-limited'), GATEHOUSE_ENV: 'development' });
+    const sockets: Socket[] = [];
+    try {
+      await until('the workers to serve', () => /2 workers serving/.test(gw.stderr()));
+      // Six connections held open, each asking once; the admitted ones answer, the refused ones are closed unanswered.
+      const answers = await Promise.all(
+        Array.from(
+          { length: 6 },
+          () =>
+            new Promise<boolean>((resolve) => {
+              const s = connect(gw.port, '127.0.0.1');
+              sockets.push(s);
+              let got = '';
+              s.on('data', (d: Buffer) => {
+                got += d.toString();
+                if (got.includes('upstream says hi')) resolve(true);
+              });
+              s.on('close', () => resolve(false));
+              s.on('error', () => resolve(false));
+              s.write(`GET /up/held HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: keep-alive\r\n\r\n`);
+              setTimeout(() => resolve(got.includes('upstream says hi')), 3000);
+            }),
+        ),
+      );
+      const admitted = answers.filter(Boolean).length;
+      assert.ok(admitted >= 1 && admitted <= 2, `admitted ${admitted} of 6 with max_connections 2`);
+    } finally {
+      for (const s of sockets) s.destroy();
+      assert.equal(await gw.stop('SIGTERM'), 0);
+    }
+  });
+
+  test('a worker that cannot start stops the supervisor with its exit code, once', async () => {
+    // Production without authentication: worker 1 refuses to start (exit 2); no worker is retried in a loop.
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, ['server:', '  workers: 2', 'routes:', '  - name: up', '    prefix: /up', `    upstream: ${upstreamUrl}`, '    auth_required: false', ''].join('\n'));
+    const r = await runCliProcess(['serve', '--config', bad, '--listen', '127.0.0.1:0'], { GATEHOUSE_HOME: join(dir, 'home-bad'), GATEHOUSE_ENV: 'production' });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /GH_CONFIG_INVALID|production/);
+    assert.doesNotMatch(r.stderr, /starting a new one/);
+  });
+
+  test('--workers takes auto or a whole number from 1 to 64', async () => {
+    for (const v of ['0', '65', 'two', '1.5', '-1', '']) {
+      const r = await runCliProcess(['serve', '--config', config, `--workers=${v}`], { GATEHOUSE_HOME: join(dir, 'home-flag') });
+      assert.equal(r.code, 2, `--workers ${v}: ${r.stderr}`);
+      assert.match(r.stderr, /GH_USAGE: --workers: expected auto or a whole number from 1 to 64/);
+    }
+    const cfgBad = join(dir, 'workers-zero.yaml');
+    writeFileSync(cfgBad, 'server:\n  workers: 0\n');
+    const r = await runCliProcess(['config', 'check', '--config', cfgBad], {});
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /server\.workers/);
+  });
+});

@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
+import { loadConfig } from '../../src/config/index.js';
+import { currentWorker, workerConfig, workerCount } from '../../src/gateway/workers.js';
+
+test('workerConfig gives each worker its share of the connection limits, rounded up', async () => {
+  const cfg = await loadConfig({ text: 'server:\n  limits:\n    max_connections: 5\n    max_connections_per_ip: 3\n', env: {} });
+  const two = workerConfig(cfg, 2);
+  assert.equal(two.server.limits.max_connections, 3);
+  assert.equal(two.server.limits.max_connections_per_ip, 2);
+  assert.equal(workerConfig(cfg, 8).server.limits.max_connections_per_ip, 1);
+  // The rest of the configuration is the same object graph, and the original is untouched.
+  assert.equal(two.routes, cfg.routes);
+  assert.equal(cfg.server.limits.max_connections, 5);
+  assert.equal(workerConfig(cfg, 1), cfg);
+});
+
+test('workerCount: auto is one per CPU', () => {
+  assert.equal(workerCount('auto'), availableParallelism());
+  assert.equal(workerCount(3), 3);
+});
+
+test('currentWorker: only a cluster worker with a well-formed GATEHOUSE_WORKER is one', () => {
+  // This test process is no cluster worker: the variable alone does not make it one.
+  assert.equal(currentWorker({ GATEHOUSE_WORKER: '1/2' }), undefined);
+});
