@@ -7,14 +7,14 @@
  * checkpoints and the sealing of a torn tail happen here too, all under the lock.
  */
 import { hash as oneShotHash } from 'node:crypto';
-import { closeSync, fdatasync, fstatSync, openSync, statSync, write } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, openSync, readSync, statSync, write } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/types.js';
 import type { AuditConfig } from '../config/schema/audit.js';
 import { canonicalJson } from './canonical.js';
-import { GENESIS_HASH } from './chain.js';
+import { GENESIS_HASH, bytesAt, readTrailer } from './chain.js';
 import { CHECKPOINT_EVENT, TORN_EVENT, checkpointMessage, signCheckpoint, type CheckpointBody } from './checkpoint.js';
 import { rotatedName } from './files.js';
 import type { SigningKey } from './keys.js';
@@ -46,6 +46,10 @@ export interface AppenderOptions {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** What another writer appended since our last batch is read forward when it is at most this much (else the tail). */
+const CATCH_UP_MAX = 4 << 20;
+const CHECKPOINT_PREFIX = Buffer.from('{"checkpoint":{');
 
 function writeAll(fd: number, buf: Buffer, chunk: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -174,8 +178,10 @@ export class ChainAppender {
       out.len = 0;
       const nowMs = Date.now();
       if (!kept || !this.#headTrusted || nowMs - this.#headCheckedAt >= 1000) {
+        // Our last batch went through whole: what the file holds past it is another writer's appends.
+        const ownTailOk = this.#headTrusted;
         this.#headTrusted = false;
-        await this.#syncHead();
+        await this.#syncHead(ownTailOk);
         this.#headCheckedAt = nowMs;
       }
       for (const item of items) {
@@ -212,6 +218,56 @@ export class ChainAppender {
       this.#fileStartedAt = now;
     }
     return start;
+  }
+
+  /**
+   * Chains on from what another writer appended after our last batch (workers sharing one log hand the lock back and
+   * forth many times a second) by reading just those bytes forward, rather than the tail back to the last checkpoint
+   * (up to every_records lines) at each hand-over. They must be whole lines that continue our head: the first links to
+   * our last record, the last verifies, and each checkpoint among them is verified for its seq. Anything else (a torn
+   * write, a gap, more than CATCH_UP_MAX bytes) returns false, and the head is read from the tail as on any start.
+   */
+  #catchUp(size: number): boolean {
+    const from = this.#fileBytes;
+    const n = size - from;
+    if (from <= 0 || n <= 0 || n > CATCH_UP_MAX) return false;
+    const buf = Buffer.allocUnsafe(n);
+    let got = 0;
+    const fd = openSync(this.path, 'r');
+    try {
+      for (let r = -1; got < n && r !== 0; got += r) r = readSync(fd, buf, got, n - got, from + got);
+    } finally {
+      closeSync(fd);
+    }
+    if (got !== n || buf[n - 1] !== 0x0a) return false;
+    let seq = this.#seq;
+    let prev = this.#prev;
+    let checkpointSeq: number | undefined;
+    for (let start = 0; start < n; ) {
+      const end = buf.indexOf(0x0a, start);
+      const first = start === 0;
+      const last = end === n - 1;
+      const checkpoint = bytesAt(buf, start, CHECKPOINT_PREFIX);
+      if (first || last || checkpoint) {
+        const t = readTrailer(buf, start, end);
+        if (!t || t.computed !== t.hash) return false;
+        if (first && (t.seq !== seq + 1 || t.prevHash !== prev)) return false;
+        if (checkpoint) checkpointSeq = t.seq;
+        if (last) {
+          seq = t.seq;
+          prev = t.hash;
+        }
+      }
+      start = end + 1;
+    }
+    if (checkpointSeq !== undefined) {
+      this.#sinceCheckpoint = seq - checkpointSeq;
+      this.#checkpointFrom = checkpointSeq + 1;
+    } else this.#sinceCheckpoint += seq - this.#seq;
+    this.#seq = seq;
+    this.#prev = prev;
+    this.#fileBytes = size;
+    return true;
   }
 
   #checkpoint(now: number): void {
@@ -259,7 +315,7 @@ export class ChainAppender {
    * Makes sure the head is the file's: re-reads it when another process appended or rotated since our last write,
    * or when a write of ours failed. A torn tail found then is sealed first (its marker and a checkpoint start the batch).
    */
-  async #syncHead(): Promise<void> {
+  async #syncHead(ownTailOk = false): Promise<void> {
     let pathIno: number | undefined;
     try {
       pathIno = statSync(this.path).ino;
@@ -271,6 +327,7 @@ export class ChainAppender {
       this.close();
       this.#fd = openSync(this.path, 'a', 0o600);
     } else if (st.size === this.#fileBytes) return;
+    else if (ownTailOk && this.#catchUp(st.size)) return;
     const head = await readChainHead(this.#o.dir, this.#o.cfg.file);
     const reopened = this.#fileBytes === -1;
     this.#seq = head.seq;
