@@ -1,6 +1,7 @@
 /**
  * bench/proxy (issue 2): one run, load from a separate process (wrk -t1 -c32), against
- *   direct upstream · Gatehouse over HTTP · Gatehouse over TLS · bare undici proxy · nginx (keep-alive upstream).
+ *   direct upstream · Gatehouse over HTTP · Gatehouse over TLS · Gatehouse with `workers: auto` (one per CPU) · bare undici
+ *   proxy · nginx (keep-alive upstream).
  * Then p99 at a fixed 1,000 req/s: direct, nginx, the bare proxy and Gatehouse in interleaved rounds, then each proxy
  * paired with direct in the same seconds. Prints req/s, p50, p99 and ratios; writes docs/performance.md.
  * Needs: `npm run build` in the root (the gateway runs from dist/), and Debian's wrk and nginx.
@@ -102,11 +103,13 @@ async function main(): Promise<void> {
     const gwHttpPort = await freePort();
     const gwTlsPort = await freePort();
     const gwNoAuditPort = await freePort();
-    const cfg = (tls: boolean, audit = true) =>
-      `server:\n  tls:\n    enabled: ${tls}\nlog:\n  level: warn\naudit:\n  enabled: ${audit}\nroutes:\n  - name: up\n    prefix: /\n    upstream: ${upstream}\n    auth_required: false\n`;
+    const gwWorkersPort = await freePort();
+    const cfg = (tls: boolean, audit = true, workers: number | 'auto' = 1) =>
+      `server:\n  workers: ${workers}\n  tls:\n    enabled: ${tls}\nlog:\n  level: warn\naudit:\n  enabled: ${audit}\nroutes:\n  - name: up\n    prefix: /\n    upstream: ${upstream}\n    auth_required: false\n`;
     writeFileSync(join(work, 'http.yaml'), cfg(false));
     writeFileSync(join(work, 'tls.yaml'), cfg(true));
     writeFileSync(join(work, 'noaudit.yaml'), cfg(false, false));
+    writeFileSync(join(work, 'workers.yaml'), cfg(false, true, 'auto'));
     const env = { ...process.env, GATEHOUSE_HOME: join(work, 'home'), GATEHOUSE_ENV: 'development' };
     const gh = join(root, 'bin/gatehouse.js');
     const ghHttpProc = await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'http.yaml'), '--listen', `127.0.0.1:${gwHttpPort}`], gwHttpPort, env);
@@ -115,6 +118,10 @@ async function main(): Promise<void> {
     children.push(ghTlsProc);
     const ghNoAuditProc = await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'noaudit.yaml'), '--listen', `127.0.0.1:${gwNoAuditPort}`], gwNoAuditPort, { ...env, GATEHOUSE_HOME: join(work, 'home-noaudit') });
     children.push(ghNoAuditProc);
+    // workers: auto — a supervisor and one worker per CPU sharing the listener and one audit chain (its own state dir).
+    const ghWorkersProc = await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'workers.yaml'), '--listen', `127.0.0.1:${gwWorkersPort}`], gwWorkersPort, { ...env, GATEHOUSE_HOME: join(work, 'home-workers') });
+    children.push(ghWorkersProc);
+    const WORKERS = `gatehouse http, workers: auto (${cpus().length})`;
 
     const barePort = await freePort();
     const bareProc = await startProcess(process.execPath, [join(here, 'bare-proxy.mjs'), String(barePort), upstream], barePort, { ...process.env, NODE_PATH: join(root, 'node_modules') });
@@ -137,10 +144,11 @@ async function main(): Promise<void> {
       ['gatehouse http', `http://127.0.0.1:${gwHttpPort}/`, cpuOf(ghHttpProc)],
       ['gatehouse https (TLS)', `https://127.0.0.1:${gwTlsPort}/`, cpuOf(ghTlsProc)],
       ['gatehouse http, audit off', `http://127.0.0.1:${gwNoAuditPort}/`, cpuOf(ghNoAuditProc)],
+      [WORKERS, `http://127.0.0.1:${gwWorkersPort}/`, cpuOf(ghWorkersProc, true)],
     ]);
     console.log('\nbest of each (CPU: median of the rounds):');
     for (const r of results) console.log(`  ${r.name.padEnd(26)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   CPU ${r.cpu.toFixed(1)} µs/req`);
-    const by = (n: string) => results.find((r) => r.name.startsWith(n)) as Result;
+    const by = (n: string) => results.find((r) => r.name === n || r.name.startsWith(`${n} `)) as Result;
     const direct = by('direct');
     const ghHttp = by('gatehouse http');
     const bare = by('bare undici');
@@ -154,6 +162,7 @@ async function main(): Promise<void> {
       ['nginx', `http://127.0.0.1:${nginxPort}/`],
       ['bare undici proxy', `http://127.0.0.1:${barePort}/`],
       ['gatehouse', `http://127.0.0.1:${gwHttpPort}/`],
+      ['gatehouse, workers: auto', `http://127.0.0.1:${gwWorkersPort}/`],
     ];
     const fixedRuns = new Map<string, Array<ReturnType<typeof fixedRate>>>(fixedTargets.map(([n]) => [n, []]));
     for (let round = 0; round < FIXED_ROUNDS; round++) {
@@ -196,24 +205,26 @@ async function main(): Promise<void> {
 
     const ratio = (a: Result, b: Result) => (a.rps / b.rps).toFixed(2);
     const lines = [
-      `gatehouse http / bare undici proxy = ${ratio(ghHttp, bare)}×   (target ≥ 1.2×)`,
+      `gatehouse http / bare undici proxy = ${ratio(ghHttp, bare)}×   (target ≥ 1.2×; one process)`,
+      `${WORKERS} / bare undici proxy = ${ratio(by(WORKERS), bare)}×   (target ≥ 1.2×)`,
+      `${WORKERS} / gatehouse http = ${ratio(by(WORKERS), ghHttp)}×`,
       `gatehouse http / nginx             = ${ratio(ghHttp, nginx)}×   (target ≥ 0.3×)`,
       `gatehouse http / direct            = ${ratio(ghHttp, direct)}×`,
       `gatehouse https / gatehouse http   = ${ratio(by('gatehouse https'), ghHttp)}×`,
       `gatehouse http, audit off / bare   = ${ratio(by('gatehouse http, audit off'), bare)}×   (the cost of the hash-chained audit record per request)`,
       `nginx / direct                     = ${ratio(nginx, direct)}×`,
       `bare undici proxy / direct         = ${ratio(bare, direct)}×`,
-      `CPU per request, gatehouse http / bare undici proxy = ${(ghHttp.cpu / bare.cpu).toFixed(2)}× (${ghHttp.cpu.toFixed(1)} / ${bare.cpu.toFixed(1)} µs; audit off ${by('gatehouse http, audit off').cpu.toFixed(1)} µs)`,
-      `p99 added at 1,000 req/s           = ${added.toFixed(2)} ms   (target ≤ 1 ms; same rounds: nginx adds ${addedOf('nginx').toFixed(2)} ms, the bare undici proxy ${addedOf('bare undici proxy').toFixed(2)} ms)`,
-      `p99 added at 1,000 req/s, paired   = ${pairedAdded('gatehouse').toFixed(2)} ms   (target ≤ 1 ms; median over ${FIXED_ROUNDS} rounds of proxy p99 − direct p99 with both streams in the same 10 s; nginx adds ${pairedAdded('nginx').toFixed(2)} ms, the bare undici proxy ${pairedAdded('bare undici proxy').toFixed(2)} ms; errors ${pairedErrors})`,
+      `CPU per request, gatehouse http / bare undici proxy = ${(ghHttp.cpu / bare.cpu).toFixed(2)}× (${ghHttp.cpu.toFixed(1)} / ${bare.cpu.toFixed(1)} µs; audit off ${by('gatehouse http, audit off').cpu.toFixed(1)} µs; workers: auto ${by(WORKERS).cpu.toFixed(1)} µs)`,
+      `p99 added at 1,000 req/s           = ${added.toFixed(2)} ms   (target ≤ 1 ms; same rounds: workers: auto adds ${addedOf('gatehouse, workers: auto').toFixed(2)} ms, nginx ${addedOf('nginx').toFixed(2)} ms, the bare undici proxy ${addedOf('bare undici proxy').toFixed(2)} ms)`,
+      `p99 added at 1,000 req/s, paired   = ${pairedAdded('gatehouse').toFixed(2)} ms   (target ≤ 1 ms; median over ${FIXED_ROUNDS} rounds of proxy p99 − direct p99 with both streams in the same 10 s; workers: auto adds ${pairedAdded('gatehouse, workers: auto').toFixed(2)} ms, nginx ${pairedAdded('nginx').toFixed(2)} ms, the bare undici proxy ${pairedAdded('bare undici proxy').toFixed(2)} ms; errors ${pairedErrors})`,
     ];
     console.log('\nratios:\n  ' + lines.join('\n  '));
     const table = ['| target | req/s | p50 ms | p99 ms | CPU µs per request |', '|---|---:|---:|---:|---:|', ...results.map((r) => `| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpu.toFixed(1)} |`)].join('\n');
     await writePerformanceSection(
       'proxy',
       `Measured ${new Date().toISOString().slice(0, 10)} with \`cd bench && npm run proxy\`: wrk -t1 -c${CONNECTIONS} -d${DURATION}s from a separate process, best of ${ROUNDS} interleaved rounds, ` +
-        `a 13-byte upstream on loopback, ${cpus().length} CPUs, node ${process.version}. Gatehouse runs \`gatehouse serve\` from dist/ with ` +
-        `log level warn (nginx with access_log off), one public route (\`auth_required: false\`: the identify stage runs and finds no credential), and the hash-chained audit record of every request written with group-commit fsync — the bare proxy and nginx write no audit trail. CPU µs per request: the serving process's user + system time (all its threads; nginx: its worker) over the requests of each round, median of the rounds.\n\n${table}\n\n` +
+        `a minimal upstream on loopback (a 13-byte body from a raw socket, bench/proxy/upstream.mjs: direct ≈ 100k req/s, as issue 2 measured), ${cpus().length} CPUs, node ${process.version}. Gatehouse runs \`gatehouse serve\` from dist/ with ` +
+        `log level warn (nginx with access_log off), one public route (\`auth_required: false\`: the identify stage runs and finds no credential), and the hash-chained audit record of every request written with group-commit fsync — the bare proxy and nginx write no audit trail. "workers: auto" is the same gateway with \`server.workers: auto\`: one worker process per CPU behind a supervisor, sharing the listener and one audit chain (docs/gateway.md, Workers). CPU µs per request: the serving process's user + system time (all its threads; nginx: its worker; workers: the supervisor and its workers) over the requests of each round, median of the rounds.\n\n${table}\n\n` +
         lines.map((l) => `- ${l}`).join('\n') +
         `\n- fixed 1,000 req/s, open loop, median p99 of ${FIXED_ROUNDS} interleaved rounds: ` +
         fixedTargets.map(([n]) => `${n} ${fixed.get(n)!.p99.toFixed(2)} ms`).join(', ') +
