@@ -21,6 +21,11 @@ const IDLE_RELEASE_MS = 20;
 const WANT_CHECK_MS = 2;
 /** How long a writer stands back for another's request before it competes anyway (a stopped waiter must not block it). */
 const STAND_BACK_MS = 500;
+/**
+ * A waiter rewrites its request this often, so a request a holder once ignored (its writer seemed stopped) is a new
+ * request again within this time: a live waiter cannot be ignored for good while a busy holder never goes idle.
+ */
+const WANT_REFRESH_MS = 100;
 
 function ownerAlive(pid: number): boolean {
   try {
@@ -83,6 +88,7 @@ export class AppendLock {
     const started = Date.now();
     const deadline = started + timeoutMs;
     let asked = false;
+    let askedAt = 0;
     try {
       for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
         // Another process asked first: stand back, unless that is us or it died. A request still there after
@@ -106,9 +112,10 @@ export class AppendLock {
             if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
           }
           if (this.#takeOverStale()) continue;
-          if (!asked) {
+          if (!asked || Date.now() - askedAt >= WANT_REFRESH_MS) {
             writeFileSync(this.wantPath, String(process.pid), { mode: 0o600 });
             asked = true;
+            askedAt = Date.now();
           }
         }
         if (Date.now() > deadline) {

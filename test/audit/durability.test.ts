@@ -4,7 +4,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyAuditLog } from '../../src/audit/index.js';
-import { publicKeyOf, readLines, tempDir } from './helpers.js';
+import { openTestLog, publicKeyOf, readLines, seedEvent, tempDir } from './helpers.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const FIXTURE = 'test/fixtures/audit/writer.ts';
@@ -199,6 +199,41 @@ describe('crash and write-failure durability, against real writer processes', ()
     // The lock of the killed writer is stale (dead pid) and is taken over by the next writer.
     const after = await finish(run([state, 'few']));
     assert.equal(after.code, 0, after.err);
+  });
+
+  test('a waiter the holder stopped deferring to (it looked stopped) asks again and gets its turn from a holder that never idles', async (t) => {
+    // Gateway workers keep the lock busy without pause. A waiter whose request went unanswered for 500 ms (here: it
+    // was SIGSTOPped meanwhile) is then passed over by the holder; once it runs again it must renew its request and
+    // be served, not starve until its lock timeout.
+    const state = tempDir(t);
+    const log = await openTestLog(state);
+    let running = true;
+    const load = (async () => {
+      let i = 0;
+      while (running) await Promise.all(Array.from({ length: 16 }, () => log.emit(seedEvent(i++))));
+    })();
+    const waiter = run([state, 'few']);
+    const done = finish(waiter);
+    try {
+      const wantPath = join(state, 'audit', 'audit.jsonl.lock.want');
+      for (let i = 0; !(existsSync(wantPath) && readFileSync(wantPath, 'utf8') === String(waiter.pid)); i++) {
+        if (i > 400) throw new Error('the waiter never asked for the lock');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      waiter.kill('SIGSTOP');
+      await new Promise((r) => setTimeout(r, 1500));
+      waiter.kill('SIGCONT');
+      const r = await done;
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /"ok":true/);
+    } finally {
+      waiter.kill('SIGCONT');
+      running = false;
+      await load;
+      await log.close();
+    }
+    const v = await verifyAuditLog(join(state, 'audit'), { publicKey: publicKeyOf(state) });
+    assert.equal(v.status, 'ok', JSON.stringify(v.breaks));
   });
 
   test('a writer that exits without closing leaves no lock behind', async (t) => {
