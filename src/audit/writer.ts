@@ -430,7 +430,9 @@ export class AuditLog implements AuditEmitter {
     const first = this.#retryTimer === undefined;
     this.#failed = new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail: `the audit log cannot be written (${code})`, cause: err });
     if (first) {
-      this.#logger.error({ alert: 'audit_unavailable', code, on_failure: this.#cfg.on_failure }, this.#cfg.on_failure === 'closed'
+      // The reason (a lock held past its timeout, a full disk …) names files, never record contents.
+      const reason = err instanceof GatehouseError ? err.detail : undefined;
+      this.#logger.error({ alert: 'audit_unavailable', code, ...(reason ? { reason } : {}), on_failure: this.#cfg.on_failure }, this.#cfg.on_failure === 'closed'
         ? 'ALERT: the audit log cannot be written; audited operations are refused until it can'
         : 'ALERT: the audit log cannot be written; on_failure is continue, so operations go on unaudited');
     }
