@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   GH_CONFIG_PRODUCTION_REFUSED: { status: 500, message: 'The configuration holds settings refused in production.' },
   GH_USAGE: { status: 400, message: 'The command was used wrongly.' },
   GH_INTERNAL: { status: 500, message: 'Internal error.' },
+  GH_LISTEN_FAILED: { status: 500, message: 'The gateway cannot listen on its address.' },
 
   // --- gateway: listen / parse / forward --------------------------------------
   GH_NOT_FOUND: { status: 404, message: 'No route matches this request.' },

@@ -55,6 +55,19 @@ function parseListen(listen: string): { host: string; port: number } {
 }
 
 /** Composes listen → stages → forward → record over one HTTP(S) server. */
+const LISTEN_REASONS = new Map([
+  ['EADDRINUSE', 'the address is in use'],
+  ['EACCES', 'permission denied (ports below 1024 need privileges)'],
+  ['EADDRNOTAVAIL', 'no interface has this address'],
+]);
+
+/** A listen failure names the address and the reason (stable code GH_LISTEN_FAILED), not an internal error. */
+function listenError(e: NodeJS.ErrnoException, host: string, port: number): Error {
+  const reason = LISTEN_REASONS.get(e.code ?? '') ?? 'the listener could not be opened';
+  const shown = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return new GatehouseError('GH_LISTEN_FAILED', `cannot listen on ${shown}: ${reason}${e.code ? ` (${e.code})` : ''}`, { cause: e });
+}
+
 export async function listenGateway(parts: GatewayParts, listen?: string): Promise<RunningGateway> {
   const { config: cfg, capabilities: caps, tls } = parts;
   const limits = cfg.server.limits;
@@ -257,7 +270,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
 
   const { host, port } = parseListen(listen ?? cfg.server.listen);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e: NodeJS.ErrnoException) => reject(listenError(e, host, port)));
     server.listen(port, host, () => {
       server.off('error', reject);
       resolve();

@@ -201,6 +201,22 @@ describe('serve --workers', () => {
     assert.doesNotMatch(r.stderr, /starting a new one/);
   });
 
+  test('an address in use: GH_LISTEN_FAILED naming it, exit 1, for one process and for workers alike', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      for (const workers of ['1', '2']) {
+        const r = await runCliProcess(['serve', '--config', config, '--listen', `127.0.0.1:${port}`, '--workers', workers], { GATEHOUSE_HOME: join(dir, 'home-taken'), GATEHOUSE_ENV: 'development' });
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, new RegExp(`error GH_LISTEN_FAILED: cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use \\(EADDRINUSE\\)`));
+        assert.doesNotMatch(r.stderr, /starting a new one/);
+      }
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
+  });
+
   test('--workers takes auto or a whole number from 1 to 64', async () => {
     for (const v of ['0', '65', 'two', '1.5', '-1', '']) {
       const r = await runCliProcess(['serve', '--config', config, `--workers=${v}`], { GATEHOUSE_HOME: join(dir, 'home-flag') });
