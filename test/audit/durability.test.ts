@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyAuditLog } from '../../src/audit/index.js';
 import { openTestLog, publicKeyOf, readLines, seedEvent, tempDir } from './helpers.js';
@@ -204,24 +204,39 @@ describe('crash and write-failure durability, against real writer processes', ()
   test('a waiter the holder stopped deferring to (it looked stopped) asks again and gets its turn from a holder that never idles', async (t) => {
     // Gateway workers keep the lock busy without pause. A waiter whose request went unanswered for 500 ms (here: it
     // was SIGSTOPped meanwhile) is then passed over by the holder; once it runs again it must renew its request and
-    // be served, not starve until its lock timeout.
+    // be served, not starve until its lock timeout. Staged without races: a stand-in holder (a live `sleep`
+    // process named in the lock file) keeps the waiter asking while it is stopped.
     const state = tempDir(t);
     const log = await openTestLog(state);
-    let running = true;
-    const load = (async () => {
-      let i = 0;
-      while (running) await Promise.all(Array.from({ length: 16 }, () => log.emit(seedEvent(i++))));
-    })();
-    const waiter = run([state, 'few']);
-    const done = finish(waiter);
-    try {
-      const wantPath = join(state, 'audit', 'audit.jsonl.lock.want');
-      for (let i = 0; !(existsSync(wantPath) && readFileSync(wantPath, 'utf8') === String(waiter.pid)); i++) {
-        if (i > 400) throw new Error('the waiter never asked for the lock');
+    const lockPath = join(state, 'audit', 'audit.jsonl.lock');
+    const wantPath = `${lockPath}.want`;
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; !ok(); i++) {
+        if (i > 1200) throw new Error(`timed out waiting for ${what}`);
         await new Promise((r) => setTimeout(r, 25));
       }
+    };
+    await until('the log to give its lock back', () => !existsSync(lockPath));
+    const standIn = spawn('sleep', ['60'], { stdio: 'ignore' });
+    t.after(() => standIn.kill('SIGKILL'));
+    writeFileSync(lockPath, String(standIn.pid), { mode: 0o600 });
+    const waiter = run([state, 'few']);
+    const done = finish(waiter);
+    let running = true;
+    let load: Promise<void> | undefined;
+    try {
+      await until('the waiter to ask for the lock', () => existsSync(wantPath) && readFileSync(wantPath, 'utf8') === String(waiter.pid));
       waiter.kill('SIGSTOP');
-      await new Promise((r) => setTimeout(r, 1500));
+      // This process starts writing without pause: it stands back for the (stopped) waiter's request for 500 ms, then
+      // passes it over, and takes the lock once the stand-in lets it go.
+      load = (async () => {
+        let i = 0;
+        while (running) await Promise.all(Array.from({ length: 16 }, () => log.emit(seedEvent(i++))));
+      })();
+      await new Promise((r) => setTimeout(r, 1000));
+      unlinkSync(lockPath);
+      await until('this process to hold the lock', () => existsSync(lockPath) && readFileSync(lockPath, 'utf8') === String(process.pid));
+      await new Promise((r) => setTimeout(r, 300));
       waiter.kill('SIGCONT');
       const r = await done;
       assert.equal(r.code, 0, r.err);
