@@ -74,8 +74,6 @@ export interface SuperviseOptions {
   stderr: Writable;
   /** More than `max` workers dying within `windowMs` ends the gateway (default 5 in 60 s). */
   restarts?: { max: number; windowMs: number };
-  /** Resolves once every worker is serving (tests). */
-  onReady?: (pids: number[]) => void;
 }
 
 /**
@@ -192,7 +190,6 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
     } else {
       const pids = [...workers.values()].map((w) => w.process.pid as number);
       say(`${o.count} workers serving (pids ${pids.join(', ')})`);
-      o.onReady?.(pids);
     }
     await finished;
     return exitCode;
