@@ -59,7 +59,66 @@ export function buildDemoMcpServer(): McpServer {
 // reused only after its previous transport has closed, so no two requests ever share one.
 const POOL_MAX = 64;
 
+/** The SDK's own bound on a request body (DEFAULT_MAX_REQUEST_BODY_SIZE), kept when the demo reads the body itself. */
+const MAX_BODY = 4 * 1024 * 1024;
+
+/** A JSON-RPC error answer with the SDK's shape and wording (what its transport answers for the same input). */
+function jsonRpcError(res: ServerResponse, status: number, code: number, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+}
+
+/**
+ * Reads a POST body (up to MAX_BODY) and parses it. The SDK's transport would read it through a WHATWG Request,
+ * which @hono/node-server then builds in full, with an AbortController that undici's Request registers in a
+ * FinalizationRegistry: every request left weak references that only a full (mark-compact) GC clears, and at a few
+ * hundred calls a second the extra full GCs stalled the server for milliseconds at a time (docs/performance.md). Handed
+ * the parsed body, the transport reads only the method, URL and headers, which need no full Request.
+ * Undefined when the answer was sent here (too large, not JSON).
+ */
+function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<{ value: unknown } | undefined> {
+  const tooLarge = (): undefined => {
+    // The rest of the body is read and dropped, and the connection closes after the answer: the client may still be
+    // sending, and what it sends next is not a request.
+    res.setHeader('connection', 'close');
+    jsonRpcError(res, 413, -32000, `Payload Too Large: Request body must not exceed ${MAX_BODY} bytes`);
+    req.resume();
+    return undefined;
+  };
+  if (Number(req.headers['content-length']) > MAX_BODY) return Promise.resolve(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= MAX_BODY) {
+        chunks.push(chunk);
+        return;
+      }
+      req.off('data', onData);
+      req.off('end', onEnd);
+      resolve(tooLarge());
+    };
+    const onEnd = (): void => {
+      try {
+        resolve({ value: JSON.parse(Buffer.concat(chunks, size).toString('utf8')) as unknown });
+      } catch {
+        jsonRpcError(res, 400, -32700, 'Parse error: Invalid JSON');
+        resolve(undefined);
+      }
+    };
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', reject);
+  });
+}
+
 async function handle(req: IncomingMessage, res: ServerResponse, pool: McpServer[]): Promise<void> {
+  let parsed: { value: unknown } | undefined;
+  if (req.method === 'POST') {
+    parsed = await readJsonBody(req, res);
+    if (!parsed) return;
+  }
   const server = pool.pop() ?? buildDemoMcpServer();
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
   res.on('close', () => {
@@ -69,7 +128,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, pool: McpServer
     );
   });
   await server.connect(transport);
-  await transport.handleRequest(req, res);
+  await transport.handleRequest(req, res, parsed?.value);
 }
 
 export async function startMcpServer(port = 0): Promise<{ server: Server; url: string }> {
