@@ -4,7 +4,7 @@ import { loadCliConfig, configOption } from './context.js';
 import type { CliContext, Command, ParsedArgs } from './types.js';
 import { str, writeLine } from './types.js';
 import { startGateway, type Gateway } from '../gateway/start.js';
-import { currentWorker, supervise, workerConfig, workerCount, type WorkerIdentity, type WorkerMessage } from '../gateway/workers.js';
+import { configFromSupervisor, currentWorker, supervise, workerConfig, workerCount, type WorkerIdentity, type WorkerMessage } from '../gateway/workers.js';
 import { MAX_WORKERS } from '../config/schema/server.js';
 import { GatehouseError } from '../core/errors.js';
 import type { GatehouseConfig } from '../config/index.js';
@@ -32,8 +32,7 @@ function banner(gw: Gateway, cfg: GatehouseConfig, workers = 1): string {
  * already forwarded before they are answered and audited. The drain is bounded; SIGKILL still stops at once.
  */
 export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, listen: string | undefined, worker?: WorkerIdentity): Promise<number> {
-  // A worker hears of the shutdown from the supervisor, possibly before it serves. (Should the supervisor itself
-  // die, Node's cluster ends its workers at once: stop the supervisor with SIGTERM or SIGINT, not SIGKILL.)
+  // A worker hears of the shutdown from the supervisor, possibly before it serves.
   let stopRequested: (() => void) | undefined;
   let stopEarly = false;
   const onMessage = (m: unknown) => {
@@ -42,6 +41,7 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
     else stopEarly = true;
   };
   if (worker) process.on('message', onMessage);
+  let onOrphaned: (() => void) | undefined;
   try {
     const gw = await startGateway(worker ? workerConfig(cfg, worker.count) : cfg, { ...(listen ? { listen } : {}), ...(worker ? { worker } : {}) });
     if (!worker || worker.index === 1) writeLine(ctx.stderr, banner(gw, cfg, worker?.count));
@@ -66,12 +66,26 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
       }
       stopRequested = () => drain('shutdown', false);
       if (stopEarly) stopRequested();
+      // The supervisor gone (killed with SIGKILL, say): Node's cluster would end this worker at once, right after
+      // this event, cutting its in-flight requests and the audit records not yet written. Marked an expected
+      // disconnect, the worker instead drains as on SIGTERM (no new connection can reach it) and exits.
+      const self = cluster.worker;
+      if (worker && self) {
+        onOrphaned = () => {
+          if (self.exitedAfterDisconnect) return;
+          (self as { exitedAfterDisconnect: boolean }).exitedAfterDisconnect = true;
+          writeLine(ctx.stderr, `worker ${worker.index} (pid ${process.pid}): the supervisor is gone; draining in-flight requests (up to ${cfg.server.shutdown_timeout} ms)`);
+          drain('supervisor gone', false);
+        };
+        self.on('disconnect', onOrphaned);
+      }
     });
     for (const [signal, onSignal] of handlers) process.off(signal, onSignal);
     return 0;
   } finally {
     if (worker) {
       process.off('message', onMessage);
+      if (onOrphaned) cluster.worker?.off('disconnect', onOrphaned);
       // The IPC channel would keep the worker alive. cluster.worker.disconnect(), unlike process.disconnect(), is an
       // expected one: the worker then ends with its own exit code rather than cluster's forced 0.
       if (process.connected) cluster.worker?.disconnect();
@@ -106,7 +120,7 @@ function superviseWorkers(args: ParsedArgs, cfg: GatehouseConfig, ctx: CliContex
     if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') i++;
     else if (!a.startsWith('--eval=') && !a.startsWith('--print=') && !a.startsWith('--input-type')) execArgv.push(a);
   }
-  return supervise({ count, exec, args: argv, execArgv, cwd: ctx.cwd, env: ctx.env, shutdownTimeoutMs: cfg.server.shutdown_timeout, stderr: ctx.stderr });
+  return supervise({ count, config: cfg, exec, args: argv, execArgv, cwd: ctx.cwd, env: ctx.env, shutdownTimeoutMs: cfg.server.shutdown_timeout, stderr: ctx.stderr });
 }
 
 export const serveCommand: Command = {
@@ -125,10 +139,11 @@ export const serveCommand: Command = {
     workers: { type: 'string', short: 'w', value: 'N|auto', description: 'worker processes (overrides server.workers; auto = one per CPU)' },
   },
   async run(args, ctx) {
+    // A worker runs the configuration its supervisor loaded at the start, never the file as it is now.
+    const worker = currentWorker(ctx.env);
+    if (worker) return serveUntilSignal(await configFromSupervisor(), ctx, str(args, 'listen'), worker);
     // The full production check (with TLS and authentication) runs in startGateway and names every problem.
     const cfg = await loadCliConfig(args, ctx, { skipProfileCheck: true });
-    const worker = currentWorker(ctx.env);
-    if (worker) return serveUntilSignal(cfg, ctx, str(args, 'listen'), worker);
     const count = workersWanted(args, cfg);
     if (count > 1 && !cluster.isWorker) return superviseWorkers(args, cfg, ctx, count);
     return serveUntilSignal(cfg, ctx, str(args, 'listen'));

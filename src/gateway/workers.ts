@@ -14,6 +14,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { GatehouseConfig } from '../config/index.js';
+import { GatehouseError } from '../core/errors.js';
 
 /** Set in each worker's environment as `INDEX/COUNT` (1-based). */
 export const WORKER_ENV = 'GATEHOUSE_WORKER';
@@ -39,6 +40,37 @@ export function currentWorker(env: NodeJS.ProcessEnv = process.env): WorkerIdent
 }
 
 /**
+ * In a worker: the configuration the supervisor loaded (SuperviseOptions.config). GH_INTERNAL when it does not come
+ * within `timeoutMs` or the channel to the supervisor is gone: a worker never falls back to reading the file itself.
+ */
+export function configFromSupervisor(timeoutMs = 10_000, proc: NodeJS.Process = process): Promise<GatehouseConfig> {
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      proc.off('message', onMessage);
+      proc.off('disconnect', onGone);
+    };
+    const onMessage = (m: unknown): void => {
+      if (!isMessage(m, 'config')) return;
+      done();
+      resolve((m as { config: GatehouseConfig }).config);
+    };
+    const onGone = (): void => {
+      done();
+      reject(new GatehouseError('GH_INTERNAL', undefined, { detail: 'the supervisor is gone: no configuration to serve' }));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new GatehouseError('GH_INTERNAL', undefined, { detail: `no configuration from the supervisor within ${timeoutMs} ms` }));
+    }, timeoutMs);
+    proc.on('message', onMessage);
+    proc.once('disconnect', onGone);
+    if (!proc.connected || !proc.send) return onGone();
+    proc.send({ gatehouse: 'config?' } satisfies WorkerMessage);
+  });
+}
+
+/**
  * The configuration one worker enforces. Connection limits are per process, so each worker gets its share
  * (rounded up): with round-robin hand-out the workers together admit at most limit + count − 1 connections, and a
  * client's connections spread over the workers as everyone's do.
@@ -56,13 +88,23 @@ export function workerConfig(cfg: GatehouseConfig, count: number): GatehouseConf
 }
 
 /** Messages between the supervisor and its workers (over the cluster IPC channel). */
-export type WorkerMessage = { gatehouse: 'ready'; url: string } | { gatehouse: 'shutdown' };
+export type WorkerMessage =
+  | { gatehouse: 'ready'; url: string }
+  | { gatehouse: 'shutdown' }
+  | { gatehouse: 'config?' }
+  | { gatehouse: 'config'; config: GatehouseConfig };
 
 const isMessage = (m: unknown, kind: WorkerMessage['gatehouse']): boolean =>
   typeof m === 'object' && m !== null && (m as { gatehouse?: unknown }).gatehouse === kind;
 
 export interface SuperviseOptions {
   count: number;
+  /**
+   * The configuration every worker runs, loaded once by the supervisor. Workers ask for it instead of reading the
+   * file, so a worker started later (in place of one that died) enforces what the others enforce, even when the
+   * file was edited (or broken) since the start.
+   */
+  config: GatehouseConfig;
   /** The module each worker runs, with its arguments (the same `serve` command line). */
   exec: string;
   args: string[];
@@ -84,7 +126,8 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
   const restarts = o.restarts ?? { max: 5, windowMs: 60_000 };
   const say = (line: string): void => void o.stderr.write(`${line}\n`);
   cluster.schedulingPolicy = cluster.SCHED_RR;
-  cluster.setupPrimary({ exec: o.exec, args: o.args, execArgv: o.execArgv, cwd: o.cwd });
+  // 'advanced' (structured clone) carries the configuration as loaded: undefined members, Infinity, nested arrays.
+  cluster.setupPrimary({ exec: o.exec, args: o.args, execArgv: o.execArgv, cwd: o.cwd, serialization: 'advanced' });
 
   const workers = new Map<number, Worker>();
   const deaths: number[] = [];
@@ -100,6 +143,10 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
       workers.set(index, w);
       let ready = false;
       w.on('message', (m: unknown) => {
+        if (isMessage(m, 'config?')) {
+          if (w.isConnected()) w.send({ gatehouse: 'config', config: o.config } satisfies WorkerMessage);
+          return;
+        }
         if (ready || !isMessage(m, 'ready')) return;
         ready = true;
         resolve(true);

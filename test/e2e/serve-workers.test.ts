@@ -217,6 +217,86 @@ describe('serve --workers', () => {
     }
   });
 
+  test('a replacement worker runs the configuration the supervisor started with, not the file edited (or broken) since', async () => {
+    const edited = join(dir, 'edited.yaml');
+    const routeAt = (prefix: string) =>
+      ['server:', '  workers: 2', '  tls:', '    enabled: false', 'routes:', '  - name: up', `    prefix: ${prefix}`, `    upstream: ${upstreamUrl}`, '    auth_required: false', ''].join('\n');
+    writeFileSync(edited, routeAt('/up'));
+    const gw = await startServe(['--config', edited, '--listen', '127.0.0.1:0'], { GATEHOUSE_HOME: join(dir, 'home-edited'), GATEHOUSE_ENV: 'development' });
+    try {
+      const line = await until('the workers to serve', () => /2 workers serving \(pids (\d+), (\d+)\)/.exec(gw.stderr()) ?? undefined);
+      let victim = Number(line[2]);
+      // Edited: the route moved. Then broken: not YAML at all. Each time worker 2 dies and is replaced.
+      for (const [n, text] of [[1, routeAt('/moved')], [2, 'routes: [\n']] as const) {
+        writeFileSync(edited, text);
+        process.kill(victim, 'SIGKILL');
+        const replacement = await until(`replacement ${n}`, () => {
+          const m = /worker 2 serving again \(pid (\d+)\)/g;
+          const all = [...gw.stderr().matchAll(m)];
+          return all.length === n ? Number(all[n - 1]![1]) : undefined;
+        });
+        assert.notEqual(replacement, victim);
+        victim = replacement;
+        // New connections go to both workers in turn: every one of them still enforces the start-up routes.
+        for (let i = 0; i < 8; i++) {
+          assert.equal(await get(`${gw.url}/up/still${i}`), 200, `worker answering /up after edit ${n}`);
+          assert.equal(await get(`${gw.url}/moved/x${i}`), 404, `worker answering /moved after edit ${n}`);
+        }
+      }
+      assert.doesNotMatch(gw.stderr(), /could not be started|stopping the gateway/);
+      assert.equal(await gw.stop('SIGTERM'), 0);
+    } finally {
+      if (gw.child.exitCode === null) gw.child.kill('SIGKILL');
+    }
+  });
+
+  test('workers whose supervisor is SIGKILLed finish their in-flight requests, write their records and exit', async () => {
+    // An upstream that answers after a pause: the request is in flight when the supervisor dies.
+    let arrived!: () => void;
+    const inFlight = new Promise<void>((r) => (arrived = r));
+    const slow = createServer((req, res) => {
+      req.resume();
+      arrived();
+      setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow but sure\n'), 1500);
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const slowConfig = join(dir, 'slow.yaml');
+    const slowHome = join(dir, 'home-slow');
+    writeFileSync(
+      slowConfig,
+      ['server:', '  workers: 2', '  shutdown_timeout: 10s', '  tls:', '    enabled: false', 'routes:', '  - name: slow', '    prefix: /slow', `    upstream: http://127.0.0.1:${(slow.address() as { port: number }).port}`, '    auth_required: false', ''].join('\n'),
+    );
+    const gw = await startServe(['--config', slowConfig, '--listen', '127.0.0.1:0'], { GATEHOUSE_HOME: slowHome, GATEHOUSE_ENV: 'development' });
+    try {
+      const line = await until('the workers to serve', () => /2 workers serving \(pids (\d+), (\d+)\)/.exec(gw.stderr()) ?? undefined);
+      const pids = [Number(line[1]), Number(line[2])];
+      const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(`${gw.url}/slow/last-words`, { agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      await inFlight;
+      gw.child.kill('SIGKILL');
+      const got = await answer;
+      assert.equal(got.status, 200);
+      assert.equal(got.body, 'slow but sure\n');
+      for (const pid of pids) await until(`worker ${pid} to exit`, () => !alive(pid));
+      assert.match(gw.stderr(), /the supervisor is gone; draining in-flight requests/);
+    } finally {
+      if (gw.child.exitCode === null) gw.child.kill('SIGKILL');
+      await new Promise<void>((r) => slow.close(() => r()));
+    }
+    // The drained request's record was written, and the chain verifies.
+    assert.ok(auditPaths(slowHome).has('/slow/last-words'), 'the record of the request in flight');
+    const verify = await runCliProcess(['audit', 'verify', join(slowHome, 'audit'), '--json'], { GATEHOUSE_HOME: slowHome });
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+  });
+
   test('--workers takes auto or a whole number from 1 to 64', async () => {
     for (const v of ['0', '65', 'two', '1.5', '-1', '']) {
       const r = await runCliProcess(['serve', '--config', config, `--workers=${v}`], { GATEHOUSE_HOME: join(dir, 'home-flag') });

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { loadConfig } from '../../src/config/index.js';
-import { currentWorker, workerConfig, workerCount } from '../../src/gateway/workers.js';
+import { EventEmitter } from 'node:events';
+import { configFromSupervisor, currentWorker, workerConfig, workerCount } from '../../src/gateway/workers.js';
 
 test('workerConfig gives each worker its share of the connection limits, rounded up', async () => {
   const cfg = await loadConfig({ text: 'server:\n  limits:\n    max_connections: 5\n    max_connections_per_ip: 3\n', env: {} });
@@ -24,4 +25,26 @@ test('workerCount: auto is one per CPU', () => {
 test('currentWorker: only a cluster worker with a well-formed GATEHOUSE_WORKER is one', () => {
   // This test process is no cluster worker: the variable alone does not make it one.
   assert.equal(currentWorker({ GATEHOUSE_WORKER: '1/2' }), undefined);
+});
+
+test('configFromSupervisor: asks once, takes only a config answer, and fails closed without a supervisor or an answer', async () => {
+  const fake = (connected: boolean) => {
+    const sent: unknown[] = [];
+    const p = Object.assign(new EventEmitter(), { connected, send: (m: unknown) => (sent.push(m), true) });
+    return { p: p as unknown as NodeJS.Process, sent, emitter: p };
+  };
+  const ok = fake(true);
+  const got = configFromSupervisor(1000, ok.p);
+  assert.deepEqual(ok.sent, [{ gatehouse: 'config?' }]);
+  ok.emitter.emit('message', { gatehouse: 'shutdown' });
+  ok.emitter.emit('message', { gatehouse: 'config', config: { profile: 'development', marker: 1 } });
+  assert.deepEqual(await got, { profile: 'development', marker: 1 });
+  assert.equal(ok.emitter.listenerCount('message'), 0);
+
+  await assert.rejects(configFromSupervisor(1000, fake(false).p), (e: Error & { code?: string; detail?: string }) => e.code === 'GH_INTERNAL' && /supervisor is gone/.test(e.detail ?? ''));
+  const gone = fake(true);
+  const lost = configFromSupervisor(1000, gone.p);
+  gone.emitter.emit('disconnect');
+  await assert.rejects(lost, (e: Error & { code?: string }) => e.code === 'GH_INTERNAL');
+  await assert.rejects(configFromSupervisor(50, fake(true).p), (e: Error & { detail?: string }) => /within 50 ms/.test(e.detail ?? ''));
 });
