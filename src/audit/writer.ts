@@ -46,6 +46,8 @@ export interface AuditLogOptions {
   writeChunkBytes?: number;
   /** How long the append lock outlives the last batch (default 20 ms); tests that observe the lease set it longer. */
   lockIdleMs?: number;
+  /** This process's place among the gateway's workers (server.workers): sinks keep their on-disk spools per worker. */
+  worker?: { index: number; count: number };
 }
 
 interface Item extends AppendItem {

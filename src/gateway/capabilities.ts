@@ -20,9 +20,14 @@ export interface WiredCapabilities extends Capabilities {
  * Wires the capabilities (authn, authz, approval, audit, crypto, redact) into the gateway's stages.
  * Each capability is imported through its index.ts; this file is the only place that knows them all.
  */
-export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>, redactor: Redactor = createRedactor(cfg.redact)): Promise<WiredCapabilities> {
+export async function buildCapabilities(
+  cfg: GatehouseConfig,
+  deps: Omit<StageDeps, 'audit'>,
+  redactor: Redactor = createRedactor(cfg.redact),
+  opts: { worker?: { index: number; count: number } } = {},
+): Promise<WiredCapabilities> {
   const logger: Logger = deps.logger;
-  const audit = await openAudit(cfg, deps, redactor);
+  const audit = await openAudit(cfg, deps, redactor, opts.worker);
   const stageDeps: StageDeps = { ...deps, audit };
   const authn = await createAuthenticator(cfg, { ...stageDeps, stateDir: cfg.state_dir });
   const identify = authn.identify;
@@ -72,12 +77,12 @@ export async function buildCapabilities(cfg: GatehouseConfig, deps: Omit<StageDe
  * default group commit they do not, but a log that cannot be written refuses every audited request (fail closed)
  * unless `on_failure: continue`.
  */
-async function openAudit(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>, redactor: Redactor): Promise<AuditHandle> {
+async function openAudit(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>, redactor: Redactor, worker?: { index: number; count: number }): Promise<AuditHandle> {
   if (!cfg.audit.enabled) {
     if (cfg.profile === 'production') throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'production: audit.enabled is false');
     return { waitForDurable: false, emit: async () => {}, record: () => {}, healthy: () => true, close: async () => {} };
   }
-  const log = await openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: deps.logger, clock: deps.clock, redact: (v) => redactor.redactValue(v), redactCopiesOnWrite: true });
+  const log = await openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: deps.logger, clock: deps.clock, redact: (v) => redactor.redactValue(v), redactCopiesOnWrite: true, ...(worker ? { worker } : {}) });
   const failOpen = cfg.audit.on_failure === 'continue';
   return {
     waitForDurable: cfg.audit.fsync === 'always',

@@ -85,7 +85,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
         throw new GatehouseError('GH_CONFIG_INVALID', `routes[${i}].upstream: unknown demo service ${route.upstream.slice(0, 32)}`);
       } else upstreamUrls.set(name, route.upstream);
     }
-    const capabilities = await buildCapabilities(cfg, { logger, clock, store }, redactor);
+    const capabilities = await buildCapabilities(cfg, { logger, clock, store }, redactor, opts.worker ? { worker: opts.worker } : {});
     const tls = opts.tls ? { provider: opts.tls, caCertPath: undefined } : cfg.server.tls.enabled ? await createServerTlsProvider(cfg, logger) : undefined;
     const running = await listenGateway(
       {

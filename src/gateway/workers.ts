@@ -73,7 +73,8 @@ export function configFromSupervisor(timeoutMs = 10_000, proc: NodeJS.Process = 
 /**
  * The configuration one worker enforces. Connection limits are per process, so each worker gets its share
  * (rounded up): with round-robin hand-out the workers together admit at most limit + count − 1 connections, and a
- * client's connections spread over the workers as everyone's do.
+ * client's connections spread over the workers as everyone's do. Each worker spools its HTTP audit sink batches in a
+ * spool of its own (audit/sinks), so each gets its share of spool_max_bytes as well.
  */
 export function workerConfig(cfg: GatehouseConfig, count: number): GatehouseConfig {
   if (count <= 1) return cfg;
@@ -84,6 +85,7 @@ export function workerConfig(cfg: GatehouseConfig, count: number): GatehouseConf
       ...cfg.server,
       limits: { ...limits, max_connections: Math.ceil(limits.max_connections / count), max_connections_per_ip: Math.ceil(limits.max_connections_per_ip / count) },
     },
+    audit: { ...cfg.audit, sinks: cfg.audit.sinks.map((s) => (s.type === 'http' ? { ...s, spool_max_bytes: Math.ceil(s.spool_max_bytes / count) } : s)) },
   };
 }
 

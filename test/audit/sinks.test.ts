@@ -102,6 +102,33 @@ describe('HTTP SIEM sink', () => {
     assert.deepEqual(s.records.map((r) => r['seq']), Array.from({ length: s.records.length }, (_, i) => i + 1));
   });
 
+  test('workers spool apart; worker 1 sends what a worker index above the current count left behind', async (t) => {
+    const state = tempDir(t);
+    const s = siem();
+    const port = await s.listen();
+    await s.stop();
+    // Worker 3 of 3 writes while the SIEM is down: its batches wait in spool/0/worker-3, not in worker 1's spool.
+    const third = await openTestLog(state, httpSink(port), { worker: { index: 3, count: 3 } });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => third.emit(seedEvent(i))));
+    await third.close();
+    const spool = join(third.dir, 'spool', '0');
+    const batches = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : []);
+    assert.ok(batches(join(spool, 'worker-3')).length > 0);
+    assert.equal(batches(spool).length, 0);
+    // Worker 2 of 2 does not touch them (its own spool is worker-2); worker 1 of 2 takes them over and sends them.
+    await s.listen(port);
+    t.after(() => s.stop());
+    const second = await openTestLog(state, httpSink(port), { worker: { index: 2, count: 2 } });
+    assert.ok(batches(join(spool, 'worker-3')).length > 0);
+    const first = await openTestLog(state, httpSink(port), { worker: { index: 1, count: 2 } });
+    assert.equal(batches(join(spool, 'worker-3')).length, 0);
+    await until(() => s.records.filter((r) => r['event_type'] === 'tool.call').length === 20, 'the adopted batches at the SIEM');
+    await first.close();
+    await second.close();
+    const seqs = s.records.map((r) => r['seq'] as number);
+    assert.equal(new Set(seqs).size, seqs.length, 'no record sent twice');
+  });
+
   test('a batch the SIEM refuses for good (400) moves to spool/rejected and does not block the rest', async (t) => {
     const state = tempDir(t);
     const s = siem();

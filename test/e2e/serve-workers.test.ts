@@ -297,6 +297,54 @@ describe('serve --workers', () => {
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   });
 
+  test('an HTTP audit sink under two workers delivers every record once: each worker spools and sends its own batches', async () => {
+    // A real collector on loopback: counts each record by its chain position.
+    const seen = new Map<number, number>();
+    let posts = 0;
+    const collector = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        posts++;
+        for (const r of (JSON.parse(body) as { records: Array<{ seq: number }> }).records) seen.set(r.seq, (seen.get(r.seq) ?? 0) + 1);
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+    const sinkConfig = join(dir, 'sink.yaml');
+    const sinkHome = join(dir, 'home-sink');
+    writeFileSync(
+      sinkConfig,
+      [
+        'server:', '  workers: 2', '  tls:', '    enabled: false', 'audit:', '  sinks:', '    - type: http', `      url: http://127.0.0.1:${(collector.address() as { port: number }).port}/ingest`,
+        '      batch_interval: 20ms', 'routes:', '  - name: up', '    prefix: /up', `    upstream: ${upstreamUrl}`, '    auth_required: false', '',
+      ].join('\n'),
+    );
+    const gw = await startServe(['--config', sinkConfig, '--listen', '127.0.0.1:0'], { GATEHOUSE_HOME: sinkHome, GATEHOUSE_ENV: 'development' });
+    try {
+      await until('the workers to serve', () => /2 workers serving/.test(gw.stderr()));
+      await Promise.all(Array.from({ length: 60 }, (_, i) => get(`${gw.url}/up/sink${i}`).then((code) => assert.equal(code, 200))));
+      const records = await until('every request record at the collector', () => {
+        const paths = auditPaths(sinkHome);
+        const all = Array.from({ length: 60 }, (_, i) => `/up/sink${i}`).every((p) => paths.has(p));
+        const lines = readFileSync(join(sinkHome, 'audit', 'audit.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { seq: number; event_type: string });
+        const wanted = lines.filter((r) => r.event_type === 'http.request');
+        return all && wanted.every((r) => seen.has(r.seq)) ? wanted : undefined;
+      });
+      assert.ok(records.length >= 60);
+      // Give a second sender, were there one, the time to send the same batches again.
+      await new Promise((r) => setTimeout(r, 500));
+      const twice = [...seen].filter(([, n]) => n > 1).map(([seq]) => seq);
+      assert.deepEqual(twice, [], `records delivered more than once (of ${posts} posts)`);
+      assert.doesNotMatch(gw.stdout() + gw.stderr(), /cannot read the spool/);
+      assert.equal(await gw.stop('SIGTERM'), 0);
+    } finally {
+      if (gw.child.exitCode === null) gw.child.kill('SIGKILL');
+      await new Promise<void>((r) => collector.close(() => r()));
+    }
+  });
+
   test('--workers takes auto or a whole number from 1 to 64', async () => {
     for (const v of ['0', '65', 'two', '1.5', '-1', '']) {
       const r = await runCliProcess(['serve', '--config', config, `--workers=${v}`], { GATEHOUSE_HOME: join(dir, 'home-flag') });

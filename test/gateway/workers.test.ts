@@ -14,6 +14,11 @@ test('workerConfig gives each worker its share of the connection limits, rounded
   // The rest of the configuration is the same object graph, and the original is untouched.
   assert.equal(two.routes, cfg.routes);
   assert.equal(cfg.server.limits.max_connections, 5);
+  // An HTTP audit sink's spool budget is split the same way (each worker has a spool of its own).
+  const sink = await loadConfig({ text: 'audit:\n  sinks:\n    - type: http\n      url: https://siem.example/ingest\n      spool_max_bytes: 10mb\n', env: {} });
+  const spoolOf = (c: typeof sink) => (c.audit.sinks[0] as { spool_max_bytes: number }).spool_max_bytes;
+  assert.equal(spoolOf(workerConfig(sink, 3)), Math.ceil(spoolOf(sink) / 3));
+  assert.equal(spoolOf(sink), 10 * 1024 * 1024);
   assert.equal(workerConfig(cfg, 1), cfg);
 });
 

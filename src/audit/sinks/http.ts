@@ -13,7 +13,7 @@
  * with an alert, so one bad batch cannot block the rest. When the spool is full, new batches are not spooled and
  * an alert is logged; the records are still in the audit file.
  */
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../core/types.js';
@@ -28,6 +28,11 @@ export interface HttpSinkOptions {
   timeoutMs: number;
   spoolDir: string;
   spoolMaxBytes: number;
+  /**
+   * Spools of gateway workers that no longer run (server.workers lowered since they wrote them): their batches move
+   * into this spool at start and are sent from here, so a worker count change strands nothing.
+   */
+  adopt?: readonly string[];
   retryMinMs: number;
   retryMaxMs: number;
   logger: Logger;
@@ -62,6 +67,7 @@ export class HttpSink implements AuditSink {
   constructor(o: HttpSinkOptions) {
     this.#o = o;
     mkdirSync(o.spoolDir, { recursive: true, mode: 0o700 });
+    for (const dir of o.adopt ?? []) this.#adopt(dir);
     for (const f of this.#spooled()) this.#spoolBytes += statSync(join(o.spoolDir, f)).size;
     // Batches left by an earlier run go first.
     if (this.#spoolBytes > 0) this.#kick(0);
@@ -81,6 +87,23 @@ export class HttpSink implements AuditSink {
 
   health(): { ok: boolean; reason?: string } {
     return this.#lastError ? { ok: false, reason: this.#lastError } : { ok: true };
+  }
+
+  /** Moves another spool's batches into this one (names are chain positions: the same name is the same batch). */
+  #adopt(dir: string): void {
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((f) => SPOOL_RE.test(f));
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      try {
+        renameSync(join(dir, name), join(this.#o.spoolDir, name));
+      } catch (e) {
+        this.#o.logger.warn({ sink: 'http', code: (e as NodeJS.ErrnoException).code }, 'audit sink http: cannot move a batch from a former worker spool');
+      }
+    }
   }
 
   #spooled(): string[] {

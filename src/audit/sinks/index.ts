@@ -1,4 +1,5 @@
 /** Builds the configured sinks and the alert engine (docs/audit.md § Sinks, § Alerts). */
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/types.js';
@@ -14,7 +15,34 @@ export { createStdoutSink } from './stdout.js';
 export { createSyslogSink, syslogMessage, octetFrame } from './syslog.js';
 export type { AuditSink } from './types.js';
 
-export function createSinks(cfg: AuditConfig, opts: { dir: string; logger: Logger; clock: Clock; env?: NodeJS.ProcessEnv }): AuditSink[] {
+/** This process's place among the gateway's workers (server.workers); absent for one process. */
+export interface SinkWorker {
+  index: number;
+  count: number;
+}
+
+const WORKER_SPOOL_RE = /^worker-([1-9]\d{0,2})$/;
+
+/**
+ * An HTTP sink's spool for this process. Worker 1 (and a single process) uses the configured spool itself; worker k
+ * uses `<spool>/worker-k`, so no two processes ever send, rename or remove the same batch. Worker 1 also takes over
+ * the spools of worker indexes above the current count (left by a run with more workers).
+ */
+function workerSpool(base: string, worker: SinkWorker | undefined): { spoolDir: string; adopt: string[] } {
+  const index = worker?.index ?? 1;
+  const count = worker?.count ?? 1;
+  if (index > 1) return { spoolDir: join(base, `worker-${index}`), adopt: [] };
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(base);
+  } catch {
+    // No spool yet.
+  }
+  const adopt = entries.filter((e) => Number(WORKER_SPOOL_RE.exec(e)?.[1] ?? 0) > count).map((e) => join(base, e));
+  return { spoolDir: base, adopt };
+}
+
+export function createSinks(cfg: AuditConfig, opts: { dir: string; logger: Logger; clock: Clock; env?: NodeJS.ProcessEnv; worker?: SinkWorker }): AuditSink[] {
   const sinks: AuditSink[] = cfg.sinks.map((s, i): AuditSink => {
     switch (s.type) {
       case 'stdout':
@@ -27,7 +55,7 @@ export function createSinks(cfg: AuditConfig, opts: { dir: string; logger: Logge
       case 'http':
         return new HttpSink({
           url: s.url, headers: s.headers, batchMax: s.batch_max, intervalMs: s.batch_interval, timeoutMs: s.timeout,
-          spoolDir: s.spool_dir ?? join(opts.dir, 'spool', String(i)), spoolMaxBytes: s.spool_max_bytes,
+          ...workerSpool(s.spool_dir ?? join(opts.dir, 'spool', String(i)), opts.worker), spoolMaxBytes: s.spool_max_bytes,
           retryMinMs: s.retry_min, retryMaxMs: s.retry_max, logger: opts.logger,
         });
     }
