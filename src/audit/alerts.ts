@@ -34,6 +34,53 @@ export interface Alert {
 
 type Rec = Readonly<Record<string, unknown>>;
 const MAX_SOURCES = 10_000;
+
+/** The record members the engine reads: all a record forwarded to another process's engine needs (never args). */
+const ALERT_FIELDS = ['event_type', 'timestamp', 'subject', 'tool', 'risk_level', 'result', 'source_ip', 'tailscale', 'request_id'] as const;
+
+/**
+ * An audit sink that hands the records an AlertEngine would look at to `send` (the supervisor's engine, under
+ * server.workers), so one engine counts failures and rate-limits alerts for all the workers: a source whose failures
+ * land on different workers still meets one threshold. Only the members the engine reads are sent.
+ */
+export class AlertForwarder implements AuditSink {
+  readonly name = 'alerts';
+  readonly #cfg: AuditConfig['alerts'];
+  readonly #events: ReadonlySet<string>;
+  readonly #send: (r: Record<string, unknown>) => void;
+
+  constructor(cfg: AuditConfig['alerts'], send: (r: Record<string, unknown>) => void) {
+    this.#cfg = cfg;
+    this.#events = new Set(cfg.events);
+    this.#send = send;
+  }
+
+  deliver(): void {}
+
+  health(): { ok: boolean } {
+    return { ok: true };
+  }
+
+  observe(r: Rec): void {
+    if (!wantedByAlerts(this.#cfg, this.#events, r)) return;
+    const out: Record<string, unknown> = {};
+    for (const k of ALERT_FIELDS) if (r[k] !== undefined) out[k] = r[k];
+    const approval = r['approval'] as Rec | undefined;
+    if (approval?.['break_glass'] === true) out['approval'] = { break_glass: true };
+    this.#send(out);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Whether the engine would raise or count anything for this record (AlertEngine.observe's conditions). */
+function wantedByAlerts(cfg: AuditConfig['alerts'], events: ReadonlySet<string>, r: Rec): boolean {
+  const type = String(r['event_type'] ?? '');
+  if (type.startsWith('audit.')) return false;
+  if (cfg.on_critical && r['risk_level'] === 'critical') return true;
+  if (cfg.on_break_glass && (r['approval'] as Rec | undefined)?.['break_glass'] === true) return true;
+  return events.has(type) || type === 'auth.failure' || type === 'authz.deny' || r['result'] === 'denied';
+}
 const MAX_PENDING = 1000;
 
 export class AlertEngine implements AuditSink {
@@ -68,7 +115,7 @@ export class AlertEngine implements AuditSink {
     return { ok: true };
   }
 
-  /** Called with each durable record. */
+  /** Called with each durable record (or, under server.workers, with what a worker's AlertForwarder sent). */
   observe(r: Rec): void {
     const type = String(r['event_type'] ?? '');
     if (type.startsWith('audit.')) return;

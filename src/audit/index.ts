@@ -11,7 +11,7 @@ import { createSinks } from './sinks/index.js';
 import { AuditLog, auditDir, type AuditLogOptions } from './writer.js';
 
 export { AuditLog, auditDir, type AuditLogOptions } from './writer.js';
-export { AlertEngine, type Alert, type AlertKind } from './alerts.js';
+export { AlertEngine, AlertForwarder, type Alert, type AlertKind } from './alerts.js';
 export { createSinks, HttpSink, createStdoutSink, createSyslogSink, syslogMessage } from './sinks/index.js';
 export { queryAuditLog, tailAuditLog, followAuditLog, parseTimeBound, matchesFilter, type QueryFilter, type AuditRecord } from './query.js';
 export { auditEventFromExchange, eventTypeOf } from './exchange.js';
@@ -26,7 +26,7 @@ export type { AuditConfig } from '../config/schema/audit.js';
 
 /** Opens (creating when needed) the audit log of a configuration, with its configured sinks and alerts. */
 export async function openAuditLog(cfg: AuditConfig, opts: AuditLogOptions): Promise<AuditLog> {
-  const sinks = createSinks(cfg, { dir: auditDir(cfg, opts.stateDir), logger: opts.logger, clock: opts.clock ?? systemClock, ...(opts.env ? { env: opts.env } : {}), ...(opts.worker ? { worker: opts.worker } : {}) });
+  const sinks = createSinks(cfg, { dir: auditDir(cfg, opts.stateDir), logger: opts.logger, clock: opts.clock ?? systemClock, ...(opts.env ? { env: opts.env } : {}), ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.alertsTo ? { alertsTo: opts.alertsTo } : {}) });
   try {
     const log = new AuditLog(cfg, opts, sinks);
     await log.start();

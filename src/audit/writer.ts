@@ -48,6 +48,8 @@ export interface AuditLogOptions {
   lockIdleMs?: number;
   /** This process's place among the gateway's workers (server.workers): sinks keep their on-disk spools per worker. */
   worker?: { index: number; count: number };
+  /** Alerts are raised by another process (the workers' supervisor): alert-relevant records go here (createSinks). */
+  alertsTo?: (r: Record<string, unknown>) => void;
 }
 
 interface Item extends AppendItem {

@@ -7,6 +7,9 @@ import { startGateway, type Gateway } from '../gateway/start.js';
 import { configFromSupervisor, currentWorker, supervise, workerConfig, workerCount, type WorkerIdentity, type WorkerMessage } from '../gateway/workers.js';
 import { MAX_WORKERS } from '../config/schema/server.js';
 import { GatehouseError } from '../core/errors.js';
+import { AlertEngine } from '../audit/alerts.js';
+import { systemClock } from '../core/clock.js';
+import { createGatewayLogger } from '../gateway/logger.js';
 import type { GatehouseConfig } from '../config/index.js';
 
 function banner(gw: Gateway, cfg: GatehouseConfig, workers = 1): string {
@@ -43,7 +46,11 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
   if (worker) process.on('message', onMessage);
   let onOrphaned: (() => void) | undefined;
   try {
-    const gw = await startGateway(worker ? workerConfig(cfg, worker.count) : cfg, { ...(listen ? { listen } : {}), ...(worker ? { worker } : {}) });
+    // A worker's alert-relevant audit records go to the supervisor's one alert engine (thresholds across workers).
+    const alertsTo = worker && cfg.audit.enabled && cfg.audit.alerts.enabled
+      ? (record: Record<string, unknown>) => void (process.connected && process.send?.({ gatehouse: 'alert', record } satisfies WorkerMessage))
+      : undefined;
+    const gw = await startGateway(worker ? workerConfig(cfg, worker.count) : cfg, { ...(listen ? { listen } : {}), ...(worker ? { worker } : {}), ...(alertsTo ? { alertsTo } : {}) });
     if (!worker || worker.index === 1) writeLine(ctx.stderr, banner(gw, cfg, worker?.count));
     if (worker && process.connected) process.send?.({ gatehouse: 'ready', url: gw.url } satisfies WorkerMessage);
     const handlers: Array<[NodeJS.Signals, () => void]> = [];
@@ -120,7 +127,11 @@ function superviseWorkers(args: ParsedArgs, cfg: GatehouseConfig, ctx: CliContex
     if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') i++;
     else if (!a.startsWith('--eval=') && !a.startsWith('--print=') && !a.startsWith('--input-type')) execArgv.push(a);
   }
-  return supervise({ count, config: cfg, exec, args: argv, execArgv, cwd: ctx.cwd, env: ctx.env, shutdownTimeoutMs: cfg.server.shutdown_timeout, stderr: ctx.stderr });
+  // One alert engine for all the workers, here (its log lines, webhook failures, go to stdout as the workers' do).
+  const alerts = cfg.audit.enabled && cfg.audit.alerts.enabled
+    ? new AlertEngine(cfg.audit.alerts, { clock: systemClock, logger: createGatewayLogger(cfg), env: ctx.env })
+    : undefined;
+  return supervise({ count, config: cfg, ...(alerts ? { alerts } : {}), exec, args: argv, execArgv, cwd: ctx.cwd, env: ctx.env, shutdownTimeoutMs: cfg.server.shutdown_timeout, stderr: ctx.stderr });
 }
 
 export const serveCommand: Command = {

@@ -24,10 +24,10 @@ export async function buildCapabilities(
   cfg: GatehouseConfig,
   deps: Omit<StageDeps, 'audit'>,
   redactor: Redactor = createRedactor(cfg.redact),
-  opts: { worker?: { index: number; count: number } } = {},
+  opts: { worker?: { index: number; count: number }; alertsTo?: (r: Record<string, unknown>) => void } = {},
 ): Promise<WiredCapabilities> {
   const logger: Logger = deps.logger;
-  const audit = await openAudit(cfg, deps, redactor, opts.worker);
+  const audit = await openAudit(cfg, deps, redactor, opts);
   const stageDeps: StageDeps = { ...deps, audit };
   const authn = await createAuthenticator(cfg, { ...stageDeps, stateDir: cfg.state_dir });
   const identify = authn.identify;
@@ -77,12 +77,17 @@ export async function buildCapabilities(
  * default group commit they do not, but a log that cannot be written refuses every audited request (fail closed)
  * unless `on_failure: continue`.
  */
-async function openAudit(cfg: GatehouseConfig, deps: Omit<StageDeps, 'audit'>, redactor: Redactor, worker?: { index: number; count: number }): Promise<AuditHandle> {
+async function openAudit(
+  cfg: GatehouseConfig,
+  deps: Omit<StageDeps, 'audit'>,
+  redactor: Redactor,
+  opts: { worker?: { index: number; count: number }; alertsTo?: (r: Record<string, unknown>) => void },
+): Promise<AuditHandle> {
   if (!cfg.audit.enabled) {
     if (cfg.profile === 'production') throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'production: audit.enabled is false');
     return { waitForDurable: false, emit: async () => {}, record: () => {}, healthy: () => true, close: async () => {} };
   }
-  const log = await openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: deps.logger, clock: deps.clock, redact: (v) => redactor.redactValue(v), redactCopiesOnWrite: true, ...(worker ? { worker } : {}) });
+  const log = await openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: deps.logger, clock: deps.clock, redact: (v) => redactor.redactValue(v), redactCopiesOnWrite: true, ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.alertsTo ? { alertsTo: opts.alertsTo } : {}) });
   const failOpen = cfg.audit.on_failure === 'continue';
   return {
     waitForDurable: cfg.audit.fsync === 'always',

@@ -22,6 +22,8 @@ export interface StartOptions {
   tls?: ServerTlsProvider;
   /** Set in a worker process (server.workers > 1): its index goes on every log line. */
   worker?: { index: number; count: number };
+  /** Alerts are raised by the supervisor: the audit trail's alert-relevant records go here (AlertForwarder). */
+  alertsTo?: (r: Record<string, unknown>) => void;
 }
 
 export interface Gateway extends RunningGateway {
@@ -85,7 +87,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
         throw new GatehouseError('GH_CONFIG_INVALID', `routes[${i}].upstream: unknown demo service ${route.upstream.slice(0, 32)}`);
       } else upstreamUrls.set(name, route.upstream);
     }
-    const capabilities = await buildCapabilities(cfg, { logger, clock, store }, redactor, opts.worker ? { worker: opts.worker } : {});
+    const capabilities = await buildCapabilities(cfg, { logger, clock, store }, redactor, { ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.alertsTo ? { alertsTo: opts.alertsTo } : {}) });
     const tls = opts.tls ? { provider: opts.tls, caCertPath: undefined } : cfg.server.tls.enabled ? await createServerTlsProvider(cfg, logger) : undefined;
     const running = await listenGateway(
       {

@@ -94,7 +94,8 @@ export type WorkerMessage =
   | { gatehouse: 'ready'; url: string }
   | { gatehouse: 'shutdown' }
   | { gatehouse: 'config?' }
-  | { gatehouse: 'config'; config: GatehouseConfig };
+  | { gatehouse: 'config'; config: GatehouseConfig }
+  | { gatehouse: 'alert'; record: Record<string, unknown> };
 
 const isMessage = (m: unknown, kind: WorkerMessage['gatehouse']): boolean =>
   typeof m === 'object' && m !== null && (m as { gatehouse?: unknown }).gatehouse === kind;
@@ -116,6 +117,12 @@ export interface SuperviseOptions {
   /** server.shutdown_timeout: how long workers drain; the supervisor kills what is left 5 s after it. */
   shutdownTimeoutMs: number;
   stderr: Writable;
+  /**
+   * The one alert engine for all the workers (audit.alerts): each worker forwards the records that matter to alerts
+   * (AlertForwarder), so failure thresholds and the alert rate limit count across workers. Closed (its pending alerts
+   * sent) after the workers are gone.
+   */
+  alerts?: { observe(r: Record<string, unknown>): void; close(): Promise<void> };
   /** More than `max` workers dying within `windowMs` ends the gateway (default 5 in 60 s). */
   restarts?: { max: number; windowMs: number };
 }
@@ -145,6 +152,11 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
       workers.set(index, w);
       let ready = false;
       w.on('message', (m: unknown) => {
+        if (isMessage(m, 'alert')) {
+          const record = (m as { record?: unknown }).record;
+          if (o.alerts && record !== null && typeof record === 'object') o.alerts.observe(record as Record<string, unknown>);
+          return;
+        }
         if (isMessage(m, 'config?')) {
           if (w.isConnected()) w.send({ gatehouse: 'config', config: o.config } satisfies WorkerMessage);
           return;
@@ -244,6 +256,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
     return exitCode;
   } finally {
     if (killTimer) clearTimeout(killTimer);
+    await o.alerts?.close();
     for (const [signal, onSignal] of handlers) process.off(signal, onSignal);
   }
 }

@@ -291,3 +291,23 @@ describe('real-time alerts webhook', () => {
     assert.ok(!posts.some((p) => p.body.includes('"args"')), 'alerts carry no args');
   });
 });
+
+test('AlertForwarder (server.workers) forwards only what the alert engine reads, from the records it would look at, never args', async (t) => {
+  const state = tempDir(t);
+  const sent: Record<string, unknown>[] = [];
+  const log = await openTestLog(state, { alerts: { enabled: true, events: ['key.rotate'] } }, { alertsTo: (r) => sent.push(r) });
+  await log.emit(seedEvent(0, { event_type: 'tool.call', result_status: 'success', risk_level: 'low', args: { password: 'hunter2' } }));
+  await log.emit(seedEvent(1, { event_type: 'auth.failure', result_status: 'error', error_code: 'GH_TOKEN_INVALID', args: { token: 'secret-ish' } }));
+  await log.emit(seedEvent(2, { event_type: 'tool.call', result_status: 'success', risk_level: 'critical', tool: 'install_package', args: { package_name: 'x' } }));
+  await log.emit(seedEvent(3, { event_type: 'key.rotate', result_status: 'success' }));
+  await log.emit(seedEvent(4, { event_type: 'tool.call', result_status: 'success', risk_level: 'low', approval: { break_glass: true } }));
+  await log.close();
+  assert.deepEqual(sent.map((r) => r['event_type']), ['auth.failure', 'tool.call', 'key.rotate', 'tool.call']);
+  assert.equal(sent[1]!['risk_level'], 'critical');
+  assert.deepEqual(sent[3]!['approval'], { break_glass: true });
+  for (const r of sent) {
+    assert.equal(r['args'], undefined);
+    assert.ok(Object.keys(r).every((k) => ['event_type', 'timestamp', 'subject', 'tool', 'risk_level', 'result', 'source_ip', 'tailscale', 'request_id', 'approval'].includes(k)), Object.keys(r).join());
+  }
+  assert.doesNotMatch(JSON.stringify(sent), /hunter2|secret-ish/);
+});

@@ -345,6 +345,56 @@ describe('serve --workers', () => {
     }
   });
 
+  test('repeated authentication failures spread over two workers meet one alert threshold (one engine, in the supervisor)', async () => {
+    const posted: Array<{ alerts: Array<{ kind: string; failures?: number; source?: string }> }> = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        posted.push(JSON.parse(body) as (typeof posted)[number]);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const alertConfig = join(dir, 'alerts.yaml');
+    writeFileSync(
+      alertConfig,
+      [
+        'server:', '  workers: 2', '  tls:', '    enabled: false', 'audit:', '  alerts:', '    enabled: true', `    webhook_url: http://127.0.0.1:${(hook.address() as { port: number }).port}/alerts`,
+        '    auth_failures: { threshold: 4, window: 1m }', '    batch_interval: 100ms', 'routes:', '  - name: up', '    prefix: /up', `    upstream: ${upstreamUrl}`, '',
+      ].join('\n'),
+    );
+    const gw = await startServe(['--config', alertConfig, '--listen', '127.0.0.1:0'], { GATEHOUSE_HOME: join(dir, 'home-alerts'), GATEHOUSE_ENV: 'development' });
+    try {
+      await until('the workers to serve', () => /2 workers serving/.test(gw.stderr()));
+      // Four failures on four new connections: round-robin gives each worker two, under the threshold of either.
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        statuses.push(
+          await new Promise<number>((resolve, reject) => {
+            const req = request(`${gw.url}/up/guess${i}`, { agent: false, headers: { authorization: 'Bearer not-a-token' } }, (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            });
+            req.on('error', reject);
+            req.end();
+          }),
+        );
+      }
+      assert.deepEqual(statuses, [401, 401, 401, 401]);
+      const workers = new Set(gw.stdout().split('\n').filter((l) => l.includes('"msg":"request"')).map((l) => (JSON.parse(l) as { worker?: number }).worker));
+      assert.deepEqual([...workers].sort(), [1, 2], 'the failures landed on both workers');
+      const alert = await until('the repeated_auth_failures alert', () => posted.flatMap((p) => p.alerts).find((a) => a.kind === 'repeated_auth_failures'));
+      assert.equal(alert.failures, 4);
+      assert.equal(alert.source, '127.0.0.1');
+      assert.equal(await gw.stop('SIGTERM'), 0);
+    } finally {
+      if (gw.child.exitCode === null) gw.child.kill('SIGKILL');
+      await new Promise<void>((r) => hook.close(() => r()));
+    }
+  });
+
   test('--workers takes auto or a whole number from 1 to 64', async () => {
     for (const v of ['0', '65', 'two', '1.5', '-1', '']) {
       const r = await runCliProcess(['serve', '--config', config, `--workers=${v}`], { GATEHOUSE_HOME: join(dir, 'home-flag') });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/types.js';
 import type { AuditConfig } from '../../config/schema/audit.js';
-import { AlertEngine } from '../alerts.js';
+import { AlertEngine, AlertForwarder } from '../alerts.js';
 import { HttpSink } from './http.js';
 import { createStdoutSink } from './stdout.js';
 import { createSyslogSink } from './syslog.js';
@@ -42,7 +42,17 @@ function workerSpool(base: string, worker: SinkWorker | undefined): { spoolDir: 
   return { spoolDir: base, adopt };
 }
 
-export function createSinks(cfg: AuditConfig, opts: { dir: string; logger: Logger; clock: Clock; env?: NodeJS.ProcessEnv; worker?: SinkWorker }): AuditSink[] {
+export interface SinkOptions {
+  dir: string;
+  logger: Logger;
+  clock: Clock;
+  env?: NodeJS.ProcessEnv;
+  worker?: SinkWorker;
+  /** Alerts are raised elsewhere (the supervisor of server.workers): records that matter to them go here instead. */
+  alertsTo?: (r: Record<string, unknown>) => void;
+}
+
+export function createSinks(cfg: AuditConfig, opts: SinkOptions): AuditSink[] {
   const sinks: AuditSink[] = cfg.sinks.map((s, i): AuditSink => {
     switch (s.type) {
       case 'stdout':
@@ -60,6 +70,8 @@ export function createSinks(cfg: AuditConfig, opts: { dir: string; logger: Logge
         });
     }
   });
-  if (cfg.alerts.enabled) sinks.push(new AlertEngine(cfg.alerts, { clock: opts.clock, logger: opts.logger, ...(opts.env ? { env: opts.env } : {}) }));
+  if (cfg.alerts.enabled) {
+    sinks.push(opts.alertsTo ? new AlertForwarder(cfg.alerts, opts.alertsTo) : new AlertEngine(cfg.alerts, { clock: opts.clock, logger: opts.logger, ...(opts.env ? { env: opts.env } : {}) }));
+  }
   return sinks;
 }
