@@ -56,7 +56,7 @@ export function createSinks(cfg: AuditConfig, opts: SinkOptions): AuditSink[] {
   const sinks: AuditSink[] = cfg.sinks.map((s, i): AuditSink => {
     switch (s.type) {
       case 'stdout':
-        return createStdoutSink({ batchMax: s.batch_max, intervalMs: s.batch_interval, maxQueue: s.max_queue, logger: opts.logger });
+        return createStdoutSink({ batchMax: s.batch_max, intervalMs: s.batch_interval, maxQueue: s.max_queue, logger: opts.logger, sharedStream: (opts.worker?.count ?? 1) > 1 });
       case 'syslog':
         return createSyslogSink({
           transport: s.transport, host: s.host, port: s.port, facility: s.facility, appName: s.app_name, caFile: s.ca_file,
