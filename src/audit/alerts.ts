@@ -73,13 +73,22 @@ export class AlertForwarder implements AuditSink {
   async close(): Promise<void> {}
 }
 
-/** Whether the engine would raise or count anything for this record (AlertEngine.observe's conditions). */
-function wantedByAlerts(cfg: AuditConfig['alerts'], events: ReadonlySet<string>, r: Rec): boolean {
+/** What an alert engine does with a record: which alerts it raises, whether it counts a failure. */
+function alertReasons(cfg: AuditConfig['alerts'], events: ReadonlySet<string>, r: Rec): { critical: boolean; breakGlass: boolean; event: boolean; failure: boolean } | undefined {
   const type = String(r['event_type'] ?? '');
-  if (type.startsWith('audit.')) return false;
-  if (cfg.on_critical && r['risk_level'] === 'critical') return true;
-  if (cfg.on_break_glass && (r['approval'] as Rec | undefined)?.['break_glass'] === true) return true;
-  return events.has(type) || type === 'auth.failure' || type === 'authz.deny' || r['result'] === 'denied';
+  if (type.startsWith('audit.')) return undefined;
+  return {
+    critical: cfg.on_critical && r['risk_level'] === 'critical',
+    breakGlass: cfg.on_break_glass && (r['approval'] as Rec | undefined)?.['break_glass'] === true,
+    event: events.has(type),
+    failure: type === 'auth.failure' || type === 'authz.deny' || r['result'] === 'denied',
+  };
+}
+
+/** Whether an engine would raise or count anything for this record. */
+function wantedByAlerts(cfg: AuditConfig['alerts'], events: ReadonlySet<string>, r: Rec): boolean {
+  const why = alertReasons(cfg, events, r);
+  return why !== undefined && (why.critical || why.breakGlass || why.event || why.failure);
 }
 const MAX_PENDING = 1000;
 
@@ -117,13 +126,12 @@ export class AlertEngine implements AuditSink {
 
   /** Called with each durable record (or, under server.workers, with what a worker's AlertForwarder sent). */
   observe(r: Rec): void {
-    const type = String(r['event_type'] ?? '');
-    if (type.startsWith('audit.')) return;
-    const approval = r['approval'] as Rec | undefined;
-    if (this.#cfg.on_critical && r['risk_level'] === 'critical') this.#raise('critical_operation', r);
-    if (this.#cfg.on_break_glass && approval?.['break_glass'] === true) this.#raise('break_glass', r);
-    if (this.#events.has(type)) this.#raise('event', r);
-    if (type === 'auth.failure' || type === 'authz.deny' || r['result'] === 'denied') this.#countFailure(r);
+    const why = alertReasons(this.#cfg, this.#events, r);
+    if (!why) return;
+    if (why.critical) this.#raise('critical_operation', r);
+    if (why.breakGlass) this.#raise('break_glass', r);
+    if (why.event) this.#raise('event', r);
+    if (why.failure) this.#countFailure(r);
   }
 
   #countFailure(r: Rec): void {
