@@ -52,13 +52,22 @@ async function main(): Promise<void> {
     children.push(await startProcess(process.execPath, [join(here, 'upstream.mjs'), String(upPort)], upPort));
     const gwPort = await freePort();
     const home = join(work, 'home');
-    writeFileSync(join(work, 'gh.yaml'), `server:\n  tls:\n    enabled: false\nlog:\n  level: warn\nroutes:\n  - name: mcp\n    prefix: /mcp\n    upstream: http://127.0.0.1:${upPort}\n    kind: mcp\n`);
+    const ghYaml = (workers: number | 'auto') =>
+      `server:\n  workers: ${workers}\n  tls:\n    enabled: false\nlog:\n  level: warn\nroutes:\n  - name: mcp\n    prefix: /mcp\n    upstream: http://127.0.0.1:${upPort}\n    kind: mcp\n`;
+    writeFileSync(join(work, 'gh.yaml'), ghYaml(1));
+    // The same gateway as worker processes, one per CPU (server.workers: auto), with a state dir of its own.
+    writeFileSync(join(work, 'gh-workers.yaml'), ghYaml('auto'));
     const env = { ...process.env, GATEHOUSE_HOME: home };
     const gh = join(root, 'bin/gatehouse.js');
     children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'gh.yaml'), '--listen', `127.0.0.1:${gwPort}`], gwPort, env));
     const barePort = await freePort();
     children.push(await startProcess(process.execPath, [join(here, '../proxy/bare-proxy.mjs'), String(barePort), `http://127.0.0.1:${upPort}`, '--forward-headers'], barePort, { ...process.env, NODE_PATH: join(root, 'node_modules') }));
     const token = execFileSync(process.execPath, [gh, 'token', 'mint', '--config', join(work, 'gh.yaml'), '--agent', 'bench', '--scopes', 'readonly', '--ttl', '1h'], { encoding: 'utf8', env }).trim();
+    const wPort = await freePort();
+    const wEnv = { ...process.env, GATEHOUSE_HOME: join(work, 'home-workers') };
+    children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'gh-workers.yaml'), '--listen', `127.0.0.1:${wPort}`], wPort, wEnv));
+    const wToken = execFileSync(process.execPath, [gh, 'token', 'mint', '--config', join(work, 'gh-workers.yaml'), '--agent', 'bench', '--scopes', 'readonly', '--ttl', '1h'], { encoding: 'utf8', env: wEnv }).trim();
+    const throughWorkers = `http://127.0.0.1:${wPort}/mcp`;
 
     const direct = `http://127.0.0.1:${upPort}/`;
     const through = `http://127.0.0.1:${gwPort}/mcp`;
@@ -66,19 +75,24 @@ async function main(): Promise<void> {
     console.log(`bench/mcp: tools/call get_system_status, wrk -t1 -c32 -d${DURATION}s, ${cpus().length} CPUs, node ${process.version}`);
     wrk(direct, '', 2);
     wrk(through, token, 2);
+    wrk(throughWorkers, wToken, 2);
     const d = wrk(direct, '', DURATION);
     const g = wrk(through, token, DURATION);
+    const gw = wrk(throughWorkers, wToken, DURATION);
     console.log(`  direct to the MCP upstream   ${d.rps.toFixed(0).padStart(6)} calls/s  p50 ${d.p50.toFixed(2)} ms  p99 ${d.p99.toFixed(2)} ms  non-2xx ${d.non2xx}`);
     console.log(`  through Gatehouse            ${g.rps.toFixed(0).padStart(6)} calls/s  p50 ${g.p50.toFixed(2)} ms  p99 ${g.p99.toFixed(2)} ms  non-2xx ${g.non2xx}`);
+    console.log(`  through Gatehouse, workers   ${gw.rps.toFixed(0).padStart(6)} calls/s  p50 ${gw.p50.toFixed(2)} ms  p99 ${gw.p99.toFixed(2)} ms  non-2xx ${gw.non2xx}`);
     // Interleaved open-loop rounds (each after the generator's 2 s warm-up); the median p99 of each side.
     const fds: Array<ReturnType<typeof fixedRate>> = [];
     const fbs: Array<ReturnType<typeof fixedRate>> = [];
     const fgs: Array<ReturnType<typeof fixedRate>> = [];
+    const fws: Array<ReturnType<typeof fixedRate>> = [];
     for (let round = 0; round < FIXED_ROUNDS; round++) {
       fds.push(fixedRate(direct, '', false));
       fbs.push(fixedRate(bare, '', false));
       fgs.push(fixedRate(through, token, false));
-      console.log(`  500 calls/s round ${round + 1}: direct p99 ${fds[round]!.p99.toFixed(2)} ms, bare undici proxy p99 ${fbs[round]!.p99.toFixed(2)} ms, Gatehouse p99 ${fgs[round]!.p99.toFixed(2)} ms`);
+      fws.push(fixedRate(throughWorkers, wToken, false));
+      console.log(`  500 calls/s round ${round + 1}: direct p99 ${fds[round]!.p99.toFixed(2)} ms, bare undici proxy p99 ${fbs[round]!.p99.toFixed(2)} ms, Gatehouse p99 ${fgs[round]!.p99.toFixed(2)} ms, Gatehouse workers p99 ${fws[round]!.p99.toFixed(2)} ms`);
     }
     const medianOf = (runs: Array<ReturnType<typeof fixedRate>>) => {
       const sorted = [...runs].sort((a, b) => a.p99 - b.p99);
@@ -87,18 +101,21 @@ async function main(): Promise<void> {
     const fd = medianOf(fds);
     const fb = medianOf(fbs);
     const fg = medianOf(fgs);
+    const fw = medianOf(fws);
     const added = fg.p99 - fd.p99;
     const bareAdded = fb.p99 - fd.p99;
     console.log(`  500 calls/s open loop, median of ${FIXED_ROUNDS}: direct p99 ${fd.p99.toFixed(2)} ms, bare undici proxy p99 ${fb.p99.toFixed(2)} ms (added ${bareAdded.toFixed(2)} ms), Gatehouse p99 ${fg.p99.toFixed(2)} ms, added ${added.toFixed(2)} ms (errors ${fd.errors}/${fb.errors}/${fg.errors})`);
     const auditDir = join(home, 'audit');
     const records = readdirSync(auditDir).filter((f) => f.endsWith('.jsonl')).reduce((n, f) => n + readFileSync(join(auditDir, f), 'utf8').split('\n').filter(Boolean).length, 0);
     const ratio = g.rps / d.rps;
+    const workersName = `workers: auto (${cpus().length})`;
     const lines = [
       `through Gatehouse: ${g.rps.toFixed(0)} tools/call per second (target ≥ 2,000), p50 ${g.p50.toFixed(2)} ms, p99 ${g.p99.toFixed(2)} ms`,
       `direct to the upstream: ${d.rps.toFixed(0)} per second, p50 ${d.p50.toFixed(2)} ms, p99 ${d.p99.toFixed(2)} ms`,
       `Gatehouse / direct = ${ratio.toFixed(2)}× (target ≥ 0.5×)`,
       `p99 added at 500 calls/s = ${added.toFixed(2)} ms (target ≤ 2 ms): median p99 of ${FIXED_ROUNDS} interleaved open-loop rounds, direct ${fd.p99.toFixed(2)} ms and Gatehouse ${fg.p99.toFixed(2)} ms; each round's p99, direct / bare undici proxy / Gatehouse: ${fds.map((r, i) => `${r.p99.toFixed(2)} / ${fbs[i]!.p99.toFixed(2)} / ${fgs[i]!.p99.toFixed(2)}`).join(', ')} ms`,
       `peer in the same rounds: the bare undici proxy (no identity, policy or audit) has p99 ${fb.p99.toFixed(2)} ms, added ${bareAdded.toFixed(2)} ms`,
+      `Gatehouse with ${workersName}: ${gw.rps.toFixed(0)} tools/call per second (${(gw.rps / d.rps).toFixed(2)}× direct), p99 at 500 calls/s ${fw.p99.toFixed(2)} ms, added ${(fw.p99 - fd.p99).toFixed(2)} ms (each round: ${fws.map((r) => r.p99.toFixed(2)).join(' / ')} ms; errors ${fw.errors}; the upstream stays one process)`,
       `audit records written during the run: ${records}`,
     ];
     console.log('\n  ' + lines.join('\n  '));
