@@ -10,6 +10,7 @@ import { GatehouseError } from '../core/errors.js';
 import { AlertEngine } from '../audit/alerts.js';
 import { systemClock } from '../core/clock.js';
 import { createGatewayLogger } from '../gateway/logger.js';
+import { newTicketKeys } from '../tls/index.js';
 import type { GatehouseConfig } from '../config/index.js';
 
 function banner(gw: Gateway, cfg: GatehouseConfig, workers = 1): string {
@@ -38,8 +39,18 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
   // A worker hears of the shutdown from the supervisor, possibly before it serves.
   let stopRequested: (() => void) | undefined;
   let stopEarly = false;
+  // Session ticket keys from the supervisor (they may come before this worker's gateway is up: kept until it is).
+  let gateway: Gateway | undefined;
+  let pendingKeys: Buffer | undefined;
   const onMessage = (m: unknown) => {
-    if ((m as WorkerMessage | undefined)?.gatehouse !== 'shutdown') return;
+    const msg = m as WorkerMessage | undefined;
+    if (msg?.gatehouse === 'ticket-keys') {
+      const keys = Buffer.from(msg.keys);
+      if (gateway) gateway.setTicketKeys(keys);
+      else pendingKeys = keys;
+      return;
+    }
+    if (msg?.gatehouse !== 'shutdown') return;
     if (stopRequested) stopRequested();
     else stopEarly = true;
   };
@@ -51,6 +62,8 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
       ? (record: Record<string, unknown>) => void (process.connected && process.send?.({ gatehouse: 'alert', record } satisfies WorkerMessage))
       : undefined;
     const gw = await startGateway(worker ? workerConfig(cfg, worker.count) : cfg, { ...(listen ? { listen } : {}), ...(worker ? { worker } : {}), ...(alertsTo ? { alertsTo } : {}) });
+    gateway = gw;
+    if (pendingKeys) gw.setTicketKeys(pendingKeys);
     if (!worker || worker.index === 1) writeLine(ctx.stderr, banner(gw, cfg, worker?.count));
     if (worker && process.connected) process.send?.({ gatehouse: 'ready', url: gw.url } satisfies WorkerMessage);
     const handlers: Array<[NodeJS.Signals, () => void]> = [];
@@ -131,7 +144,8 @@ function superviseWorkers(args: ParsedArgs, cfg: GatehouseConfig, ctx: CliContex
   const alerts = cfg.audit.enabled && cfg.audit.alerts.enabled
     ? new AlertEngine(cfg.audit.alerts, { clock: systemClock, logger: createGatewayLogger(cfg), env: ctx.env })
     : undefined;
-  return supervise({ count, config: cfg, ...(alerts ? { alerts } : {}), exec, args: argv, execArgv, cwd: ctx.cwd, env: ctx.env, shutdownTimeoutMs: cfg.server.shutdown_timeout, stderr: ctx.stderr });
+  const ticketKeys = cfg.server.tls.enabled ? { ticketKeys: { rotateMs: cfg.server.tls.ticket_key_rotation, create: newTicketKeys } } : {};
+  return supervise({ count, config: cfg, ...(alerts ? { alerts } : {}), ...ticketKeys, exec, args: argv, execArgv, cwd: ctx.cwd, env: ctx.env, shutdownTimeoutMs: cfg.server.shutdown_timeout, stderr: ctx.stderr });
 }
 
 export const serveCommand: Command = {

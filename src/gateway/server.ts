@@ -24,6 +24,8 @@ export interface ServerTlsProvider {
   clientCert(socket: TLSSocket): ClientCertIdentity | undefined;
   checkClient?(identity: ClientCertIdentity | undefined): void;
   hsts: string | undefined;
+  /** Replaces the session ticket keys (server.workers: the supervisor issues them). */
+  setTicketKeys?(keys: Buffer): void;
 }
 
 export interface GatewayParts {

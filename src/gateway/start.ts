@@ -27,6 +27,8 @@ export interface StartOptions {
 }
 
 export interface Gateway extends RunningGateway {
+  /** Replaces the TLS session ticket keys (no-op without TLS): server.workers' supervisor issues them. */
+  setTicketKeys(keys: Buffer): void;
   config: GatehouseConfig;
   /** The dev CA certificate clients should trust (development, generated). */
   caCertPath: string | undefined;
@@ -88,7 +90,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
       } else upstreamUrls.set(name, route.upstream);
     }
     const capabilities = await buildCapabilities(cfg, { logger, clock, store }, redactor, { ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.alertsTo ? { alertsTo: opts.alertsTo } : {}) });
-    const tls = opts.tls ? { provider: opts.tls, caCertPath: undefined } : cfg.server.tls.enabled ? await createServerTlsProvider(cfg, logger) : undefined;
+    const tls = opts.tls ? { provider: opts.tls, caCertPath: undefined } : cfg.server.tls.enabled ? await createServerTlsProvider(cfg, logger, { ticketKeysFromOutside: (opts.worker?.count ?? 1) > 1 }) : undefined;
     const running = await listenGateway(
       {
         config: cfg,
@@ -110,6 +112,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
     return Object.assign(running, {
       config: cfg,
       caCertPath: tls?.caCertPath,
+      setTicketKeys: (keys: Buffer) => tls?.provider.setTicketKeys?.(keys),
       async close(deadlineMs?: number) {
         await close(deadlineMs);
         await capabilities.close();

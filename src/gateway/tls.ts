@@ -4,15 +4,20 @@ import { checkClientAllowed, clientCertIdentity, createServerTls, hstsHeader } f
 import type { ServerTlsProvider } from './server.js';
 
 /** Adapts the TLS capability to what the listener needs; generates the dev CA in development when no cert is configured. */
-export async function createServerTlsProvider(cfg: GatehouseConfig, logger: Logger): Promise<{ provider: ServerTlsProvider; caCertPath: string | undefined }> {
+export async function createServerTlsProvider(
+  cfg: GatehouseConfig,
+  logger: Logger,
+  opts: { ticketKeysFromOutside?: boolean } = {},
+): Promise<{ provider: ServerTlsProvider; caCertPath: string | undefined }> {
   const tlsCfg = cfg.server.tls;
   const host = cfg.server.listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  const serverTls = await createServerTls(tlsCfg, { stateDir: cfg.state_dir, logger, hosts: host ? [host] : [], profile: cfg.profile });
+  const serverTls = await createServerTls(tlsCfg, { stateDir: cfg.state_dir, logger, hosts: host ? [host] : [], profile: cfg.profile, ...(opts.ticketKeysFromOutside ? { ticketKeysFromOutside: true } : {}) });
   const mtls = tlsCfg.client_auth !== 'none';
   const provider: ServerTlsProvider = {
     options: serverTls.options as Record<string, unknown>,
     attach: (server) => serverTls.attach(server as unknown as Parameters<typeof serverTls.attach>[0]),
     close: () => serverTls.close(),
+    setTicketKeys: (keys) => serverTls.setTicketKeys(keys),
     clientCert: clientCertIdentity,
     hsts: hstsHeader(tlsCfg),
     ...(mtls ? { checkClient: (identity) => checkClientAllowed(identity, tlsCfg) } : {}),

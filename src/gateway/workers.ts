@@ -95,7 +95,8 @@ export type WorkerMessage =
   | { gatehouse: 'shutdown' }
   | { gatehouse: 'config?' }
   | { gatehouse: 'config'; config: GatehouseConfig }
-  | { gatehouse: 'alert'; record: Record<string, unknown> };
+  | { gatehouse: 'alert'; record: Record<string, unknown> }
+  | { gatehouse: 'ticket-keys'; keys: Uint8Array };
 
 const isMessage = (m: unknown, kind: WorkerMessage['gatehouse']): boolean =>
   typeof m === 'object' && m !== null && (m as { gatehouse?: unknown }).gatehouse === kind;
@@ -123,6 +124,12 @@ export interface SuperviseOptions {
    * sent) after the workers are gone.
    */
   alerts?: { observe(r: Record<string, unknown>): void; close(): Promise<void> };
+  /**
+   * TLS session ticket keys for all the workers (server.tls.ticket_key_rotation): the supervisor makes them, sends
+   * them to each worker once it serves and replaces them every `rotateMs` (0: never), so a session ticket one worker
+   * issued resumes on any other. `create` makes a fresh key.
+   */
+  ticketKeys?: { rotateMs: number; create: () => Buffer };
   /** More than `max` workers dying within `windowMs` ends the gateway (default 5 in 60 s). */
   restarts?: { max: number; windowMs: number };
 }
@@ -140,6 +147,16 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
 
   const workers = new Map<number, Worker>();
   const deaths: number[] = [];
+  let ticketKeys = o.ticketKeys?.create();
+  const sendTicketKeys = (w: Worker): void => {
+    if (ticketKeys && w.isConnected()) w.send({ gatehouse: 'ticket-keys', keys: ticketKeys } satisfies WorkerMessage);
+  };
+  const rotation = o.ticketKeys && o.ticketKeys.rotateMs > 0
+    ? setInterval(() => {
+        ticketKeys = o.ticketKeys?.create();
+        for (const w of workers.values()) sendTicketKeys(w);
+      }, o.ticketKeys.rotateMs)
+    : undefined;
   let stopping = false;
   let exitCode = 0;
   let finish!: () => void;
@@ -163,6 +180,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
         }
         if (ready || !isMessage(m, 'ready')) return;
         ready = true;
+        sendTicketKeys(w);
         resolve(true);
       });
       w.once('exit', (code, signal) => {
@@ -256,6 +274,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
     return exitCode;
   } finally {
     if (killTimer) clearTimeout(killTimer);
+    if (rotation) clearInterval(rotation);
     await o.alerts?.close();
     for (const [signal, onSignal] of handlers) process.off(signal, onSignal);
   }

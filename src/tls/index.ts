@@ -2,7 +2,7 @@
  * gatehouse/tls — server TLS and mTLS, version and cipher policy, certificate rotation, the development CA,
  * and upstream (client) TLS options. See docs/tls.md.
  */
-export { createServerTls, type ServerTls, type ServerTlsOptions, type ReloadResult, type TlsDescription } from './server.js';
+export { createServerTls, newTicketKeys, TICKET_KEY_BYTES, type ServerTls, type ServerTlsOptions, type ReloadResult, type TlsDescription } from './server.js';
 export { clientCertIdentity, checkClientAllowed } from './identity.js';
 export { hstsHeader, tlsProductionProblems, resolveProtocolPolicy, LEGACY_CBC_CIPHERS, type ProtocolPolicy, type TlsVersionName } from './policy.js';
 export { createUpstreamTls, upstreamTlsProductionProblems, type UpstreamTlsConfig, type UpstreamTlsOptions } from './upstream.js';

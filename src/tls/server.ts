@@ -2,6 +2,7 @@
  * Server-side TLS (issue 2 "TLS, server side"; seeds 000 and 002): the listener's options, mTLS, the development CA
  * when no certificate is configured, and certificate rotation without restart.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
@@ -25,7 +26,18 @@ export interface ServerTlsOptions {
   watch?: FileWatchOptions;
   /** Called after every reload attempt (tests, metrics). */
   onReload?: (result: ReloadResult) => void;
+  /**
+   * Session ticket keys come from setTicketKeys (the workers' supervisor issues them to every worker): no rotation
+   * timer here. Until the first keys arrive, random ones serve.
+   */
+  ticketKeysFromOutside?: boolean;
 }
+
+/** Node's session ticket key: 16 bytes of key name, 16 of HMAC secret, 16 of AES key. */
+export const TICKET_KEY_BYTES = 48;
+
+/** Fresh random session ticket keys. */
+export const newTicketKeys = (): Buffer => randomBytes(TICKET_KEY_BYTES);
 
 export type ReloadResult =
   | { ok: true; changed: boolean; fingerprint256: string; not_after: string }
@@ -58,6 +70,8 @@ export interface ServerTls {
   attach(server: TlsServer | HttpsServer | HttpServer): void;
   /** Re-reads the configured files now (what the watcher calls). */
   reload(): ReloadResult;
+  /** Replaces the session ticket keys on every attached server (and for servers attached later). */
+  setTicketKeys(keys: Buffer): void;
   close(): void;
   devCa?: { caCertPath: string };
   describe(): TlsDescription;
@@ -171,6 +185,14 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
     ALPNProtocols: ['http/1.1'],
   };
   const servers = new Set<TlsServer>();
+  // Ours, not OpenSSL's per-context ones: a certificate reload makes a new context, and the keys must survive it.
+  let ticketKeys = newTicketKeys();
+  let rotation: NodeJS.Timeout | undefined;
+  const setTicketKeys = (keys: Buffer): void => {
+    if (keys.length !== TICKET_KEY_BYTES) throw new TypeError(`setTicketKeys: ${TICKET_KEY_BYTES} bytes expected`);
+    ticketKeys = Buffer.from(keys);
+    for (const s of servers) s.setTicketKeys(ticketKeys);
+  };
   let watcher: FileWatcher | undefined;
   let reloads = 0;
   let rejected = 0;
@@ -184,7 +206,10 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
       if (changed) {
         const ctx = contextOptions(next, policy);
         validateContext(ctx);
-        for (const s of servers) s.setSecureContext(ctx);
+        for (const s of servers) {
+          s.setSecureContext(ctx);
+          s.setTicketKeys(ticketKeys);
+        }
         Object.assign(options, ctx);
         material = next;
         reloads++;
@@ -207,10 +232,16 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
     options,
     devCa,
     reload,
+    setTicketKeys,
     attach(anyServer) {
       const server = anyServer as TlsServer;
       if (typeof server.setSecureContext !== 'function') throw new TypeError('attach: the server is not a TLS server');
       servers.add(server);
+      server.setTicketKeys(ticketKeys);
+      if (!rotation && !opts.ticketKeysFromOutside && cfg.ticket_key_rotation > 0) {
+        rotation = setInterval(() => setTicketKeys(newTicketKeys()), cfg.ticket_key_rotation);
+        rotation.unref();
+      }
       if (cfg.client_auth === 'request') server.on('secureConnection', (socket: TLSSocket) => refuseUnverifiedCertificates(socket, logger));
       if (cfg.cert_file && cfg.watch && !watcher) {
         const files = [cfg.cert_file, cfg.key_file as string, ...(material.caPem && cfg.ca_file ? [cfg.ca_file] : [])];
@@ -220,6 +251,8 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
     close() {
       watcher?.close();
       watcher = undefined;
+      if (rotation) clearInterval(rotation);
+      rotation = undefined;
       servers.clear();
     },
     describe() {

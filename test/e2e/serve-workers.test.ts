@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCliProcess, startServe, type ServeProcess } from '../helpers/process.js';
@@ -392,6 +393,59 @@ describe('serve --workers', () => {
     } finally {
       if (gw.child.exitCode === null) gw.child.kill('SIGKILL');
       await new Promise<void>((r) => hook.close(() => r()));
+    }
+  });
+
+  test('session ticket keys rotate on every worker together: an old ticket stops resuming, a new one resumes on both', async () => {
+    const tlsConfigFile = join(dir, 'tls.yaml');
+    const tlsHome = join(dir, 'home-tls');
+    const PERIOD = 2000;
+    writeFileSync(
+      tlsConfigFile,
+      ['server:', '  workers: 2', '  tls:', `    ticket_key_rotation: ${PERIOD}ms`, 'routes:', '  - name: up', '    prefix: /up', `    upstream: ${upstreamUrl}`, '    auth_required: false', ''].join('\n'),
+    );
+    const gw = await startServe(['--config', tlsConfigFile, '--listen', '127.0.0.1:0'], { GATEHOUSE_HOME: tlsHome, GATEHOUSE_ENV: 'development' });
+    try {
+      await until('the workers to serve', () => /2 workers serving/.test(gw.stderr()));
+      const ca = readFileSync(join(tlsHome, 'tls', 'ca.crt'));
+      /** One TLS 1.3 connection and one request on it: the session ticket it got, whether it resumed one, and which worker answered. */
+      const visit = (session?: Buffer) =>
+        new Promise<{ reused: boolean; ticket: Buffer | undefined; requestId: string | undefined }>((resolve, reject) => {
+          let ticket: Buffer | undefined;
+          let reused = false;
+          let text = '';
+          const socket = tlsConnect({ host: '127.0.0.1', port: gw.port, ca, servername: 'localhost', minVersion: 'TLSv1.3', ...(session ? { session } : {}) });
+          socket.on('session', (s: Buffer) => (ticket = s));
+          socket.on('error', reject);
+          socket.once('secureConnect', () => {
+            reused = socket.isSessionReused();
+            socket.write('GET /up/tls HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n');
+          });
+          socket.setEncoding('utf8');
+          socket.on('data', (d: string) => (text += d));
+          socket.on('close', () => resolve({ reused, ticket, requestId: /x-request-id: (\S+)/i.exec(text)?.[1] }));
+        });
+      const workerOf = (requestId: string | undefined) =>
+        gw.stdout().split('\n').filter((l) => requestId !== undefined && l.includes(requestId) && l.includes('"msg":"request"')).map((l) => (JSON.parse(l) as { worker?: number }).worker)[0];
+
+      // A fresh ticket resumes on both workers (consecutive connections alternate between them). A rotation can fall
+      // between getting a ticket and using it: then the next attempt, well inside one period, decides.
+      let both: Array<number | undefined> = [];
+      for (let attempt = 0; attempt < 2 && both.length === 0; attempt++) {
+        const fresh = await visit();
+        const again = [await visit(fresh.ticket), await visit(fresh.ticket)];
+        if (again.every((v) => v.reused)) both = await Promise.all(again.map(async (v) => until('the request line', () => workerOf(v.requestId))));
+      }
+      assert.deepEqual(both.sort(), [1, 2], 'a fresh ticket resumed on both workers');
+
+      // After more than one period, every worker has the new keys: the old ticket resumes nowhere.
+      const old = await visit();
+      await new Promise((r) => setTimeout(r, PERIOD * 1.5));
+      const stale = [await visit(old.ticket), await visit(old.ticket)];
+      assert.deepEqual(stale.map((v) => v.reused), [false, false], 'a ticket from before the rotation still resumed');
+      assert.equal(await gw.stop('SIGTERM'), 0);
+    } finally {
+      if (gw.child.exitCode === null) gw.child.kill('SIGKILL');
     }
   });
 

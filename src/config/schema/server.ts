@@ -37,6 +37,11 @@ export const tlsSection = section({
   insecure_allow_legacy_tls: z.boolean().default(false),
   /** Reload the certificate and key when the files change, without restart. */
   watch: z.boolean().default(true),
+  /**
+   * Session ticket keys are random and replaced this often (0: never), so a key taken from memory opens the
+   * resumed sessions of one period only. Under server.workers the supervisor issues them to all workers at once.
+   */
+  ticket_key_rotation: timerDuration('1h'),
   hsts: section({
     enabled: z.boolean().default(true),
     max_age: duration('365d'),
