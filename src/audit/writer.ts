@@ -48,6 +48,8 @@ export interface AuditLogOptions {
   lockIdleMs?: number;
   /** This process's place among the gateway's workers (server.workers): sinks keep their on-disk spools per worker. */
   worker?: { index: number; count: number };
+  /** A short-lived process (a CLI command): HTTP sinks spool apart from the gateway's (createSinks). */
+  transient?: boolean;
   /** Alerts are raised by another process (the workers' supervisor): alert-relevant records go here (createSinks). */
   alertsTo?: (r: Record<string, unknown>) => void;
 }

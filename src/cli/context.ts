@@ -29,5 +29,6 @@ export function openCliStore(cfg: GatehouseConfig): StateStore {
 export async function openCliAudit(cfg: GatehouseConfig, ctx: CliContext): Promise<AuditEmitter & { close(): Promise<void> }> {
   if (!cfg.audit.enabled) return { emit: async () => {}, close: async () => {} };
   const redactor = createRedactor(cfg.redact);
-  return openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: createCliLogger(ctx), redact: (v) => redactor.redactValue(v) });
+  // transient: an HTTP sink here spools apart and never sends the running gateway's pending batches.
+  return openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: createCliLogger(ctx), redact: (v) => redactor.redactValue(v), transient: true });
 }

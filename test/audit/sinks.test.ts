@@ -2,11 +2,11 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { ManualClock } from '../../src/core/clock.js';
@@ -125,6 +125,47 @@ describe('HTTP SIEM sink', () => {
     await until(() => s.records.filter((r) => r['event_type'] === 'tool.call').length === 20, 'the adopted batches at the SIEM');
     await first.close();
     await second.close();
+    const seqs = s.records.map((r) => r['seq'] as number);
+    assert.equal(new Set(seqs).size, seqs.length, 'no record sent twice');
+  });
+
+  test('a CLI command (transient) spools apart: it never sends the gateway\'s pending batches; the gateway adopts what a finished CLI left', async (t) => {
+    const state = tempDir(t);
+    const s = siem();
+    const port = await s.listen();
+    await s.stop();
+    // The gateway's batches wait in the spool while the SIEM is down.
+    const gateway = await openTestLog(state, httpSink(port));
+    await Promise.all(Array.from({ length: 10 }, (_, i) => gateway.emit(seedEvent(i))));
+    await gateway.close();
+    const spool = join(gateway.dir, 'spool', '0');
+    const batches = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : []);
+    const pending = batches(spool);
+    assert.ok(pending.length > 0);
+
+    // A CLI command runs with the SIEM back: it sends its own record only, and leaves no spool of its own behind.
+    await s.listen(port);
+    t.after(() => s.stop());
+    const cli = await openTestLog(state, httpSink(port), { transient: true });
+    await cli.emit(seedEvent(100, { event_type: 'token.mint' }));
+    await cli.close();
+    assert.deepEqual(s.records.map((r) => r['event_type']), ['token.mint']);
+    assert.deepEqual(batches(spool), pending, 'the gateway\'s batches are untouched');
+    assert.equal(existsSync(join(spool, `cli-${process.pid}`)), false);
+
+    // A CLI that ended with its batch unsent (here: a spool left under the pid of a process that has exited).
+    const gone = spawnSync(process.execPath, ['-e', '']).pid as number;
+    await s.stop();
+    const cli2 = await openTestLog(state, httpSink(port), { transient: true });
+    await cli2.emit(seedEvent(101, { event_type: 'key.rotate' }));
+    await cli2.close();
+    renameSync(join(spool, `cli-${process.pid}`), join(spool, `cli-${gone}`));
+    // The next gateway start adopts it and sends everything once.
+    await s.listen(port);
+    const again = await openTestLog(state, httpSink(port));
+    await until(() => s.records.filter((r) => r['event_type'] === 'tool.call').length === 10 && s.records.some((r) => r['event_type'] === 'key.rotate'), 'the gateway\'s and the CLI\'s batches at the SIEM');
+    await again.close();
+    assert.equal(existsSync(join(spool, `cli-${gone}`)) && batches(join(spool, `cli-${gone}`)).length > 0, false);
     const seqs = s.records.map((r) => r['seq'] as number);
     assert.equal(new Set(seqs).size, seqs.length, 'no record sent twice');
   });

@@ -13,7 +13,7 @@
  * with an alert, so one bad batch cannot block the rest. When the spool is full, new batches are not spooled and
  * an alert is logged; the records are still in the audit file.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, statSync } from 'node:fs';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../core/types.js';
@@ -33,6 +33,8 @@ export interface HttpSinkOptions {
    * into this spool at start and are sent from here, so a worker count change strands nothing.
    */
   adopt?: readonly string[];
+  /** The spool is this process's alone (a CLI command's): removed at close when nothing is left in it. */
+  removeWhenEmpty?: boolean;
   retryMinMs: number;
   retryMaxMs: number;
   logger: Logger;
@@ -234,5 +236,12 @@ export class HttpSink implements AuditSink {
     }
     await this.#sending;
     this.#closed = true;
+    if (this.#o.removeWhenEmpty && this.#spooled().length === 0) {
+      try {
+        rmdirSync(this.#o.spoolDir);
+      } catch {
+        // Not empty (a rejected/ batch) or gone: left for the gateway to adopt.
+      }
+    }
   }
 }

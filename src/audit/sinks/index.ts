@@ -22,13 +22,25 @@ export interface SinkWorker {
 }
 
 const WORKER_SPOOL_RE = /^worker-([1-9]\d{0,2})$/;
+const CLI_SPOOL_RE = /^cli-([1-9]\d{0,9})$/;
+
+const processGone = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+};
 
 /**
  * An HTTP sink's spool for this process. Worker 1 (and a single process) uses the configured spool itself; worker k
- * uses `<spool>/worker-k`, so no two processes ever send, rename or remove the same batch. Worker 1 also takes over
- * the spools of worker indexes above the current count (left by a run with more workers).
+ * uses `<spool>/worker-k`, and a CLI command (transient) `<spool>/cli-<pid>`, so no two processes ever send, rename
+ * or remove the same batch. Worker 1 also takes over the spools of worker indexes above the current count (left by
+ * a run with more workers) and those of CLI commands that ended with batches unsent.
  */
-function workerSpool(base: string, worker: SinkWorker | undefined): { spoolDir: string; adopt: string[] } {
+function workerSpool(base: string, worker: SinkWorker | undefined, transient: boolean): { spoolDir: string; adopt: string[]; removeWhenEmpty?: boolean } {
+  if (transient) return { spoolDir: join(base, `cli-${process.pid}`), adopt: [], removeWhenEmpty: true };
   const index = worker?.index ?? 1;
   const count = worker?.count ?? 1;
   if (index > 1) return { spoolDir: join(base, `worker-${index}`), adopt: [] };
@@ -38,7 +50,11 @@ function workerSpool(base: string, worker: SinkWorker | undefined): { spoolDir: 
   } catch {
     // No spool yet.
   }
-  const adopt = entries.filter((e) => Number(WORKER_SPOOL_RE.exec(e)?.[1] ?? 0) > count).map((e) => join(base, e));
+  const cliGone = (e: string): boolean => {
+    const pid = Number(CLI_SPOOL_RE.exec(e)?.[1] ?? 0);
+    return pid > 0 && processGone(pid);
+  };
+  const adopt = entries.filter((e) => Number(WORKER_SPOOL_RE.exec(e)?.[1] ?? 0) > count || cliGone(e)).map((e) => join(base, e));
   return { spoolDir: base, adopt };
 }
 
@@ -48,6 +64,8 @@ export interface SinkOptions {
   clock: Clock;
   env?: NodeJS.ProcessEnv;
   worker?: SinkWorker;
+  /** A short-lived process (a CLI command): its HTTP sinks spool apart and never send the gateway's batches. */
+  transient?: boolean;
   /** Alerts are raised elsewhere (the supervisor of server.workers): records that matter to them go here instead. */
   alertsTo?: (r: Record<string, unknown>) => void;
 }
@@ -65,7 +83,7 @@ export function createSinks(cfg: AuditConfig, opts: SinkOptions): AuditSink[] {
       case 'http':
         return new HttpSink({
           url: s.url, headers: s.headers, batchMax: s.batch_max, intervalMs: s.batch_interval, timeoutMs: s.timeout,
-          ...workerSpool(s.spool_dir ?? join(opts.dir, 'spool', String(i)), opts.worker), spoolMaxBytes: s.spool_max_bytes,
+          ...workerSpool(s.spool_dir ?? join(opts.dir, 'spool', String(i)), opts.worker, opts.transient === true), spoolMaxBytes: s.spool_max_bytes,
           retryMinMs: s.retry_min, retryMaxMs: s.retry_max, logger: opts.logger,
         });
     }
