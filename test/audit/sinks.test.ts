@@ -60,6 +60,21 @@ const httpSink = (port: number, extra: Record<string, unknown> = {}) => ({
   sinks: [{ type: 'http', url: `http://127.0.0.1:${port}/ingest`, batch_max: 20, batch_interval: '30ms', retry_min: '50ms', retry_max: '200ms', timeout: '1s', ...extra }],
 });
 
+/** The spooled batch files in a directory (none when it does not exist). */
+const batches = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : []);
+
+/** `n` records written by one log process while the SIEM is down: they wait in the spool. The SIEM is stopped on return. */
+async function writtenWhileDown(t: { after(fn: () => void): void }, n: number, opts: Parameters<typeof openTestLog>[2] = {}) {
+  const state = tempDir(t);
+  const s = siem();
+  const port = await s.listen();
+  await s.stop();
+  const log = await openTestLog(state, httpSink(port), opts);
+  await Promise.all(Array.from({ length: n }, (_, i) => log.emit(seedEvent(i))));
+  await log.close();
+  return { state, s, port, log };
+}
+
 describe('HTTP SIEM sink', () => {
   test('the SIEM goes down and comes back: every record arrives exactly once and in order', async (t) => {
     const state = tempDir(t);
@@ -86,14 +101,8 @@ describe('HTTP SIEM sink', () => {
   });
 
   test('batches spooled while the SIEM was down are replayed by the next writer process', async (t) => {
-    const state = tempDir(t);
-    const s = siem();
-    const port = await s.listen();
-    await s.stop();
-    const log = await openTestLog(state, httpSink(port));
-    await Promise.all(Array.from({ length: 30 }, (_, i) => log.emit(seedEvent(i))));
-    await log.close();
-    assert.ok(readdirSync(join(log.dir, 'spool', '0')).filter((f) => f.endsWith('.json')).length > 0);
+    const { state, s, port, log } = await writtenWhileDown(t, 30);
+    assert.ok(batches(join(log.dir, 'spool', '0')).length > 0);
     await s.listen(port);
     t.after(() => s.stop());
     const again = await openTestLog(state, httpSink(port));
@@ -103,16 +112,9 @@ describe('HTTP SIEM sink', () => {
   });
 
   test('workers spool apart; worker 1 sends what a worker index above the current count left behind', async (t) => {
-    const state = tempDir(t);
-    const s = siem();
-    const port = await s.listen();
-    await s.stop();
     // Worker 3 of 3 writes while the SIEM is down: its batches wait in spool/0/worker-3, not in worker 1's spool.
-    const third = await openTestLog(state, httpSink(port), { worker: { index: 3, count: 3 } });
-    await Promise.all(Array.from({ length: 20 }, (_, i) => third.emit(seedEvent(i))));
-    await third.close();
+    const { state, s, port, log: third } = await writtenWhileDown(t, 20, { worker: { index: 3, count: 3 } });
     const spool = join(third.dir, 'spool', '0');
-    const batches = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : []);
     assert.ok(batches(join(spool, 'worker-3')).length > 0);
     assert.equal(batches(spool).length, 0);
     // Worker 2 of 2 does not touch them (its own spool is worker-2); worker 1 of 2 takes them over and sends them.
@@ -130,16 +132,9 @@ describe('HTTP SIEM sink', () => {
   });
 
   test('a CLI command (transient) spools apart: it never sends the gateway\'s pending batches; the gateway adopts what a finished CLI left', async (t) => {
-    const state = tempDir(t);
-    const s = siem();
-    const port = await s.listen();
-    await s.stop();
     // The gateway's batches wait in the spool while the SIEM is down.
-    const gateway = await openTestLog(state, httpSink(port));
-    await Promise.all(Array.from({ length: 10 }, (_, i) => gateway.emit(seedEvent(i))));
-    await gateway.close();
+    const { state, s, port, log: gateway } = await writtenWhileDown(t, 10);
     const spool = join(gateway.dir, 'spool', '0');
-    const batches = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : []);
     const pending = batches(spool);
     assert.ok(pending.length > 0);
 
