@@ -10,7 +10,7 @@ import { GatehouseError } from '../core/errors.js';
 import { AlertEngine } from '../audit/alerts.js';
 import { systemClock } from '../core/clock.js';
 import { createGatewayLogger } from '../gateway/logger.js';
-import { newTicketKeys } from '../tls/index.js';
+import { newTicketKeys, TICKET_KEY_BYTES } from '../tls/index.js';
 import type { GatehouseConfig } from '../config/index.js';
 
 function banner(gw: Gateway, cfg: GatehouseConfig, workers = 1): string {
@@ -45,6 +45,8 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
   const onMessage = (m: unknown) => {
     const msg = m as WorkerMessage | undefined;
     if (msg?.gatehouse === 'ticket-keys') {
+      // From the supervisor only; anything but the 48 bytes a key set is is dropped, not thrown in this listener.
+      if (!(msg.keys instanceof Uint8Array) || msg.keys.length !== TICKET_KEY_BYTES) return;
       const keys = Buffer.from(msg.keys);
       if (gateway) gateway.setTicketKeys(keys);
       else pendingKeys = keys;

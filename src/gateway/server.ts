@@ -56,7 +56,6 @@ function parseListen(listen: string): { host: string; port: number } {
   return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
 }
 
-/** Composes listen → stages → forward → record over one HTTP(S) server. */
 const LISTEN_REASONS = new Map([
   ['EADDRINUSE', 'the address is in use'],
   ['EACCES', 'permission denied (ports below 1024 need privileges)'],
@@ -70,6 +69,7 @@ function listenError(e: NodeJS.ErrnoException, host: string, port: number): Erro
   return new GatehouseError('GH_LISTEN_FAILED', `cannot listen on ${shown}: ${reason}${e.code ? ` (${e.code})` : ''}`, { cause: e });
 }
 
+/** Composes listen → stages → forward → record over one HTTP(S) server. */
 export async function listenGateway(parts: GatewayParts, listen?: string): Promise<RunningGateway> {
   const { config: cfg, capabilities: caps, tls } = parts;
   const limits = cfg.server.limits;
@@ -272,9 +272,12 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
 
   const { host, port } = parseListen(listen ?? cfg.server.listen);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(listenError(e, host, port)));
+    // Only the listen attempt's error: once listening, this handler is removed, so a later server error is not
+    // swallowed by a promise that has already settled.
+    const onListenError = (e: NodeJS.ErrnoException): void => reject(listenError(e, host, port));
+    server.once('error', onListenError);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', onListenError);
       resolve();
     });
   });
