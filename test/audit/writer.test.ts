@@ -27,29 +27,47 @@ describe('audit writer', () => {
     assert.equal(recs[50]?.['event_type'], 'audit.checkpoint');
   });
 
-  test('group commit: records arriving within the coalescing window share one write; fsync: always writes each at once', async (t) => {
+  test('group commit: records arriving within the coalescing window share one write; fsync: always never waits for the window', async (t) => {
     const settle = () => new Promise<void>((r) => setTimeout(r, 3));
-    const run = async (cfg: Record<string, unknown>, coalesceMs: number) => {
+    const open = async (cfg: Record<string, unknown>, coalesceMs: number) => {
       const state = tempDir(t);
       const log = await openTestLog(state, { checkpoint: { every_records: 1000 }, ...cfg }, { coalesceMs });
-      const before = log.stats().batches;
-      const acked: Promise<void>[] = [];
-      // Each record after the previous one has been written (3 ms apart): only the window can put them together.
-      for (let i = 0; i < 4; i++) {
-        acked.push(log.emit(seedEvent(i)));
-        await settle();
-      }
-      await Promise.all(acked);
+      return { state, log, before: log.stats().batches };
+    };
+    const finish = async ({ state, log, before }: Awaited<ReturnType<typeof open>>) => {
       const batches = log.stats().batches - before;
       await log.close();
       const r = await verifyAuditLog(log.dir, { publicKey: publicKeyOf(state) });
       assert.equal(r.status, 'ok');
       return batches;
     };
-    // The first record opens the window; the next three wait for it to close (200 ms) and go together.
-    assert.equal(await run({ fsync: 'batch', fsync_interval: '100ms' }, 200), 2);
-    assert.equal(await run({ fsync: 'always' }, 200), 4);
-    assert.equal(await run({ fsync: 'batch', fsync_interval: '100ms' }, 0), 4);
+
+    // The first record opens the window; the next three, 3 ms apart, wait for it to close (500 ms) and go together.
+    const grouped = await open({ fsync: 'batch', fsync_interval: '100ms' }, 500);
+    const acked: Promise<void>[] = [];
+    for (let i = 0; i < 4; i++) {
+      acked.push(grouped.log.emit(seedEvent(i)));
+      await settle();
+    }
+    await Promise.all(acked);
+    assert.equal(await finish(grouped), 2);
+
+    // fsync: always ignores the window: with a one-minute window each record, emitted once the previous one is
+    // acknowledged, is written at once. A writer that held it for the window would not acknowledge within 10 s.
+    // (Records emitted while an fsync is under way may still share the next write: that is correct, so each waits.)
+    const always = await open({ fsync: 'always' }, 60_000);
+    for (let i = 0; i < 4; i++) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`record ${i} waited for the coalescing window under fsync: always`)), 10_000);
+      });
+      try {
+        await Promise.race([always.log.emit(seedEvent(i)), late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    assert.equal(await finish(always), 4);
   });
 
   test('a restarted writer continues the same chain', async (t) => {
