@@ -55,7 +55,9 @@ after(async () => {
 
 async function attempt(args: Record<string, unknown> = { package_name: 'nginx' }, webhook: Record<string, unknown> = {}) {
   deps = makeDeps();
-  const e = await createPolicyEngine(makeConfig({ approval: { webhook: { url, secret: SECRET, timeout: '2s', ...webhook } } }), deps);
+  // A generous timeout (the approver here answers at once; a slow machine must not turn that into a denial): the
+  // test of the timeout itself sets its own.
+  const e = await createPolicyEngine(makeConfig({ approval: { webhook: { url, secret: SECRET, timeout: '10s', ...webhook } } }), deps);
   const run = async () => {
     const ex = makeExchange({ body: toolCall('install_package', args), principal: principal('ops-automation', ['admin']) });
     try {

@@ -85,7 +85,7 @@ describe('MCP charset smuggling', () => {
     const parsed = parseJsonRpc(Buffer.from(smuggledBody()), 32);
     assert.equal(parsed.messages[0]?.params?.['name'], 'get_system_status'); // what the gateway sees
     assert.equal(await post(`${up.url}${endpoint}`, parsed.canonical, UTF7_CT), 202);
-    for (let i = 0; i < 100 && up.ran.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    for (const end = Date.now() + 10_000; up.ran.length === 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
     stream.destroy();
     assert.deepEqual(up.ran, ['install_package']); // what the upstream did
   });

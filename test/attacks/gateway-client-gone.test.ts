@@ -38,12 +38,23 @@ async function endlessUpstream(): Promise<{ url: string; server: Server; seen: s
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, seen, open: () => open };
 }
 
-/** Sends a request and hangs up after `ms`, without reading the answer. */
-function hangUpAfter(port: number, target: string, ms: number): void {
+/** Sends a request without reading the answer; returns the hang-up. */
+function send(port: number, target: string): () => void {
   const socket = connect(port, '127.0.0.1');
   socket.on('error', () => {});
   socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
-  setTimeout(() => socket.destroy(), ms);
+  return () => socket.destroy();
+}
+
+/** Sends a request and hangs up after `ms`, without reading the answer. */
+function hangUpAfter(port: number, target: string, ms: number): void {
+  setTimeout(send(port, target), ms);
+}
+
+/** Polls until `ok()` holds, up to a generous deadline (a slow machine is not a failure); false if it never did. */
+async function eventually(ok: () => boolean, ms = 10_000): Promise<boolean> {
+  for (const end = Date.now() + ms; !ok(); await sleep(20)) if (Date.now() > end) return false;
+  return true;
 }
 
 describe('a client that hangs up before the forward', () => {
@@ -64,7 +75,10 @@ describe('a client that hangs up before the forward', () => {
     const gw = await listenGateway({ config: cfg, capabilities: caps, upstreamUrls: new Map([['feed', up.url]]), tls: undefined }, '127.0.0.1:0');
     try {
       hangUpAfter(gw.port, '/feed/events', 50);
+      // A second for a forward that should not happen (the stage ends at 200 ms); then the request must finish,
+      // however slowly the machine gets there.
       await sleep(1000);
+      await eventually(() => gw.inflight === 0 && up.open() === 0);
       assert.deepEqual(up.seen, [], 'the upstream was asked on behalf of a client that had left');
       assert.equal(up.open(), 0, 'an upstream response is still open');
       assert.equal(gw.inflight, 0, 'the request never finished');
@@ -80,11 +94,15 @@ describe('a client that hangs up before the forward', () => {
     const up = await endlessUpstream();
     const gw = await startTestGateway({ routes: [{ name: 'feed', prefix: '/feed', upstream: up.url, connections: 1 }] });
     try {
-      // The first client holds the route's only connection for 400 ms, then leaves; the second gives up while queued.
-      hangUpAfter(gw.port, '/feed/first', 400);
-      await sleep(50);
+      // The first client holds the route's only connection (it is streaming from the upstream), the second gives up
+      // while queued behind it, and 250 ms later the first leaves too, freeing the connection.
+      const leaveFirst = send(gw.port, '/feed/first');
+      assert.ok(await eventually(() => up.seen.length > 0), 'the first request never reached the upstream');
       hangUpAfter(gw.port, '/feed/second', 100);
-      await sleep(1000);
+      await sleep(350);
+      leaveFirst();
+      await sleep(650);
+      await eventually(() => gw.inflight === 0 && up.open() === 0);
       assert.deepEqual(up.seen, ['/first']);
       assert.equal(up.open(), 0, 'an upstream response is still open');
       assert.equal(gw.inflight, 0);

@@ -179,15 +179,25 @@ describe('crash and write-failure durability, against real writer processes', ()
       });
     });
     const lockFile = join(state, 'audit', 'audit.jsonl.lock');
-    assert.equal(readFileSync(lockFile, 'utf8'), String(load.pid), 'the busy writer holds the lock');
+    // Polled: the busy writer's lease is given back when an fsync outlasts its 20 ms idle time (a slow disk), and
+    // taken again with the next batch.
+    const holder = () => {
+      try {
+        return readFileSync(lockFile, 'utf8');
+      } catch {
+        return undefined;
+      }
+    };
+    for (const end = Date.now() + 10_000; holder() !== String(load.pid) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(holder(), String(load.pid), 'the busy writer holds the lock');
     // A CLI-style writer appends 5 records while the other keeps writing: it gets the lock by asking, well before
-    // the 10 s lock timeout would have refused it.
-    const started = performance.now();
+    // the 10 s lock timeout would have refused it. Its own time is measured (opening the log to closing it), not
+    // the time to start a node process with tsx, which on a busy machine can take seconds.
     const few = await finish(run([state, 'few']));
-    const waitedMs = performance.now() - started;
     assert.equal(few.code, 0, few.err);
     assert.match(few.out, /"ok":true/);
-    assert.ok(waitedMs < 8000, `the second writer took ${Math.round(waitedMs)} ms`);
+    const waitedMs = (JSON.parse(few.out) as { ms: number }).ms;
+    assert.ok(waitedMs < 8000, `the second writer took ${waitedMs} ms`);
     load.removeAllListeners('exit');
     const exited = new Promise((r) => load.on('exit', r));
     load.kill('SIGKILL');

@@ -56,8 +56,10 @@ function siem() {
   };
 }
 
+// timeout: the default 10 s. A SIEM that is down refuses at once here; a shorter timeout only lets a slow machine
+// give up on a post the SIEM did take (posted twice, or a CLI's close() leaving its record unsent).
 const httpSink = (port: number, extra: Record<string, unknown> = {}) => ({
-  sinks: [{ type: 'http', url: `http://127.0.0.1:${port}/ingest`, batch_max: 20, batch_interval: '30ms', retry_min: '50ms', retry_max: '200ms', timeout: '1s', ...extra }],
+  sinks: [{ type: 'http', url: `http://127.0.0.1:${port}/ingest`, batch_max: 20, batch_interval: '30ms', retry_min: '50ms', retry_max: '200ms', timeout: '10s', ...extra }],
 });
 
 /** The spooled batch files in a directory (none when it does not exist). */

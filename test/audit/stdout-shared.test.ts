@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { lineGroups, PIPE_BUF } from '../../src/audit/sinks/stdout.js';
 
@@ -27,20 +28,37 @@ async function torn(shared: boolean): Promise<{ bad: number; total: number }> {
     `const { createStdoutSink } = await import(${JSON.stringify(SINK)});`,
     `const id = process.argv[1];`,
     `const sink = createStdoutSink({ batchMax: 256, intervalMs: 1, maxQueue: 100000, logger: { error() {}, warn() {}, info() {}, debug() {} }, sharedStream: ${shared} });`,
+    `(await import('node:fs')).writeSync(3, 'ready ' + id + '\\n');`,
     `for (let b = 0; b < 20; b++) sink.deliver(Array.from({ length: 256 }, (_, i) => JSON.stringify({ w: id, b, i, pad: 'x'.repeat(900) })));`,
     `await sink.close();`,
   ].join('\n');
   const script = `node --import tsx --input-type=module -e "$W" 1 & node --import tsx --input-type=module -e "$W" 2; wait`;
-  const child = spawn('sh', ['-c', script], { env: { ...process.env, W: writer }, stdio: ['ignore', 'pipe', 'inherit'] });
-  let text = '';
-  child.stdout.setEncoding('utf8');
-  // A slow reader: the pipe fills and the writers block mid-write.
-  child.stdout.on('data', (d: string) => {
-    text += d;
-    child.stdout.pause();
-    setTimeout(() => child.stdout.resume(), 2);
+  const child = spawn('sh', ['-c', script], { env: { ...process.env, W: writer }, stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
+  const closed = new Promise((r) => child.on('close', r));
+  // Nothing is read until both writers are loaded and about to write (each says so on fd 3): the first blocks on the
+  // full pipe meanwhile. Otherwise a writer that starts late (two node processes on a busy machine) could find the
+  // other one done already, and with one writer at a time nothing can tear.
+  await new Promise<void>((resolve) => {
+    let said = '';
+    const signals = child.stdio[3] as Readable;
+    signals.on('data', (d: Buffer) => {
+      said += d.toString();
+      if (said.includes('ready 1\n') && said.includes('ready 2\n')) resolve();
+    });
+    // A writer that died before saying so: read anyway, the counts below tell.
+    signals.on('end', resolve);
+    setTimeout(resolve, 60_000).unref();
   });
-  await new Promise((r) => child.on('close', r));
+  let text = '';
+  const stdout = child.stdout as Readable;
+  stdout.setEncoding('utf8');
+  // A slow reader: the pipe fills and the writers block mid-write.
+  stdout.on('data', (d: string) => {
+    text += d;
+    stdout.pause();
+    setTimeout(() => stdout.resume(), 2);
+  });
+  await closed;
   const lines = text.split('\n').filter(Boolean);
   let bad = 0;
   for (const l of lines) {

@@ -138,7 +138,8 @@ describe('audit writer', () => {
       clock.advance(61 * 60_000);
     }
     await log.emit(seedEvent(2));
-    for (let i = 0; i < 200 && existsSync(join(log.dir, 'audit.000000000001.jsonl')); i++) await new Promise((r) => setTimeout(r, 10));
+    // The retention run is in the background: wait for it (a generous deadline: a slow disk fsyncs its checkpoint).
+    for (const end = Date.now() + 15_000; existsSync(join(log.dir, 'audit.000000000001.jsonl')) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
     assert.equal(rotated(log.dir).length, 1);
     const r = await verifyAuditLog(log.dir, { publicKey: publicKeyOf(state) });
     assert.equal(r.status, 'ok', JSON.stringify(r.breaks));
@@ -295,14 +296,15 @@ describe('audit writer', () => {
 
   test('the append lock is kept between batches and given back after a short idle time', async (t) => {
     const state = tempDir(t);
-    // A lease of 400 ms instead of 20: emit() resolves only after the fsync, which on a loaded disk can outlast 20 ms
-    // (the lease then ends before the check: correct, but not what this test observes).
-    const log = await openTestLog(state, {}, { lockIdleMs: 400 });
+    // A lease of 2 s instead of 20 ms: the lease starts after the write, and emit() resolves only after the fsync,
+    // which on a slow or loaded disk can outlast 20 ms or even 400 ms (the lease then ends before the check: correct,
+    // but not what this test observes).
+    const log = await openTestLog(state, {}, { lockIdleMs: 2000 });
     const { existsSync } = await import('node:fs');
     const lockFile = join(state, 'audit', 'audit.jsonl.lock');
     await log.emit(seedEvent(0));
     assert.equal(existsSync(lockFile), true, 'held right after a batch');
-    await new Promise((r) => setTimeout(r, 1000));
+    for (const end = Date.now() + 15_000; existsSync(lockFile) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
     assert.equal(existsSync(lockFile), false, 'released when idle');
     await log.emit(seedEvent(1));
     await log.close();
@@ -318,7 +320,9 @@ describe('audit writer', () => {
     t.after(() => stopped.kill('SIGKILL'));
     mkdirSync(join(state, 'audit'), { recursive: true, mode: 0o700 });
     writeFileSync(join(state, 'audit', 'audit.jsonl.lock.want'), String(stopped.pid));
-    const log = await openTestLog(state);
+    // A one-minute idle lease: only a hand-over to the stopped asker could give the lock away before the checks below
+    // (with the default 20 ms, an fsync slower than that ends the lease between the last write and its acknowledgement).
+    const log = await openTestLog(state, {}, { lockIdleMs: 60_000 });
     for (let i = 0; i < 5; i++) await log.emit(seedEvent(i));
     // Still alive, still asking: yet the writer keeps its lease between batches instead of handing it to no one.
     assert.equal(existsSync(join(state, 'audit', 'audit.jsonl.lock.want')), true);

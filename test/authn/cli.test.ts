@@ -118,13 +118,14 @@ describe('gatehouse apikey and user', () => {
     const ok = await identifyResult(authn.identify, exchange({ 'X-API-Key': key }));
     assert.equal(ok.ex.principal?.id, 'tailpost-agent');
     assert.equal((await cli(home, ['apikey', 'revoke', 'tailpost-agent'])).code, 0);
+    // Noticed at the next revocation poll (50 ms): a generous deadline, as a busy machine may delay it.
     let refused = false;
-    for (let i = 0; i < 50 && !refused; i++) {
+    for (const end = Date.now() + 10_000; !refused && Date.now() < end; ) {
       const r = await identifyResult(authn.identify, exchange({ 'X-API-Key': key }));
       refused = r.error !== undefined;
       if (!refused) await new Promise((res) => setTimeout(res, 20));
     }
-    assert.ok(refused, 'revoked key still accepted after 1 s');
+    assert.ok(refused, 'revoked key still accepted after 10 s');
   });
 
   test('user add/passwd/rm: password from stdin, hash in the users file, never argv', async (t) => {

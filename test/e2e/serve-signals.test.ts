@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/process.js';
@@ -65,38 +65,65 @@ function get(url: string): Promise<{ status: number; body: string } | { error: s
   });
 }
 
+/** Polls until `ok()` holds; throws after a generous deadline (a slow machine is not a failure). */
+async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); await new Promise((r) => setTimeout(r, 20))) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+  }
+}
+
 describe('serve: a second signal during the drain', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gh-signals-'));
   const config = join(dir, 'gatehouse.yaml');
-  before(() => {
+  // An upstream that answers only when the test says so: the request is in flight, already forwarded, for as long as
+  // the test needs, however fast or slow the machine (fixed sleeps could signal before the request even arrived).
+  let upstream: Server;
+  let held: ServerResponse[] = [];
+  before(async () => {
+    upstream = createServer((req, res) => {
+      req.resume();
+      held.push(res);
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     writeFileSync(
       config,
       [
         'server:',
-        '  shutdown_timeout: 5s',
+        '  shutdown_timeout: 30s',
         '  tls:',
         '    enabled: false',
         'routes:',
-        '  - name: echo',
-        '    prefix: /echo',
-        '    upstream: demo:echo',
+        '  - name: slow',
+        '    prefix: /slow',
+        `    upstream: http://127.0.0.1:${(upstream.address() as { port: number }).port}`,
         '    auth_required: false',
         '',
       ].join('\n'),
     );
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(async () => {
+    upstream.closeAllConnections();
+    await new Promise<void>((r) => upstream.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   for (const signals of [['SIGINT', 'SIGINT'], ['SIGTERM', 'SIGTERM'], ['SIGTERM', 'SIGINT']] as const) {
     test(`${signals.join(' then ')}: the in-flight request still completes and the process exits 0`, async () => {
       const home = mkdtempSync(join(dir, 'home-'));
       const gw = await serveFromSource(home, config);
+      held = [];
+      let exited = false;
+      void gw.exited.then(() => (exited = true));
       try {
-        const inflight = get(`${gw.url}/echo/delay/1200`);
-        await new Promise((r) => setTimeout(r, 300));
+        const inflight = get(`${gw.url}/slow/x`);
+        await until('the request to reach the upstream', () => held.length > 0);
+        // Each signal is sent once the gateway has shown it handled the one before (or has exited: cut, see below).
         gw.child.kill(signals[0]);
-        await new Promise((r) => setTimeout(r, 100));
+        await until(`the drain on ${signals[0]}`, () => exited || gw.stderr().includes(`${signals[0]}: draining in-flight requests`));
         gw.child.kill(signals[1]);
+        await until(`the second signal, ${signals[1]}`, () => exited || gw.stderr().includes(`${signals[1]}: already draining`));
+        // Both signals arrived while the request was in flight: only now does the upstream answer.
+        held[0]?.writeHead(200, { 'content-type': 'text/plain' }).end('answered\n');
         const res = await inflight;
         assert.ok('status' in res, `the in-flight request was cut: ${JSON.stringify(res)}`);
         assert.equal(res.status, 200);

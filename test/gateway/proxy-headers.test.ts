@@ -3,8 +3,11 @@ import assert from 'node:assert/strict';
 import { rawHttp } from '../helpers/raw-http.js';
 import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
-/** Raw bytes (clients would normalise what these tests send), 500 ms for an answer. */
-const raw = (port: number, payload: string): Promise<string> => rawHttp(port, payload, 500);
+/**
+ * Raw bytes (clients would normalise what these tests send). Every request here says Connection: close, so the
+ * answer ends when the gateway closes: the 10 s only bound a gateway that never answers.
+ */
+const raw = (port: number, payload: string): Promise<string> => rawHttp(port, payload, 10_000);
 
 /** The final response's status and headers (after any 100 Continue). */
 function parse(response: string): { status: number; headers: Map<string, string[]>; body: string } {

@@ -3,17 +3,29 @@ import { connect } from 'node:net';
 /**
  * Sends raw bytes to a loopback port and returns everything answered before the server closed (or `waitMs` passed):
  * for requests an HTTP client would normalise or refuse to send (smuggling, odd targets, duplicate headers).
+ * With `afterAnswerMs`, `waitMs` only bounds the wait for the first byte of an answer (give it generously: a slow
+ * machine may take long to answer), and the connection is then kept `afterAnswerMs` longer for whatever follows (on a
+ * connection the server keeps open).
  */
-export function rawHttp(port: number, payload: string, waitMs = 400): Promise<string> {
+export function rawHttp(port: number, payload: string, waitMs = 400, afterAnswerMs?: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     let out = '';
+    let timer = setTimeout(() => socket.destroy(), waitMs);
     socket.setEncoding('latin1');
-    socket.on('data', (d: string) => (out += d));
+    socket.on('data', (d: string) => {
+      if (out === '' && afterAnswerMs !== undefined) {
+        clearTimeout(timer);
+        timer = setTimeout(() => socket.destroy(), afterAnswerMs);
+      }
+      out += d;
+    });
     socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolve(out) : reject(e)));
-    socket.on('close', () => resolve(out));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
     socket.write(payload, 'latin1');
-    setTimeout(() => socket.destroy(), waitMs);
   });
 }
 

@@ -28,7 +28,7 @@ describe('certificate rotation without restart', () => {
     writeFileAtomic(certFile, pair.certPem, 0o644);
   };
   const issue = (opts: { notBefore?: Date; notAfter?: Date } = {}) => issueCertificate(ca, { commonName: 'localhost', usage: 'server', hosts: ['localhost', '127.0.0.1'], ...opts });
-  const waitFor = async (what: string, pred: () => boolean, ms = 5000) => {
+  const waitFor = async (what: string, pred: () => boolean, ms = 15_000) => {
     const end = Date.now() + ms;
     while (!pred()) {
       if (Date.now() > end) throw new Error(`timed out waiting for ${what}; reloads: ${JSON.stringify(results)}`);

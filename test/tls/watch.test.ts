@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { FileWatcher, writeFileAtomic } from '../../src/tls/index.js';
 import { tempDir } from './helpers.js';
 
-const waitFor = async (pred: () => boolean, ms = 3000) => {
+// A generous deadline: a busy machine may be slow to notice a change (checks that nothing more happens wait apart).
+const waitFor = async (pred: () => boolean, ms = 15_000) => {
   const end = Date.now() + ms;
   while (!pred()) {
     if (Date.now() > end) return false;
