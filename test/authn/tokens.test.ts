@@ -259,6 +259,22 @@ describe('revocation and analytics', () => {
       }
     }
     assert.ok(refused, 'gateway B still accepted the revoked token after 10 s');
+    // What bounds the delay is the poll interval (auth.revocation_poll ≤ 250 ms): one poll after the revocation is
+    // enough. Checked without a clock: gateway C never polls on its own (one-minute interval) and polls once here.
+    const storeC = new SqliteStore(dbPath);
+    const watchC = new RevocationWatcher(storeC, { intervalMs: 60_000 });
+    await watchC.start();
+    t.after(async () => {
+      await watchC.close();
+      await storeC.close();
+    });
+    const { token: second } = await a.mint({ agent: 'y', scopes: 'readonly', ttlMs: H });
+    const c = new TokenService({ keyring, store: storeC, revocations: watchC });
+    c.verify(second); // cached at C
+    await a.revoke(second);
+    c.verify(second); // no poll yet: C has not heard
+    await watchC.poll();
+    await rejects(async () => c.verify(second), 'GH_TOKEN_REVOKED');
   });
 
   test('token list shows active tokens by agent with last use; revoked and expired ones drop out', async (t) => {
