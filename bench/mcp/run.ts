@@ -52,11 +52,14 @@ async function main(): Promise<void> {
     children.push(await startProcess(process.execPath, [join(here, 'upstream.mjs'), String(upPort)], upPort));
     const gwPort = await freePort();
     const home = join(work, 'home');
-    const ghYaml = (workers: number | 'auto') =>
-      `server:\n  workers: ${workers}\n  tls:\n    enabled: false\nlog:\n  level: warn\nroutes:\n  - name: mcp\n    prefix: /mcp\n    upstream: http://127.0.0.1:${upPort}\n    kind: mcp\n`;
+    const ghYaml = (workers: number | 'auto', audit = true) =>
+      `server:\n  workers: ${workers}\n  tls:\n    enabled: false\nlog:\n  level: warn\naudit:\n  enabled: ${audit}\nroutes:\n  - name: mcp\n    prefix: /mcp\n    upstream: http://127.0.0.1:${upPort}\n    kind: mcp\n`;
     writeFileSync(join(work, 'gh.yaml'), ghYaml(1));
     // The same gateway as worker processes, one per CPU (server.workers: auto), with a state dir of its own.
     writeFileSync(join(work, 'gh-workers.yaml'), ghYaml('auto'));
+    // A diagnostic, not a configuration to run: the same gateway without its audit trail, in the fixed-rate rounds
+    // only, so the report can tell how much of the added p99 the audit record brings.
+    writeFileSync(join(work, 'gh-noaudit.yaml'), ghYaml(1, false));
     const env = { ...process.env, GATEHOUSE_HOME: home };
     const gh = join(root, 'bin/gatehouse.js');
     children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'gh.yaml'), '--listen', `127.0.0.1:${gwPort}`], gwPort, env));
@@ -68,6 +71,11 @@ async function main(): Promise<void> {
     children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'gh-workers.yaml'), '--listen', `127.0.0.1:${wPort}`], wPort, wEnv));
     const wToken = execFileSync(process.execPath, [gh, 'token', 'mint', '--config', join(work, 'gh-workers.yaml'), '--agent', 'bench', '--scopes', 'readonly', '--ttl', '1h'], { encoding: 'utf8', env: wEnv }).trim();
     const throughWorkers = `http://127.0.0.1:${wPort}/mcp`;
+    const naPort = await freePort();
+    const naEnv = { ...process.env, GATEHOUSE_HOME: join(work, 'home-noaudit') };
+    children.push(await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'gh-noaudit.yaml'), '--listen', `127.0.0.1:${naPort}`], naPort, naEnv));
+    const naToken = execFileSync(process.execPath, [gh, 'token', 'mint', '--config', join(work, 'gh-noaudit.yaml'), '--agent', 'bench', '--scopes', 'readonly', '--ttl', '1h'], { encoding: 'utf8', env: naEnv }).trim();
+    const throughNoAudit = `http://127.0.0.1:${naPort}/mcp`;
 
     const direct = `http://127.0.0.1:${upPort}/`;
     const through = `http://127.0.0.1:${gwPort}/mcp`;
@@ -76,6 +84,7 @@ async function main(): Promise<void> {
     wrk(direct, '', 2);
     wrk(through, token, 2);
     wrk(throughWorkers, wToken, 2);
+    wrk(throughNoAudit, naToken, 2);
     const d = wrk(direct, '', DURATION);
     const g = wrk(through, token, DURATION);
     const gw = wrk(throughWorkers, wToken, DURATION);
@@ -87,12 +96,14 @@ async function main(): Promise<void> {
     const fbs: Array<ReturnType<typeof fixedRate>> = [];
     const fgs: Array<ReturnType<typeof fixedRate>> = [];
     const fws: Array<ReturnType<typeof fixedRate>> = [];
+    const fns: Array<ReturnType<typeof fixedRate>> = [];
     for (let round = 0; round < FIXED_ROUNDS; round++) {
       fds.push(fixedRate(direct, '', false));
       fbs.push(fixedRate(bare, '', false));
       fgs.push(fixedRate(through, token, false));
       fws.push(fixedRate(throughWorkers, wToken, false));
-      console.log(`  500 calls/s round ${round + 1}: direct p99 ${fds[round]!.p99.toFixed(2)} ms, bare undici proxy p99 ${fbs[round]!.p99.toFixed(2)} ms, Gatehouse p99 ${fgs[round]!.p99.toFixed(2)} ms, Gatehouse workers p99 ${fws[round]!.p99.toFixed(2)} ms`);
+      fns.push(fixedRate(throughNoAudit, naToken, false));
+      console.log(`  500 calls/s round ${round + 1}: direct p99 ${fds[round]!.p99.toFixed(2)} ms, bare undici proxy p99 ${fbs[round]!.p99.toFixed(2)} ms, Gatehouse p99 ${fgs[round]!.p99.toFixed(2)} ms, Gatehouse workers p99 ${fws[round]!.p99.toFixed(2)} ms, Gatehouse audit off p99 ${fns[round]!.p99.toFixed(2)} ms`);
     }
     const medianOf = (runs: Array<ReturnType<typeof fixedRate>>) => {
       const sorted = [...runs].sort((a, b) => a.p99 - b.p99);
@@ -102,6 +113,7 @@ async function main(): Promise<void> {
     const fb = medianOf(fbs);
     const fg = medianOf(fgs);
     const fw = medianOf(fws);
+    const fn = medianOf(fns);
     const added = fg.p99 - fd.p99;
     const bareAdded = fb.p99 - fd.p99;
     console.log(`  500 calls/s open loop, median of ${FIXED_ROUNDS}: direct p99 ${fd.p99.toFixed(2)} ms, bare undici proxy p99 ${fb.p99.toFixed(2)} ms (added ${bareAdded.toFixed(2)} ms), Gatehouse p99 ${fg.p99.toFixed(2)} ms, added ${added.toFixed(2)} ms (errors ${fd.errors}/${fb.errors}/${fg.errors})`);
@@ -116,6 +128,7 @@ async function main(): Promise<void> {
       `p99 added at 500 calls/s = ${added.toFixed(2)} ms (target ≤ 2 ms): median p99 of ${FIXED_ROUNDS} interleaved open-loop rounds, direct ${fd.p99.toFixed(2)} ms and Gatehouse ${fg.p99.toFixed(2)} ms; each round's p99, direct / bare undici proxy / Gatehouse: ${fds.map((r, i) => `${r.p99.toFixed(2)} / ${fbs[i]!.p99.toFixed(2)} / ${fgs[i]!.p99.toFixed(2)}`).join(', ')} ms`,
       `peer in the same rounds: the bare undici proxy (no identity, policy or audit) has p99 ${fb.p99.toFixed(2)} ms, added ${bareAdded.toFixed(2)} ms`,
       `Gatehouse with ${workersName}: ${gw.rps.toFixed(0)} tools/call per second (${(gw.rps / d.rps).toFixed(2)}× direct), p99 at 500 calls/s ${fw.p99.toFixed(2)} ms, added ${(fw.p99 - fd.p99).toFixed(2)} ms (each round: ${fws.map((r) => r.p99.toFixed(2)).join(' / ')} ms; errors ${fw.errors}; the upstream stays one process)`,
+      `diagnostic in the same rounds: Gatehouse with its audit trail off (identity and tool policy only; not a configuration to run) has p99 ${fn.p99.toFixed(2)} ms, added ${(fn.p99 - fd.p99).toFixed(2)} ms (each round: ${fns.map((r) => r.p99.toFixed(2)).join(' / ')} ms; errors ${fn.errors}): the difference to Gatehouse is the audit record's share of the added p99`,
       `audit records written during the run: ${records}`,
     ];
     console.log('\n  ' + lines.join('\n  '));
