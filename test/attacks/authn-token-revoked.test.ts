@@ -4,18 +4,9 @@ import { SignJWT } from 'jose';
 import type { GatehouseError } from '../../src/core/errors.js';
 import { createAuthenticator, openTokenService, revokeTokenId } from '../../src/authn/index.js';
 import { authConfig, exchange, identifyResult, tempDir, testDeps } from '../authn/helpers.js';
+import { until } from '../helpers/until.js';
 
 const reason = (r: { ex: { meta: Record<string, unknown> } }) => (r.ex.meta['auth_failure'] as { reason: string } | undefined)?.reason;
-
-/** Polls `fn` up to `ms` (give it generously: a revocation elsewhere is noticed at the next poll of the store). */
-async function until(fn: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await fn()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return fn();
-}
 
 test('a revoked token is refused, including a cached one revoked elsewhere (shared store)', async (t) => {
   const dir = tempDir(t);
@@ -26,7 +17,7 @@ test('a revoked token is refused, including a cached one revoked elsewhere (shar
   assert.equal((await identifyResult(authn.identify, exchange({ authorization: `Bearer ${token}` }))).error, undefined);
   // Revoked by another process: straight into the store, not through this authenticator.
   await revokeTokenId(deps.store, claims.jti, { now: deps.clock.now(), exp: claims.exp });
-  assert.ok(await until(async () => reason(await identifyResult(authn.identify, exchange({ authorization: `Bearer ${token}` }))) === 'revoked', 10_000));
+  await until('the revocation to be noticed', async () => reason(await identifyResult(authn.identify, exchange({ authorization: `Bearer ${token}` }))) === 'revoked');
 });
 
 test('a revoked JWT (by jti) is refused', async (t) => {
@@ -39,7 +30,7 @@ test('a revoked JWT (by jti) is refused', async (t) => {
   const jwt = await new SignJWT({ sub: 'a' }).setProtectedHeader({ alg: 'HS256' }).setJti('jwt-id-0000001').setExpirationTime('5m').sign(new TextEncoder().encode(secret));
   assert.equal((await identifyResult(authn.identify, exchange({ authorization: `Bearer ${jwt}` }))).error, undefined);
   await revokeTokenId(deps.store, 'jwt-id-0000001', { now: deps.clock.now() });
-  assert.ok(await until(async () => reason(await identifyResult(authn.identify, exchange({ authorization: `Bearer ${jwt}` }))) === 'revoked', 10_000));
+  await until('the revocation to be noticed', async () => reason(await identifyResult(authn.identify, exchange({ authorization: `Bearer ${jwt}` }))) === 'revoked');
 });
 
 test('library: a token revoked through openTokenService is refused by the same service\'s verify (no watcher given)', async (t) => {

@@ -15,6 +15,7 @@ import type { Exchange } from '../../src/core/types.js';
 import { listenGateway } from '../../src/gateway/server.js';
 import type { Capabilities } from '../../src/gateway/pipeline.js';
 import { memoryLogger, startTestGateway } from '../helpers/gateway.js';
+import { until } from '../helpers/until.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -51,12 +52,6 @@ function hangUpAfter(port: number, target: string, ms: number): void {
   setTimeout(send(port, target), ms);
 }
 
-/** Polls until `ok()` holds, up to a generous deadline (a slow machine is not a failure); false if it never did. */
-async function eventually(ok: () => boolean, ms = 10_000): Promise<boolean> {
-  for (const end = Date.now() + ms; !ok(); await sleep(20)) if (Date.now() > end) return false;
-  return true;
-}
-
 describe('a client that hangs up before the forward', () => {
   test('during a stage that waits (approval, first credential check): nothing is forwarded, nothing stays open', async () => {
     const up = await endlessUpstream();
@@ -78,7 +73,7 @@ describe('a client that hangs up before the forward', () => {
       // A second for a forward that should not happen (the stage ends at 200 ms); then the request must finish,
       // however slowly the machine gets there.
       await sleep(1000);
-      await eventually(() => gw.inflight === 0 && up.open() === 0);
+      await until(() => `the request to finish (in flight ${gw.inflight}, upstream responses open ${up.open()})`, () => gw.inflight === 0 && up.open() === 0);
       assert.deepEqual(up.seen, [], 'the upstream was asked on behalf of a client that had left');
       assert.equal(up.open(), 0, 'an upstream response is still open');
       assert.equal(gw.inflight, 0, 'the request never finished');
@@ -97,12 +92,12 @@ describe('a client that hangs up before the forward', () => {
       // The first client holds the route's only connection (it is streaming from the upstream), the second gives up
       // while queued behind it, and 250 ms later the first leaves too, freeing the connection.
       const leaveFirst = send(gw.port, '/feed/first');
-      assert.ok(await eventually(() => up.seen.length > 0), 'the first request never reached the upstream');
+      await until('the first request to reach the upstream', () => up.seen.length > 0);
       hangUpAfter(gw.port, '/feed/second', 100);
       await sleep(350);
       leaveFirst();
       await sleep(650);
-      await eventually(() => gw.inflight === 0 && up.open() === 0);
+      await until(() => `the request to finish (in flight ${gw.inflight}, upstream responses open ${up.open()})`, () => gw.inflight === 0 && up.open() === 0);
       assert.deepEqual(up.seen, ['/first']);
       assert.equal(up.open(), 0, 'an upstream response is still open');
       assert.equal(gw.inflight, 0);

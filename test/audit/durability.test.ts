@@ -5,6 +5,7 @@ import { appendFileSync, existsSync, readFileSync, statSync, unlinkSync, writeFi
 import { join } from 'node:path';
 import { verifyAuditLog } from '../../src/audit/index.js';
 import { openTestLog, publicKeyOf, readLines, seedEvent, tempDir } from './helpers.js';
+import { until } from '../helpers/until.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const FIXTURE = 'test/fixtures/audit/writer.ts';
@@ -220,13 +221,7 @@ describe('crash and write-failure durability, against real writer processes', ()
     const log = await openTestLog(state);
     const lockPath = join(state, 'audit', 'audit.jsonl.lock');
     const wantPath = `${lockPath}.want`;
-    const until = async (what: string, ok: () => boolean) => {
-      for (let i = 0; !ok(); i++) {
-        if (i > 1200) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    };
-    await until('the log to give its lock back', () => !existsSync(lockPath));
+    await until('the log to give its lock back', () => !existsSync(lockPath), 30_000);
     const standIn = spawn('sleep', ['60'], { stdio: 'ignore' });
     t.after(() => standIn.kill('SIGKILL'));
     writeFileSync(lockPath, String(standIn.pid), { mode: 0o600 });
@@ -235,7 +230,7 @@ describe('crash and write-failure durability, against real writer processes', ()
     let running = true;
     let load: Promise<void> | undefined;
     try {
-      await until('the waiter to ask for the lock', () => existsSync(wantPath) && readFileSync(wantPath, 'utf8') === String(waiter.pid));
+      await until('the waiter to ask for the lock', () => existsSync(wantPath) && readFileSync(wantPath, 'utf8') === String(waiter.pid), 30_000);
       waiter.kill('SIGSTOP');
       // This process starts writing without pause: it stands back for the (stopped) waiter's request for 500 ms, then
       // passes it over, and takes the lock once the stand-in lets it go.
@@ -245,7 +240,7 @@ describe('crash and write-failure durability, against real writer processes', ()
       })();
       await new Promise((r) => setTimeout(r, 1000));
       unlinkSync(lockPath);
-      await until('this process to hold the lock', () => existsSync(lockPath) && readFileSync(lockPath, 'utf8') === String(process.pid));
+      await until('this process to hold the lock', () => existsSync(lockPath) && readFileSync(lockPath, 'utf8') === String(process.pid), 30_000);
       await new Promise((r) => setTimeout(r, 300));
       waiter.kill('SIGCONT');
       const r = await done;

@@ -12,14 +12,8 @@ import { Writable } from 'node:stream';
 import { ManualClock } from '../../src/core/clock.js';
 import { createStdoutSink, syslogMessage } from '../../src/audit/index.js';
 import { memoryLogger, openTestLog, seedEvent, tempDir } from './helpers.js';
+import { until } from '../helpers/until.js';
 
-async function until(cond: () => boolean, what = 'condition', ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const body = (req: IncomingMessage): Promise<string> =>
   new Promise((resolve) => {
@@ -85,15 +79,15 @@ describe('HTTP SIEM sink', () => {
     t.after(() => s.stop());
     const log = await openTestLog(state, httpSink(port));
     for (let i = 0; i < 100; i += 10) await Promise.all(Array.from({ length: 10 }, (_, j) => log.emit(seedEvent(i + j))));
-    await until(() => s.records.length >= 100, 'the first 100 records');
+    await until('the first 100 records', () => s.records.length >= 100);
 
     await s.stop();
     for (let i = 100; i < 200; i += 10) await Promise.all(Array.from({ length: 10 }, (_, j) => log.emit(seedEvent(i + j))));
     const spool = join(log.dir, 'spool', '0');
-    await until(() => readdirSync(spool).filter((f) => f.endsWith('.json')).length > 0, 'spooled batches');
+    await until('spooled batches', () => readdirSync(spool).filter((f) => f.endsWith('.json')).length > 0);
 
     await s.listen(port);
-    await until(() => s.records.filter((r) => r['event_type'] === 'tool.call').length === 200, `all 200 records (have ${s.records.length})`);
+    await until(() => `all 200 records (have ${s.records.length})`, () => s.records.filter((r) => r['event_type'] === 'tool.call').length === 200);
     await log.close();
     const seqs = s.records.map((r) => r['seq'] as number);
     assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'consecutive, in order, no duplicates');
@@ -108,7 +102,7 @@ describe('HTTP SIEM sink', () => {
     await s.listen(port);
     t.after(() => s.stop());
     const again = await openTestLog(state, httpSink(port));
-    await until(() => s.records.filter((r) => r['event_type'] === 'tool.call').length === 30);
+    await until('the 30 tool.call records', () => s.records.filter((r) => r['event_type'] === 'tool.call').length === 30);
     await again.close();
     assert.deepEqual(s.records.map((r) => r['seq']), Array.from({ length: s.records.length }, (_, i) => i + 1));
   });
@@ -126,7 +120,7 @@ describe('HTTP SIEM sink', () => {
     assert.ok(batches(join(spool, 'worker-3')).length > 0);
     const first = await openTestLog(state, httpSink(port), { worker: { index: 1, count: 2 } });
     assert.equal(batches(join(spool, 'worker-3')).length, 0);
-    await until(() => s.records.filter((r) => r['event_type'] === 'tool.call').length === 20, 'the adopted batches at the SIEM');
+    await until('the adopted batches at the SIEM', () => s.records.filter((r) => r['event_type'] === 'tool.call').length === 20);
     await first.close();
     await second.close();
     const seqs = s.records.map((r) => r['seq'] as number);
@@ -160,7 +154,7 @@ describe('HTTP SIEM sink', () => {
     // The next gateway start adopts it and sends everything once.
     await s.listen(port);
     const again = await openTestLog(state, httpSink(port));
-    await until(() => s.records.filter((r) => r['event_type'] === 'tool.call').length === 10 && s.records.some((r) => r['event_type'] === 'key.rotate'), 'the gateway\'s and the CLI\'s batches at the SIEM');
+    await until('the gateway\'s and the CLI\'s batches at the SIEM', () => s.records.filter((r) => r['event_type'] === 'tool.call').length === 10 && s.records.some((r) => r['event_type'] === 'key.rotate'));
     await again.close();
     assert.equal(existsSync(join(spool, `cli-${gone}`)) && batches(join(spool, `cli-${gone}`)).length > 0, false);
     const seqs = s.records.map((r) => r['seq'] as number);
@@ -176,10 +170,10 @@ describe('HTTP SIEM sink', () => {
     s.setStatus(400);
     const log = await openTestLog(state, httpSink(port), { logger });
     await Promise.all(Array.from({ length: 5 }, (_, i) => log.emit(seedEvent(i))));
-    await until(() => existsSync(join(log.dir, 'spool', '0', 'rejected')));
+    await until('the rejected batch to be set aside', () => existsSync(join(log.dir, 'spool', '0', 'rejected')));
     s.setStatus(200);
     await Promise.all(Array.from({ length: 5 }, (_, i) => log.emit(seedEvent(5 + i))));
-    await until(() => s.records.length >= 5);
+    await until('5 records at the SIEM', () => s.records.length >= 5);
     await log.close();
     assert.ok(logger.lines.some((l) => (l.obj as { alert?: string }).alert === 'audit_batch_rejected'));
   });
@@ -198,7 +192,7 @@ describe('syslog sink (RFC 5424)', () => {
     const log = await openTestLog(state, { sinks: [{ type: 'syslog', transport: 'udp', port: udp.address().port, batch_interval: '10ms' }] });
     await log.emit(seedEvent(0));
     await log.emit(seedEvent(1, { result_status: 'error', error: 'Insufficient scope', risk_level: 'low' }));
-    await until(() => got.length >= 2);
+    await until('2 messages', () => got.length >= 2);
     await log.close();
     const m = HEADER.exec(got[0] as string);
     assert.ok(m, got[0]);
@@ -232,12 +226,12 @@ describe('syslog sink (RFC 5424)', () => {
     const state = tempDir(t);
     const log = await openTestLog(state, { sinks: [{ type: 'syslog', transport: 'tcp', port: (server.address() as AddressInfo).port, batch_interval: '10ms' }], checkpoint: { every_records: 1000 } });
     await Promise.all([0, 1, 2].map((i) => log.emit(seedEvent(i, { args: { text: 'ünïcødé', i } }))));
-    await until(() => frames.length >= 3);
+    await until('3 frames', () => frames.length >= 3);
     for (const s of sockets) s.destroy();
     await new Promise((r) => setTimeout(r, 50));
     await log.emit(seedEvent(3));
     await log.emit(seedEvent(4));
-    await until(() => frames.filter((f) => f.includes('"tool.call"')).length >= 5);
+    await until('5 tool.call frames', () => frames.filter((f) => f.includes('"tool.call"')).length >= 5);
     await log.close();
     for (const f of frames) assert.match(f, HEADER);
     const seqs = frames.map((f) => (JSON.parse(f.slice(f.indexOf('\ufeff') + 1)) as { seq: number }).seq);
@@ -257,7 +251,7 @@ describe('syslog sink (RFC 5424)', () => {
     const state = tempDir(t);
     const log = await openTestLog(state, { sinks: [{ type: 'syslog', transport: 'tls', port: (server.address() as AddressInfo).port, ca_file: join(dir, 'cert.pem'), server_name: 'localhost', batch_interval: '10ms' }] });
     await log.emit(seedEvent(0));
-    await until(() => frames.join('').includes('"seq":1'));
+    await until('the first record', () => frames.join('').includes('"seq":1'));
     await log.close();
     assert.match(frames.join(''), /^\d+ <108>1 /);
   });

@@ -12,6 +12,7 @@ import { createServer, request, type Server, type ServerResponse } from 'node:ht
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/process.js';
+import { until } from '../helpers/until.js';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).href;
 
@@ -63,13 +64,6 @@ function get(url: string): Promise<{ status: number; body: string } | { error: s
     req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
     req.end();
   });
-}
-
-/** Polls until `ok()` holds; throws after a generous deadline (a slow machine is not a failure). */
-async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void> {
-  for (const end = Date.now() + ms; !ok(); await new Promise((r) => setTimeout(r, 20))) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-  }
 }
 
 describe('serve: a second signal during the drain', () => {

@@ -11,6 +11,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCliProcess, startServe, type ServeProcess } from '../helpers/process.js';
+import { until } from '../helpers/until.js';
 
 function get(url: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -52,15 +53,6 @@ function auditPaths(home: string): Set<string | undefined> {
   return new Set(lines.map((l) => JSON.parse(l) as { event_type?: string; path?: string }).filter((r) => r.event_type === 'http.request').map((r) => r.path));
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('serve --workers', () => {
   const N = 40;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { generateDevCertificates, issueCertificate, loadDevCa, writeFileAtomic, type DevCa, type IssuedCertificate, type ReloadResult } from '../../src/tls/index.js';
 import { handshake, memoryLogger, read, startHttps, tempDir, tlsConfig, type RunningHttps } from './helpers.js';
+import { until } from '../helpers/until.js';
 
 const DAY = 86_400_000;
 
@@ -28,13 +29,7 @@ describe('certificate rotation without restart', () => {
     writeFileAtomic(certFile, pair.certPem, 0o644);
   };
   const issue = (opts: { notBefore?: Date; notAfter?: Date } = {}) => issueCertificate(ca, { commonName: 'localhost', usage: 'server', hosts: ['localhost', '127.0.0.1'], ...opts });
-  const waitFor = async (what: string, pred: () => boolean, ms = 15_000) => {
-    const end = Date.now() + ms;
-    while (!pred()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; reloads: ${JSON.stringify(results)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
+  const waitFor = (what: string, pred: () => boolean) => until(() => `${what}; reloads: ${JSON.stringify(results)}`, pred);
   const servedFingerprint = async () => (await handshake(srv.port, { ca: caPem })).peer.fingerprint256;
   const keepAliveGet = () =>
     new Promise<{ status: number; socket: TLSSocket }>((resolve, reject) => {

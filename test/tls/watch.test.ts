@@ -4,16 +4,9 @@ import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileWatcher, writeFileAtomic } from '../../src/tls/index.js';
 import { tempDir } from './helpers.js';
+import { until } from '../helpers/until.js';
 
 // A generous deadline: a busy machine may be slow to notice a change (checks that nothing more happens wait apart).
-const waitFor = async (pred: () => boolean, ms = 15_000) => {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 15));
-  }
-  return true;
-};
 
 describe('FileWatcher', () => {
   const dir = tempDir();
@@ -29,7 +22,7 @@ describe('FileWatcher', () => {
     try {
       writeFileAtomic(b, 'two', 0o600);
       writeFileAtomic(a, 'two', 0o644);
-      assert.ok(await waitFor(() => calls > 0));
+      await until('the watcher to call back', () => calls > 0);
       await new Promise((r) => setTimeout(r, 150));
       assert.equal(calls, 1);
     } finally {
@@ -44,7 +37,7 @@ describe('FileWatcher', () => {
     const w = new FileWatcher([f], () => calls++, { debounceMs: 20, pollIntervalMs: 0 });
     try {
       writeFileSync(f, 'two, longer');
-      assert.ok(await waitFor(() => calls === 1));
+      await until('one call back', () => calls === 1);
     } finally {
       w.close();
     }
@@ -63,7 +56,7 @@ describe('FileWatcher', () => {
     try {
       symlinkSync('v2', join(mount, '..data_tmp'));
       renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
-      assert.ok(await waitFor(() => calls === 1));
+      await until('one call back', () => calls === 1);
     } finally {
       w.close();
     }
