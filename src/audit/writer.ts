@@ -50,6 +50,8 @@ export interface AuditLogOptions {
   worker?: { index: number; count: number };
   /** A short-lived process (a CLI command): HTTP sinks spool apart from the gateway's (createSinks). */
   transient?: boolean;
+  /** How often an HTTP sink looks for spools left by exited CLI commands and former workers (default 60 s; createSinks). */
+  spoolAdoptEveryMs?: number;
   /** Alerts are raised by another process (the workers' supervisor): alert-relevant records go here (createSinks). */
   alertsTo?: (r: Record<string, unknown>) => void;
 }

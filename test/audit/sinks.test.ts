@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { ManualClock } from '../../src/core/clock.js';
@@ -159,6 +159,38 @@ describe('HTTP SIEM sink', () => {
     assert.equal(existsSync(join(spool, `cli-${gone}`)) && batches(join(spool, `cli-${gone}`)).length > 0, false);
     const seqs = s.records.map((r) => r['seq'] as number);
     assert.equal(new Set(seqs).size, seqs.length, 'no record sent twice');
+  });
+
+  test('a running gateway takes over what an exited CLI command left unsent, without a restart, and removes its spool', async (t) => {
+    const state = tempDir(t);
+    const s = siem();
+    const port = await s.listen();
+    t.after(() => s.stop());
+    const logger = memoryLogger();
+    // The gateway runs, looking for spools to take over every 50 ms here (60 s by default).
+    const gateway = await openTestLog(state, httpSink(port), { spoolAdoptEveryMs: 50, logger });
+    const spool = join(gateway.dir, 'spool', '0');
+    // A CLI command runs while the SIEM is down and exits with its record unsent; its spool stays under its pid.
+    await s.stop();
+    const cli = await openTestLog(state, httpSink(port), { transient: true });
+    await cli.emit(seedEvent(1, { event_type: 'key.rotate' }));
+    await cli.close();
+    const gone = spawnSync(process.execPath, ['-e', '']).pid as number;
+    renameSync(join(spool, `cli-${process.pid}`), join(spool, `cli-${gone}`));
+    assert.ok(batches(join(spool, `cli-${gone}`)).length > 0);
+    // The SIEM is back: the gateway, still running, sends the CLI's record and removes the emptied spool.
+    await s.listen(port);
+    await until('the CLI\'s record at the SIEM', () => s.records.some((r) => r['event_type'] === 'key.rotate'));
+    await until('the CLI\'s spool to be removed', () => !existsSync(join(spool, `cli-${gone}`)));
+    assert.ok(logger.lines.some((l) => l.msg?.includes('took over batches') === true), 'the take-over is logged');
+    // A CLI spool whose process still runs (this test's) is left alone, sweep after sweep.
+    const live = join(spool, `cli-${process.pid}`);
+    mkdirSync(live, { recursive: true, mode: 0o700 });
+    const name = `${'9'.repeat(15)}1-${'9'.repeat(15)}1-${'0'.repeat(16)}.json`;
+    writeFileSync(join(live, name), '{"batch_id":"live","records":[]}', { mode: 0o600 });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(batches(live), [name], 'a running CLI\'s spool was taken over');
+    await gateway.close();
   });
 
   test('a batch the SIEM refuses for good (400) moves to spool/rejected and does not block the rest', async (t) => {

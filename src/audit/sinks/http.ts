@@ -29,10 +29,13 @@ export interface HttpSinkOptions {
   spoolDir: string;
   spoolMaxBytes: number;
   /**
-   * Spools of gateway workers that no longer run (server.workers lowered since they wrote them): their batches move
-   * into this spool at start and are sent from here, so a worker count change strands nothing.
+   * Lists the spools whose writers no longer run: gateway workers above the current count (server.workers lowered
+   * since they wrote them) and CLI commands that exited with batches unsent. Their batches move into this spool at
+   * start and every `adoptEveryMs` after, and are sent from here, so nothing is stranded.
    */
-  adopt?: readonly string[];
+  adopt?: () => readonly string[];
+  /** How often `adopt` is asked again while the sink runs (default 60 s). */
+  adoptEveryMs?: number;
   /** The spool is this process's alone (a CLI command's): removed at close when nothing is left in it. */
   removeWhenEmpty?: boolean;
   retryMinMs: number;
@@ -63,16 +66,26 @@ export class HttpSink implements AuditSink {
   #spoolBytes = 0;
   #lastError: string | undefined;
   #closed = false;
+  #adoptTimer: NodeJS.Timeout | undefined;
   /** Counters for health and tests. */
   readonly stats = { sent: 0, spooled: 0, rejected: 0, droppedFull: 0 };
 
   constructor(o: HttpSinkOptions) {
     this.#o = o;
     mkdirSync(o.spoolDir, { recursive: true, mode: 0o700 });
-    for (const dir of o.adopt ?? []) this.#adopt(dir);
+    for (const dir of o.adopt?.() ?? []) this.#adopt(dir);
     for (const f of this.#spooled()) this.#spoolBytes += statSync(join(o.spoolDir, f)).size;
     // Batches left by an earlier run go first.
     if (this.#spoolBytes > 0) this.#kick(0);
+    if (o.adopt) {
+      const adopt = o.adopt;
+      this.#adoptTimer = setInterval(() => {
+        let moved = 0;
+        for (const dir of adopt()) moved += this.#adopt(dir);
+        if (moved > 0) this.#kick(0);
+      }, o.adoptEveryMs ?? 60_000);
+      this.#adoptTimer.unref();
+    }
   }
 
   deliver(lines: readonly string[]): void {
@@ -91,21 +104,38 @@ export class HttpSink implements AuditSink {
     return this.#lastError ? { ok: false, reason: this.#lastError } : { ok: true };
   }
 
-  /** Moves another spool's batches into this one (names are chain positions: the same name is the same batch). */
-  #adopt(dir: string): void {
+  /**
+   * Moves another spool's batches into this one (names are chain positions: the same name is the same batch) and
+   * removes that spool when it is left empty (one holding rejected/ batches stays, for an operator to look at).
+   * Returns how many batches moved; their bytes count against this spool's bound from then on.
+   */
+  #adopt(dir: string): number {
     let names: string[];
     try {
       names = readdirSync(dir).filter((f) => SPOOL_RE.test(f));
     } catch {
-      return;
+      return 0;
     }
+    let moved = 0;
     for (const name of names) {
+      const from = join(dir, name);
       try {
-        renameSync(join(dir, name), join(this.#o.spoolDir, name));
+        const size = statSync(from).size;
+        renameSync(from, join(this.#o.spoolDir, name));
+        // At start the bytes are counted from the spool itself, after every adoption.
+        if (this.#adoptTimer) this.#spoolBytes += size;
+        moved++;
       } catch (e) {
-        this.#o.logger.warn({ sink: 'http', code: (e as NodeJS.ErrnoException).code }, 'audit sink http: cannot move a batch from a former worker spool');
+        this.#o.logger.warn({ sink: 'http', code: (e as NodeJS.ErrnoException).code }, 'audit sink http: cannot move a batch from a former worker or CLI spool');
       }
     }
+    try {
+      rmdirSync(dir);
+    } catch {
+      // Not empty (rejected/ batches, or a batch that could not move) or already gone.
+    }
+    if (moved > 0) this.#o.logger.info({ sink: 'http', batches: moved }, 'audit sink http: took over batches a worker or CLI command left unsent');
+    return moved;
   }
 
   #spooled(): string[] {
@@ -225,6 +255,8 @@ export class HttpSink implements AuditSink {
 
   /** Spools the open batch, tries to send for up to the timeout, and leaves the rest in the spool for the next run. */
   async close(): Promise<void> {
+    if (this.#adoptTimer) clearInterval(this.#adoptTimer);
+    this.#adoptTimer = undefined;
     this.#cut();
     await this.#spooling;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);

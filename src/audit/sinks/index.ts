@@ -37,24 +37,27 @@ const processGone = (pid: number): boolean => {
  * An HTTP sink's spool for this process. Worker 1 (and a single process) uses the configured spool itself; worker k
  * uses `<spool>/worker-k`, and a CLI command (transient) `<spool>/cli-<pid>`, so no two processes ever send, rename
  * or remove the same batch. Worker 1 also takes over the spools of worker indexes above the current count (left by
- * a run with more workers) and those of CLI commands that ended with batches unsent.
+ * a run with more workers) and those of CLI commands that ended with batches unsent: at start, and again every
+ * minute while it runs (a CLI that could not reach the endpoint must not wait for the gateway's next restart).
  */
-function workerSpool(base: string, worker: SinkWorker | undefined, transient: boolean): { spoolDir: string; adopt: string[]; removeWhenEmpty?: boolean } {
-  if (transient) return { spoolDir: join(base, `cli-${process.pid}`), adopt: [], removeWhenEmpty: true };
+function workerSpool(base: string, worker: SinkWorker | undefined, transient: boolean): { spoolDir: string; adopt?: () => string[]; removeWhenEmpty?: boolean } {
+  if (transient) return { spoolDir: join(base, `cli-${process.pid}`), removeWhenEmpty: true };
   const index = worker?.index ?? 1;
   const count = worker?.count ?? 1;
-  if (index > 1) return { spoolDir: join(base, `worker-${index}`), adopt: [] };
-  let entries: string[] = [];
-  try {
-    entries = readdirSync(base);
-  } catch {
-    // No spool yet.
-  }
+  if (index > 1) return { spoolDir: join(base, `worker-${index}`) };
   const cliGone = (e: string): boolean => {
     const pid = Number(CLI_SPOOL_RE.exec(e)?.[1] ?? 0);
     return pid > 0 && processGone(pid);
   };
-  const adopt = entries.filter((e) => Number(WORKER_SPOOL_RE.exec(e)?.[1] ?? 0) > count || cliGone(e)).map((e) => join(base, e));
+  const adopt = (): string[] => {
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(base);
+    } catch {
+      // No spool yet.
+    }
+    return entries.filter((e) => Number(WORKER_SPOOL_RE.exec(e)?.[1] ?? 0) > count || cliGone(e)).map((e) => join(base, e));
+  };
   return { spoolDir: base, adopt };
 }
 
@@ -66,6 +69,8 @@ export interface SinkOptions {
   worker?: SinkWorker;
   /** A short-lived process (a CLI command): its HTTP sinks spool apart and never send the gateway's batches. */
   transient?: boolean;
+  /** How often worker 1's HTTP sinks look for spools to take over (default 60 s). */
+  spoolAdoptEveryMs?: number;
   /** Alerts are raised elsewhere (the supervisor of server.workers): records that matter to them go here instead. */
   alertsTo?: (r: Record<string, unknown>) => void;
 }
@@ -84,6 +89,7 @@ export function createSinks(cfg: AuditConfig, opts: SinkOptions): AuditSink[] {
         return new HttpSink({
           url: s.url, headers: s.headers, batchMax: s.batch_max, intervalMs: s.batch_interval, timeoutMs: s.timeout,
           ...workerSpool(s.spool_dir ?? join(opts.dir, 'spool', String(i)), opts.worker, opts.transient === true), spoolMaxBytes: s.spool_max_bytes,
+          ...(opts.spoolAdoptEveryMs ? { adoptEveryMs: opts.spoolAdoptEveryMs } : {}),
           retryMinMs: s.retry_min, retryMaxMs: s.retry_max, logger: opts.logger,
         });
     }
