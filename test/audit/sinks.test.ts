@@ -59,6 +59,15 @@ const httpSink = (port: number, extra: Record<string, unknown> = {}) => ({
 /** The spooled batch files in a directory (none when it does not exist). */
 const batches = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : []);
 
+/** A fresh state dir and a SIEM listening on loopback, stopped when the test ends. */
+async function siemUp(t: { after(fn: () => unknown): void }) {
+  const state = tempDir(t);
+  const s = siem();
+  const port = await s.listen();
+  t.after(() => s.stop());
+  return { state, s, port };
+}
+
 /** `n` records written by one log process while the SIEM is down: they wait in the spool. The SIEM is stopped on return. */
 async function writtenWhileDown(t: { after(fn: () => void): void }, n: number, opts: Parameters<typeof openTestLog>[2] = {}) {
   const state = tempDir(t);
@@ -73,10 +82,7 @@ async function writtenWhileDown(t: { after(fn: () => void): void }, n: number, o
 
 describe('HTTP SIEM sink', () => {
   test('the SIEM goes down and comes back: every record arrives exactly once and in order', async (t) => {
-    const state = tempDir(t);
-    const s = siem();
-    const port = await s.listen();
-    t.after(() => s.stop());
+    const { state, s, port } = await siemUp(t);
     const log = await openTestLog(state, httpSink(port));
     for (let i = 0; i < 100; i += 10) await Promise.all(Array.from({ length: 10 }, (_, j) => log.emit(seedEvent(i + j))));
     await until('the first 100 records', () => s.records.length >= 100);
@@ -162,10 +168,7 @@ describe('HTTP SIEM sink', () => {
   });
 
   test('a running gateway takes over what an exited CLI command left unsent, without a restart, and removes its spool', async (t) => {
-    const state = tempDir(t);
-    const s = siem();
-    const port = await s.listen();
-    t.after(() => s.stop());
+    const { state, s, port } = await siemUp(t);
     const logger = memoryLogger();
     // The gateway runs, looking for spools to take over every 50 ms here (60 s by default).
     const gateway = await openTestLog(state, httpSink(port), { spoolAdoptEveryMs: 50, logger });
@@ -194,10 +197,7 @@ describe('HTTP SIEM sink', () => {
   });
 
   test('a batch the SIEM refuses for good (400) moves to spool/rejected and does not block the rest', async (t) => {
-    const state = tempDir(t);
-    const s = siem();
-    const port = await s.listen();
-    t.after(() => s.stop());
+    const { state, s, port } = await siemUp(t);
     const logger = memoryLogger();
     s.setStatus(400);
     const log = await openTestLog(state, httpSink(port), { logger });

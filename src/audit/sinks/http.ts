@@ -73,8 +73,8 @@ export class HttpSink implements AuditSink {
   constructor(o: HttpSinkOptions) {
     this.#o = o;
     mkdirSync(o.spoolDir, { recursive: true, mode: 0o700 });
-    for (const dir of o.adopt?.() ?? []) this.#adopt(dir);
     for (const f of this.#spooled()) this.#spoolBytes += statSync(join(o.spoolDir, f)).size;
+    for (const dir of o.adopt?.() ?? []) this.#adopt(dir);
     // Batches left by an earlier run go first.
     if (this.#spoolBytes > 0) this.#kick(0);
     if (o.adopt) {
@@ -122,8 +122,7 @@ export class HttpSink implements AuditSink {
       try {
         const size = statSync(from).size;
         renameSync(from, join(this.#o.spoolDir, name));
-        // At start the bytes are counted from the spool itself, after every adoption.
-        if (this.#adoptTimer) this.#spoolBytes += size;
+        this.#spoolBytes += size;
         moved++;
       } catch (e) {
         this.#o.logger.warn({ sink: 'http', code: (e as NodeJS.ErrnoException).code }, 'audit sink http: cannot move a batch from a former worker or CLI spool');
