@@ -274,8 +274,9 @@ export class ChainAppender {
     const timestamp = iso(now);
     const seq = this.#seq + 1;
     const { keyId, privateKey } = this.#o.key;
-    const msg = checkpointMessage(seq, this.#prev, timestamp, this.#checkpointFrom, keyId);
-    const checkpoint: CheckpointBody = { alg: 'Ed25519', key_id: keyId, from_seq: this.#checkpointFrom, every_records: this.#o.cfg.checkpoint.every_records, signature: signCheckpoint(privateKey, msg) };
+    const every = this.#o.cfg.checkpoint.every_records;
+    const msg = checkpointMessage(seq, this.#prev, timestamp, this.#checkpointFrom, keyId, every);
+    const checkpoint: CheckpointBody = { alg: 'Ed25519', key_id: keyId, from_seq: this.#checkpointFrom, every_records: every, signature: signCheckpoint(privateKey, msg) };
     this.#chain(canonicalJson({ checkpoint, event_type: CHECKPOINT_EVENT, timestamp }), now);
     this.#sinceCheckpoint = 0;
     this.#checkpointFrom = seq + 1;

@@ -3,7 +3,11 @@
  * rotation and at close, the writer appends a record whose Ed25519 signature covers the chain head: prev_hash
  * commits to every record before it, so one signature vouches for the whole history up to that point.
  *
- * Signed message (UTF-8): `gatehouse-audit-checkpoint/v1\n<seq>\n<prev_hash>\n<timestamp>\n<from_seq>\n<key_id>`
+ * Signed message (UTF-8):
+ *   `gatehouse-audit-checkpoint/v2\n<seq>\n<prev_hash>\n<timestamp>\n<from_seq>\n<key_id>\n<every_records>`
+ * v1 (the same without every_records) is still verified for logs written before v2. every_records must be signed:
+ * the newest checkpoint's body is committed by nothing else, and verify bounds the unsigned tail by it, so an
+ * unsigned value would let an attacker raise it and keep any number of rewritten records behind that checkpoint.
  */
 import { sign, verify, type KeyObject } from 'node:crypto';
 
@@ -21,8 +25,10 @@ export interface CheckpointBody {
   signature: string;
 }
 
-export function checkpointMessage(seq: number, prevHash: string, timestamp: string, fromSeq: number, keyId: string): Buffer {
-  return Buffer.from(`gatehouse-audit-checkpoint/v1\n${seq}\n${prevHash}\n${timestamp}\n${fromSeq}\n${keyId}`);
+/** The v2 message (with everyRecords), or the legacy v1 message (without). */
+export function checkpointMessage(seq: number, prevHash: string, timestamp: string, fromSeq: number, keyId: string, everyRecords?: number): Buffer {
+  if (everyRecords === undefined) return Buffer.from(`gatehouse-audit-checkpoint/v1\n${seq}\n${prevHash}\n${timestamp}\n${fromSeq}\n${keyId}`);
+  return Buffer.from(`gatehouse-audit-checkpoint/v2\n${seq}\n${prevHash}\n${timestamp}\n${fromSeq}\n${keyId}\n${everyRecords}`);
 }
 
 export function signCheckpoint(key: KeyObject, message: Buffer): string {

@@ -6,6 +6,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { parseDuration } from '../core/durations.js';
 import { safeJsonParse } from '../core/safe.js';
+import { readTrailerOf } from './chain.js';
 import { MAX_LINE_BYTES, readLines, readTail, resolveAuditFiles, type AuditFile } from './files.js';
 
 export type AuditRecord = Readonly<Record<string, unknown>>;
@@ -101,8 +102,14 @@ export async function queryAuditLog(
   return count;
 }
 
-/** Parses one line; undefined for a torn or foreign line. */
+/**
+ * Parses one line; undefined for a torn or foreign line. Only a line whose chain trailer is intact is a record: a line
+ * written by hand without one is reported by verify as malformed, or — without a newline, like a crash's torn write —
+ * sealed by the next writer, and must not come out of query or tail looking like any other record.
+ */
 export function parseRecord(line: string): AuditRecord | undefined {
+  const t = readTrailerOf(line);
+  if (!t || t.computed !== t.hash) return undefined;
   try {
     const v = safeJsonParse(line, MAX_LINE_BYTES);
     return v && typeof v === 'object' && !Array.isArray(v) ? (v as AuditRecord) : undefined;

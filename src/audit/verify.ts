@@ -220,21 +220,26 @@ class Verifier {
       this.#break({ kind: 'forged_checkpoint', ...at, message: 'the checkpoint is malformed' });
       return;
     }
+    const declared = typeof cp.every_records === 'number' && Number.isSafeInteger(cp.every_records) && cp.every_records > 0 ? cp.every_records : undefined;
+    const every = declared ?? this.#every;
+    // What bounds the unsigned records after this checkpoint. Its body is committed only by a later checkpoint, so a
+    // declared every_records counts there only when this signature covers it (v2); after a v1 one, the verifier's own.
+    let tailEvery = every;
     if (this.#key) {
-      const msg = checkpointMessage(at.seq, prevHash, timestamp, cp.from_seq, cp.key_id);
+      const v2 = declared !== undefined && verifyCheckpointSignature(this.#key, checkpointMessage(at.seq, prevHash, timestamp, cp.from_seq, cp.key_id, declared), cp.signature);
+      if (!v2) tailEvery = this.#every;
       if (cp.key_id !== this.report.keyId) {
         this.#break({ kind: 'forged_checkpoint', ...at, message: `the checkpoint names key ${JSON.stringify(cp.key_id.slice(0, 64))}, not the verifying key ${this.report.keyId}` });
-      } else if (!verifyCheckpointSignature(this.#key, msg, cp.signature)) {
+      } else if (!v2 && !verifyCheckpointSignature(this.#key, checkpointMessage(at.seq, prevHash, timestamp, cp.from_seq, cp.key_id), cp.signature)) {
         this.#break({ kind: 'forged_checkpoint', ...at, message: 'the checkpoint signature does not verify: it was forged or the chain before it was rewritten' });
       }
     }
-    const every = typeof cp.every_records === 'number' ? cp.every_records : this.#every;
     if (this.#lastCheckpoint && cp.from_seq !== this.#lastCheckpoint.seq + 1) {
       this.#break({ kind: 'missing_checkpoint', ...at, message: `the checkpoint covers from seq ${cp.from_seq}, but the previous checkpoint seen is seq ${this.#lastCheckpoint.seq}: a checkpoint is missing` });
     } else if (this.#sinceCheckpoint > (this.#lastCheckpoint ? every : this.#every)) {
       this.#break({ kind: 'missing_checkpoint', ...at, message: `${this.#sinceCheckpoint} records since the previous checkpoint, at most ${every} expected: a checkpoint is missing` });
     }
-    this.#lastCheckpoint = { seq: at.seq, every };
+    this.#lastCheckpoint = { seq: at.seq, every: tailEvery };
     this.report.lastCheckpointSeq = at.seq;
     this.#sinceCheckpoint = 0;
   }

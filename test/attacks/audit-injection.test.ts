@@ -1,8 +1,10 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyAuditLog } from '../../src/audit/index.js';
 import { formatVerifyReport, tableRow } from '../../src/audit/format.js';
+import { queryAuditLog, tailAuditLog } from '../../src/audit/query.js';
 import { openTestLog, publicKeyOf, readLines, rechain, seedEvent, tempDir, writeLines, writeLog } from '../audit/helpers.js';
 
 describe('hostile values cannot forge or hide audit records', () => {
@@ -17,6 +19,26 @@ describe('hostile values cannot forge or hide audit records', () => {
     assert.equal(lines.length, 3);
     assert.equal((JSON.parse(lines[0] as string) as { subject: string }).subject, `mallory${fake}`);
     assert.equal((await verifyAuditLog(log.dir, { publicKey: publicKeyOf(state) })).status, 'ok');
+  });
+
+  test('a record written by hand without a chain trailer, sealed as a torn write by the next writer, is never returned by query or tail', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 3);
+    // No newline at the end: to the writer it looks like a crash's torn last line, and it seals it on its next start.
+    const forged = { event_type: 'tool.call', result_status: 'success', subject: 'alice', tool: 'drop_database', timestamp: '2026-01-01T00:00:00.000Z' };
+    appendFileSync(join(dir, 'audit.jsonl'), JSON.stringify(forged));
+    const log = await openTestLog(state);
+    await log.emit(seedEvent(3));
+    await log.close();
+    const v = await verifyAuditLog(dir, { publicKey: publicKeyOf(state) });
+    assert.equal(v.status, 'ok', JSON.stringify(v.breaks));
+    assert.equal(v.sealed.length, 1);
+    const found: string[] = [];
+    await queryAuditLog(dir, {}, (rec) => found.push(String(rec['tool'])));
+    assert.ok(found.includes('install_package'));
+    assert.ok(!found.includes('drop_database'), 'query returned the forged line as a record');
+    const tail = await tailAuditLog(dir, 100);
+    assert.ok(!tail.some((x) => x.record['tool'] === 'drop_database'), 'tail returned the forged line as a record');
   });
 
   test('chain fields inside args ("seq", "prev_hash", "hash", a fake trailer in a string) do not confuse verify', async (t) => {

@@ -1,9 +1,10 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, sign } from 'node:crypto';
-import { appendFileSync, readdirSync, renameSync, truncateSync, unlinkSync, statSync } from 'node:fs';
+import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
+import { appendFileSync, readFileSync, readdirSync, renameSync, truncateSync, unlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyAuditLog, type VerifyReport } from '../../src/audit/index.js';
+import { checkpointMessage } from '../../src/audit/checkpoint.js';
 import { publicKeyOf, readLines, rechain, tempDir, writeLines, writeLog } from '../audit/helpers.js';
 
 const kinds = (r: VerifyReport): string[] => [...new Set(r.breaks.map((b) => b.kind))].sort();
@@ -124,6 +125,43 @@ describe('audit chain tampering is detected', () => {
     writeLines(file, rechain(kept, 4));
     const r = await verify();
     assert.deepEqual(kinds(r), ['missing_checkpoint']);
+  });
+
+  test('rewritten history behind a kept checkpoint whose unsigned every_records was raised', async (t) => {
+    const { file, lines, verify } = await setup(t);
+    // Keep the first checkpoint (its signature covers seq, prev_hash, timestamp, from_seq and key id, so it still
+    // verifies), raise the every_records it declares, drop the later checkpoints and rewrite a record after it.
+    const i = lines.findIndex((l) => l.startsWith('{"checkpoint":'));
+    const kept = [...lines.slice(0, i + 1), ...lines.slice(i + 1).filter((l) => !l.startsWith('{"checkpoint":'))];
+    kept[i] = (kept[i] as string).replace('"every_records":10,', '"every_records":1000000,');
+    kept[i + 5] = (kept[i + 5] as string).replace('"nginx"', '"netcat"');
+    writeLines(file, rechain(kept, i));
+    const r = await verify();
+    assert.equal(r.status, 'broken');
+    assert.ok(kinds(r).includes('forged_checkpoint') || kinds(r).includes('missing_checkpoint'), JSON.stringify(r.breaks));
+  });
+
+  test('a log signed with v1 checkpoints (before every_records was signed) still verifies; its declared every_records does not bound the tail', async (t) => {
+    const { state, file, lines, verify } = await setup(t);
+    const key = createPrivateKey(readFileSync(join(state, 'audit-signing.key'), 'utf8'));
+    const v1 = (ls: string[]): string[] => {
+      // Re-signed in the v1 message, each line re-chained after the one before it (a signature is in its hash).
+      const out: string[] = [];
+      for (const line of ls) {
+        const prev = out.length ? (JSON.parse(out[out.length - 1] as string) as { hash: string }).hash : '0'.repeat(64);
+        const rec = JSON.parse(line) as { seq: number; timestamp: string; checkpoint?: { from_seq: number; key_id: string; signature: string } };
+        const sig = rec.checkpoint ? sign(null, checkpointMessage(rec.seq, prev, rec.timestamp, rec.checkpoint.from_seq, rec.checkpoint.key_id), key).toString('base64') : '';
+        out.push(rechain([...out, rec.checkpoint ? line.replace(/"signature":"[^"]+"/, `"signature":"${sig}"`) : line], out.length)[out.length] as string);
+      }
+      return out;
+    };
+    writeLines(file, v1(lines));
+    assert.equal((await verify()).status, 'ok');
+    const i = lines.findIndex((l) => l.startsWith('{"checkpoint":'));
+    const kept = [...lines.slice(0, i + 1), ...lines.slice(i + 1).filter((l) => !l.startsWith('{"checkpoint":'))];
+    kept[i] = (kept[i] as string).replace('"every_records":10,', '"every_records":1000000,');
+    writeLines(file, v1(rechain(kept, i)));
+    assert.deepEqual(kinds(await verify()), ['missing_checkpoint']);
   });
 
   test('missing checkpoint: deleting one checkpoint record', async (t) => {
