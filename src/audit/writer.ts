@@ -378,7 +378,13 @@ export class AuditLog implements AuditEmitter {
     if (this.#unsynced.length === 0) return;
     const items = this.#unsynced;
     this.#unsynced = [];
-    await this.#appender.sync();
+    try {
+      await this.#appender.sync();
+    } catch (e) {
+      // Not durable: put them back so #fail rejects them (or calls record()'s onError) instead of leaving them unsettled.
+      this.#unsynced = items.concat(this.#unsynced);
+      throw e;
+    }
     this.#lastSync = performance.now();
     const lines: string[] = [];
     for (const item of items) {

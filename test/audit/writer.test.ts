@@ -6,6 +6,8 @@ import { ManualClock } from '../../src/core/clock.js';
 import { GatehouseError } from '../../src/core/errors.js';
 import { queryAuditLog, tailAuditLog } from '../../src/audit/query.js';
 import { verifyAuditLog } from '../../src/audit/index.js';
+import { ChainAppender } from '../../src/audit/appender.js';
+import { until } from '../helpers/until.js';
 import { memoryLogger, openTestLog, publicKeyOf, readLines, seedEvent, tempDir, writeLog } from './helpers.js';
 
 const rotated = (dir: string) => readdirSync(dir).filter((f) => /^audit\.\d{12}\.jsonl(\.gz)?$/.test(f)).sort();
@@ -239,6 +241,27 @@ describe('audit writer', () => {
     await log.close();
     assert.equal(log.health().ok, false);
     await assert.rejects(log.emit(seedEvent(1)), (e: unknown) => e instanceof GatehouseError && e.code === 'GH_AUDIT_UNAVAILABLE');
+  });
+
+  test('an fsync that fails rejects the records it was to make durable, under emit() and record() alike', async (t) => {
+    const state = tempDir(t);
+    const log = await openTestLog(state, { fsync: 'always' });
+    // fdatasync can fail (EIO, ENOSPC on thin or network storage); the kernel may then drop the written pages.
+    const real = ChainAppender.prototype.sync;
+    ChainAppender.prototype.sync = () => Promise.reject(Object.assign(new Error('fdatasync failed'), { code: 'EIO' }));
+    try {
+      let emitted: unknown;
+      log.emit(seedEvent(0)).then(() => (emitted = 'resolved'), (e: unknown) => (emitted = e));
+      const errors: Error[] = [];
+      log.record(seedEvent(1), (e) => errors.push(e));
+      await until(() => `emit: ${String(emitted)}, record() errors: ${errors.length}`, () => emitted !== undefined && errors.length > 0, 5000);
+      assert.ok(emitted instanceof GatehouseError && emitted.code === 'GH_AUDIT_UNAVAILABLE', String(emitted));
+      assert.ok(errors[0] instanceof GatehouseError && errors[0].code === 'GH_AUDIT_UNAVAILABLE');
+      assert.equal(log.health().ok, false);
+    } finally {
+      ChainAppender.prototype.sync = real;
+      await log.close();
+    }
   });
 
   test('record(): no promise, the same checks and order as emit; refusals reach onError once, written records never', async (t) => {
