@@ -24,6 +24,8 @@ export interface ValueOptions {
 }
 
 const SCHEME = /^([A-Za-z][A-Za-z0-9-]{0,30})([ \t]+)\S/;
+/** A command-line option on its own (`--password`, `-token`), with no `=value` glued to it. */
+const FLAG = /^--?[A-Za-z][A-Za-z0-9_.-]{0,126}$/;
 
 /** Sets a key on a plain object as an own data property (so "__proto__" stays data). */
 function define(out: Record<string, unknown>, k: string, v: unknown): void {
@@ -162,12 +164,18 @@ class Walker {
     }
   }
 
-  /** Copy on write, like object(). */
+  /**
+   * Copy on write, like object(). In an argv array (an exec tool's args, a process listing) a secret option and its
+   * value are separate strings: the item after `--password` is judged as the value of a key of that name, as the
+   * text rule judges "--password x" on one line.
+   */
   private array(v: readonly unknown[], depth: number, fields: readonly FieldNode[]): readonly unknown[] {
     let out: unknown[] | undefined;
     for (let i = 0; i < v.length; i++) {
       const next = fields.length ? stepFields(fields, String(i)) : NO_FIELDS;
-      const x = next.length && isTerminal(next) ? REDACTED : this.walk(v[i], depth + 1, next);
+      const prev = i > 0 ? v[i - 1] : undefined;
+      const asFlag = typeof prev === 'string' && FLAG.test(prev) ? this.byKey(prev, v[i], false) : undefined;
+      const x = next.length && isTerminal(next) ? REDACTED : asFlag !== undefined ? asFlag : this.walk(v[i], depth + 1, next);
       if (out) out[i] = x;
       else if (x !== v[i]) {
         out = v.slice(0, i);

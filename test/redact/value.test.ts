@@ -57,6 +57,15 @@ describe('redactValue', () => {
     });
   });
 
+  test('argv arrays: the word after a secret --flag is its value, as in the text rule\'s "--password x"', () => {
+    // An exec-style tool call ({ command, args }) audited or logged: the flag and its value are separate strings.
+    const call = { command: 'psql', args: ['-h', 'db', '--password', 'hunter2', '--api-key', 'k-123456', '--session', 'started', '--verbose', 'on'] };
+    const once = r.redactValue(call);
+    assert.deepEqual(once, { command: 'psql', args: ['-h', 'db', '--password', '[REDACTED]', '--api-key', '[REDACTED]', '--session', 'started', '--verbose', 'on'] });
+    assert.deepEqual(r.redactValue(once), once);
+    assert.deepEqual(r.redactValue(['curl', '--oauth2-bearer-token', 'abcdef', '--password-file', '/etc/app/pw.txt']), ['curl', '--oauth2-bearer-token', '[REDACTED]', '--password-file', '/etc/app/pw.txt']);
+  });
+
   test('configured keys and field paths (pino syntax)', () => {
     const c = createRedactor({ isolated: true, keys: ['x-tenant-seal'], fields: ['req.headers["x-trace-secret"]', 'items[*].card', '*.ssn'] });
     const out = c.redactValue({
