@@ -42,9 +42,11 @@ export function argsHash(args: unknown): string {
  * What an approval is valid for: principal, tenant, subject and the argument hash, and the realm the principal id
  * belongs to (see realmOf): ids are only unique within one kind of credential.
  */
-export function bindingOf(principal: string, tenant: string | undefined, subject: string, argsSha256: string, realm?: string): string {
+export function bindingOf(principal: string, tenant: string | undefined, subject: string, argsSha256: string, realm?: string, route?: string): string {
   const parts: unknown[] = [principal, tenant ?? null, subject, argsSha256];
   if (realm !== undefined) parts.push(realm);
+  // Tagged, so a route can never be read as a realm (or the other way round) whichever of them is absent.
+  if (route !== undefined) parts.push({ route });
   return sha256Hex(canonicalJson(parts));
 }
 

@@ -24,6 +24,8 @@ export interface ApprovalRequestInput {
   subject: string;
   /** The tool, for per-tool modes. */
   tool?: string;
+  /** The gateway route's name: an approval granted on one route is never used on another. */
+  route?: string;
   args: unknown;
   risk: RiskLevel;
   /** From X-Gatehouse-Approval or the MCP `_meta` field `gatehouse/approval_id`. */
@@ -110,7 +112,10 @@ export class ApprovalGate {
   }
 
   modeFor(tool: string | undefined, risk: RiskLevel): EffectiveMode {
-    const m = (tool !== undefined ? this.#cfg.tools[tool] : undefined) ?? this.#cfg.modes[risk] ?? this.#cfg.mode;
+    // Own keys only: approval.tools is a plain object and the tool name comes from the request, so a tool called
+    // `constructor` would otherwise read Object.prototype.constructor — neither deny nor unavailable — and be queued.
+    const perTool = tool !== undefined && Object.hasOwn(this.#cfg.tools, tool) ? this.#cfg.tools[tool] : undefined;
+    const m = perTool ?? this.#cfg.modes[risk] ?? this.#cfg.mode;
     if (m === 'auto') return this.#webhook ? 'webhook' : 'unavailable';
     return m;
   }
@@ -134,7 +139,7 @@ export class ApprovalGate {
         data: { reason: 'no_approver' },
       });
     }
-    const binding = bindingOf(principal.id, principal.tenant, input.subject, argsSha256, realmOf(principal));
+    const binding = bindingOf(principal.id, principal.tenant, input.subject, argsSha256, realmOf(principal), input.route);
     let rec: ApprovalRecord | undefined;
     if (isApprovalId(input.approvalId)) {
       const hinted = await this.queue.get(input.approvalId);
@@ -156,6 +161,7 @@ export class ApprovalGate {
       risk_level: input.risk,
       mode,
       ...(input.principal.tenant !== undefined ? { tenant: input.principal.tenant } : {}),
+      ...(input.route !== undefined ? { route: input.route } : {}),
       ...(input.requestId !== undefined ? { request_id: input.requestId } : {}),
     };
     const { record, created } = await this.queue.request(req);

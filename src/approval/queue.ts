@@ -79,7 +79,7 @@ export class ApprovalStore {
   /** The live approval for this exact call, or a new pending one (`created`). Concurrent identical calls share one. */
   async request(req: NewApproval): Promise<{ record: ApprovalRecord; created: boolean }> {
     const hash = argsHash(req.args);
-    const binding = bindingOf(req.principal, req.tenant, req.subject, hash, req.principal_realm);
+    const binding = bindingOf(req.principal, req.tenant, req.subject, hash, req.principal_realm, req.route);
     for (let attempt = 0; attempt < 3; attempt++) {
       const currentId = await this.store.get<string>(BINDINGS_NS, binding);
       const current = currentId === undefined ? undefined : await this.get(currentId);
@@ -103,6 +103,7 @@ export class ApprovalStore {
       if (req.principal_type !== undefined) record.principal_type = req.principal_type;
       if (req.principal_realm !== undefined) record.principal_realm = req.principal_realm;
       if (req.tenant !== undefined) record.tenant = req.tenant;
+      if (req.route !== undefined) record.route = req.route;
       if (req.request_id !== undefined) record.request_id = req.request_id;
       await this.store.put(APPROVALS_NS, record.id, record, { ttlMs: this.ttlMs + RETENTION_MS });
       const winner = await this.store.update<string>(BINDINGS_NS, binding, (cur) => (cur === currentId ? record.id : cur), {

@@ -22,7 +22,9 @@ export interface ApprovalRecord {
   /** The arguments as requested, for the approver to read (redacted, bounded); never sent to audit. */
   args: unknown;
   args_sha256: string;
-  /** SHA-256 over principal, tenant, subject, args_sha256 and principal_realm: what an approval is valid for. */
+  /** The gateway route the call came through (MCP tools of two routes can share a name: staging and prod). */
+  route?: string;
+  /** SHA-256 over principal, tenant, subject, args_sha256, principal_realm and route: what an approval is valid for. */
   binding: string;
   risk_level: RiskLevel;
   mode: 'queue' | 'webhook';
@@ -44,6 +46,7 @@ export interface NewApproval {
   principal_type?: PrincipalType;
   principal_realm?: string;
   tenant?: string;
+  route?: string;
   kind: 'tool' | 'http';
   subject: string;
   args: unknown;

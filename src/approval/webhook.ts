@@ -52,6 +52,8 @@ export interface WebhookApprovalRequest {
   /** `realm`: how the principal authenticated (method, and issuer for JWT); ids are unique only within one. */
   principal: { id: string; type?: string; tenant?: string; realm?: string };
   kind: 'tool' | 'http';
+  /** The gateway route the call came through (its name in the config). */
+  route?: string;
   subject: string;
   args: unknown;
   args_sha256: string;
@@ -111,6 +113,7 @@ export class WebhookApprover {
         ...(rec.principal_realm ? { realm: rec.principal_realm } : {}),
       },
       kind: rec.kind,
+      ...(rec.route !== undefined ? { route: rec.route } : {}),
       subject: rec.subject,
       args: rec.args,
       args_sha256: rec.args_sha256,

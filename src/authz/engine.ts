@@ -269,6 +269,7 @@ class Engine implements PolicyEngine {
         kind: isTool ? 'tool' : 'http',
         subject,
         ...(isTool && single.tool !== undefined ? { tool: single.tool } : {}),
+        ...(ex.route !== undefined ? { route: ex.route.name } : {}),
         args: isTool ? (single.args ?? {}) : httpApprovalArgs(ex.body),
         risk: decision.risk_level ?? 'critical',
         ...(approvalId !== undefined ? { approvalId } : {}),

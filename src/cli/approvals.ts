@@ -54,7 +54,7 @@ function show(rec: ApprovalRecord, ctx: CliContext): void {
     ['id', rec.id],
     ['status', effectiveStatus(rec, now)],
     ['principal', printable(rec.principal) + (rec.tenant ? ` (tenant ${printable(rec.tenant)})` : '') + (rec.principal_realm ? ` via ${printable(rec.principal_realm)}` : '')],
-    ['subject', `${rec.kind} ${printable(rec.subject)}`],
+    ['subject', `${rec.kind} ${printable(rec.subject)}` + (rec.route !== undefined ? ` (route ${printable(rec.route)})` : '')],
     ['arguments', printable(JSON.stringify(rec.args))],
     ['args sha256', rec.args_sha256],
     ['risk level', rec.risk_level],

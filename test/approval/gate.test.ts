@@ -181,6 +181,20 @@ describe('modes and break-glass', () => {
     assert.equal((await attempt({ image: 'nginx' }, { tool: 'pull_docker_image' })).err?.code, 'GH_APPROVAL_PENDING');
   });
 
+  test('a tool named like an Object.prototype member gets the configured mode, not an inherited function', async () => {
+    // approval.tools is a plain object: `tools["constructor"]` would find Object.prototype.constructor, which is neither
+    // deny nor unavailable, so a call meant to be refused went to the queue instead (and could then be approved).
+    for (const name of ['constructor', 'toString', 'valueOf', 'hasOwnProperty']) {
+      const tool = { scopes: ['system:admin'], risk_level: 'critical' as const };
+      const e = await createPolicyEngine(makeConfig({ authz: { tools: { [name]: tool } } as never, approval: { mode: 'deny', queue: { hold_timeout: 0 } } as never }), makeDeps());
+      const ex = makeExchange({ body: toolCall(name, {}), principal: admin });
+      await e.classify(ex);
+      await e.authorize(ex);
+      await assert.rejects(async () => e.approve(ex), (err: unknown) => (err as GatehouseError).code === 'GH_APPROVAL_DENIED', name);
+      assert.equal(e.approvalModeFor(ex.operation as never, ex.decision as never), 'deny', name);
+    }
+  });
+
   test('require_for extends approval to other risk levels', async () => {
     const { attempt } = await setup({ require_for: ['critical', 'high'], mode: 'queue', queue: { hold_timeout: 0 } });
     assert.equal((await attempt({ name: 'web', action: 'stop' }, { tool: 'manage_container' })).err?.code, 'GH_APPROVAL_PENDING');

@@ -42,6 +42,23 @@ test('the same principal id in another tenant does not share approvals', async (
   assert.equal(err?.code, 'GH_APPROVAL_PENDING');
 });
 
+test('an approval granted on one MCP route is not used on another route exposing the same tool (staging vs prod)', async () => {
+  const deps = makeDeps();
+  const e = await createPolicyEngine(makeConfig({ approval: { mode: 'queue', queue: { hold_timeout: 0 } } }), deps);
+  const via = (route: string, approvalId?: string) => {
+    const ex = makeExchange({ body: toolCall('install_package', { package_name: 'nginx' }), principal: ops, ...(approvalId ? { headers: { 'x-gatehouse-approval': approvalId } } : {}) });
+    ex.route = { name: route, prefix: `/${route}`, kind: 'mcp' };
+    return runPolicy(e, ex);
+  };
+  const id = (await via('staging'))?.data?.['approval_id'] as string;
+  assert.equal((await e.approvals.get(id))?.route, 'staging', 'the approver sees which route asks');
+  await e.approvals.decide(id, 'approve', { approver: 'alice', windowMs: 3_600_000 });
+  const err = await via('prod', id);
+  assert.equal(err?.code, 'GH_APPROVAL_PENDING');
+  assert.notEqual(err?.data?.['approval_id'], id);
+  assert.equal(await via('staging', id), undefined, 'on its own route the approval still works');
+});
+
 test('garbage or injected approval ids are ignored, never looked up as keys', async () => {
   const { attempt } = await setup();
   for (const id of ['../../approvals', '*', 'apr_', 'apr_AAAAAAAAAAAAAAAA\r\nx: y', '__proto__']) {
