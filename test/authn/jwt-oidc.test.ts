@@ -185,6 +185,20 @@ describe('jwt method with a shared secret (seed 001 SYSTEMMANAGER_JWT_SECRET)', 
     assert.equal(ex.principal?.tenant, 'acme');
   });
 
+  test('a configured tenant claim that is missing refuses the token (no principal bound to no tenant); tenant_claim_optional admits it', async (t) => {
+    const strict = await jwtAuthenticator(t, { secret, tenant_claim: 'app_metadata.tenant' });
+    const token = await sign({ sub: 'new-signup', scope: 'readonly', app_metadata: {} });
+    const r = await identifyResult(strict.authn.identify, bearer(token));
+    assert.equal((r.error as GatehouseError | undefined)?.code, 'GH_TOKEN_INVALID');
+    assert.equal((r.ex.meta['auth_failure'] as { reason: string }).reason, 'tenant_claim_missing');
+    assert.equal(r.ex.principal, undefined);
+    const lenient = await jwtAuthenticator(t, { secret, tenant_claim: 'app_metadata.tenant', tenant_claim_optional: true });
+    const ok = await identifyResult(lenient.authn.identify, bearer(token));
+    assert.equal(ok.error, undefined);
+    assert.equal(ok.ex.principal?.id, 'new-signup');
+    assert.equal(ok.ex.principal?.tenant, undefined);
+  });
+
   test('scope (space-separated) and scp (array) are both read by default', async (t) => {
     const { authn } = await jwtAuthenticator(t, { secret });
     const a = await identifyResult(authn.identify, bearer(await sign({ sub: 'a', scope: 'readonly network:read' })));

@@ -137,6 +137,9 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
     const fromClaims = cfg.scopes_claim !== undefined ? scopesFromClaim(claimAt(payload, cfg.scopes_claim)) : scopesFromClaim(payload['scope']) ?? scopesFromClaim(payload['scp']);
     const scopes = [...new Set([...cfg.default_scopes, ...(fromClaims ?? [])])];
     const tenant = cfg.tenant_claim !== undefined ? claimAt(payload, cfg.tenant_claim) : undefined;
+    // A missing tenant claim is not "no tenant": a principal bound to no tenant matches `principal: "*"` rules in
+    // every tenant, so an issuer that puts tenants in its tokens must not mint one without (seed 002 isolation).
+    if (tenant === undefined && cfg.tenant_claim !== undefined && !cfg.tenant_claim_optional) throw credentialError('GH_TOKEN_INVALID', 'tenant_claim_missing');
     if (tenant !== undefined && (typeof tenant !== 'string' || !TENANT_RE.test(tenant))) throw credentialError('GH_TOKEN_INVALID', 'tenant_claim_invalid');
     const jti = typeof payload.jti === 'string' && SAFE_CLAIM.test(payload.jti) ? payload.jti : undefined;
     return { id: sub, type: cfg.principal_type, method: 'jwt', scopes, tenant, credential_id: jti };

@@ -50,7 +50,13 @@ const jwtIssuer = z
     secret_file: filePath().optional(),
     /** Claim holding scopes (space-separated string or array); default `scope`, then `scp`. Dotted paths allowed. */
     scopes_claim: z.string().min(1).max(128).optional(),
+    /** Claim holding the tenant (dotted paths allowed). A token without it is refused unless tenant_claim_optional. */
     tenant_claim: z.string().min(1).max(128).optional(),
+    /**
+     * Tokens without the tenant claim are accepted as principals bound to no tenant (platform operators in a mixed
+     * IdP). Off by default: such a principal matches `principal: "*"` ACL rules in every tenant.
+     */
+    tenant_claim_optional: z.boolean().default(false),
     subject_claim: z.string().min(1).max(128).default('sub'),
     principal_type: principalType.default('user'),
     /** Scopes every principal from this issuer gets in addition to its claims. */
