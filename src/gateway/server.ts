@@ -69,6 +69,12 @@ function listenError(e: NodeJS.ErrnoException, host: string, port: number): Erro
   return new GatehouseError('GH_LISTEN_FAILED', `cannot listen on ${shown}: ${reason}${e.code ? ` (${e.code})` : ''}`, { cause: e });
 }
 
+/** Whether the request carries a body: a non-zero Content-Length or any Transfer-Encoding (Node allows no other framing). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0);
+}
+
 /** Composes listen → stages → forward → record over one HTTP(S) server. */
 export async function listenGateway(parts: GatewayParts, listen?: string): Promise<RunningGateway> {
   const { config: cfg, capabilities: caps, tls } = parts;
@@ -143,6 +149,12 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     ex.route = { name: route.name, prefix: route.prefix, kind: route.config.kind };
     if (!caps.audit.healthy()) throw new GatehouseError('GH_AUDIT_UNAVAILABLE');
     if (tls?.checkClient && ex.network.tls) tls.checkClient(ex.network.client_cert);
+    // On an MCP endpoint only a POST body is read and classified; GET (the SSE stream) and DELETE (session end) pass as
+    // transport. A body on them would reach the upstream unchecked, and an upstream that hands every non-GET to its
+    // message handler runs the tools/call inside a DELETE. Such a body has no meaning anyway (RFC 9110 §9.3.1, §9.3.5).
+    if (route.config.kind === 'mcp' && !route.config.end_to_end && ex.method !== 'POST' && hasBody(ex.req)) {
+      throw new GatehouseError('GH_BAD_REQUEST', 'On an MCP endpoint only POST requests carry a body.');
+    }
     const needsBody = (route.config.kind === 'mcp' && ex.method === 'POST' && !route.config.end_to_end) || (caps.needsBody?.(ex, route.config.end_to_end) ?? false);
     const upstream = upstreams.get(route.name) as Upstream;
     const stages = runPipeline(route.config.auth_required ? caps.stages : caps.publicStages, ex, route.config.max_body_size ?? limits.max_body_size, needsBody);
