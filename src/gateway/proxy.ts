@@ -6,6 +6,11 @@ import type { RouteConfig } from '../config/index.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+/**
+ * Headers that make some frameworks run another method or path than the request line's (Rack, ASP.NET, Symfony, IIS
+ * URL Rewrite): the gateway authorized the request line, so they never travel upstream.
+ */
+const OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-url', 'x-rewrite-url', 'x-original-method']);
 
 /** Request headers a client may not set for the upstream: forwarding info (unless from a trusted proxy), our own, front-proxy identity. */
 function isClientControlled(name: string): boolean {
@@ -163,7 +168,7 @@ export class Upstream {
         chunked = true;
         continue;
       }
-      if (HOP_BY_HOP.has(name) || connectionListed?.has(name)) continue;
+      if (HOP_BY_HOP.has(name) || connectionListed?.has(name) || OVERRIDES.has(name)) continue;
       if (name === 'authorization' && this.#opts.stripAuthorization) continue;
       if (this.#opts.credentialHeaders?.has(name) === true) continue;
       // Node has already answered `100-continue` to the client; undici refuses to send Expect (the request would
@@ -229,9 +234,11 @@ export class Upstream {
       let status = 0;
       let outHeaders: string[] = [];
       let resumeUpstream: (() => void) | undefined;
+      let stalled: NodeJS.Timeout | undefined;
       const finish = (err?: Error) => {
         if (done) return;
         done = true;
+        if (stalled) clearTimeout(stalled);
         res.off('close', onClientClose);
         if (err) reject(err);
         else resolve();
@@ -242,7 +249,18 @@ export class Upstream {
         // Before onConnect (queued for a pool connection) there is nothing to abort yet: onConnect sees `gone`.
         abort?.(new Error('client closed'));
       };
-      const onDrain = () => resumeUpstream?.();
+      const onDrain = () => {
+        if (stalled) clearTimeout(stalled);
+        stalled = undefined;
+        resumeUpstream?.();
+      };
+      // undici's body timeout sleeps while the upstream is paused for the client, and Node has no send timeout: a client
+      // that stops reading (slow read) would hold a pooled upstream connection for good. A client that takes no data
+      // for the route's body_timeout is treated as gone (nginx's send_timeout), which aborts the upstream request.
+      const onStalled = () => {
+        stalled = undefined;
+        res.destroy();
+      };
       // Node refuses header bytes that could split the response; an upstream sending them gets a 502, not a crash.
       const writeHeadSafely = (): boolean => {
         try {
@@ -302,6 +320,8 @@ export class Upstream {
           }
           if (res.write(chunk)) return true;
           res.once('drain', onDrain);
+          stalled = setTimeout(onStalled, this.#route.body_timeout);
+          stalled.unref();
           return false;
         },
         onComplete: () => {

@@ -107,4 +107,25 @@ describe('a client that hangs up before the forward', () => {
       up.server.close();
     }
   });
+
+  test('a client that stays connected but never reads: the stalled response is cut after body_timeout, freeing the upstream connection', async () => {
+    const up = await endlessUpstream();
+    const gw = await startTestGateway({ routes: [{ name: 'feed', prefix: '/feed', upstream: up.url, connections: 1, body_timeout: '500ms' }] });
+    const leave: Array<() => void> = [];
+    try {
+      // The slow-read attack: ask for a stream, then read nothing. undici's body timeout sleeps while the response is
+      // paused for the client, so without a limit of its own the route's only upstream connection is held for good.
+      leave.push(send(gw.port, '/feed/stalled'));
+      await until('the stalled request to reach the upstream', () => up.seen.length > 0);
+      await until(() => `the gateway to give up on the client that reads nothing (upstream responses open ${up.open()})`, () => up.open() === 0);
+      // The connection is free again: the next client is served.
+      leave.push(send(gw.port, '/feed/next'));
+      await until(() => `the next request to reach the upstream (seen ${JSON.stringify(up.seen)})`, () => up.seen.includes('/next'));
+    } finally {
+      for (const l of leave) l();
+      await gw.stop();
+      up.server.closeAllConnections();
+      up.server.close();
+    }
+  });
 });

@@ -74,6 +74,16 @@ describe('proxy core', () => {
     assert.notEqual(res.headers['x-request-id'], 'forged-id');
   });
 
+  test('method and path override headers never reach the upstream: it must run the request line that was authorized', async () => {
+    const overrides = { 'x-http-method-override': 'DELETE', 'X-HTTP-Method': 'DELETE', 'x-method-override': 'DELETE', 'x-original-url': '/admin/users', 'x-rewrite-url': '/admin/users', 'x-original-method': 'DELETE' };
+    const res = await request(`${gw.url}/api/items`, { headers: overrides });
+    await res.body.dump();
+    assert.equal(res.statusCode, 200);
+    const seen = upstream.requests.at(-1);
+    assert.equal(seen?.method, 'GET');
+    for (const name of Object.keys(overrides)) assert.equal(seen?.headers[name.toLowerCase()], undefined, name);
+  });
+
   test('a configured identity header (trusted_identity.user_header) from an untrusted client never reaches the upstream; from a trusted proxy it does', async () => {
     const up = await startRecordingUpstream();
     const auth = { header: { trusted_identity: { enabled: true, user_header: 'Remote-User', name_header: 'Remote-Name' } } };
