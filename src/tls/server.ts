@@ -2,7 +2,7 @@
  * Server-side TLS (issue 2 "TLS, server side"; seeds 000 and 002): the listener's options, mTLS, the development CA
  * when no certificate is configured, and certificate rotation without restart.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
@@ -92,11 +92,19 @@ function readConfigured(path: string, field: string): string {
   }
 }
 
+/**
+ * A resumed TLS session skips certificate verification: OpenSSL restores the verify result stored in the ticket. The
+ * ticket keys survive a reload (on purpose), so once the client CA is replaced, a client whose certificate only the
+ * old CA signed would resume as `authorized`. The session id context names the client trust, and OpenSSL resumes
+ * no session made under another one (TLS 1.2 session ids and tickets, TLS 1.3 PSKs alike): a full handshake follows.
+ */
+const sessionIdContext = (caPem: string): string => createHash('sha256').update(caPem).digest('hex').slice(0, 32);
+
 function contextOptions(m: Material, policy: ProtocolPolicy): SecureContextOptions {
   return {
     cert: m.certPem,
     key: m.keyPem,
-    ...(m.caPem ? { ca: m.caPem } : {}),
+    ...(m.caPem ? { ca: m.caPem, sessionIdContext: sessionIdContext(m.caPem) } : {}),
     minVersion: policy.minVersion,
     maxVersion: policy.maxVersion,
     ciphers: policy.ciphers,
