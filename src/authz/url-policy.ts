@@ -36,8 +36,9 @@ const BLOCKED_V4: Array<[string, number]> = [
   ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
 ];
 // ::ffff:0:0/96 is not listed: BlockList would match every IPv4 address against it; mapped addresses are unmapped first.
+// ::ffff:0:0:0/96 (IPv4-translated, RFC 2765 SIIT) is listed whole: behind a translator ::ffff:0:127.0.0.1 is loopback.
 const BLOCKED_V6: Array<[string, number]> = [
-  ['::', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 32], ['2001:db8::', 32],
+  ['::', 96], ['::ffff:0:0:0', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 32], ['2001:db8::', 32],
   ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
 ];
 const blocked = new BlockList();

@@ -117,7 +117,7 @@ describe('SSRF: allow-list and URL tricks', () => {
 });
 
 test('isPrivateAddress covers the special ranges and nothing public', () => {
-  for (const ip of ['127.0.0.1', '10.0.0.1', '169.254.169.254', '::1', 'fe80::1', 'fd00::1', '::ffff:10.0.0.1', '0.0.0.0', '255.255.255.255', 'not-an-ip']) {
+  for (const ip of ['127.0.0.1', '10.0.0.1', '169.254.169.254', '::1', 'fe80::1', 'fd00::1', '::ffff:10.0.0.1', '::ffff:0:127.0.0.1', '::ffff:0:7f00:1', '0.0.0.0', '255.255.255.255', 'not-an-ip']) {
     assert.equal(isPrivateAddress(ip), true, ip);
   }
   for (const ip of ['8.8.8.8', '93.184.215.14', '2606:4700:4700::1111', '::ffff:8.8.8.8']) assert.equal(isPrivateAddress(ip), false, ip);
