@@ -38,8 +38,9 @@ export async function buildCapabilities(
   const admin: AdminHandler = async (req, res, subpath, ex) => {
     const p = identify(ex);
     if (p) await p;
-    if (subpath === '/approvals' || subpath.startsWith('/approvals/') || subpath.startsWith('/approvals?')) {
-      await approvalsAdmin(req, res, subpath, ex.principal);
+    if (subpath === '/approvals' || subpath.startsWith('/approvals/')) {
+      // The list's filters (?status=…&limit=…) are in the query, which the exchange keeps apart from the path.
+      await approvalsAdmin(req, res, ex.query ? `${subpath}?${ex.query}` : subpath, ex.principal);
       ex.status = res.statusCode;
       return;
     }
