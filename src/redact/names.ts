@@ -17,6 +17,12 @@ export type KeyClass =
 /** Last word → class. */
 const LAST_WORD: Record<string, KeyClass> = Object.assign(Object.create(null) as Record<string, KeyClass>, {
   password: 'strong',
+  // Plurals hold the same secrets ({ passwords: [...] }, { secrets: { db: … } }). Not "tokens": LLM APIs count
+  // tokens (max_tokens, total_tokens), and a token string under it is still caught by the text rules.
+  passwords: 'strong',
+  passphrases: 'strong',
+  secrets: 'strong',
+  cookies: 'strong',
   passwd: 'strong',
   passphrase: 'strong',
   pass: 'strong',
@@ -24,6 +30,7 @@ const LAST_WORD: Record<string, KeyClass> = Object.assign(Object.create(null) as
   secret: 'strong',
   token: 'strong',
   apikey: 'strong',
+  apikeys: 'strong',
   credentials: 'strong',
   credential: 'strong',
   creds: 'strong',
@@ -61,10 +68,14 @@ const LAST_WORD: Record<string, KeyClass> = Object.assign(Object.create(null) as
 /** Last two words joined → class; checked before the last word alone (api_key is strong, cache_key weak). */
 const LAST_TWO: Record<string, KeyClass> = Object.assign(Object.create(null) as Record<string, KeyClass>, {
   apikey: 'strong',
+  apikeys: 'strong',
   privatekey: 'strong',
+  privatekeys: 'strong',
   secretkey: 'strong',
   accesskey: 'strong',
+  accesskeys: 'strong',
   signingkey: 'strong',
+  signingkeys: 'strong',
   encryptionkey: 'strong',
   masterkey: 'strong',
   accountkey: 'strong',

@@ -24,6 +24,12 @@ export interface ValueOptions {
 }
 
 const SCHEME = /^([A-Za-z][A-Za-z0-9-]{0,30})([ \t]+)\S/;
+/**
+ * Name/value entries whose value is as secret as its name: Kubernetes and ECS env ({ name, value }), SSM and other
+ * AWS APIs ({ Name, Value }), header lists ({ key, value }), CloudFormation parameters ({ ParameterKey, ParameterValue }).
+ */
+const ENTRY_NAME_KEYS = ['name', 'Name', 'key', 'Key', 'ParameterKey'] as const;
+const ENTRY_VALUE_KEYS = new Set(['value', 'Value', 'ParameterValue']);
 /** A command-line option on its own (`--password`, `-token`), with no `=value` glued to it. */
 const FLAG = /^--?[A-Za-z][A-Za-z0-9_.-]{0,126}$/;
 
@@ -129,7 +135,7 @@ class Walker {
     let changed = copy || (proto !== Object.prototype && proto !== null);
     const outKeys = new Array<string>(keys.length);
     const outVals = new Array<unknown>(keys.length);
-    // { name: "DB_PASSWORD", value: "…" } (Kubernetes env entries): the value is as secret as its name says.
+    // { name: "DB_PASSWORD", value: "…" } (ENTRY_NAME_KEYS): the value is as secret as its name says.
     let siblingSecret = false;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
@@ -142,7 +148,7 @@ class Walker {
         readable = false;
       }
       let out: unknown;
-      if (k === 'value' && (siblingSecret ||= this.nameIsSecret(v)) && typeof value === 'string' && value !== '' && !isPlaceholder(value)) out = REDACTED;
+      if (ENTRY_VALUE_KEYS.has(k) && (siblingSecret ||= this.nameIsSecret(v)) && typeof value === 'string' && value !== '' && !isPlaceholder(value)) out = REDACTED;
       else out = this.entryValue(k, value, depth, fields);
       const outKey = this.o.key(k);
       if (!readable || outKey !== k || out !== value) changed = true;
@@ -157,8 +163,12 @@ class Walker {
 
   private nameIsSecret(v: Record<string, unknown>): boolean {
     try {
-      const name = v['name'];
-      return typeof name === 'string' && this.o.keys.classify(name) === 'strong';
+      for (const k of ENTRY_NAME_KEYS) {
+        if (!Object.hasOwn(v, k)) continue;
+        const name = v[k];
+        if (typeof name === 'string' && this.o.keys.classify(name) === 'strong') return true;
+      }
+      return false;
     } catch {
       return false;
     }

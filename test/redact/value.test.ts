@@ -57,6 +57,24 @@ describe('redactValue', () => {
     });
   });
 
+  test('name/value entries in the spellings AWS, header lists and CloudFormation use are judged like { name, value }', () => {
+    const input = {
+      ssm: [{ Name: 'DB_PASSWORD', Value: 'hunter2' }, { Name: 'REGION', Value: 'eu-west-1' }],
+      headers: [{ key: 'X-Api-Key', value: 'k-12345678' }, { key: 'Accept', value: 'application/json' }],
+      cfn: [{ ParameterKey: 'MasterUserPassword', ParameterValue: 'Tr0ub4dor&3' }, { ParameterKey: 'InstanceType', ParameterValue: 't3.micro' }],
+    };
+    assert.deepEqual(r.redactValue(input), {
+      ssm: [{ Name: 'DB_PASSWORD', Value: '[REDACTED]' }, { Name: 'REGION', Value: 'eu-west-1' }],
+      headers: [{ key: 'X-Api-Key', value: '[REDACTED]' }, { key: 'Accept', value: 'application/json' }],
+      cfn: [{ ParameterKey: 'MasterUserPassword', ParameterValue: '[REDACTED]' }, { ParameterKey: 'InstanceType', ParameterValue: 't3.micro' }],
+    });
+  });
+
+  test('plural secret names hold secrets too; token counts (max_tokens, total_tokens) are not secrets', () => {
+    const out = r.redactValue({ passwords: ['hunter2', 'hunter3'], secrets: { db: 'pw-1' }, api_keys: ['k-1'], cookies: 'sid=1', usage: { max_tokens: 512, total_tokens: 87 } });
+    assert.deepEqual(out, { passwords: '[REDACTED]', secrets: '[REDACTED]', api_keys: '[REDACTED]', cookies: '[REDACTED]', usage: { max_tokens: 512, total_tokens: 87 } });
+  });
+
   test('argv arrays: the word after a secret --flag is its value, as in the text rule\'s "--password x"', () => {
     // An exec-style tool call ({ command, args }) audited or logged: the flag and its value are separate strings.
     const call = { command: 'psql', args: ['-h', 'db', '--password', 'hunter2', '--api-key', 'k-123456', '--session', 'started', '--verbose', 'on'] };
