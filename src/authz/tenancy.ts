@@ -9,6 +9,24 @@ import type { Principal } from '../core/types.js';
 export interface CrossTenantGrant {
   principal: string;
   tenants: readonly string[];
+  /** Only principals authenticated by this method (authz.cross_tenant_grants[].method). */
+  method?: string | undefined;
+  /** Only JWT principals from this issuer. */
+  issuer?: string | undefined;
+}
+
+interface GrantEntry {
+  all: boolean;
+  tenants: ReadonlySet<string>;
+  source: string;
+  method: string | undefined;
+  issuer: string | undefined;
+}
+
+/** Whether a grant narrowed to a credential kind (method, JWT issuer) applies to this principal. */
+function realmMatches(g: GrantEntry, p: Principal): boolean {
+  if (g.issuer !== undefined && (p.method !== 'jwt' || p.attributes['issuer'] !== g.issuer)) return false;
+  return g.method === undefined || p.method === g.method;
 }
 
 export const CROSS_TENANT_ALL_SCOPE = 'tenant:*:admin';
@@ -16,15 +34,17 @@ export const tenantAdminScope = (tenant: string): string => `tenant:${tenant}:ad
 
 export class Tenancy {
   readonly #known: ReadonlySet<string>;
-  /** principal id → tenants (or '*') it administers by configuration. */
-  readonly #grants = new Map<string, { all: boolean; tenants: ReadonlySet<string>; source: string }>();
+  /** principal id → the grants (tenants or '*', each maybe narrowed to a method or issuer) configured for it. */
+  readonly #grants = new Map<string, GrantEntry[]>();
 
   constructor(known: Iterable<string>, grants: readonly CrossTenantGrant[]) {
     this.#known = new Set(known);
     grants.forEach((g, i) => {
-      const prev = this.#grants.get(g.principal);
-      const tenants = new Set([...(prev?.tenants ?? []), ...g.tenants]);
-      this.#grants.set(g.principal, { all: tenants.has('*'), tenants, source: prev?.source ?? `authz.cross_tenant_grants[${i}]` });
+      const tenants = new Set(g.tenants);
+      const entry: GrantEntry = { all: tenants.has('*'), tenants, source: `authz.cross_tenant_grants[${i}]`, method: g.method, issuer: g.issuer };
+      const list = this.#grants.get(g.principal);
+      if (list) list.push(entry);
+      else this.#grants.set(g.principal, [entry]);
     });
   }
 
@@ -43,8 +63,8 @@ export class Tenancy {
       if (s === CROSS_TENANT_ALL_SCOPE) return s;
       if (s.length === tenant.length + 13 && s.startsWith('tenant:') && s.endsWith(':admin') && s.slice(7, -6) === tenant) return s;
     }
-    const g = this.#grants.get(principal.id);
-    if (g && (g.all || g.tenants.has(tenant))) return g.source;
+    const list = this.#grants.get(principal.id);
+    if (list) for (const g of list) if ((g.all || g.tenants.has(tenant)) && realmMatches(g, principal)) return g.source;
     return undefined;
   }
 }

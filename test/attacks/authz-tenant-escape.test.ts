@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { call, httpEngine } from '../authz/http-helpers.js';
 import { principal } from '../authz/helpers.js';
+import type { Principal } from '../../src/core/types.js';
 
 describe('tenant escape attempts', () => {
   test('an unknown tenant is rejected', async () => {
@@ -44,6 +45,18 @@ describe('tenant escape attempts', () => {
     const { err, ex } = await call(e, 'PUT', '/t/acme-corp/ns/prod/caches/c', principal('sre', [], { tenant: 'globex' }));
     assert.equal(err, undefined);
     assert.deepEqual(ex.decision?.scopes_used, ['authz.cross_tenant_grants[0]']);
+  });
+
+  test('a grant narrowed to one IdP does not follow the same principal id from another issuer or method', async () => {
+    const e = await httpEngine({ cross_tenant_grants: [{ principal: 'sre', tenants: ['*'], method: 'jwt', issuer: 'https://idp.internal' }] });
+    const sre = (method: Principal['method'], issuer?: string) => principal('sre', [], { tenant: 'globex', method, attributes: issuer ? { issuer } : {} });
+    const path = '/t/acme-corp/ns/prod/caches/c';
+    const ours = await call(e, 'PUT', path, sre('jwt', 'https://idp.internal'));
+    assert.equal(ours.err, undefined);
+    assert.deepEqual(ours.ex.decision?.scopes_used, ['authz.cross_tenant_grants[0]']);
+    assert.equal((await call(e, 'PUT', path, sre('jwt', 'https://partner.example'))).err?.code, 'GH_TENANT_MISMATCH', 'a partner IdP\'s sub: sre');
+    assert.equal((await call(e, 'PUT', path, sre('token'))).err?.code, 'GH_TENANT_MISMATCH', 'a Gatehouse token for sre');
+    await assert.rejects(httpEngine({ cross_tenant_grants: [{ principal: 'sre', tenants: ['*'], method: 'token', issuer: 'https://idp.internal' }] }), /issuer narrows jwt principals only/);
   });
 
   test('the hierarchy never implies a cross-tenant grant, even if configured under admin', async () => {

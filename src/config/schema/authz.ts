@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { filePath, scopeName, section } from './common.js';
+import { AUTH_METHODS } from './auth.js';
 
 /** Seed 001's scope hierarchy: each scope and the scope(s) that include it (null for a root). */
 export const SEED001_SCOPE_HIERARCHY: Readonly<Record<string, string | null>> = Object.freeze({
@@ -102,7 +103,22 @@ export const authzSection = section({
   /** Known tenants (seed 002: unknown tenants rejected). Empty: the tenants the ACL files name. */
   tenants: z.array(tenantId).default([]),
   /** Principals allowed to act as admin in other tenants; `*` = every tenant. The scope `tenant:<id>:admin` / `tenant:*:admin` is the token form. */
-  cross_tenant_grants: z.array(z.strictObject({ principal: z.string().min(1).max(256), tenants: z.array(z.union([tenantId, z.literal('*')])).min(1) })).default([]),
+  /**
+   * Principals that administer other tenants. A principal id is unique only within the credential kind it came from:
+   * `method` (and for jwt `issuer`) narrow a grant to one of them, so a partner IdP's `sub: sre` is not our `sre`.
+   */
+  cross_tenant_grants: z
+    .array(
+      z
+        .strictObject({
+          principal: z.string().min(1).max(256),
+          tenants: z.array(z.union([tenantId, z.literal('*')])).min(1),
+          method: z.enum(AUTH_METHODS).optional(),
+          issuer: z.string().min(1).max(2000).optional(),
+        })
+        .refine((g) => g.issuer === undefined || g.method === undefined || g.method === 'jwt', { message: 'issuer narrows jwt principals only: set method: jwt or leave method out', path: ['issuer'] }),
+    )
+    .default([]),
   /** Seed 002 ACL documents (multi-document YAML allowed), relative to the working directory. */
   acl_files: z.array(filePath()).default([]),
   /** Resource types ACL rules may name (seed 002: stream, cache). */
