@@ -1,7 +1,8 @@
 /**
  * bench/proxy (issue 2): one run, load from a separate process (wrk -t1 -c32), against
  *   direct upstream · Gatehouse over HTTP · Gatehouse over TLS · Gatehouse with `workers: auto` (one per CPU) · bare undici
- *   proxy · nginx (keep-alive upstream).
+ *   proxy · nginx (keep-alive upstream); and two diagnostics, Gatehouse without its audit trail in one process and
+ *   with `workers: auto`, which tell the forward path's cost apart from the audit record's.
  * Then p99 at a fixed 1,000 req/s: direct, nginx, the bare proxy and Gatehouse in interleaved rounds, then each proxy
  * paired with direct in the same seconds. Prints req/s, p50, p99 and ratios; writes docs/performance.md.
  * Needs: `npm run build` in the root (the gateway runs from dist/), and Debian's wrk and nginx.
@@ -104,12 +105,14 @@ async function main(): Promise<void> {
     const gwTlsPort = await freePort();
     const gwNoAuditPort = await freePort();
     const gwWorkersPort = await freePort();
+    const gwWorkersNoAuditPort = await freePort();
     const cfg = (tls: boolean, audit = true, workers: number | 'auto' = 1) =>
       `server:\n  workers: ${workers}\n  tls:\n    enabled: ${tls}\nlog:\n  level: warn\naudit:\n  enabled: ${audit}\nroutes:\n  - name: up\n    prefix: /\n    upstream: ${upstream}\n    auth_required: false\n`;
     writeFileSync(join(work, 'http.yaml'), cfg(false));
     writeFileSync(join(work, 'tls.yaml'), cfg(true));
     writeFileSync(join(work, 'noaudit.yaml'), cfg(false, false));
     writeFileSync(join(work, 'workers.yaml'), cfg(false, true, 'auto'));
+    writeFileSync(join(work, 'workers-noaudit.yaml'), cfg(false, false, 'auto'));
     const env = { ...process.env, GATEHOUSE_HOME: join(work, 'home'), GATEHOUSE_ENV: 'development' };
     const gh = join(root, 'bin/gatehouse.js');
     const ghHttpProc = await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'http.yaml'), '--listen', `127.0.0.1:${gwHttpPort}`], gwHttpPort, env);
@@ -122,6 +125,11 @@ async function main(): Promise<void> {
     const ghWorkersProc = await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'workers.yaml'), '--listen', `127.0.0.1:${gwWorkersPort}`], gwWorkersPort, { ...env, GATEHOUSE_HOME: join(work, 'home-workers') });
     children.push(ghWorkersProc);
     const WORKERS = `gatehouse http, workers: auto (${cpus().length})`;
+    // A diagnostic, not a configuration to run: the forward path alone (no audit trail) spread over every CPU, so the
+    // report tells the proxy core's throughput apart from the audit record's cost when the machine is saturated.
+    const ghWorkersNoAuditProc = await startProcess(process.execPath, [gh, 'serve', '--config', join(work, 'workers-noaudit.yaml'), '--listen', `127.0.0.1:${gwWorkersNoAuditPort}`], gwWorkersNoAuditPort, { ...env, GATEHOUSE_HOME: join(work, 'home-workers-noaudit') });
+    children.push(ghWorkersNoAuditProc);
+    const WORKERS_NOAUDIT = `gatehouse http, workers: auto (${cpus().length}), audit off`;
 
     const barePort = await freePort();
     const bareProc = await startProcess(process.execPath, [join(here, 'bare-proxy.mjs'), String(barePort), upstream], barePort, { ...process.env, NODE_PATH: join(root, 'node_modules') });
@@ -145,10 +153,11 @@ async function main(): Promise<void> {
       ['gatehouse https (TLS)', `https://127.0.0.1:${gwTlsPort}/`, cpuOf(ghTlsProc)],
       ['gatehouse http, audit off', `http://127.0.0.1:${gwNoAuditPort}/`, cpuOf(ghNoAuditProc)],
       [WORKERS, `http://127.0.0.1:${gwWorkersPort}/`, cpuOf(ghWorkersProc, true)],
+      [WORKERS_NOAUDIT, `http://127.0.0.1:${gwWorkersNoAuditPort}/`, cpuOf(ghWorkersNoAuditProc, true)],
     ]);
     console.log('\nbest of each (CPU: median of the rounds):');
     for (const r of results) console.log(`  ${r.name.padEnd(26)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   CPU ${r.cpu.toFixed(1)} µs/req`);
-    const by = (n: string) => results.find((r) => r.name === n || r.name.startsWith(`${n} `)) as Result;
+    const by = (n: string) => (results.find((r) => r.name === n) ?? results.find((r) => r.name.startsWith(`${n} `))) as Result;
     const direct = by('direct');
     const ghHttp = by('gatehouse http');
     const bare = by('bare undici');
@@ -213,9 +222,10 @@ async function main(): Promise<void> {
       `gatehouse http / direct            = ${ratio(ghHttp, direct)}×`,
       `gatehouse https / gatehouse http   = ${ratio(by('gatehouse https'), ghHttp)}×`,
       `gatehouse http, audit off / bare   = ${ratio(by('gatehouse http, audit off'), bare)}×   (the cost of the hash-chained audit record per request)`,
+      `${WORKERS_NOAUDIT} / bare undici proxy = ${ratio(by(WORKERS_NOAUDIT), bare)}×   (diagnostic: the forward path alone on every CPU; against ${WORKERS}: the audit record's cost when the machine is saturated)`,
       `nginx / direct                     = ${ratio(nginx, direct)}×`,
       `bare undici proxy / direct         = ${ratio(bare, direct)}×`,
-      `CPU per request, gatehouse http / bare undici proxy = ${(ghHttp.cpu / bare.cpu).toFixed(2)}× (${ghHttp.cpu.toFixed(1)} / ${bare.cpu.toFixed(1)} µs; audit off ${by('gatehouse http, audit off').cpu.toFixed(1)} µs; workers: auto ${by(WORKERS).cpu.toFixed(1)} µs)`,
+      `CPU per request, gatehouse http / bare undici proxy = ${(ghHttp.cpu / bare.cpu).toFixed(2)}× (${ghHttp.cpu.toFixed(1)} / ${bare.cpu.toFixed(1)} µs; audit off ${by('gatehouse http, audit off').cpu.toFixed(1)} µs; workers: auto ${by(WORKERS).cpu.toFixed(1)} µs, audit off ${by(WORKERS_NOAUDIT).cpu.toFixed(1)} µs)`,
       `p99 added at 1,000 req/s           = ${added.toFixed(2)} ms   (target ≤ 1 ms; same rounds: workers: auto adds ${addedOf('gatehouse, workers: auto').toFixed(2)} ms, nginx ${addedOf('nginx').toFixed(2)} ms, the bare undici proxy ${addedOf('bare undici proxy').toFixed(2)} ms)`,
       `p99 added at 1,000 req/s, paired   = ${pairedAdded('gatehouse').toFixed(2)} ms   (target ≤ 1 ms; median over ${FIXED_ROUNDS} rounds of proxy p99 − direct p99 with both streams in the same 10 s; workers: auto adds ${pairedAdded('gatehouse, workers: auto').toFixed(2)} ms, nginx ${pairedAdded('nginx').toFixed(2)} ms, the bare undici proxy ${pairedAdded('bare undici proxy').toFixed(2)} ms; errors ${pairedErrors})`,
     ];
@@ -225,7 +235,7 @@ async function main(): Promise<void> {
       'proxy',
       `Measured ${new Date().toISOString().slice(0, 10)} with \`cd bench && npm run proxy\`: wrk -t1 -c${CONNECTIONS} -d${DURATION}s from a separate process, best of ${ROUNDS} interleaved rounds, ` +
         `a minimal upstream on loopback (a 13-byte body from a raw socket, bench/proxy/upstream.mjs: direct ≈ 100k req/s, as issue 2 measured), ${cpus().length} CPUs, node ${process.version}. Gatehouse runs \`gatehouse serve\` from dist/ with ` +
-        `log level warn (nginx with access_log off), one public route (\`auth_required: false\`: the identify stage runs and finds no credential), and the hash-chained audit record of every request written with group-commit fsync — the bare proxy and nginx write no audit trail. "workers: auto" is the same gateway with \`server.workers: auto\`: one worker process per CPU behind a supervisor, sharing the listener and one audit chain (docs/gateway.md, Workers). CPU µs per request: the serving process's user + system time (all its threads; nginx: its worker; workers: the supervisor and its workers) over the requests of each round, median of the rounds.\n\n${table}\n\n` +
+        `log level warn (nginx with access_log off), one public route (\`auth_required: false\`: the identify stage runs and finds no credential), and the hash-chained audit record of every request written with group-commit fsync — the bare proxy and nginx write no audit trail. "workers: auto" is the same gateway with \`server.workers: auto\`: one worker process per CPU behind a supervisor, sharing the listener and one audit chain (docs/gateway.md, Workers). The two "audit off" rows are diagnostics, not configurations to run: the same gateways without their audit trail. CPU µs per request: the serving process's user + system time (all its threads; nginx: its worker; workers: the supervisor and its workers) over the requests of each round, median of the rounds.\n\n${table}\n\n` +
         lines.map((l) => `- ${l}`).join('\n') +
         `\n- fixed 1,000 req/s, open loop, median p99 of ${FIXED_ROUNDS} interleaved rounds: ` +
         fixedTargets.map(([n]) => `${n} ${fixed.get(n)!.p99.toFixed(2)} ms`).join(', ') +
