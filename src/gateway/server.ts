@@ -182,6 +182,23 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     res.writeHead(allowed ? 204 : 403).end();
     return true;
   }
+  /**
+   * CSRF: a browser attaches credentials on its own (a cached Basic password, a client certificate, the cookie of an
+   * authenticating proxy) and sends "simple" cross-origin POSTs (text/plain forms, no-cors fetch) without a preflight.
+   * The page cannot read the answer, but an approval decided or a transit call made does not need it. Browsers send
+   * Origin on every POST (Fetch standard §3.1), so an admin action from an origin not in admin_cors_origins — the
+   * gateway's own included, since it serves the proxied upstreams' pages — is refused; clients without Origin
+   * (curl, scripts) are not browsers and are unaffected. Reads (GET) change nothing and stay unreadable cross-origin.
+   */
+  function refuseCrossSiteAdmin(req: IncomingMessage): void {
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
+    const origin = req.headers.origin;
+    const site = req.headers['sec-fetch-site'];
+    const fromBrowserPage = origin !== undefined || (site !== undefined && site !== 'none');
+    if (!fromBrowserPage) return;
+    if (origin !== undefined && (corsOrigins.has(origin) || corsOrigins.has('*'))) return;
+    throw new GatehouseError('GH_FORBIDDEN', 'Forbidden: admin actions from this origin are not allowed (server.admin_cors_origins)', { data: { reason: 'cross_origin' } });
+  }
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (shuttingDown) res.setHeader('connection', 'close');
     // Every HTTPS response, health and errors included, carries the gateway's HSTS policy.
@@ -217,6 +234,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
           return;
         }
         res.setHeader('x-request-id', ex.id);
+        refuseCrossSiteAdmin(req);
         // The same door checks as any route: an admin action (an approval decided) that cannot be audited is refused,
         // and a client certificate outside the mTLS allow-list reaches the admin API no more than an upstream.
         if (!caps.audit.healthy()) throw new GatehouseError('GH_AUDIT_UNAVAILABLE');
