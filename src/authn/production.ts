@@ -1,4 +1,5 @@
 import type { GatehouseConfig } from '../config/index.js';
+import { ipMatcher } from '../core/net.js';
 
 const LOOPBACK_URL = /^http:\/\/(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d+)?(\/|$)/i;
 
@@ -25,13 +26,24 @@ export function authProductionProblems(cfg: GatehouseConfig): string[] {
     }
     if (iss.secret !== undefined && Buffer.byteLength(iss.secret) < 32) problems.push(`auth.jwt.issuers[${i}].secret is shorter than 32 bytes`);
   });
-  for (const [name, value] of Object.entries(auth.header.headers)) {
-    if (value.length < 16 && auth.methods.includes('header') && /key|token|secret|auth/i.test(name)) {
+  const headerValues = Object.entries(auth.header.headers);
+  for (const [name, value] of headerValues) {
+    if (value.length < 16 && auth.methods.includes('header') && /key|token|secret|auth|pass|pwd|cred/i.test(name)) {
       problems.push(`auth.header.headers.${name} is shorter than 16 characters: use a long random value`);
     }
   }
-  if (auth.header.trusted_identity.authenticate && auth.methods.includes('header') && cfg.server.trusted_proxies.length === 0) {
-    problems.push('auth.header.trusted_identity.authenticate is on but server.trusted_proxies is empty');
+  // The headers together are the credential, whatever they are called (X-Client-Code: 1234 is a four-digit
+  // password): at least one of them must carry a long random value. X-Tenant-ID beside it may stay short.
+  if (auth.methods.includes('header') && headerValues.length > 0 && headerValues.every(([, v]) => v.length < 16) && problems.every((p) => !p.startsWith('auth.header.headers.'))) {
+    problems.push('auth.header.headers: no header holds a value of 16 characters or more: one must carry a long random secret');
+  }
+  if (auth.header.trusted_identity.authenticate && auth.methods.includes('header')) {
+    if (cfg.server.trusted_proxies.length === 0) problems.push('auth.header.trusted_identity.authenticate is on but server.trusted_proxies is empty');
+    // A list that trusts every peer (0.0.0.0/0, ::/0, ::ffff:0:0/96, two /1 halves) believes an identity header from
+    // any client: as unauthenticated as an empty list, only spelled differently.
+    else if (trustsEveryPeer(cfg.server.trusted_proxies)) {
+      problems.push('auth.header.trusted_identity.authenticate is on but server.trusted_proxies trusts every address: any client could name its own identity');
+    }
   }
   return problems;
 }
@@ -39,4 +51,18 @@ export function authProductionProblems(cfg: GatehouseConfig): string[] {
 /** True for http URLs that stay on this host (allowed for JWKS and discovery outside production, e.g. tests). */
 export function isLoopbackHttp(url: string): boolean {
   return LOOPBACK_URL.test(url);
+}
+
+/** Addresses spread over both address spaces: a peer list matching all of either family's trusts everyone. */
+const SPREAD_V4 = ['0.0.0.1', '64.0.0.1', '127.0.0.1', '128.0.0.1', '192.0.2.1', '255.255.255.254'];
+const SPREAD_V6 = ['::2', '2001:db8::1', '7fff::1', '8000::1', 'fe80::1', 'ffff::1'];
+
+function trustsEveryPeer(entries: readonly string[]): boolean {
+  let trusted: (ip: string) => boolean;
+  try {
+    trusted = ipMatcher(entries);
+  } catch {
+    return false; // not an address list at all: the listener refuses it when it starts
+  }
+  return SPREAD_V4.every(trusted) || SPREAD_V6.every(trusted);
 }
