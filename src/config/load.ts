@@ -59,8 +59,18 @@ export function resolveStateDir(env: NodeJS.ProcessEnv = process.env, cwd = proc
  * quietly switch the production refusals off.
  */
 export function resolveProfile(env: NodeJS.ProcessEnv = process.env): 'development' | 'production' {
-  const named = (name: string): string | undefined => env[name]?.trim().toLowerCase() || undefined;
-  const v = named('GATEHOUSE_ENV') ?? named('ENV') ?? '';
+  // One pair of quotes around the value is dropped: `docker run --env-file` keeps GATEHOUSE_ENV="production" literally.
+  const named = (name: string): string | undefined => env[name]?.trim().replace(/^(["'])(.*)\1$/s, '$2').trim().toLowerCase() || undefined;
+  const own = named('GATEHOUSE_ENV');
+  if (own !== undefined) {
+    if (own === 'production' || own === 'prod') return 'production';
+    if (own === 'development' || own === 'dev') return 'development';
+    // A misspelt GATEHOUSE_ENV (producton, production-eu, live) falling back to development would silently turn every
+    // production refusal off: refused instead. ENV is shared with other software (staging, test …) and only ever
+    // selects production.
+    throw new ConfigError([`GATEHOUSE_ENV: unknown profile ${JSON.stringify(own.slice(0, 32))} (expected production, prod, development or dev)`]);
+  }
+  const v = named('ENV');
   return v === 'production' || v === 'prod' ? 'production' : 'development';
 }
 

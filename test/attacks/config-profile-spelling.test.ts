@@ -34,6 +34,17 @@ describe('profile selection cannot be bypassed by spelling', () => {
     assert.equal(await profileOf({ GATEHOUSE_ENV: '  ', ENV: 'production' }), 'production');
   });
 
+  test('quotes kept by an env file (GATEHOUSE_ENV="production") are dropped, and a GATEHOUSE_ENV naming no profile is refused, never development', async () => {
+    for (const v of ['"production"', "'prod'", ' "production" ']) assert.equal(resolveProfile({ GATEHOUSE_ENV: v }), 'production', v);
+    assert.equal(resolveProfile({ ENV: '"production"' }), 'production');
+    for (const v of ['producton', 'production-eu', 'live', '"production', 'prod"']) {
+      assert.throws(() => resolveProfile({ GATEHOUSE_ENV: v }), (e: unknown) => e instanceof ConfigError && /GATEHOUSE_ENV: unknown profile/.test(e.message), v);
+      assert.equal(await profileOf({ GATEHOUSE_ENV: v }), 'error GH_CONFIG_INVALID', v);
+    }
+    assert.equal(resolveProfile({ GATEHOUSE_ENV: 'dev' }), 'development');
+    assert.equal(resolveProfile({ ENV: 'staging' }), 'development', 'ENV belongs to other software too: only production counts');
+  });
+
   test('an explicit development still wins, and nothing set is development', async () => {
     assert.equal(resolveProfile({ GATEHOUSE_ENV: 'development', ENV: 'production' }), 'development');
     assert.equal(resolveProfile({}), 'development');
