@@ -2,8 +2,11 @@
  * `gatehouse user …` (issue 3): basic-auth users in the users file (seed 003's `local` provider). Passwords are read
  * from stdin or a no-echo prompt — never from argv — and only their argon2id hash is written.
  */
+import { closeSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { GatehouseConfig } from '../config/index.js';
 import { defaultUsersFile, hashSecret, parseScopes, readUsersFile, writeUsersFile, type UserEntry } from '../authn/index.js';
+import { GatehouseError } from '../core/errors.js';
 import { validUserName } from '../authn/users-file.js';
 import { configOption, openCliAudit } from './context.js';
 import { operator, readLine, usageError, withAuthnContext, type AuditOpener } from './token.js';
@@ -60,16 +63,54 @@ function nameArg(positionals: string[]): string {
   return name;
 }
 
+// A lock older than this was left by a crashed run: the critical section below takes microseconds.
+const STALE_LOCK_MS = 30_000;
+const LOCK_WAIT_MS = 5_000;
+
 /**
- * Writes the users file and audits the change; when the audit record cannot be written the previous file is put
- * back, so no change to who may log in goes unrecorded (fail closed).
+ * Runs `fn` holding `<users file>.lock`, created exclusively, so two `gatehouse user` runs (two operators, a script
+ * and an operator) change the file one after the other. Synchronous: nothing else of this process runs meanwhile.
  */
-async function commitUsers(path: string, before: UserEntry[], after: UserEntry[], audit: AuditEmitter | undefined, event: AuditEvent): Promise<void> {
-  writeUsersFile(path, after);
+function withUsersFileLock<T>(path: string, fn: () => T): T {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const lock = `${path}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx', 0o600));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    try {
+      if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) unlinkSync(lock);
+    } catch {
+      // Released (or taken over) meanwhile: try again.
+    }
+    if (Date.now() > deadline) throw new GatehouseError('GH_STORE_UNAVAILABLE', `The users file is locked by another gatehouse user run (${lock}).`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+  try {
+    return fn();
+  } finally {
+    unlinkSync(lock);
+  }
+}
+
+type UsersChange = (users: UserEntry[]) => UserEntry[];
+
+/**
+ * Applies `change` to the users file as it is now (read, changed and written under the lock, after any prompt and
+ * hashing), then audits it. Read before a password prompt and written back after it, the file would lose whatever
+ * another run changed in between — a removed, compromised account would come back. When the audit record cannot be
+ * written, `undo` reverts this change alone (fail closed: no change to who may log in goes unrecorded).
+ */
+async function commitUsers(path: string, change: UsersChange, undo: UsersChange, audit: AuditEmitter | undefined, event: AuditEvent): Promise<void> {
+  withUsersFileLock(path, () => writeUsersFile(path, change(readUsersFile(path))));
   try {
     await audit?.emit(event);
   } catch (e) {
-    writeUsersFile(path, before);
+    withUsersFileLock(path, () => writeUsersFile(path, undo(readUsersFile(path))));
     throw e;
   }
 }
@@ -89,12 +130,18 @@ function addCommand(openAudit: AuditOpener): Command {
       const scopes = parseScopes(str(args, 'scopes') ?? '');
       return withAuthnContext(args, ctx, openAudit, async (cfg, _store, audit) => {
         const path = usersFile(cfg);
-        const users = readUsersFile(path);
-        if (users.some((u) => u.name === name)) throw usageError(`user ${name} exists; use gatehouse user passwd`);
+        const exists = (users: UserEntry[]) => users.some((u) => u.name === name);
+        // Checked again under the lock: another run may add the same name while this one prompts.
+        if (exists(readUsersFile(path))) throw usageError(`user ${name} exists; use gatehouse user passwd`);
         const entry: UserEntry = { name, password_hash: await hashSecret(await newPassword(ctx)), scopes };
         const tenant = str(args, 'tenant');
         if (tenant !== undefined) entry.tenant = tenant;
-        await commitUsers(path, users, [...users, entry], audit, { event_type: 'user.add', result_status: 'success', subject: operator(ctx), resource: `user:${name}`, scopes, metadata: { user: name } });
+        const add: UsersChange = (users) => {
+          if (exists(users)) throw usageError(`user ${name} exists; use gatehouse user passwd`);
+          return [...users, entry];
+        };
+        const undo: UsersChange = (users) => users.filter((u) => !(u.name === name && u.password_hash === entry.password_hash));
+        await commitUsers(path, add, undo, audit, { event_type: 'user.add', result_status: 'success', subject: operator(ctx), resource: `user:${name}`, scopes, metadata: { user: name } });
         writeLine(ctx.stderr, `added ${name} to ${path}`);
         return 0;
       });
@@ -112,11 +159,17 @@ function passwdCommand(openAudit: AuditOpener): Command {
       const name = nameArg(args.positionals);
       return withAuthnContext(args, ctx, openAudit, async (cfg, _store, audit) => {
         const path = usersFile(cfg);
-        const users = readUsersFile(path);
-        if (!users.some((u) => u.name === name)) throw usageError(`no user ${name}`);
+        if (!readUsersFile(path).some((u) => u.name === name)) throw usageError(`no user ${name}`);
         const hash = await hashSecret(await newPassword(ctx));
-        const after = users.map((u) => (u.name === name ? { ...u, password_hash: hash } : u));
-        await commitUsers(path, users, after, audit, { event_type: 'user.passwd', result_status: 'success', subject: operator(ctx), resource: `user:${name}`, metadata: { user: name } });
+        let previous = '';
+        const set: UsersChange = (users) => {
+          const current = users.find((u) => u.name === name);
+          if (!current) throw usageError(`no user ${name}`);
+          previous = current.password_hash;
+          return users.map((u) => (u === current ? { ...u, password_hash: hash } : u));
+        };
+        const undo: UsersChange = (users) => users.map((u) => (u.name === name && u.password_hash === hash ? { ...u, password_hash: previous } : u));
+        await commitUsers(path, set, undo, audit, { event_type: 'user.passwd', result_status: 'success', subject: operator(ctx), resource: `user:${name}`, metadata: { user: name } });
         writeLine(ctx.stderr, `password changed for ${name}`);
         return 0;
       });
@@ -134,9 +187,17 @@ function rmCommand(openAudit: AuditOpener): Command {
       const name = nameArg(args.positionals);
       return withAuthnContext(args, ctx, openAudit, async (cfg, _store, audit) => {
         const path = usersFile(cfg);
-        const users = readUsersFile(path);
-        if (!users.some((u) => u.name === name)) throw usageError(`no user ${name}`);
-        await commitUsers(path, users, users.filter((u) => u.name !== name), audit, { event_type: 'user.rm', result_status: 'success', subject: operator(ctx), resource: `user:${name}`, metadata: { user: name } });
+        let removed: UserEntry | undefined;
+        let at = 0;
+        const rm: UsersChange = (users) => {
+          at = users.findIndex((u) => u.name === name);
+          removed = users[at];
+          if (!removed) throw usageError(`no user ${name}`);
+          return users.filter((u) => u !== removed);
+        };
+        // Put back where it was, unless another run has added the name again meanwhile.
+        const undo: UsersChange = (users) => (!removed || users.some((u) => u.name === name) ? users : [...users.slice(0, at), removed, ...users.slice(at)]);
+        await commitUsers(path, rm, undo, audit, { event_type: 'user.rm', result_status: 'success', subject: operator(ctx), resource: `user:${name}`, metadata: { user: name } });
         writeLine(ctx.stderr, `removed ${name}`);
         return 0;
       });
