@@ -99,16 +99,16 @@ export async function runCli(argv: string[], partial: Partial<CliContext> = {}):
     path.push(sub.name);
     args.shift();
   }
-  if (args.includes('--help') || args.includes('-h')) {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  for (const [name, o] of Object.entries(cmd.options ?? {})) {
+    options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+  }
+  if (asksForHelp(args, options)) {
     writeLine(ctx.stdout, helpText(cmd, path));
     return 0;
   }
   let parsed: ParsedArgs;
   try {
-    const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
-    for (const [name, o] of Object.entries(cmd.options ?? {})) {
-      options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
-    }
     parsed = parseArgs({ args, options, strict: true, allowPositionals: true }) as ParsedArgs;
   } catch (e) {
     writeLine(ctx.stderr, `error GH_USAGE: ${unknownOption(e, cmd, path) ?? (e as Error).message.split('\n')[0]}`);
@@ -124,6 +124,15 @@ export async function runCli(argv: string[], partial: Partial<CliContext> = {}):
   } catch (e) {
     return await reportError(e, ctx);
   }
+}
+
+/**
+ * True when --help or -h stands as an option, not as the value of one or after `--`: `token revoke ID --reason --help`
+ * from a script must not print help and exit 0 with nothing revoked (parsed strictly, that value is refused as ambiguous).
+ */
+function asksForHelp(args: string[], options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>): boolean {
+  const { tokens } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: false, allowPositionals: true, tokens: true });
+  return tokens.some((t) => t.kind === 'option' && t.name === 'help');
 }
 
 /** For a misspelt flag, the message names the closest valid one (as config keys do) instead of parseArgs' advice about `--`. */

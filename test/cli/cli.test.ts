@@ -82,3 +82,32 @@ test('an unknown option is refused with exit status 2, naming the nearest valid 
   assert.equal(far.code, 2);
   assert.match(far.stderr, /^error GH_USAGE: unknown option --zzzzzzzz; run gatehouse token mint --help$/m);
 });
+
+test('a flag value that reads --help or -h is not a request for help: a revoke with it fails instead of exiting 0 undone', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
+  try {
+    const env = { GATEHOUSE_HOME: dir, USER: 'tester' };
+    // A script passing a reason (or tenant, or subject) it did not write: the value must never turn the command into help.
+    for (const argv of [
+      ['token', 'revoke', 'abcdefgh12345678', '--reason', '--help'],
+      ['token', 'revoke', 'abcdefgh12345678', '--reason', '-h'],
+      ['keys', 'shred', '--tenant', '--help', '--yes'],
+    ]) {
+      const r = await cli(argv, { env, cwd: dir });
+      assert.equal(r.code, 2, `${argv.join(' ')}: exit ${r.code}, stdout ${r.stdout.slice(0, 80)}`);
+      assert.doesNotMatch(r.stdout, /Usage:/);
+      assert.match(r.stderr, /GH_USAGE/);
+    }
+    // The unambiguous spelling of such a value does what it says; a real --help still shows help.
+    const revoked = await cli(['token', 'revoke', 'abcdefgh12345678', '--reason=--help'], { env, cwd: dir });
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.match(revoked.stdout, /^revoked abcdefgh12345678$/m);
+    for (const argv of [['token', 'revoke', '--help'], ['token', 'revoke', 'x', '-h'], ['keys', 'shred', '--tenant', 't', '--help']]) {
+      const help = await cli(argv, { env, cwd: dir });
+      assert.equal(help.code, 0, argv.join(' '));
+      assert.match(help.stdout, /Usage: gatehouse/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
