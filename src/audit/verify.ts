@@ -13,7 +13,7 @@ import { keyId, parsePublicKey } from './keys.js';
 
 export type BreakKind =
   | 'modified' | 'malformed' | 'chain' | 'deleted' | 'inserted' | 'reordered' | 'truncated'
-  | 'forged_checkpoint' | 'missing_checkpoint' | 'missing_start';
+  | 'forged_checkpoint' | 'missing_checkpoint' | 'missing_start' | 'missing_log';
 
 export interface ChainBreak {
   kind: BreakKind;
@@ -285,6 +285,10 @@ class Verifier {
       if (missing > 0) {
         this.#break({ kind: 'deleted', file: g.file, line: g.line, seq: g.to + 1, message: g.from === g.to ? `seq ${g.from} is missing: a record was deleted` : `seq ${g.from}–${g.to} are missing: ${missing} record(s) were deleted` });
       }
+    }
+    // A directory without a single audit file: the log was deleted whole (a writer creates its file when it opens).
+    if (fromDirectory && r.files.length === 0) {
+      this.#break({ kind: 'missing_log', file: '', line: 0, message: 'the directory holds no audit log file: the log was deleted, or no writer ever opened it here' });
     }
     const first = this.#first;
     // Only a retention record a later checkpoint signs counts: records after the last checkpoint can be appended by

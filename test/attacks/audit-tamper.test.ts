@@ -28,6 +28,14 @@ describe('audit chain tampering is detected', () => {
     assert.deepEqual(r.breaks, []);
   });
 
+  test('deleted log: a directory whose every audit file was removed is broken, not "OK: 0 records"', async (t) => {
+    const { dir, verify } = await setup(t);
+    for (const f of readdirSync(dir)) if (f.startsWith('audit')) unlinkSync(join(dir, f));
+    const r = await verify();
+    assert.equal(r.status, 'broken');
+    assert.deepEqual(kinds(r), ['missing_log']);
+  });
+
   test('modified record: changing a field without rehashing', async (t) => {
     const { file, lines, verify } = await setup(t);
     lines[4] = (lines[4] as string).replace('"nginx"', '"netcat"');
