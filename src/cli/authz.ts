@@ -126,7 +126,7 @@ const explain: Command = {
     'Prints the decision the gateway would make: allow or deny, the reason code, the rule that matched or the scope that was\n' +
     'missing, the scopes used, the policy version, and whether approval is needed. Exit status 0 when allowed, 1 when denied.\n' +
     'Examples:\n' +
-    '  gatehouse authz explain --token "$TOKEN" --tool install_package --args \'{"package_name":"nginx"}\'\n' +
+    '  gatehouse authz explain --token-stdin --tool install_package --args \'{"package_name":"nginx"}\' <<<"$TOKEN"\n' +
     '  gatehouse authz explain --scopes readonly --tool get_system_status\n' +
     '  gatehouse authz explain --scopes "" --principal service-account-publisher --tenant acme-corp \\\n' +
     '      --method POST --path /t/acme-corp/ns/production/streams/orders',
