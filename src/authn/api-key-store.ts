@@ -3,6 +3,7 @@ import type { StateStore } from '../core/store.js';
 import { GatehouseError } from '../core/errors.js';
 import { hashSecret, isSupportedHash } from './passwords.js';
 import { registerAuthSecret } from './secret-registry.js';
+import { validateTenant } from './scopes.js';
 
 /**
  * API keys (issue 3): `gh_<id>_<secret>`. Only a hash is stored (argon2id; bcrypt for imported keys), looked up by
@@ -61,6 +62,8 @@ export interface CreateApiKeyOptions {
 /** Creates a key and returns it once; only its hash is stored. */
 export async function createApiKey(store: StateStore, opts: CreateApiKeyOptions): Promise<{ key: string; record: ApiKeyInfo }> {
   if (!NAME_RE.test(opts.name)) throw new GatehouseError('GH_USAGE', 'A key name is letters, digits and ._@:- (at most 128).');
+  // The same tenant names as tokens and users: a tenant the policy can never name would bind the key to nothing.
+  if (opts.tenant !== undefined) validateTenant(opts.tenant);
   const id = newKeyId();
   const secret = randomBytes(32).toString('base64url');
   const key = `${API_KEY_PREFIX}${id}_${secret}`;
@@ -79,6 +82,7 @@ export async function createApiKey(store: StateStore, opts: CreateApiKeyOptions)
 export async function importApiKey(store: StateStore, opts: Omit<CreateApiKeyOptions, 'expiresAt'> & { hash: string }): Promise<ApiKeyInfo> {
   if (!NAME_RE.test(opts.name)) throw new GatehouseError('GH_USAGE', 'A key name is letters, digits and ._@:- (at most 128).');
   if (!isSupportedHash(opts.hash)) throw new GatehouseError('GH_USAGE', 'The hash must be argon2id or bcrypt ($2b$).');
+  if (opts.tenant !== undefined) validateTenant(opts.tenant);
   const record: ApiKeyRecord = { id: newKeyId(), name: opts.name, hash: opts.hash, scopes: opts.scopes, type: opts.type ?? 'service', created_at: opts.now };
   if (opts.tenant !== undefined) record.tenant = opts.tenant;
   await store.put(NS_API_KEYS, record.id, record);

@@ -32,6 +32,14 @@ describe('api_key method', () => {
     assert.equal(second.principal?.method, 'api_key');
   });
 
+  test('a key bound to a tenant name tokens could not carry is refused at creation and import (GH_USAGE)', async (t) => {
+    const { deps } = await setup(t, { methods: ['api_key'] });
+    for (const tenant of ['acme corp', 'acme\nx', '', '*', 'a'.repeat(129)]) {
+      await assert.rejects(createApiKey(deps.store, { name: 'svc', scopes: ['readonly'], tenant, now: deps.clock.now() }), (e: GatehouseError) => e.code === 'GH_USAGE', JSON.stringify(tenant));
+      await assert.rejects(importApiKey(deps.store, { name: 'svc', scopes: ['readonly'], tenant, hash: '$2b$12$' + 'a'.repeat(53), now: deps.clock.now() }), (e: GatehouseError) => e.code === 'GH_USAGE', JSON.stringify(tenant));
+    }
+  });
+
   test('a wrong secret, an unknown id and a malformed key are refused with their reasons', async (t) => {
     const { authn, deps } = await setup(t, { methods: ['api_key'] });
     const { key } = await createApiKey(deps.store, { name: 'svc', scopes: ['readonly'], now: deps.clock.now() });
