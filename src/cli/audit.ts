@@ -1,6 +1,7 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { GatehouseError } from '../core/errors.js';
+import { BoundedReadError, readFileBounded } from '../core/files.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { hmacValue } from '../audit/record.js';
 import { loadHmacKey, loadVerifyKey, parsePublicKey, writeKeyPair } from '../audit/keys.js';
@@ -57,7 +58,7 @@ const verify: Command = {
     const cfg = needConfig ? await loadCliConfig(args, ctx, { skipProfileCheck: true }) : undefined;
     const targets = args.positionals.length ? args.positionals.map((p) => resolve(ctx.cwd, p)) : dirArg ? resolve(ctx.cwd, dirArg) : auditDirOf(cfg as GatehouseConfig);
     let publicKey: string | undefined;
-    if (pubkey) publicKey = pubkey.includes('-----BEGIN') ? pubkey : readFileSync(resolve(ctx.cwd, pubkey), 'utf8');
+    if (pubkey) publicKey = pubkey.includes('-----BEGIN') ? pubkey : readPublicKeyFile(resolve(ctx.cwd, pubkey));
     else if (cfg) {
       const cp = cfg.audit.checkpoint;
       const key = loadVerifyKey({ publicKeyFile: cp.public_key_file, privateKeyFile: cp.private_key_file, privateKeyEnv: cp.private_key_env, env: ctx.env, stateDir: cfg.state_dir });
@@ -243,3 +244,13 @@ export const auditCommand: Command = {
   usage: 'gatehouse audit <verify|query|tail|keygen|hash> [options]',
   subcommands: [verify, query, tail, keygen, hash],
 };
+
+/** A PEM public key is a few hundred bytes: 64 KiB bounds what --pubkey reads (a FIFO or a device is refused). */
+function readPublicKeyFile(path: string): string {
+  try {
+    return readFileBounded(path, 64 * 1024).toString('utf8');
+  } catch (e) {
+    const why = e instanceof BoundedReadError ? (e.reason === 'too_large' ? 'is larger than 64 KiB' : 'is not a regular file') : 'cannot be read';
+    throw new GatehouseError('GH_USAGE', `the public key file ${why}: ${path}`);
+  }
+}

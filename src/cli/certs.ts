@@ -3,9 +3,10 @@
  * certificate for mTLS tests, generated in Node; private keys written 0600).
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { GatehouseError } from '../core/errors.js';
+import { BoundedReadError, readFileBounded } from '../core/files.js';
 import { certificateInfo, generateDevCertificates } from '../tls/index.js';
 import type { Command } from './types.js';
 import { bool, list, str, writeLine } from './types.js';
@@ -13,14 +14,12 @@ import { bool, list, str, writeLine } from './types.js';
 const MAX_PEM_BYTES = 1_048_576;
 
 function readSmall(path: string, what: string): string {
-  let size: number;
   try {
-    size = statSync(path).size;
-  } catch {
+    return readFileBounded(path, MAX_PEM_BYTES).toString('utf8');
+  } catch (e) {
+    if (e instanceof BoundedReadError) throw new GatehouseError('GH_USAGE', `${what} ${e.reason === 'too_large' ? 'is larger than 1 MiB' : 'is not a regular file'}: ${path}`);
     throw new GatehouseError('GH_USAGE', `${what} cannot be read: ${path}`);
   }
-  if (size > MAX_PEM_BYTES) throw new GatehouseError('GH_USAGE', `${what} is larger than 1 MiB: ${path}`);
-  return readFileSync(path, 'utf8');
 }
 
 const dev: Command = {

@@ -3,10 +3,10 @@
  * config section. Loaded only when one of them is given, so a plain `gatehouse redact` starts without the YAML parser,
  * the config schema or the state store.
  */
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../config/error.js';
+import { BoundedReadError, readFileBounded } from '../core/files.js';
 import { redactSection, type RedactConfig } from '../config/schema/redact.js';
 import { loadCliConfig } from './context.js';
 import type { CliContext, ParsedArgs } from './types.js';
@@ -19,11 +19,11 @@ async function readRulesFile(file: string, cwd: string): Promise<RedactConfig> {
   const path = resolve(cwd, file);
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
-  } catch {
+    text = readFileBounded(path, MAX_RULES_FILE).toString('utf8');
+  } catch (e) {
+    if (e instanceof BoundedReadError) throw new ConfigError([`${file}: ${e.reason === 'too_large' ? 'larger than 1 MiB' : 'not a regular file'}`]);
     throw new ConfigError([`${file}: cannot be read`], 'GH_CONFIG_FILE_UNREADABLE');
   }
-  if (text.length > MAX_RULES_FILE) throw new ConfigError([`${file}: larger than 1 MiB`]);
   let doc: unknown;
   try {
     doc = parseYaml(text, { maxAliasCount: 100 });

@@ -9,3 +9,4 @@ export * from './bytes.js';
 export type * from './store.js';
 export * from './net.js';
 export * from './gc.js';
+export * from './files.js';

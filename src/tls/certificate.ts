@@ -3,8 +3,8 @@
  * the certificate and that it is within its validity"). Errors name the file role, never key material.
  */
 import { X509Certificate, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { GatehouseError } from '../core/errors.js';
+import { readFileBounded } from '../core/files.js';
 
 export interface CertificateInfo {
   subject: string;
@@ -123,17 +123,10 @@ function pemBlocks(text: string): string[] {
 }
 
 function readBounded(path: string): string | undefined {
-  let fd: number | undefined;
   try {
-    fd = openSync(path, 'r');
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size > MAX_PEM_BYTES) return undefined;
-    const buf = Buffer.alloc(st.size);
-    return buf.subarray(0, readSync(fd, buf, 0, st.size, 0)).toString('utf8');
+    return readFileBounded(path, MAX_PEM_BYTES).toString('utf8');
   } catch {
     return undefined;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
 

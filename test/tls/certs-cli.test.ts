@@ -76,6 +76,14 @@ describe('gatehouse certs', () => {
     assert.doesNotMatch(r.stdout + r.stderr, /PRIVATE KEY|MI[A-Za-z0-9+/]{20}/);
   });
 
+  test('operator-named files are read bounded: a device (size 0, no end) is refused at once by certs inspect, audit verify --pubkey and redact --rules', async () => {
+    for (const argv of [['certs', 'inspect', '/dev/zero'], ['audit', 'verify', '--pubkey', '/dev/zero', dir.path], ['redact', '--rules', '/dev/zero']]) {
+      const r = await cli(argv, { stdin: 'x' });
+      assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /not a regular file/, argv.join(' '));
+    }
+  });
+
   test('gatehouse certs --help lists dev and inspect', async () => {
     const r = await cli(['certs', '--help']);
     assert.equal(r.code, 0);
