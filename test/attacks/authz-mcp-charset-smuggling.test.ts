@@ -6,13 +6,11 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { request, type IncomingMessage, type Server } from 'node:http';
 import { createPolicyEngine, parseJsonRpc } from '../../src/authz/index.js';
 import { GatehouseError } from '../../src/core/errors.js';
 import { makeConfig, makeDeps, makeExchange, principal } from '../authz/helpers.js';
+import { startSseMcpUpstream } from '../helpers/sse-mcp-upstream.js';
 
 const readonly = principal('grafana-datasource', ['readonly']);
 const UTF7_CT = 'application/json; charset=utf-7';
@@ -23,26 +21,6 @@ function smuggledBody(): string {
   return JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'get_system_status', arguments: {}, x: `+${injected}-` } });
 }
 
-/** A real MCP upstream on the SDK's SSE transport, recording which tool ran. */
-async function sseUpstream(): Promise<{ url: string; ran: string[]; server: Server }> {
-  const ran: string[] = [];
-  const mcp = new McpServer({ name: 'charset-test', version: '1.0.0' });
-  for (const name of ['get_system_status', 'install_package']) {
-    mcp.registerTool(name, { description: name, inputSchema: {} }, async () => {
-      ran.push(name);
-      return { content: [] };
-    });
-  }
-  let transport: SSEServerTransport | undefined;
-  const server = createServer((req, res) => {
-    if (req.method === 'GET') {
-      transport = new SSEServerTransport('/messages', res);
-      void mcp.connect(transport);
-    } else void transport?.handlePostMessage(req, res);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, ran, server };
-}
 
 function openSession(base: string): Promise<{ endpoint: string; stream: IncomingMessage }> {
   return new Promise((resolve, reject) => {
@@ -79,7 +57,7 @@ describe('MCP charset smuggling', () => {
   });
 
   test('the forwarded body, read as UTF-7 by a real SDK upstream, runs a different tool than the one classified', async () => {
-    const up = await sseUpstream();
+    const up = await startSseMcpUpstream();
     servers.push(up.server);
     const { endpoint, stream } = await openSession(up.url);
     const parsed = parseJsonRpc(Buffer.from(smuggledBody()), 32);

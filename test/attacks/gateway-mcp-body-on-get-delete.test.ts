@@ -6,43 +6,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { request, type IncomingMessage } from 'node:http';
 import { openTokenService } from '../../src/authn/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startSseMcpUpstream, type SseMcpUpstream } from '../helpers/sse-mcp-upstream.js';
 import { until } from '../helpers/until.js';
-
-/** A real MCP upstream on the SDK's SSE transport: GET opens the stream, any other method is a message. */
-async function sseUpstream(): Promise<{ url: string; ran: string[]; seen: string[]; server: Server }> {
-  const ran: string[] = [];
-  const seen: string[] = [];
-  const mcp = new McpServer({ name: 'method-test', version: '1.0.0' });
-  for (const name of ['get_system_status', 'install_package']) {
-    mcp.registerTool(name, { description: name, inputSchema: {} }, async () => {
-      ran.push(name);
-      return { content: [] };
-    });
-  }
-  let transport: SSEServerTransport | undefined;
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '').split('?')[0];
-    seen.push(`${req.method} ${path}`);
-    if (req.method === 'GET' && path === '/sse') {
-      transport = new SSEServerTransport('/messages', res);
-      void mcp.connect(transport);
-    } else if (req.method === 'GET') res.writeHead(405).end();
-    else void transport?.handlePostMessage(req, res);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, ran, seen, server };
-}
 
 const toolCall = (id: number, name: string): Buffer => Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } }));
 
 describe('MCP endpoint: a JSON-RPC body on GET or DELETE', () => {
-  let up: Awaited<ReturnType<typeof sseUpstream>>;
+  let up: SseMcpUpstream;
   let gw: TestGateway;
   let auth: Record<string, string>;
   let endpoint: string;
@@ -61,7 +34,7 @@ describe('MCP endpoint: a JSON-RPC body on GET or DELETE', () => {
     });
 
   before(async () => {
-    up = await sseUpstream();
+    up = await startSseMcpUpstream();
     gw = await startTestGateway({ auth: { methods: ['token'] }, routes: [{ name: 'mcp', prefix: '/mcp', upstream: up.url, kind: 'mcp', auth_required: true }] });
     const { token } = await openTokenService(gw.config, { stateDir: gw.stateDir }).mint({ agent: 'reader', scopes: ['readonly'], ttlMs: 3_600_000 });
     auth = { authorization: `Bearer ${token}` };
