@@ -1,5 +1,5 @@
 import { loadConfig, type GatehouseConfig } from '../config/index.js';
-import { openStore } from '../store/index.js';
+import { openStore, prepareStateDir } from '../store/index.js';
 import type { StateStore } from '../core/store.js';
 import type { AuditEmitter } from '../core/types.js';
 import type { CliContext, ParsedArgs } from './types.js';
@@ -17,8 +17,13 @@ export function loadCliConfig(args: ParsedArgs, ctx: CliContext, opts: { skipPro
   return loadConfig({ path, env: ctx.env, cwd: ctx.cwd, ...(opts.skipProfileCheck ? { skipProfileCheck: true } : {}) });
 }
 
-/** Opens the state store the gateway uses (the SQLite file under the state dir by default). */
+/**
+ * Opens the state store the gateway uses (the SQLite file under the state dir by default). Every command that reads or
+ * writes state (keys, tokens, users, approvals) comes here first: a state directory others can write is refused as
+ * the gateway refuses it, before a key is read from it or written into it.
+ */
 export function openCliStore(cfg: GatehouseConfig): StateStore {
+  prepareStateDir(cfg.state_dir);
   return openStore({ kind: cfg.store.kind, ...(cfg.store.path ? { path: cfg.store.path } : {}) });
 }
 

@@ -1,10 +1,9 @@
-import { mkdirSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { GatehouseError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
-import { openStore } from '../store/index.js';
+import { openStore, prepareStateDir } from '../store/index.js';
 import { buildCapabilities } from './capabilities.js';
 import { startEchoServer } from './demo/echo.js';
 import { startMcpServer } from './demo/mcp.js';
@@ -32,27 +31,6 @@ export interface Gateway extends RunningGateway {
   config: GatehouseConfig;
   /** The dev CA certificate clients should trust (development, generated). */
   caCertPath: string | undefined;
-}
-
-/**
- * The state directory holds what the gateway trusts (token signing keys, the dev CA key, the users file, the store
- * with its API keys and approvals, the audit keys). Whoever else can write into it could plant or swap any of them,
- * so a directory writable by group or others, or owned by another user, is refused, as OpenSSH's StrictModes does.
- * A symlinked state directory is judged by the directory it points to.
- */
-function prepareStateDir(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new GatehouseError('GH_CONFIG_INVALID', `state_dir ${dir} cannot be created${code ? ` (${code})` : ''}`, { cause: e });
-  }
-  const st = statSync(dir);
-  if (!st.isDirectory()) throw new GatehouseError('GH_CONFIG_INVALID', `state_dir ${dir} is not a directory`);
-  if (process.platform === 'win32') return;
-  if ((st.mode & 0o022) !== 0) throw new GatehouseError('GH_CONFIG_INVALID', `state_dir ${dir} is writable by group or others: chmod 700 it`);
-  const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid) throw new GatehouseError('GH_CONFIG_INVALID', `state_dir ${dir} is owned by another user (uid ${st.uid})`);
 }
 
 /** Starts everything `gatehouse serve` runs: state dir, store, capabilities, demo upstreams, the listener. */

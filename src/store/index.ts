@@ -1,6 +1,7 @@
 export type * from './types.js';
 export { MemoryStore } from './memory.js';
 export { SqliteStore } from './sqlite.js';
+export { prepareStateDir } from './state-dir.js';
 import type { Clock } from '../core/clock.js';
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite.js';

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { validateConfig } from '../../src/config/index.js';
 import { isGatehouseError } from '../../src/core/errors.js';
 import { startGateway } from '../../src/gateway/start.js';
+import { cli } from '../helpers/cli.js';
 import { memoryLogger } from '../helpers/gateway.js';
 
 describe('state directory others can write is refused', () => {
@@ -52,6 +53,20 @@ describe('state directory others can write is refused', () => {
     const link = join(root, 'home-link');
     symlinkSync(target, link);
     await assert.rejects(start(link), refusedNaming);
+  });
+
+  test('CLI commands refuse it too, before reading or writing a key there (token mint, key rotation, approvals)', async () => {
+    const dir = join(root, 'cli-shared');
+    mkdirSync(dir);
+    chmodSync(dir, 0o777);
+    const env = { GATEHOUSE_HOME: dir };
+    for (const argv of [['token', 'mint', '--agent', 'a', '--scopes', 'readonly', '--ttl', '1h'], ['token', 'rotate-secret'], ['approvals', 'list'], ['keys', 'rotate', '--keyring', 'orders']]) {
+      const r = await cli(argv, { env });
+      assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /state_dir .* is writable by group or others/, argv.join(' '));
+    }
+    assert.equal(existsSync(join(dir, 'secrets')), false, 'a token signing key was written into a directory others can write');
+    assert.equal(existsSync(join(dir, 'state.db')), false, 'the store was created in a directory others can write');
   });
 
   test('a state_dir that is an existing file is refused as a configuration problem', async () => {
