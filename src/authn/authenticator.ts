@@ -4,7 +4,8 @@ import { ipMatcher } from '../core/net.js';
 import type { AuthMethod, Exchange, NetworkIdentity, Principal, Stage, StageDeps } from '../core/types.js';
 import { readCredentials } from './credentials.js';
 import { FailureCounter, type FailureSnapshot } from './failures.js';
-import { CredentialError, type Credentials } from './method.js';
+import { parseApiKey } from './api-key-store.js';
+import { CredentialError, type AuthMethodImpl, type Credentials } from './method.js';
 import { buildMethods } from './methods/index.js';
 import { anonymousPrincipal } from './methods/none.js';
 import { authProductionProblems } from './production.js';
@@ -14,8 +15,17 @@ import type { TokenService } from './tokens.js';
 import { trustedProxyIdentity } from './trusted-identity.js';
 import { UsageRecorder } from './usage.js';
 
+/** The limits capability's lockout check, run before a credential is looked at (injected: authn does not import limits). */
+export interface LockoutCheck {
+  /** Throws GH_LOCKED_OUT when the client is locked out. */
+  checkIp(sourceIp: string): void;
+  /** Throws GH_LOCKED_OUT when the principal a credential claims is locked out. */
+  checkPrincipal(claimed: string | undefined): void;
+}
+
 export interface AuthenticatorDeps extends StageDeps {
   stateDir: string;
+  lockout?: LockoutCheck;
 }
 
 export interface Authenticator {
@@ -48,7 +58,8 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
   const auth = cfg.auth;
   const realm = auth.realm;
   const { clock, store, logger } = deps;
-  const failures = new FailureCounter({ now: () => clock.now() });
+  const failures = new FailureCounter({ now: () => clock.now(), windowMs: cfg.limits.lockout.window });
+  const lockout = deps.lockout;
   const revocations = new RevocationWatcher(store, { intervalMs: auth.revocation_poll, logger });
   await revocations.start();
   const usage = new UsageRecorder(store, { flushMs: auth.usage_flush, logger });
@@ -101,6 +112,8 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     for (const m of methods) {
       const claim = m.recognise(ex, creds);
       if (claim === undefined) continue;
+      // A locked-out principal is refused before its credential is checked: a right guess while locked gains nothing.
+      if (lockout) lockout.checkPrincipal(claimedPrincipal(m, creds, claim));
       let result: Principal | Promise<Principal>;
       try {
         result = m.authenticate(ex, claim);
@@ -132,6 +145,7 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
   };
 
   const identifyWith = (ex: Exchange, optional: boolean): void | Promise<void> => {
+    if (lockout) lockout.checkIp(ex.network.source_ip);
     let creds: Credentials;
     try {
       creds = readCredentials(ex, maxAuthorization);
@@ -150,9 +164,11 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
   const verifyBearer = (bearer: string, network: NetworkIdentity): Principal | Promise<Principal> => {
     const ex = { network, req: { headers: {}, rawHeaders: [] }, meta: {} } as unknown as Exchange;
     const creds: Credentials = { scheme: 'bearer', bearer, basic: undefined };
+    if (lockout) lockout.checkIp(network.source_ip);
     for (const m of bearerMethods) {
       const claim = m.recognise(ex, creds);
       if (claim === undefined) continue;
+      if (lockout) lockout.checkPrincipal(claimedPrincipal(m, creds, claim));
       try {
         const r = m.authenticate(ex, claim);
         return r instanceof Promise ? r.catch((e: unknown) => Promise.reject(refuse(ex, m.name, m.failure, e))) : r;
@@ -178,6 +194,16 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
       for (const m of methods) await m.close?.();
     },
   };
+}
+
+/**
+ * The principal a credential claims before it is verified, as failures are counted under it (CredentialError.claimed):
+ * a Basic user name, an API key id. Bearer tokens and JWTs claim nobody until their signature is checked.
+ */
+function claimedPrincipal(m: AuthMethodImpl, creds: Credentials, claim: unknown): string | undefined {
+  if (m.name === 'basic') return creds.basic?.user.slice(0, 128);
+  if (m.name === 'api_key' && typeof claim === 'string') return parseApiKey(claim)?.id;
+  return undefined;
 }
 
 function safeReload(tokens: TokenService): void {

@@ -1,5 +1,8 @@
+import { clientKey } from '../core/net.js';
+
 /**
- * Authentication failures counted per source IP and per claimed principal, in memory, over a sliding window
+ * Authentication failures counted per client (an IPv4 address, an IPv6 /64: core/net clientKey, so cycling through
+ * the addresses of one prefix gains nothing) and per claimed principal, in memory, over a fixed window
  * (issue 3: "every failure is counted per source and principal"; the limits capability locks out on these counts).
  * Bounded: past `maxKeys` the oldest key is forgotten.
  */
@@ -70,16 +73,16 @@ export class FailureCounter {
 
   record(ip: string, principal: string | undefined, method: string, reason: string): FailureEvent {
     const now = this.#now();
-    const ipCount = this.#ips.add(ip, now);
+    const ipCount = this.#ips.add(clientKey(ip), now);
     const principalCount = principal === undefined ? undefined : this.#principals.add(principal, now);
     const event: FailureEvent = { ip, principal, method, reason, ipCount, principalCount };
     for (const fn of this.#listeners) fn(event);
     return event;
   }
 
-  /** Failures from this IP within the window. */
+  /** Failures from this IP (its /64 for IPv6) within the window. */
   forIp(ip: string): number {
-    return this.#ips.get(ip, this.#now());
+    return this.#ips.get(clientKey(ip), this.#now());
   }
 
   /** Failures claiming this principal within the window. */

@@ -23,6 +23,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'keys', load: async () => (await import('./keys.js')).keysCommand },
   { name: 'encrypt', load: async () => (await import('./encrypt.js')).encryptCommand },
   { name: 'decrypt', load: async () => (await import('./encrypt.js')).decryptCommand },
+  { name: 'limits', load: async () => (await import('./limits.js')).limitsCommand },
   { name: 'redact', load: async () => (await import('./redact.js')).redactCommand },
 ];
 

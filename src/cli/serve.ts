@@ -44,6 +44,10 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
   let pendingKeys: Buffer | undefined;
   const onMessage = (m: unknown) => {
     const msg = m as WorkerMessage | undefined;
+    if (msg?.gatehouse === 'rate-usage') {
+      gateway?.limits.applyUsage(msg.usage);
+      return;
+    }
     if (msg?.gatehouse === 'ticket-keys') {
       // From the supervisor only; anything but the 48 bytes a key set is is dropped, not thrown in this listener.
       if (!(msg.keys instanceof Uint8Array) || msg.keys.length !== TICKET_KEY_BYTES) return;
@@ -58,6 +62,7 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
   };
   if (worker) process.on('message', onMessage);
   let onOrphaned: (() => void) | undefined;
+  let usageTimer: NodeJS.Timeout | undefined;
   try {
     // A worker's alert-relevant audit records go to the supervisor's one alert engine (thresholds across workers).
     const alertsTo = worker && cfg.audit.enabled && cfg.audit.alerts.enabled
@@ -66,6 +71,14 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
     const gw = await startGateway(worker ? workerConfig(cfg, worker.count) : cfg, { ...(listen ? { listen } : {}), ...(worker ? { worker } : {}), ...(alertsTo ? { alertsTo } : {}) });
     gateway = gw;
     if (pendingKeys) gw.setTicketKeys(pendingKeys);
+    // Rate-limit admissions go to the other workers (through the supervisor) every limits.sync_interval.
+    if (worker && worker.count > 1) {
+      usageTimer = setInterval(() => {
+        const usage = gw.limits.takeUsage();
+        if (usage && process.connected) process.send?.({ gatehouse: 'rate-usage', usage } satisfies WorkerMessage);
+      }, cfg.limits.sync_interval);
+      usageTimer.unref();
+    }
     if (!worker || worker.index === 1) writeLine(ctx.stderr, banner(gw, cfg, worker?.count));
     if (worker && process.connected) process.send?.({ gatehouse: 'ready', url: gw.url } satisfies WorkerMessage);
     const handlers: Array<[NodeJS.Signals, () => void]> = [];
@@ -105,6 +118,7 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
     for (const [signal, onSignal] of handlers) process.off(signal, onSignal);
     return 0;
   } finally {
+    if (usageTimer) clearInterval(usageTimer);
     if (worker) {
       process.off('message', onMessage);
       if (onOrphaned) cluster.worker?.off('disconnect', onOrphaned);

@@ -3,3 +3,4 @@ export { productionProblems } from './profiles.js';
 export { interpolate, interpolateString } from './interpolate.js';
 export { configSchema, MOZILLA_INTERMEDIATE_CIPHERS, type GatehouseConfig, type ConfigInput, type RouteConfig, type TlsConfig } from './schema/index.js';
 export { redactConfigForDisplay } from './display.js';
+export { parseRate, RATE_KEY_PARTS, type LimitsConfig, type Rate, type RateKeyPart, type RateRuleConfig } from './schema/limits.js';

@@ -7,6 +7,7 @@ import { createPolicyEngine } from '../authz/index.js';
 import { createApprovalsAdminHandler } from '../approval/index.js';
 import { auditEventFromExchange, openAuditLog } from '../audit/index.js';
 import { createRedactor, type Redactor } from '../redact/index.js';
+import { createLimits, type Limits } from '../limits/index.js';
 import { createGatewayCrypto } from './crypto.js';
 import type { AuditHandle, Capabilities } from './pipeline.js';
 
@@ -14,6 +15,7 @@ export type AdminHandler = (req: IncomingMessage, res: ServerResponse, subpath: 
 
 export interface WiredCapabilities extends Capabilities {
   admin: AdminHandler;
+  limits: Limits;
 }
 
 /**
@@ -29,9 +31,13 @@ export async function buildCapabilities(
   const logger: Logger = deps.logger;
   const audit = await openAudit(cfg, deps, redactor, opts);
   const stageDeps: StageDeps = { ...deps, audit };
-  const authn = await createAuthenticator(cfg, { ...stageDeps, stateDir: cfg.state_dir });
-  const identify = authn.identify;
   const policy = await createPolicyEngine(cfg, stageDeps);
+  const routeNames = new Set(cfg.routes.map((r, i) => r.name ?? `route${i}`));
+  const limits = await createLimits(cfg.limits, stageDeps, { routeNames, knownTool: (name) => policy.authorizer.parts.tools.has(name), shareUsage: (opts.worker?.count ?? 1) > 1 });
+  const lockouts = limits.lockouts;
+  const authn = await createAuthenticator(cfg, { ...stageDeps, stateDir: cfg.state_dir, ...(lockouts ? { lockout: lockouts } : {}) });
+  if (lockouts) authn.failures.onFailure((e) => lockouts.onFailure(e));
+  const identify = authn.identify;
   const approvalsAdmin = createApprovalsAdminHandler(policy);
   const crypto = createGatewayCrypto(cfg, stageDeps);
 
@@ -54,19 +60,23 @@ export async function buildCapabilities(
   };
 
   return {
-    stages: { identify, decrypt: crypto.decrypt, classify: policy.classify, authorize: policy.authorize, approve: policy.approve },
+    stages: { identify, throttle: limits.throttle, decrypt: crypto.decrypt, classify: policy.classify, authorize: policy.authorize, throttleOperation: limits.throttleOperation, approve: policy.approve },
     // Client-encrypted bodies are decrypted, and bodies an HTTP approval must bind are hashed, before the policy stages.
     needsBody: (ex, endToEnd) => crypto.needsBody(ex, endToEnd) || policy.needsBody(ex),
-    publicStages: { identify: authn.identifyOptional },
+    // Public routes are throttled too (per address for anonymous callers): they are the ones open to everyone.
+    publicStages: { identify: authn.identifyOptional, throttle: limits.throttle },
     audit,
     auditEvent: (ex) => auditEventFromExchange(ex),
     jsonRpcError: (err, ex) => policy.jsonRpcError(err, ex),
     logger,
     redactText: (text) => redactor.redactText(text),
     admin,
+    limits,
+    ...(limits.connectionRate ? { connectionRate: limits.connectionRate } : {}),
     async close() {
       await policy.close();
       await authn.close();
+      await limits.close();
       await audit.close();
     },
   };

@@ -2,10 +2,19 @@ import type { IncomingMessage } from 'node:http';
 import type { Server } from 'node:net';
 import type { Socket } from 'node:net';
 import { clientKey, normalizeIp } from '../core/net.js';
+import type { RateTable } from '../limits/index.js';
+
+/** limits.connection_rate_limit: new connections per client; `exempt` are trusted proxies (they carry many clients). */
+export interface ConnectionRate {
+  table: RateTable;
+  exempt: (ip: string) => boolean;
+  now: () => number;
+}
 
 /**
- * Connection limits at the door: in total and per client (an IPv4 address, an IPv6 /64: clientKey). Excess
- * connections are closed at once, before TLS or any parsing, so a flood from one client cannot starve the others.
+ * Connection limits at the door: in total and per client (an IPv4 address, an IPv6 /64: clientKey), and optionally a
+ * rate of new connections per client (seed 002's connection_rate_limit). Excess connections are closed at once,
+ * before TLS or any parsing, so a flood from one client cannot starve the others.
  */
 export class ConnectionGuard {
   readonly #perIp = new Map<string, number>();
@@ -13,7 +22,7 @@ export class ConnectionGuard {
   /** Connections whose first request has not arrived yet, by peer address and port (the raw and the TLS socket share them). */
   readonly #awaitingRequest = new Map<string, NodeJS.Timeout>();
   #refused = 0;
-  constructor(private readonly maxTotal: number, private readonly maxPerIp: number) {}
+  constructor(private readonly maxTotal: number, private readonly maxPerIp: number, private readonly rate?: ConnectionRate) {}
 
   /**
    * Node's headersTimeout starts with a request's first byte: a connection that sends nothing (or completes the TLS
@@ -33,9 +42,11 @@ export class ConnectionGuard {
   }
 
   #admit(socket: Socket, firstRequestTimeoutMs: number): void {
-    const ip = clientKey(normalizeIp(socket.remoteAddress));
+    const peer = normalizeIp(socket.remoteAddress);
+    const ip = clientKey(peer);
     const n = this.#perIp.get(ip) ?? 0;
-    if (this.#sockets.size >= this.maxTotal || n >= this.maxPerIp) {
+    const rate = this.rate;
+    if (this.#sockets.size >= this.maxTotal || n >= this.maxPerIp || (rate !== undefined && !rate.exempt(peer) && !rate.table.take(ip, rate.now()).allowed)) {
       this.#refused++;
       socket.destroy();
       return;

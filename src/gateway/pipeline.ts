@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { GatehouseError } from '../core/errors.js';
 import type { AuditEmitter, AuditEvent, Exchange, Logger, Stage } from '../core/types.js';
+import type { RateTable } from '../limits/index.js';
 import type { JsonRpcErrorBuilder } from './respond.js';
 
 /**
@@ -14,6 +15,8 @@ export interface Stages {
   decrypt?: Stage;
   classify?: Stage;
   authorize?: Stage;
+  /** Rate limits that need the classified operation (per MCP tool). */
+  throttleOperation?: Stage;
   approve?: Stage;
   transform?: Stage;
 }
@@ -38,6 +41,8 @@ export interface Capabilities {
   logger: Logger;
   /** Whether a request must be buffered before the policy stages (client-encrypted bodies). */
   needsBody?: (ex: Exchange, endToEnd: boolean) => boolean;
+  /** New connections per client (limits.connection_rate_limit), checked by the connection guard. */
+  connectionRate?: RateTable;
   /** The redactor's text function: upstream error bodies on `error_bodies: redact` routes. */
   redactText: (text: string) => string;
   close(): Promise<void>;
@@ -72,7 +77,7 @@ export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   });
 }
 
-/** Step i of the pipeline, in order: identify, throttle, body, decrypt, classify, authorize, approve, transform. */
+/** Step i of the pipeline, in order: identify, throttle, body, decrypt, classify, authorize, throttleOperation, approve, transform. */
 function step(i: number, stages: Stages, ex: Exchange, bodyLimit: number, needsBody: boolean): void | Promise<void> {
   switch (i) {
     case 0:
@@ -92,13 +97,15 @@ function step(i: number, stages: Stages, ex: Exchange, bodyLimit: number, needsB
     case 5:
       return runStage(stages.authorize, ex);
     case 6:
+      return runStage(stages.throttleOperation, ex);
+    case 7:
       return runStage(stages.approve, ex);
     default:
       return runStage(stages.transform, ex);
   }
 }
 
-const STEPS = 8;
+const STEPS = 9;
 
 function runFrom(i: number, stages: Stages, ex: Exchange, bodyLimit: number, needsBody: boolean): Promise<void> | undefined {
   for (; i < STEPS; i++) {
@@ -112,7 +119,7 @@ function runFrom(i: number, stages: Stages, ex: Exchange, bodyLimit: number, nee
 }
 
 /**
- * Runs identify → throttle → (body) → decrypt → classify → authorize → approve → transform. Returns undefined when
+ * Runs identify → throttle → (body) → decrypt → classify → authorize → throttleOperation → approve → transform. Returns undefined when
  * every stage finished synchronously (the common case: no promise, no async frame per request); otherwise a promise
  * for the rest. A stage that throws synchronously throws here: callers treat both the same way.
  */

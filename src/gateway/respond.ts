@@ -31,7 +31,10 @@ export function sendError(ex: Exchange, err: GatehouseError, extraHeaders: Recor
     return;
   }
   const headers: Record<string, string> = { ...extraHeaders, ...(err.headers ?? {}) };
-  if (ex.route?.kind === 'mcp' && (err.code === 'GH_JSONRPC_INVALID' || JSONRPC_POLICY_STATUSES.has(err.status))) {
+  // A rate limit met once the call is classified (a per-tool limit) answers that call by its id; one met before
+  // (the request not yet read) stays an HTTP 429, as a JSON-RPC error without the id would answer no request.
+  const classifiedLimit = err.code === 'GH_RATE_LIMITED' && ex.operation !== undefined;
+  if (ex.route?.kind === 'mcp' && (err.code === 'GH_JSONRPC_INVALID' || JSONRPC_POLICY_STATUSES.has(err.status) || classifiedLimit)) {
     const status = err.code === 'GH_JSONRPC_INVALID' ? 400 : 200;
     ex.status = status;
     sendJson(res, status, (jsonRpc ?? defaultJsonRpcError)(err, ex), headers);

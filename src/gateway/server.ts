@@ -281,7 +281,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   const listener = (req: IncomingMessage, res: ServerResponse) => void onRequest(req, res);
   const server: Server = tls ? createHttpsServer({ ...serverOptions, ...tls.options }, listener) : createHttpServer(serverOptions, listener);
   if (limits.max_requests_per_socket > 0) server.maxRequestsPerSocket = limits.max_requests_per_socket;
-  const guard = new ConnectionGuard(limits.max_connections, limits.max_connections_per_ip);
+  const guard = new ConnectionGuard(limits.max_connections, limits.max_connections_per_ip, caps.connectionRate ? { table: caps.connectionRate, exempt: isTrustedProxy, now: Date.now } : undefined);
   guard.attach(server);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // Malformed requests (CL.TE, bad header characters, oversized headers, timeouts) are answered and closed; nothing is forwarded.

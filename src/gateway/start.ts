@@ -13,6 +13,7 @@ import { createServerTlsProvider } from './tls.js';
 import { assertProductionReady, developmentWarnings, isHttpsUpstream } from './production.js';
 import { createUpstreamTls } from '../tls/index.js';
 import { listenGateway, type RunningGateway, type ServerTlsProvider } from './server.js';
+import type { Limits } from '../limits/index.js';
 
 export interface StartOptions {
   listen?: string;
@@ -29,6 +30,8 @@ export interface Gateway extends RunningGateway {
   /** Replaces the TLS session ticket keys (no-op without TLS): server.workers' supervisor issues them. */
   setTicketKeys(keys: Buffer): void;
   config: GatehouseConfig;
+  /** Rate limits and lockouts (server.workers: the worker shares its admissions through these). */
+  limits: Limits;
   /** The dev CA certificate clients should trust (development, generated). */
   caCertPath: string | undefined;
 }
@@ -89,6 +92,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
     const close = running.close.bind(running);
     return Object.assign(running, {
       config: cfg,
+      limits: capabilities.limits,
       caCertPath: tls?.caCertPath,
       setTicketKeys: (keys: Buffer) => tls?.provider.setTicketKeys?.(keys),
       async close(deadlineMs?: number) {

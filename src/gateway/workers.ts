@@ -79,12 +79,16 @@ export function configFromSupervisor(timeoutMs = 10_000, proc: NodeJS.Process = 
 export function workerConfig(cfg: GatehouseConfig, count: number): GatehouseConfig {
   if (count <= 1) return cfg;
   const limits = cfg.server.limits;
+  const connRate = cfg.limits.connection_rate_limit;
   return {
     ...cfg,
     server: {
       ...cfg.server,
       limits: { ...limits, max_connections: Math.ceil(limits.max_connections / count), max_connections_per_ip: Math.ceil(limits.max_connections_per_ip / count) },
     },
+    // New connections are handed out round-robin too: each worker admits its share of a client's connection rate.
+    // (Request rate limits are not divided: workers share their counts instead, limits.sync_interval.)
+    limits: connRate ? { ...cfg.limits, connection_rate_limit: { ...connRate, limit: Math.ceil(connRate.limit / count) } } : cfg.limits,
     audit: { ...cfg.audit, sinks: cfg.audit.sinks.map((s) => (s.type === 'http' ? { ...s, spool_max_bytes: Math.ceil(s.spool_max_bytes / count) } : s)) },
   };
 }
@@ -96,6 +100,8 @@ export type WorkerMessage =
   | { gatehouse: 'config?' }
   | { gatehouse: 'config'; config: GatehouseConfig }
   | { gatehouse: 'alert'; record: Record<string, unknown> }
+  /** Rate-limit admissions of one worker since its last report; the supervisor passes them to the other workers. */
+  | { gatehouse: 'rate-usage'; usage: Array<[number, string, number]> }
   | { gatehouse: 'ticket-keys'; keys: Uint8Array };
 
 const isMessage = (m: unknown, kind: WorkerMessage['gatehouse']): boolean =>
@@ -169,6 +175,10 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
       workers.set(index, w);
       let ready = false;
       w.on('message', (m: unknown) => {
+        if (isMessage(m, 'rate-usage')) {
+          for (const [i, other] of workers) if (i !== index && other.isConnected()) other.send(m as WorkerMessage);
+          return;
+        }
         if (isMessage(m, 'alert')) {
           const record = (m as { record?: unknown }).record;
           if (o.alerts && record !== null && typeof record === 'object') o.alerts.observe(record as Record<string, unknown>);

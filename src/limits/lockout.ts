@@ -1,0 +1,155 @@
+import type { Clock } from '../core/clock.js';
+import { GatehouseError } from '../core/errors.js';
+import { clientKey, ipMatcher, normalizeIp } from '../core/net.js';
+import type { StateStore } from '../core/store.js';
+import type { AuditEmitter, Logger } from '../core/types.js';
+import type { LimitsConfig } from '../config/index.js';
+import { NS_LOCKOUTS, lockoutKey, subjectOf, writeLockout, type LockoutKind, type LockoutRecord } from './lockout-store.js';
+
+/** One failed authentication as authn counts it (authn's FailureEvent, read structurally). */
+export interface FailureNotice {
+  ip: string;
+  principal: string | undefined;
+  ipCount: number;
+  principalCount: number | undefined;
+}
+
+/**
+ * Lockout after failed authentications (ARCHITECTURE.md's throttle: "lockout after auth failures"). authn counts the
+ * failures per client and claimed principal within `window`; at `max_failures` the client (or principal) is locked
+ * for `duration`: every request from it is refused before its credential is looked at, so a correct guess made
+ * while locked gains nothing. Lockouts are written to the state store and read back from its change feed, so
+ * workers, other gateways and the CLI share them; the hot path is one Map lookup, and none when nothing is locked.
+ */
+export class Lockouts {
+  readonly #cfg: LimitsConfig['lockout'];
+  readonly #store: StateStore;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #audit: AuditEmitter | undefined;
+  readonly #exempt: (ip: string) => boolean;
+  /** key → until (ms since the epoch). */
+  readonly #active = new Map<string, number>();
+  #seq = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #polling: Promise<void> | undefined;
+  #feedHealthy = true;
+
+  constructor(cfg: LimitsConfig['lockout'], deps: { store: StateStore; clock: Clock; logger: Logger; audit?: AuditEmitter }) {
+    this.#cfg = cfg;
+    this.#store = deps.store;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger;
+    this.#audit = deps.audit;
+    this.#exempt = ipMatcher(cfg.exempt);
+  }
+
+  /** Loads the lockouts in force, then follows the store's change feed. The first load must succeed (fail closed). */
+  async start(): Promise<void> {
+    this.#seq = await this.#store.headSeq(NS_LOCKOUTS);
+    for (const e of await this.#store.list<LockoutRecord>(NS_LOCKOUTS)) this.#active.set(e.key, e.value.until);
+    this.#timer = setInterval(() => void this.poll(), this.#cfg.poll);
+    this.#timer.unref();
+  }
+
+  /** Refuses (GH_LOCKED_OUT, Retry-After) a client that is locked out. */
+  checkIp(sourceIp: string): void {
+    if (this.#active.size === 0) return;
+    this.#refuseIfLocked(`ip:${clientKey(sourceIp)}`);
+  }
+
+  /** Refuses a credential that claims a locked principal (before it is verified). */
+  checkPrincipal(claimed: string | undefined): void {
+    if (this.#active.size === 0 || claimed === undefined) return;
+    this.#refuseIfLocked(`principal:${claimed}`);
+  }
+
+  #refuseIfLocked(key: string): void {
+    const until = this.#active.get(key);
+    if (until === undefined) return;
+    const left = until - this.#clock.now();
+    if (left <= 0) {
+      this.#active.delete(key);
+      return;
+    }
+    throw new GatehouseError('GH_LOCKED_OUT', undefined, {
+      detail: `locked_out:${key.slice(0, key.indexOf(':'))}`,
+      headers: { 'Retry-After': String(Math.ceil(left / 1000)) },
+      data: { retry_after: Math.ceil(left / 1000) },
+    });
+  }
+
+  /** Called for every counted authentication failure (authn's FailureCounter listener). */
+  onFailure(e: FailureNotice): void {
+    const max = this.#cfg.max_failures;
+    const per = this.#cfg.per;
+    if (per.includes('ip') && e.ipCount >= max && e.ip !== '' && !this.#exempt(normalizeIp(e.ip))) this.#lockFor('ip', e.ip, e.ipCount);
+    if (per.includes('principal') && e.principal !== undefined && (e.principalCount ?? 0) >= max) this.#lockFor('principal', e.principal, e.principalCount ?? max);
+  }
+
+  #lockFor(kind: LockoutKind, subject: string, failures: number): void {
+    let key: string;
+    try {
+      key = lockoutKey(kind, subject);
+    } catch {
+      return; // a claimed principal that no operator could name (spaces, control characters): the IP lockout stands
+    }
+    const now = this.#clock.now();
+    if ((this.#active.get(key) ?? 0) > now) return;
+    const rec: LockoutRecord = { kind, subject: subjectOf(key), since: now, until: now + this.#cfg.duration, reason: 'failures', failures };
+    // In force here at once; the store write shares it and may fail without lifting it here (fail closed).
+    this.#active.set(key, rec.until);
+    this.#logger.warn({ event: 'limits.lockout', kind, subject: rec.subject, failures, until: new Date(rec.until).toISOString() }, 'locked out after failed authentications');
+    writeLockout(this.#store, key, rec).catch(() => this.#logger.error({ event: 'limits.lockout_unsaved', kind }, 'a lockout could not be written to the state store; it holds in this process only'));
+    this.#audit?.emit({
+      event_type: 'limits.lockout',
+      result_status: 'denied',
+      ...(kind === 'principal' ? { subject: rec.subject } : { source_ip: rec.subject }),
+      metadata: { kind, failures, window_ms: this.#cfg.window, until: new Date(rec.until).toISOString() },
+    }).catch(() => this.#logger.error({ event: 'limits.lockout_unaudited', kind }, 'a lockout could not be audited'));
+  }
+
+  /** Lockouts in force in this process, by key → until. */
+  snapshot(): Map<string, number> {
+    const now = this.#clock.now();
+    for (const [k, until] of this.#active) if (until <= now) this.#active.delete(k);
+    return new Map(this.#active);
+  }
+
+  get feedHealthy(): boolean {
+    return this.#feedHealthy;
+  }
+
+  poll(): Promise<void> {
+    this.#polling ??= this.#pollOnce().finally(() => {
+      this.#polling = undefined;
+    });
+    return this.#polling;
+  }
+
+  async #pollOnce(): Promise<void> {
+    try {
+      for (;;) {
+        const changes = await this.#store.changes<LockoutRecord>(NS_LOCKOUTS, this.#seq, 1000);
+        for (const c of changes) {
+          this.#seq = Math.max(this.#seq, c.seq);
+          // Deleted (lifted by an operator, or expired and purged): no longer in force.
+          if (c.value === undefined) this.#active.delete(c.key);
+          else this.#active.set(c.key, c.value.until);
+        }
+        if (changes.length < 1000) break;
+      }
+      if (!this.#feedHealthy) this.#logger.info({ event: 'limits.lockout_feed_recovered' }, 'lockout feed recovered');
+      this.#feedHealthy = true;
+    } catch {
+      if (this.#feedHealthy) this.#logger.error({ event: 'limits.lockout_feed_failed' }, 'cannot read lockouts from the state store');
+      this.#feedHealthy = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#polling;
+  }
+}
