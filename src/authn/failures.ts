@@ -1,4 +1,4 @@
-import { clientKey } from '../core/net.js';
+import { clientKey, normalizeIp } from '../core/net.js';
 
 /**
  * Authentication failures counted per client (an IPv4 address, an IPv6 /64: core/net clientKey, so cycling through
@@ -73,7 +73,7 @@ export class FailureCounter {
 
   record(ip: string, principal: string | undefined, method: string, reason: string): FailureEvent {
     const now = this.#now();
-    const ipCount = this.#ips.add(clientKey(ip), now);
+    const ipCount = this.#ips.add(clientKey(normalizeIp(ip)), now);
     const principalCount = principal === undefined ? undefined : this.#principals.add(principal, now);
     const event: FailureEvent = { ip, principal, method, reason, ipCount, principalCount };
     for (const fn of this.#listeners) fn(event);
@@ -82,12 +82,22 @@ export class FailureCounter {
 
   /** Failures from this IP (its /64 for IPv6) within the window. */
   forIp(ip: string): number {
-    return this.#ips.get(clientKey(ip), this.#now());
+    return this.#ips.get(clientKey(normalizeIp(ip)), this.#now());
   }
 
   /** Failures claiming this principal within the window. */
   forPrincipal(principal: string): number {
     return this.#principals.get(principal, this.#now());
+  }
+
+  /** Forgets a client's failures (`client` as counted: an IPv4 address, an IPv6 /64): its lockout began or was lifted. */
+  resetClient(client: string): void {
+    this.#ips.reset(client);
+  }
+
+  /** Forgets the failures claiming this principal: its lockout began or was lifted. */
+  resetPrincipal(principal: string): void {
+    this.#principals.reset(principal);
   }
 
   /** A success clears the principal's count (the IP keeps its count: one IP may try many names). */

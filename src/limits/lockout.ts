@@ -34,6 +34,7 @@ export class Lockouts {
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<void> | undefined;
   #feedHealthy = true;
+  readonly #listeners: Array<(key: string, locked: boolean) => void> = [];
 
   constructor(cfg: LimitsConfig['lockout'], deps: { store: StateStore; clock: Clock; logger: Logger; audit?: AuditEmitter }) {
     this.#cfg = cfg;
@@ -55,7 +56,8 @@ export class Lockouts {
   /** Refuses (GH_LOCKED_OUT, Retry-After) a client that is locked out. */
   checkIp(sourceIp: string): void {
     if (this.#active.size === 0) return;
-    this.#refuseIfLocked(`ip:${clientKey(sourceIp)}`);
+    // Normalised as lockoutKey() keys it, so ::ffff:a.b.c.d is refused as a.b.c.d (onFailure locked it so).
+    this.#refuseIfLocked(`ip:${clientKey(normalizeIp(sourceIp))}`);
   }
 
   /** Refuses a credential that claims a locked principal (before it is verified). */
@@ -74,9 +76,22 @@ export class Lockouts {
     }
     throw new GatehouseError('GH_LOCKED_OUT', undefined, {
       detail: `locked_out:${key.slice(0, key.indexOf(':'))}`,
-      headers: { 'Retry-After': String(Math.ceil(left / 1000)) },
+      headers: { 'retry-after': String(Math.ceil(left / 1000)) },
       data: { retry_after: Math.ceil(left / 1000) },
     });
+  }
+
+  /**
+   * Hears of every lockout begun (here or elsewhere) or lifted, by key (`ip:…`, `principal:…`). The gateway clears
+   * authn's failure count then: a client unlocked by an operator starts afresh instead of being locked again by its
+   * next failure, and one whose lockout ends has paid for the failures that caused it.
+   */
+  onChange(fn: (key: string, locked: boolean) => void): void {
+    this.#listeners.push(fn);
+  }
+
+  #emit(key: string, locked: boolean): void {
+    for (const fn of this.#listeners) fn(key, locked);
   }
 
   /** Called for every counted authentication failure (authn's FailureCounter listener). */
@@ -99,6 +114,7 @@ export class Lockouts {
     const rec: LockoutRecord = { kind, subject: subjectOf(key), since: now, until: now + this.#cfg.duration, reason: 'failures', failures };
     // In force here at once; the store write shares it and may fail without lifting it here (fail closed).
     this.#active.set(key, rec.until);
+    this.#emit(key, true);
     this.#logger.warn({ event: 'limits.lockout', kind, subject: rec.subject, failures, until: new Date(rec.until).toISOString() }, 'locked out after failed authentications');
     writeLockout(this.#store, key, rec).catch(() => this.#logger.error({ event: 'limits.lockout_unsaved', kind }, 'a lockout could not be written to the state store; it holds in this process only'));
     this.#audit?.emit({
@@ -134,8 +150,13 @@ export class Lockouts {
         for (const c of changes) {
           this.#seq = Math.max(this.#seq, c.seq);
           // Deleted (lifted by an operator, or expired and purged): no longer in force.
-          if (c.value === undefined) this.#active.delete(c.key);
-          else this.#active.set(c.key, c.value.until);
+          if (c.value === undefined) {
+            this.#active.delete(c.key);
+            this.#emit(c.key, false);
+          } else {
+            this.#active.set(c.key, c.value.until);
+            this.#emit(c.key, true);
+          }
         }
         if (changes.length < 1000) break;
       }

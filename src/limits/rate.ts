@@ -29,7 +29,14 @@ export class RateTable {
   readonly #interval: number;
   readonly #tolerance: number;
   readonly #maxKeys: number;
-  readonly #tat = new Map<string, number>();
+  /** A millionth of an interval: room for the rounding of sums of intervals, far below one request. */
+  readonly #slack: number;
+  /**
+   * Per key, its TAT as `at` (the `now` it was stored at) and `owed` (TAT − at). Not the TAT itself: at the magnitude
+   * of Date.now() (~1.8e12) a double steps by 2^-12 ms, and `burst` intervals that are not whole ms (1000/7) summed
+   * there overshoot τ: the burst came out one short. Relative, the sums stay small and `now − at` is exact.
+   */
+  readonly #owed = new Map<string, { owed: number; at: number }>();
   /** Keys forgotten while they still owed time: each got a fresh allowance (docs/limits.md). */
   evicted = 0;
 
@@ -38,28 +45,45 @@ export class RateTable {
     this.shape = shape;
     this.#interval = shape.periodMs / shape.limit;
     this.#tolerance = shape.burst * this.#interval;
+    this.#slack = this.#interval * 1e-6;
     this.#maxKeys = maxKeys;
   }
 
-  /** The TAT these `n` requests (a batch: all or none) would leave, or the verdict refusing them; changes nothing. */
+  /** What the key owes at `now` (TAT − now, never below 0). */
+  #owedAt(key: string, now: number): number {
+    const e = this.#owed.get(key);
+    return e === undefined ? 0 : Math.max(0, e.owed - (now - e.at));
+  }
+
+  /**
+   * What the key would owe after these `n` requests (a batch: all or none), or the verdict refusing them; changes
+   * nothing. The number is TAT − now, for commit() and admitted() with the same `now`.
+   */
   check(key: string, now: number, n = 1): number | RateVerdict {
-    const tat = this.#tat.get(key);
-    const next = (tat === undefined || tat < now ? now : tat) + n * this.#interval;
-    if (next - now <= this.#tolerance + 1e-9) return next;
-    return { allowed: false, remaining: 0, retryAfterMs: Math.max(1, Math.ceil(next - this.#tolerance - now)), resetMs: Math.ceil(next - now - n * this.#interval) };
+    const next = this.#owedAt(key, now) + n * this.#interval;
+    if (next <= this.#tolerance + this.#slack) return next;
+    return { allowed: false, remaining: 0, retryAfterMs: Math.max(1, Math.ceil(next - this.#tolerance)), resetMs: Math.ceil(next - n * this.#interval) };
   }
 
-  /** Stores a TAT that check() returned. */
+  /** Stores what check() returned (for the same `now`). */
   commit(key: string, next: number, now: number): void {
-    const map = this.#tat;
+    const map = this.#owed;
+    const e = map.get(key);
     // Re-inserted, the key moves to the end of the Map's order: the first key is the one touched longest ago.
-    if (map.delete(key) === false && map.size >= this.#maxKeys) this.#evictOne(now);
-    map.set(key, next);
+    if (e !== undefined) {
+      map.delete(key);
+      e.owed = next;
+      e.at = now;
+      map.set(key, e);
+      return;
+    }
+    if (map.size >= this.#maxKeys) this.#evictOne(now);
+    map.set(key, { owed: next, at: now });
   }
 
-  /** The verdict for an admitted request whose TAT is now `next`. */
-  admitted(next: number, now: number): RateVerdict {
-    return { allowed: true, remaining: Math.max(0, Math.floor((this.#tolerance - (next - now)) / this.#interval + 1e-9)), retryAfterMs: 0, resetMs: Math.ceil(next - now) };
+  /** The verdict for an admitted request that check() answered with `next`. */
+  admitted(next: number): RateVerdict {
+    return { allowed: true, remaining: Math.max(0, Math.floor((this.#tolerance - next) / this.#interval + 1e-9)), retryAfterMs: 0, resetMs: Math.ceil(next) };
   }
 
   /** check + commit: one request against one key. */
@@ -67,7 +91,7 @@ export class RateTable {
     const r = this.check(key, now);
     if (typeof r !== 'number') return r;
     this.commit(key, r, now);
-    return this.admitted(r, now);
+    return this.admitted(r);
   }
 
   /**
@@ -76,20 +100,19 @@ export class RateTable {
    */
   charge(key: string, n: number, now: number): void {
     if (!(n > 0)) return;
-    const tat = this.#tat.get(key);
-    this.commit(key, (tat === undefined || tat < now ? now : tat) + n * this.#interval, now);
+    this.commit(key, this.#owedAt(key, now) + n * this.#interval, now);
   }
 
   get size(): number {
-    return this.#tat.size;
+    return this.#owed.size;
   }
 
   #evictOne(now: number): void {
-    const first = this.#tat.entries().next();
+    const first = this.#owed.entries().next();
     if (first.done) return;
-    const [key, tat] = first.value;
-    this.#tat.delete(key);
+    const [key, e] = first.value;
+    this.#owed.delete(key);
     // A key whose TAT has passed owes nothing: forgetting it changes no answer.
-    if (tat > now) this.evicted++;
+    if (e.owed - (now - e.at) > 0) this.evicted++;
   }
 }

@@ -1,6 +1,6 @@
 import { GatehouseError } from '../core/errors.js';
 import { clientKey } from '../core/net.js';
-import type { Exchange } from '../core/types.js';
+import type { Exchange, Principal } from '../core/types.js';
 import type { LimitsConfig, RateKeyPart } from '../config/index.js';
 import { RateTable, type RateVerdict } from './rate.js';
 
@@ -60,6 +60,8 @@ export function ruleMatches(rule: CompiledRule, ex: Exchange): boolean {
 
 /** Length-prefixed, so no value can pass for another part (an id holding a separator). */
 const part = (tag: string, v: string): string => `${tag}${v.length}:${v}`;
+/** A principal as one value: method (a fixed word), then tenant length-prefixed, then id (a tenant may hold ':'). */
+const who = (p: Principal): string => `${p.method}:${part('', p.tenant ?? '')}${p.id}`;
 
 /**
  * The key an exchange counts under. `principal` is the authenticated principal (method, tenant and id, so a Basic
@@ -74,10 +76,11 @@ export function keyOf(rule: CompiledRule, ex: Exchange): string {
   for (const what of rule.per) {
     switch (what) {
       case 'principal':
-        key += known ? part('p', `${p.method}:${p.tenant ?? ''}:${p.id}`) : part('i', clientKey(ex.network.source_ip));
+        key += known ? part('p', who(p)) : part('i', clientKey(ex.network.source_ip));
         break;
       case 'token':
-        key += known ? part('t', p.credential_id ?? `${p.method}:${p.tenant ?? ''}:${p.id}`) : part('i', clientKey(ex.network.source_ip));
+        // Tagged apart from the fallback, so no credential id can pass for a principal.
+        key += !known ? part('i', clientKey(ex.network.source_ip)) : p.credential_id !== undefined ? part('t', p.credential_id) : part('p', who(p));
         break;
       case 'tenant':
         key += part('n', ex.operation?.tenant ?? p?.tenant ?? '');
@@ -98,7 +101,7 @@ export function rateLimited(rule: CompiledRule, v: RateVerdict): GatehouseError 
   const secs = Math.max(1, Math.ceil(v.retryAfterMs / 1000));
   return new GatehouseError('GH_RATE_LIMITED', undefined, {
     detail: `rate:${rule.name}`,
-    headers: { 'Retry-After': String(secs), 'RateLimit-Policy': rule.policy, RateLimit: `"${rule.name}";r=0;t=${secs}` },
+    headers: { 'retry-after': String(secs), 'ratelimit-policy': rule.policy, ratelimit: `"${rule.name}";r=0;t=${secs}` },
     data: { rate_limit: rule.name, retry_after: secs },
   });
 }

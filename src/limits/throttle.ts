@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.js';
+import { GatehouseError } from '../core/errors.js';
 import type { Exchange, Stage } from '../core/types.js';
 import { keyOf, rateLimited, ruleMatches, type CompiledRule } from './rules.js';
 
@@ -42,8 +43,18 @@ function admit(rules: readonly CompiledRule[], ex: Exchange, now: number, ledger
     if (n === 0) continue;
     const key = keyOf(rule, ex);
     // n > 1 (a batch of tool calls): all of them fit, or the request is refused.
+    if (n > rule.table.shape.burst) {
+      ex.meta['rate_limit'] = rule.name;
+      throw new GatehouseError('GH_RATE_LIMITED', `Too many requests: the batch holds more calls than rate limit "${rule.name}" admits at once (${rule.table.shape.burst}).`, {
+        detail: `rate:${rule.name}:batch`,
+        data: { rate_limit: rule.name, batch_limit: rule.table.shape.burst },
+      });
+    }
     const r = rule.table.check(key, now, n);
-    if (typeof r !== 'number') throw rateLimited(rule, r);
+    if (typeof r !== 'number') {
+      ex.meta['rate_limit'] = rule.name; // the audit record names the rule (never the key)
+      throw rateLimited(rule, r);
+    }
     (hits ??= []).push([rule, key, n, r]);
   }
   if (hits === undefined) return;

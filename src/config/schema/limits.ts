@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ipMatcher } from '../../core/net.js';
 import { duration, section, timerDuration } from './common.js';
 
 /** A rate as written: `10/sec`, `1000/s`, `60/min`, `500/hour`, `10000/day`, or a bare number (per second). */
@@ -29,8 +30,12 @@ export function parseRate(v: string | number): Rate {
   return { limit, periodMs: unit };
 }
 
+// The parsed form is accepted too, so the effective config `gatehouse config check` prints loads back as it is.
+const parsedRate = z.strictObject({ limit: z.number().int().min(1).max(1e9), periodMs: z.number().int().min(1).max(365 * 86_400_000) });
+
 const rate = () =>
-  z.union([z.string(), z.number()]).transform((v, ctx): Rate => {
+  z.union([z.string(), z.number(), parsedRate]).transform((v, ctx): Rate => {
+    if (typeof v === 'object') return v;
     try {
       return parseRate(v);
     } catch (e) {
@@ -108,7 +113,13 @@ export const limitsSection = section({
      */
     per: z.array(z.enum(['ip', 'principal'])).min(1).default(['ip']).transform((p) => [...new Set(p)]),
     /** Addresses or CIDRs never locked out (monitoring, a NAT you vouch for). */
-    exempt: z.array(z.string().min(1)).default([]),
+    exempt: z.array(z.string().min(1).superRefine((v, ctx) => {
+      try {
+        ipMatcher([v]);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      }
+    })).default([]),
     /** How often lockouts made elsewhere (another worker or gateway, the CLI) are read from the state store. */
     poll: timerDuration('250ms').refine((ms) => ms >= 10, 'at least 10ms'),
   }),
