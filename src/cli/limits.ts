@@ -4,7 +4,7 @@
  * limits.lockout.poll.
  */
 import { parseDuration } from '../core/durations.js';
-import { deleteLockout, listLockouts, parseLockoutSubject, writeLockout, type LockoutRecord } from '../limits/index.js';
+import { NS_LOCKOUTS, deleteLockout, listLockouts, parseLockoutSubject, writeLockout, type LockoutRecord } from '../limits/index.js';
 import { configOption, loadCliConfig, openCliAudit } from './context.js';
 import { operator, usageError, withAuthnContext, type AuditOpener } from './token.js';
 import type { Command } from './types.js';
@@ -20,7 +20,7 @@ const showCommand: Command = {
   async run(args, ctx) {
     const cfg = await loadCliConfig(args, ctx);
     const l = cfg.limits;
-    const rates = l.rates.map((r) => ({
+    const rates = (l.enabled ? l.rates : []).map((r) => ({
       name: r.name,
       per: r.per,
       limit: `${r.limit.limit}/${r.limit.periodMs / 1000}s`,
@@ -33,14 +33,17 @@ const showCommand: Command = {
     const view = {
       enabled: l.enabled,
       rates,
-      connection_rate_limit: conn ? { limit: `${conn.limit}/${conn.periodMs / 1000}s`, burst: Math.ceil(conn.limit * l.burst_tolerance) } : null,
-      lockout: l.lockout.enabled ? { max_failures: l.lockout.max_failures, window_ms: l.lockout.window, duration_ms: l.lockout.duration, per: l.lockout.per, exempt: l.lockout.exempt } : null,
+      connection_rate_limit: l.enabled && conn ? { limit: `${conn.limit}/${conn.periodMs / 1000}s`, burst: Math.ceil(conn.limit * l.burst_tolerance) } : null,
+      lockout: l.enabled && l.lockout.enabled ? { max_failures: l.lockout.max_failures, window_ms: l.lockout.window, duration_ms: l.lockout.duration, per: l.lockout.per, exempt: l.lockout.exempt } : null,
     };
     if (bool(args, 'json')) {
       writeLine(ctx.stdout, JSON.stringify(view, null, 2));
       return 0;
     }
-    if (!l.enabled) writeLine(ctx.stdout, 'limits: disabled (limits.enabled: false)');
+    if (!l.enabled) {
+      writeLine(ctx.stdout, 'limits: disabled (limits.enabled: false): no rate limit, connection rate or lockout is enforced');
+      return 0;
+    }
     for (const r of rates) {
       const where = [r.routes ? `routes=${r.routes.join(',')}` : '', r.methods ? `methods=${r.methods.join(',')}` : '', r.tools ? `tools=${r.tools.join(',')}` : ''].filter(Boolean).join(' ');
       writeLine(ctx.stdout, `rate ${r.name}: ${r.limit} per ${r.per.join('+') || 'everyone'}, burst ${r.burst}${where ? `  ${where}` : ''}`);
@@ -92,7 +95,10 @@ function lockCommand(openAudit: AuditOpener): Command {
       if (!(ms >= 1000 && ms <= MAX_LOCK_MS)) throw usageError('--for is from 1s to 365d');
       const note = str(args, 'reason');
       if (note !== undefined && (note.length > 200 || /[\u0000-\u001f\u007f]/.test(note))) throw usageError('--reason is at most 200 characters, without control characters');
-      return withAuthnContext(args, ctx, openAudit, async (_cfg, store, audit) => {
+      return withAuthnContext(args, ctx, openAudit, async (cfg, store, audit) => {
+        if (!cfg.limits.enabled || !cfg.limits.lockout.enabled) {
+          writeLine(ctx.stderr, `warning: this configuration enforces no lockouts (${cfg.limits.enabled ? 'limits.lockout.enabled' : 'limits.enabled'} is false); gateways that do will refuse ${key}`);
+        }
         const now = Date.now();
         const rec: LockoutRecord = { kind, subject: key.slice(key.indexOf(':') + 1), since: now, until: now + ms, reason: 'manual', ...(note !== undefined ? { note } : {}) };
         await audit?.emit({ event_type: 'limits.lock', result_status: 'success', subject: operator(ctx), metadata: { lockout: key, until: new Date(rec.until).toISOString(), ...(note !== undefined ? { note } : {}) } });
@@ -115,9 +121,14 @@ function unlockCommand(openAudit: AuditOpener): Command {
       if (!target) throw usageError('give ip:ADDRESS or principal:NAME');
       const { key } = parseLockoutSubject(target);
       return withAuthnContext(args, ctx, openAudit, async (_cfg, store, audit) => {
+        if ((await store.get(NS_LOCKOUTS, key)) === undefined) {
+          writeLine(ctx.stderr, `${key} is not locked out`);
+          return 1;
+        }
+        // Audited before it is lifted: an unlock that cannot be audited does not happen (fail closed).
         await audit?.emit({ event_type: 'limits.unlock', result_status: 'success', subject: operator(ctx), metadata: { lockout: key } });
         if (!(await deleteLockout(store, key))) {
-          writeLine(ctx.stderr, `${key} is not locked out`);
+          writeLine(ctx.stderr, `${key} is not locked out (it expired meanwhile)`);
           return 1;
         }
         writeLine(ctx.stdout, `unlocked ${key}`);

@@ -36,7 +36,14 @@ export async function buildCapabilities(
   const limits = await createLimits(cfg.limits, stageDeps, { routeNames, knownTool: (name) => policy.authorizer.parts.tools.has(name), shareUsage: (opts.worker?.count ?? 1) > 1 });
   const lockouts = limits.lockouts;
   const authn = await createAuthenticator(cfg, { ...stageDeps, stateDir: cfg.state_dir, ...(lockouts ? { lockout: lockouts } : {}) });
-  if (lockouts) authn.failures.onFailure((e) => lockouts.onFailure(e));
+  if (lockouts) {
+    authn.failures.onFailure((e) => lockouts.onFailure(e));
+    lockouts.onChange((key) => {
+      const subject = key.slice(key.indexOf(':') + 1);
+      if (key.startsWith('ip:')) authn.failures.resetClient(subject);
+      else authn.failures.resetPrincipal(subject);
+    });
+  }
   const identify = authn.identify;
   const approvalsAdmin = createApprovalsAdminHandler(policy);
   const crypto = createGatewayCrypto(cfg, stageDeps);
