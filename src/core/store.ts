@@ -26,6 +26,8 @@ export interface StateStore {
   readonly kind: 'memory' | 'sqlite';
   get<T = unknown>(ns: string, key: string): Promise<T | undefined>;
   put(ns: string, key: string, value: unknown, opts?: PutOptions): Promise<void>;
+  /** Writes several keys in one transaction (one commit, one fsync for SQLite). */
+  putMany(ns: string, entries: ReadonlyArray<{ key: string; value: unknown; ttlMs?: number }>): Promise<void>;
   /** Writes only when the key is absent (or expired); true when it wrote. */
   putIfAbsent(ns: string, key: string, value: unknown, opts?: PutOptions): Promise<boolean>;
   /**

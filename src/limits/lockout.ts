@@ -4,7 +4,7 @@ import { clientKey, ipMatcher, normalizeIp } from '../core/net.js';
 import type { StateStore } from '../core/store.js';
 import type { AuditEmitter, Logger } from '../core/types.js';
 import type { LimitsConfig } from '../config/index.js';
-import { NS_LOCKOUTS, lockoutKey, subjectOf, writeLockout, type LockoutKind, type LockoutRecord } from './lockout-store.js';
+import { NS_LOCKOUTS, lockoutKey, subjectOf, type LockoutKind, type LockoutRecord } from './lockout-store.js';
 
 /** One failed authentication as authn counts it (authn's FailureEvent, read structurally). */
 export interface FailureNotice {
@@ -35,6 +35,9 @@ export class Lockouts {
   #polling: Promise<void> | undefined;
   #feedHealthy = true;
   readonly #listeners: Array<(key: string, locked: boolean) => void> = [];
+  /** Lockouts made here, not yet written: flushed together (one transaction) on the next turn of the event loop. */
+  #unsaved = new Map<string, LockoutRecord>();
+  #flushScheduled = false;
 
   constructor(cfg: LimitsConfig['lockout'], deps: { store: StateStore; clock: Clock; logger: Logger; audit?: AuditEmitter }) {
     this.#cfg = cfg;
@@ -116,13 +119,37 @@ export class Lockouts {
     this.#active.set(key, rec.until);
     this.#emit(key, true);
     this.#logger.warn({ event: 'limits.lockout', kind, subject: rec.subject, failures, until: new Date(rec.until).toISOString() }, 'locked out after failed authentications');
-    writeLockout(this.#store, key, rec).catch(() => this.#logger.error({ event: 'limits.lockout_unsaved', kind }, 'a lockout could not be written to the state store; it holds in this process only'));
+    this.#save(key, rec);
     this.#audit?.emit({
       event_type: 'limits.lockout',
       result_status: 'denied',
       ...(kind === 'principal' ? { subject: rec.subject } : { source_ip: rec.subject }),
       metadata: { kind, failures, window_ms: this.#cfg.window, until: new Date(rec.until).toISOString() },
     }).catch(() => this.#logger.error({ event: 'limits.lockout_unaudited', kind }, 'a lockout could not be audited'));
+  }
+
+  /**
+   * Cheap failures (bad bearer tokens) from many addresses can make many lockouts a second; written one by one, each
+   * would be a commit and an fsync on the event loop. They are gathered and written in one transaction per turn.
+   */
+  #save(key: string, rec: LockoutRecord): void {
+    this.#unsaved.set(key, rec);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => void this.#flush());
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushScheduled = false;
+    const batch = this.#unsaved;
+    if (batch.size === 0) return;
+    this.#unsaved = new Map();
+    const entries = [...batch].map(([key, rec]) => ({ key, value: rec, ttlMs: Math.max(1, rec.until - rec.since) }));
+    try {
+      await this.#store.putMany(NS_LOCKOUTS, entries);
+    } catch {
+      this.#logger.error({ event: 'limits.lockout_unsaved', count: entries.length }, 'lockouts could not be written to the state store; they hold in this process only');
+    }
   }
 
   /** Lockouts in force in this process, by key → until. */
@@ -172,5 +199,6 @@ export class Lockouts {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#polling;
+    await this.#flush();
   }
 }

@@ -56,6 +56,9 @@ export class MemoryStore implements StateStore {
   async put(ns: string, key: string, value: unknown, opts?: PutOptions): Promise<void> {
     this.#write(ns, key, value, opts);
   }
+  async putMany(ns: string, entries: ReadonlyArray<{ key: string; value: unknown; ttlMs?: number }>): Promise<void> {
+    for (const e of entries) this.#write(ns, e.key, e.value, e.ttlMs === undefined ? undefined : { ttlMs: e.ttlMs });
+  }
   async putIfAbsent(ns: string, key: string, value: unknown, opts?: PutOptions): Promise<boolean> {
     if (this.#live(ns, key)) return false;
     this.#write(ns, key, value, opts);

@@ -136,6 +136,12 @@ export class SqliteStore implements StateStore {
   async put(ns: string, key: string, value: unknown, opts?: PutOptions): Promise<void> {
     this.#run(() => this.#write(ns, key, value, opts?.ttlMs));
   }
+  async putMany(ns: string, entries: ReadonlyArray<{ key: string; value: unknown; ttlMs?: number }>): Promise<void> {
+    if (entries.length === 0) return;
+    this.#run(() => {
+      for (const e of entries) this.#write(ns, e.key, e.value, e.ttlMs);
+    });
+  }
   async putIfAbsent(ns: string, key: string, value: unknown, opts?: PutOptions): Promise<boolean> {
     return this.#run(() => {
       if (this.#live(ns, key)) return false;

@@ -176,6 +176,9 @@ describe('Lockouts', () => {
       override async put(): Promise<void> {
         throw new Error('disk full');
       }
+      override async putMany(): Promise<void> {
+        throw new Error('disk full');
+      }
     }
     const { lockouts, logger } = await setup(t, {}, { store: new BrokenStore({ clock }), failAudit: true });
     lockouts.onFailure(failure('192.0.2.1', 3));
@@ -185,6 +188,27 @@ describe('Lockouts', () => {
     assert.ok(events.includes('limits.lockout_unsaved'), events.join());
     assert.ok(events.includes('limits.lockout_unaudited'), events.join());
     assert.equal(refusal(() => lockouts.checkIp('192.0.2.1'))?.code, 'GH_LOCKED_OUT');
+  });
+
+  test('lockouts made in one turn of the event loop are written in one transaction (one commit, not one per lockout)', async (t) => {
+    const clock = new ManualClock(START);
+    const batches: number[] = [];
+    class CountingStore extends MemoryStore {
+      override async putMany(ns: string, entries: ReadonlyArray<{ key: string; value: unknown; ttlMs?: number }>): Promise<void> {
+        batches.push(entries.length);
+        return super.putMany(ns, entries);
+      }
+      override async put(): Promise<void> {
+        throw new Error('lockouts are written with putMany');
+      }
+    }
+    const store = new CountingStore({ clock });
+    const { lockouts } = await setup(t, {}, { store });
+    for (let i = 1; i <= 50; i++) lockouts.onFailure(failure(`192.0.2.${i}`, 3));
+    await settle();
+    assert.deepEqual(batches, [50]);
+    assert.equal((await listLockouts(store, START)).length, 50);
+    for (let i = 1; i <= 50; i++) assert.equal(refusal(() => lockouts.checkIp(`192.0.2.${i}`))?.code, 'GH_LOCKED_OUT');
   });
 
   test('a claimed principal no operator could name locks nothing by principal (the address lockout still applies)', async (t) => {

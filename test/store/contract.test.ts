@@ -36,6 +36,19 @@ for (const [kind, open] of Object.entries(kinds)) {
       assert.equal(await store.putIfAbsent('ns', 'k', { v: 3 }), true);
     });
 
+    test('putMany writes every entry with its own TTL, in the change feed like put', async (t) => {
+      const clock = new ManualClock();
+      const store = open(clock, t);
+      const head = await store.headSeq('ns');
+      await store.putMany('ns', [{ key: 'a', value: { v: 1 }, ttlMs: 1000 }, { key: 'b', value: { v: 2 } }]);
+      assert.deepEqual((await store.list('ns')).map((e) => [e.key, e.value]), [['a', { v: 1 }], ['b', { v: 2 }]]);
+      assert.deepEqual((await store.changes('ns', head)).map((c) => c.key).sort(), ['a', 'b']);
+      clock.advance(1000);
+      assert.deepEqual((await store.list('ns')).map((e) => e.key), ['b']);
+      await store.putMany('ns', []);
+      assert.equal((await store.list('ns')).length, 1);
+    });
+
     test('update keeps the entry\'s TTL when its options name none (usage records must still expire)', async (t) => {
       const clock = new ManualClock();
       const store = open(clock, t);
