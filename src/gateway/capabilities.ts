@@ -51,6 +51,9 @@ export async function buildCapabilities(
   const admin: AdminHandler = async (req, res, subpath, ex) => {
     const p = identify(ex);
     if (p) await p;
+    // The throttle stage as on every route: a rate limit naming no route bounds a principal's admin calls too.
+    const t = limits.throttle?.(ex);
+    if (t) await t;
     if (subpath === '/approvals' || subpath.startsWith('/approvals/')) {
       // The list's filters (?status=…&limit=…) are in the query, which the exchange keeps apart from the path.
       await approvalsAdmin(req, res, ex.query ? `${subpath}?${ex.query}` : subpath, ex.principal);

@@ -120,12 +120,18 @@ export class Lockouts {
     this.#emit(key, true);
     this.#logger.warn({ event: 'limits.lockout', kind, subject: rec.subject, failures, until: new Date(rec.until).toISOString() }, 'locked out after failed authentications');
     this.#save(key, rec);
-    this.#audit?.emit({
-      event_type: 'limits.lockout',
-      result_status: 'denied',
-      ...(kind === 'principal' ? { subject: rec.subject } : { source_ip: rec.subject }),
-      metadata: { kind, failures, window_ms: this.#cfg.window, until: new Date(rec.until).toISOString() },
-    }).catch(() => this.#logger.error({ event: 'limits.lockout_unaudited', kind }, 'a lockout could not be audited'));
+    // Runs inside authn's failure count: nothing thrown here may turn the client's 401 into a 500.
+    const unaudited = (): void => this.#logger.error({ event: 'limits.lockout_unaudited', kind }, 'a lockout could not be audited');
+    try {
+      this.#audit?.emit({
+        event_type: 'limits.lockout',
+        result_status: 'denied',
+        ...(kind === 'principal' ? { subject: rec.subject } : { source_ip: rec.subject }),
+        metadata: { kind, failures, window_ms: this.#cfg.window, until: new Date(rec.until).toISOString() },
+      }).catch(unaudited);
+    } catch {
+      unaudited();
+    }
   }
 
   /**

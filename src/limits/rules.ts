@@ -79,8 +79,10 @@ export function keyOf(rule: CompiledRule, ex: Exchange): string {
         key += known ? part('p', who(p)) : part('i', clientKey(ex.network.source_ip));
         break;
       case 'token':
-        // Tagged apart from the fallback, so no credential id can pass for a principal.
-        key += !known ? part('i', clientKey(ex.network.source_ip)) : p.credential_id !== undefined ? part('t', p.credential_id) : part('p', who(p));
+        // Tagged apart from the fallback, so no credential id can pass for a principal; qualified by the method, so a
+        // JWT's jti cannot pass for another method's credential id. The header method's ids ('trusted-proxy', 'headers')
+        // name no credential (every trusted-proxy user carries the same one): it counts by principal.
+        key += !known ? part('i', clientKey(ex.network.source_ip)) : p.credential_id !== undefined && p.method !== 'header' ? part('t', `${p.method}:${p.credential_id}`) : part('p', who(p));
         break;
       case 'tenant':
         key += part('n', ex.operation?.tenant ?? p?.tenant ?? '');

@@ -190,6 +190,23 @@ describe('Lockouts', () => {
     assert.equal(refusal(() => lockouts.checkIp('192.0.2.1'))?.code, 'GH_LOCKED_OUT');
   });
 
+  test('an audit emitter that throws synchronously neither escapes onFailure (a 401 stays a 401) nor lifts the lockout', async (t) => {
+    const clock = new ManualClock(START);
+    const logger = captureLogger();
+    const cfg = limitsConfig({ lockout: { max_failures: 3 } }).lockout;
+    const audit = {
+      emit: (): Promise<void> => {
+        throw new Error('emitter broke');
+      },
+    };
+    const lockouts = new Lockouts(cfg, { store: new MemoryStore({ clock }), clock, logger, audit });
+    await lockouts.start();
+    t.after(() => lockouts.close());
+    assert.doesNotThrow(() => lockouts.onFailure(failure('192.0.2.9', 3)));
+    assert.equal(refusal(() => lockouts.checkIp('192.0.2.9'))?.code, 'GH_LOCKED_OUT');
+    assert.ok(logger.lines.some((l) => (JSON.parse(l) as { event?: string }).event === 'limits.lockout_unaudited'));
+  });
+
   test('lockouts made in one turn of the event loop are written in one transaction (one commit, not one per lockout)', async (t) => {
     const clock = new ManualClock(START);
     const batches: number[] = [];
