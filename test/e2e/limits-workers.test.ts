@@ -6,11 +6,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServe } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
+import { statusOverNewConnection as get } from '../helpers/raw-http.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gh-limits-workers-'));
 let upstream: Server;
@@ -56,17 +57,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function get(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    // agent: false: a new connection each time, so the supervisor's round-robin hands requests to both workers.
-    const req = request(url, { agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -12,18 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCliProcess, startServe, type ServeProcess } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
+import { statusOverNewConnection as get } from '../helpers/raw-http.js';
 
-function get(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    // agent: false: a new connection each time, so the supervisor hands requests to every worker.
-    const req = request(url, { agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 const alive = (pid: number): boolean => {
   try {

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 
 /**
@@ -31,3 +32,18 @@ export function rawHttp(port: number, payload: string, waitMs = 400, afterAnswer
 
 /** The status code of the first status line in a raw response (0 when there is none). */
 export const rawStatus = (response: string): number => Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0);
+
+/**
+ * GET over a connection of its own (agent: false), resolving with the status: under server.workers the supervisor
+ * hands each new connection to the next worker, so a run of these reaches every worker.
+ */
+export function statusOverNewConnection(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
