@@ -1,4 +1,4 @@
-import type { StateStore } from '../core/store.js';
+import { readChanges, type StateStore } from '../core/store.js';
 import type { Logger } from '../core/types.js';
 import { NS_REVOKED, type Revocation } from './token-store.js';
 import { NS_API_KEYS, type ApiKeyRecord } from './api-key-store.js';
@@ -76,29 +76,19 @@ export class RevocationWatcher {
 
   async #pollOnce(): Promise<void> {
     try {
-      for (;;) {
-        const changes = await this.#store.changes<Revocation>(NS_REVOKED, this.#tokenSeq, 1000);
-        for (const c of changes) {
-          this.#tokenSeq = Math.max(this.#tokenSeq, c.seq);
-          // A deleted revocation (expired entry) keeps refusing: the token has expired by then anyway.
-          if (c.value !== undefined) {
-            this.#tokens.set(c.key, c.value.exp ?? 0);
-            this.#emit('token', c.key);
-          }
+      this.#tokenSeq = await readChanges<Revocation>(this.#store, NS_REVOKED, this.#tokenSeq, (c) => {
+        // A deleted revocation (expired entry) keeps refusing: the token has expired by then anyway.
+        if (c.value !== undefined) {
+          this.#tokens.set(c.key, c.value.exp ?? 0);
+          this.#emit('token', c.key);
         }
-        if (changes.length < 1000) break;
-      }
-      for (;;) {
-        const changes = await this.#store.changes<ApiKeyRecord>(NS_API_KEYS, this.#keySeq, 1000);
-        for (const c of changes) {
-          this.#keySeq = Math.max(this.#keySeq, c.seq);
-          if (c.value === undefined || c.value.revoked_at !== undefined) {
-            this.#apiKeys.add(c.key);
-            this.#emit('api_key', c.key);
-          }
+      });
+      this.#keySeq = await readChanges<ApiKeyRecord>(this.#store, NS_API_KEYS, this.#keySeq, (c) => {
+        if (c.value === undefined || c.value.revoked_at !== undefined) {
+          this.#apiKeys.add(c.key);
+          this.#emit('api_key', c.key);
         }
-        if (changes.length < 1000) break;
-      }
+      });
       this.#pruneExpired();
       if (!this.#healthy) this.#logger?.info({ event: 'authn.revocation_feed_recovered' }, 'revocation feed recovered');
       this.#healthy = true;

@@ -44,3 +44,20 @@ export interface StateStore {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Reads `ns`'s change feed from after `sinceSeq` to its end, a page at a time, oldest first, calling `fn` for each
+ * change; returns the highest sequence number read (`sinceSeq` when there was nothing). How a watcher keeps an
+ * in-memory view (revocations, lockouts) in step with changes made by other processes.
+ */
+export async function readChanges<T>(store: StateStore, ns: string, sinceSeq: number, fn: (change: StoreChange<T>) => void, pageSize = 1000): Promise<number> {
+  let seq = sinceSeq;
+  for (;;) {
+    const changes = await store.changes<T>(ns, seq, pageSize);
+    for (const c of changes) {
+      seq = Math.max(seq, c.seq);
+      fn(c);
+    }
+    if (changes.length < pageSize) return seq;
+  }
+}

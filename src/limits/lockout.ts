@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import { clientKey, ipMatcher, normalizeIp } from '../core/net.js';
-import type { StateStore } from '../core/store.js';
+import { readChanges, type StateStore } from '../core/store.js';
 import type { AuditEmitter, Logger } from '../core/types.js';
 import type { LimitsConfig } from '../config/index.js';
 import { NS_LOCKOUTS, lockoutKey, subjectOf, type LockoutKind, type LockoutRecord } from './lockout-store.js';
@@ -178,21 +178,16 @@ export class Lockouts {
 
   async #pollOnce(): Promise<void> {
     try {
-      for (;;) {
-        const changes = await this.#store.changes<LockoutRecord>(NS_LOCKOUTS, this.#seq, 1000);
-        for (const c of changes) {
-          this.#seq = Math.max(this.#seq, c.seq);
-          // Deleted (lifted by an operator, or expired and purged): no longer in force.
-          if (c.value === undefined) {
-            this.#active.delete(c.key);
-            this.#emit(c.key, false);
-          } else {
-            this.#active.set(c.key, c.value.until);
-            this.#emit(c.key, true);
-          }
+      this.#seq = await readChanges<LockoutRecord>(this.#store, NS_LOCKOUTS, this.#seq, (c) => {
+        // Deleted (lifted by an operator, or expired and purged): no longer in force.
+        if (c.value === undefined) {
+          this.#active.delete(c.key);
+          this.#emit(c.key, false);
+        } else {
+          this.#active.set(c.key, c.value.until);
+          this.#emit(c.key, true);
         }
-        if (changes.length < 1000) break;
-      }
+      });
       if (!this.#feedHealthy) this.#logger.info({ event: 'limits.lockout_feed_recovered' }, 'lockout feed recovered');
       this.#feedHealthy = true;
     } catch {

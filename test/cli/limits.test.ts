@@ -5,11 +5,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from '../helpers/cli.js';
 import { runCliProcess, startServe } from '../helpers/process.js';
+import { startRecordingUpstream } from '../helpers/gateway.js';
 import { until } from '../helpers/until.js';
 
 const CONFIG = `
@@ -227,22 +228,17 @@ describe('a running gateway and the CLI in another process', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gh-limits-serve-'));
   const home = join(dir, 'home');
   const config = join(dir, 'gatehouse.yaml');
-  let upstream: Server;
+  let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
 
   before(async () => {
-    upstream = createServer((req, res) => {
-      req.resume();
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('upstream says hi\n');
-    });
-    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-    const port = (upstream.address() as { port: number }).port;
+    upstream = await startRecordingUpstream();
     writeFileSync(
       config,
-      ['server:', '  tls:', '    enabled: false', 'routes:', '  - name: up', '    prefix: /up', `    upstream: http://127.0.0.1:${port}`, '    auth_required: false', ''].join('\n'),
+      ['server:', '  tls:', '    enabled: false', 'routes:', '  - name: up', '    prefix: /up', `    upstream: ${upstream.url}`, '    auth_required: false', ''].join('\n'),
     );
   });
   after(async () => {
-    await new Promise<void>((r) => upstream.close(() => r()));
+    await upstream.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -6,26 +6,19 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServe } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
 import { statusOverNewConnection as get } from '../helpers/raw-http.js';
+import { startRecordingUpstream } from '../helpers/gateway.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gh-limits-workers-'));
-let upstream: Server;
-let upstreamHits = 0;
+let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
 const config = join(dir, 'gatehouse.yaml');
 
 before(async () => {
-  upstream = createServer((req, res) => {
-    upstreamHits++;
-    req.resume();
-    res.writeHead(200, { 'content-type': 'text/plain' }).end('upstream says hi\n');
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const port = (upstream.address() as { port: number }).port;
+  upstream = await startRecordingUpstream();
   writeFileSync(
     config,
     [
@@ -39,7 +32,7 @@ before(async () => {
       'routes:',
       '  - name: up',
       '    prefix: /up',
-      `    upstream: http://127.0.0.1:${port}`,
+      `    upstream: ${upstream.url}`,
       '    auth_required: false',
       'limits:',
       '  sync_interval: 50ms',
@@ -53,7 +46,7 @@ before(async () => {
   );
 });
 after(async () => {
-  await new Promise<void>((r) => upstream.close(() => r()));
+  await upstream.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -77,7 +70,7 @@ test('two workers share one allowance per client: 60 requests over many connecti
     const admitted = statuses.filter((s) => s === 200).length;
     const refused = statuses.filter((s) => s === 429).length;
     assert.equal(admitted + refused, N, `statuses: ${statuses.join(',')}`);
-    assert.equal(upstreamHits, admitted, 'only admitted requests reached the upstream');
+    assert.equal(upstream.requests.length, admitted, 'only admitted requests reached the upstream');
 
     // The bound. The allowance is burst 20, refilled at 20/min (one request per 3 s of the run). On top of that, a
     // worker may admit what the other one already admitted but has not reported yet: requests are sequential and
