@@ -98,6 +98,14 @@ export const ERROR_CODES = {
   GH_RATE_LIMITED: { status: 429, message: 'Too many requests.' },
   GH_LOCKED_OUT: { status: 429, message: 'Too many failed attempts; try again later.' },
 
+  // --- secrets ---------------------------------------------------------------
+  GH_SECRET_NOT_FOUND: { status: 404, message: 'No such secret.' },
+  GH_SECRET_INVALID: { status: 400, message: 'The secret name, owner or value is invalid.' },
+  GH_SECRETS_MASTER_KEY_MISSING: { status: 500, message: 'The secrets master key is not configured.' },
+  GH_SECRETS_MASTER_KEY_MISMATCH: { status: 500, message: 'The secrets master key does not match the one the store was sealed with.' },
+  GH_SECRETS_CORRUPT: { status: 500, message: 'A stored secret failed its integrity check.' },
+  GH_UPSTREAM_CREDENTIALS_UNAVAILABLE: { status: 503, message: 'The credentials for the upstream service are unavailable.' },
+
   // --- store -----------------------------------------------------------------
   GH_STORE_UNAVAILABLE: { status: 503, message: 'The state store is unavailable.' },
 } as const satisfies Record<string, CodeInfo>;

@@ -8,6 +8,7 @@ import { createApprovalsAdminHandler } from '../approval/index.js';
 import { auditEventFromExchange, openAuditLog } from '../audit/index.js';
 import { createRedactor, type Redactor } from '../redact/index.js';
 import { createLimits, type Limits } from '../limits/index.js';
+import { createCredentialInjector, openSecrets, type CredentialInjector } from '../secrets/index.js';
 import { createGatewayCrypto } from './crypto.js';
 import type { AuditHandle, Capabilities } from './pipeline.js';
 
@@ -47,6 +48,7 @@ export async function buildCapabilities(
   const identify = authn.identify;
   const approvalsAdmin = createApprovalsAdminHandler(policy);
   const crypto = createGatewayCrypto(cfg, stageDeps);
+  const injector = await upstreamCredentials(cfg, stageDeps);
 
   const admin: AdminHandler = async (req, res, subpath, ex) => {
     const p = identify(ex);
@@ -70,7 +72,7 @@ export async function buildCapabilities(
   };
 
   return {
-    stages: { identify, throttle: limits.throttle, decrypt: crypto.decrypt, classify: policy.classify, authorize: policy.authorize, throttleOperation: limits.throttleOperation, approve: policy.approve },
+    stages: { identify, throttle: limits.throttle, decrypt: crypto.decrypt, classify: policy.classify, authorize: policy.authorize, throttleOperation: limits.throttleOperation, approve: policy.approve, ...(injector ? { transform: injector.stage } : {}) },
     // Client-encrypted bodies are decrypted, and bodies an HTTP approval must bind are hashed, before the policy stages.
     needsBody: (ex, endToEnd) => crypto.needsBody(ex, endToEnd) || policy.needsBody(ex),
     // Public routes are throttled too (per address for anonymous callers): they are the ones open to everyone.
@@ -82,14 +84,27 @@ export async function buildCapabilities(
     redactText: (text) => redactor.redactText(text),
     admin,
     limits,
+    ...(injector ? { injectedHeaders: (route: string) => injector.headerNames(route) } : {}),
     ...(limits.connectionRate ? { connectionRate: limits.connectionRate } : {}),
     async close() {
+      injector?.close();
       await policy.close();
       await authn.close();
       await limits.close();
       await audit.close();
     },
   };
+}
+
+/**
+ * Upstream credentials (routes[].upstream_auth) from the secrets store, the environment or mounted files, resolved
+ * before the gateway listens: a reference that does not resolve stops the start, naming the route.
+ */
+async function upstreamCredentials(cfg: GatehouseConfig, deps: StageDeps): Promise<CredentialInjector | undefined> {
+  const routes = cfg.routes.flatMap((r, i) => (r.upstream_auth ? [{ name: r.name ?? `route${i}`, auth: r.upstream_auth }] : []));
+  if (routes.length === 0) return undefined;
+  const secrets = openSecrets(cfg.secrets, { store: deps.store, stateDir: cfg.state_dir, profile: cfg.profile, clock: deps.clock });
+  return createCredentialInjector(routes, { resolver: secrets.resolver, vault: secrets.vault, refreshMs: cfg.secrets.refresh, logger: deps.logger, audit: deps.audit });
 }
 
 /** Public routes: a credential, when sent, is still verified; without one the request proceeds as anonymous. */

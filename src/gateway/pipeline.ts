@@ -43,6 +43,8 @@ export interface Capabilities {
   needsBody?: (ex: Exchange, endToEnd: boolean) => boolean;
   /** New connections per client (limits.connection_rate_limit), checked by the connection guard. */
   connectionRate?: RateTable;
+  /** Header names the transform stage injects on a route (upstream_auth): a client's header of the same name is dropped. */
+  injectedHeaders?: (route: string) => ReadonlySet<string>;
   /** The redactor's text function: upstream error bodies on `error_bodies: redact` routes. */
   redactText: (text: string) => string;
   close(): Promise<void>;

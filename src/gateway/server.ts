@@ -75,6 +75,11 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) !== 0);
 }
 
+/** The gateway's credential headers plus those a route injects: a client must not send its own in their place. */
+function withInjected(base: ReadonlySet<string>, injected: ReadonlySet<string> | undefined): ReadonlySet<string> {
+  return injected && injected.size > 0 ? new Set([...base, ...injected]) : base;
+}
+
 /** Composes listen → stages → forward → record over one HTTP(S) server. */
 export async function listenGateway(parts: GatewayParts, listen?: string): Promise<RunningGateway> {
   const { config: cfg, capabilities: caps, tls } = parts;
@@ -99,7 +104,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       ...(connect ? { connect } : {}),
       stripAuthorization: true,
       identityHeaders,
-      credentialHeaders,
+      credentialHeaders: withInjected(credentialHeaders, caps.injectedHeaders?.(route.name)),
       errorBodies: route.config.error_bodies,
       redactText: caps.redactText,
       maxBodySize: route.config.max_body_size ?? limits.max_body_size,

@@ -7,6 +7,7 @@ import { section } from './common.js';
 import { encryptionSection } from './encryption.js';
 import { limitsSection } from './limits.js';
 import { redactSection } from './redact.js';
+import { secretsSection } from './secrets.js';
 import { logSection, routeSchema, serverSection, storeSection } from './server.js';
 
 /**
@@ -29,6 +30,7 @@ export const configSchema = z.strictObject({
   redact: redactSection,
   encryption: encryptionSection,
   limits: limitsSection,
+  secrets: secretsSection,
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

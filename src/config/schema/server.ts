@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { bytes, duration, filePath, section, timerDuration } from './common.js';
+import { upstreamAuthSchema } from './secrets.js';
 
 /** More worker processes than this is a typo, not a deployment. */
 export const MAX_WORKERS = 64;
@@ -113,7 +114,12 @@ export const routeSchema = z.strictObject({
   /** Requests on this route need an authenticated principal (false only for truly public routes). */
   auth_required: z.boolean().default(true),
   tls: upstreamTlsSection,
+  /** Credentials the gateway adds for the upstream, from the secrets store, the environment or a file (docs/secrets.md). */
+  upstream_auth: upstreamAuthSchema.optional(),
   connections: z.number().int().positive().max(1024).default(64),
+}).refine((r) => r.upstream_auth === undefined || r.auth_required, {
+  path: ['upstream_auth'],
+  message: 'a route with auth_required: false would hand its upstream credential to anyone: require authentication',
 });
 
 export const storeSection = section({

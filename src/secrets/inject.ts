@@ -1,0 +1,172 @@
+/**
+ * Upstream credential injection, the transform stage's "inject upstream credentials" (ARCHITECTURE.md): a route's
+ * `upstream_auth` names secrets; the gateway resolves them at start (a missing one stops the start, naming the route
+ * and the reference), adds them to every request it forwards on the route, and follows changes while it runs — a
+ * secret set again in the store, or a mounted file rotated, is used within `secrets.refresh`. A secret that
+ * disappears makes its route answer 503 GH_UPSTREAM_CREDENTIALS_UNAVAILABLE: a request is never sent on without the
+ * credential the operator configured (fail closed).
+ *
+ * Values are handed to the redactor's known-secret registry, so an upstream echoing its own key in an error body,
+ * or a log line quoting it, shows [REDACTED].
+ */
+import { GatehouseError, toGatehouseError } from '../core/errors.js';
+import type { AuditEmitter, Exchange, Logger, Stage } from '../core/types.js';
+import { parseSecretRef, type SecretRef, type UpstreamAuthConfig } from '../config/index.js';
+import { forgetSecret, registerSecret } from '../redact/index.js';
+import { formatRef, type SecretResolver } from './resolver.js';
+import type { SecretStore } from './vault.js';
+
+export interface InjectedRoute {
+  name: string;
+  auth: UpstreamAuthConfig;
+}
+
+interface HeaderSource {
+  /** Lower-case header name. */
+  header: string;
+  ref: SecretRef;
+  /** Builds the header value from the secret (Bearer, Basic, verbatim). */
+  format: (secret: string) => string;
+}
+
+interface RouteState {
+  sources: HeaderSource[];
+  /** Current header values, in `sources` order; undefined while a secret is unavailable. */
+  values: string[] | undefined;
+  /** The raw secrets behind `values` (registered with the redactor). */
+  secrets: string[];
+}
+
+export interface CredentialInjector {
+  /** The transform stage: sets the route's credentials for the upstream. */
+  readonly stage: Stage;
+  /** Header names injected on a route (lower case): the proxy drops a client's header of the same name. */
+  headerNames(route: string): ReadonlySet<string>;
+  /** Looks for changed secrets now (the timer calls it every refresh interval). */
+  refresh(): Promise<void>;
+  close(): void;
+}
+
+export interface InjectorOptions {
+  resolver: SecretResolver;
+  /** The store whose change feed is followed (when any route names a `secret:`). */
+  vault?: () => Promise<SecretStore>;
+  refreshMs: number;
+  logger: Logger;
+  audit?: AuditEmitter;
+}
+
+/** RFC 9110 §5.5: a field value holds no CR, LF, NUL or other control character but HTAB. */
+const HEADER_UNSAFE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+function sourcesOf(auth: UpstreamAuthConfig): HeaderSource[] {
+  const ref = (text: string): SecretRef => parseSecretRef(text) as SecretRef;
+  const out: HeaderSource[] = [];
+  if (auth.bearer) out.push({ header: 'authorization', ref: ref(auth.bearer), format: (s) => `Bearer ${s}` });
+  if (auth.basic) {
+    const user = auth.basic.username;
+    out.push({ header: 'authorization', ref: ref(auth.basic.password), format: (s) => `Basic ${Buffer.from(`${user}:${s}`, 'utf8').toString('base64')}` });
+  }
+  for (const [name, text] of Object.entries(auth.headers)) out.push({ header: name.toLowerCase(), ref: ref(text), format: (s) => s });
+  return out;
+}
+
+const sameSecret = (a: SecretRef, owner: string, name: string): boolean => a.kind === 'secret' && a.owner === owner && a.name === name;
+
+export async function createCredentialInjector(routes: readonly InjectedRoute[], opts: InjectorOptions): Promise<CredentialInjector> {
+  const states = new Map<string, RouteState>();
+  for (const r of routes) states.set(r.name, { sources: sourcesOf(r.auth), values: undefined, secrets: [] });
+  const all = [...states.values()];
+  const usesStore = all.some((s) => s.sources.some((x) => x.ref.kind === 'secret'));
+  const fileStamps = new Map<string, string>();
+
+  async function resolveRoute(st: RouteState): Promise<void> {
+    const secrets: string[] = [];
+    for (const src of st.sources) {
+      if (src.ref.kind === 'file') fileStamps.set(src.ref.path, opts.resolver.fileStamp(src.ref));
+      const v = await opts.resolver.resolve(src.ref);
+      if (HEADER_UNSAFE.test(v)) throw new GatehouseError('GH_SECRET_INVALID', `The secret ${formatRef(src.ref)} holds a control character and cannot travel in the ${src.header} header.`);
+      secrets.push(v);
+    }
+    const old = st.secrets;
+    st.values = st.sources.map((src, i) => src.format(secrets[i] as string));
+    st.secrets = secrets;
+    for (const s of secrets) registerSecret(s, { pinned: true });
+    for (const s of old) if (!secrets.includes(s)) forgetSecret(s);
+  }
+
+  // Start: every reference must resolve, or the gateway does not start (the message names route and reference).
+  for (const [name, st] of states) {
+    try {
+      await resolveRoute(st);
+    } catch (e) {
+      const err = toGatehouseError(e);
+      throw new GatehouseError(err.code, `routes ${name} upstream_auth: ${err.message}`, { cause: e, ...(err.detail ? { detail: err.detail } : {}) });
+    }
+  }
+
+  let seq = usesStore && opts.vault ? await (await opts.vault()).headSeq() : 0;
+  let running: Promise<void> | undefined;
+  let closed = false;
+
+  async function refreshOnce(): Promise<void> {
+    const dirty = new Set<string>();
+    if (usesStore && opts.vault) {
+      seq = await (await opts.vault()).changedSince(seq, (owner, secret) => {
+        for (const [name, st] of states) if (st.sources.some((s) => sameSecret(s.ref, owner, secret))) dirty.add(name);
+      });
+    }
+    for (const [name, st] of states) {
+      for (const s of st.sources) {
+        if (s.ref.kind === 'file' && opts.resolver.fileStamp(s.ref) !== fileStamps.get(s.ref.path)) dirty.add(name);
+      }
+    }
+    for (const name of dirty) {
+      const st = states.get(name) as RouteState;
+      try {
+        await resolveRoute(st);
+        opts.logger.info({ route: name }, 'upstream credentials reloaded');
+        void opts.audit?.emit({ event_type: 'secrets.reload', result_status: 'success', subject: 'gateway', metadata: { route: name, refs: st.sources.map((s) => formatRef(s.ref)) } }).catch(() => {});
+      } catch (e) {
+        // Fail closed: a credential that cannot be read now is not replaced by an older one nor dropped silently.
+        st.values = undefined;
+        const code = toGatehouseError(e).code;
+        opts.logger.error({ route: name, code }, 'upstream credentials unavailable: the route answers 503 until the secret is back');
+        void opts.audit?.emit({ event_type: 'secrets.reload', result_status: 'error', subject: 'gateway', error_code: code, metadata: { route: name, refs: st.sources.map((s) => formatRef(s.ref)) } }).catch(() => {});
+      }
+    }
+  }
+
+  const refresh = (): Promise<void> => {
+    running ??= refreshOnce().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  const timer = all.length > 0 ? setInterval(() => {
+    if (!closed) refresh().catch((e: unknown) => opts.logger.error({ code: toGatehouseError(e).code }, 'secrets refresh failed'));
+  }, opts.refreshMs) : undefined;
+  timer?.unref();
+
+  const names = new Map<string, ReadonlySet<string>>();
+  for (const [name, st] of states) names.set(name, new Set(st.sources.map((s) => s.header)));
+  const none: ReadonlySet<string> = new Set();
+
+  const stage: Stage = (ex: Exchange) => {
+    const st = ex.route ? states.get(ex.route.name) : undefined;
+    if (!st) return;
+    const values = st.values;
+    if (!values) throw new GatehouseError('GH_UPSTREAM_CREDENTIALS_UNAVAILABLE', undefined, { detail: 'secret_unavailable' });
+    for (let i = 0; i < values.length; i++) ex.upstreamHeaders[(st.sources[i] as HeaderSource).header] = values[i] as string;
+  };
+
+  return {
+    stage,
+    headerNames: (route) => names.get(route) ?? none,
+    refresh,
+    close() {
+      closed = true;
+      if (timer) clearInterval(timer);
+    },
+  };
+}
