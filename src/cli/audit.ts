@@ -10,7 +10,7 @@ import { followAuditLog, parseTimeBound, queryAuditLog, tailAuditLog, type Audit
 import { formatVerifyReport, tableHeader, tableRow } from '../audit/format.js';
 import { configOption, loadCliConfig } from './context.js';
 import type { CliContext, Command, OptionSpec, ParsedArgs } from './types.js';
-import { bool, str, writeLine } from './types.js';
+import { bool, readStdin, str, writeLine } from './types.js';
 
 const dirOption: Record<string, OptionSpec> = {
   ...configOption,
@@ -213,7 +213,7 @@ const hash: Command = {
   async run(args, ctx) {
     const [value] = args.positionals;
     if (value === undefined || args.positionals.length > 1) throw usage('give exactly one VALUE, or - to read it from stdin');
-    const text = value === '-' ? (await readAll(ctx)).replace(/\r?\n$/, '') : value;
+    const text = value === '-' ? (await readStdin(ctx, 1 << 20, 'value')).toString('utf8').replace(/\r?\n$/, '') : value;
     const keyFile = str(args, 'key-file');
     let key: Buffer;
     if (keyFile) key = loadHmacKey({ hmacKeyFile: resolve(ctx.cwd, keyFile), stateDir: ctx.cwd, env: ctx.env });
@@ -225,18 +225,6 @@ const hash: Command = {
     return 0;
   },
 };
-
-async function readAll(ctx: CliContext): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of ctx.stdin as AsyncIterable<Buffer | string>) {
-    const b = typeof c === 'string' ? Buffer.from(c) : c;
-    size += b.length;
-    if (size > 1 << 20) throw usage('the value on stdin is larger than 1 MiB');
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 export const auditCommand: Command = {
   name: 'audit',

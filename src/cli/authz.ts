@@ -8,7 +8,7 @@ import { checkTarget } from '../gateway/exchange.js';
 import { MemoryStore } from '../store/index.js';
 import { configOption, loadCliConfig, openCliStore } from './context.js';
 import type { CliContext, Command, ParsedArgs } from './types.js';
-import { bool, str, writeLine } from './types.js';
+import { bool, readStdin, str, writeLine } from './types.js';
 
 const quietLogger: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, child: () => quietLogger };
 const printable = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
@@ -20,7 +20,7 @@ interface Subject {
 }
 
 async function principalFrom(args: ParsedArgs, ctx: CliContext, cfg: Awaited<ReturnType<typeof loadCliConfig>>): Promise<Subject> {
-  const token = str(args, 'token') ?? (bool(args, 'token-stdin') ? (await readAll(ctx)).trim() : undefined);
+  const token = str(args, 'token') ?? (bool(args, 'token-stdin') ? (await readStdin(ctx, 65_536, 'token')).toString('utf8').trim() : undefined);
   const network = { source_ip: '127.0.0.1', peer_ip: '127.0.0.1', tls: true };
   if (token !== undefined) {
     if (str(args, 'scopes') !== undefined) throw new GatehouseError('GH_USAGE', 'give --token or --scopes, not both');
@@ -45,15 +45,6 @@ async function principalFrom(args: ParsedArgs, ctx: CliContext, cfg: Awaited<Ret
   if (tenant !== undefined) principal.tenant = tenant;
   if (bool(args, 'break-glass')) principal.break_glass = true;
   return { principal };
-}
-
-async function readAll(ctx: CliContext): Promise<string> {
-  let out = '';
-  for await (const chunk of ctx.stdin) {
-    out += String(chunk);
-    if (out.length > 65_536) throw new GatehouseError('GH_USAGE', 'the token on stdin is too long');
-  }
-  return out;
 }
 
 function operationFrom(args: ParsedArgs, classifyHttp: (m: string, p: string) => Operation): Operation {

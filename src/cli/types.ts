@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { GatehouseError } from '../core/errors.js';
 
 /** Everything a command touches of the outside world, so tests can run commands in-process. */
 export interface CliContext {
@@ -59,3 +60,24 @@ export function writeLine(stream: Writable, line = ''): void {
 export const configOption: Record<string, OptionSpec> = {
   config: { type: 'string', short: 'c', value: 'FILE', description: 'configuration file (default: the embedded default)' },
 };
+
+/**
+ * All of stdin as bytes, at most `maxBytes` (GH_USAGE past it, naming `what`): how secrets reach a command without
+ * appearing in the process list or the shell history.
+ */
+export async function readStdin(ctx: CliContext, maxBytes: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of ctx.stdin as AsyncIterable<Buffer | string>) {
+    const b = typeof c === 'string' ? Buffer.from(c) : c;
+    size += b.length;
+    if (size > maxBytes) {
+      for (const x of chunks) x.fill(0);
+      throw new GatehouseError('GH_USAGE', `the ${what} on stdin is larger than ${maxBytes} bytes`);
+    }
+    chunks.push(b);
+  }
+  const all = Buffer.concat(chunks);
+  for (const x of chunks) x.fill(0);
+  return all;
+}
