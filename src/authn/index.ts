@@ -20,3 +20,7 @@ export { FailureCounter, type FailureSnapshot, type FailureEvent } from './failu
 export { RevocationWatcher } from './revocation.js';
 export { setSecretRegistrar } from './secret-registry.js';
 export { identityHeaderNames } from './trusted-identity.js';
+export {
+  upstreamIdentityHeaders, verifyIdentityHeaders, upstreamIdentityHeaderNames, DEFAULT_IDENTITY_PREFIX, IDENTITY_SIGNATURE_LABEL,
+  type VerifiedIdentity,
+} from '../core/identity-headers.js';

@@ -6,5 +6,5 @@ export { redactConfigForDisplay } from './display.js';
 export { parseRate, RATE_KEY_PARTS, type LimitsConfig, type Rate, type RateKeyPart, type RateRuleConfig } from './schema/limits.js';
 export {
   parseSecretRef, SECRET_NAME_RE, SECRET_OWNER_RE,
-  type SecretRef, type SecretsConfig, type UpstreamAuthConfig,
+  type SecretRef, type SecretsConfig, type UpstreamAuthConfig, type IdentityHeadersConfig,
 } from './schema/secrets.js';

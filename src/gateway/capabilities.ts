@@ -97,14 +97,19 @@ export async function buildCapabilities(
 }
 
 /**
- * Upstream credentials (routes[].upstream_auth) from the secrets store, the environment or mounted files, resolved
- * before the gateway listens: a reference that does not resolve stops the start, naming the route.
+ * Upstream credentials (routes[].upstream_auth) from the secrets store, the environment or mounted files, and identity
+ * headers (routes[].identity_headers, signed with a key from the same places), resolved before the gateway listens:
+ * a reference that does not resolve stops the start, naming the route.
  */
 async function upstreamCredentials(cfg: GatehouseConfig, deps: StageDeps): Promise<CredentialInjector | undefined> {
-  const routes = cfg.routes.flatMap((r, i) => (r.upstream_auth ? [{ name: r.name ?? `route${i}`, auth: r.upstream_auth }] : []));
+  const routes = cfg.routes.flatMap((r, i) =>
+    r.upstream_auth || r.identity_headers
+      ? [{ name: r.name ?? `route${i}`, ...(r.upstream_auth ? { auth: r.upstream_auth } : {}), ...(r.identity_headers ? { identity: r.identity_headers } : {}) }]
+      : [],
+  );
   if (routes.length === 0) return undefined;
   const secrets = openSecrets(cfg.secrets, { store: deps.store, stateDir: cfg.state_dir, profile: cfg.profile, clock: deps.clock });
-  return createCredentialInjector(routes, { resolver: secrets.resolver, vault: secrets.vault, refreshMs: cfg.secrets.refresh, logger: deps.logger, audit: deps.audit });
+  return createCredentialInjector(routes, { resolver: secrets.resolver, vault: secrets.vault, refreshMs: cfg.secrets.refresh, logger: deps.logger, audit: deps.audit, nowMs: () => deps.clock.now() });
 }
 
 /** Public routes: a credential, when sent, is still verified; without one the request proceeds as anonymous. */

@@ -10,19 +10,22 @@
  * or a log line quoting it, shows [REDACTED].
  */
 import { GatehouseError, toGatehouseError } from '../core/errors.js';
+import { upstreamIdentityHeaderNames, upstreamIdentityHeaders } from '../core/identity-headers.js';
 import type { AuditEmitter, Exchange, Logger, Stage } from '../core/types.js';
-import { parseSecretRef, type SecretRef, type UpstreamAuthConfig } from '../config/index.js';
+import { parseSecretRef, type IdentityHeadersConfig, type SecretRef, type UpstreamAuthConfig } from '../config/index.js';
 import { forgetSecret, registerSecret } from '../redact/index.js';
 import { formatRef, type SecretResolver } from './resolver.js';
 import type { SecretStore } from './vault.js';
 
 export interface InjectedRoute {
   name: string;
-  auth: UpstreamAuthConfig;
+  auth?: UpstreamAuthConfig;
+  /** Identity headers for the upstream, signed when `sign` names a key. */
+  identity?: IdentityHeadersConfig;
 }
 
 interface HeaderSource {
-  /** Lower-case header name. */
+  /** Lower-case header name; '' for the identity signing key, which is not sent. */
   header: string;
   ref: SecretRef;
   /** Builds the header value from the secret (Bearer, Basic, verbatim). */
@@ -35,6 +38,7 @@ interface RouteState {
   values: string[] | undefined;
   /** The raw secrets behind `values` (registered with the redactor). */
   secrets: string[];
+  identity: { prefix: string; key?: Buffer } | undefined;
 }
 
 export interface CredentialInjector {
@@ -54,14 +58,21 @@ export interface InjectorOptions {
   refreshMs: number;
   logger: Logger;
   audit?: AuditEmitter;
+  /** The signing time of identity headers (tests freeze it). */
+  nowMs?: () => number;
 }
 
 /** RFC 9110 §5.5: a field value holds no CR, LF, NUL or other control character but HTAB. */
 const HEADER_UNSAFE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
-function sourcesOf(auth: UpstreamAuthConfig): HeaderSource[] {
+/** An HMAC key shorter than this is a password, not a key (RFC 2104 §3: at least the hash's output length). */
+const MIN_SIGNING_KEY = 32;
+
+function sourcesOf(auth: UpstreamAuthConfig | undefined, identity: IdentityHeadersConfig | undefined): HeaderSource[] {
   const ref = (text: string): SecretRef => parseSecretRef(text) as SecretRef;
   const out: HeaderSource[] = [];
+  if (identity?.sign) out.push({ header: '', ref: ref(identity.sign), format: (s) => s });
+  if (!auth) return out;
   if (auth.bearer) out.push({ header: 'authorization', ref: ref(auth.bearer), format: (s) => `Bearer ${s}` });
   if (auth.basic) {
     const user = auth.basic.username;
@@ -75,7 +86,9 @@ const sameSecret = (a: SecretRef, owner: string, name: string): boolean => a.kin
 
 export async function createCredentialInjector(routes: readonly InjectedRoute[], opts: InjectorOptions): Promise<CredentialInjector> {
   const states = new Map<string, RouteState>();
-  for (const r of routes) states.set(r.name, { sources: sourcesOf(r.auth), values: undefined, secrets: [] });
+  for (const r of routes) {
+    states.set(r.name, { sources: sourcesOf(r.auth, r.identity), values: undefined, secrets: [], identity: r.identity ? { prefix: r.identity.prefix } : undefined });
+  }
   const all = [...states.values()];
   const usesStore = all.some((s) => s.sources.some((x) => x.ref.kind === 'secret'));
   const fileStamps = new Map<string, string>();
@@ -85,12 +98,17 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
     for (const src of st.sources) {
       if (src.ref.kind === 'file') fileStamps.set(src.ref.path, opts.resolver.fileStamp(src.ref));
       const v = await opts.resolver.resolve(src.ref);
-      if (HEADER_UNSAFE.test(v)) throw new GatehouseError('GH_SECRET_INVALID', `The secret ${formatRef(src.ref)} holds a control character and cannot travel in the ${src.header} header.`);
+      if (src.header === '' && Buffer.byteLength(v) < MIN_SIGNING_KEY) throw new GatehouseError('GH_SECRET_INVALID', `The identity signing key ${formatRef(src.ref)} is shorter than ${MIN_SIGNING_KEY} bytes.`);
+      if (src.header !== '' && HEADER_UNSAFE.test(v)) throw new GatehouseError('GH_SECRET_INVALID', `The secret ${formatRef(src.ref)} holds a control character and cannot travel in the ${src.header} header.`);
       secrets.push(v);
     }
     const old = st.secrets;
     st.values = st.sources.map((src, i) => src.format(secrets[i] as string));
     st.secrets = secrets;
+    if (st.identity) {
+      const signing = st.sources.findIndex((x) => x.header === '');
+      st.identity.key = signing === -1 ? undefined : Buffer.from(secrets[signing] as string, 'utf8');
+    }
     for (const s of secrets) registerSecret(s, { pinned: true });
     for (const s of old) if (!secrets.includes(s)) forgetSecret(s);
   }
@@ -149,7 +167,9 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
   timer?.unref();
 
   const names = new Map<string, ReadonlySet<string>>();
-  for (const [name, st] of states) names.set(name, new Set(st.sources.map((s) => s.header)));
+  for (const [name, st] of states) {
+    names.set(name, new Set([...st.sources.map((s) => s.header).filter((h) => h !== ''), ...(st.identity ? upstreamIdentityHeaderNames(st.identity.prefix) : [])]));
+  }
   const none: ReadonlySet<string> = new Set();
 
   const stage: Stage = (ex: Exchange) => {
@@ -157,7 +177,14 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
     if (!st) return;
     const values = st.values;
     if (!values) throw new GatehouseError('GH_UPSTREAM_CREDENTIALS_UNAVAILABLE', undefined, { detail: 'secret_unavailable' });
-    for (let i = 0; i < values.length; i++) ex.upstreamHeaders[(st.sources[i] as HeaderSource).header] = values[i] as string;
+    for (let i = 0; i < values.length; i++) {
+      const header = (st.sources[i] as HeaderSource).header;
+      if (header !== '') ex.upstreamHeaders[header] = values[i] as string;
+    }
+    const p = ex.principal;
+    if (st.identity && p && p.type !== 'anonymous') {
+      for (const [k, v] of upstreamIdentityHeaders(p, ex, { prefix: st.identity.prefix, nowMs: opts.nowMs?.() ?? Date.now(), ...(st.identity.key ? { key: st.identity.key } : {}) })) ex.upstreamHeaders[k] = v;
+    }
   };
 
   return {

@@ -93,6 +93,20 @@ export const upstreamAuthSchema = z
   });
 export type UpstreamAuthConfig = z.infer<typeof upstreamAuthSchema>;
 
+/**
+ * Identity headers for the upstream (docs/gateway.md § Identity headers): who the gateway authenticated, optionally
+ * signed with HMAC-SHA256 under `sign` (a reference to a key of at least 32 characters).
+ */
+export const identityHeadersSchema = z.strictObject({
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,30}-$/, 'a header name prefix ending in "-", e.g. X-Gatehouse-')
+    .refine((p) => !/^(x-forwarded-|x-real-ip|forwarded|proxy-|content-|host)/i.test(p), 'this prefix overlaps headers the gateway or HTTP defines')
+    .default('X-Gatehouse-'),
+  sign: secretRef.optional(),
+});
+export type IdentityHeadersConfig = z.infer<typeof identityHeadersSchema>;
+
 export const secretsSection = section({
   /**
    * The file holding the master key. Without it, the environment variable below; without that, development generates

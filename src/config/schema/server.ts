@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { bytes, duration, filePath, section, timerDuration } from './common.js';
-import { upstreamAuthSchema } from './secrets.js';
+import { identityHeadersSchema, upstreamAuthSchema } from './secrets.js';
 
 /** More worker processes than this is a typo, not a deployment. */
 export const MAX_WORKERS = 64;
@@ -116,10 +116,15 @@ export const routeSchema = z.strictObject({
   tls: upstreamTlsSection,
   /** Credentials the gateway adds for the upstream, from the secrets store, the environment or a file (docs/secrets.md). */
   upstream_auth: upstreamAuthSchema.optional(),
+  /** Tell the upstream who the gateway authenticated (X-Gatehouse-Subject …), optionally HMAC-signed. */
+  identity_headers: identityHeadersSchema.optional(),
   connections: z.number().int().positive().max(1024).default(64),
 }).refine((r) => r.upstream_auth === undefined || r.auth_required, {
   path: ['upstream_auth'],
   message: 'a route with auth_required: false would hand its upstream credential to anyone: require authentication',
+}).refine((r) => r.identity_headers === undefined || r.auth_required, {
+  path: ['identity_headers'],
+  message: 'identity headers name an authenticated principal: the route needs auth_required: true',
 });
 
 export const storeSection = section({

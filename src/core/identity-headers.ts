@@ -1,0 +1,122 @@
+/**
+ * Identity headers: who the gateway authenticated, told to the upstream (ARCHITECTURE.md, transform stage), so an
+ * internal service behind Gatehouse need not verify tokens itself. Optionally signed with HMAC-SHA256 under a shared
+ * key, so an upstream reachable by other paths than the gateway can tell an asserted identity from a forged one.
+ *
+ * Values are percent-encoded (encodeURIComponent): a principal id from a JWT claim may hold any character, and a
+ * header value may not (RFC 9110 §5.5). The signature binds a version label, the timestamp, the request id, the
+ * method and every identity field; an upstream should refuse a request id it has seen within the accepted age.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { GatehouseError } from './errors.js';
+import type { Principal } from './types.js';
+
+export const IDENTITY_SIGNATURE_LABEL = 'gatehouse-identity-v1';
+export const DEFAULT_IDENTITY_PREFIX = 'X-Gatehouse-';
+const FIELDS = ['subject', 'principal-type', 'auth-method', 'tenant', 'scopes'] as const;
+
+/** The header names for a prefix, lower case: subject, principal-type, auth-method, tenant, scopes, signature. */
+export function upstreamIdentityHeaderNames(prefix: string): string[] {
+  const p = prefix.toLowerCase();
+  return [...FIELDS.map((f) => p + f), `${p}identity-signature`];
+}
+
+interface Fields {
+  subject: string;
+  type: string;
+  method: string;
+  tenant: string;
+  scopes: string;
+}
+
+function canonical(t: number, requestId: string, httpMethod: string, f: Fields): string {
+  return [IDENTITY_SIGNATURE_LABEL, String(t), requestId, httpMethod, f.subject, f.type, f.method, f.tenant, f.scopes].join('\n');
+}
+
+const mac = (key: Uint8Array, text: string): Buffer => createHmac('sha256', key).update(text, 'utf8').digest();
+
+/**
+ * The identity headers for one request, as [name, value] pairs (names lower case). `key` signs them; `nowMs` is the
+ * signing time. The tenant header is omitted for a principal without one (its signed field is then empty).
+ */
+export function upstreamIdentityHeaders(p: Principal, req: { id: string; method: string }, opts: { prefix: string; key?: Uint8Array; nowMs: number }): [string, string][] {
+  const pre = opts.prefix.toLowerCase();
+  const f: Fields = {
+    subject: encodeURIComponent(p.id),
+    type: p.type,
+    method: p.method,
+    tenant: p.tenant === undefined ? '' : encodeURIComponent(p.tenant),
+    scopes: p.scopes.map(encodeURIComponent).join(','),
+  };
+  const out: [string, string][] = [[`${pre}subject`, f.subject], [`${pre}principal-type`, f.type], [`${pre}auth-method`, f.method]];
+  if (f.tenant !== '') out.push([`${pre}tenant`, f.tenant]);
+  out.push([`${pre}scopes`, f.scopes]);
+  if (opts.key) {
+    const t = Math.floor(opts.nowMs / 1000);
+    out.push([`${pre}identity-signature`, `t=${t},v1=${mac(opts.key, canonical(t, req.id, req.method, f)).toString('base64url')}`]);
+  }
+  return out;
+}
+
+export interface VerifiedIdentity {
+  subject: string;
+  principal_type: string;
+  auth_method: string;
+  tenant?: string;
+  scopes: string[];
+  /** When the gateway signed it (ms). */
+  signed_at: number;
+}
+
+type HeaderBag = Record<string, string | string[] | undefined>;
+
+const refused = (detail: string): GatehouseError => new GatehouseError('GH_IDENTITY_SIGNATURE_INVALID', undefined, { detail });
+
+/**
+ * For upstream services: checks the identity headers' signature (constant-time) and age, and returns the identity.
+ * `headers` as Node gives them (lower-case names). Throws GH_IDENTITY_SIGNATURE_INVALID, naming what failed.
+ */
+export function verifyIdentityHeaders(
+  headers: HeaderBag,
+  key: Uint8Array,
+  opts: { method: string; prefix?: string; nowMs?: number; maxAgeMs?: number },
+): VerifiedIdentity {
+  const pre = (opts.prefix ?? DEFAULT_IDENTITY_PREFIX).toLowerCase();
+  const one = (name: string): string | undefined => {
+    const v = headers[name];
+    if (Array.isArray(v)) throw refused(`${name} appears more than once`);
+    return v;
+  };
+  const sig = one(`${pre}identity-signature`);
+  const requestId = one('x-request-id');
+  if (sig === undefined) throw refused('no signature header');
+  if (requestId === undefined) throw refused('no x-request-id');
+  const m = /^t=([0-9]{1,12}),v1=([A-Za-z0-9_-]{43})$/.exec(sig);
+  if (!m) throw refused('malformed signature header');
+  const t = Number(m[1]);
+  const f: Fields = {
+    subject: one(`${pre}subject`) ?? '',
+    type: one(`${pre}principal-type`) ?? '',
+    method: one(`${pre}auth-method`) ?? '',
+    tenant: one(`${pre}tenant`) ?? '',
+    scopes: one(`${pre}scopes`) ?? '',
+  };
+  const expected = mac(key, canonical(t, requestId, opts.method.toUpperCase(), f));
+  if (!timingSafeEqual(expected, Buffer.from(m[2] as string, 'base64url'))) throw refused('signature mismatch');
+  const now = opts.nowMs ?? Date.now();
+  const maxAge = opts.maxAgeMs ?? 300_000;
+  if (Math.abs(now - t * 1000) > maxAge) throw refused('signature too old or from the future');
+  const decode = (s: string): string => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      throw refused('malformed field encoding');
+    }
+  };
+  return {
+    subject: decode(f.subject), principal_type: f.type, auth_method: f.method,
+    ...(f.tenant !== '' ? { tenant: decode(f.tenant) } : {}),
+    scopes: f.scopes === '' ? [] : f.scopes.split(',').map(decode),
+    signed_at: t * 1000,
+  };
+}
