@@ -1,4 +1,5 @@
 import { GatehouseError } from '../core/errors.js';
+import { isTenantId } from '../core/ids.js';
 
 /**
  * Names as they appear in tokens and principals. Scopes stay as written (bundles such as `readonly` are expanded by
@@ -6,7 +7,6 @@ import { GatehouseError } from '../core/errors.js';
  */
 const SCOPE_RE = /^[A-Za-z0-9_.:*-]{1,128}$/;
 const AGENT_RE = /^[A-Za-z0-9._@:+/=-]{1,128}$/;
-const TENANT_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Parses seed 001's `--scopes "container:read,container:write,network:read"` (commas and/or spaces). */
 export function parseScopes(input: string | readonly string[]): string[] {
@@ -24,7 +24,7 @@ export function validateAgent(agent: string): void {
 }
 
 export function validateTenant(tenant: string): void {
-  if (typeof tenant !== 'string' || !TENANT_RE.test(tenant)) throw new GatehouseError('GH_USAGE', 'A tenant is letters, digits and ._:- (at most 128).');
+  if (!isTenantId(tenant)) throw new GatehouseError('GH_USAGE', 'A tenant is letters, digits and ._:- (at most 128).');
 }
 
 /** Scopes from a JWT claim: a space-separated string (RFC 8693 `scope`) or an array of strings (`scp`). Bounded. */

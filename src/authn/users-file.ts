@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, w
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { GatehouseError } from '../core/errors.js';
-import { randomId } from '../core/ids.js';
+import { isTenantId, randomId } from '../core/ids.js';
 import type { PrincipalType } from '../core/types.js';
 import { isSupportedHash } from './passwords.js';
 
@@ -48,7 +48,7 @@ export function readUsersFile(path: string): UserEntry[] {
       e !== null && typeof e === 'object' && typeof e.name === 'string' && NAME_RE.test(e.name) && !seen.has(e.name) &&
       typeof e.password_hash === 'string' && isSupportedHash(e.password_hash) &&
       (e.scopes === undefined || (Array.isArray(e.scopes) && e.scopes.every((s) => typeof s === 'string' && /^[A-Za-z0-9_.:*-]{1,128}$/.test(s)))) &&
-      (e.tenant === undefined || (typeof e.tenant === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(e.tenant))) &&
+      (e.tenant === undefined || isTenantId(e.tenant)) &&
       (e.type === undefined || e.type === 'user' || e.type === 'agent' || e.type === 'service');
     if (!ok) throw new GatehouseError('GH_CONFIG_INVALID', `The users file's entry ${i} is invalid (name, password_hash, scopes, tenant).`, { detail: path });
     seen.add(e.name as string);

@@ -20,3 +20,7 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 export function isSafeRequestId(value: string | undefined): value is string {
   return value !== undefined && SAFE_REQUEST_ID.test(value);
 }
+
+/** A tenant id (seed 002's tenant → namespace hierarchy): the one grammar config, tokens, JWT claims and transit share. */
+export const TENANT_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+export const isTenantId = (value: unknown): value is string => typeof value === 'string' && TENANT_RE.test(value);

@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorBody, GatehouseError, toGatehouseError } from '../core/errors.js';
+import { isTenantId } from '../core/ids.js';
 import { safeJsonParse } from '../core/safe.js';
 import type { AuditEmitter, Principal } from '../core/types.js';
 import { encodeContext } from './context.js';
@@ -31,7 +32,6 @@ export type TransitHandler = (req: IncomingMessage, res: ServerResponse, princip
 
 const ROUTE_RE = /^\/v1\/(encrypt|decrypt|rewrap|datakey)\/([A-Za-z0-9._-]{1,48})\/?$/;
 const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
-const TENANT_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const bad = (message: string) => new GatehouseError('GH_BAD_REQUEST', message);
 
@@ -69,7 +69,7 @@ function send(res: ServerResponse, status: number, body: string): void {
 
 function tenantOf(principal: Principal, body: Record<string, unknown>): string | undefined {
   const asked = body['tenant'];
-  if (asked !== undefined && (typeof asked !== 'string' || !TENANT_RE.test(asked))) throw bad('"tenant" is invalid');
+  if (asked !== undefined && !isTenantId(asked)) throw bad('"tenant" is invalid');
   if (principal.tenant !== undefined && asked !== undefined && asked !== principal.tenant) throw new GatehouseError('GH_TENANT_MISMATCH');
   return principal.tenant ?? (asked as string | undefined);
 }

@@ -1,6 +1,7 @@
 import { jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import type { JwtIssuerConfig } from '../../config/schema/auth.js';
 import type { Clock } from '../../core/clock.js';
+import { isTenantId } from '../../core/ids.js';
 import type { Exchange, Logger, Principal } from '../../core/types.js';
 import { VerifiedCache } from '../cache.js';
 import { KeySource, type KeyHandle } from '../jwks.js';
@@ -39,7 +40,6 @@ interface Cached {
 const JWS_COMPACT = /^eyJ[A-Za-z0-9_-]{2,16384}\.[A-Za-z0-9_-]{0,65536}\.[A-Za-z0-9_-]{0,1024}$/;
 const DEFAULT_ASYMMETRIC = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'];
 const SAFE_CLAIM = /^[\x20-\x7e]{1,512}$/;
-const TENANT_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 function claimAt(payload: JWTPayload, path: string): unknown {
   let cur: unknown = payload;
@@ -140,7 +140,7 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
     // A missing tenant claim is not "no tenant": a principal bound to no tenant matches `principal: "*"` rules in
     // every tenant, so an issuer that puts tenants in its tokens must not mint one without (seed 002 isolation).
     if (tenant === undefined && cfg.tenant_claim !== undefined && !cfg.tenant_claim_optional) throw credentialError('GH_TOKEN_INVALID', 'tenant_claim_missing');
-    if (tenant !== undefined && (typeof tenant !== 'string' || !TENANT_RE.test(tenant))) throw credentialError('GH_TOKEN_INVALID', 'tenant_claim_invalid');
+    if (tenant !== undefined && !isTenantId(tenant)) throw credentialError('GH_TOKEN_INVALID', 'tenant_claim_invalid');
     const jti = typeof payload.jti === 'string' && SAFE_CLAIM.test(payload.jti) ? payload.jti : undefined;
     return { id: sub, type: cfg.principal_type, method: 'jwt', scopes, tenant, credential_id: jti };
   };

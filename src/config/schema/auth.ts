@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration, filePath, scopeName, section, timerDuration } from './common.js';
+import { TENANT_RE } from '../../core/ids.js';
 
 /**
  * The 'auth' section (issue 3): the ordered method chain and one sub-section per method.
@@ -10,7 +11,7 @@ export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS5
 
 const principalType = z.enum(['agent', 'user', 'service']);
 const scopes = z.array(scopeName).max(256).default([]);
-const tenant = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'a tenant is letters, digits and ._:- (at most 128)');
+const tenant = z.string().regex(TENANT_RE, 'a tenant is letters, digits and ._:- (at most 128)');
 const principalName = z.string().regex(/^[A-Za-z0-9._@:+/=-]{1,256}$/, 'a principal is letters, digits and ._@:+/=- (at most 256)');
 const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'a header name is letters, digits and - (at most 64)');
 const httpUrl = z.string().regex(/^https?:\/\/[^\s]{1,2000}$/, 'an http(s) URL');
