@@ -8,3 +8,4 @@ export {
   parseSecretRef, SECRET_NAME_RE, SECRET_OWNER_RE,
   type SecretRef, type SecretsConfig, type UpstreamAuthConfig, type IdentityHeadersConfig,
 } from './schema/secrets.js';
+export { clientSection, type ClientConfig, type ClientAuthConfig } from './schema/client.js';

@@ -105,6 +105,7 @@ export const ERROR_CODES = {
   GH_SECRETS_MASTER_KEY_MISMATCH: { status: 500, message: 'The secrets master key does not match the one the store was sealed with.' },
   GH_SECRETS_CORRUPT: { status: 500, message: 'A stored secret failed its integrity check.' },
   GH_UPSTREAM_CREDENTIALS_UNAVAILABLE: { status: 503, message: 'The credentials for the upstream service are unavailable.' },
+  GH_OAUTH_TOKEN_FAILED: { status: 502, message: 'The OAuth 2.0 token endpoint did not issue a token.' },
   GH_IDENTITY_SIGNATURE_INVALID: { status: 401, message: 'The identity headers are not signed by the gateway.' },
 
   // --- store -----------------------------------------------------------------

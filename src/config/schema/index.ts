@@ -3,6 +3,7 @@ import { approvalSection } from './approval.js';
 import { auditSection } from './audit.js';
 import { authSection } from './auth.js';
 import { authzSection } from './authz.js';
+import { clientSection } from './client.js';
 import { section } from './common.js';
 import { encryptionSection } from './encryption.js';
 import { limitsSection } from './limits.js';
@@ -31,6 +32,8 @@ export const configSchema = z.strictObject({
   encryption: encryptionSection,
   limits: limitsSection,
   secrets: secretsSection,
+  /** The outbound secure client (gatehouse/client, `gatehouse client request`): seed 000's agent-side security block. */
+  client: clientSection,
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
