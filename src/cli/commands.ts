@@ -24,6 +24,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'encrypt', load: async () => (await import('./encrypt.js')).encryptCommand },
   { name: 'decrypt', load: async () => (await import('./encrypt.js')).decryptCommand },
   { name: 'limits', load: async () => (await import('./limits.js')).limitsCommand },
+  { name: 'client', load: async () => (await import('./client.js')).clientCommand },
   { name: 'secrets', load: async () => (await import('./secrets.js')).secretsCommand },
   { name: 'redact', load: async () => (await import('./redact.js')).redactCommand },
 ];
