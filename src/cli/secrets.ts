@@ -4,6 +4,7 @@
  * or rekeys is audited; the audit record names the secret and its version, never its value.
  */
 import { renameSync } from 'node:fs';
+import { toGatehouseError } from '../core/errors.js';
 import { readFileBounded } from '../core/files.js';
 import type { StateStore } from '../core/store.js';
 import type { AuditEmitter } from '../core/types.js';
@@ -80,9 +81,19 @@ function setCommand(openAudit: AuditOpener): Command {
         const value = await readValue(args, ctx, cfg.secrets.max_value_bytes);
         try {
           const desc = str(args, 'description');
-          const { version } = await vault.set(owner(args), name, value, { by: operator(ctx), ...(desc !== undefined ? { description: desc } : {}) });
+          // Audited before it is written: a change that cannot be recorded does not happen (fail closed). The version
+          // is the one this set will make (another set at the same instant is audited with its own).
+          const version = ((await vault.describe(owner(args), name))?.version ?? 0) + 1;
           await audit?.emit({ event_type: 'secrets.set', result_status: 'success', subject: operator(ctx), resource: `secret:${owner(args)}/${name}`, metadata: { version } });
-          writeLine(ctx.stdout, `stored ${owner(args)}/${name} version ${version}`);
+          let stored: { version: number };
+          try {
+            stored = await vault.set(owner(args), name, value, { by: operator(ctx), ...(desc !== undefined ? { description: desc } : {}) });
+          } catch (e) {
+            // The attempt is on record: say that it was refused.
+            await audit?.emit({ event_type: 'secrets.set', result_status: 'error', error_code: toGatehouseError(e).code, subject: operator(ctx), resource: `secret:${owner(args)}/${name}`, metadata: { version } }).catch(() => {});
+            throw e;
+          }
+          writeLine(ctx.stdout, `stored ${owner(args)}/${name} version ${stored.version}`);
         } finally {
           value.fill(0);
         }

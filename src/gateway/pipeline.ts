@@ -45,6 +45,8 @@ export interface Capabilities {
   connectionRate?: RateTable;
   /** Header names the transform stage injects on a route (upstream_auth): a client's header of the same name is dropped. */
   injectedHeaders?: (route: string) => ReadonlySet<string>;
+  /** The forms of a route's injected secrets, scrubbed from its response headers. */
+  echoedSecrets?: (route: string) => readonly string[];
   /** The redactor's text function: upstream error bodies on `error_bodies: redact` routes. */
   redactText: (text: string) => string;
   close(): Promise<void>;

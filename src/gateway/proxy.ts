@@ -1,4 +1,5 @@
 import { Transform, type Readable } from 'node:stream';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { Pool, type Dispatcher } from 'undici';
 import { GatehouseError } from '../core/errors.js';
 import type { Exchange } from '../core/types.js';
@@ -44,6 +45,11 @@ export interface UpstreamOptions {
    */
   identityHeaders?: ReadonlySet<string>;
   maxBodySize: number;
+  /**
+   * The forms of the credentials the gateway injects on this route (upstream_auth): scrubbed from response header
+   * values, so an upstream echoing its key in a Location or a debug header does not hand it to the client.
+   */
+  echoedSecrets?: () => readonly string[];
   /** Bound on a response buffered for a responseFilter. */
   maxFilteredResponse?: number;
 }
@@ -169,6 +175,9 @@ export class Upstream {
         continue;
       }
       if (HOP_BY_HOP.has(name) || connectionListed?.has(name) || OVERRIDES.has(name)) continue;
+      // WSGI, Rack and PHP read X_Api_Key as X-Api-Key: an underscore twin of a header the gateway drops or sets would
+      // reach the application as that header (nginx drops underscored names altogether by default).
+      if (name.includes('_') && this.#guardedName(name.replace(/_/g, '-'))) continue;
       if (name === 'authorization' && this.#opts.stripAuthorization) continue;
       if (this.#opts.credentialHeaders?.has(name) === true) continue;
       // Node has already answered `100-continue` to the client; undici refuses to send Expect (the request would
@@ -198,6 +207,14 @@ export class Upstream {
     out.push('x-request-id', ex.id, 'host', this.#host);
     for (const k in ex.upstreamHeaders) out.push(k, ex.upstreamHeaders[k] as string);
     return { headers: out, contentLength, chunked };
+  }
+
+  /** Whether a request header of this (dashed) name is one the gateway removes or sets itself. */
+  #guardedName(name: string): boolean {
+    return (
+      HOP_BY_HOP.has(name) || OVERRIDES.has(name) || isClientControlled(name) || name === 'authorization' || name === 'host' ||
+      name === 'content-length' || name === 'x-request-id' || this.#opts.credentialHeaders?.has(name) === true || this.#opts.identityHeaders?.has(name) === true
+    );
   }
 
   /** Forwards the exchange; resolves when the response has been fully sent (or rejects before anything was sent). */
@@ -286,6 +303,8 @@ export class Upstream {
           status = statusCode;
           resumeUpstream = resume;
           outHeaders = responseHeaders(rawHeaders, hooks.responseHeaders(ex), this.#publicLocation);
+          const echoed = this.#opts.echoedSecrets?.();
+          if (echoed && echoed.length > 0) scrubHeaderValues(outHeaders, echoed);
           if (!filter && statusCode >= 400 && this.#opts.errorBodies !== 'pass') filter = errorBodyFilter(this.#opts, statusCode);
           if (filter) {
             buffered = [];
@@ -348,18 +367,27 @@ export class Upstream {
         const compressed = encoding !== '' && encoding !== 'identity';
         const replacing = status >= 400 && this.#opts.errorBodies === 'replace' && !ex.responseFilter;
         let out: Buffer = whole;
+        let generic = replacing;
         try {
           if (compressed && ex.responseFilter) throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'compressed response on a filtered route' });
-          // A compressed error body cannot be redacted as text: it passes unchanged (MCP routes ask for identity).
-          if (!compressed || replacing) out = (filter as NonNullable<typeof filter>)(whole, headerValue(outHeaders, 'content-type'));
+          // A compressed error body is redacted after decompression (bounded) and sent uncompressed: a client asking
+          // for gzip must not get an upstream's echoed credential past the redactor. Undecodable: the generic body.
+          let text = whole;
+          if (compressed && !replacing) {
+            const plain = decompressBounded(whole, encoding, maxFiltered);
+            if (plain === undefined) generic = true;
+            else text = plain;
+          }
+          out = generic && !replacing ? genericErrorBody(status) : (filter as NonNullable<typeof filter>)(text, headerValue(outHeaders, 'content-type'));
         } catch (e) {
           finish(e as Error);
           return;
         }
         const drop = ['content-length'];
-        if (replacing) drop.push('content-type', 'content-encoding');
+        if (generic) drop.push('content-type', 'content-encoding');
+        else if (compressed) drop.push('content-encoding');
         const headersOut = withoutHeaders(outHeaders, drop);
-        if (replacing) headersOut.push('content-type', 'application/json');
+        if (generic) headersOut.push('content-type', 'application/json');
         headersOut.push('content-length', String(out.length));
         const send = () => {
           started = true;
@@ -409,11 +437,34 @@ export class Upstream {
 const TEXTUAL = /^(text\/|application\/(json|problem\+json|xml|x-www-form-urlencoded|javascript)|[^;]*\+json)/i;
 
 function errorBodyFilter(opts: UpstreamOptions, status: number): (body: Buffer, contentType: string) => Buffer {
-  if (opts.errorBodies === 'replace') {
-    return () => Buffer.from(JSON.stringify({ error: { code: 'GH_UPSTREAM_ERROR', message: `The upstream service answered ${status}.` } }));
-  }
+  if (opts.errorBodies === 'replace') return () => genericErrorBody(status);
   const redact = opts.redactText;
-  return (body, contentType) => (redact && TEXTUAL.test(contentType) ? Buffer.from(redact(body.toString('utf8'))) : body);
+  // No Content-Type at all is treated as text: an upstream's bare error page must not skip the redactor.
+  return (body, contentType) => (redact && (contentType === '' || TEXTUAL.test(contentType)) ? Buffer.from(redact(body.toString('utf8'))) : body);
+}
+
+const genericErrorBody = (status: number): Buffer => Buffer.from(JSON.stringify({ error: { code: 'GH_UPSTREAM_ERROR', message: `The upstream service answered ${status}.` } }));
+
+/** gzip, deflate or br, decoded up to `max` bytes; undefined for another encoding, a corrupt body or one too large. */
+function decompressBounded(body: Buffer, encoding: string, max: number): Buffer | undefined {
+  const e = encoding.trim().toLowerCase();
+  try {
+    if (e === 'gzip' || e === 'x-gzip') return gunzipSync(body, { maxOutputLength: max });
+    if (e === 'deflate') return inflateSync(body, { maxOutputLength: max });
+    if (e === 'br') return brotliDecompressSync(body, { maxOutputLength: max });
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/** Replaces every occurrence of a known secret in response header values with [REDACTED] (in place). */
+function scrubHeaderValues(flat: string[], secrets: readonly string[]): void {
+  for (let i = 1; i < flat.length; i += 2) {
+    let v = flat[i] as string;
+    for (const secret of secrets) if (secret.length >= 8 && v.includes(secret)) v = v.split(secret).join('[REDACTED]');
+    flat[i] = v;
+  }
 }
 
 /**

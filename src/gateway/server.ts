@@ -105,6 +105,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       stripAuthorization: true,
       identityHeaders,
       credentialHeaders: withInjected(credentialHeaders, caps.injectedHeaders?.(route.name)),
+      ...(caps.echoedSecrets && route.config.upstream_auth ? { echoedSecrets: () => caps.echoedSecrets?.(route.name) ?? [] } : {}),
       errorBodies: route.config.error_bodies,
       redactText: caps.redactText,
       maxBodySize: route.config.max_body_size ?? limits.max_body_size,

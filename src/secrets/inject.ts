@@ -30,14 +30,21 @@ interface HeaderSource {
   ref: SecretRef;
   /** Builds the header value from the secret (Bearer, Basic, verbatim). */
   format: (secret: string) => string;
+  /**
+   * The forms of the secret an upstream could echo, for the redactor: the secret itself, and for Basic the base64 of
+   * `username:secret`, which is what travels (and what the redactor's "Basic …" rule misses away from the word Basic).
+   */
+  forms?: (secret: string) => string[];
 }
 
 interface RouteState {
   sources: HeaderSource[];
   /** Current header values, in `sources` order; undefined while a secret is unavailable. */
   values: string[] | undefined;
-  /** The raw secrets behind `values` (registered with the redactor). */
+  /** The raw secrets behind `values`. */
   secrets: string[];
+  /** What this route has registered with the redactor (see HeaderSource.forms). */
+  registered: string[];
   identity: { prefix: string; key?: Buffer } | undefined;
 }
 
@@ -46,6 +53,8 @@ export interface CredentialInjector {
   readonly stage: Stage;
   /** Header names injected on a route (lower case): the proxy drops a client's header of the same name. */
   headerNames(route: string): ReadonlySet<string>;
+  /** The forms of the route's secrets an upstream could echo (the proxy scrubs them from response headers). */
+  secretsFor(route: string): readonly string[];
   /** Looks for changed secrets now (the timer calls it every refresh interval). */
   refresh(): Promise<void>;
   close(): void;
@@ -76,7 +85,8 @@ function sourcesOf(auth: UpstreamAuthConfig | undefined, identity: IdentityHeade
   if (auth.bearer) out.push({ header: 'authorization', ref: ref(auth.bearer), format: (s) => `Bearer ${s}` });
   if (auth.basic) {
     const user = auth.basic.username;
-    out.push({ header: 'authorization', ref: ref(auth.basic.password), format: (s) => `Basic ${Buffer.from(`${user}:${s}`, 'utf8').toString('base64')}` });
+    const basic = (s: string): string => Buffer.from(`${user}:${s}`, 'utf8').toString('base64');
+    out.push({ header: 'authorization', ref: ref(auth.basic.password), format: (s) => `Basic ${basic(s)}`, forms: (s) => [s, basic(s)] });
   }
   for (const [name, text] of Object.entries(auth.headers)) out.push({ header: name.toLowerCase(), ref: ref(text), format: (s) => s });
   return out;
@@ -87,7 +97,7 @@ const sameSecret = (a: SecretRef, owner: string, name: string): boolean => a.kin
 export async function createCredentialInjector(routes: readonly InjectedRoute[], opts: InjectorOptions): Promise<CredentialInjector> {
   const states = new Map<string, RouteState>();
   for (const r of routes) {
-    states.set(r.name, { sources: sourcesOf(r.auth, r.identity), values: undefined, secrets: [], identity: r.identity ? { prefix: r.identity.prefix } : undefined });
+    states.set(r.name, { sources: sourcesOf(r.auth, r.identity), values: undefined, secrets: [], registered: [], identity: r.identity ? { prefix: r.identity.prefix } : undefined });
   }
   const all = [...states.values()];
   const usesStore = all.some((s) => s.sources.some((x) => x.ref.kind === 'secret'));
@@ -102,15 +112,30 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
       if (src.header !== '' && HEADER_UNSAFE.test(v)) throw new GatehouseError('GH_SECRET_INVALID', `The secret ${formatRef(src.ref)} holds a control character and cannot travel in the ${src.header} header.`);
       secrets.push(v);
     }
-    const old = st.secrets;
+    const old = st.registered;
     st.values = st.sources.map((src, i) => src.format(secrets[i] as string));
     st.secrets = secrets;
+    st.registered = st.sources.flatMap((src, i) => src.forms?.(secrets[i] as string) ?? [secrets[i] as string]);
     if (st.identity) {
       const signing = st.sources.findIndex((x) => x.header === '');
       st.identity.key = signing === -1 ? undefined : Buffer.from(secrets[signing] as string, 'utf8');
     }
-    for (const s of secrets) registerSecret(s, { pinned: true });
-    for (const s of old) if (!secrets.includes(s)) forgetSecret(s);
+    for (const s of st.registered) registerSecret(s, { pinned: true });
+    // Forgotten only when no route still holds it: another route may send the same value (secret:NAME@1 next to
+    // secret:NAME, or one credential behind two references), and its upstream's echo must stay redacted.
+    for (const s of old) if (!all.some((x) => x.registered.includes(s))) forgetSecret(s);
+  }
+
+  // The change feed's position is taken before the values are read: a change landing in between is then seen at the
+  // first refresh instead of lost (the gateway would keep a replaced value until the secret changed again). A store
+  // that cannot be opened here fails the resolution below the same way, with the route named.
+  let seq = 0;
+  if (usesStore && opts.vault) {
+    try {
+      seq = await (await opts.vault()).headSeq();
+    } catch {
+      seq = 0;
+    }
   }
 
   // Start: every reference must resolve, or the gateway does not start (the message names route and reference).
@@ -123,7 +148,6 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
     }
   }
 
-  let seq = usesStore && opts.vault ? await (await opts.vault()).headSeq() : 0;
   let running: Promise<void> | undefined;
   let closed = false;
 
@@ -190,6 +214,7 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
   return {
     stage,
     headerNames: (route) => names.get(route) ?? none,
+    secretsFor: (route) => states.get(route)?.registered ?? [],
     refresh,
     close() {
       closed = true;

@@ -4,7 +4,8 @@
  *
  * Sources, first that applies: secrets.master_key_file, the environment variable secrets.master_key_env, and in
  * development only a key generated once into <state_dir>/keys/secrets-master.key (0600). Production never generates
- * one: a key beside the store it protects protects nothing against whoever copies the state directory.
+ * one, nor uses one generated earlier: a key beside the store it protects protects nothing against whoever copies the
+ * state directory.
  *
  * With master_key_kdf: none (default) the key is 32 random bytes; with pbkdf2-sha256 it is a passphrase, stretched
  * with PBKDF2-SHA256 under a random salt the store keeps (seed 003), since a passphrase has far less than 256 bits.
@@ -60,8 +61,14 @@ export function loadMasterKey(cfg: SecretsConfig, opts: MasterKeyOptions): Maste
   }
   if (kdf !== 'none') throw missing(`master_key_kdf is ${kdf} but neither secrets.master_key_file nor ${cfg.master_key_env} holds a passphrase`);
   const path = generatedMasterKeyPath(opts.stateDir);
+  // Production neither generates nor uses a key beside the store: one generated earlier (the state directory first
+  // used in development) would travel with every copy of the state directory, and open everything in it.
+  if (opts.profile === 'production') {
+    throw missing(exists(path)
+      ? `set ${cfg.master_key_env} or secrets.master_key_file; production does not use the development key ${path} beside the store (move it out of the state directory and point secrets.master_key_file at it)`
+      : `set ${cfg.master_key_env} or secrets.master_key_file (production never generates a master key beside the store)`);
+  }
   if (exists(path)) return { material: readKeyFile(path), kdf, source: 'generated', origin: path };
-  if (opts.profile === 'production') throw missing(`set ${cfg.master_key_env} or secrets.master_key_file (production never generates a master key beside the store)`);
   mkdirSync(join(opts.stateDir, 'keys'), { recursive: true, mode: 0o700 });
   const key = generateKey();
   try {

@@ -52,10 +52,17 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isB64 = (v: unknown): v is string => typeof v === 'string' && v.length <= 1_000_000 && /^[A-Za-z0-9+/]*={0,2}$/.test(v);
 
+/**
+ * The iterations a store may name: at most what `secrets.kdf_iterations` accepts. A larger count written into `_meta`
+ * would hold every open for hours (2^31-1), or make node:crypto throw a RangeError past 2^31 instead of
+ * GH_SECRETS_CORRUPT. A smaller one needs no bound: the derived key would not match the key check.
+ */
+const MAX_KDF_ITERATIONS = 10_000_000;
+
 function isKdf(v: unknown): v is MasterKdf {
   if (!isObj(v)) return false;
   if (v['alg'] === 'none') return true;
-  return v['alg'] === 'pbkdf2-sha256' && isB64(v['salt']) && isInt(v['iterations']) && (v['iterations'] as number) >= 1;
+  return v['alg'] === 'pbkdf2-sha256' && isB64(v['salt']) && (v['salt'] as string).length <= 1024 && isInt(v['iterations']) && (v['iterations'] as number) >= 1 && (v['iterations'] as number) <= MAX_KDF_ITERATIONS;
 }
 
 /** The `_meta` record, or undefined when absent. */
@@ -66,7 +73,14 @@ export function parseMeta(raw: unknown): MetaRecord | undefined {
   for (const [gen, r] of Object.entries(roots)) {
     if (!/^[1-9][0-9]{0,8}$/.test(gen) || !isObj(r) || !isB64(r['nonce']) || !isB64(r['ct']) || !isInt(r['created_at'])) throw corrupt('_meta holds a malformed root');
   }
-  if (!isObj(roots[String(raw['current'])])) throw corrupt('_meta names a current root it does not hold');
+  const current = roots[String(raw['current'])];
+  if (!isObj(current)) throw corrupt('_meta names a current root it does not hold');
+  // rekey always makes the new generation the newest and current, and retires the others. `current` is not sealed
+  // under the master key: pointed back at an older root (one a leaked master key and an old backup reveal, still kept
+  // until pruned), every later value would be sealed under a key the attacker holds. Refused instead.
+  if (current['retired_at'] !== undefined || Object.keys(roots).some((g) => Number(g) > (raw['current'] as number))) {
+    throw corrupt('_meta names as current a root that is retired or not the newest');
+  }
   return raw as unknown as MetaRecord;
 }
 

@@ -166,8 +166,20 @@ export class SecretStore {
     return key;
   }
 
-  #sealVersion(owner: string, name: string, version: number, value: Uint8Array, by: string | undefined): VersionRecord {
-    const gen = this.#current;
+  /**
+   * The generation new values are sealed under: the store's, not the one this process saw at open. Another process may
+   * have rekeyed since (and pruned the old root, after a suspected compromise): a long-running writer must not go on
+   * sealing under the retired root. Still on a superseded master key, it cannot load the new root and refuses.
+   */
+  async #currentGen(): Promise<number> {
+    const meta = parseMeta(await this.#store.get(NS_SECRETS, META_KEY));
+    if (!meta) throw corrupt('_meta is gone');
+    if (meta.current !== this.#current || !this.#roots.has(meta.current)) await this.#root(meta.current);
+    this.#current = meta.current;
+    return meta.current;
+  }
+
+  #sealVersion(owner: string, name: string, version: number, value: Uint8Array, by: string | undefined, gen: number = this.#current): VersionRecord {
     const nonce = secureRandom(NONCE);
     const ct = seal(ALG, this.#ownerKey(gen, this.#roots.get(gen) as Buffer, owner), nonce, value, valueAad(owner, name, version));
     return { version, gen, nonce: b64(nonce), ct: b64(ct), created_at: this.#clock.now(), ...(by ? { created_by: by } : {}) };
@@ -190,11 +202,12 @@ export class SecretStore {
     if (bytes.length > this.#maxValueBytes) throw invalid(`value (${bytes.length} bytes, more than max_value_bytes ${this.#maxValueBytes})`);
     if (opts.description !== undefined && (opts.description.length > 256 || /[\0-\x1f]/.test(opts.description))) throw invalid('description (at most 256 printable characters)');
     let version = 0;
+    const gen = await this.#currentGen();
     await this.#store.update<SecretRecord>(NS_SECRETS, `${owner}/${name}`, (raw) => {
       const cur = raw === undefined ? undefined : parseRecord(raw, owner, name);
       const now = this.#clock.now();
       version = cur ? cur.next_version : 1;
-      const v = this.#sealVersion(owner, name, version, bytes, opts.by);
+      const v = this.#sealVersion(owner, name, version, bytes, opts.by, gen);
       const versions = [...(cur?.versions ?? []), v].slice(-this.#maxVersions);
       const description = opts.description ?? cur?.description;
       return { v: 1, owner, name, ...(description ? { description } : {}), created_at: cur?.created_at ?? now, updated_at: now, next_version: version + 1, versions };

@@ -19,7 +19,18 @@ export const configSchema = z.strictObject({
   /** State directory: dev CA, signing secrets, SQLite store, audit log. Default ./.gatehouse or $GATEHOUSE_HOME. */
   state_dir: z.string().optional(),
   server: serverSection,
-  routes: z.array(routeSchema).default([]),
+  /** Route names key the upstream pools, credentials, limits and audit records: each must be unique. */
+  routes: z
+    .array(routeSchema)
+    .default([])
+    .superRefine((routes, ctx) => {
+      const seen = new Set<string>();
+      routes.forEach((r, i) => {
+        const name = r.name ?? `route${i}`;
+        if (seen.has(name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate route name "${name}" (an unnamed route at index N is named routeN)` });
+        seen.add(name);
+      });
+    }),
   /** Built-in demo upstreams (echo at /echo, MCP at /mcp). On in the embedded default only. */
   demo: section({ enabled: z.boolean().default(false) }),
   store: storeSection,
