@@ -62,6 +62,12 @@ export class ClientCredentials {
     return this.#inflight;
   }
 
+  /** The cached token while it is valid, without a request (a hot path that must not allocate a promise). */
+  peek(): string | undefined {
+    const t = this.#token;
+    return t && this.#clock.now() < t.expiresAt ? t.value : undefined;
+  }
+
   /** Forgets the cached token (a resource server refused it). */
   invalidate(token?: string): void {
     if (token === undefined || this.#token?.value === token) this.#token = undefined;

@@ -14,6 +14,7 @@ import { upstreamIdentityHeaderNames, upstreamIdentityHeaders } from '../core/id
 import type { AuditEmitter, Exchange, Logger, Stage } from '../core/types.js';
 import { parseSecretRef, type IdentityHeadersConfig, type SecretRef, type UpstreamAuthConfig } from '../config/index.js';
 import { forgetSecret, registerSecret } from '../redact/index.js';
+import { ClientCredentials } from '../client/index.js';
 import { formatRef, type SecretResolver } from './resolver.js';
 import type { SecretStore } from './vault.js';
 
@@ -25,8 +26,10 @@ export interface InjectedRoute {
 }
 
 interface HeaderSource {
-  /** Lower-case header name; '' for the identity signing key, which is not sent. */
+  /** Lower-case header name; '' for a secret that is not sent itself (the identity signing key, an OAuth client secret). */
   header: string;
+  /** What a header-less secret is for. */
+  role?: 'sign' | 'oauth2';
   ref: SecretRef;
   /** Builds the header value from the secret (Bearer, Basic, verbatim). */
   format: (secret: string) => string;
@@ -46,6 +49,8 @@ interface RouteState {
   /** What this route has registered with the redactor (see HeaderSource.forms). */
   registered: string[];
   identity: { prefix: string; key?: Buffer } | undefined;
+  /** upstream_auth.oauth2: the grant's settings and, once its client secret is read, the token cache. */
+  oauth: { cfg: NonNullable<UpstreamAuthConfig['oauth2']>; client?: ClientCredentials; secret?: string } | undefined;
 }
 
 export interface CredentialInjector {
@@ -80,8 +85,9 @@ const MIN_SIGNING_KEY = 32;
 function sourcesOf(auth: UpstreamAuthConfig | undefined, identity: IdentityHeadersConfig | undefined): HeaderSource[] {
   const ref = (text: string): SecretRef => parseSecretRef(text) as SecretRef;
   const out: HeaderSource[] = [];
-  if (identity?.sign) out.push({ header: '', ref: ref(identity.sign), format: (s) => s });
+  if (identity?.sign) out.push({ header: '', role: 'sign', ref: ref(identity.sign), format: (s) => s });
   if (!auth) return out;
+  if (auth.oauth2) out.push({ header: '', role: 'oauth2', ref: ref(auth.oauth2.client_secret), format: (s) => s });
   if (auth.bearer) out.push({ header: 'authorization', ref: ref(auth.bearer), format: (s) => `Bearer ${s}` });
   if (auth.basic) {
     const user = auth.basic.username;
@@ -97,7 +103,11 @@ const sameSecret = (a: SecretRef, owner: string, name: string): boolean => a.kin
 export async function createCredentialInjector(routes: readonly InjectedRoute[], opts: InjectorOptions): Promise<CredentialInjector> {
   const states = new Map<string, RouteState>();
   for (const r of routes) {
-    states.set(r.name, { sources: sourcesOf(r.auth, r.identity), values: undefined, secrets: [], registered: [], identity: r.identity ? { prefix: r.identity.prefix } : undefined });
+    states.set(r.name, {
+      sources: sourcesOf(r.auth, r.identity), values: undefined, secrets: [], registered: [],
+      identity: r.identity ? { prefix: r.identity.prefix } : undefined,
+      oauth: r.auth?.oauth2 ? { cfg: r.auth.oauth2 } : undefined,
+    });
   }
   const all = [...states.values()];
   const usesStore = all.some((s) => s.sources.some((x) => x.ref.kind === 'secret'));
@@ -108,7 +118,7 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
     for (const src of st.sources) {
       if (src.ref.kind === 'file') fileStamps.set(src.ref.path, opts.resolver.fileStamp(src.ref));
       const v = await opts.resolver.resolve(src.ref);
-      if (src.header === '' && Buffer.byteLength(v) < MIN_SIGNING_KEY) throw new GatehouseError('GH_SECRET_INVALID', `The identity signing key ${formatRef(src.ref)} is shorter than ${MIN_SIGNING_KEY} bytes.`);
+      if (src.role === 'sign' && Buffer.byteLength(v) < MIN_SIGNING_KEY) throw new GatehouseError('GH_SECRET_INVALID', `The identity signing key ${formatRef(src.ref)} is shorter than ${MIN_SIGNING_KEY} bytes.`);
       if (src.header !== '' && HEADER_UNSAFE.test(v)) throw new GatehouseError('GH_SECRET_INVALID', `The secret ${formatRef(src.ref)} holds a control character and cannot travel in the ${src.header} header.`);
       secrets.push(v);
     }
@@ -117,8 +127,19 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
     st.secrets = secrets;
     st.registered = st.sources.flatMap((src, i) => src.forms?.(secrets[i] as string) ?? [secrets[i] as string]);
     if (st.identity) {
-      const signing = st.sources.findIndex((x) => x.header === '');
+      const signing = st.sources.findIndex((x) => x.role === 'sign');
       st.identity.key = signing === -1 ? undefined : Buffer.from(secrets[signing] as string, 'utf8');
+    }
+    const oauthAt = st.sources.findIndex((x) => x.role === 'oauth2');
+    if (st.oauth && oauthAt !== -1 && st.oauth.secret !== secrets[oauthAt]) {
+      // A new client secret: a new grant (the cached token was issued to the old one and stays usable until it expires,
+      // but the next token must be asked for with the current secret).
+      const c = st.oauth.cfg;
+      st.oauth.secret = secrets[oauthAt] as string;
+      st.oauth.client = new ClientCredentials({
+        tokenUrl: c.token_url, clientId: c.client_id, clientSecret: st.oauth.secret, scopes: c.scopes, authMethod: c.auth_method,
+        refreshSkewMs: c.refresh_skew, ...(c.resource ? { resource: c.resource } : {}), ...(opts.nowMs ? { clock: { now: opts.nowMs } } : {}),
+      });
     }
     for (const s of st.registered) registerSecret(s, { pinned: true });
     // Forgotten only when no route still holds it: another route may send the same value (secret:NAME@1 next to
@@ -192,7 +213,7 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
 
   const names = new Map<string, ReadonlySet<string>>();
   for (const [name, st] of states) {
-    names.set(name, new Set([...st.sources.map((s) => s.header).filter((h) => h !== ''), ...(st.identity ? upstreamIdentityHeaderNames(st.identity.prefix) : [])]));
+    names.set(name, new Set([...st.sources.map((s) => s.header).filter((h) => h !== ''), ...(st.oauth ? ['authorization'] : []), ...(st.identity ? upstreamIdentityHeaderNames(st.identity.prefix) : [])]));
   }
   const none: ReadonlySet<string> = new Set();
 
@@ -205,6 +226,25 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
       const header = (st.sources[i] as HeaderSource).header;
       if (header !== '') ex.upstreamHeaders[header] = values[i] as string;
     }
+    const oauth = st.oauth?.client;
+    if (oauth) {
+      const token = oauth.peek();
+      if (token !== undefined) ex.upstreamHeaders['authorization'] = `Bearer ${token}`;
+      else {
+        // Only when the cached token is missing or near expiry does the stage wait (one grant request for all waiters).
+        return oauth.token().then((t) => {
+          registerSecret(t);
+          ex.upstreamHeaders['authorization'] = `Bearer ${t}`;
+          identity(st, ex);
+        });
+      }
+    }
+    identity(st, ex);
+    return undefined;
+  };
+
+  /** Identity headers, named after the principal the gateway authenticated (docs/gateway.md § Identity headers). */
+  const identity = (st: RouteState, ex: Exchange): void => {
     const p = ex.principal;
     if (st.identity && p && p.type !== 'anonymous') {
       for (const [k, v] of upstreamIdentityHeaders(p, ex, { prefix: st.identity.prefix, nowMs: opts.nowMs?.() ?? Date.now(), ...(st.identity.key ? { key: st.identity.key } : {}) })) ex.upstreamHeaders[k] = v;
@@ -214,7 +254,11 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
   return {
     stage,
     headerNames: (route) => names.get(route) ?? none,
-    secretsFor: (route) => states.get(route)?.registered ?? [],
+    secretsFor: (route) => {
+      const st = states.get(route);
+      const token = st?.oauth?.client?.peek();
+      return token ? [...(st as RouteState).registered, token] : (st?.registered ?? []);
+    },
     refresh,
     close() {
       closed = true;

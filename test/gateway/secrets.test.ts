@@ -16,6 +16,7 @@ import { openSecrets } from '../../src/secrets/index.js';
 import { openStore } from '../../src/store/index.js';
 import { memoryLogger, startRecordingUpstream } from '../helpers/gateway.js';
 import { until } from '../helpers/until.js';
+import { AUDIENCE, BASIC_CLIENT, signingJwk, startProvider } from '../helpers/oidc.js';
 
 const STORE_SECRET = 'inv-token-7b1e0c55d2a94f3e';
 const FILE_SECRET = 'file-secret-9c2d4e6f8a0b1c3d';
@@ -159,6 +160,68 @@ describe('upstream credentials from secrets', () => {
     }
   });
 
+  test('oauth2: the gateway gets a client credentials token from a real OpenID provider, caches it, and the upstream sees it; the client never does', async () => {
+    const op = await startProvider();
+    op.configure([await signingJwk('k1')]);
+    const upstream = await startRecordingUpstream((req, res) => {
+      res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': `Bearer error="debug ${String(req.headers['authorization'])}"` });
+      res.end(`refused ${String(req.headers['authorization'])}`);
+    });
+    const s = await setup([{
+      name: 'logs', prefix: '/logs', upstream: upstream.url, auth_required: true,
+      upstream_auth: { oauth2: { token_url: `${op.issuer}/token`, client_id: BASIC_CLIENT.client_id, client_secret: 'file:oauth_secret', scopes: ['container:read'], resource: AUDIENCE } },
+    }]);
+    writeFileSync(join(s.dir, 'oauth_secret'), BASIC_CLIENT.client_secret);
+    const gw = await start(s);
+    try {
+      const auth = { authorization: `Bearer ${await mint(s.cfg)}` };
+      const first = await get(`${gw.url}/logs/a`, auth);
+      const second = await get(`${gw.url}/logs/b`, auth);
+      assert.equal(op.tokenRequests(), 1, 'one token for two requests');
+      const sent = String(upstream.requests[0]?.headers['authorization']);
+      assert.match(sent, /^Bearer eyJ/);
+      const claims = JSON.parse(Buffer.from(sent.slice(7).split('.')[1] as string, 'base64url').toString()) as { iss: string; aud: string; client_id: string };
+      assert.equal(claims.iss, op.issuer);
+      assert.equal(claims.client_id, BASIC_CLIENT.client_id);
+      assert.equal(upstream.requests[1]?.headers['authorization'], sent);
+      // The upstream echoed the token in its body and a header: neither reaches the client.
+      for (const r of [first, second]) {
+        assert.equal(r.status, 401);
+        assert.ok(!r.body.includes(sent.slice(7)), r.body);
+        assert.ok(!JSON.stringify(r.headers).includes(sent.slice(7)), JSON.stringify(r.headers));
+      }
+    } finally {
+      await gw.close(2000);
+      await upstream.close();
+      await op.close();
+      await s.close();
+    }
+  });
+
+  test('oauth2: a token endpoint that refuses the client secret makes the route answer 502 GH_OAUTH_TOKEN_FAILED; nothing is forwarded', async () => {
+    const op = await startProvider();
+    op.configure([await signingJwk('k1')]);
+    const upstream = await startRecordingUpstream();
+    const s = await setup([{
+      name: 'logs', prefix: '/logs', upstream: upstream.url, auth_required: true,
+      upstream_auth: { oauth2: { token_url: `${op.issuer}/token`, client_id: BASIC_CLIENT.client_id, client_secret: 'file:oauth_secret' } },
+    }]);
+    writeFileSync(join(s.dir, 'oauth_secret'), 'not-the-client-secret-000');
+    const gw = await start(s);
+    try {
+      const r = await get(`${gw.url}/logs/a`, { authorization: `Bearer ${await mint(s.cfg)}` });
+      assert.equal(r.status, 502);
+      assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'GH_OAUTH_TOKEN_FAILED');
+      assert.ok(!r.body.includes('not-the-client-secret-000'));
+      assert.equal(upstream.requests.length, 0);
+    } finally {
+      await gw.close(2000);
+      await upstream.close();
+      await op.close();
+      await s.close();
+    }
+  });
+
   test('a mounted file rotated by rename (as Kubernetes does) is picked up', async () => {
     const upstream = await startRecordingUpstream();
     const s = await setup([{ name: 'f', prefix: '/f', upstream: upstream.url, auth_required: true, upstream_auth: { headers: { 'X-Service-Key': 'file:svc_key' } } }]);
@@ -221,7 +284,7 @@ describe('upstream credentials from secrets', () => {
       [{ ...base, upstream_auth: { bearer: 'vault:t' } }, /routes\[0\]\.upstream_auth\.bearer.*secret:NAME/],
       [{ ...base, upstream_auth: { headers: { Host: 'env:X' } } }, /set by the gateway/],
       [{ ...base, upstream_auth: { headers: { 'X-Gatehouse-Principal': 'env:X' } } }, /set by the gateway/],
-      [{ ...base, upstream_auth: { bearer: 'secret:a', basic: { username: 'u', password: 'secret:b' } } }, /bearer or basic/],
+      [{ ...base, upstream_auth: { bearer: 'secret:a', basic: { username: 'u', password: 'secret:b' } } }, /one of bearer, basic or oauth2/],
       [{ ...base, upstream_auth: { bearer: 'secret:../etc' } }, /a secret owner/],
       [{ ...base, upstream_auth: { bearer: 'secret:a b' } }, /a secret name/],
     ];

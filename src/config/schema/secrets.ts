@@ -79,14 +79,29 @@ export const upstreamAuthSchema = z
       .optional(),
     /** Other headers, each carrying a secret verbatim (X-Api-Key: secret:inventory_key). */
     headers: z.record(headerName, secretRef).default({}),
+    /**
+     * Authorization: Bearer <token> from an OAuth 2.0 client credentials grant (seed 000's `type: oauth2`), the client
+     * secret a reference; the token is cached until shortly before it expires (docs/secrets.md).
+     */
+    oauth2: z
+      .strictObject({
+        token_url: z.string().url(),
+        client_id: z.string().min(1).max(256),
+        client_secret: secretRef,
+        scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/, 'a scope token (RFC 6749 §3.3)')).default([]),
+        resource: z.string().url().optional(),
+        auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+        refresh_skew: timerDuration('30s'),
+      })
+      .optional(),
   })
   .superRefine((v, ctx) => {
     // Checked here, not on the record's key: zod reports a refused record key without its message.
     for (const h of Object.keys(v.headers)) if (isReserved(h)) ctx.addIssue({ code: 'custom', path: ['headers', h], message: 'this header is set by the gateway itself' });
   })
-  .refine((v) => !(v.bearer && v.basic), { message: 'set bearer or basic, not both' })
-  .refine((v) => !((v.bearer || v.basic) && Object.keys(v.headers).some((h) => h.toLowerCase() === 'authorization')), {
-    message: 'Authorization is already set by bearer or basic',
+  .refine((v) => [v.bearer, v.basic, v.oauth2].filter((x) => x !== undefined).length <= 1, { message: 'set one of bearer, basic or oauth2' })
+  .refine((v) => !((v.bearer || v.basic || v.oauth2) && Object.keys(v.headers).some((h) => h.toLowerCase() === 'authorization')), {
+    message: 'Authorization is already set by bearer, basic or oauth2',
   })
   .refine((v) => new Set(Object.keys(v.headers).map((h) => h.toLowerCase())).size === Object.keys(v.headers).length, {
     message: 'a header is named twice (header names are case-insensitive)',
