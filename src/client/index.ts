@@ -14,6 +14,7 @@ import type { ClientAuthConfig, ClientConfig } from '../config/index.js';
 import { algorithmForType, encryptRequestBody, ENCRYPTED_BODY_FORMAT, ENCRYPTED_BODY_HEADER, readKeyEnv, readKeyFile, type MessageKey } from '../crypto/index.js';
 import { createUpstreamTls, upstreamTlsProductionProblems } from '../tls/index.js';
 import { ClientCredentials } from './oauth2.js';
+import { readBounded } from './read.js';
 
 export { ClientCredentials, type ClientCredentialsOptions } from './oauth2.js';
 
@@ -102,20 +103,6 @@ function encryptionKey(cfg: ClientConfig): MessageKey | undefined {
   return { id: enc.key_id, algorithm: algorithmForType(enc.type), material };
 }
 
-async function readBounded(body: Dispatcher.ResponseData['body'], max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of body) {
-    size += (c as Buffer).length;
-    if (size > max) {
-      body.destroy();
-      throw new GatehouseError('GH_BODY_TOO_LARGE', `The response is larger than client.max_response_size (${max} bytes).`);
-    }
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
 export function createSecureClient(cfg: ClientConfig, opts: SecureClientOptions = {}): SecureClient {
   if (opts.profile === 'production') {
     const problems = clientProductionProblems(cfg);
@@ -145,7 +132,7 @@ export function createSecureClient(cfg: ClientConfig, opts: SecureClientOptions 
 
   async function send(url: URL, req: ClientRequest, body: Buffer | undefined, headers: Record<string, string>): Promise<ClientResponse> {
     const res = await request(url, { method: (req.method ?? (body ? 'POST' : 'GET')) as Dispatcher.HttpMethod, headers, body: body ?? null, dispatcher, headersTimeout: cfg.timeout, bodyTimeout: cfg.timeout });
-    return { status: res.statusCode, headers: res.headers, body: await readBounded(res.body, cfg.max_response_size) };
+    return { status: res.statusCode, headers: res.headers, body: await readBounded(res.body, cfg.max_response_size, () => new GatehouseError('GH_BODY_TOO_LARGE', `The response is larger than client.max_response_size (${cfg.max_response_size} bytes).`)) };
   }
 
   return {

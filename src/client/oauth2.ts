@@ -10,6 +10,7 @@ import { request, type Dispatcher } from 'undici';
 import { GatehouseError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
+import { readBounded } from './read.js';
 
 const MAX_TOKEN_RESPONSE = 64 * 1024;
 const LOOPBACK = /^http:\/\/(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d+)?(\/|$)/i;
@@ -97,7 +98,7 @@ export class ClientCredentials {
     } catch (e) {
       throw new GatehouseError('GH_OAUTH_TOKEN_FAILED', 'The token endpoint cannot be reached.', { cause: e, detail: (e as { code?: string }).code ?? 'unreachable' });
     }
-    const body = await readBounded(res.body, MAX_TOKEN_RESPONSE);
+    const body = (await readBounded(res.body, MAX_TOKEN_RESPONSE, () => failed(`the answer is larger than ${MAX_TOKEN_RESPONSE} bytes`))).toString('utf8');
     let json: Record<string, unknown>;
     try {
       const parsed: unknown = JSON.parse(body);
@@ -122,16 +123,3 @@ export class ClientCredentials {
   }
 }
 
-async function readBounded(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of body) {
-    size += (c as Buffer).length;
-    if (size > max) {
-      body.destroy();
-      throw failed(`the answer is larger than ${max} bytes`);
-    }
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}

@@ -8,16 +8,13 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { request } from 'undici';
-import { openTokenService } from '../../src/authn/index.js';
-import { validateConfig } from '../../src/config/index.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { withSecretsGateway } from '../helpers/secrets-gateway.js';
 import { createRedactor } from '../../src/redact/index.js';
 import { createCredentialInjector, createResolver } from '../../src/secrets/index.js';
-import { startGateway } from '../../src/gateway/start.js';
-import { memoryLogger, startRecordingUpstream } from '../helpers/gateway.js';
+import { memoryLogger } from '../helpers/gateway.js';
 
 const USER = 'svc-gatehouse';
 const PASSWORD = 'fake-basic-pw-not-real-0001';
@@ -25,35 +22,19 @@ const BASIC = Buffer.from(`${USER}:${PASSWORD}`, 'utf8').toString('base64');
 
 describe('Basic upstream credentials: the base64 form that travels is redacted too', () => {
   test('an upstream 401 body quoting the received credential without the word Basic shows [REDACTED], not base64(user:password)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gh-atk-basic-'));
-    writeFileSync(join(dir, 'legacy_password'), `${PASSWORD}\n`, { mode: 0o600 });
-    const upstream = await startRecordingUpstream((req, res) => {
+    const respond = (req: IncomingMessage, res: ServerResponse) => {
       const cred = String(req.headers['authorization'] ?? '').replace(/^Basic /, '');
       res.writeHead(401, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: 'unauthorized', detail: `credentials ${cred} were rejected` }));
-    });
-    const cfg = validateConfig({
-      state_dir: join(dir, 'state'),
-      server: { tls: { enabled: false } },
-      routes: [{ name: 'legacy', prefix: '/legacy', upstream: upstream.url, upstream_auth: { basic: { username: USER, password: 'file:legacy_password' } } }],
-      auth: { methods: ['token'] },
-      authz: { routes: [{ path: '/*', scopes: ['system:read'] }] },
-      secrets: { file_dir: dir },
-    }, { env: {} });
-    const gw = await startGateway(cfg, { listen: '127.0.0.1:0', logger: memoryLogger() });
-    try {
-      const token = (await openTokenService(cfg, { stateDir: cfg.state_dir }).mint({ agent: 'ci-agent', scopes: 'readonly', ttlMs: 3_600_000 })).token;
-      const res = await request(`${gw.url}/legacy/items`, { headers: { authorization: `Bearer ${token}` } });
+    };
+    await withSecretsGateway({ prefix: 'gh-atk-basic-', files: { legacy_password: `${PASSWORD}\n` }, respond, routes: (url) => [{ name: 'legacy', prefix: '/legacy', upstream: url, upstream_auth: { basic: { username: USER, password: 'file:legacy_password' } } }] }, async ({ url, token, upstream }) => {
+      const res = await request(`${url}/legacy/items`, { headers: { authorization: `Bearer ${token}` } });
       const body = await res.body.text();
       assert.equal(res.statusCode, 401);
       assert.equal(upstream.requests[0]?.headers['authorization'], `Basic ${BASIC}`, 'the upstream got the Basic credential');
       assert.ok(!body.includes(BASIC), `the client read base64(user:password) from the error body: ${body}`);
       assert.match(body, /REDACTED/);
-    } finally {
-      await gw.close(2000);
-      await upstream.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('a log line quoting the base64 credential on its own is redacted once the injector holds it', async () => {

@@ -9,45 +9,24 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request } from 'undici';
-import { openTokenService } from '../../src/authn/index.js';
-import { validateConfig } from '../../src/config/index.js';
-import { startGateway } from '../../src/gateway/start.js';
-import { memoryLogger, startRecordingUpstream } from '../helpers/gateway.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { withSecretsGateway } from '../helpers/secrets-gateway.js';
 
 const API_KEY = 'fake-echoed-upstream-key-000001';
 
 async function leakThrough(respond: (req: IncomingMessage, res: ServerResponse) => void, clientHeaders: Record<string, string>): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-atk-errbody-'));
-  writeFileSync(join(dir, 'api_key'), API_KEY, { mode: 0o600 });
-  const upstream = await startRecordingUpstream(respond);
-  const cfg = validateConfig({
-    state_dir: join(dir, 'state'),
-    server: { tls: { enabled: false } },
-    routes: [{ name: 'svc', prefix: '/svc', upstream: upstream.url, upstream_auth: { headers: { 'X-Api-Key': 'file:api_key' } } }],
-    auth: { methods: ['token'] },
-    authz: { routes: [{ path: '/*', scopes: ['system:read'] }] },
-    secrets: { file_dir: dir },
-  }, { env: {} });
-  const gw = await startGateway(cfg, { listen: '127.0.0.1:0', logger: memoryLogger() });
-  try {
-    const token = (await openTokenService(cfg, { stateDir: cfg.state_dir }).mint({ agent: 'ci-agent', scopes: 'readonly', ttlMs: 3_600_000 })).token;
-    const res = await request(`${gw.url}/svc/x`, { headers: { authorization: `Bearer ${token}`, ...clientHeaders } });
+  let text = '';
+  await withSecretsGateway({ prefix: 'gh-atk-errbody-', files: { api_key: API_KEY }, respond, routes: (url) => [{ name: 'svc', prefix: '/svc', upstream: url, upstream_auth: { headers: { 'X-Api-Key': 'file:api_key' } } }] }, async ({ url, token, upstream }) => {
+    const res = await request(`${url}/svc/x`, { headers: { authorization: `Bearer ${token}`, ...clientHeaders } });
     const raw = Buffer.from(await res.body.arrayBuffer());
     assert.ok(res.statusCode >= 400, `status ${res.statusCode}`);
     assert.equal(upstream.requests[0]?.headers['x-api-key'], API_KEY, 'the upstream got the injected key');
     // What the client can read: the body as sent, or gunzipped when it says gzip.
-    return res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
-  } finally {
-    await gw.close(2000);
-    await upstream.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+    text = res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
+  });
+  return text;
 }
 
 describe('error bodies echoing the injected credential are redacted whatever their encoding', () => {

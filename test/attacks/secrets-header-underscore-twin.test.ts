@@ -10,35 +10,16 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { request } from 'undici';
-import { openTokenService } from '../../src/authn/index.js';
-import { validateConfig } from '../../src/config/index.js';
-import { startGateway } from '../../src/gateway/start.js';
-import { memoryLogger, startRecordingUpstream } from '../helpers/gateway.js';
+import { withSecretsGateway } from '../helpers/secrets-gateway.js';
 
 const INJECTED = 'fake-injected-upstream-key-00001';
 const CLIENT_OWN = 'fake-client-chosen-key-000000002';
 
 describe('a client header that an upstream folds into the injected header name does not travel', () => {
   test('X_Api_Key (underscores) is dropped like X-Api-Key on a route injecting X-Api-Key', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gh-atk-underscore-'));
-    writeFileSync(join(dir, 'api_key'), INJECTED, { mode: 0o600 });
-    const upstream = await startRecordingUpstream();
-    const cfg = validateConfig({
-      state_dir: join(dir, 'state'),
-      server: { tls: { enabled: false } },
-      routes: [{ name: 'svc', prefix: '/svc', upstream: upstream.url, upstream_auth: { headers: { 'X-Api-Key': 'file:api_key' } } }],
-      auth: { methods: ['token'] },
-      authz: { routes: [{ path: '/*', scopes: ['system:read'] }] },
-      secrets: { file_dir: dir },
-    }, { env: {} });
-    const gw = await startGateway(cfg, { listen: '127.0.0.1:0', logger: memoryLogger() });
-    try {
-      const token = (await openTokenService(cfg, { stateDir: cfg.state_dir }).mint({ agent: 'ci-agent', scopes: 'readonly', ttlMs: 3_600_000 })).token;
-      const res = await request(`${gw.url}/svc/x`, { headers: { authorization: `Bearer ${token}`, 'X_Api_Key': CLIENT_OWN, 'x-api_key': CLIENT_OWN } });
+    await withSecretsGateway({ prefix: 'gh-atk-underscore-', files: { api_key: INJECTED }, routes: (url) => [{ name: 'svc', prefix: '/svc', upstream: url, upstream_auth: { headers: { 'X-Api-Key': 'file:api_key' } } }] }, async ({ url, token, upstream }) => {
+      const res = await request(`${url}/svc/x`, { headers: { authorization: `Bearer ${token}`, 'X_Api_Key': CLIENT_OWN, 'x-api_key': CLIENT_OWN } });
       await res.body.text();
       assert.equal(res.statusCode, 200);
       const seen = upstream.requests[0]?.headers ?? {};
@@ -46,10 +27,6 @@ describe('a client header that an upstream folds into the injected header name d
       // As a CGI-style upstream names them: every header whose name folds to HTTP_X_API_KEY.
       const folded = Object.entries(seen).filter(([name]) => name.replace(/_/g, '-') === 'x-api-key');
       assert.deepEqual(folded, [['x-api-key', INJECTED]], `a client header the upstream reads as X-Api-Key reached it: ${JSON.stringify(folded)}`);
-    } finally {
-      await gw.close(2000);
-      await upstream.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

@@ -18,19 +18,13 @@ import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/clock.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { NS_SECRETS, SecretStore, type MasterKeySource } from '../../src/secrets/index.js';
+import { rejectionCode } from '../helpers/error-code.js';
 
 const key = (byte: number): MasterKeySource => ({ material: Buffer.alloc(32, byte), kdf: 'none', source: 'env', origin: 'SECRETS_MASTER_KEY' });
 const phrase = (text: string): MasterKeySource => ({ material: Buffer.from(text), kdf: 'pbkdf2-sha256', source: 'env', origin: 'SECRETS_MASTER_KEY' });
 type Meta = { kdf: Record<string, unknown>; check: string; current: number; roots: Record<string, Record<string, unknown>> };
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-  return 'no error';
-}
+const code = rejectionCode;
 
 const newStore = () => new MemoryStore({ clock: new ManualClock(Date.UTC(2026, 0, 1)) });
 const open = (store: MemoryStore, master: MasterKeySource) => SecretStore.open({ store, master, kdfIterations: 100_000 });

@@ -6,13 +6,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from '../helpers/cli.js';
 import { runCliProcess, startServe } from '../helpers/process.js';
 import { startRecordingUpstream } from '../helpers/gateway.js';
 import { until } from '../helpers/until.js';
+import { getOverNewConnection } from '../helpers/raw-http.js';
 
 const VALUE = 'cli-secret-value-5d41402abc4b2a76';
 
@@ -132,17 +132,7 @@ describe('gatehouse secrets and a running gateway in another process', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const get = (url: string, token: string): Promise<{ status: number; body: string }> =>
-    new Promise((resolve, reject) => {
-      const req = request(url, { agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const get = (url: string, token: string) => getOverNewConnection(url, { authorization: `Bearer ${token}` });
 
   test('the gateway injects the stored secret, follows `secrets set` and answers 503 after `secrets delete`', async () => {
     const key = (await runCliProcess(['secrets', 'generate-key'], {})).stdout.trim();

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCliProcess, startServe, type ServeProcess } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
-import { statusOverNewConnection as get } from '../helpers/raw-http.js';
+import { getOverNewConnection, statusOverNewConnection as get } from '../helpers/raw-http.js';
 
 
 const alive = (pid: number): boolean => {
@@ -253,16 +253,7 @@ describe('serve --workers', () => {
     try {
       const line = await until('the workers to serve', () => /2 workers serving \(pids (\d+), (\d+)\)/.exec(gw.stderr()) ?? undefined);
       const pids = [Number(line[1]), Number(line[2])];
-      const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = request(`${gw.url}/slow/last-words`, { agent: false }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => (body += d));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on('error', reject);
-        req.end();
-      });
+      const answer = getOverNewConnection(`${gw.url}/slow/last-words`);
       await inFlight;
       gw.child.kill('SIGKILL');
       const got = await answer;

@@ -9,11 +9,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { openTokenService, upstreamIdentityHeaders, verifyIdentityHeaders } from '../../src/authn/index.js';
+import { upstreamIdentityHeaders, verifyIdentityHeaders } from '../../src/authn/index.js';
 import { validateConfig, type GatehouseConfig } from '../../src/config/index.js';
 import type { Principal } from '../../src/core/types.js';
 import { startGateway } from '../../src/gateway/start.js';
-import { memoryLogger, startRecordingUpstream } from '../helpers/gateway.js';
+import { memoryLogger } from '../helpers/gateway.js';
+import { withSecretsGateway } from '../helpers/secrets-gateway.js';
 
 const KEY = 'identity-signing-key-0123456789abcdef';
 
@@ -29,24 +30,14 @@ function config(dir: string, route: Record<string, unknown>): GatehouseConfig {
 }
 
 async function withGateway(route: (upstreamUrl: string) => Record<string, unknown>, fn: (call: (headers?: Record<string, string>) => Promise<number>, seen: () => Record<string, string | string[] | undefined>) => Promise<void>) {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-identity-'));
-  writeFileSync(join(dir, 'identity_key'), KEY, { mode: 0o600 });
-  const upstream = await startRecordingUpstream();
-  const cfg = config(dir, route(upstream.url));
-  const gw = await startGateway(cfg, { listen: '127.0.0.1:0', logger: memoryLogger() });
-  try {
-    const token = (await openTokenService(cfg, { stateDir: cfg.state_dir }).mint({ agent: 'ci-agent', scopes: 'readonly', tenant: 'acme', ttlMs: 3_600_000 })).token;
+  await withSecretsGateway({ prefix: 'gh-identity-', files: { identity_key: KEY }, routes: (url) => [route(url)] }, async ({ url, token, upstream }) => {
     const call = async (headers: Record<string, string> = {}) => {
-      const res = await request(`${gw.url}/svc/x`, { method: 'POST', body: 'x', headers: { authorization: `Bearer ${token}`, ...headers } });
+      const res = await request(`${url}/svc/x`, { method: 'POST', body: 'x', headers: { authorization: `Bearer ${token}`, ...headers } });
       await res.body.text();
       return res.statusCode;
     };
     await fn(call, () => upstream.requests.at(-1)?.headers ?? {});
-  } finally {
-    await gw.close(2000);
-    await upstream.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 describe('identity headers', () => {

@@ -37,11 +37,18 @@ export const rawStatus = (response: string): number => Number(/^HTTP\/1\.1 (\d{3
  * GET over a connection of its own (agent: false), resolving with the status: under server.workers the supervisor
  * hands each new connection to the next worker, so a run of these reaches every worker.
  */
-export function statusOverNewConnection(url: string): Promise<number> {
+export async function statusOverNewConnection(url: string): Promise<number> {
+  return (await getOverNewConnection(url)).status;
+}
+
+/** A GET over a connection of its own (no keep-alive pool), with its status and body as text. */
+export function getOverNewConnection(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
+    const req = httpRequest(url, { agent: false, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject);
     req.end();

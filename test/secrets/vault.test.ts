@@ -8,19 +8,13 @@ import type { StateStore } from '../../src/core/store.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { openStore } from '../../src/store/index.js';
 import { NS_SECRETS, SecretStore, type MasterKeySource } from '../../src/secrets/index.js';
+import { rejectionCode } from '../helpers/error-code.js';
 
 const START = Date.UTC(2026, 0, 1);
 const key = (byte: number): MasterKeySource => ({ material: Buffer.alloc(32, byte), kdf: 'none', source: 'env', origin: 'SECRETS_MASTER_KEY' });
 const phrase = (text: string): MasterKeySource => ({ material: Buffer.from(text), kdf: 'pbkdf2-sha256', source: 'env', origin: 'SECRETS_MASTER_KEY' });
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-  return 'no error';
-}
+const code = rejectionCode;
 
 function setup(store: StateStore = new MemoryStore({ clock: new ManualClock(START) })) {
   const clock = new ManualClock(START);
