@@ -1,0 +1,72 @@
+/** Authentication (seed 003 §2, seed 001 "Defense Layer 2" and its maximum-security checklist). */
+import type { CheckDefinition } from '../types.js';
+import { judged, passed, showDuration, skipped, warn } from '../outcome.js';
+
+/** Seed 001 maximum security: "Token TTL ≤ 24 hours". */
+const MAX_TOKEN_TTL_MS = 24 * 3_600_000;
+
+export const authChecks: CheckDefinition[] = [
+  {
+    id: 'auth.methods',
+    title: 'Every request authenticated',
+    source: 'seed 003 §2 ("Never use AUTH_PROVIDER=none in production"); seed 001 "Set SYSTEMMANAGER_REQUIRE_AUTH=true"',
+    fix: 'List real methods in auth.methods (token, jwt, api_key, basic, mtls, header) and remove "none".',
+    refusals: /^auth\.methods$/,
+    inspect: ({ cfg }) => passed(`auth.methods: ${cfg.auth.methods.join(', ')}`),
+  },
+  {
+    id: 'auth.plaintext_passwords',
+    title: 'No plaintext passwords in the configuration',
+    source: 'seed 002 operational security ("Bcrypt hash, not plaintext"); seed 003 anti-patterns',
+    fix: 'Replace auth.basic.users[].password with password_hash (gatehouse user add writes argon2id hashes).',
+    refusals: /^auth\.basic\.users\[\]\.password$/,
+    inspect: ({ cfg }) => passed(cfg.auth.basic.users.length === 0 ? 'auth.basic.users is empty' : `auth.basic.users: ${cfg.auth.basic.users.length} users, all with password_hash`),
+  },
+  {
+    id: 'auth.secret_strength',
+    title: 'Shared secrets long and random',
+    source: 'seed 003 anti-patterns ("weak or default passwords"); seed 000 custom header authentication',
+    fix: 'Use 32 random bytes for auth.token.secret and JWT secrets (openssl rand -hex 32) and a value of 16+ random characters in one auth.header.headers entry.',
+    refusals: /^auth\.(token\.secret|jwt\.issuers\[\]\.secret|header\.headers)/,
+    passDetail: 'auth.token.secret, JWT secrets and auth.header.headers are long enough',
+  },
+  {
+    id: 'auth.jwt_https',
+    title: 'JWT keys fetched over https',
+    source: 'seed 002 security best practices §2 (certificate verification)',
+    fix: 'Use https:// for auth.jwt.issuers[].issuer and jwks_url.',
+    refusals: /^auth\.jwt\.issuers\[\]\.(issuer|jwks_url)$/,
+    passDetail: 'every JWT issuer and JWKS URL is https',
+  },
+  {
+    id: 'auth.trusted_identity',
+    title: 'Identity headers believed from named proxies only',
+    source: 'seed 001 "Tailnet membership ≠ root access"',
+    fix: 'List only your proxy addresses in server.trusted_proxies, or turn auth.header.trusted_identity.authenticate off.',
+    refusals: /^auth\.header\.trusted_identity/,
+    inspect({ cfg }) {
+      const ti = cfg.auth.header.trusted_identity;
+      return passed(ti.authenticate && cfg.auth.methods.includes('header') ? 'auth.header.trusted_identity.authenticate trusts server.trusted_proxies only' : 'identity headers alone authenticate no one');
+    },
+  },
+  {
+    id: 'auth.token_ttl',
+    title: 'Token lifetimes of 24 hours at most',
+    source: 'seed 001 maximum security ("Token TTL ≤ 24 hours"); seed 001 recommended security ("short TTLs")',
+    fix: 'Set auth.token.max_ttl.default, max_ttl.admin, max_ttl.break_glass and default_ttl to 24h or less; mint longer-lived access as new tokens.',
+    inspect({ cfg }) {
+      if (!cfg.auth.methods.includes('token')) return skipped('auth.methods does not include token');
+      const t = cfg.auth.token;
+      const lifetimes: [string, number][] = [
+        ['auth.token.default_ttl', t.default_ttl],
+        ['auth.token.max_ttl.default', t.max_ttl.default],
+        ['auth.token.max_ttl.admin', t.max_ttl.admin],
+        ['auth.token.max_ttl.break_glass', t.max_ttl.break_glass],
+      ];
+      return judged(
+        lifetimes.filter(([, ms]) => ms > MAX_TOKEN_TTL_MS).map(([path, ms]) => warn(`${path} is ${showDuration(ms)}, above 24h: a leaked token stays usable that long`)),
+        `auth.token.max_ttl.default is ${showDuration(t.max_ttl.default)}, admin ${showDuration(t.max_ttl.admin)}`,
+      );
+    },
+  },
+];

@@ -1,0 +1,139 @@
+/** What the configuration's files say: certificate validity, key pairs, modes of keys and of the state directory. */
+import { statSync, type Stats } from 'node:fs';
+import type { X509Certificate } from 'node:crypto';
+import type { CheckDefinition, DoctorContext, Finding, Outcome } from '../types.js';
+import { certificateFiles, isFileError, judgeMode, keyPairs, privateFileFinding, readCertificates, readPrivateKey, secretFiles, unreadableReason, type NamedFile } from '../files.js';
+import { days, fail, judged, skipped, warn } from '../outcome.js';
+
+const DAY_MS = 86_400_000;
+/** Seed 002: rotate before expiration; a month leaves time for a renewal that goes wrong. */
+const EXPIRY_WARNING_MS = 30 * DAY_MS;
+
+const which = (i: number, count: number): string => (count === 1 ? '' : i === 0 ? ' (first certificate)' : ` (certificate ${i + 1} of ${count})`);
+
+/** One certificate at `now`: not yet valid or expired fails, expiring within 30 days warns. */
+function judgeValidity(label: string, cert: X509Certificate, now: number): Finding | undefined {
+  const from = new Date(cert.validFrom).getTime();
+  const to = new Date(cert.validTo).getTime();
+  if (Number.isNaN(from) || Number.isNaN(to)) return fail(`${label} has an unreadable validity period`);
+  if (now < from) return fail(`${label} is not valid before ${new Date(from).toISOString()}`);
+  if (now > to) return fail(`${label} expired at ${new Date(to).toISOString()}`);
+  if (to - now < EXPIRY_WARNING_MS) return warn(`${label} expires in ${days(to - now)} days (${new Date(to).toISOString()})`);
+  return undefined;
+}
+
+/** A CA bundle may keep a retired CA beside the new one: only a bundle with no valid CA left fails. */
+function judgeFile(named: NamedFile, now: number): { finding?: Finding; until?: number } {
+  let certs: X509Certificate[];
+  try {
+    certs = readCertificates(named.file);
+  } catch (e) {
+    const why = isFileError(e) ? unreadableReason(e) : 'does not hold a readable PEM certificate';
+    return { finding: fail(`${named.path} ${why}`) };
+  }
+  const findings = certs.map((c, i) => judgeValidity(`${named.path}${which(i, certs.length)}`, c, now));
+  const isBundle = named.path.endsWith('.ca_file');
+  const bad = findings.filter((f): f is Finding => f !== undefined);
+  const until = Math.min(...certs.map((c) => new Date(c.validTo).getTime()));
+  if (bad.length === 0) return { until };
+  if (isBundle && bad.length < certs.length) return { finding: warn(bad.map((f) => f.detail).join('; ')) };
+  const worst = bad.find((f) => f.status === 'fail') ?? (bad[0] as Finding);
+  return { finding: { status: worst.status, detail: bad.map((f) => f.detail).join('; ') } };
+}
+
+function certificateExpiry(ctx: DoctorContext): Outcome {
+  const files = certificateFiles(ctx.cfg);
+  if (files.length === 0) return skipped('no certificate file is configured (the development certificate is generated)');
+  const results = files.map((f) => ({ f, ...judgeFile(f, ctx.now) }));
+  const fine = results.filter((j) => j.until !== undefined).map((j) => `${j.f.path} valid until ${new Date(j.until as number).toISOString().slice(0, 10)}`);
+  return judged(results.map((j) => j.finding), fine.join('; '));
+}
+
+function keyMatch(ctx: DoctorContext): Outcome {
+  const pairs = keyPairs(ctx.cfg);
+  if (pairs.length === 0) return skipped('no certificate and key file pair is configured');
+  const findings = pairs.map(({ base, cert, key }): Finding | undefined => {
+    let leaf: X509Certificate | undefined;
+    try {
+      leaf = readCertificates(cert)[0];
+    } catch {
+      return undefined; // tls.certificate_expiry reports an unreadable certificate
+    }
+    try {
+      // node:crypto's checkPrivateKey compares the public half of the key with the certificate's key.
+      return leaf?.checkPrivateKey(readPrivateKey(key)) ? undefined : fail(`${base}.key_file does not match ${base}.cert_file`);
+    } catch (e) {
+      return fail(`${base}.key_file ${isFileError(e) ? unreadableReason(e) : 'does not hold a readable PEM private key (encrypted keys are not supported)'}`);
+    }
+  });
+  return judged(findings, pairs.map((p) => `${p.base}.key_file matches ${p.base}.cert_file`).join('; '));
+}
+
+function tlsKeyPermissions(ctx: DoctorContext): Outcome {
+  const keys = keyPairs(ctx.cfg).map((p) => ({ path: `${p.base}.key_file`, file: p.key }));
+  if (keys.length === 0) return skipped('no TLS key file is configured');
+  return judged(keys.map(privateFileFinding), `${keys.map((k) => k.path).join(', ')}: readable by the owner only`);
+}
+
+function secretFilePermissions(ctx: DoctorContext): Outcome {
+  const files = secretFiles(ctx.cfg);
+  if (files.length === 0) return skipped('no secret or key file is configured (generated ones live in the state directory)');
+  return judged(files.map(privateFileFinding), `${files.length} secret and key files readable by the owner only`);
+}
+
+function stateDirectory(ctx: DoctorContext): Outcome {
+  const dir = ctx.cfg.state_dir;
+  let st: Stats;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return skipped(`state_dir ${dir} does not exist yet (created 0700 at first start)`);
+    return judged([fail(`state_dir ${dir} ${unreadableReason(e)}`)], '');
+  }
+  if (!st.isDirectory()) return judged([fail(`state_dir ${dir} is not a directory`)], '');
+  if (process.platform === 'win32') return skipped('file modes are not judged on Windows');
+  const uid = process.getuid?.();
+  const owner = uid !== undefined && st.uid !== uid ? fail(`state_dir ${dir} is owned by another user (uid ${st.uid}): the gateway refuses it`) : undefined;
+  // The state directory holds signing keys, the dev CA key and the store: group and others need no way in.
+  const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+  const loose = (st.mode & 0o022) !== 0 ? judgeMode(`state_dir ${dir}`, st) : (st.mode & 0o055) !== 0 ? warn(`state_dir ${dir} can be listed or entered by group or others (mode ${mode})`) : undefined;
+  return judged([owner, loose], `state_dir ${dir} is mode ${mode}, owned by this user`);
+}
+
+export const fileChecks: CheckDefinition[] = [
+  {
+    id: 'tls.certificate_expiry',
+    title: 'Certificates valid, not about to expire',
+    source: 'seed 002 security best practices §3 ("rotate certificates before expiration")',
+    fix: 'Renew the certificate (the gateway reloads cert_file and key_file without restart when server.tls.watch is on).',
+    inspect: certificateExpiry,
+  },
+  {
+    id: 'tls.key_match',
+    title: 'Each key file matches its certificate',
+    source: 'seed 004 TLS configuration §4 (certificate rotation); seed 002 security best practices §3',
+    fix: 'Point key_file at the private key the certificate was issued for (unencrypted PKCS#8 or PKCS#1 PEM).',
+    inspect: keyMatch,
+  },
+  {
+    id: 'tls.key_permissions',
+    title: 'TLS private keys readable by their owner only',
+    source: 'seed 004 TLS configuration §3 ("600 or 400")',
+    fix: 'chmod 600 the key file (640 with a dedicated group at most) and chown it to the user the gateway runs as.',
+    inspect: tlsKeyPermissions,
+  },
+  {
+    id: 'files.secret_permissions',
+    title: 'Secret and key files readable by their owner only',
+    source: 'seed 000 secure password handling §3; seed 004 TLS configuration §3',
+    fix: 'chmod 600 every *_file holding a secret or key, owned by the user the gateway runs as.',
+    inspect: secretFilePermissions,
+  },
+  {
+    id: 'state.permissions',
+    title: 'State directory closed to group and others',
+    source: 'seed 003 §3 ("secure master key"); seed 004 TLS configuration §3',
+    fix: 'chmod 700 the state directory (state_dir or $GATEHOUSE_HOME) and chown it to the user the gateway runs as.',
+    inspect: stateDirectory,
+  },
+];

@@ -1,0 +1,106 @@
+/** Routes and their upstreams (seed 000 TLS best practices, seed 002 "Never set tls_skip_verify: true"). */
+import type { RouteConfig } from '../../config/index.js';
+import type { CheckDefinition, Finding } from '../types.js';
+import { isLoopbackHost, judged, skipped, warn } from '../outcome.js';
+
+/** How a route is named in a message: by its name, else its index and prefix. Never the upstream URL (userinfo). */
+const label = (r: RouteConfig, i: number): string => `routes[${i}]${r.name ? ` (${r.name})` : ` (${r.prefix})`}`;
+
+/** The host of a plain-http upstream that leaves this machine, else undefined. */
+function remotePlainHost(upstream: string): string | undefined {
+  if (!/^http:/i.test(upstream)) return undefined;
+  try {
+    const host = new URL(upstream).hostname;
+    return isLoopbackHost(host) ? undefined : host;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The host of an upstream off this machine (any scheme), else undefined. */
+function remoteHost(upstream: string): string | undefined {
+  if (!/^https?:/i.test(upstream)) return undefined;
+  try {
+    const host = new URL(upstream).hostname;
+    return isLoopbackHost(host) ? undefined : host;
+  } catch {
+    return undefined;
+  }
+}
+
+export const routeChecks: CheckDefinition[] = [
+  {
+    id: 'routes.identity_signed',
+    title: 'Identity headers signed when the upstream is reachable from elsewhere',
+    source: 'ARCHITECTURE transform stage ("identity headers"); seed 001 threat 1 ("Compromised Tailnet Node")',
+    fix: 'Set routes[].identity_headers.sign to a key of 32 bytes or more, and verify the signature upstream (verifyIdentityHeaders).',
+    inspect({ cfg }) {
+      const routes = cfg.routes.map((r, i) => ({ r, i })).filter(({ r }) => r.identity_headers !== undefined);
+      if (routes.length === 0) return skipped('no route sends identity headers');
+      return judged(
+        routes.map(({ r, i }) => {
+          const host = remoteHost(r.upstream);
+          return !r.identity_headers?.sign && host !== undefined
+            ? warn(`${label(r, i)} sends unsigned identity headers to ${host}: whoever reaches that upstream directly can claim any identity`)
+            : undefined;
+        }),
+        'every route sending identity headers signs them, or its upstream is on loopback',
+      );
+    },
+  },
+  {
+    id: 'routes.auth_required',
+    title: 'Every route requires an identity',
+    source: 'seed 001 defense layer 2 ("Valid token required for all operations")',
+    fix: 'Remove auth_required: false from the route (public content belongs on another server).',
+    refusals: /^routes\[\]\.auth_required$/,
+    passDetail: 'every route has auth_required: true',
+  },
+  {
+    id: 'routes.upstream_tls_verify',
+    title: 'Upstream certificates verified',
+    source: 'seed 000 TLS best practices §5; seed 002 operational security ("tls_skip_verify: true # NEVER")',
+    fix: 'Remove routes[].tls.insecure_skip_verify; give the upstream\'s CA in routes[].tls.ca_file instead.',
+    refusals: /^routes\[\]\.tls\.insecure_skip_verify$/,
+    passDetail: 'no https route skips certificate verification',
+  },
+  {
+    id: 'routes.upstream_tls_version',
+    title: 'Upstream TLS 1.2 or newer',
+    source: 'seed 000 TLS best practices §2',
+    fix: 'Set routes[].tls.min_version: tls12 (or tls13).',
+    refusals: /^routes\[\]\.tls\.min_version$/,
+    passDetail: 'every https route requires TLS 1.2 or newer',
+  },
+  {
+    id: 'routes.plain_http',
+    title: 'Upstreams off this host reached over https',
+    source: 'seed 000 TLS best practices §1 ("Always use TLS in production"); seed 003 §5 ("Enable TLS for database connections")',
+    fix: 'Use an https:// upstream (with routes[].tls.ca_file for a private CA), or keep the plain-http upstream on loopback.',
+    inspect({ cfg, severe }) {
+      if (cfg.routes.length === 0) return skipped('no routes are configured');
+      const plain = cfg.routes.flatMap((r, i): Finding[] => {
+        const host = remotePlainHost(r.upstream);
+        if (host === undefined) return [];
+        // An injected upstream credential in clear text is a leaked credential, not only an exposed request.
+        if (r.upstream_auth) return [{ status: severe, detail: `${label(r, i)} forwards over plain http to ${host} with routes[${i}].upstream_auth: the upstream credential crosses the network unencrypted` }];
+        return [warn(`${label(r, i)} forwards over plain http to ${host}: identity headers and bodies cross the network unencrypted`)];
+      });
+      return judged(plain, 'every upstream is https, on loopback, or a built-in service');
+    },
+  },
+  {
+    id: 'routes.error_bodies',
+    title: 'Upstream error bodies redacted',
+    source: 'seed 002 application security ("Sanitize error before returning to user"); seed 004 log sanitization',
+    fix: 'Set routes[].error_bodies to redact (the default) or replace.',
+    inspect({ cfg }) {
+      if (cfg.routes.length === 0) return skipped('no routes are configured');
+      const passing = cfg.routes.flatMap((r, i) => (r.error_bodies === 'pass' ? [label(r, i)] : []));
+      return judged(
+        [passing.length > 0 && warn(`error_bodies is pass on ${passing.join(', ')}: upstream stack traces and secrets in error responses reach clients unchanged`)],
+        'every route redacts or replaces upstream error bodies',
+      );
+    },
+  },
+];

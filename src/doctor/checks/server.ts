@@ -1,0 +1,90 @@
+/** The profile, logging, the listener's neighbours (proxies, CORS), the state store and the demo services. */
+import { isIP } from 'node:net';
+import { ipMatcher } from '../../core/net.js';
+import type { CheckDefinition, DoctorContext, Finding, Outcome } from '../types.js';
+import { fail, judged, passed, warn } from '../outcome.js';
+
+/** Addresses spread over each address space: a list matching all of one family's trusts every peer of it. */
+const SPREAD_V4 = ['0.0.0.1', '64.0.0.1', '127.0.0.1', '128.0.0.1', '192.0.2.1', '255.255.255.254'];
+const SPREAD_V6 = ['::2', '2001:db8::1', '7fff::1', '8000::1', 'fe80::1', 'ffff::1'];
+/** Broader than a /8 (IPv4) or a /32 (IPv6, a whole provider allocation) is not "our proxies". */
+const BROAD_BITS = { 4: 8, 6: 32 } as const;
+
+function trustedProxies({ cfg, severe }: DoctorContext): Outcome {
+  const entries = cfg.server.trusted_proxies;
+  if (entries.length === 0) return passed('server.trusted_proxies is empty: no forwarded header is believed');
+  let trusted: (ip: string) => boolean;
+  try {
+    trusted = ipMatcher(entries);
+  } catch (e) {
+    return judged([fail(`server.trusted_proxies: ${(e as Error).message}`)], '');
+  }
+  if (SPREAD_V4.every(trusted) || SPREAD_V6.every(trusted)) {
+    return judged([{ status: severe, detail: 'server.trusted_proxies trusts every address: any client can set X-Forwarded-For and identity headers' }], '');
+  }
+  const broad = entries.flatMap((entry, i): Finding[] => {
+    const [addr = '', bits] = entry.trim().split('/');
+    const family = isIP(addr);
+    if (family === 0 || bits === undefined) return [];
+    return Number(bits) < BROAD_BITS[family as 4 | 6] ? [warn(`server.trusted_proxies[${i}] is ${entry}: every client in it can choose the address that rate limits, lockouts and the audit see`)] : [];
+  });
+  return judged(broad, `server.trusted_proxies names ${entries.length} proxy addresses or narrow ranges`);
+}
+
+export const serverChecks: CheckDefinition[] = [
+  {
+    id: 'profile.production',
+    title: 'Production profile',
+    source: 'seed 003 §1 ("Set ENV=production")',
+    fix: 'Run the gateway with GATEHOUSE_ENV=production (or ENV=production): production refuses every unsafe setting at start.',
+    inspect: ({ production, cfg }) =>
+      production
+        ? passed(cfg.profile === 'production' ? 'the profile is production' : 'evaluated as production (--production); the environment selects development')
+        : judged([warn(`evaluated as development${cfg.profile === 'development' ? ' (GATEHOUSE_ENV/ENV unset or development)' : ''}: production refusals below are warnings only`)], ''),
+  },
+  {
+    id: 'log.level',
+    title: 'Log level info or higher',
+    source: 'seed 003 §1 ("avoid DEBUG in production"); seed 004 production checklist',
+    fix: 'Set log.level: info (or warn).',
+    inspect({ cfg }) {
+      const level = cfg.log.level;
+      if (level === 'debug' || level === 'trace') return judged([warn(`log.level is ${level}: request details reach the logs`)], '');
+      if (level === 'silent') return judged([warn('log.level is silent: security warnings are not logged either')], '');
+      return passed(`log.level is ${level}`);
+    },
+  },
+  {
+    id: 'server.admin_cors',
+    title: 'No wildcard CORS on the admin API',
+    source: 'seed 003 §7 ("Avoid wildcard (*) CORS in production")',
+    fix: 'List the exact origins of your admin console in server.admin_cors_origins.',
+    refusals: /^server\.admin_cors_origins$/,
+    passDetail: 'server.admin_cors_origins has no "*"',
+  },
+  {
+    id: 'server.trusted_proxies',
+    title: 'Forwarded headers believed from named proxies only',
+    source: 'seed 002 security best practices §4 (network policies); seed 001 threat 1',
+    fix: 'List only the addresses of your reverse proxies (or their narrow subnet) in server.trusted_proxies.',
+    inspect: trustedProxies,
+  },
+  {
+    id: 'store.kind',
+    title: 'Persistent state store',
+    source: 'seed 001 incident response ("Revoke compromised token"); seed 003 §10 ("backup and disaster recovery")',
+    fix: 'Set store.kind: sqlite (the default) so revocations, lockouts, API keys and approvals survive restarts and are shared by workers.',
+    inspect({ cfg, severe }) {
+      if (cfg.store.kind === 'memory') return judged([{ status: severe, detail: 'store.kind is memory: revocations, lockouts, API keys and approvals are lost on restart and not shared between workers' }], '');
+      return passed(`store.kind is ${cfg.store.kind}${cfg.store.path ? ` at ${cfg.store.path}` : ''}`);
+    },
+  },
+  {
+    id: 'demo.disabled',
+    title: 'No demo services',
+    source: 'seed 003 §1 ("production-mode behaviors"); seed 002 operational security ("debug_mode: true # Not in production")',
+    fix: 'Set demo.enabled: false and point routes at real upstreams instead of demo:echo / demo:mcp.',
+    refusals: /^(demo\.enabled|routes\[\]\.upstream)$/,
+    passDetail: 'demo.enabled is false and no route uses a demo: upstream',
+  },
+];

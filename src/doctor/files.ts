@@ -1,0 +1,123 @@
+/** Reading what the configuration points at: certificates, keys, modes. Errors name the config path, never content. */
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { statSync, type Stats } from 'node:fs';
+import { readFileBounded } from '../core/files.js';
+import type { GatehouseConfig } from '../config/index.js';
+import { fail, warn } from './outcome.js';
+import type { Finding } from './types.js';
+
+const MAX_PEM_BYTES = 1_048_576;
+const MAX_CERTS = 64;
+
+/** A file named by a config path. */
+export interface NamedFile {
+  path: string;
+  file: string;
+  /** Refused at start when group or others have any access (audit and encryption keys: GH_KEY_FILE_PERMISSIONS). */
+  strict?: boolean;
+}
+
+const FS_CODES = new Set(['ENOENT', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ELOOP', 'EMFILE', 'EIO']);
+
+/** True when reading the file failed (as opposed to parsing what was read). */
+export const isFileError = (e: unknown): boolean => FS_CODES.has((e as NodeJS.ErrnoException).code ?? '') || (e as Error).name === 'BoundedReadError';
+
+/** Why a file could not be read, in words (the errno, never the content). */
+export function unreadableReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'does not exist';
+  if (code === 'EACCES') return 'is not readable';
+  if ((e as Error).name === 'BoundedReadError') return (e as Error).message;
+  return 'cannot be read';
+}
+
+/** The certificates of a PEM file, leaf first; throws when there is none OpenSSL reads. */
+export function readCertificates(file: string): X509Certificate[] {
+  const text = readFileBounded(file, MAX_PEM_BYTES).toString('utf8');
+  const end = '-----END CERTIFICATE-----';
+  const out: X509Certificate[] = [];
+  let at = text.indexOf('-----BEGIN CERTIFICATE-----');
+  while (at >= 0 && out.length < MAX_CERTS) {
+    const stop = text.indexOf(end, at);
+    if (stop < 0) break;
+    out.push(new X509Certificate(text.slice(at, stop + end.length)));
+    at = text.indexOf('-----BEGIN CERTIFICATE-----', stop);
+  }
+  if (out.length === 0) throw new TypeError('no PEM certificate');
+  return out;
+}
+
+export function readPrivateKey(file: string): KeyObject {
+  return createPrivateKey(readFileBounded(file, MAX_PEM_BYTES));
+}
+
+/** The certificate files the configuration names: server certificate (with chain), client CA, upstream client certificates and CAs. */
+export function certificateFiles(cfg: GatehouseConfig): NamedFile[] {
+  const out: NamedFile[] = [];
+  const tls = cfg.server.tls;
+  if (tls.enabled && tls.cert_file) out.push({ path: 'server.tls.cert_file', file: tls.cert_file });
+  if (tls.enabled && tls.client_auth !== 'none' && tls.ca_file) out.push({ path: 'server.tls.ca_file', file: tls.ca_file });
+  cfg.routes.forEach((r, i) => {
+    if (r.tls.cert_file) out.push({ path: `routes[${i}].tls.cert_file`, file: r.tls.cert_file });
+    if (r.tls.ca_file) out.push({ path: `routes[${i}].tls.ca_file`, file: r.tls.ca_file });
+  });
+  return out;
+}
+
+/** Certificate and key pairs: the server's and each route's client certificate. */
+export function keyPairs(cfg: GatehouseConfig): { base: string; cert: string; key: string }[] {
+  const out: { base: string; cert: string; key: string }[] = [];
+  const tls = cfg.server.tls;
+  if (tls.enabled && tls.cert_file && tls.key_file) out.push({ base: 'server.tls', cert: tls.cert_file, key: tls.key_file });
+  cfg.routes.forEach((r, i) => {
+    if (r.tls.cert_file && r.tls.key_file) out.push({ base: `routes[${i}].tls`, cert: r.tls.cert_file, key: r.tls.key_file });
+  });
+  return out;
+}
+
+/** Private keys and secret files: files whose content is a credential (read into the config or used as keys). */
+export function secretFiles(cfg: GatehouseConfig): NamedFile[] {
+  const out: NamedFile[] = [];
+  const add = (path: string, file: string | undefined, strict = false): void => {
+    if (file) out.push({ path, file, ...(strict ? { strict } : {}) });
+  };
+  const { auth, audit, encryption } = cfg;
+  add('auth.token.secret_file', auth.token.secret_file);
+  auth.jwt.issuers.forEach((iss, i) => add(`auth.jwt.issuers[${i}].secret_file`, iss.secret_file));
+  auth.static.tokens.forEach((t, i) => add(`auth.static.tokens[${i}].token_file`, t.token_file));
+  add('auth.basic.users_file', auth.basic.users_file);
+  add('approval.webhook.secret_file', cfg.approval.webhook.secret_file);
+  add('audit.checkpoint.private_key_file', audit.checkpoint.private_key_file, true);
+  add('audit.hmac_key_file', audit.hmac_key_file);
+  add('encryption.key_file', encryption.key_file, true);
+  add('encryption.kms.key_file', encryption.kms.key_file, true);
+  for (const [name, ring] of Object.entries(encryption.keyrings)) add(`encryption.keyrings.${name}.key_file`, ring.key_file, true);
+  add('secrets.master_key_file', cfg.secrets.master_key_file, true);
+  return out;
+}
+
+/**
+ * Judges a private file's mode (seed 004 "Restrict file permissions (600 or 400)"): writable by group or others lets
+ * them swap it, readable by others gives it away — both fail; readable by a group (ssl-cert style) is a warning.
+ * Undefined when the mode is fine, or on Windows where modes say nothing.
+ */
+export function judgeMode(path: string, st: Stats, strict = false): Finding | undefined {
+  if (process.platform === 'win32') return undefined;
+  const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+  if (strict && (st.mode & 0o077) !== 0) return fail(`${path} is accessible by group or others (mode ${mode}): the gateway refuses the key`);
+  if ((st.mode & 0o022) !== 0) return fail(`${path} is writable by group or others (mode ${mode})`);
+  if ((st.mode & 0o004) !== 0) return fail(`${path} is readable by others (mode ${mode})`);
+  if ((st.mode & 0o040) !== 0) return warn(`${path} is readable by its group (mode ${mode})`);
+  return undefined;
+}
+
+/** The finding for one private file: unreadable metadata fails, a loose mode is judged. */
+export function privateFileFinding(named: NamedFile): Finding | undefined {
+  let st: Stats;
+  try {
+    st = statSync(named.file);
+  } catch (e) {
+    return fail(`${named.path} ${unreadableReason(e)}`);
+  }
+  return judgeMode(named.path, st, named.strict);
+}

@@ -1,0 +1,40 @@
+/**
+ * The one list of settings refused in production. `gatehouse serve`, startGateway and `config check` refuse them
+ * (through gateway/production.ts); `gatehouse doctor` reports each of them as a failing check.
+ */
+import { productionProblems, type GatehouseConfig } from '../config/index.js';
+import { authProductionProblems } from '../authn/index.js';
+import { tlsProductionProblems, upstreamTlsProductionProblems } from '../tls/index.js';
+
+/** URL schemes are case-insensitive (RFC 3986 §3.1): `HTTPS://` is a TLS upstream too, with its route's tls block. */
+export const isHttpsUpstream = (url: string): boolean => /^https:/i.test(url);
+
+/**
+ * Every setting refused in production, each named: the configuration's own (demo services, wildcard CORS on admin
+ * routes, unauthenticated routes, audit off), server and upstream TLS (dev CA, TLS below 1.2, insecure_skip_verify),
+ * authentication (no method, `none`, plaintext passwords, short secrets) and the approval webhook's transport.
+ * Every message starts with the config path it is about (doctor sorts them into checks by it).
+ */
+export function productionRefusals(cfg: GatehouseConfig): string[] {
+  return [
+    ...tlsProductionProblems(cfg.server.tls),
+    ...cfg.routes.flatMap((r, i) => (isHttpsUpstream(r.upstream) ? upstreamTlsProductionProblems(r.tls, `routes[${i}].tls`) : [])),
+    ...authProductionProblems(cfg),
+    ...productionProblems(cfg),
+    ...approvalProblems(cfg),
+  ];
+}
+
+const LOOPBACK_HTTP = /^http:\/\/(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d+)?(\/|$)/i;
+
+/** The approval webhook carries signed approval requests: over the network it must be https. */
+export function approvalProblems(cfg: GatehouseConfig): string[] {
+  const url = cfg.approval.webhook.url;
+  if (url && /^http:\/\//i.test(url) && !LOOPBACK_HTTP.test(url)) return ['approval.webhook.url is plain http to another host: approval requests must travel over https'];
+  return [];
+}
+
+/** The config path a refusal message starts with, array indexes as `[]`: "routes[2].tls.x is …" → "routes[].tls.x". */
+export function refusalPath(message: string): string {
+  return (/^[^\s:]+/.exec(message)?.[0] ?? '').replace(/\[\d+\]/g, '[]');
+}
