@@ -43,7 +43,7 @@ export interface LoadOptions {
   cwd?: string;
   /**
    * Skip the configuration-level production refusals: callers that run the full set (with TLS and authentication,
-   * gateway/production.ts) check afterwards so every problem is reported at once.
+   * doctor/refusals.ts, through gateway/production.ts) check afterwards so every problem is reported at once.
    */
   skipProfileCheck?: boolean;
 }

@@ -3,7 +3,7 @@ import type { GatehouseConfig } from './schema/index.js';
 /**
  * The configuration-level production refusals (issue 2, seed 003's checklist: no demo services, no wildcard CORS on
  * admin routes, every route authenticated, audit on). TLS and authentication add their own checks, composed with
- * these in gateway/production.ts (`productionRefusals`), which `serve`, `config check` and startGateway use.
+ * these in doctor/refusals.ts (`productionRefusals`), which `serve`, `config check`, startGateway and `doctor` use.
  */
 export function productionProblems(cfg: GatehouseConfig): string[] {
   const problems: string[] = [];
