@@ -9,6 +9,8 @@
  * Values are handed to the redactor's known-secret registry, so an upstream echoing its own key in an error body,
  * or a log line quoting it, shows [REDACTED].
  */
+import { readFileSync } from 'node:fs';
+import { Agent } from 'undici';
 import { GatehouseError, toGatehouseError } from '../core/errors.js';
 import { upstreamIdentityHeaderNames, upstreamIdentityHeaders } from '../core/identity-headers.js';
 import type { AuditEmitter, Exchange, Logger, Stage } from '../core/types.js';
@@ -98,6 +100,12 @@ function sourcesOf(auth: UpstreamAuthConfig | undefined, identity: IdentityHeade
   return out;
 }
 
+/** An undici agent trusting the CA bundle of a token endpoint behind a private CA (read once per grant). */
+function tokenDispatcher(caFile: string): Agent {
+  const ca = readFileSync(caFile, 'utf8');
+  return new Agent({ connect: { ca } });
+}
+
 const sameSecret = (a: SecretRef, owner: string, name: string): boolean => a.kind === 'secret' && a.owner === owner && a.name === name;
 
 export async function createCredentialInjector(routes: readonly InjectedRoute[], opts: InjectorOptions): Promise<CredentialInjector> {
@@ -137,6 +145,7 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
       const c = st.oauth.cfg;
       st.oauth.secret = secrets[oauthAt] as string;
       st.oauth.client = new ClientCredentials({
+        ...(c.ca_file ? { dispatcher: tokenDispatcher(c.ca_file) } : {}),
         tokenUrl: c.token_url, clientId: c.client_id, clientSecret: st.oauth.secret, scopes: c.scopes, authMethod: c.auth_method,
         refreshSkewMs: c.refresh_skew, ...(c.resource ? { resource: c.resource } : {}), ...(opts.nowMs ? { clock: { now: opts.nowMs } } : {}),
       });

@@ -6,6 +6,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { createServer as createHttps } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -13,6 +15,7 @@ import { openTokenService } from '../../src/authn/index.js';
 import { validateConfig, type GatehouseConfig } from '../../src/config/index.js';
 import { startGateway, type Gateway } from '../../src/gateway/start.js';
 import { openSecrets } from '../../src/secrets/index.js';
+import { generateDevCertificates } from '../../src/tls/index.js';
 import { openStore } from '../../src/store/index.js';
 import { memoryLogger, startRecordingUpstream } from '../helpers/gateway.js';
 import { until } from '../helpers/until.js';
@@ -219,6 +222,46 @@ describe('upstream credentials from secrets', () => {
       await upstream.close();
       await op.close();
       await s.close();
+    }
+  });
+
+  test('oauth2: a token endpoint behind a private CA is trusted through ca_file, and refused (502) without it', async () => {
+    const certs = mkdtempSync(join(tmpdir(), 'gh-oauth-ca-'));
+    const files = await generateDevCertificates({ outDir: certs, hosts: ['localhost', '127.0.0.1'] });
+    const endpoint = createHttps({ cert: readFileSync(files.serverCert), key: readFileSync(files.serverKey) }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ access_token: 'tok-from-private-ca-endpoint-0001', token_type: 'Bearer', expires_in: 300 }));
+    });
+    await new Promise<void>((r) => endpoint.listen(0, '127.0.0.1', r));
+    const upstream = await startRecordingUpstream();
+    const tokenUrl = `https://localhost:${(endpoint.address() as AddressInfo).port}/token`;
+    const route = (caFile?: string) => ({
+      name: 'logs', prefix: '/logs', upstream: upstream.url, auth_required: true,
+      upstream_auth: { oauth2: { token_url: tokenUrl, client_id: 'gh', client_secret: 'file:oauth_secret', ...(caFile ? { ca_file: caFile } : {}) } },
+    });
+    const trusted = await setup([route(files.caCert)]);
+    const untrusted = await setup([route()]);
+    try {
+      for (const s of [trusted, untrusted]) writeFileSync(join(s.dir, 'oauth_secret'), 'private-ca-client-secret-01');
+      const a = await start(trusted);
+      const b = await start(untrusted);
+      try {
+        assert.equal((await get(`${a.url}/logs/x`, { authorization: `Bearer ${await mint(trusted.cfg)}` })).status, 200);
+        assert.equal(upstream.requests.at(-1)?.headers['authorization'], 'Bearer tok-from-private-ca-endpoint-0001');
+        const refused = await get(`${b.url}/logs/x`, { authorization: `Bearer ${await mint(untrusted.cfg)}` });
+        assert.equal(refused.status, 502);
+        assert.equal(upstream.requests.length, 1, 'nothing forwarded without a token');
+      } finally {
+        await a.close(2000);
+        await b.close(2000);
+      }
+    } finally {
+      endpoint.closeAllConnections();
+      endpoint.close();
+      await upstream.close();
+      await trusted.close();
+      await untrusted.close();
+      rmSync(certs, { recursive: true, force: true });
     }
   });
 

@@ -92,6 +92,8 @@ export const upstreamAuthSchema = z
         resource: z.string().url().optional(),
         auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
         refresh_skew: timerDuration('30s'),
+        /** CA bundle the token endpoint's certificate must chain to (default: Node's roots and NODE_EXTRA_CA_CERTS). */
+        ca_file: filePath().optional(),
       })
       .optional(),
   })
