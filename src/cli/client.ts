@@ -31,9 +31,10 @@ const requestCommand: Command = {
     const target = args.positionals[0];
     if (!target) throw usageError('give a URL or a path');
     const headers: Record<string, string> = Object.create(null) as Record<string, string>;
-    for (const h of list(args, 'header')) {
+    for (const [i, h] of list(args, 'header').entries()) {
       const colon = h.indexOf(':');
-      if (colon < 1) throw usageError(`--header "${h.slice(0, 40)}": expected "Name: value"`);
+      // Not quoted back: a header missing its colon ("Authorization Bearer …") is usually a credential.
+      if (colon < 1) throw usageError(`--header number ${i + 1}: expected "Name: value"`);
       headers[h.slice(0, colon).trim().toLowerCase()] = h.slice(colon + 1).trim();
     }
     const file = str(args, 'data-file');

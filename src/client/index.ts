@@ -7,6 +7,7 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 import type { Clock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
@@ -16,7 +17,7 @@ import { createUpstreamTls, upstreamTlsProductionProblems } from '../tls/index.j
 import { ClientCredentials } from './oauth2.js';
 import { readBounded } from './read.js';
 
-export { ClientCredentials, type ClientCredentialsOptions } from './oauth2.js';
+export { ClientCredentials, isRefusedTokenUrl, type ClientCredentialsOptions } from './oauth2.js';
 
 export interface SecureClientOptions {
   profile?: 'development' | 'production';
@@ -68,6 +69,26 @@ function secretOf(value: string | undefined, file: string | undefined, field: st
 
 type AuthHeaders = (refresh?: boolean) => Promise<Record<string, string>> | Record<string, string>;
 
+/**
+ * The agent for the OAuth token endpoint. Not the resource server's: its server_name, client certificate and
+ * insecure_skip_verify are about another host, and the client secret must reach the token endpoint only after its own
+ * certificate was verified for its own name. A private ca_file is trusted there too, beside Node's roots.
+ */
+function tokenEndpointAgent(tls: { ca?: string; minVersion: string }): Agent {
+  const minVersion = tls.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2';
+  return new Agent({ connect: { minVersion, rejectUnauthorized: true, ...(tls.ca ? { ca: [...rootCertificates, tls.ca] } : {}) } });
+}
+
+const VERSION_ORDER = { tls10: 0, tls11: 1, tls12: 2, tls13: 3 } as const;
+
+/** docs/client.md: TLS 1.0 and 1.1 need insecure_allow_legacy_tls; a range with max below min has no version at all. */
+function checkVersions(tls: ClientConfig['security']['tls']): void {
+  if (VERSION_ORDER[tls.min_version] < VERSION_ORDER.tls12 && !tls.insecure_allow_legacy_tls) {
+    throw invalid(`security.tls.min_version is ${tls.min_version}: TLS 1.0 and 1.1 need insecure_allow_legacy_tls: true`);
+  }
+  if (VERSION_ORDER[tls.max_version] < VERSION_ORDER[tls.min_version]) throw invalid(`security.tls.max_version (${tls.max_version}) is below min_version (${tls.min_version})`);
+}
+
 function authHeaders(auth: ClientAuthConfig, dispatcher: Dispatcher, clock: Clock | undefined, timeoutMs: number): { headers: AuthHeaders; oauth?: ClientCredentials } {
   switch (auth.type) {
     case 'none':
@@ -109,10 +130,12 @@ export function createSecureClient(cfg: ClientConfig, opts: SecureClientOptions 
     if (problems.length > 0) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', problems.map((p) => `production: ${p}`).join('; '));
   }
   const tlsCfg = cfg.security.tls;
+  checkVersions(tlsCfg);
   const connect = createUpstreamTls(tlsCfg, { path: 'client.security.tls', ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
   const maxVersion = { tls10: 'TLSv1', tls11: 'TLSv1.1', tls12: 'TLSv1.2', tls13: 'TLSv1.3' }[tlsCfg.max_version];
   const dispatcher = new Agent({ connect: { ...connect, maxVersion } as Record<string, unknown>, connections: 16 });
-  const auth = authHeaders(cfg.security.auth, dispatcher, opts.clock, cfg.timeout);
+  const tokenAgent = cfg.security.auth.type === 'oauth2' ? tokenEndpointAgent(connect) : undefined;
+  const auth = authHeaders(cfg.security.auth, tokenAgent ?? dispatcher, opts.clock, cfg.timeout);
   const key = encryptionKey(cfg);
   const base = cfg.url === undefined ? undefined : new URL(cfg.url);
 
@@ -127,6 +150,9 @@ export function createSecureClient(cfg: ClientConfig, opts: SecureClientOptions 
     // security.tls.enabled says this client talks TLS: a plain http URL would send the credential in clear.
     if (url.protocol === 'http:' && tlsCfg.enabled && !LOOPBACK.test(url.hostname)) throw invalid('security.tls.enabled is true but the URL is plain http to another host');
     if (url.username || url.password) throw invalid('credentials in the URL: use security.auth');
+    // The credential is for client.url's server: a target resolved elsewhere (an absolute URL, or a "path" such as
+    // //host/x or /\host/x, which WHATWG URL resolves to another host) would hand it to whoever runs that host.
+    if (base && url.origin !== base.origin) throw invalid('the target is not on the origin of client.url (the credential is for that server only)');
     return url;
   }
 
@@ -157,6 +183,8 @@ export function createSecureClient(cfg: ClientConfig, opts: SecureClientOptions 
       }
       return res;
     },
-    close: () => dispatcher.close(),
+    close: async () => {
+      await Promise.all([dispatcher.close(), tokenAgent?.close()]);
+    },
   };
 }

@@ -13,8 +13,16 @@ import { systemClock } from '../core/clock.js';
 import { readBounded } from './read.js';
 
 const MAX_TOKEN_RESPONSE = 64 * 1024;
+const MAX_TOKEN_LIFETIME_S = 86_400;
+/** After a failed grant, callers get the same failure for this long instead of one token request each. */
+const FAILURE_BACKOFF_MS = 1000;
 const LOOPBACK = /^http:\/\/(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d+)?(\/|$)/i;
 const ERROR_CODE = /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
+
+/** Whether a token URL is refused (the client secret would travel in clear): neither https nor loopback http. */
+export function isRefusedTokenUrl(tokenUrl: string): boolean {
+  return !/^https:\/\//i.test(tokenUrl) && !LOOPBACK.test(tokenUrl);
+}
 
 export interface ClientCredentialsOptions {
   tokenUrl: string;
@@ -42,11 +50,12 @@ export class ClientCredentials {
   readonly #clock: Clock;
   #token: { value: string; expiresAt: number } | undefined;
   #inflight: Promise<string> | undefined;
+  #failure: { error: unknown; until: number } | undefined;
   /** Token requests made (tests and metrics). */
   fetches = 0;
 
   constructor(opts: ClientCredentialsOptions) {
-    if (!/^https:\/\//i.test(opts.tokenUrl) && !LOOPBACK.test(opts.tokenUrl)) {
+    if (isRefusedTokenUrl(opts.tokenUrl)) {
       throw new GatehouseError('GH_CONFIG_INVALID', 'oauth2 token_url must be https (the client secret is sent there); plain http only to loopback');
     }
     this.#o = opts;
@@ -55,11 +64,24 @@ export class ClientCredentials {
 
   /** A valid access token: the cached one, or a new one (one request however many callers wait). */
   token(): Promise<string> {
+    const now = this.#clock.now();
     const t = this.#token;
-    if (t && this.#clock.now() < t.expiresAt) return Promise.resolve(t.value);
-    this.#inflight ??= this.#fetch().finally(() => {
-      this.#inflight = undefined;
-    });
+    if (t && now < t.expiresAt) return Promise.resolve(t.value);
+    // A token endpoint that is down is not asked again by every request in the meantime (a gateway route would
+    // otherwise turn its traffic into token requests).
+    if (this.#failure && now < this.#failure.until) return Promise.reject(this.#failure.error);
+    this.#inflight ??= this.#fetch().then(
+      (v) => {
+        this.#inflight = undefined;
+        this.#failure = undefined;
+        return v;
+      },
+      (e: unknown) => {
+        this.#inflight = undefined;
+        this.#failure = { error: e, until: this.#clock.now() + FAILURE_BACKOFF_MS };
+        throw e;
+      },
+    );
     return this.#inflight;
   }
 
@@ -72,6 +94,7 @@ export class ClientCredentials {
   /** Forgets the cached token (a resource server refused it). */
   invalidate(token?: string): void {
     if (token === undefined || this.#token?.value === token) this.#token = undefined;
+    this.#failure = undefined;
   }
 
   async #fetch(): Promise<string> {
@@ -87,18 +110,28 @@ export class ClientCredentials {
       form.set('client_secret', o.clientSecret);
     }
     this.fetches += 1;
+    // One deadline for the whole exchange, body included: undici's body timeout is per gap between chunks, so an
+    // endpoint sending a byte now and then would otherwise hold this fetch, and every caller waiting on it, for hours.
+    const timeoutMs = o.timeoutMs ?? 10_000;
+    const signal = AbortSignal.timeout(timeoutMs);
     let res: Dispatcher.ResponseData<unknown>;
+    let body: string;
     try {
       res = await request(o.tokenUrl, {
         // undici's request follows no redirect (only its redirect interceptor does): a 3xx is an error below.
-        method: 'POST', headers, body: form.toString(),
-        headersTimeout: o.timeoutMs ?? 10_000, bodyTimeout: o.timeoutMs ?? 10_000,
+        method: 'POST', headers, body: form.toString(), signal,
+        headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
         ...(o.dispatcher ? { dispatcher: o.dispatcher } : {}),
       } as Parameters<typeof request>[1]);
     } catch (e) {
-      throw new GatehouseError('GH_OAUTH_TOKEN_FAILED', 'The token endpoint cannot be reached.', { cause: e, detail: (e as { code?: string }).code ?? 'unreachable' });
+      throw new GatehouseError('GH_OAUTH_TOKEN_FAILED', 'The token endpoint cannot be reached.', { cause: e, detail: signal.aborted ? 'timeout' : (e as { code?: string }).code ?? 'unreachable' });
     }
-    const body = (await readBounded(res.body, MAX_TOKEN_RESPONSE, () => failed(`the answer is larger than ${MAX_TOKEN_RESPONSE} bytes`))).toString('utf8');
+    try {
+      body = (await readBounded(res.body, MAX_TOKEN_RESPONSE, () => failed(`the answer is larger than ${MAX_TOKEN_RESPONSE} bytes`))).toString('utf8');
+    } catch (e) {
+      if (e instanceof GatehouseError) throw e;
+      throw failed(signal.aborted ? `no complete answer within ${timeoutMs} ms` : 'the answer was cut off', res.statusCode);
+    }
     let json: Record<string, unknown>;
     try {
       const parsed: unknown = JSON.parse(body);
@@ -108,7 +141,9 @@ export class ClientCredentials {
       throw failed(`status ${res.statusCode}, the answer is not a JSON object`, res.statusCode);
     }
     if (res.statusCode !== 200) {
-      const code = typeof json['error'] === 'string' && ERROR_CODE.test(json['error']) ? json['error'] : 'no error code';
+      const error = json['error'];
+      // The code is the endpoint's text: only an RFC 6749 §5.2 shaped one is named, and never one quoting the secret.
+      const code = typeof error === 'string' && ERROR_CODE.test(error) && !error.includes(o.clientSecret) ? error : 'no error code';
       throw failed(`status ${res.statusCode}, ${code}`, res.statusCode);
     }
     const token = json['access_token'];
@@ -116,7 +151,8 @@ export class ClientCredentials {
     if (typeof token !== 'string' || token === '' || /[\s\0-\x1f]/.test(token)) throw failed('no usable access_token in the answer');
     if (typeof type !== 'string' || type.toLowerCase() !== 'bearer') throw failed('the token type is not Bearer');
     // RFC 6749 §5.1: expires_in is recommended, not required; without it the token is used for one minute.
-    const expiresIn = typeof json['expires_in'] === 'number' && json['expires_in'] > 0 ? json['expires_in'] : 60;
+    // Capped at a day: an endpoint answering a year (or Infinity) would pin one token for good.
+    const expiresIn = typeof json['expires_in'] === 'number' && json['expires_in'] > 0 ? Math.min(json['expires_in'], MAX_TOKEN_LIFETIME_S) : 60;
     const skew = Math.min(o.refreshSkewMs ?? 30_000, (expiresIn * 1000) / 2);
     this.#token = { value: token, expiresAt: this.#clock.now() + expiresIn * 1000 - skew };
     return token;

@@ -29,8 +29,14 @@ interface Fields {
   scopes: string;
 }
 
-function canonical(t: number, requestId: string, httpMethod: string, f: Fields): string {
-  return [IDENTITY_SIGNATURE_LABEL, String(t), requestId, httpMethod, f.subject, f.type, f.method, f.tenant, f.scopes].join('\n');
+/**
+ * The signed text. With an audience (the route, or whatever names the upstream the headers are for) the label changes
+ * and the audience, percent-encoded, follows it: headers signed for one upstream then do not verify at another that
+ * holds the same key, and a signature without an audience never passes for one with it, nor the other way round.
+ */
+function canonical(t: number, requestId: string, httpMethod: string, f: Fields, audience: string | undefined): string {
+  const head = audience === undefined ? [IDENTITY_SIGNATURE_LABEL] : [`${IDENTITY_SIGNATURE_LABEL}+aud`, encodeURIComponent(audience)];
+  return [...head, String(t), requestId, httpMethod, f.subject, f.type, f.method, f.tenant, f.scopes].join('\n');
 }
 
 const mac = (key: Uint8Array, text: string): Buffer => createHmac('sha256', key).update(text, 'utf8').digest();
@@ -39,7 +45,7 @@ const mac = (key: Uint8Array, text: string): Buffer => createHmac('sha256', key)
  * The identity headers for one request, as [name, value] pairs (names lower case). `key` signs them; `nowMs` is the
  * signing time. The tenant header is omitted for a principal without one (its signed field is then empty).
  */
-export function upstreamIdentityHeaders(p: Principal, req: { id: string; method: string }, opts: { prefix: string; key?: Uint8Array; nowMs: number }): [string, string][] {
+export function upstreamIdentityHeaders(p: Principal, req: { id: string; method: string }, opts: { prefix: string; key?: Uint8Array; nowMs: number; audience?: string }): [string, string][] {
   const pre = opts.prefix.toLowerCase();
   const f: Fields = {
     subject: encodeURIComponent(p.id),
@@ -53,7 +59,7 @@ export function upstreamIdentityHeaders(p: Principal, req: { id: string; method:
   out.push([`${pre}scopes`, f.scopes]);
   if (opts.key) {
     const t = Math.floor(opts.nowMs / 1000);
-    out.push([`${pre}identity-signature`, `t=${t},v1=${mac(opts.key, canonical(t, req.id, req.method, f)).toString('base64url')}`]);
+    out.push([`${pre}identity-signature`, `t=${t},v1=${mac(opts.key, canonical(t, req.id, req.method, f, opts.audience)).toString('base64url')}`]);
   }
   return out;
 }
@@ -79,7 +85,7 @@ const refused = (detail: string): GatehouseError => new GatehouseError('GH_IDENT
 export function verifyIdentityHeaders(
   headers: HeaderBag,
   key: Uint8Array,
-  opts: { method: string; prefix?: string; nowMs?: number; maxAgeMs?: number },
+  opts: { method: string; prefix?: string; nowMs?: number; maxAgeMs?: number; audience?: string },
 ): VerifiedIdentity {
   const pre = (opts.prefix ?? DEFAULT_IDENTITY_PREFIX).toLowerCase();
   const one = (name: string): string | undefined => {
@@ -101,8 +107,10 @@ export function verifyIdentityHeaders(
     tenant: one(`${pre}tenant`) ?? '',
     scopes: one(`${pre}scopes`) ?? '',
   };
-  const expected = mac(key, canonical(t, requestId, opts.method.toUpperCase(), f));
-  if (!timingSafeEqual(expected, Buffer.from(m[2] as string, 'base64url'))) throw refused('signature mismatch');
+  // Compared as text, not as decoded bytes: 43 base64url characters carry 258 bits, and the last character's two spare
+  // bits are ignored by a decoder, so four spellings would decode to one MAC (a replay cache keyed by the header misses).
+  const expected = Buffer.from(mac(key, canonical(t, requestId, opts.method.toUpperCase(), f, opts.audience)).toString('base64url'), 'latin1');
+  if (!timingSafeEqual(expected, Buffer.from(m[2] as string, 'latin1'))) throw refused('signature mismatch');
   const now = opts.nowMs ?? Date.now();
   const maxAge = opts.maxAgeMs ?? 300_000;
   if (Math.abs(now - t * 1000) > maxAge) throw refused('signature too old or from the future');

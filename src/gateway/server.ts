@@ -6,7 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { GatehouseError, errorBody, toGatehouseError } from '../core/errors.js';
 import { requestId } from '../core/ids.js';
 import { ipMatcher } from '../core/net.js';
-import { identityHeaderNames } from '../authn/index.js';
+import { identityHeaderNames, upstreamIdentityHeaderNames } from '../authn/index.js';
 import type { ClientCertIdentity, Exchange } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { checkHost, checkTarget, createExchange, networkIdentity } from './exchange.js';
@@ -96,6 +96,10 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     ...(methods.includes('header') ? Object.keys(cfg.auth.header.headers) : []),
   ].map((h) => h.toLowerCase()));
   const identityHeaders = new Set(identityHeaderNames(cfg.auth.header.trusted_identity));
+  // Identity headers the gateway sends on any route (routes[].identity_headers) are the gateway's to set: a client's
+  // are dropped on every route, or one sent through a route without identity headers would reach a service another
+  // route names the caller to (two routes, one upstream).
+  for (const r of cfg.routes) if (r.identity_headers) for (const h of upstreamIdentityHeaderNames(r.identity_headers.prefix)) credentialHeaders.add(h);
   for (const route of router.routes) {
     const url = parts.upstreamUrls.get(route.name);
     if (!url) throw new GatehouseError('GH_CONFIG_INVALID', `routes: no upstream for ${route.name}`);

@@ -50,9 +50,9 @@ interface RouteState {
   secrets: string[];
   /** What this route has registered with the redactor (see HeaderSource.forms). */
   registered: string[];
-  identity: { prefix: string; key?: Buffer } | undefined;
+  identity: { prefix: string; audience: string; key?: Buffer } | undefined;
   /** upstream_auth.oauth2: the grant's settings and, once its client secret is read, the token cache. */
-  oauth: { cfg: NonNullable<UpstreamAuthConfig['oauth2']>; client?: ClientCredentials; secret?: string } | undefined;
+  oauth: { cfg: NonNullable<UpstreamAuthConfig['oauth2']>; client?: ClientCredentials; secret?: string; dispatcher?: Agent } | undefined;
 }
 
 export interface CredentialInjector {
@@ -113,7 +113,7 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
   for (const r of routes) {
     states.set(r.name, {
       sources: sourcesOf(r.auth, r.identity), values: undefined, secrets: [], registered: [],
-      identity: r.identity ? { prefix: r.identity.prefix } : undefined,
+      identity: r.identity ? { prefix: r.identity.prefix, audience: r.identity.audience ?? r.name } : undefined,
       oauth: r.auth?.oauth2 ? { cfg: r.auth.oauth2 } : undefined,
     });
   }
@@ -144,8 +144,11 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
       // but the next token must be asked for with the current secret).
       const c = st.oauth.cfg;
       st.oauth.secret = secrets[oauthAt] as string;
+      // The previous grant's connections (a private CA's agent) are closed once its requests finish.
+      void st.oauth.dispatcher?.close().catch(() => {});
+      st.oauth.dispatcher = c.ca_file ? tokenDispatcher(c.ca_file) : undefined;
       st.oauth.client = new ClientCredentials({
-        ...(c.ca_file ? { dispatcher: tokenDispatcher(c.ca_file) } : {}),
+        ...(st.oauth.dispatcher ? { dispatcher: st.oauth.dispatcher } : {}),
         tokenUrl: c.token_url, clientId: c.client_id, clientSecret: st.oauth.secret, scopes: c.scopes, authMethod: c.auth_method,
         refreshSkewMs: c.refresh_skew, ...(c.resource ? { resource: c.resource } : {}), ...(opts.nowMs ? { clock: { now: opts.nowMs } } : {}),
       });
@@ -256,7 +259,7 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
   const identity = (st: RouteState, ex: Exchange): void => {
     const p = ex.principal;
     if (st.identity && p && p.type !== 'anonymous') {
-      for (const [k, v] of upstreamIdentityHeaders(p, ex, { prefix: st.identity.prefix, nowMs: opts.nowMs?.() ?? Date.now(), ...(st.identity.key ? { key: st.identity.key } : {}) })) ex.upstreamHeaders[k] = v;
+      for (const [k, v] of upstreamIdentityHeaders(p, ex, { prefix: st.identity.prefix, audience: st.identity.audience, nowMs: opts.nowMs?.() ?? Date.now(), ...(st.identity.key ? { key: st.identity.key } : {}) })) ex.upstreamHeaders[k] = v;
     }
   };
 
@@ -272,6 +275,7 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
     close() {
       closed = true;
       if (timer) clearInterval(timer);
+      for (const st of states.values()) void st.oauth?.dispatcher?.close().catch(() => {});
     },
   };
 }

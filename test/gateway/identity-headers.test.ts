@@ -45,15 +45,18 @@ describe('identity headers', () => {
     await withGateway((url) => ({ name: 'svc', prefix: '/svc', upstream: url, identity_headers: { sign: 'file:identity_key' } }), async (call, seen) => {
       assert.equal(await call({ 'x-gatehouse-subject': 'admin', 'X-Gatehouse-Scopes': 'admin' }), 200);
       const h = seen();
-      const id = verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'POST' });
+      // Signed for this route (its name is the default audience): verified as such, refused without it.
+      const id = verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'POST', audience: 'svc' });
+      assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'POST' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
+      assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'POST', audience: 'other-route' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
       assert.equal(id.subject, 'ci-agent');
       assert.equal(id.tenant, 'acme');
       assert.deepEqual(id.scopes, ['readonly']);
       assert.equal(id.auth_method, 'token');
       assert.equal(h['x-gatehouse-subject'], 'ci-agent', 'one value, the gateway\'s');
       // The signature is bound to the method and the request id: replayed on another, it fails.
-      assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'DELETE' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
-      assert.throws(() => verifyIdentityHeaders({ ...h, 'x-request-id': 'another-request' }, Buffer.from(KEY), { method: 'POST' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
+      assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'DELETE', audience: 'svc' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
+      assert.throws(() => verifyIdentityHeaders({ ...h, 'x-request-id': 'another-request' }, Buffer.from(KEY), { method: 'POST', audience: 'svc' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
     });
   });
 

@@ -121,6 +121,11 @@ export const identityHeadersSchema = z.strictObject({
     .refine((p) => !/^(x-forwarded-|x-real-ip|forwarded|proxy-|content-|host)/i.test(p), 'this prefix overlaps headers the gateway or HTTP defines')
     .default('X-Gatehouse-'),
   sign: secretRef.optional(),
+  /**
+   * Signed into the signature, so headers signed for one upstream do not verify at another holding the same key
+   * (default: the route's name). The upstream passes the same value to verifyIdentityHeaders.
+   */
+  audience: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'printable ASCII without spaces, at most 128').optional(),
 });
 export type IdentityHeadersConfig = z.infer<typeof identityHeadersSchema>;
 

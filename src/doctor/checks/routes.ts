@@ -1,7 +1,8 @@
 /** Routes and their upstreams (seed 000 TLS best practices, seed 002 "Never set tls_skip_verify: true"). */
+import { isRefusedTokenUrl } from '../../client/index.js';
 import type { RouteConfig } from '../../config/index.js';
 import type { CheckDefinition, Finding } from '../types.js';
-import { isLoopbackHost, judged, skipped, warn } from '../outcome.js';
+import { fail, isLoopbackHost, judged, skipped, warn } from '../outcome.js';
 
 /** How a route is named in a message: by its name, else its index and prefix. Never the upstream URL (userinfo). */
 const label = (r: RouteConfig, i: number): string => `routes[${i}]${r.name ? ` (${r.name})` : ` (${r.prefix})`}`;
@@ -28,6 +29,33 @@ function remoteHost(upstream: string): string | undefined {
   }
 }
 
+/** An upstream's origin (scheme, host, port), or the text itself when it is no URL (demo: upstreams). */
+function originOf(upstream: string): string {
+  try {
+    return new URL(upstream).origin;
+  } catch {
+    return upstream;
+  }
+}
+
+/**
+ * Routes signing identity headers with one key and one audience for different upstreams: the audience (by default the
+ * route's name) is what keeps headers sent to one upstream from verifying at another; an explicit audience shared by
+ * routes to different upstreams gives that up.
+ */
+function sharedSigningKeys(routes: readonly { r: RouteConfig; i: number }[]): Finding[] {
+  const byKey = new Map<string, { r: RouteConfig; i: number }[]>();
+  for (const x of routes) {
+    const sign = x.r.identity_headers?.sign;
+    const audience = x.r.identity_headers?.audience ?? x.r.name ?? `route${x.i}`;
+    const id = JSON.stringify([sign, audience]);
+    if (sign !== undefined) byKey.set(id, [...(byKey.get(id) ?? []), x]);
+  }
+  return [...byKey.values()]
+    .filter((group) => new Set(group.map(({ r }) => originOf(r.upstream))).size > 1)
+    .map((group) => warn(`${group.map(({ r, i }) => label(r, i)).join(', ')} sign identity headers with the same key and audience for different upstreams: headers sent to one verify at the others (give each its own audience, or its own key)`));
+}
+
 export const routeChecks: CheckDefinition[] = [
   {
     id: 'routes.identity_signed',
@@ -38,13 +66,16 @@ export const routeChecks: CheckDefinition[] = [
       const routes = cfg.routes.map((r, i) => ({ r, i })).filter(({ r }) => r.identity_headers !== undefined);
       if (routes.length === 0) return skipped('no route sends identity headers');
       return judged(
-        routes.map(({ r, i }) => {
-          const host = remoteHost(r.upstream);
-          return !r.identity_headers?.sign && host !== undefined
-            ? warn(`${label(r, i)} sends unsigned identity headers to ${host}: whoever reaches that upstream directly can claim any identity`)
-            : undefined;
-        }),
-        'every route sending identity headers signs them, or its upstream is on loopback',
+        [
+          ...routes.map(({ r, i }) => {
+            const host = remoteHost(r.upstream);
+            return !r.identity_headers?.sign && host !== undefined
+              ? warn(`${label(r, i)} sends unsigned identity headers to ${host}: whoever reaches that upstream directly can claim any identity`)
+              : undefined;
+          }),
+          ...sharedSigningKeys(routes),
+        ],
+        'every route sending identity headers signs them with its own key, or its upstream is on loopback',
       );
     },
   },
@@ -80,6 +111,9 @@ export const routeChecks: CheckDefinition[] = [
     inspect({ cfg, severe }) {
       if (cfg.routes.length === 0) return skipped('no routes are configured');
       const plain = cfg.routes.flatMap((r, i): Finding[] => {
+        // The gateway refuses to start with it (in every profile): the grant's client secret would travel in clear.
+        const tokenUrl = r.upstream_auth?.oauth2?.token_url;
+        if (tokenUrl !== undefined && isRefusedTokenUrl(tokenUrl)) return [fail(`routes[${i}].upstream_auth.oauth2.token_url is plain http off loopback: the client secret would cross the network unencrypted, and the gateway refuses to start`)];
         const host = remotePlainHost(r.upstream);
         if (host === undefined) return [];
         // An injected upstream credential in clear text is a leaked credential, not only an exposed request.
