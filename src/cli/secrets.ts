@@ -3,10 +3,9 @@
  * or a file, never from the command line (it shows in `ps` and the shell history). Every command that reads, writes
  * or rekeys is audited; the audit record names the secret and its version, never its value.
  */
-import { renameSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { toGatehouseError } from '../core/errors.js';
 import { readFileBounded } from '../core/files.js';
-import type { StateStore } from '../core/store.js';
 import type { AuditEmitter } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { generateKey, readKeyFile, writeKeyFile } from '../crypto/index.js';
@@ -21,17 +20,18 @@ const ownerOption: Record<string, OptionSpec> = {
 };
 
 /** Opens the store with the configured master key, runs `fn`, audits through `audit`, forgets the keys. */
-function withVault<T>(args: ParsedArgs, ctx: CliContext, openAudit: AuditOpener | undefined, fn: (vault: SecretStore, audit: AuditEmitter | undefined, cfg: GatehouseConfig, store: StateStore) => Promise<T>): Promise<T> {
+function withVault<T>(args: ParsedArgs, ctx: CliContext, openAudit: AuditOpener | undefined, fn: (vault: SecretStore, audit: AuditEmitter | undefined, cfg: GatehouseConfig, master: MasterKeySource) => Promise<T>): Promise<T> {
   return withAuthnContext(args, ctx, openAudit, async (cfg, store, audit) => {
+    const master = loadMasterKey(cfg.secrets, { env: ctx.env, stateDir: cfg.state_dir, profile: cfg.profile });
     const vault = await SecretStore.open({
       store,
-      master: loadMasterKey(cfg.secrets, { env: ctx.env, stateDir: cfg.state_dir, profile: cfg.profile }),
+      master,
       kdfIterations: cfg.secrets.kdf_iterations,
       maxVersions: cfg.secrets.max_versions,
       maxValueBytes: cfg.secrets.max_value_bytes,
     });
     try {
-      return await fn(vault, audit, cfg, store);
+      return await fn(vault, audit, cfg, master);
     } finally {
       vault.close();
     }
@@ -118,7 +118,14 @@ function getCommand(openAudit: AuditOpener): Command {
         const resource = `secret:${owner(args)}/${name}`;
         // Audited before it is shown: a read that cannot be recorded does not happen (fail closed).
         await audit?.emit({ event_type: 'secrets.read', result_status: 'success', subject: operator(ctx), resource, ...(version ? { metadata: { version } } : {}) });
-        const value = await vault.get(owner(args), name, version === undefined ? {} : { version });
+        let value: Buffer;
+        try {
+          value = await vault.get(owner(args), name, version === undefined ? {} : { version });
+        } catch (e) {
+          // The attempt is on record as a success: say that nothing was read.
+          await audit?.emit({ event_type: 'secrets.read', result_status: 'error', error_code: toGatehouseError(e).code, subject: operator(ctx), resource }).catch(() => {});
+          throw e;
+        }
         ctx.stdout.write(value);
         ctx.stdout.write('\n');
         value.fill(0);
@@ -173,7 +180,7 @@ function deleteCommand(openAudit: AuditOpener): Command {
 }
 
 /** The key to rotate to: a file, a variable, or (the current key being the generated one) a new generated key. */
-function nextMaster(args: ParsedArgs, ctx: CliContext, cfg: GatehouseConfig, current: MasterKeySource): { next: MasterKeySource; commit?: () => void } {
+function nextMaster(args: ParsedArgs, ctx: CliContext, cfg: GatehouseConfig, current: MasterKeySource): { next: MasterKeySource; commit?: () => void; abandon?: () => void } {
   const file = str(args, 'new-key-file');
   const env = str(args, 'new-key-env');
   if (file && env) throw usageError('give --new-key-file or --new-key-env, not both');
@@ -188,7 +195,13 @@ function nextMaster(args: ParsedArgs, ctx: CliContext, cfg: GatehouseConfig, cur
   const path = generatedMasterKeyPath(cfg.state_dir);
   const key = generateKey();
   writeKeyFile(`${path}.new`, key, { overwrite: true });
-  return { next: { material: readKeyFile(`${path}.new`), kdf: 'none', source: 'generated', origin: path }, commit: () => renameSync(`${path}.new`, path) };
+  key.fill(0);
+  return {
+    next: { material: readKeyFile(`${path}.new`), kdf: 'none', source: 'generated', origin: path },
+    commit: () => renameSync(`${path}.new`, path),
+    // A rotation refused (another process rotated first) leaves no stray key file behind.
+    abandon: () => rmSync(`${path}.new`, { force: true }),
+  };
 }
 
 function rotateMasterCommand(openAudit: AuditOpener): Command {
@@ -207,19 +220,18 @@ function rotateMasterCommand(openAudit: AuditOpener): Command {
       ...configOption,
     },
     async run(args, ctx) {
-      return withAuthnContext(args, ctx, openAudit, async (cfg, store, audit) => {
-        const current = loadMasterKey(cfg.secrets, { env: ctx.env, stateDir: cfg.state_dir, profile: cfg.profile });
-        const vault = await SecretStore.open({ store, master: current, kdfIterations: cfg.secrets.kdf_iterations });
+      return withVault(args, ctx, openAudit, async (vault, audit, cfg, current) => {
+        const { next, commit, abandon } = nextMaster(args, ctx, cfg, current);
         try {
-          const { next, commit } = nextMaster(args, ctx, cfg, current);
           await audit?.emit({ event_type: 'secrets.rotate_master', result_status: 'success', subject: operator(ctx), metadata: { from: current.source, to: next.source } });
           await vault.rotateMaster(next);
-          commit?.();
-          writeLine(ctx.stdout, `master key rotated (${next.source}${next.source === 'env' ? ` ${next.origin}` : ''}); set it as the configured master key before the next start`);
-          return 0;
-        } finally {
-          vault.close();
+        } catch (e) {
+          abandon?.();
+          throw e;
         }
+        commit?.();
+        writeLine(ctx.stdout, `master key rotated (${next.source}${next.source === 'env' ? ` ${next.origin}` : ''}); set it as the configured master key before the next start`);
+        return 0;
       });
     },
   };
@@ -252,24 +264,18 @@ const statusCommand: Command = {
   usage: 'gatehouse secrets status [--json]',
   options: { json: { type: 'boolean', description: 'print JSON' }, ...configOption },
   async run(args, ctx) {
-    return withAuthnContext(args, ctx, undefined, async (cfg, store) => {
-      const master = loadMasterKey(cfg.secrets, { env: ctx.env, stateDir: cfg.state_dir, profile: cfg.profile });
-      const vault = await SecretStore.open({ store, master, kdfIterations: cfg.secrets.kdf_iterations });
-      try {
-        const s = await vault.status();
-        const view = { master_key: { source: master.source, origin: master.origin, kdf: s.kdf }, root_generations: s.generations, current_generation: s.current, secrets: s.secrets, created_at: new Date(s.created_at).toISOString(), ...(s.rotated_at ? { master_rotated_at: new Date(s.rotated_at).toISOString() } : {}) };
-        if (bool(args, 'json')) writeLine(ctx.stdout, JSON.stringify(view, null, 2));
-        else {
-          writeLine(ctx.stdout, `master key: ${master.source} (${master.origin}), kdf ${s.kdf}`);
-          writeLine(ctx.stdout, `root keys: generations ${s.generations.join(', ')} (current ${s.current})`);
-          writeLine(ctx.stdout, `secrets: ${s.secrets}`);
-          writeLine(ctx.stdout, `master key last rotated: ${view.master_rotated_at ?? 'never'}`);
-          if (master.source === 'generated') writeLine(ctx.stderr, 'warning: the master key was generated beside the store (development only); back it up, or set SECRETS_MASTER_KEY');
-        }
-        return 0;
-      } finally {
-        vault.close();
+    return withVault(args, ctx, undefined, async (vault, _audit, _cfg, master) => {
+      const s = await vault.status();
+      const view = { master_key: { source: master.source, origin: master.origin, kdf: s.kdf }, root_generations: s.generations, current_generation: s.current, secrets: s.secrets, created_at: new Date(s.created_at).toISOString(), ...(s.rotated_at ? { master_rotated_at: new Date(s.rotated_at).toISOString() } : {}) };
+      if (bool(args, 'json')) writeLine(ctx.stdout, JSON.stringify(view, null, 2));
+      else {
+        writeLine(ctx.stdout, `master key: ${master.source} (${master.origin}), kdf ${s.kdf}`);
+        writeLine(ctx.stdout, `root keys: generations ${s.generations.join(', ')} (current ${s.current})`);
+        writeLine(ctx.stdout, `secrets: ${s.secrets}`);
+        writeLine(ctx.stdout, `master key last rotated: ${view.master_rotated_at ?? 'never'}`);
+        if (master.source === 'generated') writeLine(ctx.stderr, 'warning: the master key was generated beside the store (development only); back it up, or set SECRETS_MASTER_KEY');
       }
+      return 0;
     });
   },
 };

@@ -67,7 +67,7 @@ function secretOf(value: string | undefined, file: string | undefined, field: st
   }
 }
 
-type AuthHeaders = (refresh?: boolean) => Promise<Record<string, string>> | Record<string, string>;
+type AuthHeaders = () => Promise<Record<string, string>> | Record<string, string>;
 
 /**
  * The agent for the OAuth token endpoint. Not the resource server's: its server_name, client certificate and

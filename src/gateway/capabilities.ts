@@ -109,7 +109,15 @@ async function upstreamCredentials(cfg: GatehouseConfig, deps: StageDeps): Promi
   );
   if (routes.length === 0) return undefined;
   const secrets = openSecrets(cfg.secrets, { store: deps.store, stateDir: cfg.state_dir, profile: cfg.profile, clock: deps.clock });
-  return createCredentialInjector(routes, { resolver: secrets.resolver, vault: secrets.vault, refreshMs: cfg.secrets.refresh, logger: deps.logger, audit: deps.audit, nowMs: () => deps.clock.now() });
+  let injector: CredentialInjector;
+  try {
+    injector = await createCredentialInjector(routes, { resolver: secrets.resolver, vault: secrets.vault, refreshMs: cfg.secrets.refresh, logger: deps.logger, audit: deps.audit, nowMs: () => deps.clock.now() });
+  } catch (e) {
+    secrets.close();
+    throw e;
+  }
+  // Closing the injector also forgets the store's keys held in this process.
+  return { ...injector, close: () => (injector.close(), secrets.close()) };
 }
 
 /** Public routes: a credential, when sent, is still verified; without one the request proceeds as anonymous. */

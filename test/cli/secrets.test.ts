@@ -102,6 +102,13 @@ describe('gatehouse secrets (in-process)', () => {
     env = after;
   });
 
+  test('a get that finds nothing is on record twice: the attempt, then its failure with the code', async () => {
+    const r = await cli(['secrets', 'get', 'never_set'], { env });
+    assert.equal(r.code, 1);
+    const reads = auditRecords(home).filter((x) => x['event_type'] === 'secrets.read' && x['resource'] === 'secret:global/never_set');
+    assert.deepEqual(reads.map((x) => [x['result_status'], x['error_code']]), [['success', undefined], ['error', 'GH_SECRET_NOT_FOUND']]);
+  });
+
   test('delete: exit 0 once, then 1', async () => {
     assert.equal((await cli(['secrets', 'delete', 'exact'], { env })).code, 0);
     const again = await cli(['secrets', 'delete', 'exact'], { env });
