@@ -168,4 +168,18 @@ export async function reportError(e: unknown, ctx: Pick<CliContext, 'stderr'>): 
   return 1;
 }
 
-export const main = (argv: string[]): Promise<number> => runCli(argv);
+/**
+ * The reader of our output went away (`gatehouse secrets list | head -1`): stop quietly with the status so far, as
+ * Unix tools do, instead of dying on an unhandled EPIPE with a stack trace.
+ */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  });
+}
+
+export const main = (argv: string[]): Promise<number> => {
+  quietOnClosedPipe(process.stdout);
+  return runCli(argv);
+};

@@ -111,3 +111,19 @@ test('a flag value that reads --help or -h is not a request for help: a revoke w
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a reader that stops early (| head -1) ends the command quietly: exit 0, no EPIPE stack trace', async () => {
+  const { spawn } = await import('node:child_process');
+  const { BIN, ROOT } = await import('../helpers/process.js');
+  // `redact` writes a line per input line: after the first chunk the reader is gone and every later write hits EPIPE.
+  const child = spawn(process.execPath, [BIN, 'redact'], { cwd: ROOT, env: { PATH: process.env['PATH'] }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.once('data', () => child.stdout.destroy());
+  const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i} token=abc${i}`).join('\n');
+  child.stdin.on('error', () => {});
+  child.stdin.end(lines);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /EPIPE|Unhandled 'error'/);
+});
