@@ -21,6 +21,6 @@ export { RevocationWatcher } from './revocation.js';
 export { setSecretRegistrar } from './secret-registry.js';
 export { identityHeaderNames } from './trusted-identity.js';
 export {
-  upstreamIdentityHeaders, verifyIdentityHeaders, upstreamIdentityHeaderNames, DEFAULT_IDENTITY_PREFIX, IDENTITY_SIGNATURE_LABEL,
-  type VerifiedIdentity,
+  upstreamIdentityHeaders, identitySignatureHeader, verifyIdentityHeaders, upstreamIdentityHeaderNames, DEFAULT_IDENTITY_PREFIX,
+  IDENTITY_SIGNATURE_LABEL, type SignedRequest, type VerifiedIdentity,
 } from '../core/identity-headers.js';

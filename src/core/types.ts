@@ -117,6 +117,11 @@ export interface Exchange {
   body: Buffer | undefined;
   /** Headers added for the upstream by stages (identity headers, injected credentials). */
   upstreamHeaders: Record<string, string>;
+  /**
+   * Set by a stage whose upstream header must bind the request target the upstream receives (the identity signature):
+   * the proxy calls it once with that target and sends the header it returns.
+   */
+  upstreamSigner: ((target: string) => [string, string]) | undefined;
   /** Response status once known. */
   status: number | undefined;
   error: GatehouseError | undefined;

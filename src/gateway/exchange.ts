@@ -125,6 +125,7 @@ export function createExchange(req: IncomingMessage, res: ServerResponse, target
     approval: undefined,
     body: undefined,
     upstreamHeaders: {},
+    upstreamSigner: undefined,
     status: undefined,
     error: undefined,
     meta: {},

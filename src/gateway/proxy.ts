@@ -146,7 +146,7 @@ export class Upstream {
    * Upstream request headers as a flat [name, value, …] list built from rawHeaders (cheaper than req.headers,
    * which Node builds lazily). Also reports how the request body is framed.
    */
-  #headers(ex: Exchange, trustedPeer: boolean): { headers: string[]; contentLength: string | undefined; chunked: boolean } {
+  #headers(ex: Exchange, trustedPeer: boolean, target: string): { headers: string[]; contentLength: string | undefined; chunked: boolean } {
     const raw = ex.req.rawHeaders;
     const out: string[] = [];
     let contentLength: string | undefined;
@@ -206,6 +206,7 @@ export class Upstream {
     if (!forwardedHost && host) out.push('x-forwarded-host', host);
     out.push('x-request-id', ex.id, 'host', this.#host);
     for (const k in ex.upstreamHeaders) out.push(k, ex.upstreamHeaders[k] as string);
+    if (ex.upstreamSigner) out.push(...ex.upstreamSigner(target));
     return { headers: out, contentLength, chunked };
   }
 
@@ -226,7 +227,7 @@ export class Upstream {
     // A stage may have waited (approval, first credential check) while the client left: act for nobody, and a
     // response written to the dead socket would pause the upstream for good (undici's body timeout sleeps meanwhile).
     if (res.destroyed) return Promise.reject(clientGone());
-    const { headers, contentLength, chunked } = this.#headers(ex, trustedPeer);
+    const { headers, contentLength, chunked } = this.#headers(ex, trustedPeer, target);
     let body: Buffer | Readable | null = null;
     if (ex.body !== undefined) {
       body = ex.body;

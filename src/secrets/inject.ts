@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
 import { GatehouseError, toGatehouseError } from '../core/errors.js';
-import { upstreamIdentityHeaderNames, upstreamIdentityHeaders } from '../core/identity-headers.js';
+import { identitySignatureHeader, upstreamIdentityHeaderNames, upstreamIdentityHeaders } from '../core/identity-headers.js';
 import type { AuditEmitter, Exchange, Logger, Stage } from '../core/types.js';
 import { parseSecretRef, type IdentityHeadersConfig, type SecretRef, type UpstreamAuthConfig } from '../config/index.js';
 import { forgetSecret, registerSecret } from '../redact/index.js';
@@ -259,7 +259,10 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
   const identity = (st: RouteState, ex: Exchange): void => {
     const p = ex.principal;
     if (st.identity && p && p.type !== 'anonymous') {
-      for (const [k, v] of upstreamIdentityHeaders(p, ex, { prefix: st.identity.prefix, audience: st.identity.audience, nowMs: opts.nowMs?.() ?? Date.now(), ...(st.identity.key ? { key: st.identity.key } : {}) })) ex.upstreamHeaders[k] = v;
+      const { prefix, audience, key } = st.identity;
+      for (const [k, v] of upstreamIdentityHeaders(p, { prefix })) ex.upstreamHeaders[k] = v;
+      // Signed in the proxy, where the target the upstream receives (after strip_prefix and the base path) is known.
+      if (key) ex.upstreamSigner = (target) => identitySignatureHeader(p, { id: ex.id, method: ex.method, target }, { prefix, key, audience, nowMs: opts.nowMs?.() ?? Date.now() });
     }
   };
 

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
-import { upstreamIdentityHeaders, verifyIdentityHeaders } from '../../src/authn/index.js';
+import { identitySignatureHeader, upstreamIdentityHeaders, verifyIdentityHeaders } from '../../src/authn/index.js';
 import type { Principal } from '../../src/core/types.js';
 import { withSecretsGateway } from '../helpers/secrets-gateway.js';
 import { check, config, doctor } from '../doctor/helpers.js';
@@ -20,11 +20,12 @@ const NOW = Date.parse('2031-06-01T12:00:00Z');
 
 test('identity headers signed for one audience do not verify for another (library)', () => {
   const p = { id: 'ops-admin', type: 'user', method: 'jwt', tenant: 'acme', scopes: ['admin'] } as unknown as Principal;
-  const signedForBilling = { ...Object.fromEntries(upstreamIdentityHeaders(p, { id: 'req-9', method: 'POST' }, { prefix: 'X-Gatehouse-', key: Buffer.from(KEY), nowMs: NOW, audience: 'billing' })), 'x-request-id': 'req-9' };
-  assert.equal(verifyIdentityHeaders(signedForBilling, Buffer.from(KEY), { method: 'POST', nowMs: NOW, audience: 'billing' }).subject, 'ops-admin');
-  assert.throws(() => verifyIdentityHeaders(signedForBilling, Buffer.from(KEY), { method: 'POST', nowMs: NOW, audience: 'admin-api' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
+  const signature = identitySignatureHeader(p, { id: 'req-9', method: 'POST', target: '/invoices' }, { prefix: 'X-Gatehouse-', key: Buffer.from(KEY), nowMs: NOW, audience: 'billing' });
+  const signedForBilling = { ...Object.fromEntries([...upstreamIdentityHeaders(p, { prefix: 'X-Gatehouse-' }), signature]), 'x-request-id': 'req-9' };
+  assert.equal(verifyIdentityHeaders(signedForBilling, Buffer.from(KEY), { method: 'POST', target: '/invoices', nowMs: NOW, audience: 'billing' }).subject, 'ops-admin');
+  assert.throws(() => verifyIdentityHeaders(signedForBilling, Buffer.from(KEY), { method: 'POST', target: '/invoices', nowMs: NOW, audience: 'admin-api' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
   // Without an audience on one side only, nothing verifies either (no silent downgrade to the unbound form).
-  assert.throws(() => verifyIdentityHeaders(signedForBilling, Buffer.from(KEY), { method: 'POST', nowMs: NOW }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
+  assert.throws(() => verifyIdentityHeaders(signedForBilling, Buffer.from(KEY), { method: 'POST', target: '/invoices', nowMs: NOW }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
 });
 
 test('through the gateway: headers captured behind route "billing" do not verify at the upstream of route "admin-api" (same key)', async () => {
@@ -41,8 +42,8 @@ test('through the gateway: headers captured behind route "billing" do not verify
     assert.equal(res.statusCode, 200);
     const captured = upstream.requests.at(-1)?.headers ?? {};
     // What the billing upstream checks passes; the admin upstream, replayed to, must refuse.
-    assert.equal(verifyIdentityHeaders(captured, Buffer.from(KEY), { method: 'POST', audience: 'billing' }).subject, 'ci-agent');
-    assert.throws(() => verifyIdentityHeaders(captured, Buffer.from(KEY), { method: 'POST', audience: 'admin-api' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
+    assert.equal(verifyIdentityHeaders(captured, Buffer.from(KEY), { method: 'POST', target: '/invoices', audience: 'billing' }).subject, 'ci-agent');
+    assert.throws(() => verifyIdentityHeaders(captured, Buffer.from(KEY), { method: 'POST', target: '/invoices', audience: 'admin-api' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
   });
 });
 

@@ -36,6 +36,7 @@ export function exchange(over: Partial<Exchange> = {}): Exchange {
     approval: undefined,
     body: undefined,
     upstreamHeaders: {},
+    upstreamSigner: undefined,
     status: 200,
     error: undefined,
     meta: {},

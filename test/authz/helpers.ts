@@ -98,6 +98,7 @@ export function makeExchange(init: ExchangeInit = {}): Exchange {
     approval: undefined,
     body,
     upstreamHeaders: {},
+    upstreamSigner: undefined,
     status: undefined,
     error: undefined,
     meta: {},

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { upstreamIdentityHeaders, verifyIdentityHeaders } from '../../src/authn/index.js';
+import { identitySignatureHeader, upstreamIdentityHeaders, verifyIdentityHeaders } from '../../src/authn/index.js';
 import { validateConfig, type GatehouseConfig } from '../../src/config/index.js';
 import type { Principal } from '../../src/core/types.js';
 import { startGateway } from '../../src/gateway/start.js';
@@ -29,34 +29,52 @@ function config(dir: string, route: Record<string, unknown>): GatehouseConfig {
   }, { env: {} });
 }
 
-async function withGateway(route: (upstreamUrl: string) => Record<string, unknown>, fn: (call: (headers?: Record<string, string>) => Promise<number>, seen: () => Record<string, string | string[] | undefined>) => Promise<void>) {
+async function withGateway(
+  route: (upstreamUrl: string) => Record<string, unknown>,
+  fn: (call: (headers?: Record<string, string>, path?: string) => Promise<number>, seen: () => Record<string, string | string[] | undefined>, target: () => string) => Promise<void>,
+) {
   await withSecretsGateway({ prefix: 'gh-identity-', files: { identity_key: KEY }, routes: (url) => [route(url)] }, async ({ url, token, upstream }) => {
-    const call = async (headers: Record<string, string> = {}) => {
-      const res = await request(`${url}/svc/x`, { method: 'POST', body: 'x', headers: { authorization: `Bearer ${token}`, ...headers } });
+    const call = async (headers: Record<string, string> = {}, path = '/svc/x') => {
+      const res = await request(`${url}${path}`, { method: 'POST', body: 'x', headers: { authorization: `Bearer ${token}`, ...headers } });
       await res.body.text();
       return res.statusCode;
     };
-    await fn(call, () => upstream.requests.at(-1)?.headers ?? {});
+    await fn(call, () => upstream.requests.at(-1)?.headers ?? {}, () => upstream.requests.at(-1)?.url ?? '');
   });
 }
 
 describe('identity headers', () => {
   test('signed: the upstream verifies subject, tenant, scopes and method; a client\'s forged X-Gatehouse-Subject never arrives', async () => {
-    await withGateway((url) => ({ name: 'svc', prefix: '/svc', upstream: url, identity_headers: { sign: 'file:identity_key' } }), async (call, seen) => {
+    await withGateway((url) => ({ name: 'svc', prefix: '/svc', upstream: url, identity_headers: { sign: 'file:identity_key' } }), async (call, seen, target) => {
       assert.equal(await call({ 'x-gatehouse-subject': 'admin', 'X-Gatehouse-Scopes': 'admin' }), 200);
       const h = seen();
+      assert.equal(target(), '/x', 'strip_prefix (the default) removed /svc');
       // Signed for this route (its name is the default audience): verified as such, refused without it.
-      const id = verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'POST', audience: 'svc' });
-      assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'POST' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
-      assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'POST', audience: 'other-route' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
+      const id = verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'POST', target: '/x', audience: 'svc' });
+      assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'POST', target: '/x' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
+      assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'POST', target: '/x', audience: 'other-route' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
       assert.equal(id.subject, 'ci-agent');
       assert.equal(id.tenant, 'acme');
       assert.deepEqual(id.scopes, ['readonly']);
       assert.equal(id.auth_method, 'token');
       assert.equal(h['x-gatehouse-subject'], 'ci-agent', 'one value, the gateway\'s');
-      // The signature is bound to the method and the request id: replayed on another, it fails.
-      assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'DELETE', audience: 'svc' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
-      assert.throws(() => verifyIdentityHeaders({ ...h, 'x-request-id': 'another-request' }, Buffer.from(KEY), { method: 'POST', audience: 'svc' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
+      // The signature is bound to the method, the request id and the target: replayed on another, it fails.
+      assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'DELETE', target: '/x', audience: 'svc' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
+      assert.throws(() => verifyIdentityHeaders({ ...h, 'x-request-id': 'another-request' }, Buffer.from(KEY), { method: 'POST', target: '/x', audience: 'svc' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
+      assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'POST', target: '/admin/delete-all', audience: 'svc' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
+    });
+  });
+
+  test('signed over the target the upstream receives: the prefix stripped, the upstream\'s base path and the query included', async () => {
+    await withGateway((url) => ({ name: 'svc', prefix: '/svc', upstream: `${url}/base`, identity_headers: { sign: 'file:identity_key' } }), async (call, seen, target) => {
+      assert.equal(await call({}, '/svc/items/7?fields=a%20b&x=1'), 200);
+      const h = seen();
+      // What an upstream passes is its own req.url: the gateway signed exactly that.
+      assert.equal(target(), '/base/items/7?fields=a%20b&x=1');
+      assert.equal(verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'POST', target: target(), audience: 'svc' }).subject, 'ci-agent');
+      for (const other of ['/svc/items/7?fields=a%20b&x=1', '/base/items/7', '/base/items/7?fields=a%20b&x=2', '/base/items/8?fields=a%20b&x=1']) {
+        assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'POST', target: other, audience: 'svc' }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' }, other);
+      }
     });
   });
 
@@ -87,34 +105,45 @@ describe('verifyIdentityHeaders', () => {
   const NOW = Date.UTC(2026, 5, 1);
   const signed = (): Record<string, string> => {
     const h: Record<string, string> = { 'x-request-id': 'req-1' };
-    for (const [k, v] of upstreamIdentityHeaders(principal, { id: 'req-1', method: 'GET' }, { prefix: 'X-Gatehouse-', key: Buffer.from(KEY), nowMs: NOW })) h[k] = v;
+    for (const [k, v] of upstreamIdentityHeaders(principal, { prefix: 'X-Gatehouse-' })) h[k] = v;
+    const [name, value] = identitySignatureHeader(principal, { id: 'req-1', method: 'get', target: '/r?q=1' }, { prefix: 'X-Gatehouse-', key: Buffer.from(KEY), nowMs: NOW });
+    h[name] = value;
     return h;
   };
 
   test('round trip: any character in an id survives percent-encoding; every field altered fails', () => {
-    const id = verifyIdentityHeaders(signed(), Buffer.from(KEY), { method: 'get', nowMs: NOW });
+    const id = verifyIdentityHeaders(signed(), Buffer.from(KEY), { method: 'get', target: '/r?q=1', nowMs: NOW });
     assert.equal(id.subject, 'user:ann ü/x');
     assert.deepEqual(id.scopes, ['container:read', 'network:diag']);
     for (const field of ['subject', 'principal-type', 'auth-method', 'tenant', 'scopes']) {
       const h = { ...signed(), [`x-gatehouse-${field}`]: 'forged' };
-      assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'GET', nowMs: NOW }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' }, field);
+      assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'GET', target: '/r?q=1', nowMs: NOW }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' }, field);
     }
     const noTenant = signed();
     delete noTenant['x-gatehouse-tenant'];
-    assert.throws(() => verifyIdentityHeaders(noTenant, Buffer.from(KEY), { method: 'GET', nowMs: NOW }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' }, 'a tenant dropped');
+    assert.throws(() => verifyIdentityHeaders(noTenant, Buffer.from(KEY), { method: 'GET', target: '/r?q=1', nowMs: NOW }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' }, 'a tenant dropped');
   });
 
   test('another key, an old or future timestamp, a duplicated header or a malformed signature are refused', () => {
     const h = signed();
     const refuse = (headers: Record<string, string | string[]>, opts: { nowMs?: number } = {}, key = KEY) =>
-      assert.throws(() => verifyIdentityHeaders(headers, Buffer.from(key), { method: 'GET', nowMs: opts.nowMs ?? NOW }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
+      assert.throws(() => verifyIdentityHeaders(headers, Buffer.from(key), { method: 'GET', target: '/r?q=1', nowMs: opts.nowMs ?? NOW }), { code: 'GH_IDENTITY_SIGNATURE_INVALID' });
     refuse(h, {}, `${KEY}x`);
     refuse(h, { nowMs: NOW + 301_000 });
     refuse(h, { nowMs: NOW - 301_000 });
     refuse({ ...h, 'x-gatehouse-subject': [h['x-gatehouse-subject'] as string, 'admin'] });
-    refuse({ ...h, 'x-gatehouse-identity-signature': 't=1,v1=short' });
+    refuse({ ...h, 'x-gatehouse-identity-signature': 't=1,v2=short' });
+    // A v1 signature (it bound no target) is refused by name, whatever its MAC.
+    const v1 = (h['x-gatehouse-identity-signature'] as string).replace(',v2=', ',v1=');
+    assert.throws(() => verifyIdentityHeaders({ ...h, 'x-gatehouse-identity-signature': v1 }, Buffer.from(KEY), { method: 'GET', target: '/r?q=1', nowMs: NOW }), (e: Error & { code?: string; detail?: string }) => e.code === 'GH_IDENTITY_SIGNATURE_INVALID' && /v1/.test(e.detail ?? ''));
     const { ['x-gatehouse-identity-signature']: _sig, ...unsigned } = h;
     refuse(unsigned);
-    assert.equal(verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'GET', nowMs: NOW + 299_000 }).subject, 'user:ann ü/x');
+    assert.equal(verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'GET', target: '/r?q=1', nowMs: NOW + 299_000 }).subject, 'user:ann ü/x');
+  });
+
+  test('the target is required on both sides: a verifier that forgets it gets a TypeError, not a pass', () => {
+    const h = signed();
+    assert.throws(() => verifyIdentityHeaders(h, Buffer.from(KEY), { method: 'GET', nowMs: NOW } as unknown as Parameters<typeof verifyIdentityHeaders>[2]), TypeError);
+    assert.throws(() => identitySignatureHeader(principal, { id: 'r', method: 'GET', target: '' }, { prefix: 'X-Gatehouse-', key: Buffer.from(KEY), nowMs: NOW }), TypeError);
   });
 });
