@@ -84,7 +84,7 @@ export async function buildCapabilities(
     redactText: (text) => redactor.redactText(text),
     admin,
     limits,
-    ...(injector ? { injectedHeaders: (route: string) => injector.headerNames(route), echoedSecrets: (route: string) => injector.secretsFor(route) } : {}),
+    ...(injector ? { injectedHeaders: (route: string) => injector.headerNames(route), echoedSecrets: (route: string) => injector.secretsFor(route), upstreamRefused: (ex: Exchange) => injector.upstreamRefused(ex) } : {}),
     ...(limits.connectionRate ? { connectionRate: limits.connectionRate } : {}),
     async close() {
       injector?.close();

@@ -47,6 +47,8 @@ export interface Capabilities {
   injectedHeaders?: (route: string) => ReadonlySet<string>;
   /** The forms of a route's injected secrets, scrubbed from its response headers. */
   echoedSecrets?: (route: string) => readonly string[];
+  /** The upstream answered 401 to a request carrying credentials the gateway injected (an OAuth token to drop). */
+  upstreamRefused?: (ex: Exchange) => void;
   /** The redactor's text function: upstream error bodies on `error_bodies: redact` routes. */
   redactText: (text: string) => string;
   close(): Promise<void>;

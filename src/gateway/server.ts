@@ -135,6 +135,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   const hooks = {
     beforeResponse: (ex: Exchange, status: number) => {
       ex.status = status;
+      if (status === 401 && caps.upstreamRefused) caps.upstreamRefused(ex);
       return record(ex);
     },
     responseHeaders: extraHeaders,

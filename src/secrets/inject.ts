@@ -52,7 +52,7 @@ interface RouteState {
   registered: string[];
   identity: { prefix: string; audience: string; key?: Buffer } | undefined;
   /** upstream_auth.oauth2: the grant's settings and, once its client secret is read, the token cache. */
-  oauth: { cfg: NonNullable<UpstreamAuthConfig['oauth2']>; client?: ClientCredentials; secret?: string; dispatcher?: Agent } | undefined;
+  oauth: { cfg: NonNullable<UpstreamAuthConfig['oauth2']>; client?: ClientCredentials; secret?: string; dispatcher?: Agent; refusedAt?: number } | undefined;
 }
 
 export interface CredentialInjector {
@@ -62,6 +62,12 @@ export interface CredentialInjector {
   headerNames(route: string): ReadonlySet<string>;
   /** The forms of the route's secrets an upstream could echo (the proxy scrubs them from response headers). */
   secretsFor(route: string): readonly string[];
+  /**
+   * The upstream answered 401 to a request this route sent with its OAuth token: the cached token is dropped (the
+   * upstream revoked it, or rotated its keys), so the next request asks for a new one. At most once per
+   * OAUTH_REFUSAL_INTERVAL_MS per route: an upstream refusing every token must not turn traffic into token requests.
+   */
+  upstreamRefused(ex: Exchange): void;
   /** Looks for changed secrets now (the timer calls it every refresh interval). */
   refresh(): Promise<void>;
   close(): void;
@@ -80,6 +86,9 @@ export interface InjectorOptions {
 
 /** RFC 9110 §5.5: a field value holds no CR, LF, NUL or other control character but HTAB. */
 const HEADER_UNSAFE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/** A route's OAuth token is dropped on an upstream 401 at most this often. */
+export const OAUTH_REFUSAL_INTERVAL_MS = 5000;
 
 /** An HMAC key shorter than this is a password, not a key (RFC 2104 §3: at least the hash's output length). */
 const MIN_SIGNING_KEY = 32;
@@ -266,8 +275,27 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
     }
   };
 
+  const upstreamRefused = (ex: Exchange): void => {
+    const st = ex.route ? states.get(ex.route.name) : undefined;
+    const client = st?.oauth?.client;
+    const sent = ex.upstreamHeaders['authorization'];
+    if (!st?.oauth || !client || sent === undefined || !sent.startsWith('Bearer ')) return;
+    const token = sent.slice(7);
+    // Only the token this request carried, and only while it is still the cached one: a request that raced a refresh
+    // must not throw away the new token.
+    if (client.peek() !== token) return;
+    const now = opts.nowMs?.() ?? Date.now();
+    if (st.oauth.refusedAt !== undefined && now - st.oauth.refusedAt < OAUTH_REFUSAL_INTERVAL_MS) return;
+    st.oauth.refusedAt = now;
+    client.invalidate(token);
+    const route = ex.route?.name;
+    opts.logger.warn({ route, req_id: ex.id }, 'the upstream refused the route\'s OAuth token (401): the next request asks for a new one');
+    void opts.audit?.emit({ event_type: 'secrets.oauth_refused', result_status: 'error', subject: 'gateway', error: 'Upstream refused the OAuth access token', request_id: ex.id, metadata: { route } }).catch(() => {});
+  };
+
   return {
     stage,
+    upstreamRefused,
     headerNames: (route) => names.get(route) ?? none,
     secretsFor: (route) => {
       const st = states.get(route);

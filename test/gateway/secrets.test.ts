@@ -167,7 +167,9 @@ describe('upstream credentials from secrets', () => {
     const op = await startProvider();
     op.configure([await signingJwk('k1')]);
     const upstream = await startRecordingUpstream((req, res) => {
-      res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': `Bearer error="debug ${String(req.headers['authorization'])}"` });
+      // /echo answers an error quoting the credential, in its body and a header; anything else succeeds.
+      if (req.url !== '/echo') return void res.end('ok');
+      res.writeHead(500, { 'content-type': 'text/plain', 'x-debug': `got ${String(req.headers['authorization'])}` });
       res.end(`refused ${String(req.headers['authorization'])}`);
     });
     const s = await setup([{
@@ -178,8 +180,8 @@ describe('upstream credentials from secrets', () => {
     const gw = await start(s);
     try {
       const auth = { authorization: `Bearer ${await mint(s.cfg)}` };
-      const first = await get(`${gw.url}/logs/a`, auth);
-      const second = await get(`${gw.url}/logs/b`, auth);
+      assert.equal((await get(`${gw.url}/logs/a`, auth)).status, 200);
+      const echoed = await get(`${gw.url}/logs/echo`, auth);
       assert.equal(op.tokenRequests(), 1, 'one token for two requests');
       const sent = String(upstream.requests[0]?.headers['authorization']);
       assert.match(sent, /^Bearer eyJ/);
@@ -188,13 +190,70 @@ describe('upstream credentials from secrets', () => {
       assert.equal(claims.client_id, BASIC_CLIENT.client_id);
       assert.equal(upstream.requests[1]?.headers['authorization'], sent);
       // The upstream echoed the token in its body and a header: neither reaches the client.
-      for (const r of [first, second]) {
-        assert.equal(r.status, 401);
-        assert.ok(!r.body.includes(sent.slice(7)), r.body);
-        assert.ok(!JSON.stringify(r.headers).includes(sent.slice(7)), JSON.stringify(r.headers));
-      }
+      assert.equal(echoed.status, 500);
+      assert.ok(!echoed.body.includes(sent.slice(7)), echoed.body);
+      assert.ok(!JSON.stringify(echoed.headers).includes(sent.slice(7)), JSON.stringify(echoed.headers));
     } finally {
       await gw.close(2000);
+      await upstream.close();
+      await op.close();
+      await s.close();
+    }
+  });
+
+  test('oauth2: an upstream 401 drops the cached token and the next request gets a new one; an upstream refusing every token costs one grant per interval, not one per request', async () => {
+    const op = await startProvider();
+    op.configure([await signingJwk('k1')]);
+    const revoked = new Set<string>();
+    let refuseAll = false;
+    const upstream = await startRecordingUpstream((req, res) => {
+      const token = String(req.headers['authorization']);
+      if (refuseAll || revoked.has(token)) {
+        res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' });
+        return void res.end();
+      }
+      res.end('ok');
+    });
+    const s = await setup([{
+      name: 'logs', prefix: '/logs', upstream: upstream.url, auth_required: true,
+      upstream_auth: { oauth2: { token_url: `${op.issuer}/token`, client_id: BASIC_CLIENT.client_id, client_secret: 'file:oauth_secret', scopes: ['container:read'], resource: AUDIENCE } },
+    }]);
+    writeFileSync(join(s.dir, 'oauth_secret'), BASIC_CLIENT.client_secret);
+    const gw = await start(s);
+    let closed = false;
+    try {
+      const auth = { authorization: `Bearer ${await mint(s.cfg)}` };
+      const sentAt = (i: number): string => String(upstream.requests[i]?.headers['authorization']);
+      assert.equal((await get(`${gw.url}/logs/a`, auth)).status, 200);
+      const first = sentAt(0);
+      // The upstream revokes the token (a key rotation, an admin's revocation): one request sees the 401 ...
+      revoked.add(first);
+      assert.equal((await get(`${gw.url}/logs/b`, auth)).status, 401);
+      assert.equal(sentAt(1), first);
+      // ... and the next one goes out with a new token.
+      assert.equal((await get(`${gw.url}/logs/c`, auth)).status, 200);
+      assert.equal(op.tokenRequests(), 2);
+      const second = sentAt(2);
+      assert.notEqual(second, first);
+      // An upstream that refuses every token: within the interval the new token is kept, not traded per request.
+      refuseAll = true;
+      for (const p of ['d', 'e', 'f']) assert.equal((await get(`${gw.url}/logs/${p}`, auth)).status, 401);
+      assert.equal(op.tokenRequests(), 2, 'no grant per refused request');
+      assert.deepEqual([3, 4, 5].map(sentAt), [second, second, second]);
+      // Logged and audited once, naming the route, never the token.
+      const warned = gw.log.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => /refused the route's OAuth token/.test(String(l['msg'])));
+      assert.equal(warned.length, 1);
+      assert.equal(warned[0]?.['route'], 'logs');
+      await gw.close(2000);
+      closed = true;
+      const audit = auditText(s.stateDir);
+      assert.equal(audit.match(/"event_type":"secrets\.oauth_refused"/g)?.length, 1);
+      for (const t of [first, second]) {
+        assert.ok(!audit.includes(t.slice(7)), 'a token in the audit trail');
+        assert.ok(!gw.log.lines.join('\n').includes(t.slice(7)), 'a token in the log');
+      }
+    } finally {
+      if (!closed) await gw.close(2000);
       await upstream.close();
       await op.close();
       await s.close();
