@@ -1,14 +1,17 @@
 /**
  * `gatehouse certs dev` and `gatehouse certs inspect` (issue 2: a dev CA, a server certificate and a client
- * certificate for mTLS tests, generated in Node; private keys written 0600).
+ * certificate for mTLS tests, generated in Node; private keys written 0600), and `certs revoke` / `certs crl`: a CRL
+ * from such a CA for server.tls.crl_file (seed 001: a compromised credential can be revoked).
  */
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { parseDuration } from '../core/durations.js';
 import { join, resolve } from 'node:path';
 import { GatehouseError } from '../core/errors.js';
 import { BoundedReadError, readFileBounded } from '../core/files.js';
-import { certificateInfo, generateDevCertificates } from '../tls/index.js';
-import type { Command } from './types.js';
+import { certificateInfo, generateDevCertificates, loadDevCa, writeFileAtomic } from '../tls/index.js';
+import { CRL_REASONS, checkCrlBundle, crlEntries, issueCrl } from '../tls/crl.js';
+import type { CliContext, Command, ParsedArgs } from './types.js';
 import { bool, list, str, writeLine } from './types.js';
 
 const MAX_PEM_BYTES = 1_048_576;
@@ -138,9 +141,102 @@ const inspect: Command = {
   },
 };
 
+const crlOptions = {
+  ca: { type: 'string', value: 'DIR', description: 'the CA directory (ca.crt, ca.key) from certs dev' },
+  crl: { type: 'string', value: 'FILE', description: 'the CRL to write (default DIR/crl.pem); its entries are kept' },
+  'next-update': { type: 'string', value: 'DURATION', description: 'how long the CRL stays current (default 30d): renew it before then' },
+} as const;
+
+/** Loads the CA of --ca and the entries already in the CRL file; writes the CRL with `add` appended. */
+async function writeCrl(args: ParsedArgs, ctx: CliContext, add: { serial: string; reason?: string } | undefined): Promise<number> {
+  const caArg = str(args, 'ca');
+  if (!caArg) throw new GatehouseError('GH_USAGE', '--ca DIR (the CA directory with ca.crt and ca.key) is required');
+  const caDir = resolve(ctx.cwd, caArg);
+  const caPem = readSmall(join(caDir, 'ca.crt'), 'the CA certificate');
+  const ca = await loadDevCa(caPem, readSmall(join(caDir, 'ca.key'), 'the CA key'));
+  const crlPath = resolve(ctx.cwd, str(args, 'crl') ?? join(caDir, 'crl.pem'));
+  let validityMs: number;
+  try {
+    validityMs = parseDuration(str(args, 'next-update') ?? '30d');
+  } catch (e) {
+    throw new GatehouseError('GH_USAGE', `--next-update: ${(e as Error).message}`);
+  }
+  if (validityMs < 60_000 || validityMs > 400 * 86_400_000) throw new GatehouseError('GH_USAGE', '--next-update must be between 1m and 400d');
+  const now = Date.now();
+  const entries = existsSync(crlPath) ? crlEntries(readSmall(crlPath, 'the CRL'), caPem, now) : [];
+  let added = false;
+  if (add) {
+    const reason = add.reason === undefined ? undefined : CRL_REASONS[add.reason];
+    if (add.reason !== undefined && reason === undefined) throw new GatehouseError('GH_USAGE', `--reason must be one of ${Object.keys(CRL_REASONS).join(', ')}`);
+    if (!entries.some((e) => e.serial === add.serial)) {
+      entries.push({ serial: add.serial, revokedAt: new Date(now), ...(reason !== undefined ? { reason } : {}) });
+      added = true;
+    }
+  }
+  const pem = await issueCrl(ca, { entries, nowMs: now, validityMs });
+  // Judged as the gateway will judge it before it is put where the gateway reads it.
+  const checked = checkCrlBundle(pem, caPem, now);
+  writeFileAtomic(crlPath, pem, 0o644);
+  if (add) writeLine(ctx.stdout, added ? `revoked      serial ${add.serial}` : `already revoked: serial ${add.serial}`);
+  writeLine(ctx.stdout, `CRL          ${crlPath}  (${checked.crls[0]?.revoked.length ?? 0} revoked, next update ${checked.crls[0]?.nextUpdate?.toISOString() ?? '-'})`);
+  writeLine(ctx.stdout, 'server.tls.crl_file names it; a running gateway reloads it (watch: true).');
+  return 0;
+}
+
+const revoke: Command = {
+  name: 'revoke',
+  summary: 'revoke a client certificate of a certs dev CA: adds it to the CA\'s CRL',
+  usage: 'gatehouse certs revoke --ca DIR (--cert FILE | --serial HEX) [--reason R] [--crl FILE] [--next-update 30d]',
+  description:
+    'Adds the certificate to the CRL signed by the CA in DIR (DIR/crl.pem unless --crl), keeping the entries already\n' +
+    'there. Point server.tls.crl_file at it: the gateway refuses the certificate at the handshake from the next\n' +
+    'connection (the file is watched), and a session made before cannot be resumed. Re-issue the CRL before its next\n' +
+    'update with `gatehouse certs crl`: past it, every client certificate is refused.\n\n' +
+    'For CAs of other PKIs, their own tooling issues the CRL; crl_file takes any PEM CRL.\n\n' +
+    'Example:\n  gatehouse certs revoke --ca ./certs --cert ./certs/client-agent-b.crt --reason keyCompromise',
+  options: {
+    ...crlOptions,
+    cert: { type: 'string', value: 'FILE', description: 'the certificate to revoke (PEM)' },
+    serial: { type: 'string', value: 'HEX', description: 'or its serial number, as certs inspect prints it' },
+    reason: { type: 'string', value: 'R', description: `RFC 5280 reason: ${Object.keys(CRL_REASONS).join(', ')}` },
+  },
+  async run(args, ctx) {
+    const certArg = str(args, 'cert');
+    const serialArg = str(args, 'serial');
+    if (Boolean(certArg) === Boolean(serialArg)) throw new GatehouseError('GH_USAGE', 'give one of --cert FILE or --serial HEX');
+    let serial: string;
+    if (certArg) {
+      const pems = pemCertificates(readSmall(resolve(ctx.cwd, certArg), 'the certificate'));
+      if (pems.length !== 1) throw new GatehouseError('GH_TLS_CERT_INVALID', 'the --cert file must hold exactly one PEM certificate');
+      try {
+        serial = new X509Certificate(pems[0] as string).serialNumber.toUpperCase();
+      } catch (e) {
+        throw new GatehouseError('GH_TLS_CERT_INVALID', 'the --cert file holds a certificate that cannot be parsed', { cause: e });
+      }
+    } else {
+      serial = (serialArg as string).replace(/:/g, '').toUpperCase();
+      if (!/^[0-9A-F]{1,40}$/.test(serial)) throw new GatehouseError('GH_USAGE', '--serial must be hexadecimal (at most 20 bytes)');
+      serial = serial.replace(/^(?:00)+(?=..)/, '');
+    }
+    const reason = str(args, 'reason');
+    return writeCrl(args, ctx, { serial, ...(reason !== undefined ? { reason } : {}) });
+  },
+};
+
+const crl: Command = {
+  name: 'crl',
+  summary: 'issue (or renew) the CRL of a certs dev CA',
+  usage: 'gatehouse certs crl --ca DIR [--crl FILE] [--next-update 30d]',
+  description: 'Signs a new CRL with the entries of the existing one (none the first time) and a new next update.\n\nExample:\n  gatehouse certs crl --ca ./certs --next-update 7d',
+  options: crlOptions,
+  async run(args, ctx) {
+    return writeCrl(args, ctx, undefined);
+  },
+};
+
 export const certsCommand: Command = {
   name: 'certs',
-  summary: 'development certificates and certificate inspection',
-  usage: 'gatehouse certs <dev|inspect> [options]',
-  subcommands: [dev, inspect],
+  summary: 'development certificates, their revocation, and certificate inspection',
+  usage: 'gatehouse certs <dev|revoke|crl|inspect> [options]',
+  subcommands: [dev, revoke, crl, inspect],
 };

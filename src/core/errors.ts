@@ -44,6 +44,7 @@ export const ERROR_CODES = {
   GH_TLS_CERT_INVALID: { status: 500, message: 'The TLS certificate cannot be used.' },
   GH_TLS_KEY_MISMATCH: { status: 500, message: 'The TLS private key does not match the certificate.' },
   GH_TLS_CERT_EXPIRED: { status: 500, message: 'The TLS certificate is outside its validity period.' },
+  GH_TLS_CRL_INVALID: { status: 500, message: 'The certificate revocation list cannot be used.' },
   GH_TLS_CLIENT_CERT_REQUIRED: { status: 401, message: 'A client certificate is required.' },
   GH_TLS_CLIENT_NOT_ALLOWED: { status: 403, message: 'The client certificate is not allowed.' },
 

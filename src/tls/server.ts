@@ -12,6 +12,7 @@ import { GatehouseError, isGatehouseError, type ErrorCode } from '../core/errors
 import type { Logger } from '../core/types.js';
 import type { TlsConfig } from '../config/index.js';
 import { checkCaBundle, checkCertificatePair, pemHasDevCaCertificate, type CertificateInfo } from './certificate.js';
+import { checkCrlBundle, earliestNextUpdate, revokedTest, type CrlInfo } from './crl.js';
 import { ensureDevServerCertificate } from './devstate.js';
 import { resolveProtocolPolicy, type ProtocolPolicy } from './policy.js';
 import { FileWatcher, type FileWatchOptions } from './watch.js';
@@ -53,6 +54,8 @@ export interface TlsDescription {
   min_version: string;
   max_version: string;
   client_auth: TlsConfig['client_auth'];
+  /** The client CRLs in force (server.tls.crl_file). */
+  crl?: { file: string; crls: number; revoked: number; next_update?: string };
   legacy_tls: boolean;
   watching: boolean;
   reloads: number;
@@ -77,10 +80,15 @@ export interface ServerTls {
   describe(): TlsDescription;
 }
 
-interface Material {
+interface ClientTrust {
+  caPem: string | undefined;
+  /** The CRL file's text as read (change detection), its CRLs one per element (node's `crl` option) and what they list. */
+  crl: { text: string; pems: string[]; crls: CrlInfo[] } | undefined;
+}
+
+interface Material extends ClientTrust {
   certPem: string;
   keyPem: string;
-  caPem: string | undefined;
   info: CertificateInfo;
 }
 
@@ -98,13 +106,19 @@ function readConfigured(path: string, field: string): string {
  * old CA signed would resume as `authorized`. The session id context names the client trust, and OpenSSL resumes
  * no session made under another one (TLS 1.2 session ids and tickets, TLS 1.3 PSKs alike): a full handshake follows.
  */
-const sessionIdContext = (caPem: string): string => createHash('sha256').update(caPem).digest('hex').slice(0, 32);
+const sessionIdContext = (caPem: string, crlText: string | undefined): string => {
+  // The CRL is part of the client trust: a session resumed after a revocation would skip the check that now fails.
+  const h = createHash('sha256').update(caPem);
+  if (crlText !== undefined) h.update('\0crl\0').update(crlText);
+  return h.digest('hex').slice(0, 32);
+};
 
 function contextOptions(m: Material, policy: ProtocolPolicy): SecureContextOptions {
   return {
     cert: m.certPem,
     key: m.keyPem,
-    ...(m.caPem ? { ca: m.caPem, sessionIdContext: sessionIdContext(m.caPem) } : {}),
+    ...(m.caPem ? { ca: m.caPem, sessionIdContext: sessionIdContext(m.caPem, m.crl?.text) } : {}),
+    ...(m.crl ? { crl: m.crl.pems } : {}),
     minVersion: policy.minVersion,
     maxVersion: policy.maxVersion,
     ciphers: policy.ciphers,
@@ -122,30 +136,71 @@ function validateContext(opts: SecureContextOptions): void {
   }
 }
 
-function loadFromFiles(cfg: TlsConfig, now: number, profile: ServerTlsOptions['profile']): Material {
-  const pair = checkCertificatePair(readConfigured(cfg.cert_file as string, 'cert_file'), readConfigured(cfg.key_file as string, 'key_file'), now);
+/**
+ * The client CA and CRLs as configured. `devCaPem` stands in for ca_file in development (the generated CA signs the
+ * client certificates of `gatehouse certs dev --ca`). Production refuses a dev CA here too: a rotation must not let one in.
+ */
+function loadClientTrust(cfg: TlsConfig, devCaPem: string | undefined, now: number, profile: ServerTlsOptions['profile']): ClientTrust {
+  if (cfg.client_auth === 'none') {
+    if (cfg.crl_file) throw new GatehouseError('GH_CONFIG_INVALID', 'server.tls.crl_file is set but client_auth is none: there is no client certificate to check');
+    return { caPem: undefined, crl: undefined };
+  }
   let caPem: string | undefined;
-  if (cfg.client_auth !== 'none') {
-    if (!cfg.ca_file) throw new GatehouseError('GH_CONFIG_INVALID', `server.tls.client_auth is ${cfg.client_auth}: ca_file (the client CA) is required`);
-    caPem = readConfigured(cfg.ca_file, 'ca_file');
-    checkCaBundle(caPem);
-  }
-  // Production refuses dev CA certificates at start (tlsProductionProblems); a rotation must not let them in later.
-  // Judged on the text just read, which is what would serve.
-  if (profile === 'production') {
-    if (pemHasDevCaCertificate(pair.certPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.cert_file is issued by a Gatehouse development CA');
-    if (caPem !== undefined && pemHasDevCaCertificate(caPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.ca_file holds a Gatehouse development CA');
-  }
-  return { certPem: pair.certPem, keyPem: pair.keyPem, caPem, info: pair.info };
+  if (cfg.ca_file) caPem = readConfigured(cfg.ca_file, 'ca_file');
+  else if (devCaPem !== undefined) caPem = devCaPem;
+  else throw new GatehouseError('GH_CONFIG_INVALID', `server.tls.client_auth is ${cfg.client_auth}: ca_file (the client CA) is required`);
+  checkCaBundle(caPem);
+  if (profile === 'production' && pemHasDevCaCertificate(caPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.ca_file holds a Gatehouse development CA');
+  if (!cfg.crl_file) return { caPem, crl: undefined };
+  const text = readConfigured(cfg.crl_file, 'crl_file');
+  const { pems, crls } = checkCrlBundle(text, caPem, now);
+  return { caPem, crl: { text, pems, crls } };
 }
 
-/** Start-time advice, not refusals: a key others can read, a certificate about to expire. */
-function warnAboutFiles(cfg: TlsConfig, info: CertificateInfo, now: number, logger: Logger): void {
+function loadFromFiles(cfg: TlsConfig, now: number, profile: ServerTlsOptions['profile']): Material {
+  const pair = checkCertificatePair(readConfigured(cfg.cert_file as string, 'cert_file'), readConfigured(cfg.key_file as string, 'key_file'), now);
+  checkKeyMode(cfg, profile, undefined);
+  const trust = loadClientTrust(cfg, undefined, now, profile);
+  // Production refuses dev CA certificates at start (tlsProductionProblems); a rotation must not let them in later.
+  // Judged on the text just read, which is what would serve.
+  if (profile === 'production' && pemHasDevCaCertificate(pair.certPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.cert_file is issued by a Gatehouse development CA');
+  return { certPem: pair.certPem, keyPem: pair.keyPem, info: pair.info, ...trust };
+}
+
+function crlDescription(file: string, crls: readonly CrlInfo[]): NonNullable<TlsDescription['crl']> {
+  const next = earliestNextUpdate(crls);
+  return { file, crls: crls.length, revoked: crls.reduce((n, c) => n + c.revoked.length, 0), ...(next ? { next_update: next.toISOString() } : {}) };
+}
+
+/** A CRL past its nextUpdate makes OpenSSL refuse every client certificate: said a day ahead, and when it happens. */
+function warnAboutCrl(m: Material, now: number, logger: Logger): void {
+  const next = m.crl ? earliestNextUpdate(m.crl.crls) : undefined;
+  if (!next) return;
+  const hours = Math.floor((next.getTime() - now) / 3_600_000);
+  if (hours < 0) logger.error({ next_update: next.toISOString() }, 'the client CRL is past its nextUpdate: every client certificate is refused until a current CRL is installed');
+  else if (hours < 24) logger.warn({ next_update: next.toISOString(), hours_left: hours }, 'the client CRL expires soon: issue a new one (gatehouse certs crl)');
+}
+
+/**
+ * The key file's mode. Production refuses a key others can read or group/others can write (seed 004: "600 or 400"),
+ * at start and on every reload; group-readable (640 with a dedicated group) only warns, as everywhere in development.
+ */
+function checkKeyMode(cfg: TlsConfig, profile: ServerTlsOptions['profile'], logger: Logger | undefined): void {
+  let mode: number;
   try {
-    if ((statSync(cfg.key_file as string).mode & 0o077) !== 0) logger.warn({ key_file: cfg.key_file }, 'the TLS key file is readable by group or others: chmod 600 it');
+    mode = statSync(cfg.key_file as string).mode;
   } catch {
-    // already read successfully; a stat failure here changes nothing
+    return; // already read successfully; a stat failure here changes nothing
   }
+  if (profile === 'production' && (mode & 0o026) !== 0) {
+    throw new GatehouseError('GH_KEY_FILE_PERMISSIONS', `server.tls.key_file is ${(mode & 0o004) !== 0 ? 'readable by others' : 'writable by group or others'} (mode ${(mode & 0o777).toString(8)}): chmod 600 it`);
+  }
+  if ((mode & 0o077) !== 0) logger?.warn({ key_file: cfg.key_file }, 'the TLS key file is readable by group or others: chmod 600 it');
+}
+
+/** Start-time advice, not refusals: a certificate about to expire. */
+function warnAboutFiles(cfg: TlsConfig, info: CertificateInfo, now: number, logger: Logger): void {
+  checkKeyMode(cfg, 'development', logger);
   const daysLeft = Math.floor((info.validTo.getTime() - now) / 86_400_000);
   if (daysLeft < 14) logger.warn({ not_after: info.validTo.toISOString(), days_left: daysLeft }, 'the TLS certificate expires soon');
 }
@@ -169,6 +224,7 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
 
   let material: Material;
   let devCa: { caCertPath: string } | undefined;
+  let devCaPem: string | undefined;
   if (cfg.cert_file) {
     material = loadFromFiles(cfg, clock.now(), opts.profile);
     warnAboutFiles(cfg, material.info, clock.now(), logger);
@@ -177,12 +233,13 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
       throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.cert_file/key_file are not set: the generated dev CA is for development only');
     }
     const dev = await ensureDevServerCertificate({ stateDir: opts.stateDir, hosts: opts.hosts ?? [], logger, clock });
+    devCaPem = dev.caCertPem;
     // In development the dev CA also signs client certificates (`gatehouse certs dev`), unless ca_file says otherwise.
-    const caPem = cfg.client_auth === 'none' ? undefined : cfg.ca_file ? readConfigured(cfg.ca_file, 'ca_file') : dev.caCertPem;
-    if (caPem) checkCaBundle(caPem);
-    material = { certPem: dev.certPem, keyPem: dev.keyPem, caPem, info: checkCertificatePair(dev.certPem, dev.keyPem, clock.now()).info };
+    const trust = loadClientTrust(cfg, dev.caCertPem, clock.now(), opts.profile);
+    material = { certPem: dev.certPem, keyPem: dev.keyPem, info: checkCertificatePair(dev.certPem, dev.keyPem, clock.now()).info, ...trust };
     devCa = { caCertPath: dev.caCertPath };
   }
+  warnAboutCrl(material, clock.now(), logger);
   const initial = contextOptions(material, policy);
   validateContext(initial);
 
@@ -202,15 +259,32 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
     for (const s of servers) s.setTicketKeys(ticketKeys);
   };
   let watcher: FileWatcher | undefined;
+  let crlCheck: NodeJS.Timeout | undefined;
   let reloads = 0;
   let rejected = 0;
+
+  // Connections with a client certificate, so that one a new CRL lists is cut at once, not when the client leaves.
+  const clientConnections = new Set<TLSSocket>();
+  const closeRevoked = (crls: readonly CrlInfo[]): void => {
+    const revoked = revokedTest(crls);
+    let closed = 0;
+    for (const socket of clientConnections) {
+      const peer = socket.getPeerX509Certificate();
+      if (peer && revoked(peer)) {
+        socket.destroy();
+        closed++;
+      }
+    }
+    if (closed > 0) logger.info({ closed }, 'connections of revoked client certificates closed');
+  };
 
   function reload(): ReloadResult {
     let result: ReloadResult;
     try {
-      if (!cfg.cert_file) throw new TypeError('reload: no cert_file is configured (the dev certificate is managed at start)');
-      const next = loadFromFiles(cfg, clock.now(), opts.profile);
-      const changed = next.certPem !== material.certPem || next.keyPem !== material.keyPem || next.caPem !== material.caPem;
+      // The dev certificate is managed at start; its client CA and CRL files are re-read like configured ones.
+      if (!cfg.cert_file && !cfg.ca_file && !cfg.crl_file) throw new TypeError('reload: no cert_file, ca_file or crl_file is configured');
+      const next: Material = cfg.cert_file ? loadFromFiles(cfg, clock.now(), opts.profile) : { ...material, ...loadClientTrust(cfg, devCaPem, clock.now(), opts.profile) };
+      const changed = next.certPem !== material.certPem || next.keyPem !== material.keyPem || next.caPem !== material.caPem || next.crl?.text !== material.crl?.text;
       if (changed) {
         const ctx = contextOptions(next, policy);
         validateContext(ctx);
@@ -219,9 +293,12 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
           s.setTicketKeys(ticketKeys);
         }
         Object.assign(options, ctx);
+        const crlChanged = next.crl?.text !== material.crl?.text;
         material = next;
+        if (crlChanged && next.crl) closeRevoked(next.crl.crls);
         reloads++;
-        logger.info({ fingerprint256: next.info.fingerprint256, not_after: next.info.validTo.toISOString() }, 'TLS certificate reloaded: new connections use it');
+        logger.info({ fingerprint256: next.info.fingerprint256, not_after: next.info.validTo.toISOString(), ...(next.crl ? { crl_revoked: next.crl.crls.reduce((n, c) => n + c.revoked.length, 0) } : {}) }, 'TLS certificate reloaded: new connections use it');
+        warnAboutCrl(next, clock.now(), logger);
       }
       result = { ok: true, changed, fingerprint256: material.info.fingerprint256, not_after: material.info.validTo.toISOString() };
     } catch (e) {
@@ -251,9 +328,19 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
         rotation.unref();
       }
       if (cfg.client_auth === 'request') server.on('secureConnection', (socket: TLSSocket) => refuseUnverifiedCertificates(socket, logger));
-      if (cfg.cert_file && cfg.watch && !watcher) {
-        const files = [cfg.cert_file, cfg.key_file as string, ...(material.caPem && cfg.ca_file ? [cfg.ca_file] : [])];
-        watcher = new FileWatcher(files, () => void reload(), opts.watch);
+      if (cfg.crl_file) {
+        server.on('secureConnection', (socket: TLSSocket) => {
+          if (socket.destroyed || !socket.authorized) return;
+          clientConnections.add(socket);
+          socket.once('close', () => clientConnections.delete(socket));
+        });
+      }
+      const files = [...(cfg.cert_file ? [cfg.cert_file, cfg.key_file as string] : []), ...(material.caPem && cfg.ca_file ? [cfg.ca_file] : []), ...(material.crl && cfg.crl_file ? [cfg.crl_file] : [])];
+      if (files.length > 0 && cfg.watch && !watcher) watcher = new FileWatcher(files, () => void reload(), opts.watch);
+      // A CRL expires while the gateway runs: said once an hour from a day before until a new one is installed.
+      if (material.crl && !crlCheck) {
+        crlCheck = setInterval(() => warnAboutCrl(material, clock.now(), logger), 3_600_000);
+        crlCheck.unref();
       }
     },
     close() {
@@ -261,6 +348,9 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
       watcher = undefined;
       if (rotation) clearInterval(rotation);
       rotation = undefined;
+      if (crlCheck) clearInterval(crlCheck);
+      crlCheck = undefined;
+      clientConnections.clear();
       servers.clear();
     },
     describe() {
@@ -274,6 +364,7 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
         min_version: policy.minVersion,
         max_version: policy.maxVersion,
         client_auth: cfg.client_auth,
+        ...(material.crl && cfg.crl_file ? { crl: crlDescription(cfg.crl_file, material.crl.crls) } : {}),
         legacy_tls: policy.legacy,
         watching: watcher !== undefined,
         reloads,

@@ -100,4 +100,30 @@ describe('certificate rotation in production keeps the development CA out', () =
       tls.close();
     }
   });
+
+  test('production refuses a key file others can read, at start and on reload; group-readable (640) only warns', async () => {
+    const { chmodSync } = await import('node:fs');
+    await installProductionPair();
+    chmodSync(keyFile, 0o644);
+    const start = createServerTls(tlsConfig({ cert_file: certFile, key_file: keyFile, watch: false }), { stateDir: dir.path, logger: memoryLogger(), profile: 'production' });
+    await assert.rejects(start, (e: Error & { code?: string }) => e.code === 'GH_KEY_FILE_PERMISSIONS' && /readable by others/.test(e.message) && !e.message.includes('PRIVATE KEY'));
+    chmodSync(keyFile, 0o640);
+    const logger = memoryLogger();
+    const tls = await createServerTls(tlsConfig({ cert_file: certFile, key_file: keyFile, watch: false }), { stateDir: dir.path, logger, profile: 'production' });
+    try {
+      assert.ok(logger.lines.some((l) => l.includes('readable by group or others')));
+      // A renewal deployed with the wrong mode is rejected like a bad pair; the current one keeps serving.
+      const serving = tls.describe().fingerprint256;
+      const renewed = await issueCertificate(ca, { commonName: 'gw.example', usage: 'server', hosts: ['gw.example'] });
+      writeFileAtomic(keyFile, renewed.keyPem, 0o604);
+      writeFileAtomic(certFile, renewed.certPem, 0o644);
+      assert.deepEqual(tls.reload(), { ok: false, code: 'GH_KEY_FILE_PERMISSIONS' });
+      assert.equal(tls.describe().fingerprint256, serving);
+      chmodSync(keyFile, 0o600);
+      assert.equal(tls.reload().ok, true);
+      assert.equal(tls.describe().fingerprint256, renewed.fingerprint256);
+    } finally {
+      tls.close();
+    }
+  });
 });

@@ -28,6 +28,11 @@ export const tlsSection = section({
   /** CA bundle that client certificates must chain to (mTLS). */
   ca_file: filePath().optional(),
   client_auth: z.enum(['none', 'request', 'require']).default('none'),
+  /**
+   * PEM CRLs from the client CA(s) (RFC 5280): a client certificate they list is refused at the handshake. One CRL per
+   * CA of the chain (OpenSSL checks the whole chain). Watched and reloaded like the certificate.
+   */
+  crl_file: filePath().optional(),
   min_version: z.enum(TLS_VERSIONS).default('tls12'),
   max_version: z.enum(TLS_VERSIONS).default('tls13'),
   ciphers: z.string().min(1).default(MOZILLA_INTERMEDIATE_CIPHERS),

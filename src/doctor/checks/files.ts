@@ -3,7 +3,9 @@ import { statSync, type Stats } from 'node:fs';
 import type { X509Certificate } from 'node:crypto';
 import type { CheckDefinition, DoctorContext, Finding, Outcome } from '../types.js';
 import { certificateFiles, isFileError, judgeMode, keyPairs, privateFileFinding, readCertificates, readPrivateKey, secretFiles, unreadableReason, type NamedFile } from '../files.js';
-import { days, fail, judged, skipped, warn } from '../outcome.js';
+import { days, fail, judged, passed, skipped, warn } from '../outcome.js';
+import { checkCrlBundle, earliestNextUpdate } from '../../tls/crl.js';
+import { readFileBounded } from '../../core/files.js';
 
 const DAY_MS = 86_400_000;
 /** Seed 002: rotate before expiration; a month leaves time for a renewal that goes wrong. */
@@ -100,7 +102,39 @@ function stateDirectory(ctx: DoctorContext): Outcome {
   return judged([owner, loose], `state_dir ${dir} is mode ${mode}, owned by this user`);
 }
 
+/** A CRL whose next update is this close warns: renewing it is a scheduled job that may have stopped. */
+const CRL_WARNING_MS = 3 * DAY_MS;
+
+/** server.tls.crl_file: present with mTLS, signed by the client CA, current (seed 001: revoke a compromised credential). */
+function clientRevocation(ctx: DoctorContext): Outcome {
+  const tls = ctx.cfg.server.tls;
+  if (!tls.enabled || tls.client_auth === 'none') return skipped('server.tls.client_auth is none');
+  if (!tls.crl_file) {
+    return judged([warn(`server.tls.client_auth is ${tls.client_auth} without crl_file: a leaked client certificate stays valid until it expires, unless the whole CA is replaced`)], '');
+  }
+  if (!tls.ca_file) return skipped('server.tls.ca_file is not set (the development CA signs client certificates)');
+  let crls;
+  try {
+    crls = checkCrlBundle(readFileBounded(tls.crl_file, 1 << 20).toString('utf8'), readFileBounded(tls.ca_file, 1 << 20).toString('utf8'), ctx.now).crls;
+  } catch (e) {
+    const why = isFileError(e) ? unreadableReason(e) : (e as Error).message;
+    return judged([fail(`server.tls.crl_file ${why}`)], '');
+  }
+  const next = earliestNextUpdate(crls);
+  const revoked = crls.reduce((n, c) => n + c.revoked.length, 0);
+  const detail = `server.tls.crl_file: ${crls.length} CRL(s) signed by the client CA, ${revoked} certificate(s) revoked${next ? `, next update ${next.toISOString()}` : ''}`;
+  if (next && next.getTime() - ctx.now < CRL_WARNING_MS) return judged([warn(`${detail}: within ${days(next.getTime() - ctx.now)} days every client certificate is refused unless a new CRL is installed`)], '');
+  return passed(detail);
+}
+
 export const fileChecks: CheckDefinition[] = [
+  {
+    id: 'tls.client_revocation',
+    title: 'Client certificates can be revoked (a current CRL)',
+    source: 'seed 001 security layers ("revoke compromised token"); seed 002 security best practices §3',
+    fix: 'Set server.tls.crl_file to the client CA\'s CRL (gatehouse certs revoke / certs crl for a certs dev CA) and renew it before its next update.',
+    inspect: clientRevocation,
+  },
   {
     id: 'tls.certificate_expiry',
     title: 'Certificates valid, not about to expire',
