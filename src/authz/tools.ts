@@ -28,6 +28,17 @@ export const SEED001_TOOLS: Readonly<Record<string, ToolPolicyConfig>> = Object.
     requires_approval: false,
     arguments: { host: { type: 'string', required: true, max_length: 253 }, count: { type: 'integer', required: false } },
   },
+  // Seed 001's table: dns_lookup is moderate; network:diag covers "Ping, DNS, port scans".
+  dns_lookup: {
+    description: 'Resolve a host name',
+    scopes: ['network:diag'],
+    risk_level: 'moderate',
+    requires_approval: false,
+    arguments: {
+      host: { type: 'string', required: true, max_length: 253 },
+      record_type: { type: 'string', required: false, enum: ['A', 'AAAA', 'CNAME', 'MX', 'NS', 'TXT', 'SRV', 'PTR', 'SOA'] },
+    },
+  },
   manage_container: {
     description: 'Start, stop or restart a container',
     scopes: ['container:write'],
@@ -36,6 +47,19 @@ export const SEED001_TOOLS: Readonly<Record<string, ToolPolicyConfig>> = Object.
     arguments: {
       name: { type: 'string', required: true, max_length: 256 },
       action: { type: 'string', required: true, enum: ['start', 'stop', 'restart'] },
+    },
+  },
+  // Seed 001's table: high, "no approval (but scoped)". Writing needs file:write (which includes file:read), and every
+  // path must lie under the prefixes (docs/authorization.md, path arguments): override them in authz.tools.
+  file_operations: {
+    description: 'Read, write, list or delete a file under the allowed directories',
+    scopes: ['file:write'],
+    risk_level: 'high',
+    requires_approval: false,
+    arguments: {
+      operation: { type: 'string', required: true, enum: ['read', 'write', 'append', 'list', 'delete'] },
+      path: { type: 'string', required: true, path_prefixes: ['/srv/files'] },
+      content: { type: 'string', required: false, max_length: 1_048_576 },
     },
   },
   install_package: {
@@ -51,6 +75,18 @@ export const SEED001_TOOLS: Readonly<Record<string, ToolPolicyConfig>> = Object.
     risk_level: 'critical',
     requires_approval: true,
     arguments: { image: { type: 'string', required: true, max_length: 512 } },
+  },
+  // Seed 001 defense layer 3 names it with install_package as an approval-gated example. It pulls an image
+  // (docker:admin, "Pull images, manage Docker") and replaces a container (container:admin, "Update containers"): both.
+  update_docker_container: {
+    description: 'Update a container to a new image (pull and recreate)',
+    scopes: ['docker:admin', 'container:admin'],
+    risk_level: 'critical',
+    requires_approval: true,
+    arguments: {
+      name: { type: 'string', required: true, max_length: 256 },
+      image: { type: 'string', required: false, max_length: 512 },
+    },
   },
   // Seed 001 threat 4: network:diag, requires_approval=true, URL allow-list.
   http_request_test: {

@@ -10,7 +10,7 @@ import { checkOf, tempDir } from './helpers.js';
 test('critical tools with approval.mode auto and no webhook have no approver: warns naming them', async () => {
   const c = await checkOf('approval.approver', {});
   assert.equal(c.status, 'warn');
-  assert.match(c.detail, /no approver configured for tool install_package, tool pull_docker_image, tool http_request_test/);
+  assert.match(c.detail, /no approver configured for tool install_package, tool pull_docker_image, tool update_docker_container, tool http_request_test/);
   const queued = await checkOf('approval.approver', { approval: { mode: 'queue' } });
   assert.equal(queued.status, 'pass');
   assert.match(queued.detail, /tool install_package → queue/);

@@ -102,7 +102,7 @@ describe('MCP policy through the gateway', () => {
 
   test("an admin token's install_package waits, is approved by the CLI in another process, and proceeds", async () => {
     const client = await connect('admin', 'ops-automation');
-    assert.equal((await client.listTools()).tools.length, 7);
+    assert.equal((await client.listTools()).tools.length, 10);
     const call = client.callTool({ name: 'install_package', arguments: { package_name: 'nginx' } });
     const id = await pendingFor('nginx');
     const approved = await cliProcess(['approvals', 'approve', id, '--reason', 'e2e']);

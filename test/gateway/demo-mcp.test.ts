@@ -27,7 +27,7 @@ test('the demo MCP server answers a real SDK client (list, call) and the SDK wir
   await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/`)));
   try {
     const tools = (await client.listTools()).tools.map((x) => x.name).sort();
-    assert.deepEqual(tools, ['get_system_status', 'http_request_test', 'install_package', 'list_containers', 'manage_container', 'ping_host', 'pull_docker_image']);
+    assert.deepEqual(tools, ['dns_lookup', 'file_operations', 'get_system_status', 'http_request_test', 'install_package', 'list_containers', 'manage_container', 'ping_host', 'pull_docker_image', 'update_docker_container']);
     const res = (await client.callTool({ name: 'ping_host', arguments: { host: 'db.internal', count: 2 } })) as { content: Array<{ text: string }> };
     assert.deepEqual(JSON.parse(res.content[0]!.text), { host: 'db.internal', transmitted: 2, received: 2, rtt_ms: { min: 0.4, avg: 0.6, max: 0.9 }, simulated: true });
   } finally {

@@ -98,6 +98,17 @@ export const upstreamTlsSection = section({
   insecure_skip_verify: z.boolean().default(false),
 });
 
+/** The key id alphabet of the Gatehouse message header (src/crypto/message.ts; encryption.key_id). */
+const routeKeyId = z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'a key id is 1 to 64 characters of A-Z a-z 0-9 . _ : -');
+
+export const routeEncryptionSchema = z
+  .strictObject({
+    required: z.boolean().default(false),
+    key_ids: z.array(routeKeyId).min(1).optional(),
+  })
+  // Only a required route reads every body: key_ids alone would check nothing while looking like a control.
+  .refine((e) => e.key_ids === undefined || e.required, { path: ['key_ids'], message: 'key_ids is enforced only with required: true' });
+
 export const routeSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
   /** Path prefix, e.g. /echo. Matched on segment boundaries after percent-decoding. */
@@ -114,6 +125,12 @@ export const routeSchema = z.strictObject({
   max_body_size: bytes().optional(),
   /** Forward ciphertext untouched; policy runs on metadata only (seed 002 end-to-end mode). */
   end_to_end: z.boolean().default(false),
+  /**
+   * Seed 002 "the broker routes ciphertext": with `required`, a request body here must be a Gatehouse message sent with
+   * X-Gatehouse-Encrypted: v1, else it is refused and never forwarded. Checked from the message header alone (the
+   * gateway holds no key on end-to-end routes); `key_ids` narrows the key ids that header may name.
+   */
+  encryption: routeEncryptionSchema.optional(),
   /** Upstream error bodies (status ≥ 400): pass unchanged, redact secrets from text bodies, or replace them. */
   error_bodies: z.enum(['pass', 'redact', 'replace']).default('redact'),
   /** Requests on this route need an authenticated principal (false only for truly public routes). */
@@ -130,6 +147,10 @@ export const routeSchema = z.strictObject({
 }).refine((r) => r.identity_headers === undefined || r.auth_required, {
   path: ['identity_headers'],
   message: 'identity headers name an authenticated principal: the route needs auth_required: true',
+}).refine((r) => r.encryption?.required !== true || r.auth_required, {
+  // Public routes run no body stages (identify and throttle only): the requirement could not be enforced there.
+  path: ['encryption', 'required'],
+  message: 'encryption.required is checked by the policy stages, which a route with auth_required: false skips: require authentication',
 });
 
 export const storeSection = section({

@@ -124,6 +124,33 @@ export const routeChecks: CheckDefinition[] = [
     },
   },
   {
+    id: 'routes.end_to_end_encryption',
+    title: 'End-to-end routes accept only ciphertext',
+    source: 'seed 002 end-to-end encryption ("Broker routes ciphertext (zero-knowledge)")',
+    fix: 'Set routes[].encryption.required: true, with key_ids naming the stream keys, on every end_to_end route.',
+    inspect({ cfg, production }) {
+      const routes = cfg.routes.map((r, i) => ({ r, i })).filter(({ r }) => r.end_to_end || r.encryption?.required === true);
+      if (routes.length === 0) return skipped('no route is end_to_end or requires encryption');
+      const decrypts = cfg.encryption.enabled && cfg.encryption.request_bodies.enabled;
+      const open = routes.filter(({ r }) => r.end_to_end && r.encryption?.required !== true);
+      return judged(
+        [
+          ...routes.map(({ r, i }) =>
+            // The gateway itself refuses to start so (src/gateway/crypto.ts): every body would be refused.
+            r.encryption?.required === true && !r.end_to_end && !decrypts
+              ? fail(`${label(r, i)} requires encrypted bodies the gateway must decrypt, but encryption.request_bodies is not enabled: the gateway refuses to start`)
+              : undefined,
+          ),
+          // A producer that forgets to encrypt sends cleartext through a route the operator believes carries ciphertext.
+          ...(production ? open.map(({ r, i }) => warn(`${label(r, i)} is end_to_end but accepts plaintext bodies (routes[${i}].encryption.required is not set)`)) : []),
+        ],
+        open.length > 0
+          ? `${open.map(({ r, i }) => label(r, i)).join(', ')} accept plaintext bodies on end_to_end routes (warned in production)`
+          : 'every end_to_end route requires ciphertext',
+      );
+    },
+  },
+  {
     id: 'routes.error_bodies',
     title: 'Upstream error bodies redacted',
     source: 'seed 002 application security ("Sanitize error before returning to user"); seed 004 log sanitization',

@@ -16,6 +16,37 @@ const CONTAINERS = [
   { name: 'worker', image: 'acme/worker:2.3', state: 'exited' },
 ];
 
+/** Documentation addresses (RFC 5737, RFC 3849): a simulated answer that points nowhere real. */
+function simulatedAnswers(type: string): string[] {
+  switch (type) {
+    case 'A':
+      return ['192.0.2.10'];
+    case 'AAAA':
+      return ['2001:db8::10'];
+    case 'MX':
+      return ['10 mail.example.com.'];
+    case 'TXT':
+      return ['"v=spf1 -all"'];
+    default:
+      return ['ns1.example.com.'];
+  }
+}
+
+/** What a file operation would have done, without doing it. */
+function simulatedFileResult(operation: string, content: string | undefined): Record<string, unknown> {
+  switch (operation) {
+    case 'read':
+      return { content: 'demo file contents\n', size: 19 };
+    case 'list':
+      return { entries: [{ name: 'report.txt', size: 19 }, { name: 'data', type: 'directory' }] };
+    case 'write':
+    case 'append':
+      return { bytes_written: Buffer.byteLength(content ?? ''), result: 'ok' };
+    default:
+      return { result: 'deleted' };
+  }
+}
+
 export function buildDemoMcpServer(): McpServer {
   const server = new McpServer({ name: 'gatehouse-demo-mcp', version: '1.0.0' });
   server.registerTool('get_system_status', { description: 'View system metrics (simulated). Risk: low.', inputSchema: {} }, async () =>
@@ -32,9 +63,25 @@ export function buildDemoMcpServer(): McpServer {
     async ({ host, count }) => text({ host, transmitted: count ?? 3, received: count ?? 3, rtt_ms: { min: 0.4, avg: 0.6, max: 0.9 }, simulated: true }),
   );
   server.registerTool(
+    'dns_lookup',
+    {
+      description: 'Resolve a host name (simulated, queries nothing). Risk: moderate.',
+      inputSchema: { host: z.string().max(253), record_type: z.enum(['A', 'AAAA', 'CNAME', 'MX', 'NS', 'TXT', 'SRV', 'PTR', 'SOA']).optional() },
+    },
+    async ({ host, record_type }) => text({ host, record_type: record_type ?? 'A', answers: simulatedAnswers(record_type ?? 'A'), ttl: 300, simulated: true }),
+  );
+  server.registerTool(
     'manage_container',
     { description: 'Start, stop or restart a container (simulated). Risk: high.', inputSchema: { name: z.string().max(128), action: z.enum(['start', 'stop', 'restart']) } },
     async ({ name, action }) => text({ container: name, action, result: 'ok', simulated: true }),
+  );
+  server.registerTool(
+    'file_operations',
+    {
+      description: 'Read, write, append, list or delete a file (simulated, touches no file). Risk: high.',
+      inputSchema: { operation: z.enum(['read', 'write', 'append', 'list', 'delete']), path: z.string().max(4096), content: z.string().max(1_048_576).optional() },
+    },
+    async ({ operation, path, content }) => text({ operation, path, ...simulatedFileResult(operation, content), simulated: true }),
   );
   server.registerTool(
     'install_package',
@@ -45,6 +92,14 @@ export function buildDemoMcpServer(): McpServer {
     'pull_docker_image',
     { description: 'Pull a Docker image (simulated). Risk: critical, requires approval.', inputSchema: { image: z.string().max(256) } },
     async ({ image }) => text({ image, result: 'pulled', digest: 'sha256:' + '0'.repeat(64), simulated: true }),
+  );
+  server.registerTool(
+    'update_docker_container',
+    { description: 'Update a container to a new image (simulated). Risk: critical, requires approval.', inputSchema: { name: z.string().max(256), image: z.string().max(512).optional() } },
+    async ({ name, image }) => {
+      const current = CONTAINERS.find((c) => c.name === name);
+      return text({ container: name, previous_image: current?.image ?? null, image: image ?? current?.image ?? null, result: current ? 'updated' : 'not_found', simulated: true });
+    },
   );
   server.registerTool(
     'http_request_test',
