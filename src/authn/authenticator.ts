@@ -70,6 +70,10 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
   const methods = await buildMethods(cfg, { ...deps, tokens, revocations, usage });
   const isTrustedPeer = ipMatcher(cfg.server.trusted_proxies);
   const trusted = auth.header.trusted_identity;
+  const allowedTags = trusted.allowed_tags.length > 0 ? new Set(trusted.allowed_tags) : undefined;
+  if (allowedTags && cfg.server.trusted_proxies.length === 0) {
+    throw new GatehouseError('GH_CONFIG_INVALID', 'auth.header.trusted_identity.allowed_tags: server.trusted_proxies is empty, so no request could carry a tag');
+  }
   const maxAuthorization = Math.max(auth.token.max_length, auth.jwt.max_length, 4096) + 32;
   const basicChallenge = auth.methods.includes('basic') ? `, Basic realm="${realm}", charset="UTF-8"` : '';
   const challenges = {
@@ -153,7 +157,14 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
       const basic = (e as GatehouseError).detail === 'basic_syntax';
       throw refuse(ex, basic ? 'basic' : undefined, basic ? 'credentials' : 'token', e);
     }
-    if (trusted.enabled) trustedProxyIdentity(ex, trusted, isTrustedPeer);
+    if (trusted.enabled) {
+      const id = trustedProxyIdentity(ex, trusted, isTrustedPeer);
+      // Layer 1 before any credential is looked at: a valid token from an untagged node is still refused.
+      if (allowedTags && !id?.tailscale_tags?.some((t) => allowedTags.has(t))) {
+        ex.meta['network_refused'] = id ? 'tag_not_allowed' : 'no_trusted_identity';
+        throw new GatehouseError('GH_NETWORK_NOT_ALLOWED', undefined, { detail: id ? 'tag_not_allowed' : 'no_trusted_identity' });
+      }
+    }
     return run(ex, creds, optional);
   };
   const identify: Stage = (ex) => identifyWith(ex, false);

@@ -61,6 +61,7 @@ export const ERROR_CODES = {
 
   // --- authz -----------------------------------------------------------------
   GH_FORBIDDEN: { status: 403, message: 'The operation is not allowed.' },
+  GH_NETWORK_NOT_ALLOWED: { status: 403, message: 'Requests are accepted only from allowed network identities.' },
   GH_SCOPE_MISSING: { status: 403, message: 'A required scope is missing.' },
   GH_TENANT_UNKNOWN: { status: 403, message: 'The tenant is unknown.' },
   GH_TENANT_MISMATCH: { status: 403, message: 'The principal may not act in this tenant.' },

@@ -132,6 +132,40 @@ describe('identify: static, header, none', () => {
     assert.equal(spoofed.ex.principal?.network.tailscale, undefined);
   });
 
+  test('allowed_tags (seed 001 layer 1): a valid token is refused unless the trusted proxy names an allowed tag; spoofed tags do not count', async (t) => {
+    const { authn } = await setup(
+      t,
+      { methods: ['token'], header: { trusted_identity: { enabled: true, tags_header: 'X-Tailscale-Tags', allowed_tags: ['tag:systemmanager-client'] } } },
+      { server: { trusted_proxies: ['127.0.0.1'] } },
+    );
+    const { token } = await authn.tokens!.mint({ agent: 'ops-automation', scopes: 'admin', ttlMs: 3_600_000 });
+    const via = (tags: string | undefined, peer = '127.0.0.1') =>
+      identifyResult(authn.identify, exchange({ ...bearer(token), 'Tailscale-User-Login': 'alice@example.com', ...(tags === undefined ? {} : { 'X-Tailscale-Tags': tags }) }, { peer_ip: peer, source_ip: peer }));
+    assert.equal((await via('tag:laptop,tag:systemmanager-client')).ex.principal?.id, 'ops-automation');
+    for (const [tags, peer, reason] of [
+      ['tag:laptop', '127.0.0.1', 'tag_not_allowed'],
+      [undefined, '127.0.0.1', 'tag_not_allowed'],
+      ['tag:systemmanager-client', '198.51.100.7', 'no_trusted_identity'],
+      ['tag:systemmanager-clientX', '127.0.0.1', 'tag_not_allowed'],
+    ] as const) {
+      const { ex, error } = await via(tags, peer);
+      const e = error as GatehouseError;
+      assert.equal(e?.code, 'GH_NETWORK_NOT_ALLOWED', `${String(tags)} from ${peer}`);
+      assert.equal(e.status, 403);
+      assert.equal(ex.principal, undefined);
+      assert.equal(ex.meta['network_refused'], reason);
+    }
+    // Public routes too: layer 1 is about where the request comes from, not what it carries.
+    const anon = await identifyResult(authn.identifyOptional, exchange({}, { peer_ip: '198.51.100.7', source_ip: '198.51.100.7' }));
+    assert.equal((anon.error as GatehouseError)?.code, 'GH_NETWORK_NOT_ALLOWED');
+  });
+
+  test('allowed_tags without tags_header, or without trusted_proxies, is a configuration error', async (t) => {
+    await assert.rejects(setup(t, { methods: ['token'], header: { trusted_identity: { enabled: true, allowed_tags: ['tag:a'] } } }, { server: { trusted_proxies: ['127.0.0.1'] } }), /allowed_tags needs enabled: true and tags_header/);
+    await assert.rejects(setup(t, { methods: ['token'], header: { trusted_identity: { enabled: true, tags_header: 'X-Tailscale-Tags', allowed_tags: ['tag:a'] } } }), { code: 'GH_CONFIG_INVALID' });
+    await assert.rejects(setup(t, { methods: ['token'], header: { trusted_identity: { enabled: true, tags_header: 'X-T', allowed_tags: ['systemmanager'] } } }, { server: { trusted_proxies: ['127.0.0.1'] } }), /tag:NAME/);
+  });
+
   test('trusted proxy identity alone authenticates only when trusted_identity.authenticate is on', async (t) => {
     const { authn } = await setup(
       t,

@@ -134,8 +134,16 @@ const trustedIdentity = section({
   tailnet: z.string().max(256).optional(),
   /** Also authenticate by these headers alone (seed 001: tailnet membership is not enough — off by default). */
   authenticate: z.boolean().default(false),
+  /**
+   * Seed 001 defense layer 1 ("only tag:systemmanager-client can connect"), enforced again at the gateway: when set,
+   * every request must come through a trusted proxy naming a node with one of these tags, whatever its credential.
+   */
+  allowed_tags: z.array(z.string().regex(/^tag:[A-Za-z0-9-]{1,64}$/, 'a Tailscale tag: tag:NAME')).max(64).default([]),
   scopes,
   tenant: tenant.optional(),
+}).refine((t) => t.allowed_tags.length === 0 || (t.enabled && t.tags_header !== undefined), {
+  path: ['allowed_tags'],
+  message: 'allowed_tags needs enabled: true and tags_header (the header the proxy names the node\'s tags in)',
 });
 
 export const authSection = section({
