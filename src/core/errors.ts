@@ -92,8 +92,8 @@ export const ERROR_CODES = {
   GH_KEY_FILE_PERMISSIONS: { status: 500, message: 'A key file is readable by other users.' },
   GH_CRYPTO_KEY_EXHAUSTED: { status: 503, message: 'The key reached its encryption limit and could not be rotated.' },
   GH_CRYPTO_EXPIRED: { status: 400, message: 'The encrypted token has expired.' },
-
   GH_CRYPTO_REQUIRED: { status: 400, message: 'This route accepts only encrypted request bodies.' },
+
   // --- redact ----------------------------------------------------------------
   GH_REDACT_RULE_UNSAFE: { status: 500, message: 'A redaction rule is not safe to run.' },
 

@@ -13,32 +13,10 @@ import { cli } from '../helpers/cli.js';
 import { rejectionCode } from '../helpers/error-code.js';
 import { createServerTls, generateDevCertificates, loadDevCa, type GeneratedFiles } from '../../src/tls/index.js';
 import { checkCrlBundle, issueCrl } from '../../src/tls/crl.js';
-import { memoryLogger, read, startHttps, tempDir, tlsConfig, type RunningHttps } from './helpers.js';
+import { attempt, memoryLogger, read, startHttps, tempDir, tlsConfig, type RunningHttps } from './helpers.js';
 
 const DAY = 86_400_000;
 const serialOf = (certFile: string): string => new X509Certificate(read(certFile)).serialNumber.toUpperCase();
-
-/** One TLS connection (optionally resuming `session`) and one GET; status 0 when the handshake or request was refused. */
-function attempt(port: number, opts: ConnectionOptions): Promise<{ status: number; reused: boolean; session: Buffer | undefined }> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port, ...opts });
-    let session: Buffer | undefined;
-    let reused = false;
-    let data = '';
-    const timer = setTimeout(() => socket.destroy(), 10_000);
-    socket.on('session', (s: Buffer) => (session = s));
-    socket.once('secureConnect', () => {
-      reused = socket.isSessionReused();
-      socket.write('GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n');
-    });
-    socket.on('data', (c: Buffer) => (data += c.toString('utf8')));
-    socket.on('error', () => undefined);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0), reused, session });
-    });
-  });
-}
 
 describe('client certificate revocation (crl_file)', () => {
   const dir = tempDir('gh-crl-');

@@ -102,3 +102,34 @@ export function handshake(port: number, opts: ConnectionOptions = {}): Promise<H
     });
   });
 }
+
+export interface Attempt {
+  reused: boolean;
+  /** The HTTP status of the one GET, 0 when the handshake or the request was refused. */
+  status: number;
+  body: string;
+  /** The last session ticket the server sent (TLS 1.3 sends them after the handshake). */
+  session: Buffer | undefined;
+}
+
+/** One TLS connection (optionally resuming `opts.session`) with one GET over it; never rejects. */
+export function attempt(port: number, opts: ConnectionOptions): Promise<Attempt> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port, ...opts });
+    let session: Buffer | undefined;
+    let reused = false;
+    let data = '';
+    const timer = setTimeout(() => socket.destroy(), 10_000);
+    socket.on('session', (s: Buffer) => (session = s));
+    socket.once('secureConnect', () => {
+      reused = socket.isSessionReused();
+      socket.write('GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n');
+    });
+    socket.on('data', (c: Buffer) => (data += c.toString('utf8')));
+    socket.on('error', () => undefined); // a refused handshake shows as status 0
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve({ reused, status: Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0), body: data.slice(data.indexOf('\r\n\r\n') + 4), session });
+    });
+  });
+}
