@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { loadCliConfig, configOption } from './context.js';
 import type { CliContext, Command, ParsedArgs } from './types.js';
 import { str, writeLine } from './types.js';
-import { startGateway, type Gateway } from '../gateway/start.js';
+import { configDigest, recordGatewayStart, recordGatewayStop, startGateway, type Gateway } from '../gateway/start.js';
 import { configFromSupervisor, currentWorker, supervise, workerConfig, workerCount, type WorkerIdentity, type WorkerMessage } from '../gateway/workers.js';
 import { MAX_WORKERS } from '../config/schema/server.js';
 import { GatehouseError } from '../core/errors.js';
@@ -11,6 +11,10 @@ import { AlertEngine } from '../audit/alerts.js';
 import { systemClock } from '../core/clock.js';
 import { createGatewayLogger } from '../gateway/logger.js';
 import { newTicketKeys, TICKET_KEY_BYTES } from '../tls/index.js';
+import { openAuditLog } from '../audit/index.js';
+import { createRedactor } from '../redact/index.js';
+import { reopenLogFiles } from '../redact/logger.js';
+import type { AuditEmitter } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 
 function banner(gw: Gateway, cfg: GatehouseConfig, workers = 1): string {
@@ -30,10 +34,21 @@ function banner(gw: Gateway, cfg: GatehouseConfig, workers = 1): string {
 }
 
 /**
+ * SIGHUP with log.file: reopens the log files at their paths (logrotate renamed them; see docs/gateway.md § Logs).
+ * What could not be reopened says so on stderr, the one place sure to be read: its lines still go to the old file.
+ */
+function reopenLogs(ctx: CliContext, who: string): void {
+  const report = reopenLogFiles();
+  for (const file of report.madePrivate) writeLine(ctx.stderr, `SIGHUP${who}: log.file ${file} was readable or writable by group or others: made it 0600`);
+  for (const f of report.failed) writeLine(ctx.stderr, `SIGHUP${who}: log.file ${f.file} not reopened (${f.reason}); lines still go to the file as it was opened`);
+}
+
+/**
  * Runs until SIGTERM or SIGINT, then drains in-flight requests up to server.shutdown_timeout. The handlers stay
  * installed during the drain: a second signal is common (Ctrl-C under `npm start` arrives from the terminal and
  * again from npm; process managers resend) and, unhandled, would kill the process mid-drain, cutting requests
  * already forwarded before they are answered and audited. The drain is bounded; SIGKILL still stops at once.
+ * The signal's name goes on the gateway.stop audit record. With log.file, SIGHUP reopens the log file.
  */
 export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, listen: string | undefined, worker?: WorkerIdentity): Promise<number> {
   // A worker hears of the shutdown from the supervisor, possibly before it serves.
@@ -42,10 +57,17 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
   // Session ticket keys from the supervisor (they may come before this worker's gateway is up: kept until it is).
   let gateway: Gateway | undefined;
   let pendingKeys: Buffer | undefined;
+  // log.file only: without a file there is nothing to reopen, and a hangup keeps its usual meaning. A worker is asked
+  // by its supervisor (reopen-logs) and, signalled itself (systemctl kill), reopens too: twice does no harm.
+  const onHangup = cfg.log.file ? () => reopenLogs(ctx, worker ? ` (worker ${worker.index})` : '') : undefined;
   const onMessage = (m: unknown) => {
     const msg = m as WorkerMessage | undefined;
     if (msg?.gatehouse === 'rate-usage') {
       gateway?.limits.applyUsage(msg.usage);
+      return;
+    }
+    if (msg?.gatehouse === 'reopen-logs') {
+      onHangup?.();
       return;
     }
     if (msg?.gatehouse === 'ticket-keys') {
@@ -61,6 +83,8 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
     else stopEarly = true;
   };
   if (worker) process.on('message', onMessage);
+  // Before the start: SIGHUP's default action would end the process.
+  if (onHangup) process.on('SIGHUP', onHangup);
   let onOrphaned: (() => void) | undefined;
   let usageTimer: NodeJS.Timeout | undefined;
   try {
@@ -91,7 +115,7 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
         }
         draining = true;
         if (announce) writeLine(ctx.stderr, `${why}: draining in-flight requests (up to ${cfg.server.shutdown_timeout} ms)`);
-        gw.close().then(resolve, resolve);
+        gw.close(undefined, why).then(resolve, resolve);
       };
       // Workers drain quietly: the supervisor announces the drain once for all of them.
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -118,6 +142,7 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
     for (const [signal, onSignal] of handlers) process.off(signal, onSignal);
     return 0;
   } finally {
+    if (onHangup) process.off('SIGHUP', onHangup);
     if (usageTimer) clearInterval(usageTimer);
     if (worker) {
       process.off('message', onMessage);
@@ -156,12 +181,36 @@ function superviseWorkers(args: ParsedArgs, cfg: GatehouseConfig, ctx: CliContex
     if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') i++;
     else if (!a.startsWith('--eval=') && !a.startsWith('--print=') && !a.startsWith('--input-type')) execArgv.push(a);
   }
-  // One alert engine for all the workers, here (its log lines, webhook failures, go to stdout as the workers' do).
-  const alerts = cfg.audit.enabled && cfg.audit.alerts.enabled
-    ? new AlertEngine(cfg.audit.alerts, { clock: systemClock, logger: createGatewayLogger(cfg), env: ctx.env })
-    : undefined;
+  // The supervisor's own lines (alerts, its audit records' sink warnings) go where the workers' do (log.file, stdout).
+  const logger = createGatewayLogger(cfg);
+  // One alert engine for all the workers, here.
+  const alerts = cfg.audit.enabled && cfg.audit.alerts.enabled ? new AlertEngine(cfg.audit.alerts, { clock: systemClock, logger, env: ctx.env }) : undefined;
   const ticketKeys = cfg.server.tls.enabled ? { ticketKeys: { rotateMs: cfg.server.tls.ticket_key_rotation, create: newTicketKeys } } : {};
-  return supervise({ count, config: cfg, ...(alerts ? { alerts } : {}), ...ticketKeys, exec, args: argv, execArgv, cwd: ctx.cwd, env: ctx.env, shutdownTimeoutMs: cfg.server.shutdown_timeout, stderr: ctx.stderr });
+  // gateway.start and gateway.stop once for the gateway, here: the digest of the configuration every worker runs.
+  const configSha256 = configDigest(cfg);
+  let startedAt = 0;
+  const lifecycle = {
+    started: (url: string) => withSupervisorAudit(cfg, ctx, logger, alerts, (audit) => recordGatewayStart(audit, cfg, { url, workers: count, configSha256 })).then(() => void (startedAt = Date.now())),
+    stopped: (reason: string) => withSupervisorAudit(cfg, ctx, logger, alerts, (audit) => recordGatewayStop(audit, cfg, reason, Date.now() - startedAt)),
+  };
+  const hangup = cfg.log.file ? { reopenLogs: () => reopenLogs(ctx, ' (supervisor)') } : {};
+  return supervise({ count, config: cfg, ...(alerts ? { alerts } : {}), ...ticketKeys, lifecycle, ...hangup, exec, args: argv, execArgv, cwd: ctx.cwd, env: ctx.env, shutdownTimeoutMs: cfg.server.shutdown_timeout, stderr: ctx.stderr });
+}
+
+/**
+ * The supervisor's audit log, open only while it writes one of its records: the workers append to the same chain
+ * under its cross-process lock, as a CLI command does meanwhile. Transient, as a CLI command's: an HTTP sink spools
+ * apart from the workers' batches. Its alert-relevant records (config.change, when listed) go to the one engine.
+ */
+async function withSupervisorAudit(cfg: GatehouseConfig, ctx: CliContext, logger: ReturnType<typeof createGatewayLogger>, alerts: AlertEngine | undefined, write: (audit: AuditEmitter) => Promise<void>): Promise<void> {
+  if (!cfg.audit.enabled) return;
+  const redactor = createRedactor(cfg.redact);
+  const log = await openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger, env: ctx.env, redact: (v) => redactor.redactValue(v), transient: true, ...(alerts ? { alertsTo: (r: Record<string, unknown>) => alerts.observe(r) } : {}) });
+  try {
+    await write(log);
+  } finally {
+    await log.close();
+  }
 }
 
 export const serveCommand: Command = {
@@ -173,7 +222,10 @@ export const serveCommand: Command = {
     'service at /echo and the demo MCP server at /mcp, token authentication with a secret in $GATEHOUSE_HOME.\n\n' +
     'With --workers N (or server.workers), this process supervises N worker processes that share the listening\n' +
     'socket: it forwards SIGTERM/SIGINT as a drain and replaces a worker that dies. Connection limits are split\n' +
-    'between the workers; the store and the audit chain are shared through the state directory.',
+    'between the workers; the store and the audit chain are shared through the state directory.\n\n' +
+    'The audit trail records gateway.start (with the configuration\'s digest, secrets redacted), config.change when\n' +
+    'the configuration differs from the last start\'s, and gateway.stop. With log.file, SIGHUP reopens the log file\n' +
+    '(logrotate: rename, then kill -HUP); the supervisor passes it on to its workers.',
   options: {
     ...configOption,
     listen: { type: 'string', short: 'l', value: 'HOST:PORT', description: 'listen address (overrides server.listen)' },

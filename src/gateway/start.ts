@@ -1,14 +1,18 @@
 import type { Server } from 'node:http';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { GatehouseError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import type { Logger } from '../core/types.js';
-import type { GatehouseConfig } from '../config/index.js';
+import type { AuditEmitter, Logger } from '../core/types.js';
+import { redactConfigForDisplay, type GatehouseConfig } from '../config/index.js';
+import { canonicalJson } from '../audit/index.js';
 import { openStore, prepareStateDir } from '../store/index.js';
 import { buildCapabilities } from './capabilities.js';
 import { startEchoServer } from './demo/echo.js';
 import { startMcpServer } from './demo/mcp.js';
 import { createGatewayLogger } from './logger.js';
-import { createRedactor } from '../redact/index.js';
+import { createRedactor, type Redactor } from '../redact/index.js';
 import { createServerTlsProvider } from './tls.js';
 import { assertProductionReady, developmentWarnings, isHttpsUpstream } from './production.js';
 import { createUpstreamTls } from '../tls/index.js';
@@ -27,6 +31,11 @@ export interface StartOptions {
 }
 
 export interface Gateway extends RunningGateway {
+  /**
+   * Graceful close (RunningGateway.close); `reason` (a signal name, default 'close') goes on the gateway.stop record,
+   * written once the in-flight requests are done and before the audit log closes.
+   */
+  close(deadlineMs?: number, reason?: string): Promise<void>;
   /** Replaces the TLS session ticket keys (no-op without TLS): server.workers' supervisor issues them. */
   setTicketKeys(keys: Buffer): void;
   config: GatehouseConfig;
@@ -36,16 +45,27 @@ export interface Gateway extends RunningGateway {
   caCertPath: string | undefined;
 }
 
-/** Starts everything `gatehouse serve` runs: state dir, store, capabilities, demo upstreams, the listener. */
+/**
+ * Starts everything `gatehouse serve` runs: state dir, store, capabilities, demo upstreams, the listener. Once it
+ * listens, the gateway.start audit record (and config.change when the configuration differs from the last start's)
+ * is written and awaited: a gateway whose audit log cannot take it does not start. A worker (opts.worker) writes
+ * neither these nor gateway.stop: its supervisor records the gateway once for all of them.
+ */
 export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}): Promise<Gateway> {
   const redactor = createRedactor(cfg.redact);
   const logger = opts.logger ?? createGatewayLogger(cfg, redactor, opts.worker?.index);
   const clock = opts.clock ?? systemClock;
+  // Before anything else reads or fills the configuration: the digest is of the configuration as given.
+  const configSha256 = opts.worker ? undefined : configDigest(cfg, redactor);
   assertProductionReady(cfg);
   prepareStateDir(cfg.state_dir);
   for (const w of developmentWarnings(cfg)) logger.warn({ setting: w }, 'insecure setting allowed in development only');
   const store = openStore({ kind: cfg.store.kind, ...(cfg.store.path ? { path: cfg.store.path } : {}) }, { clock });
   const demoServers: Server[] = [];
+  let gateway!: Gateway;
+  let audit!: AuditEmitter;
+  // Set once gateway.start is recorded; the first close records gateway.stop and clears it.
+  let startedAt: number | undefined;
   const upstreamUrls = new Map<string, string>();
   let echoUrl: string | undefined;
   let mcpUrl: string | undefined;
@@ -90,13 +110,22 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
       opts.listen,
     );
     const close = running.close.bind(running);
-    return Object.assign(running, {
+    gateway = Object.assign(running, {
       config: cfg,
       limits: capabilities.limits,
       caCertPath: tls?.caCertPath,
       setTicketKeys: (keys: Buffer) => tls?.provider.setTicketKeys?.(keys),
-      async close(deadlineMs?: number) {
+      async close(deadlineMs?: number, reason = 'close') {
+        // Once, by the first close (a second one, a test's cleanup say, does not record its own reason).
+        const since = startedAt;
+        startedAt = undefined;
         await close(deadlineMs);
+        // After the drain (the last requests' records are queued before it), before the audit log closes.
+        if (since !== undefined) {
+          await recordGatewayStop(capabilities.audit, cfg, reason, clock.now() - since).catch((e: unknown) =>
+            logger.error({ code: (e as { code?: unknown }).code }, 'audit: the gateway.stop record could not be written'),
+          );
+        }
         await capabilities.close();
         // The gateway's own connections to the demos are gone by now; any left belong to local clients calling the
         // demo ports directly, and waiting for them would leave shutdown unbounded.
@@ -106,9 +135,110 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
         await store.close();
       },
     });
+    audit = capabilities.audit;
   } catch (e) {
     for (const s of demoServers) s.close();
     await store.close();
     throw e;
   }
+  if (configSha256 !== undefined) {
+    try {
+      await recordGatewayStart(audit, cfg, { url: gateway.url, workers: 1, configSha256 });
+    } catch (e) {
+      await gateway.close(0);
+      throw e;
+    }
+    startedAt = clock.now();
+  }
+  return gateway;
+}
+
+/**
+ * The digest gateway.start records: SHA-256 of the canonical JSON (audit/canonical) of the effective configuration
+ * as `gatehouse config check` shows it, secrets [REDACTED] by key name and by the redactor's value rules. Never over
+ * raw secrets: a hash of a low-entropy secret can be guessed offline. So a change of a secret alone is no config.change.
+ */
+export function configDigest(cfg: GatehouseConfig, redactor: Redactor = createRedactor(cfg.redact)): string {
+  const shown = redactor.redactText(canonicalJson(redactConfigForDisplay(cfg)));
+  return createHash('sha256').update(shown).digest('hex');
+}
+
+let packageVersion: string | undefined;
+function gatehouseVersion(): string {
+  if (packageVersion === undefined) {
+    try {
+      // src/gateway/ and dist/gateway/ are both two levels below the package root.
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+      packageVersion = typeof pkg.version === 'string' ? pkg.version.slice(0, 64) : 'unknown';
+    } catch {
+      packageVersion = 'unknown';
+    }
+  }
+  return packageVersion;
+}
+
+/** `<state_dir>/last-config.sha256`: the digest of the last recorded start, so a start need not scan the audit log. */
+const LAST_CONFIG_FILE = 'last-config.sha256';
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** The last start's digest; undefined before the first start; null when the file is not one (config.change says so). */
+function readLastConfigDigest(stateDir: string): string | null | undefined {
+  const path = join(stateDir, LAST_CONFIG_FILE);
+  try {
+    if (statSync(path).size > 256) return null;
+    const text = readFileSync(path, 'utf8').trim();
+    return SHA256_HEX.test(text) ? text : null;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** Atomic replace, 0600, like the other files of the state directory. */
+function writeLastConfigDigest(stateDir: string, digest: string): void {
+  const path = join(stateDir, LAST_CONFIG_FILE);
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    writeFileSync(tmp, `${digest}\n`, { mode: 0o600, flag: 'wx' });
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Writes gateway.start (seed 002: administrative operations, configuration changes) and, when the configuration's
+ * digest differs from the last recorded start's, config.change; then remembers the digest. Rejects when a record
+ * cannot be made durable, before the digest is remembered: the next start reports the change again rather than never.
+ * Without an audit log (audit.enabled: false, development only) nothing is recorded, nor remembered.
+ */
+export async function recordGatewayStart(audit: AuditEmitter, cfg: GatehouseConfig, facts: { url: string; workers: number; configSha256: string }): Promise<void> {
+  if (!cfg.audit.enabled) return;
+  const previous = readLastConfigDigest(cfg.state_dir);
+  const policyVersion = cfg.authz.policy_version;
+  await audit.emit({
+    event_type: 'gateway.start',
+    result_status: 'success',
+    subject: 'gateway',
+    metadata: {
+      listen: new URL(facts.url).host,
+      profile: cfg.profile,
+      version: gatehouseVersion(),
+      workers: facts.workers,
+      config_sha256: facts.configSha256,
+      // Only when configured: the computed one needs the ACL files, which the policy engine reads on its own.
+      ...(policyVersion !== undefined ? { policy_version: policyVersion } : {}),
+    },
+  });
+  if (previous !== undefined && previous !== facts.configSha256) {
+    await audit.emit({ event_type: 'config.change', result_status: 'success', subject: 'gateway', metadata: { previous_sha256: previous, config_sha256: facts.configSha256 } });
+  }
+  writeLastConfigDigest(cfg.state_dir, facts.configSha256);
+}
+
+/** gateway.stop: `reason` is the signal (SIGTERM, SIGINT) or 'close'. */
+export async function recordGatewayStop(audit: AuditEmitter, cfg: GatehouseConfig, reason: string, uptimeMs: number): Promise<void> {
+  if (!cfg.audit.enabled) return;
+  await audit.emit({ event_type: 'gateway.stop', result_status: 'success', subject: 'gateway', metadata: { reason: reason.slice(0, 64), uptime_s: Math.max(0, Math.floor(uptimeMs / 1000)) } });
 }

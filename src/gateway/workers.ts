@@ -8,7 +8,8 @@
  *
  * The supervisor starts worker 1 alone, so a first start's generated state (dev CA, signing secrets, store schema)
  * is created once, then the rest. It forwards SIGTERM/SIGINT as a drain, starts a new worker in place of one that
- * dies, and gives up, draining the others, when workers keep dying (a crash loop must not spin forever).
+ * dies, and gives up, draining the others, when workers keep dying (a crash loop must not spin forever). It records
+ * the gateway's start and stop in the audit trail once for all the workers, and passes SIGHUP on (log.file reopen).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
@@ -93,6 +94,13 @@ export function workerConfig(cfg: GatehouseConfig, count: number): GatehouseConf
   };
 }
 
+/** An error for the supervisor's stderr: a GatehouseError's code and secret-free message, else only its code. */
+function describe(e: unknown): string {
+  if (e instanceof GatehouseError) return `${e.code}: ${e.message}`;
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code.slice(0, 32) : 'error';
+}
+
 /** Messages between the supervisor and its workers (over the cluster IPC channel). */
 export type WorkerMessage =
   | { gatehouse: 'ready'; url: string }
@@ -102,7 +110,9 @@ export type WorkerMessage =
   | { gatehouse: 'alert'; record: Record<string, unknown> }
   /** Rate-limit admissions of one worker since its last report; the supervisor passes them to the other workers. */
   | { gatehouse: 'rate-usage'; usage: Array<[number, string, number]> }
-  | { gatehouse: 'ticket-keys'; keys: Uint8Array };
+  | { gatehouse: 'ticket-keys'; keys: Uint8Array }
+  /** SIGHUP reached the supervisor: reopen the log files (logrotate renamed them). */
+  | { gatehouse: 'reopen-logs' };
 
 const isMessage = (m: unknown, kind: WorkerMessage['gatehouse']): boolean =>
   typeof m === 'object' && m !== null && (m as { gatehouse?: unknown }).gatehouse === kind;
@@ -138,6 +148,18 @@ export interface SuperviseOptions {
   ticketKeys?: { rotateMs: number; create: () => Buffer };
   /** More than `max` workers dying within `windowMs` ends the gateway (default 5 in 60 s). */
   restarts?: { max: number; windowMs: number };
+  /**
+   * The gateway's lifecycle audit records, one per gateway however many workers: `started` (gateway.start) once every
+   * worker serves, with the address they listen on; a rejection stops the gateway (exit 1), as an audit log that
+   * cannot be written stops one process's start. `stopped` (gateway.stop) after the last worker is gone, with the
+   * signal that stopped the gateway, or why it stopped itself.
+   */
+  lifecycle?: { started(url: string): Promise<void>; stopped(reason: string): Promise<void> };
+  /**
+   * Set when there are log files to reopen (log.file): SIGHUP, which would otherwise end the supervisor, reopens its
+   * own (this function) and asks every worker to reopen theirs.
+   */
+  reopenLogs?: () => void;
 }
 
 /**
@@ -164,7 +186,10 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
       }, o.ticketKeys.rotateMs)
     : undefined;
   let stopping = false;
+  let stopReason = 'close';
   let exitCode = 0;
+  // Where the workers listen (each reports it when ready; they share one socket).
+  let url: string | undefined;
   let finish!: () => void;
   const finished = new Promise<void>((r) => (finish = r));
 
@@ -190,6 +215,8 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
         }
         if (ready || !isMessage(m, 'ready')) return;
         ready = true;
+        const at = (m as { url?: unknown }).url;
+        if (typeof at === 'string') url ??= at;
         sendTicketKeys(w);
         resolve(true);
       });
@@ -219,7 +246,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
     if (crashLoop()) {
       say(`worker ${index} (pid ${w.process.pid}) exited with ${how}; ${deaths.length} workers died within ${restarts.windowMs / 1000} s: stopping the gateway`);
       exitCode = 1;
-      stop();
+      stop('worker crash loop');
       return;
     }
     say(`worker ${index} (pid ${w.process.pid}) exited with ${how}; starting a new one`);
@@ -235,7 +262,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
       if (crashLoop()) {
         say(`worker ${index} could not be started again: stopping the gateway`);
         exitCode = 1;
-        stop();
+        stop('worker crash loop');
         return;
       }
       await new Promise((r) => setTimeout(r, 200 * deaths.length));
@@ -243,9 +270,10 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
   };
 
   let killTimer: NodeJS.Timeout | undefined;
-  const stop = (): void => {
+  const stop = (reason: string): void => {
     if (stopping) return;
     stopping = true;
+    stopReason = reason;
     if (workers.size === 0) return finish();
     for (const w of workers.values()) if (w.isConnected()) w.send({ gatehouse: 'shutdown' } satisfies WorkerMessage);
     killTimer = setTimeout(() => {
@@ -258,11 +286,22 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
     const onSignal = () => {
       if (stopping) return say(`${signal}: already draining (ends within ${o.shutdownTimeoutMs} ms)`);
       say(`${signal}: draining in-flight requests in ${workers.size} workers (up to ${o.shutdownTimeoutMs} ms)`);
-      stop();
+      stop(signal);
     };
     handlers.push([signal, onSignal]);
     process.on(signal, onSignal);
   }
+  const reopenLogs = o.reopenLogs;
+  if (reopenLogs) {
+    // A message rather than the signal: a worker still starting has no SIGHUP handler yet, and the signal would end it.
+    const onHangup = () => {
+      reopenLogs();
+      for (const w of workers.values()) if (w.isConnected()) w.send({ gatehouse: 'reopen-logs' } satisfies WorkerMessage);
+    };
+    handlers.push(['SIGHUP', onHangup]);
+    process.on('SIGHUP', onHangup);
+  }
+  let recorded = false;
 
   try {
     // Worker 1 alone first: a first start generates the dev CA, signing secrets and the store schema exactly once.
@@ -275,12 +314,24 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
     const failed = rest.find((r): r is number => r !== true);
     if (failed !== undefined) {
       exitCode = failed;
-      stop();
+      stop('worker failed to start');
     } else {
       const pids = [...workers.values()].map((w) => w.process.pid as number);
       say(`${o.count} workers serving (pids ${pids.join(', ')})`);
+      if (o.lifecycle && url !== undefined) {
+        try {
+          await o.lifecycle.started(url);
+          recorded = true;
+        } catch (e) {
+          say(`the gateway.start audit record could not be written (${describe(e)}): stopping the gateway`);
+          exitCode = 1;
+          stop('audit unavailable');
+        }
+      }
     }
     await finished;
+    // After the last worker: no request record of this run can follow it.
+    if (recorded) await o.lifecycle?.stopped(stopReason).catch((e: unknown) => say(`the gateway.stop audit record could not be written (${describe(e)})`));
     return exitCode;
   } finally {
     if (killTimer) clearTimeout(killTimer);

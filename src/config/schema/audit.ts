@@ -93,7 +93,7 @@ export const auditSection = section({
     secret_env: z.string().optional(),
     on_critical: z.boolean().default(true),
     on_break_glass: z.boolean().default(true),
-    /** Extra event types that always alert (e.g. config.change, key.rotate). */
+    /** Extra event types that always alert (e.g. config.change — written at a start whose config digest changed —, key.rotate). */
     events: z.array(z.string().min(1)).default([]),
     /** N authentication or authorization failures from one source within the window. */
     auth_failures: section({
