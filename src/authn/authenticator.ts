@@ -149,6 +149,15 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
   };
 
   const identifyWith = (ex: Exchange, optional: boolean): void | Promise<void> => {
+    if (trusted.enabled) {
+      const id = trustedProxyIdentity(ex, trusted, isTrustedPeer);
+      // Layer 1 before any credential is looked at (or counted as a failure): a valid token from an untagged node is
+      // still refused.
+      if (allowedTags && !id?.tailscale_tags?.some((t) => allowedTags.has(t))) {
+        ex.meta['network_refused'] = id ? 'tag_not_allowed' : 'no_trusted_identity';
+        throw new GatehouseError('GH_NETWORK_NOT_ALLOWED', undefined, { detail: id ? 'tag_not_allowed' : 'no_trusted_identity' });
+      }
+    }
     if (lockout) lockout.checkIp(ex.network.source_ip);
     let creds: Credentials;
     try {
@@ -156,14 +165,6 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     } catch (e) {
       const basic = (e as GatehouseError).detail === 'basic_syntax';
       throw refuse(ex, basic ? 'basic' : undefined, basic ? 'credentials' : 'token', e);
-    }
-    if (trusted.enabled) {
-      const id = trustedProxyIdentity(ex, trusted, isTrustedPeer);
-      // Layer 1 before any credential is looked at: a valid token from an untagged node is still refused.
-      if (allowedTags && !id?.tailscale_tags?.some((t) => allowedTags.has(t))) {
-        ex.meta['network_refused'] = id ? 'tag_not_allowed' : 'no_trusted_identity';
-        throw new GatehouseError('GH_NETWORK_NOT_ALLOWED', undefined, { detail: id ? 'tag_not_allowed' : 'no_trusted_identity' });
-      }
     }
     return run(ex, creds, optional);
   };

@@ -148,12 +148,20 @@ const crlOptions = {
 } as const;
 
 /** Loads the CA of --ca and the entries already in the CRL file; writes the CRL with `add` appended. */
-async function writeCrl(args: ParsedArgs, ctx: CliContext, add: { serial: string; reason?: string } | undefined): Promise<number> {
+async function writeCrl(args: ParsedArgs, ctx: CliContext, add: { serial: string; reason?: string; cert?: X509Certificate } | undefined): Promise<number> {
   const caArg = str(args, 'ca');
   if (!caArg) throw new GatehouseError('GH_USAGE', '--ca DIR (the CA directory with ca.crt and ca.key) is required');
   const caDir = resolve(ctx.cwd, caArg);
   const caPem = readSmall(join(caDir, 'ca.crt'), 'the CA certificate');
   const ca = await loadDevCa(caPem, readSmall(join(caDir, 'ca.key'), 'the CA key'));
+  // A certificate another CA issued is not revoked by this CA's CRL: listing its serial here would print "revoked"
+  // while it stays valid (development has two CAs: $GATEHOUSE_HOME/tls and each certs dev --out).
+  if (add?.cert) {
+    const caCert = new X509Certificate(caPem);
+    if (!add.cert.checkIssued(caCert) || !add.cert.verify(caCert.publicKey)) {
+      throw new GatehouseError('GH_USAGE', `the certificate was not issued by the CA in ${caDir}: revoke it with the CA that issued it (${add.cert.issuer.replace(/\n/g, ', ')})`);
+    }
+  }
   const crlPath = resolve(ctx.cwd, str(args, 'crl') ?? join(caDir, 'crl.pem'));
   let validityMs: number;
   try {
@@ -166,7 +174,7 @@ async function writeCrl(args: ParsedArgs, ctx: CliContext, add: { serial: string
   const entries = existsSync(crlPath) ? crlEntries(readSmall(crlPath, 'the CRL'), caPem, now) : [];
   let added = false;
   if (add) {
-    const reason = add.reason === undefined ? undefined : CRL_REASONS[add.reason];
+    const reason = add.reason !== undefined && Object.hasOwn(CRL_REASONS, add.reason) ? CRL_REASONS[add.reason] : undefined;
     if (add.reason !== undefined && reason === undefined) throw new GatehouseError('GH_USAGE', `--reason must be one of ${Object.keys(CRL_REASONS).join(', ')}`);
     if (!entries.some((e) => e.serial === add.serial)) {
       entries.push({ serial: add.serial, revokedAt: new Date(now), ...(reason !== undefined ? { reason } : {}) });
@@ -205,11 +213,13 @@ const revoke: Command = {
     const serialArg = str(args, 'serial');
     if (Boolean(certArg) === Boolean(serialArg)) throw new GatehouseError('GH_USAGE', 'give one of --cert FILE or --serial HEX');
     let serial: string;
+    let cert: X509Certificate | undefined;
     if (certArg) {
       const pems = pemCertificates(readSmall(resolve(ctx.cwd, certArg), 'the certificate'));
       if (pems.length !== 1) throw new GatehouseError('GH_TLS_CERT_INVALID', 'the --cert file must hold exactly one PEM certificate');
       try {
-        serial = new X509Certificate(pems[0] as string).serialNumber.toUpperCase();
+        cert = new X509Certificate(pems[0] as string);
+        serial = cert.serialNumber.toUpperCase();
       } catch (e) {
         throw new GatehouseError('GH_TLS_CERT_INVALID', 'the --cert file holds a certificate that cannot be parsed', { cause: e });
       }
@@ -219,7 +229,7 @@ const revoke: Command = {
       serial = serial.replace(/^(?:00)+(?=..)/, '');
     }
     const reason = str(args, 'reason');
-    return writeCrl(args, ctx, { serial, ...(reason !== undefined ? { reason } : {}) });
+    return writeCrl(args, ctx, { serial, ...(reason !== undefined ? { reason } : {}), ...(cert ? { cert } : {}) });
   },
 };
 

@@ -52,7 +52,14 @@ interface RouteState {
   registered: string[];
   identity: { prefix: string; audience: string; key?: Buffer } | undefined;
   /** upstream_auth.oauth2: the grant's settings and, once its client secret is read, the token cache. */
-  oauth: { cfg: NonNullable<UpstreamAuthConfig['oauth2']>; client?: ClientCredentials; secret?: string; dispatcher?: Agent; refusedAt?: number } | undefined;
+  oauth: {
+    cfg: NonNullable<UpstreamAuthConfig['oauth2']>; client?: ClientCredentials; secret?: string; dispatcher?: Agent; refusedAt?: number;
+    /**
+     * The last tokens sent, newest last: response headers are scrubbed of these, not only of the cached one, since a
+     * slow response can come back after its token was dropped (an upstream 401 on another request, or expiry).
+     */
+    sent: string[];
+  } | undefined;
 }
 
 export interface CredentialInjector {
@@ -123,7 +130,7 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
     states.set(r.name, {
       sources: sourcesOf(r.auth, r.identity), values: undefined, secrets: [], registered: [],
       identity: r.identity ? { prefix: r.identity.prefix, audience: r.identity.audience ?? r.name } : undefined,
-      oauth: r.auth?.oauth2 ? { cfg: r.auth.oauth2 } : undefined,
+      oauth: r.auth?.oauth2 ? { cfg: r.auth.oauth2, sent: [] } : undefined,
     });
   }
   const all = [...states.values()];
@@ -250,18 +257,28 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
     const oauth = st.oauth?.client;
     if (oauth) {
       const token = oauth.peek();
-      if (token !== undefined) ex.upstreamHeaders['authorization'] = `Bearer ${token}`;
+      if (token !== undefined) sendToken(st, ex, token);
       else {
         // Only when the cached token is missing or near expiry does the stage wait (one grant request for all waiters).
         return oauth.token().then((t) => {
           registerSecret(t);
-          ex.upstreamHeaders['authorization'] = `Bearer ${t}`;
+          sendToken(st, ex, t);
           identity(st, ex);
         });
       }
     }
     identity(st, ex);
     return undefined;
+  };
+
+  const SENT_KEPT = 4;
+  const sendToken = (st: RouteState, ex: Exchange, token: string): void => {
+    ex.upstreamHeaders['authorization'] = `Bearer ${token}`;
+    const sent = (st.oauth as NonNullable<RouteState['oauth']>).sent;
+    if (sent[sent.length - 1] !== token) {
+      sent.push(token);
+      if (sent.length > SENT_KEPT) sent.shift();
+    }
   };
 
   /** Identity headers, named after the principal the gateway authenticated (docs/gateway.md § Identity headers). */
@@ -299,8 +316,8 @@ export async function createCredentialInjector(routes: readonly InjectedRoute[],
     headerNames: (route) => names.get(route) ?? none,
     secretsFor: (route) => {
       const st = states.get(route);
-      const token = st?.oauth?.client?.peek();
-      return token ? [...(st as RouteState).registered, token] : (st?.registered ?? []);
+      const sent = st?.oauth?.sent;
+      return sent && sent.length > 0 ? [...(st as RouteState).registered, ...sent] : (st?.registered ?? []);
     },
     refresh,
     close() {

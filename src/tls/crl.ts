@@ -18,8 +18,6 @@ import type { DevCa } from './devca.js';
 const MAX_PEM_BYTES = 1_048_576;
 const MAX_CRLS = 64;
 const MAX_CAS = 256;
-/** A CRL issued a few minutes "in the future" by a CA whose clock runs ahead still loads. */
-const CLOCK_SKEW_MS = 5 * 60_000;
 
 export interface CrlInfo {
   issuer: string;
@@ -131,7 +129,8 @@ export function checkCrlBundle(crlPem: string, caPem: string, nowMs: number): { 
       }
     });
     if (!signer) throw invalid(`${what} (issuer ${issuer}) is not signed by a CA certificate in ca_file`);
-    if (crl.thisUpdate.getTime() > nowMs + CLOCK_SKEW_MS) throw invalid(`${what} is not valid before ${crl.thisUpdate.toISOString()}`);
+    // No skew allowed: OpenSSL applies none, and a CRL not yet valid would refuse every client certificate until then.
+    if (crl.thisUpdate.getTime() > nowMs) throw invalid(`${what} is not valid before ${crl.thisUpdate.toISOString()} (thisUpdate): install it once it is`);
     if (crl.nextUpdate && crl.nextUpdate.getTime() < nowMs) {
       throw invalid(`${what} expired at ${crl.nextUpdate.toISOString()} (nextUpdate): with it, every client certificate would be refused; issue a new one`);
     }

@@ -2,11 +2,11 @@
  * Server-side TLS (issue 2 "TLS, server side"; seeds 000 and 002): the listener's options, mTLS, the development CA
  * when no certificate is configured, and certificate rotation without restart.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { createSecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
+import { createSecureContext, type DetailedPeerCertificate, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError, isGatehouseError, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
@@ -172,6 +172,26 @@ function crlDescription(file: string, crls: readonly CrlInfo[]): NonNullable<Tls
   return { file, crls: crls.length, revoked: crls.reduce((n, c) => n + c.revoked.length, 0), ...(next ? { next_update: next.toISOString() } : {}) };
 }
 
+/**
+ * The certificates a client connection was accepted with, leaf first, as far as the peer sent them (up to 10): a CRL
+ * that lists an intermediate revokes every connection under it.
+ */
+function chainOf(socket: TLSSocket): X509Certificate[] {
+  const out: X509Certificate[] = [];
+  let c: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  const seen = new Set<DetailedPeerCertificate>();
+  while (c && c.raw && !seen.has(c) && out.length < 10) {
+    seen.add(c);
+    try {
+      out.push(new X509Certificate(c.raw));
+    } catch {
+      break;
+    }
+    c = c.issuerCertificate;
+  }
+  return out;
+}
+
 /** A CRL past its nextUpdate makes OpenSSL refuse every client certificate: said a day ahead, and when it happens. */
 function warnAboutCrl(m: Material, now: number, logger: Logger): void {
   const next = m.crl ? earliestNextUpdate(m.crl.crls) : undefined;
@@ -269,8 +289,7 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
     const revoked = revokedTest(crls);
     let closed = 0;
     for (const socket of clientConnections) {
-      const peer = socket.getPeerX509Certificate();
-      if (peer && revoked(peer)) {
+      if (chainOf(socket).some(revoked)) {
         socket.destroy();
         closed++;
       }

@@ -155,6 +155,11 @@ describe('identify: static, header, none', () => {
       assert.equal(ex.principal, undefined);
       assert.equal(ex.meta['network_refused'], reason);
     }
+    // Before the credential is read: a malformed one from an untagged node is the same 403, and no failure is counted.
+    const garbled = await identifyResult(authn.identify, exchange({ authorization: 'Basic !!!' }, { peer_ip: '198.51.100.7', source_ip: '198.51.100.7' }));
+    assert.equal((garbled.error as GatehouseError)?.code, 'GH_NETWORK_NOT_ALLOWED');
+    const counts = authn.failureCounts();
+    assert.deepEqual([Object.keys(counts.by_ip), Object.keys(counts.by_principal)], [[], []], 'a refused node was counted as an authentication failure');
     // Public routes too: layer 1 is about where the request comes from, not what it carries.
     const anon = await identifyResult(authn.identifyOptional, exchange({}, { peer_ip: '198.51.100.7', source_ip: '198.51.100.7' }));
     assert.equal((anon.error as GatehouseError)?.code, 'GH_NETWORK_NOT_ALLOWED');
