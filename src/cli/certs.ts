@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { GatehouseError } from '../core/errors.js';
 import { BoundedReadError, readFileBounded } from '../core/files.js';
 import { certificateInfo, generateDevCertificates, loadDevCa, writeFileAtomic } from '../tls/index.js';
+import { pemBlocks } from '../tls/certificate.js';
 import { CRL_REASONS, checkCrlBundle, crlEntries, issueCrl } from '../tls/crl.js';
 import type { CliContext, Command, ParsedArgs } from './types.js';
 import { bool, list, str, writeLine } from './types.js';
@@ -76,18 +77,8 @@ const dev: Command = {
   },
 };
 
-/** Splits a PEM bundle into its certificates without a regex over untrusted input. */
-function pemCertificates(text: string): string[] {
-  const begin = '-----BEGIN CERTIFICATE-----';
-  const end = '-----END CERTIFICATE-----';
-  const out: string[] = [];
-  for (let i = text.indexOf(begin); i !== -1 && out.length < 64; i = text.indexOf(begin, i + begin.length)) {
-    const j = text.indexOf(end, i);
-    if (j === -1) break;
-    out.push(text.slice(i, j + end.length));
-  }
-  return out;
-}
+/** A PEM file's certificates (at most 64). */
+const pemCertificates = (text: string): string[] => pemBlocks(text, 'CERTIFICATE', 64);
 
 const inspect: Command = {
   name: 'inspect',

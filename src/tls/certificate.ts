@@ -107,17 +107,20 @@ export function checkCaBundle(pem: string): void {
 export const DEV_CA_ORGANIZATION = 'Gatehouse (development only)';
 const MAX_BUNDLE_CERTS = 256;
 
-/** The PEM certificate blocks of a file, split by marker search (no regex over the file), at most 256. */
-function pemBlocks(text: string): string[] {
-  const begin = '-----BEGIN CERTIFICATE-----';
-  const end = '-----END CERTIFICATE-----';
+/**
+ * The PEM blocks of one label in a text, split by marker search (no regex over untrusted input), at most `max`: the
+ * one splitter for certificate bundles, CRL files and the CLI's certificate files.
+ */
+export function pemBlocks(text: string, label: string, max: number): string[] {
+  const begin = `-----BEGIN ${label}-----`;
+  const end = `-----END ${label}-----`;
   const out: string[] = [];
   let at = text.indexOf(begin);
-  while (at >= 0 && out.length < MAX_BUNDLE_CERTS) {
+  while (at >= 0 && out.length < max) {
     const stop = text.indexOf(end, at);
     if (stop < 0) break;
     out.push(text.slice(at, stop + end.length));
-    at = text.indexOf(begin, stop);
+    at = text.indexOf(begin, stop + end.length);
   }
   return out;
 }
@@ -143,7 +146,7 @@ export function fileHasDevCaCertificate(path: string): boolean {
 /** The same judgement on PEM text already read (a certificate rotation checks what it is about to serve). */
 export function pemHasDevCaCertificate(text: string): boolean {
   const devName = (name: string): boolean => name.split('\n').includes(`O=${DEV_CA_ORGANIZATION}`);
-  for (const block of pemBlocks(text)) {
+  for (const block of pemBlocks(text, 'CERTIFICATE', MAX_BUNDLE_CERTS)) {
     try {
       const cert = new X509Certificate(block);
       if (devName(cert.issuer) || devName(cert.subject)) return true;

@@ -14,6 +14,7 @@ import './reflect-shim.js';
 import * as x509 from '@peculiar/x509';
 import { GatehouseError } from '../core/errors.js';
 import type { DevCa } from './devca.js';
+import { pemBlocks } from './certificate.js';
 
 const MAX_PEM_BYTES = 1_048_576;
 const MAX_CRLS = 64;
@@ -29,27 +30,14 @@ export interface CrlInfo {
 
 const invalid = (message: string, cause?: unknown): GatehouseError => new GatehouseError('GH_TLS_CRL_INVALID', message, cause === undefined ? {} : { cause });
 
-/** PEM blocks of one label, split by marker search (no regex over the file). */
-function pemBlocks(text: string, label: string, max: number): string[] {
-  const begin = `-----BEGIN ${label}-----`;
-  const end = `-----END ${label}-----`;
-  const out: string[] = [];
-  for (let at = text.indexOf(begin); at >= 0; at = text.indexOf(begin, at + begin.length)) {
-    const stop = text.indexOf(end, at);
-    if (stop < 0) break;
-    if (out.length === max) throw invalid(`the file holds more than ${max} ${label} blocks`);
-    out.push(text.slice(at, stop + end.length));
-  }
-  return out;
-}
-
 /**
  * The CRLs of a file, labelled as OpenSSL reads them: RFC 7468's "X509 CRL"; the bare "CRL" some tools write (as
  * @peculiar/x509 does) is relabelled, or OpenSSL would not load it.
  */
 function crlBlocks(text: string): string[] {
-  const bare = pemBlocks(text, 'CRL', MAX_CRLS).map((b) => `-----BEGIN X509 CRL-----${b.slice('-----BEGIN CRL-----'.length, -'-----END CRL-----'.length)}-----END X509 CRL-----`);
-  const out = [...pemBlocks(text, 'X509 CRL', MAX_CRLS), ...bare];
+  // One more than allowed is asked for, so a file over the limit is refused rather than cut short.
+  const bare = pemBlocks(text, 'CRL', MAX_CRLS + 1).map((b) => `-----BEGIN X509 CRL-----${b.slice('-----BEGIN CRL-----'.length, -'-----END CRL-----'.length)}-----END X509 CRL-----`);
+  const out = [...pemBlocks(text, 'X509 CRL', MAX_CRLS + 1), ...bare];
   if (out.length > MAX_CRLS) throw invalid(`the file holds more than ${MAX_CRLS} CRLs`);
   return out;
 }
