@@ -35,6 +35,8 @@ async function call(agent: string, name: string, args: Json, id = 1): Promise<Js
     method: 'POST',
     headers: { authorization: `Bearer ${tokens[agent]}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
     body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }),
+    // The demo's SSE keep-alive comments would keep a lost answer from ever tripping undici's body timeout.
+    signal: AbortSignal.timeout(30_000),
   });
   const text = await res.body.text();
   const json = String(res.headers['content-type'] ?? '').includes('text/event-stream') ? (/^data: (.*)$/m.exec(text)?.[1] ?? 'null') : text;

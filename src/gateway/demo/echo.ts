@@ -73,9 +73,20 @@ export async function startEchoServer(port = 0): Promise<{ server: Server; url: 
       else res.destroy();
     });
   });
+  return listenDemo(server, port);
+}
+
+/** Listens on loopback; a failed listen (the port taken, say) rejects instead of leaving the start waiting. */
+export async function listenDemo(server: Server, port: number): Promise<{ server: Server; url: string }> {
   server.keepAliveTimeout = 60_000;
   // exclusive: in a worker process (server.workers) each worker listens itself, not through the supervisor.
-  await new Promise<void>((resolve) => server.listen({ port, host: '127.0.0.1', exclusive: true }, resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const { port: bound } = server.address() as AddressInfo;
   return { server, url: `http://127.0.0.1:${bound}` };
 }

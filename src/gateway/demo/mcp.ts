@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
+import { listenDemo } from './echo.js';
 
 /**
  * The built-in demo MCP upstream (streamable HTTP, stateless) with seed 001's tools. Every tool is simulated:
@@ -176,13 +176,18 @@ async function handle(req: IncomingMessage, res: ServerResponse, pool: McpServer
   }
   const server = pool.pop() ?? buildDemoMcpServer();
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-  res.on('close', () => {
-    transport.close().then(
-      () => (pool.length < POOL_MAX ? pool.push(server) : void server.close()),
-      () => void server.close(),
-    );
+  const connected = server.connect(transport);
+  // Closed only once connected: a client gone during the connect must not return a server to the pool whose
+  // transport is set after the close (the next request would find it "already connected").
+  res.once('close', () => {
+    connected
+      .then(() => transport.close())
+      .then(
+        () => (pool.length < POOL_MAX ? pool.push(server) : void server.close()),
+        () => void server.close(),
+      );
   });
-  await server.connect(transport);
+  await connected;
   await transport.handleRequest(req, res, parsed?.value);
 }
 
@@ -200,9 +205,5 @@ export async function startMcpServer(port = 0): Promise<{ server: Server; url: s
       } else res.destroy();
     });
   });
-  server.keepAliveTimeout = 60_000;
-  // exclusive: in a worker process (server.workers) each worker listens itself, not through the supervisor.
-  await new Promise<void>((resolve) => server.listen({ port, host: '127.0.0.1', exclusive: true }, resolve));
-  const { port: bound } = server.address() as AddressInfo;
-  return { server, url: `http://127.0.0.1:${bound}` };
+  return listenDemo(server, port);
 }
