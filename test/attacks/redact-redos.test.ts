@@ -1,5 +1,7 @@
 // ReDoS / super-linear time: every built-in rule, every configured-rule shape we accept, fed 1 MB lines of
-// near-matches. The one timing bound allowed: generous (2 s per MB; linear code takes milliseconds).
+// near-matches. The one timing bound allowed: generous (2 s per MB; the slowest linear case takes about 0.4 s here,
+// a super-linear one minutes). A run over the bound is measured once more and the faster one counts: a busy machine
+// can stall one run, never two in a row by a factor of five, and a super-linear scan is slow every time.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRedactor } from '../../src/redact/index.js';
@@ -12,10 +14,14 @@ const fill = (unit: string) => unit.repeat(Math.ceil(MB / unit.length)).slice(0,
 const redactor = createRedactor({ isolated: true, keys: ['x-session-seal'], paths: ['/srv/vault'] });
 redactor.addKnownSecret('KnownSecretValue-1234567890');
 
-function timed(input: string): number {
-  const t0 = performance.now();
-  redactor.redactText(input);
-  return performance.now() - t0;
+function timed(input: string, r: { redactText(s: string): string } = redactor): number {
+  const once = () => {
+    const t0 = performance.now();
+    r.redactText(input);
+    return performance.now() - t0;
+  };
+  const first = once();
+  return first < LIMIT_MS ? first : Math.min(first, once());
 }
 
 /** Near-matches built from a trigger: the trigger alone, with a body that never completes, with separators. */
@@ -72,10 +78,9 @@ describe('every built-in rule runs in linear time on 1 MB of near-matches', () =
     const many = createRedactor({ isolated: true });
     for (let i = 0; i < 5000; i++) many.addKnownSecret(`tok_${i.toString(36).padStart(6, '0')}_abcdefgh`);
     const input = fill('tok_000001_abcdefg ');
-    const t0 = performance.now();
-    const out = many.redactText(input);
-    assert.ok(performance.now() - t0 < LIMIT_MS);
-    assert.equal(out, input); // near-misses only: nothing to redact
+    const ms = timed(input, many);
+    assert.ok(ms < LIMIT_MS, `${ms.toFixed(0)} ms`);
+    assert.equal(many.redactText(input), input); // near-misses only: nothing to redact
   });
 });
 
@@ -89,9 +94,7 @@ describe('accepted configured rules run in linear time', () => {
   const custom = createRedactor({ isolated: true, rules, allow: [{ pattern: 'int_0{32}' }] });
   for (const input of [fill('session='), fill('session=a'), fill('int_'), fill('int_aaaa'), fill('TICKET-1234'), fill('secret="'), `secret="${fill('a')}`]) {
     test(`on ${JSON.stringify(input.slice(0, 24))}…`, () => {
-      const t0 = performance.now();
-      custom.redactText(input);
-      const ms = performance.now() - t0;
+      const ms = timed(input, custom);
       assert.ok(ms < LIMIT_MS, `${ms.toFixed(0)} ms`);
     });
   }
