@@ -3,9 +3,10 @@
  * Key material never appears in an error message or a log line.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GatehouseError } from '../core/errors.js';
+import { createFileOnce } from '../core/files.js';
 
 export const SIGNING_KEY_FILE = 'audit-signing.key';
 export const PUBLIC_KEY_FILE = 'audit-signing.pub';
@@ -59,16 +60,22 @@ export interface KeyPairFiles {
   keyId: string;
 }
 
-/** `gatehouse audit keygen`: writes a new Ed25519 key pair, the private half 0600. Never overwrites. */
+/**
+ * `gatehouse audit keygen`: writes a new Ed25519 key pair, the private half 0600. Never overwrites: a second keygen
+ * must not replace the key old checkpoints were signed with (GH_KEY_EXISTS), and of two processes generating the
+ * default key on a first start one wins and the other reads its key (loadSigningKey).
+ */
 export function writeKeyPair(dir: string, names = { private: SIGNING_KEY_FILE, public: PUBLIC_KEY_FILE }): KeyPairFiles {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const privateKeyFile = join(dir, names.private);
   const publicKeyFile = join(dir, names.public);
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  // 'wx': fail if it exists, so a second keygen never replaces the key old checkpoints were signed with.
-  writeFileSync(privateKeyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
-  chmodSync(privateKeyFile, 0o600);
-  writeFileSync(publicKeyFile, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644, flag: 'wx' });
+  if (!createFileOnce(privateKeyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), 0o600)) {
+    throw new GatehouseError('GH_KEY_EXISTS', undefined, { detail: `${privateKeyFile} exists: it is not replaced` });
+  }
+  // The public half is a copy of what the private file now holds: replaced if a crash left an old one behind.
+  const pub = publicKey.export({ type: 'spki', format: 'pem' });
+  if (!createFileOnce(publicKeyFile, pub, 0o644)) writeFileSync(publicKeyFile, pub, { mode: 0o644 });
   return { privateKeyFile, publicKeyFile, keyId: keyId(publicKey) };
 }
 
@@ -98,7 +105,14 @@ export function loadSigningKey(opts: SigningKeyOptions): SigningKey {
     let file = opts.privateKeyFile;
     if (!file) {
       file = join(opts.stateDir, SIGNING_KEY_FILE);
-      if (!existsSync(file)) writeKeyPair(opts.stateDir);
+      if (!existsSync(file)) {
+        try {
+          writeKeyPair(opts.stateDir);
+        } catch (e) {
+          // Another process (a second worker, a CLI command) generated it first: use theirs.
+          if (!(e instanceof GatehouseError && e.code === 'GH_KEY_EXISTS')) throw e;
+        }
+      }
     }
     checkPrivateFile(file);
     privateKey = parsePrivateKey(readFileSync(file, 'utf8'), file);
@@ -157,7 +171,8 @@ export function loadHmacKey(opts: HmacKeyOptions): Buffer {
       throw new GatehouseError('GH_CRYPTO_KEY_INVALID', 'The audit HMAC key is missing.', { detail: `${file} does not exist` });
     }
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
+    // Two processes starting at once keep the one key that got its name first.
+    createFileOnce(file, randomBytes(32).toString('base64url') + '\n', 0o600);
   }
   checkPrivateFile(file);
   const key = readFileSync(file, 'utf8').trim();

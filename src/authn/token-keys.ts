@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
+import { createFileOnce } from '../core/files.js';
 import { randomId } from '../core/ids.js';
 import { registerAuthSecret } from './secret-registry.js';
 
@@ -118,16 +119,7 @@ export function ensureTokenSecrets(stateDir: string, opts: { clock?: Clock } = {
   ensureSecretsDir(stateDir);
   if (!existsSync(path)) {
     const file: KeyFile = { version: 1, keys: [newEntry(now)] };
-    try {
-      const fd = openSync(path, 'wx', 0o600);
-      try {
-        writeFileSync(fd, JSON.stringify(file, null, 2) + '\n');
-      } finally {
-        closeSync(fd);
-      }
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
+    createFileOnce(path, JSON.stringify(file, null, 2) + '\n', 0o600);
   }
   return keyringFromFile(readKeyFile(path), path, now);
 }

@@ -90,6 +90,7 @@ export const ERROR_CODES = {
   GH_CRYPTO_KEY_INVALID: { status: 500, message: 'The key is invalid.' },
   GH_CRYPTO_KEY_SHREDDED: { status: 410, message: 'The key was destroyed; the data is unrecoverable.' },
   GH_KEY_FILE_PERMISSIONS: { status: 500, message: 'A key file is readable by other users.' },
+  GH_KEY_EXISTS: { status: 409, message: 'A key file already exists and is not replaced.' },
   GH_CRYPTO_KEY_EXHAUSTED: { status: 503, message: 'The key reached its encryption limit and could not be rotated.' },
   GH_CRYPTO_EXPIRED: { status: 400, message: 'The encrypted token has expired.' },
   GH_CRYPTO_REQUIRED: { status: 400, message: 'This route accepts only encrypted request bodies.' },
