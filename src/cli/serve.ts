@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { loadCliConfig, configOption } from './context.js';
 import type { CliContext, Command, ParsedArgs } from './types.js';
 import { str, writeLine } from './types.js';
-import { configDigest, recordGatewayStart, recordGatewayStop, startGateway, type Gateway } from '../gateway/start.js';
+import { configDigest, gatehouseVersion, recordGatewayStart, recordGatewayStop, startGateway, type Gateway } from '../gateway/start.js';
+import { startMetricsServer } from '../gateway/metrics-server.js';
+import { renderMetrics } from '../gateway/metrics.js';
 import { configFromSupervisor, currentWorker, supervise, workerConfig, workerCount, type WorkerIdentity, type WorkerMessage } from '../gateway/workers.js';
 import { MAX_WORKERS } from '../config/schema/server.js';
 import { GatehouseError } from '../core/errors.js';
@@ -16,6 +18,13 @@ import { createRedactor } from '../redact/index.js';
 import { reopenLogFiles } from '../redact/logger.js';
 import type { AuditEmitter } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
+import type { CollectedSnapshot } from '../gateway/metrics.js';
+
+/** The metrics address as configured (a supervisor's listener is not known to the worker that prints the banner). */
+function metricsUrlOf(cfg: GatehouseConfig): string {
+  const listen = cfg.metrics.listen;
+  return `http://${listen}${cfg.metrics.path}`;
+}
 
 function banner(gw: Gateway, cfg: GatehouseConfig, workers = 1): string {
   const lines = [`Gatehouse is listening on ${gw.url} (${cfg.profile} profile${workers > 1 ? `, ${workers} workers` : ''})`];
@@ -30,6 +39,7 @@ function banner(gw: Gateway, cfg: GatehouseConfig, workers = 1): string {
   lines.push('  TOKEN=$(npx gatehouse token mint --agent me --scopes readonly --ttl 1h)');
   if (firstHttp) lines.push(`  curl${cacert} -H "Authorization: Bearer $TOKEN" ${gw.url}${firstHttp.prefix.replace(/\/$/, '')}/hello`);
   lines.push(`  curl${cacert} ${gw.url}/healthz`);
+  if (cfg.metrics.enabled) lines.push(`Metrics (Prometheus): ${gw.metricsUrl ?? `${metricsUrlOf(cfg)} (served by the supervisor)`}`);
   return lines.join('\n');
 }
 
@@ -68,6 +78,11 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
     }
     if (msg?.gatehouse === 'reopen-logs') {
       onHangup?.();
+      return;
+    }
+    if (msg?.gatehouse === 'metrics?') {
+      // Before this worker serves there is nothing to count yet: the answer says so, and the scrape need not wait.
+      if (process.connected) process.send?.({ gatehouse: 'metrics', id: msg.id, snapshot: gateway?.metrics?.snapshot() } satisfies WorkerMessage);
       return;
     }
     if (msg?.gatehouse === 'ticket-keys') {
@@ -194,7 +209,11 @@ function superviseWorkers(args: ParsedArgs, cfg: GatehouseConfig, ctx: CliContex
     stopped: (reason: string) => withSupervisorAudit(cfg, ctx, logger, alerts, (audit) => recordGatewayStop(audit, cfg, reason, Date.now() - startedAt)),
   };
   const hangup = cfg.log.file ? { reopenLogs: () => reopenLogs(ctx, ' (supervisor)') } : {};
-  return supervise({ count, config: cfg, ...(alerts ? { alerts } : {}), ...ticketKeys, lifecycle, ...hangup, exec, args: argv, execArgv, cwd: ctx.cwd, env: ctx.env, shutdownTimeoutMs: cfg.server.shutdown_timeout, stderr: ctx.stderr });
+  // One metrics listener for the gateway, here: a scrape sums what every worker counted.
+  const metrics = cfg.metrics.enabled
+    ? { metrics: (collect: () => Promise<CollectedSnapshot[]>) => startMetricsServer(cfg.metrics, async () => renderMetrics(await collect(), { version: gatehouseVersion() }), logger) }
+    : {};
+  return supervise({ count, config: cfg, ...(alerts ? { alerts } : {}), ...ticketKeys, lifecycle, ...hangup, ...metrics, exec, args: argv, execArgv, cwd: ctx.cwd, env: ctx.env, shutdownTimeoutMs: cfg.server.shutdown_timeout, stderr: ctx.stderr });
 }
 
 /**

@@ -5,6 +5,7 @@
 import { productionProblems, type GatehouseConfig } from '../config/index.js';
 import { authProductionProblems } from '../authn/index.js';
 import { tlsProductionProblems, upstreamTlsProductionProblems } from '../tls/index.js';
+import { isLoopbackHost, listenHost } from './outcome.js';
 
 /** URL schemes are case-insensitive (RFC 3986 §3.1): `HTTPS://` is a TLS upstream too, with its route's tls block. */
 export const isHttpsUpstream = (url: string): boolean => /^https:/i.test(url);
@@ -22,7 +23,16 @@ export function productionRefusals(cfg: GatehouseConfig): string[] {
     ...authProductionProblems(cfg),
     ...productionProblems(cfg),
     ...approvalProblems(cfg),
+    ...metricsProblems(cfg),
   ];
+}
+
+/** Metrics on a port others can reach need the token: request counts per route and status map the traffic. */
+export function metricsProblems(cfg: GatehouseConfig): string[] {
+  const m = cfg.metrics;
+  const host = listenHost(m.listen);
+  if (!m.enabled || m.token !== undefined || (host !== undefined && isLoopbackHost(host))) return [];
+  return [`metrics.listen is ${m.listen.slice(0, 64)}, not loopback, and metrics.token is not set: anyone who reaches the port reads the gateway's traffic figures`];
 }
 
 const LOOPBACK_HTTP = /^http:\/\/(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d+)?(\/|$)/i;

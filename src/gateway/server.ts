@@ -15,6 +15,7 @@ import { runPipeline, type Capabilities } from './pipeline.js';
 import { Upstream } from './proxy.js';
 import { sendError, sendJson } from './respond.js';
 import { Router, type Route } from './router.js';
+import { GatewayMetrics } from './metrics.js';
 
 /** What the TLS capability hands the gateway. */
 export interface ServerTlsProvider {
@@ -26,6 +27,8 @@ export interface ServerTlsProvider {
   hsts: string | undefined;
   /** Replaces the session ticket keys (server.workers: the supervisor issues them). */
   setTicketKeys?(keys: Buffer): void;
+  /** The serving certificate's notAfter, ms since the epoch (metrics). */
+  notAfter?(): number;
 }
 
 export interface GatewayParts {
@@ -48,11 +51,13 @@ export interface RunningGateway {
   /** Graceful: stop accepting, drain in-flight requests up to the deadline, then close. */
   close(deadlineMs?: number): Promise<void>;
   readonly inflight: number;
+  /** Request counts and gauges for the metrics listener (metrics.enabled). */
+  metrics: GatewayMetrics | undefined;
 }
 
-function parseListen(listen: string): { host: string; port: number } {
+export function parseListen(listen: string, field = 'server.listen'): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(listen);
-  if (!m) throw new GatehouseError('GH_CONFIG_INVALID', `server.listen: expected HOST:PORT, got "${listen.slice(0, 64)}"`);
+  if (!m) throw new GatehouseError('GH_CONFIG_INVALID', `${field}: expected HOST:PORT, got "${listen.slice(0, 64)}"`);
   return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
 }
 
@@ -67,6 +72,20 @@ function listenError(e: NodeJS.ErrnoException, host: string, port: number): Erro
   const reason = LISTEN_REASONS.get(e.code ?? '') ?? 'the listener could not be opened';
   const shown = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return new GatehouseError('GH_LISTEN_FAILED', `cannot listen on ${shown}: ${reason}${e.code ? ` (${e.code})` : ''}`, { cause: e });
+}
+
+/** Listens; a failure rejects with GH_LISTEN_FAILED naming the address and the reason. */
+export function listenOn(server: Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    // Only the listen attempt's error: once listening, this handler is removed, so a later server error is not
+    // swallowed by a promise that has already settled.
+    const onListenError = (e: NodeJS.ErrnoException): void => reject(listenError(e, host, port));
+    server.once('error', onListenError);
+    server.listen(port, host, () => {
+      server.off('error', onListenError);
+      resolve();
+    });
+  });
 }
 
 /** Whether the request carries a body: a non-zero Content-Length or any Transfer-Encoding (Node allows no other framing). */
@@ -122,6 +141,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   // Building the per-request log object costs; skip it entirely when info lines would be dropped anyway.
   const logRequests = (logger as { isLevelEnabled?: (l: string) => boolean }).isLevelEnabled?.('info') ?? true;
   let inflight = 0;
+  let metrics: GatewayMetrics | undefined;
   let shuttingDown = false;
   let drained: (() => void) | undefined;
 
@@ -228,6 +248,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       const err = toGatehouseError(e);
       const id = requestId();
       sendJson(res, err.status, errorBody(err, id), { 'x-request-id': id });
+      metrics?.observe('-', req.method ?? '', err.status, 0, err.code);
       if (logRequests) logger.info({ req_id: id, method: req.method, path: (req.url ?? '').split('?', 1)[0]?.slice(0, 256), status: err.status, code: err.code }, 'request');
       return;
     }
@@ -266,6 +287,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       await fail(ex, e);
     } finally {
       inflight--;
+      metrics?.observe(ex.route?.name ?? '-', ex.method, ex.status ?? res.statusCode, (performance.now() - ex.startedAt) / 1000, ex.error?.code);
       if (logRequests) logger.info({ req_id: ex.id, method: ex.method, path: ex.path, route: ex.route?.name, status: ex.status ?? res.statusCode, ms: Math.round((performance.now() - ex.startedAt) * 100) / 100, principal: ex.principal?.id, code: ex.error?.code }, 'request');
       if (shuttingDown && inflight === 0) drained?.();
     }
@@ -294,6 +316,14 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   if (limits.max_requests_per_socket > 0) server.maxRequestsPerSocket = limits.max_requests_per_socket;
   const guard = new ConnectionGuard(limits.max_connections, limits.max_connections_per_ip, caps.connectionRate ? { table: caps.connectionRate, exempt: isTrustedProxy, now: Date.now } : undefined);
   guard.attach(server);
+  metrics = cfg.metrics.enabled
+    ? new GatewayMetrics({
+        inflight: () => inflight,
+        connections: () => guard.open,
+        auditHealthy: () => caps.audit.healthy(),
+        ...(tls?.notAfter ? { certificateNotAfter: tls.notAfter } : {}),
+      })
+    : undefined;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // Malformed requests (CL.TE, bad header characters, oversized headers, timeouts) are answered and closed; nothing is forwarded.
     if (!socket.writable) {
@@ -312,16 +342,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   }
 
   const { host, port } = parseListen(listen ?? cfg.server.listen);
-  await new Promise<void>((resolve, reject) => {
-    // Only the listen attempt's error: once listening, this handler is removed, so a later server error is not
-    // swallowed by a promise that has already settled.
-    const onListenError = (e: NodeJS.ErrnoException): void => reject(listenError(e, host, port));
-    server.once('error', onListenError);
-    server.listen(port, host, () => {
-      server.off('error', onListenError);
-      resolve();
-    });
-  });
+  await listenOn(server, host, port);
   const addr = server.address() as AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
 
@@ -333,6 +354,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     get inflight() {
       return inflight;
     },
+    metrics,
     async close(deadlineMs = cfg.server.shutdown_timeout) {
       if (shuttingDown) return;
       shuttingDown = true;
@@ -344,6 +366,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       guard.destroyAll();
       await closed;
       tls?.close();
+      metrics?.close();
       await Promise.all([...upstreams.values()].map((u) => u.destroy()));
     },
   };

@@ -17,6 +17,8 @@ import { createServerTlsProvider } from './tls.js';
 import { assertProductionReady, developmentWarnings, isHttpsUpstream } from './production.js';
 import { createUpstreamTls } from '../tls/index.js';
 import { listenGateway, type RunningGateway, type ServerTlsProvider } from './server.js';
+import { startMetricsServer, type MetricsServer } from './metrics-server.js';
+import { renderMetrics } from './metrics.js';
 import type { Limits } from '../limits/index.js';
 
 export interface StartOptions {
@@ -43,6 +45,8 @@ export interface Gateway extends RunningGateway {
   limits: Limits;
   /** The dev CA certificate clients should trust (development, generated). */
   caCertPath: string | undefined;
+  /** Where the metrics listener answers (metrics.enabled, one process; under workers the supervisor runs it). */
+  metricsUrl: string | undefined;
 }
 
 /**
@@ -67,6 +71,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
   // Set once gateway.start is recorded; the first close records gateway.stop and clears it.
   let startedAt: number | undefined;
   const upstreamUrls = new Map<string, string>();
+  let metricsServer: MetricsServer | undefined;
   let echoUrl: string | undefined;
   let mcpUrl: string | undefined;
   try {
@@ -110,15 +115,29 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
       opts.listen,
     );
     const close = running.close.bind(running);
+    const metrics = running.metrics;
+    // A worker's counts go to its supervisor, which runs the one listener for all of them.
+    if (metrics && !opts.worker) {
+      try {
+        metricsServer = await startMetricsServer(cfg.metrics, async () => renderMetrics([{ snapshot: metrics.snapshot() }], { version: gatehouseVersion() }), logger);
+      } catch (e) {
+        await running.close(0);
+        await capabilities.close();
+        throw e;
+      }
+    }
     gateway = Object.assign(running, {
       config: cfg,
       limits: capabilities.limits,
       caCertPath: tls?.caCertPath,
+      metricsUrl: metricsServer?.url,
       setTicketKeys: (keys: Buffer) => tls?.provider.setTicketKeys?.(keys),
       async close(deadlineMs?: number, reason = 'close') {
         // Once, by the first close (a second one, a test's cleanup say, does not record its own reason).
         const since = startedAt;
         startedAt = undefined;
+        // First: a scrape during the drain would report a gateway that is going away.
+        await metricsServer?.close();
         await close(deadlineMs);
         // After the drain (the last requests' records are queued before it), before the audit log closes.
         if (since !== undefined) {
@@ -164,7 +183,8 @@ export function configDigest(cfg: GatehouseConfig, redactor: Redactor = createRe
 }
 
 let packageVersion: string | undefined;
-function gatehouseVersion(): string {
+/** This package's version (package.json), for the audit trail and metrics. */
+export function gatehouseVersion(): string {
   if (packageVersion === undefined) {
     try {
       // src/gateway/ and dist/gateway/ are both two levels below the package root.

@@ -20,6 +20,7 @@ export async function createServerTlsProvider(
     setTicketKeys: (keys) => serverTls.setTicketKeys(keys),
     clientCert: clientCertIdentity,
     hsts: hstsHeader(tlsCfg),
+    notAfter: () => Date.parse(serverTls.describe().not_after),
     ...(mtls ? { checkClient: (identity) => checkClientAllowed(identity, tlsCfg) } : {}),
   };
   return { provider, caCertPath: serverTls.devCa?.caCertPath };

@@ -16,6 +16,7 @@ import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { GatehouseConfig } from '../config/index.js';
 import { GatehouseError } from '../core/errors.js';
+import { checkSnapshot, type CollectedSnapshot, type MetricsSnapshot } from './metrics.js';
 
 /** Set in each worker's environment as `INDEX/COUNT` (1-based). */
 export const WORKER_ENV = 'GATEHOUSE_WORKER';
@@ -112,7 +113,10 @@ export type WorkerMessage =
   | { gatehouse: 'rate-usage'; usage: Array<[number, string, number]> }
   | { gatehouse: 'ticket-keys'; keys: Uint8Array }
   /** SIGHUP reached the supervisor: reopen the log files (logrotate renamed them). */
-  | { gatehouse: 'reopen-logs' };
+  | { gatehouse: 'reopen-logs' }
+  /** A scrape of the supervisor's metrics listener: each worker answers with its counts. */
+  | { gatehouse: 'metrics?'; id: number }
+  | { gatehouse: 'metrics'; id: number; snapshot: MetricsSnapshot | undefined };
 
 const isMessage = (m: unknown, kind: WorkerMessage['gatehouse']): boolean =>
   typeof m === 'object' && m !== null && (m as { gatehouse?: unknown }).gatehouse === kind;
@@ -160,7 +164,15 @@ export interface SuperviseOptions {
    * own (this function) and asks every worker to reopen theirs.
    */
   reopenLogs?: () => void;
+  /**
+   * The metrics listener (metrics.enabled), started once every worker serves and closed when they are gone. `collect`
+   * asks each worker for its counts and waits up to 1 s: a worker that does not answer comes back without a snapshot.
+   */
+  metrics?: (collect: () => Promise<CollectedSnapshot[]>) => Promise<{ close(): Promise<void> }>;
 }
+
+/** How long a scrape waits for the workers' counts. */
+const METRICS_WAIT_MS = 1000;
 
 /**
  * Runs the workers until SIGTERM or SIGINT (then drains them) or until they cannot be kept running. Returns the
@@ -192,6 +204,22 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
   let url: string | undefined;
   let finish!: () => void;
   const finished = new Promise<void>((r) => (finish = r));
+  // Scrapes waiting for the workers' answers, by request id.
+  let scrapeId = 0;
+  const scrapes = new Map<number, { answers: Map<number, MetricsSnapshot | undefined>; expected: number; done: () => void }>();
+  const collectMetrics = async (): Promise<CollectedSnapshot[]> => {
+    const id = ++scrapeId;
+    const asked = [...workers].filter(([, w]) => w.isConnected());
+    const answers = new Map<number, MetricsSnapshot | undefined>();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, METRICS_WAIT_MS);
+      scrapes.set(id, { answers, expected: asked.length, done: () => (clearTimeout(timer), resolve()) });
+      for (const [, w] of asked) w.send({ gatehouse: 'metrics?', id } satisfies WorkerMessage);
+      if (asked.length === 0) scrapes.get(id)?.done();
+    });
+    scrapes.delete(id);
+    return Array.from({ length: o.count }, (_, i) => ({ worker: i + 1, snapshot: answers.get(i + 1) }));
+  };
 
   /** Forks worker `index`; resolves true once it serves, or the code it exits with first (1 when none). */
   const start = (index: number): Promise<true | number> =>
@@ -207,6 +235,13 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
         if (isMessage(m, 'alert')) {
           const record = (m as { record?: unknown }).record;
           if (o.alerts && record !== null && typeof record === 'object') o.alerts.observe(record as Record<string, unknown>);
+          return;
+        }
+        if (isMessage(m, 'metrics')) {
+          const scrape = scrapes.get(Number((m as { id?: unknown }).id));
+          if (!scrape || scrape.answers.has(index)) return;
+          scrape.answers.set(index, checkSnapshot((m as { snapshot?: unknown }).snapshot));
+          if (scrape.answers.size >= scrape.expected) scrape.done();
           return;
         }
         if (isMessage(m, 'config?')) {
@@ -302,6 +337,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
     process.on('SIGHUP', onHangup);
   }
   let recorded = false;
+  let metricsListener: { close(): Promise<void> } | undefined;
 
   try {
     // Worker 1 alone first: a first start generates the dev CA, signing secrets and the store schema exactly once.
@@ -318,6 +354,15 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
     } else {
       const pids = [...workers.values()].map((w) => w.process.pid as number);
       say(`${o.count} workers serving (pids ${pids.join(', ')})`);
+      if (o.metrics) {
+        try {
+          metricsListener = await o.metrics(collectMetrics);
+        } catch (e) {
+          say(`the metrics listener could not be started (${describe(e)}): stopping the gateway`);
+          exitCode = 1;
+          stop('metrics listener failed');
+        }
+      }
       if (o.lifecycle && url !== undefined) {
         try {
           await o.lifecycle.started(url);
@@ -336,6 +381,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
   } finally {
     if (killTimer) clearTimeout(killTimer);
     if (rotation) clearInterval(rotation);
+    await metricsListener?.close();
     await o.alerts?.close();
     for (const [signal, onSignal] of handlers) process.off(signal, onSignal);
   }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../../core/durations.js';
 import { parseBytes } from '../../core/bytes.js';
+import { ipMatcher } from '../../core/net.js';
 
 type Parse = (v: string | number) => number;
 const checked = (parse: Parse) => (v: string | number, ctx: z.RefinementCtx): number => {
@@ -48,3 +49,13 @@ export const section = <T extends z.ZodRawShape>(shape: T) =>
   z.strictObject(shape).prefault({} as z.input<z.ZodObject<T, z.core.$strict>>);
 
 export const scopeName = z.string().regex(/^[A-Za-z0-9_.:*-]{1,128}$/, 'a scope is letters, digits and _.:*- (at most 128)');
+
+/** An IP address or CIDR (IPv4 or IPv6), checked as node's BlockList will read it. */
+export const ipOrCidr = () =>
+  z.string().min(1).superRefine((v, ctx) => {
+    try {
+      ipMatcher([v]);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  });

@@ -9,7 +9,7 @@ import { encryptionSection } from './encryption.js';
 import { limitsSection } from './limits.js';
 import { redactSection } from './redact.js';
 import { secretsSection } from './secrets.js';
-import { logSection, routeSchema, serverSection, storeSection } from './server.js';
+import { logSection, metricsSection, routeSchema, serverSection, storeSection } from './server.js';
 
 /**
  * The one closed schema: every key Gatehouse understands, with every default in one place.
@@ -35,6 +35,7 @@ export const configSchema = z.strictObject({
   demo: section({ enabled: z.boolean().default(false) }),
   store: storeSection,
   log: logSection,
+  metrics: metricsSection,
   auth: authSection,
   authz: authzSection,
   approval: approvalSection,

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { ipMatcher } from '../../core/net.js';
-import { duration, section, timerDuration } from './common.js';
+import { duration, ipOrCidr, section, timerDuration } from './common.js';
 
 /** A rate as written: `10/sec`, `1000/s`, `60/min`, `500/hour`, `10000/day`, or a bare number (per second). */
 export interface Rate {
@@ -113,13 +112,7 @@ export const limitsSection = section({
      */
     per: z.array(z.enum(['ip', 'principal'])).min(1).default(['ip']).transform((p) => [...new Set(p)]),
     /** Addresses or CIDRs never locked out (monitoring, a NAT you vouch for). */
-    exempt: z.array(z.string().min(1).superRefine((v, ctx) => {
-      try {
-        ipMatcher([v]);
-      } catch (e) {
-        ctx.addIssue({ code: 'custom', message: (e as Error).message });
-      }
-    })).default([]),
+    exempt: z.array(ipOrCidr()).default([]),
     /** How often lockouts made elsewhere (another worker or gateway, the CLI) are read from the state store. */
     poll: timerDuration('250ms').refine((ms) => ms >= 10, 'at least 10ms'),
   }),

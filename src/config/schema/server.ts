@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bytes, duration, filePath, section, timerDuration } from './common.js';
+import { bytes, duration, filePath, ipOrCidr, section, timerDuration } from './common.js';
 import { identityHeadersSchema, upstreamAuthSchema } from './secrets.js';
 
 /** More worker processes than this is a typo, not a deployment. */
@@ -151,6 +151,22 @@ export const routeSchema = z.strictObject({
   // Public routes run no body stages (identify and throttle only): the requirement could not be enforced there.
   path: ['encryption', 'required'],
   message: 'encryption.required is checked by the policy stages, which a route with auth_required: false skips: require authentication',
+});
+
+/**
+ * Prometheus metrics on a listener of their own (seed 002: "allow TCP 8080 from monitoring"), so the scrape port can be
+ * firewalled apart from the traffic port. Plain HTTP: keep it on loopback or a monitoring network, and set a token
+ * when it is not loopback (production refuses it otherwise).
+ */
+export const metricsSection = section({
+  enabled: z.boolean().default(false),
+  listen: z.string().default('127.0.0.1:9464'),
+  path: z.string().regex(/^\/[A-Za-z0-9._~/-]*$/, 'a path like /metrics').default('/metrics'),
+  /** Scrapers send `Authorization: Bearer <token>` (at least 32 characters); or token_file. */
+  token: z.string().min(32, 'the metrics token must be at least 32 characters').optional(),
+  token_file: filePath().optional(),
+  /** Addresses or CIDRs allowed to scrape; empty = any client that reaches the listener. */
+  allowed_ips: z.array(ipOrCidr()).default([]),
 });
 
 export const storeSection = section({

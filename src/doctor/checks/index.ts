@@ -13,7 +13,7 @@ import { serverChecks } from './server.js';
 import { tlsChecks } from './tls.js';
 
 /** Groups in the order the checklist prints them; a check's group is its id up to the first dot. */
-export const GROUPS = ['profile', 'log', 'server', 'tls', 'auth', 'approval', 'audit', 'limits', 'store', 'state', 'files', 'secrets', 'routes', 'client', 'demo', 'redact', 'config', 'production'] as const;
+export const GROUPS = ['profile', 'log', 'server', 'metrics', 'tls', 'auth', 'approval', 'audit', 'limits', 'store', 'state', 'files', 'secrets', 'routes', 'client', 'demo', 'redact', 'config', 'production'] as const;
 
 export const groupOf = (id: string): string => id.slice(0, id.indexOf('.'));
 

@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import { ipMatcher } from '../../core/net.js';
 import type { CheckDefinition, DoctorContext, Finding, Outcome } from '../types.js';
-import { fail, judged, passed, warn } from '../outcome.js';
+import { fail, isLoopbackHost, judged, listenHost, passed, warn } from '../outcome.js';
 
 /** Addresses spread over each address space: a list matching all of one family's trusts every peer of it. */
 const SPREAD_V4 = ['0.0.0.1', '64.0.0.1', '127.0.0.1', '128.0.0.1', '192.0.2.1', '255.255.255.254'];
@@ -68,6 +68,22 @@ export const serverChecks: CheckDefinition[] = [
     source: 'seed 002 security best practices §4 (network policies); seed 001 threat 1',
     fix: 'List only the addresses of your reverse proxies (or their narrow subnet) in server.trusted_proxies.',
     inspect: trustedProxies,
+  },
+  {
+    id: 'metrics.exposure',
+    title: 'Metrics reachable by monitoring only',
+    source: 'seed 002 network security ("allow TCP 8080 from monitoring"); seed 003 §7 (restrict administrative endpoints)',
+    fix: 'Keep metrics.listen on loopback, or set metrics.token (token_file) and metrics.allowed_ips to your Prometheus servers, and firewall the port.',
+    refusals: /^metrics\.listen$/,
+    inspect({ cfg }) {
+      const m = cfg.metrics;
+      if (!m.enabled) return passed('metrics.enabled is false: no metrics listener');
+      const guards = [m.token !== undefined ? 'a bearer token' : '', m.allowed_ips.length > 0 ? `${m.allowed_ips.length} allowed address ranges` : ''].filter(Boolean);
+      const host = listenHost(m.listen);
+      const where = host !== undefined && isLoopbackHost(host) ? 'loopback' : 'a reachable address';
+      if (where !== 'loopback' && m.allowed_ips.length === 0) return judged([warn(`metrics.listen ${m.listen} answers any client that reaches it${m.token !== undefined ? ' holding the token' : ''}: list your scrapers in metrics.allowed_ips`)], '');
+      return passed(`metrics on ${where} (${m.listen})${guards.length > 0 ? `, guarded by ${guards.join(' and ')}` : ''}`);
+    },
   },
   {
     id: 'store.kind',
