@@ -13,7 +13,7 @@ import { request } from 'undici';
 import { startServe } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
 import { statusOverNewConnection as get } from '../helpers/raw-http.js';
-import { startRecordingUpstream } from '../helpers/gateway.js';
+import { metricSample, startRecordingUpstream } from '../helpers/gateway.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gh-metrics-workers-'));
 const token = 'scrape-token-for-the-workers-test-0123';
@@ -59,10 +59,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const value = (text: string, series: string): number | undefined => {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-};
+const value = metricSample;
 
 test('two workers, one scrape: the requests both served are summed, each worker is up, the supervisor serves the port', async () => {
   const gw = await startServe(['--config', config, '--listen', '127.0.0.1:0'], { GATEHOUSE_HOME: join(dir, 'home'), GATEHOUSE_ENV: 'development' });

@@ -9,15 +9,11 @@ import { request } from 'undici';
 import { validateConfig } from '../../src/config/index.js';
 import { productionRefusals } from '../../src/doctor/index.js';
 import { checkSnapshot, DURATION_BUCKETS, GatewayMetrics, renderMetrics, type MetricsSnapshot } from '../../src/gateway/metrics.js';
-import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { metricSample, startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const gauges = { inflight: () => 2, connections: () => 3, auditHealthy: () => true };
 
-/** The value of one sample line, by its exact name and label set; undefined when absent. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
+const sample = metricSample;
 
 describe('registry and text format', () => {
   test('counts per route, method and status; refusals by code; a cumulative histogram whose +Inf bucket is the count', () => {

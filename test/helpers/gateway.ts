@@ -83,3 +83,9 @@ export async function startTestGateway(raw: Record<string, unknown>, opts: Start
     },
   });
 }
+
+/** The value of one Prometheus sample line, by its exact name and label set; undefined when absent. */
+export function metricSample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
