@@ -68,12 +68,19 @@ export async function startTestGateway(raw: Record<string, unknown>, opts: Start
   const server = (raw['server'] ?? {}) as Record<string, unknown>;
   // Test routes are public unless a test says otherwise: the proxy core is tested without the identity stages.
   if (Array.isArray(raw['routes'])) raw = { ...raw, routes: (raw['routes'] as Record<string, unknown>[]).map((r) => ({ auth_required: false, ...r })) };
-  const cfg: GatehouseConfig = validateConfig(
-    { ...raw, state_dir: stateDir, server: { ...server, tls: { enabled: opts.tls !== undefined, ...((server['tls'] as object) ?? {}) } } },
-    { env: opts.env ?? {} },
-  );
   const log = memoryLogger();
-  const gw = await startGateway(cfg, { listen: '127.0.0.1:0', logger: log, ...opts });
+  let gw: Gateway;
+  try {
+    const cfg: GatehouseConfig = validateConfig(
+      { ...raw, state_dir: stateDir, server: { ...server, tls: { enabled: opts.tls !== undefined, ...((server['tls'] as object) ?? {}) } } },
+      { env: opts.env ?? {} },
+    );
+    gw = await startGateway(cfg, { listen: '127.0.0.1:0', logger: log, ...opts });
+  } catch (e) {
+    // A start a test expects to fail (a config error, a port in use) leaves no state directory behind.
+    rmSync(stateDir, { recursive: true, force: true });
+    throw e;
+  }
   return Object.assign(gw, {
     stateDir,
     log,
