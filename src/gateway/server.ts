@@ -74,14 +74,17 @@ function listenError(e: NodeJS.ErrnoException, host: string, port: number): Erro
   return new GatehouseError('GH_LISTEN_FAILED', `cannot listen on ${shown}: ${reason}${e.code ? ` (${e.code})` : ''}`, { cause: e });
 }
 
-/** Listens; a failure rejects with GH_LISTEN_FAILED naming the address and the reason. */
-export function listenOn(server: Server, host: string, port: number): Promise<void> {
+/**
+ * Listens; a failure rejects with GH_LISTEN_FAILED naming the address and the reason. `exclusive`: in a worker process
+ * the socket is this process's own, not one shared through the cluster supervisor (the demo upstreams).
+ */
+export function listenOn(server: Server, host: string, port: number, exclusive = false): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     // Only the listen attempt's error: once listening, this handler is removed, so a later server error is not
     // swallowed by a promise that has already settled.
     const onListenError = (e: NodeJS.ErrnoException): void => reject(listenError(e, host, port));
     server.once('error', onListenError);
-    server.listen(port, host, () => {
+    server.listen({ port, host, exclusive }, () => {
       server.off('error', onListenError);
       resolve();
     });

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenOn } from '../server.js';
 
 /**
  * The built-in demo HTTP upstream: echoes what it received (method, path, query, headers, body) so an operator can
@@ -76,17 +77,11 @@ export async function startEchoServer(port = 0): Promise<{ server: Server; url: 
   return listenDemo(server, port);
 }
 
-/** Listens on loopback; a failed listen (the port taken, say) rejects instead of leaving the start waiting. */
+/** Listens on loopback; a failed listen (the port taken, say) is GH_LISTEN_FAILED, not a start left waiting. */
 export async function listenDemo(server: Server, port: number): Promise<{ server: Server; url: string }> {
   server.keepAliveTimeout = 60_000;
   // exclusive: in a worker process (server.workers) each worker listens itself, not through the supervisor.
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, '127.0.0.1', port, true);
   const { port: bound } = server.address() as AddressInfo;
   return { server, url: `http://127.0.0.1:${bound}` };
 }
