@@ -13,7 +13,7 @@ import { generateKey } from '../crypto/primitives.js';
 import { openCrypto, type CryptoRuntime } from '../crypto/runtime.js';
 import { configOption, loadCliConfig, openCliAudit, openCliStore } from './context.js';
 import type { CliContext, Command, ParsedArgs } from './types.js';
-import { bool, str, writeLine } from './types.js';
+import { bool, operator, str, writeLine } from './types.js';
 
 type AuditOpener = (cfg: GatehouseConfig, ctx: CliContext) => Promise<AuditEmitter & { close(): Promise<void> }>;
 
@@ -45,7 +45,6 @@ async function audited(openAudit: AuditOpener, cfg: GatehouseConfig, ctx: CliCon
   }
 }
 
-const operator = (ctx: CliContext): string => `cli:${ctx.env['USER'] ?? ctx.env['LOGNAME'] ?? 'unknown'}`;
 
 const generate: Command = {
   name: 'generate',

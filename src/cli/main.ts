@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { GatehouseError } from '../core/errors.js';
+import { gatehouseVersion } from '../core/version.js';
 import { ConfigError } from '../config/error.js';
 import { nearestKey } from '../config/schema-walk.js';
 import { commands, loadCommands } from './commands.js';
@@ -8,15 +8,6 @@ import type { CliContext, Command, OptionSpec, ParsedArgs } from './types.js';
 import { writeLine } from './types.js';
 
 const EXIT_USAGE = 2;
-
-function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
 
 function optionLines(options: Record<string, OptionSpec> | undefined): string[] {
   if (!options) return [];
@@ -72,7 +63,7 @@ export async function runCli(argv: string[], partial: Partial<CliContext> = {}):
     return args.length === 0 ? EXIT_USAGE : 0;
   }
   if (args[0] === '--version' || args[0] === '-v') {
-    writeLine(ctx.stdout, version());
+    writeLine(ctx.stdout, gatehouseVersion());
     return 0;
   }
   const entry = commands.find((c) => c.name === args[0]);

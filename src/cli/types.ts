@@ -56,6 +56,9 @@ export function writeLine(stream: Writable, line = ''): void {
   stream.write(line + '\n');
 }
 
+/** Who ran a command, for the audit trail: cli:<login name>. */
+export const operator = (ctx: Pick<CliContext, 'env'>): string => `cli:${ctx.env['USER'] ?? ctx.env['LOGNAME'] ?? 'unknown'}`;
+
 /** The --config option every command that reads the configuration takes. */
 export const configOption: Record<string, OptionSpec> = {
   config: { type: 'string', short: 'c', value: 'FILE', description: 'configuration file (default: the embedded default)' },

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gatehouseVersion } from '../core/version.js';
 import { GatehouseError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { AuditEmitter, Logger } from '../core/types.js';
@@ -182,20 +183,7 @@ export function configDigest(cfg: GatehouseConfig, redactor: Redactor = createRe
   return createHash('sha256').update(shown).digest('hex');
 }
 
-let packageVersion: string | undefined;
-/** This package's version (package.json), for the audit trail and metrics. */
-export function gatehouseVersion(): string {
-  if (packageVersion === undefined) {
-    try {
-      // src/gateway/ and dist/gateway/ are both two levels below the package root.
-      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-      packageVersion = typeof pkg.version === 'string' ? pkg.version.slice(0, 64) : 'unknown';
-    } catch {
-      packageVersion = 'unknown';
-    }
-  }
-  return packageVersion;
-}
+export { gatehouseVersion };
 
 /** `<state_dir>/last-config.sha256`: the digest of the last recorded start, so a start need not scan the audit log. */
 const LAST_CONFIG_FILE = 'last-config.sha256';
