@@ -11,6 +11,7 @@ export * as approval from './approval/index.js';
 export * as audit from './audit/index.js';
 export * as crypto from './crypto/index.js';
 export * as secrets from './secrets/index.js';
+export * as backup from './backup/index.js';
 export * as redact from './redact/index.js';
 export * as limits from './limits/index.js';
 export * as doctor from './doctor/index.js';

@@ -27,6 +27,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'client', load: async () => (await import('./client.js')).clientCommand },
   { name: 'secrets', load: async () => (await import('./secrets.js')).secretsCommand },
   { name: 'redact', load: async () => (await import('./redact.js')).redactCommand },
+  { name: 'backup', load: async () => (await import('./backup.js')).backupCommand },
   { name: 'doctor', load: async () => (await import('./doctor.js')).doctorCommand },
 ];
 

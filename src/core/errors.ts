@@ -95,6 +95,13 @@ export const ERROR_CODES = {
   GH_CRYPTO_EXPIRED: { status: 400, message: 'The encrypted token has expired.' },
   GH_CRYPTO_REQUIRED: { status: 400, message: 'This route accepts only encrypted request bodies.' },
 
+  // --- backup ----------------------------------------------------------------
+  GH_BACKUP_INVALID: { status: 400, message: 'The backup is malformed or fails its checks.' },
+  GH_BACKUP_KEY_MISMATCH: { status: 400, message: 'The backup was made with another key.' },
+  GH_BACKUP_FAILED: { status: 500, message: 'The backup could not be made.' },
+  GH_BACKUP_TARGET_EXISTS: { status: 409, message: 'The restore target already holds state.' },
+  GH_BACKUP_TARGET_BUSY: { status: 409, message: 'A running process uses the restore target.' },
+
   // --- redact ----------------------------------------------------------------
   GH_REDACT_RULE_UNSAFE: { status: 500, message: 'A redaction rule is not safe to run.' },
 

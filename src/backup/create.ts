@@ -1,0 +1,276 @@
+/**
+ * `gatehouse backup create`: one encrypted, authenticated file holding what a gateway needs to come back after a
+ * disk is lost (seed 003 §5 "Configure regular database backups", §10 "Plan for backup and disaster recovery";
+ * seed 004 "Implement backup and recovery procedures"): the state directory (token and audit keys, the dev CA, the
+ * users file …), a consistent snapshot of the SQLite store taken with SQLite's online backup while gateways keep
+ * writing, and the audit trail up to its last complete line.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, createWriteStream, fstatSync, fsyncSync, lstatSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, type Stats } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative, sep } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import Database from 'better-sqlite3';
+import { systemClock, type Clock } from '../core/clock.js';
+import { GatehouseError } from '../core/errors.js';
+import { randomId } from '../core/ids.js';
+import { gatehouseVersion } from '../core/version.js';
+import { createEncryptStream } from '../crypto/stream.js';
+import {
+  ARCHIVE_MAGIC, BACKUP_AAD, backupKeyId, checkEntryPath, isInside, encodeRecord, FORMAT, FORMAT_VERSION, MAX_FILES, STORE_ENTRY,
+  type BackupRoot, type EndEntry, type FileRecord, type HeadRecord,
+} from './format.js';
+
+/** Where a gateway's state lives (absolute paths), as its configuration says. */
+export interface BackupLayout {
+  stateDir: string;
+  auditDir: string;
+  /** The active audit file's name (audit.file). */
+  auditFile: string;
+  /** The SQLite store; absent for the memory store. */
+  storePath?: string | undefined;
+}
+
+export interface CreateBackupOptions extends BackupLayout {
+  /** The backup file to write (atomically: a temporary file renamed into place). */
+  out: string;
+  /** 32-byte backup key. */
+  key: Buffer;
+  /** Replace an existing `out`. */
+  force?: boolean;
+  clock?: Clock;
+}
+
+export interface BackupReport {
+  path: string;
+  created_at: string;
+  files: number;
+  /** Bytes of file content inside. */
+  bytes: number;
+  /** Size of the backup file and its SHA-256, to check copies of it. */
+  size: number;
+  sha256: string;
+  key_id: string;
+  entries: EndEntry[];
+  /** What was left out, and why (symbolic links, sockets, names that are not plain). */
+  skipped: string[];
+}
+
+const READ_CHUNK = 64 * 1024;
+const MAX_WALK_DEPTH = 16;
+const failed = (detail: string, cause?: unknown) =>
+  new GatehouseError('GH_BACKUP_FAILED', `The backup could not be made: ${detail}.`, { detail, ...(cause ? { cause } : {}) });
+
+/** Locks, lock requests and temporary files: state of a moment, never restored. */
+const TRANSIENT = /(?:\.lock|\.want|\.tmp)$|^\.[^/]*\.tmp/;
+
+
+interface Planned {
+  record: FileRecord;
+  abs: string;
+  /** Read only this much (the audit file's last complete line); default: the size at open. */
+  cutAtLastLine?: boolean;
+}
+
+/** Regular files under `dir` (recursive), skipping what `skip` names; symlinks and special files are reported, not followed. */
+function walk(dir: string, root: BackupRoot, skip: (abs: string) => boolean, skipped: string[], out: Planned[], depth = 0, base = dir): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && depth === 0) return;
+    throw failed(`cannot list ${root}/${relative(base, dir)}`, e);
+  }
+  for (const name of names) {
+    const abs = join(dir, name);
+    const rel = relative(base, abs).split(sep).join('/');
+    if (skip(abs) || TRANSIENT.test(name)) continue;
+    let st: Stats;
+    try {
+      st = lstatSync(abs);
+    } catch {
+      continue; // removed since the listing
+    }
+    if (st.isDirectory()) {
+      if (depth + 1 >= MAX_WALK_DEPTH) skipped.push(`${root}/${rel}: deeper than ${MAX_WALK_DEPTH} levels`);
+      else walk(abs, root, skip, skipped, out, depth + 1, base);
+      continue;
+    }
+    if (!st.isFile()) {
+      skipped.push(`${root}/${rel}: ${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}`);
+      continue;
+    }
+    try {
+      checkEntryPath(rel);
+    } catch {
+      skipped.push(`${root}/${rel.slice(0, 200)}: not a plain file name`);
+      continue;
+    }
+    out.push({ record: { root, path: rel, mode: st.mode & 0o777, size: 0 }, abs });
+  }
+}
+
+/** The offset just past the last line break before `size`, or 0. */
+function lastLineEnd(fd: number, size: number): number {
+  const buf = Buffer.allocUnsafe(READ_CHUNK);
+  let end = size;
+  while (end > 0) {
+    const start = Math.max(0, end - READ_CHUNK);
+    const n = readSync(fd, buf, 0, end - start, start);
+    const at = buf.subarray(0, n).lastIndexOf(0x0a);
+    if (at !== -1) return start + at + 1;
+    end = start;
+  }
+  return 0;
+}
+
+/** One file's record and content, read through an open descriptor: a file replaced meanwhile is read as it was. */
+async function* fileRecords(p: Planned, done: EndEntry[]): AsyncGenerator<Buffer> {
+  let fd: number;
+  try {
+    fd = openSync(p.abs, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // removed since the listing (audit retention, a rotation)
+    throw failed(`cannot read ${p.record.root}/${p.record.path}`, e);
+  }
+  try {
+    const st = fstatSync(fd);
+    const size = p.cutAtLastLine ? lastLineEnd(fd, st.size) : st.size;
+    const record: FileRecord = { ...p.record, mode: st.mode & 0o777, size };
+    yield encodeRecord('F', record);
+    const hash = createHash('sha256');
+    let at = 0;
+    while (at < size) {
+      const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - at));
+      const n = readSync(fd, buf, 0, buf.length, at);
+      if (n === 0) throw failed(`${p.record.root}/${p.record.path} shrank while it was read`);
+      const piece = n === buf.length ? buf : buf.subarray(0, n);
+      hash.update(piece);
+      at += n;
+      yield piece;
+    }
+    done.push({ ...record, sha256: hash.digest('hex') });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** SQLite's online backup into a private directory: a consistent copy while other connections write. */
+async function snapshotStore(storePath: string, into: string): Promise<string> {
+  const target = join(into, STORE_ENTRY);
+  let db: Database.Database;
+  try {
+    db = new Database(storePath, { fileMustExist: true, timeout: 5000 });
+  } catch (e) {
+    throw failed('the state store cannot be opened', e);
+  }
+  try {
+    await db.backup(target);
+  } catch (e) {
+    throw failed('the state store could not be copied', e);
+  } finally {
+    db.close();
+  }
+  return target;
+}
+
+/** Writes a backup of `opts` to `opts.out`. */
+export async function createBackup(opts: CreateBackupOptions): Promise<BackupReport> {
+  if (opts.key.length !== 32) throw new TypeError('a backup key is 32 bytes');
+  for (const [what, dir] of [['state directory', opts.stateDir], ['audit directory', opts.auditDir]] as const) {
+    if (isInside(opts.out, dir)) throw new GatehouseError('GH_USAGE', `write the backup outside the ${what}: a copy of it inside would be backed up next time`);
+  }
+  const clock = opts.clock ?? systemClock;
+  const created = new Date(clock.now()).toISOString();
+  const skipped: string[] = [];
+  const planned: Planned[] = [];
+  const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-backup-'));
+  const temp = join(dirname(opts.out), `.${basename(opts.out)}.${randomId(6)}.tmp`);
+  try {
+    if (opts.storePath) {
+      const snap = await snapshotStore(opts.storePath, scratch);
+      planned.push({ record: { root: 'store', path: STORE_ENTRY, mode: 0o600, size: 0 }, abs: snap });
+    }
+    const store = opts.storePath;
+    const isStoreFile = (abs: string) => store !== undefined && (abs === store || abs === `${store}-wal` || abs === `${store}-shm` || abs === `${store}-journal`);
+    const auditInsideState = isInside(opts.auditDir, opts.stateDir);
+    walk(opts.stateDir, 'state', (abs) => isStoreFile(abs) || (auditInsideState && abs === opts.auditDir), skipped, planned);
+    const active = join(opts.auditDir, opts.auditFile);
+    const auditPlanned: Planned[] = [];
+    walk(opts.auditDir, 'audit', isStoreFile, skipped, auditPlanned);
+    for (const p of auditPlanned) if (p.abs === active) p.cutAtLastLine = true;
+    planned.push(...auditPlanned);
+    if (planned.length > MAX_FILES) throw failed(`more than ${MAX_FILES} files to back up`);
+
+    const head: HeadRecord = {
+      format: FORMAT, version: FORMAT_VERSION, created_at: created, gatehouse_version: gatehouseVersion(),
+      source: { state_dir: opts.stateDir, audit_dir: opts.auditDir, audit_file: opts.auditFile, store: opts.storePath ?? null },
+    };
+    const entries: EndEntry[] = [];
+    async function* archive(): AsyncGenerator<Buffer> {
+      yield ARCHIVE_MAGIC;
+      yield encodeRecord('H', head);
+      for (const p of planned) yield* fileRecords(p, entries);
+      yield encodeRecord('E', { files: entries.length, bytes: entries.reduce((n, e) => n + e.size, 0), entries });
+    }
+    const keyId = backupKeyId(opts.key);
+    const digest = createHash('sha256');
+    let size = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        digest.update(chunk);
+        size += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    let exists = false;
+    try {
+      lstatSync(opts.out);
+      exists = true;
+    } catch {
+      // not there: the usual case
+    }
+    if (exists && !opts.force) throw new GatehouseError('GH_USAGE', `${basename(opts.out)} exists; use --force to replace it`);
+    await pipeline(
+      Readable.from(archive()),
+      createEncryptStream({ id: keyId, algorithm: 'aes-256-gcm', material: opts.key }, { aad: BACKUP_AAD }),
+      tap,
+      createWriteStream(temp, { flags: 'wx', mode: 0o600 }),
+    );
+    const fd = openSync(temp, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, opts.out);
+    syncDir(dirname(opts.out));
+    return {
+      path: opts.out, created_at: created, files: entries.length, bytes: entries.reduce((n, e) => n + e.size, 0),
+      size, sha256: digest.digest('hex'), key_id: keyId, entries, skipped,
+    };
+  } catch (e) {
+    try {
+      unlinkSync(temp);
+    } catch {
+      // never created
+    }
+    throw e;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** fsync of a directory, so a rename in it survives a crash (not possible on every platform: best effort). */
+export function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Windows and some file systems cannot fsync a directory.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
