@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { startTestGateway } from '../helpers/gateway.js';
 
@@ -23,5 +24,7 @@ test('close() is bounded even while a client holds a stream open on a demo upstr
     assert.ok(closed, `close() still waiting after ${Date.now() - started} ms on the demo server's open stream`);
   } finally {
     if (!closed) gw.server.closeAllConnections();
+    // close() was the subject here, not stop(): the state directory is removed by hand.
+    rmSync(gw.stateDir, { recursive: true, force: true });
   }
 });
