@@ -34,14 +34,21 @@ export interface SecretsDeps {
 export function openSecrets(cfg: SecretsConfig, deps: SecretsDeps): SecretsRuntime {
   let opened: Promise<SecretStore> | undefined;
   const vault = (): Promise<SecretStore> => {
-    opened ??= Promise.resolve().then(() => SecretStore.open({
-      store: deps.store,
-      master: loadMasterKey(cfg, { stateDir: deps.stateDir, profile: deps.profile, ...(deps.env ? { env: deps.env } : {}) }),
-      kdfIterations: cfg.kdf_iterations,
-      maxVersions: cfg.max_versions,
-      maxValueBytes: cfg.max_value_bytes,
-      ...(deps.clock ? { clock: deps.clock } : {}),
-    }));
+    const load = () => loadMasterKey(cfg, { stateDir: deps.stateDir, profile: deps.profile, ...(deps.env ? { env: deps.env } : {}) });
+    opened ??= Promise.resolve().then(() => {
+      const master = load();
+      return SecretStore.open({
+        store: deps.store,
+        master,
+        // A key file (configured, or the generated development key) can hold the new key after a rotation while the
+        // gateway runs; an environment variable cannot change under a running process.
+        ...(master.source !== 'env' ? { reloadMaster: load } : {}),
+        kdfIterations: cfg.kdf_iterations,
+        maxVersions: cfg.max_versions,
+        maxValueBytes: cfg.max_value_bytes,
+        ...(deps.clock ? { clock: deps.clock } : {}),
+      });
+    });
     // A failed open (no key yet, wrong key) is tried again on the next use rather than remembered.
     opened.catch(() => {
       opened = undefined;

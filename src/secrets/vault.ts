@@ -10,6 +10,7 @@
  * gateways keep serving. `rekey` makes a new root generation and re-encrypts every value under it (each record in its
  * own atomic update); `prune` then drops roots no value uses. See docs/secrets.md.
  */
+import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
@@ -47,7 +48,16 @@ export interface SecretStoreOptions {
   maxVersions?: number;
   maxValueBytes?: number;
   clock?: Clock;
+  /**
+   * Reads the master key source again (a key file an operator pointed at the new key after `rotate-master`). Called
+   * when the store's key check no longer matches this process's key, at most once per MASTER_RELOAD_MS; a key that
+   * passes the check replaces the old one. Absent (a key from the environment, fixed for the process): no reload.
+   */
+  reloadMaster?: () => MasterKeySource;
 }
+
+/** How often a process whose master key was rotated away re-reads its key source. */
+export const MASTER_RELOAD_MS = 5000;
 
 export interface SetOptions {
   /** Who wrote it (recorded with the version; never a secret). */
@@ -95,6 +105,10 @@ export class SecretStore {
   readonly #maxValueBytes: number;
   readonly #iterations: number;
   #master: Buffer;
+  readonly #reloadMaster: (() => MasterKeySource) | undefined;
+  #lastReload = Number.NEGATIVE_INFINITY;
+  /** SHA-256 of the material last read and found wrong: the same material is not derived again (PBKDF2 is slow). */
+  #lastReloadDigest: string | undefined;
   #roots = new Map<number, Buffer>();
   #current: number;
   #ownerKeys = new Map<string, Buffer>();
@@ -106,6 +120,7 @@ export class SecretStore {
     this.#maxValueBytes = opts.maxValueBytes ?? 65_536;
     this.#iterations = opts.kdfIterations ?? 600_000;
     this.#master = master;
+    this.#reloadMaster = opts.reloadMaster;
     this.#current = meta.current;
     this.#loadRoots(meta);
   }
@@ -149,10 +164,41 @@ export class SecretStore {
     const have = this.#roots.get(gen);
     if (have) return have;
     const meta = parseMeta(await this.#store.get(NS_SECRETS, META_KEY));
-    if (meta && constantTimeEqual(masterCheck(this.#master), meta.check)) this.#loadRoots(meta);
+    if (meta && (constantTimeEqual(masterCheck(this.#master), meta.check) || (await this.#adoptReloadedMaster(meta)))) this.#loadRoots(meta);
     const root = this.#roots.get(gen);
     if (!root) throw meta && meta.roots[gen] ? mismatch('the store was sealed with another master key since this process opened it') : corrupt(`root key ${gen} is gone`);
     return root;
+  }
+
+  /**
+   * After `rotate-master` elsewhere, this process's key no longer passes the store's check, and a root made since
+   * (`rekey`) is wrapped under the new key only. Re-reads the key source (rate-limited) and adopts a key that passes.
+   */
+  async #adoptReloadedMaster(meta: MetaRecord): Promise<boolean> {
+    const now = this.#clock.now();
+    if (!this.#reloadMaster || now - this.#lastReload < MASTER_RELOAD_MS) return false;
+    this.#lastReload = now;
+    let src: MasterKeySource;
+    try {
+      src = this.#reloadMaster();
+    } catch {
+      return false; // the file is unreadable right now (being replaced): the next attempt may succeed
+    }
+    const digest = createHash('sha256').update(src.material).digest('base64');
+    if (src.kdf !== meta.kdf.alg || digest === this.#lastReloadDigest) {
+      src.material.fill(0);
+      return false;
+    }
+    const key = await deriveMasterKey(src, meta.kdf);
+    src.material.fill(0);
+    if (!constantTimeEqual(masterCheck(key), meta.check)) {
+      key.fill(0);
+      this.#lastReloadDigest = digest;
+      return false;
+    }
+    this.#master.fill(0);
+    this.#master = key;
+    return true;
   }
 
   #ownerKey(gen: number, root: Buffer, owner: string): Buffer {

@@ -19,6 +19,7 @@ import { generateDevCertificates } from '../../src/tls/index.js';
 import { openStore } from '../../src/store/index.js';
 import { memoryLogger, startRecordingUpstream } from '../helpers/gateway.js';
 import { until } from '../helpers/until.js';
+import { cli } from '../helpers/cli.js';
 import { AUDIENCE, BASIC_CLIENT, signingJwk, startProvider } from '../helpers/oidc.js';
 
 const STORE_SECRET = 'inv-token-7b1e0c55d2a94f3e';
@@ -156,6 +157,34 @@ describe('upstream credentials from secrets', () => {
       const audit = auditText(s.stateDir);
       assert.match(audit, /"event_type":"secrets.reload"/);
       assert.ok(!audit.includes('rotated-token-0f9e8d7c6b5a') && !audit.includes(STORE_SECRET));
+    } finally {
+      await gw.close(2000);
+      await upstream.close();
+      await s.close();
+    }
+  });
+
+  test('rotate-master and rekey --prune from the CLI while the gateway runs: it re-reads the replaced development key file and keeps serving', async () => {
+    const upstream = await startRecordingUpstream();
+    const s = await setup([{ name: 'inv', prefix: '/inv', upstream: upstream.url, auth_required: true, upstream_auth: { bearer: 'secret:inventory_token' } }]);
+    await s.setSecret('inventory_token', STORE_SECRET);
+    const gw = await start(s);
+    try {
+      const auth = { authorization: `Bearer ${await mint(s.cfg)}` };
+      assert.equal((await get(`${gw.url}/inv/a`, auth)).status, 200);
+      const config = join(s.dir, 'gatehouse.yaml');
+      writeFileSync(config, `state_dir: ${s.stateDir}\nsecrets:\n  file_dir: ${s.dir}\n`);
+      const keyFile = join(s.stateDir, 'keys', 'secrets-master.key');
+      const before = readFileSync(keyFile, 'utf8');
+      const rotated = await cli(['secrets', 'rotate-master', '--config', config], { env: {} });
+      assert.equal(rotated.code, 0, rotated.stderr);
+      assert.notEqual(readFileSync(keyFile, 'utf8'), before, 'the generated key file holds a new key');
+      const rekeyed = await cli(['secrets', 'rekey', '--prune', '--config', config], { env: {} });
+      assert.equal(rekeyed.code, 0, rekeyed.stderr);
+      // The value is now sealed under a root only the new key wraps, and the old root is pruned.
+      const res = await get(`${gw.url}/inv/b`, auth);
+      assert.equal(res.status, 200, res.body);
+      assert.equal(upstream.requests.at(-1)?.headers['authorization'], `Bearer ${STORE_SECRET}`);
     } finally {
       await gw.close(2000);
       await upstream.close();

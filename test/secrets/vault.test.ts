@@ -8,6 +8,7 @@ import type { StateStore } from '../../src/core/store.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { openStore } from '../../src/store/index.js';
 import { NS_SECRETS, SecretStore, type MasterKeySource } from '../../src/secrets/index.js';
+import { MASTER_RELOAD_MS } from '../../src/secrets/vault.js';
 import { rejectionCode } from '../helpers/error-code.js';
 
 const START = Date.UTC(2026, 0, 1);
@@ -149,6 +150,45 @@ describe('SecretStore', () => {
     // The old ciphertext, put back, cannot be opened: its root is gone.
     await store.put(NS_SECRETS, 'global/a', before);
     assert.equal(await code(other.get('global', 'a')), 'GH_SECRETS_CORRUPT');
+  });
+
+  test('after rotate-master and rekey elsewhere, a running store re-reads its key source and adopts the new key (rate-limited)', async () => {
+    const { store, open, clock } = setup();
+    let current = key(1);
+    let reads = 0;
+    const reloadMaster = (): MasterKeySource => {
+      reads++;
+      return { ...current, material: Buffer.from(current.material) };
+    };
+    const gateway = await SecretStore.open({ store, master: key(1), clock, kdfIterations: 100_000, reloadMaster });
+    const operator = await open(key(1));
+    await operator.set('global', 'db', 'before-rotation-1');
+    assert.equal((await gateway.get('global', 'db')).toString(), 'before-rotation-1');
+    await operator.rotateMaster(key(3));
+    await operator.rekey();
+    // The key file still holds the old key: refused, and the source is not read again within MASTER_RELOAD_MS.
+    assert.equal(await code(gateway.get('global', 'db')), 'GH_SECRETS_MASTER_KEY_MISMATCH');
+    assert.equal(reads, 1);
+    current = key(3);
+    assert.equal(await code(gateway.get('global', 'db')), 'GH_SECRETS_MASTER_KEY_MISMATCH');
+    assert.equal(reads, 1);
+    clock.advance(MASTER_RELOAD_MS);
+    assert.equal((await gateway.get('global', 'db')).toString(), 'before-rotation-1');
+    assert.equal(reads, 2);
+    // New values seal under the new root, and a fresh process on the new key reads them.
+    await gateway.set('global', 'db', 'after-rotation-2');
+    assert.equal((await (await open(key(3))).get('global', 'db')).toString(), 'after-rotation-2');
+  });
+
+  test('without reloadMaster (a key from the environment) a rotated-away store keeps refusing: fail closed', async () => {
+    const { open, clock } = setup();
+    const gateway = await open(key(1));
+    const operator = await open(key(1));
+    await operator.set('global', 'db', 'before-rotation-1');
+    await operator.rotateMaster(key(3));
+    await operator.rekey();
+    clock.advance(MASTER_RELOAD_MS);
+    assert.equal(await code(gateway.get('global', 'db')), 'GH_SECRETS_MASTER_KEY_MISMATCH');
   });
 
   test('bad names, owners and values are GH_SECRET_INVALID; a missing secret is GH_SECRET_NOT_FOUND', async () => {
