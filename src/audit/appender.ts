@@ -18,7 +18,8 @@ import { GENESIS_HASH, bytesAt, readTrailer } from './chain.js';
 import { CHECKPOINT_EVENT, TORN_EVENT, checkpointMessage, signCheckpoint, type CheckpointBody } from './checkpoint.js';
 import { rotatedName } from './files.js';
 import type { SigningKey } from './keys.js';
-import { AppendLock } from './lock.js';
+import { GatehouseError } from '../core/errors.js';
+import { FileLock } from '../core/lock.js';
 import { readChainHead } from './recover.js';
 import { syncDir } from './rotate.js';
 
@@ -41,7 +42,7 @@ export interface AppenderOptions {
   onRotated: (path: string) => void;
   /** Set item.line (sinks want the lines). */
   keepLines: boolean;
-  /** How long the append lock outlives the last batch (AppendLock's default when absent). */
+  /** How long the append lock outlives the last batch (FileLock's default when absent). */
   lockIdleMs?: number;
 }
 
@@ -108,7 +109,7 @@ class LineBuffer {
 export class ChainAppender {
   readonly path: string;
   readonly #o: AppenderOptions;
-  readonly #lock: AppendLock;
+  readonly #lock: FileLock;
   readonly #out = new LineBuffer();
   #fd = -1;
   #seq = 0;
@@ -131,7 +132,8 @@ export class ChainAppender {
   constructor(o: AppenderOptions) {
     this.#o = o;
     this.path = join(o.dir, o.cfg.file);
-    this.#lock = new AppendLock(`${this.path}.lock`, o.lockIdleMs);
+    // A writer kept out past the timeout fails its audit log closed.
+    this.#lock = new FileLock(`${this.path}.lock`, o.lockIdleMs, (detail) => new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail }));
   }
 
   get seq(): number {
@@ -202,7 +204,7 @@ export class ChainAppender {
       ok = true;
     } finally {
       this.#headTrusted = ok;
-      // A failed batch gives the lock back at once; a good one keeps it for the next (AppendLock.relax).
+      // A failed batch gives the lock back at once; a good one keeps it for the next (FileLock.relax).
       if (ok) this.#lock.relax();
       else this.#lock.release();
     }

@@ -357,17 +357,17 @@ describe('audit writer', () => {
   test('a holder whose lock file was taken over stops holding it, instead of writing beside the new holder', async (t) => {
     const state = tempDir(t);
     const { mkdirSync, writeFileSync, readFileSync } = await import('node:fs');
-    const { AppendLock } = await import('../../src/audit/lock.js');
+    const { FileLock } = await import('../../src/core/lock.js');
     mkdirSync(state, { recursive: true });
     const path = join(state, 'audit.jsonl.lock');
-    const lock = new AppendLock(path);
+    const lock = new FileLock(path);
     t.after(() => lock.release());
     assert.equal(await lock.acquire(), false, 'taken');
     lock.relax();
     // Another live process now holds the file (as after two waiters raced for a stale lock): the parent's pid stands in.
     writeFileSync(path, String(process.ppid));
     await new Promise((r) => setTimeout(r, 10));
-    await assert.rejects(lock.acquire(300), (e: unknown) => e instanceof GatehouseError && e.code === 'GH_AUDIT_UNAVAILABLE');
+    await assert.rejects(lock.acquire(300), (e: unknown) => e instanceof GatehouseError && e.code === 'GH_STORE_UNAVAILABLE');
     assert.equal(readFileSync(path, 'utf8'), String(process.ppid), "the other holder's lock is left alone");
     // Once the other holder lets go, the lock is taken afresh (false: the head must be re-read), not "kept".
     const { unlinkSync } = await import('node:fs');
@@ -378,9 +378,9 @@ describe('audit writer', () => {
   test('a kept lock is not given back by the idle timer while a batch is still being written', async (t) => {
     const state = tempDir(t);
     const { existsSync, mkdirSync } = await import('node:fs');
-    const { AppendLock } = await import('../../src/audit/lock.js');
+    const { FileLock } = await import('../../src/core/lock.js');
     mkdirSync(state, { recursive: true });
-    const lock = new AppendLock(join(state, 'audit.jsonl.lock'));
+    const lock = new FileLock(join(state, 'audit.jsonl.lock'));
     t.after(() => lock.release());
     assert.equal(await lock.acquire(), false, 'taken');
     lock.relax();

@@ -1,8 +1,8 @@
 /**
- * A cross-process lock for appending to one audit log: the gateway and CLI commands (token mint, key rotation …)
- * append to the same file and the same chain, one batch at a time. Node has no flock, so the lock is a file
- * created with O_EXCL holding the owner's pid; a lock whose owner is dead (kill -9 while holding it) is stale and
- * taken over.
+ * A cross-process lock on one file, for shared state several processes change: the audit log (the gateway, its
+ * workers and CLI commands append to one file and one chain, one batch at a time) and the token key file (rotations
+ * by operators and by gateway workers). Node has no flock, so the lock is a file created with O_EXCL holding the
+ * owner's pid; a lock whose owner is dead (kill -9 while holding it) is stale and taken over.
  *
  * A lease, not a lock per batch: creating and unlinking the lock file costs about 30 µs, which per batch was most of
  * an audit record's cost on a busy gateway. So `relax()` after a batch keeps the lock while this process keeps
@@ -12,7 +12,7 @@
  * live process, so a CLI command appending during heavy gateway traffic waits milliseconds, not until a timeout.
  */
 import { closeSync, existsSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { GatehouseError } from '../core/errors.js';
+import { GatehouseError } from './errors.js';
 
 const STALE_EMPTY_MS = 5000;
 /** A held lock is given back after this long without a batch. */
@@ -37,9 +37,9 @@ function ownerAlive(pid: number): boolean {
 }
 
 /** Locks this process holds, released synchronously if the process exits without closing its writer. */
-const heldLocks = new Set<AppendLock>();
+const heldLocks = new Set<FileLock>();
 let exitHook = false;
-function track(lock: AppendLock, held: boolean): void {
+function track(lock: FileLock, held: boolean): void {
   if (held) heldLocks.add(lock);
   else heldLocks.delete(lock);
   if (!exitHook && held) {
@@ -50,7 +50,7 @@ function track(lock: AppendLock, held: boolean): void {
   }
 }
 
-export class AppendLock {
+export class FileLock {
   readonly path: string;
   readonly wantPath: string;
   #held = false;
@@ -61,18 +61,23 @@ export class AppendLock {
   #nextOwnCheck = 0;
 
   readonly #idleMs: number;
+  readonly #busy: (detail: string) => Error;
 
-  /** `idleMs`: how long a kept lock outlives its last batch (default IDLE_RELEASE_MS). */
-  constructor(path: string, idleMs = IDLE_RELEASE_MS) {
+  /**
+   * `idleMs`: how long a kept lock outlives its last batch (default IDLE_RELEASE_MS). `busy`: the error acquire()
+   * throws when another live process keeps the lock past the timeout (default GH_STORE_UNAVAILABLE).
+   */
+  constructor(path: string, idleMs = IDLE_RELEASE_MS, busy: (detail: string) => Error = (detail) => new GatehouseError('GH_STORE_UNAVAILABLE', undefined, { detail })) {
     this.path = path;
     this.wantPath = `${path}.want`;
     this.#idleMs = idleMs;
+    this.#busy = busy;
   }
 
   /**
    * Waits (up to timeoutMs) for the lock. Resolves true when this process still held it from an earlier batch (no
-   * other process can have written since), false when it was taken now. Throws GH_AUDIT_UNAVAILABLE when another live
-   * writer keeps it past the timeout.
+   * other process can have written since), false when it was taken now. Throws the constructor's `busy` error when
+   * another live process keeps it past the timeout.
    */
   async acquire(timeoutMs = 10_000): Promise<boolean> {
     if (this.#held) {
@@ -119,7 +124,7 @@ export class AppendLock {
           }
         }
         if (Date.now() > deadline) {
-          throw new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail: `another writer holds the audit lock ${this.path}` });
+          throw this.#busy(`another process holds the lock ${this.path}`);
         }
         await new Promise((r) => setTimeout(r, wait));
       }
