@@ -12,6 +12,7 @@ import { authProductionProblems } from './production.js';
 import { RevocationWatcher } from './revocation.js';
 import { openTokenService } from './setup.js';
 import type { TokenService } from './tokens.js';
+import { TokenKeyRotator, tokenRotationPolicy } from './token-rotation.js';
 import { trustedProxyIdentity } from './trusted-identity.js';
 import { UsageRecorder } from './usage.js';
 
@@ -191,6 +192,12 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     throw refuse(ex, undefined, 'token', new CredentialError('GH_CREDENTIALS_INVALID', 'unrecognised_credential'));
   };
 
+  // auth.token.rotation (last, so nothing above can fail and leave its timer running): the first look before the
+  // gateway serves, then on an unref'd timer; stopped by close().
+  const rotation = tokens ? tokenRotationPolicy(cfg) : undefined;
+  const rotator = rotation ? new TokenKeyRotator({ ...rotation, stateDir: deps.stateDir, clock, audit: deps.audit, logger, tokens }) : undefined;
+  await rotator?.start();
+
   return {
     identify,
     identifyOptional,
@@ -201,6 +208,7 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     methods: methods.map((m) => m.name),
     async close() {
       if (keyTimer) clearInterval(keyTimer);
+      await rotator?.close();
       await revocations.close();
       await usage.close();
       for (const m of methods) await m.close?.();

@@ -8,9 +8,10 @@ export { openTokenService, tokenKeyringFor } from './setup.js';
 export { TokenService, maxTtlFor, isAdminScope, DEFAULT_MAX_TTL, type MintOptions, type MaxTtl, type TokenStatus } from './tokens.js';
 export { verifyTokenString, encodeToken, decodeClaims, keyLookup, TOKEN_PREFIX, type TokenClaims, type VerifiedToken } from './token-format.js';
 export {
-  ensureTokenSecrets, rotateTokenSecret, retireTokenKey, configTokenKeyring, tokenKeyPath,
-  type TokenKey, type TokenKeyring, type RotationResult,
+  ensureTokenSecrets, rotateTokenSecret, rotateTokenSecretIfDue, retireTokenKey, listTokenKeys, configTokenKeyring, tokenKeyPath,
+  type TokenKey, type TokenKeyring, type TokenKeyInfo, type RotationResult, type RotateOptions,
 } from './token-keys.js';
+export { TokenKeyRotator, tokenRotationPolicy, rotationCheckInterval, type TokenRotationPolicy, type TokenKeyRotatorOptions } from './token-rotation.js';
 export { listActiveTokens, revokeTokenId, revocationTarget, NS_TOKENS, NS_REVOKED, NS_USAGE, type IssuedToken, type TokenListEntry } from './token-store.js';
 export { createApiKey, importApiKey, listApiKeys, revokeApiKey, resolveApiKeyId, parseApiKey, NS_API_KEYS, type ApiKeyInfo } from './api-key-store.js';
 export { hashSecret, verifySecret } from './passwords.js';

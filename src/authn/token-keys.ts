@@ -5,6 +5,7 @@ import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import { createFileOnce } from '../core/files.js';
+import { FileLock } from '../core/lock.js';
 import { randomId } from '../core/ids.js';
 import { registerAuthSecret } from './secret-registry.js';
 
@@ -99,11 +100,13 @@ function ensureSecretsDir(stateDir: string): void {
   if (process.platform !== 'win32') chmodSync(dir, 0o700);
 }
 
+const newestOf = (file: KeyFile): KeyFileEntry => file.keys.reduce((a, b) => (b.created_at > a.created_at ? b : a));
+
 function keyringFromFile(file: KeyFile, path: string, now: number): TokenKeyring {
   const keys = new Map<string, TokenKey>();
   for (const e of file.keys) if (e.verify_until === undefined || e.verify_until > now) keys.set(e.kid, toKey(e));
   // The newest key signs; it never carries verify_until.
-  const newest = file.keys.reduce((a, b) => (b.created_at > a.created_at ? b : a));
+  const newest = newestOf(file);
   const signing = keys.get(newest.kid) ?? toKey(newest);
   keys.set(signing.kid, signing);
   return { signing, keys, source: 'state', path };
@@ -127,26 +130,40 @@ export function ensureTokenSecrets(stateDir: string, opts: { clock?: Clock } = {
 export interface RotationResult {
   /** The new signing key id. */
   kid: string;
+  /** The key that signed until now. */
+  previous: string;
   /** Keys still verifying, with their end of overlap. */
   overlapping: { kid: string; verify_until: number | undefined }[];
   /** Keys dropped from the file (overlap over, or retired now). */
   retired: string[];
 }
 
+/** How long a process waits for another's read-modify-write of the key file (each takes milliseconds). */
+const KEY_LOCK_TIMEOUT_MS = 5000;
+
 /**
- * `gatehouse token rotate-secret`: a new key signs from now on; the previous keys verify until now + overlapMs
- * (0 retires them at once — seed 001's response to a leaked secret). Expired overlaps are pruned.
+ * Runs `fn` holding `<key file>.lock` (core/lock.ts: O_EXCL, owner pid, a dead owner's lock taken over), so two
+ * processes rotating or retiring at once — two operators, two gateway workers — cannot lose each other's key. `fn`
+ * must read the file itself, after the lock is taken. A lock held past the timeout is GH_STORE_UNAVAILABLE (503, as
+ * for the users file's lock): the key file is shared state that is busy, not broken.
  */
-export function rotateTokenSecret(stateDir: string, opts: { overlapMs: number; clock?: Clock }): RotationResult {
-  if (!Number.isSafeInteger(opts.overlapMs) || opts.overlapMs < 0) throw new TypeError('overlapMs must be a non-negative integer');
-  const now = (opts.clock ?? systemClock).now();
-  const path = tokenKeyPath(stateDir);
-  ensureTokenSecrets(stateDir, opts);
-  const file = readKeyFile(path);
+async function withKeyFileLock<T>(path: string, timeoutMs: number, fn: () => T): Promise<T> {
+  const lock = new FileLock(`${path}.lock`, undefined, (detail) => new GatehouseError('GH_STORE_UNAVAILABLE', 'The token key file is locked by another process; try again.', { detail }));
+  await lock.acquire(timeoutMs);
+  try {
+    return fn();
+  } finally {
+    lock.release();
+  }
+}
+
+/** The read-modify-write of a rotation, on a file read under the lock. */
+function rotateFile(path: string, file: KeyFile, now: number, overlapMs: number): RotationResult {
+  const previous = newestOf(file).kid;
   const retired: string[] = [];
   const kept: KeyFileEntry[] = [];
   for (const e of file.keys) {
-    const until = Math.min(e.verify_until ?? Number.POSITIVE_INFINITY, now + opts.overlapMs);
+    const until = Math.min(e.verify_until ?? Number.POSITIVE_INFINITY, now + overlapMs);
     if (until <= now) retired.push(e.kid);
     else kept.push({ ...e, verify_until: until });
   }
@@ -154,19 +171,98 @@ export function rotateTokenSecret(stateDir: string, opts: { overlapMs: number; c
   const created = Math.max(now, ...file.keys.map((k) => k.created_at + 1));
   const fresh = { ...newEntry(now), created_at: created };
   writeKeyFile(path, { version: 1, keys: [...kept, fresh] });
-  return { kid: fresh.kid, overlapping: kept.map((k) => ({ kid: k.kid, verify_until: k.verify_until })), retired };
+  return { kid: fresh.kid, previous, overlapping: kept.map((k) => ({ kid: k.kid, verify_until: k.verify_until })), retired };
 }
 
-/** Retires one key at once (it stops verifying); the signing key cannot be retired — rotate first. */
-export function retireTokenKey(stateDir: string, kid: string): boolean {
+export interface RotateOptions {
+  overlapMs: number;
+  clock?: Clock;
+  /** How long to wait for another process's change of the key file (default 5 s). */
+  lockTimeoutMs?: number;
+}
+
+function checkOverlap(overlapMs: number): void {
+  if (!Number.isSafeInteger(overlapMs) || overlapMs < 0) throw new TypeError('overlapMs must be a non-negative integer');
+}
+
+/**
+ * `gatehouse token rotate-secret`: a new key signs from now on; the previous keys verify until now + overlapMs
+ * (0 retires them at once — seed 001's response to a leaked secret). Expired overlaps are pruned. Holds the key
+ * file's lock; GH_STORE_UNAVAILABLE when another process keeps it past lockTimeoutMs.
+ */
+export async function rotateTokenSecret(stateDir: string, opts: RotateOptions): Promise<RotationResult> {
+  checkOverlap(opts.overlapMs);
+  const clock = opts.clock ?? systemClock;
   const path = tokenKeyPath(stateDir);
+  ensureTokenSecrets(stateDir, { clock });
+  return withKeyFileLock(path, opts.lockTimeoutMs ?? KEY_LOCK_TIMEOUT_MS, () => rotateFile(path, readKeyFile(path), clock.now(), opts.overlapMs));
+}
+
+/**
+ * Automatic rotation (auth.token.rotation): rotates only when the signing key was created at least `everyMs` ago,
+ * judged again under the lock on a fresh read — another process (a gateway worker) may just have rotated. So
+ * processes racing on one state directory make exactly one rotation. Undefined when no rotation was due.
+ */
+export async function rotateTokenSecretIfDue(stateDir: string, opts: RotateOptions & { everyMs: number }): Promise<RotationResult | undefined> {
+  checkOverlap(opts.overlapMs);
+  if (!Number.isSafeInteger(opts.everyMs) || opts.everyMs <= 0) throw new TypeError('everyMs must be a positive integer');
+  const clock = opts.clock ?? systemClock;
+  const path = tokenKeyPath(stateDir);
+  ensureTokenSecrets(stateDir, { clock });
+  const due = (file: KeyFile): boolean => newestOf(file).created_at + opts.everyMs <= clock.now();
+  // Unlocked first look: the common answer (not due) costs no lock file.
+  if (!due(readKeyFile(path))) return undefined;
+  return withKeyFileLock(path, opts.lockTimeoutMs ?? KEY_LOCK_TIMEOUT_MS, () => {
+    const file = readKeyFile(path);
+    return due(file) ? rotateFile(path, file, clock.now(), opts.overlapMs) : undefined;
+  });
+}
+
+/** Retires one key at once (it stops verifying); the signing key cannot be retired — rotate first. Holds the lock. */
+export async function retireTokenKey(stateDir: string, kid: string, opts: { lockTimeoutMs?: number } = {}): Promise<boolean> {
+  const path = tokenKeyPath(stateDir);
+  // The file must exist before its lock can be placed beside it (a missing file is the error it was before).
+  statSync(path);
+  return withKeyFileLock(path, opts.lockTimeoutMs ?? KEY_LOCK_TIMEOUT_MS, () => {
+    const file = readKeyFile(path);
+    if (newestOf(file).kid === kid) throw new GatehouseError('GH_USAGE', 'The signing key cannot be retired; rotate the secret first.');
+    const keys = file.keys.filter((k) => k.kid !== kid);
+    if (keys.length === file.keys.length) return false;
+    writeKeyFile(path, { version: 1, keys });
+    return true;
+  });
+}
+
+/** What `gatehouse token keys` and the doctor show of a key: never its bytes. */
+export interface TokenKeyInfo {
+  kid: string;
+  created_at: number;
+  verify_until: number | undefined;
+  /** The key new tokens are signed with (the newest). */
+  signing: boolean;
+  /** Whether it still verifies at `now`. */
+  verifying: boolean;
+}
+
+/**
+ * The state directory's token keys, newest first, without generating any (undefined when there is no key file yet)
+ * and without registering their secrets: nothing of a key but its id and dates leaves this function.
+ */
+export function listTokenKeys(stateDir: string, clock: Clock = systemClock): TokenKeyInfo[] | undefined {
+  const path = tokenKeyPath(stateDir);
+  if (!existsSync(path)) return undefined;
   const file = readKeyFile(path);
-  const newest = file.keys.reduce((a, b) => (b.created_at > a.created_at ? b : a));
-  if (newest.kid === kid) throw new GatehouseError('GH_USAGE', 'The signing key cannot be retired; rotate the secret first.');
-  const keys = file.keys.filter((k) => k.kid !== kid);
-  if (keys.length === file.keys.length) return false;
-  writeKeyFile(path, { version: 1, keys });
-  return true;
+  const now = clock.now();
+  const signing = newestOf(file).kid;
+  return [...file.keys]
+    .sort((a, b) => b.created_at - a.created_at)
+    .map((k) => ({
+      kid: k.kid,
+      created_at: k.created_at,
+      verify_until: k.verify_until,
+      signing: k.kid === signing,
+      verifying: k.kid === signing || k.verify_until === undefined || k.verify_until > now,
+    }));
 }
 
 /** The key file's modification stamp, so a running gateway notices a rotation made by the CLI. */

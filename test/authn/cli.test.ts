@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/main.js';
 import { createAuthenticator, verifyTokenString, keyLookup, ensureTokenSecrets } from '../../src/authn/index.js';
@@ -95,6 +95,48 @@ describe('gatehouse token', () => {
     verifyTokenString(fresh, lookup(), opts);
     assert.equal((await cli(home, ['token', 'rotate-secret', '--overlap', '0'])).code, 0);
     assert.throws(() => verifyTokenString(fresh, lookup(), opts), (e: GatehouseError) => e.code === 'GH_TOKEN_INVALID');
+  });
+
+  test('token keys: kid, created, which signs and until when the others verify — never a key\'s bytes', async (t) => {
+    const home = tempDir(t);
+    const none = await cli(home, ['token', 'keys']);
+    assert.equal(none.code, 0);
+    assert.match(none.err, /no token keys yet/);
+    assert.equal(existsSync(join(home, 'secrets', 'token-keys.json')), false, 'listing creates no key');
+    const first = ensureTokenSecrets(home).signing.kid;
+    const rot = await cli(home, ['token', 'rotate-secret', '--overlap', '7d']);
+    assert.equal(rot.code, 0, rot.err);
+    const second = ensureTokenSecrets(home).signing.kid;
+    const text = await cli(home, ['token', 'keys']);
+    assert.equal(text.code, 0, text.err);
+    const lines = text.out.trim().split('\n');
+    assert.match(lines[0] as string, new RegExp(`^${second}  created \\S+Z  signing$`));
+    assert.match(lines[1] as string, new RegExp(`^${first}  created \\S+Z  verifies until \\S+Z$`));
+    assert.match(lines[2] as string, /no automatic rotation \(auth\.token\.rotation\.every is not set\)/);
+    const json = JSON.parse((await cli(home, ['token', 'keys', '--json'])).out) as { source: string; keys: { kid: string; signing: boolean; verifying: boolean; verify_until: string | null }[] };
+    assert.equal(json.source, 'state');
+    assert.deepEqual(json.keys.map((k) => [k.kid, k.signing, k.verifying]), [[second, true, true], [first, false, true]]);
+    assert.equal(json.keys[0]!.verify_until, null);
+    const secrets = (JSON.parse(readFileSync(join(home, 'secrets', 'token-keys.json'), 'utf8')) as { keys: { secret: string }[] }).keys.map((k) => k.secret);
+    for (const out of [text.out, text.err, JSON.stringify(json)]) for (const secret of secrets) assert.ok(!out.includes(secret), 'a key was printed');
+    // --retire (now under the key file's lock) drops the old one.
+    assert.equal((await cli(home, ['token', 'rotate-secret', '--retire', first])).code, 0);
+    assert.deepEqual((JSON.parse((await cli(home, ['token', 'keys', '--json'])).out) as { keys: { kid: string }[] }).keys.map((k) => k.kid), [second]);
+    const again = await cli(home, ['token', 'rotate-secret', '--retire', first]);
+    assert.equal(again.code, 2);
+    assert.match(again.err, /GH_USAGE: no token key/);
+  });
+
+  test('token keys with auth.token.rotation shows when the next rotation is due', async (t) => {
+    const home = tempDir(t);
+    const config = join(home, 'gatehouse.yaml');
+    writeFileSync(config, 'auth:\n  token:\n    rotation:\n      every: 30d\n');
+    const created = ensureTokenSecrets(home).signing.created_at;
+    const r = await cli(home, ['token', 'keys', '--config', config, '--json']);
+    assert.equal(r.code, 0, r.err);
+    const view = JSON.parse(r.out) as { rotation: Record<string, string> };
+    assert.deepEqual(view.rotation, { every: '30d', overlap: '90d', next_due: new Date(created + 30 * 86_400_000).toISOString(), checked_every: '1h' });
+    assert.match((await cli(home, ['token', 'keys', '--config', config])).out, /automatic rotation every 30d \(overlap 90d\): next due /);
   });
 });
 

@@ -55,7 +55,7 @@ describe('token secrets in the state directory', () => {
     const dir = tempDir(t);
     const { svc: before, clock } = service(dir);
     const old = await before.mint({ agent: 'a', scopes: 'readonly', ttlMs: 30 * D });
-    const r = rotateTokenSecret(dir, { overlapMs: 2 * D, clock });
+    const r = await rotateTokenSecret(dir, { overlapMs: 2 * D, clock });
     assert.notEqual(r.kid, before.keyring.signing.kid);
     const { svc: after } = service(dir, clock);
     const fresh = await after.mint({ agent: 'a', scopes: 'readonly', ttlMs: 30 * D });
@@ -70,7 +70,7 @@ describe('token secrets in the state directory', () => {
     const dir = tempDir(t);
     const { svc, clock } = service(dir);
     const old = await svc.mint({ agent: 'a', scopes: 'readonly', ttlMs: D });
-    const r = rotateTokenSecret(dir, { overlapMs: 0, clock });
+    const r = await rotateTokenSecret(dir, { overlapMs: 0, clock });
     assert.deepEqual(r.retired, [svc.keyring.signing.kid]);
     const { svc: after } = service(dir, clock);
     await rejects(() => after.verify(old.token), 'GH_TOKEN_INVALID', 'unknown_kid');
@@ -79,18 +79,19 @@ describe('token secrets in the state directory', () => {
   test('a running service picks up a rotation made by another process (unknown kid reloads the key file)', async (t) => {
     const dir = tempDir(t);
     const { svc: gateway, clock } = service(dir);
-    rotateTokenSecret(dir, { overlapMs: D, clock });
+    await rotateTokenSecret(dir, { overlapMs: D, clock });
     const { svc: cli } = service(dir, clock);
     const minted = await cli.mint({ agent: 'new', scopes: 'readonly', ttlMs: H });
     assert.equal(gateway.verify(minted.token).claims.sub, 'new');
   });
 
-  test('the signing key cannot be retired; an old one can', (t) => {
+  test('the signing key cannot be retired; an old one can', async (t) => {
     const dir = tempDir(t);
     const first = ensureTokenSecrets(dir).signing.kid;
-    const r = rotateTokenSecret(dir, { overlapMs: D });
-    assert.throws(() => retireTokenKey(dir, r.kid), (e: GatehouseError) => e.code === 'GH_USAGE');
-    assert.equal(retireTokenKey(dir, first), true);
+    const r = await rotateTokenSecret(dir, { overlapMs: D });
+    await assert.rejects(retireTokenKey(dir, r.kid), (e: GatehouseError) => e.code === 'GH_USAGE');
+    assert.equal(await retireTokenKey(dir, first), true);
+    assert.equal(await retireTokenKey(dir, first), false);
     assert.equal(ensureTokenSecrets(dir).keys.has(first), false);
   });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration, filePath, scopeName, section, timerDuration } from './common.js';
+import { formatDuration } from '../../core/durations.js';
 import { TENANT_RE } from '../../core/ids.js';
 
 /**
@@ -15,6 +16,29 @@ const tenant = z.string().regex(TENANT_RE, 'a tenant is letters, digits and ._:-
 const principalName = z.string().regex(/^[A-Za-z0-9._@:+/=-]{1,256}$/, 'a principal is letters, digits and ._@:+/=- (at most 256)');
 const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'a header name is letters, digits and - (at most 64)');
 const httpUrl = z.string().regex(/^https?:\/\/[^\s]{1,2000}$/, 'an http(s) URL');
+
+const HOUR_MS = 3_600_000;
+/** auth.token.rotation.every bounds: hourly at most often, yearly at least (seed 000 rotates every 90 days). */
+export const MIN_ROTATION_EVERY_MS = HOUR_MS;
+export const MAX_ROTATION_EVERY_MS = 365 * 24 * HOUR_MS;
+/**
+ * At most this many earlier keys verifying at once under automatic rotation (overlap / every): each rotation adds one
+ * that stays for the overlap, and the key file is capped at 64 KiB (about 380 keys) — every: 1h with the default 90d
+ * overlap would grow it past the cap within weeks and stop the gateway (GH_CRYPTO_KEY_INVALID).
+ */
+export const MAX_OVERLAPPING_KEYS = 128;
+
+const tokenRotation = section({
+  /** Rotate the signing key when it is this old. Absent: no automatic rotation (`gatehouse token rotate-secret` only). */
+  every: duration()
+    .refine((ms) => ms >= MIN_ROTATION_EVERY_MS, 'at least 1h')
+    .refine((ms) => ms <= MAX_ROTATION_EVERY_MS, 'at most 365d')
+    .optional(),
+  /** How long the previous keys still verify. Absent: auth.token.max_ttl.default, as `token rotate-secret`'s default. */
+  overlap: duration()
+    .refine((ms) => ms >= 1000, 'at least 1s: 0 would make every token stop verifying at each rotation (after a leak, run gatehouse token rotate-secret --overlap 0)')
+    .optional(),
+});
 
 const tokenSection = section({
   /** HMAC secret (seed 001's SYSTEMMANAGER_SHARED_SECRET). Absent: keys generated in <state_dir>/secrets/token-keys.json. */
@@ -33,6 +57,28 @@ const tokenSection = section({
   }),
   /** Tokens longer than this are refused before any decoding. */
   max_length: z.number().int().min(256).max(16_384).default(4096),
+  /** Automatic rotation of the state directory's keys (seed 000 roadmap "Key rotation automation"; seed 001 "Rotate tokens monthly"). */
+  rotation: tokenRotation,
+}).superRefine((t, ctx) => {
+  const every = t.rotation.every;
+  if (every === undefined) return;
+  if (t.secret !== undefined || t.secret_file !== undefined) {
+    const from = t.secret_file !== undefined ? 'auth.token.secret_file' : 'auth.token.secret';
+    ctx.addIssue({
+      code: 'custom',
+      path: ['rotation', 'every'],
+      message: `the signing secret comes from configuration (${from}), which the gateway cannot rotate: remove one of the two (rotate a configured secret by moving it to previous_secrets)`,
+    });
+    return;
+  }
+  const overlap = t.rotation.overlap ?? t.max_ttl.default;
+  if (overlap / every > MAX_OVERLAPPING_KEYS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['rotation', 'every'],
+      message: `every ${formatDuration(every)} with an overlap of ${formatDuration(overlap)} (${t.rotation.overlap === undefined ? 'auth.token.max_ttl.default' : 'auth.token.rotation.overlap'}) keeps more than ${MAX_OVERLAPPING_KEYS} earlier keys verifying: rotate less often, or shorten the overlap`,
+    });
+  }
 });
 
 const jwtIssuer = z

@@ -1,9 +1,43 @@
 /** Authentication (seed 003 §2, seed 001 "Defense Layer 2" and its maximum-security checklist). */
-import type { CheckDefinition } from '../types.js';
-import { judged, passed, showDuration, skipped, warn } from '../outcome.js';
+import { listTokenKeys, tokenRotationPolicy, type TokenKeyInfo } from '../../authn/index.js';
+import type { CheckDefinition, DoctorContext, Outcome } from '../types.js';
+import { days, fail, judged, passed, showDuration, skipped, warn } from '../outcome.js';
 
 /** Seed 001 maximum security: "Token TTL ≤ 24 hours". */
 const MAX_TOKEN_TTL_MS = 24 * 3_600_000;
+
+/** Seed 000 rotates keys every 90 days (rotation_days: 90); seed 001 asks for monthly. Older than this warns. */
+const MAX_KEY_AGE_MS = 90 * 86_400_000;
+
+/**
+ * The state directory's signing key: its age without auth.token.rotation.every (seed 001 "Rotate tokens monthly"),
+ * and an overlap shorter than the token lifetime. Reads the key file's ids and dates only; creates nothing.
+ */
+function tokenRotation({ cfg, production, now }: DoctorContext): Outcome {
+  if (!cfg.auth.methods.includes('token')) return skipped('auth.methods does not include token');
+  const t = cfg.auth.token;
+  if (t.secret !== undefined) return skipped('auth.token.secret comes from configuration: rotate it there (move the old one to previous_secrets)');
+  const policy = tokenRotationPolicy(cfg);
+  if (policy) {
+    const short = policy.overlapMs < t.max_ttl.default;
+    return judged(
+      [short && warn(`auth.token.rotation.overlap is ${showDuration(policy.overlapMs)}, shorter than auth.token.max_ttl.default (${showDuration(t.max_ttl.default)}): a token minted just before a rotation stops verifying before it expires`)],
+      `auth.token.rotation.every is ${showDuration(policy.everyMs)} (overlap ${showDuration(policy.overlapMs)})`,
+    );
+  }
+  let keys: TokenKeyInfo[] | undefined;
+  try {
+    keys = listTokenKeys(cfg.state_dir, { now: () => now });
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    return judged([fail(code === 'GH_KEY_FILE_PERMISSIONS' ? 'the token key file in state_dir is readable by other users: the gateway refuses to start' : 'the token key file in state_dir cannot be read: the gateway refuses to start')], '');
+  }
+  const signing = keys?.find((k) => k.signing);
+  if (!signing) return passed('no token keys in state_dir yet, and auth.token.rotation.every is not set');
+  const age = now - signing.created_at;
+  const detail = `the token signing key ${signing.kid} is ${days(age)} days old and auth.token.rotation.every is not set`;
+  return judged([production && age > MAX_KEY_AGE_MS && warn(`${detail}: rotate it (gatehouse token rotate-secret) or set auth.token.rotation.every`)], detail);
+}
 
 export const authChecks: CheckDefinition[] = [
   {
@@ -68,5 +102,12 @@ export const authChecks: CheckDefinition[] = [
         `auth.token.max_ttl.default is ${showDuration(t.max_ttl.default)}, admin ${showDuration(t.max_ttl.admin)}`,
       );
     },
+  },
+  {
+    id: 'auth.token_rotation',
+    title: 'Token signing keys rotated',
+    source: 'seed 001 recommended security ("Rotate tokens monthly"; future enhancements "Automated token rotation"); seed 000 roadmap ("Key rotation automation")',
+    fix: 'Set auth.token.rotation.every (e.g. 30d): the gateway rotates the signing key itself, old keys verifying for the overlap (default auth.token.max_ttl.default).',
+    inspect: tokenRotation,
   },
 ];
