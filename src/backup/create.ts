@@ -6,12 +6,12 @@
  * writing, and the audit trail up to its last complete line.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createWriteStream, fstatSync, fsyncSync, lstatSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, createWriteStream, fstatSync, fsyncSync, lstatSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
@@ -159,9 +159,11 @@ async function* fileRecords(p: Planned, done: EndEntry[]): AsyncGenerator<Buffer
 /** SQLite's online backup into a private directory: a consistent copy while other connections write. */
 async function snapshotStore(storePath: string, into: string): Promise<string> {
   const target = join(into, STORE_ENTRY);
+  // Loaded here: the native module is needed only when a store is copied (doctor reads this module's marker too).
+  const { default: Sqlite } = await import('better-sqlite3');
   let db: Database.Database;
   try {
-    db = new Database(storePath, { fileMustExist: true, timeout: 5000 });
+    db = new Sqlite(storePath, { fileMustExist: true, timeout: 5000 });
   } catch (e) {
     throw failed('the state store cannot be opened', e);
   }
@@ -173,6 +175,26 @@ async function snapshotStore(storePath: string, into: string): Promise<string> {
     db.close();
   }
   return target;
+}
+
+/** `<state_dir>/last-backup.json`: what the last `backup create` wrote, for `gatehouse doctor` (no key material). */
+export const LAST_BACKUP_FILE = 'last-backup.json';
+
+export interface LastBackup {
+  created_at: string;
+  file: string;
+  sha256: string;
+  files: number;
+  bytes: number;
+  key_id: string;
+}
+
+/** Records a finished backup in the state directory (temporary file, then rename; mode 0600). */
+export function recordLastBackup(stateDir: string, r: BackupReport): void {
+  const marker: LastBackup = { created_at: r.created_at, file: basename(r.path), sha256: r.sha256, files: r.files, bytes: r.bytes, key_id: r.key_id };
+  const tmp = join(stateDir, `.${LAST_BACKUP_FILE}.${randomId(6)}.tmp`);
+  writeFileSync(tmp, JSON.stringify(marker) + '\n', { mode: 0o600, flag: 'wx' });
+  renameSync(tmp, join(stateDir, LAST_BACKUP_FILE));
 }
 
 /** Writes a backup of `opts` to `opts.out`. */
@@ -188,7 +210,9 @@ export async function createBackup(opts: CreateBackupOptions): Promise<BackupRep
   const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-backup-'));
   const temp = join(dirname(opts.out), `.${basename(opts.out)}.${randomId(6)}.tmp`);
   try {
-    if (opts.storePath) {
+    if (opts.storePath && lstatSync(opts.storePath, { throwIfNoEntry: false }) === undefined) {
+      skipped.push(`store/${STORE_ENTRY}: ${opts.storePath} does not exist yet (no gateway has run on this state)`);
+    } else if (opts.storePath) {
       const snap = await snapshotStore(opts.storePath, scratch);
       planned.push({ record: { root: 'store', path: STORE_ENTRY, mode: 0o600, size: 0 }, abs: snap });
     }

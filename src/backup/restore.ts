@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
@@ -137,9 +137,10 @@ async function unpack(input: string, key: Buffer, place: Placement): Promise<{ h
 async function checkStaged(head: HeadRecord, end: EndRecord, store: string | undefined, auditDir: string | undefined, stateDir: string): Promise<BackupCheck> {
   const check: BackupCheck = { head, end };
   if (store !== undefined) {
+    const { default: Sqlite } = await import('better-sqlite3');
     let db: Database.Database;
     try {
-      db = new Database(store, { readonly: true, fileMustExist: true });
+      db = new Sqlite(store, { readonly: true, fileMustExist: true });
     } catch {
       throw invalid('the store in the backup cannot be opened');
     }

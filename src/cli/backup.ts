@@ -6,7 +6,7 @@
  */
 import { basename, resolve } from 'node:path';
 import { auditDir } from '../audit/writer.js';
-import { createBackup, restoreBackup, verifyBackup, type BackupCheck, type BackupLayout } from '../backup/index.js';
+import { createBackup, recordLastBackup, restoreBackup, verifyBackup, type BackupCheck, type BackupLayout } from '../backup/index.js';
 import { isInside } from '../backup/format.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { GatehouseError } from '../core/errors.js';
@@ -95,6 +95,7 @@ function createCommand(openAudit: AuditOpener): Command {
         const audit = await openAudit(cfg, ctx);
         try {
           const r = await createBackup({ ...layout, out: resolve(ctx.cwd, out), key: key.key, force: bool(args, 'force') });
+          recordLastBackup(layout.stateDir, r);
           await audit.emit({
             event_type: 'backup.create', result_status: 'success', subject: operator(ctx), action: 'backup',
             metadata: { file: basename(r.path), files: r.files, bytes: r.bytes, sha256: r.sha256, key_id: r.key_id },

@@ -107,7 +107,14 @@ describe('gatehouse doctor', () => {
     assert.equal(r.stdout, '');
   });
 
-  test('a hardened production config passes with --production --strict (exit 0)', async () => {
+  test('a hardened production config passes with --production --strict (exit 0), once a backup was taken', async () => {
+    const before = await cli(['doctor', '--config', hardenedFile, '--production', '--strict'], { env });
+    assert.equal(before.code, 1);
+    assert.match(before.stdout, /! WARN {2}state\.backup — .*\n {10}no backup recorded in /);
+    const key = join(dir.path, 'backup.key');
+    assert.equal((await cli(['keys', 'generate', '--out', key], { env })).code, 0);
+    const made = await cli(['backup', 'create', '--config', hardenedFile, '--out', join(dir.path, 'nightly.ghb'), '--key-file', key], { env });
+    assert.equal(made.code, 0, made.stderr);
     const r = await cli(['doctor', '--config', hardenedFile, '--production', '--strict'], { env });
     assert.equal(r.code, 0, r.stdout);
     assert.match(r.stdout, / 0 warnings, 0 failed, /);

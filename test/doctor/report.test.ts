@@ -1,7 +1,8 @@
 /** The report's shape, its formats and its documentation: stable ids, each in docs/doctor.md, a frozen clock. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CHECKS, doctorExitCode, formatText, runDoctor } from '../../src/doctor/index.js';
 import { GROUPS, groupOf } from '../../src/doctor/checks/index.js';
 import { config, doctor, foreignCa, hardened, NOW, tempDir, writePair } from './helpers.js';
@@ -71,6 +72,8 @@ test('a hardened production configuration passes the whole checklist: no warning
   const dir = tempDir();
   try {
     const pair = await writePair(await foreignCa(), dir.path, 'server', -10, 300);
+    // A hardened deployment also takes backups (seed 003 §5): the marker `gatehouse backup create` leaves, a day old.
+    writeFileSync(join(dir.path, 'last-backup.json'), JSON.stringify({ created_at: new Date(NOW - 86_400_000).toISOString(), file: 'nightly.ghb' }));
     const report = await doctor(config(hardened(pair), 'production', dir.path));
     const noisy = report.checks.filter((c) => c.status === 'warn' || c.status === 'fail').map((c) => `${c.id}: ${c.detail}`);
     assert.deepEqual(noisy, []);

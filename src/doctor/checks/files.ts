@@ -1,11 +1,13 @@
 /** What the configuration's files say: certificate validity, key pairs, modes of keys and of the state directory. */
 import { statSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
 import type { X509Certificate } from 'node:crypto';
 import type { CheckDefinition, DoctorContext, Finding, Outcome } from '../types.js';
 import { certificateFiles, isFileError, judgeMode, keyPairs, privateFileFinding, readCertificates, readPrivateKey, secretFiles, unreadableReason, type NamedFile } from '../files.js';
 import { days, fail, judged, passed, skipped, warn } from '../outcome.js';
 import { checkCrlBundle, earliestNextUpdate } from '../../tls/crl.js';
 import { readFileBounded } from '../../core/files.js';
+import { LAST_BACKUP_FILE } from '../../backup/index.js';
 
 const DAY_MS = 86_400_000;
 /** Seed 002: rotate before expiration; a month leaves time for a renewal that goes wrong. */
@@ -102,6 +104,32 @@ function stateDirectory(ctx: DoctorContext): Outcome {
   return judged([owner, loose], `state_dir ${dir} is mode ${mode}, owned by this user`);
 }
 
+/** A last backup older than this warns (seed 003 §5 "Configure regular database backups"). */
+const BACKUP_WARNING_MS = 7 * DAY_MS;
+
+/** `gatehouse backup create` records each backup in the state directory; production wants a recent one. */
+function lastBackup(ctx: DoctorContext): Outcome {
+  const path = join(ctx.cfg.state_dir, LAST_BACKUP_FILE);
+  let created: number;
+  let file = '';
+  try {
+    const marker = JSON.parse(readFileBounded(path, 4096).toString('utf8')) as { created_at?: unknown; file?: unknown };
+    created = typeof marker.created_at === 'string' ? Date.parse(marker.created_at) : Number.NaN;
+    if (typeof marker.file === 'string') file = marker.file.slice(0, 200);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      const none = `no backup recorded in ${ctx.cfg.state_dir}: gatehouse backup create has not run here`;
+      return ctx.production ? judged([warn(none)], '') : skipped(`${none} (development)`);
+    }
+    return judged([warn(`${path} cannot be read: the last backup is unknown`)], '');
+  }
+  if (!Number.isFinite(created)) return judged([warn(`${path} holds no backup time: the last backup is unknown`)], '');
+  const age = ctx.now - created;
+  const when = `last backup ${new Date(created).toISOString()}${file ? ` (${file})` : ''}, ${days(Math.max(0, age))} days ago`;
+  if (age > BACKUP_WARNING_MS && ctx.production) return judged([warn(`${when}: older than ${days(BACKUP_WARNING_MS)} days`)], '');
+  return passed(when);
+}
+
 /** A CRL whose next update is this close warns: renewing it is a scheduled job that may have stopped. */
 const CRL_WARNING_MS = 3 * DAY_MS;
 
@@ -169,5 +197,12 @@ export const fileChecks: CheckDefinition[] = [
     source: 'seed 003 §3 ("secure master key"); seed 004 TLS configuration §3',
     fix: 'chmod 700 the state directory (state_dir or $GATEHOUSE_HOME) and chown it to the user the gateway runs as.',
     inspect: stateDirectory,
+  },
+  {
+    id: 'state.backup',
+    title: 'Recent encrypted backup of the state',
+    source: 'seed 003 §5 ("Configure regular database backups") and §10 ("Plan for backup and disaster recovery"); seed 004 ("Implement backup and recovery procedures")',
+    fix: 'Schedule gatehouse backup create --out FILE --key-file KEY (daily, say) with the key kept off this machine, and check copies with gatehouse backup verify.',
+    inspect: lastBackup,
   },
 ];
