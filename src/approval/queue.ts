@@ -20,6 +20,13 @@ const MAX_REASON = 512;
 
 export const isApprovalId = (s: unknown): s is string => typeof s === 'string' && ID_RE.test(s);
 
+/** How many approval requests wait for a decision at `now` (the metrics gauge gatehouse_approvals_pending). */
+export async function pendingApprovals(store: StateStore, now: number): Promise<number> {
+  let n = 0;
+  for (const e of await store.list<ApprovalRecord>(APPROVALS_NS)) if (effectiveStatus(e.value, now) === 'pending') n++;
+  return n;
+}
+
 /** The status as of `now`: a pending request or an unused grant past its expiry reads as expired. */
 export function effectiveStatus(rec: ApprovalRecord, now: number): ApprovalStatus {
   if (rec.status === 'pending' && now >= rec.expires_at) return 'expired';

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { loadCliConfig, configOption } from './context.js';
 import type { CliContext, Command, ParsedArgs } from './types.js';
 import { str, writeLine } from './types.js';
-import { configDigest, gatehouseVersion, recordGatewayStart, recordGatewayStop, startGateway, type Gateway } from '../gateway/start.js';
+import { approvalsPendingGauge, configDigest, gatehouseVersion, recordGatewayStart, recordGatewayStop, startGateway, type Gateway } from '../gateway/start.js';
 import { startMetricsServer } from '../gateway/metrics-server.js';
 import { renderMetrics } from '../gateway/metrics.js';
 import { configFromSupervisor, currentWorker, supervise, workerConfig, workerCount, type WorkerIdentity, type WorkerMessage } from '../gateway/workers.js';
@@ -17,6 +17,8 @@ import { openAuditLog } from '../audit/index.js';
 import { createRedactor } from '../redact/index.js';
 import { reopenLogFiles } from '../redact/logger.js';
 import type { AuditEmitter } from '../core/types.js';
+import type { StateStore } from '../core/store.js';
+import { openStore } from '../store/index.js';
 import type { GatehouseConfig } from '../config/index.js';
 import type { CollectedSnapshot } from '../gateway/metrics.js';
 
@@ -181,7 +183,7 @@ function workersWanted(args: ParsedArgs, cfg: GatehouseConfig): number {
 }
 
 /** The supervisor: forks the workers, each running this same `serve` command line. */
-function superviseWorkers(args: ParsedArgs, cfg: GatehouseConfig, ctx: CliContext, count: number): Promise<number> {
+async function superviseWorkers(args: ParsedArgs, cfg: GatehouseConfig, ctx: CliContext, count: number): Promise<number> {
   const here = fileURLToPath(import.meta.url);
   const exec = here.replace(/serve\.([cm]?[jt]s)$/, 'entry.$1');
   const argv = ['serve'];
@@ -209,11 +211,25 @@ function superviseWorkers(args: ParsedArgs, cfg: GatehouseConfig, ctx: CliContex
     stopped: (reason: string) => withSupervisorAudit(cfg, ctx, logger, alerts, (audit) => recordGatewayStop(audit, cfg, reason, Date.now() - startedAt)),
   };
   const hangup = cfg.log.file ? { reopenLogs: () => reopenLogs(ctx, ' (supervisor)') } : {};
-  // One metrics listener for the gateway, here: a scrape sums what every worker counted.
+  // One metrics listener for the gateway, here: a scrape sums what every worker counted. The approval queue is shared
+  // state, counted once from the store (opened on the first scrape); a memory store lives in each worker: no gauge.
+  let store: StateStore | undefined;
+  const approvalsPending = async (): Promise<number | undefined> => {
+    if (cfg.store.kind !== 'sqlite' || !cfg.store.path) return undefined;
+    store ??= openStore({ kind: 'sqlite', path: cfg.store.path });
+    return approvalsPendingGauge(store, systemClock);
+  };
   const metrics = cfg.metrics.enabled
-    ? { metrics: (collect: () => Promise<CollectedSnapshot[]>) => startMetricsServer(cfg.metrics, async () => renderMetrics(await collect(), { version: gatehouseVersion() }), logger) }
+    ? {
+      metrics: (collect: () => Promise<CollectedSnapshot[]>) =>
+        startMetricsServer(cfg.metrics, async () => renderMetrics(await collect(), { version: gatehouseVersion(), approvalsPending: await approvalsPending() }), logger),
+    }
     : {};
-  return supervise({ count, config: cfg, ...(alerts ? { alerts } : {}), ...ticketKeys, lifecycle, ...hangup, ...metrics, exec, args: argv, execArgv, cwd: ctx.cwd, env: ctx.env, shutdownTimeoutMs: cfg.server.shutdown_timeout, stderr: ctx.stderr });
+  try {
+    return await supervise({ count, config: cfg, ...(alerts ? { alerts } : {}), ...ticketKeys, lifecycle, ...hangup, ...metrics, exec, args: argv, execArgv, cwd: ctx.cwd, env: ctx.env, shutdownTimeoutMs: cfg.server.shutdown_timeout, stderr: ctx.stderr });
+  } finally {
+    await store?.close();
+  }
 }
 
 /**

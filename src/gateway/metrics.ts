@@ -154,7 +154,7 @@ function add<K>(m: Map<K, number>, key: K, n: number): void {
  * summed or, for the certificate, the earliest; process figures per worker. A worker that did not answer is
  * `gatehouse_worker_up 0` and its counts are missing from this scrape (Prometheus reads the drop as a counter reset).
  */
-export function renderMetrics(collected: readonly CollectedSnapshot[], info: { version: string }): string {
+export function renderMetrics(collected: readonly CollectedSnapshot[], info: { version: string; approvalsPending?: number | undefined }): string {
   const answered = new Map<string, number>();
   const refused = new Map<string, number>();
   const durations = new Map<string, { buckets: number[]; sum: number; count: number }>();
@@ -213,6 +213,10 @@ export function renderMetrics(collected: readonly CollectedSnapshot[], info: { v
   if (notAfter !== undefined) {
     out.family('gatehouse_tls_certificate_not_after_seconds', 'gauge', 'When the serving certificate expires (Unix time).');
     out.sample('gatehouse_tls_certificate_not_after_seconds', [], notAfter);
+  }
+  if (info.approvalsPending !== undefined) {
+    out.family('gatehouse_approvals_pending', 'gauge', 'Approval requests waiting for a decision (the shared queue, counted once).');
+    out.sample('gatehouse_approvals_pending', [], info.approvalsPending);
   }
   const perWorker = collected.some((c) => c.worker !== undefined);
   if (perWorker) {

@@ -6,6 +6,8 @@ import { gatehouseVersion } from '../core/version.js';
 import { GatehouseError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { AuditEmitter, Logger } from '../core/types.js';
+import type { StateStore } from '../core/store.js';
+import { pendingApprovals } from '../approval/index.js';
 import { redactConfigForDisplay, type GatehouseConfig } from '../config/index.js';
 import { canonicalJson } from '../audit/index.js';
 import { openStore, prepareStateDir } from '../store/index.js';
@@ -120,7 +122,11 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
     // A worker's counts go to its supervisor, which runs the one listener for all of them.
     if (metrics && !opts.worker) {
       try {
-        metricsServer = await startMetricsServer(cfg.metrics, async () => renderMetrics([{ snapshot: metrics.snapshot() }], { version: gatehouseVersion() }), logger);
+        metricsServer = await startMetricsServer(
+          cfg.metrics,
+          async () => renderMetrics([{ snapshot: metrics.snapshot() }], { version: gatehouseVersion(), approvalsPending: await approvalsPendingGauge(store, clock) }),
+          logger,
+        );
       } catch (e) {
         await running.close(0);
         await capabilities.close();
@@ -184,6 +190,15 @@ export function configDigest(cfg: GatehouseConfig, redactor: Redactor = createRe
 }
 
 export { gatehouseVersion };
+
+/** The approvals gauge for a scrape: omitted when the store cannot answer (the scrape itself still succeeds). */
+export async function approvalsPendingGauge(store: StateStore, clock: Clock): Promise<number | undefined> {
+  try {
+    return await pendingApprovals(store, clock.now());
+  } catch {
+    return undefined;
+  }
+}
 
 /** `<state_dir>/last-config.sha256`: the digest of the last recorded start, so a start need not scan the audit log. */
 const LAST_CONFIG_FILE = 'last-config.sha256';

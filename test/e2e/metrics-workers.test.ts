@@ -14,6 +14,9 @@ import { startServe } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
 import { statusOverNewConnection as get } from '../helpers/raw-http.js';
 import { metricSample, startRecordingUpstream } from '../helpers/gateway.js';
+import { ApprovalStore } from '../../src/approval/index.js';
+import { systemClock } from '../../src/core/clock.js';
+import { openStore } from '../../src/store/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gh-metrics-workers-'));
 const token = 'scrape-token-for-the-workers-test-0123';
@@ -80,6 +83,15 @@ test('two workers, one scrape: the requests both served are summed, each worker 
         return s.status === 200 && value(s.body, series) === N ? s.body : undefined;
       },
     );
+    // The shared approval queue is counted once, by the supervisor, from the store: not summed over the workers.
+    assert.equal(value(body, 'gatehouse_approvals_pending'), 0);
+    const store = openStore({ kind: 'sqlite', path: join(dir, 'home', 'state.db') });
+    try {
+      await new ApprovalStore(store, systemClock, 600_000).request({ principal: 'ops', kind: 'tool', subject: 'install_package', args: {}, risk_level: 'critical', mode: 'queue' });
+    } finally {
+      await store.close();
+    }
+    assert.equal(value((await scrape()).body, 'gatehouse_approvals_pending'), 1);
     assert.equal(value(body, 'gatehouse_worker_up{worker="1"}'), 1);
     assert.equal(value(body, 'gatehouse_worker_up{worker="2"}'), 1);
     assert.ok((value(body, 'process_cpu_seconds_total{worker="1"}') ?? 0) > 0);

@@ -5,7 +5,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { request } from 'undici';
+import { ApprovalStore } from '../../src/approval/index.js';
+import { systemClock } from '../../src/core/clock.js';
+import { openStore } from '../../src/store/index.js';
 import { validateConfig } from '../../src/config/index.js';
 import { productionRefusals } from '../../src/doctor/index.js';
 import { checkSnapshot, DURATION_BUCKETS, GatewayMetrics, renderMetrics, type MetricsSnapshot } from '../../src/gateway/metrics.js';
@@ -154,6 +158,21 @@ describe('through a gateway', () => {
     assert.equal(sample(body, 'gatehouse_http_request_duration_seconds_count{route="open"}'), 3);
     assert.equal(sample(body, 'gatehouse_audit_healthy'), 1);
     for (const leak of ['sk-live', 'secret-path', 'api_key', token]) assert.ok(!body.includes(leak), leak);
+  });
+
+  test('gatehouse_approvals_pending counts the shared queue: a pending request, then none once it is decided', async () => {
+    assert.equal(sample((await scrape()).body, 'gatehouse_approvals_pending'), 0);
+    // Another process's view of the gateway's store, as `gatehouse approvals` has.
+    const store = openStore({ kind: 'sqlite', path: join(gw.stateDir, 'state.db') });
+    try {
+      const queue = new ApprovalStore(store, systemClock, 600_000);
+      const { record } = await queue.request({ principal: 'ops', kind: 'tool', subject: 'install_package', args: { package_name: 'nginx' }, risk_level: 'critical', mode: 'queue' });
+      assert.equal(sample((await scrape()).body, 'gatehouse_approvals_pending'), 1);
+      await queue.decide(record.id, 'approve', { approver: 'alice' });
+      assert.equal(sample((await scrape()).body, 'gatehouse_approvals_pending'), 0);
+    } finally {
+      await store.close();
+    }
   });
 
   test('the token is required (401 with a challenge), compared whole; other paths 404, other methods 405, HEAD has no body', async () => {
