@@ -101,11 +101,9 @@ async function unpack(input: string, key: Buffer, place: Placement): Promise<{ h
     if (h.keyId !== keyId) throw new GatehouseError('GH_BACKUP_KEY_MISMATCH', `The backup was made with key ${h.keyId.slice(0, 40)}; the key given is ${keyId}.`);
     return { id: keyId, algorithm: h.algorithm, material: key };
   };
-  let source;
   try {
-    source = createReadStream(input);
     await pipeline(
-      source,
+      createReadStream(input),
       createDecryptStream(resolve, { aad: BACKUP_AAD }),
       new Writable({
         write(chunk: Buffer, _enc, cb) {
@@ -275,30 +273,45 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreReport
     const hasStore = end.entries.some((e) => e.root === 'store');
     const check = await checkStaged(head, end, hasStore ? storeStage : undefined, hasAudit ? auditStage : undefined, stateStage);
 
-    // Every check passed: move what is there aside, then the staged state into place.
+    // Every check passed: move what is there aside, then the staged state into place. Each rename is recorded, so a
+    // failure half-way (a full disk, a target on another file system) puts everything back as it was.
     const stamp = new Date(clock.now()).toISOString().replace(/[:.]/g, '-');
-    const movedAside: string[] = [];
-    const aside = (path: string): void => {
-      if (lstatSync(path, { throwIfNoEntry: false }) === undefined) return;
-      const to = `${path}.pre-restore-${stamp}`;
-      renameSync(path, to);
-      movedAside.push(to);
+    const done: [from: string, to: string][] = [];
+    const move = (from: string, to: string): void => {
+      renameSync(from, to);
+      done.push([from, to]);
     };
-    for (const t of targets) {
-      if (hasContent(t)) aside(t);
-      else if (lstatSync(t, { throwIfNoEntry: false })?.isDirectory()) rmdirSync(t);
+    const aside = (path: string): void => {
+      if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) move(path, `${path}.pre-restore-${stamp}`);
+    };
+    try {
+      for (const t of targets) {
+        if (hasContent(t)) aside(t);
+        else if (lstatSync(t, { throwIfNoEntry: false })?.isDirectory()) rmdirSync(t);
+      }
+      // A WAL or shared-memory file left beside a store restored outside the state directory would be replayed into it.
+      if (storeOutside && opts.storePath) for (const suffix of ['-wal', '-shm', '-journal']) aside(opts.storePath + suffix);
+      move(stateStage, opts.stateDir);
+      if (auditOutside && hasAudit) move(auditStage, opts.auditDir);
+      if (storeOutside && storeStage && hasStore) move(storeStage, opts.storePath as string);
+    } catch (e) {
+      for (const [from, to] of done.reverse()) {
+        try {
+          renameSync(to, from);
+        } catch {
+          // Best effort: what could not be moved back is named by its .pre-restore- suffix.
+        }
+      }
+      throw new GatehouseError('GH_BACKUP_FAILED', `The restore could not move the state into place (${(e as NodeJS.ErrnoException).code ?? 'error'}); what was there is back in place.`, { cause: e });
     }
-    // A WAL or shared-memory file left beside a store restored outside the state directory would be replayed into it.
-    if (storeOutside && opts.storePath) for (const suffix of ['-wal', '-shm', '-journal']) aside(opts.storePath + suffix);
-    renameSync(stateStage, opts.stateDir);
-    if (auditOutside && hasAudit) renameSync(auditStage, opts.auditDir);
-    if (storeOutside && storeStage && hasStore) renameSync(storeStage, opts.storePath as string);
+    const movedAside = done.filter(([from]) => !staged.includes(from)).map(([, to]) => to);
     for (const t of targets) syncDir(dirname(t));
     const restored: { root: BackupRoot; path: string }[] = [{ root: 'state', path: opts.stateDir }];
     if (hasAudit) restored.push({ root: 'audit', path: opts.auditDir });
     if (hasStore && opts.storePath) restored.push({ root: 'store', path: opts.storePath });
     return { ...check, restored, movedAside };
   } finally {
-    for (const s of staged) rmSync(s, { recursive: true, force: true });
+    // With the staged store's -wal and -shm (empty: the integrity check only read it), when it was staged on its own.
+    for (const s of staged) for (const p of [s, `${s}-wal`, `${s}-shm`, `${s}-journal`]) rmSync(p, { recursive: true, force: true });
   }
 }

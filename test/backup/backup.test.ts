@@ -6,6 +6,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { createHash } from 'node:crypto';
 import { appendFileSync, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -98,6 +100,7 @@ describe('backup create / verify / restore', () => {
     assert.equal(existsSync(`${target.storePath}-wal`), false);
     assert.equal(r.movedAside.length, 1);
     assert.match(r.movedAside[0] as string, /x\.db-wal\.pre-restore-/);
+    assert.deepEqual(readdirSync(join(dir, 'n', 'db')).filter((n) => n.includes('.restore-')), [], 'nothing of the staging is left beside the store');
     assert.equal(readFileSync(join(target.auditDir, 'audit.jsonl'), 'utf8'), readFileSync(join(layout.auditDir, 'audit.jsonl'), 'utf8'));
     const store = openStore({ kind: 'sqlite', path: target.storePath as string });
     assert.deepEqual(await store.get('things', 'a'), { n: 1 });
@@ -189,6 +192,35 @@ describe('backup create / verify / restore', () => {
     mkdirSync(empty, { mode: 0o700 });
     await restoreBackup({ stateDir: empty, auditDir: join(empty, 'audit'), auditFile: 'audit.jsonl', storePath: join(empty, 'state.db'), input: out, key });
     assert.ok(existsSync(join(empty, 'state.db')));
+  });
+
+  test('a swap that fails half-way puts the old state back where it was (nothing left renamed aside)', async (t) => {
+    const dir = tempDir(t, 'gh-backup-');
+    const layout = await makeState(dir, { auditOutside: true, storeOutside: true });
+    const key = generateKey();
+    const out = join(dir, 'b.ghb');
+    await createBackup({ ...layout, out, key });
+    writeFileSync(join(layout.stateDir, 'current.txt'), 'the state before the restore');
+    const auditBefore = readFileSync(join(layout.auditDir, 'audit.jsonl'));
+    // The audit directory's move into place fails after the state directory's succeeded (a full disk, say).
+    const real = fs.renameSync;
+    t.mock.method(fs, 'renameSync', (from: fs.PathLike, to: fs.PathLike) => {
+      if (String(from).startsWith(`${layout.auditDir}.restore-`)) throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
+      real(from, to);
+    });
+    syncBuiltinESMExports();
+    t.after(() => {
+      t.mock.restoreAll();
+      syncBuiltinESMExports();
+    });
+    await assert.rejects(restoreBackup({ ...layout, input: out, key, force: true }), (e: GatehouseError) => e.code === 'GH_BACKUP_FAILED' && /ENOSPC/.test(e.message));
+    t.mock.restoreAll();
+    syncBuiltinESMExports();
+    assert.equal(readFileSync(join(layout.stateDir, 'current.txt'), 'utf8'), 'the state before the restore');
+    assert.deepEqual(readFileSync(join(layout.auditDir, 'audit.jsonl')), auditBefore);
+    assert.ok(existsSync(layout.storePath as string));
+    assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.pre-restore-') || n.includes('.restore-')), []);
+    assert.deepEqual(readdirSync(join(dir, 'db')).filter((n) => n.includes('restore')), []);
   });
 
   test('restore refuses while another process holds the store open (a running gateway)', async (t) => {

@@ -7,9 +7,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startRecordingUpstream } from '../helpers/gateway.js';
 import { runCliProcess, startServe } from '../helpers/process.js';
 
 async function get(url: string, token?: string): Promise<number> {
@@ -25,19 +25,14 @@ describe('gatehouse backup: create beside a running gateway, restore into a new 
   const config = join(dir, 'gatehouse.yaml');
   const keyFile = join(dir, 'backup.key');
   const out = join(dir, 'state.ghb');
-  let upstream: Server;
+  let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
 
   before(async () => {
-    upstream = createServer((req, res) => {
-      req.resume();
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    });
-    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-    const port = (upstream.address() as { port: number }).port;
-    writeFileSync(config, ['server:', '  tls:', '    enabled: false', 'log:', '  level: warn', 'routes:', '  - name: up', '    prefix: /up', `    upstream: http://127.0.0.1:${port}`, 'authz:', '  routes:', '    - { path: "/up/*", scopes: [system:read] }', ''].join('\n'));
+    upstream = await startRecordingUpstream();
+    writeFileSync(config, ['server:', '  tls:', '    enabled: false', 'log:', '  level: warn', 'routes:', '  - name: up', '    prefix: /up', `    upstream: ${upstream.url}`, 'authz:', '  routes:', '    - { path: "/up/*", scopes: [system:read] }', ''].join('\n'));
   });
   after(async () => {
-    await new Promise<void>((r) => upstream.close(() => r()));
+    await upstream.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
