@@ -1,7 +1,8 @@
 /**
  * `gatehouse certs dev` and `gatehouse certs inspect` (issue 2: a dev CA, a server certificate and a client
  * certificate for mTLS tests, generated in Node; private keys written 0600), and `certs revoke` / `certs crl`: a CRL
- * from such a CA for server.tls.crl_file (seed 001: a compromised credential can be revoked).
+ * from such a CA for server.tls.crl_file (seed 001: a compromised credential can be revoked). `certs pin` is in
+ * certs-pin.ts.
  */
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { BoundedReadError, readFileBounded } from '../core/files.js';
 import { certificateInfo, generateDevCertificates, loadDevCa, writeFileAtomic } from '../tls/index.js';
 import { pemBlocks } from '../tls/certificate.js';
 import { CRL_REASONS, checkCrlBundle, crlEntries, issueCrl } from '../tls/crl.js';
+import { pinCommand } from './certs-pin.js';
 import type { CliContext, Command, ParsedArgs } from './types.js';
 import { bool, list, str, writeLine } from './types.js';
 
@@ -237,7 +239,7 @@ const crl: Command = {
 
 export const certsCommand: Command = {
   name: 'certs',
-  summary: 'development certificates, their revocation, and certificate inspection',
-  usage: 'gatehouse certs <dev|revoke|crl|inspect> [options]',
-  subcommands: [dev, revoke, crl, inspect],
+  summary: 'development certificates, their revocation, certificate inspection and upstream key pins',
+  usage: 'gatehouse certs <dev|revoke|crl|inspect|pin> [options]',
+  subcommands: [dev, revoke, crl, inspect, pinCommand],
 };

@@ -6,6 +6,7 @@ export { createServerTls, newTicketKeys, TICKET_KEY_BYTES, type ServerTls, type 
 export { clientCertIdentity, checkClientAllowed } from './identity.js';
 export { hstsHeader, tlsProductionProblems, resolveProtocolPolicy, LEGACY_CBC_CIPHERS, type ProtocolPolicy, type TlsVersionName } from './policy.js';
 export { createUpstreamTls, upstreamTlsProductionProblems, type UpstreamTlsConfig, type UpstreamTlsOptions } from './upstream.js';
+export { spkiPin, decodePin, peerChain, pinnedServerIdentity, PIN_PREFIX, type PinMismatch } from './pin.js';
 export { checkCertificatePair, certificateInfo, parseCertificate, type CertificateInfo, type CheckedPair } from './certificate.js';
 export {
   generateDevCertificates,

@@ -1,15 +1,16 @@
 /**
  * TLS towards upstreams (seed 000's client block: ca_file, cert_file/key_file for mutual TLS, server_name,
- * min_version, insecure_skip_verify). Returns options for undici's `connect`.
+ * min_version, insecure_skip_verify; and pin_sha256, RFC 7469 public key pins). Returns options for undici's `connect`.
  */
 import { readFileSync } from 'node:fs';
-import type { SecureVersion } from 'node:tls';
+import type { PeerCertificate, SecureVersion } from 'node:tls';
 import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
 import type { RouteConfig } from '../config/index.js';
 import { checkCaBundle, checkCertificatePair } from './certificate.js';
 import { isLegacyVersion, nodeTlsVersion } from './policy.js';
+import { decodePins, pinnedServerIdentity } from './pin.js';
 
 export type UpstreamTlsConfig = RouteConfig['tls'];
 
@@ -21,6 +22,8 @@ export interface UpstreamTlsOptions {
   minVersion: SecureVersion;
   ciphers?: string;
   rejectUnauthorized: boolean;
+  /** Set with pin_sha256: node's hostname check, then the pins (tls.connect's option, passed on by undici). */
+  checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined;
 }
 
 function readPem(path: string, field: string): string {
@@ -52,6 +55,16 @@ export function createUpstreamTls(cfg: UpstreamTlsConfig, opts: { logger?: Logge
     // OpenSSL 3 refuses TLS 1.0/1.1 at security level 1; the config profile refuses this in production.
     out.ciphers = 'DEFAULT:@SECLEVEL=0';
     opts.logger?.warn({ setting: `${path}.min_version`, min_version: cfg.min_version }, 'legacy TLS towards an upstream: refused in production');
+  }
+  if (cfg.pin_sha256 !== undefined) {
+    // Node ignores checkServerIdentity's verdict when rejectUnauthorized is false: the pins would look enforced and not be.
+    if (cfg.insecure_skip_verify) throw new GatehouseError('GH_CONFIG_INVALID', `${path}.pin_sha256: pins are checked in addition to certificate verification, which insecure_skip_verify turns off`);
+    const setting = `${path}.pin_sha256`;
+    // The gateway passes routes.<name>.tls: the route goes on the line as on request lines, for filtering.
+    const route = /^routes\.([^.]+)\.tls$/.exec(path)?.[1];
+    out.checkServerIdentity = pinnedServerIdentity(decodePins(cfg.pin_sha256, setting), ({ host, chain }) =>
+      opts.logger?.warn({ ...(route !== undefined ? { route } : {}), setting, host, chain_pins: chain }, 'upstream certificate pin mismatch: connection refused'),
+    );
   }
   if (cfg.insecure_skip_verify) {
     opts.logger?.warn({ setting: `${path}.insecure_skip_verify` }, 'upstream certificates are not verified (insecure_skip_verify): refused in production');

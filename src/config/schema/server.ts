@@ -89,14 +89,47 @@ export const serverSection = section({
   }),
 });
 
-export const upstreamTlsSection = section({
+/**
+ * RFC 7469 pin-sha256: canonical standard base64 of a SHA-256 digest (44 characters ending in "="), bare or written
+ * sha256/BASE64. Checked here without tls/ (config sits below it); src/tls/pin.ts decodes the same form.
+ */
+const PIN_SHA256 = /^(?:sha256\/)?([A-Za-z0-9+/]{43}=)$/;
+const pinBody = (v: string): string | undefined => {
+  const b64 = PIN_SHA256.exec(v)?.[1];
+  return b64 !== undefined && Buffer.from(b64, 'base64').toString('base64') === b64 ? b64 : undefined;
+};
+const pinSha256 = z.string().refine((v) => pinBody(v) !== undefined, 'expected base64 of a SHA-256 digest (44 characters ending in "="), optionally written sha256/BASE64 (not curl\'s sha256//): see gatehouse certs pin');
+
+const upstreamTlsShape = {
   ca_file: filePath().optional(),
   cert_file: filePath().optional(),
   key_file: filePath().optional(),
   server_name: z.string().optional(),
   min_version: z.enum(TLS_VERSIONS).default('tls12'),
   insecure_skip_verify: z.boolean().default(false),
-});
+  /** Public keys of which at least one must be in the upstream's verified chain (leaf, intermediate or root). */
+  pin_sha256: z
+    .array(pinSha256)
+    .min(1, 'list at least one pin, or remove pin_sha256')
+    .max(16, 'at most 16 pins')
+    .superRefine((pins, ctx) => {
+      const seen = new Set<string>();
+      pins.forEach((p, i) => {
+        const b = pinBody(p);
+        if (b !== undefined && seen.has(b)) ctx.addIssue({ code: 'custom', path: [i], message: 'the same pin twice: a backup pin must be another key' });
+        if (b !== undefined) seen.add(b);
+      });
+    })
+    .optional(),
+};
+export const upstreamTlsSection = z
+  .strictObject(upstreamTlsShape)
+  // Node ignores checkServerIdentity's verdict without verification: pins would look enforced and not be.
+  .refine((t) => !(t.insecure_skip_verify && t.pin_sha256 !== undefined), {
+    path: ['insecure_skip_verify'],
+    message: 'pin_sha256 is checked in addition to certificate verification: remove insecure_skip_verify (trust a self-signed upstream through ca_file)',
+  })
+  .prefault({} as z.input<z.ZodObject<typeof upstreamTlsShape, z.core.$strict>>);
 
 /** The key id alphabet of the Gatehouse message header (src/crypto/message.ts; encryption.key_id). */
 const routeKeyId = z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'a key id is 1 to 64 characters of A-Z a-z 0-9 . _ : -');
@@ -144,6 +177,10 @@ export const routeSchema = z.strictObject({
 }).refine((r) => r.upstream_auth === undefined || r.auth_required, {
   path: ['upstream_auth'],
   message: 'a route with auth_required: false would hand its upstream credential to anyone: require authentication',
+}).refine((r) => r.tls.pin_sha256 === undefined || r.upstream.toLowerCase().startsWith('https://'), {
+  // Pins on a plain-http or built-in upstream would look enforced and never be checked.
+  path: ['tls', 'pin_sha256'],
+  message: 'pins are checked on https upstreams only: this route\'s upstream is not https',
 }).refine((r) => r.identity_headers === undefined || r.auth_required, {
   path: ['identity_headers'],
   message: 'identity headers name an authenticated principal: the route needs auth_required: true',

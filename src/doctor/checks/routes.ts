@@ -3,6 +3,7 @@ import { isRefusedTokenUrl } from '../../client/index.js';
 import type { RouteConfig } from '../../config/index.js';
 import type { CheckDefinition, Finding } from '../types.js';
 import { fail, isLoopbackHost, judged, skipped, warn } from '../outcome.js';
+import { upstreamPinsCheck } from './pins.js';
 
 /** How a route is named in a message: by its name, else its index and prefix. Never the upstream URL (userinfo). */
 const label = (r: RouteConfig, i: number): string => `routes[${i}]${r.name ? ` (${r.name})` : ` (${r.prefix})`}`;
@@ -103,6 +104,7 @@ export const routeChecks: CheckDefinition[] = [
     refusals: /^routes\[\]\.tls\.min_version$/,
     passDetail: 'every https route requires TLS 1.2 or newer',
   },
+  upstreamPinsCheck,
   {
     id: 'routes.plain_http',
     title: 'Upstreams off this host reached over https',
