@@ -8,4 +8,5 @@ export {
   parseSecretRef, SECRET_NAME_RE, SECRET_OWNER_RE,
   type SecretRef, type SecretsConfig, type UpstreamAuthConfig, type IdentityHeadersConfig,
 } from './schema/secrets.js';
+export { parseOriginPattern, type OriginPattern, type RouteCorsConfig } from './schema/cors.js';
 export { clientSection, type ClientConfig, type ClientAuthConfig } from './schema/client.js';

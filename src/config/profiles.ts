@@ -2,7 +2,7 @@ import type { GatehouseConfig } from './schema/index.js';
 
 /**
  * The configuration-level production refusals (issue 2, seed 003's checklist: no demo services, no wildcard CORS on
- * admin routes, every route authenticated, audit on). TLS and authentication add their own checks, composed with
+ * admin or authenticated routes, every route authenticated, audit on). TLS and authentication add their own checks, composed with
  * these in doctor/refusals.ts (`productionRefusals`), which `serve`, `config check`, startGateway and `doctor` use.
  */
 export function productionProblems(cfg: GatehouseConfig): string[] {
@@ -10,6 +10,7 @@ export function productionProblems(cfg: GatehouseConfig): string[] {
   cfg.routes.forEach((r, i) => {
     if (r.upstream.startsWith('demo:')) problems.push(`routes[${i}].upstream is ${r.upstream}: the demo upstreams are for development only`);
     if (!r.auth_required) problems.push(`routes[${i}].auth_required is false: every route needs an identity`);
+    if (r.cors?.allowed_origins.includes('*')) problems.push(`routes[${i}].cors.allowed_origins contains "*": wildcard CORS on an authenticated route`);
   });
   if (cfg.server.admin_cors_origins.includes('*')) problems.push('server.admin_cors_origins contains "*": wildcard CORS on admin routes');
   if (cfg.demo.enabled) problems.push('demo.enabled is true: the demo upstreams are for development only');

@@ -52,6 +52,8 @@ export interface UpstreamOptions {
   echoedSecrets?: () => readonly string[];
   /** Bound on a response buffered for a responseFilter. */
   maxFilteredResponse?: number;
+  /** The gateway governs CORS on this route (routes[].cors): the upstream's Access-Control-* are dropped, Origin joins its Vary. */
+  cors?: boolean;
 }
 
 /**
@@ -303,7 +305,7 @@ export class Upstream {
           if (statusCode < 200) return true; // 1xx informational: not relayed
           status = statusCode;
           resumeUpstream = resume;
-          outHeaders = responseHeaders(rawHeaders, hooks.responseHeaders(ex), this.#publicLocation);
+          outHeaders = responseHeaders(rawHeaders, hooks.responseHeaders(ex), this.#publicLocation, this.#opts.cors === true);
           const echoed = this.#opts.echoedSecrets?.();
           if (echoed && echoed.length > 0) scrubHeaderValues(outHeaders, echoed);
           if (!filter && statusCode >= 400 && this.#opts.errorBodies !== 'pass') filter = errorBodyFilter(this.#opts, statusCode);
@@ -473,9 +475,10 @@ function scrubHeaderValues(flat: string[], secrets: readonly string[]): void {
  * upstream's origin, the gateway's extras in place of any the upstream set (the request id the client sees must be
  * the one in the gateway's log and audit record).
  */
-function responseHeaders(raw: Buffer[], extra: Record<string, string>, publicLocation: (value: string) => string): string[] {
+function responseHeaders(raw: Buffer[], extra: Record<string, string>, publicLocation: (value: string) => string, cors: boolean): string[] {
   const out: string[] = [];
   let connectionListed: Set<string> | undefined;
+  let vary: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
     const value = (raw[i + 1] as Buffer).toString('latin1');
@@ -485,13 +488,28 @@ function responseHeaders(raw: Buffer[], extra: Record<string, string>, publicLoc
     }
     // The gateway terminates TLS, so its own HSTS policy (set on every response) governs, not the upstream's.
     if (HOP_BY_HOP.has(name) || name === 'strict-transport-security' || Object.hasOwn(extra, name)) continue;
+    if (cors && (name === 'vary' || name.startsWith('access-control-'))) {
+      if (name === 'vary') vary = vary === undefined ? value : `${vary}, ${value}`;
+      continue;
+    }
     out.push(name, name === 'location' || name === 'content-location' ? publicLocation(value) : value);
   }
   if (connectionListed) {
     for (let i = out.length - 2; i >= 0; i -= 2) if (connectionListed.has(out[i] as string)) out.splice(i, 2);
   }
+  // The gateway already set `Vary: Origin` (src/gateway/cors.ts); an upstream's Vary replaces it unless merged.
+  if (vary !== undefined) out.push('vary', withOrigin(vary));
   for (const k in extra) out.push(k, extra[k] as string);
   return out;
+}
+
+/** An upstream's Vary with Origin among its fields (RFC 9110 §12.5.5; `*` already covers it). */
+function withOrigin(vary: string): string {
+  for (const field of vary.split(',')) {
+    const f = field.trim().toLowerCase();
+    if (f === 'origin' || f === '*') return vary;
+  }
+  return `${vary}, Origin`;
 }
 
 function headerValue(flat: readonly string[], name: string): string {

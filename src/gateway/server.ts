@@ -10,6 +10,7 @@ import { identityHeaderNames, upstreamIdentityHeaderNames } from '../authn/index
 import type { ClientCertIdentity, Exchange } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { checkHost, checkTarget, createExchange, networkIdentity } from './exchange.js';
+import { answeredByCors, CorsPolicy } from './cors.js';
 import { ConnectionGuard } from './guard.js';
 import { runPipeline, type Capabilities } from './pipeline.js';
 import { Upstream } from './proxy.js';
@@ -133,10 +134,13 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       credentialHeaders: withInjected(credentialHeaders, caps.injectedHeaders?.(route.name)),
       ...(caps.echoedSecrets && route.config.upstream_auth ? { echoedSecrets: () => caps.echoedSecrets?.(route.name) ?? [] } : {}),
       errorBodies: route.config.error_bodies,
+      ...(route.config.cors ? { cors: true } : {}),
       redactText: caps.redactText,
       maxBodySize: route.config.max_body_size ?? limits.max_body_size,
     }));
   }
+  const corsPolicies = new Map<string, CorsPolicy>();
+  for (const route of router.routes) if (route.config.cors) corsPolicies.set(route.name, new CorsPolicy(route.config.cors, route.config.kind));
   const adminPrefix = cfg.server.admin.enabled ? cfg.server.admin.prefix : undefined;
   const extraHeaders = (ex: Exchange): Record<string, string> => {
     return { 'x-request-id': ex.id };
@@ -284,6 +288,8 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       } else {
         const route = router.match(ex.path);
         if (!route) throw new GatehouseError('GH_NOT_FOUND');
+        const cors = corsPolicies.get(route.name);
+        if (cors !== undefined && answeredByCors(cors, ex, route, tls !== undefined, isTrustedProxy(ex.network.peer_ip))) return;
         await handle(ex, route);
       }
     } catch (e) {

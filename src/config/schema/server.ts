@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { bytes, duration, filePath, ipOrCidr, section, timerDuration } from './common.js';
+import { routeCorsSchema } from './cors.js';
 import { identityHeadersSchema, upstreamAuthSchema } from './secrets.js';
 
 /** More worker processes than this is a typo, not a deployment. */
@@ -173,6 +174,8 @@ export const routeSchema = z.strictObject({
   upstream_auth: upstreamAuthSchema.optional(),
   /** Tell the upstream who the gateway authenticated (X-Gatehouse-Subject …), optionally HMAC-signed. */
   identity_headers: identityHeadersSchema.optional(),
+  /** Browser access from other origins: the gateway answers preflights and sets Access-Control-* (docs/gateway.md § CORS). */
+  cors: routeCorsSchema.optional(),
   connections: z.number().int().positive().max(1024).default(64),
 }).refine((r) => r.upstream_auth === undefined || r.auth_required, {
   path: ['upstream_auth'],

@@ -153,6 +153,29 @@ export const routeChecks: CheckDefinition[] = [
     },
   },
   {
+    id: 'routes.cors',
+    title: 'CORS restricted to listed https origins',
+    source: 'seed 003 §7 ("Restrict Access-Control-Allow-Origin to specific domains in production"; "Avoid wildcard (*) CORS")',
+    fix: 'List the exact https:// origins of the pages that call the route in routes[].cors.allowed_origins.',
+    refusals: /^routes\[\]\.cors\.allowed_origins$/,
+    inspect({ cfg }) {
+      const routes = cfg.routes.map((r, i) => ({ r, i })).filter(({ r }) => r.cors !== undefined);
+      if (routes.length === 0) return skipped('no route answers cross-origin requests (routes[].cors)');
+      return judged(
+        routes.flatMap(({ r, i }) => {
+          // A page served over plain http can be replaced by anyone on its network path, and then acts as that origin.
+          const plain = (r.cors?.allowed_origins ?? []).filter((o) => o.startsWith('http://') && !isLoopbackHost(new URL(o.replace('*.', 'wildcard.')).hostname));
+          return [
+            plain.length > 0 && warn(`${label(r, i)} allows plain-http origins (${plain.join(', ')}): whoever can alter those pages in transit can call the route with the visitor's browser`),
+            r.cors?.allow_credentials === true && r.cors.allowed_origins.some((o) => o.includes('*.')) &&
+              warn(`${label(r, i)} sends credentials to wildcard origins: any subdomain (a forgotten or user-content one included) can call the route with the visitor's session`),
+          ];
+        }),
+        'every CORS route lists its origins, over https',
+      );
+    },
+  },
+  {
     id: 'routes.error_bodies',
     title: 'Upstream error bodies redacted',
     source: 'seed 002 application security ("Sanitize error before returning to user"); seed 004 log sanitization',
