@@ -14,7 +14,7 @@ const MAX_LOCK_MS = 365 * 86_400_000;
 
 const showCommand: Command = {
   name: 'show',
-  summary: 'print the rate limits and lockout policy in effect',
+  summary: 'print the rate and bandwidth limits and lockout policy in effect',
   usage: 'gatehouse limits show [--json]',
   options: { json: { type: 'boolean', description: 'print JSON' }, ...configOption },
   async run(args, ctx) {
@@ -29,10 +29,21 @@ const showCommand: Command = {
       ...(r.methods ? { methods: r.methods } : {}),
       ...(r.tools ? { tools: r.tools } : {}),
     }));
+    const bandwidth = (l.enabled ? l.bandwidth : []).map((r) => ({
+      name: r.name,
+      per: r.per,
+      rate: `${r.rate.bytes}B/${r.rate.periodMs / 1000}s`,
+      burst: r.burst ?? r.rate.bytes,
+      direction: r.direction,
+      ...(r.routes ? { routes: r.routes } : {}),
+      ...(r.methods ? { methods: r.methods } : {}),
+    }));
     const conn = l.connection_rate_limit;
     const view = {
       enabled: l.enabled,
       rates,
+      // Listed only when configured: the view stays what it was for configurations without them.
+      ...(bandwidth.length > 0 ? { bandwidth } : {}),
       connection_rate_limit: l.enabled && conn ? { limit: `${conn.limit}/${conn.periodMs / 1000}s`, burst: Math.ceil(conn.limit * l.burst_tolerance) } : null,
       lockout: l.enabled && l.lockout.enabled ? { max_failures: l.lockout.max_failures, window_ms: l.lockout.window, duration_ms: l.lockout.duration, per: l.lockout.per, exempt: l.lockout.exempt } : null,
     };
@@ -49,6 +60,10 @@ const showCommand: Command = {
       writeLine(ctx.stdout, `rate ${r.name}: ${r.limit} per ${r.per.join('+') || 'everyone'}, burst ${r.burst}${where ? `  ${where}` : ''}`);
     }
     if (rates.length === 0) writeLine(ctx.stdout, 'rate: none (limits.rates is empty)');
+    for (const b of bandwidth) {
+      const where = [b.routes ? `routes=${b.routes.join(',')}` : '', b.methods ? `methods=${b.methods.join(',')}` : ''].filter(Boolean).join(' ');
+      writeLine(ctx.stdout, `bandwidth ${b.name}: ${b.rate} per ${b.per.join('+') || 'everyone'}, burst ${b.burst} bytes, ${b.direction === 'both' ? 'request and response bodies' : b.direction === 'in' ? 'request bodies' : 'response bodies'}${where ? `  ${where}` : ''}`);
+    }
     writeLine(ctx.stdout, view.connection_rate_limit ? `connections: ${view.connection_rate_limit.limit} per client, burst ${view.connection_rate_limit.burst}` : 'connections: no rate limit');
     const lo = view.lockout;
     writeLine(ctx.stdout, lo ? `lockout: ${lo.max_failures} failed authentications within ${lo.window_ms / 1000}s lock the ${lo.per.join(' and the ')} out for ${lo.duration_ms / 1000}s` : 'lockout: off');

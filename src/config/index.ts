@@ -3,7 +3,7 @@ export { productionProblems } from './profiles.js';
 export { interpolate, interpolateString } from './interpolate.js';
 export { configSchema, MOZILLA_INTERMEDIATE_CIPHERS, type GatehouseConfig, type ConfigInput, type RouteConfig, type TlsConfig } from './schema/index.js';
 export { redactConfigForDisplay } from './display.js';
-export { parseRate, RATE_KEY_PARTS, type LimitsConfig, type Rate, type RateKeyPart, type RateRuleConfig } from './schema/limits.js';
+export { parseRate, parseByteRate, parseByteSize, RATE_KEY_PARTS, BANDWIDTH_DIRECTIONS, type LimitsConfig, type Rate, type RateKeyPart, type RateRuleConfig, type ByteRate, type BandwidthRuleConfig } from './schema/limits.js';
 export {
   parseSecretRef, SECRET_NAME_RE, SECRET_OWNER_RE,
   type SecretRef, type SecretsConfig, type UpstreamAuthConfig, type IdentityHeadersConfig,

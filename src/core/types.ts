@@ -132,6 +132,17 @@ export interface Exchange {
    * the response (bounded) and sends what this returns. Content type is `application/json` or `text/event-stream`.
    */
   responseFilter: ((body: Buffer, contentType: string) => Buffer) | undefined;
+  /**
+   * Set by the throttle stage only on exchanges a bandwidth rule counts (limits.bandwidth): the proxy reports body
+   * bytes as they pass. Absent, the proxy counts nothing.
+   */
+  byteMeter?: ByteMeter | undefined;
+}
+
+/** Body bytes of one exchange as they flow: `in` toward the upstream, `out` from it. Either is absent when nothing counts it. */
+export interface ByteMeter {
+  readonly in: ((bytes: number) => void) | undefined;
+  readonly out: ((bytes: number) => void) | undefined;
 }
 
 export type Stage = (ex: Exchange) => void | Promise<void>;

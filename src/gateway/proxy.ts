@@ -87,14 +87,17 @@ function upstreamError(err: Error & { code?: string }): GatehouseError {
   return new GatehouseError('GH_UPSTREAM_UNAVAILABLE', undefined, { detail: code || err.name, cause: err });
 }
 
-/** Counts a streamed (chunked) request body and fails with 413 past the limit. */
-function limitBody(source: Readable, max: number): Readable {
+/** Counts a streamed request body (chunked, or one a bandwidth rule counts) and fails with 413 past the limit; `count` hears each chunk passed on. */
+function limitBody(source: Readable, max: number, count?: (bytes: number) => void): Readable {
   let seen = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
       if (seen > max) cb(new GatehouseError('GH_BODY_TOO_LARGE'));
-      else cb(null, chunk);
+      else {
+        count?.(chunk.length);
+        cb(null, chunk);
+      }
     },
   });
   source.on('error', (e) => counter.destroy(e));
@@ -230,17 +233,21 @@ export class Upstream {
     // response written to the dead socket would pause the upstream for good (undici's body timeout sleeps meanwhile).
     if (res.destroyed) return Promise.reject(clientGone());
     const { headers, contentLength, chunked } = this.#headers(ex, trustedPeer, target);
+    // Set only on exchanges a bandwidth rule counts (limits.bandwidth); otherwise bodies pass exactly as before.
+    const meter = ex.byteMeter;
     let body: Buffer | Readable | null = null;
     if (ex.body !== undefined) {
       body = ex.body;
       headers.push('content-length', String(ex.body.length));
+      meter?.in?.(ex.body.length);
     } else if (contentLength !== undefined) {
       if (Number(contentLength) > this.#opts.maxBodySize) return Promise.reject(new GatehouseError('GH_BODY_TOO_LARGE'));
       if (contentLength !== '0') {
-        body = req;
+        body = meter?.in ? limitBody(req, this.#opts.maxBodySize, meter.in) : req;
         headers.push('content-length', contentLength);
       }
-    } else if (chunked) body = limitBody(req, this.#opts.maxBodySize);
+    } else if (chunked) body = limitBody(req, this.#opts.maxBodySize, meter?.in);
+    const countOut = meter?.out;
     let filter = ex.responseFilter;
     const maxFiltered = this.#opts.maxFilteredResponse ?? 8 * 1024 * 1024;
 
@@ -331,6 +338,7 @@ export class Upstream {
           return writeHeadSafely();
         },
         onData: (chunk: Buffer): boolean => {
+          countOut?.(chunk.length);
           if (buffered) {
             bufferedLen += chunk.length;
             if (bufferedLen > maxFiltered) {

@@ -16,6 +16,7 @@ import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { GatehouseConfig } from '../config/index.js';
 import { GatehouseError } from '../core/errors.js';
+import type { RateUsage } from '../limits/index.js';
 import { checkSnapshot, type CollectedSnapshot, type MetricsSnapshot } from './metrics.js';
 
 /** Set in each worker's environment as `INDEX/COUNT` (1-based). */
@@ -109,8 +110,8 @@ export type WorkerMessage =
   | { gatehouse: 'config?' }
   | { gatehouse: 'config'; config: GatehouseConfig }
   | { gatehouse: 'alert'; record: Record<string, unknown> }
-  /** Rate-limit admissions of one worker since its last report; the supervisor passes them to the other workers. */
-  | { gatehouse: 'rate-usage'; usage: Array<[number, string, number]> }
+  /** Rate-limit admissions and bandwidth bytes of one worker since its last report; the supervisor passes them on. */
+  | { gatehouse: 'rate-usage'; usage: RateUsage }
   | { gatehouse: 'ticket-keys'; keys: Uint8Array }
   /** SIGHUP reached the supervisor: reopen the log files (logrotate renamed them). */
   | { gatehouse: 'reopen-logs' }

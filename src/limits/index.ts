@@ -7,6 +7,7 @@ import type { Clock } from '../core/clock.js';
 import type { StateStore } from '../core/store.js';
 import type { AuditEmitter, Logger, Stage } from '../core/types.js';
 import type { LimitsConfig } from '../config/index.js';
+import { bandwidthStage, compileBandwidth } from './bandwidth.js';
 import { Lockouts } from './lockout.js';
 import { compileRules, type CompileOptions, type CompiledRule } from './rules.js';
 import { RateTable } from './rate.js';
@@ -17,9 +18,10 @@ export { Lockouts, type FailureNotice } from './lockout.js';
 export { NS_LOCKOUTS, lockoutKey, parseLockoutSubject, writeLockout, deleteLockout, listLockouts, type LockoutRecord, type LockoutKind } from './lockout-store.js';
 export { compileRules, keyOf, type CompiledRule } from './rules.js';
 export { UsageLedger, applyUsage, type RateUsage } from './throttle.js';
+export { compileBandwidth, checkBandwidth, byteMeter, bandwidthStage, type BandwidthRule, type BandwidthHit } from './bandwidth.js';
 
 export interface Limits {
-  /** The throttle stage (after identify); undefined without rate rules. */
+  /** The throttle stage (after identify): rate rules and bandwidth admission; undefined without either. */
   throttle: Stage | undefined;
   /** Tool-specific rate rules (after authorize); undefined without them. */
   throttleOperation: Stage | undefined;
@@ -27,7 +29,7 @@ export interface Limits {
   lockouts: Lockouts | undefined;
   /** New connections per client, for the connection guard; undefined without connection_rate_limit. */
   connectionRate: RateTable | undefined;
-  /** Under server.workers: what this process admitted since the last call (to send to the others). */
+  /** Under server.workers: what this process admitted (and bytes it charged) since the last call, for the others. */
   takeUsage(): RateUsage | undefined;
   /** Under server.workers: charges what another worker admitted. */
   applyUsage(usage: unknown): void;
@@ -48,8 +50,11 @@ export async function createLimits(cfg: LimitsConfig, deps: LimitsDeps, opts: Co
   const rules = compileRules(cfg, opts);
   const byIndex: Array<CompiledRule | undefined> = [];
   for (const r of [...rules.pre, ...rules.post]) byIndex[r.index] = r;
-  const ledger = opts.shareUsage && byIndex.length > 0 ? new UsageLedger() : undefined;
+  const bandwidth = compileBandwidth(cfg, opts);
+  const ledger = opts.shareUsage && (byIndex.length > 0 || bandwidth.length > 0) ? new UsageLedger() : undefined;
   const stages = throttleStages(rules, deps.clock, ledger);
+  // Without bandwidth rules the throttle stage is the rate rules' alone: no wrapper, no meter on any exchange.
+  if (bandwidth.length > 0) stages.throttle = bandwidthStage(bandwidth, deps.clock, ledger, stages.throttle);
   const c = cfg.connection_rate_limit;
   const connectionRate = c ? new RateTable({ limit: c.limit, periodMs: c.periodMs, burst: Math.ceil(c.limit * cfg.burst_tolerance) }, cfg.max_keys) : undefined;
   let lockouts: Lockouts | undefined;
@@ -62,7 +67,7 @@ export async function createLimits(cfg: LimitsConfig, deps: LimitsDeps, opts: Co
     lockouts,
     connectionRate,
     takeUsage: () => ledger?.take(),
-    applyUsage: (usage) => applyUsage(byIndex, usage, deps.clock.now()),
+    applyUsage: (usage) => applyUsage(byIndex, usage, deps.clock.now(), bandwidth),
     close: async () => {
       await lockouts?.close();
     },

@@ -52,7 +52,7 @@ export function compileRules(cfg: LimitsConfig, opts: CompileOptions): { pre: Co
 }
 
 /** Whether a rule applies to this exchange, route and method wise (tools are matched by the caller). */
-export function ruleMatches(rule: CompiledRule, ex: Exchange): boolean {
+export function ruleMatches(rule: Pick<CompiledRule, 'routes' | 'methods'>, ex: Exchange): boolean {
   if (rule.routes !== undefined && (ex.route === undefined || !rule.routes.has(ex.route.name))) return false;
   if (rule.methods !== undefined && !rule.methods.has(ex.method)) return false;
   return true;
@@ -69,7 +69,7 @@ const who = (p: Principal): string => `${p.method}:${part('', p.tenant ?? '')}${
  * credential (token id, API key id), falling back to the principal. `tenant` is the operation's tenant once
  * classified, else the principal's ('' for none: one allowance for all tenantless callers).
  */
-export function keyOf(rule: CompiledRule, ex: Exchange): string {
+export function keyOf(rule: Pick<CompiledRule, 'per'>, ex: Exchange): string {
   let key = '';
   const p = ex.principal;
   const known = p !== undefined && p.type !== 'anonymous';

@@ -1,10 +1,14 @@
 import type { Clock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import type { Exchange, Stage } from '../core/types.js';
+import type { RateTable } from './rate.js';
 import { keyOf, rateLimited, ruleMatches, type CompiledRule } from './rules.js';
 
-/** Admissions one process made since it last told the others: [rule index, key, requests]. */
-export type RateUsage = Array<[number, string, number]>;
+/**
+ * What one process counted since it last told the others: [rule index, key, requests] for limits.rates, and
+ * [rule index, key, bytes, 'bytes'] for limits.bandwidth (the index into that list).
+ */
+export type RateUsage = Array<[number, string, number] | [number, string, number, 'bytes']>;
 
 /**
  * What workers tell each other (server.workers): each process counts what it admits and, every `sync_interval`,
@@ -13,11 +17,14 @@ export type RateUsage = Array<[number, string, number]>;
  */
 export class UsageLedger {
   readonly #pending = new Map<number, Map<string, number>>();
+  readonly #bytes = new Map<number, Map<string, number>>();
   #size = 0;
 
-  note(rule: number, key: string, n: number): void {
-    let keys = this.#pending.get(rule);
-    if (keys === undefined) this.#pending.set(rule, (keys = new Map()));
+  /** `n` requests (or, with `bytes`, n bytes of a bandwidth rule) counted against the key. */
+  note(rule: number, key: string, n: number, bytes = false): void {
+    const all = bytes ? this.#bytes : this.#pending;
+    let keys = all.get(rule);
+    if (keys === undefined) all.set(rule, (keys = new Map()));
     const had = keys.get(key);
     if (had === undefined) this.#size++;
     keys.set(key, (had ?? 0) + n);
@@ -28,7 +35,9 @@ export class UsageLedger {
     if (this.#size === 0) return undefined;
     const out: RateUsage = [];
     for (const [rule, keys] of this.#pending) for (const [key, n] of keys) out.push([rule, key, n]);
+    for (const [rule, keys] of this.#bytes) for (const [key, n] of keys) out.push([rule, key, n, 'bytes']);
     this.#pending.clear();
+    this.#bytes.clear();
     this.#size = 0;
     return out;
   }
@@ -92,14 +101,18 @@ export function throttleStages(rules: { pre: CompiledRule[]; post: CompiledRule[
   };
 }
 
-/** Charges usage another worker reported (its [rule index, key, n] entries); malformed entries are skipped. */
-export function applyUsage(rules: ReadonlyArray<CompiledRule | undefined>, usage: unknown, now: number): void {
+/**
+ * Charges usage another worker reported (its [rule index, key, n] entries, and [index, key, bytes, 'bytes'] for
+ * `byteRules`); malformed entries are skipped.
+ */
+export function applyUsage(rules: ReadonlyArray<CompiledRule | undefined>, usage: unknown, now: number, byteRules: ReadonlyArray<{ readonly table: RateTable } | undefined> = []): void {
   if (!Array.isArray(usage)) return;
   for (const u of usage) {
-    if (!Array.isArray(u) || u.length !== 3) continue;
+    if (!Array.isArray(u) || (u.length !== 3 && !(u.length === 4 && u[3] === 'bytes'))) continue;
     const [i, key, n] = u as [unknown, unknown, unknown];
-    const rule = typeof i === 'number' ? rules[i] : undefined;
+    const bytes = u.length === 4;
+    const rule = typeof i === 'number' ? (bytes ? byteRules[i] : rules[i]) : undefined;
     if (rule === undefined || typeof key !== 'string' || typeof n !== 'number' || !Number.isFinite(n)) continue;
-    rule.table.charge(key, Math.min(n, 1e9), now);
+    rule.table.charge(key, Math.min(n, bytes ? 2 ** 50 : 1e9), now);
   }
 }
