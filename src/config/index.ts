@@ -10,3 +10,4 @@ export {
 } from './schema/secrets.js';
 export { parseOriginPattern, type OriginPattern, type RouteCorsConfig } from './schema/cors.js';
 export { clientSection, type ClientConfig, type ClientAuthConfig } from './schema/client.js';
+export { DEFAULT_OTLP_TRACES_ENDPOINT, isPlainHttpOffLoopback, otlpEndpointProblem, type TracingConfig } from './schema/tracing.js';

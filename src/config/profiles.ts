@@ -1,4 +1,5 @@
 import type { GatehouseConfig } from './schema/index.js';
+import { isPlainHttpOffLoopback } from './schema/tracing.js';
 
 /**
  * The configuration-level production refusals (issue 2, seed 003's checklist: no demo services, no wildcard CORS on
@@ -15,5 +16,9 @@ export function productionProblems(cfg: GatehouseConfig): string[] {
   if (cfg.server.admin_cors_origins.includes('*')) problems.push('server.admin_cors_origins contains "*": wildcard CORS on admin routes');
   if (cfg.demo.enabled) problems.push('demo.enabled is true: the demo upstreams are for development only');
   if (!cfg.audit.enabled) problems.push('audit.enabled is false');
+  const t = cfg.tracing;
+  if (t.enabled && Object.keys(t.headers).length > 0 && isPlainHttpOffLoopback(t.endpoint)) {
+    problems.push('tracing.endpoint is plain http to another host and tracing.headers are set: the collector credentials would travel in clear');
+  }
   return problems;
 }

@@ -7,6 +7,7 @@ const HEADINGS: Readonly<Record<string, string>> = {
   profile: 'Profile',
   log: 'Logging',
   server: 'Server',
+  tracing: 'Tracing',
   tls: 'TLS',
   auth: 'Authentication',
   approval: 'Approvals',

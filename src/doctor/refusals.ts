@@ -20,6 +20,7 @@ export function productionRefusals(cfg: GatehouseConfig): string[] {
   return [
     ...tlsProductionProblems(cfg.server.tls),
     ...cfg.routes.flatMap((r, i) => (isHttpsUpstream(r.upstream) ? upstreamTlsProductionProblems(r.tls, `routes[${i}].tls`) : [])),
+    ...(cfg.tracing.enabled && isHttpsUpstream(cfg.tracing.endpoint ?? '') ? upstreamTlsProductionProblems(cfg.tracing.tls, 'tracing.tls') : []),
     ...authProductionProblems(cfg),
     ...productionProblems(cfg),
     ...approvalProblems(cfg),

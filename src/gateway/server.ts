@@ -17,6 +17,7 @@ import { Upstream } from './proxy.js';
 import { sendError, sendJson } from './respond.js';
 import { Router, type Route } from './router.js';
 import { GatewayMetrics } from './metrics.js';
+import type { Tracer } from './tracing.js';
 
 /** What the TLS capability hands the gateway. */
 export interface ServerTlsProvider {
@@ -42,6 +43,8 @@ export interface GatewayParts {
   /** Readiness probes beyond the upstreams (store, audit). */
   readiness?: () => Promise<string[]>;
   admin?: (req: IncomingMessage, res: ServerResponse, subpath: string, ex: Exchange) => Promise<void>;
+  /** Request spans (tracing.enabled): absent, nothing is traced and nothing changes per request. */
+  tracer?: Tracer;
 }
 
 export interface RunningGateway {
@@ -123,6 +126,10 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   // are dropped on every route, or one sent through a route without identity headers would reach a service another
   // route names the caller to (two routes, one upstream).
   for (const r of cfg.routes) if (r.identity_headers) for (const h of upstreamIdentityHeaderNames(r.identity_headers.prefix)) credentialHeaders.add(h);
+  // With tracing on, the trace context the upstream sees is the gateway's (tracing.ts): a client's is dropped with the
+  // headers above, so tracing off leaves the proxy's work untouched.
+  const tracer = parts.tracer;
+  if (tracer) credentialHeaders.add('traceparent').add('tracestate');
   for (const route of router.routes) {
     const url = parts.upstreamUrls.get(route.name);
     if (!url) throw new GatehouseError('GH_CONFIG_INVALID', `routes: no upstream for ${route.name}`);
@@ -263,6 +270,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     if (target.path === '/readyz') return readyz(res);
     const network = networkIdentity(req, { isTrustedProxy, tls: tls !== undefined, ...(tls ? { clientCert: tls.clientCert } : {}) });
     const ex = createExchange(req, res, target, network, isTrustedProxy(network.peer_ip));
+    const span = tracer?.start(ex);
     inflight++;
     try {
       if (shuttingDown) throw new GatehouseError('GH_SHUTTING_DOWN');
@@ -297,6 +305,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     } finally {
       inflight--;
       metrics?.observe(ex.route?.name ?? '-', ex.method, ex.status ?? res.statusCode, (performance.now() - ex.startedAt) / 1000, ex.error?.code);
+      if (span !== undefined) tracer?.end(span, ex, ex.status ?? res.statusCode);
       if (logRequests) logger.info({ req_id: ex.id, method: ex.method, path: ex.path, route: ex.route?.name, status: ex.status ?? res.statusCode, ms: Math.round((performance.now() - ex.startedAt) * 100) / 100, principal: ex.principal?.id, code: ex.error?.code }, 'request');
       if (shuttingDown && inflight === 0) drained?.();
     }

@@ -22,6 +22,7 @@ import { createUpstreamTls } from '../tls/index.js';
 import { listenGateway, type RunningGateway, type ServerTlsProvider } from './server.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { renderMetrics } from './metrics.js';
+import { startTracing, type Tracing } from './tracing.js';
 import type { Limits } from '../limits/index.js';
 
 export interface StartOptions {
@@ -50,6 +51,8 @@ export interface Gateway extends RunningGateway {
   caCertPath: string | undefined;
   /** Where the metrics listener answers (metrics.enabled, one process; under workers the supervisor runs it). */
   metricsUrl: string | undefined;
+  /** The tracer and its exporter (tracing.enabled); each worker has its own. */
+  tracing: Tracing | undefined;
 }
 
 /**
@@ -77,6 +80,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
   let metricsServer: MetricsServer | undefined;
   let echoUrl: string | undefined;
   let mcpUrl: string | undefined;
+  let tracing: Tracing | undefined;
   try {
     for (const [i, route] of cfg.routes.entries()) {
       const name = route.name ?? `route${i}`;
@@ -98,6 +102,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
         throw new GatehouseError('GH_CONFIG_INVALID', `routes[${i}].upstream: unknown demo service ${route.upstream.slice(0, 32)}`);
       } else upstreamUrls.set(name, route.upstream);
     }
+    tracing = await startTracing(cfg, { logger, store, clock });
     const capabilities = await buildCapabilities(cfg, { logger, clock, store }, redactor, { ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.alertsTo ? { alertsTo: opts.alertsTo } : {}) });
     const tls = opts.tls ? { provider: opts.tls, caCertPath: undefined } : cfg.server.tls.enabled ? await createServerTlsProvider(cfg, logger, { ticketKeysFromOutside: (opts.worker?.count ?? 1) > 1 }) : undefined;
     const running = await listenGateway(
@@ -109,6 +114,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
         upstreamConnect: (route) =>
           isHttpsUpstream(route.config.upstream) ? (createUpstreamTls(route.config.tls, { logger, path: `routes.${route.name}.tls` }) as unknown as Record<string, unknown>) : undefined,
         admin: capabilities.admin,
+        ...(tracing ? { tracer: tracing.tracer } : {}),
         readiness: async () => {
           const problems: string[] = [];
           await store.ping().catch(() => problems.push('state store unavailable'));
@@ -138,6 +144,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
       limits: capabilities.limits,
       caCertPath: tls?.caCertPath,
       metricsUrl: metricsServer?.url,
+      tracing,
       setTicketKeys: (keys: Buffer) => tls?.provider.setTicketKeys?.(keys),
       async close(deadlineMs?: number, reason = 'close') {
         // Once, by the first close (a second one, a test's cleanup say, does not record its own reason).
@@ -146,6 +153,8 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
         // First: a scrape during the drain would report a gateway that is going away.
         await metricsServer?.close();
         await close(deadlineMs);
+        // The drained requests' spans are queued by now: delivered within tracing.timeout.
+        await tracing?.close();
         // After the drain (the last requests' records are queued before it), before the audit log closes.
         if (since !== undefined) {
           await recordGatewayStop(capabilities.audit, cfg, reason, clock.now() - since).catch((e: unknown) =>
@@ -164,6 +173,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
     audit = capabilities.audit;
   } catch (e) {
     for (const s of demoServers) s.close();
+    await tracing?.close();
     await store.close();
     throw e;
   }

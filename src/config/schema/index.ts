@@ -10,6 +10,7 @@ import { limitsSection } from './limits.js';
 import { redactSection } from './redact.js';
 import { secretsSection } from './secrets.js';
 import { logSection, metricsSection, routeSchema, serverSection, storeSection } from './server.js';
+import { tracingSection } from './tracing.js';
 
 /**
  * The one closed schema: every key Gatehouse understands, with every default in one place.
@@ -46,6 +47,8 @@ export const configSchema = z.strictObject({
   secrets: secretsSection,
   /** The outbound secure client (gatehouse/client, `gatehouse client request`): seed 000's agent-side security block. */
   client: clientSection,
+  /** W3C Trace Context propagation and OTLP/HTTP span export (seed 003 §9; docs/gateway.md § Tracing). */
+  tracing: tracingSection,
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

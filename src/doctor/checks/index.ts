@@ -11,9 +11,10 @@ import { routeChecks } from './routes.js';
 import { secretsChecks } from './secrets.js';
 import { serverChecks } from './server.js';
 import { tlsChecks } from './tls.js';
+import { tracingChecks } from './tracing.js';
 
 /** Groups in the order the checklist prints them; a check's group is its id up to the first dot. */
-export const GROUPS = ['profile', 'log', 'server', 'metrics', 'tls', 'auth', 'approval', 'audit', 'limits', 'store', 'state', 'files', 'secrets', 'routes', 'client', 'demo', 'redact', 'config', 'production'] as const;
+export const GROUPS = ['profile', 'log', 'server', 'metrics', 'tracing', 'tls', 'auth', 'approval', 'audit', 'limits', 'store', 'state', 'files', 'secrets', 'routes', 'client', 'demo', 'redact', 'config', 'production'] as const;
 
 export const groupOf = (id: string): string => id.slice(0, id.indexOf('.'));
 
@@ -34,7 +35,7 @@ const rank = (c: CheckDefinition): number => GROUPS.indexOf(groupOf(c.id) as (ty
 
 /** Every check, in checklist order. */
 export const CHECKS: readonly CheckDefinition[] = Object.freeze(
-  [...serverChecks, ...tlsChecks, ...fileChecks, ...authChecks, ...approvalChecks, ...auditChecks, ...limitsChecks, ...secretsChecks, ...routeChecks, ...clientChecks, ...redactChecks, ...configChecks, unclaimedRefusals]
+  [...serverChecks, ...tracingChecks, ...tlsChecks, ...fileChecks, ...authChecks, ...approvalChecks, ...auditChecks, ...limitsChecks, ...secretsChecks, ...routeChecks, ...clientChecks, ...redactChecks, ...configChecks, unclaimedRefusals]
     // Array.prototype.sort is stable: within a group the order above stays.
     .sort((a, b) => rank(a) - rank(b)),
 );
