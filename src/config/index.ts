@@ -1,6 +1,7 @@
 export { loadConfig, validateConfig, resolveStateDir, resolveProfile, ConfigError, EMBEDDED_DEFAULT, type LoadOptions } from './load.js';
 export { productionProblems } from './profiles.js';
 export { interpolate, interpolateString } from './interpolate.js';
+export { decodePinSha256 } from './schema/server.js';
 export { configSchema, MOZILLA_INTERMEDIATE_CIPHERS, type GatehouseConfig, type ConfigInput, type RouteConfig, type TlsConfig } from './schema/index.js';
 export { redactConfigForDisplay } from './display.js';
 export { parseRate, parseByteRate, parseByteSize, RATE_KEY_PARTS, BANDWIDTH_DIRECTIONS, type LimitsConfig, type Rate, type RateKeyPart, type RateRuleConfig, type ByteRate, type BandwidthRuleConfig } from './schema/limits.js';

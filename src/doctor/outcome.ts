@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import type { RouteConfig } from '../config/index.js';
 import type { Finding, Outcome } from './types.js';
 
 /** Nothing to report: `detail` says what was found to be right. */
@@ -13,6 +14,9 @@ export const judged = (findings: readonly (Finding | undefined | false)[], passD
   findings: findings.filter((f): f is Finding => Boolean(f)),
   passDetail,
 });
+
+/** How a route is named in a message: by its name, else its index and prefix. Never the upstream URL (userinfo). */
+export const routeLabel = (r: Pick<RouteConfig, 'name' | 'prefix'>, i: number): string => `routes[${i}]${r.name ? ` (${r.name})` : ` (${r.prefix})`}`;
 
 export const warn = (detail: string): Finding => ({ status: 'warn', detail });
 export const fail = (detail: string): Finding => ({ status: 'fail', detail });

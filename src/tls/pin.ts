@@ -6,12 +6,12 @@
 import { createHash, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { checkServerIdentity, type DetailedPeerCertificate, type PeerCertificate } from 'node:tls';
 import { GatehouseError } from '../core/errors.js';
+import { decodePinSha256 } from '../config/index.js';
 
 /** The accepted prefix; curl's `sha256//` and HPKP's `pin-sha256="…"` are other syntaxes and are refused. */
 export const PIN_PREFIX = 'sha256/';
 /** Longer chains are not served in practice; the walk stops here whatever the peer sent (issuer links can loop). */
 export const MAX_CHAIN_CERTIFICATES = 16;
-const PIN_TEXT = /^(?:sha256\/)?([A-Za-z0-9+/]{43}=)$/;
 
 /** The pin of a certificate's public key: base64 of SHA-256 over its DER SubjectPublicKeyInfo. */
 export function spkiPin(cert: X509Certificate): string {
@@ -21,13 +21,7 @@ export function spkiPin(cert: X509Certificate): string {
 }
 
 /** The 32 digest bytes of a pin, or undefined when it is not canonical base64 of 32 bytes (optionally sha256/-prefixed). */
-export function decodePin(text: string): Buffer | undefined {
-  const b64 = PIN_TEXT.exec(text)?.[1];
-  if (b64 === undefined) return undefined;
-  const bytes = Buffer.from(b64, 'base64');
-  // Canonical only (the unused low bits zero): one key, one spelling, so a pin compares as written.
-  return bytes.length === 32 && bytes.toString('base64') === b64 ? bytes : undefined;
-}
+export const decodePin: (text: string) => Buffer | undefined = decodePinSha256;
 
 /** Decodes configured pins; throws GH_CONFIG_INVALID naming the entry (for callers that bypass the config schema). */
 export function decodePins(pins: readonly string[], path: string): Buffer[] {

@@ -91,15 +91,18 @@ export const serverSection = section({
 });
 
 /**
- * RFC 7469 pin-sha256: canonical standard base64 of a SHA-256 digest (44 characters ending in "="), bare or written
- * sha256/BASE64. Checked here without tls/ (config sits below it); src/tls/pin.ts decodes the same form.
+ * RFC 7469 pin-sha256: the 32 digest bytes of a pin written as canonical standard base64 (44 characters ending in
+ * "="), bare or as sha256/BASE64; undefined for anything else. The one decoder: the schema checks with it, and
+ * src/tls/pin.ts matches chains against what it returns.
  */
-const PIN_SHA256 = /^(?:sha256\/)?([A-Za-z0-9+/]{43}=)$/;
-const pinBody = (v: string): string | undefined => {
-  const b64 = PIN_SHA256.exec(v)?.[1];
-  return b64 !== undefined && Buffer.from(b64, 'base64').toString('base64') === b64 ? b64 : undefined;
-};
-const pinSha256 = z.string().refine((v) => pinBody(v) !== undefined, 'expected base64 of a SHA-256 digest (44 characters ending in "="), optionally written sha256/BASE64 (not curl\'s sha256//): see gatehouse certs pin');
+export function decodePinSha256(text: string): Buffer | undefined {
+  const b64 = /^(?:sha256\/)?([A-Za-z0-9+/]{43}=)$/.exec(text)?.[1];
+  if (b64 === undefined) return undefined;
+  const bytes = Buffer.from(b64, 'base64');
+  // Canonical only (the unused low bits zero): one key, one spelling, so a pin compares as written.
+  return bytes.length === 32 && bytes.toString('base64') === b64 ? bytes : undefined;
+}
+const pinSha256 = z.string().refine((v) => decodePinSha256(v) !== undefined, 'expected base64 of a SHA-256 digest (44 characters ending in "="), optionally written sha256/BASE64 (not curl\'s sha256//): see gatehouse certs pin');
 
 const upstreamTlsShape = {
   ca_file: filePath().optional(),
@@ -116,7 +119,7 @@ const upstreamTlsShape = {
     .superRefine((pins, ctx) => {
       const seen = new Set<string>();
       pins.forEach((p, i) => {
-        const b = pinBody(p);
+        const b = decodePinSha256(p)?.toString('base64');
         if (b !== undefined && seen.has(b)) ctx.addIssue({ code: 'custom', path: [i], message: 'the same pin twice: a backup pin must be another key' });
         if (b !== undefined) seen.add(b);
       });

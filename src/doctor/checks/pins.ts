@@ -1,14 +1,10 @@
 /** routes[].tls.pin_sha256 (docs/tls.md § Pinning upstream keys): pins that apply, each with a backup. */
 import { X509Certificate } from 'node:crypto';
-import type { RouteConfig } from '../../config/index.js';
 import { readFileBounded } from '../../core/files.js';
 import { pemBlocks } from '../../tls/certificate.js';
 import { decodePin, spkiPin } from '../../tls/index.js';
 import type { CheckDefinition, Finding } from '../types.js';
-import { judged, skipped, warn } from '../outcome.js';
-
-/** As in routes.ts: by name, else index and prefix; never the upstream URL (userinfo). */
-const label = (r: RouteConfig, i: number): string => `routes[${i}]${r.name ? ` (${r.name})` : ` (${r.prefix})`}`;
+import { judged, routeLabel, skipped, warn } from '../outcome.js';
 
 /** Pins of the certificates in a CA file; empty when there is none or it cannot be read (files.* checks say so). */
 function caFilePins(path: string | undefined): Set<string> {
@@ -35,10 +31,10 @@ export const upstreamPinsCheck: CheckDefinition = {
     for (const { r, i } of pinned) {
       const pins = r.tls.pin_sha256 ?? [];
       // Pins on a non-https upstream are refused at load (routeSchema): every pinned route here is https.
-      if (pins.length === 1) findings.push(warn(`${label(r, i)} pins a single key: once the upstream replaces it, the route answers 502 until the configuration changes (add a backup pin)`));
+      if (pins.length === 1) findings.push(warn(`${routeLabel(r, i)} pins a single key: once the upstream replaces it, the route answers 502 until the configuration changes (add a backup pin)`));
       const inCa = caFilePins(r.tls.ca_file);
       const local = pins.filter((p) => inCa.has(decodePin(p)?.toString('base64') ?? '')).length;
-      notes.push(`${label(r, i)} pins ${pins.length} key${pins.length === 1 ? '' : 's'}${r.tls.ca_file ? ` (${local} of them in ca_file)` : ''}`);
+      notes.push(`${routeLabel(r, i)} pins ${pins.length} key${pins.length === 1 ? '' : 's'}${r.tls.ca_file ? ` (${local} of them in ca_file)` : ''}`);
     }
     return judged(findings, notes.join('; '));
   },

@@ -2,11 +2,8 @@
 import { isRefusedTokenUrl } from '../../client/index.js';
 import type { RouteConfig } from '../../config/index.js';
 import type { CheckDefinition, Finding } from '../types.js';
-import { fail, isLoopbackHost, judged, skipped, warn } from '../outcome.js';
+import { fail, isLoopbackHost, judged, routeLabel, skipped, warn } from '../outcome.js';
 import { upstreamPinsCheck } from './pins.js';
-
-/** How a route is named in a message: by its name, else its index and prefix. Never the upstream URL (userinfo). */
-const label = (r: RouteConfig, i: number): string => `routes[${i}]${r.name ? ` (${r.name})` : ` (${r.prefix})`}`;
 
 /** The host of a plain-http upstream that leaves this machine, else undefined. */
 function remotePlainHost(upstream: string): string | undefined {
@@ -54,7 +51,7 @@ function sharedSigningKeys(routes: readonly { r: RouteConfig; i: number }[]): Fi
   }
   return [...byKey.values()]
     .filter((group) => new Set(group.map(({ r }) => originOf(r.upstream))).size > 1)
-    .map((group) => warn(`${group.map(({ r, i }) => label(r, i)).join(', ')} sign identity headers with the same key and audience for different upstreams: headers sent to one verify at the others (give each its own audience, or its own key)`));
+    .map((group) => warn(`${group.map(({ r, i }) => routeLabel(r, i)).join(', ')} sign identity headers with the same key and audience for different upstreams: headers sent to one verify at the others (give each its own audience, or its own key)`));
 }
 
 export const routeChecks: CheckDefinition[] = [
@@ -71,7 +68,7 @@ export const routeChecks: CheckDefinition[] = [
           ...routes.map(({ r, i }) => {
             const host = remoteHost(r.upstream);
             return !r.identity_headers?.sign && host !== undefined
-              ? warn(`${label(r, i)} sends unsigned identity headers to ${host}: whoever reaches that upstream directly can claim any identity`)
+              ? warn(`${routeLabel(r, i)} sends unsigned identity headers to ${host}: whoever reaches that upstream directly can claim any identity`)
               : undefined;
           }),
           ...sharedSigningKeys(routes),
@@ -119,8 +116,8 @@ export const routeChecks: CheckDefinition[] = [
         const host = remotePlainHost(r.upstream);
         if (host === undefined) return [];
         // An injected upstream credential in clear text is a leaked credential, not only an exposed request.
-        if (r.upstream_auth) return [{ status: severe, detail: `${label(r, i)} forwards over plain http to ${host} with routes[${i}].upstream_auth: the upstream credential crosses the network unencrypted` }];
-        return [warn(`${label(r, i)} forwards over plain http to ${host}: identity headers and bodies cross the network unencrypted`)];
+        if (r.upstream_auth) return [{ status: severe, detail: `${routeLabel(r, i)} forwards over plain http to ${host} with routes[${i}].upstream_auth: the upstream credential crosses the network unencrypted` }];
+        return [warn(`${routeLabel(r, i)} forwards over plain http to ${host}: identity headers and bodies cross the network unencrypted`)];
       });
       return judged(plain, 'every upstream is https, on loopback, or a built-in service');
     },
@@ -140,14 +137,14 @@ export const routeChecks: CheckDefinition[] = [
           ...routes.map(({ r, i }) =>
             // The gateway itself refuses to start so (src/gateway/crypto.ts): every body would be refused.
             r.encryption?.required === true && !r.end_to_end && !decrypts
-              ? fail(`${label(r, i)} requires encrypted bodies the gateway must decrypt, but encryption.request_bodies is not enabled: the gateway refuses to start`)
+              ? fail(`${routeLabel(r, i)} requires encrypted bodies the gateway must decrypt, but encryption.request_bodies is not enabled: the gateway refuses to start`)
               : undefined,
           ),
           // A producer that forgets to encrypt sends cleartext through a route the operator believes carries ciphertext.
-          ...(production ? open.map(({ r, i }) => warn(`${label(r, i)} is end_to_end but accepts plaintext bodies (routes[${i}].encryption.required is not set)`)) : []),
+          ...(production ? open.map(({ r, i }) => warn(`${routeLabel(r, i)} is end_to_end but accepts plaintext bodies (routes[${i}].encryption.required is not set)`)) : []),
         ],
         open.length > 0
-          ? `${open.map(({ r, i }) => label(r, i)).join(', ')} accept plaintext bodies on end_to_end routes (warned in production)`
+          ? `${open.map(({ r, i }) => routeLabel(r, i)).join(', ')} accept plaintext bodies on end_to_end routes (warned in production)`
           : 'every end_to_end route requires ciphertext',
       );
     },
@@ -166,9 +163,9 @@ export const routeChecks: CheckDefinition[] = [
           // A page served over plain http can be replaced by anyone on its network path, and then acts as that origin.
           const plain = (r.cors?.allowed_origins ?? []).filter((o) => o.startsWith('http://') && !isLoopbackHost(new URL(o.replace('*.', 'wildcard.')).hostname));
           return [
-            plain.length > 0 && warn(`${label(r, i)} allows plain-http origins (${plain.join(', ')}): whoever can alter those pages in transit can call the route with the visitor's browser`),
+            plain.length > 0 && warn(`${routeLabel(r, i)} allows plain-http origins (${plain.join(', ')}): whoever can alter those pages in transit can call the route with the visitor's browser`),
             r.cors?.allow_credentials === true && r.cors.allowed_origins.some((o) => o.includes('*.')) &&
-              warn(`${label(r, i)} sends credentials to wildcard origins: any subdomain (a forgotten or user-content one included) can call the route with the visitor's session`),
+              warn(`${routeLabel(r, i)} sends credentials to wildcard origins: any subdomain (a forgotten or user-content one included) can call the route with the visitor's session`),
           ];
         }),
         'every CORS route lists its origins, over https',
@@ -182,7 +179,7 @@ export const routeChecks: CheckDefinition[] = [
     fix: 'Set routes[].error_bodies to redact (the default) or replace.',
     inspect({ cfg }) {
       if (cfg.routes.length === 0) return skipped('no routes are configured');
-      const passing = cfg.routes.flatMap((r, i) => (r.error_bodies === 'pass' ? [label(r, i)] : []));
+      const passing = cfg.routes.flatMap((r, i) => (r.error_bodies === 'pass' ? [routeLabel(r, i)] : []));
       return judged(
         [passing.length > 0 && warn(`error_bodies is pass on ${passing.join(', ')}: upstream stack traces and secrets in error responses reach clients unchanged`)],
         'every route redacts or replaces upstream error bodies',
