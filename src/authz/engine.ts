@@ -19,6 +19,7 @@ import { MCP_FILTERED_LISTS, McpMethodPolicy } from './mcp-policy.js';
 import { RbacIndex } from './rbac.js';
 import { RouteTable, type CompiledRoute } from './routes.js';
 import { ScopeRegistry } from './scopes.js';
+import { ResidencyGuard } from './residency.js';
 import { Tenancy } from './tenancy.js';
 import { ToolRegistry } from './tools.js';
 import { systemResolver, type HostResolver } from './url-policy.js';
@@ -40,7 +41,11 @@ export interface PolicyEngine {
   /** The JSON-RPC error body (HTTP 200) for a denial on an MCP route. */
   jsonRpcError(err: GatehouseError, ex: Exchange): Buffer;
   /** The decision for a principal and an operation, never throwing for a denial. */
-  explain(principal: Principal, operation: Operation): Promise<Decision>;
+  explain(principal: Principal, operation: Operation, route?: string): Promise<Decision>;
+  /** The decision and the error the authorize stage would throw, data residency included when `route` (a gateway route name) is given. */
+  decideAt(principal: Principal, operation: Operation, route?: string): Promise<DecisionOutcome>;
+  /** Data residency (residency.region set), else undefined. */
+  readonly residency: ResidencyGuard | undefined;
   /** Classifies an HTTP request as the classify stage would (for explain). */
   classifyHttp(method: string, path: string): Operation;
   /** The approval mode an allowed decision would go through. */
@@ -140,7 +145,15 @@ export async function createPolicyEngine(cfg: GatehouseConfig, deps: StageDeps, 
     policyVersion,
     resolve: opts.resolve ?? systemResolver,
   });
-  return new Engine(authorizer, gate, mcp, routes, cfg.approval.queue.max_window);
+  const residency = cfg.residency.region !== undefined ? new ResidencyGuard(cfg.residency, cfg.routes) : undefined;
+  return new Engine(authorizer, gate, mcp, routes, cfg.approval.queue.max_window, residency);
+}
+
+/** An allowed decision turned into a data-residency denial (the scopes it used stay: they were satisfied). */
+function residencyDenial(d: Decision, rule: string): Decision {
+  const { requires_approval: _approval, ...rest } = d;
+  void _approval;
+  return { ...rest, allow: false, reason: 'data_residency', rule };
 }
 
 class Engine implements PolicyEngine {
@@ -153,6 +166,7 @@ class Engine implements PolicyEngine {
     readonly mcp: McpMethodPolicy,
     readonly routes: RouteTable,
     readonly maxWindowMs: number,
+    readonly residency: ResidencyGuard | undefined,
   ) {
     this.approvals = gate.queue;
     this.#httpApprovals = routes.some((r) => r.requires_approval || authorizer.parts.approvalFor.has(r.risk_level));
@@ -220,6 +234,15 @@ class Engine implements PolicyEngine {
     ex.decision = out.decision;
     if (out.decision.risk_level !== undefined) op.risk_level = out.decision.risk_level;
     if (out.error) throw out.error;
+    if (this.residency) {
+      const verdict = this.residency.check(ex.route?.name, op.tenant ?? ex.principal?.tenant);
+      if (verdict?.allow === false) {
+        ex.decision = residencyDenial(out.decision, verdict.rule);
+        throw verdict.error;
+      }
+      // Seed 002: an audit trail for any cross-region data movement.
+      if (verdict) ex.meta['residency'] = verdict.crossing;
+    }
     if (st?.parsed && ex.principal) this.#installListFilter(ex, st.parsed, ex.principal);
   }
 
@@ -285,8 +308,15 @@ class Engine implements PolicyEngine {
     return buildJsonRpcError(err, this.#state.get(ex)?.parsed);
   }
 
-  async explain(principal: Principal, operation: Operation): Promise<Decision> {
-    return (await this.authorizer.decide(principal, operation)).decision;
+  async explain(principal: Principal, operation: Operation, route?: string): Promise<Decision> {
+    return (await this.decideAt(principal, operation, route)).decision;
+  }
+
+  async decideAt(principal: Principal, operation: Operation, route?: string): Promise<DecisionOutcome> {
+    const out = await this.authorizer.decide(principal, operation);
+    if (!out.decision.allow || !this.residency || route === undefined) return out;
+    const verdict = this.residency.check(route, operation.tenant ?? principal.tenant);
+    return verdict?.allow === false ? { decision: residencyDenial(out.decision, verdict.rule), error: verdict.error } : out;
   }
 
   classifyHttp(method: string, path: string): Operation {

@@ -6,6 +6,7 @@ export { ToolRegistry, SEED001_TOOLS, compileTool, type CompiledTool } from './t
 export { RouteTable, type CompiledRoute, type RouteMatch } from './routes.js';
 export { RbacIndex, isPermission } from './rbac.js';
 export { parseAclText, loadAclFiles, type AclRule, type AclPermission } from './acl.js';
+export { ResidencyGuard, type ResidencyCrossing, type ResidencyVerdict } from './residency.js';
 export { Tenancy, CROSS_TENANT_ALL_SCOPE, tenantAdminScope, type CrossTenantGrant } from './tenancy.js';
 export { checkUrl, compileUrlConstraint, isPrivateAddress, systemResolver, type HostResolver, type ResolvedAddress } from './url-policy.js';
 export { checkPath } from './path-policy.js';

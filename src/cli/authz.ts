@@ -5,6 +5,7 @@ import { GatehouseError } from '../core/errors.js';
 import { safeJsonParse } from '../core/safe.js';
 import type { Decision, Logger, Operation, Principal } from '../core/types.js';
 import { checkTarget } from '../gateway/exchange.js';
+import { Router } from '../gateway/router.js';
 import { MemoryStore } from '../store/index.js';
 import { configOption, loadCliConfig, openCliStore } from './context.js';
 import type { CliContext, Command, ParsedArgs } from './types.js';
@@ -88,7 +89,22 @@ const APPROVAL_TEXT: Readonly<Record<string, string>> = {
   break_glass: 'skipped: break-glass principal (audited as break_glass)',
 };
 
-function print(ctx: CliContext, s: Subject, op: Operation, d: Decision, mode: string, error: GatehouseError | undefined): void {
+/**
+ * The gateway route a request would take, for data residency: --route, else the route whose prefix the path falls
+ * under (as the gateway routes it), else for a tool the first MCP route. Undefined when no route applies.
+ */
+function gatewayRoute(args: ParsedArgs, cfg: Awaited<ReturnType<typeof loadCliConfig>>, op: Operation): string | undefined {
+  const named = str(args, 'route');
+  const routes = new Router(cfg.routes);
+  if (named !== undefined) {
+    if (!routes.routes.some((r) => r.name === named)) throw new GatehouseError('GH_USAGE', `--route: no route is named ${printable(named)} (routes[].name, or routeN for the unnamed one at index N)`);
+    return named;
+  }
+  if (op.kind === 'mcp') return routes.routes.find((r) => r.config.kind === 'mcp')?.name;
+  return routes.match(op.path)?.name;
+}
+
+function print(ctx: CliContext, s: Subject, op: Operation, d: Decision, mode: string, error: GatehouseError | undefined, residency: string | undefined): void {
   const p = s.principal;
   const what = op.kind === 'mcp' ? `tools/call ${printable(op.tool ?? '')} ${printable(JSON.stringify(op.args ?? {}))}` : `${op.method} ${printable(op.path)}`;
   const rows: Array<[string, string]> = [
@@ -106,16 +122,19 @@ function print(ctx: CliContext, s: Subject, op: Operation, d: Decision, mode: st
   if (s.tokenStatus !== undefined) rows.push(['token', s.tokenStatus === 'active' ? 'active' : `${s.tokenStatus}: the gateway refuses it before authorization`]);
   rows.push(['operation', what]);
   if (op.tenant !== undefined) rows.push(['resource', `${printable(op.tenant)}/${printable(op.namespace ?? '*')} ${printable(op.resource ?? '*')} ${op.action ?? ''}`]);
+  if (residency !== undefined) rows.push(['residency', residency]);
   for (const [k, v] of rows) writeLine(ctx.stdout, `${(k + ':').padEnd(16)} ${v}`);
 }
 
 const explain: Command = {
   name: 'explain',
   summary: 'explain the authorization decision for a token and an operation',
-  usage: 'gatehouse authz explain (--token T | --token-stdin | --scopes LIST [--tenant T] [--principal ID]) (--tool NAME [--args JSON] | --method M --path P) [--json]',
+  usage: 'gatehouse authz explain (--token T | --token-stdin | --scopes LIST [--tenant T] [--principal ID]) (--tool NAME [--args JSON] | --method M --path P) [--route NAME] [--json]',
   description:
     'Prints the decision the gateway would make: allow or deny, the reason code, the rule that matched or the scope that was\n' +
     'missing, the scopes used, the policy version, and whether approval is needed. Exit status 0 when allowed, 1 when denied.\n' +
+    'With residency.region set, data residency is judged for the gateway route the request takes: --route, else the route\n' +
+    'the path falls under, else (--tool) the first MCP route.\n' +
     'Examples:\n' +
     '  gatehouse authz explain --token-stdin --tool install_package --args \'{"package_name":"nginx"}\' <<<"$TOKEN"\n' +
     '  gatehouse authz explain --scopes readonly --tool get_system_status\n' +
@@ -133,6 +152,7 @@ const explain: Command = {
     args: { type: 'string', value: 'JSON', description: 'the tool arguments as a JSON object' },
     method: { type: 'string', value: 'METHOD', description: 'an HTTP request method' },
     path: { type: 'string', value: 'PATH', description: 'an HTTP request path' },
+    route: { type: 'string', value: 'NAME', description: 'the gateway route (routes[].name) the request takes, for data residency' },
     json: { type: 'boolean', description: 'print JSON' },
   },
   async run(args, ctx) {
@@ -142,14 +162,32 @@ const explain: Command = {
     const engine = await createPolicyEngine(cfg, { logger: quietLogger, clock: systemClock, store, audit: { emit: async () => {} } });
     try {
       const op = operationFrom(args, (m, p) => engine.classifyHttp(m, p));
-      const out = await engine.authorizer.decide(subject.principal, op);
+      const route = gatewayRoute(args, cfg, op);
+      const out = await engine.decideAt(subject.principal, op, route);
       const d = out.decision;
+      const guard = engine.residency;
+      const tenant = op.tenant ?? subject.principal.tenant;
+      const residency = guard
+        ? {
+            route: route ?? null,
+            gateway_region: guard.region,
+            route_region: guard.routeRegion(route),
+            allowed_regions: [...guard.policyFor(tenant).allowed],
+            rule: guard.policyFor(tenant).rule,
+            ...(d.allow ? { crossing: guard.check(route, tenant)?.allow === true } : {}),
+          }
+        : undefined;
       const mode = subject.principal.break_glass && d.requires_approval ? 'break_glass' : engine.approvalModeFor(op, d);
       const tokenOk = subject.tokenStatus === undefined || subject.tokenStatus === 'active';
       if (bool(args, 'json')) {
-        const body = { decision: d, approval: mode, principal: subject.principal.id, ...(subject.tokenStatus ? { token_status: subject.tokenStatus } : {}), operation: op };
+        const body = { decision: d, approval: mode, principal: subject.principal.id, ...(subject.tokenStatus ? { token_status: subject.tokenStatus } : {}), operation: op, ...(residency ? { residency } : {}) };
         writeLine(ctx.stdout, JSON.stringify(out.error ? { ...body, error: out.error.toJSON() } : body));
-      } else print(ctx, subject, op, d, mode, out.error);
+      } else {
+        const line = residency
+          ? `route ${printable(residency.route ?? '-')} in ${residency.route_region}, gateway in ${residency.gateway_region}; allowed ${residency.allowed_regions.join(', ')} (${printable(residency.rule)})${residency.crossing ? '; crosses regions through a bridge (audited)' : ''}`
+          : undefined;
+        print(ctx, subject, op, d, mode, out.error, line);
+      }
       return d.allow && tokenOk ? 0 : 1;
     } finally {
       await engine.close();

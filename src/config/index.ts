@@ -9,6 +9,7 @@ export {
   parseSecretRef, SECRET_NAME_RE, SECRET_OWNER_RE,
   type SecretRef, type SecretsConfig, type UpstreamAuthConfig, type IdentityHeadersConfig,
 } from './schema/secrets.js';
+export { residencyPolicy, residencyProblems, type ResidencyConfig, type ResidencyPolicy, type RouteResidencyConfig } from './schema/residency.js';
 export { parseOriginPattern, type OriginPattern, type RouteCorsConfig } from './schema/cors.js';
 export { clientSection, type ClientConfig, type ClientAuthConfig } from './schema/client.js';
 export { DEFAULT_OTLP_TRACES_ENDPOINT, isPlainHttpOffLoopback, otlpEndpointProblem, type TracingConfig } from './schema/tracing.js';

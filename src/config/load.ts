@@ -6,6 +6,7 @@ import { interpolate, type InterpolationProblem } from './interpolate.js';
 import { configSchema, type GatehouseConfig } from './schema/index.js';
 import { describeExpected, keysAt, nearestKey, schemaAt } from './schema-walk.js';
 import { productionProblems } from './profiles.js';
+import { residencyProblems } from './schema/residency.js';
 import { applyTracingEnv } from './schema/tracing.js';
 
 export { ConfigError };
@@ -190,6 +191,8 @@ export function validateConfig(raw: unknown, opts: { env?: NodeJS.ProcessEnv; cw
   cfg.state_dir = resolveStateDir(env, opts.cwd, result.data.state_dir);
   cfg.profile = resolveProfile(env);
   if (cfg.store.kind === 'sqlite' && !cfg.store.path) cfg.store.path = resolve(cfg.state_dir, 'state.db');
+  const residency = residencyProblems(cfg.residency, cfg.routes, cfg.authz.tenants);
+  if (residency.length > 0) throw new ConfigError(residency);
   // OTEL_* defaults are resolved here, where the environment is known, so `config check` shows the effective endpoint
   // and the production refusals judge it; the supervisor hands workers the result.
   const tracingProblems = applyTracingEnv(cfg.tracing, env);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { filePath, scopeName, section } from './common.js';
+import { filePath, scopeName, section, tenantId } from './common.js';
 import { AUTH_METHODS } from './auth.js';
 
 /** Seed 001's scope hierarchy: each scope and the scope(s) that include it (null for a root). */
@@ -28,7 +28,7 @@ export const ACL_PERMISSIONS = ['publish', 'subscribe', 'cache_read', 'cache_wri
 
 /** MCP tool names: 1–128 of A-Z a-z 0-9 _ - . (MCP tool naming guidance). */
 export const toolName = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'a tool name is 1-128 of A-Z a-z 0-9 _ - .');
-export const tenantId = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'a tenant id is 1-128 of A-Z a-z 0-9 _ - .');
+export { tenantId };
 const argName = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'an argument name is 1-128 of A-Z a-z 0-9 _ - .');
 const riskLevel = z.enum(RISK_LEVELS);
 

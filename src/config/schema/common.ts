@@ -48,6 +48,9 @@ export const filePath = () => z.string().min(1);
 export const section = <T extends z.ZodRawShape>(shape: T) =>
   z.strictObject(shape).prefault({} as z.input<z.ZodObject<T, z.core.$strict>>);
 
+/** Tenant ids in configuration (authz.tenants, residency.tenants …). */
+export const tenantId = z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'a tenant id is 1-128 of A-Z a-z 0-9 _ - .');
+
 export const scopeName = z.string().regex(/^[A-Za-z0-9_.:*-]{1,128}$/, 'a scope is letters, digits and _.:*- (at most 128)');
 
 /** An IP address or CIDR (IPv4 or IPv6), checked as node's BlockList will read it. */

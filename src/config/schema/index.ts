@@ -8,6 +8,7 @@ import { section } from './common.js';
 import { encryptionSection } from './encryption.js';
 import { limitsSection } from './limits.js';
 import { redactSection } from './redact.js';
+import { residencySection } from './residency.js';
 import { secretsSection } from './secrets.js';
 import { logSection, metricsSection, routeSchema, serverSection, storeSection } from './server.js';
 import { tracingSection } from './tracing.js';
@@ -49,6 +50,8 @@ export const configSchema = z.strictObject({
   client: clientSection,
   /** W3C Trace Context propagation and OTLP/HTTP span export (seed 003 §9; docs/gateway.md § Tracing). */
   tracing: tracingSection,
+  /** Which regions each tenant's data may be processed in (seed 002 data residency; docs/authorization.md § Data residency). */
+  residency: residencySection,
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { bytes, duration, filePath, ipOrCidr, section, timerDuration } from './common.js';
 import { routeCorsSchema } from './cors.js';
+import { routeResidencySchema } from './residency.js';
 import { identityHeadersSchema, upstreamAuthSchema } from './secrets.js';
 
 /** More worker processes than this is a typo, not a deployment. */
@@ -179,6 +180,8 @@ export const routeSchema = z.strictObject({
   identity_headers: identityHeadersSchema.optional(),
   /** Browser access from other origins: the gateway answers preflights and sets Access-Control-* (docs/gateway.md § CORS). */
   cors: routeCorsSchema.optional(),
+  /** Where the upstream runs and whether it is a cross-region bridge (docs/authorization.md § Data residency). */
+  residency: routeResidencySchema.optional(),
   connections: z.number().int().positive().max(1024).default(64),
 }).refine((r) => r.upstream_auth === undefined || r.auth_required, {
   path: ['upstream_auth'],

@@ -7,6 +7,7 @@ import { configChecks } from './config.js';
 import { fileChecks } from './files.js';
 import { limitsChecks } from './limits.js';
 import { redactChecks } from './redact.js';
+import { residencyChecks } from './residency.js';
 import { routeChecks } from './routes.js';
 import { secretsChecks } from './secrets.js';
 import { serverChecks } from './server.js';
@@ -35,7 +36,7 @@ const rank = (c: CheckDefinition): number => GROUPS.indexOf(groupOf(c.id) as (ty
 
 /** Every check, in checklist order. */
 export const CHECKS: readonly CheckDefinition[] = Object.freeze(
-  [...serverChecks, ...tracingChecks, ...tlsChecks, ...fileChecks, ...authChecks, ...approvalChecks, ...auditChecks, ...limitsChecks, ...secretsChecks, ...routeChecks, ...clientChecks, ...redactChecks, ...configChecks, unclaimedRefusals]
+  [...serverChecks, ...tracingChecks, ...tlsChecks, ...fileChecks, ...authChecks, ...approvalChecks, ...auditChecks, ...limitsChecks, ...secretsChecks, ...routeChecks, ...residencyChecks, ...clientChecks, ...redactChecks, ...configChecks, unclaimedRefusals]
     // Array.prototype.sort is stable: within a group the order above stays.
     .sort((a, b) => rank(a) - rank(b)),
 );
