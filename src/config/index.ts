@@ -12,4 +12,4 @@ export {
 export { residencyPolicy, residencyProblems, type ResidencyConfig, type ResidencyPolicy, type RouteResidencyConfig } from './schema/residency.js';
 export { parseOriginPattern, type OriginPattern, type RouteCorsConfig } from './schema/cors.js';
 export { clientSection, type ClientConfig, type ClientAuthConfig } from './schema/client.js';
-export { DEFAULT_OTLP_TRACES_ENDPOINT, isPlainHttpOffLoopback, otlpEndpointProblem, type TracingConfig } from './schema/tracing.js';
+export { DEFAULT_OTLP_TRACES_ENDPOINT, ENV_HEADER_PREFIX, isPlainHttpOffLoopback, otlpEndpointProblem, type TracingConfig } from './schema/tracing.js';

@@ -182,6 +182,12 @@ function formatIssue(issue: { code: string; path: PropertyKey[]; message: string
   return [`${at}: ${issue.message}`];
 }
 
+/** The keys a section was written with (before the schema's defaults), so an environment default fills only what is unset. */
+function writtenKeys(raw: unknown, section: string): ReadonlySet<string> {
+  const value = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>)[section] : undefined;
+  return new Set(value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value) : []);
+}
+
 /** Validates a raw (already interpolated) object against the closed schema. */
 export function validateConfig(raw: unknown, opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): GatehouseConfig {
   const result = configSchema.safeParse(raw);
@@ -195,7 +201,7 @@ export function validateConfig(raw: unknown, opts: { env?: NodeJS.ProcessEnv; cw
   if (residency.length > 0) throw new ConfigError(residency);
   // OTEL_* defaults are resolved here, where the environment is known, so `config check` shows the effective endpoint
   // and the production refusals judge it; the supervisor hands workers the result.
-  const tracingProblems = applyTracingEnv(cfg.tracing, env);
+  const tracingProblems = applyTracingEnv(cfg.tracing, env, writtenKeys(raw, 'tracing'));
   if (tracingProblems.length > 0) throw new ConfigError(tracingProblems);
   return cfg;
 }

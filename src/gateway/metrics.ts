@@ -30,6 +30,16 @@ interface RouteStats {
   count: number;
 }
 
+/** The tracing counters as a snapshot carries them. */
+export interface TracingSample {
+  spans_exported: number;
+  spans_dropped: number;
+  spans_failed: number;
+  exports_failed: number;
+  export_retries: number;
+}
+const TRACING_FIELDS = ['spans_exported', 'spans_dropped', 'spans_failed', 'exports_failed', 'export_retries'] as const;
+
 /** Gauges read when a snapshot is taken. */
 export interface GaugeSources {
   inflight(): number;
@@ -37,6 +47,8 @@ export interface GaugeSources {
   auditHealthy(): boolean;
   /** The serving certificate's notAfter (ms since the epoch), when TLS is on. */
   certificateNotAfter?(): number | undefined;
+  /** The span exporter's counts (tracing.enabled); absent, the scrape has no gatehouse_tracing_* families. */
+  tracing?(): TracingSample;
 }
 
 /** A worker's counts, as plain data (crosses the cluster IPC channel). */
@@ -49,6 +61,8 @@ export interface MetricsSnapshot {
   durations: Array<[string, number[], number, number]>;
   gauges: { inflight: number; connections: number; audit_healthy: number; certificate_not_after_seconds?: number };
   process: ProcessSample;
+  /** Present once a span exporter ran in the process (tracing.enabled). */
+  tracing?: TracingSample;
 }
 
 export interface ProcessSample {
@@ -99,6 +113,7 @@ export class GatewayMetrics {
     snap.gauges = { inflight: g.inflight(), connections: g.connections(), audit_healthy: g.auditHealthy() ? 1 : 0 };
     const notAfter = g.certificateNotAfter?.();
     if (notAfter !== undefined) snap.gauges.certificate_not_after_seconds = Math.floor(notAfter / 1000);
+    if (g.tracing) snap.tracing = g.tracing();
     return snap;
   }
 
@@ -162,8 +177,13 @@ export function renderMetrics(collected: readonly CollectedSnapshot[], info: { v
   let connections = 0;
   let auditHealthy = 1;
   let notAfter: number | undefined;
+  let tracing: TracingSample | undefined;
   for (const { snapshot: s } of collected) {
     if (!s) continue;
+    if (s.tracing) {
+      tracing ??= { spans_exported: 0, spans_dropped: 0, spans_failed: 0, exports_failed: 0, export_retries: 0 };
+      for (const f of TRACING_FIELDS) tracing[f] += s.tracing[f];
+    }
     for (const [route, method, status, n] of s.answered) add(answered, `${route}\u0000${method}\u0000${status}`, n);
     for (const [route, code, n] of s.refused) add(refused, `${route}\u0000${code}`, n);
     for (const [route, buckets, sum, count] of s.durations) {
@@ -218,6 +238,19 @@ export function renderMetrics(collected: readonly CollectedSnapshot[], info: { v
     out.family('gatehouse_approvals_pending', 'gauge', 'Approval requests waiting for a decision (the shared queue, counted once).');
     out.sample('gatehouse_approvals_pending', [], info.approvalsPending);
   }
+  if (tracing) {
+    const families: Array<[keyof TracingSample, string]> = [
+      ['spans_exported', 'Spans the OTLP collector accepted.'],
+      ['spans_dropped', 'Spans dropped because the export queue was full (tracing.batch.max_queue) or the gateway was closing.'],
+      ['spans_failed', 'Spans whose export failed for good (refused by the collector, or still failing at tracing.timeout).'],
+      ['exports_failed', 'Exports (batches of spans) given up.'],
+      ['export_retries', 'Export attempts made again after 429, 502, 503, 504 or a connection error.'],
+    ];
+    for (const [field, help] of families) {
+      out.family(`gatehouse_tracing_${field}_total`, 'counter', help);
+      out.sample(`gatehouse_tracing_${field}_total`, [], tracing[field]);
+    }
+  }
   const perWorker = collected.some((c) => c.worker !== undefined);
   if (perWorker) {
     out.family('gatehouse_worker_up', 'gauge', '1 when the worker answered this scrape.');
@@ -260,6 +293,10 @@ export function checkSnapshot(v: unknown): MetricsSnapshot | undefined {
   const p = s.process as unknown as Record<string, unknown> | undefined;
   if (!ok || !g || !p || !isCount(g['inflight']) || !isCount(g['connections']) || !isCount(g['audit_healthy'])) return undefined;
   if (g['certificate_not_after_seconds'] !== undefined && !isCount(g['certificate_not_after_seconds'])) return undefined;
+  if (s.tracing !== undefined) {
+    const t = s.tracing as unknown as Record<string, unknown> | null;
+    if (t === null || typeof t !== 'object' || !TRACING_FIELDS.every((f) => isCount(t[f]))) return undefined;
+  }
   const fields: Array<keyof ProcessSample> = ['cpu_seconds', 'resident_memory_bytes', 'heap_used_bytes', 'start_time_seconds', 'eventloop_delay_p99_seconds', 'eventloop_delay_max_seconds'];
   if (!fields.every((f) => isCount(p[f]))) return undefined;
   return s as MetricsSnapshot;

@@ -3,16 +3,19 @@
  * collector as application/json, retried on 429/502/503/504 and connection errors with backoff up to tracing.timeout,
  * and dropped otherwise. The queue is bounded: when full, spans are dropped and counted, never held by a request.
  * OTLP/gRPC (port 4317) is not spoken. Failures are logged, rate-limited, without header values or the URL's path.
+ * The counts are Prometheus counters too (metrics.ts, gatehouse_tracing_*).
  */
 import { Pool } from 'undici';
 import type { Logger } from '../core/types.js';
 
-/** One finished SERVER span, as the tracer hands it over. */
+/** One finished span, as the tracer hands it over: the request's SERVER span or its upstream call's CLIENT span. */
 export interface FinishedSpan {
   traceId: string;
   spanId: string;
   parentSpanId: string | undefined;
   name: string;
+  /** SERVER when absent. */
+  kind?: 'server' | 'client';
   /** Milliseconds since the epoch, with sub-millisecond fraction. */
   startMs: number;
   endMs: number;
@@ -22,6 +25,8 @@ export interface FinishedSpan {
 
 export interface SpanSink {
   enqueue(span: FinishedSpan): void;
+  /** What the sink exported, dropped and failed (the OTLP exporter's; /metrics shows them). */
+  readonly stats?: ExporterStats;
 }
 
 /** Epoch milliseconds (fractional) as OTLP's fixed64 nanoseconds, a decimal string; exact where a double is not. */
@@ -34,15 +39,35 @@ const attribute = (key: string, value: string | number) =>
   typeof value === 'number' ? { key, value: { intValue: String(Math.trunc(value)) } } : { key, value: { stringValue: value } };
 
 const SPAN_KIND_SERVER = 2;
+const SPAN_KIND_CLIENT = 3;
 const STATUS_UNSET = 0;
 const STATUS_ERROR = 2;
 
+export interface ResourceInfo {
+  serviceName: string;
+  /** Gatehouse's version: the scope's, and the resource's service.version unless the attributes name another. */
+  serviceVersion: string;
+  /** tracing.resource_attributes merged with OTEL_RESOURCE_ATTRIBUTES (config/schema/tracing.ts); never service.name. */
+  attributes?: ReadonlyArray<readonly [string, string]>;
+}
+
+/** The resource's attributes: service.name and service.version first, then the configured ones. */
+function resourceAttributes(resource: ResourceInfo): Array<ReturnType<typeof attribute>> {
+  let version = resource.serviceVersion;
+  const rest: Array<ReturnType<typeof attribute>> = [];
+  for (const [k, v] of resource.attributes ?? []) {
+    if (k === 'service.version') version = v;
+    else if (k !== 'service.name') rest.push(attribute(k, v));
+  }
+  return [attribute('service.name', resource.serviceName), attribute('service.version', version), ...rest];
+}
+
 /** An ExportTraceServiceRequest in the protobuf JSON mapping (ids as hex strings, int64 as decimal strings). */
-export function encodeTraces(spans: readonly FinishedSpan[], resource: { serviceName: string; serviceVersion: string }): string {
+export function encodeTraces(spans: readonly FinishedSpan[], resource: ResourceInfo): string {
   return JSON.stringify({
     resourceSpans: [
       {
-        resource: { attributes: [attribute('service.name', resource.serviceName), attribute('service.version', resource.serviceVersion)] },
+        resource: { attributes: resourceAttributes(resource) },
         scopeSpans: [
           {
             scope: { name: 'gatehouse', version: resource.serviceVersion },
@@ -51,7 +76,7 @@ export function encodeTraces(spans: readonly FinishedSpan[], resource: { service
               spanId: s.spanId,
               ...(s.parentSpanId !== undefined ? { parentSpanId: s.parentSpanId } : {}),
               name: s.name,
-              kind: SPAN_KIND_SERVER,
+              kind: s.kind === 'client' ? SPAN_KIND_CLIENT : SPAN_KIND_SERVER,
               startTimeUnixNano: unixNano(s.startMs),
               endTimeUnixNano: unixNano(s.endMs),
               attributes: s.attributes.map(([k, v]) => attribute(k, v)),
@@ -77,6 +102,8 @@ export interface ExporterOptions {
   timeoutMs: number;
   serviceName: string;
   serviceVersion: string;
+  /** Resource attributes besides service.name (tracing.resource_attributes with OTEL_RESOURCE_ATTRIBUTES). */
+  resourceAttributes?: ReadonlyArray<readonly [string, string]>;
   logger: Logger;
 }
 
@@ -87,6 +114,10 @@ export interface ExporterStats {
   dropped: number;
   /** Spans whose export failed for good (a refusal, or retries past tracing.timeout). */
   failed: number;
+  /** Exports (batches) given up: refused, or still failing at tracing.timeout. */
+  failedExports: number;
+  /** Export attempts made again after a retryable answer (429, 502, 503, 504) or a connection error. */
+  retries: number;
 }
 
 /** Statuses the OTLP/HTTP spec calls retryable. */
@@ -99,8 +130,9 @@ const WARN_EVERY_MS = 60_000;
 const MAX_RESPONSE = 64 * 1024;
 
 export class OtlpExporter implements SpanSink {
-  readonly stats: ExporterStats = { exported: 0, dropped: 0, failed: 0 };
+  readonly stats: ExporterStats = { exported: 0, dropped: 0, failed: 0, failedExports: 0, retries: 0 };
   readonly #opts: ExporterOptions;
+  readonly #resource: ResourceInfo;
   readonly #pool: Pool;
   readonly #path: string;
   readonly #host: string;
@@ -117,6 +149,7 @@ export class OtlpExporter implements SpanSink {
   constructor(opts: ExporterOptions) {
     const u = new URL(opts.endpoint);
     this.#opts = opts;
+    this.#resource = { serviceName: opts.serviceName, serviceVersion: opts.serviceVersion, ...(opts.resourceAttributes ? { attributes: opts.resourceAttributes } : {}) };
     this.#path = `${u.pathname}${u.search}`;
     this.#host = u.host;
     this.#batch = Math.min(opts.maxSpans, opts.maxQueue);
@@ -140,7 +173,7 @@ export class OtlpExporter implements SpanSink {
   /** Called in the request's last step: constant work, no I/O; a full batch wakes the exporter on the next turn. */
   enqueue(span: FinishedSpan): void {
     if (this.#closing || this.#queue.length >= this.#opts.maxQueue) {
-      this.stats.dropped++;
+      this.#count('dropped', 1);
       this.#warn({ dropped: this.stats.dropped }, 'tracing: span queue full, spans dropped (the collector is slow or unreachable)');
       return;
     }
@@ -169,14 +202,16 @@ export class OtlpExporter implements SpanSink {
   async #send(batch: FinishedSpan[], deadline: number): Promise<void> {
     let body: string;
     try {
-      body = encodeTraces(batch, { serviceName: this.#opts.serviceName, serviceVersion: this.#opts.serviceVersion });
+      body = encodeTraces(batch, this.#resource);
     } catch {
-      this.stats.failed += batch.length;
+      this.#count('failed', batch.length);
+      this.#count('failedExports', 1);
       return;
     }
     for (let attempt = 0; ; attempt++) {
       const left = deadline - Date.now();
       if (left <= 0) return this.#gaveUp(batch.length, { reason: 'timeout' });
+      if (attempt > 0) this.#count('retries', 1);
       let status = 0;
       let code: string | undefined;
       try {
@@ -187,7 +222,7 @@ export class OtlpExporter implements SpanSink {
         code = String((e as { code?: unknown }).code ?? (e as Error).name).slice(0, 64);
       }
       if (status >= 200 && status < 300) {
-        this.stats.exported += batch.length;
+        this.#count('exported', batch.length);
         return;
       }
       if (status !== 0 && !RETRYABLE.has(status)) return this.#gaveUp(batch.length, { status });
@@ -201,8 +236,13 @@ export class OtlpExporter implements SpanSink {
     }
   }
 
+  #count(field: keyof ExporterStats, n: number): void {
+    this.stats[field] += n;
+  }
+
   #gaveUp(spans: number, why: { status?: number; code?: string | undefined; reason?: string }): void {
-    this.stats.failed += spans;
+    this.#count('failed', spans);
+    this.#count('failedExports', 1);
     this.#warn({ ...why, spans, failed: this.stats.failed }, 'tracing: span export failed');
   }
 
@@ -236,7 +276,7 @@ export class OtlpExporter implements SpanSink {
     const expired = new Promise<'expired'>((r) => (timer = setTimeout(() => r('expired'), this.#opts.timeoutMs)));
     const outcome = await Promise.race([this.flush(deadline).then(() => 'flushed' as const), expired]);
     clearTimeout(timer);
-    this.stats.dropped += this.#queue.length;
+    this.#count('dropped', this.#queue.length);
     this.#queue = [];
     if (outcome === 'expired') await this.#pool.destroy();
     else await this.#pool.close();

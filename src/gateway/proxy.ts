@@ -1,7 +1,7 @@
 import { Transform, type Readable } from 'node:stream';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { Pool, type Dispatcher } from 'undici';
-import { GatehouseError } from '../core/errors.js';
+import { GatehouseError, toGatehouseError } from '../core/errors.js';
 import type { Exchange } from '../core/types.js';
 import type { RouteConfig } from '../config/index.js';
 
@@ -17,6 +17,25 @@ const OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-
 function isClientControlled(name: string): boolean {
   return name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-real-ip' || name.startsWith('x-gatehouse-') || name.startsWith('tailscale-');
 }
+
+/**
+ * The CLIENT span of one upstream call (tracing.ts), set on the exchange under UPSTREAM_SPAN only when its trace is
+ * sampled. Absent (tracing off, or not sampled), forwarding costs one property read and nothing else.
+ */
+export const UPSTREAM_SPAN: unique symbol = Symbol('gatehouse.upstreamSpan');
+export interface UpstreamSpan {
+  /** The request is being dispatched to this upstream. */
+  sent(target: UpstreamTarget): void;
+  /** The response has ended (`status`), or the call failed with `code` (status 0 when no response came). */
+  ended(status: number, code: string | undefined): void;
+}
+/** What a CLIENT span says of the upstream (OTel HTTP client conventions): never its path or query. */
+export interface UpstreamTarget {
+  readonly address: string;
+  readonly port: number;
+  readonly scheme: 'http' | 'https';
+}
+export type TracedExchange = Exchange & { [UPSTREAM_SPAN]?: UpstreamSpan };
 
 export interface ForwardHooks {
   /** Called with the upstream status before anything is sent to the client; may return a promise (audit durability). */
@@ -112,12 +131,15 @@ export class Upstream {
   readonly #route: RouteConfig;
   readonly #opts: UpstreamOptions;
   readonly #host: string;
+  readonly #target: UpstreamTarget;
 
   constructor(url: string, route: RouteConfig, opts: UpstreamOptions) {
     const u = new URL(url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`upstream must be http or https: ${u.protocol}`);
     this.origin = u.origin;
     this.#host = u.host;
+    const scheme = u.protocol === 'https:' ? 'https' : 'http';
+    this.#target = { address: u.hostname.replace(/^\[|\]$/g, ''), port: u.port === '' ? (scheme === 'https' ? 443 : 80) : Number(u.port), scheme };
     this.#basePath = u.pathname.replace(/\/+$/, '');
     this.#route = route;
     this.#opts = opts;
@@ -250,6 +272,7 @@ export class Upstream {
     const countOut = meter?.out;
     let filter = ex.responseFilter;
     const maxFiltered = this.#opts.maxFilteredResponse ?? 8 * 1024 * 1024;
+    const span = (ex as TracedExchange)[UPSTREAM_SPAN];
 
     return new Promise<void>((resolve, reject) => {
       let started = false;
@@ -262,11 +285,13 @@ export class Upstream {
       let outHeaders: string[] = [];
       let resumeUpstream: (() => void) | undefined;
       let stalled: NodeJS.Timeout | undefined;
-      const finish = (err?: Error) => {
+      /** `cut`: why a response already under way was cut off (the CLIENT span's error; the client's answer is already sent). */
+      const finish = (err?: Error, cut?: string) => {
         if (done) return;
         done = true;
         if (stalled) clearTimeout(stalled);
         res.off('close', onClientClose);
+        if (span !== undefined) span.ended(status, err !== undefined ? toGatehouseError(err).code : cut);
         if (err) reject(err);
         else resolve();
       };
@@ -364,12 +389,12 @@ export class Upstream {
         },
         onError: (err: Error & { code?: string }) => {
           if (done) return;
-          if (gone) finish(started ? undefined : clientGone());
+          if (gone) finish(started ? undefined : clientGone(), started && span !== undefined ? clientGone().code : undefined);
           else if (!started) finish(upstreamError(err));
           else {
             // Mid-stream failure: the status is gone; cut the connection so the client sees a truncated response.
             res.destroy();
-            finish();
+            finish(undefined, span !== undefined ? upstreamError(err).code : undefined);
           }
         },
       };
@@ -410,6 +435,7 @@ export class Upstream {
         if (gate) gate.then(send, (e: Error) => finish(e));
         else send();
       };
+      if (span !== undefined) span.sent(this.#target);
       this.#pool.dispatch({ method: ex.method as Dispatcher.HttpMethod, path: target, headers, body }, handler as unknown as Dispatcher.DispatchHandler);
     });
   }

@@ -340,6 +340,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
         connections: () => guard.open,
         auditHealthy: () => caps.audit.healthy(),
         ...(tls?.notAfter ? { certificateNotAfter: tls.notAfter } : {}),
+        ...(tracer ? { tracing: () => tracer.metricsSample() } : {}),
       })
     : undefined;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {

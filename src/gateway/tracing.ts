@@ -1,6 +1,7 @@
 /**
- * Distributed tracing (docs/gateway.md § Tracing; seed 003 §9): W3C Trace Context Level 1 propagation and one SERVER
- * span per request, exported over OTLP/HTTP JSON (otlp.ts). Off by default; when off, nothing here runs.
+ * Distributed tracing (docs/gateway.md § Tracing; seed 003 §9): W3C Trace Context Level 1 propagation, one SERVER
+ * span per request and, for a sampled request the gateway forwards, a CLIENT span for the upstream call, exported
+ * over OTLP/HTTP JSON (otlp.ts). Off by default; when off, nothing here runs.
  *
  * A span carries what the metrics carry and little more: method, route, status, request id, the refusal code. Never a
  * path with its query, a header, a token, a body; the principal's id only with tracing.record_principal.
@@ -13,10 +14,13 @@ import { gatehouseVersion } from '../core/version.js';
 import type { Clock } from '../core/clock.js';
 import type { Exchange, Logger } from '../core/types.js';
 import type { StateStore } from '../core/store.js';
-import { DEFAULT_OTLP_TRACES_ENDPOINT, type GatehouseConfig, type TracingConfig } from '../config/index.js';
+import { DEFAULT_OTLP_TRACES_ENDPOINT, ENV_HEADER_PREFIX, type GatehouseConfig, type TracingConfig } from '../config/index.js';
+import { registerSecret } from '../redact/index.js';
 import { openSecrets } from '../secrets/index.js';
 import { createUpstreamTls } from '../tls/index.js';
+import type { TracingSample } from './metrics.js';
 import { OtlpExporter, type FinishedSpan, type SpanSink } from './otlp.js';
+import { UPSTREAM_SPAN, type TracedExchange, type UpstreamSpan, type UpstreamTarget } from './proxy.js';
 
 export interface TraceContext {
   traceId: string;
@@ -106,37 +110,98 @@ export interface ActiveSpan {
   readonly spanId: string;
   readonly parentSpanId: string | undefined;
   readonly sampled: boolean;
+  /** The upstream call's CLIENT span, named in the traceparent the upstream receives; sampled requests only. */
+  readonly clientSpanId: string | undefined;
+}
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * The CLIENT span of one upstream call (OTel HTTP client semantic conventions): child of the request's SERVER span,
+ * from the dispatch to the end of the upstream's response or its failure. Made only for sampled requests; the proxy
+ * reports to it through the exchange (proxy.ts, UPSTREAM_SPAN).
+ */
+class UpstreamCall implements UpstreamSpan {
+  #target: UpstreamTarget | undefined;
+  #startMs = 0;
+
+  constructor(
+    private readonly sink: SpanSink,
+    private readonly traceId: string,
+    private readonly spanId: string,
+    private readonly parentSpanId: string,
+    private readonly method: string,
+  ) {}
+
+  sent(target: UpstreamTarget): void {
+    this.#target = target;
+    this.#startMs = now();
+  }
+
+  ended(status: number, code: string | undefined): void {
+    const target = this.#target;
+    if (target === undefined) return;
+    this.#target = undefined;
+    // Never url.full, a path or a query (queries carry credentials), never a header.
+    const attributes: Array<[string, string | number]> = [
+      ['http.request.method', this.method],
+      ['server.address', target.address],
+      ['server.port', target.port],
+      ['url.scheme', target.scheme],
+    ];
+    if (status > 0) attributes.push(['http.response.status_code', status]);
+    // Client spans: a 4xx is an error too (OTel HTTP spans, "Status"); error.type is the code, else the status.
+    const error = code !== undefined || status >= 400;
+    if (error) attributes.push(['error.type', code ?? String(status)]);
+    if (code !== undefined) attributes.push(['gatehouse.error_code', code]);
+    this.sink.enqueue({ traceId: this.traceId, spanId: this.spanId, parentSpanId: this.parentSpanId, name: this.method, kind: 'client', startMs: this.#startMs, endMs: now(), attributes, error });
+  }
 }
 
 /** Starts and ends the request spans; the sink (the OTLP exporter) batches the sampled ones. */
 export class Tracer {
   readonly #ratio: number;
+  readonly #parentBased: boolean;
   readonly #trusted: (ex: Exchange) => boolean;
   readonly #recordPrincipal: boolean;
   readonly #sink: SpanSink;
 
-  constructor(cfg: Pick<TracingConfig, 'sample_ratio' | 'trust_incoming' | 'record_principal'>, sink: SpanSink, isTrustedProxy: (ip: string) => boolean) {
+  constructor(cfg: Pick<TracingConfig, 'sample_ratio' | 'trust_incoming' | 'record_principal'> & Partial<Pick<TracingConfig, 'parent_based'>>, sink: SpanSink, isTrustedProxy: (ip: string) => boolean) {
     this.#ratio = cfg.sample_ratio;
+    this.#parentBased = cfg.parent_based ?? true;
     this.#recordPrincipal = cfg.record_principal;
     this.#sink = sink;
     const trust = cfg.trust_incoming;
     this.#trusted = trust === 'all' ? () => true : trust === 'none' ? () => false : (ex) => isTrustedProxy(ex.network.peer_ip);
   }
 
+  /** The exporter's counts as /metrics carries them (zeros for a sink that keeps none). */
+  metricsSample(): TracingSample {
+    const s = this.#sink.stats;
+    return { spans_exported: s?.exported ?? 0, spans_dropped: s?.dropped ?? 0, spans_failed: s?.failed ?? 0, exports_failed: s?.failedExports ?? 0, export_retries: s?.retries ?? 0 };
+  }
+
   /**
-   * Opens the request's span and sets the traceparent (this span as parent) and the accepted tracestate the upstream
-   * receives; the client's own never reach it (the proxy drops them as gateway-set headers).
+   * Opens the request's span and sets the traceparent and the accepted tracestate the upstream receives; the client's
+   * own never reach it (the proxy drops them as gateway-set headers). A sampled request's traceparent names its
+   * upstream call's CLIENT span (so the upstream's span is that one's child); an unsampled one's names this span,
+   * and nothing more is made for it.
    */
   start(ex: Exchange): ActiveSpan {
     const parent = this.#trusted(ex) ? parseTraceparent(ex.req.headers.traceparent) : undefined;
     const traceId = parent?.traceId ?? newTraceId();
-    const sampled = parent ? parent.sampled : sampledByRatio(traceId, this.#ratio);
+    const sampled = parent && this.#parentBased ? parent.sampled : sampledByRatio(traceId, this.#ratio);
     const spanId = newSpanId();
-    ex.upstreamHeaders['traceparent'] = formatTraceparent(traceId, spanId, sampled);
+    let clientSpanId: string | undefined;
+    if (sampled) {
+      clientSpanId = newSpanId();
+      (ex as TracedExchange)[UPSTREAM_SPAN] = new UpstreamCall(this.#sink, traceId, clientSpanId, spanId, ex.method);
+    }
+    ex.upstreamHeaders['traceparent'] = formatTraceparent(traceId, clientSpanId ?? spanId, sampled);
     // §3.3: tracestate goes with the traceparent it came with, never on its own.
     const state = parent ? parseTracestate(ex.req.headers.tracestate) : undefined;
     if (state !== undefined) ex.upstreamHeaders['tracestate'] = state;
-    return { traceId, spanId, parentSpanId: parent?.parentId, sampled };
+    return { traceId, spanId, parentSpanId: parent?.parentId, sampled, clientSpanId };
   }
 
   /** Closes the span with the answer's status; an unsampled one is dropped here. */
@@ -159,8 +224,9 @@ export class Tracer {
       parentSpanId: span.parentSpanId,
       // Never the raw path: the route's name is bounded and chosen by the operator (OTel: "{method} {route}").
       name: route ? `${ex.method} ${route.name}` : ex.method,
+      kind: 'server',
       startMs: performance.timeOrigin + ex.startedAt,
-      endMs: performance.timeOrigin + performance.now(),
+      endMs: now(),
       attributes,
       error: status >= 500,
     };
@@ -175,7 +241,12 @@ export interface Tracing {
   close(): Promise<void>;
 }
 
-/** Header values resolved from their references once, at start. Errors name the header, never a value. */
+/**
+ * Header values resolved from their references once, at start (those from OTEL_EXPORTER_OTLP_*HEADERS were read at
+ * load and are carried as they are). Each is registered with the redactor, pinned, as the routes' injected
+ * credentials are (secrets/inject.ts): a value that reaches any log line is masked there. Errors name the header,
+ * never a value.
+ */
 async function collectorHeaders(cfg: GatehouseConfig, deps: { store: StateStore; clock: Clock }): Promise<Array<[string, string]>> {
   const refs = Object.entries(cfg.tracing.headers);
   if (refs.length === 0) return [];
@@ -185,12 +256,13 @@ async function collectorHeaders(cfg: GatehouseConfig, deps: { store: StateStore;
     for (const [name, ref] of refs) {
       let value: string;
       try {
-        value = await secrets.resolver.resolve(ref);
+        value = ref.startsWith(ENV_HEADER_PREFIX) ? ref.slice(ENV_HEADER_PREFIX.length) : await secrets.resolver.resolve(ref);
       } catch (e) {
         const err = toGatehouseError(e);
         throw new GatehouseError(err.code, `tracing.headers.${name}: ${err.message}`, { cause: e });
       }
       if (/[\0-\x08\x0a-\x1f\x7f]/.test(value)) throw new GatehouseError('GH_SECRET_INVALID', `tracing.headers.${name}: the value holds a control character and cannot travel in a header.`);
+      registerSecret(value, { pinned: true });
       out.push([name.toLowerCase(), value]);
     }
     return out;
@@ -218,6 +290,7 @@ export async function startTracing(cfg: GatehouseConfig, deps: { logger: Logger;
     timeoutMs: t.timeout,
     serviceName: t.service_name ?? 'gatehouse',
     serviceVersion: gatehouseVersion(),
+    resourceAttributes: Object.entries(t.resource_attributes),
     logger: deps.logger,
   });
   return { tracer: new Tracer(t, exporter, ipMatcher(cfg.server.trusted_proxies)), exporter, close: () => exporter.close() };

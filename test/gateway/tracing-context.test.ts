@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Exchange } from '../../src/core/types.js';
 import { encodeTraces, unixNano, type FinishedSpan } from '../../src/gateway/otlp.js';
+import { UPSTREAM_SPAN, type TracedExchange } from '../../src/gateway/proxy.js';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent, parseTracestate, sampledByRatio, Tracer } from '../../src/gateway/tracing.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -126,7 +127,8 @@ describe('whose trace context is continued (tracing.trust_incoming)', () => {
     const span = t.start(fromProxy);
     assert.equal(span.traceId, TRACE);
     assert.equal(span.parentSpanId, PARENT);
-    assert.equal(fromProxy.upstreamHeaders['traceparent'], `00-${TRACE}-${span.spanId}-01`);
+    assert.ok(span.clientSpanId !== undefined && span.clientSpanId !== span.spanId, 'sampled: the upstream call has a CLIENT span of its own');
+    assert.equal(fromProxy.upstreamHeaders['traceparent'], `00-${TRACE}-${span.clientSpanId}-01`);
     assert.equal(fromProxy.upstreamHeaders['tracestate'], 'rojo=1');
     const fromClient = exchange('203.0.113.9', incoming);
     const other = t.start(fromClient);
@@ -154,6 +156,56 @@ describe('whose trace context is continued (tracing.trust_incoming)', () => {
     const ex3 = exchange('10.0.0.1', { traceparent: `00-${TRACE}-${PARENT}-00` });
     t1.end(t1.start(ex3), ex3, 200);
     assert.equal(s1.length, 0, 'the trusted parent was not sampled');
+  });
+
+  test('parent_based: false (always_on / traceidratio): the ratio decides even for a trusted parent, whose trace id is still continued', () => {
+    const spans: FinishedSpan[] = [];
+    const t = new Tracer({ sample_ratio: 0, parent_based: false, trust_incoming: 'trusted_proxies', record_principal: false }, { enqueue: (s) => spans.push(s) }, (ip) => ip === '10.0.0.1');
+    const ex = exchange('10.0.0.1', incoming);
+    const span = t.start(ex);
+    t.end(span, ex, 200);
+    assert.equal(span.traceId, TRACE);
+    assert.equal(span.parentSpanId, PARENT);
+    assert.equal(span.sampled, false, 'the sampled parent is not followed');
+    assert.equal(spans.length, 0);
+    const on = new Tracer({ sample_ratio: 1, parent_based: false, trust_incoming: 'trusted_proxies', record_principal: false }, { enqueue: (s) => spans.push(s) }, (ip) => ip === '10.0.0.1');
+    assert.equal(on.start(exchange('10.0.0.1', { traceparent: `00-${TRACE}-${PARENT}-00` })).sampled, true, 'nor an unsampled one');
+  });
+
+  test('an unsampled request gets no CLIENT span: nothing is hung on the exchange, its traceparent names the SERVER span', () => {
+    const { t } = tracer('none', 0);
+    const ex = exchange('10.0.0.1', {});
+    const span = t.start(ex);
+    assert.equal(span.clientSpanId, undefined);
+    assert.equal((ex as TracedExchange)[UPSTREAM_SPAN], undefined);
+    assert.equal(Object.getOwnPropertySymbols(ex).length, 0);
+    assert.equal(ex.upstreamHeaders['traceparent'], `00-${span.traceId}-${span.spanId}-00`);
+  });
+
+  test('a sampled request\'s CLIENT span: child of the SERVER span, from dispatch to the end, HTTP client attributes, ERROR on failure', () => {
+    const { t, spans } = tracer('none', 1);
+    const ex = exchange('10.0.0.1', { authorization: 'Bearer s3cr3t' });
+    const server = t.start(ex);
+    const call = (ex as TracedExchange)[UPSTREAM_SPAN];
+    assert.ok(call);
+    call.ended(200, undefined);
+    assert.equal(spans.length, 0, 'never sent: no span');
+    call.sent({ address: 'inventory.internal', port: 8443, scheme: 'https' });
+    call.ended(0, 'GH_UPSTREAM_TIMEOUT');
+    call.ended(0, 'GH_UPSTREAM_TIMEOUT');
+    assert.equal(spans.length, 1, 'ended once');
+    const client = spans[0] as FinishedSpan;
+    assert.deepEqual(
+      { traceId: client.traceId, spanId: client.spanId, parentSpanId: client.parentSpanId, kind: client.kind, name: client.name, error: client.error },
+      { traceId: server.traceId, spanId: server.clientSpanId, parentSpanId: server.spanId, kind: 'client', name: 'GET', error: true },
+    );
+    assert.deepEqual(client.attributes, [
+      ['http.request.method', 'GET'], ['server.address', 'inventory.internal'], ['server.port', 8443], ['url.scheme', 'https'],
+      ['error.type', 'GH_UPSTREAM_TIMEOUT'], ['gatehouse.error_code', 'GH_UPSTREAM_TIMEOUT'],
+    ]);
+    assert.ok(client.endMs >= client.startMs);
+    const text = JSON.stringify(spans);
+    assert.ok(!text.includes('s3cr3t') && !text.includes('/api/x') && !text.includes('api_key'), text);
   });
 
   test('a span holds no path, query or header; ERROR status from 500', () => {
@@ -195,6 +247,15 @@ describe('OTLP/HTTP JSON encoding', () => {
       attributes: [{ key: 'http.response.status_code', value: { intValue: '503' } }, { key: 'gatehouse.route', value: { stringValue: 'api' } }],
       status: { code: 2 },
     });
+  });
+  test('CLIENT spans are kind 3; resource attributes follow service.name and service.version, which they may set but never service.name', () => {
+    const span: FinishedSpan = { traceId: TRACE, spanId: PARENT, parentSpanId: 'aaaaaaaaaaaaaaaa', name: 'GET', kind: 'client', startMs: 1, endMs: 2, attributes: [], error: false };
+    const doc = JSON.parse(encodeTraces([span], { serviceName: 'edge', serviceVersion: '1.2.3', attributes: [['deployment.environment', 'staging'], ['service.name', 'ignored'], ['service.version', '2025.1']] }));
+    assert.equal(doc.resourceSpans[0].scopeSpans[0].spans[0].kind, 3);
+    assert.deepEqual(doc.resourceSpans[0].resource.attributes, [
+      { key: 'service.name', value: { stringValue: 'edge' } }, { key: 'service.version', value: { stringValue: '2025.1' } }, { key: 'deployment.environment', value: { stringValue: 'staging' } },
+    ]);
+    assert.equal(doc.resourceSpans[0].scopeSpans[0].scope.version, '1.2.3', 'the scope is Gatehouse, whatever the service calls itself');
   });
   test('unixNano is exact past 2^53 and carries a rounded-up fraction', () => {
     assert.equal(unixNano(1_700_000_000_000), '1700000000000000000');

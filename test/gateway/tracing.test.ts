@@ -87,8 +87,10 @@ describe('tracing through the gateway', () => {
   });
   const seenUpstream = (requestId: string) => upstream.requests.find((r) => r.headers['x-request-id'] === requestId)?.headers;
   const exported = (requestId: string) => collector.spans().filter((s) => attrs(s)['gatehouse.request_id'] === requestId);
+  /** The CLIENT span of the upstream call under a SERVER span. */
+  const clientOf = (server: OtlpSpan) => collector.spans().find((s) => s.kind === 3 && s.parentSpanId === server.spanId && s.traceId === server.traceId);
 
-  test('one SERVER span per request with route, status and request id, no secret anywhere; the upstream\'s traceparent names it', async () => {
+  test('one SERVER span per request with route, status and request id, no secret anywhere; the upstream\'s traceparent names its CLIENT child', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-tracing-'));
     const key = 'collector-key-0123456789abcdef';
     writeFileSync(join(dir, 'collector_key'), key, { mode: 0o600 });
@@ -125,7 +127,9 @@ describe('tracing through the gateway', () => {
       for (const secret of [token, 'QUERYSECRET42', 'api_key', '/api/items', 'Bearer', 'ci-agent']) assert.ok(!post.text.includes(secret), `the export holds ${secret.slice(0, 12)}`);
       assert.ok(!gw.log.lines.join('\n').includes(key), 'the collector key is never logged');
       const sent = seenUpstream(res.requestId)?.['traceparent'];
-      assert.equal(sent, `00-${span.traceId}-${span.spanId}-01`);
+      const client = clientOf(span);
+      assert.ok(client, 'the upstream call has its CLIENT span, child of the SERVER span');
+      assert.equal(sent, `00-${span.traceId}-${client.spanId}-01`);
     } finally {
       await gw.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -152,7 +156,7 @@ describe('tracing through the gateway', () => {
       assert.equal(span.traceId, TRACE);
       assert.equal(span.parentSpanId, PARENT);
       const h = seenUpstream(res.requestId);
-      assert.equal(h?.['traceparent'], `00-${TRACE}-${span.spanId}-01`);
+      assert.equal(h?.['traceparent'], `00-${TRACE}-${clientOf(span)?.spanId}-01`);
       assert.equal(h?.['tracestate'], 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE');
     });
 
@@ -164,7 +168,7 @@ describe('tracing through the gateway', () => {
       assert.notEqual(span.traceId, TRACE);
       assert.equal(span.parentSpanId, undefined);
       const h = seenUpstream(res.requestId);
-      assert.equal(h?.['traceparent'], `00-${span.traceId}-${span.spanId}-01`);
+      assert.equal(h?.['traceparent'], `00-${span.traceId}-${clientOf(span)?.spanId}-01`);
       assert.equal(h?.['tracestate'], undefined);
     });
 
@@ -231,7 +235,7 @@ describe('tracing through the gateway', () => {
     const ids: string[] = [];
     try {
       for (let i = 0; i < 3; i++) ids.push((await get(`${gw.url}/api/x`)).requestId);
-      assert.equal(gw.tracing?.exporter.queueLength, 3);
+      assert.equal(gw.tracing?.exporter.queueLength, 6, 'a SERVER and a CLIENT span each');
       assert.deepEqual(ids.flatMap(exported), [], 'nothing sent before the close');
     } finally {
       await gw.stop();
@@ -293,12 +297,12 @@ describe('a failing collector never fails a request', () => {
       for (let i = 0; i < 3; i++) assert.equal((await get(`${gwRefused.url}/api/x`)).status, 200);
       await gwRefused.tracing?.exporter.flush();
       assert.equal(refusing.attempts(), 1, 'one batch, not retried');
-      assert.deepEqual(gwRefused.tracing?.exporter.stats, { exported: 0, dropped: 0, failed: 3 });
+      assert.deepEqual(gwRefused.tracing?.exporter.stats, { exported: 0, dropped: 0, failed: 6, failedExports: 1, retries: 0 }, 'three requests, a SERVER and a CLIENT span each');
       assert.equal((await get(`${gwRetried.url}/api/x`)).status, 200);
       await gwRetried.tracing?.exporter.flush();
       assert.equal(flaky.attempts(), 3);
-      assert.equal(flaky.spans().length, 1);
-      assert.deepEqual(gwRetried.tracing?.exporter.stats, { exported: 1, dropped: 0, failed: 0 });
+      assert.equal(flaky.spans().length, 2);
+      assert.deepEqual(gwRetried.tracing?.exporter.stats, { exported: 2, dropped: 0, failed: 0, failedExports: 0, retries: 2 });
     } finally {
       await gwRefused.stop();
       await gwRetried.stop();
