@@ -7,9 +7,11 @@
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent } from 'undici';
 import type { ApprovalConfig, ApprovalMode } from '../config/schema/approval.js';
 import { GatehouseError } from '../core/errors.js';
 import type { ApprovalInfo, AuditEvent, Principal, RiskLevel, StageDeps } from '../core/types.js';
+import { createUpstreamTls } from '../tls/index.js';
 import { argsHash, bindingOf, realmOf } from './canonical.js';
 import { ApprovalStore, effectiveStatus, isApprovalId, type ApprovalRedactor } from './queue.js';
 import type { ApprovalRecord } from './types.js';
@@ -64,6 +66,15 @@ async function loadSecret(cfg: ApprovalConfig['webhook']): Promise<string | unde
   return text;
 }
 
+/**
+ * Connections to an https approver with approval.webhook.tls (docs/tls.md § TLS for outbound clients): ca_file instead
+ * of the system roots, a client certificate, pins. Throws at start on an unreadable, mismatched or expired certificate.
+ */
+function webhookDispatcher(tls: ApprovalConfig['webhook']['tls'], deps: StageDeps): Agent {
+  const logger = deps.logger.child({ client: 'approval webhook' });
+  return new Agent({ connect: createUpstreamTls(tls, { logger, path: 'approval.webhook.tls' }) });
+}
+
 export class ApprovalGate {
   readonly queue: ApprovalStore;
   readonly #cfg: ApprovalConfig;
@@ -101,9 +112,16 @@ export class ApprovalGate {
         maxResponseBytes: cfg.webhook.max_response_size,
         maxWindowMs: cfg.queue.max_window,
         clock: deps.clock,
+        logger: deps.logger,
+        ...(/^https:/i.test(cfg.webhook.url) ? { dispatcher: webhookDispatcher(cfg.webhook.tls, deps) } : {}),
       });
     }
     return new ApprovalGate(cfg, deps, webhook, redactor);
+  }
+
+  /** Closes the webhook's connections (its TLS agent); the queue's store belongs to the gateway. */
+  async close(): Promise<void> {
+    await this.#webhook?.close();
   }
 
   /** Whether an operation of this risk (or a tool marked requires_approval) needs approval. */
@@ -219,7 +237,8 @@ export class ApprovalGate {
     try {
       answer = await webhook.ask(rec, input.signal);
     } catch (e) {
-      const reason = e instanceof GatehouseError ? String(e.data?.['reason'] ?? e.message) : 'webhook failed';
+      // The connection error's code (a TLS verification failure, say) is recorded, never shown to the caller.
+      const reason = e instanceof GatehouseError ? `${String(e.data?.['reason'] ?? e.message)}${e.detail !== undefined ? ` (${e.detail})` : ''}` : 'webhook failed';
       await this.#audit('approval.denied', 'denied', input, rec, { reason: `approver unavailable: ${reason}` });
       throw e;
     }

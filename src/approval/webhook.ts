@@ -8,13 +8,14 @@
  * Down, slow, unsigned, forged, stale or malformed → no decision (the gate denies, recording why).
  */
 import { createHmac } from 'node:crypto';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { parseDuration } from '../core/durations.js';
 import type { Clock } from '../core/clock.js';
 import { constantTimeEqualBytes } from '../core/compare.js';
 import { GatehouseError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
 import { safeJsonParse } from '../core/safe.js';
+import type { Logger } from '../core/types.js';
 import type { ApprovalRecord } from './types.js';
 
 export const SIGNATURE_HEADER = 'x-gatehouse-signature';
@@ -88,16 +89,48 @@ export interface WebhookApproverOptions {
   maxResponseBytes: number;
   maxWindowMs: number;
   clock: Clock;
+  /** Connections to the approver (approval.webhook.tls: private CA, client certificate, pins); default undici's global one. */
+  dispatcher?: Dispatcher;
+  /** Where a failed connection is reported (one warn line naming the client, the host and the error code). */
+  logger?: Logger;
 }
 
-function unavailable(reason: string): GatehouseError {
+/** `detail` (the connection error's code) goes to the audit record and the log, not to the caller. */
+function unavailable(reason: string, detail?: string): GatehouseError {
   return new GatehouseError('GH_APPROVAL_UNAVAILABLE', `Approval unavailable: the approval webhook ${reason}; the operation is denied`, {
     data: { reason },
+    ...(detail !== undefined ? { detail } : {}),
   });
 }
 
+/**
+ * The code of a failed connection: undici's own (UND_ERR_…), node's (ECONNREFUSED, ERR_TLS_CERT_ALTNAME_INVALID,
+ * ERR_TLS_CERT_PIN_MISMATCH …) or OpenSSL's verification result (UNABLE_TO_VERIFY_LEAF_SIGNATURE …). Never a message.
+ */
+function connectionErrorCode(e: unknown): string {
+  const err = e as { code?: unknown; cause?: { code?: unknown }; name?: unknown };
+  const code = typeof err?.code === 'string' ? err.code : typeof err?.cause?.code === 'string' ? err.cause.code : typeof err?.name === 'string' ? err.name : '';
+  return /^[A-Za-z0-9_]{1,64}$/.test(code) ? code : 'error';
+}
+
 export class WebhookApprover {
-  constructor(readonly opts: WebhookApproverOptions) {}
+  /** host[:port] only: the path or query may carry a token. */
+  readonly #host: string;
+
+  constructor(readonly opts: WebhookApproverOptions) {
+    let host = '';
+    try {
+      host = new URL(opts.url).host;
+    } catch {
+      // An invalid URL fails at the request, as unreachable.
+    }
+    this.#host = host;
+  }
+
+  /** Closes the connections of the dispatcher built for this webhook (an https url's TLS agent). */
+  async close(): Promise<void> {
+    await this.opts.dispatcher?.close();
+  }
 
   /** Asks the approver. Throws GH_APPROVAL_UNAVAILABLE with the reason when no valid answer comes. */
   async ask(rec: ApprovalRecord, signal?: AbortSignal): Promise<WebhookDecision> {
@@ -140,6 +173,7 @@ export class WebhookApprover {
         signal: combined,
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
+        ...(this.opts.dispatcher ? { dispatcher: this.opts.dispatcher } : {}),
       });
       headers = res.headers;
       if (res.statusCode !== 200) {
@@ -151,7 +185,10 @@ export class WebhookApprover {
       if (e instanceof GatehouseError) throw e;
       if (timeout.aborted) throw unavailable(`did not answer within ${this.opts.timeoutMs} ms`);
       if (signal?.aborted) throw unavailable('request was abandoned by the client');
-      throw unavailable('is unreachable');
+      // A refused TLS handshake (unknown CA, pin mismatch, client certificate refused) is unreachable too: denied.
+      const code = connectionErrorCode(e);
+      this.opts.logger?.warn({ client: 'approval webhook', host: this.#host, code }, 'approval webhook unreachable (connection or TLS handshake failed): the operation is denied');
+      throw unavailable('is unreachable', code);
     }
     return this.#verifyAnswer(text, headers, rec.id, nonce);
   }

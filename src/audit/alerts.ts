@@ -1,58 +1,130 @@
 /**
  * Real-time alerts (seed 001's roadmap: "Real-time alerting on critical operations", "Alert on authorization
- * failures", break-glass): a webhook fired for critical operations, break-glass use, configured event types, and
- * `threshold` authentication/authorization failures from one source (tailscale node, else source IP) within
- * `window`. Alerts are batched every `batch_interval` and rate-limited to `max_per_minute`; what the limit holds
- * back is counted in the next POST's `suppressed`. Alerts carry no args (they may hold secrets).
+ * failures", break-glass; seed 000's "Intrusion detection features"): a webhook fired for critical operations,
+ * break-glass use, configured event types, `threshold` authentication/authorization failures from one source
+ * (tailscale node, else source IP) within `window`, and the detectors of detectors.ts: a principal seen from many
+ * sources (credential_spread), denied on many targets (scope_probing), many malformed requests from one source
+ * (malformed_requests). Alerts are batched every `batch_interval` and rate-limited to `max_per_minute`; what the
+ * limit holds back is counted in the next POST's `suppressed`. Alerts carry no args, headers, paths or tokens (they
+ * may hold secrets): only the members #raise copies.
  *
  *   POST <webhook_url>  {"alerts":[{kind, timestamp, event_type, subject, tool, …}], "suppressed": 0}
  *   X-Gatehouse-Signature: sha256=<hex HMAC-SHA256 of the body>   (when secret_env is set)
+ *
+ * An https webhook is reached with audit.alerts.tls (seed 000's client block, built by src/tls createUpstreamTls as
+ * for routes and the OTLP exporter): a refused handshake (untrusted certificate, pin mismatch) fails the POST as an
+ * unreachable webhook does.
  */
 import { createHmac } from 'node:crypto';
-import type { Clock } from '../core/clock.js';
+import { Pool } from 'undici';
+import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/types.js';
 import type { AuditConfig } from '../config/schema/audit.js';
+import { createUpstreamTls } from '../tls/index.js';
+import { CountWindow, DistinctWindow, MAX_KEYS, malformedCode, principalKeyOf, sourceOf, targetOf } from './detectors.js';
 import type { AuditSink } from './sinks/types.js';
 
-export type AlertKind = 'critical_operation' | 'break_glass' | 'event' | 'repeated_auth_failures';
+export type AlertKind =
+  | 'critical_operation' | 'break_glass' | 'event' | 'repeated_auth_failures' | 'credential_spread' | 'scope_probing' | 'malformed_requests';
 
 export interface Alert {
   kind: AlertKind;
   timestamp: unknown;
   event_type: unknown;
   subject?: unknown;
+  auth_method?: unknown;
   tool?: unknown;
   risk_level?: unknown;
   result?: unknown;
+  /** The key the alert counted under: a tailscale node or source address. */
   source?: string;
   source_ip?: unknown;
   tailscale?: unknown;
   request_id?: unknown;
+  /** repeated_auth_failures: failures in the window. */
   failures?: number;
+  /** malformed_requests: refused requests in the window, and their error codes. */
+  requests?: number;
+  error_codes?: string[];
+  /** credential_spread, scope_probing: how many distinct sources or targets, and (at most 20 of) them. */
+  distinct?: number;
+  sources?: string[];
+  targets?: string[];
   window_ms?: number;
 }
 
 type Rec = Readonly<Record<string, unknown>>;
-const MAX_SOURCES = 10_000;
+type AlertsConfig = AuditConfig['alerts'];
 
-/** The record members the engine reads: all a record forwarded to another process's engine needs (never args). */
-const ALERT_FIELDS = ['event_type', 'timestamp', 'subject', 'tool', 'risk_level', 'result', 'source_ip', 'tailscale', 'request_id'] as const;
+/** The record members the engine reads: all a record forwarded to another process's engine needs (never args, error, path). */
+const ALERT_FIELDS = ['event_type', 'timestamp', 'subject', 'auth_method', 'tool', 'action', 'risk_level', 'result', 'error_code', 'source_ip', 'tailscale', 'request_id'] as const;
+
+// Why an engine looks at a record: a bit set, so that the per-record check (every record, at full request rate)
+// allocates nothing.
+const CRITICAL = 1;
+const BREAK_GLASS = 2;
+const EVENT = 4;
+const FAILURE = 8;
+const PROBE = 16;
+const MALFORMED = 32;
+const SPREAD = 64;
+
+/** What an alert engine does with a record: which alerts it may raise, what it counts. 0: nothing. */
+function alertFlags(cfg: AlertsConfig, events: ReadonlySet<string>, r: Rec): number {
+  const type = r['event_type'];
+  if (typeof type !== 'string' || type.startsWith('audit.')) return 0;
+  let flags = 0;
+  if (cfg.on_critical && r['risk_level'] === 'critical') flags |= CRITICAL;
+  if (cfg.on_break_glass && (r['approval'] as Rec | undefined)?.['break_glass'] === true) flags |= BREAK_GLASS;
+  if (events.size > 0 && events.has(type)) flags |= EVENT;
+  if (type === 'auth.failure' || type === 'authz.deny' || r['result'] === 'denied') flags |= FAILURE;
+  if (type === 'authz.deny' && cfg.scope_probing.enabled) flags |= PROBE;
+  if (cfg.malformed_requests.enabled && r['error_code'] !== undefined && malformedCode(r) !== undefined) flags |= MALFORMED;
+  // A failed authentication established no principal: whatever subject it names is a claim, not a sighting.
+  if (cfg.credential_spread.enabled && typeof r['subject'] === 'string' && type !== 'auth.failure' && sourceOf(r) !== undefined) flags |= SPREAD;
+  return flags;
+}
+
+/** The metadata members scope_probing names a target by (route, MCP method), when a record has them. */
+function targetMetadata(r: Rec): Record<string, string> | undefined {
+  const meta = r['metadata'] as Rec | undefined;
+  if (meta === null || typeof meta !== 'object') return undefined;
+  const out: Record<string, string> = {};
+  let n = 0;
+  for (const k of ['route', 'mcp_method'] as const) {
+    const v = meta[k];
+    if (typeof v === 'string') {
+      out[k] = v;
+      n++;
+    }
+  }
+  return n > 0 ? out : undefined;
+}
 
 /**
  * An audit sink that hands the records an AlertEngine would look at to `send` (the supervisor's engine, under
- * server.workers), so one engine counts failures and rate-limits alerts for all the workers: a source whose failures
- * land on different workers still meets one threshold. Only the members the engine reads are sent.
+ * server.workers), so one engine counts for all the workers: a source whose failures land on different workers still
+ * meets one threshold. Only the members the engine reads are sent. A record that matters to credential_spread alone
+ * (an ordinary successful request) is sent only when its (principal, source) pair was not sent within a tenth of the
+ * window, as {event_type, timestamp, subject, auth_method, source_ip, tailscale_node, request_id}: one Map lookup per
+ * request, and a message per new pair rather than per request.
  */
 export class AlertForwarder implements AuditSink {
   readonly name = 'alerts';
-  readonly #cfg: AuditConfig['alerts'];
+  readonly #cfg: AlertsConfig;
   readonly #events: ReadonlySet<string>;
   readonly #send: (r: Record<string, unknown>) => void;
+  readonly #clock: Clock;
+  readonly #refresh: number;
+  /** (source, principal) pairs sent for credential_spread → when; oldest evicted past MAX_KEYS. */
+  readonly #sighted = new Map<string, number>();
 
-  constructor(cfg: AuditConfig['alerts'], send: (r: Record<string, unknown>) => void) {
+  constructor(cfg: AlertsConfig, send: (r: Record<string, unknown>) => void, clock: Clock = systemClock) {
     this.#cfg = cfg;
     this.#events = new Set(cfg.events);
     this.#send = send;
+    this.#clock = clock;
+    this.#refresh = cfg.credential_spread.window / 10;
   }
 
   deliver(): void {}
@@ -62,45 +134,90 @@ export class AlertForwarder implements AuditSink {
   }
 
   observe(r: Rec): void {
-    if (!wantedByAlerts(this.#cfg, this.#events, r)) return;
+    const flags = alertFlags(this.#cfg, this.#events, r);
+    if (flags === 0) return;
+    if (flags === SPREAD) {
+      this.#sighting(r);
+      return;
+    }
     const out: Record<string, unknown> = {};
     for (const k of ALERT_FIELDS) if (r[k] !== undefined) out[k] = r[k];
     const approval = r['approval'] as Rec | undefined;
     if (approval?.['break_glass'] === true) out['approval'] = { break_glass: true };
+    if (flags & PROBE) {
+      const meta = targetMetadata(r);
+      if (meta) out['metadata'] = meta;
+    }
+    this.#send(out);
+  }
+
+  #sighting(r: Rec): void {
+    const source = sourceOf(r) as string;
+    const key = `${source.length}:${source}${principalKeyOf(r) as string}`;
+    const now = this.#clock.now();
+    const last = this.#sighted.get(key);
+    if (last !== undefined && now - last < this.#refresh && now >= last) return;
+    this.#sighted.delete(key);
+    this.#sighted.set(key, now);
+    if (this.#sighted.size > MAX_KEYS) this.#sighted.delete(this.#sighted.keys().next().value as string);
+    const out: Record<string, unknown> = { event_type: r['event_type'], timestamp: r['timestamp'], subject: r['subject'] };
+    if (r['auth_method'] !== undefined) out['auth_method'] = r['auth_method'];
+    if (r['source_ip'] !== undefined) out['source_ip'] = r['source_ip'];
+    const node = (r['tailscale'] as Rec | undefined)?.['tailscale_node'];
+    if (typeof node === 'string') out['tailscale'] = { tailscale_node: node };
+    if (r['request_id'] !== undefined) out['request_id'] = r['request_id'];
     this.#send(out);
   }
 
   async close(): Promise<void> {}
 }
 
-/** What an alert engine does with a record: which alerts it raises, whether it counts a failure. */
-function alertReasons(cfg: AuditConfig['alerts'], events: ReadonlySet<string>, r: Rec): { critical: boolean; breakGlass: boolean; event: boolean; failure: boolean } | undefined {
-  const type = String(r['event_type'] ?? '');
-  if (type.startsWith('audit.')) return undefined;
-  return {
-    critical: cfg.on_critical && r['risk_level'] === 'critical',
-    breakGlass: cfg.on_break_glass && (r['approval'] as Rec | undefined)?.['break_glass'] === true,
-    event: events.has(type),
-    failure: type === 'auth.failure' || type === 'authz.deny' || r['result'] === 'denied',
-  };
+const MAX_PENDING = 1000;
+const WEBHOOK_TIMEOUT_MS = 10_000;
+const WEBHOOK_ATTEMPTS = 3;
+/** A webhook's answer is read (to free the connection), never kept beyond this. */
+const MAX_RESPONSE = 64 * 1024;
+
+interface Webhook {
+  pool: Pool;
+  /** Path and query of webhook_url: sent, never logged (a query may carry a credential). */
+  path: string;
+  /** What the failure log line names. */
+  host: string;
 }
 
-/** Whether an engine would raise or count anything for this record. */
-function wantedByAlerts(cfg: AuditConfig['alerts'], events: ReadonlySet<string>, r: Rec): boolean {
-  const why = alertReasons(cfg, events, r);
-  return why !== undefined && (why.critical || why.breakGlass || why.event || why.failure);
+/** The webhook's connection pool; an https URL gets audit.alerts.tls (throws on an unreadable or mismatched certificate file). */
+function openWebhook(cfg: AlertsConfig, logger: Logger, clock: Clock): Webhook | undefined {
+  if (!cfg.webhook_url) return undefined;
+  const url = new URL(cfg.webhook_url);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError('audit.alerts.webhook_url must be an http or https URL');
+  const tls = url.protocol === 'https:' ? createUpstreamTls(cfg.tls, { logger, clock, path: 'audit.alerts.tls' }) : undefined;
+  const pool = new Pool(url.origin, {
+    connections: 1,
+    pipelining: 1,
+    connect: { timeout: WEBHOOK_TIMEOUT_MS, ...(tls as unknown as Record<string, unknown> | undefined) },
+  });
+  return { pool, path: `${url.pathname}${url.search}`, host: url.host };
 }
-const MAX_PENDING = 1000;
+
+/** A failure as the log line may name it: an HTTP status, or an error code (a Node or OpenSSL code, never a message). */
+function failureOf(e: unknown): { code: string } {
+  const code = (e as { code?: unknown } | null)?.code;
+  return { code: typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(code) ? code : 'ERROR' };
+}
 
 export class AlertEngine implements AuditSink {
   readonly name = 'alerts';
-  readonly #cfg: AuditConfig['alerts'];
+  readonly #cfg: AlertsConfig;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #secret: string | undefined;
   readonly #events: ReadonlySet<string>;
-  /** Failure times per source (a Map: sources come from requests, so no object keys). Oldest source evicted first. */
-  #failures: Map<string, number[]> = new Map();
+  readonly #failures: CountWindow;
+  readonly #malformed: CountWindow;
+  readonly #probes: DistinctWindow;
+  readonly #spread: DistinctWindow;
+  readonly #webhook: Webhook | undefined;
   #pending: Alert[] = [];
   #suppressed = 0;
   #sentTimes: number[] = [];
@@ -108,12 +225,19 @@ export class AlertEngine implements AuditSink {
   #flushing: Promise<void> = Promise.resolve();
   readonly posted: { alerts: Alert[]; suppressed: number }[] = [];
 
-  constructor(cfg: AuditConfig['alerts'], opts: { clock: Clock; logger: Logger; env?: NodeJS.ProcessEnv }) {
+  constructor(cfg: AlertsConfig, opts: { clock: Clock; logger: Logger; env?: NodeJS.ProcessEnv }) {
     this.#cfg = cfg;
     this.#clock = opts.clock;
     this.#logger = opts.logger;
     this.#secret = cfg.secret_env ? (opts.env ?? process.env)[cfg.secret_env] : undefined;
     this.#events = new Set(cfg.events);
+    // auth_failures alerts at each threshold crossing; the detectors once per key per window.
+    this.#failures = new CountWindow({ window: cfg.auth_failures.window, threshold: cfg.auth_failures.threshold, mute: false });
+    this.#malformed = new CountWindow({ window: cfg.malformed_requests.window, threshold: cfg.malformed_requests.threshold, mute: true });
+    this.#probes = new DistinctWindow({ window: cfg.scope_probing.window, threshold: cfg.scope_probing.threshold });
+    // As the forwarder's (one write per pair per tenth of the window): the same window whether or not under workers.
+    this.#spread = new DistinctWindow({ window: cfg.credential_spread.window, threshold: cfg.credential_spread.threshold, refreshMs: cfg.credential_spread.window / 10 });
+    this.#webhook = openWebhook(cfg, opts.logger, opts.clock);
   }
 
   deliver(): void {
@@ -126,30 +250,48 @@ export class AlertEngine implements AuditSink {
 
   /** Called with each durable record (or, under server.workers, with what a worker's AlertForwarder sent). */
   observe(r: Rec): void {
-    const why = alertReasons(this.#cfg, this.#events, r);
-    if (!why) return;
-    if (why.critical) this.#raise('critical_operation', r);
-    if (why.breakGlass) this.#raise('break_glass', r);
-    if (why.event) this.#raise('event', r);
-    if (why.failure) this.#countFailure(r);
+    const flags = alertFlags(this.#cfg, this.#events, r);
+    if (flags === 0) return;
+    if (flags & CRITICAL) this.#raise('critical_operation', r);
+    if (flags & BREAK_GLASS) this.#raise('break_glass', r);
+    if (flags & EVENT) this.#raise('event', r);
+    if (flags & FAILURE) this.#countFailure(r);
+    if (flags & PROBE) this.#countProbe(r);
+    if (flags & MALFORMED) this.#countMalformed(r);
+    if (flags & SPREAD) this.#countSighting(r);
   }
 
   #countFailure(r: Rec): void {
-    const ts = r['tailscale'] as Rec | undefined;
-    const source = String(ts?.['tailscale_node'] ?? r['source_ip'] ?? 'unknown');
-    const now = this.#clock.now();
-    const { threshold, window } = this.#cfg.auth_failures;
-    const times = (this.#failures.get(source) ?? []).filter((t) => now - t < window);
-    times.push(now);
-    this.#failures.delete(source);
-    if (times.length >= threshold) {
-      this.#raise('repeated_auth_failures', r, { source, failures: times.length, window_ms: window });
-      return;
-    }
-    this.#failures.set(source, times);
-    if (this.#failures.size > MAX_SOURCES) this.#failures.delete(this.#failures.keys().next().value as string);
+    const source = sourceOf(r) ?? 'unknown';
+    const hit = this.#failures.add(source, this.#clock.now());
+    if (hit) this.#raise('repeated_auth_failures', r, { source, failures: hit.count, window_ms: this.#cfg.auth_failures.window });
   }
 
+  /** scope_probing: per principal, or per source when the request named none. */
+  #countProbe(r: Rec): void {
+    const target = targetOf(r);
+    if (target === undefined) return;
+    const principal = principalKeyOf(r);
+    const source = principal === undefined ? sourceOf(r) : undefined;
+    if (principal === undefined && source === undefined) return;
+    const hit = this.#probes.add(principal !== undefined ? `p${principal}` : `s${source as string}`, target, this.#clock.now());
+    if (hit) this.#raise('scope_probing', r, { ...(source !== undefined ? { source } : {}), distinct: hit.distinct, targets: hit.values, window_ms: this.#cfg.scope_probing.window });
+  }
+
+  #countMalformed(r: Rec): void {
+    const source = sourceOf(r);
+    const code = malformedCode(r);
+    if (source === undefined || code === undefined) return;
+    const hit = this.#malformed.add(source, this.#clock.now(), code);
+    if (hit) this.#raise('malformed_requests', r, { source, requests: hit.count, error_codes: hit.tags, window_ms: this.#cfg.malformed_requests.window });
+  }
+
+  #countSighting(r: Rec): void {
+    const hit = this.#spread.add(principalKeyOf(r) as string, sourceOf(r) as string, this.#clock.now());
+    if (hit) this.#raise('credential_spread', r, { distinct: hit.distinct, sources: hit.values, window_ms: this.#cfg.credential_spread.window });
+  }
+
+  /** The one place an alert is built: named record members only, so args, error, path, headers and metadata never reach it. */
   #raise(kind: AlertKind, r: Rec, extra: Partial<Alert> = {}): void {
     if (this.#pending.length >= MAX_PENDING) {
       this.#suppressed++;
@@ -160,6 +302,7 @@ export class AlertEngine implements AuditSink {
       timestamp: r['timestamp'],
       event_type: r['event_type'],
       subject: r['subject'],
+      auth_method: r['auth_method'],
       tool: r['tool'],
       risk_level: r['risk_level'],
       result: r['result'],
@@ -190,21 +333,35 @@ export class AlertEngine implements AuditSink {
     this.#suppressed = 0;
     this.posted.push(payload);
     if (this.posted.length > 100) this.posted.shift();
-    if (!this.#cfg.webhook_url) return;
+    const hook = this.#webhook;
+    if (!hook) return;
     const body = JSON.stringify(payload);
     const headers: Record<string, string> = { ...this.#cfg.headers, 'content-type': 'application/json' };
     if (this.#secret) headers['x-gatehouse-signature'] = `sha256=${createHmac('sha256', this.#secret).update(body).digest('hex')}`;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const res = await fetch(this.#cfg.webhook_url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
-        await res.arrayBuffer().catch(() => undefined);
-        if (res.ok) return;
-      } catch {
-        // retried below
-      }
-      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    let failure: { status?: number; code?: string } = {};
+    for (let attempt = 0; attempt < WEBHOOK_ATTEMPTS; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)));
+      const outcome = await this.#post(hook, headers, body);
+      if (outcome === undefined) return;
+      failure = outcome;
     }
-    this.#logger.error({ alert: 'audit_alert_webhook_failed', alerts: alerts.length }, 'audit: the alert webhook could not be reached; alerts dropped');
+    // Names the webhook by host only, and the failure by status or code: the URL's path or query, the headers and
+    // the signing secret may all carry credentials.
+    this.#logger.error({ alert: 'audit_alert_webhook_failed', alerts: alerts.length, webhook: hook.host, ...failure }, 'audit: the alert webhook could not be reached; alerts dropped');
+  }
+
+  /** One POST: undefined when the webhook took it (2xx), else why not. A refused TLS handshake is a connection error like any other. */
+  async #post(hook: Webhook, headers: Record<string, string>, body: string): Promise<{ status?: number; code?: string } | undefined> {
+    try {
+      const res = await hook.pool.request({
+        method: 'POST', path: hook.path, headers, body,
+        headersTimeout: WEBHOOK_TIMEOUT_MS, bodyTimeout: WEBHOOK_TIMEOUT_MS, signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+      });
+      await res.body.dump({ limit: MAX_RESPONSE }).catch(() => undefined);
+      return res.statusCode >= 200 && res.statusCode < 300 ? undefined : { status: res.statusCode };
+    } catch (e) {
+      return failureOf(e);
+    }
   }
 
   async close(): Promise<void> {
@@ -214,5 +371,6 @@ export class AlertEngine implements AuditSink {
       this.#flushing = this.#flushing.then(() => this.#flush());
     }
     await this.#flushing;
+    await this.#webhook?.pool.close().catch(() => undefined);
   }
 }

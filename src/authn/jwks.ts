@@ -1,6 +1,8 @@
 import { importJWK, type JWK } from 'jose';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/types.js';
+import { createUpstreamTls, type UpstreamTlsConfig } from '../tls/index.js';
 import { credentialError } from './method.js';
 import { isLoopbackHttp } from './production.js';
 
@@ -13,6 +15,8 @@ import { isLoopbackHttp } from './production.js';
  *  - a provider whose fetch failed is asked again at most once per `refetch_cooldown`, however many tokens arrive
  *    (forged tokens must not turn the gateway into a fetch storm against the IdP);
  *  - a key that disappears from the JWKS verifies for `retired_key_grace` more, then never again.
+ * Both fetches go through `tls` (auth.jwt.issuers[].tls: a private CA, a client certificate, pins); one that fails
+ * its handshake is a failed fetch like any other: tokens the keys would verify are refused (fail closed).
  */
 export interface KeySourceConfig {
   issuer?: string | undefined;
@@ -22,6 +26,8 @@ export interface KeySourceConfig {
   refetch_cooldown: number;
   retired_key_grace: number;
   fetch_timeout: number;
+  /** TLS of the discovery and JWKS fetches; absent: undici's global dispatcher (system roots, no client certificate). */
+  tls?: UpstreamTlsConfig | undefined;
 }
 
 type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
@@ -44,29 +50,60 @@ export function validKid(kid: string): boolean {
   return KID_RE.test(kid) && !kid.includes('..');
 }
 
-/** GET a JSON document: https (or loopback http), no redirects, bounded size and time. */
-export async function fetchJson(url: string, timeoutMs: number): Promise<unknown> {
+/**
+ * GET a JSON document: https (or loopback http), no redirects (undici's request follows none: a 3xx is an error),
+ * bounded size and time, through `dispatcher` when given (the issuer's TLS settings).
+ */
+export async function fetchJson(url: string, timeoutMs: number, dispatcher?: Dispatcher): Promise<unknown> {
   if (!url.startsWith('https://') && !isLoopbackHttp(url)) throw new TypeError('keys are fetched over https only (http allowed for loopback)');
-  const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
-  if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  const declared = Number(res.headers.get('content-length') ?? '0');
-  if (declared > MAX_JWKS_BYTES) throw new Error('document too large');
-  const reader = res.body?.getReader();
-  if (!reader) throw new Error('empty body');
-  const chunks: Uint8Array[] = [];
+  const res = await request(url, {
+    method: 'GET',
+    headers: { accept: 'application/json' },
+    signal: AbortSignal.timeout(timeoutMs),
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    ...(dispatcher ? { dispatcher } : {}),
+  });
+  const body = res.body;
+  if (res.statusCode < 200 || res.statusCode > 299) {
+    body.destroy();
+    throw new Error(`HTTP ${res.statusCode}`);
+  }
+  const declared = Number(res.headers['content-length'] ?? '0');
+  if (declared > MAX_JWKS_BYTES) {
+    body.destroy();
+    throw new Error('document too large');
+  }
+  const chunks: Buffer[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
     if (size > MAX_JWKS_BYTES) {
-      await reader.cancel();
+      body.destroy();
       throw new Error('document too large');
     }
-    chunks.push(value);
+    chunks.push(chunk);
   }
   return JSON.parse(Buffer.concat(chunks).toString('utf8'));
 }
+
+/**
+ * The code of a failed fetch: undici's (UND_ERR_…), node's (ECONNREFUSED, ERR_TLS_CERT_PIN_MISMATCH …) or OpenSSL's
+ * verification result (UNABLE_TO_VERIFY_LEAF_SIGNATURE …); else the error's name. Never its message.
+ */
+function fetchErrorCode(e: unknown): string {
+  const err = e as { code?: unknown; cause?: { code?: unknown }; name?: unknown };
+  const code = typeof err?.code === 'string' ? err.code : typeof err?.cause?.code === 'string' ? err.cause.code : typeof err?.name === 'string' ? err.name : '';
+  return /^[A-Za-z0-9_]{1,64}$/.test(code) ? code : 'error';
+}
+
+const hostOf = (url: string | undefined): string | undefined => {
+  try {
+    return url === undefined ? undefined : new URL(url).host;
+  } catch {
+    return undefined;
+  }
+};
 
 function usableJwk(k: unknown): k is JWK {
   if (k === null || typeof k !== 'object' || Array.isArray(k)) return false;
@@ -92,12 +129,37 @@ export class KeySource {
   /** When the last fetch failed; undefined after a success. */
   #failedAt: number | undefined;
   #refreshing: Promise<void> | undefined;
+  /** The issuer's own connections when it has a tls block; closed by close(). */
+  readonly #agent: Agent | undefined;
+  /** With pins, every fetch must be https (a discovered http jwks_uri on loopback would skip them). */
+  readonly #pinned: boolean;
+  /** The URL being fetched when a fetch fails, for the log line's host. */
+  #fetching: string | undefined;
 
-  constructor(cfg: KeySourceConfig, deps: { clock: Clock; logger: Logger }) {
+  /**
+   * `path` names the tls block in messages (auth.jwt.issuers[0].tls). Throws at construction on an unreadable,
+   * mismatched or expired client certificate (GH_CONFIG_…), as routes do at start.
+   */
+  constructor(cfg: KeySourceConfig, deps: { clock: Clock; logger: Logger; path?: string }) {
     this.#cfg = cfg;
     this.#clock = deps.clock;
     this.#logger = deps.logger;
     this.#jwksUrl = cfg.jwks_url;
+    this.#pinned = cfg.tls?.pin_sha256 !== undefined;
+    this.#agent = cfg.tls
+      ? new Agent({ connect: createUpstreamTls(cfg.tls, { logger: deps.logger.child({ client: 'jwt jwks', issuer: cfg.issuer }), path: deps.path ?? 'auth.jwt.issuers[].tls' }) })
+      : undefined;
+  }
+
+  /** Releases the issuer's connections. */
+  async close(): Promise<void> {
+    await this.#agent?.close();
+  }
+
+  async #fetch(url: string): Promise<unknown> {
+    this.#fetching = url;
+    if (this.#pinned && !/^https:\/\//i.test(url)) throw new TypeError('pinned issuer: keys are fetched over https only');
+    return fetchJson(url, this.#cfg.fetch_timeout, this.#agent);
   }
 
   /** First fetch. A provider that is down at start is logged, not fatal: tokens are refused until keys arrive. */
@@ -116,14 +178,18 @@ export class KeySource {
   async #fetchKeys(): Promise<void> {
     try {
       if (this.#jwksUrl === undefined) this.#jwksUrl = await this.#discover();
-      const doc = (await fetchJson(this.#jwksUrl, this.#cfg.fetch_timeout)) as { keys?: unknown };
+      const doc = (await this.#fetch(this.#jwksUrl)) as { keys?: unknown };
       if (!Array.isArray(doc?.keys)) throw new Error('not a JWKS');
       this.#install(doc.keys.slice(0, MAX_KEYS));
       this.#fetchedAt = this.#clock.now();
       this.#failedAt = undefined;
     } catch (e) {
       this.#failedAt = this.#clock.now();
-      this.#logger.warn({ event: 'authn.jwks_fetch_failed', issuer: this.#cfg.issuer, error: (e as Error).name }, 'cannot fetch the issuer\'s keys');
+      // A refused TLS handshake (unknown CA, pin mismatch, client certificate refused) lands here: the code says which.
+      this.#logger.warn(
+        { event: 'authn.jwks_fetch_failed', client: 'jwt jwks', issuer: this.#cfg.issuer, host: hostOf(this.#fetching), error: (e as Error).name, code: fetchErrorCode(e) },
+        'jwt jwks: cannot fetch the issuer\'s keys (connection, TLS handshake or document refused); its tokens are refused until a fetch succeeds',
+      );
     }
   }
 
@@ -131,7 +197,7 @@ export class KeySource {
   async #discover(): Promise<string> {
     const issuer = this.#cfg.issuer;
     if (issuer === undefined) throw new Error('no issuer to discover');
-    const doc = (await fetchJson(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`, this.#cfg.fetch_timeout)) as Record<string, unknown>;
+    const doc = (await this.#fetch(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`)) as Record<string, unknown>;
     if (doc?.['issuer'] !== issuer) throw new Error('discovery issuer mismatch');
     const uri = doc['jwks_uri'];
     if (typeof uri !== 'string' || (!uri.startsWith('https://') && !isLoopbackHttp(uri))) throw new Error('discovery has no usable jwks_uri');

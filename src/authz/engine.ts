@@ -343,7 +343,8 @@ class Engine implements PolicyEngine {
   }
 
   async close(): Promise<void> {
-    // The store belongs to the gateway (deps.store); nothing of ours holds resources.
+    // The store belongs to the gateway (deps.store); the approval webhook's connections are ours.
+    await this.gate.close();
   }
 }
 

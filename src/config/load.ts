@@ -123,7 +123,8 @@ function resolveFileFields(value: unknown, baseDir: string, problems: string[], 
   for (const key of Object.keys(obj)) {
     const v = obj[key];
     const here = [...path, key];
-    const name = here.join('.');
+    // routes[0].tls.ca_file, as every other config message writes a path.
+    const name = here.map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : i === 0 ? seg : `.${seg}`)).join('');
     const isFileField = declared.includes(key);
     if (isFileField && key.endsWith('_file') && typeof v === 'string') {
       const abs = isAbsolute(v) ? v : resolve(baseDir, v);

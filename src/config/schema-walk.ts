@@ -34,6 +34,8 @@ export function schemaAt(root: z.ZodType, path: readonly PropertyKey[]): z.ZodTy
     if (d.type === 'object' && typeof seg === 'string') s = d.shape?.[seg];
     else if (d.type === 'array' && typeof seg === 'number') s = d.element;
     else if (d.type === 'record') s = d.valueType;
+    // A union of objects (audit.sinks[]: syslog | http): the first option that has the key.
+    else if (d.type === 'union' && typeof seg === 'string') s = (d.options ?? []).map((o) => defOf(unwrap(o))).find((o) => o.type === 'object' && o.shape?.[seg] !== undefined)?.shape?.[seg];
     else return undefined;
   }
   return s;

@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   GH_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large.' },
   GH_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   GH_REQUEST_TIMEOUT: { status: 408, message: 'The request took too long to arrive.' },
+  // nginx's 499: nothing is sent (the client is gone); the status is what the audit record and metrics say.
+  GH_CLIENT_CLOSED: { status: 499, message: 'The client closed the connection before the answer.' },
   GH_TOO_MANY_CONNECTIONS: { status: 503, message: 'Too many connections.' },
   GH_SHUTTING_DOWN: { status: 503, message: 'The gateway is shutting down.' },
   GH_UPSTREAM_UNAVAILABLE: { status: 502, message: 'The upstream service is unavailable.' },

@@ -3,6 +3,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { statSync, type Stats } from 'node:fs';
 import { readFileBounded } from '../core/files.js';
 import type { GatehouseConfig } from '../config/index.js';
+import type { UpstreamTlsConfig } from '../tls/index.js';
 import { fail, warn } from './outcome.js';
 import type { Finding } from './types.js';
 
@@ -51,6 +52,37 @@ export function readPrivateKey(file: string): KeyObject {
   return createPrivateKey(readFileBounded(file, MAX_PEM_BYTES));
 }
 
+/** One outbound client's TLS block besides routes[].tls (docs/tls.md § TLS for outbound clients). */
+export interface OutboundTls {
+  /** The block's config path, e.g. audit.sinks[1].tls. */
+  path: string;
+  /** How logs name the client: "approval webhook", "audit sink 1", "jwt jwks", "otlp exporter". */
+  client: string;
+  /** What the client connects to (the JWKS URL, else the issuer discovered); its block applies when it is https. */
+  url: string | undefined;
+  tls: UpstreamTlsConfig;
+}
+
+/** The approval webhook, http audit sinks, JWKS issuers, the span exporter and the alert webhook, each when configured to connect. */
+export function outboundClientTls(cfg: GatehouseConfig): OutboundTls[] {
+  const out: OutboundTls[] = [];
+  const webhook = cfg.approval.webhook;
+  if (webhook.url !== undefined) out.push({ path: 'approval.webhook.tls', client: 'approval webhook', url: webhook.url, tls: webhook.tls });
+  cfg.audit.sinks.forEach((s, i) => {
+    if (s.type === 'http') out.push({ path: `audit.sinks[${i}].tls`, client: `audit sink ${i}`, url: s.url, tls: s.tls });
+  });
+  cfg.auth.jwt.issuers.forEach((iss, i) => {
+    if (iss.secret === undefined) out.push({ path: `auth.jwt.issuers[${i}].tls`, client: 'jwt jwks', url: iss.jwks_url ?? iss.issuer, tls: iss.tls });
+  });
+  if (cfg.tracing.enabled) out.push({ path: 'tracing.tls', client: 'otlp exporter', url: cfg.tracing.endpoint, tls: cfg.tracing.tls });
+  const alerts = cfg.audit.alerts;
+  if (alerts.enabled && alerts.webhook_url !== undefined) out.push({ path: 'audit.alerts.tls', client: 'alert webhook', url: alerts.webhook_url, tls: alerts.tls });
+  return out;
+}
+
+/** URL schemes are case-insensitive (RFC 3986 §3.1). */
+export const isHttpsUrl = (url: string | undefined): boolean => url !== undefined && /^https:/i.test(url);
+
 /** The certificate files the configuration names: server certificate (with chain), client CA, upstream client certificates and CAs. */
 export function certificateFiles(cfg: GatehouseConfig): NamedFile[] {
   const out: NamedFile[] = [];
@@ -61,6 +93,11 @@ export function certificateFiles(cfg: GatehouseConfig): NamedFile[] {
     if (r.tls.cert_file) out.push({ path: `routes[${i}].tls.cert_file`, file: r.tls.cert_file });
     if (r.tls.ca_file) out.push({ path: `routes[${i}].tls.ca_file`, file: r.tls.ca_file });
   });
+  for (const c of outboundClientTls(cfg)) {
+    if (!isHttpsUrl(c.url)) continue;
+    if (c.tls.cert_file) out.push({ path: `${c.path}.cert_file`, file: c.tls.cert_file });
+    if (c.tls.ca_file) out.push({ path: `${c.path}.ca_file`, file: c.tls.ca_file });
+  }
   return out;
 }
 
@@ -72,6 +109,9 @@ export function keyPairs(cfg: GatehouseConfig): { base: string; cert: string; ke
   cfg.routes.forEach((r, i) => {
     if (r.tls.cert_file && r.tls.key_file) out.push({ base: `routes[${i}].tls`, cert: r.tls.cert_file, key: r.tls.key_file });
   });
+  for (const c of outboundClientTls(cfg)) {
+    if (isHttpsUrl(c.url) && c.tls.cert_file && c.tls.key_file) out.push({ base: c.path, cert: c.tls.cert_file, key: c.tls.key_file });
+  }
   return out;
 }
 

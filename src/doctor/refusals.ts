@@ -6,6 +6,7 @@ import { productionProblems, type GatehouseConfig } from '../config/index.js';
 import { authProductionProblems } from '../authn/index.js';
 import { tlsProductionProblems, upstreamTlsProductionProblems } from '../tls/index.js';
 import { isLoopbackHost, listenHost } from './outcome.js';
+import { outboundClientTls } from './files.js';
 
 /** URL schemes are case-insensitive (RFC 3986 §3.1): `HTTPS://` is a TLS upstream too, with its route's tls block. */
 export const isHttpsUpstream = (url: string): boolean => /^https:/i.test(url);
@@ -21,11 +22,22 @@ export function productionRefusals(cfg: GatehouseConfig): string[] {
     ...tlsProductionProblems(cfg.server.tls),
     ...cfg.routes.flatMap((r, i) => (isHttpsUpstream(r.upstream) ? upstreamTlsProductionProblems(r.tls, `routes[${i}].tls`) : [])),
     ...(cfg.tracing.enabled && isHttpsUpstream(cfg.tracing.endpoint ?? '') ? upstreamTlsProductionProblems(cfg.tracing.tls, 'tracing.tls') : []),
+    ...outboundTlsProblems(cfg),
     ...authProductionProblems(cfg),
     ...productionProblems(cfg),
     ...approvalProblems(cfg),
     ...metricsProblems(cfg),
   ];
+}
+
+/**
+ * approval.webhook.tls, audit.sinks[].tls (http sinks), auth.jwt.issuers[].tls (JWKS and discovery) and
+ * audit.alerts.tls, judged as tracing.tls is: when the client speaks https (docs/tls.md § TLS for outbound clients).
+ */
+export function outboundTlsProblems(cfg: GatehouseConfig): string[] {
+  return outboundClientTls(cfg)
+    .filter((c) => c.path !== 'tracing.tls' && isHttpsUpstream(c.url ?? ''))
+    .flatMap((c) => upstreamTlsProductionProblems(c.tls, c.path));
 }
 
 /** Metrics on a port others can reach need the token: request counts per route and status map the traffic. */

@@ -78,8 +78,8 @@ export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
     };
     req.on('data', onData);
     req.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, len)));
-    req.once('error', () => reject(new GatehouseError('GH_BAD_REQUEST', 'The request body could not be read.')));
-    req.once('aborted', () => reject(new GatehouseError('GH_BAD_REQUEST', 'The request was aborted.')));
+    req.once('error', () => reject(new GatehouseError('GH_CLIENT_CLOSED', 'The request body could not be read.')));
+    req.once('aborted', () => reject(new GatehouseError('GH_CLIENT_CLOSED', 'The request was aborted.')));
   });
 }
 

@@ -96,7 +96,7 @@ function connectionTokens(value: string | undefined, into: Set<string> | undefin
 
 /** The client hung up before a response could reach it: recorded as a client error, not as an upstream failure. */
 function clientGone(): GatehouseError {
-  return new GatehouseError('GH_BAD_REQUEST', 'The client closed the connection.', { detail: 'client_closed' });
+  return new GatehouseError('GH_CLIENT_CLOSED', 'The client closed the connection.', { detail: 'client_closed' });
 }
 
 function upstreamError(err: Error & { code?: string }): GatehouseError {

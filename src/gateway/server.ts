@@ -5,9 +5,9 @@ import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import { GatehouseError, errorBody, toGatehouseError } from '../core/errors.js';
 import { requestId } from '../core/ids.js';
-import { ipMatcher } from '../core/net.js';
+import { ipMatcher, normalizeIp } from '../core/net.js';
 import { identityHeaderNames, upstreamIdentityHeaderNames } from '../authn/index.js';
-import type { ClientCertIdentity, Exchange } from '../core/types.js';
+import type { AuditEvent, ClientCertIdentity, Exchange } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { checkHost, checkTarget, createExchange, networkIdentity } from './exchange.js';
 import { answeredByCors, CorsPolicy } from './cors.js';
@@ -166,6 +166,20 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     return undefined;
   };
 
+  /**
+   * A request refused before an exchange exists — a target or Host the gateway refuses, TRACE, or one Node's parser
+   * rejects (smuggling, bad header characters, oversized headers, a slow sender) — is audited like a refusal inside a
+   * route, so probes leave a record and the alert engine's malformed_requests sees them. The path is the raw one up to
+   * its query (which may carry a credential), truncated; no header is kept.
+   */
+  const recordRefusal = (err: GatehouseError, source: string, fields: { id?: string; method?: string | undefined; path?: string | undefined }): void => {
+    const event: AuditEvent = { event_type: 'http.request', result_status: 'error', source_ip: source, error: err.message, error_code: err.code, status: err.status };
+    if (fields.id !== undefined) event.request_id = fields.id;
+    if (fields.method !== undefined) event.method = fields.method.slice(0, 32);
+    if (fields.path !== undefined) event.path = fields.path.split('?', 1)[0]?.slice(0, 256) ?? '';
+    caps.audit.record(event, (e) => logger.error({ ...(fields.id ? { req_id: fields.id } : {}), code: toGatehouseError(e).code }, 'audit record could not be written'));
+  };
+
   const hooks = {
     beforeResponse: (ex: Exchange, status: number) => {
       ex.status = status;
@@ -264,6 +278,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       sendJson(res, err.status, errorBody(err, id), { 'x-request-id': id });
       metrics?.observe('-', req.method ?? '', err.status, 0, err.code);
       if (logRequests) logger.info({ req_id: id, method: req.method, path: (req.url ?? '').split('?', 1)[0]?.slice(0, 256), status: err.status, code: err.code }, 'request');
+      recordRefusal(err, networkIdentity(req, { isTrustedProxy, tls: tls !== undefined }).source_ip, { id, method: req.method, path: req.url });
       return;
     }
     if (target.path === '/healthz') return sendJson(res, 200, '{"status":"ok"}');
@@ -354,6 +369,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     const body = JSON.stringify({ error: { code: e.code, message: e.publicMessage } });
     socket.end(`HTTP/1.1 ${e.status} ${e.status === 431 ? 'Request Header Fields Too Large' : e.status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     logger.warn({ code: e.code, parser: err.code }, 'client error');
+    recordRefusal(e, normalizeIp(socket.remoteAddress), {});
   });
   if (tls) {
     tls.attach(server);

@@ -70,7 +70,7 @@ describe('*_file detection follows the schema, not the spelling of a key', () =>
 
   test('declared file fields inside lists, records and sink variants are still resolved and checked', async () => {
     for (const [text, path] of [
-      ['audit:\n  sinks:\n    - type: syslog\n      transport: tls\n      ca_file: /nonexistent/gh-ca.pem\n', 'audit.sinks.0.ca_file'],
+      ['audit:\n  sinks:\n    - type: syslog\n      transport: tls\n      ca_file: /nonexistent/gh-ca.pem\n', 'audit.sinks[0].ca_file'],
       ['encryption:\n  keyrings:\n    orders:\n      key_file: /nonexistent/gh-key\n', 'encryption.keyrings.orders.key_file'],
       ['auth:\n  basic:\n    users_file: /nonexistent/gh-users.json\n', 'auth.basic.users_file'],
     ] as const) {

@@ -371,7 +371,7 @@ test('AlertForwarder (server.workers) forwards only what the alert engine reads,
   assert.deepEqual(sent[3]!['approval'], { break_glass: true });
   for (const r of sent) {
     assert.equal(r['args'], undefined);
-    assert.ok(Object.keys(r).every((k) => ['event_type', 'timestamp', 'subject', 'tool', 'risk_level', 'result', 'source_ip', 'tailscale', 'request_id', 'approval'].includes(k)), Object.keys(r).join());
+    assert.ok(Object.keys(r).every((k) => ['event_type', 'timestamp', 'subject', 'auth_method', 'tool', 'action', 'risk_level', 'result', 'error_code', 'source_ip', 'tailscale', 'request_id', 'approval', 'metadata'].includes(k)), Object.keys(r).join());
   }
   assert.doesNotMatch(JSON.stringify(sent), /hunter2|secret-ish/);
 });

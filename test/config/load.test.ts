@@ -70,6 +70,23 @@ test('relative *_file paths resolve against the config file directory', async ()
   }
 });
 
+test('relative *_file paths inside a union (an http audit sink\'s tls block) resolve too, and a missing one is named', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-cfg-'));
+  try {
+    writeFileSync(join(dir, 'ca.pem'), 'x');
+    const sink = (ca: string) => `audit:\n  sinks:\n    - type: http\n      url: https://siem.internal/ingest\n      tls:\n        ca_file: ${ca}\n`;
+    writeFileSync(join(dir, 'g.yaml'), sink('ca.pem'));
+    const cfg = await loadConfig({ path: join(dir, 'g.yaml'), env });
+    const s = cfg.audit.sinks[0];
+    assert.equal(s?.type === 'http' ? s.tls.ca_file : undefined, join(dir, 'ca.pem'));
+    writeFileSync(join(dir, 'bad.yaml'), sink('missing.pem'));
+    const err = await loadConfig({ path: join(dir, 'bad.yaml'), env }).then(() => undefined, (e: { problems?: string[] }) => e);
+    assert.deepEqual(err?.problems, ['audit.sinks[0].tls.ca_file: file does not exist']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a duplicated key is refused rather than silently overridden', async () => {
   const err = await problemsOf('server:\n  listen: a\n  listen: b\n');
   assert.match(err.problems[0] as string, /unique|duplicate/i);

@@ -1,10 +1,14 @@
 /**
  * A real OpenID provider (oidc-provider) on loopback, shared by the JWT tests and the secure client's OAuth 2.0
- * tests: it issues JWT access tokens by the client_credentials grant with a resource indicator (RFC 8707).
+ * tests: it issues JWT access tokens by the client_credentials grant with a resource indicator (RFC 8707). With `tls`
+ * it serves HTTPS itself (node:https with the given certificate, optionally requiring client certificates).
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { Agent, request } from 'undici';
 import Provider from 'oidc-provider';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 
@@ -19,21 +23,43 @@ export async function signingJwk(kid: string): Promise<JWK> {
   return { ...(await exportJWK(privateKey)), kid, alg: 'ES256', use: 'sig' };
 }
 
+/** HTTPS for the provider: its certificate, whether it requires client certificates, and how the helper itself connects. */
+export interface ProviderTls {
+  cert: string;
+  key: string;
+  /** Client certificates must chain to this CA (PEM) when requireClientCert is set. */
+  ca?: string;
+  requireClientCert?: boolean;
+  /** The helper's own connection for tokens: the CA it trusts, and its client certificate when one is required. */
+  client: { ca: string; cert?: string; key?: string };
+}
+
 /**
  * A real OpenID provider (oidc-provider) on loopback issuing JWT access tokens by the client_credentials grant with
  * a resource indicator (RFC 8707). `configure` swaps in a new Provider with other keys — a key rotation at the provider.
+ * `clientCertificates` lists the CN of each client certificate presented over HTTPS, in arrival order.
  */
-export async function startProvider(): Promise<{ issuer: string; jwksFetches: () => number; tokenRequests: () => number; configure(keys: JWK[]): void; token(scope?: string): Promise<string>; close(): Promise<void> }> {
+export async function startProvider(opts: { tls?: ProviderTls } = {}): Promise<{ issuer: string; jwksFetches: () => number; tokenRequests: () => number; requests: () => number; clientCertificates: () => string[]; configure(keys: JWK[]): void; token(scope?: string): Promise<string>; close(): Promise<void> }> {
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_q, s) => s.end();
   let fetches = 0;
   let tokens = 0;
-  const server: Server = createServer((req, res) => {
+  let requests = 0;
+  const clientNames: string[] = [];
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    requests++;
     if (req.url === '/jwks') fetches++;
     if (req.url === '/token') tokens++;
+    const cn = opts.tls ? (req.socket as TLSSocket).getPeerCertificate?.()?.subject?.CN : undefined;
+    if (typeof cn === 'string') clientNames.push(cn);
     handler(req, res);
-  });
+  };
+  const tls = opts.tls;
+  const server: Server = tls
+    ? createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}), requestCert: tls.requireClientCert === true, rejectUnauthorized: tls.requireClientCert === true }, onRequest)
+    : createServer(onRequest);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const helperAgent = tls ? new Agent({ connect: { ca: tls.client.ca, ...(tls.client.cert && tls.client.key ? { cert: tls.client.cert, key: tls.client.key } : {}) } }) : undefined;
   const configure = (keys: JWK[]) => {
     const provider = new Provider(issuer, {
       clients: [
@@ -61,8 +87,21 @@ export async function startProvider(): Promise<{ issuer: string; jwksFetches: ()
     issuer,
     jwksFetches: () => fetches,
     tokenRequests: () => tokens,
+    requests: () => requests,
+    clientCertificates: () => [...clientNames],
     configure,
     async token(scope = 'readonly container:read') {
+      if (helperAgent) {
+        const res = await request(`${issuer}/token`, {
+          method: 'POST',
+          dispatcher: helperAgent,
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ grant_type: 'client_credentials', ...CLIENT, scope, resource: AUDIENCE }).toString(),
+        });
+        const body = (await res.body.json()) as { access_token?: string };
+        assert.equal(res.statusCode, 200, JSON.stringify(body));
+        return body.access_token as string;
+      }
       const res = await fetch(`${issuer}/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -72,10 +111,13 @@ export async function startProvider(): Promise<{ issuer: string; jwksFetches: ()
       assert.equal(res.status, 200, JSON.stringify(body));
       return body.access_token as string;
     },
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    async close() {
+      await helperAgent?.close();
+      await new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      });
+    },
   };
 }
 

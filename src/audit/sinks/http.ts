@@ -16,7 +16,9 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, statSync } from 'node:fs';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Agent, request } from 'undici';
 import type { Logger } from '../../core/types.js';
+import type { UpstreamTlsOptions } from '../../tls/index.js';
 import { readTrailerOf } from '../chain.js';
 import type { AuditSink } from './types.js';
 
@@ -41,12 +43,26 @@ export interface HttpSinkOptions {
   retryMinMs: number;
   retryMaxMs: number;
   logger: Logger;
+  /** undici connect options from createUpstreamTls (audit.sinks[].tls): a private CA, a client certificate, pins. */
+  connect?: UpstreamTlsOptions;
+  /** Its place in audit.sinks: log lines name it ("audit sink 0"). */
+  index?: number;
 }
 
 class RetryLater extends Error {}
 
 const SPOOL_RE = /^\d{16}-\d{16}-[0-9a-f]{16}\.json$/;
 const pad = (n: number): string => String(n).padStart(16, '0');
+
+/**
+ * The code of a failed POST: undici's (UND_ERR_…), node's (ECONNREFUSED, ERR_TLS_CERT_PIN_MISMATCH …) or OpenSSL's
+ * verification result (UNABLE_TO_VERIFY_LEAF_SIGNATURE …); never the message.
+ */
+function connectionErrorCode(e: unknown): string {
+  const err = e as { code?: unknown; cause?: { code?: unknown }; name?: unknown };
+  const code = typeof err?.code === 'string' ? err.code : typeof err?.cause?.code === 'string' ? err.cause.code : typeof err?.name === 'string' ? err.name : '';
+  return /^[A-Za-z0-9_]{1,64}$/.test(code) ? code : 'error';
+}
 
 export function batchId(lines: readonly string[]): string {
   const first = readTrailerOf(lines[0] as string);
@@ -67,11 +83,25 @@ export class HttpSink implements AuditSink {
   #lastError: string | undefined;
   #closed = false;
   #adoptTimer: NodeJS.Timeout | undefined;
+  /** This sink's own connections, so its TLS settings apply to it alone; closed with the sink. */
+  readonly #agent: Agent;
+  /** host[:port] of the endpoint for log lines (the path or query may carry a token). */
+  readonly #host: string;
+  readonly #client: string;
   /** Counters for health and tests. */
   readonly stats = { sent: 0, spooled: 0, rejected: 0, droppedFull: 0 };
 
   constructor(o: HttpSinkOptions) {
     this.#o = o;
+    this.#agent = new Agent(o.connect ? { connect: o.connect } : {});
+    let host = '';
+    try {
+      host = new URL(o.url).host;
+    } catch {
+      // The schema checked the URL; a library caller's bad one fails each POST as unreachable.
+    }
+    this.#host = host;
+    this.#client = o.index !== undefined ? `audit sink ${o.index}` : 'audit sink';
     mkdirSync(o.spoolDir, { recursive: true, mode: 0o700 });
     for (const f of this.#spooled()) this.#spoolBytes += statSync(join(o.spoolDir, f)).size;
     for (const dir of o.adopt?.() ?? []) this.#adopt(dir);
@@ -221,17 +251,25 @@ export class HttpSink implements AuditSink {
     const id = (/"batch_id":"([^"]{1,80})"/.exec(body.subarray(0, 120).toString()) ?? [])[1] ?? name;
     let status: number;
     try {
-      const res = await fetch(this.#o.url, {
+      const res = await request(this.#o.url, {
         method: 'POST',
-        headers: { ...this.#o.headers, 'content-type': 'application/json', 'idempotency-key': id },
+        headers: { ...this.#headers(), 'content-type': 'application/json', 'idempotency-key': id },
         body,
+        dispatcher: this.#agent,
         signal: AbortSignal.timeout(this.#o.timeoutMs),
+        headersTimeout: this.#o.timeoutMs,
+        bodyTimeout: this.#o.timeoutMs,
       });
-      status = res.status;
-      await res.arrayBuffer().catch(() => undefined);
+      status = res.statusCode;
+      // The answer is not read: up to 64 KiB is drained (keeping the connection), anything longer closes it.
+      await res.body.dump({ limit: 65_536 }).catch(() => undefined);
     } catch (e) {
-      const code = ((e as { cause?: NodeJS.ErrnoException }).cause?.code ?? (e as Error).name) || 'error';
-      if (!this.#lastError) this.#o.logger.warn({ sink: 'http', code }, 'audit sink http: endpoint unreachable; spooling and retrying');
+      // A refused TLS handshake (unknown CA, pin mismatch, client certificate refused) is an outage like any other:
+      // the batch stays spooled and is retried; health names the code.
+      const code = connectionErrorCode(e);
+      if (!this.#lastError) {
+        this.#o.logger.warn({ sink: 'http', client: this.#client, host: this.#host, code }, 'audit sink http: endpoint unreachable (connection or TLS handshake failed); spooling and retrying');
+      }
       this.#lastError = `endpoint unreachable (${code})`;
       return 'retry';
     }
@@ -252,6 +290,13 @@ export class HttpSink implements AuditSink {
     return 'retry';
   }
 
+  /** The configured headers, lower-cased: the sink's own content-type and idempotency-key replace any of theirs. */
+  #headers(): Record<string, string> {
+    const out: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const [k, v] of Object.entries(this.#o.headers)) out[k.toLowerCase()] = v;
+    return out;
+  }
+
   /** Spools the open batch, tries to send for up to the timeout, and leaves the rest in the spool for the next run. */
   async close(): Promise<void> {
     if (this.#adoptTimer) clearInterval(this.#adoptTimer);
@@ -267,6 +312,7 @@ export class HttpSink implements AuditSink {
     }
     await this.#sending;
     this.#closed = true;
+    await this.#agent.close().catch(() => undefined);
     if (this.#o.removeWhenEmpty && this.#spooled().length === 0) {
       try {
         rmdirSync(this.#o.spoolDir);

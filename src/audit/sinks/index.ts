@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/types.js';
 import type { AuditConfig } from '../../config/schema/audit.js';
+import { createUpstreamTls, type UpstreamTlsOptions } from '../../tls/index.js';
 import { AlertEngine, AlertForwarder } from '../alerts.js';
 import { HttpSink } from './http.js';
 import { createStdoutSink } from './stdout.js';
@@ -75,7 +76,20 @@ export interface SinkOptions {
   alertsTo?: (r: Record<string, unknown>) => void;
 }
 
+/**
+ * TLS of each https sink (audit.sinks[].tls, docs/tls.md § TLS for outbound clients), built before any sink starts:
+ * an unreadable, mismatched or expired client certificate stops the start, with no sink left running.
+ */
+function sinkTls(cfg: AuditConfig, logger: Logger): (UpstreamTlsOptions | undefined)[] {
+  return cfg.sinks.map((s, i) =>
+    s.type === 'http' && /^https:/i.test(s.url)
+      ? createUpstreamTls(s.tls, { logger: logger.child({ client: `audit sink ${i}` }), path: `audit.sinks[${i}].tls` })
+      : undefined,
+  );
+}
+
 export function createSinks(cfg: AuditConfig, opts: SinkOptions): AuditSink[] {
+  const tls = sinkTls(cfg, opts.logger);
   const sinks: AuditSink[] = cfg.sinks.map((s, i): AuditSink => {
     switch (s.type) {
       case 'stdout':
@@ -90,7 +104,8 @@ export function createSinks(cfg: AuditConfig, opts: SinkOptions): AuditSink[] {
           url: s.url, headers: s.headers, batchMax: s.batch_max, intervalMs: s.batch_interval, timeoutMs: s.timeout,
           ...workerSpool(s.spool_dir ?? join(opts.dir, 'spool', String(i)), opts.worker, opts.transient === true), spoolMaxBytes: s.spool_max_bytes,
           ...(opts.spoolAdoptEveryMs ? { adoptEveryMs: opts.spoolAdoptEveryMs } : {}),
-          retryMinMs: s.retry_min, retryMaxMs: s.retry_max, logger: opts.logger,
+          retryMinMs: s.retry_min, retryMaxMs: s.retry_max, logger: opts.logger, index: i,
+          ...(tls[i] !== undefined ? { connect: tls[i] } : {}),
         });
     }
   });

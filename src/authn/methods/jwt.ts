@@ -94,12 +94,12 @@ export interface JwtMethodOptions {
 
 export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<string>> {
   const { clock, revocations } = opts;
-  const issuers: Issuer[] = opts.issuers.map((cfg) => {
+  const issuers: Issuer[] = opts.issuers.map((cfg, i) => {
     const algorithms = cfg.algorithms ?? (cfg.secret !== undefined ? ['HS256'] : DEFAULT_ASYMMETRIC);
     if (cfg.secret !== undefined) registerAuthSecret(cfg.secret, true);
     const keys =
       cfg.secret === undefined
-        ? new KeySource({ ...cfg, discovery: cfg.discovery ?? cfg.jwks_url === undefined }, { clock, logger: opts.logger })
+        ? new KeySource({ ...cfg, discovery: cfg.discovery ?? cfg.jwks_url === undefined }, { clock, logger: opts.logger, path: `auth.jwt.issuers[${i}].tls` })
         : undefined;
     const options: JWTVerifyOptions = {
       algorithms,
@@ -193,6 +193,9 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
   return {
     name: 'jwt',
     failure: 'token',
+    async close() {
+      await Promise.all(issuers.map((i) => i.keys?.close()));
+    },
     carrier: (_ex, creds) => (creds.bearer !== undefined ? 'authorization' : undefined),
     recognise: (_ex, creds) => (creds.bearer !== undefined && creds.bearer.startsWith('eyJ') ? creds.bearer : undefined),
     authenticate(ex: Exchange, token: string): Principal | Promise<Principal> {

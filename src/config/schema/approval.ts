@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { bytes, duration, filePath, section, timerDuration } from './common.js';
+import { upstreamTlsSection } from './server.js';
 
 /**
  * How an operation that needs approval is approved (seed 001, defense layer 3):
@@ -8,6 +9,28 @@ import { bytes, duration, filePath, section, timerDuration } from './common.js';
  */
 export const APPROVAL_MODES = ['auto', 'webhook', 'queue', 'deny'] as const;
 const mode = z.enum(APPROVAL_MODES);
+
+const webhookShape = {
+  url: z.url({ protocol: /^https?$/ }).optional(),
+  /** HMAC-SHA256 key for requests and answers (at least 32 characters); or secret_file. */
+  secret: z.string().min(32, 'the webhook secret must be at least 32 characters').optional(),
+  secret_file: filePath().optional(),
+  /** Time for the approver to answer; a slower approver means deny. */
+  timeout: timerDuration('30s'),
+  /** Signed timestamps older or newer than this are refused (replay). */
+  replay_window: duration('5m'),
+  max_response_size: bytes('64kb'),
+  /** TLS towards an https approver, as routes[].tls: a private CA, a client certificate (mTLS), key pins. */
+  tls: upstreamTlsSection,
+};
+const webhookSection = z
+  .strictObject(webhookShape)
+  // Pins on a plain-http (or absent) URL would look enforced and never be checked.
+  .refine((w) => w.tls.pin_sha256 === undefined || /^https:\/\//i.test(w.url ?? ''), {
+    path: ['tls', 'pin_sha256'],
+    message: 'pins are checked on an https webhook url only: approval.webhook.url is not https',
+  })
+  .prefault({} as z.input<z.ZodObject<typeof webhookShape, z.core.$strict>>);
 
 /** The 'approval' section (issue 4). */
 export const approvalSection = section({
@@ -24,17 +47,7 @@ export const approvalSection = section({
   }),
   /** Mode per tool (overrides `modes`); a tool not in the registry is a config error. */
   tools: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/), mode).default({}),
-  webhook: section({
-    url: z.url({ protocol: /^https?$/ }).optional(),
-    /** HMAC-SHA256 key for requests and answers (at least 32 characters); or secret_file. */
-    secret: z.string().min(32, 'the webhook secret must be at least 32 characters').optional(),
-    secret_file: filePath().optional(),
-    /** Time for the approver to answer; a slower approver means deny. */
-    timeout: timerDuration('30s'),
-    /** Signed timestamps older or newer than this are refused (replay). */
-    replay_window: duration('5m'),
-    max_response_size: bytes('64kb'),
-  }),
+  webhook: webhookSection,
   queue: section({
     /** How long a call is held waiting for a decision; 0 answers at once with the approval id. */
     hold_timeout: timerDuration('30s'),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { bytes, duration, filePath, section, timerDuration } from './common.js';
+import { upstreamTlsSection } from './server.js';
 
 // The 'audit' section (issue 5, docs/audit.md § Configuration). Seed 001's audit layer, seed 002's audit logging.
 
@@ -32,6 +33,12 @@ const httpSink = z.strictObject({
   spool_max_bytes: bytes('256mb'),
   retry_min: timerDuration('500ms'),
   retry_max: timerDuration('30s'),
+  /** TLS towards an https endpoint, as routes[].tls: a private CA, a client certificate (mTLS), key pins. */
+  tls: upstreamTlsSection,
+}).refine((s) => s.tls.pin_sha256 === undefined || /^https:\/\//i.test(s.url), {
+  // Pins on a plain-http endpoint would look enforced and never be checked.
+  path: ['tls', 'pin_sha256'],
+  message: 'pins are checked on https endpoints only: this sink\'s url is not https',
 });
 
 const stdoutSink = z.strictObject({
@@ -40,6 +47,12 @@ const stdoutSink = z.strictObject({
   batch_interval: timerDuration('50ms'),
   max_queue: z.number().int().positive().default(10_000),
 });
+
+/** A detector's count: bounded, since a key holds up to `threshold` entries until it alerts. */
+const detectorThreshold = (min: number, def: number) => z.number().int().min(min).max(1000).default(def);
+/** A detector's window: at least a second (a shorter one counts nothing), at most a day (entries are held that long). */
+const detectorWindow = (def: string) =>
+  duration(def).refine((ms) => ms >= 1000 && ms <= 86_400_000, 'a window between 1s and 1d');
 
 export const auditSinkSchema = z.discriminatedUnion('type', [stdoutSink, syslogSink, httpSink]);
 
@@ -85,9 +98,13 @@ export const auditSection = section({
   hmac_key_file: filePath().optional(),
   hmac_key_env: z.string().optional(),
   sinks: z.array(auditSinkSchema).default([]),
-  alerts: section({
+  alerts: z.strictObject({
     enabled: z.boolean().default(false),
-    webhook_url: z.url().optional(),
+    webhook_url: z
+      .url({ protocol: /^https?$/ })
+      // The POST sends no userinfo (and it would be shown by config check and logged by proxies): put it in headers.
+      .refine((u) => !/^[a-z]+:\/\/[^/?#]*@/i.test(u), 'no credentials in the URL: put them in audit.alerts.headers')
+      .optional(),
     headers: z.record(z.string(), z.string()).default({}),
     /** Signs each POST: X-Gatehouse-Signature: sha256=<hex HMAC of the body>. */
     secret_env: z.string().optional(),
@@ -100,9 +117,37 @@ export const auditSection = section({
       threshold: z.number().int().min(1).default(5),
       window: duration('1m'),
     }),
+    // Intrusion detectors (seed 000's roadmap "Intrusion detection features", docs/audit.md § Detectors). Each keeps
+    // at most 10 000 keys (oldest evicted) and alerts once per key per window.
+    /** One principal seen from `threshold` distinct sources: a token used from elsewhere. Off: it looks at every request. */
+    credential_spread: section({
+      enabled: z.boolean().default(false),
+      threshold: detectorThreshold(2, 3),
+      window: detectorWindow('10m'),
+    }),
+    /** One principal (or anonymous source) denied on `threshold` distinct targets (route + tool, MCP method or action). */
+    scope_probing: section({
+      enabled: z.boolean().default(true),
+      threshold: detectorThreshold(2, 10),
+      window: detectorWindow('5m'),
+    }),
+    /** `threshold` requests from one source refused as malformed (bad path, header, body size, JSON-RPC …). */
+    malformed_requests: section({
+      enabled: z.boolean().default(true),
+      threshold: detectorThreshold(1, 10),
+      window: detectorWindow('1m'),
+    }),
+    /** TLS towards an https webhook_url (seed 000's client block, as routes[].tls): ca_file, cert_file/key_file, pin_sha256 … */
+    tls: upstreamTlsSection,
     batch_interval: timerDuration('2s'),
     max_per_minute: z.number().int().min(1).default(30),
-  }),
+  })
+    // Pins on a plain-http webhook would look enforced and never be checked.
+    .refine((a) => a.tls.pin_sha256 === undefined || a.webhook_url === undefined || /^https:\/\//i.test(a.webhook_url), {
+      path: ['tls', 'pin_sha256'],
+      message: 'pins are checked on https webhooks only: webhook_url is not https',
+    })
+    .prefault({}),
 });
 export type AuditConfig = z.infer<typeof auditSection>;
 export type AuditSinkConfig = z.infer<typeof auditSinkSchema>;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { duration, filePath, scopeName, section, timerDuration } from './common.js';
 import { formatDuration } from '../../core/durations.js';
 import { TENANT_RE } from '../../core/ids.js';
+import { upstreamTlsSection } from './server.js';
 
 /**
  * The 'auth' section (issue 3): the ordered method chain and one sub-section per method.
@@ -118,6 +119,8 @@ const jwtIssuer = z
     /** How long a key that disappeared from the JWKS still verifies (0 = drop at once). */
     retired_key_grace: duration('0s'),
     fetch_timeout: timerDuration('5s'),
+    /** TLS of the discovery and JWKS fetches, as routes[].tls: a private CA, a client certificate (mTLS), key pins. */
+    tls: upstreamTlsSection,
   })
   .superRefine((v, ctx) => {
     const keyed = v.jwks_url !== undefined || v.discovery === true;
@@ -129,6 +132,12 @@ const jwtIssuer = z
     const hs = (v.algorithms ?? []).filter((a) => a.startsWith('HS'));
     if (v.secret !== undefined && v.algorithms && hs.length !== v.algorithms.length) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: 'a secret only verifies HS256/HS384/HS512' });
     if (v.secret === undefined && hs.length > 0) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: 'HS* algorithms need a secret; keys from a JWKS are asymmetric (key confusion)' });
+    // Pins where nothing is fetched over https would look enforced and never be checked.
+    if (v.tls.pin_sha256 !== undefined) {
+      const fetched = v.jwks_url ?? v.issuer ?? '';
+      if (v.secret !== undefined) ctx.addIssue({ code: 'custom', path: ['tls', 'pin_sha256'], message: 'an issuer with a secret fetches no keys: remove pin_sha256' });
+      else if (!/^https:\/\//i.test(fetched)) ctx.addIssue({ code: 'custom', path: ['tls', 'pin_sha256'], message: `pins are checked on https only: ${v.jwks_url !== undefined ? 'jwks_url' : 'issuer (OIDC discovery)'} is not https` });
+    }
   });
 
 const basicUser = z

@@ -6,6 +6,7 @@ import { authChecks } from './auth.js';
 import { configChecks } from './config.js';
 import { fileChecks } from './files.js';
 import { limitsChecks } from './limits.js';
+import { outboundClientsCheck } from './pins.js';
 import { redactChecks } from './redact.js';
 import { residencyChecks } from './residency.js';
 import { routeChecks } from './routes.js';
@@ -36,7 +37,7 @@ const rank = (c: CheckDefinition): number => GROUPS.indexOf(groupOf(c.id) as (ty
 
 /** Every check, in checklist order. */
 export const CHECKS: readonly CheckDefinition[] = Object.freeze(
-  [...serverChecks, ...tracingChecks, ...tlsChecks, ...fileChecks, ...authChecks, ...approvalChecks, ...auditChecks, ...limitsChecks, ...secretsChecks, ...routeChecks, ...residencyChecks, ...clientChecks, ...redactChecks, ...configChecks, unclaimedRefusals]
+  [...serverChecks, ...tracingChecks, ...tlsChecks, outboundClientsCheck, ...fileChecks, ...authChecks, ...approvalChecks, ...auditChecks, ...limitsChecks, ...secretsChecks, ...routeChecks, ...residencyChecks, ...clientChecks, ...redactChecks, ...configChecks, unclaimedRefusals]
     // Array.prototype.sort is stable: within a group the order above stays.
     .sort((a, b) => rank(a) - rank(b)),
 );
