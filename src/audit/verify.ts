@@ -321,7 +321,9 @@ class Verifier {
 
 /** Verifies the chain over a directory (rotated files in order, then the active one) or the files given, in order. */
 export async function verifyAuditLog(pathsOrDir: string | string[], opts: VerifyOptions = {}): Promise<VerifyReport> {
-  const key = typeof opts.publicKey === 'string' ? parsePublicKey(opts.publicKey, 'the public key') : opts.publicKey ? createPublicKey(opts.publicKey) : undefined;
+  // A KeyObject may be the public key itself, or a private key whose public half verifies.
+  const given = opts.publicKey;
+  const key = typeof given === 'string' ? parsePublicKey(given, 'the public key') : given === undefined ? undefined : given.type === 'public' ? given : createPublicKey(given);
   const list = typeof pathsOrDir === 'string' ? [pathsOrDir] : pathsOrDir;
   const fromDirectory = list.length === 1 && existsSync(list[0] as string) && statSync(list[0] as string).isDirectory();
   const files = resolveAuditFiles(pathsOrDir, opts.file);

@@ -29,6 +29,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'redact', load: async () => (await import('./redact.js')).redactCommand },
   { name: 'backup', load: async () => (await import('./backup.js')).backupCommand },
   { name: 'doctor', load: async () => (await import('./doctor.js')).doctorCommand },
+  { name: 'compliance', load: async () => (await import('./compliance.js')).complianceCommand },
 ];
 
 /** All commands, loaded (for the top-level help). */

@@ -2,6 +2,7 @@
  * Two appenders taking turns on one log, as gateway workers do (server.workers): each chains on from what the other
  * appended since its own last batch. Both appenders live in this process and hand the lock over by its idle release.
  */
+import { createPublicKey } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
@@ -49,6 +50,9 @@ test('appenders taking turns chain on from each other: one chain, every checkpoi
   const dir = join(state, 'audit');
   const v = await verifyAuditLog(dir, { publicKey: publicKeyOf(state), everyRecords: 7 });
   assert.equal(v.status, 'ok', JSON.stringify(v.breaks));
+  // The library takes the key as PEM text or as a KeyObject (public, or a private key's public half).
+  const asObject = await verifyAuditLog(dir, { publicKey: createPublicKey(publicKeyOf(state)), everyRecords: 7 });
+  assert.equal(asObject.status, 'ok', JSON.stringify(asObject.breaks));
   const lines = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { seq: number; i?: number; checkpoint?: { from_seq: number } });
   assert.deepEqual(
     lines.filter((l) => l.i !== undefined).map((l) => l.i),
