@@ -1,4 +1,5 @@
 import { createExchange } from '../../src/gateway/exchange.js';
+import { createAuthenticator, type Authenticator } from '../../src/authn/index.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -71,4 +72,14 @@ export async function identifyResult(identify: (ex: Exchange) => void | Promise<
   } catch (error) {
     return { ex, error };
   }
+}
+
+/** An authenticator with the jwt method and one issuer, its state in a temporary directory, closed after the test. */
+export async function jwtAuthenticator(t: { after(fn: () => unknown): void }, issuer: Record<string, unknown>): Promise<{ authn: Authenticator; deps: TestDeps }> {
+  const dir = tempDir(t);
+  const deps = testDeps(dir);
+  deps.clock.set(Date.now());
+  const authn = await createAuthenticator(authConfig({ methods: ['jwt'], jwt: { issuers: [issuer] } }, {}, dir), deps);
+  t.after(() => authn.close());
+  return { authn, deps };
 }

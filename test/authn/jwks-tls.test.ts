@@ -8,13 +8,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAuthenticator, type Authenticator } from '../../src/authn/index.js';
+import { createAuthenticator } from '../../src/authn/index.js';
 import { KeySource } from '../../src/authn/jwks.js';
 import { upstreamTlsSection } from '../../src/config/schema/server.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { GatehouseError } from '../../src/core/errors.js';
 import { issueCertificate, type IssuedCertificate, type UpstreamTlsConfig } from '../../src/tls/index.js';
-import { authConfig, exchange, identifyResult, tempDir, testDeps, testLogger, type TestDeps } from './helpers.js';
+import { authConfig, exchange, identifyResult, jwtAuthenticator, tempDir, testDeps, testLogger } from './helpers.js';
 import { AUDIENCE, signingJwk, startProvider } from '../helpers/oidc.js';
 import { makePki, startTlsPeer, type Pki } from '../helpers/outbound-tls.js';
 
@@ -44,15 +44,6 @@ describe('JWKS and OIDC discovery over TLS (auth.jwt.issuers[].tls)', () => {
     await mtlsOp.close();
     pki.remove();
   });
-
-  async function jwtAuthenticator(t: { after(fn: () => unknown): void }, issuer: Record<string, unknown>): Promise<{ authn: Authenticator; deps: TestDeps }> {
-    const dir = tempDir(t);
-    const deps = testDeps(dir);
-    deps.clock.set(Date.now());
-    const authn = await createAuthenticator(authConfig({ methods: ['jwt'], jwt: { issuers: [issuer] } }, {}, dir), deps);
-    t.after(() => authn.close());
-    return { authn, deps };
-  }
 
   /** Requests Gatehouse made to the provider (the helper's own are token requests). */
   const gatehouseRequests = (p: Provider): number => p.requests() - p.tokenRequests();

@@ -2,18 +2,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import type { GatehouseError } from '../../src/core/errors.js';
-import { createAuthenticator, type Authenticator } from '../../src/authn/index.js';
-import { authConfig, exchange, identifyResult, tempDir, testDeps, type TestDeps } from './helpers.js';
+import { exchange, identifyResult, jwtAuthenticator } from './helpers.js';
 import { AUDIENCE, signingJwk, startProvider } from '../helpers/oidc.js';
 
-async function jwtAuthenticator(t: { after(fn: () => unknown): void }, issuer: Record<string, unknown>): Promise<{ authn: Authenticator; deps: TestDeps }> {
-  const dir = tempDir(t);
-  const deps = testDeps(dir);
-  deps.clock.set(Date.now());
-  const authn = await createAuthenticator(authConfig({ methods: ['jwt'], jwt: { issuers: [issuer] } }, {}, dir), deps);
-  t.after(() => authn.close());
-  return { authn, deps };
-}
 
 const bearer = (token: string) => exchange({ authorization: `Bearer ${token}` });
 

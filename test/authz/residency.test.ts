@@ -11,25 +11,12 @@ import { ResidencyGuard } from '../../src/authz/index.js';
 import { validateConfig } from '../../src/config/index.js';
 import { cli } from '../helpers/cli.js';
 import { checkOf } from '../doctor/helpers.js';
+import { RESIDENCY, residencyRoutes } from './residency-fixtures.js';
 
 const UP = 'https://up.internal';
 const load = (raw: Record<string, unknown>) => validateConfig(raw, { env: {} });
 
-const RESIDENCY = {
-  region: 'eu-central-1',
-  allowed_regions: ['eu-central-1', 'eu-west-1'],
-  tenants: {
-    acme: { allowed_regions: ['eu-central-1'] },
-    globex: { allowed_regions: ['eu-central-1'], allow_cross_region: true },
-    initech: { allowed_regions: ['us-east-1'] },
-  },
-};
-const ROUTES = [
-  { name: 'local', prefix: '/local', upstream: UP },
-  { name: 'dublin', prefix: '/dublin', upstream: UP, residency: { region: 'eu-west-1' } },
-  { name: 'virginia', prefix: '/virginia', upstream: UP, residency: { region: 'us-east-1', bridge: true } },
-  { name: 'ohio', prefix: '/ohio', upstream: UP, residency: { region: 'us-east-2' } },
-];
+const ROUTES = residencyRoutes(UP);
 
 describe('residency config', () => {
   test('off by default: no section, no check, nothing refused', () => {
@@ -164,7 +151,7 @@ describe('doctor routes.residency', () => {
   });
 
   test('passes when every route states its region, naming bridges and the tenants served elsewhere', async () => {
-    const r = await checkOf('routes.residency', { residency: RESIDENCY, routes: ROUTES.map((x) => ({ ...x, residency: { region: 'eu-central-1', ...x.residency } })) });
+    const r = await checkOf('routes.residency', { residency: RESIDENCY, routes: ROUTES });
     assert.equal(r.status, 'pass', r.detail);
     assert.match(r.detail, /routes\[2\] \(virginia\) bridges to us-east-1 for tenants globex/);
     assert.match(r.detail, /tenants served elsewhere \(this gateway refuses them\): initech/);

@@ -5,13 +5,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { DoctorReport } from '../../src/doctor/index.js';
 import { cli } from '../helpers/cli.js';
 import { runCliProcess } from '../helpers/process.js';
-import { foreignCa, hardened, tempDir, writePair } from '../doctor/helpers.js';
+import { fileWriter, foreignCa, hardened, tempDir, writePair } from '../doctor/helpers.js';
 
 /** A development-grade config: no production refusal but the generated dev certificate (refused in production). */
 const DEV_CONFIG = `
@@ -25,12 +25,7 @@ describe('gatehouse doctor', () => {
   const dir = tempDir('gh-cli-doctor-');
   const home = join(dir.path, 'home');
   const env = { GATEHOUSE_HOME: home };
-  const file = (name: string, text: string): string => {
-    const f = join(dir.path, name);
-    writeFileSync(f, text);
-    chmodSync(f, 0o600);
-    return f;
-  };
+  const file = fileWriter(dir.path);
   let devFile: string;
   let hardenedFile: string;
   before(async () => {

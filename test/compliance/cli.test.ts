@@ -4,13 +4,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { ComplianceReport } from '../../src/compliance/index.js';
 import { CONTROLS, complianceReport, formatComplianceJson } from '../../src/compliance/index.js';
 import { cli } from '../helpers/cli.js';
-import { NOW, loaded, productionGrade, tempDir } from './helpers.js';
+import { NOW, fileWriter, loaded, productionGrade, tempDir } from './helpers.js';
 
 const STATUSES = ['met', 'partial', 'not_met', 'not_applicable', 'outside_gateway'];
 const CHECK_STATUSES = ['pass', 'warn', 'fail', 'skip', 'missing'];
@@ -19,12 +19,7 @@ describe('gatehouse compliance report', () => {
   const dir = tempDir('gh-compliance-cli-');
   const home = join(dir.path, 'home');
   const env = { GATEHOUSE_HOME: home };
-  const file = (name: string, text: string): string => {
-    const f = join(dir.path, name);
-    writeFileSync(f, text);
-    chmodSync(f, 0o600);
-    return f;
-  };
+  const file = fileWriter(dir.path);
   let prodFile: string;
   before(async () => {
     mkdirSync(home, { mode: 0o700 });

@@ -7,7 +7,7 @@ import { writeKeyPair } from '../../src/audit/index.js';
 import { complianceReport, type ComplianceOptions, type ComplianceReport, type ControlResult } from '../../src/compliance/index.js';
 import { NOW, config, foreignCa, writePair } from '../doctor/helpers.js';
 
-export { NOW, tempDir } from '../doctor/helpers.js';
+export { NOW, fileWriter, tempDir } from '../doctor/helpers.js';
 
 /** A config as loaded (schema defaults applied) in development, so nothing is refused at load: the report judges it. */
 export const loaded = (raw: Record<string, unknown>, stateDir = '/tmp/gh-compliance-no-state'): GatehouseConfig => config(raw, 'development', stateDir);

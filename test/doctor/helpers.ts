@@ -18,6 +18,16 @@ export function tempDir(prefix = 'gh-doctor-'): { path: string; remove(): void }
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
+/** Writes files (configs) into `dir` with mode 0600, as an operator would keep them; returns each one's path. */
+export function fileWriter(dir: string): (name: string, text: string) => string {
+  return (name, text) => {
+    const f = join(dir, name);
+    writeFileSync(f, text);
+    chmodSync(f, 0o600);
+    return f;
+  };
+}
+
 /** A validated config (schema defaults applied, as after loading) in the given profile. */
 export function config(raw: Record<string, unknown>, profile: 'production' | 'development' = 'production', stateDir = '/tmp/gh-doctor-no-state'): GatehouseConfig {
   return validateConfig({ state_dir: stateDir, ...raw }, { env: { GATEHOUSE_ENV: profile } });

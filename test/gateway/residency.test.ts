@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { openTokenService } from '../../src/authn/index.js';
 import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { RESIDENCY, residencyRoutes } from '../authz/residency-fixtures.js';
 
 describe('residency through the gateway', () => {
   let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
@@ -21,20 +22,9 @@ describe('residency through the gateway', () => {
     gw = await startTestGateway({
       auth: { methods: ['token'] },
       authz: { tenants: ['acme', 'globex', 'initech', 'umbrella'], routes: [{ path: '/*', scopes: ['system:read'] }] },
-      residency: {
-        region: 'eu-central-1',
-        allowed_regions: ['eu-central-1', 'eu-west-1'],
-        tenants: {
-          acme: { allowed_regions: ['eu-central-1'] },
-          globex: { allowed_regions: ['eu-central-1'], allow_cross_region: true },
-          initech: { allowed_regions: ['us-east-1'] },
-        },
-      },
+      residency: RESIDENCY,
       routes: [
-        { name: 'local', prefix: '/local', upstream: upstream.url, auth_required: true, residency: { region: 'eu-central-1' } },
-        { name: 'dublin', prefix: '/dublin', upstream: upstream.url, auth_required: true, residency: { region: 'eu-west-1' } },
-        { name: 'virginia', prefix: '/virginia', upstream: upstream.url, auth_required: true, residency: { region: 'us-east-1', bridge: true } },
-        { name: 'ohio', prefix: '/ohio', upstream: upstream.url, auth_required: true, residency: { region: 'us-east-2' } },
+        ...residencyRoutes(upstream.url, { auth_required: true }),
         { name: 'tools', prefix: '/mcp', upstream: 'demo:mcp', kind: 'mcp', auth_required: true, residency: { region: 'us-east-2' } },
       ],
     });

@@ -17,22 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRedactor } from '../../src/redact/index.js';
 import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import type { OtlpAttribute, OtlpSpan } from '../helpers/otlp.js';
 
-interface OtlpAttribute {
-  key: string;
-  value: { stringValue?: string; intValue?: string };
-}
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  attributes: OtlpAttribute[];
-  status: { code: number };
-}
 interface OtlpBody {
   resourceSpans: Array<{ resource: { attributes: OtlpAttribute[] }; scopeSpans: Array<{ spans: OtlpSpan[] }> }>;
 }

@@ -16,19 +16,9 @@ import { join } from 'node:path';
 import { openTokenService } from '../../src/authn/index.js';
 import { gatehouseVersion } from '../../src/core/version.js';
 import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import type { OtlpSpan } from '../helpers/otlp.js';
 import { until } from '../helpers/until.js';
 
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  attributes: Array<{ key: string; value: { stringValue?: string; intValue?: string } }>;
-  status: { code: number };
-}
 interface OtlpBody {
   resourceSpans: Array<{ resource: { attributes: OtlpSpan['attributes'] }; scopeSpans: Array<{ scope: { name: string }; spans: OtlpSpan[] }> }>;
 }
