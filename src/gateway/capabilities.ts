@@ -64,6 +64,9 @@ export async function buildCapabilities(
     }
     if (crypto.transit && subpath.startsWith('/v1/')) {
       if (!ex.principal || ex.principal.type === 'anonymous') throw new GatehouseError('GH_AUTH_REQUIRED');
+      // The transit API processes the tenant's data here: refused to a tenant whose regions exclude this gateway's.
+      const residency = policy.residency?.check(undefined, ex.principal.tenant);
+      if (residency?.allow === false) throw residency.error;
       await crypto.transit(req, res, ex.principal, subpath);
       ex.status = res.statusCode;
       return;

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -19,10 +20,12 @@ describe('residency through the gateway', () => {
 
   before(async () => {
     upstream = await startRecordingUpstream();
+    process.env['GH_TEST_RESIDENCY_KEY'] = randomBytes(32).toString('hex');
     gw = await startTestGateway({
       auth: { methods: ['token'] },
       authz: { tenants: ['acme', 'globex', 'initech', 'umbrella'], routes: [{ path: '/*', scopes: ['system:read'] }] },
       residency: RESIDENCY,
+      encryption: { enabled: true, key_env: 'GH_TEST_RESIDENCY_KEY', key_id: 'residency-key', transit: { enabled: true } },
       routes: [
         ...residencyRoutes(upstream.url, { auth_required: true }),
         { name: 'tools', prefix: '/mcp', upstream: 'demo:mcp', kind: 'mcp', auth_required: true, residency: { region: 'us-east-2' } },
@@ -37,6 +40,7 @@ describe('residency through the gateway', () => {
   after(async () => {
     await gw.stop();
     await upstream.close();
+    delete process.env['GH_TEST_RESIDENCY_KEY'];
   });
 
   const get = async (path: string, who: string) => {
@@ -94,6 +98,19 @@ describe('residency through the gateway', () => {
     assert.equal(body.id, 7);
     assert.equal(body.result, undefined);
     assert.match(body.error?.message ?? '', /data residency: route tools reaches us-east-2/);
+  });
+
+  test('the transit API processes data in this gateway: refused to a tenant whose regions exclude it, served to others', async () => {
+    const svc = openTokenService(gw.config, { stateDir: gw.config.state_dir });
+    const call = async (tenant: string) => {
+      const token = (await svc.mint({ agent: `${tenant}-crypto`, scopes: 'transit:encrypt', tenant, ttlMs: 3_600_000 })).token;
+      const res = await request(`${gw.url}/_gatehouse/v1/encrypt/default`, { method: 'POST', body: JSON.stringify({ plaintext: 'QUFBQQ==' }), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+      return { status: res.statusCode, text: await res.body.text() };
+    };
+    const foreign = await call('initech');
+    assert.equal(foreign.status, 403);
+    assert.match(foreign.text, /data residency: this gateway runs in eu-central-1, outside the regions allowed for tenant initech/);
+    assert.equal((await call('acme')).status, 200);
   });
 
   test('the audit trail: the crossing through the bridge is recorded with both regions; refusals say why', async () => {
