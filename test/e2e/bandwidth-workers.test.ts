@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServe } from '../helpers/process.js';
+import { startServe, twoWorkersConfig } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
 import { getOverNewConnection } from '../helpers/raw-http.js';
 
@@ -31,19 +31,7 @@ before(async () => {
   const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   writeFileSync(
     config,
-    [
-      'server:',
-      '  workers: 2',
-      '  shutdown_timeout: 3s',
-      '  tls:',
-      '    enabled: false',
-      'log:',
-      '  level: info',
-      'routes:',
-      '  - name: up',
-      '    prefix: /up',
-      `    upstream: ${url}`,
-      '    auth_required: false',
+    twoWorkersConfig(url, [
       'limits:',
       '  sync_interval: 50ms',
       '  bandwidth:',
@@ -52,8 +40,7 @@ before(async () => {
       '      rate: 1B/h',
       '      burst: 1KB',
       '      direction: out',
-      '',
-    ].join('\n'),
+    ]),
   );
 });
 after(async () => {

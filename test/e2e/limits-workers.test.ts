@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServe } from '../helpers/process.js';
+import { startServe, twoWorkersConfig } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
 import { statusOverNewConnection as get } from '../helpers/raw-http.js';
 import { startRecordingUpstream } from '../helpers/gateway.js';
@@ -21,19 +21,7 @@ before(async () => {
   upstream = await startRecordingUpstream();
   writeFileSync(
     config,
-    [
-      'server:',
-      '  workers: 2',
-      '  shutdown_timeout: 3s',
-      '  tls:',
-      '    enabled: false',
-      'log:',
-      '  level: info',
-      'routes:',
-      '  - name: up',
-      '    prefix: /up',
-      `    upstream: ${upstream.url}`,
-      '    auth_required: false',
+    twoWorkersConfig(upstream.url, [
       'limits:',
       '  sync_interval: 50ms',
       '  rates:',
@@ -41,8 +29,7 @@ before(async () => {
       '      per: ip',
       '      limit: 20/min',
       '      burst: 20',
-      '',
-    ].join('\n'),
+    ]),
   );
 });
 after(async () => {

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { startServe } from '../helpers/process.js';
+import { startServe, twoWorkersConfig } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
 import { statusOverNewConnection as get } from '../helpers/raw-http.js';
 import { metricSample, startRecordingUpstream } from '../helpers/gateway.js';
@@ -38,23 +38,12 @@ before(async () => {
   metricsPort = await freePort();
   writeFileSync(
     config,
-    [
-      'server:',
-      '  workers: 2',
-      '  shutdown_timeout: 3s',
-      '  tls:',
-      '    enabled: false',
-      'routes:',
-      '  - name: up',
-      '    prefix: /up',
-      `    upstream: ${upstream.url}`,
-      '    auth_required: false',
+    twoWorkersConfig(upstream.url, [
       'metrics:',
       '  enabled: true',
       `  listen: 127.0.0.1:${metricsPort}`,
       `  token: ${token}`,
-      '',
-    ].join('\n'),
+    ]),
   );
 });
 after(async () => {

@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCliProcess, startServe, type ServeProcess } from '../helpers/process.js';
+import { runCliProcess, startServe, twoWorkersConfig, type ServeProcess } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
 import { getOverNewConnection, statusOverNewConnection as get } from '../helpers/raw-http.js';
 
@@ -61,9 +61,7 @@ describe('serve --workers', () => {
     upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
     writeFileSync(
       config,
-      ['server:', '  workers: 2', '  shutdown_timeout: 3s', '  tls:', '    enabled: false', 'log:', '  level: info', 'routes:', '  - name: up', '    prefix: /up', `    upstream: ${upstreamUrl}`, '    auth_required: false', ''].join(
-        '\n',
-      ),
+      twoWorkersConfig(upstreamUrl),
     );
   });
   after(async () => {

@@ -65,3 +65,11 @@ export function runCliProcess(args: string[], env: NodeJS.ProcessEnv, stdin?: st
     else child.stdin?.end();
   });
 }
+
+/**
+ * The YAML of a two-worker gateway over plain HTTP with one public route `up` at /up to `upstream`, then `more` lines
+ * (a limits, metrics … section): the configuration the worker suites share.
+ */
+export function twoWorkersConfig(upstream: string, more: readonly string[] = []): string {
+  return ['server:', '  workers: 2', '  shutdown_timeout: 3s', '  tls:', '    enabled: false', 'log:', '  level: info', 'routes:', '  - name: up', '    prefix: /up', `    upstream: ${upstream}`, '    auth_required: false', ...more, ''].join('\n');
+}

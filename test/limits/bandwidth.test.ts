@@ -8,23 +8,14 @@ import fc from 'fast-check';
 import { ManualClock } from '../../src/core/clock.js';
 import type { GatehouseError } from '../../src/core/errors.js';
 import type { Exchange } from '../../src/core/types.js';
-import { ConfigError, parseByteRate, parseByteSize, validateConfig } from '../../src/config/index.js';
+import { parseByteRate, parseByteSize } from '../../src/config/index.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { UsageLedger, applyUsage, byteMeter, checkBandwidth, compileBandwidth, createLimits, keyOf, type BandwidthRule } from '../../src/limits/index.js';
-import { ROUTES, captureLogger, fakeExchange, limitsConfig, principal, refusal, type FakeExchange } from './helpers.js';
+import { ROUTES, captureLogger, fakeExchange, limitsConfig, principal, problems, refusal, type FakeExchange } from './helpers.js';
 
 const opts = { routeNames: ROUTES };
 const T0 = Date.UTC(2026, 0, 1);
 
-function problems(limits: Record<string, unknown>): readonly string[] {
-  try {
-    validateConfig({ limits }, { env: {} });
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.problems;
-  }
-  assert.fail(`expected ${JSON.stringify(limits)} to be refused`);
-}
 
 const rateOf = (rate: unknown) => limitsConfig({ bandwidth: [{ name: 'b', rate }] }).bandwidth[0]?.rate;
 

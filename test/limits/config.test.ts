@@ -1,18 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseRate, validateConfig } from '../../src/config/index.js';
-import { limitsConfig } from './helpers.js';
+import { parseRate } from '../../src/config/index.js';
+import { limitsConfig, problems } from './helpers.js';
 
-/** The problems the whole config is refused with when its `limits` section is `limits` (fails when it loads). */
-function problems(limits: Record<string, unknown>): readonly string[] {
-  try {
-    validateConfig({ limits }, { env: {} });
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.problems;
-  }
-  assert.fail(`expected ${JSON.stringify(limits)} to be refused`);
-}
 
 const rateOf = (limit: unknown) => limitsConfig({ rates: [{ name: 'r', limit }] }).rates[0]?.limit;
 

@@ -1,6 +1,7 @@
 import type { GatehouseError } from '../../src/core/errors.js';
 import type { Exchange, Logger, Operation, Principal, RouteTarget } from '../../src/core/types.js';
-import { configSchema, type LimitsConfig } from '../../src/config/index.js';
+import assert from 'node:assert/strict';
+import { ConfigError, configSchema, validateConfig, type LimitsConfig } from '../../src/config/index.js';
 
 /** The `limits` section through the real (closed) schema, defaults filled in. */
 export function limitsConfig(limits: Record<string, unknown>): LimitsConfig {
@@ -54,4 +55,15 @@ export function captureLogger(lines: string[] = []): Logger & { lines: string[] 
     return { lines, trace: w('trace'), debug: w('debug'), info: w('info'), warn: w('warn'), error: w('error'), child: (c) => make({ ...b, ...c }) };
   };
   return make({});
+}
+
+/** The problems the whole config is refused with when its `limits` section is `limits` (fails when it loads). */
+export function problems(limits: Record<string, unknown>): readonly string[] {
+  try {
+    validateConfig({ limits }, { env: {} });
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    return e.problems;
+  }
+  assert.fail(`expected ${JSON.stringify(limits)} to be refused`);
 }
