@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatehouseError } from '../core/errors.js';
-import type { Exchange, Logger, StageDeps } from '../core/types.js';
+import type { Exchange, Logger, Stage, StageDeps } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { createAuthenticator } from '../authn/index.js';
 import { createPolicyEngine } from '../authz/index.js';
@@ -49,6 +49,13 @@ export async function buildCapabilities(
   const approvalsAdmin = createApprovalsAdminHandler(policy);
   const crypto = createGatewayCrypto(cfg, stageDeps);
   const injector = await upstreamCredentials(cfg, stageDeps);
+  const guard = policy.residency;
+  const residency: Stage | undefined = guard
+    ? (ex) => {
+        const verdict = guard.check(ex.route?.name, ex.principal?.tenant);
+        if (verdict?.allow === false) throw verdict.error;
+      }
+    : undefined;
 
   const admin: AdminHandler = async (req, res, subpath, ex) => {
     const p = identify(ex);
@@ -65,8 +72,7 @@ export async function buildCapabilities(
     if (crypto.transit && subpath.startsWith('/v1/')) {
       if (!ex.principal || ex.principal.type === 'anonymous') throw new GatehouseError('GH_AUTH_REQUIRED');
       // The transit API processes the tenant's data here: refused to a tenant whose regions exclude this gateway's.
-      const residency = policy.residency?.check(undefined, ex.principal.tenant);
-      if (residency?.allow === false) throw residency.error;
+      residency?.(ex);
       await crypto.transit(req, res, ex.principal, subpath);
       ex.status = res.statusCode;
       return;
@@ -78,8 +84,9 @@ export async function buildCapabilities(
     stages: { identify, throttle: limits.throttle, decrypt: crypto.decrypt, classify: policy.classify, authorize: policy.authorize, throttleOperation: limits.throttleOperation, approve: policy.approve, ...(injector ? { transform: injector.stage } : {}) },
     // Client-encrypted bodies are decrypted, and bodies an HTTP approval must bind are hashed, before the policy stages.
     needsBody: (ex, endToEnd) => crypto.needsBody(ex, endToEnd) || policy.needsBody(ex),
-    // Public routes are throttled too (per address for anonymous callers): they are the ones open to everyone.
-    publicStages: { identify: authn.identifyOptional, throttle: limits.throttle },
+    // Public routes are throttled too (per address for anonymous callers): they are the ones open to everyone. Their
+    // regions were judged at load for requests without a tenant; a caller whose token binds a tenant is held to its own.
+    publicStages: { identify: authn.identifyOptional, throttle: limits.throttle, ...(residency ? { authorize: residency } : {}) },
     audit,
     auditEvent: (ex) => auditEventFromExchange(ex),
     jsonRpcError: (err, ex) => policy.jsonRpcError(err, ex),

@@ -20,6 +20,29 @@ import { GatewayMetrics } from './metrics.js';
 import type { Tracer } from './tracing.js';
 
 /** What the TLS capability hands the gateway. */
+/** Refusals audited before any stage: at most RATE a second on average, BURST at once; the rest are counted. */
+class RefusalBudget {
+  static readonly RATE = 100;
+  static readonly BURST = 200;
+  #tokens = RefusalBudget.BURST;
+  #at = 0;
+  #skipped = 0;
+
+  /** Undefined: over budget (counted). Otherwise the refusals skipped since the last one recorded. */
+  take(nowMs: number): number | undefined {
+    this.#tokens = Math.min(RefusalBudget.BURST, this.#tokens + ((nowMs - this.#at) * RefusalBudget.RATE) / 1000);
+    this.#at = nowMs;
+    if (this.#tokens < 1) {
+      this.#skipped++;
+      return undefined;
+    }
+    this.#tokens -= 1;
+    const skipped = this.#skipped;
+    this.#skipped = 0;
+    return skipped;
+  }
+}
+
 export interface ServerTlsProvider {
   options: Record<string, unknown>;
   attach(server: Server): void;
@@ -169,14 +192,28 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   /**
    * A request refused before an exchange exists — a target or Host the gateway refuses, TRACE, or one Node's parser
    * rejects (smuggling, bad header characters, oversized headers, a slow sender) — is audited like a refusal inside a
-   * route, so probes leave a record and the alert engine's malformed_requests sees them. The path is the raw one up to
-   * its query (which may carry a credential), truncated; no header is kept.
+   * route, so probes leave a record and the alert engine's malformed_requests sees them. These come before any
+   * throttle and are answered at once (a client can pipeline them), so they draw on a budget of their own: past it they
+   * are counted, and the next one recorded says how many were not. The path is kept only in origin form, up to its
+   * query or fragment (either may carry a credential), truncated and redacted; no header is kept.
    */
+  const refusalBudget = new RefusalBudget();
   const recordRefusal = (err: GatehouseError, source: string, fields: { id?: string; method?: string | undefined; path?: string | undefined }): void => {
+    const skipped = refusalBudget.take(performance.now());
+    if (skipped === undefined) return;
     const event: AuditEvent = { event_type: 'http.request', result_status: 'error', source_ip: source, error: err.message, error_code: err.code, status: err.status };
     if (fields.id !== undefined) event.request_id = fields.id;
     if (fields.method !== undefined) event.method = fields.method.slice(0, 32);
-    if (fields.path !== undefined) event.path = fields.path.split('?', 1)[0]?.slice(0, 256) ?? '';
+    const raw = fields.path;
+    if (raw !== undefined && raw.startsWith('/')) {
+      let end = Math.min(raw.length, 256);
+      for (const c of ['?', '#']) {
+        const i = raw.indexOf(c);
+        if (i >= 0 && i < end) end = i;
+      }
+      event.path = caps.redactText(raw.slice(0, end));
+    }
+    if (skipped > 0) event.metadata = { refusals_not_recorded: skipped };
     caps.audit.record(event, (e) => logger.error({ ...(fields.id ? { req_id: fields.id } : {}), code: toGatehouseError(e).code }, 'audit record could not be written'));
   };
 

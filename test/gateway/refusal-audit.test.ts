@@ -48,6 +48,10 @@ describe('refusals before any route are audited and alerted on', () => {
     const huge = await rawHttp(port, `GET /echo/x HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`, 2000);
     assert.match(huge, /^HTTP\/1\.1 431 /);
     assert.equal(upstream.requests.length, 0);
+    const idOf = (answer: string) => /x-request-id: (\S+)/i.exec(answer)?.[1];
+    const fragmentId = idOf(await rawHttp(port, 'GET /echo/cb#access_token=FRAGMENTSECRET HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 2000));
+    const absoluteId = idOf(await rawHttp(port, 'GET http://user:URLSECRET@example.internal/echo/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 2000));
+    assert.ok(fragmentId && absoluteId);
 
     // The fourth refusal from 127.0.0.1 within the minute: one malformed_requests alert.
     await until('the alert webhook to be called', () => webhook.requests.length > 0);
@@ -63,20 +67,57 @@ describe('refusals before any route are audited and alerted on', () => {
       .filter((f) => f.endsWith('.jsonl'))
       .map((f) => readFileSync(join(dir, f), 'utf8'))
       .join('');
-    for (const secret of ['QUERYSECRET', 'HEADERSECRET', 'aaaaaaaaaaaaaaaa']) assert.ok(!text.includes(secret), secret);
+    for (const secret of ['QUERYSECRET', 'HEADERSECRET', 'FRAGMENTSECRET', 'URLSECRET', 'aaaaaaaaaaaaaaaa']) assert.ok(!text.includes(secret), secret);
     const records = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r['error_code'] !== undefined);
     const byCode = new Map(records.map((r) => [r['error_code'], r]));
-    const path = byCode.get('GH_PATH_INVALID');
+    const path = records.find((r) => r['request_id'] === traversalId);
     assert.equal(path?.['request_id'], traversalId);
     assert.equal(path?.['path'], '/echo/..%2f..%2fadmin');
     assert.equal(path?.['source_ip'], '127.0.0.1');
     assert.equal(path?.['status'], 400);
     assert.equal(byCode.get('GH_METHOD_NOT_ALLOWED')?.['method'], 'TRACE');
+    const fragment = records.find((r) => r['request_id'] === fragmentId);
+    assert.equal(fragment?.['path'], '/echo/cb', 'the fragment is cut off');
+    const absolute = records.find((r) => r['request_id'] === absoluteId);
+    assert.equal(absolute?.['error_code'], 'GH_PATH_INVALID');
+    assert.equal(absolute?.['path'], undefined, 'an absolute-form target (userinfo and all) is not kept');
     for (const code of ['GH_BAD_REQUEST', 'GH_HEADERS_TOO_LARGE']) {
       const r = byCode.get(code);
       assert.equal(r?.['source_ip'], '127.0.0.1', code);
       assert.equal(r?.['result_status'], 'error', code);
       assert.equal(r?.['path'], undefined, `${code}: the parser refused it before a path existed`);
+    }
+  });
+});
+
+describe('refusals before any route draw on a budget of their own', () => {
+  test('a pipelined flood of refused requests is answered in full, audited up to the budget, and the rest counted in the next record', async () => {
+    const upstream = await startRecordingUpstream();
+    const gw = await startTestGateway({ routes: [{ name: 'echo', prefix: '/echo', upstream: upstream.url }] });
+    try {
+      const port = Number(new URL(gw.url).port);
+      const N = 1000;
+      const flood = Array.from({ length: N }, (_, i) => `GET /echo/a;b${i} HTTP/1.1\r\nHost: a\r\n\r\n`).join('');
+      const answers = await rawHttp(port, `${flood}GET /echo/last;x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`, 10_000);
+      assert.equal(answers.match(/HTTP\/1\.1 400 /g)?.length, N + 1, 'every refused request is answered');
+      // After the burst the budget refills: one more refusal is recorded and reports what was not.
+      await new Promise((r) => setTimeout(r, 100));
+      assert.match(await rawHttp(port, 'GET /echo/after;x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 2000), /^HTTP\/1\.1 400 /);
+      await gw.close(2000);
+      const dir = join(gw.stateDir, 'audit');
+      const refused = readdirSync(dir)
+        .filter((f) => f.endsWith('.jsonl'))
+        .flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n'))
+        .map((l) => JSON.parse(l) as Record<string, unknown> & { metadata?: { refusals_not_recorded?: number } })
+        .filter((r) => r['error_code'] === 'GH_PATH_INVALID');
+      const notRecorded = refused.reduce((n, r) => n + (r.metadata?.refusals_not_recorded ?? 0), 0);
+      assert.ok(refused.length < N, `${refused.length} records for ${N + 2} refusals: the budget held`);
+      assert.ok(notRecorded > 0);
+      assert.equal(refused.length + notRecorded, N + 2, 'each refusal is either recorded or counted');
+      assert.equal(upstream.requests.length, 0);
+    } finally {
+      await gw.stop();
+      await upstream.close();
     }
   });
 });

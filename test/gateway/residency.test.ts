@@ -28,6 +28,7 @@ describe('residency through the gateway', () => {
       encryption: { enabled: true, key_env: 'GH_TEST_RESIDENCY_KEY', key_id: 'residency-key', transit: { enabled: true } },
       routes: [
         ...residencyRoutes(upstream.url, { auth_required: true }),
+        { name: 'pub', prefix: '/pub', upstream: upstream.url, auth_required: false, residency: { region: 'eu-west-1' } },
         { name: 'tools', prefix: '/mcp', upstream: 'demo:mcp', kind: 'mcp', auth_required: true, residency: { region: 'us-east-2' } },
       ],
     });
@@ -80,6 +81,18 @@ describe('residency through the gateway', () => {
     const { error } = r.json();
     assert.equal(error.message, 'Forbidden: data residency: route dublin reaches eu-west-1, outside the regions allowed for tenant acme, and the route is not a cross-region bridge');
     assert.ok(!r.text.includes('127.0.0.1') && !r.text.includes(upstream.url));
+  });
+
+  test('a public route: open to anyone in the default regions, yet a caller whose token binds a narrower tenant is held to it', async () => {
+    const anonymous = await request(`${gw.url}/pub/a`);
+    assert.equal(anonymous.statusCode, 200);
+    await anonymous.body.dump();
+    assert.equal((await get('/pub/a', 'umbrella')).status, 200);
+    const before = upstream.requests.length;
+    const acme = await get('/pub/a', 'acme');
+    assert.equal(acme.status, 403);
+    assert.match(acme.json().error.message, /route pub reaches eu-west-1, outside the regions allowed for tenant acme/);
+    assert.equal(upstream.requests.length, before);
   });
 
   test('another reason to deny comes first: a missing scope is reported as such', async () => {
