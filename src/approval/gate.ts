@@ -16,6 +16,7 @@ import { argsHash, bindingOf, realmOf } from './canonical.js';
 import { ApprovalStore, effectiveStatus, isApprovalId, type ApprovalRedactor } from './queue.js';
 import type { ApprovalRecord } from './types.js';
 import { WebhookApprover } from './webhook.js';
+import { isHttpsUrl } from '../core/net.js';
 
 export type EffectiveMode = 'webhook' | 'queue' | 'deny' | 'unavailable';
 
@@ -113,7 +114,7 @@ export class ApprovalGate {
         maxWindowMs: cfg.queue.max_window,
         clock: deps.clock,
         logger: deps.logger,
-        ...(/^https:/i.test(cfg.webhook.url) ? { dispatcher: webhookDispatcher(cfg.webhook.tls, deps) } : {}),
+        ...(isHttpsUrl(cfg.webhook.url) ? { dispatcher: webhookDispatcher(cfg.webhook.tls, deps) } : {}),
       });
     }
     return new ApprovalGate(cfg, deps, webhook, redactor);

@@ -17,6 +17,7 @@ import { randomId } from '../core/ids.js';
 import { safeJsonParse } from '../core/safe.js';
 import type { Logger } from '../core/types.js';
 import type { ApprovalRecord } from './types.js';
+import { connectionErrorCode, readBounded } from '../core/net.js';
 
 export const SIGNATURE_HEADER = 'x-gatehouse-signature';
 export const TIMESTAMP_HEADER = 'x-gatehouse-timestamp';
@@ -103,15 +104,6 @@ function unavailable(reason: string, detail?: string): GatehouseError {
   });
 }
 
-/**
- * The code of a failed connection: undici's own (UND_ERR_…), node's (ECONNREFUSED, ERR_TLS_CERT_ALTNAME_INVALID,
- * ERR_TLS_CERT_PIN_MISMATCH …) or OpenSSL's verification result (UNABLE_TO_VERIFY_LEAF_SIGNATURE …). Never a message.
- */
-function connectionErrorCode(e: unknown): string {
-  const err = e as { code?: unknown; cause?: { code?: unknown }; name?: unknown };
-  const code = typeof err?.code === 'string' ? err.code : typeof err?.cause?.code === 'string' ? err.cause.code : typeof err?.name === 'string' ? err.name : '';
-  return /^[A-Za-z0-9_]{1,64}$/.test(code) ? code : 'error';
-}
 
 export class WebhookApprover {
   /** host[:port] only: the path or query may carry a token. */
@@ -180,7 +172,7 @@ export class WebhookApprover {
         await res.body.dump();
         throw unavailable(`answered HTTP ${res.statusCode}`);
       }
-      text = await this.#readBounded(res.body);
+      text = (await readBounded(res.body, this.opts.maxResponseBytes, () => unavailable('answer is too large'))).toString('utf8');
     } catch (e) {
       if (e instanceof GatehouseError) throw e;
       if (timeout.aborted) throw unavailable(`did not answer within ${this.opts.timeoutMs} ms`);
@@ -191,17 +183,6 @@ export class WebhookApprover {
       throw unavailable('is unreachable', code);
     }
     return this.#verifyAnswer(text, headers, rec.id, nonce);
-  }
-
-  async #readBounded(body: AsyncIterable<Buffer>): Promise<string> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of body) {
-      size += chunk.length;
-      if (size > this.opts.maxResponseBytes) throw unavailable('answer is too large');
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks).toString('utf8');
   }
 
   #verifyAnswer(text: string, headers: Record<string, string | string[] | undefined>, id: string, nonce: string): WebhookDecision {

@@ -23,6 +23,7 @@ import type { AuditConfig } from '../config/schema/audit.js';
 import { createUpstreamTls } from '../tls/index.js';
 import { CountWindow, DistinctWindow, MAX_KEYS, malformedCode, principalKeyOf, sourceOf, targetOf } from './detectors.js';
 import type { AuditSink } from './sinks/types.js';
+import { connectionErrorCode } from '../core/net.js';
 
 export type AlertKind =
   | 'critical_operation' | 'break_glass' | 'event' | 'repeated_auth_failures' | 'credential_spread' | 'scope_probing' | 'malformed_requests';
@@ -200,12 +201,6 @@ function openWebhook(cfg: AlertsConfig, logger: Logger, clock: Clock): Webhook |
   return { pool, path: `${url.pathname}${url.search}`, host: url.host };
 }
 
-/** A failure as the log line may name it: an HTTP status, or an error code (a Node or OpenSSL code, never a message). */
-function failureOf(e: unknown): { code: string } {
-  const code = (e as { code?: unknown } | null)?.code;
-  return { code: typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(code) ? code : 'ERROR' };
-}
-
 export class AlertEngine implements AuditSink {
   readonly name = 'alerts';
   readonly #cfg: AlertsConfig;
@@ -360,7 +355,7 @@ export class AlertEngine implements AuditSink {
       await res.body.dump({ limit: MAX_RESPONSE }).catch(() => undefined);
       return res.statusCode >= 200 && res.statusCode < 300 ? undefined : { status: res.statusCode };
     } catch (e) {
-      return failureOf(e);
+      return { code: connectionErrorCode(e) };
     }
   }
 

@@ -1,6 +1,7 @@
 import { importJWK, type JWK } from 'jose';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
+import { connectionErrorCode, isHttpsUrl, readBounded } from '../core/net.js';
 import type { Logger } from '../core/types.js';
 import { createUpstreamTls, type UpstreamTlsConfig } from '../tls/index.js';
 import { credentialError } from './method.js';
@@ -55,7 +56,7 @@ export function validKid(kid: string): boolean {
  * bounded size and time, through `dispatcher` when given (the issuer's TLS settings).
  */
 export async function fetchJson(url: string, timeoutMs: number, dispatcher?: Dispatcher): Promise<unknown> {
-  if (!url.startsWith('https://') && !isLoopbackHttp(url)) throw new TypeError('keys are fetched over https only (http allowed for loopback)');
+  if (!isHttpsUrl(url) && !isLoopbackHttp(url)) throw new TypeError('keys are fetched over https only (http allowed for loopback)');
   const res = await request(url, {
     method: 'GET',
     headers: { accept: 'application/json' },
@@ -74,28 +75,9 @@ export async function fetchJson(url: string, timeoutMs: number, dispatcher?: Dis
     body.destroy();
     throw new Error('document too large');
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_JWKS_BYTES) {
-      body.destroy();
-      throw new Error('document too large');
-    }
-    chunks.push(chunk);
-  }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  return JSON.parse((await readBounded(body, MAX_JWKS_BYTES, () => new Error('document too large'))).toString('utf8'));
 }
 
-/**
- * The code of a failed fetch: undici's (UND_ERR_…), node's (ECONNREFUSED, ERR_TLS_CERT_PIN_MISMATCH …) or OpenSSL's
- * verification result (UNABLE_TO_VERIFY_LEAF_SIGNATURE …); else the error's name. Never its message.
- */
-function fetchErrorCode(e: unknown): string {
-  const err = e as { code?: unknown; cause?: { code?: unknown }; name?: unknown };
-  const code = typeof err?.code === 'string' ? err.code : typeof err?.cause?.code === 'string' ? err.cause.code : typeof err?.name === 'string' ? err.name : '';
-  return /^[A-Za-z0-9_]{1,64}$/.test(code) ? code : 'error';
-}
 
 const hostOf = (url: string | undefined): string | undefined => {
   try {
@@ -158,7 +140,7 @@ export class KeySource {
 
   async #fetch(url: string): Promise<unknown> {
     this.#fetching = url;
-    if (this.#pinned && !/^https:\/\//i.test(url)) throw new TypeError('pinned issuer: keys are fetched over https only');
+    if (this.#pinned && !isHttpsUrl(url)) throw new TypeError('pinned issuer: keys are fetched over https only');
     return fetchJson(url, this.#cfg.fetch_timeout, this.#agent);
   }
 
@@ -187,7 +169,7 @@ export class KeySource {
       this.#failedAt = this.#clock.now();
       // A refused TLS handshake (unknown CA, pin mismatch, client certificate refused) lands here: the code says which.
       this.#logger.warn(
-        { event: 'authn.jwks_fetch_failed', client: 'jwt jwks', issuer: this.#cfg.issuer, host: hostOf(this.#fetching), error: (e as Error).name, code: fetchErrorCode(e) },
+        { event: 'authn.jwks_fetch_failed', client: 'jwt jwks', issuer: this.#cfg.issuer, host: hostOf(this.#fetching), error: (e as Error).name, code: connectionErrorCode(e) },
         'jwt jwks: cannot fetch the issuer\'s keys (connection, TLS handshake or document refused); its tokens are refused until a fetch succeeds',
       );
     }
@@ -200,7 +182,7 @@ export class KeySource {
     const doc = (await this.#fetch(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`)) as Record<string, unknown>;
     if (doc?.['issuer'] !== issuer) throw new Error('discovery issuer mismatch');
     const uri = doc['jwks_uri'];
-    if (typeof uri !== 'string' || (!uri.startsWith('https://') && !isLoopbackHttp(uri))) throw new Error('discovery has no usable jwks_uri');
+    if (typeof uri !== 'string' || (!isHttpsUrl(uri) && !isLoopbackHttp(uri))) throw new Error('discovery has no usable jwks_uri');
     return uri;
   }
 

@@ -36,7 +36,8 @@ export interface AuthorizerParts {
 }
 
 const RISK_ORDER: Readonly<Record<RiskLevel, number>> = { low: 0, moderate: 1, high: 2, critical: 3 };
-const clip = (s: string, n = 128): string => (s.length > n ? `${s.slice(0, n)}…` : s);
+/** A request-supplied name, bounded for an error message. */
+export const clip = (s: string, n = 128): string => (s.length > n ? `${s.slice(0, n)}…` : s);
 
 /** Per-decision scratch: collects the facts a Decision reports. */
 class Draft {

@@ -41,8 +41,8 @@ export interface PolicyEngine {
   /** The JSON-RPC error body (HTTP 200) for a denial on an MCP route. */
   jsonRpcError(err: GatehouseError, ex: Exchange): Buffer;
   /** The decision for a principal and an operation, never throwing for a denial. */
-  explain(principal: Principal, operation: Operation, route?: string): Promise<Decision>;
-  /** The decision and the error the authorize stage would throw, data residency included when `route` (a gateway route name) is given. */
+  explain(principal: Principal, operation: Operation): Promise<Decision>;
+  /** The decision and the error the authorize stage would throw on gateway route `route`, data residency included. */
   decideAt(principal: Principal, operation: Operation, route?: string): Promise<DecisionOutcome>;
   /** Data residency (residency.region set), else undefined. */
   readonly residency: ResidencyGuard | undefined;
@@ -308,13 +308,13 @@ class Engine implements PolicyEngine {
     return buildJsonRpcError(err, this.#state.get(ex)?.parsed);
   }
 
-  async explain(principal: Principal, operation: Operation, route?: string): Promise<Decision> {
-    return (await this.decideAt(principal, operation, route)).decision;
+  async explain(principal: Principal, operation: Operation): Promise<Decision> {
+    return (await this.decideAt(principal, operation)).decision;
   }
 
   async decideAt(principal: Principal, operation: Operation, route?: string): Promise<DecisionOutcome> {
     const out = await this.authorizer.decide(principal, operation);
-    if (!out.decision.allow || !this.residency || route === undefined) return out;
+    if (!out.decision.allow || !this.residency) return out;
     const verdict = this.residency.check(route, operation.tenant ?? principal.tenant);
     return verdict?.allow === false ? { decision: residencyDenial(out.decision, verdict.rule), error: verdict.error } : out;
   }

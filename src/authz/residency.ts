@@ -6,9 +6,9 @@
  * the audit record). Checked after the policy decision allowed the request, so every other reason to deny comes first.
  */
 import { GatehouseError } from '../core/errors.js';
+import { clip } from './decide.js';
 import { residencyPolicy, type ResidencyConfig, type ResidencyPolicy, type RouteResidencyConfig } from '../config/index.js';
 
-const clip = (s: string, n = 128): string => (s.length > n ? `${s.slice(0, n)}…` : s);
 
 /** What the audit record says about a request that crossed regions through a bridge. */
 export interface ResidencyCrossing {
@@ -58,15 +58,15 @@ export class ResidencyGuard {
    */
   check(route: string | undefined, tenant: string | undefined): ResidencyVerdict | undefined {
     const policy = this.policyFor(tenant);
-    const whose = tenant !== undefined ? `tenant ${clip(tenant)}` : 'requests without a tenant';
+    const whose = (): string => (tenant !== undefined ? `tenant ${clip(tenant)}` : 'requests without a tenant');
     if (!policy.allowed.has(this.region)) {
-      return this.#deny(policy, `Forbidden: data residency: this gateway runs in ${this.region}, outside the regions allowed for ${whose}`, this.region);
+      return this.#deny(policy, `Forbidden: data residency: this gateway runs in ${this.region}, outside the regions allowed for ${whose()}`, this.region);
     }
     const target = (route !== undefined ? this.#routes.get(route) : undefined) ?? { region: this.region, bridge: false };
     if (policy.allowed.has(target.region)) return undefined;
     if (target.bridge && policy.crossRegion) return { allow: true, crossing: { from: this.region, to: target.region, bridge: route as string, rule: policy.rule } };
     const why = target.bridge ? `and ${policy.rule} does not allow cross-region bridges` : 'and the route is not a cross-region bridge';
-    return this.#deny(policy, `Forbidden: data residency: route ${clip(route ?? '')} reaches ${target.region}, outside the regions allowed for ${whose}, ${why}`, target.region);
+    return this.#deny(policy, `Forbidden: data residency: route ${clip(route ?? '')} reaches ${target.region}, outside the regions allowed for ${whose()}, ${why}`, target.region);
   }
 
   #deny(policy: ResidencyPolicy, message: string, region: string): ResidencyVerdict {

@@ -15,7 +15,7 @@ import type { ClientAuthConfig, ClientConfig } from '../config/index.js';
 import { algorithmForType, encryptRequestBody, ENCRYPTED_BODY_FORMAT, ENCRYPTED_BODY_HEADER, readKeyEnv, readKeyFile, type MessageKey } from '../crypto/index.js';
 import { createUpstreamTls, upstreamTlsProductionProblems } from '../tls/index.js';
 import { ClientCredentials } from './oauth2.js';
-import { readBounded } from './read.js';
+import { readBounded } from '../core/net.js';
 
 export { ClientCredentials, isRefusedTokenUrl, type ClientCredentialsOptions } from './oauth2.js';
 

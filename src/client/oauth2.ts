@@ -10,7 +10,7 @@ import { request, type Dispatcher } from 'undici';
 import { GatehouseError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
-import { readBounded } from './read.js';
+import { isHttpsUrl, readBounded } from '../core/net.js';
 
 const MAX_TOKEN_RESPONSE = 64 * 1024;
 const MAX_TOKEN_LIFETIME_S = 86_400;
@@ -21,7 +21,7 @@ const ERROR_CODE = /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/;
 
 /** Whether a token URL is refused (the client secret would travel in clear): neither https nor loopback http. */
 export function isRefusedTokenUrl(tokenUrl: string): boolean {
-  return !/^https:\/\//i.test(tokenUrl) && !LOOPBACK.test(tokenUrl);
+  return !isHttpsUrl(tokenUrl) && !LOOPBACK.test(tokenUrl);
 }
 
 export interface ClientCredentialsOptions {

@@ -1,9 +1,8 @@
 /** complianceReport: the doctor's checks and the configuration, read against the controls of controls.ts. */
 import type { GatehouseConfig } from '../config/index.js';
-import { runDoctor, type CheckResult } from '../doctor/index.js';
+import { runDoctor, scrubDeep, secretValues, type CheckResult } from '../doctor/index.js';
 import { CONTROLS } from './controls.js';
 import { factsOf } from './facts.js';
-import { scrubDeep, secretValuesOf } from './scrub.js';
 import { verifyConfiguredAuditLog } from './verify.js';
 import { CONTROL_STATUSES, FRAMEWORKS, type CheckEvidence, type ComplianceOptions, type ComplianceReport, type ControlDefinition, type ControlResult, type ControlStatus, type Framework, type JudgeContext } from './types.js';
 
@@ -70,7 +69,7 @@ export async function complianceReport(cfg: GatehouseConfig, opts: ComplianceOpt
     summary,
     audit_verification: verification ?? null,
   };
-  return scrubDeep(report, secretValuesOf(cfg, env));
+  return scrubDeep(report, secretValues(cfg, env));
 }
 
 /** The exit status of `gatehouse compliance report`: 1 when a control is not met, else 0. */

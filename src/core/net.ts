@@ -69,3 +69,32 @@ export function ipMatcher(entries: readonly string[]): (ip: string) => boolean {
     return family !== 0 && list.check(n, family === 4 ? 'ipv4' : 'ipv6');
   };
 }
+
+/** An https URL in any spelling of the scheme (RFC 3986 §3.1: schemes are case-insensitive). */
+export const isHttpsUrl = (url: string | undefined): boolean => url !== undefined && /^https:\/\//i.test(url);
+
+/**
+ * The code of a failed connection or request, for a log line or an audit reason: undici's (UND_ERR_…), node's
+ * (ECONNREFUSED, ERR_TLS_CERT_PIN_MISMATCH …) or OpenSSL's verification result (UNABLE_TO_VERIFY_LEAF_SIGNATURE …),
+ * from the error or its cause; else the error's name. Never its message, which may quote a URL.
+ */
+export function connectionErrorCode(e: unknown): string {
+  const err = e as { code?: unknown; cause?: { code?: unknown }; name?: unknown } | null | undefined;
+  const code = typeof err?.code === 'string' ? err.code : typeof err?.cause?.code === 'string' ? err.cause.code : typeof err?.name === 'string' ? err.name : '';
+  return /^[A-Za-z0-9_]{1,64}$/.test(code) ? code : 'error';
+}
+
+/** A response body read whole, up to `max` bytes; past that the stream is destroyed and `tooLarge()` thrown. */
+export async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }, max: number, tooLarge: () => Error): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of body) {
+    size += c.length;
+    if (size > max) {
+      body.destroy();
+      throw tooLarge();
+    }
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks);
+}

@@ -6,6 +6,7 @@ import type { GatehouseConfig } from '../config/index.js';
 import type { UpstreamTlsConfig } from '../tls/index.js';
 import { fail, warn } from './outcome.js';
 import type { Finding } from './types.js';
+import { isHttpsUrl } from '../core/net.js';
 
 const MAX_PEM_BYTES = 1_048_576;
 const MAX_CERTS = 64;
@@ -81,7 +82,7 @@ export function outboundClientTls(cfg: GatehouseConfig): OutboundTls[] {
 }
 
 /** URL schemes are case-insensitive (RFC 3986 §3.1). */
-export const isHttpsUrl = (url: string | undefined): boolean => url !== undefined && /^https:/i.test(url);
+export { isHttpsUrl };
 
 /** The certificate files the configuration names: server certificate (with chain), client CA, upstream client certificates and CAs. */
 export function certificateFiles(cfg: GatehouseConfig): NamedFile[] {

@@ -7,4 +7,5 @@ export { runDoctor, doctorExitCode } from './run.js';
 export { formatText, formatJson } from './format.js';
 export { productionRefusals, approvalProblems, isHttpsUpstream } from './refusals.js';
 export { CHECKS } from './checks/index.js';
+export { secretValues, scrub, scrubDeep } from './scrub.js';
 export type { CheckDefinition, CheckResult, CheckStatus, DoctorOptions, DoctorReport } from './types.js';

@@ -7,9 +7,10 @@ import { authProductionProblems } from '../authn/index.js';
 import { tlsProductionProblems, upstreamTlsProductionProblems } from '../tls/index.js';
 import { isLoopbackHost, listenHost } from './outcome.js';
 import { outboundClientTls } from './files.js';
+import { isHttpsUrl } from '../core/net.js';
 
 /** URL schemes are case-insensitive (RFC 3986 §3.1): `HTTPS://` is a TLS upstream too, with its route's tls block. */
-export const isHttpsUpstream = (url: string): boolean => /^https:/i.test(url);
+export const isHttpsUpstream = isHttpsUrl;
 
 /**
  * Every setting refused in production, each named: the configuration's own (demo services, wildcard CORS on admin
@@ -21,7 +22,6 @@ export function productionRefusals(cfg: GatehouseConfig): string[] {
   return [
     ...tlsProductionProblems(cfg.server.tls),
     ...cfg.routes.flatMap((r, i) => (isHttpsUpstream(r.upstream) ? upstreamTlsProductionProblems(r.tls, `routes[${i}].tls`) : [])),
-    ...(cfg.tracing.enabled && isHttpsUpstream(cfg.tracing.endpoint ?? '') ? upstreamTlsProductionProblems(cfg.tracing.tls, 'tracing.tls') : []),
     ...outboundTlsProblems(cfg),
     ...authProductionProblems(cfg),
     ...productionProblems(cfg),
@@ -31,12 +31,12 @@ export function productionRefusals(cfg: GatehouseConfig): string[] {
 }
 
 /**
- * approval.webhook.tls, audit.sinks[].tls (http sinks), auth.jwt.issuers[].tls (JWKS and discovery) and
- * audit.alerts.tls, judged as tracing.tls is: when the client speaks https (docs/tls.md § TLS for outbound clients).
+ * The TLS blocks of the outbound clients (approval.webhook.tls, audit.sinks[].tls, auth.jwt.issuers[].tls, tracing.tls,
+ * audit.alerts.tls), judged as routes[].tls is, when the client speaks https (docs/tls.md § TLS for outbound clients).
  */
 export function outboundTlsProblems(cfg: GatehouseConfig): string[] {
   return outboundClientTls(cfg)
-    .filter((c) => c.path !== 'tracing.tls' && isHttpsUpstream(c.url ?? ''))
+    .filter((c) => isHttpsUrl(c.url))
     .flatMap((c) => upstreamTlsProductionProblems(c.tls, c.path));
 }
 

@@ -389,7 +389,7 @@ export class Upstream {
         },
         onError: (err: Error & { code?: string }) => {
           if (done) return;
-          if (gone) finish(started ? undefined : clientGone(), started && span !== undefined ? clientGone().code : undefined);
+          if (gone) finish(started ? undefined : clientGone(), started && span !== undefined ? 'GH_CLIENT_CLOSED' : undefined);
           else if (!started) finish(upstreamError(err));
           else {
             // Mid-stream failure: the status is gone; cut the connection so the client sees a truncated response.

@@ -21,6 +21,7 @@ import type { Logger } from '../../core/types.js';
 import type { UpstreamTlsOptions } from '../../tls/index.js';
 import { readTrailerOf } from '../chain.js';
 import type { AuditSink } from './types.js';
+import { connectionErrorCode } from '../../core/net.js';
 
 export interface HttpSinkOptions {
   url: string;
@@ -54,15 +55,6 @@ class RetryLater extends Error {}
 const SPOOL_RE = /^\d{16}-\d{16}-[0-9a-f]{16}\.json$/;
 const pad = (n: number): string => String(n).padStart(16, '0');
 
-/**
- * The code of a failed POST: undici's (UND_ERR_…), node's (ECONNREFUSED, ERR_TLS_CERT_PIN_MISMATCH …) or OpenSSL's
- * verification result (UNABLE_TO_VERIFY_LEAF_SIGNATURE …); never the message.
- */
-function connectionErrorCode(e: unknown): string {
-  const err = e as { code?: unknown; cause?: { code?: unknown }; name?: unknown };
-  const code = typeof err?.code === 'string' ? err.code : typeof err?.cause?.code === 'string' ? err.cause.code : typeof err?.name === 'string' ? err.name : '';
-  return /^[A-Za-z0-9_]{1,64}$/.test(code) ? code : 'error';
-}
 
 export function batchId(lines: readonly string[]): string {
   const first = readTrailerOf(lines[0] as string);

@@ -10,6 +10,7 @@ import { HttpSink } from './http.js';
 import { createStdoutSink } from './stdout.js';
 import { createSyslogSink } from './syslog.js';
 import type { AuditSink } from './types.js';
+import { isHttpsUrl } from '../../core/net.js';
 
 export { HttpSink, batchId } from './http.js';
 export { createStdoutSink } from './stdout.js';
@@ -82,7 +83,7 @@ export interface SinkOptions {
  */
 function sinkTls(cfg: AuditConfig, logger: Logger): (UpstreamTlsOptions | undefined)[] {
   return cfg.sinks.map((s, i) =>
-    s.type === 'http' && /^https:/i.test(s.url)
+    s.type === 'http' && isHttpsUrl(s.url)
       ? createUpstreamTls(s.tls, { logger: logger.child({ client: `audit sink ${i}` }), path: `audit.sinks[${i}].tls` })
       : undefined,
   );

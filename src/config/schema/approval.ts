@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { bytes, duration, filePath, section, timerDuration } from './common.js';
 import { upstreamTlsSection } from './server.js';
+import { isHttpsUrl } from '../../core/net.js';
 
 /**
  * How an operation that needs approval is approved (seed 001, defense layer 3):
@@ -26,7 +27,7 @@ const webhookShape = {
 const webhookSection = z
   .strictObject(webhookShape)
   // Pins on a plain-http (or absent) URL would look enforced and never be checked.
-  .refine((w) => w.tls.pin_sha256 === undefined || /^https:\/\//i.test(w.url ?? ''), {
+  .refine((w) => w.tls.pin_sha256 === undefined || isHttpsUrl(w.url), {
     path: ['tls', 'pin_sha256'],
     message: 'pins are checked on an https webhook url only: approval.webhook.url is not https',
   })

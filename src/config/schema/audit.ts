@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { bytes, duration, filePath, section, timerDuration } from './common.js';
 import { upstreamTlsSection } from './server.js';
+import { isHttpsUrl } from '../../core/net.js';
 
 // The 'audit' section (issue 5, docs/audit.md § Configuration). Seed 001's audit layer, seed 002's audit logging.
 
@@ -35,7 +36,7 @@ const httpSink = z.strictObject({
   retry_max: timerDuration('30s'),
   /** TLS towards an https endpoint, as routes[].tls: a private CA, a client certificate (mTLS), key pins. */
   tls: upstreamTlsSection,
-}).refine((s) => s.tls.pin_sha256 === undefined || /^https:\/\//i.test(s.url), {
+}).refine((s) => s.tls.pin_sha256 === undefined || isHttpsUrl(s.url), {
   // Pins on a plain-http endpoint would look enforced and never be checked.
   path: ['tls', 'pin_sha256'],
   message: 'pins are checked on https endpoints only: this sink\'s url is not https',
@@ -143,7 +144,7 @@ export const auditSection = section({
     max_per_minute: z.number().int().min(1).default(30),
   })
     // Pins on a plain-http webhook would look enforced and never be checked.
-    .refine((a) => a.tls.pin_sha256 === undefined || a.webhook_url === undefined || /^https:\/\//i.test(a.webhook_url), {
+    .refine((a) => a.tls.pin_sha256 === undefined || a.webhook_url === undefined || isHttpsUrl(a.webhook_url), {
       path: ['tls', 'pin_sha256'],
       message: 'pins are checked on https webhooks only: webhook_url is not https',
     })

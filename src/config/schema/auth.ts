@@ -3,6 +3,7 @@ import { duration, filePath, scopeName, section, timerDuration } from './common.
 import { formatDuration } from '../../core/durations.js';
 import { TENANT_RE } from '../../core/ids.js';
 import { upstreamTlsSection } from './server.js';
+import { isHttpsUrl } from '../../core/net.js';
 
 /**
  * The 'auth' section (issue 3): the ordered method chain and one sub-section per method.
@@ -136,7 +137,7 @@ const jwtIssuer = z
     if (v.tls.pin_sha256 !== undefined) {
       const fetched = v.jwks_url ?? v.issuer ?? '';
       if (v.secret !== undefined) ctx.addIssue({ code: 'custom', path: ['tls', 'pin_sha256'], message: 'an issuer with a secret fetches no keys: remove pin_sha256' });
-      else if (!/^https:\/\//i.test(fetched)) ctx.addIssue({ code: 'custom', path: ['tls', 'pin_sha256'], message: `pins are checked on https only: ${v.jwks_url !== undefined ? 'jwks_url' : 'issuer (OIDC discovery)'} is not https` });
+      else if (!isHttpsUrl(fetched)) ctx.addIssue({ code: 'custom', path: ['tls', 'pin_sha256'], message: `pins are checked on https only: ${v.jwks_url !== undefined ? 'jwks_url' : 'issuer (OIDC discovery)'} is not https` });
     }
   });
 

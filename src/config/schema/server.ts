@@ -3,6 +3,7 @@ import { bytes, duration, filePath, ipOrCidr, section, timerDuration } from './c
 import { routeCorsSchema } from './cors.js';
 import { routeResidencySchema } from './residency.js';
 import { identityHeadersSchema, upstreamAuthSchema } from './secrets.js';
+import { isHttpsUrl } from '../../core/net.js';
 
 /** More worker processes than this is a typo, not a deployment. */
 export const MAX_WORKERS = 64;
@@ -186,7 +187,7 @@ export const routeSchema = z.strictObject({
 }).refine((r) => r.upstream_auth === undefined || r.auth_required, {
   path: ['upstream_auth'],
   message: 'a route with auth_required: false would hand its upstream credential to anyone: require authentication',
-}).refine((r) => r.tls.pin_sha256 === undefined || r.upstream.toLowerCase().startsWith('https://'), {
+}).refine((r) => r.tls.pin_sha256 === undefined || isHttpsUrl(r.upstream), {
   // Pins on a plain-http or built-in upstream would look enforced and never be checked.
   path: ['tls', 'pin_sha256'],
   message: 'pins are checked on https upstreams only: this route\'s upstream is not https',
