@@ -17,7 +17,7 @@ import { randomId } from '../core/ids.js';
 import { safeJsonParse } from '../core/safe.js';
 import type { Logger } from '../core/types.js';
 import type { ApprovalRecord } from './types.js';
-import { connectionErrorCode, readBounded } from '../core/net.js';
+import { connectionErrorCode, readBounded, urlHost } from '../core/net.js';
 
 export const SIGNATURE_HEADER = 'x-gatehouse-signature';
 export const TIMESTAMP_HEADER = 'x-gatehouse-timestamp';
@@ -110,13 +110,8 @@ export class WebhookApprover {
   readonly #host: string;
 
   constructor(readonly opts: WebhookApproverOptions) {
-    let host = '';
-    try {
-      host = new URL(opts.url).host;
-    } catch {
-      // An invalid URL fails at the request, as unreachable.
-    }
-    this.#host = host;
+    // An invalid URL fails at the request, as unreachable.
+    this.#host = urlHost(opts.url) ?? '';
   }
 
   /** Closes the connections of the dispatcher built for this webhook (an https url's TLS agent). */

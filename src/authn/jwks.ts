@@ -1,7 +1,7 @@
 import { importJWK, type JWK } from 'jose';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
-import { connectionErrorCode, isHttpsUrl, readBounded } from '../core/net.js';
+import { connectionErrorCode, isHttpsUrl, readBounded, urlHost } from '../core/net.js';
 import type { Logger } from '../core/types.js';
 import { createUpstreamTls, type UpstreamTlsConfig } from '../tls/index.js';
 import { credentialError } from './method.js';
@@ -78,14 +78,6 @@ export async function fetchJson(url: string, timeoutMs: number, dispatcher?: Dis
   return JSON.parse((await readBounded(body, MAX_JWKS_BYTES, () => new Error('document too large'))).toString('utf8'));
 }
 
-
-const hostOf = (url: string | undefined): string | undefined => {
-  try {
-    return url === undefined ? undefined : new URL(url).host;
-  } catch {
-    return undefined;
-  }
-};
 
 function usableJwk(k: unknown): k is JWK {
   if (k === null || typeof k !== 'object' || Array.isArray(k)) return false;
@@ -169,7 +161,7 @@ export class KeySource {
       this.#failedAt = this.#clock.now();
       // A refused TLS handshake (unknown CA, pin mismatch, client certificate refused) lands here: the code says which.
       this.#logger.warn(
-        { event: 'authn.jwks_fetch_failed', client: 'jwt jwks', issuer: this.#cfg.issuer, host: hostOf(this.#fetching), error: (e as Error).name, code: connectionErrorCode(e) },
+        { event: 'authn.jwks_fetch_failed', client: 'jwt jwks', issuer: this.#cfg.issuer, host: urlHost(this.#fetching), error: (e as Error).name, code: connectionErrorCode(e) },
         'jwt jwks: cannot fetch the issuer\'s keys (connection, TLS handshake or document refused); its tokens are refused until a fetch succeeds',
       );
     }

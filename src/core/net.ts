@@ -98,3 +98,13 @@ export async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unk
   }
   return Buffer.concat(chunks);
 }
+
+/** host[:port] of a URL, for a log line or a message (its path or query may carry a credential); undefined when it does not parse. */
+export function urlHost(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    return new URL(url).host;
+  } catch {
+    return undefined;
+  }
+}

@@ -21,7 +21,7 @@ import type { Logger } from '../../core/types.js';
 import type { UpstreamTlsOptions } from '../../tls/index.js';
 import { readTrailerOf } from '../chain.js';
 import type { AuditSink } from './types.js';
-import { connectionErrorCode } from '../../core/net.js';
+import { connectionErrorCode, urlHost } from '../../core/net.js';
 
 export interface HttpSinkOptions {
   url: string;
@@ -86,13 +86,8 @@ export class HttpSink implements AuditSink {
   constructor(o: HttpSinkOptions) {
     this.#o = o;
     this.#agent = new Agent(o.connect ? { connect: o.connect } : {});
-    let host = '';
-    try {
-      host = new URL(o.url).host;
-    } catch {
-      // The schema checked the URL; a library caller's bad one fails each POST as unreachable.
-    }
-    this.#host = host;
+    // The schema checked the URL; a library caller's bad one fails each POST as unreachable.
+    this.#host = urlHost(o.url) ?? '';
     this.#client = o.index !== undefined ? `audit sink ${o.index}` : 'audit sink';
     mkdirSync(o.spoolDir, { recursive: true, mode: 0o700 });
     for (const f of this.#spooled()) this.#spoolBytes += statSync(join(o.spoolDir, f)).size;

@@ -2,15 +2,7 @@
 import { isPlainHttpOffLoopback } from '../../config/index.js';
 import type { CheckDefinition } from '../types.js';
 import { judged, skipped, warn } from '../outcome.js';
-
-/** The host of the collector URL only: the URL itself may carry a query credential. */
-const hostOf = (url: string): string => {
-  try {
-    return new URL(url).host;
-  } catch {
-    return '(invalid URL)';
-  }
-};
+import { urlHost } from '../../core/net.js';
 
 export const tracingChecks: CheckDefinition[] = [
   {
@@ -23,7 +15,8 @@ export const tracingChecks: CheckDefinition[] = [
       const t = cfg.tracing;
       if (!t.enabled) return skipped('tracing.enabled is false: no spans leave the gateway');
       const url = t.endpoint ?? '';
-      const host = hostOf(url);
+      // The host of the collector URL only: the URL itself may carry a query credential.
+      const host = urlHost(url) ?? '(invalid URL)';
       return judged(
         [
           // With headers this is a production refusal (reported through `refusals`); without, spans still name routes and statuses.
