@@ -10,3 +10,4 @@ export type * from './store.js';
 export * from './net.js';
 export * from './gc.js';
 export * from './files.js';
+export * from './budget.js';

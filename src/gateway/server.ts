@@ -3,6 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
+import { Budget } from '../core/budget.js';
 import { GatehouseError, errorBody, toGatehouseError } from '../core/errors.js';
 import { requestId } from '../core/ids.js';
 import { ipMatcher, normalizeIp } from '../core/net.js';
@@ -20,29 +21,6 @@ import { GatewayMetrics } from './metrics.js';
 import type { Tracer } from './tracing.js';
 
 /** What the TLS capability hands the gateway. */
-/** Refusals audited before any stage: at most RATE a second on average, BURST at once; the rest are counted. */
-class RefusalBudget {
-  static readonly RATE = 100;
-  static readonly BURST = 200;
-  #tokens = RefusalBudget.BURST;
-  #at = 0;
-  #skipped = 0;
-
-  /** Undefined: over budget (counted). Otherwise the refusals skipped since the last one recorded. */
-  take(nowMs: number): number | undefined {
-    this.#tokens = Math.min(RefusalBudget.BURST, this.#tokens + ((nowMs - this.#at) * RefusalBudget.RATE) / 1000);
-    this.#at = nowMs;
-    if (this.#tokens < 1) {
-      this.#skipped++;
-      return undefined;
-    }
-    this.#tokens -= 1;
-    const skipped = this.#skipped;
-    this.#skipped = 0;
-    return skipped;
-  }
-}
-
 export interface ServerTlsProvider {
   options: Record<string, unknown>;
   attach(server: Server): void;
@@ -197,7 +175,8 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
    * are counted, and the next one recorded says how many were not. The path is kept only in origin form, up to its
    * query or fragment (either may carry a credential), truncated and redacted; no header is kept.
    */
-  const refusalBudget = new RefusalBudget();
+  // At most 100 a second on average, 200 at once.
+  const refusalBudget = new Budget(100, 200);
   const recordRefusal = (err: GatehouseError, source: string, fields: { id?: string; method?: string | undefined; path?: string | undefined }): void => {
     const skipped = refusalBudget.take(performance.now());
     if (skipped === undefined) return;

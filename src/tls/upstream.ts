@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { PeerCertificate, SecureVersion } from 'node:tls';
+import { Budget } from '../core/budget.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
@@ -62,9 +63,14 @@ export function createUpstreamTls(cfg: UpstreamTlsConfig, opts: { logger?: Logge
     const setting = `${path}.pin_sha256`;
     // The gateway passes routes.<name>.tls: the route goes on the line as on request lines, for filtering.
     const route = /^routes\.([^.]+)\.tls$/.exec(path)?.[1];
-    out.checkServerIdentity = pinnedServerIdentity(decodePins(cfg.pin_sha256, setting), ({ host, chain }) =>
-      opts.logger?.warn({ ...(route !== undefined ? { route } : {}), setting, host, chain_pins: chain }, 'upstream certificate pin mismatch: connection refused'),
-    );
+    // Every refused connection would log a line, and a pool under load opens many: at most 1 a second (10 at once)
+    // per setting; the next line counts those not logged.
+    const budget = new Budget(1, 10);
+    out.checkServerIdentity = pinnedServerIdentity(decodePins(cfg.pin_sha256, setting), ({ host, chain }) => {
+      const skipped = budget.take((opts.clock ?? systemClock).now());
+      if (skipped === undefined) return;
+      opts.logger?.warn({ ...(route !== undefined ? { route } : {}), setting, host, chain_pins: chain, ...(skipped > 0 ? { not_logged: skipped } : {}) }, 'upstream certificate pin mismatch: connection refused');
+    });
   }
   if (cfg.insecure_skip_verify) {
     opts.logger?.warn({ setting: `${path}.insecure_skip_verify` }, 'upstream certificates are not verified (insecure_skip_verify): refused in production');

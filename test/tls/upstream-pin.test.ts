@@ -17,6 +17,7 @@ import { upstreamTlsSection } from '../../src/config/schema/server.js';
 import { createRedactor, createLogger } from '../../src/redact/index.js';
 import { validateConfig } from '../../src/config/index.js';
 import type { Logger } from '../../src/core/types.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { createDevCa, createUpstreamTls, issueCertificate, spkiPin, type DevCa, type IssuedCertificate, type UpstreamTlsConfig } from '../../src/tls/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { rejectionCode } from '../helpers/error-code.js';
@@ -125,6 +126,21 @@ describe('pin_sha256 against real HTTPS upstreams', () => {
     const warned = logger.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['level'] === 'warn');
     assert.equal(warned.length, 2, 'one warn line per refused handshake');
     assert.deepEqual(warned[0], { level: 'warn', route: 'api', setting: 'routes.api.tls.pin_sha256', host: '127.0.0.1', chain_pins: [leafPin, caPin], msg: 'upstream certificate pin mismatch: connection refused' });
+  });
+
+  test('a flood of refused handshakes logs at most 10 lines at once and 1 a second, and the next line counts the rest', async () => {
+    const logger = memoryLogger();
+    const clock = new ManualClock();
+    const agent = new Agent({ connect: createUpstreamTls(upstreamCfg({ ca_file: caFile, pin_sha256: [unrelatedPin] }), { logger, clock, path: 'routes.api.tls' }) });
+    agents.push(agent);
+    const warns = (): Record<string, unknown>[] => logger.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['level'] === 'warn');
+    for (let i = 0; i < 25; i++) assert.equal(await rejectionCode(get(upstream.url, agent)), 'ERR_TLS_CERT_PIN_MISMATCH', 'every handshake is still refused');
+    assert.equal(warns().length, 10);
+    assert.ok(warns().every((w) => w['not_logged'] === undefined));
+    clock.advance(1000);
+    assert.equal(await rejectionCode(get(upstream.url, agent)), 'ERR_TLS_CERT_PIN_MISMATCH');
+    assert.equal(warns().length, 11);
+    assert.equal(warns()[10]?.['not_logged'], 15);
   });
 
   test('sessions resume after a pinned handshake (the case node skips checkServerIdentity for)', async () => {
