@@ -15,6 +15,7 @@ export * as backup from './backup/index.js';
 export * as redact from './redact/index.js';
 export * as limits from './limits/index.js';
 export * as doctor from './doctor/index.js';
+export * as compliance from './compliance/index.js';
 export * as client from './client/index.js';
 export * as store from './store/index.js';
 export * as gateway from './gateway/index.js';

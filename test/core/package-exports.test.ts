@@ -23,7 +23,7 @@ test('every package export loads by name and exports something', async () => {
 
 test('the root export names each capability and the starting points', async () => {
   const root = (await import(pkg.name)) as Record<string, unknown>;
-  for (const name of ['authn', 'authz', 'secrets', 'client', 'doctor', 'gateway', 'startGateway', 'loadConfig', 'GatehouseError']) assert.ok(name in root, name);
+  for (const name of ['authn', 'authz', 'secrets', 'client', 'doctor', 'compliance', 'gateway', 'startGateway', 'loadConfig', 'GatehouseError']) assert.ok(name in root, name);
   const gateway = (await import(`${pkg.name}/gateway`)) as Record<string, unknown>;
   assert.equal(typeof gateway['startGateway'], 'function');
 });
