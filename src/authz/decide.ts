@@ -190,6 +190,16 @@ export class Authorizer {
   #decideHttp(principal: Principal, op: Operation, draft: Draft, given?: CompiledRoute): DecisionOutcome {
     const route = given ?? this.parts.routes.match(op.method, op.path)?.route;
     if (!route) {
+      const covering = this.parts.httpDefault === 'authenticated' ? this.parts.routes.covering(op.path) : undefined;
+      if (covering) {
+        draft.rule = covering.rule;
+        return draft.deny(
+          'rule_not_matched',
+          new GatehouseError('GH_FORBIDDEN', `Forbidden: ${clip(op.method, 16)} ${clip(op.path)} has the shape of rule ${covering.rule} but does not match it (method or parameter value)`, {
+            data: { reason: 'rule_not_matched' },
+          }),
+        );
+      }
       if (this.parts.httpDefault === 'authenticated') return draft.allow('http_default');
       return draft.deny(
         'route_unmatched',

@@ -117,8 +117,11 @@ export function compileRoute(cfg: RouteRuleConfig, index: number, scopes: ScopeR
   });
 }
 
-/** The bound parameter values in path order, or undefined when the path does not match. */
-function matchPath(route: CompiledRoute, parts: readonly string[]): string[] | undefined {
+/**
+ * The bound parameter values in path order, or undefined when the path does not match. With `shape`, any non-empty
+ * segment fills a parameter (values are not collected): whether the path is one the rule is about at all.
+ */
+function matchPath(route: CompiledRoute, parts: readonly string[], shape = false): string[] | undefined {
   if (route.rest ? parts.length < route.segments.length : parts.length !== route.segments.length) return undefined;
   const values: string[] = [];
   for (let i = 0; i < route.segments.length; i++) {
@@ -126,12 +129,29 @@ function matchPath(route: CompiledRoute, parts: readonly string[]): string[] | u
     const part = parts[i] as string;
     if (seg.param === undefined) {
       if (seg.literal !== part) return undefined;
+    } else if (shape) {
+      if (part === '') return undefined;
     } else {
       if (!PARAM_VALUE.test(part)) return undefined;
       values.push(part);
     }
   }
   return values;
+}
+
+/** The path's segments, a trailing slash dropped: `/x/` is `/x` to most upstreams (Express's default non-strict routing). */
+function segmentsOf(path: string): string[] {
+  const parts = path.split('/').slice(1);
+  if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+/**
+ * The method a rule judges: HEAD as GET when the rule lists GET and not HEAD (servers answer HEAD with their GET
+ * handler, side effects included), so a HEAD cannot pass where its GET is refused.
+ */
+function judgedMethod(route: CompiledRoute, method: string): string {
+  return method === 'HEAD' && route.methods !== undefined && !route.methods.has('HEAD') && route.methods.has('GET') ? 'GET' : method;
 }
 
 export class RouteTable {
@@ -150,15 +170,14 @@ export class RouteTable {
 
   /** The first rule matching method and path, with the Operation it classifies to. */
   match(method: string, path: string): RouteMatch | undefined {
-    const parts = path.split('/').slice(1);
-    // `/x/` is `/x` to most upstreams (Express's default non-strict routing): classify it by the same rule, or a
-    // trailing slash would slip a tenant route into http_default.
-    if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+    // A trailing slash is classified by the same rule, or it would slip a tenant route into http_default.
+    const parts = segmentsOf(path);
     for (const route of this.#routes) {
-      if (route.methods && !route.methods.has(method)) continue;
+      const judged = judgedMethod(route, method);
+      if (route.methods && !route.methods.has(judged)) continue;
       const values = matchPath(route, parts);
       if (!values) continue;
-      const action = route.actions?.[method] ?? route.action ?? method.toLowerCase();
+      const action = route.actions?.[judged] ?? route.action ?? judged.toLowerCase();
       const operation: Operation = { kind: 'http', method, path, action, risk_level: route.risk_level };
       if (route.tenantAt >= 0) operation.tenant = values[route.tenantAt] as string;
       if (route.namespaceAt >= 0) operation.namespace = values[route.namespaceAt] as string;
@@ -169,6 +188,18 @@ export class RouteTable {
       }
       return { route, operation };
     }
+    return undefined;
+  }
+
+  /**
+   * For a request match() found no rule for: the first rule whose path has the same shape (its literal segments,
+   * any segment where it binds a parameter), whatever the method. Such a request is one the rules are about — another
+   * method, or a parameter value no rule binds (`orders@x`, `.orders`, 129 characters) — and must not fall to
+   * http_default, where it would skip the rule's tenancy, ACL and scopes.
+   */
+  covering(path: string): CompiledRoute | undefined {
+    const parts = segmentsOf(path);
+    for (const route of this.#routes) if (matchPath(route, parts, true)) return route;
     return undefined;
   }
 }

@@ -88,6 +88,48 @@ describe('tenant escape attempts', () => {
     assert.equal(ex.decision?.rule, 'route:status');
   });
 
+  test('HEAD is judged as GET by a rule listing GET: it cannot cross tenants or skip scopes under http_default: authenticated', async () => {
+    // Node and Express answer HEAD with the GET handler, side effects included.
+    const e = await httpEngine({ http_default: 'authenticated' });
+    const globex = principal('service-account-publisher', ['admin'], { tenant: 'globex' });
+    for (const m of ['GET', 'HEAD']) {
+      const { err, ex } = await call(e, m, '/t/acme-corp/ns/production/streams/orders', globex);
+      assert.equal(err?.code, 'GH_TENANT_MISMATCH', m);
+      assert.equal(ex.decision?.rule, 'route:streams', m);
+    }
+    const head = await call(e, 'HEAD', '/status', principal('x', []));
+    assert.equal(head.err?.code, 'GH_SCOPE_MISSING', 'HEAD /status needs what GET /status needs');
+    const allowed = await call(e, 'HEAD', '/status', principal('x', ['readonly']));
+    assert.equal(allowed.err, undefined);
+    assert.equal(allowed.ex.operation?.action, 'get', 'classified with the GET action');
+    assert.equal((await call(e, 'HEAD', '/t/acme-corp/ns/production/streams/orders', principal('service-account-subscriber', [], { tenant: 'acme-corp' }))).ex.operation?.action, 'subscribe');
+  });
+
+  test('a method no rule lists, or a parameter value no rule binds, on a path a rule covers is refused, not left to http_default', async () => {
+    const e = await httpEngine({ http_default: 'authenticated' });
+    const globex = principal('service-account-publisher', ['admin'], { tenant: 'globex' });
+    const cases: [string, string][] = [
+      ['OPTIONS', '/t/acme-corp/ns/production/streams/orders'],
+      ['DELETE', '/t/acme-corp/ns/production/caches/c'],
+      ['POST', '/status'],
+      ['POST', '/t/acme-corp/ns/production/streams/orders@x'],
+      ['POST', '/t/acme-corp/ns/production/streams/.orders'],
+      ['POST', '/t/acme-corp/ns/production/streams/orders%20'],
+      ['POST', '/t/acme-corp/ns/production/streams/orders%2B1'],
+      ['POST', `/t/acme-corp/ns/production/streams/${'o'.repeat(129)}`],
+      ['POST', '/t/acme-corp@x/ns/production/streams/orders'],
+    ];
+    for (const [m, path] of cases) {
+      const { err, ex } = await call(e, m, path, globex);
+      assert.equal(err?.code, 'GH_FORBIDDEN', `${m} ${path}`);
+      assert.equal(ex.decision?.reason, 'rule_not_matched', `${m} ${path}`);
+    }
+    // A path no rule is about still falls to http_default.
+    const other = await call(e, 'POST', '/t/acme-corp/other', globex);
+    assert.equal(other.err, undefined);
+    assert.equal(other.ex.decision?.reason, 'http_default');
+  });
+
   test('path tricks do not switch tenants: encoded separators never bind a parameter', async () => {
     const e = await httpEngine();
     const p = principal('service-account-publisher', [], { tenant: 'acme-corp' });
