@@ -175,6 +175,19 @@ function approvalOf(a: AuditEvent['approval']): Record<string, unknown> | undefi
   return { approver: str(a.approver, 256), break_glass: bool(a.break_glass), id: str(a.id, 256), required: bool(a.required) };
 }
 
+/** Free text is redacted whole up to this length, and cut to it first beyond. */
+const REDACT_SPAN = 8192;
+
+/**
+ * A free-text member (path with its query, resource URI, error message, user agent) through the redactor, then cut
+ * to `max`: any of them may carry a credential (a token in a path or query, an API key in a User-Agent).
+ */
+function freeText(v: unknown, max: number, opts: PayloadOptions): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  if (opts.redact === IDENTITY) return str(v, max);
+  return str(opts.redact(v.length > REDACT_SPAN ? v.slice(0, REDACT_SPAN) : v), max);
+}
+
 /** The record payload for an event: every field of docs/audit.md § Record except the chain fields. */
 export function buildPayload(event: AuditEvent, timestamp: string, opts: PayloadOptions): Record<string, unknown> {
   const subject = str(event.subject, 256);
@@ -190,18 +203,18 @@ export function buildPayload(event: AuditEvent, timestamp: string, opts: Payload
     args,
     auth_method: str(event.auth_method, 32),
     // Every failed record carries an error string: seed 001's `.error | contains(...)` errors on null in jq.
-    error: str(event.error) ?? (event.result_status === 'success' ? undefined : (str(event.error_code, 64) ?? event.result_status)),
+    error: freeText(event.error, LONG_STRING, opts) ?? (event.result_status === 'success' ? undefined : (str(event.error_code, 64) ?? event.result_status)),
     error_code: str(event.error_code, 64),
     event_type: event.event_type,
     latency_ms: num(event.latency_ms),
     metadata,
     method: str(event.method, 32),
     namespace: str(event.namespace, 256),
-    path: str(event.path),
+    path: freeText(event.path, LONG_STRING, opts),
     principal: subject,
     principal_type: str(event.principal_type, 32),
     request_id: str(event.request_id, 128),
-    resource: str(event.resource, 512),
+    resource: freeText(event.resource, 512, opts),
     result: resultOf(event),
     result_status: event.result_status,
     risk_level: str(event.risk_level, 16),
@@ -214,7 +227,7 @@ export function buildPayload(event: AuditEvent, timestamp: string, opts: Payload
     tenant_id: tenant,
     timestamp,
     tool: str(event.tool, 256),
-    user_agent: str(event.user_agent, 512),
+    user_agent: freeText(event.user_agent, 512, opts),
   };
   if (state.digitKeys) DIGIT_KEYS.add(payload);
   return payload;

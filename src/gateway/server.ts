@@ -173,7 +173,8 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
    * route, so probes leave a record and the alert engine's malformed_requests sees them. These come before any
    * throttle and are answered at once (a client can pipeline them), so they draw on a budget of their own: past it they
    * are counted, and the next one recorded says how many were not. The path is kept only in origin form, up to its
-   * query or fragment (either may carry a credential), truncated and redacted; no header is kept.
+   * query or fragment (either may carry a credential), truncated (the record redacts it, as every record's path); no
+   * header is kept.
    */
   // At most 100 a second on average, 200 at once.
   const refusalBudget = new Budget(100, 200);
@@ -190,7 +191,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
         const i = raw.indexOf(c);
         if (i >= 0 && i < end) end = i;
       }
-      event.path = caps.redactText(raw.slice(0, end));
+      event.path = raw.slice(0, end);
     }
     if (skipped > 0) event.metadata = { refusals_not_recorded: skipped };
     caps.audit.record(event, (e) => logger.error({ ...(fields.id ? { req_id: fields.id } : {}), code: toGatehouseError(e).code }, 'audit record could not be written'));

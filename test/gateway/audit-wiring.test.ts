@@ -57,3 +57,45 @@ test('admin API calls are audited, refusals included', async () => {
     await gw.stop();
   }
 });
+
+test('a credential in the path, the User-Agent or an MCP resource URI is redacted in the audit record (resource and error included)', async () => {
+  const SECRET = 'ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789';
+  const token = 'audit-redaction-static-token-0123456789';
+  const upstream = await startRecordingUpstream();
+  const gw = await startTestGateway({
+    auth: { methods: ['static'], static: { tokens: [{ token, principal: 'alice', scopes: ['system:read'] }] } },
+    authz: { routes: [{ name: 'all', path: '/api/*', scopes: ['system:read'] }], mcp: { resources: [{ uri_prefix: 'https://docs.example.com/', scopes: ['system:read'] }] } },
+    routes: [
+      { name: 'api', prefix: '/api', upstream: upstream.url, auth_required: true },
+      { name: 'mcp', prefix: '/mcp', upstream: upstream.url, kind: 'mcp', auth_required: true },
+    ],
+  });
+  try {
+    const auth = { authorization: `Bearer ${token}` };
+    const http = await request(`${gw.url}/api/reset/${SECRET}`, { headers: { ...auth, 'user-agent': `curl ${SECRET}` } });
+    await http.body.dump();
+    assert.equal(http.statusCode, 200);
+    const read = (uri: string) =>
+      request(`${gw.url}/mcp`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'resources/read', params: { uri } }) });
+    const refused = await read(`https://internal.example/x?access_token=${SECRET}`);
+    await refused.body.dump();
+    const allowed = await read(`https://docs.example.com/x?access_token=${SECRET}`);
+    await allowed.body.dump();
+    await gw.close(2000);
+    const records = auditLines(gw.stateDir);
+    const byId = (id: unknown) => records.find((r) => r['request_id'] === id) as Record<string, unknown>;
+    const h = byId(http.headers['x-request-id']);
+    assert.match(String(h['path']), /^\/api\/reset\/\[REDACTED\]$/);
+    assert.match(String(h['user_agent']), /^curl \[REDACTED\]$/);
+    const r = byId(refused.headers['x-request-id']);
+    assert.equal(r['result_status'], 'error');
+    assert.match(String(r['resource']), /^https:\/\/internal\.example\/x\?access_token=\[REDACTED\]/);
+    assert.match(String(r['error']), /\[REDACTED\]/);
+    assert.match(String(byId(allowed.headers['x-request-id'])['resource']), /access_token=\[REDACTED\]/);
+    for (const rec of records) assert.ok(!JSON.stringify(rec).includes(SECRET), JSON.stringify(rec).slice(0, 300));
+    assert.equal((await verifyAuditLog(join(gw.stateDir, 'audit'))).ok, true);
+  } finally {
+    await gw.stop();
+    await upstream.close();
+  }
+});
