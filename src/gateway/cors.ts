@@ -10,8 +10,8 @@ import { parseOriginPattern, type OriginPattern, type RouteCorsConfig } from '..
 import { errorBody, GatehouseError } from '../core/errors.js';
 import { sendJson } from './respond.js';
 
-/** What a browser MCP client (streamable HTTP) sends and must read, besides the defaults. */
-const MCP_REQUEST_HEADERS = ['mcp-session-id', 'mcp-protocol-version', 'last-event-id'];
+/** What a browser MCP client (streamable HTTP) sends and must read, besides the defaults (not Last-Event-ID: MCP routes drop it). */
+const MCP_REQUEST_HEADERS = ['mcp-session-id', 'mcp-protocol-version'];
 const MCP_EXPOSED_HEADERS = ['mcp-session-id'];
 /** Browsers serialise an origin far shorter; anything longer is not one we listed. */
 const MAX_ORIGIN = 512;

@@ -226,6 +226,8 @@ export class Upstream {
       if (name === 'x-request-id') continue;
       // MCP responses may be rewritten (tools/list filtering): ask the upstream for an uncompressed body.
       if (name === 'accept-encoding' && this.#route.kind === 'mcp') continue;
+      // Resuming a stream would replay list answers the response filter never saw (docs/authorization.md).
+      if (name === 'last-event-id' && this.#route.kind === 'mcp') continue;
       out.push(name, value);
     }
     out.push('x-forwarded-for', priorXff ? `${priorXff}, ${ex.network.peer_ip}` : ex.network.peer_ip);
@@ -241,7 +243,8 @@ export class Upstream {
   #guardedName(name: string): boolean {
     return (
       HOP_BY_HOP.has(name) || OVERRIDES.has(name) || isClientControlled(name) || name === 'authorization' || name === 'host' ||
-      name === 'content-length' || name === 'x-request-id' || this.#opts.credentialHeaders?.has(name) === true || this.#opts.identityHeaders?.has(name) === true
+      name === 'content-length' || name === 'x-request-id' || this.#opts.credentialHeaders?.has(name) === true || this.#opts.identityHeaders?.has(name) === true ||
+      (name === 'last-event-id' && this.#route.kind === 'mcp')
     );
   }
 
