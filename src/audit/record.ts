@@ -188,6 +188,13 @@ function freeText(v: unknown, max: number, opts: PayloadOptions): string | undef
   return str(opts.redact(v.length > REDACT_SPAN ? v.slice(0, REDACT_SPAN) : v), max);
 }
 
+/**
+ * A resource id from policy (`stream:orders`, `secret:global/x`) names, never carries, a secret — and the redactor
+ * would read `secret:…` as a key and its value. A URI with an authority, query or fragment (an MCP resource a client
+ * asked for) may carry one in its userinfo or query: only those are redacted.
+ */
+const URI_PARTS = /:\/\/|[?#@\s]/;
+
 /** The record payload for an event: every field of docs/audit.md § Record except the chain fields. */
 export function buildPayload(event: AuditEvent, timestamp: string, opts: PayloadOptions): Record<string, unknown> {
   const subject = str(event.subject, 256);
@@ -214,7 +221,7 @@ export function buildPayload(event: AuditEvent, timestamp: string, opts: Payload
     principal: subject,
     principal_type: str(event.principal_type, 32),
     request_id: str(event.request_id, 128),
-    resource: freeText(event.resource, 512, opts),
+    resource: typeof event.resource === 'string' && URI_PARTS.test(event.resource) ? freeText(event.resource, 512, opts) : str(event.resource, 512),
     result: resultOf(event),
     result_status: event.result_status,
     risk_level: str(event.risk_level, 16),
