@@ -25,7 +25,7 @@ import type { CollectedSnapshot } from '../gateway/metrics.js';
 /** The metrics address as configured (a supervisor's listener is not known to the worker that prints the banner). */
 function metricsUrlOf(cfg: GatehouseConfig): string {
   const listen = cfg.metrics.listen;
-  return `http://${listen}${cfg.metrics.path}`;
+  return `${cfg.metrics.tls.enabled ? 'https' : 'http'}://${listen}${cfg.metrics.path}`;
 }
 
 function banner(gw: Gateway, cfg: GatehouseConfig, workers = 1): string {
@@ -222,7 +222,7 @@ async function superviseWorkers(args: ParsedArgs, cfg: GatehouseConfig, ctx: Cli
   const metrics = cfg.metrics.enabled
     ? {
       metrics: (collect: () => Promise<CollectedSnapshot[]>) =>
-        startMetricsServer(cfg.metrics, async () => renderMetrics(await collect(), { version: gatehouseVersion(), approvalsPending: await approvalsPending() }), logger),
+        startMetricsServer(cfg, async () => renderMetrics(await collect(), { version: gatehouseVersion(), approvalsPending: await approvalsPending() }), logger),
     }
     : {};
   try {

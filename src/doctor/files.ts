@@ -90,6 +90,9 @@ export function certificateFiles(cfg: GatehouseConfig): NamedFile[] {
   const tls = cfg.server.tls;
   if (tls.enabled && tls.cert_file) out.push({ path: 'server.tls.cert_file', file: tls.cert_file });
   if (tls.enabled && tls.client_auth !== 'none' && tls.ca_file) out.push({ path: 'server.tls.ca_file', file: tls.ca_file });
+  const mtls = cfg.metrics.tls;
+  if (cfg.metrics.enabled && mtls.enabled && mtls.cert_file) out.push({ path: 'metrics.tls.cert_file', file: mtls.cert_file });
+  if (cfg.metrics.enabled && mtls.enabled && mtls.client_auth !== 'none' && mtls.ca_file) out.push({ path: 'metrics.tls.ca_file', file: mtls.ca_file });
   cfg.routes.forEach((r, i) => {
     if (r.tls.cert_file) out.push({ path: `routes[${i}].tls.cert_file`, file: r.tls.cert_file });
     if (r.tls.ca_file) out.push({ path: `routes[${i}].tls.ca_file`, file: r.tls.ca_file });
@@ -107,6 +110,8 @@ export function keyPairs(cfg: GatehouseConfig): { base: string; cert: string; ke
   const out: { base: string; cert: string; key: string }[] = [];
   const tls = cfg.server.tls;
   if (tls.enabled && tls.cert_file && tls.key_file) out.push({ base: 'server.tls', cert: tls.cert_file, key: tls.key_file });
+  const mtls = cfg.metrics.tls;
+  if (cfg.metrics.enabled && mtls.enabled && mtls.cert_file && mtls.key_file) out.push({ base: 'metrics.tls', cert: mtls.cert_file, key: mtls.key_file });
   cfg.routes.forEach((r, i) => {
     if (r.tls.cert_file && r.tls.key_file) out.push({ base: `routes[${i}].tls`, cert: r.tls.cert_file, key: r.tls.key_file });
   });

@@ -40,12 +40,21 @@ export function outboundTlsProblems(cfg: GatehouseConfig): string[] {
     .flatMap((c) => upstreamTlsProductionProblems(c.tls, c.path));
 }
 
-/** Metrics on a port others can reach need the token: request counts per route and status map the traffic. */
+/**
+ * Metrics on a port others can reach need a guard: request counts per route and status map the traffic. The token
+ * is one; client certificates required at the handshake (metrics.tls.client_auth: require) are the other. With
+ * metrics.tls on, its block is judged as server.tls is (dev CA, TLS below 1.2, a client CA that is the dev CA).
+ */
 export function metricsProblems(cfg: GatehouseConfig): string[] {
   const m = cfg.metrics;
+  if (!m.enabled) return [];
+  const problems = m.tls.enabled ? tlsProductionProblems(m.tls, 'metrics.tls') : [];
   const host = listenHost(m.listen);
-  if (!m.enabled || m.token !== undefined || (host !== undefined && isLoopbackHost(host))) return [];
-  return [`metrics.listen is ${m.listen.slice(0, 64)}, not loopback, and metrics.token is not set: anyone who reaches the port reads the gateway's traffic figures`];
+  const mtls = m.tls.enabled && m.tls.client_auth === 'require';
+  if (m.token === undefined && !mtls && !(host !== undefined && isLoopbackHost(host))) {
+    problems.unshift(`metrics.listen is ${m.listen.slice(0, 64)}, not loopback, and neither metrics.token nor metrics.tls.client_auth: require is set: anyone who reaches the port reads the gateway's traffic figures`);
+  }
+  return problems;
 }
 
 const LOOPBACK_HTTP = /^http:\/\/(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d+)?(\/|$)/i;

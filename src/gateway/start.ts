@@ -129,7 +129,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
     if (metrics && !opts.worker) {
       try {
         metricsServer = await startMetricsServer(
-          cfg.metrics,
+          cfg,
           async () => renderMetrics([{ snapshot: metrics.snapshot() }], { version: gatehouseVersion(), approvalsPending: await approvalsPendingGauge(store, clock) }),
           logger,
         );

@@ -36,9 +36,13 @@ interface Paths {
   hosts: string;
 }
 
-function paths(stateDir: string): Paths {
+/** The stem of a listener's certificate files: `server` (server.tls) or another listener's own (metrics); never the CA's. */
+const CERT_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+
+function paths(stateDir: string, name: string): Paths {
+  if (!CERT_NAME.test(name) || name === 'ca') throw new TypeError('ensureDevServerCertificate: name must match [a-z][a-z0-9-]{0,31} and not be ca');
   const dir = join(stateDir, 'tls');
-  return { dir, caCert: join(dir, 'ca.crt'), caKey: join(dir, 'ca.key'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), hosts: join(dir, 'server.hosts.json') };
+  return { dir, caCert: join(dir, 'ca.crt'), caKey: join(dir, 'ca.key'), cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`), hosts: join(dir, `${name}.hosts.json`) };
 }
 
 function read(path: string): string | undefined {
@@ -82,11 +86,15 @@ function reusableServer(p: Paths, ca: DevCa, hosts: string[], now: number): { ce
   }
 }
 
-/** Returns the dev server certificate, generating the CA and/or the certificate when missing or stale. */
-export async function ensureDevServerCertificate(opts: { stateDir: string; hosts?: readonly string[]; logger: Logger; clock?: Clock }): Promise<DevServerMaterial> {
+/**
+ * Returns the dev server certificate, generating the CA and/or the certificate when missing or stale. `name` (default
+ * `server`) names the certificate's files: a listener whose hosts differ from the main listener's (metrics.listen on
+ * another address) keeps its own, so the two never re-issue each other's certificate. The CA is shared.
+ */
+export async function ensureDevServerCertificate(opts: { stateDir: string; hosts?: readonly string[]; logger: Logger; clock?: Clock; name?: string }): Promise<DevServerMaterial> {
   const clock = opts.clock ?? systemClock;
   const now = clock.now();
-  const p = paths(opts.stateDir);
+  const p = paths(opts.stateDir, opts.name ?? 'server');
   mkdirSync(p.dir, { recursive: true, mode: 0o700 });
   chmodSync(p.dir, 0o700);
   const hosts = devServerHosts(opts.hosts);
@@ -108,7 +116,7 @@ export async function ensureDevServerCertificate(opts: { stateDir: string; hosts
     writeFileAtomic(p.cert, issued.certPem, 0o644);
     writeFileAtomic(p.hosts, JSON.stringify(hosts), 0o644);
     server = issued;
-    opts.logger.info({ hosts, not_after: issued.notAfter.toISOString(), fingerprint256: issued.fingerprint256 }, 'generated a development server certificate');
+    opts.logger.info({ hosts, cert: p.cert, not_after: issued.notAfter.toISOString(), fingerprint256: issued.fingerprint256 }, 'generated a development server certificate');
   }
   return {
     certPem: server.certPem,

@@ -14,6 +14,7 @@ export {
   issueCertificate,
   loadDevCa,
   DEFAULT_DEV_HOSTS,
+  devServerHosts,
   type DevCa,
   type IssuedCertificate,
   type IssueOptions,

@@ -22,6 +22,10 @@ export interface ServerTlsOptions {
   logger: Logger;
   /** Extra names and addresses for the generated dev certificate (the listen host). */
   hosts?: string[];
+  /** The setting the block is read from, as every message names it: `server.tls` (default), `metrics.tls`. */
+  path?: string;
+  /** The generated dev certificate's file stem under <state_dir>/tls (default `server`; see ensureDevServerCertificate). */
+  devCertName?: string;
   profile: 'development' | 'production';
   clock?: Clock;
   watch?: FileWatchOptions;
@@ -54,7 +58,7 @@ export interface TlsDescription {
   min_version: string;
   max_version: string;
   client_auth: TlsConfig['client_auth'];
-  /** The client CRLs in force (server.tls.crl_file). */
+  /** The client CRLs in force (<path>.crl_file). */
   crl?: { file: string; crls: number; revoked: number; next_update?: string };
   legacy_tls: boolean;
   watching: boolean;
@@ -92,11 +96,11 @@ interface Material extends ClientTrust {
   info: CertificateInfo;
 }
 
-function readConfigured(path: string, field: string): string {
+function readConfigured(file: string, setting: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new GatehouseError('GH_CONFIG_FILE_UNREADABLE', `server.tls.${field}: the file cannot be read`, { cause: e });
+    throw new GatehouseError('GH_CONFIG_FILE_UNREADABLE', `${setting}: the file cannot be read`, { cause: e });
   }
 }
 
@@ -127,12 +131,12 @@ function contextOptions(m: Material, policy: ProtocolPolicy): SecureContextOptio
 }
 
 /** Lets OpenSSL judge the whole set (cipher string, key strength at the security level) before anything serves it. */
-function validateContext(opts: SecureContextOptions): void {
+function validateContext(opts: SecureContextOptions, path: string): void {
   try {
     createSecureContext(opts);
   } catch (e) {
     const cipher = /cipher/i.test((e as Error).message ?? '');
-    throw new GatehouseError(cipher ? 'GH_CONFIG_INVALID' : 'GH_TLS_CERT_INVALID', cipher ? 'server.tls.ciphers: OpenSSL accepts none of the listed ciphers' : 'OpenSSL refuses the certificate or key', { cause: e });
+    throw new GatehouseError(cipher ? 'GH_CONFIG_INVALID' : 'GH_TLS_CERT_INVALID', cipher ? `${path}.ciphers: OpenSSL accepts none of the listed ciphers` : `${path}: OpenSSL refuses the certificate or key`, { cause: e });
   }
 }
 
@@ -140,30 +144,30 @@ function validateContext(opts: SecureContextOptions): void {
  * The client CA and CRLs as configured. `devCaPem` stands in for ca_file in development (the generated CA signs the
  * client certificates of `gatehouse certs dev --ca`). Production refuses a dev CA here too: a rotation must not let one in.
  */
-function loadClientTrust(cfg: TlsConfig, devCaPem: string | undefined, now: number, profile: ServerTlsOptions['profile']): ClientTrust {
+function loadClientTrust(cfg: TlsConfig, devCaPem: string | undefined, now: number, profile: ServerTlsOptions['profile'], path: string): ClientTrust {
   if (cfg.client_auth === 'none') {
-    if (cfg.crl_file) throw new GatehouseError('GH_CONFIG_INVALID', 'server.tls.crl_file is set but client_auth is none: there is no client certificate to check');
+    if (cfg.crl_file) throw new GatehouseError('GH_CONFIG_INVALID', `${path}.crl_file is set but client_auth is none: there is no client certificate to check`);
     return { caPem: undefined, crl: undefined };
   }
   let caPem: string | undefined;
-  if (cfg.ca_file) caPem = readConfigured(cfg.ca_file, 'ca_file');
+  if (cfg.ca_file) caPem = readConfigured(cfg.ca_file, `${path}.ca_file`);
   else if (devCaPem !== undefined) caPem = devCaPem;
-  else throw new GatehouseError('GH_CONFIG_INVALID', `server.tls.client_auth is ${cfg.client_auth}: ca_file (the client CA) is required`);
+  else throw new GatehouseError('GH_CONFIG_INVALID', `${path}.client_auth is ${cfg.client_auth}: ca_file (the client CA) is required`);
   checkCaBundle(caPem);
-  if (profile === 'production' && pemHasDevCaCertificate(caPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.ca_file holds a Gatehouse development CA');
+  if (profile === 'production' && pemHasDevCaCertificate(caPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', `${path}.ca_file holds a Gatehouse development CA`);
   if (!cfg.crl_file) return { caPem, crl: undefined };
-  const text = readConfigured(cfg.crl_file, 'crl_file');
+  const text = readConfigured(cfg.crl_file, `${path}.crl_file`);
   const { pems, crls } = checkCrlBundle(text, caPem, now);
   return { caPem, crl: { text, pems, crls } };
 }
 
-function loadFromFiles(cfg: TlsConfig, now: number, profile: ServerTlsOptions['profile']): Material {
-  const pair = checkCertificatePair(readConfigured(cfg.cert_file as string, 'cert_file'), readConfigured(cfg.key_file as string, 'key_file'), now);
-  checkKeyMode(cfg, profile, undefined);
-  const trust = loadClientTrust(cfg, undefined, now, profile);
+function loadFromFiles(cfg: TlsConfig, now: number, profile: ServerTlsOptions['profile'], path: string): Material {
+  const pair = checkCertificatePair(readConfigured(cfg.cert_file as string, `${path}.cert_file`), readConfigured(cfg.key_file as string, `${path}.key_file`), now);
+  checkKeyMode(cfg, profile, undefined, path);
+  const trust = loadClientTrust(cfg, undefined, now, profile, path);
   // Production refuses dev CA certificates at start (tlsProductionProblems); a rotation must not let them in later.
   // Judged on the text just read, which is what would serve.
-  if (profile === 'production' && pemHasDevCaCertificate(pair.certPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.cert_file is issued by a Gatehouse development CA');
+  if (profile === 'production' && pemHasDevCaCertificate(pair.certPem)) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', `${path}.cert_file is issued by a Gatehouse development CA`);
   return { certPem: pair.certPem, keyPem: pair.keyPem, info: pair.info, ...trust };
 }
 
@@ -205,7 +209,7 @@ function warnAboutCrl(m: Material, now: number, logger: Logger): void {
  * The key file's mode. Production refuses a key others can read or group/others can write (seed 004: "600 or 400"),
  * at start and on every reload; group-readable (640 with a dedicated group) only warns, as everywhere in development.
  */
-function checkKeyMode(cfg: TlsConfig, profile: ServerTlsOptions['profile'], logger: Logger | undefined): void {
+function checkKeyMode(cfg: TlsConfig, profile: ServerTlsOptions['profile'], logger: Logger | undefined, path: string): void {
   let mode: number;
   try {
     mode = statSync(cfg.key_file as string).mode;
@@ -213,16 +217,16 @@ function checkKeyMode(cfg: TlsConfig, profile: ServerTlsOptions['profile'], logg
     return; // already read successfully; a stat failure here changes nothing
   }
   if (profile === 'production' && (mode & 0o026) !== 0) {
-    throw new GatehouseError('GH_KEY_FILE_PERMISSIONS', `server.tls.key_file is ${(mode & 0o004) !== 0 ? 'readable by others' : 'writable by group or others'} (mode ${(mode & 0o777).toString(8)}): chmod 600 it`);
+    throw new GatehouseError('GH_KEY_FILE_PERMISSIONS', `${path}.key_file is ${(mode & 0o004) !== 0 ? 'readable by others' : 'writable by group or others'} (mode ${(mode & 0o777).toString(8)}): chmod 600 it`);
   }
-  if ((mode & 0o077) !== 0) logger?.warn({ key_file: cfg.key_file }, 'the TLS key file is readable by group or others: chmod 600 it');
+  if ((mode & 0o077) !== 0) logger?.warn({ key_file: cfg.key_file, setting: `${path}.key_file` }, 'the TLS key file is readable by group or others: chmod 600 it');
 }
 
 /** Start-time advice, not refusals: a certificate about to expire. */
-function warnAboutFiles(cfg: TlsConfig, info: CertificateInfo, now: number, logger: Logger): void {
-  checkKeyMode(cfg, 'development', logger);
+function warnAboutFiles(cfg: TlsConfig, info: CertificateInfo, now: number, logger: Logger, path: string): void {
+  checkKeyMode(cfg, 'development', logger, path);
   const daysLeft = Math.floor((info.validTo.getTime() - now) / 86_400_000);
-  if (daysLeft < 14) logger.warn({ not_after: info.validTo.toISOString(), days_left: daysLeft }, 'the TLS certificate expires soon');
+  if (daysLeft < 14) logger.warn({ not_after: info.validTo.toISOString(), days_left: daysLeft, setting: `${path}.cert_file` }, 'the TLS certificate expires soon');
 }
 
 /**
@@ -236,32 +240,33 @@ function refuseUnverifiedCertificates(socket: TLSSocket, logger: Logger): void {
 }
 
 export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): Promise<ServerTls> {
-  if (!cfg.enabled) throw new TypeError('createServerTls: server.tls.enabled is false');
-  const logger = opts.logger.child({ component: 'tls' });
+  const path = opts.path ?? 'server.tls';
+  if (!cfg.enabled) throw new TypeError(`createServerTls: ${path}.enabled is false`);
+  const logger = opts.logger.child({ component: 'tls', ...(path !== 'server.tls' ? { tls_setting: path } : {}) });
   const clock = opts.clock ?? systemClock;
-  const policy = resolveProtocolPolicy(cfg, logger);
-  if (Boolean(cfg.cert_file) !== Boolean(cfg.key_file)) throw new GatehouseError('GH_CONFIG_INVALID', 'server.tls: cert_file and key_file go together');
+  const policy = resolveProtocolPolicy(cfg, logger, path);
+  if (Boolean(cfg.cert_file) !== Boolean(cfg.key_file)) throw new GatehouseError('GH_CONFIG_INVALID', `${path}: cert_file and key_file go together`);
 
   let material: Material;
   let devCa: { caCertPath: string } | undefined;
   let devCaPem: string | undefined;
   if (cfg.cert_file) {
-    material = loadFromFiles(cfg, clock.now(), opts.profile);
-    warnAboutFiles(cfg, material.info, clock.now(), logger);
+    material = loadFromFiles(cfg, clock.now(), opts.profile, path);
+    warnAboutFiles(cfg, material.info, clock.now(), logger, path);
   } else {
     if (opts.profile === 'production') {
-      throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'server.tls.cert_file/key_file are not set: the generated dev CA is for development only');
+      throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', `${path}.cert_file/key_file are not set: the generated dev CA is for development only`);
     }
-    const dev = await ensureDevServerCertificate({ stateDir: opts.stateDir, hosts: opts.hosts ?? [], logger, clock });
+    const dev = await ensureDevServerCertificate({ stateDir: opts.stateDir, hosts: opts.hosts ?? [], logger, clock, ...(opts.devCertName !== undefined ? { name: opts.devCertName } : {}) });
     devCaPem = dev.caCertPem;
     // In development the dev CA also signs client certificates (`gatehouse certs dev`), unless ca_file says otherwise.
-    const trust = loadClientTrust(cfg, dev.caCertPem, clock.now(), opts.profile);
+    const trust = loadClientTrust(cfg, dev.caCertPem, clock.now(), opts.profile, path);
     material = { certPem: dev.certPem, keyPem: dev.keyPem, info: checkCertificatePair(dev.certPem, dev.keyPem, clock.now()).info, ...trust };
     devCa = { caCertPath: dev.caCertPath };
   }
   warnAboutCrl(material, clock.now(), logger);
   const initial = contextOptions(material, policy);
-  validateContext(initial);
+  validateContext(initial, path);
 
   const options: TlsOptions = {
     ...initial,
@@ -302,11 +307,11 @@ export async function createServerTls(cfg: TlsConfig, opts: ServerTlsOptions): P
     try {
       // The dev certificate is managed at start; its client CA and CRL files are re-read like configured ones.
       if (!cfg.cert_file && !cfg.ca_file && !cfg.crl_file) throw new TypeError('reload: no cert_file, ca_file or crl_file is configured');
-      const next: Material = cfg.cert_file ? loadFromFiles(cfg, clock.now(), opts.profile) : { ...material, ...loadClientTrust(cfg, devCaPem, clock.now(), opts.profile) };
+      const next: Material = cfg.cert_file ? loadFromFiles(cfg, clock.now(), opts.profile, path) : { ...material, ...loadClientTrust(cfg, devCaPem, clock.now(), opts.profile, path) };
       const changed = next.certPem !== material.certPem || next.keyPem !== material.keyPem || next.caPem !== material.caPem || next.crl?.text !== material.crl?.text;
       if (changed) {
         const ctx = contextOptions(next, policy);
-        validateContext(ctx);
+        validateContext(ctx, path);
         for (const s of servers) {
           s.setSecureContext(ctx);
           s.setTicketKeys(ticketKeys);

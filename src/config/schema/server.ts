@@ -23,9 +23,12 @@ export const MOZILLA_INTERMEDIATE_CIPHERS = [
   'DHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
-/** Server-side TLS (seeds 000 and 002). With no cert_file, a dev CA and certificate are generated (development only). */
-export const tlsSection = section({
-  enabled: z.boolean().default(true),
+/**
+ * Server-side TLS (seeds 000 and 002). With no cert_file, a dev CA and certificate are generated (development only).
+ * One shape for every listener that serves TLS: server.tls (on by default) and metrics.tls (off by default).
+ */
+const serverTlsShape = (enabledByDefault: boolean) => ({
+  enabled: z.boolean().default(enabledByDefault),
   cert_file: filePath().optional(),
   key_file: filePath().optional(),
   /** CA bundle that client certificates must chain to (mTLS). */
@@ -57,6 +60,8 @@ export const tlsSection = section({
     include_subdomains: z.boolean().default(true),
   }),
 });
+
+export const tlsSection = section(serverTlsShape(true));
 
 export const serverLimitsSection = section({
   max_header_size: bytes('16kb'),
@@ -202,8 +207,9 @@ export const routeSchema = z.strictObject({
 
 /**
  * Prometheus metrics on a listener of their own (seed 002: "allow TCP 8080 from monitoring"), so the scrape port can be
- * firewalled apart from the traffic port. Plain HTTP: keep it on loopback or a monitoring network, and set a token
- * when it is not loopback (production refuses it otherwise).
+ * firewalled apart from the traffic port. Plain HTTP unless metrics.tls.enabled (HTTPS, optionally client
+ * certificates: mTLS). Off loopback, production wants a token or client_auth: require; a token over plain HTTP
+ * travels in clear (doctor warns).
  */
 export const metricsSection = section({
   enabled: z.boolean().default(false),
@@ -214,6 +220,11 @@ export const metricsSection = section({
   token_file: filePath().optional(),
   /** Addresses or CIDRs allowed to scrape; empty = any client that reaches the listener. */
   allowed_ips: z.array(ipOrCidr()).default([]),
+  /**
+   * HTTPS for the scrape port: server.tls's fields, off by default. client_auth request/require with ca_file checks
+   * the scraper's certificate (mtls_allowed_common_names/_sans per request: 403). hsts is accepted and ignored.
+   */
+  tls: section(serverTlsShape(false)),
 });
 
 export const storeSection = section({

@@ -31,6 +31,27 @@ function trustedProxies({ cfg, severe }: DoctorContext): Outcome {
   return judged(broad, `server.trusted_proxies names ${entries.length} proxy addresses or narrow ranges`);
 }
 
+/** Where the metrics listener answers, over what, and who may scrape it (the refusals come from metricsProblems). */
+function metricsExposure({ cfg }: DoctorContext): Outcome {
+  const m = cfg.metrics;
+  if (!m.enabled) return passed('metrics.enabled is false: no metrics listener');
+  const { tls } = m;
+  const mtls = tls.enabled && tls.client_auth === 'require';
+  const transport = !tls.enabled ? 'plain HTTP' : mtls ? 'HTTPS with client certificates required (mTLS)' : tls.client_auth === 'request' ? 'HTTPS, client certificates requested' : 'HTTPS';
+  const credentials = [m.token !== undefined ? 'the token' : '', mtls ? 'a client certificate' : ''].filter(Boolean);
+  const guards = [m.token !== undefined ? 'a bearer token' : '', mtls ? 'client certificates' : '', m.allowed_ips.length > 0 ? `${m.allowed_ips.length} allowed address ranges` : ''].filter(Boolean);
+  const host = listenHost(m.listen);
+  const loopback = host !== undefined && isLoopbackHost(host);
+  return judged(
+    [
+      !loopback && m.allowed_ips.length === 0 && warn(`metrics.listen ${m.listen} answers any client that reaches it${credentials.length > 0 ? ` holding ${credentials.join(' and ')}` : ''}: list your scrapers in metrics.allowed_ips`),
+      // Seed 001: a bearer credential sent over plain HTTP beyond this host can be intercepted and replayed.
+      !loopback && !tls.enabled && m.token !== undefined && warn(`metrics.token crosses the network in clear: metrics.listen ${m.listen} is plain HTTP; enable metrics.tls`),
+    ],
+    `metrics on ${loopback ? 'loopback' : 'a reachable address'} (${m.listen}) over ${transport}${guards.length > 0 ? `, guarded by ${guards.join(' and ')}` : ''}`,
+  );
+}
+
 export const serverChecks: CheckDefinition[] = [
   {
     id: 'profile.production',
@@ -73,17 +94,9 @@ export const serverChecks: CheckDefinition[] = [
     id: 'metrics.exposure',
     title: 'Metrics reachable by monitoring only',
     source: 'seed 002 network security ("allow TCP 8080 from monitoring"); seed 003 §7 (restrict administrative endpoints)',
-    fix: 'Keep metrics.listen on loopback, or set metrics.token (token_file) and metrics.allowed_ips to your Prometheus servers, and firewall the port.',
-    refusals: /^metrics\.listen$/,
-    inspect({ cfg }) {
-      const m = cfg.metrics;
-      if (!m.enabled) return passed('metrics.enabled is false: no metrics listener');
-      const guards = [m.token !== undefined ? 'a bearer token' : '', m.allowed_ips.length > 0 ? `${m.allowed_ips.length} allowed address ranges` : ''].filter(Boolean);
-      const host = listenHost(m.listen);
-      const where = host !== undefined && isLoopbackHost(host) ? 'loopback' : 'a reachable address';
-      if (where !== 'loopback' && m.allowed_ips.length === 0) return judged([warn(`metrics.listen ${m.listen} answers any client that reaches it${m.token !== undefined ? ' holding the token' : ''}: list your scrapers in metrics.allowed_ips`)], '');
-      return passed(`metrics on ${where} (${m.listen})${guards.length > 0 ? `, guarded by ${guards.join(' and ')}` : ''}`);
-    },
+    fix: 'Keep metrics.listen on loopback, or guard it with metrics.token (token_file) over metrics.tls, or with metrics.tls client_auth: require and a ca_file; list your Prometheus servers in metrics.allowed_ips and firewall the port.',
+    refusals: /^metrics\.(listen$|tls\.)/,
+    inspect: metricsExposure,
   },
   {
     id: 'store.kind',
