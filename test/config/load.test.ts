@@ -114,3 +114,12 @@ test('config display redacts secrets by key name and keeps file paths', () => {
   assert.equal(shown.auth.token.secret_file, '/etc/gh/secret');
   assert.equal(shown.x.password, '[REDACTED]');
 });
+
+test('an MCP route cannot be end_to_end: its tool policy reads the JSON-RPC body', async () => {
+  const err = await problemsOf('routes:\n  - name: tools\n    prefix: /mcp\n    upstream: http://127.0.0.1:9000\n    kind: mcp\n    end_to_end: true\n');
+  assert.equal(err.code, 'GH_CONFIG_INVALID');
+  assert.equal(err.problems.length, 1);
+  assert.match(err.problems[0] as string, /^routes\[0\]\.end_to_end: an MCP route's tool policy reads the JSON-RPC body/);
+  const ok = await loadConfig({ env, text: 'routes:\n  - name: stream\n    prefix: /s\n    upstream: http://127.0.0.1:9000\n    end_to_end: true\n' }).catch((e: unknown) => e);
+  assert.ok(!(ok instanceof Error), String(ok));
+});

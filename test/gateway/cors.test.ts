@@ -248,7 +248,7 @@ describe('routes[].cors: wildcard, exposure and opt-outs', () => {
       routes: [
         { name: 'open', prefix: '/open', upstream: upstream.url, cors: { allowed_origins: ['*'], exposed_headers: ['X-Custom'] } },
         { name: 'lax', prefix: '/lax', upstream: upstream.url, cors: { allowed_origins: [APP], refuse_cross_origin_writes: false } },
-        { name: 'mcp', prefix: '/mcp', upstream: upstream.url, kind: 'mcp', end_to_end: true, cors: { allowed_origins: [APP] } },
+        { name: 'mcp', prefix: '/mcp', upstream: upstream.url, kind: 'mcp', cors: { allowed_origins: [APP] } },
         { name: 'plain', prefix: '/plain', upstream: upstream.url },
       ],
     });

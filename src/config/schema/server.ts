@@ -196,6 +196,11 @@ export const routeSchema = z.strictObject({
   // Pins on a plain-http or built-in upstream would look enforced and never be checked.
   path: ['tls', 'pin_sha256'],
   message: 'pins are checked on https upstreams only: this route\'s upstream is not https',
+}).refine((r) => !(r.kind === 'mcp' && r.end_to_end), {
+  // Tool policy reads the JSON-RPC body; an end-to-end body is ciphertext, so POSTs would all fail and a tools/call
+  // sent in a GET or DELETE body would pass unread (upstreams exist that run one).
+  path: ['end_to_end'],
+  message: 'an MCP route\'s tool policy reads the JSON-RPC body: it cannot be end_to_end (ciphertext the gateway does not read)',
 }).refine((r) => r.identity_headers === undefined || r.auth_required, {
   path: ['identity_headers'],
   message: 'identity headers name an authenticated principal: the route needs auth_required: true',
