@@ -6,54 +6,22 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { issueCertificate, loadDevCa } from '../../src/tls/index.js';
 import { startServe } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
 import { metricSample } from '../helpers/gateway.js';
+import { freePort, scrape as scrapeUrl, servedFingerprint } from '../helpers/scrape.js';
+
+/** One scrape of the supervisor's metrics listener over HTTPS. */
+const scrape = (opts: { ca: string; cert?: string; key?: string }) => scrapeUrl(`https://127.0.0.1:${metricsPort}/metrics`, opts);
 
 const dir = mkdtempSync(join(tmpdir(), 'gh-metrics-tls-workers-'));
 const home = join(dir, 'home');
 const config = join(dir, 'gatehouse.yaml');
 let metricsPort = 0;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-function scrape(opts: { ca: string; cert?: string; key?: string }): Promise<{ status?: number; body?: string; error?: string }> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port: metricsPort, path: '/metrics', agent: false, timeout: 5000, ...opts }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: `${e.code ?? ''} ${e.message}` }));
-    req.end();
-  });
-}
-
-function servedFingerprint(port: number, ca: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
-      const fp = socket.getPeerCertificate().fingerprint256;
-      socket.end();
-      resolve(fp);
-    });
-    socket.on('error', reject);
-  });
-}
 
 before(async () => {
   metricsPort = await freePort();

@@ -6,7 +6,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -14,6 +13,7 @@ import { startServe, twoWorkersConfig } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
 import { statusOverNewConnection as get } from '../helpers/raw-http.js';
 import { metricSample, startRecordingUpstream } from '../helpers/gateway.js';
+import { freePort } from '../helpers/scrape.js';
 import { ApprovalStore } from '../../src/approval/index.js';
 import { systemClock } from '../../src/core/clock.js';
 import { openStore } from '../../src/store/index.js';
@@ -23,15 +23,6 @@ const token = 'scrape-token-for-the-workers-test-0123';
 let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
 const config = join(dir, 'gatehouse.yaml');
 let metricsPort = 0;
-
-/** A port free a moment ago (the supervisor binds it; nothing else on loopback should take it meanwhile). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 before(async () => {
   upstream = await startRecordingUpstream();
