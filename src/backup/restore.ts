@@ -35,6 +35,8 @@ export interface RestoreOptions extends BackupLayout {
   /** Move state already at a target aside instead of refusing. */
   force?: boolean;
   clock?: Clock;
+  /** store.kind where the backup is restored, for the refusal of a SQLite store with nowhere to go. Default memory. */
+  storeKind?: 'sqlite' | 'memory' | 'postgres';
 }
 
 export interface RestoreReport extends BackupCheck {
@@ -263,7 +265,12 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreReport
   try {
     const place: Placement = (root, path) => {
       if (root === 'store') {
-        if (!storeStage) throw invalid('the backup holds a SQLite store but store.kind is memory here');
+        if (!storeStage) {
+          // Never into PostgreSQL: a SQLite snapshot is no pg_dump, and a restore that dropped it silently would pretend.
+          throw invalid(opts.storeKind === 'postgres'
+            ? 'the backup holds a SQLite store but store.kind is postgres here: it cannot be restored into PostgreSQL (restore with store.kind sqlite)'
+            : `the backup holds a SQLite store but store.kind is ${opts.storeKind ?? 'memory'} here`);
+        }
         return storeStage;
       }
       return join(root === 'audit' ? auditStage : stateStage, path);

@@ -10,11 +10,11 @@ import { bool, str, writeLine } from './types.js';
 const STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'denied', 'expired', 'used'];
 const jsonOption = { json: { type: 'boolean' as const, description: 'print JSON' } };
 
-/** Opens the approval queue the gateway uses (the SQLite store under the state directory) for one command. */
+/** Opens the approval queue the gateway uses (its SQLite file or PostgreSQL database) for one command. */
 async function withQueue<T>(args: ParsedArgs, ctx: CliContext, fn: (q: ApprovalStore, maxWindowMs: number) => Promise<T>): Promise<T> {
   const cfg = await loadCliConfig(args, ctx, { skipProfileCheck: true });
   if (cfg.store.kind === 'memory') throw new GatehouseError('GH_USAGE', 'store.kind is memory: the queue lives inside the gateway process; use the admin API');
-  const store = openCliStore(cfg);
+  const store = openCliStore(cfg, ctx);
   try {
     return await fn(new ApprovalStore(store, systemClock, cfg.approval.queue.approval_ttl), cfg.approval.queue.max_window);
   } finally {

@@ -25,7 +25,7 @@ async function principalFrom(args: ParsedArgs, ctx: CliContext, cfg: Awaited<Ret
   const network = { source_ip: '127.0.0.1', peer_ip: '127.0.0.1', tls: true };
   if (token !== undefined) {
     if (str(args, 'scopes') !== undefined) throw new GatehouseError('GH_USAGE', 'give --token or --scopes, not both');
-    const store = openCliStore(cfg);
+    const store = openCliStore(cfg, ctx);
     try {
       const info = await openTokenService(cfg, { stateDir: cfg.state_dir, store }).inspect(token);
       // A token whose MAC does not verify carries claims nobody vouches for: explain nothing from them.

@@ -50,6 +50,21 @@ function layoutOf(cfg: GatehouseConfig): BackupLayout {
   };
 }
 
+/**
+ * A PostgreSQL store lives in its database, not in the state directory: a backup holds no copy of it, and a restore
+ * does not bring it back. Said on every create and restore, so nobody takes the backup for the whole state.
+ */
+function postgresStoreNote(cfg: GatehouseConfig, ctx: CliContext, action: 'create' | 'restore'): void {
+  if (cfg.store.kind !== 'postgres') return;
+  const schema = cfg.store.postgres?.schema ?? 'gatehouse';
+  writeLine(
+    ctx.stdout,
+    action === 'create'
+      ? `  store: NOT included: store.kind is postgres; back up schema ${schema} with pg_dump (pg_dump --schema=${schema} …)`
+      : `  store: NOT restored: store.kind is postgres; restore schema ${schema} from its pg_dump (pg_restore or psql)`,
+  );
+}
+
 /** A key kept inside the state it protects is lost with it, and restored by whoever holds the backup. */
 function refuseKeyInside(key: KeyArg, layout: BackupLayout): void {
   if (key.file !== undefined && (isInside(key.file, layout.stateDir) || isInside(key.file, layout.auditDir))) {
@@ -75,7 +90,7 @@ function createCommand(openAudit: AuditOpener): Command {
     usage: 'gatehouse backup create --out FILE (--key-file K | --key-env VAR) [--force] [--config F]',
     description:
       'Safe while gateways run: the SQLite store is copied with its online backup, the audit log up to its last\n' +
-      'complete line. Example:\n  gatehouse keys generate --out /etc/gatehouse/backup.key\n  gatehouse backup create --out /backups/gatehouse-$(date +%F).ghb --key-file /etc/gatehouse/backup.key',
+      'complete line. A PostgreSQL store (store.kind postgres) is not included: back it up with pg_dump. Example:\n  gatehouse keys generate --out /etc/gatehouse/backup.key\n  gatehouse backup create --out /backups/gatehouse-$(date +%F).ghb --key-file /etc/gatehouse/backup.key',
     options: {
       out: { type: 'string', short: 'o', value: 'FILE', description: 'the backup file (written atomically, mode 0600)' },
       force: { type: 'boolean', description: 'replace an existing FILE' },
@@ -103,6 +118,7 @@ function createCommand(openAudit: AuditOpener): Command {
           writeLine(ctx.stdout, `wrote ${out}: ${r.files} files, ${r.bytes} bytes of state, ${r.size} bytes encrypted`);
           writeLine(ctx.stdout, `  sha256 ${r.sha256}`);
           writeLine(ctx.stdout, `  key ${r.key_id}`);
+          postgresStoreNote(cfg, ctx, 'create');
           for (const s of r.skipped) writeLine(ctx.stderr, `skipped ${s}`);
           return 0;
         } finally {
@@ -147,6 +163,7 @@ function restoreCommand(openAudit: AuditOpener): Command {
     usage: 'gatehouse backup restore --in FILE (--key-file K | --key-env VAR) [--force] [--config F]',
     description:
       'Stop every gateway using the state first (a process holding the store or the audit log open is refused).\n' +
+      'A PostgreSQL store (store.kind postgres) is not in a backup: restore its database from pg_dump apart.\n' +
       'With --force, state already there is renamed to <dir>.pre-restore-<time>, never deleted.\n' +
       'To restore somewhere else: GATEHOUSE_HOME=/new/place gatehouse backup restore --in FILE --key-file K',
     options: {
@@ -164,13 +181,14 @@ function restoreCommand(openAudit: AuditOpener): Command {
       let report;
       try {
         refuseKeyInside(key, layout);
-        report = await restoreBackup({ ...layout, input: resolve(ctx.cwd, input), key: key.key, force: bool(args, 'force') });
+        report = await restoreBackup({ ...layout, storeKind: cfg.store.kind, input: resolve(ctx.cwd, input), key: key.key, force: bool(args, 'force') });
       } finally {
         key.key.fill(0);
       }
       printCheck(ctx, report);
       for (const r of report.restored) writeLine(ctx.stdout, `restored ${r.root} → ${r.path}`);
       for (const m of report.movedAside) writeLine(ctx.stdout, `moved aside ${m}`);
+      postgresStoreNote(cfg, ctx, 'restore');
       // The restored trail records its own restore, chained after the backup's last record.
       const audit = await openAudit(cfg, ctx);
       try {

@@ -1,5 +1,6 @@
 import { loadConfig, type GatehouseConfig } from '../config/index.js';
-import { openStore, prepareStateDir } from '../store/index.js';
+import { prepareStateDir } from '../store/index.js';
+import { openConfiguredStore } from '../gateway/store.js';
 import type { StateStore } from '../core/store.js';
 import type { AuditEmitter } from '../core/types.js';
 import type { CliContext, ParsedArgs } from './types.js';
@@ -18,13 +19,14 @@ export function loadCliConfig(args: ParsedArgs, ctx: CliContext, opts: { skipPro
 }
 
 /**
- * Opens the state store the gateway uses (the SQLite file under the state dir by default). Every command that reads or
- * writes state (keys, tokens, users, approvals) comes here first: a state directory others can write is refused as
- * the gateway refuses it, before a key is read from it or written into it.
+ * Opens the state store the gateway uses (the SQLite file under the state dir by default, or its PostgreSQL database).
+ * Every command that reads or writes state (keys, tokens, users, approvals) comes here first: a state directory others
+ * can write is refused as the gateway refuses it, before a key is read from it or written into it. `ctx` gives the
+ * environment store.postgres.password_env is read from, and stderr for the store's TLS warnings.
  */
-export function openCliStore(cfg: GatehouseConfig): StateStore {
+export function openCliStore(cfg: GatehouseConfig, ctx?: Pick<CliContext, 'env' | 'stderr'>): StateStore {
   prepareStateDir(cfg.state_dir);
-  return openStore({ kind: cfg.store.kind, ...(cfg.store.path ? { path: cfg.store.path } : {}) });
+  return openConfiguredStore(cfg, ctx ? { env: ctx.env, logger: createCliLogger(ctx) } : {});
 }
 
 /**

@@ -56,7 +56,7 @@ async function keySource(args: ParsedArgs, ctx: CliContext, type: string): Promi
   // The configuration and the state store load only on this path (a key file needs neither).
   const { loadCliConfig, openCliStore } = await import('./context.js');
   const cfg = await loadCliConfig(args, ctx);
-  const store = openCliStore(cfg);
+  const store = openCliStore(cfg, ctx);
   try {
     const name = str(args, 'keyring') ?? 'default';
     const ring = await openCrypto(cfg.encryption, { store, stateDir: cfg.state_dir, env: ctx.env }).keyring(name);

@@ -22,7 +22,7 @@ const usage = (message: string) => new GatehouseError('GH_USAGE', message);
 
 async function withCrypto<T>(args: ParsedArgs, ctx: CliContext, fn: (rt: CryptoRuntime, cfg: GatehouseConfig, store: StateStore) => Promise<T>): Promise<T> {
   const cfg = await loadCliConfig(args, ctx);
-  const store = openCliStore(cfg);
+  const store = openCliStore(cfg, ctx);
   try {
     return await fn(openCrypto(cfg.encryption, { store, stateDir: cfg.state_dir, env: ctx.env }), cfg, store);
   } finally {

@@ -18,7 +18,7 @@ import { createRedactor } from '../redact/index.js';
 import { reopenLogFiles } from '../redact/logger.js';
 import type { AuditEmitter } from '../core/types.js';
 import type { StateStore } from '../core/store.js';
-import { openStore } from '../store/index.js';
+import { openConfiguredStore } from '../gateway/store.js';
 import type { GatehouseConfig } from '../config/index.js';
 import type { CollectedSnapshot } from '../gateway/metrics.js';
 
@@ -215,8 +215,8 @@ async function superviseWorkers(args: ParsedArgs, cfg: GatehouseConfig, ctx: Cli
   // state, counted once from the store (opened on the first scrape); a memory store lives in each worker: no gauge.
   let store: StateStore | undefined;
   const approvalsPending = async (): Promise<number | undefined> => {
-    if (cfg.store.kind !== 'sqlite' || !cfg.store.path) return undefined;
-    store ??= openStore({ kind: 'sqlite', path: cfg.store.path });
+    if (cfg.store.kind === 'memory') return undefined;
+    store ??= openConfiguredStore(cfg, { logger, env: ctx.env });
     return approvalsPendingGauge(store, systemClock);
   };
   const metrics = cfg.metrics.enabled

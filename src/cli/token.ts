@@ -28,7 +28,7 @@ export async function withAuthnContext<T>(
   fn: (cfg: GatehouseConfig, store: StateStore, audit: AuditEmitter | undefined) => Promise<T>,
 ): Promise<T> {
   const cfg = await loadCliConfig(args, ctx);
-  const store = openCliStore(cfg);
+  const store = openCliStore(cfg, ctx);
   let audit: (AuditEmitter & { close(): Promise<void> }) | undefined;
   try {
     if (openAudit) {

@@ -13,12 +13,16 @@ const SECRET_MAPS = new Set(['headers']);
 // scheme://userinfo@ — the userinfo runs to the authority's last "@" (a raw "@" in a password is common).
 const URL_USERINFO = /^([A-Za-z][A-Za-z0-9+.-]{0,31}:\/\/)([^/?#\s]*)@/;
 
+/** In a PostgreSQL URL a bare userinfo is the role name (store.postgres.url refuses passwords), not a token. */
+const POSTGRES_SCHEME = /^postgres(?:ql)?:\/\/$/i;
+
 /** `https://user:pass@host` → `https://user:[REDACTED]@host`; a bare `https://token@host` loses the whole userinfo. */
 function redactUserinfo(value: string): string {
   const m = URL_USERINFO.exec(value);
   if (!m) return value;
   const info = m[2] as string;
   const colon = info.indexOf(':');
+  if (colon < 0 && POSTGRES_SCHEME.test(m[1] as string)) return value;
   return `${m[1] as string}${colon >= 0 ? info.slice(0, colon + 1) : ''}[REDACTED]@${value.slice(m[0].length)}`;
 }
 

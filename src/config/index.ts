@@ -11,5 +11,6 @@ export {
 } from './schema/secrets.js';
 export { residencyPolicy, residencyProblems, type ResidencyConfig, type ResidencyPolicy, type RouteResidencyConfig } from './schema/residency.js';
 export { parseOriginPattern, type OriginPattern, type RouteCorsConfig } from './schema/cors.js';
+export { parsePostgresUrl, POSTGRES_SCHEMA_RE, type PostgresStoreConfig, type PostgresTarget, type StoreSectionConfig } from './schema/store.js';
 export { clientSection, type ClientConfig, type ClientAuthConfig } from './schema/client.js';
 export { DEFAULT_OTLP_TRACES_ENDPOINT, ENV_HEADER_PREFIX, isPlainHttpOffLoopback, otlpEndpointProblem, type TracingConfig } from './schema/tracing.js';

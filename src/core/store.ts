@@ -1,7 +1,7 @@
 /**
  * State behind one small interface (ARCHITECTURE.md: store/). Namespaced keys, JSON values, optional TTL,
  * a change feed so several gateways sharing one store see revocations within a poll interval.
- * SQLite is the embedded default; memory is for tests and single-process use.
+ * SQLite is the embedded default; PostgreSQL serves several gateway hosts; memory is for tests and single-process use.
  */
 export interface StoreEntry<T = unknown> {
   key: string;
@@ -23,7 +23,7 @@ export interface PutOptions {
 }
 
 export interface StateStore {
-  readonly kind: 'memory' | 'sqlite';
+  readonly kind: 'memory' | 'sqlite' | 'postgres';
   get<T = unknown>(ns: string, key: string): Promise<T | undefined>;
   put(ns: string, key: string, value: unknown, opts?: PutOptions): Promise<void>;
   /** Writes several keys in one transaction (one commit, one fsync for SQLite). */
@@ -32,7 +32,8 @@ export interface StateStore {
   putIfAbsent(ns: string, key: string, value: unknown, opts?: PutOptions): Promise<boolean>;
   /**
    * Atomic read-modify-write: `fn` gets the current value and returns the new one (undefined deletes).
-   * Atomic across processes for SQLite (BEGIN IMMEDIATE). `fn` must be synchronous and free of I/O.
+   * Atomic across processes for SQLite (BEGIN IMMEDIATE) and PostgreSQL (the sequence row's lock). `fn` must be
+   * synchronous and free of I/O.
    */
   update<T = unknown>(ns: string, key: string, fn: (current: T | undefined) => T | undefined, opts?: PutOptions): Promise<T | undefined>;
   delete(ns: string, key: string): Promise<boolean>;

@@ -62,9 +62,17 @@ export interface OutboundTls {
   /** What the client connects to (the JWKS URL, else the issuer discovered); its block applies when it is https. */
   url: string | undefined;
   tls: UpstreamTlsConfig;
+  /** For a client whose URL does not say whether it uses TLS (the PostgreSQL store: store.postgres.tls.enabled). */
+  enabled?: boolean;
 }
 
-/** The approval webhook, http audit sinks, JWKS issuers, the span exporter and the alert webhook, each when configured to connect. */
+/** Whether the client connects with its TLS block: `enabled` when it has one, else an https URL. */
+export const usesTls = (c: OutboundTls): boolean => c.enabled ?? isHttpsUrl(c.url);
+
+/**
+ * The approval webhook, http audit sinks, JWKS issuers, the span exporter, the alert webhook and the PostgreSQL state
+ * store, each when configured to connect.
+ */
 export function outboundClientTls(cfg: GatehouseConfig): OutboundTls[] {
   const out: OutboundTls[] = [];
   const webhook = cfg.approval.webhook;
@@ -78,6 +86,8 @@ export function outboundClientTls(cfg: GatehouseConfig): OutboundTls[] {
   if (cfg.tracing.enabled) out.push({ path: 'tracing.tls', client: 'otlp exporter', url: cfg.tracing.endpoint, tls: cfg.tracing.tls });
   const alerts = cfg.audit.alerts;
   if (alerts.enabled && alerts.webhook_url !== undefined) out.push({ path: 'audit.alerts.tls', client: 'alert webhook', url: alerts.webhook_url, tls: alerts.tls });
+  const pg = cfg.store.kind === 'postgres' ? cfg.store.postgres : undefined;
+  if (pg !== undefined) out.push({ path: 'store.postgres.tls', client: 'postgres store', url: pg.url, tls: pg.tls, enabled: pg.tls.enabled });
   return out;
 }
 
@@ -98,7 +108,7 @@ export function certificateFiles(cfg: GatehouseConfig): NamedFile[] {
     if (r.tls.ca_file) out.push({ path: `routes[${i}].tls.ca_file`, file: r.tls.ca_file });
   });
   for (const c of outboundClientTls(cfg)) {
-    if (!isHttpsUrl(c.url)) continue;
+    if (!usesTls(c)) continue;
     if (c.tls.cert_file) out.push({ path: `${c.path}.cert_file`, file: c.tls.cert_file });
     if (c.tls.ca_file) out.push({ path: `${c.path}.ca_file`, file: c.tls.ca_file });
   }
@@ -116,7 +126,7 @@ export function keyPairs(cfg: GatehouseConfig): { base: string; cert: string; ke
     if (r.tls.cert_file && r.tls.key_file) out.push({ base: `routes[${i}].tls`, cert: r.tls.cert_file, key: r.tls.key_file });
   });
   for (const c of outboundClientTls(cfg)) {
-    if (isHttpsUrl(c.url) && c.tls.cert_file && c.tls.key_file) out.push({ base: c.path, cert: c.tls.cert_file, key: c.tls.key_file });
+    if (usesTls(c) && c.tls.cert_file && c.tls.key_file) out.push({ base: c.path, cert: c.tls.cert_file, key: c.tls.key_file });
   }
   return out;
 }
@@ -139,6 +149,7 @@ export function secretFiles(cfg: GatehouseConfig): NamedFile[] {
   add('encryption.kms.key_file', encryption.kms.key_file, true);
   for (const [name, ring] of Object.entries(encryption.keyrings)) add(`encryption.keyrings.${name}.key_file`, ring.key_file, true);
   add('secrets.master_key_file', cfg.secrets.master_key_file, true);
+  if (cfg.store.kind === 'postgres') add('store.postgres.password_file', cfg.store.postgres?.password_file);
   return out;
 }
 

@@ -2,11 +2,11 @@
  * The one list of settings refused in production. `gatehouse serve`, startGateway and `config check` refuse them
  * (through gateway/production.ts); `gatehouse doctor` reports each of them as a failing check.
  */
-import { productionProblems, type GatehouseConfig } from '../config/index.js';
+import { parsePostgresUrl, productionProblems, type GatehouseConfig } from '../config/index.js';
 import { authProductionProblems } from '../authn/index.js';
 import { tlsProductionProblems, upstreamTlsProductionProblems } from '../tls/index.js';
 import { isLoopbackHost, listenHost } from './outcome.js';
-import { outboundClientTls } from './files.js';
+import { outboundClientTls, usesTls } from './files.js';
 import { isHttpsUrl } from '../core/net.js';
 
 /** URL schemes are case-insensitive (RFC 3986 §3.1): `HTTPS://` is a TLS upstream too, with its route's tls block. */
@@ -27,17 +27,31 @@ export function productionRefusals(cfg: GatehouseConfig): string[] {
     ...productionProblems(cfg),
     ...approvalProblems(cfg),
     ...metricsProblems(cfg),
+    ...storeProblems(cfg),
   ];
 }
 
 /**
  * The TLS blocks of the outbound clients (approval.webhook.tls, audit.sinks[].tls, auth.jwt.issuers[].tls, tracing.tls,
- * audit.alerts.tls), judged as routes[].tls is, when the client speaks https (docs/tls.md § TLS for outbound clients).
+ * audit.alerts.tls, store.postgres.tls), judged as routes[].tls is, when the client uses TLS (docs/tls.md § TLS for
+ * outbound clients).
  */
 export function outboundTlsProblems(cfg: GatehouseConfig): string[] {
   return outboundClientTls(cfg)
-    .filter((c) => isHttpsUrl(c.url))
+    .filter(usesTls)
     .flatMap((c) => upstreamTlsProductionProblems(c.tls, c.path));
+}
+
+/**
+ * Seed 000 "TLS everywhere": the PostgreSQL store carries the role's password and every revocation, API key hash and
+ * approval; off this host (not loopback, not a Unix socket) it needs store.postgres.tls.
+ */
+export function storeProblems(cfg: GatehouseConfig): string[] {
+  const pg = cfg.store.kind === 'postgres' ? cfg.store.postgres : undefined;
+  if (pg === undefined || pg.tls.enabled) return [];
+  const target = parsePostgresUrl(pg.url);
+  if (typeof target === 'string' || target.socket || isLoopbackHost(target.host)) return [];
+  return [`store.postgres.url names ${target.host}, not loopback, and store.postgres.tls.enabled is false: the store's password and state would cross the network in clear`];
 }
 
 /**

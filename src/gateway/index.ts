@@ -4,3 +4,4 @@
  */
 export { startGateway, type Gateway, type StartOptions } from './start.js';
 export { assertProductionReady, developmentWarnings, productionRefusals, isHttpsUpstream } from './production.js';
+export { openConfiguredStore, type OpenConfiguredStoreOptions } from './store.js';

@@ -10,7 +10,8 @@ import type { StateStore } from '../core/store.js';
 import { pendingApprovals } from '../approval/index.js';
 import { redactConfigForDisplay, type GatehouseConfig } from '../config/index.js';
 import { canonicalJson } from '../audit/index.js';
-import { openStore, prepareStateDir } from '../store/index.js';
+import { prepareStateDir } from '../store/index.js';
+import { openConfiguredStore } from './store.js';
 import { buildCapabilities } from './capabilities.js';
 import { startEchoServer } from './demo/echo.js';
 import { startMcpServer } from './demo/mcp.js';
@@ -70,7 +71,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
   assertProductionReady(cfg);
   prepareStateDir(cfg.state_dir);
   for (const w of developmentWarnings(cfg)) logger.warn({ setting: w }, 'insecure setting allowed in development only');
-  const store = openStore({ kind: cfg.store.kind, ...(cfg.store.path ? { path: cfg.store.path } : {}) }, { clock });
+  const store = openConfiguredStore(cfg, { clock, logger });
   const demoServers: Server[] = [];
   let gateway!: Gateway;
   let audit!: AuditEmitter;

@@ -13,7 +13,8 @@ import { issueCertificate, loadDevCa } from '../../src/tls/index.js';
 import { startServe } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
 import { metricSample } from '../helpers/gateway.js';
-import { freePort, scrape as scrapeUrl, servedFingerprint } from '../helpers/scrape.js';
+import { freePort } from '../helpers/ports.js';
+import { scrape as scrapeUrl, servedFingerprint } from '../helpers/scrape.js';
 
 /** One scrape of the supervisor's metrics listener over HTTPS. */
 const scrape = (opts: { ca: string; cert?: string; key?: string }) => scrapeUrl(`https://127.0.0.1:${metricsPort}/metrics`, opts);

@@ -13,7 +13,7 @@ import { startServe, twoWorkersConfig } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
 import { statusOverNewConnection as get } from '../helpers/raw-http.js';
 import { metricSample, startRecordingUpstream } from '../helpers/gateway.js';
-import { freePort } from '../helpers/scrape.js';
+import { freePort } from '../helpers/ports.js';
 import { ApprovalStore } from '../../src/approval/index.js';
 import { systemClock } from '../../src/core/clock.js';
 import { openStore } from '../../src/store/index.js';

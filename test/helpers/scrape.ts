@@ -1,7 +1,6 @@
-/** Probes for the metrics listener's tests: one scrape over a fresh connection, the certificate a listener serves, a free port. */
+/** Probes for the metrics listener's tests: one scrape over a fresh connection, and the certificate a listener serves. */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
 import { connect } from 'node:tls';
 
 export interface Scrape {
@@ -50,13 +49,4 @@ export function servedFingerprint(port: number, ca: string): Promise<string> {
     });
     socket.on('error', reject);
   });
-}
-
-/** A port free a moment ago on 127.0.0.1 (the process under test binds it; nothing else on loopback should take it meanwhile). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
 }

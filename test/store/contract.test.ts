@@ -5,9 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/core/clock.js';
 import type { StateStore } from '../../src/core/store.js';
-import { MemoryStore, SqliteStore } from '../../src/store/index.js';
+import { MemoryStore, PostgresStore, SqliteStore } from '../../src/store/index.js';
+import { usePostgres } from '../helpers/postgres.js';
 
-// Both stores honour one contract (core/store.ts); the gateway may run on either.
+// A real PostgreSQL server for the postgres kind; each test opens the store in a schema of its own.
+const server = usePostgres();
+
+// Every store honours one contract (core/store.ts); the gateway may run on any.
 const kinds: Record<string, (clock: ManualClock, t: { after(fn: () => unknown): void }) => StateStore> = {
   memory: (clock) => new MemoryStore({ clock }),
   sqlite: (clock, t) => {
@@ -17,6 +21,11 @@ const kinds: Record<string, (clock: ManualClock, t: { after(fn: () => unknown): 
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     });
+    return store;
+  },
+  postgres: (clock, t) => {
+    const store = new PostgresStore({ ...server().storeOptions(), clock });
+    t.after(() => store.close());
     return store;
   },
 };
@@ -69,6 +78,42 @@ for (const [kind, open] of Object.entries(kinds)) {
       assert.equal(await store.get("x' OR '1'='1", 'other'), undefined);
       assert.deepEqual((await store.list('ns', { prefix: '%' })).length, 0);
       assert.equal(({} as Record<string, unknown>)['k'], undefined);
+    });
+
+    test('a delete is a change (value undefined) in seq order, and headSeq follows the feed', async (t) => {
+      const store = open(new ManualClock(), t);
+      assert.equal(await store.headSeq('ns'), 0);
+      await store.put('ns', 'a', 1);
+      await store.put('ns', 'b', 2);
+      assert.equal(await store.delete('ns', 'a'), true);
+      assert.equal(await store.delete('ns', 'a'), false);
+      assert.equal(await store.putIfAbsent('ns', 'b', 3), false);
+      // The memory store logs every change; the databases keep each key's latest: both end with the deletion.
+      const feed = await store.changes('ns', 0);
+      const last = feed.at(-1);
+      assert.deepEqual([last?.key, last?.value], ['a', undefined]);
+      assert.deepEqual(feed.filter((c) => c.key === 'b').map((c) => c.value), [2]);
+      assert.deepEqual(feed.map((c) => c.seq), [...feed.map((c) => c.seq)].sort((x, y) => x - y));
+      assert.equal(new Set(feed.map((c) => c.seq)).size, feed.length);
+      assert.equal(await store.headSeq('ns'), last?.seq);
+      assert.deepEqual(await store.changes('ns', last?.seq ?? 0), []);
+      assert.equal((await store.changes('ns', 0, 1)).length, 1);
+      assert.equal(await store.get('ns', 'a'), undefined);
+      assert.equal(await store.headSeq('other'), 0);
+    });
+
+    test('list is in key order, filtered by a literal prefix and cut at limit; update may delete', async (t) => {
+      const store = open(new ManualClock(), t);
+      await store.putMany('ns', ['b2', 'a1', 'b1', 'c', 'B0'].map((key) => ({ key, value: { key } })));
+      assert.deepEqual((await store.list('ns')).map((e) => e.key), ['B0', 'a1', 'b1', 'b2', 'c']);
+      assert.deepEqual((await store.list('ns', { prefix: 'b' })).map((e) => e.key), ['b1', 'b2']);
+      assert.deepEqual((await store.list('ns', { prefix: 'b', limit: 1 })).map((e) => e.key), ['b1']);
+      assert.equal(await store.update('ns', 'b1', () => undefined), undefined);
+      assert.deepEqual((await store.list('ns', { prefix: 'b' })).map((e) => e.key), ['b2']);
+      const [entry] = await store.list<{ key: string }>('ns', { prefix: 'c' });
+      assert.deepEqual(entry?.value, { key: 'c' });
+      assert.equal(entry?.expiresAt, undefined);
+      assert.equal(typeof entry?.updatedAt, 'number');
     });
   });
 }

@@ -10,7 +10,8 @@ import { limitsSection } from './limits.js';
 import { redactSection } from './redact.js';
 import { residencySection } from './residency.js';
 import { secretsSection } from './secrets.js';
-import { logSection, metricsSection, routeSchema, serverSection, storeSection } from './server.js';
+import { logSection, metricsSection, routeSchema, serverSection } from './server.js';
+import { storeSection } from './store.js';
 import { tracingSection } from './tracing.js';
 
 /**

@@ -232,12 +232,6 @@ export const metricsSection = section({
   tls: section(serverTlsShape(false)),
 });
 
-export const storeSection = section({
-  kind: z.enum(['sqlite', 'memory']).default('sqlite'),
-  /** Default: <state_dir>/state.db */
-  path: z.string().optional(),
-});
-
 export const logSection = section({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** Log file path; stdout when absent. */

@@ -27,6 +27,7 @@ function envSettings(cfg: GatehouseConfig): { path: string; name: string }[] {
   add('encryption.kms.key_env', cfg.encryption.kms.key_env);
   for (const [name, ring] of Object.entries(cfg.encryption.keyrings)) add(`encryption.keyrings.${name}.key_env`, ring.key_env);
   cfg.auth.static.tokens.forEach((t, i) => add(`auth.static.tokens[${i}].token_env`, t.token_env));
+  if (cfg.store.kind === 'postgres') add('store.postgres.password_env', cfg.store.postgres?.password_env);
   for (const { path, ref } of upstreamAuthRefs(cfg)) {
     const parsed = parseSecretRef(ref);
     if (typeof parsed !== 'string' && parsed.kind === 'env') add(path, parsed.name);

@@ -12,6 +12,7 @@ import { residencyChecks } from './residency.js';
 import { routeChecks } from './routes.js';
 import { secretsChecks } from './secrets.js';
 import { serverChecks } from './server.js';
+import { storeChecks } from './store.js';
 import { tlsChecks } from './tls.js';
 import { tracingChecks } from './tracing.js';
 
@@ -37,7 +38,7 @@ const rank = (c: CheckDefinition): number => GROUPS.indexOf(groupOf(c.id) as (ty
 
 /** Every check, in checklist order. */
 export const CHECKS: readonly CheckDefinition[] = Object.freeze(
-  [...serverChecks, ...tracingChecks, ...tlsChecks, outboundClientsCheck, ...fileChecks, ...authChecks, ...approvalChecks, ...auditChecks, ...limitsChecks, ...secretsChecks, ...routeChecks, ...residencyChecks, ...clientChecks, ...redactChecks, ...configChecks, unclaimedRefusals]
+  [...serverChecks, ...tracingChecks, ...tlsChecks, outboundClientsCheck, ...fileChecks, ...authChecks, ...approvalChecks, ...auditChecks, ...limitsChecks, ...storeChecks, ...secretsChecks, ...routeChecks, ...residencyChecks, ...clientChecks, ...redactChecks, ...configChecks, unclaimedRefusals]
     // Array.prototype.sort is stable: within a group the order above stays.
     .sort((a, b) => rank(a) - rank(b)),
 );

@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileBounded } from '../../core/files.js';
 import { pemBlocks } from '../../tls/certificate.js';
 import { decodePin, spkiPin } from '../../tls/index.js';
-import { isHttpsUrl, outboundClientTls } from '../files.js';
+import { outboundClientTls, usesTls } from '../files.js';
 import type { CheckDefinition, Finding } from '../types.js';
 import { judged, routeLabel, skipped, warn } from '../outcome.js';
 
@@ -49,31 +49,34 @@ function afterRekey(client: string): string {
   if (client === 'approval webhook') return 'every operation needing the webhook is denied';
   if (client === 'jwt jwks') return 'no new signing key of the issuer can be fetched, and tokens signed with one are refused';
   if (client === 'alert webhook') return 'alerts are dropped after their retries';
+  if (client === 'postgres store') return 'the state store is unavailable and requests needing it fail closed (503)';
   return 'audit batches wait in the spool';
 }
 
 /**
- * approval.webhook.tls, audit.sinks[].tls, auth.jwt.issuers[].tls and audit.alerts.tls (docs/tls.md § TLS for outbound clients): the
- * production refusals on them, a single pin (no backup), and a block set on a client that speaks plain http.
+ * approval.webhook.tls, audit.sinks[].tls, auth.jwt.issuers[].tls, audit.alerts.tls and store.postgres.tls (docs/tls.md
+ * § TLS for outbound clients): the production refusals on them, a single pin (no backup), and a block set on a client
+ * that speaks plain http.
  */
 export const outboundClientsCheck: CheckDefinition = {
   id: 'tls.outbound_clients',
-  title: 'Outbound clients (approval webhook, audit sinks, JWKS, alert webhook) verify their servers',
+  title: 'Outbound clients (approval webhook, audit sinks, JWKS, alert webhook, PostgreSQL store) verify their servers',
   source: 'seed 000 TLS best practices §1, §3, §5; RFC 7469 §4.3 (backup pins)',
   fix: 'Trust a private CA through the client\'s tls.ca_file (never insecure_skip_verify), keep min_version tls12 or newer, and pin two keys or more (gatehouse certs pin).',
-  refusals: /^(approval\.webhook|audit\.sinks\[\]|auth\.jwt\.issuers\[\]|audit\.alerts)\.tls\./,
+  refusals: /^(approval\.webhook|audit\.sinks\[\]|auth\.jwt\.issuers\[\]|audit\.alerts|store\.postgres)\.tls\./,
   inspect({ cfg }) {
     const clients = outboundClientTls(cfg).filter((c) => c.path !== 'tracing.tls');
-    if (clients.length === 0) return skipped('no approval webhook, http audit sink, JWKS issuer or alert webhook is configured');
+    if (clients.length === 0) return skipped('no approval webhook, http audit sink, JWKS issuer, alert webhook or PostgreSQL store is configured');
     const findings: Finding[] = [];
     const notes: string[] = [];
     for (const c of clients) {
       const t = c.tls;
-      if (!isHttpsUrl(c.url)) {
+      if (!usesTls(c)) {
         // Pins here are refused at load; a CA or a client certificate would simply never be used.
         const set = (['ca_file', 'cert_file', 'server_name'] as const).filter((k) => t[k] !== undefined);
-        if (set.length > 0) findings.push(warn(`${c.path}.${set.join('/')} is set but the ${c.client} connects over plain http: the setting has no effect`));
-        notes.push(`${c.path}: plain http`);
+        const http = c.enabled === undefined;
+        if (set.length > 0) findings.push(warn(`${c.path}.${set.join('/')} is set but the ${c.client} connects ${http ? 'over plain http' : 'without TLS'}: the setting has no effect`));
+        notes.push(`${c.path}: ${http ? 'plain http' : 'TLS off'}`);
         continue;
       }
       const pins = t.pin_sha256 ?? [];
