@@ -10,7 +10,7 @@ import type { Operation, RiskLevel } from '../core/types.js';
 import { isPermission } from './rbac.js';
 import type { ScopeRegistry } from './scopes.js';
 
-type Segment = { literal: string; param?: undefined } | { param: string; literal?: undefined };
+type Segment = { literal: string; folded: string; param?: undefined } | { param: string; literal?: undefined; folded?: undefined };
 type TemplatePart = { text: string; index?: undefined } | { index: number; text?: undefined };
 
 export interface CompiledRoute {
@@ -83,7 +83,7 @@ export function compileRoute(cfg: RouteRuleConfig, index: number, scopes: ScopeR
       segments.push({ param: name });
     } else {
       if (s.includes('*') || s.includes(':')) throw configError(`${where}.path`, `segment "${s}" mixes literal text with * or :`);
-      segments.push({ literal: s });
+      segments.push({ literal: s, folded: s.toLowerCase() });
     }
   });
   if (cfg.actions && cfg.methods) throw configError(where, 'give either methods or actions, not both');
@@ -118,17 +118,19 @@ export function compileRoute(cfg: RouteRuleConfig, index: number, scopes: ScopeR
 }
 
 /**
- * The bound parameter values in path order, or undefined when the path does not match. With `shape`, any non-empty
+ * The bound parameter values in path order, or undefined when the path does not match. Literal segments compare
+ * case-insensitively (`folded` is `parts` lower-cased): Express, ASP.NET and others route `/NS/…` to the `/ns/…`
+ * handler, so a case variant must be judged by the rule, never left to http_default. With `shape`, any non-empty
  * segment fills a parameter (values are not collected): whether the path is one the rule is about at all.
  */
-function matchPath(route: CompiledRoute, parts: readonly string[], shape = false): string[] | undefined {
+function matchPath(route: CompiledRoute, parts: readonly string[], folded: readonly string[], shape = false): string[] | undefined {
   if (route.rest ? parts.length < route.segments.length : parts.length !== route.segments.length) return undefined;
   const values: string[] = [];
   for (let i = 0; i < route.segments.length; i++) {
     const seg = route.segments[i] as Segment;
     const part = parts[i] as string;
     if (seg.param === undefined) {
-      if (seg.literal !== part) return undefined;
+      if (seg.folded !== folded[i]) return undefined;
     } else if (shape) {
       if (part === '') return undefined;
     } else {
@@ -172,10 +174,11 @@ export class RouteTable {
   match(method: string, path: string): RouteMatch | undefined {
     // A trailing slash is classified by the same rule, or it would slip a tenant route into http_default.
     const parts = segmentsOf(path);
+    const folded = parts.map((p) => p.toLowerCase());
     for (const route of this.#routes) {
       const judged = judgedMethod(route, method);
       if (route.methods && !route.methods.has(judged)) continue;
-      const values = matchPath(route, parts);
+      const values = matchPath(route, parts, folded);
       if (!values) continue;
       const action = route.actions?.[judged] ?? route.action ?? judged.toLowerCase();
       const operation: Operation = { kind: 'http', method, path, action, risk_level: route.risk_level };
@@ -193,13 +196,20 @@ export class RouteTable {
 
   /**
    * For a request match() found no rule for: the first rule whose path has the same shape (its literal segments,
-   * any segment where it binds a parameter), whatever the method. Such a request is one the rules are about — another
-   * method, or a parameter value no rule binds (`orders@x`, `.orders`, 129 characters) — and must not fall to
-   * http_default, where it would skip the rule's tenancy, ACL and scopes.
+   * any segment where it binds a parameter) that must still judge it, whatever http_default says —
+   * - a rule binding `:tenant`, whatever the method: tenant isolation holds for every method (seed 002);
+   * - any rule, when a parameter value is one no rule binds (`orders@x`, `.orders`, 129 characters): the upstream's
+   *   handler for that path serves it all the same, and the rule's scopes would be skipped.
+   * A method a tenant-less rule does not list is left to http_default (`DELETE /api/*` needing admin says nothing
+   * about GET).
    */
   covering(path: string): CompiledRoute | undefined {
     const parts = segmentsOf(path);
-    for (const route of this.#routes) if (matchPath(route, parts, true)) return route;
+    const folded = parts.map((p) => p.toLowerCase());
+    for (const route of this.#routes) {
+      if (!matchPath(route, parts, folded, true)) continue;
+      if (route.tenantAt >= 0 || !matchPath(route, parts, folded)) return route;
+    }
     return undefined;
   }
 }

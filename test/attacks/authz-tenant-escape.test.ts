@@ -111,7 +111,7 @@ describe('tenant escape attempts', () => {
     const cases: [string, string][] = [
       ['OPTIONS', '/t/acme-corp/ns/production/streams/orders'],
       ['DELETE', '/t/acme-corp/ns/production/caches/c'],
-      ['POST', '/status'],
+      ['PUT', '/t/acme-corp/ns/production/streams/orders'],
       ['POST', '/t/acme-corp/ns/production/streams/orders@x'],
       ['POST', '/t/acme-corp/ns/production/streams/.orders'],
       ['POST', '/t/acme-corp/ns/production/streams/orders%20'],
@@ -124,10 +124,40 @@ describe('tenant escape attempts', () => {
       assert.equal(err?.code, 'GH_FORBIDDEN', `${m} ${path}`);
       assert.equal(ex.decision?.reason, 'rule_not_matched', `${m} ${path}`);
     }
-    // A path no rule is about still falls to http_default.
-    const other = await call(e, 'POST', '/t/acme-corp/other', globex);
-    assert.equal(other.err, undefined);
-    assert.equal(other.ex.decision?.reason, 'http_default');
+    // A path no rule is about still falls to http_default, and so does a method a rule without :tenant does not list.
+    for (const [m, path] of [['POST', '/t/acme-corp/other'], ['POST', '/status']] as const) {
+      const other = await call(e, m, path, globex);
+      assert.equal(other.err, undefined, `${m} ${path}`);
+      assert.equal(other.ex.decision?.reason, 'http_default', `${m} ${path}`);
+    }
+    // …but a parameter value no rule binds is refused on a rule without :tenant too (its handler serves it anyway).
+    const files = await httpEngine({ http_default: 'authenticated', routes: [{ name: 'files', path: '/files/:name', scopes: ['file:read'] }] });
+    assert.equal((await call(files, 'GET', '/files/a@b', principal('x', []))).ex.decision?.reason, 'rule_not_matched');
+    assert.equal((await call(files, 'GET', '/files/ab', principal('x', []))).err?.code, 'GH_SCOPE_MISSING');
+  });
+
+  test('a case variant of a rule\'s literal segments is judged by the rule (Express routes /NS/ to the /ns/ handler)', async () => {
+    const e = await httpEngine({ http_default: 'authenticated' });
+    const globex = principal('service-account-publisher', ['admin'], { tenant: 'globex' });
+    for (const path of ['/T/acme-corp/ns/production/streams/orders', '/t/acme-corp/NS/production/Streams/orders', '/t/acme-corp/ns/production/STREAMS/orders/']) {
+      const { err, ex } = await call(e, 'POST', path, globex);
+      assert.equal(err?.code, 'GH_TENANT_MISMATCH', path);
+      assert.equal(ex.decision?.rule, 'route:streams', path);
+    }
+    assert.equal((await call(e, 'GET', '/t/acme-corp/ns/production/Admin/x', globex)).err?.code, 'GH_TENANT_MISMATCH');
+    for (const path of ['/Status', '/STATUS/']) assert.equal((await call(e, 'GET', path, principal('x', []))).err?.code, 'GH_SCOPE_MISSING', path);
+    // Parameter values keep their case: a tenant spelled otherwise is another (unknown) tenant, refused.
+    assert.equal((await call(e, 'POST', '/t/ACME-CORP/ns/production/streams/orders', principal('p', ['admin']))).err?.code, 'GH_TENANT_UNKNOWN');
+  });
+
+  test('a rule for one method under * leaves the other methods to http_default', async () => {
+    const e = await httpEngine({ http_default: 'authenticated', routes: [{ name: 'api-delete', path: '/api/*', methods: ['DELETE'], scopes: ['admin'] }] });
+    for (const [m, path] of [['GET', '/api/users'], ['POST', '/api/orders/1'], ['GET', '/api']] as const) {
+      const r = await call(e, m, path, principal('x', []));
+      assert.equal(r.err, undefined, `${m} ${path}`);
+      assert.equal(r.ex.decision?.reason, 'http_default');
+    }
+    assert.equal((await call(e, 'DELETE', '/api/users/1', principal('x', []))).err?.code, 'GH_SCOPE_MISSING');
   });
 
   test('path tricks do not switch tenants: encoded separators never bind a parameter', async () => {
