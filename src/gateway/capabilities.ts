@@ -88,7 +88,13 @@ export async function buildCapabilities(
     // regions were judged at load for requests without a tenant; a caller whose token binds a tenant is held to its own.
     publicStages: { identify: authn.identifyOptional, throttle: limits.throttle, ...(residency ? { authorize: residency } : {}) },
     audit,
-    auditEvent: (ex) => auditEventFromExchange(ex),
+    auditEvent: (ex) => {
+      const event = auditEventFromExchange(ex);
+      // The resource an MCP client named (resources/read's uri) is the client's text, whatever its form (`token:…`,
+      // `urn:…`): redacted whole, as the path is. The record redacts URIs of every emitter; policy ids stay as written.
+      if (ex.operation?.kind === 'mcp' && event.resource !== undefined) event.resource = redactor.redactText(event.resource);
+      return event;
+    },
     jsonRpcError: (err, ex) => policy.jsonRpcError(err, ex),
     logger,
     redactText: (text) => redactor.redactText(text),

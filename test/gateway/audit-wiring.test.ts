@@ -81,6 +81,9 @@ test('a credential in the path, the User-Agent or an MCP resource URI is redacte
     await refused.body.dump();
     const allowed = await read(`https://docs.example.com/x?access_token=${SECRET}`);
     await allowed.body.dump();
+    // A URI without ://, query or fragment is the client's text all the same.
+    const bare = await read(`token:${SECRET}`);
+    await bare.body.dump();
     await gw.close(2000);
     const records = auditLines(gw.stateDir);
     const byId = (id: unknown) => records.find((r) => r['request_id'] === id) as Record<string, unknown>;
@@ -92,6 +95,7 @@ test('a credential in the path, the User-Agent or an MCP resource URI is redacte
     assert.match(String(r['resource']), /^https:\/\/internal\.example\/x\?access_token=\[REDACTED\]/);
     assert.match(String(r['error']), /\[REDACTED\]/);
     assert.match(String(byId(allowed.headers['x-request-id'])['resource']), /access_token=\[REDACTED\]/);
+    assert.match(String(byId(bare.headers['x-request-id'])['resource']), /^token:\[REDACTED\]$/);
     for (const rec of records) assert.ok(!JSON.stringify(rec).includes(SECRET), JSON.stringify(rec).slice(0, 300));
     assert.equal((await verifyAuditLog(join(gw.stateDir, 'audit'))).ok, true);
   } finally {
