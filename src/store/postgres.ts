@@ -51,6 +51,11 @@ function unavailable(cause: unknown): GatehouseError | TypeError {
   return new GatehouseError('GH_STORE_UNAVAILABLE', undefined, { cause, detail: `postgres state store: ${named}` });
 }
 
+/** For a server that asks for a password when the configuration names none (store.postgres.password_file/_env). */
+function noPassword(): never {
+  throw new Error('the server asks for a password and store.postgres names none (password_file or password_env)');
+}
+
 /** PostgreSQL text cannot hold U+0000; SQLite can. A key with one is the caller's mistake, refused before any I/O. */
 function checkText(...parts: string[]): void {
   for (const p of parts) if (p.includes('\0')) throw new TypeError('a state store namespace, key or prefix cannot hold U+0000 (NUL) on PostgreSQL');
@@ -145,8 +150,9 @@ export class PostgresStore implements StateStore {
       port: opts.port ?? 5432,
       user: opts.user,
       database: opts.database,
-      // A function, never the string itself: nothing that prints the pool's options can show it.
-      ...(password !== undefined ? { password: typeof password === 'string' ? () => password : password } : {}),
+      // A function, never the string itself: nothing that prints the pool's options can show it. Always a function:
+      // without one node-postgres would take PGPASSWORD or ~/.pgpass, credentials the configuration does not name.
+      password: password === undefined ? noPassword : typeof password === 'string' ? () => password : password,
       ssl: opts.tls ? tlsOptions(opts.tls) : false,
       max: poolSize,
       connectionTimeoutMillis: connectTimeoutMs,

@@ -123,6 +123,21 @@ describe('several processes on one PostgreSQL store', () => {
 });
 
 describe('the PostgreSQL store fails closed', () => {
+  test('no password configured: PGPASSWORD and ~/.pgpass are not used, the login fails closed', async (t) => {
+    const saved = process.env['PGPASSWORD'];
+    process.env['PGPASSWORD'] = server().password;
+    t.after(() => {
+      if (saved === undefined) delete process.env['PGPASSWORD'];
+      else process.env['PGPASSWORD'] = saved;
+    });
+    const { password: _omitted, ...opts } = server().storeOptions();
+    const store = new PostgresStore(opts);
+    t.after(() => store.close());
+    const e = await store.put('ns', 'k', 1).then(() => undefined, (err: unknown) => err);
+    assert.ok(unavailable(e), String(e));
+    assert.match(inspect(e, { depth: 8 }), /names none \(password_file or password_env\)/);
+  });
+
   test('a wrong password: GH_STORE_UNAVAILABLE, and neither the message, the detail nor the logged cause chain holds a password', async (t) => {
     const wrong = 'not-the-password-Zx81';
     const store = new PostgresStore(server().storeOptions({ password: wrong }));
