@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   GH_PATH_INVALID: { status: 400, message: 'The request path is invalid.' },
   GH_HEADER_INVALID: { status: 400, message: 'A request header is invalid.' },
   GH_METHOD_NOT_ALLOWED: { status: 405, message: 'The request method is not allowed.' },
+  // RFC 9110 §15.5.20: the Host names no name this gateway serves (DNS rebinding, docs/gateway.md § Allowed hosts).
+  GH_HOST_NOT_ALLOWED: { status: 421, message: 'This gateway does not serve the requested host.' },
   GH_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large.' },
   GH_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   GH_REQUEST_TIMEOUT: { status: 408, message: 'The request took too long to arrive.' },
@@ -68,6 +70,8 @@ export const ERROR_CODES = {
   GH_TENANT_UNKNOWN: { status: 403, message: 'The tenant is unknown.' },
   GH_TENANT_MISMATCH: { status: 403, message: 'The principal may not act in this tenant.' },
   GH_TOOL_UNKNOWN: { status: 403, message: 'The tool is unknown.' },
+  // MCP streamable HTTP answers an unknown session with 404, which tells the client to start a new one.
+  GH_MCP_SESSION_UNKNOWN: { status: 404, message: 'The MCP session is unknown for this principal; start a new session.' },
   GH_ARGUMENT_REFUSED: { status: 403, message: 'An argument is outside what the policy allows.' },
   GH_JSONRPC_INVALID: { status: 400, message: 'The JSON-RPC message is invalid.' },
 
