@@ -137,11 +137,11 @@ export function secretFiles(cfg: GatehouseConfig): NamedFile[] {
   const add = (path: string, file: string | undefined, strict = false): void => {
     if (file) out.push({ path, file, ...(strict ? { strict } : {}) });
   };
-  const { auth, audit, encryption } = cfg;
-  add('auth.token.secret_file', auth.token.secret_file);
-  auth.jwt.issuers.forEach((iss, i) => add(`auth.jwt.issuers[${i}].secret_file`, iss.secret_file));
-  auth.static.tokens.forEach((t, i) => add(`auth.static.tokens[${i}].token_file`, t.token_file));
-  add('auth.basic.users_file', auth.basic.users_file);
+  const { audit, encryption } = cfg;
+  add('auth.token.secret_file', cfg.auth.token.secret_file);
+  cfg.auth.jwt.issuers.forEach((iss, i) => add(`auth.jwt.issuers[${i}].secret_file`, iss.secret_file));
+  cfg.auth.static.tokens.forEach((t, i) => add(`auth.static.tokens[${i}].token_file`, t.token_file));
+  add('auth.basic.users_file', cfg.auth.basic.users_file);
   add('approval.webhook.secret_file', cfg.approval.webhook.secret_file);
   add('audit.checkpoint.private_key_file', audit.checkpoint.private_key_file, true);
   add('audit.hmac_key_file', audit.hmac_key_file);
@@ -150,6 +150,13 @@ export function secretFiles(cfg: GatehouseConfig): NamedFile[] {
   for (const [name, ring] of Object.entries(encryption.keyrings)) add(`encryption.keyrings.${name}.key_file`, ring.key_file, true);
   add('secrets.master_key_file', cfg.secrets.master_key_file, true);
   if (cfg.store.kind === 'postgres') add('store.postgres.password_file', cfg.store.postgres?.password_file);
+  if (cfg.metrics.enabled) add('metrics.token_file', cfg.metrics.token_file);
+  const client = cfg.client.security;
+  const auth = client.auth;
+  if (auth.type === 'basic') add('client.security.auth.password_file', auth.password_file);
+  else if (auth.type === 'token') add('client.security.auth.token_file', auth.token_file);
+  else if (auth.type === 'oauth2') add('client.security.auth.client_secret_file', auth.client_secret_file);
+  add('client.security.encryption.key_file', client.encryption.key_file);
   return out;
 }
 

@@ -133,26 +133,52 @@ function lastBackup(ctx: DoctorContext): Outcome {
 /** A CRL whose next update is this close warns: renewing it is a scheduled job that may have stopped. */
 const CRL_WARNING_MS = 3 * DAY_MS;
 
-/** server.tls.crl_file: present with mTLS, signed by the client CA, current (seed 001: revoke a compromised credential). */
-function clientRevocation(ctx: DoctorContext): Outcome {
+interface ClientCertBlock {
+  path: 'server.tls' | 'metrics.tls';
+  client_auth: 'none' | 'request' | 'require';
+  ca_file?: string | undefined;
+  crl_file?: string | undefined;
+}
+
+/** The listeners that take client certificates: the gateway's, and the metrics listener's when it runs TLS. */
+function clientCertBlocks(ctx: DoctorContext): ClientCertBlock[] {
+  const out: ClientCertBlock[] = [];
   const tls = ctx.cfg.server.tls;
-  if (!tls.enabled || tls.client_auth === 'none') return skipped('server.tls.client_auth is none');
-  if (!tls.crl_file) {
-    return judged([warn(`server.tls.client_auth is ${tls.client_auth} without crl_file: a leaked client certificate stays valid until it expires, unless the whole CA is replaced`)], '');
+  if (tls.enabled && tls.client_auth !== 'none') out.push({ path: 'server.tls', ...tls });
+  const m = ctx.cfg.metrics;
+  if (m.enabled && m.tls.enabled && m.tls.client_auth !== 'none') out.push({ path: 'metrics.tls', ...m.tls });
+  return out;
+}
+
+/** One listener's CRL: present, signed by its client CA, current; the passing detail when nothing is found. */
+function judgeRevocation(block: ClientCertBlock, now: number): { finding?: Finding; detail?: string } {
+  const at = block.path;
+  if (!block.crl_file) {
+    return { finding: warn(`${at}.client_auth is ${block.client_auth} without crl_file: a leaked client certificate stays valid until it expires, unless the whole CA is replaced`) };
   }
-  if (!tls.ca_file) return skipped('server.tls.ca_file is not set (the development CA signs client certificates)');
+  if (!block.ca_file) return { detail: `${at}.ca_file is not set (the development CA signs client certificates)` };
   let crls;
   try {
-    crls = checkCrlBundle(readFileBounded(tls.crl_file, 1 << 20).toString('utf8'), readFileBounded(tls.ca_file, 1 << 20).toString('utf8'), ctx.now).crls;
+    crls = checkCrlBundle(readFileBounded(block.crl_file, 1 << 20).toString('utf8'), readFileBounded(block.ca_file, 1 << 20).toString('utf8'), now).crls;
   } catch (e) {
     const why = isFileError(e) ? unreadableReason(e) : (e as Error).message;
-    return judged([fail(`server.tls.crl_file ${why}`)], '');
+    return { finding: fail(`${at}.crl_file ${why}`) };
   }
   const next = earliestNextUpdate(crls);
   const revoked = crls.reduce((n, c) => n + c.revoked.length, 0);
-  const detail = `server.tls.crl_file: ${crls.length} CRL(s) signed by the client CA, ${revoked} certificate(s) revoked${next ? `, next update ${next.toISOString()}` : ''}`;
-  if (next && next.getTime() - ctx.now < CRL_WARNING_MS) return judged([warn(`${detail}: within ${days(next.getTime() - ctx.now)} days every client certificate is refused unless a new CRL is installed`)], '');
-  return passed(detail);
+  const detail = `${at}.crl_file: ${crls.length} CRL(s) signed by the client CA, ${revoked} certificate(s) revoked${next ? `, next update ${next.toISOString()}` : ''}`;
+  if (next && next.getTime() - now < CRL_WARNING_MS) return { finding: warn(`${detail}: within ${days(next.getTime() - now)} days every client certificate is refused unless a new CRL is installed`) };
+  return { detail };
+}
+
+/** crl_file of server.tls and metrics.tls: present with mTLS, signed by the client CA, current (seed 001: revoke a compromised credential). */
+function clientRevocation(ctx: DoctorContext): Outcome {
+  const blocks = clientCertBlocks(ctx);
+  if (blocks.length === 0) return skipped('server.tls.client_auth is none (and metrics.tls takes no client certificates)');
+  const results = blocks.map((b) => judgeRevocation(b, ctx.now));
+  const details = results.map((r) => r.detail).filter((d): d is string => d !== undefined);
+  if (results.every((r) => r.finding === undefined) && blocks.every((b) => !b.ca_file)) return skipped(details.join('; '));
+  return judged(results.map((r) => r.finding), details.join('; '));
 }
 
 export const fileChecks: CheckDefinition[] = [
@@ -160,7 +186,7 @@ export const fileChecks: CheckDefinition[] = [
     id: 'tls.client_revocation',
     title: 'Client certificates can be revoked (a current CRL)',
     source: 'seed 001 security layers ("revoke compromised token"); seed 002 security best practices §3',
-    fix: 'Set server.tls.crl_file to the client CA\'s CRL (gatehouse certs revoke / certs crl for a certs dev CA) and renew it before its next update.',
+    fix: 'Set server.tls.crl_file (and metrics.tls.crl_file) to the client CA\'s CRL (gatehouse certs revoke / certs crl for a certs dev CA) and renew it before its next update.',
     inspect: clientRevocation,
   },
   {
