@@ -7,6 +7,7 @@ import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { ACL_PERMISSIONS, tenantId } from '../config/schema/authz.js';
+import { AUTH_METHODS } from '../config/schema/auth.js';
 import { GatehouseError } from '../core/errors.js';
 
 export type AclPermission = (typeof ACL_PERMISSIONS)[number];
@@ -15,6 +16,10 @@ export interface AclRule {
   tenant: string;
   namespace: string;
   principal: string;
+  /** Only principals from this authentication method (a principal id is unique only within its method). */
+  method?: string | undefined;
+  /** Only JWT principals from this issuer. */
+  issuer?: string | undefined;
   /** `*`, `type:*` or `type:name`. */
   resource: string;
   permissions: AclPermission[];
@@ -40,9 +45,12 @@ const aclDocSchema = z.strictObject({
       z.strictObject({
         /** A principal id, or `*` for every authenticated principal. */
         principal: z.string().min(1).max(256),
+        /** Gatehouse's addition: narrow the rule to one credential kind, so a partner IdP's `sub: svc-x` is not our `svc-x`. */
+        method: z.enum(AUTH_METHODS).optional(),
+        issuer: z.string().min(1).max(2000).optional(),
         resource: z.string().min(1).max(256),
         permissions: z.array(z.string()).min(1),
-      }),
+      }).refine((r) => r.issuer === undefined || r.method === undefined || r.method === 'jwt', { message: 'issuer narrows jwt principals only: set method: jwt or leave method out', path: ['issuer'] }),
     ),
   }),
 });
@@ -88,6 +96,7 @@ export function parseAclText(text: string, label: string, resourceTypes: readonl
         tenant: metadata.tenant,
         namespace: metadata.namespace,
         principal: r.principal,
+        ...(r.method !== undefined || r.issuer !== undefined ? { method: r.method ?? 'jwt', issuer: r.issuer } : {}),
         resource: r.resource,
         permissions: r.permissions as AclPermission[],
         source: `acl:${label}#${d}.rules[${i}]`,

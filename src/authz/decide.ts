@@ -8,7 +8,7 @@ import type { Decision, Operation, Principal, RiskLevel } from '../core/types.js
 import type { McpMethodPolicy } from './mcp-policy.js';
 import { MCP_RESOURCE_METHODS } from './mcp-policy.js';
 import type { RbacIndex } from './rbac.js';
-import { isPermission } from './rbac.js';
+import { isPermission, principalIssuer } from './rbac.js';
 import type { CompiledRoute, RouteTable } from './routes.js';
 import type { ScopeRegistry } from './scopes.js';
 import type { Tenancy } from './tenancy.js';
@@ -235,7 +235,7 @@ export class Authorizer {
         draft.used = [...draft.used, adminVia];
         return draft.allow(principal.tenant !== undefined && principal.tenant !== op.tenant ? 'cross_tenant_grant' : 'tenant_admin');
       }
-      const rule = isPermission(action) ? this.parts.rbac.find(op.tenant, op.namespace ?? '', principal.id, op.resource ?? '*', action) : undefined;
+      const rule = isPermission(action) ? this.parts.rbac.find(op.tenant, op.namespace ?? '', principal.id, op.resource ?? '*', action, principal.method, principalIssuer(principal)) : undefined;
       if (rule === undefined) {
         const where = `${clip(op.tenant)}/${clip(op.namespace ?? '*')}`;
         return draft.deny(
