@@ -108,7 +108,7 @@ function computePolicyVersion(cfg: GatehouseConfig, rules: readonly AclRule[]): 
   const { policy_version: _ignored, acl_files: _files, ...rest } = cfg.authz;
   void _ignored;
   void _files;
-  const text = canonicalJson({ authz: rest, acl: rules.map((r) => [r.tenant, r.namespace, r.principal, r.resource, r.permissions]), approval: cfg.approval.require_for });
+  const text = canonicalJson({ authz: rest, acl: rules.map((r) => (r.method === undefined ? [r.tenant, r.namespace, r.principal, r.resource, r.permissions] : [r.tenant, r.namespace, r.principal, r.resource, r.permissions, r.method, r.issuer ?? null])), approval: cfg.approval.require_for });
   return `sha256:${sha256Hex(text).slice(0, 12)}`;
 }
 

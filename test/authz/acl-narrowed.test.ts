@@ -98,6 +98,10 @@ describe('through the policy engine (principal method and JWT issuer from authn)
       assert.equal(partner.ex.decision?.reason, 'rbac_no_rule');
       const apiKey = await call(e, 'POST', path, principal('svc-x', [], { tenant: 'acme-corp', method: 'api_key' }));
       assert.equal(apiKey.err?.code, 'GH_FORBIDDEN');
+      // Narrowing is policy: changing it changes the policy version decisions carry.
+      writeFileSync(file, ACL.replace('method: jwt, issuer: "https://idp.internal"', 'method: api_key'));
+      const other = await createPolicyEngine(makeConfig({ authz: { acl_files: [file], routes: HTTP_ROUTES as never } }), makeDeps());
+      assert.notEqual(other.policyVersion, e.policyVersion);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
