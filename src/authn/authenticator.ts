@@ -4,6 +4,7 @@ import { ipMatcher } from '../core/net.js';
 import type { AuthMethod, Exchange, NetworkIdentity, Principal, Stage, StageDeps } from '../core/types.js';
 import { readCredentials } from './credentials.js';
 import { FailureCounter, type FailureSnapshot } from './failures.js';
+import { VerificationGate, type Release } from './gate.js';
 import { parseApiKey } from './api-key-store.js';
 import { CredentialError, type AuthMethodImpl, type Credentials } from './method.js';
 import { buildMethods } from './methods/index.js';
@@ -69,6 +70,11 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
   keyTimer?.unref();
 
   const methods = await buildMethods(cfg, { ...deps, tokens, revocations, usage });
+  const lockoutCfg = cfg.limits.lockout;
+  const exempt = ipMatcher(lockoutCfg.exempt);
+  const gate = lockout
+    ? new VerificationGate({ maxFailures: lockoutCfg.max_failures, perIp: lockoutCfg.per.includes('ip'), perPrincipal: lockoutCfg.per.includes('principal'), exempt }, failures)
+    : undefined;
   const isTrustedPeer = ipMatcher(cfg.server.trusted_proxies);
   const trusted = auth.header.trusted_identity;
   const allowedTags = trusted.allowed_tags.length > 0 ? new Set(trusted.allowed_tags) : undefined;
@@ -102,6 +108,54 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     return new GatehouseError(code, undefined, { detail, headers: { 'WWW-Authenticate': challenge } });
   };
 
+  /** Verifies one credential; failures are counted (refuse) before the verification's gate slot is given back. */
+  const verify = (ex: Exchange, m: AuthMethodImpl, claim: unknown, release: Release): Principal | Promise<Principal> => {
+    let result: Principal | Promise<Principal>;
+    try {
+      result = m.authenticate(ex, claim);
+    } catch (e) {
+      const err = refuse(ex, m.name, m.failure, e);
+      release();
+      throw err;
+    }
+    if (!(result instanceof Promise)) {
+      release();
+      return result;
+    }
+    return result.then(
+      (p) => {
+        release();
+        return p;
+      },
+      (e: unknown) => {
+        const err = refuse(ex, m.name, m.failure, e);
+        release();
+        throw err;
+      },
+    );
+  };
+
+  /**
+   * Methods whose verification is asynchronous (argon2, a JWKS signature, an API key hash) pass the gate: the guesses
+   * in flight count against the lockout's allowance (gate.ts). A waiter looks at the lockout again before it starts.
+   */
+  const gated = (ex: Exchange, m: AuthMethodImpl, claim: unknown, claimed: string | undefined): Principal | Promise<Principal> => {
+    if (gate === undefined || !GATED_METHODS.has(m.name)) return verify(ex, m, claim, noRelease);
+    const ip = ex.network.source_ip;
+    const entered = gate.enter(ip, claimed);
+    if (!(entered instanceof Promise)) return verify(ex, m, claim, entered);
+    return entered.then((release) => {
+      try {
+        lockout?.checkIp(ip);
+        lockout?.checkPrincipal(claimed);
+      } catch (e) {
+        release();
+        throw e;
+      }
+      return verify(ex, m, claim, release);
+    });
+  };
+
   const run = (ex: Exchange, creds: Credentials, optional: boolean): void | Promise<void> => {
     // Two different carriers (e.g. Authorization and X-API-Key) are two credentials: refuse rather than pick one —
     // also when one method finds its credential in both (two API keys).
@@ -118,22 +172,13 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
       const claim = m.recognise(ex, creds);
       if (claim === undefined) continue;
       // A locked-out principal is refused before its credential is checked: a right guess while locked gains nothing.
-      if (lockout) lockout.checkPrincipal(claimedPrincipal(m, creds, claim));
-      let result: Principal | Promise<Principal>;
-      try {
-        result = m.authenticate(ex, claim);
-      } catch (e) {
-        throw refuse(ex, m.name, m.failure, e);
-      }
+      const claimed = claimedPrincipal(m, creds, claim);
+      if (lockout) lockout.checkPrincipal(claimed);
+      const result = gated(ex, m, claim, claimed);
       if (result instanceof Promise) {
-        return result.then(
-          (p) => {
-            ex.principal = p;
-          },
-          (e: unknown) => {
-            throw refuse(ex, m.name, m.failure, e);
-          },
-        );
+        return result.then((p) => {
+          ex.principal = p;
+        });
       }
       ex.principal = result;
       return undefined;
@@ -181,13 +226,9 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     for (const m of bearerMethods) {
       const claim = m.recognise(ex, creds);
       if (claim === undefined) continue;
-      if (lockout) lockout.checkPrincipal(claimedPrincipal(m, creds, claim));
-      try {
-        const r = m.authenticate(ex, claim);
-        return r instanceof Promise ? r.catch((e: unknown) => Promise.reject(refuse(ex, m.name, m.failure, e))) : r;
-      } catch (e) {
-        throw refuse(ex, m.name, m.failure, e);
-      }
+      const claimed = claimedPrincipal(m, creds, claim);
+      if (lockout) lockout.checkPrincipal(claimed);
+      return gated(ex, m, claim, claimed);
     }
     throw refuse(ex, undefined, 'token', new CredentialError('GH_CREDENTIALS_INVALID', 'unrecognised_credential'));
   };
@@ -220,6 +261,10 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
  * The principal a credential claims before it is verified, as failures are counted under it (CredentialError.claimed):
  * a Basic user name, an API key id. Bearer tokens and JWTs claim nobody until their signature is checked.
  */
+/** Methods that may verify asynchronously: their guesses in flight are gated (gate.ts). */
+const GATED_METHODS: ReadonlySet<AuthMethod> = new Set<AuthMethod>(['basic', 'jwt', 'api_key']);
+const noRelease: Release = () => undefined;
+
 function claimedPrincipal(m: AuthMethodImpl, creds: Credentials, claim: unknown): string | undefined {
   if (m.name === 'basic') return creds.basic?.user.slice(0, 128);
   if (m.name === 'api_key' && typeof claim === 'string') return parseApiKey(claim)?.id;

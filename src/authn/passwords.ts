@@ -23,25 +23,39 @@ export async function hashSecret(secret: string): Promise<string> {
 
 /**
  * Verifies `secret` against an argon2id or bcrypt hash. Both libraries compare in constant time. Anything else
- * (unknown hash format, oversized input, a library error) is false: fail closed.
+ * (unknown hash format, oversized input, a library error) is false: fail closed — after the work of a real
+ * verification, so that a known user or key sent an over-long secret answers as slowly as an unknown one
+ * (burnVerification) instead of revealing that it exists.
  */
 export async function verifySecret(hash: string, secret: string): Promise<boolean> {
-  if (typeof secret !== 'string' || secret.length === 0 || secret.length > MAX_SECRET_LENGTH) return false;
+  if (typeof secret !== 'string' || secret.length === 0 || secret.length > MAX_SECRET_LENGTH) return burnVerification(typeof secret === 'string' ? secret : '');
   try {
     if (hash.startsWith('$argon2id$')) return await argon2.verify(hash, secret);
     // bcrypt reads only the first 72 bytes; longer inputs would collide, so they are refused outright.
-    if (/^\$2[aby]\$/.test(hash)) return Buffer.byteLength(secret) <= 72 && (await bcrypt.compare(secret, hash));
+    if (/^\$2[aby]\$/.test(hash)) return Buffer.byteLength(secret) <= 72 ? await bcrypt.compare(secret, hash) : await burnVerification(secret);
   } catch {
     return false;
   }
-  return false;
+  return burnVerification(secret);
 }
 
 let dummyHash: Promise<string> | undefined;
+let burned = 0;
+
+/** How many verifications were spent on a dummy hash in this process (a test seam: their timing is the point). */
+export function burnedVerifications(): number {
+  return burned;
+}
 
 /** Spends the same work as a real verification, so an unknown user or key id is not revealed by timing. */
 export async function burnVerification(secret: string): Promise<false> {
+  burned++;
   dummyHash ??= argon2.hash('gatehouse-dummy-secret', ARGON2_OPTIONS);
-  await verifySecret(await dummyHash, secret.slice(0, MAX_SECRET_LENGTH) || 'x');
+  const hash = await dummyHash;
+  try {
+    await argon2.verify(hash, secret.slice(0, MAX_SECRET_LENGTH) || 'x');
+  } catch {
+    // the work was spent (or argon2 failed): either way the answer is no
+  }
   return false;
 }

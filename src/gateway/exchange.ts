@@ -77,6 +77,9 @@ export function forwardedHop(raw: string): string {
   return m && isIP(m[1] as string) !== 0 ? normalizeIp(m[1]) : '';
 }
 
+/** The X-Forwarded-For characters read, from the right. */
+const MAX_XFF = 2048;
+
 /**
  * The client's address: the peer, or — only behind a trusted proxy — the rightmost untrusted X-Forwarded-For hop. A
  * hop that is not an address ends the walk: the last address read (a trusted proxy's) stands.
@@ -86,8 +89,12 @@ export function networkIdentity(req: IncomingMessage, opts: NetworkOptions): Net
   let source = peer;
   if (opts.isTrustedProxy(peer)) {
     const xff = req.headers['x-forwarded-for'];
-    if (typeof xff === 'string' && xff.length <= 2048) {
-      const hops = xff.split(',');
+    if (typeof xff === 'string') {
+      // Only the rightmost hops matter, and the client controls the length of what precedes the ones a trusted proxy
+      // appended: read the last 2 KiB (without its cut first hop) rather than ignoring a long header, which would
+      // make the proxy itself the source and hand the client the proxy's failure count, lockout and rate limits.
+      const tail = xff.length <= MAX_XFF ? xff : xff.slice(xff.indexOf(',', xff.length - MAX_XFF) + 1 || xff.length);
+      const hops = tail.split(',');
       for (let i = hops.length - 1; i >= 0; i--) {
         const hop = forwardedHop(hops[i] as string);
         if (!hop) break;

@@ -52,3 +52,18 @@ test('X-Forwarded-For behind a trusted proxy: ip:port hops lose the port, and a 
   assert.equal(forwardedHop('999.1.1.1:80'), '');
   assert.equal(forwardedHop('_hidden'), '');
 });
+
+test('a padded X-Forwarded-For never makes the trusted proxy the source: its last 2 KiB are read', async () => {
+  const { networkIdentity } = await import('../../src/gateway/exchange.js');
+  const { ipMatcher } = await import('../../src/core/net.js');
+  const isTrustedProxy = ipMatcher(['10.0.0.0/8']);
+  const source = (xff: string) =>
+    networkIdentity({ socket: { remoteAddress: '10.0.0.2' }, headers: { 'x-forwarded-for': xff } } as unknown as import('node:http').IncomingMessage, { isTrustedProxy, tls: false }).source_ip;
+  // The client pads what it sends; the proxy appends the address it saw.
+  for (const pad of [2100, 5000, 64 * 1024]) {
+    assert.equal(source(`${'1.2.3.4, '.repeat(Math.ceil(pad / 9))}198.51.100.7`), '198.51.100.7', `padded to ${pad}`);
+    assert.equal(source(`${'x'.repeat(pad)}, 198.51.100.7, 10.1.1.1`), '198.51.100.7', `one long junk hop of ${pad}`);
+  }
+  // A single hop longer than the window is no address: the last trusted hop stands, as for any junk hop.
+  assert.equal(source('x'.repeat(3000)), '10.0.0.2');
+});

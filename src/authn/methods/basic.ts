@@ -74,7 +74,8 @@ export function basicMethod(opts: {
       await burnVerification(password);
       throw credentialError('GH_CREDENTIALS_INVALID', 'unknown_user', user.slice(0, 128));
     }
-    const ok = u.password_hash !== undefined ? await verifySecret(u.password_hash, password) : constantTimeEqual(password, u.password ?? '');
+    // A plain-text (development) password pays an argon2 verification too, or it would answer faster than an unknown user.
+    const ok = u.password_hash !== undefined ? await verifySecret(u.password_hash, password) : ((await burnVerification(password)) || constantTimeEqual(password, u.password ?? ''));
     if (!ok) throw credentialError('GH_CREDENTIALS_INVALID', 'bad_password', u.name);
     // The users may have been reloaded while argon2 ran: cache only if this entry is still current.
     if (byName.get(user) === u) cache.set(cacheKey, { user: u }, clock.now() + opts.cache.ttlMs);

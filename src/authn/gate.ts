@@ -1,0 +1,143 @@
+/**
+ * Counts verifications still running against the lockout's allowance. A failure is counted only when its verification
+ * ends (argon2 for Basic, a JWKS signature check, an API key hash), so without this gate a client could send hundreds
+ * of guesses at once and have every one checked before the first failure locked it out. Here a client (or claimed
+ * principal) may have at most `max_failures − failures so far` verifications in flight (at least one: once the
+ * allowance is spent the lockout, checked again by every waiter, is what refuses); more wait for one to end and then
+ * look again, so at most max_failures guesses are checked before the lockout begins. Waiting is bounded in count and time.
+ */
+import { GatehouseError } from '../core/errors.js';
+import { clientKey, normalizeIp } from '../core/net.js';
+import type { FailureCounter } from './failures.js';
+
+export interface GateLimits {
+  maxFailures: number;
+  perIp: boolean;
+  perPrincipal: boolean;
+  exempt(ip: string): boolean;
+}
+
+/** Ends one gated verification; calling it again does nothing. */
+export type Release = () => void;
+
+export interface GateOptions {
+  /** Waiting verifications over all keys; past it a request is refused (429) rather than queued. */
+  maxWaiting?: number;
+  /** Waiting verifications per client or principal. */
+  maxWaitingPerKey?: number;
+  /** Longest wait for a slot before the request is refused. */
+  maxWaitMs?: number;
+}
+
+interface Waiter {
+  wake(): void;
+}
+
+const busy = (): GatehouseError =>
+  new GatehouseError('GH_RATE_LIMITED', 'Too many authentication attempts are in progress for this client; try again shortly.', { detail: 'auth_in_flight', headers: { 'retry-after': '1' } });
+
+export class VerificationGate {
+  readonly #limits: GateLimits;
+  readonly #failures: FailureCounter;
+  readonly #maxWaiting: number;
+  readonly #maxWaitingPerKey: number;
+  readonly #maxWaitMs: number;
+  readonly #inFlight = new Map<string, number>();
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  #waiting = 0;
+
+  constructor(limits: GateLimits, failures: FailureCounter, opts: GateOptions = {}) {
+    this.#limits = limits;
+    this.#failures = failures;
+    this.#maxWaiting = opts.maxWaiting ?? 4096;
+    this.#maxWaitingPerKey = opts.maxWaitingPerKey ?? 64;
+    this.#maxWaitMs = opts.maxWaitMs ?? 10_000;
+  }
+
+  /** Verifications running now (tests, diagnostics). */
+  get inFlight(): number {
+    let n = 0;
+    for (const v of this.#inFlight.values()) n += v;
+    return n;
+  }
+
+  /**
+   * A release when the verification may start now; a promise of one when it must wait for a slot (the caller checks
+   * the lockout again before it starts); throws GH_RATE_LIMITED when too many already wait.
+   */
+  enter(ip: string, principal: string | undefined): Release | Promise<Release> {
+    const l = this.#limits;
+    const ipKey = l.perIp && ip !== '' && !l.exempt(normalizeIp(ip)) ? `ip:${clientKey(normalizeIp(ip))}` : undefined;
+    const principalKey = l.perPrincipal && principal !== undefined ? `principal:${principal}` : undefined;
+    if (ipKey === undefined && principalKey === undefined) return noop;
+    return this.#tryEnter(ip, principal, ipKey, principalKey, Date.now() + this.#maxWaitMs);
+  }
+
+  #tryEnter(ip: string, principal: string | undefined, ipKey: string | undefined, principalKey: string | undefined, deadline: number): Release | Promise<Release> {
+    const max = this.#limits.maxFailures;
+    // Past the allowance (a lockout that ended, failures not yet forgotten) one verification at a time: the next
+    // failure locks again before another starts.
+    const ipRoom = ipKey === undefined ? 0 : Math.max(1, max - this.#failures.forIp(ip));
+    const pRoom = principalKey === undefined ? 0 : Math.max(1, max - this.#failures.forPrincipal(principal as string));
+    const blocked =
+      ipKey !== undefined && (this.#inFlight.get(ipKey) ?? 0) >= ipRoom
+        ? ipKey
+        : principalKey !== undefined && (this.#inFlight.get(principalKey) ?? 0) >= pRoom
+          ? principalKey
+          : undefined;
+    if (blocked === undefined) return this.#take(ipKey, principalKey);
+    return this.#wait(blocked, deadline).then(() => this.#tryEnter(ip, principal, ipKey, principalKey, deadline));
+  }
+
+  #take(ipKey: string | undefined, principalKey: string | undefined): Release {
+    if (ipKey !== undefined) this.#inFlight.set(ipKey, (this.#inFlight.get(ipKey) ?? 0) + 1);
+    if (principalKey !== undefined) this.#inFlight.set(principalKey, (this.#inFlight.get(principalKey) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (ipKey !== undefined) this.#leave(ipKey);
+      if (principalKey !== undefined) this.#leave(principalKey);
+    };
+  }
+
+  #leave(key: string): void {
+    const n = (this.#inFlight.get(key) ?? 1) - 1;
+    if (n <= 0) this.#inFlight.delete(key);
+    else this.#inFlight.set(key, n);
+    const waiting = this.#waiters.get(key);
+    if (waiting === undefined) return;
+    // Every waiter looks again (at most maxWaitingPerKey): the failure just counted may have spent the allowance.
+    this.#waiters.delete(key);
+    for (const w of waiting) w.wake();
+  }
+
+  #wait(key: string, deadline: number): Promise<void> {
+    let set = this.#waiters.get(key);
+    if (this.#waiting >= this.#maxWaiting || (set?.size ?? 0) >= this.#maxWaitingPerKey) throw busy();
+    const left = deadline - Date.now();
+    if (left <= 0) throw busy();
+    if (set === undefined) this.#waiters.set(key, (set = new Set()));
+    const waiters = set;
+    this.#waiting++;
+    return new Promise<void>((resolve, reject) => {
+      const w: Waiter = {
+        wake: () => {
+          clearTimeout(timer);
+          this.#waiting--;
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(w);
+        if (waiters.size === 0 && this.#waiters.get(key) === waiters) this.#waiters.delete(key);
+        this.#waiting--;
+        reject(busy());
+      }, left);
+      timer.unref();
+      waiters.add(w);
+    });
+  }
+}
+
+const noop: Release = () => undefined;
