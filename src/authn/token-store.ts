@@ -38,7 +38,8 @@ export interface Usage {
 /** Revocations and records outlive the token by this much, so a clock-skewed gateway still refuses it. */
 const RETENTION_MS = 24 * 3600 * 1000;
 
-const JTI_RE = /^[A-Za-z0-9_-]{8,64}$/;
+/** A token id as `token revoke` takes it: a Gatehouse jti, or any JWT jti the jwt method accepts (printable ASCII, ≤ 512). */
+const JTI_RE = /^[\x20-\x7e]{1,512}$/;
 
 export async function recordIssued(store: StateStore, claims: TokenClaims, kid: string, nowMs: number): Promise<void> {
   const rec: IssuedToken = { jti: claims.jti, agent: claims.sub, scopes: claims.scopes, kid, iat: claims.iat, exp: claims.exp };
