@@ -197,10 +197,22 @@ export class Keyring {
     return run;
   }
 
+  /** Re-reads the ring's state when older than a second. A store that cannot be read fails the call (closed). */
+  async #refreshIfStale(): Promise<void> {
+    if (!this.#store || this.#clock.now() - this.#lastRefresh < STATE_MAX_AGE_MS) return;
+    this.#lastRefresh = this.#clock.now();
+    this.#state = (await this.#store.get<RingState>(KEYRING_NS, this.name)) ?? this.#state;
+    await this.#unwrapStored(true);
+  }
+
   /** The primary key, ready for one encryption: rotates when due and reserves counts before the nonce bound. */
   async #takePrimary(): Promise<MessageKey> {
+    // A rotation or retirement made by another process (`gatehouse keys rotate`, `keys retire`) must stop this one
+    // sealing under the old key within a second too, not when its lease of encryptions runs out.
+    await this.#refreshIfStale();
     for (let attempt = 0; attempt < 3; attempt++) {
       const key = this.#primary();
+      if (key.status === 'retired' || key.version < this.minDecryptionVersion) throw new GatehouseError('GH_CRYPTO_KEY_RETIRED', undefined, { detail: 'the primary key is retired' });
       if (this.#lease.id === key.id && this.#lease.remaining > 0 && !(this.canRotate && this.#rotationDue(key))) {
         this.#lease.remaining--;
         return this.#messageKey(key);
@@ -272,11 +284,7 @@ export class Keyring {
   async decrypt(message: Uint8Array, aad?: Uint8Array): Promise<Buffer> {
     // A key retired by `gatehouse keys retire` in another process must stop decrypting here too, not at the next
     // restart: the state is re-read when older than a second. A store that cannot be read fails the call (closed).
-    if (this.#store && this.#clock.now() - this.#lastRefresh >= STATE_MAX_AGE_MS) {
-      this.#lastRefresh = this.#clock.now();
-      this.#state = (await this.#store.get<RingState>(KEYRING_NS, this.name)) ?? this.#state;
-      await this.#unwrapStored(true);
-    }
+    await this.#refreshIfStale();
     try {
       return this.decryptSync(message, aad);
     } catch (e) {
