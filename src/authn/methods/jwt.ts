@@ -20,6 +20,8 @@ import { registerAuthSecret } from '../secret-registry.js';
 interface Issuer {
   cfg: JwtIssuerConfig;
   algorithms: string[];
+  /** Accepted `typ` values, normalised (normaliseTyp); undefined: any. */
+  types: ReadonlySet<string> | undefined;
   secret: Uint8Array | undefined;
   keys: KeySource | undefined;
   options: JWTVerifyOptions;
@@ -40,6 +42,12 @@ interface Cached {
 const JWS_COMPACT = /^eyJ[A-Za-z0-9_-]{2,16384}\.[A-Za-z0-9_-]{0,65536}\.[A-Za-z0-9_-]{0,1024}$/;
 const DEFAULT_ASYMMETRIC = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'];
 const SAFE_CLAIM = /^[\x20-\x7e]{1,512}$/;
+
+/** RFC 7515 §4.1.9: media types compare case-insensitively, and `application/` may be left out. */
+function normaliseTyp(typ: string): string {
+  const t = typ.toLowerCase();
+  return t.startsWith('application/') ? t.slice(12) : t;
+}
 
 function claimAt(payload: JWTPayload, path: string): unknown {
   let cur: unknown = payload;
@@ -109,7 +117,8 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
       ...(cfg.audience !== undefined ? { audience: cfg.audience } : {}),
       ...(cfg.max_token_age !== undefined ? { maxTokenAge: Math.floor(cfg.max_token_age / 1000) } : {}),
     };
-    return { cfg, algorithms, secret: cfg.secret !== undefined ? new TextEncoder().encode(cfg.secret) : undefined, keys, options };
+    const types = cfg.types !== undefined ? new Set(cfg.types.map(normaliseTyp)) : undefined;
+    return { cfg, algorithms, types, secret: cfg.secret !== undefined ? new TextEncoder().encode(cfg.secret) : undefined, keys, options };
   });
   await Promise.all(issuers.map((i) => i.keys?.init()));
   const byIssuer = new Map<string, Issuer>();
@@ -162,6 +171,8 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
     const alg = header['alg'];
     // The allow-list first: `none`, and HS* against a JWKS issuer (key confusion), never reach a key.
     if (typeof alg !== 'string' || !issuer.algorithms.includes(alg)) throw credentialError('GH_TOKEN_INVALID', 'alg_not_allowed');
+    // Explicit typing (RFC 8725 §3.11), before any key is looked up: an ID token is not an access token.
+    if (issuer.types !== undefined && (typeof header['typ'] !== 'string' || !issuer.types.has(normaliseTyp(header['typ'])))) throw credentialError('GH_TOKEN_INVALID', 'wrong_type');
     const kid = header['kid'];
     if (kid !== undefined && typeof kid !== 'string') throw credentialError('GH_TOKEN_INVALID', 'kid_invalid');
     let result;

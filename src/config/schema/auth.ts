@@ -94,6 +94,12 @@ const jwtIssuer = z
     discovery: z.boolean().optional(),
     /** Allow-list; default HS256 for a secret, RS256/PS256/ES256/EdDSA for keys from a JWKS. */
     algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).optional(),
+    /**
+     * Accepted `typ` header values (RFC 8725 §3.11: explicit typing keeps one kind of JWT from passing for another),
+     * compared case-insensitively without an `application/` prefix; e.g. [at+jwt] for RFC 9068 access tokens, so the
+     * IdP's ID tokens for the same audience are refused. Unset: any typ, or none.
+     */
+    types: z.array(z.string().regex(/^(application\/)?[A-Za-z0-9.+-]{1,64}$/, 'a media type such as at+jwt')).min(1).max(8).optional(),
     /** HS256 shared secret (seed 001's SYSTEMMANAGER_JWT_SECRET). */
     secret: z.string().min(16).optional(),
     secret_file: filePath().optional(),
