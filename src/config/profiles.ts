@@ -16,6 +16,7 @@ export function productionProblems(cfg: GatehouseConfig): string[] {
   if (cfg.server.admin_cors_origins.includes('*')) problems.push('server.admin_cors_origins contains "*": wildcard CORS on admin routes');
   if (cfg.demo.enabled) problems.push('demo.enabled is true: the demo upstreams are for development only');
   if (!cfg.audit.enabled) problems.push('audit.enabled is false');
+  if (cfg.authz.mcp.sessions.insecure_unbound) problems.push('authz.mcp.sessions.insecure_unbound is true: any principal who learns an MCP session id can use that session');
   const t = cfg.tracing;
   if (t.enabled && Object.keys(t.headers).length > 0 && isPlainHttpOffLoopback(t.endpoint)) {
     problems.push('tracing.endpoint is plain http to another host and tracing.headers are set: the collector credentials would travel in clear');

@@ -149,6 +149,7 @@ export function secretFiles(cfg: GatehouseConfig): NamedFile[] {
   add('encryption.kms.key_file', encryption.kms.key_file, true);
   for (const [name, ring] of Object.entries(encryption.keyrings)) add(`encryption.keyrings.${name}.key_file`, ring.key_file, true);
   add('secrets.master_key_file', cfg.secrets.master_key_file, true);
+  add('authz.mcp.sessions.key_file', cfg.authz.mcp.sessions.key_file, true);
   if (cfg.store.kind === 'postgres') add('store.postgres.password_file', cfg.store.postgres?.password_file);
   if (cfg.metrics.enabled) add('metrics.token_file', cfg.metrics.token_file);
   const client = cfg.client.security;

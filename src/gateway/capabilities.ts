@@ -10,6 +10,7 @@ import { createRedactor, type Redactor } from '../redact/index.js';
 import { createLimits, type Limits } from '../limits/index.js';
 import { createCredentialInjector, openSecrets, type CredentialInjector } from '../secrets/index.js';
 import { createGatewayCrypto } from './crypto.js';
+import { createSessionStage, loadSessionKey } from './mcp-session.js';
 import type { AuditHandle, Capabilities } from './pipeline.js';
 
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, subpath: string, ex: Exchange) => Promise<void>;
@@ -30,6 +31,10 @@ export async function buildCapabilities(
   opts: { worker?: { index: number; count: number }; alertsTo?: (r: Record<string, unknown>) => void } = {},
 ): Promise<WiredCapabilities> {
   const logger: Logger = deps.logger;
+  // First, as nothing is open yet to close when the key is unusable. Only when an MCP route can carry sessions: no key
+  // file, and no per-request work, otherwise.
+  const sessionCfg = cfg.authz.mcp.sessions;
+  const session = !sessionCfg.insecure_unbound && cfg.routes.some((r) => r.kind === 'mcp') ? createSessionStage(loadSessionKey(sessionCfg.key_file, cfg.state_dir)) : undefined;
   const audit = await openAudit(cfg, deps, redactor, opts);
   const stageDeps: StageDeps = { ...deps, audit };
   const policy = await createPolicyEngine(cfg, stageDeps);
@@ -81,12 +86,12 @@ export async function buildCapabilities(
   };
 
   return {
-    stages: { identify, throttle: limits.throttle, decrypt: crypto.decrypt, classify: policy.classify, authorize: policy.authorize, throttleOperation: limits.throttleOperation, approve: policy.approve, ...(injector ? { transform: injector.stage } : {}) },
+    stages: { identify, throttle: limits.throttle, ...(session ? { session } : {}), decrypt: crypto.decrypt, classify: policy.classify, authorize: policy.authorize, throttleOperation: limits.throttleOperation, approve: policy.approve, ...(injector ? { transform: injector.stage } : {}) },
     // Client-encrypted bodies are decrypted, and bodies an HTTP approval must bind are hashed, before the policy stages.
     needsBody: (ex, endToEnd) => crypto.needsBody(ex, endToEnd) || policy.needsBody(ex),
     // Public routes are throttled too (per address for anonymous callers): they are the ones open to everyone. Their
     // regions were judged at load for requests without a tenant; a caller whose token binds a tenant is held to its own.
-    publicStages: { identify: authn.identifyOptional, throttle: limits.throttle, ...(residency ? { authorize: residency } : {}) },
+    publicStages: { identify: authn.identifyOptional, throttle: limits.throttle, ...(session ? { session } : {}), ...(residency ? { authorize: residency } : {}) },
     audit,
     auditEvent: (ex) => {
       const event = auditEventFromExchange(ex);

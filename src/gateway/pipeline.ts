@@ -11,6 +11,8 @@ import type { JsonRpcErrorBuilder } from './respond.js';
 export interface Stages {
   identify?: Stage;
   throttle?: Stage;
+  /** MCP session binding (mcp-session.ts): a session id not bound to this caller is refused before the body is read. */
+  session?: Stage;
   /** Runs on the buffered body before classification (client-encrypted bodies). */
   decrypt?: Stage;
   classify?: Stage;
@@ -83,7 +85,7 @@ export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   });
 }
 
-/** Step i of the pipeline, in order: identify, throttle, body, decrypt, classify, authorize, throttleOperation, approve, transform. */
+/** Step i of the pipeline, in order: identify, throttle, session, body, decrypt, classify, authorize, throttleOperation, approve, transform. */
 function step(i: number, stages: Stages, ex: Exchange, bodyLimit: number, needsBody: boolean): void | Promise<void> {
   switch (i) {
     case 0:
@@ -91,27 +93,29 @@ function step(i: number, stages: Stages, ex: Exchange, bodyLimit: number, needsB
     case 1:
       return runStage(stages.throttle, ex);
     case 2:
+      return runStage(stages.session, ex);
+    case 3:
       return needsBody
         ? readBody(ex.req, bodyLimit).then((b) => {
             ex.body = b;
           })
         : undefined;
-    case 3:
-      return ex.body !== undefined ? runStage(stages.decrypt, ex) : undefined;
     case 4:
-      return runStage(stages.classify, ex);
+      return ex.body !== undefined ? runStage(stages.decrypt, ex) : undefined;
     case 5:
-      return runStage(stages.authorize, ex);
+      return runStage(stages.classify, ex);
     case 6:
-      return runStage(stages.throttleOperation, ex);
+      return runStage(stages.authorize, ex);
     case 7:
+      return runStage(stages.throttleOperation, ex);
+    case 8:
       return runStage(stages.approve, ex);
     default:
       return runStage(stages.transform, ex);
   }
 }
 
-const STEPS = 9;
+const STEPS = 10;
 
 function runFrom(i: number, stages: Stages, ex: Exchange, bodyLimit: number, needsBody: boolean): Promise<void> | undefined {
   for (; i < STEPS; i++) {
@@ -125,7 +129,7 @@ function runFrom(i: number, stages: Stages, ex: Exchange, bodyLimit: number, nee
 }
 
 /**
- * Runs identify → throttle → (body) → decrypt → classify → authorize → throttleOperation → approve → transform. Returns undefined when
+ * Runs identify → throttle → session → (body) → decrypt → classify → authorize → throttleOperation → approve → transform. Returns undefined when
  * every stage finished synchronously (the common case: no promise, no async frame per request); otherwise a promise
  * for the rest. A stage that throws synchronously throws here: callers treat both the same way.
  */

@@ -4,6 +4,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { GatehouseError, toGatehouseError } from '../core/errors.js';
 import type { Exchange } from '../core/types.js';
 import type { RouteConfig } from '../config/index.js';
+import { MCP_SESSION, sealResponseSession, type SessionExchange } from './mcp-session.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -228,6 +229,8 @@ export class Upstream {
       if (name === 'accept-encoding' && this.#route.kind === 'mcp') continue;
       // Resuming a stream would replay list answers the response filter never saw (docs/authorization.md).
       if (name === 'last-event-id' && this.#route.kind === 'mcp') continue;
+      // Bound sessions (mcp-session.ts): only the id the session stage verified travels, from ex.upstreamHeaders.
+      if (name === 'mcp-session-id' && (ex as SessionExchange)[MCP_SESSION] !== undefined) continue;
       out.push(name, value);
     }
     out.push('x-forwarded-for', priorXff ? `${priorXff}, ${ex.network.peer_ip}` : ex.network.peer_ip);
@@ -244,7 +247,7 @@ export class Upstream {
     return (
       HOP_BY_HOP.has(name) || OVERRIDES.has(name) || isClientControlled(name) || name === 'authorization' || name === 'host' ||
       name === 'content-length' || name === 'x-request-id' || this.#opts.credentialHeaders?.has(name) === true || this.#opts.identityHeaders?.has(name) === true ||
-      (name === 'last-event-id' && this.#route.kind === 'mcp')
+      ((name === 'last-event-id' || name === 'mcp-session-id') && this.#route.kind === 'mcp')
     );
   }
 
@@ -341,6 +344,14 @@ export class Upstream {
           status = statusCode;
           resumeUpstream = resume;
           outHeaders = responseHeaders(rawHeaders, hooks.responseHeaders(ex), this.#publicLocation, this.#opts.cors === true);
+          try {
+            sealResponseSession(outHeaders, ex);
+          } catch (e) {
+            // finish first: abort calls onError at once, which would report the upstream as unavailable.
+            finish(e as Error);
+            abort?.(e as Error);
+            return false;
+          }
           const echoed = this.#opts.echoedSecrets?.();
           if (echoed && echoed.length > 0) scrubHeaderValues(outHeaders, echoed);
           if (!filter && statusCode >= 400 && this.#opts.errorBodies !== 'pass') filter = errorBodyFilter(this.#opts, statusCode);

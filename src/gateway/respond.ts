@@ -35,7 +35,8 @@ export function sendError(ex: Exchange, err: GatehouseError, extraHeaders: Recor
   // (the request not yet read) stays an HTTP 429, as a JSON-RPC error without the id would answer no request.
   const classifiedLimit = err.code === 'GH_RATE_LIMITED' && ex.operation !== undefined;
   if (ex.route?.kind === 'mcp' && (err.code === 'GH_JSONRPC_INVALID' || JSONRPC_POLICY_STATUSES.has(err.status) || classifiedLimit)) {
-    const status = err.code === 'GH_JSONRPC_INVALID' ? 400 : 200;
+    // An unknown session stays HTTP 404: MCP clients start a new session on it (transports § Session Management).
+    const status = err.code === 'GH_JSONRPC_INVALID' ? 400 : err.code === 'GH_MCP_SESSION_UNKNOWN' ? 404 : 200;
     ex.status = status;
     sendJson(res, status, (jsonRpc ?? defaultJsonRpcError)(err, ex), headers);
     return;

@@ -43,18 +43,20 @@ async function race(n: number, script: string, env: NodeJS.ProcessEnv): Promise<
   );
 }
 
-test('six processes generating the audit signing key, the audit HMAC key and the token keys at once agree on one of each', async () => {
+test('six processes generating the audit signing key, the audit HMAC key, the token keys and the MCP session key at once agree on one of each', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gh-keyrace-'));
   try {
     const script = `
       import { loadSigningKey, loadHmacKey } from './src/audit/index.js';
       import { ensureTokenSecrets } from './src/authn/token-keys.js';
+      import { loadSessionKey } from './src/gateway/mcp-session.js';
       import { createHash } from 'node:crypto';
       const stateDir = process.env.RACE_DIR;
       const signing = loadSigningKey({ stateDir }).keyId;
       const hmac = createHash('sha256').update(loadHmacKey({ stateDir, create: true })).digest('hex');
       const token = ensureTokenSecrets(stateDir).signing.kid;
-      console.log(JSON.stringify({ signing, hmac, token }));`;
+      const mcp = createHash('sha256').update(loadSessionKey(undefined, stateDir)).digest('hex');
+      console.log(JSON.stringify({ signing, hmac, token, mcp }));`;
     const outs = await race(6, script, { RACE_DIR: dir });
     assert.equal(new Set(outs).size, 1, outs.join('\n'));
     const leftovers = readdirSync(dir, { recursive: true }).map(String).filter((n) => n.endsWith('.tmp'));

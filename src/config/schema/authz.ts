@@ -137,6 +137,13 @@ export const authzSection = section({
     /** prompts/get: prompt name → scopes; unknown prompts denied. */
     prompts: z.record(toolName, z.strictObject({ scopes: z.array(scopeName).default([]) })).default({}),
     max_batch: z.number().int().positive().max(1000).default(32),
+    /** Mcp-Session-Id bound to the principal that opened the session (docs/gateway.md § MCP sessions). */
+    sessions: section({
+      /** The binding key (32 bytes, hex or base64, mode 0600), shared by gateway hosts behind one load balancer; default: generated in <state_dir>/keys/mcp-session.key. */
+      key_file: filePath().optional(),
+      /** Forward session ids unbound, as the upstream issued them: any principal who learns one can use it. Refused in production. */
+      insecure_unbound: z.boolean().default(false),
+    }),
   }),
 });
 export type AuthzConfig = z.infer<typeof authzSection>;

@@ -173,6 +173,21 @@ export const routeChecks: CheckDefinition[] = [
     },
   },
   {
+    id: 'routes.mcp_sessions',
+    title: 'MCP session ids bound to the principal',
+    source: 'seed 001 defense layer 2 ("Valid token required for all operations", never a session id); MCP security best practices ("Session Hijacking")',
+    fix: 'Remove authz.mcp.sessions.insecure_unbound; behind a load balancer give every gateway host the same authz.mcp.sessions.key_file (0600).',
+    refusals: /^authz\.mcp\.sessions\.insecure_unbound$/,
+    inspect({ cfg }) {
+      const routes = cfg.routes.flatMap((r, i) => (r.kind === 'mcp' ? [routeLabel(r, i)] : []));
+      if (routes.length === 0) return skipped('no kind: mcp route');
+      const s = cfg.authz.mcp.sessions;
+      if (s.insecure_unbound) return judged([], '');
+      const key = s.key_file !== undefined ? 'the key in authz.mcp.sessions.key_file' : 'a key generated in the state directory (one per gateway host: hosts behind one load balancer need a shared key_file)';
+      return judged([], `session ids on ${routes.join(', ')} are bound to the principal with ${key}`);
+    },
+  },
+  {
     id: 'routes.error_bodies',
     title: 'Upstream error bodies redacted',
     source: 'seed 002 application security ("Sanitize error before returning to user"); seed 004 log sanitization',

@@ -1,0 +1,173 @@
+/**
+ * MCP session ids bound to the principal that opened them (MCP specification, security best practices, "Session
+ * Hijacking": session ids must be bound to user-specific information and never serve as authentication).
+ *
+ * Stateless: the id an upstream issues (`X`) reaches the client as `X.TAG`, TAG = base64url(HMAC-SHA256(key, context))
+ * cut to 16 bytes, the context naming the route, the principal (method, id, tenant, and for jwt the issuer) and X.
+ * A request presenting an id is forwarded with X only when TAG verifies for the caller and the route; otherwise it is
+ * refused before anything is forwarded with 404 GH_MCP_SESSION_UNKNOWN, which tells an MCP client to start a new
+ * session. A new key (rotation) is the same: every client re-initializes once. docs/gateway.md § MCP sessions.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { GatehouseError } from '../core/errors.js';
+import { createFileOnce } from '../core/files.js';
+import { rawHeaderValues } from '../core/net.js';
+import type { Exchange, Principal, Stage } from '../core/types.js';
+import { readKeyFile } from '../crypto/index.js';
+
+/** Longest upstream session id accepted; MCP sets no limit, so this only bounds the work and the header. */
+export const MAX_UPSTREAM_SESSION_ID = 1024;
+const TAG_BYTES = 16;
+/** base64url of 16 bytes, unpadded. */
+const TAG_CHARS = 22;
+const TAG_RE = /^[A-Za-z0-9_-]{22}$/;
+/** MCP transports §Session Management: a session id is visible ASCII only (0x21–0x7E). */
+const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
+/** Changing it (or the encoding below) ends every bound session, as a new key does. */
+const CONTEXT_LABEL = 'gatehouse mcp-session v1';
+
+/** What a session id is bound to. Fields are length-prefixed in the MAC input, so no two bindings read alike. */
+export interface SessionBinding {
+  readonly route: string;
+  readonly method: string;
+  readonly id: string;
+  readonly tenant: string;
+  /** The JWT issuer (principal ids are unique only within one issuer); '' for other methods. */
+  readonly issuer: string;
+}
+
+/** The binding of `principal` on `route`. No principal (no identify stage, development) binds as anonymous. */
+export function sessionBinding(principal: Principal | undefined, route: string): SessionBinding {
+  if (principal === undefined) return { route, method: 'none', id: 'anonymous', tenant: '', issuer: '' };
+  const issuer = principal.attributes['issuer'];
+  return {
+    route,
+    method: principal.method,
+    id: principal.id,
+    tenant: principal.tenant ?? '',
+    issuer: principal.method === 'jwt' && typeof issuer === 'string' ? issuer : '',
+  };
+}
+
+function tagOf(key: Uint8Array, b: SessionBinding, upstreamId: string): string {
+  const mac = createHmac('sha256', key);
+  for (const field of [CONTEXT_LABEL, b.route, b.method, b.id, b.tenant, b.issuer, upstreamId]) {
+    const bytes = Buffer.from(field, 'utf8');
+    const len = Buffer.allocUnsafe(4);
+    len.writeUInt32BE(bytes.length);
+    mac.update(len).update(bytes);
+  }
+  return mac.digest().subarray(0, TAG_BYTES).toString('base64url');
+}
+
+/** Whether `id` is a session id the gateway will bind: 1–1024 visible ASCII characters. */
+export function isUpstreamSessionId(id: string): boolean {
+  return id.length <= MAX_UPSTREAM_SESSION_ID && VISIBLE_ASCII.test(id);
+}
+
+/**
+ * The id the client gets for the upstream's `upstreamId`: `upstreamId.TAG`. An id MCP does not allow (not visible
+ * ASCII, empty) or one past 1024 characters is an upstream fault, GH_UPSTREAM_PROTOCOL, never passed on.
+ */
+export function sealSessionId(key: Uint8Array, binding: SessionBinding, upstreamId: string): string {
+  if (!isUpstreamSessionId(upstreamId)) throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'invalid Mcp-Session-Id from upstream' });
+  return `${upstreamId}.${tagOf(key, binding, upstreamId)}`;
+}
+
+export type OpenedSession = { ok: true; upstreamId: string } | { ok: false; reason: 'mcp_session_malformed' | 'mcp_session_mismatch' };
+
+/**
+ * The upstream's id inside a presented one, when its tag verifies for `binding`. The tag is the part after the last
+ * dot (X may hold dots); it is compared as text, so no other spelling of the same bytes passes.
+ */
+export function openSessionId(key: Uint8Array, binding: SessionBinding, presented: string): OpenedSession {
+  const dot = presented.lastIndexOf('.');
+  if (dot <= 0 || presented.length - dot - 1 !== TAG_CHARS || !isUpstreamSessionId(presented.slice(0, dot)) || !TAG_RE.test(presented.slice(dot + 1))) {
+    return { ok: false, reason: 'mcp_session_malformed' };
+  }
+  const upstreamId = presented.slice(0, dot);
+  const expected = Buffer.from(tagOf(key, binding, upstreamId), 'latin1');
+  const given = Buffer.from(presented.slice(dot + 1), 'latin1');
+  return timingSafeEqual(expected, given) ? { ok: true, upstreamId } : { ok: false, reason: 'mcp_session_mismatch' };
+}
+
+/** Where a gateway keeps its generated key, when authz.mcp.sessions.key_file names none. */
+export const generatedSessionKeyPath = (stateDir: string): string => join(stateDir, 'keys', 'mcp-session.key');
+
+/**
+ * The binding key: authz.mcp.sessions.key_file (32 bytes as hex or base64, mode 0600: one key for several gateway
+ * hosts behind a load balancer), else one generated into the state directory. Created whole under its final name
+ * (createFileOnce), so workers starting together read the same key.
+ */
+export function loadSessionKey(keyFile: string | undefined, stateDir: string): Buffer {
+  if (keyFile !== undefined) return readKeyFile(keyFile);
+  const path = generatedSessionKeyPath(stateDir);
+  if (!existsSync(path)) {
+    mkdirSync(join(stateDir, 'keys'), { recursive: true, mode: 0o700 });
+    const key = randomBytes(32);
+    createFileOnce(path, `${key.toString('hex')}\n`, 0o600);
+    key.fill(0);
+  }
+  return readKeyFile(path);
+}
+
+/** Set on an MCP route's exchange by the session stage: the proxy then forwards only the verified id and seals answers. */
+export const MCP_SESSION: unique symbol = Symbol('gatehouse.mcpSession');
+export interface SessionState {
+  readonly key: Buffer;
+  /** The id the client presented (verified) and the upstream's id inside it; absent on a request without one. */
+  presented?: string;
+  upstreamId?: string;
+}
+export type SessionExchange = Exchange & { [MCP_SESSION]?: SessionState };
+
+function refuse(ex: Exchange, reason: string): GatehouseError {
+  // The presented id is credential-like: only the reason is recorded (audit metadata), never the value.
+  ex.meta['mcp_session_refused'] = reason;
+  return new GatehouseError('GH_MCP_SESSION_UNKNOWN', undefined, { detail: reason });
+}
+
+/**
+ * The session stage (after identify and throttle, before the body is read). Only MCP routes; a request without
+ * Mcp-Session-Id costs a scan of its raw headers. Two Mcp-Session-Id lines are refused: picking one would let the
+ * gateway check one and an upstream use the other.
+ */
+export function createSessionStage(key: Buffer): Stage {
+  return (ex: Exchange): void => {
+    if (ex.route?.kind !== 'mcp') return;
+    const state: SessionState = { key };
+    (ex as SessionExchange)[MCP_SESSION] = state;
+    const values = rawHeaderValues(ex.req.rawHeaders, 'mcp-session-id');
+    if (values.length === 0) return;
+    if (values.length > 1) {
+      ex.meta['mcp_session_refused'] = 'mcp_session_duplicate';
+      throw new GatehouseError('GH_HEADER_INVALID', 'Mcp-Session-Id must appear once.', { detail: 'mcp_session_duplicate' });
+    }
+    const presented = values[0] as string;
+    const opened = openSessionId(key, sessionBinding(ex.principal, ex.route.name), presented);
+    if (!opened.ok) throw refuse(ex, opened.reason);
+    state.presented = presented;
+    state.upstreamId = opened.upstreamId;
+    ex.upstreamHeaders['mcp-session-id'] = opened.upstreamId;
+  };
+}
+
+/**
+ * Seals the upstream's Mcp-Session-Id in a flat response header list (in place). The id the request presented comes
+ * back as presented (no second MAC). Two of them is an upstream fault: the client would keep either.
+ */
+export function sealResponseSession(flat: string[], ex: SessionExchange): void {
+  const state = ex[MCP_SESSION];
+  if (state === undefined) return;
+  let at = -1;
+  for (let i = 0; i < flat.length; i += 2) {
+    if (flat[i] !== 'mcp-session-id') continue;
+    if (at >= 0) throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'duplicate Mcp-Session-Id from upstream' });
+    at = i + 1;
+  }
+  if (at < 0) return;
+  const upstreamId = flat[at] as string;
+  flat[at] = state.upstreamId === upstreamId && state.presented !== undefined ? state.presented : sealSessionId(state.key, sessionBinding(ex.principal, ex.route?.name ?? ''), upstreamId);
+}
