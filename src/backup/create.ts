@@ -6,7 +6,7 @@
  * writing, and the audit trail up to its last complete line.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createWriteStream, fstatSync, fsyncSync, lstatSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, createWriteStream, fstatSync, fsyncSync, lstatSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -66,7 +66,7 @@ const failed = (detail: string, cause?: unknown) =>
 const TRANSIENT = /(?:\.lock|\.want|\.tmp)$|^\.[^/]*\.tmp/;
 
 
-interface Planned {
+export interface Planned {
   record: FileRecord;
   abs: string;
   /** Read only this much (the audit file's last complete line); default: the size at open. */
@@ -126,16 +126,20 @@ function lastLineEnd(fd: number, size: number): number {
 }
 
 /** One file's record and content, read through an open descriptor: a file replaced meanwhile is read as it was. */
-async function* fileRecords(p: Planned, done: EndEntry[]): AsyncGenerator<Buffer> {
+/** @internal exported for tests */
+export async function* fileRecords(p: Planned, done: EndEntry[]): AsyncGenerator<Buffer> {
   let fd: number;
   try {
-    fd = openSync(p.abs, 'r');
+    // O_NOFOLLOW: a file swapped for a symbolic link since the listing's lstat is not followed out of the state directory.
+    fd = openSync(p.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // removed since the listing (audit retention, a rotation)
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw failed(`${p.record.root}/${p.record.path} became a symbolic link while the backup ran`);
     throw failed(`cannot read ${p.record.root}/${p.record.path}`, e);
   }
   try {
     const st = fstatSync(fd);
+    if (!st.isFile()) throw failed(`${p.record.root}/${p.record.path} is no longer a regular file`);
     const size = p.cutAtLastLine ? lastLineEnd(fd, st.size) : st.size;
     const record: FileRecord = { ...p.record, mode: st.mode & 0o777, size };
     yield encodeRecord('F', record);
