@@ -103,7 +103,10 @@ function clientGone(): GatehouseError {
 function upstreamError(err: Error & { code?: string }): GatehouseError {
   const code = err.code ?? '';
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'ETIMEDOUT') return new GatehouseError('GH_UPSTREAM_TIMEOUT', undefined, { detail: code, cause: err });
-  if (code === 'GH_BODY_TOO_LARGE' || (err instanceof GatehouseError && err.code === 'GH_BODY_TOO_LARGE')) return err as GatehouseError;
+  // Our own reasons for aborting (an invalid response header, a filtered answer too large, a request body past its
+  // limit) stand as given: abort() calls onError at once, before the caller's finish().
+  if (err instanceof GatehouseError) return err;
+  if (code === 'GH_BODY_TOO_LARGE') return err as GatehouseError;
   return new GatehouseError('GH_UPSTREAM_UNAVAILABLE', undefined, { detail: code || err.name, cause: err });
 }
 
