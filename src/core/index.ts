@@ -11,3 +11,4 @@ export * from './net.js';
 export * from './gc.js';
 export * from './files.js';
 export * from './budget.js';
+export * from './hosts.js';

@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import type { RouteConfig } from '../config/index.js';
 import type { Finding, Outcome } from './types.js';
 
@@ -21,14 +20,7 @@ export const routeLabel = (r: Pick<RouteConfig, 'name' | 'prefix'>, i: number): 
 export const warn = (detail: string): Finding => ({ status: 'warn', detail });
 export const fail = (detail: string): Finding => ({ status: 'fail', detail });
 
-/** Loopback names and addresses: 127.0.0.0/8, ::1 (and its IPv4-mapped form), localhost. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (h.startsWith('::ffff:') && isIP(h.slice(7)) === 4) return h.slice(7).startsWith('127.');
-  return h === '::1' || h === '0:0:0:0:0:0:0:1';
-}
+export { isLoopbackHost } from '../core/hosts.js';
 
 /** The host of server.listen ("HOST:PORT", "[v6]:PORT"; an empty host is 127.0.0.1, as the listener reads it). */
 export function listenHost(listen: string): string | undefined {

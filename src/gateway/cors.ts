@@ -42,6 +42,8 @@ export class CorsPolicy {
   readonly #maxAge: string;
   readonly credentials: boolean;
   readonly refuseCrossOriginWrites: boolean;
+  /** MCP transport security: an origin neither listed nor the gateway's own is refused whatever the method. */
+  readonly refuseEveryForeignRequest: boolean;
 
   constructor(cfg: RouteCorsConfig, kind: 'http' | 'mcp') {
     this.#any = cfg.allowed_origins.includes('*');
@@ -62,11 +64,13 @@ export class CorsPolicy {
     this.#maxAge = String(Math.floor(cfg.max_age / 1000));
     this.credentials = cfg.allow_credentials;
     this.refuseCrossOriginWrites = cfg.refuse_cross_origin_writes;
+    this.refuseEveryForeignRequest = kind === 'mcp';
   }
 
   /** Whether a page from this origin may read the route's answers. String comparisons only, linear in the origin. */
   allows(origin: string): boolean {
-    if (this.#any) return true;
+    // An opaque origin (sandboxed frame, file: page) is no origin to trust with an MCP session, even under "*".
+    if (this.#any) return !(this.refuseEveryForeignRequest && origin === 'null');
     if (origin.length > MAX_ORIGIN) return false;
     if (this.#exact.has(origin)) return true;
     for (const w of this.#wildcards) {
@@ -103,14 +107,19 @@ export class CorsPolicy {
 
 const firstValue = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v)?.split(',', 1)[0]?.trim() || undefined;
 
+/** The host the browser reached: the Host header, or X-Forwarded-Host when a trusted proxy sent the request. */
+export function requestHost(req: IncomingMessage, trustedPeer: boolean): string | undefined {
+  return (trustedPeer ? firstValue(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host;
+}
+
 /**
  * Whether `origin` is the gateway's own, as the browser reached it: the Host header and the connection's scheme, or
  * X-Forwarded-Host/-Proto when a trusted proxy sent the request. Pages the upstream serves through the gateway post
- * to it with this Origin.
+ * to it with this Origin. Only as good as the Host: server.allowed_hosts keeps a rebound name from being "own".
  */
 export function isOwnOrigin(origin: string, req: IncomingMessage, tls: boolean, trustedPeer: boolean): boolean {
   const proto = (trustedPeer ? firstValue(req.headers['x-forwarded-proto']) : undefined) ?? (tls ? 'https' : 'http');
-  let host = ((trustedPeer ? firstValue(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host)?.toLowerCase();
+  let host = requestHost(req, trustedPeer)?.toLowerCase();
   if (host === undefined) return false;
   if (proto === 'https' && host.endsWith(':443')) host = host.slice(0, -4);
   else if (proto === 'http' && host.endsWith(':80')) host = host.slice(0, -3);
@@ -119,11 +128,20 @@ export function isOwnOrigin(origin: string, req: IncomingMessage, tls: boolean, 
 
 /** Methods that change nothing by definition (RFC 9110 §9.2.1); a write is anything else. */
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+export const isWrite = (method: string | undefined): boolean => !READ_METHODS.has(method ?? '');
+
+/**
+ * MCP streamable HTTP, security warning: "Servers MUST validate the Origin header on all incoming connections to
+ * prevent DNS rebinding attacks", answering 403 (the gateway sends a JSON-RPC error body, id null: the body is unread).
+ */
+export function mcpOriginRefusal(): GatehouseError {
+  return new GatehouseError('GH_FORBIDDEN', 'Forbidden: requests from this origin are not allowed on this MCP endpoint', { data: { reason: 'mcp_origin' } });
+}
 
 /**
  * Applies a route's CORS policy before any stage. Returns the preflight's outcome when the request was a preflight
  * (answered here, nothing forwarded), else undefined and the request goes on. Throws GH_FORBIDDEN for a cross-origin
- * write the policy refuses, which the gateway answers and audits like any refusal.
+ * write the policy refuses (on MCP routes: any request from such an origin), which the gateway answers and audits.
  */
 export function applyCors(policy: CorsPolicy, req: IncomingMessage, res: ServerResponse, ownOrigin: (origin: string) => boolean): { status: number; refusal?: CorsRefusal } | undefined {
   const origin = req.headers.origin;
@@ -144,7 +162,8 @@ export function applyCors(policy: CorsPolicy, req: IncomingMessage, res: ServerR
     policy.setResponseHeaders(res, origin);
     return undefined;
   }
-  if (policy.refuseCrossOriginWrites && !READ_METHODS.has(req.method ?? '') && !ownOrigin(origin)) {
+  if (policy.refuseEveryForeignRequest && !ownOrigin(origin)) throw mcpOriginRefusal();
+  if (policy.refuseCrossOriginWrites && isWrite(req.method) && !ownOrigin(origin)) {
     throw new GatehouseError('GH_FORBIDDEN', 'Forbidden: requests from this origin are not allowed on this route (routes[].cors.allowed_origins)', { data: { reason: 'cross_origin' } });
   }
   return undefined;

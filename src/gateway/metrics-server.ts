@@ -3,7 +3,8 @@
  * firewall can open it to the monitoring network only (seed 002). Scrapers outside metrics.allowed_ips get 403; with
  * metrics.tls and client certificates, one not on mtls_allowed_common_names/_sans gets 403; with metrics.token set, a
  * request without `Authorization: Bearer <token>` gets 401 (compared in constant time). Each configured guard applies
- * to every scrape: a client certificate does not stand in for the token.
+ * to every scrape: a client certificate does not stand in for the token. On loopback, a Host other than a loopback
+ * name gets 421 (DNS rebinding).
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -11,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { constantTimeEqual } from '../core/compare.js';
 import { GatehouseError, isGatehouseError } from '../core/errors.js';
+import { listenerHosts } from '../core/hosts.js';
 import { ipMatcher } from '../core/net.js';
 import type { Logger } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
@@ -56,6 +58,9 @@ export async function startMetricsServer(config: GatehouseConfig, render: () => 
   const token = cfg.token;
   const tlsCfg = cfg.tls;
   const checksCertificates = tlsCfg.enabled && tlsCfg.client_auth !== 'none';
+  const { host, port } = parseListen(cfg.listen, 'metrics.listen');
+  // DNS rebinding: a page whose name is re-pointed at 127.0.0.1 would read the figures of a loopback listener.
+  const hosts = listenerHosts(undefined, host);
   let refusals = 0;
   // Scrapes at the same moment share one collection (under workers, one round of messages to every worker).
   let collecting: Promise<string> | undefined;
@@ -68,6 +73,7 @@ export async function startMetricsServer(config: GatehouseConfig, render: () => 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '').split('?', 1)[0];
     if (allowed && !allowed(req.socket.remoteAddress ?? '')) return refuse(req, res, 403, 'forbidden');
+    if (hosts && !hosts.allows(req.headers.host)) return refuse(req, res, 421, 'host not allowed');
     if (checksCertificates) {
       // The handshake verified the chain (and the CRLs); the allow-lists are judged here (seed 002).
       try {
@@ -107,7 +113,6 @@ export async function startMetricsServer(config: GatehouseConfig, render: () => 
     tls.attach(server);
     server.on('tlsClientError', (err: NodeJS.ErrnoException) => logger.debug({ code: err.code }, 'metrics: TLS handshake failed'));
   }
-  const { host, port } = parseListen(cfg.listen, 'metrics.listen');
   await listenOn(server, host, port).catch((e: unknown) => {
     tls?.close();
     throw e instanceof GatehouseError ? new GatehouseError(e.code, `metrics.listen: ${e.message}`, { cause: e }) : e;

@@ -6,18 +6,21 @@ import type { TLSSocket } from 'node:tls';
 import { Budget } from '../core/budget.js';
 import { GatehouseError, errorBody, toGatehouseError } from '../core/errors.js';
 import { requestId } from '../core/ids.js';
+import { listenerHosts } from '../core/hosts.js';
 import { ipMatcher, normalizeIp } from '../core/net.js';
 import { identityHeaderNames, upstreamIdentityHeaderNames } from '../authn/index.js';
 import type { AuditEvent, ClientCertIdentity, Exchange } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { checkHost, checkTarget, createExchange, networkIdentity } from './exchange.js';
-import { answeredByCors, CorsPolicy } from './cors.js';
+import { answeredByCors, CorsPolicy, isOwnOrigin, requestHost } from './cors.js';
+import { AdminCors, afterThrottle, ambientCredential, ambientWriteGuard, checkAllowedHost, isMcpOriginRefusal, refuseForeignMcpOrigin, sendMcpTransportRefusal } from './origins.js';
 import { ConnectionGuard } from './guard.js';
 import { runPipeline, type Capabilities } from './pipeline.js';
 import { Upstream } from './proxy.js';
 import { sendError, sendJson } from './respond.js';
 import { Router, type Route } from './router.js';
 import { GatewayMetrics } from './metrics.js';
+import { listenOn, parseListen } from './listen.js';
 import type { Tracer } from './tracing.js';
 
 /** What the TLS capability hands the gateway. */
@@ -60,41 +63,7 @@ export interface RunningGateway {
   metrics: GatewayMetrics | undefined;
 }
 
-export function parseListen(listen: string, field = 'server.listen'): { host: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(listen);
-  if (!m) throw new GatehouseError('GH_CONFIG_INVALID', `${field}: expected HOST:PORT, got "${listen.slice(0, 64)}"`);
-  return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
-}
-
-const LISTEN_REASONS = new Map([
-  ['EADDRINUSE', 'the address is in use'],
-  ['EACCES', 'permission denied (ports below 1024 need privileges)'],
-  ['EADDRNOTAVAIL', 'no interface has this address'],
-]);
-
-/** A listen failure names the address and the reason (stable code GH_LISTEN_FAILED), not an internal error. */
-function listenError(e: NodeJS.ErrnoException, host: string, port: number): Error {
-  const reason = LISTEN_REASONS.get(e.code ?? '') ?? 'the listener could not be opened';
-  const shown = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  return new GatehouseError('GH_LISTEN_FAILED', `cannot listen on ${shown}: ${reason}${e.code ? ` (${e.code})` : ''}`, { cause: e });
-}
-
-/**
- * Listens; a failure rejects with GH_LISTEN_FAILED naming the address and the reason. `exclusive`: in a worker process
- * the socket is this process's own, not one shared through the cluster supervisor (the demo upstreams).
- */
-export function listenOn(server: Server, host: string, port: number, exclusive = false): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    // Only the listen attempt's error: once listening, this handler is removed, so a later server error is not
-    // swallowed by a promise that has already settled.
-    const onListenError = (e: NodeJS.ErrnoException): void => reject(listenError(e, host, port));
-    server.once('error', onListenError);
-    server.listen({ port, host, exclusive }, () => {
-      server.off('error', onListenError);
-      resolve();
-    });
-  });
-}
+export { listenOn, parseListen } from './listen.js';
 
 /** Whether the request carries a body: a non-zero Content-Length or any Transfer-Encoding (Node allows no other framing). */
 function hasBody(req: IncomingMessage): boolean {
@@ -149,6 +118,13 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   }
   const corsPolicies = new Map<string, CorsPolicy>();
   for (const route of router.routes) if (route.config.cors) corsPolicies.set(route.name, new CorsPolicy(route.config.cors, route.config.kind));
+  const bind = parseListen(listen ?? cfg.server.listen);
+  // DNS rebinding: undefined (nothing checked) only off loopback with server.allowed_hosts unset (doctor warns).
+  const allowedHosts = listenerHosts(cfg.server.allowed_hosts, bind.host);
+  // Routes without cors: cross-site writes with ambient credentials are refused after identify (origins.ts).
+  const crossSite = ambientWriteGuard(new Set(router.routes.filter((r) => !r.config.cors).map((r) => r.name)), ambientCredential(cfg.auth), tls !== undefined, isTrustedProxy);
+  const routeStages = afterThrottle(caps.stages, crossSite);
+  const publicStages = afterThrottle(caps.publicStages, crossSite);
   const adminPrefix = cfg.server.admin.enabled ? cfg.server.admin.prefix : undefined;
   const extraHeaders = (ex: Exchange): Record<string, string> => {
     return { 'x-request-id': ex.id };
@@ -217,7 +193,8 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       err = new GatehouseError('GH_AUDIT_UNAVAILABLE');
       ex.error = err;
     }
-    sendError(ex, err, extraHeaders(ex), caps.jsonRpcError);
+    if (isMcpOriginRefusal(err)) sendMcpTransportRefusal(ex, err, extraHeaders(ex), caps.jsonRpcError);
+    else sendError(ex, err, extraHeaders(ex), caps.jsonRpcError);
   }
 
   /** The stages, then the forward. Not async: a request whose stages all finish synchronously allocates no frame here. Throws or rejects alike. */
@@ -233,48 +210,13 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     }
     const needsBody = (route.config.kind === 'mcp' && ex.method === 'POST' && !route.config.end_to_end) || (caps.needsBody?.(ex, route.config.end_to_end) ?? false);
     const upstream = upstreams.get(route.name) as Upstream;
-    const stages = runPipeline(route.config.auth_required ? caps.stages : caps.publicStages, ex, route.config.max_body_size ?? limits.max_body_size, needsBody);
+    const stages = runPipeline(route.config.auth_required ? routeStages : publicStages, ex, route.config.max_body_size ?? limits.max_body_size, needsBody);
     if (stages) return stages.then(() => upstream.forward(ex, isTrustedProxy(ex.network.peer_ip), hooks));
     return upstream.forward(ex, isTrustedProxy(ex.network.peer_ip), hooks);
   }
 
   const hsts = tls?.hsts;
-  const corsOrigins = new Set(cfg.server.admin_cors_origins);
-  /** CORS for the admin API: only listed origins ('*' is refused in production); answers preflights itself. */
-  function adminCors(req: IncomingMessage, res: ServerResponse): boolean {
-    const origin = req.headers.origin;
-    if (!origin || corsOrigins.size === 0) return false;
-    const allowed = corsOrigins.has(origin) || corsOrigins.has('*');
-    if (allowed) {
-      res.setHeader('access-control-allow-origin', corsOrigins.has('*') ? '*' : origin);
-      res.setHeader('vary', 'Origin');
-    }
-    if (req.method !== 'OPTIONS' || !req.headers['access-control-request-method']) return false;
-    if (allowed) {
-      res.setHeader('access-control-allow-methods', 'GET, POST');
-      res.setHeader('access-control-allow-headers', 'authorization, content-type');
-      res.setHeader('access-control-max-age', '600');
-    }
-    res.writeHead(allowed ? 204 : 403).end();
-    return true;
-  }
-  /**
-   * CSRF: a browser attaches credentials on its own (a cached Basic password, a client certificate, the cookie of an
-   * authenticating proxy) and sends "simple" cross-origin POSTs (text/plain forms, no-cors fetch) without a preflight.
-   * The page cannot read the answer, but an approval decided or a transit call made does not need it. Browsers send
-   * Origin on every POST (Fetch standard §3.1), so an admin action from an origin not in admin_cors_origins — the
-   * gateway's own included, since it serves the proxied upstreams' pages — is refused; clients without Origin
-   * (curl, scripts) are not browsers and are unaffected. Reads (GET) change nothing and stay unreadable cross-origin.
-   */
-  function refuseCrossSiteAdmin(req: IncomingMessage): void {
-    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
-    const origin = req.headers.origin;
-    const site = req.headers['sec-fetch-site'];
-    const fromBrowserPage = origin !== undefined || (site !== undefined && site !== 'none');
-    if (!fromBrowserPage) return;
-    if (origin !== undefined && (corsOrigins.has(origin) || corsOrigins.has('*'))) return;
-    throw new GatehouseError('GH_FORBIDDEN', 'Forbidden: admin actions from this origin are not allowed (server.admin_cors_origins)', { data: { reason: 'cross_origin' } });
-  }
+  const adminCors = new AdminCors(cfg.server.admin_cors_origins);
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (shuttingDown) res.setHeader('connection', 'close');
     // Every HTTPS response, health and errors included, carries the gateway's HSTS policy.
@@ -286,6 +228,10 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       // An upstream that echoes TRACE would hand the client the headers the gateway adds (injected upstream
       // credentials, identity headers): refused here, as nginx does. (TRACK never gets here: Node's parser refuses it.)
       if (req.method === 'TRACE') throw new GatehouseError('GH_METHOD_NOT_ALLOWED');
+      // Orchestrators probe health by pod IP, a name no allow-list holds; the probes reveal nothing worth a rebinding.
+      if (allowedHosts !== undefined && target.path !== '/healthz' && target.path !== '/readyz') {
+        checkAllowedHost(allowedHosts, req, isTrustedProxy(normalizeIp(req.socket.remoteAddress)));
+      }
     } catch (e) {
       // Refused before an exchange exists, yet a refusal like any other: a request id, and a log line, so that
       // path-confusion probes leave a trace. The raw path is attacker text: truncated, JSON-escaped by the logger, and
@@ -294,7 +240,9 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       const id = requestId();
       sendJson(res, err.status, errorBody(err, id), { 'x-request-id': id });
       metrics?.observe('-', req.method ?? '', err.status, 0, err.code);
-      if (logRequests) logger.info({ req_id: id, method: req.method, path: (req.url ?? '').split('?', 1)[0]?.slice(0, 256), status: err.status, code: err.code }, 'request');
+      // The refused Host is logged (not secret, its characters checked): it is the name to add to server.allowed_hosts.
+      const host = err.code === 'GH_HOST_NOT_ALLOWED' ? { host: (requestHost(req, isTrustedProxy(normalizeIp(req.socket.remoteAddress))) ?? '').slice(0, 128) } : {};
+      if (logRequests) logger.info({ req_id: id, method: req.method, path: (req.url ?? '').split('?', 1)[0]?.slice(0, 256), status: err.status, code: err.code, ...host }, 'request');
       recordRefusal(err, networkIdentity(req, { isTrustedProxy, tls: tls !== undefined }).source_ip, { id, method: req.method, path: req.url });
       return;
     }
@@ -308,12 +256,12 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       if (shuttingDown) throw new GatehouseError('GH_SHUTTING_DOWN');
       if (adminPrefix && parts.admin && (ex.path === adminPrefix || ex.path.startsWith(adminPrefix + '/'))) {
         ex.route = { name: 'admin', prefix: adminPrefix, kind: 'http' };
-        if (adminCors(req, res)) {
+        if (adminCors.answered(req, res)) {
           ex.status = 204;
           return;
         }
         res.setHeader('x-request-id', ex.id);
-        refuseCrossSiteAdmin(req);
+        adminCors.refuseCrossSite(req);
         // The same door checks as any route: an admin action (an approval decided) that cannot be audited is refused,
         // and a client certificate outside the mTLS allow-list reaches the admin API no more than an upstream.
         if (!caps.audit.healthy()) throw new GatehouseError('GH_AUDIT_UNAVAILABLE');
@@ -330,6 +278,10 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
         if (!route) throw new GatehouseError('GH_NOT_FOUND');
         const cors = corsPolicies.get(route.name);
         if (cors !== undefined && answeredByCors(cors, ex, route, tls !== undefined, isTrustedProxy(ex.network.peer_ip))) return;
+        if (cors === undefined && route.config.kind === 'mcp') {
+          ex.route = { name: route.name, prefix: route.prefix, kind: 'mcp' };
+          refuseForeignMcpOrigin(req, (origin) => isOwnOrigin(origin, req, tls !== undefined, isTrustedProxy(ex.network.peer_ip)));
+        }
         await handle(ex, route);
       }
     } catch (e) {
@@ -393,8 +345,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     server.on('tlsClientError', (err: NodeJS.ErrnoException) => logger.debug({ code: err.code }, 'TLS handshake failed'));
   }
 
-  const { host, port } = parseListen(listen ?? cfg.server.listen);
-  await listenOn(server, host, port);
+  await listenOn(server, bind.host, bind.port);
   const addr = server.address() as AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
 

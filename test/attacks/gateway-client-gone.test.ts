@@ -43,7 +43,7 @@ async function endlessUpstream(): Promise<{ url: string; server: Server; seen: s
 function send(port: number, target: string): () => void {
   const socket = connect(port, '127.0.0.1');
   socket.on('error', () => {});
-  socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  socket.write(`GET ${target} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
   return () => socket.destroy();
 }
 

@@ -44,7 +44,7 @@ describe('silent connections are closed after header_timeout', () => {
       const silent = [connect(gw.port, '127.0.0.1'), connect(gw.port, '127.0.0.1')];
       const held = await Promise.all(silent.map((s) => heldFor(s, 3000)));
       for (const ms of held) assert.ok(ms >= 0 && ms < 2500, `a silent connection was held for ${ms === -1 ? 'the whole wait' : `${ms} ms`}`);
-      const next = await rawHttp(gw.port, 'GET /up/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 10_000);
+      const next = await rawHttp(gw.port, 'GET /up/a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', 10_000);
       assert.equal(rawStatus(next), 200, 'the per-IP slots of the silent connections were not freed');
     } finally {
       await gw.stop();
@@ -66,7 +66,7 @@ describe('silent connections are closed after header_timeout', () => {
   test('a request that arrived in time is not cut off while its upstream is slow to answer', async () => {
     const gw = await startTestGateway({ routes: [{ name: 'up', prefix: '/up', upstream: upstream.url }], server: { limits } });
     try {
-      const response = await rawHttp(gw.port, 'GET /up/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 10_000);
+      const response = await rawHttp(gw.port, 'GET /up/slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', 10_000);
       assert.equal(rawStatus(response), 200, response.slice(0, 80));
       assert.match(response, /late$/);
     } finally {
@@ -81,7 +81,7 @@ describe('silent connections are closed after header_timeout', () => {
       let response = '';
       socket.setEncoding('latin1');
       socket.on('data', (d: string) => (response += d));
-      socket.once('secureConnect', () => socket.write('GET /up/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      socket.once('secureConnect', () => socket.write('GET /up/slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
       await heldFor(socket, 10_000);
       assert.equal(rawStatus(response), 200, response.slice(0, 80));
       assert.match(response, /late$/);

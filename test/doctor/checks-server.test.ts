@@ -119,3 +119,18 @@ test('routes.upstream_tls_verify fails for insecure_skip_verify, also with the s
   assert.match(c.detail, /routes\[0\]\.tls\.insecure_skip_verify is true/);
   assert.equal((await checkOf('routes.upstream_tls_verify', { routes: [{ prefix: '/api', upstream: 'https://10.0.0.5' }] })).status, 'pass');
 });
+
+test('server.allowed_hosts warns off loopback when unset, and on loopback behind trusted proxies; passes when listed or on loopback alone', async () => {
+  const exposed = await checkOf('server.allowed_hosts', { server: { listen: '0.0.0.0:8443' } });
+  assert.equal(exposed.status, 'warn');
+  assert.match(exposed.detail, /server\.listen is 0\.0\.0\.0:8443, not loopback, and server\.allowed_hosts is unset.*DNS rebinding/);
+  const proxied = await checkOf('server.allowed_hosts', { server: { listen: '127.0.0.1:8443', trusted_proxies: ['127.0.0.1'] } });
+  assert.equal(proxied.status, 'warn');
+  assert.match(proxied.detail, /421 until server\.allowed_hosts lists it/);
+  const loopback = await checkOf('server.allowed_hosts', { server: { listen: '[::1]:8443' } });
+  assert.equal(loopback.status, 'pass');
+  assert.match(loopback.detail, /only loopback names/);
+  const listed = await checkOf('server.allowed_hosts', { server: { listen: '0.0.0.0:8443', allowed_hosts: ['gw.example.com', '*.gw.example.com'] } });
+  assert.equal(listed.status, 'pass');
+  assert.match(listed.detail, /names 2 hosts/);
+});

@@ -91,7 +91,7 @@ export async function writePair(ca: DevCa, dir: string, name: string, fromDays: 
  */
 export function hardened(pair: PairFiles): Record<string, unknown> {
   return {
-    server: { listen: '0.0.0.0:8443', tls: { cert_file: pair.cert, key_file: pair.key } },
+    server: { listen: '0.0.0.0:8443', allowed_hosts: ['gateway.example.com'], tls: { cert_file: pair.cert, key_file: pair.key } },
     routes: [{ name: 'api', prefix: '/api', upstream: 'https://api.internal' }],
     auth: { methods: ['token'], token: { default_ttl: '1h', max_ttl: { default: '24h', admin: '1h', break_glass: '1h' } } },
     approval: { mode: 'queue' },

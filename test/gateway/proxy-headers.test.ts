@@ -52,6 +52,9 @@ describe('request and response headers at the gateway', () => {
       res.end(body);
     });
     gw = await startTestGateway({
+      // The Host values below are names clients could reach a gateway by: listed, as a deployment would (a loopback
+      // listener serves only loopback names by default).
+      server: { allowed_hosts: ['localhost', 'api.example.com', '10.0.0.1', '::1'] },
       routes: [
         { name: 'api', prefix: '/api', upstream: `${upstream.url}/base` },
         { name: 'keep', prefix: '/keep', upstream: upstream.url, strip_prefix: false },
@@ -66,7 +69,7 @@ describe('request and response headers at the gateway', () => {
   test('TRACE is refused with 405 (an echo would reflect headers the gateway adds) and TRACK with 400; neither reaches the upstream', async () => {
     for (const [method, status, code] of [['TRACE', 405, 'GH_METHOD_NOT_ALLOWED'], ['TRACK', 400, 'GH_BAD_REQUEST']] as const) {
       const before = upstream.requests.length;
-      const r = parse(await raw(gw.port, `${method} /api/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+      const r = parse(await raw(gw.port, `${method} /api/echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`));
       assert.equal(r.status, status, method);
       assert.equal(JSON.parse(r.body).error.code, code, method);
       assert.equal(upstream.requests.length, before, `${method} reached the upstream`);
@@ -75,7 +78,7 @@ describe('request and response headers at the gateway', () => {
 
   test('Expect: 100-continue is answered by the gateway and the body forwarded, not a 502', async () => {
     const before = upstream.requests.length;
-    const r = parse(await raw(gw.port, 'POST /api/upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello'));
+    const r = parse(await raw(gw.port, 'POST /api/upload HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello'));
     assert.equal(r.status, 200, r.body);
     assert.equal(upstream.requests.length, before + 1);
     assert.equal(upstream.requests.at(-1)?.body, 'hello');
@@ -107,7 +110,7 @@ describe('request and response headers at the gateway', () => {
 
   test('every header named in any Connection header is removed, in both directions', async () => {
     const r = parse(
-      await raw(gw.port, 'GET /api/h HTTP/1.1\r\nHost: x\r\nConnection: x-drop-a\r\nConnection: x-drop-b, close\r\nX-Drop-A: 1\r\nX-Drop-B: 2\r\nX-Keep: 3\r\n\r\n'),
+      await raw(gw.port, 'GET /api/h HTTP/1.1\r\nHost: localhost\r\nConnection: x-drop-a\r\nConnection: x-drop-b, close\r\nX-Drop-A: 1\r\nX-Drop-B: 2\r\nX-Keep: 3\r\n\r\n'),
     );
     assert.equal(r.status, 200);
     const seen = upstream.requests.at(-1);
@@ -121,13 +124,13 @@ describe('request and response headers at the gateway', () => {
 
   test('a long Connection header still has its headers removed (no fail-open cut-off)', async () => {
     const names = Array.from({ length: 80 }, (_, i) => `x-listed-${i}`);
-    const r = parse(await raw(gw.port, `GET /api/h HTTP/1.1\r\nHost: x\r\nConnection: ${names.join(', ')}\r\nX-Listed-79: secret-hop\r\nConnection: close\r\n\r\n`));
+    const r = parse(await raw(gw.port, `GET /api/h HTTP/1.1\r\nHost: localhost\r\nConnection: ${names.join(', ')}\r\nX-Listed-79: secret-hop\r\nConnection: close\r\n\r\n`));
     assert.equal(r.status, 200);
     assert.equal(upstream.requests.at(-1)?.headers['x-listed-79'], undefined);
   });
 
   test('the X-Request-Id the client gets is the gateway’s (the one in its logs and audit), not the upstream’s', async () => {
-    const r = parse(await raw(gw.port, 'GET /api/h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    const r = parse(await raw(gw.port, 'GET /api/h HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
     const ids = r.headers.get('x-request-id');
     assert.equal(ids?.length, 1);
     assert.equal(ids?.[0], upstream.requests.at(-1)?.headers['x-request-id']);
@@ -135,16 +138,16 @@ describe('request and response headers at the gateway', () => {
 
   test('a redirect to the upstream’s own (internal) origin is mapped onto the gateway route', async () => {
     const internal = new URL(upstream.url).host;
-    const r = parse(await raw(gw.port, 'GET /api/login-redirect HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    const r = parse(await raw(gw.port, 'GET /api/login-redirect HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
     assert.equal(r.status, 302);
     assert.deepEqual(r.headers.get('location'), ['/api/login?next=%2Fhome']);
     assert.deepEqual(r.headers.get('content-location'), ['/api/x']);
-    const other = parse(await raw(gw.port, 'GET /api/elsewhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    const other = parse(await raw(gw.port, 'GET /api/elsewhere HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
     assert.deepEqual(other.headers.get('location'), ['/other/place'], 'outside the base path: the internal origin is still dropped');
-    const kept = parse(await raw(gw.port, 'GET /keep/login-redirect HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    const kept = parse(await raw(gw.port, 'GET /keep/login-redirect HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
     assert.deepEqual(kept.headers.get('location'), ['/base/login?next=%2Fhome'], 'strip_prefix: false maps upstream paths one to one');
     for (const res of [r, other, kept]) assert.ok(![...res.headers.values()].flat().some((v) => v.includes(internal)), 'an internal address reached the client');
-    const external = parse(await raw(gw.port, 'GET /api/external HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    const external = parse(await raw(gw.port, 'GET /api/external HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
     assert.deepEqual(external.headers.get('location'), ['https://login.example.com/authorize?x=1'], 'other origins pass unchanged');
   });
 });
@@ -153,7 +156,7 @@ describe('refusals at the door', () => {
   test('a refused request target is answered with a request id and leaves a log line (probes are not invisible)', async () => {
     const gw = await startTestGateway({ routes: [{ name: 'echo', prefix: '/echo', upstream: 'demo:echo' }] });
     try {
-      for (const payload of ['GET /echo/..;/admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 'GET /echo/a HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n']) {
+      for (const payload of ['GET /echo/..;/admin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', 'GET /echo/a HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n']) {
         const r = parse(await raw(gw.port, payload));
         assert.equal(r.status, 400);
         const body = JSON.parse(r.body) as { error: { code: string; request_id?: string } };

@@ -4,6 +4,7 @@ import { routeCorsSchema } from './cors.js';
 import { routeResidencySchema } from './residency.js';
 import { identityHeadersSchema, upstreamAuthSchema } from './secrets.js';
 import { isHttpsUrl } from '../../core/net.js';
+import { parseHostPattern } from '../../core/hosts.js';
 
 /** More worker processes than this is a typo, not a deployment. */
 export const MAX_WORKERS = 64;
@@ -77,8 +78,18 @@ export const serverLimitsSection = section({
   max_requests_per_socket: z.number().int().nonnegative().default(0),
 });
 
+const allowedHost = z.string().min(1).max(260).superRefine((v, ctx) => {
+  const parsed = parseHostPattern(v);
+  if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+});
+
 export const serverSection = section({
   listen: z.string().default('127.0.0.1:8443'),
+  /**
+   * The names the Host header (X-Forwarded-Host from a trusted proxy) may carry; others get 421 (DNS rebinding). Unset:
+   * the loopback names on a loopback listener, no check on any other (docs/gateway.md § Allowed hosts).
+   */
+  allowed_hosts: z.array(allowedHost).min(1, 'list at least one host name, or remove allowed_hosts for the default').max(256).optional(),
   tls: tlsSection,
   /** Addresses or CIDRs of front proxies whose X-Forwarded-* and identity headers are believed. */
   trusted_proxies: z.array(z.string().min(1)).default([]),
@@ -204,6 +215,10 @@ export const routeSchema = z.strictObject({
 }).refine((r) => r.identity_headers === undefined || r.auth_required, {
   path: ['identity_headers'],
   message: 'identity headers name an authenticated principal: the route needs auth_required: true',
+}).refine((r) => !(r.kind === 'mcp' && r.cors?.refuse_cross_origin_writes === false), {
+  // MCP transport security: servers MUST validate Origin on every request; on an MCP route the allow-list always decides.
+  path: ['cors', 'refuse_cross_origin_writes'],
+  message: 'an MCP route refuses every request from an origin its cors does not list (MCP transport security): remove refuse_cross_origin_writes',
 }).refine((r) => r.encryption?.required !== true || r.auth_required, {
   // Public routes run no body stages (identify and throttle only): the requirement could not be enforced there.
   path: ['encryption', 'required'],

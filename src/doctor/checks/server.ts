@@ -31,6 +31,20 @@ function trustedProxies({ cfg, severe }: DoctorContext): Outcome {
   return judged(broad, `server.trusted_proxies names ${entries.length} proxy addresses or narrow ranges`);
 }
 
+/** Which Host names the main listener serves (DNS rebinding); the gateway decides by the same rule (core/hosts.ts). */
+function allowedHosts({ cfg }: DoctorContext): Outcome {
+  const listed = cfg.server.allowed_hosts;
+  if (listed !== undefined) return passed(`server.allowed_hosts names ${listed.length} host${listed.length === 1 ? '' : 's'}: requests for any other get 421`);
+  const host = listenHost(cfg.server.listen);
+  if (host === undefined || !isLoopbackHost(host)) {
+    return judged([warn(`server.listen is ${cfg.server.listen.slice(0, 64)}, not loopback, and server.allowed_hosts is unset: any Host is served, so a page whose name is re-pointed at the gateway (DNS rebinding) is same-origin with it`)], '');
+  }
+  return judged(
+    [cfg.server.trusted_proxies.length > 0 && warn('server.listen is loopback and server.trusted_proxies is set: only loopback names are served, so a proxy forwarding the public name (Host or X-Forwarded-Host) is refused with 421 until server.allowed_hosts lists it')],
+    `server.listen is loopback (${cfg.server.listen.slice(0, 64)}): only loopback names (localhost, *.localhost, 127.0.0.1, [::1]) are served`,
+  );
+}
+
 /** Where the metrics listener answers, over what, and who may scrape it (the refusals come from metricsProblems). */
 function metricsExposure({ cfg }: DoctorContext): Outcome {
   const m = cfg.metrics;
@@ -89,6 +103,13 @@ export const serverChecks: CheckDefinition[] = [
     source: 'seed 002 security best practices §4 (network policies); seed 001 threat 1',
     fix: 'List only the addresses of your reverse proxies (or their narrow subnet) in server.trusted_proxies.',
     inspect: trustedProxies,
+  },
+  {
+    id: 'server.allowed_hosts',
+    title: 'Host names served are listed (DNS rebinding)',
+    source: 'seed 003 §7 ("Configure CORS appropriately"); MCP transports, security warning ("prevent DNS rebinding attacks")',
+    fix: 'List the names clients reach the gateway by (app.example.com, *.example.com) in server.allowed_hosts.',
+    inspect: allowedHosts,
   },
   {
     id: 'metrics.exposure',
