@@ -13,7 +13,7 @@ import { errorBody, GatehouseError, toGatehouseError } from '../core/errors.js';
 import { safeJsonParse } from '../core/safe.js';
 import type { Principal } from '../core/types.js';
 import type { ApprovalStore } from './queue.js';
-import { effectiveStatus } from './queue.js';
+import { effectiveStatus, shownRecord } from './queue.js';
 import type { ApprovalRecord, ApprovalStatus } from './types.js';
 
 export interface ApprovalsAdminTarget {
@@ -55,11 +55,19 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   throw new GatehouseError('GH_BAD_REQUEST', 'The body must be a JSON object.');
 }
 
-export function view(rec: ApprovalRecord, now: number): ApprovalRecord & { effective_status: ApprovalStatus } {
-  return { ...rec, effective_status: effectiveStatus(rec, now) };
+export function view(rec: ApprovalRecord, now: number): Omit<ApprovalRecord, 'binding'> & { effective_status: ApprovalStatus } {
+  return { ...shownRecord(rec), effective_status: effectiveStatus(rec, now) };
 }
 
 const sameTenant = (principal: Principal, tenant: string | undefined): boolean => principal.tenant === undefined || principal.tenant === tenant;
+
+/**
+ * The requester's tenant's admins see a request, and so do those of the tenant the operation acts in (a cross-tenant
+ * admin's call in tenant B is B's business too).
+ */
+function reaches(may: (p: Principal, t: string | undefined) => boolean, principal: Principal, rec: ApprovalRecord): boolean {
+  return may(principal, rec.tenant) || (rec.operation_tenant !== undefined && may(principal, rec.operation_tenant));
+}
 
 export function createApprovalsAdminHandler(target: ApprovalsAdminTarget): ApprovalsAdminHandler {
   const store = target.approvals;
@@ -76,14 +84,14 @@ export function createApprovalsAdminHandler(target: ApprovalsAdminTarget): Appro
         if (status !== undefined && !STATUSES.includes(status as ApprovalStatus)) throw new GatehouseError('GH_BAD_REQUEST', 'Unknown status filter.');
         const limit = Math.min(Number(url.searchParams.get('limit') ?? 100) || 100, 1000);
         const all = await store.list(status ? { status: status as ApprovalStatus } : {});
-        const list = all.filter((r) => mayActInTenant(principal, r.tenant)).slice(0, limit);
+        const list = all.filter((r) => reaches(mayActInTenant, principal, r)).slice(0, limit);
         return send(res, 200, JSON.stringify({ approvals: list.map((r) => view(r, now)) }));
       }
       const id = parts[0] as string;
       // Another tenant's request reads as absent: its existence is not the caller's business either.
       const visible = async (): Promise<ApprovalRecord> => {
         const rec = await store.get(id);
-        if (!rec || !mayActInTenant(principal, rec.tenant)) throw new GatehouseError('GH_APPROVAL_NOT_FOUND');
+        if (!rec || !reaches(mayActInTenant, principal, rec)) throw new GatehouseError('GH_APPROVAL_NOT_FOUND');
         return rec;
       };
       if (req.method === 'GET' && parts.length === 1) {

@@ -2,8 +2,12 @@
  * Canonical JSON for argument hashing: object keys sorted, no whitespace (in the spirit of RFC 8785; numbers
  * use ECMAScript's serialisation as RFC 8785 does). Two calls with the same arguments in a different key order
  * hash the same; any other difference gives a different hash, so one approval never covers another argument set.
+ *
+ * The digests approvals carry are HMAC-SHA256 under a gateway-held key, never plain SHA-256: the arguments are shown
+ * redacted, and a plain hash of them would let anyone who reads approvals (admin API, webhook, audit) test guesses
+ * of a redacted password offline.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 
 const MAX_DEPTH = 64;
 
@@ -33,21 +37,32 @@ export function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** SHA-256 of the canonical arguments (absent arguments hash as {}). */
-export function argsHash(args: unknown): string {
-  return sha256Hex(canonicalJson(args ?? {}));
+/** HMAC-SHA256 (hex) of the canonical arguments under the approval key (absent arguments count as {}). */
+export function argsDigest(key: Uint8Array, args: unknown): string {
+  return createHmac('sha256', key).update('gatehouse approval args v1\0').update(canonicalJson(args ?? {})).digest('hex');
+}
+
+/** What a binding covers. */
+export interface BindingParts {
+  principal: string;
+  tenant?: string | undefined;
+  subject: string;
+  /** argsDigest of the exact arguments. */
+  args: string;
+  realm?: string | undefined;
+  route?: string | undefined;
 }
 
 /**
- * What an approval is valid for: principal, tenant, subject and the argument hash, and the realm the principal id
- * belongs to (see realmOf): ids are only unique within one kind of credential.
+ * What an approval is valid for, keyed like argsDigest: principal, tenant, subject and the argument digest, and the
+ * realm the principal id belongs to (see realmOf): ids are only unique within one kind of credential.
  */
-export function bindingOf(principal: string, tenant: string | undefined, subject: string, argsSha256: string, realm?: string, route?: string): string {
-  const parts: unknown[] = [principal, tenant ?? null, subject, argsSha256];
-  if (realm !== undefined) parts.push(realm);
+export function bindingOf(key: Uint8Array, b: BindingParts): string {
+  const parts: unknown[] = [b.principal, b.tenant ?? null, b.subject, b.args];
+  if (b.realm !== undefined) parts.push(b.realm);
   // Tagged, so a route can never be read as a realm (or the other way round) whichever of them is absent.
-  if (route !== undefined) parts.push({ route });
-  return sha256Hex(canonicalJson(parts));
+  if (b.route !== undefined) parts.push({ route: b.route });
+  return createHmac('sha256', key).update('gatehouse approval binding v1\0').update(canonicalJson(parts)).digest('hex');
 }
 
 /**

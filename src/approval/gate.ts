@@ -12,7 +12,7 @@ import type { ApprovalConfig, ApprovalMode } from '../config/schema/approval.js'
 import { GatehouseError } from '../core/errors.js';
 import type { ApprovalInfo, AuditEvent, Principal, RiskLevel, StageDeps } from '../core/types.js';
 import { createUpstreamTls } from '../tls/index.js';
-import { argsHash, bindingOf, realmOf } from './canonical.js';
+import { realmOf } from './canonical.js';
 import { ApprovalStore, effectiveStatus, isApprovalId, type ApprovalRedactor } from './queue.js';
 import type { ApprovalRecord } from './types.js';
 import { WebhookApprover } from './webhook.js';
@@ -29,7 +29,12 @@ export interface ApprovalRequestInput {
   tool?: string;
   /** The gateway route's name: an approval granted on one route is never used on another. */
   route?: string;
+  /** What binds: tool arguments, or for HTTP the body's digest and length. */
   args: unknown;
+  /** HTTP: the request body, shown to the approver (refused when it cannot be shown whole). */
+  body?: { bytes: Uint8Array; contentEncoding?: string | undefined };
+  /** The tenant the operation acts in (a cross-tenant admin's call): its admins see the request too. */
+  operationTenant?: string;
   risk: RiskLevel;
   /** From X-Gatehouse-Approval or the MCP `_meta` field `gatehouse/approval_id`. */
   approvalId?: string;
@@ -38,11 +43,24 @@ export interface ApprovalRequestInput {
   signal?: AbortSignal;
 }
 
+/** What ApprovalGate.create takes beyond the config section. */
+export interface ApprovalGateOptions {
+  /** What redacts shown arguments (default: the built-in rules; the gateway passes its configured one). */
+  redactor?: ApprovalRedactor;
+  /** redact.keys. */
+  sensitiveKeys?: readonly string[];
+  /** The approval HMAC key (keys.ts); every process sharing the queue needs the same one. */
+  key?: Uint8Array;
+}
+
+/** Refusals of a new request (queue.ts, view.ts): audited as approval.denied with their reason. */
+const REQUEST_REFUSALS = new Set(['approval_args_unshowable', 'approval_args_ambiguous', 'approval_pending_limit']);
+
 // Arguments come from the request: ones that cannot be hashed (nested past the limit, a number JSON parsed to
 // Infinity) are the client's error, and refused before any approver or audit event sees them.
-function requestArgsHash(args: unknown): string {
+function requestArgsHash(queue: ApprovalStore, args: unknown): string {
   try {
-    return argsHash(args);
+    return queue.argsDigest(args);
   } catch (cause) {
     if (!(cause instanceof RangeError || cause instanceof TypeError)) throw cause;
     throw new GatehouseError('GH_BAD_REQUEST', `The arguments cannot be approved: ${cause.message}.`, { cause });
@@ -82,11 +100,16 @@ export class ApprovalGate {
   readonly #deps: StageDeps;
   readonly #webhook: WebhookApprover | undefined;
 
-  private constructor(cfg: ApprovalConfig, deps: StageDeps, webhook: WebhookApprover | undefined, redactor: ApprovalRedactor | undefined) {
+  private constructor(cfg: ApprovalConfig, deps: StageDeps, webhook: WebhookApprover | undefined, opts: ApprovalGateOptions) {
     this.#cfg = cfg;
     this.#deps = deps;
     this.#webhook = webhook;
-    this.queue = new ApprovalStore(deps.store, deps.clock, cfg.queue.approval_ttl, redactor);
+    this.queue = new ApprovalStore(deps.store, deps.clock, cfg.queue.approval_ttl, {
+      ...opts,
+      maxShownBytes: cfg.max_shown_args,
+      maxPendingPerPrincipal: cfg.max_pending_per_principal,
+      denyCooldownMs: cfg.deny_cooldown,
+    });
   }
 
   // `METHOD /path?query` can carry a credential in its query: messages and audit events get it redacted (the binding
@@ -96,8 +119,7 @@ export class ApprovalGate {
   }
 
   /** Validates the section against the tool registry and loads the webhook secret. */
-  /** `redactor`: what redacts stored and shown arguments (default: the built-in rules; the gateway passes its configured one). */
-  static async create(cfg: ApprovalConfig, deps: StageDeps, isTool: (name: string) => boolean, redactor?: ApprovalRedactor): Promise<ApprovalGate> {
+  static async create(cfg: ApprovalConfig, deps: StageDeps, isTool: (name: string) => boolean, opts: ApprovalGateOptions = {}): Promise<ApprovalGate> {
     for (const name of Object.keys(cfg.tools)) if (!isTool(name)) throw configError(`approval.tools.${name}`, 'unknown tool');
     const modes: ApprovalMode[] = [cfg.mode, ...Object.values(cfg.modes).filter((m): m is ApprovalMode => m !== undefined), ...Object.values(cfg.tools)];
     const secret = await loadSecret(cfg.webhook);
@@ -117,7 +139,7 @@ export class ApprovalGate {
         ...(isHttpsUrl(cfg.webhook.url) ? { dispatcher: webhookDispatcher(cfg.webhook.tls, deps) } : {}),
       });
     }
-    return new ApprovalGate(cfg, deps, webhook, redactor);
+    return new ApprovalGate(cfg, deps, webhook, opts);
   }
 
   /** Closes the webhook's connections (its TLS agent); the queue's store belongs to the gateway. */
@@ -141,7 +163,7 @@ export class ApprovalGate {
 
   async approve(input: ApprovalRequestInput): Promise<ApprovalInfo> {
     const { principal } = input;
-    const argsSha256 = requestArgsHash(input.args);
+    const argsDigest = requestArgsHash(this.queue, input.args);
     if (principal.break_glass === true) {
       await this.#audit('approval.break_glass', 'success', input, undefined, { approved: true, break_glass: true, approver: 'break_glass' });
       return { required: true, approved: true, approver: 'break_glass', break_glass: true };
@@ -158,7 +180,7 @@ export class ApprovalGate {
         data: { reason: 'no_approver' },
       });
     }
-    const binding = bindingOf(principal.id, principal.tenant, input.subject, argsSha256, realmOf(principal), input.route);
+    const binding = this.queue.bindingOf({ principal: principal.id, tenant: principal.tenant, subject: input.subject, args: argsDigest, realm: realmOf(principal), route: input.route });
     let rec: ApprovalRecord | undefined;
     if (isApprovalId(input.approvalId)) {
       const hinted = await this.queue.get(input.approvalId);
@@ -180,16 +202,28 @@ export class ApprovalGate {
       risk_level: input.risk,
       mode,
       ...(input.principal.tenant !== undefined ? { tenant: input.principal.tenant } : {}),
+      ...(input.operationTenant !== undefined ? { operation_tenant: input.operationTenant } : {}),
       ...(input.route !== undefined ? { route: input.route } : {}),
+      ...(input.body !== undefined ? { body: input.body } : {}),
       ...(input.requestId !== undefined ? { request_id: input.requestId } : {}),
     };
-    const { record, created } = await this.queue.request(req);
+    let out;
+    try {
+      out = await this.queue.request(req);
+    } catch (e) {
+      const reason = e instanceof GatehouseError ? e.data?.['reason'] : undefined;
+      if (typeof reason === 'string' && REQUEST_REFUSALS.has(reason)) await this.#audit('approval.denied', 'denied', input, undefined, { reason });
+      throw e;
+    }
+    const { record, created } = out;
     if (created) await this.#audit('approval.requested', 'success', input, record, { mode });
     return record;
   }
 
   async #resolve(first: ApprovalRecord, binding: string, input: ApprovalRequestInput, mode: 'webhook' | 'queue'): Promise<ApprovalInfo> {
     let rec = first;
+    // Denied before this call asked (a retry), not by the approver it just waited for.
+    const deniedBefore = effectiveStatus(first, this.#deps.clock.now()) === 'denied';
     for (let round = 0; round < 3; round++) {
       if (effectiveStatus(rec, this.#deps.clock.now()) === 'pending') rec = mode === 'webhook' ? await this.#askWebhook(rec, input) : await this.#hold(rec, input.signal);
       const status = effectiveStatus(rec, this.#deps.clock.now());
@@ -209,10 +243,15 @@ export class ApprovalGate {
         continue;
       }
       if (status === 'denied') {
-        await this.#audit('approval.denied', 'denied', input, rec, { approver: rec.approver, reason: rec.reason });
+        const now = this.#deps.clock.now();
+        // Asking again at once is how an agent wears an approver down: within deny_cooldown the denial stands.
+        const recent = deniedBefore && this.queue.deniedRecently(rec, now);
+        await this.#audit('approval.denied', 'denied', input, rec, { approver: rec.approver, reason: recent ? `denied recently${rec.reason ? `: ${rec.reason}` : ''}` : rec.reason });
         const why = rec.reason ? `: ${rec.reason}` : '';
-        throw new GatehouseError('GH_APPROVAL_DENIED', `Approval ${rec.id} for ${this.#shown(input)} was denied by ${rec.approver ?? 'an approver'}${why}`, {
-          data: { approval_id: rec.id },
+        const until = (rec.decided_at ?? now) + this.queue.denyCooldownMs;
+        const again = recent ? `. It was denied recently: an identical call is not asked again before ${new Date(until).toISOString()}` : '';
+        throw new GatehouseError('GH_APPROVAL_DENIED', `Approval ${rec.id} for ${this.#shown(input)} was denied by ${rec.approver ?? 'an approver'}${why}${again}`, {
+          data: recent ? { approval_id: rec.id, reason: 'denied_recently', retry_after: Math.max(1, Math.ceil((until - now) / 1000)) } : { approval_id: rec.id },
         });
       }
       if (status === 'expired') {
@@ -289,7 +328,7 @@ export class ApprovalGate {
       risk_level: input.risk,
       approved: extra.approved ?? false,
       approval: { required: true },
-      metadata: { kind: input.kind, subject: this.#shown(input), args_sha256: rec?.args_sha256 ?? argsHash(input.args) },
+      metadata: { kind: input.kind, subject: this.#shown(input), args_hmac: rec?.args_hmac ?? this.queue.argsDigest(input.args) },
     };
     if (p.network.tailscale) event.tailscale = p.network.tailscale;
     if (p.tenant !== undefined) event.tenant = p.tenant;

@@ -1,7 +1,21 @@
 export type { ApprovalRecord, ApprovalStatus, ApprovalDecisionKind, NewApproval, DecideOptions } from './types.js';
-export { canonicalJson, argsHash, bindingOf, realmOf, sha256Hex } from './canonical.js';
-export { ApprovalStore, type ApprovalRedactor, effectiveStatus, isApprovalId, cleanReason, pendingApprovals, APPROVALS_NS, BINDINGS_NS } from './queue.js';
-export { ApprovalGate, type ApprovalRequestInput, type EffectiveMode } from './gate.js';
+export { canonicalJson, argsDigest, bindingOf, realmOf, sha256Hex, type BindingParts } from './canonical.js';
+export { loadApprovalKey, APPROVAL_KEY_FILE, type ApprovalKeyOptions } from './keys.js';
+export { redactTokens, type ApprovalView } from './view.js';
+export { PENDING_NS } from './pending.js';
+export {
+  ApprovalStore,
+  type ApprovalRedactor,
+  type ApprovalStoreOptions,
+  effectiveStatus,
+  isApprovalId,
+  cleanReason,
+  pendingApprovals,
+  shownRecord,
+  APPROVALS_NS,
+  BINDINGS_NS,
+} from './queue.js';
+export { ApprovalGate, type ApprovalGateOptions, type ApprovalRequestInput, type EffectiveMode } from './gate.js';
 export {
   WebhookApprover,
   signPayload,

@@ -56,9 +56,15 @@ export interface WebhookApprovalRequest {
   kind: 'tool' | 'http';
   /** The gateway route the call came through (its name in the config). */
   route?: string;
+  /** The tenant the operation acts in, when it is not the principal's. */
+  operation_tenant?: string;
   subject: string;
+  /** The whole arguments, secrets redacted per value (docs/approvals.md § What the approver sees). */
   args: unknown;
-  args_sha256: string;
+  /** How many values in args (and the subject) were redacted. */
+  args_redacted: number;
+  /** HMAC-SHA256 of the exact arguments under the gateway's approval key: equal for identical calls, useless for guessing. */
+  args_hmac: string;
   risk_level: string;
   requested_at: string;
   expires_at: string;
@@ -134,9 +140,11 @@ export class WebhookApprover {
       },
       kind: rec.kind,
       ...(rec.route !== undefined ? { route: rec.route } : {}),
+      ...(rec.operation_tenant !== undefined ? { operation_tenant: rec.operation_tenant } : {}),
       subject: rec.subject,
       args: rec.args,
-      args_sha256: rec.args_sha256,
+      args_redacted: rec.args_redacted ?? 0,
+      args_hmac: rec.args_hmac,
       risk_level: rec.risk_level,
       requested_at: new Date(rec.created_at).toISOString(),
       expires_at: new Date(rec.expires_at).toISOString(),

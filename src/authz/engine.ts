@@ -2,8 +2,8 @@
  * The policy engine the gateway composes: classify → authorize → approve stages over one Exchange, plus the
  * JSON-RPC error builder for MCP routes and explain() for the CLI. Built and validated once at load.
  */
-import { createHash } from 'node:crypto';
-import { ApprovalGate, ApprovalStore, canonicalJson, sha256Hex } from '../approval/index.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { ApprovalGate, ApprovalStore, canonicalJson, loadApprovalKey, sha256Hex } from '../approval/index.js';
 import type { GatehouseConfig } from '../config/schema/index.js';
 import { createRedactor } from '../redact/index.js';
 import { rawHeaderValues } from '../core/net.js';
@@ -77,21 +77,18 @@ interface ExchangeState {
 /** The scope an admin-API principal needs to approve or deny. */
 export const APPROVER_SCOPE = 'admin';
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
-
 /**
- * What an HTTP approval binds beyond method, path and query: the body's SHA-256 and length, and for the approver to
- * read, its text when it is UTF-8 (stored redacted and bounded like tool arguments). No body: nothing more.
+ * What an HTTP approval binds beyond method, path and query: the body's SHA-256 and length (the approval digests these
+ * under its key; neither is shown). The approver reads the body itself (approval/view.ts). No body: nothing more.
  */
 function httpApprovalArgs(body: Buffer | undefined): Record<string, unknown> {
   if (body === undefined || body.length === 0) return {};
-  const args: Record<string, unknown> = { body_sha256: createHash('sha256').update(body).digest('hex'), body_bytes: body.length };
-  try {
-    args['body'] = UTF8.decode(body);
-  } catch {
-    // Binary: the hash binds it; there is no text to show.
-  }
-  return args;
+  return { body_sha256: createHash('sha256').update(body).digest('hex'), body_bytes: body.length };
+}
+
+/** A header's value as one string (several lines joined as HTTP joins them), or undefined. */
+function headerText(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
 }
 
 /** Every Content-Type header as sent (the proxy forwards duplicates Node's parsed headers would hide). */
@@ -130,8 +127,11 @@ export async function createPolicyEngine(cfg: GatehouseConfig, deps: StageDeps, 
     }
   }
   const tenancy = new Tenancy(a.tenants.length > 0 ? a.tenants : rbac.tenants(), a.cross_tenant_grants);
-  // Approval records are redacted by the same rules as the audit log (the `redact:` section).
-  const gate = await ApprovalGate.create(cfg.approval, deps, (name) => tools.has(name), createRedactor(cfg.redact));
+  // Approval views are redacted with the `redact:` section's rules and keys, as the audit log is (per value, though).
+  // The digest key is shared through the state directory (or approval.hmac_key_file) by every process using the
+  // store; a memory store is this process's alone.
+  const key = deps.store.kind === 'memory' ? randomBytes(32) : loadApprovalKey({ keyFile: cfg.approval.hmac_key_file, stateDir: cfg.state_dir });
+  const gate = await ApprovalGate.create(cfg.approval, deps, (name) => tools.has(name), { redactor: createRedactor(cfg.redact), sensitiveKeys: cfg.redact.keys, key });
   const policyVersion = a.policy_version ?? computePolicyVersion(cfg, rules);
   const authorizer = new Authorizer({
     scopes,
@@ -294,6 +294,8 @@ class Engine implements PolicyEngine {
         ...(isTool && single.tool !== undefined ? { tool: single.tool } : {}),
         ...(ex.route !== undefined ? { route: ex.route.name } : {}),
         args: isTool ? (single.args ?? {}) : httpApprovalArgs(ex.body),
+        ...(!isTool && ex.body !== undefined && ex.body.length > 0 ? { body: { bytes: ex.body, contentEncoding: headerText(ex.req.headers['content-encoding']) } } : {}),
+        ...(single.tenant !== undefined && single.tenant !== principal.tenant ? { operationTenant: single.tenant } : {}),
         risk: decision.risk_level ?? 'critical',
         ...(approvalId !== undefined ? { approvalId } : {}),
         requestId: ex.id,

@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { ApprovalStore, effectiveStatus, type ApprovalRecord, type ApprovalStatus } from '../approval/index.js';
+import { ApprovalStore, effectiveStatus, shownRecord, type ApprovalRecord, type ApprovalStatus } from '../approval/index.js';
 import { systemClock } from '../core/clock.js';
 import { parseDuration } from '../core/durations.js';
 import { GatehouseError } from '../core/errors.js';
@@ -54,9 +54,11 @@ function show(rec: ApprovalRecord, ctx: CliContext): void {
     ['id', rec.id],
     ['status', effectiveStatus(rec, now)],
     ['principal', printable(rec.principal) + (rec.tenant ? ` (tenant ${printable(rec.tenant)})` : '') + (rec.principal_realm ? ` via ${printable(rec.principal_realm)}` : '')],
+    ...(rec.operation_tenant !== undefined ? [['acts in', `tenant ${printable(rec.operation_tenant)}`] as [string, string]] : []),
     ['subject', `${rec.kind} ${printable(rec.subject)}` + (rec.route !== undefined ? ` (route ${printable(rec.route)})` : '')],
     ['arguments', printable(JSON.stringify(rec.args))],
-    ['args sha256', rec.args_sha256],
+    ['redacted', `${rec.args_redacted ?? 0} value(s)`],
+    ['args hmac', rec.args_hmac ?? '-'],
     ['risk level', rec.risk_level],
     ['mode', rec.mode],
     ['requested', iso(rec.created_at)],
@@ -86,7 +88,7 @@ const list: Command = {
     if (!Number.isInteger(limit) || limit < 1) throw new GatehouseError('GH_USAGE', '--limit is a positive integer');
     const recs = await withQueue(args, ctx, (q) => q.list({ ...(status ? { status: status as ApprovalStatus } : {}), limit }));
     if (bool(args, 'json')) {
-      writeLine(ctx.stdout, JSON.stringify(recs.map((r) => ({ ...r, effective_status: effectiveStatus(r, Date.now()) }))));
+      writeLine(ctx.stdout, JSON.stringify(recs.map((r) => ({ ...shownRecord(r), effective_status: effectiveStatus(r, Date.now()) }))));
       return 0;
     }
     if (recs.length === 0) {
@@ -111,7 +113,7 @@ const showCmd: Command = {
     const id = idArg(args);
     const rec = await withQueue(args, ctx, (q) => q.get(id));
     if (!rec) throw new GatehouseError('GH_APPROVAL_NOT_FOUND', `No such approval: ${printable(id).slice(0, 64)}`);
-    if (bool(args, 'json')) writeLine(ctx.stdout, JSON.stringify({ ...rec, effective_status: effectiveStatus(rec, Date.now()) }));
+    if (bool(args, 'json')) writeLine(ctx.stdout, JSON.stringify({ ...shownRecord(rec), effective_status: effectiveStatus(rec, Date.now()) }));
     else show(rec, ctx);
     return 0;
   },

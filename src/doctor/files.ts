@@ -143,6 +143,7 @@ export function secretFiles(cfg: GatehouseConfig): NamedFile[] {
   cfg.auth.static.tokens.forEach((t, i) => add(`auth.static.tokens[${i}].token_file`, t.token_file));
   add('auth.basic.users_file', cfg.auth.basic.users_file);
   add('approval.webhook.secret_file', cfg.approval.webhook.secret_file);
+  add('approval.hmac_key_file', cfg.approval.hmac_key_file, true);
   add('audit.checkpoint.private_key_file', audit.checkpoint.private_key_file, true);
   add('audit.hmac_key_file', audit.hmac_key_file);
   add('encryption.key_file', encryption.key_file, true);

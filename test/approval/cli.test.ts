@@ -36,7 +36,7 @@ describe('gatehouse approvals', () => {
     assert.match(list.stdout, /install_package \{"package_name":"nginx"\}/);
     const show = await cli(['approvals', 'show', rec.id], { env });
     assert.match(show.stdout, /arguments:\s+\{"package_name":"nginx"\}/);
-    assert.match(show.stdout, new RegExp(`args sha256:\\s+${rec.args_sha256}`));
+    assert.match(show.stdout, new RegExp(`args hmac:\\s+${rec.args_hmac}`));
     const json = JSON.parse((await cli(['approvals', 'show', rec.id, '--json'], { env })).stdout);
     assert.equal(json.effective_status, 'pending');
   });
@@ -87,7 +87,8 @@ describe('gatehouse approvals', () => {
   test('a call held by the gateway proceeds when a separate CLI process approves it', async () => {
     const gwStore = new SqliteStore(join(home, 'state.db'));
     try {
-      const e = await createPolicyEngine(makeConfig({ approval: { mode: 'queue', queue: { hold_timeout: '20s', poll_interval: '25ms' } } }), makeDeps({ store: gwStore, clock: systemClock as never }));
+      const cfg = { ...makeConfig({ approval: { mode: 'queue', queue: { hold_timeout: '20s', poll_interval: '25ms' } } }), state_dir: home };
+      const e = await createPolicyEngine(cfg, makeDeps({ store: gwStore, clock: systemClock as never }));
       const ex = makeExchange({ body: toolCall('install_package', { package_name: 'htop' }), principal: principal('ops-automation', ['admin']) });
       await e.classify(ex);
       await e.authorize(ex);

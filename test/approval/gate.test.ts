@@ -13,8 +13,9 @@ import { fakeResolver, makeConfig, makeDeps, makeExchange, principal, toolCall, 
 
 const admin = principal('ops-automation', ['admin']);
 
-async function setup(approval: Record<string, unknown>, deps: TestDeps = makeDeps()) {
-  const e = await createPolicyEngine(makeConfig({ approval: approval as never }), deps, { resolve: fakeResolver({ 'example.com': ['93.184.215.14'] }) });
+async function setup(approval: Record<string, unknown>, deps: TestDeps = makeDeps(), stateDir?: string) {
+  const cfg = { ...makeConfig({ approval: approval as never }), ...(stateDir !== undefined ? { state_dir: stateDir } : {}) };
+  const e = await createPolicyEngine(cfg, deps, { resolve: fakeResolver({ 'example.com': ['93.184.215.14'] }) });
   const attempt = async (args: Record<string, unknown>, opts: { p?: Principal; headers?: Record<string, string>; meta?: Record<string, unknown>; tool?: string } = {}) => {
     const ex = makeExchange({ body: toolCall(opts.tool ?? 'install_package', args, 1, opts.meta), principal: opts.p ?? admin, ...(opts.headers ? { headers: opts.headers } : {}) });
     try {
@@ -46,7 +47,7 @@ describe('queue approvals (hold_timeout 0)', () => {
     assert.equal(body.error.data.approval_id, id);
     assert.deepEqual(deps.events.map((x) => x.event_type), ['approval.requested']);
     assert.equal(deps.events[0]?.approval?.id, id);
-    assert.equal((deps.events[0]?.metadata as Record<string, unknown>)['args_sha256'], (await e.approvals.get(id))?.args_sha256);
+    assert.equal((deps.events[0]?.metadata as Record<string, unknown>)['args_hmac'], (await e.approvals.get(id))?.args_hmac);
     assert.equal(JSON.stringify(deps.events).includes('nginx'), false, 'audit events carry the argument hash, not the arguments');
   });
 
@@ -94,7 +95,7 @@ describe('queue approvals (hold_timeout 0)', () => {
     await e.approvals.decide(id, 'deny', { approver: 'bob', reason: 'change freeze' });
     const { err } = await attempt({ package_name: 'nginx' }, { headers: { 'x-gatehouse-approval': id } });
     assert.equal(err?.code, 'GH_APPROVAL_DENIED');
-    assert.equal(err?.message, `Approval ${id} for install_package was denied by bob: change freeze`);
+    assert.match(err?.message ?? '', new RegExp(`^Approval ${id} for install_package was denied by bob: change freeze\\. It was denied recently`));
     assert.equal(deps.events.at(-1)?.event_type, 'approval.denied');
   });
 
@@ -129,7 +130,7 @@ describe('queue approvals held (another process approves)', () => {
     const gwStore = new SqliteStore(join(dir, 'state.db'), { clock });
     const cliStore = new SqliteStore(join(dir, 'state.db'), { clock });
     try {
-      const { attempt } = await setup({ mode: 'queue', queue: { hold_timeout: '5s', poll_interval: '10ms' } }, makeDeps({ clock, store: gwStore }));
+      const { attempt } = await setup({ mode: 'queue', queue: { hold_timeout: '5s', poll_interval: '10ms' } }, makeDeps({ clock, store: gwStore }), dir);
       const cli = new ApprovalStore(cliStore, clock, 3_600_000);
       const approver = (async () => {
         for (;;) {

@@ -3,12 +3,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApprovalStore, argsHash, bindingOf, canonicalJson, effectiveStatus } from '../../src/approval/index.js';
+import { ApprovalStore, argsDigest, bindingOf, canonicalJson, effectiveStatus } from '../../src/approval/index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { GatehouseError } from '../../src/core/errors.js';
 import { MemoryStore, SqliteStore } from '../../src/store/index.js';
 
 const HOUR = 3_600_000;
+const KEY = Buffer.alloc(32, 7);
+const argsHash = (args: unknown) => argsDigest(KEY, args);
+const bind = (principal: string, tenant: string | undefined, subject: string, args: string) => bindingOf(KEY, { principal, tenant, subject, args });
 const req = (args: unknown = { package_name: 'nginx' }, principal = 'ops') => ({
   principal,
   kind: 'tool' as const,
@@ -36,10 +39,11 @@ describe('canonical arguments', () => {
   });
   test('the binding covers principal, tenant, subject and arguments', () => {
     const h = argsHash({});
-    const b = bindingOf('ops', undefined, 'install_package', h);
-    assert.notEqual(b, bindingOf('ops2', undefined, 'install_package', h));
-    assert.notEqual(b, bindingOf('ops', 't', 'install_package', h));
-    assert.notEqual(b, bindingOf('ops', undefined, 'pull_docker_image', h));
+    const b = bind('ops', undefined, 'install_package', h);
+    assert.notEqual(b, bind('ops2', undefined, 'install_package', h));
+    assert.notEqual(b, bind('ops', 't', 'install_package', h));
+    assert.notEqual(b, bind('ops', undefined, 'pull_docker_image', h));
+    assert.notEqual(b, bindingOf(Buffer.alloc(32, 8), { principal: 'ops', subject: 'install_package', args: h }), 'another key, another binding');
   });
 });
 
@@ -72,7 +76,7 @@ describe('approval store', () => {
     const q = new ApprovalStore(new MemoryStore({ clock }), clock, HOUR);
     const { record } = await q.request(req());
     await q.decide(record.id, 'approve', { approver: 'alice' });
-    const other = bindingOf('ops', undefined, 'install_package', argsHash({ package_name: 'netcat' }));
+    const other = bind('ops', undefined, 'install_package', argsHash({ package_name: 'netcat' }));
     assert.equal(await q.consume(record.id, other), undefined);
   });
 

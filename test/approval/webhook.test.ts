@@ -85,7 +85,7 @@ describe('webhook approver', () => {
     assert.equal(r?.body.subject, 'install_package');
     assert.deepEqual(r?.body.args, { package_name: 'nginx' });
     assert.equal(r?.body.principal.id, 'ops-automation');
-    assert.match(r?.body.args_sha256 ?? '', /^[0-9a-f]{64}$/);
+    assert.match(r?.body.args_hmac ?? '', /^[0-9a-f]{64}$/);
   });
 
   test('approve: the call proceeds, recorded as approved by the webhook approver', async () => {

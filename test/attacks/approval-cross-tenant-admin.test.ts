@@ -82,3 +82,20 @@ test('an explicit cross-tenant admin grant reaches the other tenant, as for any 
   assert.ok((await api('GET', '/approvals', 'acme-sre')).json['approvals'].some((x: { id: string }) => x.id === a.id));
   assert.equal((await api('POST', `/approvals/${a.id}/approve`, 'acme-sre')).status, 200);
 });
+
+test("a cross-tenant admin's request acting in another tenant is seen and decided by that tenant's admins too", async () => {
+  const { record } = await engine.approvals.request({
+    principal: 'acme-sre',
+    tenant: 'acme-corp',
+    operation_tenant: 'globex',
+    kind: 'tool',
+    subject: 'install_package',
+    args: { package_name: 'strace' },
+    risk_level: 'critical',
+    mode: 'queue',
+  });
+  assert.equal(record.operation_tenant, 'globex');
+  assert.ok((await api('GET', '/approvals', 'globex-admin')).json['approvals'].some((x: { id: string }) => x.id === record.id), 'hidden from the tenant it acts in');
+  assert.equal((await api('GET', `/approvals/${record.id}`, 'acme-admin')).status, 200, "the requester's tenant still sees it");
+  assert.equal((await api('POST', `/approvals/${record.id}/approve`, 'globex-admin')).status, 200);
+});

@@ -49,6 +49,17 @@ export const approvalSection = section({
   /** Mode per tool (overrides `modes`); a tool not in the registry is a config error. */
   tools: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/), mode).default({}),
   webhook: webhookSection,
+  /**
+   * Arguments (an HTTP body, tool arguments) larger than this cannot be approved: approvers are shown them whole or
+   * not at all. At least the largest body an approval-gated route forwards, to approve every such call.
+   */
+  max_shown_args: bytes('64kb').refine((n) => n >= 1024 && n <= 16 * 1024 * 1024, 'from 1kb to 16mb'),
+  /** The key of the digests approvals carry and are bound by; default <state_dir>/approval-hmac.key (created once). */
+  hmac_key_file: filePath().optional(),
+  /** Requests one principal may have waiting for a decision at once; more are refused (429). */
+  max_pending_per_principal: z.number().int().min(1).max(10_000).default(20),
+  /** After a denial, an identical call is refused with that denial for this long instead of asking again (0: never). */
+  deny_cooldown: duration('5m'),
   queue: section({
     /** How long a call is held waiting for a decision; 0 answers at once with the approval id. */
     hold_timeout: timerDuration('30s'),
