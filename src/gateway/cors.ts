@@ -105,11 +105,25 @@ export class CorsPolicy {
   }
 }
 
-const firstValue = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v)?.split(',', 1)[0]?.trim() || undefined;
+/**
+ * The last value of a forwarding header: the one the nearest proxy — the trusted one — wrote. Earlier values (and a
+ * header line the client sent itself) come from further away: a proxy that appends, or passes the header through,
+ * leaves the client's text first.
+ */
+const lastValue = (v: string | string[] | undefined): string | undefined => {
+  const joined = Array.isArray(v) ? v.join(',') : v;
+  if (joined === undefined) return undefined;
+  return joined.slice(joined.lastIndexOf(',') + 1).trim() || undefined;
+};
 
-/** The host the browser reached: the Host header, or X-Forwarded-Host when a trusted proxy sent the request. */
+/** The host the browser reached: the Host header, or the nearest X-Forwarded-Host when a trusted proxy sent the request. */
 export function requestHost(req: IncomingMessage, trustedPeer: boolean): string | undefined {
-  return (trustedPeer ? firstValue(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host;
+  return (trustedPeer ? lastValue(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host;
+}
+
+/** The forwarded host a trusted proxy passed on, if any (the Host header is checked besides it: server.allowed_hosts). */
+export function forwardedHost(req: IncomingMessage, trustedPeer: boolean): string | undefined {
+  return trustedPeer ? lastValue(req.headers['x-forwarded-host']) : undefined;
 }
 
 /**
@@ -118,7 +132,7 @@ export function requestHost(req: IncomingMessage, trustedPeer: boolean): string 
  * to it with this Origin. Only as good as the Host: server.allowed_hosts keeps a rebound name from being "own".
  */
 export function isOwnOrigin(origin: string, req: IncomingMessage, tls: boolean, trustedPeer: boolean): boolean {
-  const proto = (trustedPeer ? firstValue(req.headers['x-forwarded-proto']) : undefined) ?? (tls ? 'https' : 'http');
+  const proto = (trustedPeer ? lastValue(req.headers['x-forwarded-proto']) : undefined) ?? (tls ? 'https' : 'http');
   let host = requestHost(req, trustedPeer)?.toLowerCase();
   if (host === undefined) return false;
   if (proto === 'https' && host.endsWith(':443')) host = host.slice(0, -4);

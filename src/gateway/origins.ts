@@ -8,7 +8,7 @@ import { GatehouseError } from '../core/errors.js';
 import type { HostAllowList } from '../core/hosts.js';
 import type { Exchange, Principal, Stage } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
-import { isOwnOrigin, isWrite, mcpOriginRefusal, requestHost } from './cors.js';
+import { forwardedHost, isOwnOrigin, isWrite, mcpOriginRefusal } from './cors.js';
 import type { Stages } from './pipeline.js';
 import { defaultJsonRpcError, sendJson, type JsonRpcErrorBuilder } from './respond.js';
 
@@ -17,7 +17,11 @@ import { defaultJsonRpcError, sendJson, type JsonRpcErrorBuilder } from './respo
  * then same-origin with it: only the names the gateway is known by are served. Before identify; 421 (RFC 9110 §15.5.20).
  */
 export function checkAllowedHost(hosts: HostAllowList, req: IncomingMessage, trustedPeer: boolean): void {
-  if (!hosts.allows(requestHost(req, trustedPeer))) throw new GatehouseError('GH_HOST_NOT_ALLOWED', 'This gateway does not serve the requested host (server.allowed_hosts).');
+  // Both the Host header and, from a trusted proxy, the forwarded host: a rebound page that reaches the gateway
+  // straight (a trusted proxy on loopback) or through a proxy that passes the header on can set X-Forwarded-Host
+  // itself, but not Host, which its browser fills with the rebound name.
+  const forwarded = forwardedHost(req, trustedPeer);
+  if (!hosts.allows(req.headers.host) || (forwarded !== undefined && !hosts.allows(forwarded))) throw new GatehouseError('GH_HOST_NOT_ALLOWED', 'This gateway does not serve the requested host (server.allowed_hosts).');
 }
 
 /** On an MCP route without cors, only the gateway's own origin (or none: not a browser) may call, whatever the method. */

@@ -12,7 +12,7 @@ import { identityHeaderNames, upstreamIdentityHeaderNames } from '../authn/index
 import type { AuditEvent, ClientCertIdentity, Exchange } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { checkHost, checkTarget, createExchange, networkIdentity } from './exchange.js';
-import { answeredByCors, CorsPolicy, isOwnOrigin, requestHost } from './cors.js';
+import { answeredByCors, CorsPolicy, forwardedHost, isOwnOrigin } from './cors.js';
 import { AdminCors, afterThrottle, ambientCredential, ambientWriteGuard, checkAllowedHost, isMcpOriginRefusal, refuseForeignMcpOrigin, sendMcpTransportRefusal } from './origins.js';
 import { ConnectionGuard } from './guard.js';
 import { runPipeline, type Capabilities } from './pipeline.js';
@@ -241,7 +241,8 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       sendJson(res, err.status, errorBody(err, id), { 'x-request-id': id });
       metrics?.observe('-', req.method ?? '', err.status, 0, err.code);
       // The refused Host is logged (not secret, its characters checked): it is the name to add to server.allowed_hosts.
-      const host = err.code === 'GH_HOST_NOT_ALLOWED' ? { host: (requestHost(req, isTrustedProxy(normalizeIp(req.socket.remoteAddress))) ?? '').slice(0, 128) } : {};
+      const forwarded = err.code === 'GH_HOST_NOT_ALLOWED' ? forwardedHost(req, isTrustedProxy(normalizeIp(req.socket.remoteAddress))) : undefined;
+      const host = err.code === 'GH_HOST_NOT_ALLOWED' ? { host: (req.headers.host ?? '').slice(0, 128), ...(forwarded !== undefined ? { forwarded_host: forwarded.slice(0, 128) } : {}) } : {};
       if (logRequests) logger.info({ req_id: id, method: req.method, path: (req.url ?? '').split('?', 1)[0]?.slice(0, 256), status: err.status, code: err.code, ...host }, 'request');
       recordRefusal(err, networkIdentity(req, { isTrustedProxy, tls: tls !== undefined }).source_ip, { id, method: req.method, path: req.url });
       return;

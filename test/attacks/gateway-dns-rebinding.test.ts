@@ -19,7 +19,7 @@ interface Answer {
 }
 
 /** A request to 127.0.0.1:port carrying whatever Host the test names (what a rebound browser sends). */
-function send(port: number, path: string, host: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
+function send(port: number, path: string, host: string, opts: { method?: string; headers?: Record<string, string | string[]>; body?: string } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', headers: { host, ...opts.headers }, agent: false }, (res) => {
       let body = '';
@@ -146,8 +146,9 @@ describe('server.allowed_hosts configured, and X-Forwarded-Host', () => {
     upstream = await startRecordingUpstream();
     const routes = [{ name: 'pub', prefix: '/pub', upstream: upstream.url }];
     listed = await startTestGateway({ server: { allowed_hosts: ['gw.example.com', '*.apps.example.com'] }, routes });
-    // The test client is the trusted proxy here (127.0.0.1): its X-Forwarded-Host names the host the browser reached.
-    proxied = await startTestGateway({ server: { allowed_hosts: ['gw.example.com'], trusted_proxies: ['127.0.0.1'] }, routes });
+    // The test client is the trusted proxy here (127.0.0.1): its X-Forwarded-Host names the host the browser reached,
+    // and its Host the gateway's address as the proxy connects to it — both are listed.
+    proxied = await startTestGateway({ server: { allowed_hosts: ['gw.example.com', '127.0.0.1'], trusted_proxies: ['127.0.0.1'] }, routes });
   });
   after(async () => {
     await listed.stop();
@@ -172,7 +173,7 @@ describe('server.allowed_hosts configured, and X-Forwarded-Host', () => {
     assert.equal((await send(listed.port, '/pub/x', 'evil.example', { headers: { 'x-forwarded-host': 'gw.example.com' } })).status, 421);
   });
 
-  test('X-Forwarded-Host from a trusted proxy is the name checked', async () => {
+  test('from a trusted proxy both the Host header and the nearest X-Forwarded-Host must be served', async () => {
     assert.equal((await send(proxied.port, '/pub/x', '127.0.0.1', { headers: { 'x-forwarded-host': 'gw.example.com' } })).status, 200);
     const rebound = await send(proxied.port, '/pub/x', 'gw.example.com', { headers: { 'x-forwarded-host': 'evil.example' } });
     assert.equal(rebound.status, 421);
@@ -180,6 +181,31 @@ describe('server.allowed_hosts configured, and X-Forwarded-Host', () => {
     // Without X-Forwarded-Host the proxy's Host is checked.
     assert.equal((await send(proxied.port, '/pub/x', 'gw.example.com')).status, 200);
     assert.equal((await send(proxied.port, '/pub/x', 'evil.example')).status, 421);
+  });
+
+  test('a rebound page setting X-Forwarded-Host itself gets nowhere (attacker review)', async () => {
+    const before = upstream.requests.length;
+    const refused: [string, string | string[]][] = [
+      // Straight to the gateway through a trusted proxy on loopback: the browser's Host is the rebound name.
+      ['evil.example', 'gw.example.com'],
+      // A proxy that appends: the client's value first, the proxy's (the rebound name) last.
+      ['127.0.0.1', 'gw.example.com, evil.example'],
+      ['127.0.0.1', ['gw.example.com', 'evil.example']],
+    ];
+    for (const [host, xfh] of refused) assert.equal((await send(proxied.port, '/pub/x', host, { headers: { 'x-forwarded-host': xfh } })).status, 421, `${host} / ${String(xfh)}`);
+    assert.equal(upstream.requests.length, before, 'nothing forwarded');
+    // The nearest proxy's value is the one that counts.
+    assert.equal((await send(proxied.port, '/pub/x', '127.0.0.1', { headers: { 'x-forwarded-host': 'evil.example, gw.example.com' } })).status, 200);
+  });
+
+  test('loopback defaults with a trusted proxy on loopback: a rebound Host is refused whatever X-Forwarded-Host says', async () => {
+    const gw = await startTestGateway({ server: { trusted_proxies: ['127.0.0.1'] }, routes: [{ name: 'pub', prefix: '/pub', upstream: upstream.url }] });
+    try {
+      assert.equal((await send(gw.port, '/pub/x', `evil.example:${gw.port}`, { headers: { 'x-forwarded-host': 'localhost' } })).status, 421);
+      assert.equal((await send(gw.port, '/pub/x', `localhost:${gw.port}`, { headers: { 'x-forwarded-host': 'localhost' } })).status, 200);
+    } finally {
+      await gw.stop();
+    }
   });
 });
 
