@@ -23,7 +23,11 @@ export type Release = () => void;
 export interface GateOptions {
   /** Waiting verifications over all keys; past it a request is refused (429) rather than queued. */
   maxWaiting?: number;
-  /** Waiting verifications per client or principal. */
+  /**
+   * Waiting verifications per client or principal. Above what one client can have open (max_connections_per_ip, 512
+   * by default), so that a burst of correct logins from one address (a NAT, a proxy not listed as trusted) waits
+   * rather than being refused; what bounds an attacker is the allowance, not this.
+   */
   maxWaitingPerKey?: number;
   /** Longest wait for a slot before the request is refused. */
   maxWaitMs?: number;
@@ -49,8 +53,8 @@ export class VerificationGate {
   constructor(limits: GateLimits, failures: FailureCounter, opts: GateOptions = {}) {
     this.#limits = limits;
     this.#failures = failures;
-    this.#maxWaiting = opts.maxWaiting ?? 4096;
-    this.#maxWaitingPerKey = opts.maxWaitingPerKey ?? 64;
+    this.#maxWaiting = opts.maxWaiting ?? 16_384;
+    this.#maxWaitingPerKey = opts.maxWaitingPerKey ?? 1024;
     this.#maxWaitMs = opts.maxWaitMs ?? 10_000;
   }
 

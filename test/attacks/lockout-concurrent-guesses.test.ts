@@ -72,3 +72,30 @@ test('a legitimate burst of correct logins waits for the gate instead of failing
     await upstream.close();
   }
 });
+
+test('100 users logging in at once from one address (a NAT) all get in: the gate queues them, it does not refuse', async () => {
+  const upstream = await startRecordingUpstream();
+  const hash = await hashSecret('shared-correct-password');
+  const users = Array.from({ length: 100 }, (_, i) => ({ name: `user-${i}`, password_hash: hash, scopes: ['readonly'] }));
+  const gw = await startTestGateway({
+    routes: [{ name: 'api', prefix: '/api', upstream: upstream.url, auth_required: true }],
+    auth: { methods: ['basic'], basic: { users } },
+    authz: { routes: [{ path: '/api/*', scopes: ['system:read'] }] },
+  });
+  const agent = new Agent({ connections: 100 });
+  try {
+    const statuses = await Promise.all(
+      users.map(async (u) => {
+        const r = await request(`${gw.url}/api/x`, { headers: { authorization: basic(u.name, 'shared-correct-password') }, dispatcher: agent });
+        await r.body.text();
+        return r.statusCode;
+      }),
+    );
+    assert.deepEqual(statuses, users.map(() => 200));
+  } finally {
+    await agent.close();
+    await gw.stop();
+    await upstream.close();
+  }
+});
+
