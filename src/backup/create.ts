@@ -69,6 +69,9 @@ const TRANSIENT = /(?:\.lock|\.want|\.tmp)$|^\.[^/]*\.tmp/;
 export interface Planned {
   record: FileRecord;
   abs: string;
+  /** The file the listing saw (lstat): the one opened must be it, not what a swapped parent directory leads to. */
+  dev?: number;
+  ino?: number;
   /** Read only this much (the audit file's last complete line); default: the size at open. */
   cutAtLastLine?: boolean;
 }
@@ -107,7 +110,7 @@ function walk(dir: string, root: BackupRoot, skip: (abs: string) => boolean, ski
       skipped.push(`${root}/${rel.slice(0, 200)}: not a plain file name`);
       continue;
     }
-    out.push({ record: { root, path: rel, mode: st.mode & 0o777, size: 0 }, abs });
+    out.push({ record: { root, path: rel, mode: st.mode & 0o777, size: 0 }, abs, dev: st.dev, ino: st.ino });
   }
 }
 
@@ -140,6 +143,8 @@ export async function* fileRecords(p: Planned, done: EndEntry[]): AsyncGenerator
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw failed(`${p.record.root}/${p.record.path} is no longer a regular file`);
+    // O_NOFOLLOW covers the last name only: a parent directory swapped for a link leads elsewhere, to another file.
+    if (p.ino !== undefined && (st.ino !== p.ino || st.dev !== p.dev)) throw failed(`${p.record.root}/${p.record.path} was replaced while the backup ran; run it again`);
     const size = p.cutAtLastLine ? lastLineEnd(fd, st.size) : st.size;
     const record: FileRecord = { ...p.record, mode: st.mode & 0o777, size };
     yield encodeRecord('F', record);
