@@ -71,6 +71,30 @@ export const DEFAULT_VALUE_LIMITS: AuditValueLimits = { maxDepth: 12, maxString:
 /** Set by toAuditValue when a copied object has a key starting with a digit (see copyIsStringifiable). */
 export interface CopyState {
   digitKeys: boolean;
+  /** Set when a string or key was cut to its limit. */
+  cut?: boolean;
+}
+
+/** The audit log's redactor (record.ts), for strings that are cut: see redactedPrefix. */
+export type RedactBeforeCut = (value: unknown) => unknown;
+
+/** Past the cut, a long string is redacted over this many more characters: a secret across the cut is seen whole. */
+const REDACT_AHEAD = 4096;
+/** When that window cuts the string too, this many characters before its end are dropped (a secret across it). */
+const WINDOW_TAIL = 256;
+
+/**
+ * The first `keep` characters of `s` after redaction. Redacting first and cutting after means a secret across the
+ * cut is found whole, not left as a prefix no rule recognises (`ghp_aB3dE5…` of a 40-character token). Only long
+ * strings come here, so short ones cost nothing more.
+ */
+export function redactedPrefix(s: string, keep: number, redact: RedactBeforeCut): string {
+  const windowEnd = keep + REDACT_AHEAD;
+  const windowCut = s.length > windowEnd;
+  const out = redact(windowCut ? s.slice(0, windowEnd) : s);
+  let r = typeof out === 'string' ? out : '';
+  if (windowCut) r = r.slice(0, Math.max(0, r.length - WINDOW_TAIL));
+  return r.length > keep ? r.slice(0, keep) : r;
 }
 
 /**
@@ -79,10 +103,10 @@ export interface CopyState {
  * numbers, no class instances. When no copied key starts with a digit (state.digitKeys stays false), plain
  * JSON.stringify of the copy is already canonical — V8 keeps insertion order for every other key.
  */
-export function toAuditValue(value: unknown, limits: AuditValueLimits = DEFAULT_VALUE_LIMITS, depth = 0, state?: CopyState): unknown {
+export function toAuditValue(value: unknown, limits: AuditValueLimits = DEFAULT_VALUE_LIMITS, depth = 0, state?: CopyState, redact?: RedactBeforeCut): unknown {
   switch (typeof value) {
     case 'string':
-      return value.length > limits.maxString ? `${value.slice(0, limits.maxString)}…[${value.length - limits.maxString} more]` : value;
+      return value.length > limits.maxString ? cutString(value, limits.maxString, state, redact) : value;
     case 'number':
       return Number.isFinite(value) ? value : null;
     case 'boolean':
@@ -104,7 +128,7 @@ export function toAuditValue(value: unknown, limits: AuditValueLimits = DEFAULT_
     const n = Math.min(value.length, limits.maxItems);
     const out: unknown[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      const v = toAuditValue(value[i], limits, depth + 1, state);
+      const v = toAuditValue(value[i], limits, depth + 1, state, redact);
       out[i] = v === undefined ? null : v;
     }
     if (value.length > n) out.push(`…[${value.length - n} more items]`);
@@ -114,8 +138,8 @@ export function toAuditValue(value: unknown, limits: AuditValueLimits = DEFAULT_
   const keys = all.length > limits.maxItems ? all.slice(0, limits.maxItems) : all;
   const copied = Object.create(null) as Record<string, unknown>;
   for (const key of keys) {
-    const v = toAuditValue((value as Record<string, unknown>)[key], limits, depth + 1, state);
-    if (v !== undefined) copied[key.length > 256 ? key.slice(0, 256) : key] = v;
+    const v = toAuditValue((value as Record<string, unknown>)[key], limits, depth + 1, state, redact);
+    if (v !== undefined) copied[key.length > 256 ? cutKey(key, state, redact) : key] = v;
   }
   if (all.length > keys.length) copied['…'] = `[${all.length - keys.length} more keys]`;
   const sorted = sortKeys(Object.keys(copied));
@@ -129,6 +153,17 @@ export function toAuditValue(value: unknown, limits: AuditValueLimits = DEFAULT_
     else out[key] = copied[key];
   }
   return out;
+}
+
+/** A string longer than `max`: redacted (when a redactor is given) and cut, with the count of what is left out. */
+function cutString(s: string, max: number, state: CopyState | undefined, redact: RedactBeforeCut | undefined): string {
+  if (state) state.cut = true;
+  return `${redact ? redactedPrefix(s, max, redact) : s.slice(0, max)}…[${s.length - max} more]`;
+}
+
+function cutKey(key: string, state: CopyState | undefined, redact: RedactBeforeCut | undefined): string {
+  if (state) state.cut = true;
+  return redact ? redactedPrefix(key, 256, redact) : key.slice(0, 256);
 }
 
 /**
@@ -181,7 +216,7 @@ function isCanonicalMember(v: unknown, limits: AuditValueLimits, depth: number):
  * canonical order (none starting with a digit) and arrays, holding short strings, finite numbers, booleans, null or
  * undefined — the usual tool arguments and record metadata. Only for values serialised right away and never edited.
  */
-export function toAuditValueShared(value: unknown, state: CopyState, limits: AuditValueLimits = DEFAULT_VALUE_LIMITS): unknown {
+export function toAuditValueShared(value: unknown, state: CopyState, limits: AuditValueLimits = DEFAULT_VALUE_LIMITS, redact?: RedactBeforeCut): unknown {
   if (value !== null && typeof value === 'object' && !(value instanceof Date) && !(value instanceof Uint8Array) && isCanonicalPlain(value, limits, 0)) return value;
-  return toAuditValue(value, limits, 0, state);
+  return toAuditValue(value, limits, 0, state, redact);
 }

@@ -9,7 +9,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { ERROR_CODES } from '../core/errors.js';
 import type { AuditEvent } from '../core/types.js';
-import { canonicalJson, DEFAULT_VALUE_LIMITS, toAuditValue, toAuditValueShared, type CopyState } from './canonical.js';
+import { canonicalJson, DEFAULT_VALUE_LIMITS, redactedPrefix, toAuditValue, toAuditValueShared, type CopyState } from './canonical.js';
 
 export type Redact = (value: unknown) => unknown;
 
@@ -59,7 +59,10 @@ function applyHmac(source: unknown, target: unknown, keys: ReadonlySet<string>, 
   }
 }
 
-/** Redacts (and HMACs) a free-form value: args and metadata. */
+/**
+ * Redacts (and HMACs) a free-form value: args and metadata. A string longer than its limit is redacted before it
+ * is cut (toAuditValue's redact argument): cut first, a secret across the cut would lose the tail its rule needs.
+ */
 export function protectValue(value: unknown, opts: PayloadOptions, state?: CopyState): unknown {
   if (value === undefined) return undefined;
   if (opts.redact === IDENTITY && opts.hmacKeys.size === 0) return state ? toAuditValueShared(value, state) : toAuditValue(value);
@@ -67,7 +70,7 @@ export function protectValue(value: unknown, opts: PayloadOptions, state?: CopyS
     // The redactor copies on write and never touches its input, so a value it returns unchanged needs no second
     // copy: the common record (route name, a few short arguments) is copied at most once, often not at all.
     const own: CopyState = { digitKeys: false };
-    const bounded = toAuditValueShared(value, own);
+    const bounded = toAuditValueShared(value, own, DEFAULT_VALUE_LIMITS, opts.redact);
     const redacted = opts.redact(bounded);
     if (redacted === bounded) {
       if (state && own.digitKeys) state.digitKeys = true;
@@ -75,9 +78,12 @@ export function protectValue(value: unknown, opts: PayloadOptions, state?: CopyS
     }
     return toAuditValue(redacted, DEFAULT_VALUE_LIMITS, 0, state);
   }
-  const copy = toAuditValue(value);
+  const cut: CopyState = { digitKeys: false };
+  const copy = toAuditValue(value, DEFAULT_VALUE_LIMITS, 0, cut);
+  // The HMAC is of the value as given (cut); what is written, of the value redacted before it was cut.
+  const source = cut.cut ? toAuditValue(value, DEFAULT_VALUE_LIMITS, 0, undefined, opts.redact) : copy;
   // toAuditValue copies again, so the HMAC pass below edits the redacted tree, never `copy`.
-  const redacted = toAuditValue(opts.redact(copy), DEFAULT_VALUE_LIMITS, 0, state);
+  const redacted = toAuditValue(opts.redact(source), DEFAULT_VALUE_LIMITS, 0, state);
   if (opts.hmacKey && opts.hmacKeys.size > 0) applyHmac(copy, redacted, opts.hmacKeys, opts.hmacKey);
   return redacted;
 }
@@ -175,7 +181,7 @@ function approvalOf(a: AuditEvent['approval']): Record<string, unknown> | undefi
   return { approver: str(a.approver, 256), break_glass: bool(a.break_glass), id: str(a.id, 256), required: bool(a.required) };
 }
 
-/** Free text is redacted whole up to this length, and cut to it first beyond. */
+/** Free text is redacted whole up to this length; beyond, over a window past the cut (redactedPrefix). */
 const REDACT_SPAN = 8192;
 
 /**
@@ -185,7 +191,8 @@ const REDACT_SPAN = 8192;
 function freeText(v: unknown, max: number, opts: PayloadOptions): string | undefined {
   if (typeof v !== 'string') return undefined;
   if (opts.redact === IDENTITY) return str(v, max);
-  return str(opts.redact(v.length > REDACT_SPAN ? v.slice(0, REDACT_SPAN) : v), max);
+  if (v.length > REDACT_SPAN) return `${redactedPrefix(v, max, opts.redact)}…`;
+  return str(opts.redact(v), max);
 }
 
 /**

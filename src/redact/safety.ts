@@ -5,8 +5,10 @@
  * matching linear on any input:
  *
  *  - no backreferences (\1, \k<n>) and no lookarounds ((?=, (?!, (?<=, (?<!);
- *  - no repeated group that itself repeats or alternates ((a+)+, (a|a)*, (\w+\s?)*);
- *  - no two long repetitions that can meet on the same characters (\d+\d+, .*.*, \w+\s*\w+);
+ *  - no repeated group that itself repeats, alternates or has an optional part ((a+)+, (a|a)*, (\w+\s?)*, (a?){9});
+ *  - no two long repetitions that can meet on the same characters (\d+\d+, .*.*, \w+\s*\w+, \w+_\w+);
+ *  - bounded repetitions that meet on the same characters may split them at most MAX_WAYS ways: a{0,64}a{0,64}b
+ *    tries 65² splits at every start (and four of them 65⁴: a minute on 200 characters), \d{1,3}\d{1,3} 9;
  *  - a long repetition that can still fail after it must be preceded by a character it cannot match
  *    (`token=\w+;` is fine, `\w+@` and `a\w+b` are not: each start position would rescan the run);
  *  - no long repetition inside an alternation; nothing that matches the empty string;
@@ -21,6 +23,11 @@ const MAX_REPEATS = 16;
 const MAX_COUNT = 1000;
 /** Repetitions longer than this count as "long" (unbounded for practical purposes). */
 const LONG = 64;
+/**
+ * Bounded repetitions next to each other that can match the same characters: at most this many ways to split a
+ * run between them (the product of their ranges). 64 ways cost about 0.25 s per MB of worst-case input.
+ */
+const MAX_WAYS = 64;
 
 /** A set of characters: a 128-bit ASCII bitmap and whether it contains any non-ASCII character. */
 class CharSet {
@@ -142,7 +149,7 @@ class Parser {
     if (t.kind === 'group' && max > 1) {
       const inner = t.alts!;
       if (inner.length > 1) throw new UnsafePatternError('a repeated alternation such as (a|b)* (use a character class)');
-      if (inner.some((seq) => seq.some((x) => x.max > 1))) throw new UnsafePatternError('a nested quantifier such as (a+)+');
+      if (inner.some((seq) => seq.some((x) => x.max > 1 || ways(x) > 1))) throw new UnsafePatternError('a nested quantifier such as (a+)+ or (a?){9}');
     }
   }
 
@@ -285,6 +292,18 @@ function single(code: number): CharSet {
 const isLong = (t: Term): boolean => t.max > LONG || (t.kind === 'group' && t.alts!.some((seq) => seq.some(isLong)));
 const canFail = (t: Term) => t.kind === 'assert' || t.min > 0;
 
+/**
+ * How many ways a bounded term can match a stretch of text (its range of counts, times its alternatives' ways):
+ * 1 for a fixed one. Only meaningful for terms that are not long.
+ */
+function ways(t: Term): number {
+  const reps = Math.min(t.max, LONG + 1) - t.min + 1;
+  if (t.kind !== 'group') return reps;
+  let inner = 0;
+  for (const seq of t.alts!) inner += seq.reduce((n, x) => n * ways(x), 1);
+  return Math.min(reps * inner, 1e9);
+}
+
 /** Inlines groups that are neither repeated nor alternations, so their terms are checked in sequence. */
 function flatten(seq: Term[]): Term[] {
   const out: Term[] = [];
@@ -293,6 +312,31 @@ function flatten(seq: Term[]): Term[] {
     else out.push(t);
   }
   return out;
+}
+
+/**
+ * Repetitions that can meet on the same characters, from seq[i] on: the next ones that share a character with those
+ * before, as long as whatever lies between them is optional or made of such shared characters (\w+_\w+). At most
+ * one of them may be long, and the bounded ones may split a run at most MAX_WAYS ways.
+ */
+function checkMeeting(seq: Term[], i: number): void {
+  const a = seq[i]!;
+  let longs = isLong(a) ? 1 : 0;
+  let product = longs ? 1 : ways(a);
+  if (!longs && product === 1) return;
+  const shared = copy(a.set);
+  for (let j = i + 1; j < seq.length; j++) {
+    const b = seq[j]!;
+    if (b.kind === 'assert') break;
+    const long = isLong(b);
+    if ((long || ways(b) > 1) && b.set.overlaps(shared)) {
+      if (long && ++longs > 1) throw new UnsafePatternError('two repetitions that can match the same characters (e.g. \\w+\\w+)');
+      if (!long) product *= ways(b);
+      if (product > MAX_WAYS) throw new UnsafePatternError(`repetitions next to each other that can split the same characters more than ${MAX_WAYS} ways (e.g. [a-z]{1,64}[a-z]{1,64})`);
+      shared.addSet(b.set);
+    }
+    if (b.min > 0 && !b.set.overlaps(shared)) break; // a character none of them can take: the split is fixed
+  }
 }
 
 function checkSequence(seq: Term[]): void {
@@ -305,13 +349,8 @@ function checkSequence(seq: Term[]): void {
         checkSequence(inner);
       }
     }
+    checkMeeting(seq, i);
     if (!isLong(a)) continue;
-    // Two long repetitions that can meet: everything between them optional, and a shared character.
-    for (let j = i + 1; j < seq.length; j++) {
-      const b = seq[j]!;
-      if (isLong(b) && a.set.overlaps(b.set)) throw new UnsafePatternError('two repetitions that can match the same characters (e.g. \\w+\\w+)');
-      if (b.min > 0 || b.kind === 'assert') break;
-    }
     // A long repetition that can still fail afterwards needs a prefix character it cannot match.
     if (seq.slice(i + 1).some(canFail)) {
       const anchored = seq.slice(0, i).some((p) => p.min > 0 && !p.set.overlaps(a.set) && p.kind !== 'assert');

@@ -16,6 +16,7 @@ import { KeyClassifier } from './names.js';
 import type { EntropyOptions } from './entropy.js';
 import type { KnownSecrets } from './known.js';
 import { AllowList, findUserSpans, type CompiledUserRule } from './user-rules.js';
+import { encodedRuns, percentDecode } from './percent.js';
 import { ScanContext, type Rule, type RuleOptions, type Span } from './types.js';
 
 export interface TextEngineOptions {
@@ -44,6 +45,8 @@ export interface FoundSpans {
    * once the spans are replaced. Empty when a second pass cannot find anything.
    */
   recheck: readonly number[];
+  /** Some spans were found in the percent-decoded text (then a second pass always looks again). */
+  decoded?: boolean;
 }
 
 const ASCII_NAME = /^[\x21-\x7e]{1,128}$/;
@@ -105,7 +108,10 @@ export class TextEngine {
         else if (!list.includes(ri)) list.push(ri);
       }
     });
-    this.scanner = buildScanner([...index.keys()]);
+    // "%" last: the scan that finds the triggers also says whether there is anything to percent-decode, so text
+    // without "%" pays nothing for it.
+    this.percentPattern = index.size;
+    this.scanner = buildScanner([...index.keys(), '%']);
     this.byPattern = [...index.values()];
     this.userRules = opts.rules ?? [];
     this.allow = opts.allow ?? new AllowList();
@@ -119,7 +125,14 @@ export class TextEngine {
   private readonly ctx: ScanContext;
   private ctxFresh = false;
   private scanText = '';
+  private readonly percentPattern: number;
+  /** Where the scan met the first "%", or -1. */
+  private firstPercent = -1;
   private readonly onTrigger = (p: number, start: number, end: number): void => {
+    if (p === this.percentPattern) {
+      if (this.firstPercent < 0) this.firstPercent = start;
+      return;
+    }
     const ctx = this.ctx;
     if (!this.ctxFresh) {
       ctx.reset(this.scanText);
@@ -140,11 +153,40 @@ export class TextEngine {
     ctx.declined.push(p, start, end);
   };
 
-  /** Every span to replace in `text`, sorted and non-overlapping. */
-  findSpans(text: string, known: readonly KnownSecrets[] = []): FoundSpans {
+  /** Every span to replace in `text`, sorted and non-overlapping; `decode`: also in its percent-decoded runs. */
+  findSpans(text: string, known: readonly KnownSecrets[] = [], decode = true): FoundSpans {
     this.scanText = text;
     this.ctxFresh = false;
+    this.firstPercent = -1;
     this.scanner.scan(text, 0, this.onTrigger);
+    const found = this.spansOf(text, known);
+    if (!decode || this.firstPercent < 0) return found;
+    const decoded = this.decodedSpans(text, this.firstPercent, known);
+    if (decoded.length === 0) return found;
+    return { spans: mergeSpans(found.spans.concat(decoded)), openPem: found.openPem, recheck: found.recheck, decoded: true };
+  }
+
+  /**
+   * The spans the rules find in the percent-decoded form of each run of `text` holding an escape, mapped back onto
+   * `text` (see percent.ts). Each span covers whole escapes.
+   */
+  private decodedSpans(text: string, from: number, known: readonly KnownSecrets[]): Span[] {
+    const runs = encodedRuns(text, from);
+    const out: Span[] = [];
+    for (let k = 0; k < runs.length; k += 2) {
+      const d = percentDecode(text, runs[k]!, runs[k + 1]!);
+      if (!d) continue;
+      for (const s of this.findSpans(d.text, known, false).spans) {
+        const start = d.map[s.start]!;
+        const end = d.map[s.end]!;
+        if (end > start) out.push({ ...s, start, end });
+      }
+    }
+    return out;
+  }
+
+  /** The spans of the scan just made (findSpans), with user rules, the allow-list and known secrets. */
+  private spansOf(text: string, known: readonly KnownSecrets[]): FoundSpans {
     const touched = this.ctxFresh;
     let ruleSpans = touched ? this.ctx.spans : [];
     const openPem = touched && this.ctx.openPem;
@@ -208,8 +250,9 @@ export class TextEngine {
     if (first.spans.length === 0) return { text, openPem: first.openPem };
     let changed: Array<[number, number]> = [];
     let out = applySpans(text, first.spans, changed);
-    // Configured rules' replacements are arbitrary text: with them, always look again around the replacements.
-    if (this.userRules.length === 0 && (first.recheck.length === 0 || !this.recheckFinds(out, first.spans, first.recheck))) {
+    // Configured rules' replacements are arbitrary text: with them, always look again around the replacements. So
+    // with spans found in decoded text: the rules did not see the original's context.
+    if (this.userRules.length === 0 && !first.decoded && (first.recheck.length === 0 || !this.recheckFinds(out, first.spans, first.recheck))) {
       return { text: out, openPem: first.openPem };
     }
     for (let pass = 1; pass < MAX_PASSES && changed.length > 0; pass++) {

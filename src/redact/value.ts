@@ -10,7 +10,8 @@
 import { looksRandom, type EntropyOptions } from './entropy.js';
 import { isTerminal, stepFields, NO_FIELDS, type FieldNode } from './fields.js';
 import type { KeyClassifier } from './names.js';
-import { isPlaceholder } from './rules/kv.js';
+import { holdsNoSecret } from './markers.js';
+import { isBasicCredentials } from './rules/auth.js';
 import { REDACTED } from './types.js';
 
 export interface ValueOptions {
@@ -28,10 +29,37 @@ const SCHEME = /^([A-Za-z][A-Za-z0-9-]{0,30})([ \t]+)\S/;
  * Name/value entries whose value is as secret as its name: Kubernetes and ECS env ({ name, value }), SSM and other
  * AWS APIs ({ Name, Value }), header lists ({ key, value }), CloudFormation parameters ({ ParameterKey, ParameterValue }).
  */
-const ENTRY_NAME_KEYS = ['name', 'Name', 'key', 'Key', 'ParameterKey'] as const;
+const ENTRY_NAME_KEYS = ['name', 'Name', 'key', 'Key', 'header', 'Header', 'ParameterKey'] as const;
 const ENTRY_VALUE_KEYS = new Set(['value', 'Value', 'ParameterValue']);
 /** A command-line option on its own (`--password`, `-token`), with no `=value` glued to it. */
 const FLAG = /^--?[A-Za-z][A-Za-z0-9_.-]{0,126}$/;
+const COMMON_FIELD = /^(?:host|cookie|authorization|accept|connection|origin|referer|user-agent|via)$/i;
+
+/** An HTTP field name (RFC 9110 §5.1, the usual subset: a letter, then letters, digits and "-"), at most 64 long. */
+function isFieldName(s: string): boolean {
+  if (s.length === 0 || s.length > 64) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) | 32;
+    if (!((c >= 97 && c <= 122) || (i > 0 && (s.charCodeAt(i) === 45 || (c >= 48 && c <= 57))))) return false;
+  }
+  return true;
+}
+
+/**
+ * Node's `rawHeaders` and other flat header lists: [name, value, name, value …] with field names in the even places,
+ * at least one of them hyphenated or a common one (a list of two words is not taken for a header).
+ */
+function isHeaderList(v: readonly unknown[]): boolean {
+  const n = v.length;
+  if (n < 2 || (n & 1) !== 0 || n > 512) return false;
+  let headerLike = false;
+  for (let i = 0; i < n; i += 2) {
+    const name = v[i];
+    if (typeof name !== 'string' || typeof v[i + 1] !== 'string' || !isFieldName(name)) return false;
+    headerLike ||= name.includes('-') || COMMON_FIELD.test(name);
+  }
+  return headerLike;
+}
 
 /** Sets a key on a plain object as an own data property (so "__proto__" stays data). */
 function define(out: Record<string, unknown>, k: string, v: unknown): void {
@@ -59,7 +87,7 @@ class Walker {
     const kc = this.o.keys.classify(key);
     if (!kc) return undefined;
     if (typeof v === 'string') {
-      if (isPlaceholder(v.slice(0, 64)) && v.length <= 64) return v;
+      if (holdsNoSecret(v)) return v;
       if (kc === 'weak') return this.weak(v);
       if (kc === 'auth') {
         const m = SCHEME.exec(v);
@@ -79,6 +107,8 @@ class Walker {
   private weak(v: string): string {
     const e = this.o.entropy;
     if (e && looksRandom(v.slice(0, 256), e, v.length)) return REDACTED;
+    // base64 of user:password (docker's "auth", npm's "_auth"), as the text rule judges it.
+    if (v.length <= 256 && isBasicCredentials(v)) return REDACTED;
     const t = this.o.text(v);
     return e && t !== v && looksRandom(t.slice(0, 256), e, t.length) ? REDACTED : t;
   }
@@ -136,7 +166,7 @@ class Walker {
     const outKeys = new Array<string>(keys.length);
     const outVals = new Array<unknown>(keys.length);
     // { name: "DB_PASSWORD", value: "…" } (ENTRY_NAME_KEYS): the value is as secret as its name says.
-    let siblingSecret = false;
+    let entryName: string | null | undefined;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
       let value: unknown;
@@ -148,8 +178,8 @@ class Walker {
         readable = false;
       }
       let out: unknown;
-      if (ENTRY_VALUE_KEYS.has(k) && (siblingSecret ||= this.nameIsSecret(v)) && typeof value === 'string' && value !== '' && !isPlaceholder(value)) out = REDACTED;
-      else out = this.entryValue(k, value, depth, fields);
+      const byName = ENTRY_VALUE_KEYS.has(k) && (entryName ??= this.secretEntryName(v)) !== null ? this.byKey(entryName, value, false) : undefined;
+      out = byName !== undefined ? byName : this.entryValue(k, value, depth, fields);
       const outKey = this.o.key(k);
       if (!readable || outKey !== k || out !== value) changed = true;
       outKeys[i] = outKey;
@@ -161,16 +191,18 @@ class Walker {
     return out;
   }
 
-  private nameIsSecret(v: Record<string, unknown>): boolean {
+  /** The entry's name (ENTRY_NAME_KEYS) when it names a secret or an Authorization header, else null. */
+  private secretEntryName(v: Record<string, unknown>): string | null {
     try {
       for (const k of ENTRY_NAME_KEYS) {
         if (!Object.hasOwn(v, k)) continue;
         const name = v[k];
-        if (typeof name === 'string' && this.o.keys.classify(name) === 'strong') return true;
+        const kc = typeof name === 'string' ? this.o.keys.classify(name) : undefined;
+        if (kc === 'strong' || kc === 'auth') return name as string;
       }
-      return false;
+      return null;
     } catch {
-      return false;
+      return null;
     }
   }
 
@@ -181,10 +213,13 @@ class Walker {
    */
   private array(v: readonly unknown[], depth: number, fields: readonly FieldNode[]): readonly unknown[] {
     let out: unknown[] | undefined;
+    const headers = isHeaderList(v);
     for (let i = 0; i < v.length; i++) {
       const next = fields.length ? stepFields(fields, String(i)) : NO_FIELDS;
       const prev = i > 0 ? v[i - 1] : undefined;
-      const asFlag = typeof prev === 'string' && FLAG.test(prev) ? this.byKey(prev, v[i], false) : undefined;
+      // In a header list the item after a name is its value; elsewhere, the item after a lone --flag.
+      const named = headers ? i % 2 === 1 : typeof prev === 'string' && FLAG.test(prev);
+      const asFlag = named ? this.byKey(prev as string, v[i], false) : undefined;
       const x = next.length && isTerminal(next) ? REDACTED : asFlag !== undefined ? asFlag : this.walk(v[i], depth + 1, next);
       if (out) out[i] = x;
       else if (x !== v[i]) {

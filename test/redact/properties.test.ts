@@ -13,6 +13,8 @@ const fragment = fc.oneof(
     'MIIBszCCAVmgAwIBAgIU', '://', 'user:', '@host/', '/etc/ssl/private/', '.pem', '.key', 'eyJhbGciOiJIUzI1NiJ9', '.', 'gh1.', 'gh_', 'AKIA',
     'ghp_', 'sk-', 'xoxb-', '=', ':', '"', "'", '\\"', ' ', '\n', '\\n', '[REDACTED]', '[CERTIFICATE REDACTED]', '${VAR}', 'value', 'name: ', ',', '{', '}',
     ' -u ', 'mysql -p', 'session=', 'signature=', 'é', '日本', '\u2028', '<password>', '</password>', 'is ',
+    // Percent escapes (read decoded too), YAML block scalars, brackets and arrays after a name.
+    '%3D', '%3A', '%26', '%20', '%25', '%2F', '%40', '%', '|\n  ', '\n  ', '[', ']', '<', '>', '$', 'passwords: [', '[FILE PATH REDACTED]',
   ),
   fc.string({ maxLength: 12 }),
   fc.stringMatching(/^[A-Za-z0-9+/_-]{8,48}$/),

@@ -42,7 +42,7 @@ describe('key/value forms', () => {
     cases([['Cookie: _ga=GA1.2.3; sid=s%3Aabc', 'Cookie: [REDACTED]']]);
   });
 
-  test('leaves names that only look secret, empty and null values, placeholders and variable references', () => {
+  test('leaves names that only look secret, empty and null values, masks and redaction markers', () => {
     untouched([
       'password policy updated: minimum length 12',
       'tokenizer loaded 50257 tokens',
@@ -51,8 +51,8 @@ describe('key/value forms', () => {
       '"password": null, "token": "", "secret": false',
       'password: ********',
       'password: [REDACTED]',
-      'DB_PASSWORD=${DB_PASSWORD}',
-      'api_key: $API_KEY',
+      'key=[CERTIFICATE REDACTED] secret: "[FILE PATH REDACTED]"',
+      '"password"=>"[FILTERED]"',
       'PWD=/home/ana/project',
       'Token::new(kind)',
       'nextPageToken=CAUQAA',

@@ -38,6 +38,17 @@ describe('redactValue', () => {
     });
   });
 
+  test('weak names: base64 of user:password goes too, as in the text rule (docker "auth", npm "_auth")', () => {
+    const basic = Buffer.from('bob:hunter22').toString('base64'); // short and word-like: not "random"
+    assert.deepEqual(r.redactValue({ _auth: basic, auth: basic, registry: { auth: Buffer.from('ci:Winter2024!').toString('base64') } }), {
+      _auth: '[REDACTED]',
+      auth: '[REDACTED]',
+      registry: { auth: '[REDACTED]' },
+    });
+    assert.equal(r.redactText(`{"_auth":"${basic}"}`), '{"_auth":"[REDACTED]"}');
+    assert.deepEqual(r.redactValue({ auth: 'bearer', code: 'dXNlcg==' }), { auth: 'bearer', code: 'dXNlcg==' }); // no colon: not user:password
+  });
+
   test('a weak name whose value the text rules partly redacted is judged again, so a second pass changes nothing', () => {
     // Found by the idempotence property (fast-check seed -710976574): "Bearer [REDACTED] 0 " looks random
     // on a second pass because the marker adds letters and symbols, so the first pass must already say so.

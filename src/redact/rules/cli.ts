@@ -4,6 +4,7 @@
  * the key/value rule's flag form.)
  */
 import { startsAtFolded } from '../chars.js';
+import { markerAt } from '../markers.js';
 import { REDACTED, type Rule, type ScanContext } from '../types.js';
 
 function wordEnd(text: string, i: number): number {
@@ -36,7 +37,7 @@ export const userColonPassword: Rule = {
     const e = wordEnd(text, from);
     let colon = from;
     while (colon < e && text.charCodeAt(colon) !== 58) colon++;
-    if (colon >= e - 1 || text.charCodeAt(colon + 1) === 91 /* [REDACTED] */) {
+    if (colon >= e - 1 || markerAt(text, colon + 1, e)) {
       ctx.until[index] = e;
       return false;
     }
@@ -71,7 +72,7 @@ export const passwordFlag: Rule = {
       if (from < 0) continue;
       const e = wordEnd(text, from);
       // Not an option (-x) and not a [REDACTED] marker from an earlier pass.
-      if (e > from && text.charCodeAt(from) !== 45 && text.charCodeAt(from) !== 91 && from >= ctx.floor) {
+      if (e > from && text.charCodeAt(from) !== 45 && !markerAt(text, from, e) && from >= ctx.floor) {
         ctx.push(from, e, REDACTED, 'cli_credentials', 'cli-password-flag');
         found = true;
         i = e - 1;
@@ -92,7 +93,8 @@ function echoedSecret(ctx: ScanContext, start: number): boolean {
   const m = ECHOED.exec(text.slice(ls, start));
   if (!m) return false;
   const value = m[1] ?? m[2] ?? m[3]!;
-  if (value.startsWith('$') || value.startsWith('[')) return false; // a variable, or already redacted
+  // A variable the shell expands (not in single quotes), or already redacted.
+  if ((value.startsWith('$') && m[2] === undefined) || markerAt(value, 0, value.length)) return false;
   const at = ls + m.index + m[0].lastIndexOf(value);
   ctx.push(at, at + value.length, REDACTED, 'cli_credentials', 'cli-password-stdin');
   return true;

@@ -11,6 +11,8 @@
 import { B64URL, NAME, TOKEN68, VALUE_STOP, cls, runEnd, runStart } from '../chars.js';
 import { looksRandom } from '../entropy.js';
 import { isBasicCredentials } from './auth.js';
+import { blockScalar, closerAfter, opensStructure, scalarArrayEnd } from './kv-values.js';
+import { holdsNoSecret, markerAt } from '../markers.js';
 import type { KeyClass } from '../names.js';
 import { REDACTED, type Category, type Rule, type ScanContext } from '../types.js';
 
@@ -81,6 +83,11 @@ function readValue(ctx: ScanContext, i: number, xml: boolean): Value {
   const c = text.charCodeAt(i);
   if (c === 92 /* \ */ && text.charCodeAt(i + 1) === 34) return { start: i + 2, end: closingQuote(ctx, i + 2, 0x5c22), quoted: true };
   if (c === 34 || c === 39 || c === 96) return { start: i + 1, end: closingQuote(ctx, i + 1, c), quoted: true };
+  if (c === 60 /* < */ && text.charCodeAt(i + 1) !== 47) {
+    // password=<Sup3rS3cret>: "<" stops other values (XML, HTML), here it opens one.
+    const e = unquotedEnd(ctx, i + 1);
+    if (e > i + 1 && text.charCodeAt(e) === 62) return { start: i, end: e + 1, quoted: false };
+  }
   return { start: i, end: unquotedEnd(ctx, i), quoted: false };
 }
 
@@ -97,21 +104,8 @@ function restOfHeader(text: string, i: number, enclosing: number): number {
   return i;
 }
 
-const NOT_A_SECRET = new Set(['null', 'nil', 'none', 'undefined', 'true', 'false', 'redacted', 'n/a', '-', 'yes', 'no', 'on', 'off']);
-
-/** Values that are not secrets: empty, null-ish, masks, already redacted, references to variables. */
-export function isPlaceholder(v: string): boolean {
-  if (v.length === 0) return true;
-  const c = v.charCodeAt(0);
-  if (c === 91 /* [ */ || c === 123 /* { */) return true; // structure or a [REDACTED] marker
-  if (v.length <= 9 && NOT_A_SECRET.has(v.toLowerCase())) return true;
-  if (/^\*+$/.test(v)) return true;
-  if (c === 60 /* < */ && v.charCodeAt(v.length - 1) === 62 && v.length <= 64) return true; // "<your api key here>"
-  // ${VAR}, ${VAR:-default}, ${VAR:?message}, $VAR
-  if (c === 36 /* $ */ && /^\$(\{[A-Za-z_][A-Za-z0-9_.]{0,127}(:?[-?=+][^}]{0,128})?\}|[A-Za-z_][A-Za-z0-9_]{0,127})$/.test(v)) return true;
-  if (c === 37 /* % */ && /^%[A-Za-z_][A-Za-z0-9_]{0,127}%$/.test(v)) return true;
-  return false;
-}
+/** Unquoted literals that hold no secret: YAML/JSON null and booleans, and the words logs write for "none". */
+const LITERALS = new Set(['null', 'nil', 'none', 'undefined', 'true', 'false', 'redacted', 'n/a', '-', 'yes', 'no', 'on', 'off']);
 
 function categoryOf(lowerName: string, kc: KeyClass): Category {
   if (kc === 'weak') return 'entropy';
@@ -138,8 +132,15 @@ function authorizationSpan(text: string, v: Value, enclosing: number): [number, 
   if (!/^[a-z][a-z0-9-]{1,39}$/.test(scheme)) return undefined;
   // "%20" and "+" stand for the space only after a known scheme (Bearer+abc in a query string).
   const sp = SCHEMES.has(scheme) ? skipSchemeSpace(text, w) : skipBlanks(text, w);
-  if (sp === w || sp >= (v.quoted ? v.end : text.length)) return undefined;
-  if (text.charCodeAt(sp) === 91 /* [ */) return 'done';
+  const limit = v.quoted ? v.end : text.length;
+  if (sp === w || sp >= limit) return undefined;
+  if (text.charCodeAt(sp) === 91 /* [ */) {
+    // Credentials in brackets are still credentials; only an earlier pass's marker is done.
+    let e = sp + 1;
+    while (e < limit && !(cls(text, e) & VALUE_STOP)) e++;
+    if (text.charCodeAt(e) === 93) e++;
+    return markerAt(text, sp, e) ? 'done' : [sp, e];
+  }
   if (!(cls(text, sp) & TOKEN68)) return undefined;
   if (PARAM_SCHEMES.has(scheme)) return [sp, v.quoted ? v.end : restOfHeader(text, sp, enclosing)];
   let e = runEnd(text, sp, TOKEN68);
@@ -172,10 +173,17 @@ function linkingWord(text: string, i: number): number {
 /** Words after "password is" that say something about it rather than being it. */
 const PROSE_STOP = new Set(['required', 'invalid', 'incorrect', 'wrong', 'missing', 'expired', 'empty', 'weak', 'too', 'not', 'set', 'changed', 'reset', 'valid', 'correct', 'the', 'a', 'an', 'now', 'being', 'null', 'blank']);
 
-/** Values that are not secrets even under a secret name. */
-function notASecret(text: string, v: Value, raw: string, lowerName: string, opener: number, nameClosed: boolean, kc: KeyClass): boolean {
-  if (raw.includes('REDACTED]')) return true; // already redacted (idempotence)
-  if (isPlaceholder(raw.startsWith('${') && text.charCodeAt(v.end) === 125 ? `${raw}}` : raw)) return true;
+/**
+ * Values that are not secrets even under a secret name: nothing, a mask, an earlier pass's marker, an unquoted
+ * literal (null, true …), structure whose members have their own names. Not placeholder shapes: `${DB_PASSWORD}`
+ * and `$ecretPassw0rd` look alike (the effective config `config check` shows has its references resolved).
+ */
+function notASecret(ctx: ScanContext, v: Value, raw: string, lowerName: string, opener: number, nameClosed: boolean, kc: KeyClass): boolean {
+  const { text } = ctx;
+  const length = v.end - v.start;
+  if (markerAt(text, v.start, v.end) || (length <= 64 && holdsNoSecret(raw))) return true;
+  if (!v.quoted && length <= 9 && LITERALS.has(raw.toLowerCase())) return true;
+  if (!v.quoted && opensStructure(text, v.start) && !(kc === 'strong' && text.charCodeAt(v.start) === 91 && scalarArrayEnd(text, v.start) > 0)) return true;
   if (raw.startsWith('-----BEGIN ')) return true; // the PEM rule takes it: [CERTIFICATE REDACTED]
   if ((lowerName === 'pwd' || lowerName === 'oldpwd') && (raw[0] === '/' || raw[0] === '~')) return true; // working directory
   // A prompt or label inside a string: getpass("Password: ") — the quote after the separator closes the string.
@@ -185,8 +193,12 @@ function notASecret(text: string, v: Value, raw: string, lowerName: string, open
   }
   if (!v.quoted) {
     if (/^[A-Za-z_][\w.]{0,63}\(/.test(raw)) return true; // code: password = getpass.getpass(
-    // Another key=value ("credentials: username=bob password=…"): the inner pair is judged on its own.
-    if (kc === 'strong' && !lowerName.endsWith('cookie') && /^[A-Za-z_][\w.-]{0,63}=[^=\s]/.test(raw)) return true;
+    // A secret pair as the value ("credentials: token=…") is judged on its own; any other "a=b" is the secret.
+    const inner = kc === 'strong' && !lowerName.endsWith('cookie') ? /^([A-Za-z_][\w.-]{0,63})=[^=\s]/.exec(raw) : null;
+    if (inner) {
+      const c = ctx.options.keys.classify(inner[1]!);
+      if (c === 'strong' || c === 'auth') return true;
+    }
   }
   return false;
 }
@@ -248,16 +260,24 @@ export const keyValue: Rule = {
     }
     // In prose, "secret" names an object (Kubernetes: secret "api-tls" not found), "password 'x'" is the value.
     if (prose && (kc !== 'strong' || lowerName === 'secret' || lowerName === 'secrets')) return false;
-    const v = readValue(ctx, i, xml);
+    let v = readValue(ctx, i, xml);
+    // password: |  and the indented lines under it (a YAML block scalar): the lines are the value.
+    const block = sep === 58 && !xml ? blockScalar(text, ns, i) : undefined;
+    if (block) v = { start: block[0], end: block[1], quoted: true };
     if (v.end <= v.start) return false;
     const raw = text.slice(v.start, Math.min(v.end, v.start + 64));
     if (prose === 1 && !v.quoted) return false;
     if (prose === 2 && !v.quoted && (!/[0-9!@#$%^&*+=?~]/.test(raw) || PROSE_STOP.has(raw.toLowerCase()))) return false;
-    if (notASecret(text, v, raw, lowerName, opener, q === opener || (q === 92 && opener === 34), kc)) {
-      if (isPlaceholder(raw) || raw.startsWith('${')) ctx.until[index] = Math.max(ctx.until[index]!, v.end); // not "${API_KEY:?x}" again inside
+    if (notASecret(ctx, v, raw, lowerName, opener, q === opener || (q === 92 && opener === 34), kc)) {
+      if (markerAt(text, v.start, v.end)) ctx.until[index] = Math.max(ctx.until[index]!, v.end);
       return false;
     }
     let span: [number, number] = [v.start, v.end];
+    if (!v.quoted) {
+      // `${DB_PASSWORD}` and `{Xk9…}` go whole; a one-line array under a secret name too (`passwords: [a, b]`).
+      const arrayEnd = kc === 'strong' && raw.charCodeAt(0) === 91 ? scalarArrayEnd(text, v.start) : -1;
+      span[1] = arrayEnd > 0 ? Math.max(arrayEnd, v.end) : closerAfter(text, v.start, v.end);
+    }
     const enclosing = !jsonKey && (opener === 34 || opener === 39) ? opener : -1;
     if (kc === 'auth' || (kc === 'strong' && !v.quoted && SCHEMES.has(raw.toLowerCase()))) {
       const a = authorizationSpan(text, v, enclosing);

@@ -3,7 +3,7 @@
  * user and host stay (they help an operator); only the password goes. Works for any scheme
  * (postgres://, redis://:pass@, mongodb+srv://, amqp://, https://x-access-token:…@github.com).
  */
-import { isPlaceholder } from './kv.js';
+import { holdsNoSecret, markerAt } from '../markers.js';
 import { REDACTED, type Rule } from '../types.js';
 
 /**
@@ -34,7 +34,8 @@ export const urlCredentials: Rule = {
     }
     // userinfo is before the last '@'; the password after its first ':'.
     if (at < 0 || colon < 0 || colon > at || at - colon < 2) return false;
-    if (isPlaceholder(text.slice(colon + 1, Math.min(at, colon + 65)))) return false;
+    // Only an earlier pass's marker or a mask stays: `:[Xk9…@` and `:${DB_PASS}@` are passwords like any other.
+    if (markerAt(text, colon + 1, at) || (at - colon <= 65 && holdsNoSecret(text.slice(colon + 1, at)))) return false;
     ctx.push(colon + 1, at, REDACTED, 'url_credentials', 'url-credentials');
     return true;
   },
