@@ -8,33 +8,21 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { request } from 'undici';
-import { openTokenService } from '../../src/authn/index.js';
 import { createPolicyEngine } from '../../src/authz/index.js';
-import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startApprovalGateway, type ApprovalGateway } from '../helpers/approval-gateway.js';
 import { makeConfig, makeDeps, makeExchange, principal, runPolicy, toolCall } from '../authz/helpers.js';
 
 describe('arguments larger than 8 KiB, binary and compressed bodies', () => {
-  let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
-  let gw: TestGateway;
+  let setup: ApprovalGateway;
+  let upstream: ApprovalGateway['upstream'];
+  let gw: ApprovalGateway['gw'];
   let token: string;
   let approverToken: string;
-
   before(async () => {
-    upstream = await startRecordingUpstream();
-    gw = await startTestGateway({
-      routes: [{ name: 'ops', prefix: '/ops', upstream: upstream.url, auth_required: true }],
-      auth: { methods: ['token'] },
-      authz: { routes: [{ name: 'purge', path: '/ops/purge', methods: ['POST'], scopes: ['system:admin'], risk_level: 'high', requires_approval: true }] },
-      approval: { mode: 'queue', queue: { hold_timeout: 0 }, max_shown_args: '32kb' },
-    });
-    const svc = openTokenService(gw.config, { stateDir: gw.stateDir });
-    token = (await svc.mint({ agent: 'ops-bot', scopes: ['admin'], ttlMs: 3_600_000 })).token;
-    approverToken = (await svc.mint({ agent: 'alice', scopes: ['admin'], ttlMs: 3_600_000 })).token;
+    setup = await startApprovalGateway({ approval: { max_shown_args: '32kb' } });
+    ({ upstream, gw, token, approverToken } = setup);
   });
-  after(async () => {
-    await gw.stop();
-    await upstream.close();
-  });
+  after(() => setup.close());
 
   const purge = async (body: string | Buffer, headers: Record<string, string> = {}) => {
     const res = await request(`${gw.url}/ops/purge`, { method: 'POST', body, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers } });

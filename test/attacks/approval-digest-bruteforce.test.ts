@@ -15,11 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { APPROVAL_KEY_FILE, ApprovalStore, canonicalJson } from '../../src/approval/index.js';
-import { openTokenService } from '../../src/authn/index.js';
 import { createPolicyEngine } from '../../src/authz/index.js';
 import { systemClock } from '../../src/core/clock.js';
 import { SqliteStore } from '../../src/store/index.js';
-import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startApprovalGateway, type ApprovalGateway } from '../helpers/approval-gateway.js';
 import { makeConfig, makeDeps, makeExchange, principal, runPolicy, toolCall } from '../authz/helpers.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -47,26 +46,15 @@ function plainHashes(body: (guess: string) => string, subject: (guess: string) =
 const hexes = (v: unknown): string[] => JSON.stringify(v).match(/[0-9a-f]{64}/g) ?? [];
 
 describe('what approvers read through the admin API', () => {
-  let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
-  let gw: TestGateway;
+  let setup: ApprovalGateway;
+  let gw: ApprovalGateway['gw'];
   let token: string;
   let approverToken: string;
   before(async () => {
-    upstream = await startRecordingUpstream();
-    gw = await startTestGateway({
-      routes: [{ name: 'ops', prefix: '/ops', upstream: upstream.url, auth_required: true }],
-      auth: { methods: ['token'] },
-      authz: { routes: [{ name: 'users', path: '/ops/users', methods: ['POST'], scopes: ['system:admin'], risk_level: 'high', requires_approval: true }] },
-      approval: { mode: 'queue', queue: { hold_timeout: 0 } },
-    });
-    const svc = openTokenService(gw.config, { stateDir: gw.stateDir });
-    token = (await svc.mint({ agent: 'ops-bot', scopes: ['admin'], ttlMs: 3_600_000 })).token;
-    approverToken = (await svc.mint({ agent: 'alice', scopes: ['admin'], ttlMs: 3_600_000 })).token;
+    setup = await startApprovalGateway({ routes: [{ name: 'users', path: '/ops/users', methods: ['POST'], scopes: ['system:admin'], risk_level: 'high', requires_approval: true }] });
+    ({ gw, token, approverToken } = setup);
   });
-  after(async () => {
-    await gw.stop();
-    await upstream.close();
-  });
+  after(() => setup.close());
 
   const ask = async (query: string, body: string) => {
     const res = await request(`${gw.url}/ops/users${query}`, { method: 'POST', body, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });

@@ -7,41 +7,29 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
-import { openTokenService } from '../../src/authn/index.js';
 import { createPolicyEngine } from '../../src/authz/index.js';
-import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startApprovalGateway, type ApprovalGateway } from '../helpers/approval-gateway.js';
 
 interface ErrorBody {
   error: { code: string; approval_id?: string };
 }
 
 describe('approval of an HTTP operation binds its body', () => {
-  let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
-  let gw: TestGateway;
+  let setup: ApprovalGateway;
+  let upstream: ApprovalGateway['upstream'];
+  let gw: ApprovalGateway['gw'];
   let token: string;
   let approverToken: string;
-
   before(async () => {
-    upstream = await startRecordingUpstream();
-    gw = await startTestGateway({
-      routes: [{ name: 'ops', prefix: '/ops', upstream: upstream.url, auth_required: true }],
-      auth: { methods: ['token'] },
-      authz: {
-        routes: [
-          { name: 'purge', path: '/ops/purge', methods: ['POST'], scopes: ['system:admin'], risk_level: 'high', requires_approval: true },
-          { name: 'status', path: '/ops/status', methods: ['POST'], scopes: ['system:read'] },
-        ],
-      },
-      approval: { mode: 'queue', queue: { hold_timeout: 0 } },
+    setup = await startApprovalGateway({
+      routes: [
+        { name: 'purge', path: '/ops/purge', methods: ['POST'], scopes: ['system:admin'], risk_level: 'high', requires_approval: true },
+        { name: 'status', path: '/ops/status', methods: ['POST'], scopes: ['system:read'] },
+      ],
     });
-    const svc = openTokenService(gw.config, { stateDir: gw.stateDir });
-    token = (await svc.mint({ agent: 'ops-bot', scopes: ['admin'], ttlMs: 3_600_000 })).token;
-    approverToken = (await svc.mint({ agent: 'alice', scopes: ['admin'], ttlMs: 3_600_000 })).token;
+    ({ upstream, gw, token, approverToken } = setup);
   });
-  after(async () => {
-    await gw.stop();
-    await upstream.close();
-  });
+  after(() => setup.close());
 
   const admin = async (method: 'GET' | 'POST', path: string) => {
     const res = await request(`${gw.url}/_gatehouse${path}`, { method, headers: { authorization: `Bearer ${approverToken}` }, ...(method === 'POST' ? { body: '{}' } : {}) });

@@ -8,12 +8,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import { APPROVALS_NS, pendingApprovals } from '../../src/approval/index.js';
-import { openTokenService } from '../../src/authn/index.js';
 import { createPolicyEngine } from '../../src/authz/index.js';
 import type { StateStore } from '../../src/core/store.js';
 import { MemoryStore } from '../../src/store/index.js';
 import { ManualClock } from '../../src/core/clock.js';
-import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startApprovalGateway, type ApprovalGateway } from '../helpers/approval-gateway.js';
 import { makeConfig, makeDeps, makeExchange, principal, runPolicy, toolCall } from '../authz/helpers.js';
 
 const bot = principal('ops-bot', ['system:admin']);
@@ -78,26 +77,16 @@ test('the pending gauge and the pending list do not load every record and its ar
 });
 
 describe('through the gateway', () => {
-  let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
-  let gw: TestGateway;
+  let setup: ApprovalGateway;
+  let upstream: ApprovalGateway['upstream'];
+  let gw: ApprovalGateway['gw'];
   let token: string;
   let approverToken: string;
   before(async () => {
-    upstream = await startRecordingUpstream();
-    gw = await startTestGateway({
-      routes: [{ name: 'ops', prefix: '/ops', upstream: upstream.url, auth_required: true }],
-      auth: { methods: ['token'] },
-      authz: { routes: [{ name: 'purge', path: '/ops/purge', methods: ['POST'], scopes: ['system:admin'], risk_level: 'high', requires_approval: true }] },
-      approval: { mode: 'queue', queue: { hold_timeout: 0 }, max_pending_per_principal: 2 },
-    });
-    const svc = openTokenService(gw.config, { stateDir: gw.stateDir });
-    token = (await svc.mint({ agent: 'ops-bot', scopes: ['admin'], ttlMs: 3_600_000 })).token;
-    approverToken = (await svc.mint({ agent: 'alice', scopes: ['admin'], ttlMs: 3_600_000 })).token;
+    setup = await startApprovalGateway({ approval: { max_pending_per_principal: 2 } });
+    ({ upstream, gw, token, approverToken } = setup);
   });
-  after(async () => {
-    await gw.stop();
-    await upstream.close();
-  });
+  after(() => setup.close());
   const purge = async (scope: string) => {
     const res = await request(`${gw.url}/ops/purge`, { method: 'POST', body: JSON.stringify({ scope }), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
     return { status: res.statusCode, headers: res.headers, error: ((await res.body.json()) as { error: Record<string, any> }).error };
