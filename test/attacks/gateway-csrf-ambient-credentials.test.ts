@@ -10,13 +10,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { openTokenService } from '../../src/authn/index.js';
 import { generateDevCertificates, type GeneratedFiles } from '../../src/tls/index.js';
-import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { auditRecords, startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const APP = 'https://app.example.com';
 const EVIL = 'https://evil.example';
@@ -142,11 +142,7 @@ describe('routes without cors: cross-site writes with Basic or a proxy-asserted 
   test('refusals are audited, and the password is in no record', async () => {
     const id = await refusedAmbient(await forged('/app/audited', { authorization: ALICE, origin: EVIL }), 'audited');
     await gw.close(2000);
-    const dir = join(gw.stateDir, 'audit');
-    const records = readdirSync(dir)
-      .filter((f) => f.endsWith('.jsonl'))
-      .flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const records = auditRecords(gw.stateDir);
     const refused = records.find((r) => r['request_id'] === id);
     assert.equal(refused?.['error_code'], 'GH_FORBIDDEN');
     assert.equal(refused?.['status'], 403);

@@ -8,9 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { auditRecords, startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 interface Answer {
   status: number;
@@ -35,14 +33,6 @@ function send(port: number, path: string, host: string, opts: { method?: string;
 const code = (a: Answer): string | undefined => (JSON.parse(a.body) as { error?: { code?: string } }).error?.code;
 const RPC = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
 const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-
-function auditRecords(gw: TestGateway): Record<string, unknown>[] {
-  const dir = join(gw.stateDir, 'audit');
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.jsonl'))
-    .flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 describe('DNS rebinding against a gateway on loopback (server.allowed_hosts unset)', () => {
   let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
@@ -129,7 +119,7 @@ describe('DNS rebinding against a gateway on loopback (server.allowed_hosts unse
     assert.match(line ?? '', /"code":"GH_HOST_NOT_ALLOWED"/);
     assert.match(line ?? '', /"host":"rebind\.evil\.example:\d+"/);
     await gw.close(2000);
-    const record = auditRecords(gw).find((r) => r['request_id'] === id);
+    const record = auditRecords(gw.stateDir).find((r) => r['request_id'] === id);
     assert.equal(record?.['error_code'], 'GH_HOST_NOT_ALLOWED');
     assert.equal(record?.['status'], 421);
     assert.equal(record?.['path'], '/pub/audited');

@@ -7,12 +7,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { request } from 'undici';
 import { validateConfig } from '../../src/config/index.js';
 import { openTokenService } from '../../src/authn/index.js';
-import { startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { auditRecords, startRecordingUpstream, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const APP = 'https://app.example.com';
 const EVIL = 'https://evil.example';
@@ -130,11 +128,7 @@ describe('Origin validation on MCP routes', () => {
     const id = res.headers['x-request-id'] as string;
     await assertRefused(res, 'audited');
     await gw.close(2000);
-    const dir = join(gw.stateDir, 'audit');
-    const records = readdirSync(dir)
-      .filter((f) => f.endsWith('.jsonl'))
-      .flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const records = auditRecords(gw.stateDir);
     const refused = records.find((r) => r['request_id'] === id);
     assert.equal(refused?.['error_code'], 'GH_FORBIDDEN');
     assert.equal(refused?.['status'], 403);
