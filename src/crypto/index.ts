@@ -19,7 +19,7 @@ export {
   type StreamHeader, type StreamOptions, type StreamKeyResolver,
 } from './stream.js';
 export { createMemoryBound, MEMORY_BOUND_BYTES, openCiphertextFile, openPlaintextFile } from './stream-file.js';
-export { parseKeyMaterial, readKeyFile, readKeyEnv, writeKeyFile, checkKeyFileMode } from './keyfile.js';
+export { parseKeyMaterial, readKeyFile, readKeyEnv, writeKeyFile, checkKeyFileMode, loadOrCreateKeyFile } from './keyfile.js';
 export { Keyring, DEFAULT_MAX_ENCRYPTIONS, type KeyringOptions, type KeyringPolicy, type KeyInfo, type ImportedKey } from './keyring.js';
 export { LocalKms, type KmsProvider, type LocalKmsOptions, type WrapResult } from './kms.js';
 export { DataKeyManager, scopeKey, type DataKeyScope, type DataKeyManagerOptions } from './envelope.js';

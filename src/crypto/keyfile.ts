@@ -5,7 +5,10 @@
  * whitespace (the trailing newline `openssl rand -hex 32 >` writes) is ignored. Key files are written 0600 and a key file
  * that group or others may access is refused (seed 004: "600 or 400"). No error ever contains key bytes.
  */
-import { closeSync, fchmodSync, fstatSync, openSync, readSync, writeSync, constants } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fchmodSync, fstatSync, mkdirSync, openSync, readSync, writeSync, constants } from 'node:fs';
+import { dirname } from 'node:path';
+import { createFileOnce } from '../core/files.js';
 import { GatehouseError } from '../core/errors.js';
 import { KEY_BYTES } from './aead.js';
 
@@ -107,4 +110,19 @@ export function writeKeyFile(path: string, material: Uint8Array, opts: { overwri
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * A key the gateway generates for itself in its state directory (MCP session binding, approval digests): read when
+ * the file exists, else 32 random bytes written as hex under the final name at once (createFileOnce), so processes
+ * starting together — workers — all read the one that got its name first. Then read like any key file (mode 0600).
+ */
+export function loadOrCreateKeyFile(path: string): Buffer {
+  if (!existsSync(path)) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const key = randomBytes(KEY_BYTES);
+    createFileOnce(path, `${key.toString('hex')}\n`, 0o600);
+    key.fill(0);
+  }
+  return readKeyFile(path);
 }

@@ -8,14 +8,12 @@
  * refused before anything is forwarded with 404 GH_MCP_SESSION_UNKNOWN, which tells an MCP client to start a new
  * session. A new key (rotation) is the same: every client re-initializes once. docs/gateway.md § MCP sessions.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { GatehouseError } from '../core/errors.js';
-import { createFileOnce } from '../core/files.js';
 import { rawHeaderValues } from '../core/net.js';
 import type { Exchange, Principal, Stage } from '../core/types.js';
-import { readKeyFile } from '../crypto/index.js';
+import { loadOrCreateKeyFile, readKeyFile } from '../crypto/index.js';
 
 /** Longest upstream session id accepted; MCP sets no limit, so this only bounds the work and the header. */
 export const MAX_UPSTREAM_SESSION_ID = 1024;
@@ -102,15 +100,7 @@ export const generatedSessionKeyPath = (stateDir: string): string => join(stateD
  * (createFileOnce), so workers starting together read the same key.
  */
 export function loadSessionKey(keyFile: string | undefined, stateDir: string): Buffer {
-  if (keyFile !== undefined) return readKeyFile(keyFile);
-  const path = generatedSessionKeyPath(stateDir);
-  if (!existsSync(path)) {
-    mkdirSync(join(stateDir, 'keys'), { recursive: true, mode: 0o700 });
-    const key = randomBytes(32);
-    createFileOnce(path, `${key.toString('hex')}\n`, 0o600);
-    key.fill(0);
-  }
-  return readKeyFile(path);
+  return keyFile !== undefined ? readKeyFile(keyFile) : loadOrCreateKeyFile(generatedSessionKeyPath(stateDir));
 }
 
 /** Set on an MCP route's exchange by the session stage: the proxy then forwards only the verified id and seals answers. */
