@@ -28,6 +28,11 @@ export interface LockoutCheck {
 export interface AuthenticatorDeps extends StageDeps {
   stateDir: string;
   lockout?: LockoutCheck;
+  /**
+   * Worker processes sharing the failure counts (server.workers; 1 by default). Each may have its share of the
+   * lockout allowance in flight, so that together they verify no more guesses at once than one process would.
+   */
+  workers?: number;
 }
 
 export interface Authenticator {
@@ -52,6 +57,9 @@ type Family = 'token' | 'credentials';
  * Builds the identify stage from `auth.methods`: tried in order, the first method that recognises the credential
  * decides, and a recognised but invalid credential is refused — never passed to the next method (issue 3).
  */
+/** Under server.workers: how long a gate's waiters give the other workers' failures to arrive (gate.ts settleMs). */
+const GATE_SETTLE_MS = 10;
+
 export async function createAuthenticator(cfg: GatehouseConfig, deps: AuthenticatorDeps): Promise<Authenticator> {
   if (cfg.profile === 'production') {
     const problems = authProductionProblems(cfg);
@@ -73,7 +81,7 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
   const lockoutCfg = cfg.limits.lockout;
   const exempt = ipMatcher(lockoutCfg.exempt);
   const gate = lockout
-    ? new VerificationGate({ maxFailures: lockoutCfg.max_failures, perIp: lockoutCfg.per.includes('ip'), perPrincipal: lockoutCfg.per.includes('principal'), exempt }, failures)
+    ? new VerificationGate({ maxFailures: lockoutCfg.max_failures, perIp: lockoutCfg.per.includes('ip'), perPrincipal: lockoutCfg.per.includes('principal'), exempt, shares: deps.workers ?? 1 }, failures, { settleMs: (deps.workers ?? 1) > 1 ? GATE_SETTLE_MS : 0 })
     : undefined;
   const isTrustedPeer = ipMatcher(cfg.server.trusted_proxies);
   const trusted = auth.header.trusted_identity;

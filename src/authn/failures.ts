@@ -18,10 +18,20 @@ export interface FailureEvent {
   reason: string;
   ipCount: number;
   principalCount: number | undefined;
+  /** Counted by another worker (server.workers) and reported here, with that worker's own counts after it. */
+  peer?: PeerCounts;
+}
+
+/** A failure's counts in the worker that counted it. */
+export interface PeerCounts {
+  ipCount: number;
+  principalCount: number | undefined;
 }
 
 interface Window {
   count: number;
+  /** Of count, the failures this process counted itself (the rest other workers reported). */
+  own: number;
   since: number;
 }
 
@@ -29,23 +39,29 @@ class WindowedCounts {
   readonly #map = new Map<string, Window>();
   constructor(readonly windowMs: number, readonly maxKeys: number) {}
 
-  add(key: string, now: number): number {
+  add(key: string, now: number, own: boolean): number {
     let w = this.#map.get(key);
     if (w === undefined || now - w.since >= this.windowMs) {
       if (w === undefined && this.#map.size >= this.maxKeys) {
         const oldest = this.#map.keys().next();
         if (!oldest.done) this.#map.delete(oldest.value);
       }
-      w = { count: 0, since: now };
+      w = { count: 0, own: 0, since: now };
       this.#map.delete(key);
       this.#map.set(key, w);
     }
+    if (own) w.own++;
     return ++w.count;
   }
 
   get(key: string, now: number): number {
     const w = this.#map.get(key);
     return w === undefined || now - w.since >= this.windowMs ? 0 : w.count;
+  }
+
+  getOwn(key: string, now: number): number {
+    const w = this.#map.get(key);
+    return w === undefined || now - w.since >= this.windowMs ? 0 : w.own;
   }
 
   reset(key: string): void {
@@ -72,10 +88,22 @@ export class FailureCounter {
   }
 
   record(ip: string, principal: string | undefined, method: string, reason: string): FailureEvent {
+    return this.#count({ ip, principal, method, reason, ipCount: 0, principalCount: undefined });
+  }
+
+  /**
+   * A failure another worker counted (server.workers): charged to the same client and principal here, so that the
+   * workers' failures draw on one allowance. Listeners see it with `peer`: the counts in the worker that counted it.
+   */
+  recordPeer(ip: string, principal: string | undefined, peer: PeerCounts): FailureEvent {
+    return this.#count({ ip, principal, method: 'peer', reason: 'peer', ipCount: 0, principalCount: undefined, peer });
+  }
+
+  #count(event: FailureEvent): FailureEvent {
     const now = this.#now();
-    const ipCount = this.#ips.add(clientKey(normalizeIp(ip)), now);
-    const principalCount = principal === undefined ? undefined : this.#principals.add(principal, now);
-    const event: FailureEvent = { ip, principal, method, reason, ipCount, principalCount };
+    const own = event.peer === undefined;
+    event.ipCount = this.#ips.add(clientKey(normalizeIp(event.ip)), now, own);
+    if (event.principal !== undefined) event.principalCount = this.#principals.add(event.principal, now, own);
     for (const fn of this.#listeners) fn(event);
     return event;
   }
@@ -90,6 +118,16 @@ export class FailureCounter {
     return this.#principals.get(principal, this.#now());
   }
 
+  /** Of forIp, the failures this process counted itself (not reported by other workers). */
+  ownForIp(ip: string): number {
+    return this.#ips.getOwn(clientKey(normalizeIp(ip)), this.#now());
+  }
+
+  /** Of forPrincipal, the failures this process counted itself. */
+  ownForPrincipal(principal: string): number {
+    return this.#principals.getOwn(principal, this.#now());
+  }
+
   /** Forgets a client's failures (`client` as counted: an IPv4 address, an IPv6 /64): its lockout began or was lifted. */
   resetClient(client: string): void {
     this.#ips.reset(client);
@@ -97,11 +135,6 @@ export class FailureCounter {
 
   /** Forgets the failures claiming this principal: its lockout began or was lifted. */
   resetPrincipal(principal: string): void {
-    this.#principals.reset(principal);
-  }
-
-  /** A success clears the principal's count (the IP keeps its count: one IP may try many names). */
-  recordSuccess(principal: string): void {
     this.#principals.reset(principal);
   }
 

@@ -15,6 +15,11 @@ export interface GateLimits {
   perIp: boolean;
   perPrincipal: boolean;
   exempt(ip: string): boolean;
+  /**
+   * Processes that share the failure counts and each run a gate (server.workers): each lets its share of the
+   * allowance left be in flight, rounded up (default 1: all of it).
+   */
+  shares?: number;
 }
 
 /** Ends one gated verification; calling it again does nothing. */
@@ -31,6 +36,13 @@ export interface GateOptions {
   maxWaitingPerKey?: number;
   /** Longest wait for a slot before the request is refused. */
   maxWaitMs?: number;
+  /**
+   * Under server.workers: how long waiters let pass, after a verification here ends, before they look at the
+   * allowance again. Verifications started together in several workers end together, and each worker's failures
+   * reach the others on their next turn of the event loop; looking at once, a worker would still believe the
+   * allowance the others have just spent is there. 0 (one process): at once.
+   */
+  settleMs?: number;
 }
 
 interface Waiter {
@@ -46,6 +58,7 @@ export class VerificationGate {
   readonly #maxWaiting: number;
   readonly #maxWaitingPerKey: number;
   readonly #maxWaitMs: number;
+  readonly #settleMs: number;
   readonly #inFlight = new Map<string, number>();
   readonly #waiters = new Map<string, Set<Waiter>>();
   #waiting = 0;
@@ -56,6 +69,7 @@ export class VerificationGate {
     this.#maxWaiting = opts.maxWaiting ?? 16_384;
     this.#maxWaitingPerKey = opts.maxWaitingPerKey ?? 1024;
     this.#maxWaitMs = opts.maxWaitMs ?? 10_000;
+    this.#settleMs = opts.settleMs ?? 0;
   }
 
   /** Verifications running now (tests, diagnostics). */
@@ -77,20 +91,42 @@ export class VerificationGate {
     return this.#tryEnter(ip, principal, ipKey, principalKey, Date.now() + this.#maxWaitMs);
   }
 
-  #tryEnter(ip: string, principal: string | undefined, ipKey: string | undefined, principalKey: string | undefined, deadline: number): Release | Promise<Release> {
-    const max = this.#limits.maxFailures;
-    // Past the allowance (a lockout that ended, failures not yet forgotten) one verification at a time: the next
-    // failure locks again before another starts.
-    const ipRoom = ipKey === undefined ? 0 : Math.max(1, max - this.#failures.forIp(ip));
-    const pRoom = principalKey === undefined ? 0 : Math.max(1, max - this.#failures.forPrincipal(principal as string));
+  #tryEnter(ip: string, principal: string | undefined, ipKey: string | undefined, principalKey: string | undefined, deadline: number, settled = false): Release | Promise<Release> {
+    const f = this.#failures;
+    const ipRoom = ipKey === undefined ? undefined : this.#room(f.forIp(ip), f.ownForIp(ip));
+    const pRoom = principalKey === undefined ? undefined : this.#room(f.forPrincipal(principal as string), f.ownForPrincipal(principal as string));
+    // Past this worker's share the other workers' failures decide whether the allowance is spent: before checking one
+    // more guess, it lets settleMs pass for the last of them to arrive (the caller looks at the lockout again then).
+    if (!settled && this.#settleMs > 0 && (ipRoom?.pastShare === true || pRoom?.pastShare === true)) {
+      return new Promise<void>((resolve) => setTimeout(resolve, this.#settleMs)).then(() => this.#tryEnter(ip, principal, ipKey, principalKey, deadline, true));
+    }
     const blocked =
-      ipKey !== undefined && (this.#inFlight.get(ipKey) ?? 0) >= ipRoom
+      ipKey !== undefined && (this.#inFlight.get(ipKey) ?? 0) >= (ipRoom?.room ?? 0)
         ? ipKey
-        : principalKey !== undefined && (this.#inFlight.get(principalKey) ?? 0) >= pRoom
+        : principalKey !== undefined && (this.#inFlight.get(principalKey) ?? 0) >= (pRoom?.room ?? 0)
           ? principalKey
           : undefined;
     if (blocked === undefined) return this.#take(ipKey, principalKey);
-    return this.#wait(blocked, deadline).then(() => this.#tryEnter(ip, principal, ipKey, principalKey, deadline));
+    return this.#wait(blocked, deadline).then(() => this.#tryEnter(ip, principal, ipKey, principalKey, deadline, settled));
+  }
+
+  /**
+   * Verifications that may be in flight for a key with `failures` counted (`own` of them in this process). One
+   * process: the allowance left. Under workers (shares > 1), each worker also keeps to its share of the allowance,
+   * ceil(max_failures / workers), less the failures it counted itself: the other workers' failures reach it a turn of
+   * their event loop late, so its view of the allowance left can be stale, but its own count never is. Past the
+   * allowance (a lockout that ended, failures not yet forgotten), or past its share, one at a time: the next failure,
+   * or the others' failures arriving, lock before another starts. So the workers together check max_failures +
+   * workers − 1 guesses before each has spent its share, and one more per worker for each of the others' failures
+   * that reaches it later than settleMs.
+   */
+  #room(failures: number, own: number): { room: number; pastShare: boolean } {
+    const max = this.#limits.maxFailures;
+    const shares = this.#limits.shares ?? 1;
+    const left = max - failures;
+    if (shares <= 1) return { room: Math.max(1, left), pastShare: false };
+    const share = Math.ceil(max / shares) - own;
+    return { room: Math.max(1, Math.min(left, share)), pastShare: share <= 0 };
   }
 
   #take(ipKey: string | undefined, principalKey: string | undefined): Release {
@@ -113,7 +149,13 @@ export class VerificationGate {
     if (waiting === undefined) return;
     // Every waiter looks again (at most maxWaitingPerKey): the failure just counted may have spent the allowance.
     this.#waiters.delete(key);
-    for (const w of waiting) w.wake();
+    if (this.#settleMs === 0) {
+      for (const w of waiting) w.wake();
+      return;
+    }
+    setTimeout(() => {
+      for (const w of waiting) w.wake();
+    }, this.#settleMs);
   }
 
   #wait(key: string, deadline: number): Promise<void> {

@@ -78,6 +78,10 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
       gateway?.limits.applyUsage(msg.usage);
       return;
     }
+    if (msg?.gatehouse === 'auth-failures') {
+      gateway?.limits.applyFailures(msg.failures);
+      return;
+    }
     if (msg?.gatehouse === 'reopen-logs') {
       onHangup?.();
       return;
@@ -119,6 +123,10 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
         if (usage && process.connected) process.send?.({ gatehouse: 'rate-usage', usage } satisfies WorkerMessage);
       }, cfg.limits.sync_interval);
       usageTimer.unref();
+      // Failed authentications go at once (one message per turn of the event loop): a lockout's allowance is small.
+      gw.limits.shareFailures((failures) => {
+        if (process.connected) process.send?.({ gatehouse: 'auth-failures', failures } satisfies WorkerMessage);
+      });
     }
     if (!worker || worker.index === 1) writeLine(ctx.stderr, banner(gw, cfg, worker?.count));
     if (worker && process.connected) process.send?.({ gatehouse: 'ready', url: gw.url } satisfies WorkerMessage);

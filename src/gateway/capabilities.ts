@@ -41,9 +41,12 @@ export async function buildCapabilities(
   const routeNames = new Set(cfg.routes.map((r, i) => r.name ?? `route${i}`));
   const limits = await createLimits(cfg.limits, stageDeps, { routeNames, knownTool: (name) => policy.authorizer.parts.tools.has(name), shareUsage: (opts.worker?.count ?? 1) > 1 });
   const lockouts = limits.lockouts;
-  const authn = await createAuthenticator(cfg, { ...stageDeps, stateDir: cfg.state_dir, ...(lockouts ? { lockout: lockouts } : {}) });
+  const workers = opts.worker?.count ?? 1;
+  const authn = await createAuthenticator(cfg, { ...stageDeps, stateDir: cfg.state_dir, workers, ...(lockouts ? { lockout: lockouts } : {}) });
   if (lockouts) {
     authn.failures.onFailure((e) => lockouts.onFailure(e));
+    // Under server.workers, failures the other workers counted are charged here too (limits.applyFailures).
+    lockouts.onPeerFailure((ip, principal, counts) => authn.failures.recordPeer(ip, principal, counts));
     lockouts.onChange((key) => {
       const subject = key.slice(key.indexOf(':') + 1);
       if (key.startsWith('ip:')) authn.failures.resetClient(subject);

@@ -16,7 +16,7 @@ import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { GatehouseConfig } from '../config/index.js';
 import { GatehouseError } from '../core/errors.js';
-import type { RateUsage } from '../limits/index.js';
+import type { FailureShare, RateUsage } from '../limits/index.js';
 import { checkSnapshot, type CollectedSnapshot, type MetricsSnapshot } from './metrics.js';
 
 /** Set in each worker's environment as `INDEX/COUNT` (1-based). */
@@ -112,6 +112,8 @@ export type WorkerMessage =
   | { gatehouse: 'alert'; record: Record<string, unknown> }
   /** Rate-limit admissions and bandwidth bytes of one worker since its last report; the supervisor passes them on. */
   | { gatehouse: 'rate-usage'; usage: RateUsage }
+  /** Failed authentications one worker counted, sent on the next turn of its event loop; passed on like rate-usage. */
+  | { gatehouse: 'auth-failures'; failures: FailureShare }
   | { gatehouse: 'ticket-keys'; keys: Uint8Array }
   /** SIGHUP reached the supervisor: reopen the log files (logrotate renamed them). */
   | { gatehouse: 'reopen-logs' }
@@ -229,7 +231,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
       workers.set(index, w);
       let ready = false;
       w.on('message', (m: unknown) => {
-        if (isMessage(m, 'rate-usage')) {
+        if (isMessage(m, 'rate-usage') || isMessage(m, 'auth-failures')) {
           for (const [i, other] of workers) if (i !== index && other.isConnected()) other.send(m as WorkerMessage);
           return;
         }

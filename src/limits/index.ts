@@ -8,13 +8,13 @@ import type { StateStore } from '../core/store.js';
 import type { AuditEmitter, Logger, Stage } from '../core/types.js';
 import type { LimitsConfig } from '../config/index.js';
 import { bandwidthStage, compileBandwidth } from './bandwidth.js';
-import { Lockouts } from './lockout.js';
+import { Lockouts, type FailureShare } from './lockout.js';
 import { compileRules, type CompileOptions, type CompiledRule } from './rules.js';
 import { RateTable } from './rate.js';
 import { UsageLedger, applyUsage, throttleStages, type RateUsage } from './throttle.js';
 
 export { RateTable, type RateShape, type RateVerdict } from './rate.js';
-export { Lockouts, type FailureNotice } from './lockout.js';
+export { Lockouts, type FailureNotice, type FailureShare } from './lockout.js';
 export { NS_LOCKOUTS, lockoutKey, parseLockoutSubject, writeLockout, deleteLockout, listLockouts, type LockoutRecord, type LockoutKind } from './lockout-store.js';
 export { compileRules, keyOf, type CompiledRule } from './rules.js';
 export { UsageLedger, applyUsage, type RateUsage } from './throttle.js';
@@ -33,6 +33,10 @@ export interface Limits {
   takeUsage(): RateUsage | undefined;
   /** Under server.workers: charges what another worker admitted. */
   applyUsage(usage: unknown): void;
+  /** Under server.workers: sends each failed authentication counted here to `sink`, for the other workers (lockout). */
+  shareFailures(sink: (batch: FailureShare) => void): void;
+  /** Under server.workers: charges failed authentications another worker counted. */
+  applyFailures(batch: unknown): void;
   close(): Promise<void>;
 }
 
@@ -45,7 +49,7 @@ export interface LimitsDeps {
 
 /** Builds the limits from config; rules naming an unknown route or tool are configuration errors. */
 export async function createLimits(cfg: LimitsConfig, deps: LimitsDeps, opts: CompileOptions & { shareUsage?: boolean }): Promise<Limits> {
-  const none: Limits = { throttle: undefined, throttleOperation: undefined, lockouts: undefined, connectionRate: undefined, takeUsage: () => undefined, applyUsage: () => {}, close: async () => {} };
+  const none: Limits = { throttle: undefined, throttleOperation: undefined, lockouts: undefined, connectionRate: undefined, takeUsage: () => undefined, applyUsage: () => {}, shareFailures: () => {}, applyFailures: () => {}, close: async () => {} };
   if (!cfg.enabled) return none;
   const rules = compileRules(cfg, opts);
   const byIndex: Array<CompiledRule | undefined> = [];
@@ -68,6 +72,8 @@ export async function createLimits(cfg: LimitsConfig, deps: LimitsDeps, opts: Co
     connectionRate,
     takeUsage: () => ledger?.take(),
     applyUsage: (usage) => applyUsage(byIndex, usage, deps.clock.now(), bandwidth),
+    shareFailures: (sink) => lockouts?.shareFailures(sink),
+    applyFailures: (batch) => lockouts?.applyPeerFailures(batch),
     close: async () => {
       await lockouts?.close();
     },

@@ -12,7 +12,20 @@ export interface FailureNotice {
   principal: string | undefined;
   ipCount: number;
   principalCount: number | undefined;
+  /** Counted by another worker: its counts after that failure (see onFailure). */
+  peer?: { ipCount: number; principalCount: number | undefined };
 }
+
+/**
+ * Failures this worker counted, for the others (server.workers): [client address, claimed principal or null, this
+ * worker's count for the address after it, and for the principal or null].
+ */
+export type FailureShare = Array<[string, string | null, number, number | null]>;
+
+/** Failures in one message; more go in further messages. */
+const SHARE_BATCH = 4096;
+const MAX_SHARED_IP = 64;
+const MAX_SHARED_PRINCIPAL = 1024;
 
 /**
  * Lockout after failed authentications (ARCHITECTURE.md's throttle: "lockout after auth failures"). authn counts the
@@ -38,6 +51,11 @@ export class Lockouts {
   /** Lockouts made here, not yet written: flushed together (one transaction) on the next turn of the event loop. */
   #unsaved = new Map<string, LockoutRecord>();
   #flushScheduled = false;
+  /** Under server.workers: where this worker's failures go (the supervisor), and those not sent yet. */
+  #shareSink: ((batch: FailureShare) => void) | undefined;
+  #shareOut: FailureShare = [];
+  #shareScheduled = false;
+  readonly #peerListeners: Array<(ip: string, principal: string | undefined, counts: { ipCount: number; principalCount: number | undefined }) => void> = [];
 
   constructor(cfg: LimitsConfig['lockout'], deps: { store: StateStore; clock: Clock; logger: Logger; audit?: AuditEmitter }) {
     this.#cfg = cfg;
@@ -101,11 +119,75 @@ export class Lockouts {
   onFailure(e: FailureNotice): void {
     const max = this.#cfg.max_failures;
     const per = this.#cfg.per;
-    if (per.includes('ip') && e.ipCount >= max && e.ip !== '' && !this.#exempt(normalizeIp(e.ip))) this.#lockFor('ip', e.ip, e.ipCount);
-    if (per.includes('principal') && e.principal !== undefined && (e.principalCount ?? 0) >= max) this.#lockFor('principal', e.principal, e.principalCount ?? max);
+    const peer = e.peer;
+    if (peer === undefined && this.#shareSink) this.#share(e);
+    // A lockout reached through another worker's failure is that worker's to store, log and audit when its own count
+    // reached the limit too (it locked when it counted the failure); here it holds at once, without waiting for the
+    // store's feed. When the other worker's count was short of it (failures in both workers at the same moment, each
+    // before hearing of the other's), this worker is the one that saw the limit reached, and makes the lockout.
+    if (per.includes('ip') && e.ipCount >= max && e.ip !== '' && !this.#exempt(normalizeIp(e.ip))) this.#lockFor('ip', e.ip, e.ipCount, peer !== undefined && peer.ipCount >= max);
+    if (per.includes('principal') && e.principal !== undefined && (e.principalCount ?? 0) >= max) this.#lockFor('principal', e.principal, e.principalCount ?? max, peer !== undefined && (peer.principalCount ?? 0) >= max);
   }
 
-  #lockFor(kind: LockoutKind, subject: string, failures: number): void {
+  /**
+   * Under server.workers: every failure counted here is sent to `sink` (the supervisor, which passes it to the other
+   * workers) on the next turn of the event loop, so the workers' failures draw on one allowance. Without this each
+   * worker would allow max_failures of its own.
+   */
+  shareFailures(sink: (batch: FailureShare) => void): void {
+    this.#shareSink = sink;
+  }
+
+  /** Hears of each failure another worker reported (applyPeerFailures): the gateway charges it to authn's counts. */
+  onPeerFailure(fn: (ip: string, principal: string | undefined, counts: { ipCount: number; principalCount: number | undefined }) => void): void {
+    this.#peerListeners.push(fn);
+  }
+
+  /**
+   * Failures another worker counted, as its shareFailures sink sent them. Malformed entries are skipped: the message
+   * comes from the supervisor, but it is read as untrusted input all the same.
+   */
+  applyPeerFailures(batch: unknown): void {
+    if (!Array.isArray(batch)) return;
+    const n = Math.min(batch.length, SHARE_BATCH);
+    for (let i = 0; i < n; i++) {
+      const entry: unknown = batch[i];
+      if (!Array.isArray(entry) || entry.length !== 4) continue;
+      const [ip, principal, ipCount, principalCount] = entry as [unknown, unknown, unknown, unknown];
+      if (typeof ip !== 'string' || ip.length > MAX_SHARED_IP || !isCount(ipCount)) continue;
+      if (principal === null ? principalCount !== null : typeof principal !== 'string' || principal.length > MAX_SHARED_PRINCIPAL || !isCount(principalCount)) continue;
+      const claimed = principal === null ? undefined : (principal as string);
+      const counts = { ipCount, principalCount: claimed === undefined ? undefined : (principalCount as number) };
+      for (const fn of this.#peerListeners) fn(ip, claimed, counts);
+    }
+  }
+
+  #share(e: FailureNotice): void {
+    if (e.ip.length > MAX_SHARED_IP) return; // not an address; nothing to charge it to elsewhere
+    const principal = e.principal === undefined || e.principal.length > MAX_SHARED_PRINCIPAL ? null : e.principal;
+    this.#shareOut.push([e.ip, principal, e.ipCount, principal === null ? null : (e.principalCount ?? 0)]);
+    if (this.#shareScheduled) return;
+    this.#shareScheduled = true;
+    setImmediate(() => this.#sendShared());
+  }
+
+  #sendShared(): void {
+    this.#shareScheduled = false;
+    const out = this.#shareOut;
+    this.#shareOut = [];
+    const sink = this.#shareSink;
+    if (!sink) return;
+    for (let i = 0; i < out.length; i += SHARE_BATCH) {
+      try {
+        sink(out.slice(i, i + SHARE_BATCH));
+      } catch {
+        this.#logger.error({ event: 'limits.failures_unshared', count: out.length - i }, 'failed authentications could not be sent to the other workers');
+        return;
+      }
+    }
+  }
+
+  #lockFor(kind: LockoutKind, subject: string, failures: number, holdOnly: boolean): void {
     let key: string;
     try {
       key = lockoutKey(kind, subject);
@@ -118,6 +200,8 @@ export class Lockouts {
     // In force here at once; the store write shares it and may fail without lifting it here (fail closed).
     this.#active.set(key, rec.until);
     this.#emit(key, true);
+    // Another worker, which counted the same failures, stores, logs and audits it (onFailure).
+    if (holdOnly) return;
     this.#logger.warn({ event: 'limits.lockout', kind, subject: rec.subject, failures, until: new Date(rec.until).toISOString() }, 'locked out after failed authentications');
     this.#save(key, rec);
     // Runs inside authn's failure count: nothing thrown here may turn the client's 401 into a 500.
@@ -203,3 +287,5 @@ export class Lockouts {
     await this.#flush();
   }
 }
+
+const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;

@@ -88,3 +88,46 @@ test('waiting is bounded: per key, overall, and in time (GH_RATE_LIMITED)', asyn
   holder();
   other();
 });
+
+test('under workers each gate lets its share of the allowance left be in flight, rounded up, and at least one', () => {
+  const failures = new FailureCounter();
+  // max_failures 5 over 2 workers: 3 here (the other worker's gate allows its own 3), so 6 at most at once in all
+  // rather than 10.
+  const gate = new VerificationGate(limits({ maxFailures: 5, perPrincipal: false, shares: 2 }), failures);
+  const held = [0, 1, 2].map(() => gate.enter('203.0.113.7', undefined));
+  assert.ok(held.every((r) => typeof r === 'function'), 'ceil(5 / 2) = 3 start at once');
+  assert.ok(gate.enter('203.0.113.7', undefined) instanceof Promise, 'the fourth waits');
+  for (const r of held) (r as Release)();
+  // Failures counted by the other worker shrink what is left here: 5 − 4 = 1, and ceil(1 / 2) = 1.
+  for (let i = 0; i < 4; i++) failures.recordPeer('203.0.113.7', undefined, { ipCount: i + 1, principalCount: undefined });
+  const one = gate.enter('203.0.113.7', undefined);
+  assert.equal(typeof one, 'function');
+  assert.ok(gate.enter('203.0.113.7', undefined) instanceof Promise, 'one at a time once the share is spent');
+  (one as Release)();
+
+  // Its own failures are never stale: past its share (3 here) it checks one at a time, however much the (possibly
+  // late) view of the other worker's failures says is left.
+  const fresh = new FailureCounter();
+  const second = new VerificationGate(limits({ maxFailures: 10, perPrincipal: false, shares: 2 }), fresh);
+  for (let i = 0; i < 5; i++) fresh.record('203.0.113.8', undefined, 'basic', 'bad_password');
+  const only = second.enter('203.0.113.8', undefined);
+  assert.equal(typeof only, 'function', 'its share of 5 is spent: one at a time, with 5 of 10 left');
+  assert.ok(second.enter('203.0.113.8', undefined) instanceof Promise);
+  (only as Release)();
+});
+
+test('under workers, past its share a gate lets settleMs pass before it checks one more guess (the caller looks at the lockout again)', async () => {
+  const failures = new FailureCounter();
+  const gate = new VerificationGate(limits({ maxFailures: 4, perPrincipal: false, shares: 2 }), failures, { settleMs: 5 });
+  const first = gate.enter('203.0.113.6', undefined);
+  assert.equal(typeof first, 'function', 'within its share: at once');
+  (first as Release)();
+  failures.record('203.0.113.6', undefined, 'basic', 'bad_password');
+  failures.record('203.0.113.6', undefined, 'basic', 'bad_password');
+  const later = gate.enter('203.0.113.6', undefined);
+  assert.ok(later instanceof Promise, 'its share (2) is spent: it waits for the other workers\' failures first');
+  assert.equal(gate.inFlight, 0, 'nothing started yet');
+  const release = await later;
+  assert.equal(gate.inFlight, 1);
+  release();
+});

@@ -258,3 +258,65 @@ describe('lockoutKey and parseLockoutSubject', () => {
     assert.doesNotThrow(() => parseLockoutSubject(`principal:${'a'.repeat(128)}`));
   });
 });
+
+describe('Lockouts under server.workers: failures shared between workers', () => {
+  test('failures counted here go to the sink on the next turn, in one batch, with their counts', async (t) => {
+    const { lockouts } = await setup(t);
+    const sent: unknown[] = [];
+    lockouts.shareFailures((batch) => sent.push(batch));
+    lockouts.onFailure(failure('192.0.2.1', 1, 'alice', 1));
+    lockouts.onFailure(failure('2001:db8::1', 1));
+    assert.deepEqual(sent, [], 'not sent synchronously');
+    await settle();
+    assert.deepEqual(sent, [[['192.0.2.1', 'alice', 1, 1], ['2001:db8::1', null, 1, null]]]);
+    // A failure another worker reported is not sent back.
+    lockouts.onFailure({ ...failure('192.0.2.1', 2, 'alice', 2), peer: { ipCount: 2, principalCount: 2 } });
+    await settle();
+    assert.equal(sent.length, 1);
+  });
+
+  test('applyPeerFailures passes well-formed entries to the listeners and skips the rest', async (t) => {
+    const { lockouts } = await setup(t);
+    const heard: unknown[] = [];
+    lockouts.onPeerFailure((ip, principal, counts) => heard.push([ip, principal, counts]));
+    lockouts.applyPeerFailures([
+      ['192.0.2.1', 'alice', 1, 1],
+      ['192.0.2.2', null, 2, null],
+      ['192.0.2.3', 'bob', 1, null], // a principal without its count
+      ['192.0.2.4', null, 1, 1], // a count without a principal
+      ['192.0.2.5', 'carol', -1, 1],
+      ['192.0.2.6', 'carol', 1.5, 1],
+      ['x'.repeat(65), null, 1, null],
+      ['192.0.2.7', 'p'.repeat(1025), 1, 1],
+      ['192.0.2.8', null, 1],
+      { 0: '192.0.2.9', 1: null, 2: 1, 3: null, length: 4 },
+      null,
+    ]);
+    lockouts.applyPeerFailures({ 0: ['192.0.2.10', null, 1, null] });
+    lockouts.applyPeerFailures('nonsense');
+    assert.deepEqual(heard, [
+      ['192.0.2.1', 'alice', { ipCount: 1, principalCount: 1 }],
+      ['192.0.2.2', undefined, { ipCount: 2, principalCount: undefined }],
+    ]);
+  });
+
+  test('a peer failure that reaches the limit locks here at once; the worker that reached it too stores and audits it', async (t) => {
+    const { lockouts, store, clock, events, logger } = await setup(t);
+    lockouts.onFailure({ ...failure('192.0.2.1', 3), peer: { ipCount: 3, principalCount: undefined } });
+    assert.equal(refusal(() => lockouts.checkIp('192.0.2.1'))?.code, 'GH_LOCKED_OUT', 'held here without waiting for the store feed');
+    await settle();
+    assert.deepEqual(await listLockouts(store, clock.now()), [], 'not written here: the other worker writes it');
+    assert.deepEqual(events, [], 'nor audited here');
+    assert.equal(logger.lines.filter((l) => l.includes('"event":"limits.lockout"')).length, 0);
+  });
+
+  test('when the other worker was short of the limit (failures in both at once), this worker makes the lockout', async (t) => {
+    const { lockouts, store, clock, events } = await setup(t);
+    lockouts.onFailure({ ...failure('192.0.2.1', 3), peer: { ipCount: 2, principalCount: undefined } });
+    assert.equal(refusal(() => lockouts.checkIp('192.0.2.1'))?.code, 'GH_LOCKED_OUT');
+    await settle();
+    assert.equal((await listLockouts(store, clock.now())).length, 1, 'stored');
+    assert.equal(events.length, 1, 'audited');
+    assert.equal(events[0]?.event_type, 'limits.lockout');
+  });
+});
