@@ -25,7 +25,9 @@ function subjectAltNames(raw: Buffer): { dns: string[]; uri: string[] } {
 
 /** The verified client certificate's identity, or undefined when there is none or it did not verify. */
 export function clientCertIdentity(socket: TLSSocket): ClientCertIdentity | undefined {
-  if (socket.authorized !== true) return undefined;
+  // Both: after a TLS 1.2 renegotiation with a certificate that did not verify, Node keeps `authorized` true and sets
+  // only `authorizationError` (the server refuses renegotiation, server.ts; this holds whatever made the socket).
+  if (socket.authorized !== true || socket.authorizationError) return undefined;
   const peer = socket.getPeerCertificate(false);
   if (!peer || !peer.raw) return undefined;
   const cn: unknown = peer.subject?.CN;
@@ -51,7 +53,7 @@ function sanAllowed(identity: ClientCertIdentity, allowed: readonly string[]): b
       if (dns.includes(lower.slice(4))) return true;
     } else if (lower.startsWith('uri:')) {
       if (uri.includes(entry.slice(4))) return true;
-    } else if (dns.includes(lower) || uri.includes(entry)) return true;
+    } else if (entry.includes(':') ? uri.includes(entry) : dns.includes(lower)) return true; // a bare value: a URI has a scheme, a DNS name no colon
   }
   return false;
 }

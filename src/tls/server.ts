@@ -2,7 +2,7 @@
  * Server-side TLS (issue 2 "TLS, server side"; seeds 000 and 002): the listener's options, mTLS, the development CA
  * when no certificate is configured, and certificate rotation without restart.
  */
-import { X509Certificate, createHash, randomBytes } from 'node:crypto';
+import { X509Certificate, constants as cryptoConstants, createHash, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
@@ -127,6 +127,11 @@ function contextOptions(m: Material, policy: ProtocolPolicy): SecureContextOptio
     maxVersion: policy.maxVersion,
     ciphers: policy.ciphers,
     honorCipherOrder: policy.honorCipherOrder,
+    // No TLS 1.2 renegotiation, client- or server-initiated. A renegotiated handshake can carry another client
+    // certificate; Node then leaves `authorized` true (setting only authorizationError) and emits no second
+    // secureConnection, so a certificate that does not verify would be read as the client's identity. (TLS 1.3 has
+    // no renegotiation.) Part of every context, so a certificate reload keeps it.
+    secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
   };
 }
 

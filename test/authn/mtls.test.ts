@@ -35,6 +35,31 @@ describe('mtls method', () => {
     assert.deepEqual(admin.ex.principal?.scopes, ['admin']);
   });
 
+  test('a map san with a colon matches URI SANs only, one without DNS SANs only (no DNS SAN spelling a URI)', async (t) => {
+    const dir = tempDir(t);
+    const authn = await createAuthenticator(
+      authConfig({
+        methods: ['mtls'],
+        mtls: {
+          map: [
+            { san: 'spiffe://felix/ns/prod/sa/admin', principal: 'service-account-admin', scopes: ['admin'] },
+            { san: 'consumer.felix.svc', principal: 'service-account-consumer', scopes: ['stream:read'] },
+          ],
+        },
+      }, {}, dir),
+      testDeps(dir),
+    );
+    t.after(() => authn.close());
+    // A CA that copies a CSR's names issued a DNS SAN spelling the admin's URI: not the admin.
+    const spoof = await identifyResult(authn.identify, exchange({}, cert({ san_dns: ['spiffe://felix/ns/prod/sa/admin'] })));
+    assert.notEqual(spoof.ex.principal?.id, 'service-account-admin');
+    assert.equal(spoof.ex.principal, undefined, JSON.stringify(spoof.error));
+    const uriAsDns = await identifyResult(authn.identify, exchange({}, cert({ san_uri: ['consumer.felix.svc'] })));
+    assert.equal(uriAsDns.ex.principal, undefined, 'a URI SAN does not match a DNS entry either');
+    const real = await identifyResult(authn.identify, exchange({}, cert({ san_uri: ['spiffe://felix/ns/prod/sa/admin'] })));
+    assert.equal(real.ex.principal?.id, 'service-account-admin');
+  });
+
   test('an unmapped certificate is no identity; a bearer token listed first decides over a certificate', async (t) => {
     const dir = tempDir(t);
     const authn = await createAuthenticator(authConfig({ methods: ['token', 'mtls'], mtls: { map: [{ cn: 'svc', scopes: ['readonly'] }] } }, {}, dir), testDeps(dir));

@@ -78,6 +78,16 @@ describe('mTLS with client_auth require', () => {
     assert.throws(() => checkClientAllowed(id, tlsConfig(base)), (e: GatehouseError) => e.code === 'GH_TLS_CLIENT_NOT_ALLOWED');
   });
 
+  test('a bare allowed SAN is typed by its form: a DNS SAN spelling a listed URI is not admitted, nor the reverse', () => {
+    const base = { client_auth: 'require', mtls_allowed_common_names: ['agent-a'] };
+    const allowed = tlsConfig({ ...base, mtls_allowed_sans: ['spiffe://example.org/agent/admin', 'agent-b.internal'] });
+    const refused = (e: GatehouseError) => e.code === 'GH_TLS_CLIENT_NOT_ALLOWED';
+    assert.throws(() => checkClientAllowed({ subject_cn: 'x', san_dns: ['spiffe://example.org/agent/admin'] }, allowed), refused);
+    assert.throws(() => checkClientAllowed({ subject_cn: 'x', san_uri: ['agent-b.internal'] }, allowed), refused);
+    assert.doesNotThrow(() => checkClientAllowed({ subject_cn: 'x', san_uri: ['spiffe://example.org/agent/admin'] }, allowed));
+    assert.doesNotThrow(() => checkClientAllowed({ subject_cn: 'x', san_dns: ['agent-b.internal'] }, allowed));
+  });
+
   test('empty allow-lists admit any certificate the client CA signed; require without identity is GH_TLS_CLIENT_CERT_REQUIRED', () => {
     assert.doesNotThrow(() => checkClientAllowed({ subject_cn: 'anyone' }, tlsConfig({ client_auth: 'require' })));
     assert.throws(() => checkClientAllowed(undefined, tlsConfig({ client_auth: 'require' })), (e: GatehouseError) => e.code === 'GH_TLS_CLIENT_CERT_REQUIRED' && e.status === 401);

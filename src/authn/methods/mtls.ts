@@ -18,18 +18,27 @@ export interface MtlsMapEntry {
  */
 export function mtlsMethod(map: readonly MtlsMapEntry[]): AuthMethodImpl<{ entry: MtlsMapEntry; cert: ClientCertIdentity }> {
   const byCn = new Map<string, MtlsMapEntry>();
-  const bySan = new Map<string, MtlsMapEntry>();
+  // A `san` with a colon is a URI (spiffe://…) and matches URI SANs only; without one, a DNS name, matched against
+  // DNS SANs only: a CA that copies a CSR's names could otherwise issue a DNS SAN spelling another client's URI.
+  const byUri = new Map<string, MtlsMapEntry>();
+  const byDns = new Map<string, MtlsMapEntry>();
   for (const e of map) {
     if (e.cn !== undefined && !byCn.has(e.cn)) byCn.set(e.cn, e);
-    if (e.san !== undefined && !bySan.has(e.san)) bySan.set(e.san, e);
+    if (e.san === undefined) continue;
+    const index = e.san.includes(':') ? byUri : byDns;
+    if (!index.has(e.san)) index.set(e.san, e);
   }
   const find = (cert: ClientCertIdentity): MtlsMapEntry | undefined => {
     if (cert.subject_cn !== undefined) {
       const hit = byCn.get(cert.subject_cn);
       if (hit) return hit;
     }
-    for (const san of [...(cert.san_dns ?? []), ...(cert.san_uri ?? [])]) {
-      const hit = bySan.get(san);
+    for (const san of cert.san_dns ?? []) {
+      const hit = byDns.get(san);
+      if (hit) return hit;
+    }
+    for (const san of cert.san_uri ?? []) {
+      const hit = byUri.get(san);
       if (hit) return hit;
     }
     return undefined;
