@@ -1,6 +1,7 @@
 import type { StateStore } from '../core/store.js';
 import { GatehouseError } from '../core/errors.js';
 import { splitToken, decodeClaims, looksLikeGatehouseToken, type TokenClaims } from './token-format.js';
+import { API_KEY_PREFIX } from './api-key-store.js';
 
 /**
  * What the state store holds about tokens (never the token itself):
@@ -57,13 +58,42 @@ export function revocationTarget(tokenOrJti: string): { jti: string; exp?: numbe
     const claims = decodeClaims(splitToken(tokenOrJti).payload);
     return { jti: claims.jti, exp: claims.exp };
   }
+  // Other credentials are refused, not taken as an id: recorded as a "revoked jti" (in clear, in the store and the
+  // audit record) they would stay valid while the operator was told they were revoked. Messages never repeat them.
+  if (tokenOrJti.startsWith(API_KEY_PREFIX)) {
+    throw new GatehouseError('GH_USAGE', 'That is an API key, not a token: revoke it with `gatehouse apikey revoke ID` (its id is the part after gh_).');
+  }
+  if (JWT_RE.test(tokenOrJti)) return jwtTarget(tokenOrJti);
   if (!JTI_RE.test(tokenOrJti)) throw new GatehouseError('GH_USAGE', 'Give a Gatehouse token or a token id (jti).');
   return { jti: tokenOrJti };
 }
 
+/** A compact JWS (header.payload.signature; the header starts `eyJ`, i.e. `{"`): revoked by its jti claim. */
+const JWT_RE = /^eyJ[A-Za-z0-9_-]{1,4096}\.[A-Za-z0-9_-]{1,16384}\.[A-Za-z0-9_-]{0,2048}$/;
+
+/**
+ * A JWT given whole (the jwt method refuses revoked jtis): its jti and expiry, read without verifying the signature
+ * (a token of a retired key must be revocable too). One without a jti cannot be revoked by id, and says so.
+ */
+function jwtTarget(jwt: string): { jti: string; exp?: number } {
+  let claims: unknown;
+  try {
+    claims = JSON.parse(Buffer.from(jwt.split('.')[1] as string, 'base64url').toString('utf8'));
+  } catch {
+    throw new GatehouseError('GH_USAGE', 'That looks like a JWT, but its payload is not JSON: give its jti instead.');
+  }
+  const jti = (claims as { jti?: unknown } | null)?.jti;
+  if (typeof jti !== 'string' || !JTI_RE.test(jti)) {
+    throw new GatehouseError('GH_USAGE', 'That JWT has no jti claim Gatehouse can revoke: revoke it at its issuer (or lock its subject out: gatehouse limits lock principal:NAME).');
+  }
+  const exp = (claims as { exp?: unknown }).exp;
+  return typeof exp === 'number' && Number.isSafeInteger(exp) && exp > 0 ? { jti, exp } : { jti };
+}
+
 export async function revokeTokenId(store: StateStore, jti: string, opts: { now: number; exp?: number; reason?: string }): Promise<Revocation> {
   const issued = await store.get<IssuedToken>(NS_TOKENS, jti);
-  const exp = opts.exp ?? issued?.exp;
+  // The expiry this gateway recorded when it issued the token, over one read from a token's unverified claims.
+  const exp = issued?.exp ?? opts.exp;
   const rec: Revocation = { revoked_at: opts.now };
   if (exp !== undefined) rec.exp = exp;
   if (opts.reason !== undefined) rec.reason = opts.reason.slice(0, 200);

@@ -170,8 +170,10 @@ function revokeCommand(openAudit: AuditOpener): Command {
       const target = await secretArg(args, ctx, 'token or token id');
       return withAuthnContext(args, ctx, openAudit, async (cfg, store, audit) => {
         const reason = str(args, 'reason');
-        const { jti } = await service(cfg, store, audit).revoke(target, reason);
+        const { jti, revocation } = await service(cfg, store, audit).revoke(target, reason);
         writeLine(ctx.stdout, `revoked ${jti}`);
+        // No expiry known: neither issued by this gateway nor given whole. Most likely a typo, or an IdP's JWT id.
+        if (revocation.exp === undefined) writeLine(ctx.stderr, 'note: this gateway issued no token with that id; a JWT carrying it is refused from now on (kept 91 days)');
         return 0;
       });
     },
