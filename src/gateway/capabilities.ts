@@ -101,6 +101,8 @@ export async function buildCapabilities(
       // The resource an MCP client named (resources/read's uri) is the client's text, whatever its form (`token:…`,
       // `urn:…`): redacted whole, as the path is. The record redacts URIs of every emitter; policy ids stay as written.
       if (ex.operation?.kind === 'mcp' && event.resource !== undefined) event.resource = redactor.redactText(event.resource);
+      // So is a tool name no policy knows (it was refused): a client may put anything there, a token included.
+      if (event.tool !== undefined && !policy.authorizer.parts.tools.has(event.tool)) event.tool = redactor.redactText(event.tool);
       return event;
     },
     jsonRpcError: (err, ex) => policy.jsonRpcError(err, ex),

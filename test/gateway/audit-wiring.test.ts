@@ -58,7 +58,7 @@ test('admin API calls are audited, refusals included', async () => {
   }
 });
 
-test('a credential in the path, the User-Agent or an MCP resource URI is redacted in the audit record (resource and error included)', async () => {
+test('a credential in the path, the User-Agent, an MCP resource URI or an unknown tool name is redacted in the audit record (resource and error included)', async () => {
   const SECRET = 'ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789';
   const token = 'audit-redaction-static-token-0123456789';
   const upstream = await startRecordingUpstream();
@@ -84,6 +84,9 @@ test('a credential in the path, the User-Agent or an MCP resource URI is redacte
     // A URI without ://, query or fragment is the client's text all the same.
     const bare = await read(`token:${SECRET}`);
     await bare.body.dump();
+    // A tool name no policy knows is the client's text too (refused, and recorded redacted).
+    const tool = await request(`${gw.url}/mcp`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: SECRET, arguments: {} } }) });
+    await tool.body.dump();
     await gw.close(2000);
     const records = auditLines(gw.stateDir);
     const byId = (id: unknown) => records.find((r) => r['request_id'] === id) as Record<string, unknown>;
@@ -96,6 +99,9 @@ test('a credential in the path, the User-Agent or an MCP resource URI is redacte
     assert.match(String(r['error']), /\[REDACTED\]/);
     assert.match(String(byId(allowed.headers['x-request-id'])['resource']), /access_token=\[REDACTED\]/);
     assert.match(String(byId(bare.headers['x-request-id'])['resource']), /^token:\[REDACTED\]$/);
+    const t = byId(tool.headers['x-request-id']);
+    assert.equal(t['result'], 'denied', JSON.stringify(t));
+    assert.equal(t['tool'], '[REDACTED]');
     for (const rec of records) assert.ok(!JSON.stringify(rec).includes(SECRET), JSON.stringify(rec).slice(0, 300));
     assert.equal((await verifyAuditLog(join(gw.stateDir, 'audit'))).ok, true);
   } finally {
