@@ -59,6 +59,19 @@ class WindowedCounts {
     return w === undefined || now - w.since >= this.windowMs ? 0 : w.count;
   }
 
+  /** Takes over another process's count for the key (as a peer's: none of it own) when it is the larger. */
+  restore(key: string, count: number, now: number): void {
+    if (this.get(key, now) >= count) return;
+    const w = this.#map.get(key);
+    if (w !== undefined && now - w.since < this.windowMs) {
+      w.count = count;
+      return;
+    }
+    if (w === undefined && this.#map.size >= this.maxKeys) return;
+    this.#map.delete(key);
+    this.#map.set(key, { count, own: 0, since: now });
+  }
+
   getOwn(key: string, now: number): number {
     const w = this.#map.get(key);
     return w === undefined || now - w.since >= this.windowMs ? 0 : w.own;
@@ -141,6 +154,24 @@ export class FailureCounter {
   /** Called synchronously on every failure (the limits capability's lockout hook). */
   onFailure(fn: (e: FailureEvent) => void): void {
     this.#listeners.push(fn);
+  }
+
+  /**
+   * Takes over another worker's counts (its snapshot()), for a worker started in place of a dead one: each key keeps
+   * the larger count, its window starting now (a later end than the original's: the stricter reading). Read as
+   * untrusted input: entries that are not a short key and a whole count are skipped.
+   */
+  restore(snapshot: unknown): void {
+    const now = this.#now();
+    const take = (from: unknown, into: WindowedCounts): void => {
+      if (typeof from !== 'object' || from === null) return;
+      for (const [key, count] of Object.entries(from)) {
+        if (key.length > 1024 || typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1) continue;
+        into.restore(key, Math.min(count, 1_000_000), now);
+      }
+    };
+    take((snapshot as { by_ip?: unknown } | null)?.by_ip, this.#ips);
+    take((snapshot as { by_principal?: unknown } | null)?.by_principal, this.#principals);
   }
 
   snapshot(): FailureSnapshot {

@@ -6,7 +6,7 @@ import { str, writeLine } from './types.js';
 import { approvalsPendingGauge, configDigest, gatehouseVersion, recordGatewayStart, recordGatewayStop, startGateway, type Gateway } from '../gateway/start.js';
 import { startMetricsServer } from '../gateway/metrics-server.js';
 import { renderMetrics } from '../gateway/metrics.js';
-import { configFromSupervisor, currentWorker, supervise, workerConfig, workerCount, type WorkerIdentity, type WorkerMessage } from '../gateway/workers.js';
+import { configFromSupervisor, currentWorker, stateFromSupervisor, supervise, workerConfig, workerCount, type WorkerIdentity, type WorkerMessage } from '../gateway/workers.js';
 import { MAX_WORKERS } from '../config/schema/server.js';
 import { GatehouseError } from '../core/errors.js';
 import { AlertEngine } from '../audit/alerts.js';
@@ -86,6 +86,11 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
       onHangup?.();
       return;
     }
+    if (msg?.gatehouse === 'state?') {
+      // A replacement worker takes over these counts (Gateway.workerState); before this one serves, there are none.
+      if (process.connected) process.send?.({ gatehouse: 'state', id: msg.id, state: gateway?.workerState() } satisfies WorkerMessage);
+      return;
+    }
     if (msg?.gatehouse === 'metrics?') {
       // Before this worker serves there is nothing to count yet: the answer says so, and the scrape need not wait.
       if (process.connected) process.send?.({ gatehouse: 'metrics', id: msg.id, snapshot: gateway?.metrics?.snapshot() } satisfies WorkerMessage);
@@ -113,7 +118,9 @@ export async function serveUntilSignal(cfg: GatehouseConfig, ctx: CliContext, li
     const alertsTo = worker && cfg.audit.enabled && cfg.audit.alerts.enabled
       ? (record: Record<string, unknown>) => void (process.connected && process.send?.({ gatehouse: 'alert', record } satisfies WorkerMessage))
       : undefined;
-    const gw = await startGateway(worker ? workerConfig(cfg, worker.count) : cfg, { ...(listen ? { listen } : {}), ...(worker ? { worker } : {}), ...(alertsTo ? { alertsTo } : {}) });
+    // A worker started in place of a dead one begins with a live worker's counts, not a fresh allowance for every key.
+    const restoreState = worker && worker.count > 1 ? await stateFromSupervisor() : undefined;
+    const gw = await startGateway(worker ? workerConfig(cfg, worker.count) : cfg, { ...(listen ? { listen } : {}), ...(worker ? { worker } : {}), ...(alertsTo ? { alertsTo } : {}), ...(restoreState !== undefined ? { restoreState } : {}) });
     gateway = gw;
     if (pendingKeys) gw.setTicketKeys(pendingKeys);
     // Rate-limit admissions go to the other workers (through the supervisor) every limits.sync_interval.

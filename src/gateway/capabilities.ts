@@ -2,12 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatehouseError } from '../core/errors.js';
 import type { Exchange, Logger, Stage, StageDeps } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
-import { createAuthenticator } from '../authn/index.js';
+import { createAuthenticator, type FailureSnapshot } from '../authn/index.js';
 import { createPolicyEngine } from '../authz/index.js';
 import { createApprovalsAdminHandler } from '../approval/index.js';
 import { auditEventFromExchange, openAuditLog } from '../audit/index.js';
 import { createRedactor, type Redactor } from '../redact/index.js';
-import { createLimits, type Limits } from '../limits/index.js';
+import { createLimits, type Limits, type RateUsage } from '../limits/index.js';
 import { createCredentialInjector, openSecrets, type CredentialInjector } from '../secrets/index.js';
 import { createGatewayCrypto } from './crypto.js';
 import { createSessionStage, loadSessionKey } from './mcp-session.js';
@@ -18,6 +18,14 @@ export type AdminHandler = (req: IncomingMessage, res: ServerResponse, subpath: 
 export interface WiredCapabilities extends Capabilities {
   admin: AdminHandler;
   limits: Limits;
+  /** Under server.workers: what a worker started in place of a dead one takes over from a live one (restoreState). */
+  workerState(): WorkerState;
+}
+
+/** A live worker's counts for a replacement: what rate and bandwidth keys owe, and failed authentications. */
+export interface WorkerState {
+  owing: RateUsage;
+  failures: FailureSnapshot;
 }
 
 /**
@@ -28,7 +36,7 @@ export async function buildCapabilities(
   cfg: GatehouseConfig,
   deps: Omit<StageDeps, 'audit'>,
   redactor: Redactor = createRedactor(cfg.redact),
-  opts: { worker?: { index: number; count: number }; alertsTo?: (r: Record<string, unknown>) => void } = {},
+  opts: { worker?: { index: number; count: number }; alertsTo?: (r: Record<string, unknown>) => void; restoreState?: unknown } = {},
 ): Promise<WiredCapabilities> {
   const logger: Logger = deps.logger;
   // First, as nothing is open yet to close when the key is unusable. Only when an MCP route can carry sessions: no key
@@ -52,6 +60,12 @@ export async function buildCapabilities(
       if (key.startsWith('ip:')) authn.failures.resetClient(subject);
       else authn.failures.resetPrincipal(subject);
     });
+  }
+  // A worker started in place of a dead one begins where the others are, not with a fresh allowance for every key.
+  if (typeof opts.restoreState === 'object' && opts.restoreState !== null) {
+    const state = opts.restoreState as { owing?: unknown; failures?: unknown };
+    limits.restoreOwing(state.owing);
+    authn.failures.restore(state.failures);
   }
   const identify = authn.identify;
   const approvalsAdmin = createApprovalsAdminHandler(policy);
@@ -110,6 +124,7 @@ export async function buildCapabilities(
     redactText: (text) => redactor.redactText(text),
     admin,
     limits,
+    workerState: () => ({ owing: limits.owing(), failures: authn.failures.snapshot() }),
     ...(injector ? { injectedHeaders: (route: string) => injector.headerNames(route), echoedSecrets: (route: string) => injector.secretsFor(route), upstreamRefused: (ex: Exchange) => injector.upstreamRefused(ex) } : {}),
     ...(limits.connectionRate ? { connectionRate: limits.connectionRate } : {}),
     async close() {

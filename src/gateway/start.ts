@@ -12,7 +12,7 @@ import { redactConfigForDisplay, type GatehouseConfig } from '../config/index.js
 import { canonicalJson } from '../audit/index.js';
 import { prepareStateDir } from '../store/index.js';
 import { openConfiguredStore } from './store.js';
-import { buildCapabilities } from './capabilities.js';
+import { buildCapabilities, type WorkerState } from './capabilities.js';
 import { startEchoServer } from './demo/echo.js';
 import { startMcpServer } from './demo/mcp.js';
 import { createGatewayLogger } from './logger.js';
@@ -35,6 +35,8 @@ export interface StartOptions {
   worker?: { index: number; count: number };
   /** Alerts are raised by the supervisor: the audit trail's alert-relevant records go here (AlertForwarder). */
   alertsTo?: (r: Record<string, unknown>) => void;
+  /** Under server.workers: a live worker's workerState(), taken over before this one serves (a replacement). */
+  restoreState?: unknown;
 }
 
 export interface Gateway extends RunningGateway {
@@ -48,6 +50,8 @@ export interface Gateway extends RunningGateway {
   config: GatehouseConfig;
   /** Rate limits and lockouts (server.workers: the worker shares its admissions through these). */
   limits: Limits;
+  /** Under server.workers: this worker's counts, for a worker started in place of a dead one (StartOptions.restoreState). */
+  workerState(): WorkerState;
   /** The dev CA certificate clients should trust (development, generated). */
   caCertPath: string | undefined;
   /** Where the metrics listener answers (metrics.enabled, one process; under workers the supervisor runs it). */
@@ -104,7 +108,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
       } else upstreamUrls.set(name, route.upstream);
     }
     tracing = await startTracing(cfg, { logger, store, clock });
-    const capabilities = await buildCapabilities(cfg, { logger, clock, store }, redactor, { ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.alertsTo ? { alertsTo: opts.alertsTo } : {}) });
+    const capabilities = await buildCapabilities(cfg, { logger, clock, store }, redactor, { ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.alertsTo ? { alertsTo: opts.alertsTo } : {}), ...(opts.restoreState !== undefined ? { restoreState: opts.restoreState } : {}) });
     const tls = opts.tls ? { provider: opts.tls, caCertPath: undefined } : cfg.server.tls.enabled ? await createServerTlsProvider(cfg, logger, { ticketKeysFromOutside: (opts.worker?.count ?? 1) > 1 }) : undefined;
     const running = await listenGateway(
       {
@@ -143,6 +147,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
     gateway = Object.assign(running, {
       config: cfg,
       limits: capabilities.limits,
+      workerState: () => capabilities.workerState(),
       caCertPath: tls?.caCertPath,
       metricsUrl: metricsServer?.url,
       tracing,

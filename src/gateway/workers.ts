@@ -46,6 +46,28 @@ export function currentWorker(env: NodeJS.ProcessEnv = process.env): WorkerIdent
  * In a worker: the configuration the supervisor loaded (SuperviseOptions.config). GH_INTERNAL when it does not come
  * within `timeoutMs` or the channel to the supervisor is gone: a worker never falls back to reading the file itself.
  */
+/**
+ * A live worker's counts (rate and bandwidth keys owed, failed authentications), through the supervisor; undefined
+ * when no other worker serves yet (the first start) or none answers in time. A replacement worker takes them over
+ * before it serves, so that a worker's death gives no key a fresh allowance.
+ */
+export function stateFromSupervisor(timeoutMs = 3000, proc: NodeJS.Process = process): Promise<unknown> {
+  return new Promise((resolve) => {
+    const done = (state: unknown): void => {
+      clearTimeout(timer);
+      proc.off('message', onMessage);
+      resolve(state);
+    };
+    const onMessage = (m: unknown): void => {
+      if (isMessage(m, 'peer-state')) done((m as { state?: unknown }).state);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    proc.on('message', onMessage);
+    if (!proc.connected || !proc.send) return done(undefined);
+    proc.send({ gatehouse: 'peer-state?' } satisfies WorkerMessage);
+  });
+}
+
 export function configFromSupervisor(timeoutMs = 10_000, proc: NodeJS.Process = process): Promise<GatehouseConfig> {
   return new Promise((resolve, reject) => {
     const done = (): void => {
@@ -119,6 +141,12 @@ export type WorkerMessage =
   | { gatehouse: 'reopen-logs' }
   /** A scrape of the supervisor's metrics listener: each worker answers with its counts. */
   | { gatehouse: 'metrics?'; id: number }
+  /** A starting worker asks for a live worker's counts (a replacement takes over what the others count). */
+  | { gatehouse: 'peer-state?' }
+  | { gatehouse: 'peer-state'; state: unknown }
+  /** The supervisor asks a live worker for its counts (Gateway.workerState), on behalf of a starting one. */
+  | { gatehouse: 'state?'; id: number }
+  | { gatehouse: 'state'; id: number; state: unknown }
   | { gatehouse: 'metrics'; id: number; snapshot: MetricsSnapshot | undefined };
 
 const isMessage = (m: unknown, kind: WorkerMessage['gatehouse']): boolean =>
@@ -176,6 +204,8 @@ export interface SuperviseOptions {
 
 /** How long a scrape waits for the workers' counts. */
 const METRICS_WAIT_MS = 1000;
+/** How long a starting worker's request for a live worker's counts waits for its answer. */
+const STATE_WAIT_MS = 1000;
 
 /**
  * Runs the workers until SIGTERM or SIGINT (then drains them) or until they cannot be kept running. Returns the
@@ -189,7 +219,26 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
   cluster.setupPrimary({ exec: o.exec, args: o.args, execArgv: o.execArgv, cwd: o.cwd, serialization: 'advanced' });
 
   const workers = new Map<number, Worker>();
+  const serving = new Set<Worker>();
   const deaths: number[] = [];
+  // A starting worker's request for a live worker's counts (stateFromSupervisor), by request id.
+  let stateId = 0;
+  const stateWaits = new Map<number, (state: unknown) => void>();
+  const peerState = (asker: Worker): Promise<unknown> => {
+    const source = [...serving].find((w) => w !== asker && w.isConnected());
+    if (!source) return Promise.resolve(undefined);
+    const id = ++stateId;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => answer(undefined), STATE_WAIT_MS);
+      const answer = (state: unknown): void => {
+        clearTimeout(timer);
+        stateWaits.delete(id);
+        resolve(state);
+      };
+      stateWaits.set(id, answer);
+      source.send({ gatehouse: 'state?', id } satisfies WorkerMessage);
+    });
+  };
   let ticketKeys = o.ticketKeys?.create();
   const sendTicketKeys = (w: Worker): void => {
     if (ticketKeys && w.isConnected()) w.send({ gatehouse: 'ticket-keys', keys: ticketKeys } satisfies WorkerMessage);
@@ -231,6 +280,16 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
       workers.set(index, w);
       let ready = false;
       w.on('message', (m: unknown) => {
+        if (isMessage(m, 'peer-state?')) {
+          void peerState(w).then((state) => {
+            if (w.isConnected()) w.send({ gatehouse: 'peer-state', state } satisfies WorkerMessage);
+          });
+          return;
+        }
+        if (isMessage(m, 'state')) {
+          stateWaits.get(Number((m as { id?: unknown }).id))?.((m as { state?: unknown }).state);
+          return;
+        }
         if (isMessage(m, 'rate-usage') || isMessage(m, 'auth-failures')) {
           for (const [i, other] of workers) if (i !== index && other.isConnected()) other.send(m as WorkerMessage);
           return;
@@ -253,6 +312,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
         }
         if (ready || !isMessage(m, 'ready')) return;
         ready = true;
+        serving.add(w);
         const at = (m as { url?: unknown }).url;
         if (typeof at === 'string') url ??= at;
         sendTicketKeys(w);
@@ -260,6 +320,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
       });
       w.once('exit', (code, signal) => {
         if (workers.get(index) === w) workers.delete(index);
+        serving.delete(w);
         if (!ready) resolve(code ?? 1);
         onExit(index, w, ready, code, signal);
       });

@@ -11,7 +11,7 @@ import { bandwidthStage, compileBandwidth } from './bandwidth.js';
 import { Lockouts, type FailureShare } from './lockout.js';
 import { compileRules, type CompileOptions, type CompiledRule } from './rules.js';
 import { RateTable } from './rate.js';
-import { UsageLedger, applyUsage, throttleStages, type RateUsage } from './throttle.js';
+import { UsageLedger, applyUsage, restoreOwing, throttleStages, type RateUsage } from './throttle.js';
 
 export { RateTable, type RateShape, type RateVerdict } from './rate.js';
 export { Lockouts, type FailureNotice, type FailureShare } from './lockout.js';
@@ -37,6 +37,10 @@ export interface Limits {
   shareFailures(sink: (batch: FailureShare) => void): void;
   /** Under server.workers: charges failed authentications another worker counted. */
   applyFailures(batch: unknown): void;
+  /** Under server.workers: what every rate and bandwidth key owes now, for a worker started in place of a dead one. */
+  owing(): RateUsage;
+  /** Takes over what another worker's owing() returned (read as untrusted input: malformed entries are skipped). */
+  restoreOwing(owing: unknown): void;
   close(): Promise<void>;
 }
 
@@ -49,7 +53,7 @@ export interface LimitsDeps {
 
 /** Builds the limits from config; rules naming an unknown route or tool are configuration errors. */
 export async function createLimits(cfg: LimitsConfig, deps: LimitsDeps, opts: CompileOptions & { shareUsage?: boolean }): Promise<Limits> {
-  const none: Limits = { throttle: undefined, throttleOperation: undefined, lockouts: undefined, connectionRate: undefined, takeUsage: () => undefined, applyUsage: () => {}, shareFailures: () => {}, applyFailures: () => {}, close: async () => {} };
+  const none: Limits = { throttle: undefined, throttleOperation: undefined, lockouts: undefined, connectionRate: undefined, takeUsage: () => undefined, applyUsage: () => {}, shareFailures: () => {}, applyFailures: () => {}, owing: () => [], restoreOwing: () => {}, close: async () => {} };
   if (!cfg.enabled) return none;
   const rules = compileRules(cfg, opts);
   const byIndex: Array<CompiledRule | undefined> = [];
@@ -73,6 +77,16 @@ export async function createLimits(cfg: LimitsConfig, deps: LimitsDeps, opts: Co
     takeUsage: () => ledger?.take(),
     applyUsage: (usage) => applyUsage(byIndex, usage, deps.clock.now(), bandwidth),
     shareFailures: (sink) => lockouts?.shareFailures(sink),
+    owing: () => {
+      const now = deps.clock.now();
+      const out: RateUsage = [];
+      for (const r of byIndex) if (r) for (const [key, owed] of r.table.owing(now)) out.push([r.index, key, owed]);
+      bandwidth.forEach((b, i) => {
+        for (const [key, owed] of b.table.owing(now)) out.push([i, key, owed, 'bytes']);
+      });
+      return out;
+    },
+    restoreOwing: (owing) => restoreOwing(byIndex, owing, deps.clock.now(), bandwidth),
     applyFailures: (batch) => lockouts?.applyPeerFailures(batch),
     close: async () => {
       await lockouts?.close();

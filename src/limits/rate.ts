@@ -23,6 +23,9 @@ export interface RateVerdict {
   resetMs: number;
 }
 
+/** The most a restored key may owe (about 35 years): read from another process, bounded all the same. */
+const MAX_RESTORED_OWED_MS = 2 ** 40;
+
 /** Keys of one rule. Bounded: past `maxKeys` the key touched longest ago is forgotten (counted in `evicted`). */
 export class RateTable {
   readonly shape: RateShape;
@@ -101,6 +104,22 @@ export class RateTable {
   charge(key: string, n: number, now: number): void {
     if (!(n > 0)) return;
     this.commit(key, this.#owedAt(key, now) + n * this.#interval, now);
+  }
+
+  /** Keys that owe time at `now`, with what each owes (ms): a worker started in place of a dead one takes them over. */
+  owing(now: number): Array<[string, number]> {
+    const out: Array<[string, number]> = [];
+    for (const [key, e] of this.#owed) {
+      const owed = e.owed - (now - e.at);
+      if (owed > 0) out.push([key, owed]);
+    }
+    return out;
+  }
+
+  /** Takes over what a key owes in another worker's table (see owing): the larger of the two stands. */
+  restore(key: string, owedMs: number, now: number): void {
+    if (!(owedMs > 0) || !Number.isFinite(owedMs) || owedMs <= this.#owedAt(key, now)) return;
+    this.commit(key, Math.min(owedMs, MAX_RESTORED_OWED_MS), now);
   }
 
   get size(): number {

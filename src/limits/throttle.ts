@@ -106,13 +106,23 @@ export function throttleStages(rules: { pre: CompiledRule[]; post: CompiledRule[
  * `byteRules`); malformed entries are skipped.
  */
 export function applyUsage(rules: ReadonlyArray<CompiledRule | undefined>, usage: unknown, now: number, byteRules: ReadonlyArray<{ readonly table: RateTable } | undefined> = []): void {
-  if (!Array.isArray(usage)) return;
-  for (const u of usage) {
+  forEachEntry(rules, usage, byteRules, (table, key, n, bytes) => table.charge(key, Math.min(n, bytes ? 2 ** 50 : 1e9), now));
+}
+
+/** Takes over what another worker's tables owe (Limits.owing: the same entries, with ms owed in place of a count). */
+export function restoreOwing(rules: ReadonlyArray<CompiledRule | undefined>, owing: unknown, now: number, byteRules: ReadonlyArray<{ readonly table: RateTable } | undefined> = []): void {
+  forEachEntry(rules, owing, byteRules, (table, key, owedMs) => table.restore(key, owedMs, now));
+}
+
+/** The well-formed entries of a RateUsage-shaped message from another worker, with the table each names. */
+function forEachEntry(rules: ReadonlyArray<CompiledRule | undefined>, entries: unknown, byteRules: ReadonlyArray<{ readonly table: RateTable } | undefined>, fn: (table: RateTable, key: string, n: number, bytes: boolean) => void): void {
+  if (!Array.isArray(entries)) return;
+  for (const u of entries) {
     if (!Array.isArray(u) || (u.length !== 3 && !(u.length === 4 && u[3] === 'bytes'))) continue;
     const [i, key, n] = u as [unknown, unknown, unknown];
     const bytes = u.length === 4;
     const rule = typeof i === 'number' ? (bytes ? byteRules[i] : rules[i]) : undefined;
     if (rule === undefined || typeof key !== 'string' || typeof n !== 'number' || !Number.isFinite(n)) continue;
-    rule.table.charge(key, Math.min(n, bytes ? 2 ** 50 : 1e9), now);
+    fn(rule.table, key, n, bytes);
   }
 }
