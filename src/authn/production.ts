@@ -1,5 +1,4 @@
-import type { GatehouseConfig } from '../config/index.js';
-import { ipMatcher } from '../core/net.js';
+import { trustsEveryAddress, type GatehouseConfig } from '../config/index.js';
 
 const LOOPBACK_URL = /^http:\/\/(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d+)?(\/|$)/i;
 
@@ -18,6 +17,10 @@ export function authProductionProblems(cfg: GatehouseConfig): string[] {
   if (auth.token.secret !== undefined && Buffer.byteLength(auth.token.secret) < 32) {
     problems.push('auth.token.secret is shorter than 32 bytes: use 32 random bytes (openssl rand -hex 32)');
   }
+  // Every previous secret still verifies tokens: a short one is as guessable as a short current secret.
+  auth.token.previous_secrets.forEach((s, i) => {
+    if (Buffer.byteLength(s) < 32) problems.push(`auth.token.previous_secrets[${i}] is shorter than 32 bytes: it still verifies tokens; remove it or use 32 random bytes`);
+  });
   auth.jwt.issuers.forEach((iss, i) => {
     for (const [key, url] of [['issuer', iss.issuer], ['jwks_url', iss.jwks_url]] as const) {
       if (url !== undefined && url.startsWith('http://')) {
@@ -41,7 +44,7 @@ export function authProductionProblems(cfg: GatehouseConfig): string[] {
     if (cfg.server.trusted_proxies.length === 0) problems.push('auth.header.trusted_identity.authenticate is on but server.trusted_proxies is empty');
     // A list that trusts every peer (0.0.0.0/0, ::/0, ::ffff:0:0/96, two /1 halves) believes an identity header from
     // any client: as unauthenticated as an empty list, only spelled differently.
-    else if (trustsEveryPeer(cfg.server.trusted_proxies)) {
+    else if (trustsEveryAddress(cfg.server.trusted_proxies)) {
       problems.push('auth.header.trusted_identity.authenticate is on but server.trusted_proxies trusts every address: any client could name its own identity');
     }
   }
@@ -51,18 +54,4 @@ export function authProductionProblems(cfg: GatehouseConfig): string[] {
 /** True for http URLs that stay on this host (allowed for JWKS and discovery outside production, e.g. tests). */
 export function isLoopbackHttp(url: string): boolean {
   return LOOPBACK_URL.test(url);
-}
-
-/** Addresses spread over both address spaces: a peer list matching all of either family's trusts everyone. */
-const SPREAD_V4 = ['0.0.0.1', '64.0.0.1', '127.0.0.1', '128.0.0.1', '192.0.2.1', '255.255.255.254'];
-const SPREAD_V6 = ['::2', '2001:db8::1', '7fff::1', '8000::1', 'fe80::1', 'ffff::1'];
-
-function trustsEveryPeer(entries: readonly string[]): boolean {
-  let trusted: (ip: string) => boolean;
-  try {
-    trusted = ipMatcher(entries);
-  } catch {
-    return false; // not an address list at all: the listener refuses it when it starts
-  }
-  return SPREAD_V4.every(trusted) || SPREAD_V6.every(trusted);
 }

@@ -125,7 +125,8 @@ function encryptionKey(cfg: ClientConfig): MessageKey | undefined {
 }
 
 export function createSecureClient(cfg: ClientConfig, opts: SecureClientOptions = {}): SecureClient {
-  if (opts.profile === 'production') {
+  const production = opts.profile === 'production';
+  if (production) {
     const problems = clientProductionProblems(cfg);
     if (problems.length > 0) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', problems.map((p) => `production: ${p}`).join('; '));
   }
@@ -149,6 +150,11 @@ export function createSecureClient(cfg: ClientConfig, opts: SecureClientOptions 
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid('only http and https URLs');
     // security.tls.enabled says this client talks TLS: a plain http URL would send the credential in clear.
     if (url.protocol === 'http:' && tlsCfg.enabled && !LOOPBACK.test(url.hostname)) throw invalid('security.tls.enabled is true but the URL is plain http to another host');
+    // Production never sends a credential in clear off this host, whatever path the URL came by (client.url unset,
+    // security.tls.enabled false, an absolute target): the refusal of a plain-http client.url, for every target.
+    if (production && url.protocol === 'http:' && cfg.security.auth.type !== 'none' && !LOOPBACK.test(url.hostname)) {
+      throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', `production: the target is plain http to another host and client.security.auth.type is ${cfg.security.auth.type}: the credential would travel in clear; use https`);
+    }
     if (url.username || url.password) throw invalid('credentials in the URL: use security.auth');
     // The credential is for client.url's server: a target resolved elsewhere (an absolute URL, or a "path" such as
     // //host/x or /\host/x, which WHATWG URL resolves to another host) would hand it to whoever runs that host.

@@ -1,5 +1,5 @@
 export { loadConfig, validateConfig, resolveStateDir, resolveProfile, ConfigError, EMBEDDED_DEFAULT, type LoadOptions } from './load.js';
-export { productionProblems } from './profiles.js';
+export { productionProblems, trustsEveryAddress, injectsCredential } from './profiles.js';
 export { interpolate, interpolateString } from './interpolate.js';
 export { decodePinSha256 } from './schema/server.js';
 export { configSchema, MOZILLA_INTERMEDIATE_CIPHERS, type GatehouseConfig, type ConfigInput, type RouteConfig, type TlsConfig } from './schema/index.js';

@@ -23,7 +23,8 @@ export function interpolateString(value: string, env: NodeJS.ProcessEnv, path: s
       malformed = true;
       return match;
     }
-    const v = env[name];
+    // Own properties only: process.env inherits Object.prototype, and ${constructor} must be "not set", not a function.
+    const v = Object.hasOwn(env, name) ? env[name] : undefined;
     if (v !== undefined && v !== '') return v;
     if (def !== undefined) return def;
     problems.push({ path, variable: name });

@@ -1,6 +1,6 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { isNode, isScalar, parseDocument } from 'yaml';
 import { ConfigError } from './error.js';
 import { interpolate, type InterpolationProblem } from './interpolate.js';
 import { configSchema, type GatehouseConfig } from './schema/index.js';
@@ -76,10 +76,22 @@ export function resolveProfile(env: NodeJS.ProcessEnv = process.env): 'developme
   return v === 'production' || v === 'prod' ? 'production' : 'development';
 }
 
+/** The property name a YAML map key becomes in toJS: scalars by String(value) (null is ""), collections as YAML text. */
+function objectKey(k: unknown): string {
+  if (isScalar(k)) return k.value === null || k.value === undefined ? '' : String(k.value);
+  if (isNode(k)) return String(k);
+  return k === null || k === undefined ? '' : String(k);
+}
+
+function sameObjectKey(a: unknown, b: unknown): boolean {
+  return a === b || objectKey(a) === objectKey(b);
+}
+
 function readYaml(text: string, source: string): unknown {
   if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new ConfigError([`${source}: larger than ${MAX_CONFIG_BYTES} bytes`]);
-  // uniqueKeys: a duplicated key is an error, not a silent override. maxAliasCount bounds billion-laughs expansion.
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, strict: true });
+  // uniqueKeys: a duplicated key is an error, not a silent override, compared as the object key it becomes (1 and "1",
+  // true and "true", ~ and "" are one key after toJS). maxAliasCount bounds billion-laughs expansion.
+  const doc = parseDocument(text, { uniqueKeys: sameObjectKey, prettyErrors: false, strict: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(doc.errors.map((e) => `${source}: ${e.message.split('\n')[0] ?? 'invalid YAML'}`));
   }

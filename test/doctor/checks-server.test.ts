@@ -110,7 +110,7 @@ test('a plain-http upstream off this host warns, without printing its URL; loopb
 test('a plain-http upstream carrying an injected credential fails in production', async () => {
   const c = await checkOf('routes.plain_http', { routes: [{ prefix: '/api', upstream: 'http://10.0.0.7', upstream_auth: { bearer: 'env:API_TOKEN' } }] });
   assert.equal(c.status, 'fail');
-  assert.match(c.detail, /with routes\[0\]\.upstream_auth: the upstream credential crosses the network unencrypted/);
+  assert.match(c.detail, /^routes\[0\]\.upstream_auth is set and routes\[0\]\.upstream is plain http to another host: the injected upstream credential would travel in clear$/);
 });
 
 test('routes.upstream_tls_verify fails for insecure_skip_verify, also with the scheme in capitals', async () => {

@@ -31,7 +31,8 @@ function sinkTransport(ctx: DoctorContext): Outcome {
     } catch {
       return false;
     }
-    return url.protocol === 'http:' && !isLoopbackHost(url.hostname) && warn(`audit.sinks[${i}] posts over plain http to ${url.hostname}: use https`);
+    // With headers it is a production refusal (config/profiles.ts), reported through `refusals`.
+    return url.protocol === 'http:' && !isLoopbackHost(url.hostname) && Object.keys(s.headers).length === 0 && warn(`audit.sinks[${i}] posts over plain http to ${url.hostname}: use https`);
   });
   if (!sinks.some((s) => s.type === 'syslog' || s.type === 'http')) return skipped('no syslog or http audit sink');
   return judged(findings, 'every remote audit sink uses TLS or stays on loopback');
@@ -115,6 +116,7 @@ export const auditChecks: CheckDefinition[] = [
     title: 'Audit sinks encrypted in transit',
     source: 'seed 000 TLS best practices §1 ("Always use TLS in production")',
     fix: 'Use transport: tls for syslog sinks and https:// URLs for http sinks.',
+    refusals: /^audit\.sinks\[\]\.headers$/,
     inspect: (ctx) => off(ctx) ?? sinkTransport(ctx),
   },
   {
@@ -128,7 +130,8 @@ export const auditChecks: CheckDefinition[] = [
     id: 'audit.alerts',
     title: 'Alerts on critical operations and authorization failures',
     source: 'seed 001 maximum security ("Alert on critical operations", "Alert on authorization failures")',
-    fix: 'Set audit.alerts.enabled: true with webhook_url (and secret_env to sign the posts).',
+    fix: 'Set audit.alerts.enabled: true with an https webhook_url (and secret_env to sign the posts).',
+    refusals: /^audit\.alerts\.headers$/,
     inspect: (ctx) => off(ctx) ?? alerts(ctx),
   },
   {

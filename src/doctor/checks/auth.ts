@@ -60,9 +60,9 @@ export const authChecks: CheckDefinition[] = [
     id: 'auth.secret_strength',
     title: 'Shared secrets long and random',
     source: 'seed 003 anti-patterns ("weak or default passwords"); seed 000 custom header authentication',
-    fix: 'Use 32 random bytes for auth.token.secret and JWT secrets (openssl rand -hex 32) and a value of 16+ random characters in one auth.header.headers entry.',
-    refusals: /^auth\.(token\.secret|jwt\.issuers\[\]\.secret|header\.headers)/,
-    passDetail: 'auth.token.secret, JWT secrets and auth.header.headers are long enough',
+    fix: 'Use 32 random bytes for auth.token.secret, each auth.token.previous_secrets entry and JWT secrets (openssl rand -hex 32) and a value of 16+ random characters in one auth.header.headers entry.',
+    refusals: /^auth\.(token\.secret|token\.previous_secrets\[\]|jwt\.issuers\[\]\.secret|header\.headers)/,
+    passDetail: 'auth.token.secret, auth.token.previous_secrets, JWT secrets and auth.header.headers are long enough',
   },
   {
     id: 'auth.jwt_https',

@@ -1,6 +1,6 @@
 /** Routes and their upstreams (seed 000 TLS best practices, seed 002 "Never set tls_skip_verify: true"). */
 import { isRefusedTokenUrl } from '../../client/index.js';
-import type { RouteConfig } from '../../config/index.js';
+import { injectsCredential, type RouteConfig } from '../../config/index.js';
 import type { CheckDefinition, Finding } from '../types.js';
 import { fail, isLoopbackHost, judged, routeLabel, skipped, warn } from '../outcome.js';
 import { upstreamPinsCheck } from './pins.js';
@@ -107,7 +107,9 @@ export const routeChecks: CheckDefinition[] = [
     title: 'Upstreams off this host reached over https',
     source: 'seed 000 TLS best practices §1 ("Always use TLS in production"); seed 003 §5 ("Enable TLS for database connections")',
     fix: 'Use an https:// upstream (with routes[].tls.ca_file for a private CA), or keep the plain-http upstream on loopback.',
-    inspect({ cfg, severe }) {
+    // An injected upstream credential in clear text is a leaked credential: a production refusal (config/profiles.ts).
+    refusals: /^routes\[\]\.upstream_auth$/,
+    inspect({ cfg }) {
       if (cfg.routes.length === 0) return skipped('no routes are configured');
       const plain = cfg.routes.flatMap((r, i): Finding[] => {
         // The gateway refuses to start with it (in every profile): the grant's client secret would travel in clear.
@@ -115,8 +117,7 @@ export const routeChecks: CheckDefinition[] = [
         if (tokenUrl !== undefined && isRefusedTokenUrl(tokenUrl)) return [fail(`routes[${i}].upstream_auth.oauth2.token_url is plain http off loopback: the client secret would cross the network unencrypted, and the gateway refuses to start`)];
         const host = remotePlainHost(r.upstream);
         if (host === undefined) return [];
-        // An injected upstream credential in clear text is a leaked credential, not only an exposed request.
-        if (r.upstream_auth) return [{ status: severe, detail: `${routeLabel(r, i)} forwards over plain http to ${host} with routes[${i}].upstream_auth: the upstream credential crosses the network unencrypted` }];
+        if (injectsCredential(r)) return []; // the refusal above reports it
         return [warn(`${routeLabel(r, i)} forwards over plain http to ${host}: identity headers and bodies cross the network unencrypted`)];
       });
       return judged(plain, 'every upstream is https, on loopback, or a built-in service');

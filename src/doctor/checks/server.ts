@@ -1,27 +1,23 @@
 /** The profile, logging, the listener's neighbours (proxies, CORS), the state store and the demo services. */
 import { isIP } from 'node:net';
 import { ipMatcher } from '../../core/net.js';
+import { trustsEveryAddress } from '../../config/index.js';
 import type { CheckDefinition, DoctorContext, Finding, Outcome } from '../types.js';
 import { fail, isLoopbackHost, judged, listenHost, passed, warn } from '../outcome.js';
 
-/** Addresses spread over each address space: a list matching all of one family's trusts every peer of it. */
-const SPREAD_V4 = ['0.0.0.1', '64.0.0.1', '127.0.0.1', '128.0.0.1', '192.0.2.1', '255.255.255.254'];
-const SPREAD_V6 = ['::2', '2001:db8::1', '7fff::1', '8000::1', 'fe80::1', 'ffff::1'];
 /** Broader than a /8 (IPv4) or a /32 (IPv6, a whole provider allocation) is not "our proxies". */
 const BROAD_BITS = { 4: 8, 6: 32 } as const;
 
-function trustedProxies({ cfg, severe }: DoctorContext): Outcome {
+function trustedProxies({ cfg }: DoctorContext): Outcome {
   const entries = cfg.server.trusted_proxies;
   if (entries.length === 0) return passed('server.trusted_proxies is empty: no forwarded header is believed');
-  let trusted: (ip: string) => boolean;
   try {
-    trusted = ipMatcher(entries);
+    ipMatcher(entries);
   } catch (e) {
     return judged([fail(`server.trusted_proxies: ${(e as Error).message}`)], '');
   }
-  if (SPREAD_V4.every(trusted) || SPREAD_V6.every(trusted)) {
-    return judged([{ status: severe, detail: 'server.trusted_proxies trusts every address: any client can set X-Forwarded-For and identity headers' }], '');
-  }
+  // A production refusal (config/profiles.ts), reported through `refusals` below.
+  if (trustsEveryAddress(entries)) return judged([], '');
   const broad = entries.flatMap((entry, i): Finding[] => {
     const [addr = '', bits] = entry.trim().split('/');
     const family = isIP(addr);
@@ -102,6 +98,7 @@ export const serverChecks: CheckDefinition[] = [
     title: 'Forwarded headers believed from named proxies only',
     source: 'seed 002 security best practices §4 (network policies); seed 001 threat 1',
     fix: 'List only the addresses of your reverse proxies (or their narrow subnet) in server.trusted_proxies.',
+    refusals: /^server\.trusted_proxies$/,
     inspect: trustedProxies,
   },
   {

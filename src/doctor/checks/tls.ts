@@ -1,8 +1,48 @@
 /** Server TLS as configured (seed 003 §7 "Use HTTPS only", seed 000 TLS best practices, seed 002 deployment security). */
-import type { CheckDefinition } from '../types.js';
+import { createSecureContext } from 'node:tls';
+import { resolveProtocolPolicy } from '../../tls/index.js';
+import type { CheckDefinition, DoctorContext, Finding, Outcome } from '../types.js';
 import { fail, isLoopbackHost, judged, listenHost, passed, showDuration, skipped, warn } from '../outcome.js';
 
 const YEAR_MS = 365 * 86_400_000;
+
+/**
+ * The TLS 1.2 suites a cipher string enables, judged by class. OpenSSL expands the string (aliases such as DEFAULT,
+ * HIGH, ALL, "!", "+"), so it is asked: the configured string with every suite outside a class removed still
+ * builds a context exactly when the effective list holds a suite of that class (an empty TLS 1.2 list is "no cipher
+ * match"). TLS 1.3 suites are fixed by OpenSSL and always strong.
+ */
+const SUITE_CLASSES: readonly { keepOnly: string; broken: boolean; what: string }[] = [
+  { keepOnly: '!AES:!CHACHA20:!CAMELLIA:!ARIA', broken: true, what: 'suites with NULL, RC4, DES/3DES or other broken encryption' },
+  { keepOnly: '!aRSA:!aECDSA:!aDSS:!aPSK:!aSRP:!aGOST01:!aGOST12', broken: true, what: 'anonymous suites (no server authentication: anyone in the path can intercept)' },
+  { keepOnly: '!kECDHE:!kDHE:!kECDHEPSK:!kDHEPSK', broken: false, what: 'suites without forward secrecy (RSA or PSK key exchange: a stolen key decrypts recorded traffic)' },
+  { keepOnly: '!AESGCM:!AESCCM:!CHACHA20:!ARIAGCM', broken: false, what: 'CBC suites (not AEAD: padding-oracle attacks such as Lucky13)' },
+  { keepOnly: '!SHA256:!SHA384:!AESGCM:!AESCCM:!CHACHA20:!ARIAGCM', broken: false, what: 'suites with a SHA-1 (or MD5) MAC' },
+];
+
+function enables(ciphers: string, keepOnly: string): boolean {
+  try {
+    createSecureContext({ ciphers: `${ciphers}:${keepOnly}` });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function cipherSuites({ cfg, severe }: DoctorContext): Outcome {
+  const tls = cfg.server.tls;
+  if (!tls.enabled) return skipped('server.tls.enabled is false');
+  if (tls.min_version === 'tls13') return passed('server.tls.min_version is tls13: only the TLS 1.3 suites (all AEAD, forward secret) are used');
+  let ciphers: string;
+  try {
+    ciphers = resolveProtocolPolicy(tls).ciphers;
+    createSecureContext({ ciphers });
+  } catch {
+    return judged([fail('server.tls.ciphers enables no TLS 1.2 suite OpenSSL knows (or the version settings are invalid): the listener does not start')], '');
+  }
+  const findings = SUITE_CLASSES.filter((c) => enables(ciphers, c.keepOnly)).map((c): Finding => ({ status: c.broken ? severe : 'warn', detail: `server.tls.ciphers enables ${c.what}` }));
+  return judged(findings, 'server.tls.ciphers enables only forward-secret AEAD suites (ECDHE/DHE with GCM, CCM or CHACHA20-POLY1305)');
+}
 
 export const tlsChecks: CheckDefinition[] = [
   {
@@ -44,13 +84,10 @@ export const tlsChecks: CheckDefinition[] = [
   {
     id: 'tls.ciphers',
     title: 'No weak cipher suites',
-    source: 'seed 002 transport security ("modern cipher suites")',
-    fix: 'Remove @SECLEVEL=0 from server.tls.ciphers (the default is Mozilla intermediate).',
+    source: 'seed 002 transport security ("modern cipher suites"); seed 000 TLS best practices §2',
+    fix: 'Keep the default server.tls.ciphers (Mozilla intermediate: ECDHE/DHE key exchange, AEAD suites only), or list only ECDHE/DHE suites with GCM or CHACHA20-POLY1305; never @SECLEVEL=0.',
     refusals: /^server\.tls\.ciphers$/,
-    inspect({ cfg }) {
-      if (!cfg.server.tls.enabled) return skipped('server.tls.enabled is false');
-      return passed('server.tls.ciphers admits no NULL, anonymous or weak-key suites');
-    },
+    inspect: cipherSuites,
   },
   {
     id: 'tls.client_ca',
@@ -69,10 +106,13 @@ export const tlsChecks: CheckDefinition[] = [
     title: 'HTTP Strict Transport Security',
     source: 'seed 003 §7 "Enable HTTP Strict Transport Security"',
     fix: 'Set server.tls.hsts.enabled: true with max_age of at least 365d.',
+    refusals: /^server\.tls\.hsts\.max_age$/,
     inspect({ cfg }) {
       const { enabled, hsts } = cfg.server.tls;
       if (!enabled) return skipped('server.tls.enabled is false');
       if (!hsts.enabled) return judged([warn('server.tls.hsts.enabled is false: browsers may be downgraded to plain http')], '');
+      // max-age 0 is a production refusal (config/profiles.ts), reported through `refusals`.
+      if (Math.floor(hsts.max_age / 1000) === 0) return judged([], '');
       return judged(
         [hsts.max_age < YEAR_MS && warn(`server.tls.hsts.max_age is ${showDuration(hsts.max_age)}: under a year, the policy lapses between visits`)],
         `server.tls.hsts is on, max_age ${showDuration(hsts.max_age)}`,
