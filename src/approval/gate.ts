@@ -280,6 +280,9 @@ export class ApprovalGate {
       // The connection error's code (a TLS verification failure, say) is recorded, never shown to the caller.
       const reason = e instanceof GatehouseError ? `${String(e.data?.['reason'] ?? e.message)}${e.detail !== undefined ? ` (${e.detail})` : ''}` : 'webhook failed';
       await this.#audit('approval.denied', 'denied', input, rec, { reason: `approver unavailable: ${reason}` });
+      // Nobody can decide it now: it must not hold one of the principal's max_pending_per_principal places until it
+      // expires (a webhook down for a while would lock the principal out of approvals for the approval's lifetime).
+      await this.queue.abandon(rec.id, 'approver unavailable');
       throw e;
     }
     try {

@@ -266,6 +266,21 @@ export class ApprovalStore {
   }
 
   /** Marks a pending request past its expiry as expired (idempotent). */
+  /**
+   * Ends a pending request its approver could not be asked about (the webhook down, slow or answering badly): it
+   * expires now, with the reason, and frees its place among the principal's pending requests. Not a denial: an
+   * identical call retried once the approver is back asks again, with no deny_cooldown.
+   */
+  async abandon(id: string, reason: string): Promise<void> {
+    const now = this.clock.now();
+    let changed = false;
+    const rec = await this.store.update<ApprovalRecord>(APPROVALS_NS, id, (cur) => {
+      changed = cur !== undefined && effectiveStatus(cur, now) === 'pending';
+      return changed && cur ? { ...cur, status: 'expired', expires_at: now, reason: reason.slice(0, 200) } : cur;
+    });
+    if (rec && changed) await releasePending(this.store, principalKey(rec.principal, rec.principal_realm), id, now);
+  }
+
   async expire(id: string): Promise<void> {
     const now = this.clock.now();
     const rec = await this.store.update<ApprovalRecord>(APPROVALS_NS, id, (cur) =>

@@ -109,3 +109,24 @@ describe('through the gateway', () => {
     assert.equal(upstream.requests.length, 0);
   });
 });
+
+test('a request its webhook approver could not be asked about frees its pending place (the approver was down)', async () => {
+  // A closed port on loopback: the webhook is unreachable, as when the approver service is down.
+  const { createServer } = await import('node:net');
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const { e } = await engine({ mode: 'webhook', max_pending_per_principal: 2, webhook: { url: `http://127.0.0.1:${port}/approve`, secret: 'w'.repeat(32), timeout: '2s' } });
+  for (const pkg of ['a', 'b', 'c', 'd']) {
+    const refused = await runPolicy(e, install(pkg));
+    // Denied because nobody could be asked — never the pending cap, which requests no approver saw used to fill.
+    assert.notEqual(refused?.data?.['reason'], 'approval_pending_limit', `${pkg}: ${refused?.code} ${JSON.stringify(refused?.data)}`);
+    assert.ok(refused, `${pkg} was let through`);
+  }
+  assert.equal((await e.approvals.list({ status: 'pending' })).length, 0, 'nothing is left waiting');
+  const all = await e.approvals.list({});
+  assert.ok(all.length >= 4 && all.every((r) => r.status === 'expired' && r.reason === 'approver unavailable'), JSON.stringify(all.map((r) => [r.status, r.reason])));
+});
