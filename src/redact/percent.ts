@@ -1,6 +1,6 @@
 /**
- * Percent-encoded text (RFC 3986 §2.1) as the rules would read it decoded: `?next=%2Fapi%3Faccess_token%3Dq8Z…`
- * hides its "=" from the key/value rule, `postgres%3A%2F%2Fbob%3Ahunter2%40db` its "://" from the URL rule. The
+ * Percent-encoded text (RFC 3986 §2.1), and JSON or JavaScript \uXXXX escapes, as the rules would read them decoded:
+ * `?next=%2Fapi%3Faccess_token%3Dq8Z…` hides its "=" from the key/value rule, `postgres%3A%2F%2Fbob%3Ahunter2%40db` its "://" from the URL rule. The
  * text engine decodes each blank-free run holding an escape (at most two levels: %253D → %3D → =), runs the rules on
  * the decoded copy, and maps what they find back onto the original, escapes and all: the output keeps its encoding
  * and loses only the secret (`%3Faccess_token%3D[REDACTED]`).
@@ -24,36 +24,64 @@ function hex(c: number): number {
   return l >= 97 && l <= 102 ? l - 87 : -1;
 }
 
-/** True when a valid escape (%XX) starts at i. */
+/**
+ * The length of the escape that starts at i — 3 for %XX (RFC 3986), 6 for \uXXXX (a JSON or JavaScript string
+ * escape: `"pass\u0077ord"`, `ghp\u005f…` hide a key or a token prefix the same way) — or 0.
+ */
+export function escapeLength(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  if (c === 37) return hex(s.charCodeAt(i + 1)) >= 0 && hex(s.charCodeAt(i + 2)) >= 0 ? 3 : 0;
+  if (c === 92 && s.charCodeAt(i + 1) === 117) {
+    for (let k = 2; k < 6; k++) if (hex(s.charCodeAt(i + k)) < 0) return 0;
+    return 6;
+  }
+  return 0;
+}
+
+/** True when a valid escape (%XX or \uXXXX) starts at i. */
 export function escapeAt(s: string, i: number): boolean {
-  return s.charCodeAt(i) === 37 && hex(s.charCodeAt(i + 1)) >= 0 && hex(s.charCodeAt(i + 2)) >= 0;
+  return escapeLength(s, i) > 0;
+}
+
+/** The code unit the escape at i (of length len) stands for. */
+function escapeValue(s: string, i: number, len: number): number {
+  let v = 0;
+  for (let k = len === 3 ? 1 : 2; k < len; k++) v = v * 16 + hex(s.charCodeAt(i + k));
+  return v;
+}
+
+/** The next "%" or "\" at or after i, below `to`; -1 when none. */
+function nextMark(s: string, i: number, to: number): number {
+  const p = s.indexOf('%', i);
+  const b = s.indexOf('\\', i);
+  const m = p < 0 ? b : b < 0 ? p : Math.min(p, b);
+  return m >= 0 && m < to ? m : -1;
 }
 
 let first = new Int32Array(256);
 let second = new Int32Array(256);
 
 /**
- * One level of decoding of s[from, to) into `map` (at least to - from + 1 long): each escape becomes the byte it
- * encodes (as one code unit); "+" stays. Undefined when there is no escape.
+ * One level of decoding of s[from, to) into `map` (at least to - from + 1 long): each escape becomes the code unit it
+ * encodes; "+" stays. Undefined when there is no escape.
  */
 function decodeOnce(s: string, from: number, to: number, map: Int32Array): string | undefined {
-  let i = s.indexOf('%', from);
-  while (i >= 0 && i + 2 < to && !escapeAt(s, i)) i = s.indexOf('%', i + 1);
-  if (i < 0 || i + 2 >= to) return undefined;
-  let out = '';
+  let out: string | undefined;
   let n = 0;
   let at = from; // copied up to here
-  while (i >= 0 && i + 2 < to) {
-    if (!escapeAt(s, i)) {
-      i = s.indexOf('%', i + 1);
+  for (let i = nextMark(s, from, to); i >= 0; i = nextMark(s, i, to)) {
+    const len = escapeLength(s, i);
+    if (len === 0 || i + len > to) {
+      i++;
       continue;
     }
-    out += s.slice(at, i) + String.fromCharCode(hex(s.charCodeAt(i + 1)) * 16 + hex(s.charCodeAt(i + 2)));
+    out = (out ?? '') + s.slice(at, i) + String.fromCharCode(escapeValue(s, i, len));
     while (at < i) map[n++] = at++;
     map[n++] = i;
-    at = i + 3;
-    i = s.indexOf('%', at);
+    at = i + len;
+    i = at;
   }
+  if (out === undefined) return undefined;
   out += s.slice(at, to);
   while (at < to) map[n++] = at++;
   map[n] = to;
@@ -83,10 +111,10 @@ const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 10 || c ===
 export function encodedRuns(text: string, from: number): number[] {
   const out: number[] = [];
   let floor = 0; // the end of the last run: no character is looked at twice
-  let i = text.indexOf('%', from);
+  let i = nextMark(text, from, text.length);
   while (i >= 0) {
     if (!escapeAt(text, i)) {
-      i = text.indexOf('%', i + 1);
+      i = nextMark(text, i + 1, text.length);
       continue;
     }
     let a = i;
@@ -95,7 +123,7 @@ export function encodedRuns(text: string, from: number): number[] {
     while (b < text.length && !isBlank(text.charCodeAt(b)) && b - a < MAX_RUN) b++;
     out.push(a, b);
     floor = b;
-    i = b < text.length ? text.indexOf('%', b) : -1;
+    i = b < text.length ? nextMark(text, b, text.length) : -1;
   }
   return out;
 }

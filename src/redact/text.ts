@@ -108,10 +108,10 @@ export class TextEngine {
         else if (!list.includes(ri)) list.push(ri);
       }
     });
-    // "%" last: the scan that finds the triggers also says whether there is anything to percent-decode, so text
-    // without "%" pays nothing for it.
+    // "%" and "\u" last: the scan that finds the triggers also says whether there is anything to decode (percent.ts),
+    // so text without either pays nothing for it.
     this.percentPattern = index.size;
-    this.scanner = buildScanner([...index.keys(), '%']);
+    this.scanner = buildScanner([...index.keys(), '%', '\\u']);
     this.byPattern = [...index.values()];
     this.userRules = opts.rules ?? [];
     this.allow = opts.allow ?? new AllowList();
@@ -129,8 +129,8 @@ export class TextEngine {
   /** Where the scan met the first "%", or -1. */
   private firstPercent = -1;
   private readonly onTrigger = (p: number, start: number, end: number): void => {
-    if (p === this.percentPattern) {
-      if (this.firstPercent < 0) this.firstPercent = start;
+    if (p >= this.percentPattern) {
+      if (this.firstPercent < 0 || start < this.firstPercent) this.firstPercent = start;
       return;
     }
     const ctx = this.ctx;

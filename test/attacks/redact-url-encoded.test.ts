@@ -49,3 +49,20 @@ describe('percent-encoded credentials', () => {
     assert.equal(p.path, '/login?next=%2Fapi%3Faccess_token%3D[REDACTED]');
   });
 });
+
+describe('JSON \\u escapes', () => {
+  // A JSON or JavaScript string may spell any character as \uXXXX: `"pass\u0077ord"` is "password" to every JSON
+  // parser, and `ghp\u005f…` a GitHub token, but neither is to a rule reading the text as written.
+  test('an escaped key name, token prefix or URL punctuation is read as decoded; the escapes are kept', () => {
+    check([
+      ['{"pass\\u0077ord":"hunter2"}', '{"pass\\u0077ord":"[REDACTED]"}'],
+      ['{"api\\u005fkey":"abc123"}', '{"api\\u005fkey":"[REDACTED]"}'],
+      ['see ghp\\u005faBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 there', 'see [REDACTED] there'],
+      ['postgres\\u003a//bob\\u003ahunter2\\u0040db/x', 'postgres\\u003a//bob\\u003a[REDACTED]\\u0040db/x'],
+    ]);
+  });
+
+  test('escapes without a secret, and malformed ones, are left as they are', () => {
+    for (const s of ['caf\\u00e9 au lait', 'a \\u12 b', 'path C:\\users\\u', '{"name":"\\u0041lice"}']) assert.equal(r.redactText(s), s);
+  });
+});
