@@ -5,9 +5,14 @@
  * the file is still the one it last wrote (size and inode); if another process appended or rotated meanwhile, it
  * re-reads the head from disk and chains on from there, so a gateway and CLI commands share one chain. Rotation,
  * checkpoints and the sealing of a torn tail happen here too, all under the lock.
+ *
+ * Only holders of the signing key are writers: after each write the appender records the head it left in the head
+ * note (headnote.ts), and it adopts what it finds on disk only where a valid note (or its own memory) vouches for it.
+ * Records appended by anyone else, a rewritten tail and a head that went backwards are marked with an
+ * `audit.unvouched` record, logged as an alert and reported by verify — never signed over silently.
  */
 import { hash as oneShotHash } from 'node:crypto';
-import { closeSync, fdatasync, fstatSync, openSync, readSync, statSync, write } from 'node:fs';
+import { closeSync, constants, fdatasync, fstatSync, openSync, readSync, statSync, write } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
@@ -15,12 +20,13 @@ import type { Logger } from '../core/types.js';
 import type { AuditConfig } from '../config/schema/audit.js';
 import { canonicalJson } from './canonical.js';
 import { GENESIS_HASH, bytesAt, readTrailer } from './chain.js';
-import { CHECKPOINT_EVENT, TORN_EVENT, checkpointMessage, signCheckpoint, type CheckpointBody } from './checkpoint.js';
+import { CHECKPOINT_EVENT, TORN_EVENT, UNVOUCHED_EVENT, checkpointMessage, signCheckpoint, type CheckpointBody } from './checkpoint.js';
 import { rotatedName } from './files.js';
 import type { SigningKey } from './keys.js';
 import { GatehouseError } from '../core/errors.js';
 import { FileLock } from '../core/lock.js';
-import { readChainHead } from './recover.js';
+import { HeadNote, type HeadPoint, type NoteRead } from './headnote.js';
+import { findRecordHash, readChainHead } from './recover.js';
 import { syncDir } from './rotate.js';
 
 export interface AppendItem {
@@ -44,6 +50,30 @@ export interface AppenderOptions {
   keepLines: boolean;
   /** How long the append lock outlives the last batch (FileLock's default when absent). */
   lockIdleMs?: number;
+  /** The head note (headnote.ts: `<state_dir>/<file base>.head`). */
+  notePath: string;
+}
+
+/** Why a head on disk is not adopted as it is (the `reason` of an audit.unvouched record). */
+export type UnvouchedReason = 'appended' | 'rewritten' | 'rolled_back' | 'note_invalid' | 'no_note';
+
+/** What the appender makes of the head it found on disk. */
+interface Verdict {
+  reason?: UnvouchedReason;
+  /** The head the note (or this process's memory) vouches for. */
+  noted?: HeadPoint;
+  /** The head went backwards: the next seq comes after this one, so no seq is issued twice. */
+  skipTo?: number;
+}
+
+/** Opens the active file for appending: a regular file only (a FIFO would block the open, or every write). */
+function openActive(path: string): number {
+  const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o600);
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail: `${path} is not a regular file` });
+  }
+  return fd;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -128,12 +158,18 @@ export class ChainAppender {
    */
   #headTrusted = false;
   #headCheckedAt = 0;
+  readonly #note: HeadNote;
+  /** The head the note vouches for as settled; undefined while what is on disk is not vouched for (a marker is due). */
+  #settled: HeadPoint | undefined;
+  /** The newest head this process wrote or adopted: catches a file cut back even when the note is gone too. */
+  #known: HeadPoint | undefined;
 
   constructor(o: AppenderOptions) {
     this.#o = o;
     this.path = join(o.dir, o.cfg.file);
     // A writer kept out past the timeout fails its audit log closed.
     this.#lock = new FileLock(`${this.path}.lock`, o.lockIdleMs, (detail) => new GatehouseError('GH_AUDIT_UNAVAILABLE', undefined, { detail }));
+    this.#note = new HeadNote(o.notePath, o.cfg.file, o.key.privateKey, o.key.keyId);
   }
 
   get seq(): number {
@@ -148,7 +184,7 @@ export class ChainAppender {
   /** Opens the active file; seals a torn tail and checkpoints records a crashed run left unsigned. */
   async open(): Promise<void> {
     this.close();
-    this.#fd = openSync(this.path, 'a', 0o600);
+    this.#fd = openActive(this.path);
     this.#fileBytes = -1;
     this.#lastCheckpointAt = this.#o.clock.now();
     await this.append([], { checkpoint: true });
@@ -163,12 +199,15 @@ export class ChainAppender {
   /** Closes the file and gives the lock back (the writer's close). */
   end(): void {
     this.close();
+    this.#note.close();
     this.#lock.release();
     this.#headTrusted = false;
   }
 
-  sync(): Promise<void> {
-    return new Promise((resolve, reject) => fdatasync(this.#fd, (e) => (e ? reject(e) : resolve())));
+  /** fsyncs the log and the head note together (the note must survive what the log survives). */
+  async sync(): Promise<void> {
+    const log = new Promise<void>((resolve, reject) => fdatasync(this.#fd, (e) => (e ? reject(e) : resolve())));
+    await Promise.all([log, this.#note.sync()]);
   }
 
   /** Chains and writes the items (in order) under the lock; `checkpoint` adds one when records are unsigned. */
@@ -262,6 +301,10 @@ export class ChainAppender {
       }
       start = end + 1;
     }
+    // The other writer's note must vouch for exactly this head; else the slow path judges what was appended.
+    const read = this.#note.read();
+    if (read.status !== 'valid' || read.note.to.seq !== seq || read.note.to.hash !== prev) return false;
+    this.#settled = this.#known = { seq, hash: prev };
     if (checkpointSeq !== undefined) {
       this.#sinceCheckpoint = seq - checkpointSeq;
       this.#checkpointFrom = checkpointSeq + 1;
@@ -289,10 +332,16 @@ export class ChainAppender {
     const out = this.#out;
     if (out.len === 0) return;
     const n = out.len;
+    const to = { seq: this.#seq, hash: this.#prev };
+    // Write-ahead (pending) note: a crash mid-write leaves a note that vouches for any prefix of this batch. Not
+    // when the head on disk is not vouched for: a failed write must leave the marker due, not the records vouched.
+    if (this.#settled) this.#note.write(to, this.#settled);
     await writeAll(this.#fd, out.buf.subarray(0, n), this.#o.chunk);
     out.len = 0;
     // Counted only once written: after a failed write the size differs and the next append re-reads the head.
     this.#fileBytes += n;
+    this.#note.write(to);
+    this.#settled = this.#known = to;
   }
 
   /** `pending`: bytes of the batch not written yet. */
@@ -307,7 +356,7 @@ export class ChainAppender {
     const target = join(this.#o.dir, rotatedName(this.#o.cfg.file, this.#fileFirstSeq as number));
     this.close();
     await rename(this.path, target);
-    this.#fd = openSync(this.path, 'a', 0o600);
+    this.#fd = openActive(this.path);
     await syncDir(this.#o.dir);
     this.#fileBytes = 0;
     this.#fileFirstSeq = undefined;
@@ -316,7 +365,8 @@ export class ChainAppender {
 
   /**
    * Makes sure the head is the file's: re-reads it when another process appended or rotated since our last write,
-   * or when a write of ours failed. A torn tail found then is sealed first (its marker and a checkpoint start the batch).
+   * or when a write of ours failed, and judges it against the head note (#judge). A torn tail found then is sealed
+   * first, then a head not vouched for is marked; a checkpoint signs both at once.
    */
   async #syncHead(ownTailOk = false): Promise<void> {
     let pathIno: number | undefined;
@@ -328,25 +378,87 @@ export class ChainAppender {
     const st = fstatSync(this.#fd);
     if (pathIno !== st.ino) {
       this.close();
-      this.#fd = openSync(this.path, 'a', 0o600);
+      this.#fd = openActive(this.path);
     } else if (st.size === this.#fileBytes) return;
     else if (ownTailOk && this.#catchUp(st.size)) return;
     const head = await readChainHead(this.#o.dir, this.#o.cfg.file);
     const reopened = this.#fileBytes === -1;
-    this.#seq = head.seq;
+    const verdict = await this.#judge({ seq: head.seq, hash: head.hash });
+    this.#seq = verdict.skipTo ?? head.seq;
     this.#prev = head.hash;
     this.#sinceCheckpoint = head.seq - head.lastCheckpointSeq;
     this.#checkpointFrom = head.lastCheckpointSeq + 1;
     this.#fileBytes = head.activeSize;
     this.#fileFirstSeq = head.activeFirstSeq;
     this.#fileStartedAt = head.activeStartedAt ?? this.#o.clock.now();
-    if (!head.torn) return;
+    if (verdict.reason === undefined) this.#settled = this.#known = { seq: head.seq, hash: head.hash };
+    else this.#settled = undefined;
     const now = this.#o.clock.now();
-    const { offset, bytes, sha256 } = head.torn;
-    this.#o.logger.warn({ offset, bytes }, 'audit: sealing a torn last line left by a crash');
-    if (head.torn.needsNewline) this.#out.raw('\n');
-    this.#chain(canonicalJson({ event_type: TORN_EVENT, timestamp: iso(now), torn: { offset, bytes, sha256 } }), now);
+    if (head.torn) {
+      const { offset, bytes, sha256 } = head.torn;
+      this.#o.logger.warn({ offset, bytes }, 'audit: sealing a torn last line left by a crash');
+      if (head.torn.needsNewline) this.#out.raw('\n');
+      this.#chain(canonicalJson({ event_type: TORN_EVENT, timestamp: iso(now), torn: { offset, bytes, sha256 } }), now);
+      this.#sinceCheckpoint++;
+    }
+    if (verdict.reason !== undefined) this.#mark(verdict, head, now);
+    if ((head.torn || verdict.reason !== undefined) && !reopened) this.#checkpoint(now);
+  }
+
+  /**
+   * Judges the head on disk against the newest head a key holder vouched for: the head note's, or this process's own
+   * when newer (a note replaced by an older copy) or when there is no valid note. See headnote.ts.
+   */
+  async #judge(disk: HeadPoint): Promise<Verdict> {
+    const read: NoteRead = this.#note.read();
+    let from: HeadPoint | undefined;
+    let to: HeadPoint | undefined;
+    if (read.status === 'valid') ({ from, to } = read.note);
+    if (this.#known && (!to || this.#known.seq > to.seq)) from = to = this.#known;
+    if (!from || !to) {
+      if (read.status === 'invalid') return { reason: 'note_invalid' };
+      return disk.seq > 0 ? { reason: 'no_note' } : {};
+    }
+    const verdict = await this.#compare(from, to, disk);
+    if (verdict.reason === undefined && read.status === 'invalid') return { reason: 'note_invalid', noted: to };
+    return verdict;
+  }
+
+  /**
+   * `from`..`to`: a pending note (a batch was being written: any prefix of it may be on disk) or a settled one
+   * (from = to: the disk must end exactly there). Beyond `to`: appended by someone without the key. Below: cut back.
+   */
+  async #compare(from: HeadPoint, to: HeadPoint, disk: HeadPoint): Promise<Verdict> {
+    if (disk.seq === to.seq && disk.hash === to.hash) return {};
+    const find = (seq: number): Promise<string | undefined> => (seq === disk.seq ? Promise.resolve(disk.hash) : findRecordHash(this.#o.dir, this.#o.cfg.file, seq));
+    if (disk.seq > to.seq) return { reason: (await find(to.seq)) === to.hash ? 'appended' : 'rewritten', noted: to };
+    if (from.seq < to.seq && disk.seq >= from.seq && (await find(from.seq)) === from.hash) return {};
+    return { reason: disk.seq < from.seq ? 'rolled_back' : 'rewritten', noted: to, skipTo: to.seq };
+  }
+
+  /** Chains the audit.unvouched marker and raises the alert (log line; the checkpoint that follows signs the marker). */
+  #mark(v: Verdict, head: { seq: number; hash: string }, now: number): void {
+    const reason = v.reason as UnvouchedReason;
+    const unvouched: Record<string, unknown> = { reason, found_seq: head.seq, found_hash: head.hash };
+    if (v.noted) {
+      unvouched['noted_seq'] = v.noted.seq;
+      unvouched['noted_hash'] = v.noted.hash;
+    }
+    this.#chain(canonicalJson({ event_type: UNVOUCHED_EVENT, timestamp: iso(now), unvouched }), now);
     this.#sinceCheckpoint++;
-    if (!reopened) this.#checkpoint(now);
+    const where = { found_seq: head.seq, ...(v.noted ? { noted_seq: v.noted.seq } : {}), note: this.#note.path };
+    if (reason === 'no_note') {
+      // A first start after an upgrade or a key change, or the note was deleted: nothing can tell which.
+      this.#o.logger.warn({ alert: 'audit_head_unanchored', ...where }, 'audit: no valid head note for this log; the head on disk was adopted as it is and marked audit.unvouched (no_note)');
+      return;
+    }
+    this.#o.logger.error({ alert: 'audit_unvouched', reason, ...where }, `ALERT: ${UNVOUCHED_MESSAGES[reason]}; marked with an audit.unvouched record, not vouched for`);
   }
 }
+
+const UNVOUCHED_MESSAGES: Record<Exclude<UnvouchedReason, 'no_note'>, string> = {
+  appended: 'the audit log holds records appended by a process without the signing key',
+  rewritten: 'the audit log\'s newest records are not the ones its writers left: they were rewritten',
+  rolled_back: 'the audit log is behind the head its writers left: it was cut back or files were deleted',
+  note_invalid: 'the audit head note does not verify: it was forged or damaged',
+};

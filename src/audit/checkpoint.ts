@@ -14,6 +14,8 @@ import { sign, verify, type KeyObject } from 'node:crypto';
 export const CHECKPOINT_EVENT = 'audit.checkpoint';
 export const TORN_EVENT = 'audit.torn_sealed';
 export const RETENTION_EVENT = 'audit.retention';
+/** Marks what a writer found on disk and would not vouch for (headnote.ts): appended, rewritten or cut back. */
+export const UNVOUCHED_EVENT = 'audit.unvouched';
 
 export interface CheckpointBody {
   alg: 'Ed25519';

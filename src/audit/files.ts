@@ -2,8 +2,8 @@
  * The files of one audit log: the active `<name>.jsonl` and the rotated `<name>.<first seq>.jsonl[.gz]`,
  * in chain order, and line-by-line reading of either (gzip is transparent).
  */
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, constants, existsSync, fstatSync, openSync, readdirSync, statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 
@@ -77,23 +77,64 @@ export interface ReadResult {
   stopped: boolean;
 }
 
+/** A file under an audit name that is not a regular file (a FIFO would block its reader forever, a device never end). */
+export class NotRegularFileError extends Error {
+  readonly code = 'EFTYPE';
+  constructor(path: string) {
+    super(`${basename(path)} is not a regular file`);
+  }
+}
+
+/**
+ * Opens a file for reading only if it is a regular file: O_NONBLOCK so that opening a FIFO does not wait for a writer
+ * (the flag does nothing to regular files), then fstat on the descriptor itself, so a swap after a check cannot slip
+ * another kind of file in.
+ */
+export async function openRegular(path: string): Promise<FileHandle> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if (!(await fh.stat()).isFile()) throw new NotRegularFileError(path);
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  return fh;
+}
+
+/** openRegular for synchronous readers (follow): the file descriptor of a regular file, opened without blocking. */
+export function openRegularSync(path: string): number {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new NotRegularFileError(path);
+  }
+  return fd;
+}
+
 /** Streams a file's lines in order, gunzipping .gz; memory stays bounded by the chunk size and MAX_LINE_BYTES. */
 export async function readLines(f: Pick<AuditFile, 'path' | 'gzip'>, onLine: LineHandler): Promise<ReadResult> {
-  const raw = createReadStream(f.path, { highWaterMark: 1 << 20 });
+  const fh = await openRegular(f.path);
+  const raw = fh.createReadStream({ highWaterMark: 1 << 20 });
   const stream = f.gzip ? raw.pipe(createGunzip()) : raw;
-  let carry: Buffer | undefined;
+  // The start of a line longer than one chunk, kept as the chunks it came in and concatenated once, when its end (or
+  // MAX_LINE_BYTES) is reached: gunzip hands over 16 KiB at a time, and growing one buffer per chunk is quadratic.
+  let parts: Buffer[] = [];
+  let carried = 0;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       let buf = chunk;
       let pos = 0;
-      if (carry) {
+      if (carried > 0) {
         const nl = chunk.indexOf(10);
-        if (nl < 0 && carry.length + chunk.length < MAX_LINE_BYTES) {
-          carry = Buffer.concat([carry, chunk]);
+        if (nl < 0 && carried + chunk.length < MAX_LINE_BYTES) {
+          parts.push(chunk);
+          carried += chunk.length;
           continue;
         }
-        buf = Buffer.concat([carry, chunk]);
-        carry = undefined;
+        parts.push(chunk);
+        buf = Buffer.concat(parts, carried + chunk.length);
+        parts = [];
+        carried = 0;
       }
       for (;;) {
         const nl = buf.indexOf(10, pos);
@@ -104,13 +145,17 @@ export async function readLines(f: Pick<AuditFile, 'path' | 'gzip'>, onLine: Lin
       if (pos < buf.length) {
         if (buf.length - pos >= MAX_LINE_BYTES) {
           if (onLine(buf, pos, buf.length) === false) return { trailing: undefined, stopped: true };
-        } else carry = Buffer.from(buf.subarray(pos));
+        } else {
+          parts = [Buffer.from(buf.subarray(pos))];
+          carried = buf.length - pos;
+        }
       }
     }
   } finally {
     raw.destroy();
+    await fh.close().catch(() => undefined);
   }
-  return { trailing: carry, stopped: false };
+  return { trailing: carried > 0 ? Buffer.concat(parts, carried) : undefined, stopped: false };
 }
 
 /** The first complete line of a file (for a rotated file's first record), or undefined. */
@@ -140,7 +185,7 @@ export interface FileTail {
  * newest-first to `visit` until it returns false (the writer looks for the last checkpoint this way).
  */
 export async function readTail(path: string, visit: (line: string, raw: Buffer) => boolean = () => false): Promise<FileTail> {
-  const fh = await open(path, 'r');
+  const fh = await openRegular(path);
   try {
     const size = (await fh.stat()).size;
     const block = 64 * 1024;

@@ -21,6 +21,7 @@ export { chainLine, serializeRecord, readTrailerOf, GENESIS_HASH } from './chain
 export { hmacValue, buildPayload, resultOf, type Redact } from './record.js';
 export { writeKeyPair, loadSigningKey, loadVerifyKey, loadHmacKey, keyId, parsePublicKey } from './keys.js';
 export { listAuditFiles, resolveAuditFiles, type AuditFile } from './files.js';
+export { headNotePath } from './headnote.js';
 export type { AuditSink } from './sinks/types.js';
 export type { AuditConfig } from '../config/schema/audit.js';
 

@@ -122,6 +122,23 @@ export function loadSigningKey(opts: SigningKeyOptions): SigningKey {
 }
 
 /**
+ * The signing private key when this process can read it, for checking the head note's MAC in `audit verify`;
+ * undefined when it is not configured, missing or unreadable (never generated here, unlike loadSigningKey).
+ */
+export function readSigningKeyIfPresent(opts: SigningKeyOptions): KeyObject | undefined {
+  const env = opts.env ?? process.env;
+  try {
+    if (opts.privateKeyEnv) return env[opts.privateKeyEnv] ? parsePrivateKey(env[opts.privateKeyEnv] as string, `environment variable ${opts.privateKeyEnv}`) : undefined;
+    const file = opts.privateKeyFile ?? join(opts.stateDir, SIGNING_KEY_FILE);
+    if (!existsSync(file)) return undefined;
+    checkPrivateFile(file);
+    return parsePrivateKey(readFileSync(file, 'utf8'), file);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The public key `audit verify` uses by default: public_key_file, else the public half of the configured private key
  * (or of <state_dir>/audit-signing.key; its .pub only when the key cannot be read, say by another user).
  */

@@ -3,11 +3,11 @@
  * failed authorization, unapproved critical operations), across rotated and gzipped files in chain order; tail and
  * follow. Lines are parsed with safeJsonParse (bounded, no prototype keys).
  */
-import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, readSync, statSync } from 'node:fs';
 import { parseDuration } from '../core/durations.js';
 import { safeJsonParse } from '../core/safe.js';
 import { readTrailerOf } from './chain.js';
-import { MAX_LINE_BYTES, readLines, readTail, resolveAuditFiles, type AuditFile } from './files.js';
+import { MAX_LINE_BYTES, openRegularSync, readLines, readTail, resolveAuditFiles, type AuditFile } from './files.js';
 
 export type AuditRecord = Readonly<Record<string, unknown>>;
 
@@ -157,7 +157,7 @@ export interface FollowOptions extends QueryOptions {
  */
 export async function followAuditLog(dir: string, filter: QueryFilter, onRecord: (record: AuditRecord, line: string) => void, opts: FollowOptions): Promise<void> {
   const path = `${dir}/${opts.file ?? 'audit.jsonl'}`;
-  let fd = existsSync(path) ? openSync(path, 'r') : -1;
+  let fd = existsSync(path) ? openRegularSync(path) : -1;
   let offset = fd >= 0 ? fstatSync(fd).size : 0;
   let carry = '';
   const buf = Buffer.alloc(1 << 16);
@@ -185,7 +185,7 @@ export async function followAuditLog(dir: string, filter: QueryFilter, onRecord:
           drain();
           closeSync(fd);
         }
-        fd = openSync(path, 'r');
+        fd = openRegularSync(path);
         offset = 0;
         carry = '';
         continue;

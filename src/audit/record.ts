@@ -91,9 +91,22 @@ export function protectValue(value: unknown, opts: PayloadOptions, state?: CopyS
 function boundedArgs(args: unknown, maxBytes: number): unknown {
   if (args === undefined) return undefined;
   const text = canonicalJson(args);
-  if (text.length <= maxBytes) return args;
-  return { _truncated: true, bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') };
+  // Bytes, not UTF-16 units: the file holds UTF-8, up to three bytes per unit.
+  const bytes = utf8Length(text, maxBytes);
+  if (bytes <= maxBytes) return args;
+  return { _truncated: true, bytes, sha256: createHash('sha256').update(text).digest('hex') };
 }
+
+/** UTF-8 length of `text`, without encoding it when its UTF-16 length already shows it fits (≤ a third of `max`). */
+const utf8Length = (text: string, max: number): number => (text.length * 3 <= max ? text.length : Buffer.byteLength(text));
+
+/**
+ * The largest args/metadata bound (audit.max_args_bytes' maximum, docs/audit.md § The record), and the largest record
+ * line: readers split lines above MAX_LINE_BYTES (8 MiB), so no record may come near it. Two bounded members of
+ * 1 MiB plus every other member at its own bound stay far below MAX_RECORD_BYTES.
+ */
+export const MAX_ARGS_BYTES = 1024 * 1024;
+export const MAX_RECORD_BYTES = 4 * 1024 * 1024;
 
 /** The payload's member names in canonical (code-unit) order: serialisation walks this instead of sorting. */
 export const PAYLOAD_KEYS = [
@@ -123,11 +136,15 @@ function serializeKnown(payload: Record<string, unknown>): string {
  * above that size are replaced by their size and SHA-256 (one huge argument cannot blow up the log or the queue).
  */
 export function serializePayload(payload: Record<string, unknown>, maxArgsBytes: number): string {
+  const max = Math.min(maxArgsBytes, MAX_ARGS_BYTES);
   const text = DIGIT_KEYS.has(payload) ? serializeKnown(payload) : JSON.stringify(payload);
-  if (text.length <= maxArgsBytes) return text;
-  payload['args'] = boundedArgs(payload['args'], maxArgsBytes);
-  payload['metadata'] = boundedArgs(payload['metadata'], maxArgsBytes);
-  return serializeKnown(payload);
+  if (utf8Length(text, max) <= max) return text;
+  payload['args'] = boundedArgs(payload['args'], max);
+  payload['metadata'] = boundedArgs(payload['metadata'], max);
+  const bounded = serializeKnown(payload);
+  // Cannot happen with the members' own bounds; refused (GH_AUDIT_UNAVAILABLE) rather than written past what readers take.
+  if (utf8Length(bounded, MAX_RECORD_BYTES) > MAX_RECORD_BYTES) throw new RangeError('an audit record is larger than MAX_RECORD_BYTES');
+  return bounded;
 }
 
 const str = (v: unknown, max = LONG_STRING): string | undefined =>

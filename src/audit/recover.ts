@@ -7,8 +7,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatehouseError } from '../core/errors.js';
-import { GENESIS_HASH, readTrailerOf } from './chain.js';
-import { readFirstLine, readTail, listAuditFiles, type AuditFile } from './files.js';
+import { GENESIS_HASH, readTrailer, readTrailerOf } from './chain.js';
+import { TORN_EVENT } from './checkpoint.js';
+import { readFirstLine, readLines, readTail, listAuditFiles, type AuditFile } from './files.js';
 import { lastRecord } from './rotate.js';
 
 export interface ChainHead {
@@ -53,6 +54,61 @@ async function headOfRotated(files: AuditFile[]): Promise<ChainHead> {
   return { seq: 0, hash: GENESIS_HASH, lastCheckpointSeq: 0, activeSize: 0, activeFirstSeq: undefined, activeStartedAt: undefined, torn: undefined };
 }
 
+/** The start of every torn_sealed record line (canonical: event_type sorts first among its members). */
+export const SEAL_START = Buffer.from(`{"event_type":"${TORN_EVENT}",`);
+/** At most this many seal attempts, each cut off by a new failure, are taken as such. */
+const MAX_INTERRUPTED_SEALS = 4;
+
+/** Whether `piece` is what a seal write cut short leaves: a non-empty prefix of a seal line (or longer, starting like one). */
+export function isSealPiece(piece: Uint8Array): boolean {
+  const n = Math.min(piece.length, SEAL_START.length);
+  return piece.length > 0 && Buffer.compare(Buffer.from(piece.buffer, piece.byteOffset, n), SEAL_START.subarray(0, n)) === 0;
+}
+
+/**
+ * What a crash can leave after the last intact record (docs/audit.md § Crashes): only the bytes after the last
+ * newline — a write cut short. Sealing them writes a newline first, which turns them into a complete line; if that
+ * seal is cut short in turn, a piece of a seal line follows (after the last newline, or as a complete line when yet
+ * another seal was cut short). So: no complete damaged line at all, or complete lines of which all but the oldest
+ * are seal pieces, followed by torn bytes that are a seal piece. Anything else — a complete line that is not an
+ * intact record — is damage (or an edit), never sealed. `bad` is newest first.
+ */
+export function tornShape(bad: Buffer[], torn: Buffer | undefined): boolean {
+  if (bad.length === 0) return true;
+  if (bad.length > MAX_INTERRUPTED_SEALS || !torn || !isSealPiece(torn)) return false;
+  for (let i = 0; i < bad.length - 1; i++) if (!isSealPiece(bad[i] as Buffer)) return false;
+  return true;
+}
+
+/**
+ * The hash of the record with this seq, searched from the newest file back (the active file read backwards, then
+ * the rotated file that holds the seq by its name); undefined when no intact record has that seq.
+ */
+export async function findRecordHash(dir: string, file: string, seq: number): Promise<string | undefined> {
+  const files = listAuditFiles(dir, file);
+  const active = files[files.length - 1];
+  let found: string | undefined;
+  if (active?.active) {
+    let below = false;
+    await readTail(active.path, (line) => {
+      const t = readTrailerOf(line);
+      if (!t) return true;
+      if (t.seq === seq && t.computed === t.hash) found = t.hash;
+      below = t.seq <= seq;
+      return !below;
+    });
+    if (found !== undefined || below) return found;
+  }
+  const holder = files.filter((f) => !f.active && (f.firstSeq as number) <= seq).pop();
+  if (!holder) return undefined;
+  await readLines(holder, (buf, start, end) => {
+    const t = readTrailer(buf, start, end);
+    if (t && t.seq === seq && t.computed === t.hash) found = t.hash;
+    return !(t && t.seq >= seq);
+  });
+  return found;
+}
+
 /** Reads the chain head from disk. Throws GH_AUDIT_CHAIN_BROKEN when the tail is damaged beyond one torn write. */
 export async function readChainHead(dir: string, file: string): Promise<ChainHead> {
   const files = listAuditFiles(dir, file);
@@ -61,14 +117,14 @@ export async function readChainHead(dir: string, file: string): Promise<ChainHea
 
   let last: { seq: number; hash: string; line: string } | undefined;
   let checkpointSeq: number | undefined;
+  // Complete lines after the last intact record, newest first.
   const bad: Buffer[] = [];
   const tail = await readTail(activePath, (line, raw) => {
     if (!last) {
       const rec = intact(line);
       if (!rec) {
         bad.push(raw);
-        // One torn write, plus at most one interrupted seal of it, may sit after the last intact record.
-        return bad.length <= 2;
+        return bad.length <= MAX_INTERRUPTED_SEALS;
       }
       last = { ...rec, line };
       if (isCheckpoint(line)) {
@@ -83,7 +139,9 @@ export async function readChainHead(dir: string, file: string): Promise<ChainHea
     }
     return true;
   });
-  if (bad.length > 2) throw broken(`${file} ends with ${bad.length} or more damaged lines`);
+  if (!tornShape(bad, tail.torn)) {
+    throw broken(`${file} ends with ${bad.length > MAX_INTERRUPTED_SEALS ? `more than ${MAX_INTERRUPTED_SEALS}` : bad.length} complete line(s) that are not intact records: damage beyond a torn write`);
+  }
 
   const first = await readFirstLine({ path: activePath, gzip: false });
   const firstRec = first !== undefined ? intact(first) : undefined;

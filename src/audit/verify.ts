@@ -7,13 +7,19 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { GENESIS_HASH, bytesAt, readTrailer } from './chain.js';
-import { CHECKPOINT_PREFIX, INTERNAL_PREFIX, RETENTION_EVENT, TORN_EVENT, checkpointMessage, verifyCheckpointSignature } from './checkpoint.js';
-import { readLines, resolveAuditFiles, type AuditFile } from './files.js';
+import { CHECKPOINT_PREFIX, INTERNAL_PREFIX, RETENTION_EVENT, TORN_EVENT, UNVOUCHED_EVENT, checkpointMessage, verifyCheckpointSignature } from './checkpoint.js';
+import { NotRegularFileError, readLines, resolveAuditFiles, type AuditFile } from './files.js';
+import { headNoteKey, readHeadNote, type HeadPoint, type NoteRead } from './headnote.js';
+import { isSealPiece, tornShape } from './recover.js';
 import { keyId, parsePublicKey } from './keys.js';
 
 export type BreakKind =
   | 'modified' | 'malformed' | 'chain' | 'deleted' | 'inserted' | 'reordered' | 'truncated'
-  | 'forged_checkpoint' | 'missing_checkpoint' | 'missing_start' | 'missing_log';
+  | 'forged_checkpoint' | 'missing_checkpoint' | 'missing_start' | 'missing_log'
+  /** A writer marked records it would not vouch for (audit.unvouched), or the head note cannot be trusted. */
+  | 'unvouched'
+  /** The log ends before the head its writers noted, or that record differs: cut back, deleted or rewritten. */
+  | 'rolled_back';
 
 export interface ChainBreak {
   kind: BreakKind;
@@ -58,10 +64,29 @@ export interface VerifyOptions {
   everyRecords?: number;
   /** Stop after this many breaks (default 100). */
   maxBreaks?: number;
+  /**
+   * The head the log must reach (an operator's record of it, e.g. from a sink): a record with this seq (and hash,
+   * when given) must be in the chain. `--expect-head SEQ[:HASH]`.
+   */
+  expectHead?: { seq: number; hash?: string };
+  /**
+   * The writers' head note (headnote.ts), read and checked against the chain. With `noteKey` (the signing private key)
+   * its MAC is checked; without, it is used as it is, which can only find more breaks, never hide one.
+   */
+  headNote?: string;
+  noteKey?: KeyObject;
+}
+
+/** A head the chain must reach: `from`..`to` (a pending note: any prefix of its batch), or from = to. */
+interface Expected {
+  from: HeadPoint;
+  to: { seq: number; hash: string | undefined };
+  source: string;
 }
 
 const WINDOW = 8192;
-const MAX_BAD_LINES = 2;
+/** A torn write and the seal attempts a failing disk may cut short after it (recover.ts tornShape). */
+const MAX_BAD_LINES = 5;
 
 interface Bad { file: string; line: number; bytes: Buffer; complete: boolean }
 
@@ -82,11 +107,16 @@ class Verifier {
   /** What audit.retention records say the chain starts after, and the seq of each record (`at`). */
   #retention: { seq: number; hash: string; at: number }[] = [];
   #first: { seq: number; prev: string } | undefined;
+  readonly #expect: Expected | undefined;
+  /** Hashes seen at the expected head's two seqs. */
+  #seenFrom: string | undefined;
+  #seenTo: string | undefined;
 
   readonly #every: number;
 
-  constructor(key: KeyObject | undefined, maxBreaks: number, everyRecords: number) {
+  constructor(key: KeyObject | undefined, maxBreaks: number, everyRecords: number, expect?: Expected) {
     this.#key = key;
+    this.#expect = expect;
     this.#maxBreaks = maxBreaks;
     this.#every = everyRecords;
     if (key) {
@@ -105,21 +135,31 @@ class Verifier {
     this.report.files.push(entry);
     let lineNo = 0;
     let lastWasCheckpoint = false;
-    const { trailing } = await readLines(f, (buf, start, end) => {
-      lineNo++;
-      const seq = this.#line(f, lineNo, buf, start, end);
-      if (seq === undefined) return;
-      lastWasCheckpoint = bytesAt(buf, start, CHECKPOINT_PREFIX);
-      entry.records++;
-      entry.firstSeq ??= seq;
-      entry.lastSeq = seq;
-    });
+    let trailing: Buffer | undefined;
+    try {
+      ({ trailing } = await readLines(f, (buf, start, end) => {
+        lineNo++;
+        const seq = this.#line(f, lineNo, buf, start, end);
+        if (seq === undefined) return;
+        lastWasCheckpoint = bytesAt(buf, start, CHECKPOINT_PREFIX);
+        entry.records++;
+        entry.firstSeq ??= seq;
+        entry.lastSeq = seq;
+      }));
+    } catch (e) {
+      if (!(e instanceof NotRegularFileError)) throw e;
+      this.#break({ kind: 'malformed', file: f.name, line: 0, message: 'not a regular file (a FIFO, device or directory under an audit file name): not read' });
+      return;
+    }
     if (trailing) this.#bad.push({ file: f.name, line: lineNo + 1, bytes: trailing, complete: false });
     if (f.firstSeq !== undefined && entry.firstSeq !== undefined && entry.firstSeq !== f.firstSeq) {
       this.#break({ kind: 'truncated', file: f.name, line: 1, seq: entry.firstSeq, message: `the file is named for seq ${f.firstSeq} but starts at seq ${entry.firstSeq}: its beginning was cut off or it was renamed` });
     }
     if (this.#bad.length > 0) {
-      if (isLast && this.#bad.length <= MAX_BAD_LINES) {
+      // Only bytes after the last newline (and seal attempts cut short after them) are a crash's; complete damaged lines are not.
+      const complete = this.#bad.filter((b) => b.complete).map((b) => b.bytes).reverse();
+      const trail = this.#bad[this.#bad.length - 1] as Bad;
+      if (isLast && !trail.complete && tornShape(complete, trail.bytes)) {
         const first = this.#bad[0] as Bad;
         this.report.torn = { file: first.file, line: first.line, bytes: this.#bad.reduce((n, b) => n + b.bytes.length, 0) };
         this.#bad = [];
@@ -157,7 +197,7 @@ class Verifier {
       this.#checkpoint(at, buf.toString('utf8', start, end), t.prevHash);
     } else {
       this.#sinceCheckpoint++;
-      if (internal) this.#internal(buf.toString('utf8', start, end), t.seq);
+      if (internal) this.#internal(buf.toString('utf8', start, end), t.seq, at);
     }
     return t.seq;
   }
@@ -174,6 +214,11 @@ class Verifier {
   }
 
   #link(at: { file: string; line: number; seq: number }, seq: number, prev: string, hash: string): void {
+    const e = this.#expect;
+    if (e !== undefined && (seq === e.to.seq || seq === e.from.seq)) {
+      if (seq === e.to.seq) this.#seenTo ??= hash;
+      if (seq === e.from.seq) this.#seenFrom ??= hash;
+    }
     const lastSeq = this.#lastSeq;
     // The common case: the next seq, linked to the record before it.
     if (lastSeq !== undefined && seq === lastSeq + 1 && prev === this.#lastHash) {
@@ -220,6 +265,11 @@ class Verifier {
       this.#break({ kind: 'forged_checkpoint', ...at, message: 'the checkpoint is malformed' });
       return;
     }
+    // The only algorithm verify implements: any other name is refused, never checked as if it were Ed25519.
+    if (cp.alg !== 'Ed25519') {
+      this.#break({ kind: 'forged_checkpoint', ...at, message: `the checkpoint names algorithm ${JSON.stringify(String(cp.alg).slice(0, 32))}; only Ed25519 is accepted` });
+      return;
+    }
     const declared = typeof cp.every_records === 'number' && Number.isSafeInteger(cp.every_records) && cp.every_records > 0 ? cp.every_records : undefined;
     const every = declared ?? this.#every;
     // What bounds the unsigned records after this checkpoint. Its body is committed only by a later checkpoint, so a
@@ -244,15 +294,43 @@ class Verifier {
     this.#sinceCheckpoint = 0;
   }
 
-  #internal(text: string, at: number): void {
+  #internal(text: string, at: number, where: { file: string; line: number }): void {
     try {
-      const rec = JSON.parse(text) as { event_type?: string; retention?: { removed_through_seq?: number; removed_through_hash?: string } };
+      const rec = JSON.parse(text) as { event_type?: string; retention?: { removed_through_seq?: number; removed_through_hash?: string }; unvouched?: Record<string, unknown> };
+      if (rec.event_type === UNVOUCHED_EVENT) {
+        this.#unvouched(rec.unvouched, at, where);
+        return;
+      }
       const r = rec.retention;
       if (rec.event_type === RETENTION_EVENT && r && typeof r.removed_through_seq === 'number' && typeof r.removed_through_hash === 'string') {
         this.#retention.push({ seq: r.removed_through_seq, hash: r.removed_through_hash, at });
       }
     } catch {
       // Its hash was checked already; an unparsable internal record is reported as modified there.
+    }
+  }
+
+  /** A writer's audit.unvouched marker: what it found on disk and would not vouch for. */
+  #unvouched(u: Record<string, unknown> | undefined, seq: number, where: { file: string; line: number }): void {
+    const num = (v: unknown): string => (typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : '?');
+    const found = num(u?.['found_seq']);
+    const noted = num(u?.['noted_seq']);
+    const reason = u?.['reason'];
+    const at = { kind: 'unvouched' as const, file: where.file, line: where.line, seq };
+    switch (reason) {
+      case 'no_note':
+        this.report.warnings.push(`seq ${seq}: a writer found no valid head note and adopted the head on disk (seq ${found}) as it was: nothing vouched for who wrote the unsigned records before it (the first start with head notes, a changed signing key, or a deleted note)`);
+        return;
+      case 'appended':
+        return this.#break({ ...at, message: `records seq ${Number(noted) + 1}–${found} were appended after the head the writers left (seq ${noted}) by a process without the signing key` });
+      case 'rolled_back':
+        return this.#break({ ...at, message: `the writer found the log at seq ${found}, behind the head the writers left (seq ${noted}): it was cut back or files were deleted` });
+      case 'rewritten':
+        return this.#break({ ...at, message: `the writer found seq ${found} where the writers left seq ${noted} with another hash: the newest records were rewritten` });
+      case 'note_invalid':
+        return this.#break({ ...at, message: 'the writer found a head note that does not verify: forged or damaged; the records before this marker are vouched for by nothing' });
+      default:
+        return this.#break({ ...at, message: 'the writer marked records it would not vouch for' });
     }
   }
 
@@ -266,6 +344,9 @@ class Verifier {
       return false;
     }
     if (!torn) return false;
+    // What a crash leaves, newline-terminated by the seal: one torn write, then only seal attempts cut short. Other
+    // complete lines were records (or edits) when the seal was written: not sealable (recover.ts tornShape).
+    if (this.#bad.some((b, i) => i > 0 && !isSealPiece(b.bytes))) return false;
     const h = createHash('sha256');
     let bytes = 0;
     for (const b of this.#bad) {
@@ -276,6 +357,31 @@ class Verifier {
     this.report.sealed.push({ file: (this.#bad[0] as Bad).file, line: (this.#bad[0] as Bad).line, seq, bytes });
     this.#bad = [];
     return true;
+  }
+
+  /** The chain must reach the expected head (the head note's, or --expect-head) with the same record there. */
+  #checkExpected(): void {
+    const e = this.#expect;
+    if (!e) return;
+    const last = this.#lastSeq ?? 0;
+    const file = this.report.files[this.report.files.length - 1]?.name ?? '';
+    const toOk = this.#seenTo !== undefined && (e.to.hash === undefined || this.#seenTo === e.to.hash);
+    if (toOk) {
+      if (last > e.to.seq) this.report.warnings.push(`${last - e.to.seq} record(s) after seq ${e.to.seq}, the head in ${e.source}, are not vouched for yet: a writer may be running; if none is, a process without the key appended them (the next writer start marks them)`);
+      return;
+    }
+    // A pending note: its batch may have been cut short by a crash, so the chain may end anywhere from `from` on.
+    const pending = e.from.seq < e.to.seq;
+    const fromOk = e.from.seq === 0 || this.#seenFrom === e.from.hash;
+    if (pending && fromOk && last < e.to.seq && last >= e.from.seq) return;
+    // The newest record surely written, and what the chain holds at its seq.
+    const sure = pending && fromOk && this.#seenTo === undefined ? e.from.seq : pending && !fromOk ? e.from.seq : e.to.seq;
+    const seen = sure === e.to.seq ? this.#seenTo : this.#seenFrom;
+    if (seen === undefined && last < sure) {
+      this.#break({ kind: 'rolled_back', file, line: 0, seq: last, message: `the log ends at seq ${last}, but ${e.source} says seq ${sure} was written: the newest records were cut off or the newest files deleted` });
+    } else {
+      this.#break({ kind: 'rolled_back', file, line: 0, seq: sure, message: `seq ${sure} is not the record ${e.source} names (missing, or another hash): the newest records were rewritten` });
+    }
   }
 
   finish(fromDirectory: boolean): VerifyReport {
@@ -311,6 +417,7 @@ class Verifier {
     }
     if (r.checkpoints > 0 && !r.signaturesChecked) r.warnings.push('checkpoint signatures were not checked: no public key (pass --pubkey)');
     if (r.records > 0 && r.checkpoints === 0) r.warnings.push('no checkpoint found: nothing in these files is signed');
+    this.#checkExpected();
     r.firstSeq = first?.seq;
     r.lastSeq = this.#lastSeq;
     r.headHash = this.#lastHash;
@@ -327,7 +434,52 @@ export async function verifyAuditLog(pathsOrDir: string | string[], opts: Verify
   const list = typeof pathsOrDir === 'string' ? [pathsOrDir] : pathsOrDir;
   const fromDirectory = list.length === 1 && existsSync(list[0] as string) && statSync(list[0] as string).isDirectory();
   const files = resolveAuditFiles(pathsOrDir, opts.file);
-  const v = new Verifier(key, opts.maxBreaks ?? 100, opts.everyRecords ?? 1000);
+  const notes: { breaks: ChainBreak[]; warnings: string[] } = { breaks: [], warnings: [] };
+  const expect = expectedHead(opts, notes);
+  const v = new Verifier(key, opts.maxBreaks ?? 100, opts.everyRecords ?? 1000, expect);
   for (let i = 0; i < files.length; i++) await v.file(files[i] as AuditFile, i === files.length - 1);
-  return v.finish(fromDirectory);
+  const report = v.finish(fromDirectory);
+  report.breaks.push(...notes.breaks);
+  report.warnings.push(...notes.warnings);
+  if (notes.breaks.length > 0) {
+    report.ok = false;
+    report.status = 'broken';
+  }
+  return report;
+}
+
+/** The head to check the chain against: --expect-head, else the head note's (what it adds is in docs/audit.md). */
+function expectedHead(opts: VerifyOptions, out: { breaks: ChainBreak[]; warnings: string[] }): Expected | undefined {
+  if (opts.expectHead) {
+    const { seq, hash } = opts.expectHead;
+    return { from: { seq, hash: hash ?? '' }, to: { seq, hash }, source: '--expect-head' };
+  }
+  if (opts.headNote === undefined) return undefined;
+  const file = opts.file ?? 'audit.jsonl';
+  const key = opts.noteKey ? { mac: headNoteKey(opts.noteKey), keyId: keyId(createPublicKey(opts.noteKey)) } : undefined;
+  let read: NoteRead;
+  try {
+    read = readHeadNote(opts.headNote, file, key);
+  } catch (e) {
+    out.warnings.push(`the head note ${opts.headNote} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): the newest records are anchored by nothing`);
+    return undefined;
+  }
+  switch (read.status) {
+    case 'absent':
+      out.warnings.push(`no head note at ${opts.headNote}: the newest records are anchored by nothing (a writer writes one at its first batch)`);
+      return undefined;
+    case 'other_key':
+      out.warnings.push(`the head note was written under another signing key (${read.keyId}): not used`);
+      return undefined;
+    case 'invalid':
+      out.breaks.push({ kind: 'unvouched', file: opts.headNote, line: 0, message: 'the head note does not verify under the signing key: it was forged or damaged' });
+      return undefined;
+    case 'unchecked':
+      out.warnings.push('the head note was used without checking its MAC (the signing private key is not readable here): it can show breaks, not rule them out');
+      break;
+    case 'valid':
+      break;
+  }
+  const { from, to } = read.note;
+  return { from, to, source: 'the head note' };
 }

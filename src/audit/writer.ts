@@ -17,6 +17,7 @@ import type { AuditEmitter, AuditEvent, Logger } from '../core/types.js';
 import { canonicalJson } from './canonical.js';
 import { ChainAppender, type AppendItem } from './appender.js';
 import { RETENTION_EVENT } from './checkpoint.js';
+import { headNotePath } from './headnote.js';
 import { loadHmacKey, loadSigningKey } from './keys.js';
 import { IDENTITY, buildPayload, checkEvent, serializePayload, type PayloadOptions, type Redact } from './record.js';
 import { compressFile, filesToRemove, lastRecord, removeCompressedTwins, removeFiles, uncompressedRotated } from './rotate.js';
@@ -152,6 +153,7 @@ export class AuditLog implements AuditEmitter {
       chunk: opts.writeChunkBytes ?? MAX_BATCH_BYTES,
       ...(opts.lockIdleMs !== undefined ? { lockIdleMs: opts.lockIdleMs } : {}),
       keepLines: this.#sinks.length > 0,
+      notePath: headNotePath(resolvePath(opts.stateDir), cfg.file),
       onRotated: (path) => {
         if (cfg.compress) this.#inBackground(() => compressFile(path));
         this.#inBackground(() => this.#applyRetention());

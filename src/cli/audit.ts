@@ -4,7 +4,8 @@ import { GatehouseError } from '../core/errors.js';
 import { BoundedReadError, readFileBounded } from '../core/files.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { hmacValue } from '../audit/record.js';
-import { loadHmacKey, loadVerifyKey, parsePublicKey, writeKeyPair } from '../audit/keys.js';
+import { loadHmacKey, loadVerifyKey, parsePublicKey, readSigningKeyIfPresent, writeKeyPair } from '../audit/keys.js';
+import { headNotePath } from '../audit/headnote.js';
 import { verifyAuditLog } from '../audit/verify.js';
 import { followAuditLog, parseTimeBound, queryAuditLog, tailAuditLog, type AuditRecord, type QueryFilter } from '../audit/query.js';
 import { formatVerifyReport, tableHeader, tableRow } from '../audit/format.js';
@@ -39,16 +40,21 @@ function usage(message: string): GatehouseError {
 const verify: Command = {
   name: 'verify',
   summary: 'check the hash chain and checkpoint signatures; exit 0 good, 1 broken, 3 torn last line',
-  usage: 'gatehouse audit verify [FILES|DIR] [--pubkey K] [--json]',
+  usage: 'gatehouse audit verify [FILES|DIR] [--pubkey K] [--expect-head SEQ[:HASH]] [--head-note FILE] [--json]',
   description:
     'Walks the chain across rotated and gzipped files and prints where and how it breaks: modified, deleted,\n' +
     'inserted, reordered or truncated records, forged or missing checkpoints. Exit 0: the chain is intact. Exit 1:\n' +
     'it is broken. Exit 3: intact, but the newest file ends in a torn line from a crash (restarting the writer\n' +
     'seals it). Without --pubkey the key comes from audit.checkpoint in the config.\n\n' +
+    'The head: the log must reach --expect-head (a seq, and its hash, you recorded elsewhere: a sink, a ticket),\n' +
+    'else the head note the writers keep (--head-note; default <state_dir>/audit.head for the configured log):\n' +
+    'a log cut back or rewritten behind it is broken. The note\'s MAC is checked when the signing key is readable.\n\n' +
     'Examples:\n  gatehouse audit verify\n  gatehouse audit verify /var/log/gatehouse/audit --pubkey audit-signing.pub',
   options: {
     ...dirOption,
     pubkey: { type: 'string', value: 'K', description: 'Ed25519 public key: a PEM file (or PEM text)' },
+    'expect-head': { type: 'string', value: 'SEQ[:HASH]', description: 'the chain must reach this seq (with this hash)' },
+    'head-note': { type: 'string', value: 'FILE', description: 'the writers\' head note (default: <state_dir>/<file>.head from the config)' },
     json: { type: 'boolean', description: 'print the full report as JSON' },
   },
   async run(args, ctx) {
@@ -65,16 +71,32 @@ const verify: Command = {
       publicKey = key?.export({ type: 'spki', format: 'pem' }) as string | undefined;
     }
     if (publicKey) parsePublicKey(publicKey, '--pubkey');
+    const file = cfg?.audit.file ?? 'audit.jsonl';
+    const expect = str(args, 'expect-head');
+    const noteArg = str(args, 'head-note');
+    // The config's note only for the config's own log (a --dir or FILES may be a copy, or another log).
+    const headNote = noteArg ? resolve(ctx.cwd, noteArg) : cfg && args.positionals.length === 0 && !dirArg ? headNotePath(cfg.state_dir, file) : undefined;
+    const cp = cfg?.audit.checkpoint;
+    const noteKey = cfg && headNote && !expect ? readSigningKeyIfPresent({ privateKeyFile: cp?.private_key_file, privateKeyEnv: cp?.private_key_env, env: ctx.env, stateDir: cfg.state_dir }) : undefined;
     const report = await verifyAuditLog(targets, {
       ...(publicKey ? { publicKey } : {}),
-      file: cfg?.audit.file ?? 'audit.jsonl',
+      file,
       everyRecords: cfg?.audit.checkpoint.every_records ?? 1000,
+      ...(expect ? { expectHead: parseExpectHead(expect) } : headNote ? { headNote } : {}),
+      ...(noteKey ? { noteKey } : {}),
     });
     if (bool(args, 'json')) writeLine(ctx.stdout, JSON.stringify(report, null, 2));
     else for (const line of formatVerifyReport(report)) writeLine(report.status === 'broken' ? ctx.stderr : ctx.stdout, line);
     return report.status === 'ok' ? 0 : report.status === 'torn' ? 3 : 1;
   },
 };
+
+/** `--expect-head SEQ[:HASH]`: a positive seq, and optionally the record's 64-hex hash. */
+function parseExpectHead(v: string): { seq: number; hash?: string } {
+  const m = /^(\d{1,15})(?::([0-9a-f]{64}))?$/.exec(v);
+  if (!m || Number(m[1]) === 0) throw usage('--expect-head takes SEQ or SEQ:HASH (a positive seq, a 64-hex hash)');
+  return m[2] ? { seq: Number(m[1]), hash: m[2] } : { seq: Number(m[1]) };
+}
 
 const filterOptions: Record<string, OptionSpec> = {
   risk: { type: 'string', value: 'LEVEL', description: 'risk_level: low, moderate, high, critical' },
@@ -183,7 +205,8 @@ const keygen: Command = {
   description:
     'Writes DIR/audit-signing.key (PKCS#8 PEM, mode 0600) and DIR/audit-signing.pub. Point\n' +
     'audit.checkpoint.private_key_file at the key, and keep a copy of the .pub away from the gateway host:\n' +
-    'verify --pubkey with that copy catches a rewrite by anyone who does not hold the private key.',
+    'verify --pubkey with that copy catches a rewrite of signed records by anyone who does not hold the private key\n' +
+    '(the newest, unsigned records and the head: see the head note in docs/audit.md).',
   options: { out: { type: 'string', value: 'DIR', description: 'directory for the key pair' } },
   async run(args, ctx) {
     const out = str(args, 'out');

@@ -21,7 +21,7 @@ function appenders(state: string, everyRecords: number): [ChainAppender, ChainAp
   const cfg = auditConfig({ checkpoint: { every_records: everyRecords } });
   const key = loadSigningKey({ stateDir: state });
   const make = () =>
-    new ChainAppender({ dir, cfg, key, clock: new ManualClock(Date.UTC(2026, 0, 1)), logger: memoryLogger(), chunk: 1 << 20, onRotated: () => {}, keepLines: false, lockIdleMs: 1 });
+    new ChainAppender({ dir, cfg, key, clock: new ManualClock(Date.UTC(2026, 0, 1)), logger: memoryLogger(), chunk: 1 << 20, onRotated: () => {}, keepLines: false, lockIdleMs: 1, notePath: join(state, 'audit.head') });
   return [make(), make()];
 }
 

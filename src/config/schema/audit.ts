@@ -70,8 +70,11 @@ export const auditSection = section({
   on_failure: z.enum(['closed', 'continue']).default('closed'),
   /** Records waiting to be written; emit waits when the queue is full (backpressure). */
   max_queue: z.number().int().min(16).default(16_384),
-  /** Args above this size (serialised) are replaced by their size and SHA-256. */
-  max_args_bytes: bytes('16kb'),
+  /**
+   * Args or metadata above this size (serialised, UTF-8) are replaced by their size and SHA-256. At most 1 MiB, so a
+   * record line stays far below what verify and query read as one line (8 MiB); src/audit/record.ts MAX_ARGS_BYTES.
+   */
+  max_args_bytes: bytes('16kb').refine((n) => n <= 1024 * 1024, 'at most 1mb (a record must stay readable as one line)'),
   checkpoint: section({
     every_records: z.number().int().min(1).default(1000),
     every_seconds: z.number().int().min(1).default(60),
