@@ -12,11 +12,24 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
  * Headers that make some frameworks run another method or path than the request line's (Rack, ASP.NET, Symfony, IIS
  * URL Rewrite): the gateway authorized the request line, so they never travel upstream.
  */
-const OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-url', 'x-rewrite-url', 'x-original-method']);
+const OVERRIDES = new Set([
+  'x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-url', 'x-rewrite-url', 'x-original-method',
+  // httpoxy (CVE-2016-5385): CGI-style stacks turn `Proxy:` into HTTP_PROXY, the proxy their outbound calls then use.
+  'proxy',
+]);
+
+/**
+ * Client-address and original-host headers that libraries read as "the client" or "the host" (request-ip,
+ * Cloudflare, Akamai, Fastly, Envoy, …): set by a front proxy, never by the client itself.
+ */
+const CLIENT_ADDRESS = new Set([
+  'x-real-ip', 'x-client-ip', 'true-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-cluster-client-ip', 'client-ip', 'x-forwarded',
+  'forwarded-for', 'x-original-forwarded-for', 'x-envoy-external-address', 'x-original-host', 'x-host',
+]);
 
 /** Request headers a client may not set for the upstream: forwarding info (unless from a trusted proxy), our own, front-proxy identity. */
 function isClientControlled(name: string): boolean {
-  return name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-real-ip' || name.startsWith('x-gatehouse-') || name.startsWith('tailscale-');
+  return name.startsWith('x-forwarded-') || name === 'forwarded' || CLIENT_ADDRESS.has(name) || name.startsWith('x-gatehouse-') || name.startsWith('tailscale-');
 }
 
 /**
@@ -473,11 +486,11 @@ export class Upstream {
     if (u.origin !== this.origin) return value;
     const base = this.#basePath;
     let path = u.pathname;
-    if (base !== '' && !(path === base || path.startsWith(base + '/'))) return path + u.search + u.hash;
+    if (base !== '' && !(path === base || path.startsWith(base + '/'))) return sameOrigin(path) + u.search + u.hash;
     path = path.slice(base.length) || '/';
     const prefix = this.#route.prefix.replace(/\/+$/, '');
     if (this.#route.strip_prefix && prefix !== '') path = prefix + path;
-    return path + u.search + u.hash;
+    return sameOrigin(path) + u.search + u.hash;
   };
 
   close(): Promise<void> {
@@ -488,14 +501,52 @@ export class Upstream {
   }
 }
 
-const TEXTUAL = /^(text\/|application\/(json|problem\+json|xml|x-www-form-urlencoded|javascript)|[^;]*\+json)/i;
+/**
+ * A path made from an upstream's Location, as the gateway sends it: one leading slash. The URL parser turns `\` into
+ * `/` and resolves `..`, so `http://upstream/\evil.example/x` or `/a/..//evil.example` came out as `//evil.example…`,
+ * which a browser follows to another host: the gateway would have made an open redirect of a same-origin one.
+ */
+const sameOrigin = (path: string): string => (path.startsWith('//') ? `/${path.replace(/^\/+/, '')}` : path);
+
+/**
+ * Error bodies the text redactor is not run on (it reads UTF-8 and would corrupt them); anything else is read as
+ * text, whatever it calls itself (`application/soap+xml`, `yaml`, `x-ndjson`, none at all …).
+ */
+const BINARY = /^\s*(?:(?:image|audio|video|font)\/|application\/(?:octet-stream|zip|gzip|x-gzip|pdf|wasm|grpc|x-protobuf|protobuf|vnd\.[^;\s]*\+zip)\b)/i;
 
 function errorBodyFilter(opts: UpstreamOptions, status: number): (body: Buffer, contentType: string) => Buffer {
   if (opts.errorBodies === 'replace') return () => genericErrorBody(status);
   const redact = opts.redactText;
-  // No Content-Type at all is treated as text: an upstream's bare error page must not skip the redactor.
-  return (body, contentType) => (redact && (contentType === '' || TEXTUAL.test(contentType)) ? Buffer.from(redact(body.toString('utf8'))) : body);
+  return (body, contentType) => {
+    // The route's own injected credentials, byte for byte, whatever the type: an upstream echoing its key in an
+    // error body of any kind must not hand it to the client (the same scrub as its response headers get).
+    const echoed = opts.echoedSecrets?.();
+    const scrubbed = echoed && echoed.length > 0 ? scrubBytes(body, echoed) : body;
+    return redact && !BINARY.test(contentType) ? Buffer.from(redact(scrubbed.toString('utf8'))) : scrubbed;
+  };
 }
+
+/** Every occurrence of each secret (8 characters or more) in `body` replaced by [REDACTED]; `body` itself when none. */
+function scrubBytes(body: Buffer, secrets: readonly string[]): Buffer {
+  let out = body;
+  for (const secret of secrets) {
+    if (secret.length < 8) continue;
+    const needle = Buffer.from(secret);
+    let at = out.indexOf(needle);
+    if (at < 0) continue;
+    const parts: Buffer[] = [];
+    let from = 0;
+    for (; at >= 0; at = out.indexOf(needle, from)) {
+      parts.push(out.subarray(from, at), REDACTED);
+      from = at + needle.length;
+    }
+    parts.push(out.subarray(from));
+    out = Buffer.concat(parts);
+  }
+  return out;
+}
+
+const REDACTED = Buffer.from('[REDACTED]');
 
 const genericErrorBody = (status: number): Buffer => Buffer.from(JSON.stringify({ error: { code: 'GH_UPSTREAM_ERROR', message: `The upstream service answered ${status}.` } }));
 

@@ -42,6 +42,24 @@ describe('request and response headers at the gateway', () => {
         res.end();
         return;
       }
+      // Same-origin redirects whose parsed path starts with "//": a backslash (the URL parser reads it as "/") and a
+      // dot segment that collapses onto an empty one.
+      if (url.endsWith('/backslash')) {
+        res.writeHead(302, { location: `http://${req.headers.host}/\\evil.example/phish` });
+        res.end();
+        return;
+      }
+      if (url.endsWith('/dots')) {
+        res.writeHead(302, { location: `http://${req.headers.host}/x/..//evil.example/phish` });
+        res.end();
+        return;
+      }
+      if (url.endsWith('/echo-headers')) {
+        const seen = JSON.stringify(req.headers);
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(seen) });
+        res.end(seen);
+        return;
+      }
       if (url.endsWith('/external')) {
         res.writeHead(302, { location: 'https://login.example.com/authorize?x=1' });
         res.end();
@@ -149,6 +167,30 @@ describe('request and response headers at the gateway', () => {
     for (const res of [r, other, kept]) assert.ok(![...res.headers.values()].flat().some((v) => v.includes(internal)), 'an internal address reached the client');
     const external = parse(await raw(gw.port, 'GET /api/external HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
     assert.deepEqual(external.headers.get('location'), ['https://login.example.com/authorize?x=1'], 'other origins pass unchanged');
+  });
+
+  test('a same-origin redirect never becomes a protocol-relative one ("//evil.example": an open redirect)', async () => {
+    for (const [path, expected] of [
+      ['/keep/backslash', '/evil.example/phish'],
+      ['/api/dots', '/evil.example/phish'],
+      ['/keep/dots', '/evil.example/phish'],
+    ] as const) {
+      const r = parse(await raw(gw.port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`));
+      assert.equal(r.status, 302, path);
+      const location = r.headers.get('location')?.[0] ?? '';
+      assert.ok(!location.startsWith('//'), `${path}: ${location}`);
+      assert.equal(location, expected, path);
+    }
+  });
+
+  test('client-address, original-host and Proxy headers a client sends do not reach the upstream', async () => {
+    const names = ['x-client-ip', 'true-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-cluster-client-ip', 'client-ip', 'x-forwarded', 'forwarded-for', 'x-original-forwarded-for', 'x-envoy-external-address', 'x-original-host', 'x-host', 'x-real-ip', 'proxy'];
+    const sent = names.map((n) => `${n}: ${n === 'proxy' ? 'http://attacker.example:3128' : '10.0.0.1'}\r\n`).join('');
+    const r = parse(await raw(gw.port, `GET /api/echo-headers HTTP/1.1\r\nHost: localhost\r\n${sent}Connection: close\r\n\r\n`));
+    assert.equal(r.status, 200);
+    const seen = JSON.parse(r.body) as Record<string, string>;
+    for (const n of names) assert.equal(seen[n], undefined, `${n} reached the upstream`);
+    assert.equal(seen['x-forwarded-for'], '127.0.0.1', 'the gateway\'s own forwarding header stands');
   });
 });
 
