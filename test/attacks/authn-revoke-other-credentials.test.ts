@@ -7,25 +7,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/main.js';
+import { cli } from '../helpers/cli.js';
 import { revocationTarget } from '../../src/authn/index.js';
 import type { GatehouseError } from '../../src/core/errors.js';
 import { tempDir } from '../authn/helpers.js';
 
-async function cli(home: string, argv: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const input = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  input.end(stdin);
-  const code = await runCli(argv, { stdin: input, stdout, stderr, env: { GATEHOUSE_HOME: home, USER: 'tester' }, cwd: home });
-  return { code, out, err };
+/** The CLI in process under `home` (its GATEHOUSE_HOME). */
+async function run(home: string, argv: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
+  const r = await cli(argv, { env: { GATEHOUSE_HOME: home, USER: 'tester' }, cwd: home, ...(stdin !== undefined ? { stdin } : {}) });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 /** Every byte under the state directory, as text: the store and the audit log included. */
@@ -44,12 +36,12 @@ function stateText(home: string): string {
 
 test('an API key given to token revoke is refused, never repeated, never stored; it still needs apikey revoke', async (t) => {
   const home = tempDir(t);
-  const created = await cli(home, ['apikey', 'create', '--name', 'svc', '--scopes', 'readonly']);
+  const created = await run(home, ['apikey', 'create', '--name', 'svc', '--scopes', 'readonly']);
   assert.equal(created.code, 0, created.err);
   const key = /gh_[A-Za-z0-9]{16}_[\x21-\x7e]+/.exec(created.out)?.[0] as string;
   assert.ok(key, created.out);
   const secret = key.slice(key.lastIndexOf('_') + 1);
-  const r = await cli(home, ['token', 'revoke', '-'], key);
+  const r = await run(home, ['token', 'revoke', '-'], key);
   assert.notEqual(r.code, 0, 'not reported as revoked');
   assert.match(r.err, /API key.*apikey revoke/);
   assert.doesNotMatch(r.out + r.err, new RegExp(secret), 'the key is not printed back');
@@ -68,7 +60,7 @@ test('a JWT given whole is revoked by its jti, and one without a jti is refused'
 
 test('revoking an id this gateway never issued says so on stderr (a typo is not silently "revoked")', async (t) => {
   const home = tempDir(t);
-  const r = await cli(home, ['token', 'revoke', 'no-such-token-id']);
+  const r = await run(home, ['token', 'revoke', 'no-such-token-id']);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^revoked no-such-token-id\n$/);
   assert.match(r.err, /issued no token with that id/);
