@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   GH_SHUTTING_DOWN: { status: 503, message: 'The gateway is shutting down.' },
   GH_UPSTREAM_UNAVAILABLE: { status: 502, message: 'The upstream service is unavailable.' },
   GH_UPSTREAM_TIMEOUT: { status: 504, message: 'The upstream service did not answer in time.' },
+  GH_UPSTREAM_BUSY: { status: 503, message: 'All connections to the upstream service are busy; retry shortly.' },
   GH_UPSTREAM_PROTOCOL: { status: 502, message: 'The upstream service sent an invalid response.' },
   GH_UPSTREAM_ERROR: { status: 502, message: 'The upstream service answered with an error (its body was replaced).' },
   GH_NOT_READY: { status: 503, message: 'The gateway is not ready.' },

@@ -5,6 +5,7 @@ import { GatehouseError, toGatehouseError } from '../core/errors.js';
 import type { Exchange } from '../core/types.js';
 import type { RouteConfig } from '../config/index.js';
 import { MCP_SESSION, sealResponseSession, type SessionExchange } from './mcp-session.js';
+import { UpstreamSlots, type SlotWaiter } from './admission.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -56,6 +57,8 @@ export interface ForwardHooks {
   beforeResponse(ex: Exchange, status: number): Promise<void> | undefined;
   /** Response headers the gateway sets (the request id), replacing any the upstream sent under the same name. */
   responseHeaders: (ex: Exchange) => Record<string, string>;
+  /** A response body still flowing was ended by the gateway (routes[].max_stream_duration): logged and audited. */
+  streamCut?: (ex: Exchange, reason: 'max_stream_duration') => void;
 }
 
 export interface UpstreamOptions {
@@ -123,6 +126,17 @@ function upstreamError(err: Error & { code?: string }): GatehouseError {
   return new GatehouseError('GH_UPSTREAM_UNAVAILABLE', undefined, { detail: code || err.name, cause: err });
 }
 
+/**
+ * No upstream connection came free within the route's queue_timeout: 503 with Retry-After, nothing forwarded. The
+ * message, for logs and the audit record only (5xx), says which limit.
+ */
+function queueTimeout(ms: number): GatehouseError {
+  return new GatehouseError('GH_UPSTREAM_BUSY', `No upstream connection of the route came free within queue_timeout (${ms} ms).`, {
+    detail: 'upstream_queue_timeout',
+    headers: { 'retry-after': '1' },
+  });
+}
+
 /** Counts a streamed request body (chunked, or one a bandwidth rule counts) and fails with 413 past the limit; `count` hears each chunk passed on. */
 function limitBody(source: Readable, max: number, count?: (bytes: number) => void): Readable {
   let seen = 0;
@@ -149,6 +163,8 @@ export class Upstream {
   readonly #opts: UpstreamOptions;
   readonly #host: string;
   readonly #target: UpstreamTarget;
+  /** The pool's connections as slots: a request waits for one at most queue_timeout (admission.ts). */
+  readonly #slots: UpstreamSlots;
 
   constructor(url: string, route: RouteConfig, opts: UpstreamOptions) {
     const u = new URL(url);
@@ -168,6 +184,7 @@ export class Upstream {
       bodyTimeout: route.body_timeout,
       connect: { timeout: route.connect_timeout, ...(opts.connect ?? {}) },
     });
+    this.#slots = new UpstreamSlots(route.connections);
   }
 
   /**
@@ -295,6 +312,7 @@ export class Upstream {
     let filter = ex.responseFilter;
     const maxFiltered = this.#opts.maxFilteredResponse ?? 8 * 1024 * 1024;
     const span = (ex as TracedExchange)[UPSTREAM_SPAN];
+    const maxStream = this.#route.max_stream_duration;
 
     return new Promise<void>((resolve, reject) => {
       let started = false;
@@ -307,11 +325,16 @@ export class Upstream {
       let outHeaders: string[] = [];
       let resumeUpstream: (() => void) | undefined;
       let stalled: NodeJS.Timeout | undefined;
+      let streamTimer: NodeJS.Timeout | undefined;
+      /** Set while queued for a connection (all busy); the slot, once handed over, is held until onComplete/onError. */
+      let waiter: SlotWaiter | undefined;
+      let slotHeld = false;
       /** `cut`: why a response already under way was cut off (the CLIENT span's error; the client's answer is already sent). */
       const finish = (err?: Error, cut?: string) => {
         if (done) return;
         done = true;
         if (stalled) clearTimeout(stalled);
+        if (streamTimer) clearTimeout(streamTimer);
         res.off('close', onClientClose);
         if (span !== undefined) span.ended(status, err !== undefined ? toGatehouseError(err).code : cut);
         if (err) reject(err);
@@ -320,7 +343,15 @@ export class Upstream {
       const onClientClose = () => {
         if (res.writableFinished) return;
         gone = true;
-        // Before onConnect (queued for a pool connection) there is nothing to abort yet: onConnect sees `gone`.
+        // Still waiting for a connection: leave the queue, nothing was dispatched.
+        if (waiter !== undefined) {
+          this.#slots.cancel(waiter);
+          waiter = undefined;
+          finish(clientGone());
+          return;
+        }
+        // Dispatched but before onConnect (undici's own queue, for the moment a finishing connection takes to be free
+        // again) there is nothing to abort yet: onConnect sees `gone`.
         abort?.(new Error('client closed'));
       };
       const onDrain = () => {
@@ -345,6 +376,25 @@ export class Upstream {
           return false;
         }
         started = true;
+        // routes[].max_stream_duration: a body still flowing this long after its headers is ended. Authorization ran
+        // once, when the request started: this bounds how long a stream outlives its token's revocation or expiry.
+        // (The closure exists only on routes that set it.)
+        if (maxStream !== undefined) {
+          streamTimer = setTimeout(() => {
+            streamTimer = undefined;
+            if (done) return;
+            // An SSE body without Content-Length ends cleanly (the final chunk): a partial event is discarded by the
+            // client, which reconnects and authenticates afresh. Any other body is cut so the truncation shows, as on
+            // an upstream failure mid-body; so is one the client is not reading (an end would wait on it).
+            const clean = headerValue(outHeaders, 'content-length') === '' && /^\s*text\/event-stream/i.test(headerValue(outHeaders, 'content-type')) && !res.writableNeedDrain;
+            finish(undefined, span !== undefined ? 'max_stream_duration' : undefined);
+            abort?.(new Error('max_stream_duration'));
+            if (clean) res.end();
+            else res.destroy();
+            hooks.streamCut?.(ex, 'max_stream_duration');
+          }, maxStream);
+          streamTimer.unref();
+        }
         return true;
       };
       res.on('close', onClientClose);
@@ -410,6 +460,11 @@ export class Upstream {
           return false;
         },
         onComplete: () => {
+          // The connection is undici's again: its slot goes to the next request (the oldest waiting, if any).
+          if (slotHeld) {
+            slotHeld = false;
+            this.#slots.release();
+          }
           if (buffered && filter) {
             sendFiltered(Buffer.concat(buffered, bufferedLen));
             return;
@@ -418,6 +473,11 @@ export class Upstream {
           finish();
         },
         onError: (err: Error & { code?: string }) => {
+          // The connection is undici's again: its slot goes to the next request (the oldest waiting, if any).
+          if (slotHeld) {
+            slotHeld = false;
+            this.#slots.release();
+          }
           if (done) return;
           if (gone) finish(started ? undefined : clientGone(), started && span !== undefined ? 'GH_CLIENT_CLOSED' : undefined);
           else if (!started) finish(upstreamError(err));
@@ -465,8 +525,32 @@ export class Upstream {
         if (gate) gate.then(send, (e: Error) => finish(e));
         else send();
       };
-      if (span !== undefined) span.sent(this.#target);
-      this.#pool.dispatch({ method: ex.method as Dispatcher.HttpMethod, path: target, headers, body }, handler as unknown as Dispatcher.DispatchHandler);
+      const options = { method: ex.method as Dispatcher.HttpMethod, path: target, headers, body };
+      if (this.#slots.take()) {
+        slotHeld = true;
+        if (span !== undefined) span.sent(this.#target);
+        this.#pool.dispatch(options, handler as unknown as Dispatcher.DispatchHandler);
+        return;
+      }
+      // Every connection is busy: wait for one at most queue_timeout, then refuse without forwarding anything.
+      waiter = this.#slots.wait(
+        () => {
+          waiter = undefined;
+          // The client left while the slot was being handed over (a microtask): pass it on.
+          if (done) {
+            this.#slots.release();
+            return;
+          }
+          slotHeld = true;
+          if (span !== undefined) span.sent(this.#target);
+          this.#pool.dispatch(options, handler as unknown as Dispatcher.DispatchHandler);
+        },
+        () => {
+          waiter = undefined;
+          finish(queueTimeout(this.#route.queue_timeout));
+        },
+        this.#route.queue_timeout,
+      );
     });
   }
 

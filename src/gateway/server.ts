@@ -9,12 +9,14 @@ import { requestId } from '../core/ids.js';
 import { listenerHosts } from '../core/hosts.js';
 import { ipMatcher, normalizeIp } from '../core/net.js';
 import { identityHeaderNames, upstreamIdentityHeaderNames } from '../authn/index.js';
+import { keyOf } from '../limits/index.js';
 import type { AuditEvent, ClientCertIdentity, Exchange } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { checkHost, checkTarget, createExchange, networkIdentity } from './exchange.js';
 import { answeredByCors, CorsPolicy, forwardedHost, isOwnOrigin } from './cors.js';
 import { AdminCors, afterThrottle, ambientCredential, ambientWriteGuard, checkAllowedHost, isMcpOriginRefusal, refuseForeignMcpOrigin, sendMcpTransportRefusal } from './origins.js';
 import { ConnectionGuard } from './guard.js';
+import { InFlightCap } from './admission.js';
 import { runPipeline, type Capabilities } from './pipeline.js';
 import { Upstream } from './proxy.js';
 import { sendError, sendJson } from './respond.js';
@@ -116,6 +118,9 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       maxBodySize: route.config.max_body_size ?? limits.max_body_size,
     }));
   }
+  // routes[].max_in_flight_per_principal, per process: absent for a route without it (the usual case).
+  const inFlightCaps = new Map<string, InFlightCap>();
+  for (const route of router.routes) if (route.config.max_in_flight_per_principal !== undefined) inFlightCaps.set(route.name, new InFlightCap(route.config.max_in_flight_per_principal));
   const corsPolicies = new Map<string, CorsPolicy>();
   for (const route of router.routes) if (route.config.cors) corsPolicies.set(route.name, new CorsPolicy(route.config.cors, route.config.kind));
   const bind = parseListen(listen ?? cfg.server.listen);
@@ -180,7 +185,45 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       return record(ex);
     },
     responseHeaders: extraHeaders,
+    // The request's own record was written when its response started; this one says the gateway ended its body.
+    streamCut: (ex: Exchange, reason: 'max_stream_duration') => {
+      ex.meta['stream_cut'] = reason;
+      logger.info({ req_id: ex.id, route: ex.route?.name, principal: ex.principal?.id, reason }, 'response stream ended by the gateway');
+      caps.audit.record({ ...caps.auditEvent(ex), event_type: 'http.stream_cut' }, (e) => logger.error({ req_id: ex.id, code: toGatehouseError(e).code }, 'audit record could not be written'));
+    },
   };
+
+  /**
+   * The forward, counted against the route's max_in_flight_per_principal when it has one: per principal (method,
+   * tenant and id), anonymous callers per address (IPv4, IPv6 /64), as rate limits key `per: [principal]`. Queued
+   * requests count too. Past the cap: 429, nothing forwarded.
+   */
+  const PER_PRINCIPAL = { per: ['principal'] as const };
+  function forwardCounted(ex: Exchange, upstream: Upstream, cap: InFlightCap | undefined): Promise<void> {
+    if (cap === undefined) return upstream.forward(ex, isTrustedProxy(ex.network.peer_ip), hooks);
+    const key = keyOf(PER_PRINCIPAL, ex);
+    if (!cap.enter(key)) {
+      throw new GatehouseError('GH_RATE_LIMITED', 'Too many requests in flight on this route.', {
+        detail: 'max_in_flight_per_principal',
+        headers: { 'retry-after': '1' },
+        data: { limit: 'max_in_flight_per_principal' },
+      });
+    }
+    let counted: Promise<void>;
+    try {
+      counted = upstream.forward(ex, isTrustedProxy(ex.network.peer_ip), hooks);
+    } catch (e) {
+      cap.leave(key);
+      throw e;
+    }
+    return counted.then(
+      () => cap.leave(key),
+      (e: unknown) => {
+        cap.leave(key);
+        throw e;
+      },
+    );
+  }
 
   async function fail(ex: Exchange, e: unknown): Promise<void> {
     let err = toGatehouseError(e);
@@ -211,8 +254,9 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     const needsBody = (route.config.kind === 'mcp' && ex.method === 'POST' && !route.config.end_to_end) || (caps.needsBody?.(ex, route.config.end_to_end) ?? false);
     const upstream = upstreams.get(route.name) as Upstream;
     const stages = runPipeline(route.config.auth_required ? routeStages : publicStages, ex, route.config.max_body_size ?? limits.max_body_size, needsBody);
-    if (stages) return stages.then(() => upstream.forward(ex, isTrustedProxy(ex.network.peer_ip), hooks));
-    return upstream.forward(ex, isTrustedProxy(ex.network.peer_ip), hooks);
+    const cap = route.config.max_in_flight_per_principal === undefined ? undefined : inFlightCaps.get(route.name);
+    if (stages) return stages.then(() => forwardCounted(ex, upstream, cap));
+    return forwardCounted(ex, upstream, cap);
   }
 
   const hsts = tls?.hsts;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bytes, duration, filePath, ipOrCidr, section, timerDuration } from './common.js';
+import { bytes, duration, filePath, ipOrCidr, MAX_TIMER_MS, section, timerDuration } from './common.js';
 import { routeCorsSchema } from './cors.js';
 import { routeResidencySchema } from './residency.js';
 import { identityHeadersSchema, upstreamAuthSchema } from './secrets.js';
@@ -177,6 +177,21 @@ export const routeSchema = z.strictObject({
   response_timeout: timerDuration('30s'),
   /** Idle time allowed between body chunks (SSE streams keep flowing). */
   body_timeout: timerDuration('5m'),
+  /**
+   * Longest wait for a free upstream connection when all `connections` are busy (held by long streams, say): then
+   * 503, nothing forwarded. 10s: far above the wait for a normal burst, well under client timeouts (F2 pool starvation).
+   */
+  queue_timeout: timerDuration('10s').refine((ms) => ms > 0, 'at least 1ms: a request waits for a connection or is refused'),
+  /**
+   * Requests of one principal (anonymous: one client address) in flight on this route in this process, queued ones
+   * included; more are refused with 429. Unset: no cap.
+   */
+  max_in_flight_per_principal: z.number().int().positive().max(1_000_000).optional(),
+  /** Longest a response body may flow once its headers are sent; then it is ended. Unset: no limit. */
+  max_stream_duration: duration()
+    .refine((ms) => ms > 0, 'at least 1ms')
+    .refine((ms) => ms <= MAX_TIMER_MS, 'at most 24d: a longer timer would fire at once')
+    .optional(),
   max_body_size: bytes().optional(),
   /** Forward ciphertext untouched; policy runs on metadata only (seed 002 end-to-end mode). */
   end_to_end: z.boolean().default(false),
@@ -199,6 +214,7 @@ export const routeSchema = z.strictObject({
   cors: routeCorsSchema.optional(),
   /** Where the upstream runs and whether it is a cross-region bridge (docs/authorization.md § Data residency). */
   residency: routeResidencySchema.optional(),
+  /** Upstream keep-alive pool size: also the number of requests, streams included, the route carries at once. */
   connections: z.number().int().positive().max(1024).default(64),
 }).refine((r) => r.upstream_auth === undefined || r.auth_required, {
   path: ['upstream_auth'],
