@@ -55,7 +55,7 @@ export interface AppenderOptions {
 }
 
 /** Why a head on disk is not adopted as it is (the `reason` of an audit.unvouched record). */
-export type UnvouchedReason = 'appended' | 'rewritten' | 'rolled_back' | 'note_invalid' | 'no_note';
+export type UnvouchedReason = 'appended' | 'rewritten' | 'rolled_back' | 'note_invalid' | 'no_note' | 'interrupted';
 
 /** What the appender makes of the head it found on disk. */
 interface Verdict {
@@ -414,7 +414,10 @@ export class ChainAppender {
     let from: HeadPoint | undefined;
     let to: HeadPoint | undefined;
     if (read.status === 'valid') ({ from, to } = read.note);
-    if (this.#known && (!to || this.#known.seq > to.seq)) from = to = this.#known;
+    // Our own memory wins unless the note is ahead of it (another writer wrote since): at an equal seq it is the exact
+    // settled head, where a pending note would accept any prefix of its batch (a slot erased or replayed to make the
+    // pending one the newest must not widen what this writer accepts).
+    if (this.#known && (!to || this.#known.seq >= to.seq)) from = to = this.#known;
     if (!from || !to) {
       if (read.status === 'invalid') return { reason: 'note_invalid' };
       return disk.seq > 0 ? { reason: 'no_note' } : {};
@@ -432,7 +435,10 @@ export class ChainAppender {
     if (disk.seq === to.seq && disk.hash === to.hash) return {};
     const find = (seq: number): Promise<string | undefined> => (seq === disk.seq ? Promise.resolve(disk.hash) : findRecordHash(this.#o.dir, this.#o.cfg.file, seq));
     if (disk.seq > to.seq) return { reason: (await find(to.seq)) === to.hash ? 'appended' : 'rewritten', noted: to };
-    if (from.seq < to.seq && disk.seq >= from.seq && (await find(from.seq)) === from.hash) return {};
+    // A pending note: the batch it announced was cut short (a crash). Adopted, and marked: its records after `from`
+    // are vouched for only as a chain (a slot erased or copied back while no writer ran would look the same), and
+    // the rest of the batch was lost.
+    if (from.seq < to.seq && disk.seq >= from.seq && (await find(from.seq)) === from.hash) return { reason: 'interrupted', noted: to };
     return { reason: disk.seq < from.seq ? 'rolled_back' : 'rewritten', noted: to, skipTo: to.seq };
   }
 
@@ -447,6 +453,10 @@ export class ChainAppender {
     this.#chain(canonicalJson({ event_type: UNVOUCHED_EVENT, timestamp: iso(now), unvouched }), now);
     this.#sinceCheckpoint++;
     const where = { found_seq: head.seq, ...(v.noted ? { noted_seq: v.noted.seq } : {}), note: this.#note.path };
+    if (reason === 'interrupted') {
+      this.#o.logger.warn({ alert: 'audit_batch_interrupted', ...where }, 'audit: the last batch was interrupted (a crash): its records after the head found were lost; marked audit.unvouched (interrupted)');
+      return;
+    }
     if (reason === 'no_note') {
       // A first start after an upgrade or a key change, or the note was deleted: nothing can tell which.
       this.#o.logger.warn({ alert: 'audit_head_unanchored', ...where }, 'audit: no valid head note for this log; the head on disk was adopted as it is and marked audit.unvouched (no_note)');
@@ -456,7 +466,7 @@ export class ChainAppender {
   }
 }
 
-const UNVOUCHED_MESSAGES: Record<Exclude<UnvouchedReason, 'no_note'>, string> = {
+const UNVOUCHED_MESSAGES: Record<Exclude<UnvouchedReason, 'no_note' | 'interrupted'>, string> = {
   appended: 'the audit log holds records appended by a process without the signing key',
   rewritten: 'the audit log\'s newest records are not the ones its writers left: they were rewritten',
   rolled_back: 'the audit log is behind the head its writers left: it was cut back or files were deleted',

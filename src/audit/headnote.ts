@@ -115,10 +115,14 @@ export function judgeNote(bytes: Buffer, file: string, key: { mac: Buffer; keyId
   let best: HeadNoteBody | undefined;
   let otherKey: string | undefined;
   let bad = false;
+  let blank = 0;
+  const seen: number[] = [];
   for (let at = 0; at < 2 * SLOT; at += SLOT) {
-    if (at >= bytes.length) break;
-    const slot = parseSlot(bytes.subarray(at, Math.min(bytes.length, at + SLOT)));
-    if (slot === undefined) continue;
+    const slot = at >= bytes.length ? undefined : parseSlot(bytes.subarray(at, Math.min(bytes.length, at + SLOT)));
+    if (slot === undefined) {
+      blank++;
+      continue;
+    }
     if (slot === 'bad') {
       bad = true;
       continue;
@@ -131,8 +135,13 @@ export function judgeNote(bytes: Buffer, file: string, key: { mac: Buffer; keyId
       bad = true;
       continue;
     }
+    seen.push(slot.body.n);
     if (!best || slot.body.n > best.n) best = slot.body;
   }
+  // Writes alternate between the slots, so once the note was written twice both hold notes, numbered n and n − 1. A
+  // blank slot beside a later note, or two that are not consecutive, means a slot was erased or an older one copied
+  // back — to make a pending note (which accepts any prefix of its batch) the newest: evidence, not a note.
+  if (key && best && ((blank > 0 && best.n > 1) || (seen.length === 2 && Math.abs((seen[0] as number) - (seen[1] as number)) !== 1))) bad = true;
   if (bad) return { status: 'invalid' };
   if (best) return key ? { status: 'valid', note: best } : { status: 'unchecked', note: best };
   return otherKey !== undefined ? { status: 'other_key', keyId: otherKey } : { status: 'absent' };
@@ -145,7 +154,7 @@ export function judgeNote(bytes: Buffer, file: string, key: { mac: Buffer; keyId
 export function readNoteFile(path: string): Buffer | undefined {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
@@ -226,7 +235,8 @@ export class HeadNote {
   #open(): void {
     if (this.#fd >= 0) return;
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
-    const fd = openSync(this.path, constants.O_RDWR | constants.O_CREAT | constants.O_NONBLOCK, 0o600);
+    // O_NOFOLLOW: a link planted under the note's name must not make the writer overwrite another file.
+    const fd = openSync(this.path, constants.O_RDWR | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOFOLLOW, 0o600);
     const st = fstatSync(fd);
     if (!st.isFile()) {
       closeSync(fd);

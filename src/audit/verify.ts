@@ -318,6 +318,9 @@ class Verifier {
     const reason = u?.['reason'];
     const at = { kind: 'unvouched' as const, file: where.file, line: where.line, seq };
     switch (reason) {
+      case 'interrupted':
+        this.report.warnings.push(`seq ${seq}: a writer found the log at seq ${found}, inside a batch its writer was writing when it stopped (up to seq ${noted}): a crash; the records of that batch after seq ${found} were lost, and those before it are vouched for only as a prefix of the batch`);
+        return;
       case 'no_note':
         this.report.warnings.push(`seq ${seq}: a writer found no valid head note and adopted the head on disk (seq ${found}) as it was: nothing vouched for who wrote the unsigned records before it (the first start with head notes, a changed signing key, or a deleted note)`);
         return;
@@ -373,7 +376,12 @@ class Verifier {
     // A pending note: its batch may have been cut short by a crash, so the chain may end anywhere from `from` on.
     const pending = e.from.seq < e.to.seq;
     const fromOk = e.from.seq === 0 || this.#seenFrom === e.from.hash;
-    if (pending && fromOk && last < e.to.seq && last >= e.from.seq) return;
+    if (pending && fromOk && last < e.to.seq && last >= e.from.seq) {
+      // A crash mid-batch, as far as the note can tell; but the records after `from` are vouched for only as a chain,
+      // not one by one (someone who erased or replayed a slot could have rechained them), and the rest were lost.
+      this.report.warnings.push(`the newest batch, seq ${e.from.seq + 1}–${e.to.seq}, was interrupted: the log ends at seq ${last} (${e.source} is a pending note); records after seq ${e.from.seq} are vouched for only as a prefix of that batch, and ${e.to.seq - last} record(s) of it are lost`);
+      return;
+    }
     // The newest record surely written, and what the chain holds at its seq.
     const sure = pending && fromOk && this.#seenTo === undefined ? e.from.seq : pending && !fromOk ? e.from.seq : e.to.seq;
     const seen = sure === e.to.seq ? this.#seenTo : this.#seenFrom;

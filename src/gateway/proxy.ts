@@ -26,6 +26,8 @@ const OVERRIDES = new Set([
 const CLIENT_ADDRESS = new Set([
   'x-real-ip', 'x-client-ip', 'true-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-cluster-client-ip', 'client-ip', 'x-forwarded',
   'forwarded-for', 'x-original-forwarded-for', 'x-envoy-external-address', 'x-original-host', 'x-host',
+  'appengine-user-ip', 'cf-pseudo-ipv4', 'proxy-client-ip', 'wl-proxy-client-ip', 'x-originating-ip', 'x-remote-ip',
+  'x-remote-addr', 'x-proxyuser-ip',
 ]);
 
 /** Request headers a client may not set for the upstream: forwarding info (unless from a trusted proxy), our own, front-proxy identity. */

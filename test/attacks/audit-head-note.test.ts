@@ -5,14 +5,15 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { appendFileSync, readFileSync, readdirSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { verifyAuditLog, type VerifyReport } from '../../src/audit/index.js';
 import { chainLine } from '../../src/audit/chain.js';
 import { canonicalJson } from '../../src/audit/canonical.js';
-import { headNotePath } from '../../src/audit/headnote.js';
+import { HeadNote, headNotePath } from '../../src/audit/headnote.js';
+import { keyId } from '../../src/audit/keys.js';
 import { memoryLogger, openTestLog, publicKeyOf, readLines, rechain, seedEvent, tempDir, writeLines, writeLog } from '../audit/helpers.js';
 
 const kinds = (r: VerifyReport): string[] => [...new Set(r.breaks.map((b) => b.kind))].sort();
@@ -171,5 +172,54 @@ describe('backward compatibility and legitimate writers', () => {
     const r = await verifyAuditLog(a.dir, { publicKey: publicKeyOf(state), everyRecords: 7, headNote: noteOf(state), noteKey: keyOf(state) });
     assert.equal(r.status, 'ok', JSON.stringify(r.breaks));
     assert.deepEqual(r.warnings, []);
+  });
+});
+
+describe('the head note\'s slots: erased or copied back to make a pending note the newest', () => {
+  /** The note's two 512-byte slots, and which holds the newer (larger n) note. */
+  const slots = (state: string) => {
+    const bytes = readFileSync(noteOf(state));
+    const parse = (b: Buffer) => JSON.parse(b.toString('latin1').trim()) as { n: number; from_seq: number; to_seq: number };
+    return { bytes, a: parse(bytes.subarray(0, 512)), b: parse(bytes.subarray(512, 1024)) };
+  };
+
+  test('a blank slot beside a later note is evidence: verify and the next writer refuse the note', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 5);
+    const { bytes, a, b } = slots(state);
+    // Blank the newer (settled) slot: the older one is then the newest note there is.
+    const newer = a.n > b.n ? 0 : 512;
+    bytes.fill(0x20, newer, newer + 511);
+    writeFileSync(noteOf(state), bytes);
+    const r = await verifyAuditLog(dir, { publicKey: publicKeyOf(state), headNote: noteOf(state), noteKey: keyOf(state) });
+    assert.equal(r.status, 'broken');
+    assert.deepEqual(kinds(r), ['unvouched']);
+    const logger = memoryLogger();
+    await (await openTestLog(state, {}, { logger })).close();
+    assert.deepEqual(alerts(logger), ['note_invalid']);
+  });
+
+  test('a pending note left newest (a crash mid-batch, or an older slot copied back) is never an unqualified OK', async (t) => {
+    const state = tempDir(t);
+    const dir = await writeLog(state, 4);
+    const lines = readLines(join(dir, 'audit.jsonl'));
+    const head = JSON.parse(lines.at(-1) as string) as { seq: number; hash: string };
+    // What a writer killed mid-batch leaves: a pending note announcing two more records than reached the disk.
+    const key = keyOf(state);
+    const note = new HeadNote(noteOf(state), 'audit.jsonl', key, keyId(createPublicKey(key)));
+    note.read();
+    note.write({ seq: head.seq + 2, hash: 'a'.repeat(64) }, head);
+    note.close();
+    const r = await verifyAuditLog(dir, { publicKey: publicKeyOf(state), headNote: noteOf(state), noteKey: key });
+    assert.equal(r.status, 'ok', JSON.stringify(r.breaks));
+    assert.ok(r.warnings.some((w) => /interrupted/.test(w) && /2 record\(s\) of it are lost/.test(w)), JSON.stringify(r.warnings));
+    // The next writer adopts the head, marks it (a warning, not an alert), and verify says so afterwards too.
+    const logger = memoryLogger();
+    await (await openTestLog(state, {}, { logger })).close();
+    assert.deepEqual(alerts(logger), []);
+    assert.ok(logger.lines.some((l) => (l.obj as { alert?: string }).alert === 'audit_batch_interrupted'));
+    const after = await verifyAuditLog(dir, { publicKey: publicKeyOf(state), headNote: noteOf(state), noteKey: key });
+    assert.equal(after.status, 'ok', JSON.stringify(after.breaks));
+    assert.ok(after.warnings.some((w) => /inside a batch its writer was writing when it stopped/.test(w)), JSON.stringify(after.warnings));
   });
 });

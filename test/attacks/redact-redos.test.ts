@@ -74,6 +74,14 @@ describe('every built-in rule runs in linear time on 1 MB of near-matches', () =
     }
   });
 
+  test('escape decoding: 1 MB of "%" or of backslashes around one escape of the other kind', () => {
+    // Looking for the next "%" and the next "\\" from every position was quadratic when one kind was rare.
+    for (const input of [`${fill('%').slice(6)}\\u0041`, `${fill('\\').slice(6)}%41`, `${fill('\\x').slice(6)}\\u0041`]) {
+      const ms = timed(input);
+      assert.ok(ms < LIMIT_MS, `${ms.toFixed(0)} ms on ${JSON.stringify(input.slice(0, 12))}…`);
+    }
+  });
+
   test('thousands of known secrets still scan in one pass', () => {
     const many = createRedactor({ isolated: true });
     for (let i = 0; i < 5000; i++) many.addKnownSecret(`tok_${i.toString(36).padStart(6, '0')}_abcdefgh`);

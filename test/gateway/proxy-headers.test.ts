@@ -184,7 +184,7 @@ describe('request and response headers at the gateway', () => {
   });
 
   test('client-address, original-host and Proxy headers a client sends do not reach the upstream', async () => {
-    const names = ['x-client-ip', 'true-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-cluster-client-ip', 'client-ip', 'x-forwarded', 'forwarded-for', 'x-original-forwarded-for', 'x-envoy-external-address', 'x-original-host', 'x-host', 'x-real-ip', 'proxy'];
+    const names = ['x-client-ip', 'true-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-cluster-client-ip', 'client-ip', 'x-forwarded', 'forwarded-for', 'x-original-forwarded-for', 'x-envoy-external-address', 'x-original-host', 'x-host', 'x-real-ip', 'proxy', 'appengine-user-ip', 'cf-pseudo-ipv4', 'proxy-client-ip', 'wl-proxy-client-ip', 'x-originating-ip', 'x-remote-ip', 'x-remote-addr', 'x-proxyuser-ip'];
     const sent = names.map((n) => `${n}: ${n === 'proxy' ? 'http://attacker.example:3128' : '10.0.0.1'}\r\n`).join('');
     const r = parse(await raw(gw.port, `GET /api/echo-headers HTTP/1.1\r\nHost: localhost\r\n${sent}Connection: close\r\n\r\n`));
     assert.equal(r.status, 200);
