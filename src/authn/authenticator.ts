@@ -48,6 +48,11 @@ export interface Authenticator {
   /** The token service (mint, revoke, inspect) when tokens are configured. */
   readonly tokens: TokenService | undefined;
   readonly methods: readonly AuthMethod[];
+  /**
+   * Hears of each revocation this process learns of (made here, or read from the shared store's feed within
+   * auth.revocation_poll): a token id (jti, Gatehouse tokens and JWTs) or an API key id.
+   */
+  onRevoked(fn: (kind: 'token' | 'api_key', id: string) => void): void;
   close(): Promise<void>;
 }
 
@@ -255,6 +260,7 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     failures,
     tokens,
     methods: methods.map((m) => m.name),
+    onRevoked: (fn) => revocations.onRevoked(fn),
     async close() {
       if (keyTimer) clearInterval(keyTimer);
       await rotator?.close();

@@ -105,6 +105,7 @@ export class KeySource {
   #refreshing: Promise<void> | undefined;
   /** The issuer's own connections when it has a tls block; closed by close(). */
   readonly #agent: Agent | undefined;
+  #closed = false;
   /** With pins, every fetch must be https (a discovered http jwks_uri on loopback would skip them). */
   readonly #pinned: boolean;
   /** The URL being fetched when a fetch fails, for the log line's host. */
@@ -125,8 +126,10 @@ export class KeySource {
       : undefined;
   }
 
-  /** Releases the issuer's connections. */
+  /** Releases the issuer's connections. Idempotent: a gateway closed twice (a signal, then its owner's cleanup) closes its issuers twice. */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     await this.#agent?.close();
   }
 

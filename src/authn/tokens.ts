@@ -105,6 +105,11 @@ export class TokenService {
     });
   }
 
+  /** The clock skew verify() allows past a token's exp, in ms. */
+  get skewMs(): number {
+    return this.#skewMs;
+  }
+
   get keyring(): TokenKeyring {
     return this.#keyring;
   }

@@ -45,6 +45,11 @@ export interface Principal {
   network: NetworkIdentity;
   /** Token id (jti) or key id, for revocation and usage analytics. Never the secret. */
   credential_id?: string;
+  /**
+   * ms since the epoch past which a new request with this credential is refused (its expiry plus the clock skew the
+   * method allows); absent when it does not expire. Requests still being forwarded are ended then (credential-watch.ts).
+   */
+  valid_until?: number;
   /** Emergency operator: skips approval gates, always audited as break_glass (seed 001). */
   break_glass?: boolean;
   attributes: Record<string, unknown>;

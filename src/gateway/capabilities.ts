@@ -122,6 +122,7 @@ export async function buildCapabilities(
     jsonRpcError: (err, ex) => policy.jsonRpcError(err, ex),
     logger,
     redactText: (text) => redactor.redactText(text),
+    onRevoked: (fn) => authn.onRevoked(fn),
     admin,
     limits,
     workerState: () => ({ owing: limits.owing(), failures: authn.failures.snapshot() }),

@@ -51,6 +51,8 @@ export interface Capabilities {
   echoedSecrets?: (route: string) => readonly string[];
   /** The upstream answered 401 to a request carrying credentials the gateway injected (an OAuth token to drop). */
   upstreamRefused?: (ex: Exchange) => void;
+  /** Hears of each credential revoked (a token's jti, an API key's id): requests still forwarded on it are ended. */
+  onRevoked?: (fn: (kind: 'token' | 'api_key', id: string) => void) => void;
   /** The redactor's text function: upstream error bodies on `error_bodies: redact` routes. */
   redactText: (text: string) => string;
   close(): Promise<void>;

@@ -6,6 +6,7 @@ import type { Exchange } from '../core/types.js';
 import type { RouteConfig } from '../config/index.js';
 import { MCP_SESSION, sealResponseSession, type SessionExchange } from './mcp-session.js';
 import { UpstreamSlots, type SlotWaiter } from './admission.js';
+import type { CredentialEnd } from './credential-watch.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -59,9 +60,20 @@ export interface ForwardHooks {
   beforeResponse(ex: Exchange, status: number): Promise<void> | undefined;
   /** Response headers the gateway sets (the request id), replacing any the upstream sent under the same name. */
   responseHeaders: (ex: Exchange) => Record<string, string>;
-  /** A response body still flowing was ended by the gateway (routes[].max_stream_duration): logged and audited. */
-  streamCut?: (ex: Exchange, reason: 'max_stream_duration') => void;
+  /**
+   * A response already under way was ended by the gateway (routes[].max_stream_duration, or the caller's credential
+   * revoked or expired while it ran): logged and audited. A request ended before its response started is not reported
+   * here: forward() rejects with the credential's error, answered and audited as any refusal.
+   */
+  streamCut?: (ex: Exchange, reason: StreamCutReason) => void;
+  /**
+   * Watches the caller's credential while the request is forwarded (credential-watch.ts): `end` when it is revoked
+   * or expires. Returns the function to stop watching, or undefined when there is nothing to watch.
+   */
+  watch?: (ex: Exchange, end: (reason: CredentialEnd) => void) => (() => void) | undefined;
 }
+
+export type StreamCutReason = 'max_stream_duration' | CredentialEnd;
 
 export interface UpstreamOptions {
   /**
@@ -331,12 +343,16 @@ export class Upstream {
       /** Set while queued for a connection (all busy); the slot, once handed over, is held until onComplete/onError. */
       let waiter: SlotWaiter | undefined;
       let slotHeld = false;
+      /** The response's audit record was asked for (beforeResponse): from then on an end is a cut, not a refusal. */
+      let recorded = false;
+      let unwatch: (() => void) | undefined;
       /** `cut`: why a response already under way was cut off (the CLIENT span's error; the client's answer is already sent). */
       const finish = (err?: Error, cut?: string) => {
         if (done) return;
         done = true;
         if (stalled) clearTimeout(stalled);
         if (streamTimer) clearTimeout(streamTimer);
+        unwatch?.();
         res.off('close', onClientClose);
         if (span !== undefined) span.ended(status, err !== undefined ? toGatehouseError(err).code : cut);
         if (err) reject(err);
@@ -384,20 +400,39 @@ export class Upstream {
         if (maxStream !== undefined) {
           streamTimer = setTimeout(() => {
             streamTimer = undefined;
-            if (done) return;
-            // An SSE body without Content-Length ends cleanly (the final chunk): a partial event is discarded by the
-            // client, which reconnects and authenticates afresh. Any other body is cut so the truncation shows, as on
-            // an upstream failure mid-body; so is one the client is not reading (an end would wait on it).
-            const clean = headerValue(outHeaders, 'content-length') === '' && /^\s*text\/event-stream/i.test(headerValue(outHeaders, 'content-type')) && !res.writableNeedDrain;
-            finish(undefined, span !== undefined ? 'max_stream_duration' : undefined);
-            abort?.(new Error('max_stream_duration'));
-            if (clean) res.end();
-            else res.destroy();
-            hooks.streamCut?.(ex, 'max_stream_duration');
+            cutOff('max_stream_duration');
           }, maxStream);
           streamTimer.unref();
         }
         return true;
+      };
+      /**
+       * Ends the request from outside: its stream ran too long, or its credential was revoked or expired. Before
+       * anything was recorded or sent, it is refused like a request arriving with that credential (the upstream call is
+       * aborted, the client gets the 401). Once the response is under way, an SSE body without Content-Length ends
+       * cleanly (the final chunk): a partial event is discarded by the client, which reconnects and authenticates
+       * afresh. Any other body is cut so the truncation shows, as on an upstream failure mid-body; so is one the client
+       * is not reading (an end would wait on it).
+       */
+      const cutOff = (reason: StreamCutReason): void => {
+        if (done) return;
+        if (!recorded) {
+          if (waiter !== undefined) {
+            this.#slots.cancel(waiter);
+            waiter = undefined;
+          }
+          ex.meta['stream_cut'] = reason;
+          const err = new GatehouseError(reason === 'credential_expired' ? 'GH_TOKEN_EXPIRED' : 'GH_TOKEN_REVOKED', undefined, { detail: `ended while forwarded: ${reason}` });
+          finish(err);
+          abort?.(err);
+          return;
+        }
+        const clean = started && headerValue(outHeaders, 'content-length') === '' && /^\s*text\/event-stream/i.test(headerValue(outHeaders, 'content-type')) && !res.writableNeedDrain;
+        finish(undefined, span !== undefined ? reason : undefined);
+        abort?.(new Error(reason));
+        if (clean) res.end();
+        else res.destroy();
+        hooks.streamCut?.(ex, reason);
       };
       res.on('close', onClientClose);
 
@@ -405,7 +440,8 @@ export class Upstream {
       const handler = {
         onConnect(abortFn: (err?: Error) => void) {
           abort = abortFn;
-          if (gone) abortFn(new Error('client closed'));
+          // The client left, or the request was ended (its credential revoked) while undici was connecting.
+          if (gone || done) abortFn(new Error('client closed'));
         },
         onHeaders: (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean => {
           if (statusCode < 200) return true; // 1xx informational: not relayed
@@ -427,6 +463,7 @@ export class Upstream {
             buffered = [];
             return true;
           }
+          recorded = true;
           const gate = hooks.beforeResponse(ex, statusCode);
           if (gate) {
             gate.then(
@@ -518,16 +555,20 @@ export class Upstream {
         if (generic) headersOut.push('content-type', 'application/json');
         headersOut.push('content-length', String(out.length));
         const send = () => {
+          if (done) return;
           started = true;
           res.writeHead(status, headersOut);
           res.end(out);
           finish();
         };
+        recorded = true;
         const gate = hooks.beforeResponse(ex, status);
         if (gate) gate.then(send, (e: Error) => finish(e));
         else send();
       };
       const options = { method: ex.method as Dispatcher.HttpMethod, path: target, headers, body };
+      // Only a request whose credential can be revoked or expire is watched (nothing for public routes, mTLS, Basic).
+      if (hooks.watch !== undefined && ex.principal !== undefined) unwatch = hooks.watch(ex, cutOff);
       if (this.#slots.take()) {
         slotHeld = true;
         if (span !== undefined) span.sent(this.#target);

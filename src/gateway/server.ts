@@ -18,7 +18,8 @@ import { AdminCors, afterThrottle, ambientCredential, ambientWriteGuard, checkAl
 import { ConnectionGuard } from './guard.js';
 import { InFlightCap } from './admission.js';
 import { runPipeline, type Capabilities } from './pipeline.js';
-import { Upstream } from './proxy.js';
+import { Upstream, type StreamCutReason } from './proxy.js';
+import { CredentialWatch, type CredentialEnd } from './credential-watch.js';
 import { sendError, sendJson } from './respond.js';
 import { Router, type Route } from './router.js';
 import { GatewayMetrics } from './metrics.js';
@@ -178,6 +179,13 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     caps.audit.record(event, (e) => logger.error({ ...(fields.id ? { req_id: fields.id } : {}), code: toGatehouseError(e).code }, 'audit record could not be written'));
   };
 
+  // Requests forwarded on a credential that is revoked or expires while they run are ended (credential-watch.ts).
+  const credentials = new CredentialWatch();
+  caps.onRevoked?.((kind, id) => {
+    const n = credentials.revoked(kind, id);
+    if (n > 0) logger.info({ credential_kind: kind, requests: n }, 'requests on a revoked credential ended');
+  });
+
   const hooks = {
     beforeResponse: (ex: Exchange, status: number) => {
       ex.status = status;
@@ -186,7 +194,8 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     },
     responseHeaders: extraHeaders,
     // The request's own record was written when its response started; this one says the gateway ended its body.
-    streamCut: (ex: Exchange, reason: 'max_stream_duration') => {
+    watch: (ex: Exchange, end: (reason: CredentialEnd) => void) => credentials.watch(ex, end),
+    streamCut: (ex: Exchange, reason: StreamCutReason) => {
       ex.meta['stream_cut'] = reason;
       logger.info({ req_id: ex.id, route: ex.route?.name, principal: ex.principal?.id, reason }, 'response stream ended by the gateway');
       caps.audit.record({ ...caps.auditEvent(ex), event_type: 'http.stream_cut' }, (e) => logger.error({ req_id: ex.id, code: toGatehouseError(e).code }, 'audit record could not be written'));
@@ -412,6 +421,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
         await Promise.race([new Promise<void>((r) => (drained = r)), new Promise<void>((r) => setTimeout(r, deadlineMs).unref())]);
       }
       guard.destroyAll();
+      credentials.close();
       await closed;
       tls?.close();
       metrics?.close();

@@ -39,7 +39,7 @@ export interface ProviderTls {
  * a resource indicator (RFC 8707). `configure` swaps in a new Provider with other keys — a key rotation at the provider.
  * `clientCertificates` lists the CN of each client certificate presented over HTTPS, in arrival order.
  */
-export async function startProvider(opts: { tls?: ProviderTls } = {}): Promise<{ issuer: string; jwksFetches: () => number; tokenRequests: () => number; requests: () => number; clientCertificates: () => string[]; configure(keys: JWK[]): void; token(scope?: string): Promise<string>; close(): Promise<void> }> {
+export async function startProvider(opts: { tls?: ProviderTls; accessTokenTtl?: number } = {}): Promise<{ issuer: string; jwksFetches: () => number; tokenRequests: () => number; requests: () => number; clientCertificates: () => string[]; configure(keys: JWK[]): void; token(scope?: string): Promise<string>; close(): Promise<void> }> {
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_q, s) => s.end();
   let fetches = 0;
   let tokens = 0;
@@ -67,7 +67,7 @@ export async function startProvider(opts: { tls?: ProviderTls } = {}): Promise<{
         { ...BASIC_CLIENT, grant_types: ['client_credentials'], redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256' },
       ],
       jwks: { keys },
-      ttl: { ClientCredentials: 300 },
+      ttl: { ClientCredentials: opts.accessTokenTtl ?? 300 },
       enabledJWA: { requestObjectSigningAlgValues: ['ES256'], idTokenSigningAlgValues: ['ES256'] },
       extraTokenClaims: () => ({ tenant: 'acme' }),
       features: {
@@ -77,7 +77,7 @@ export async function startProvider(opts: { tls?: ProviderTls } = {}): Promise<{
           enabled: true,
           defaultResource: () => AUDIENCE,
           useGrantedResource: () => true,
-          getResourceServerInfo: () => ({ scope: 'readonly container:read', audience: AUDIENCE, accessTokenFormat: 'jwt', accessTokenTTL: 300, jwt: { sign: { alg: 'ES256' } } }),
+          getResourceServerInfo: () => ({ scope: 'readonly container:read', audience: AUDIENCE, accessTokenFormat: 'jwt', accessTokenTTL: opts.accessTokenTtl ?? 300, jwt: { sign: { alg: 'ES256' } } }),
         },
       },
     });

@@ -48,7 +48,10 @@ export function apiKeyMethod(opts: ApiKeyMethodOptions): AuthMethodImpl<string> 
 
   const principal = (ex: Exchange, k: VerifiedKey): Principal => {
     usage?.record(k.usageId, clock.now());
-    return { id: k.name, type: k.type, method: 'api_key', scopes: k.scopes, tenant: k.tenant, network: ex.network, credential_id: k.id, attributes: {} };
+    return {
+      id: k.name, type: k.type, method: 'api_key', scopes: k.scopes, tenant: k.tenant, network: ex.network, credential_id: k.id,
+      ...(k.expiresAt !== undefined ? { valid_until: k.expiresAt } : {}), attributes: {},
+    };
   };
 
   const verifyFirstSight = async (key: string, cacheKey: string): Promise<VerifiedKey> => {

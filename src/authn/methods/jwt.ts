@@ -156,7 +156,10 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
 
   const toPrincipal = (ex: Exchange, c: Cached): Principal => {
     const t = c.template;
-    return { id: t.id, type: t.type, method: 'jwt', scopes: t.scopes, tenant: t.tenant, network: ex.network, credential_id: t.credential_id, attributes: { issuer: c.issuer.cfg.issuer, kid: c.kid } };
+    return {
+      id: t.id, type: t.type, method: 'jwt', scopes: t.scopes, tenant: t.tenant, network: ex.network, credential_id: t.credential_id,
+      valid_until: c.validUntilMs + c.issuer.cfg.clock_skew, attributes: { issuer: c.issuer.cfg.issuer, kid: c.kid },
+    };
   };
 
   const verifyFirstSight = async (token: string, now: number): Promise<Cached> => {

@@ -32,6 +32,7 @@ export function tokenMethod(service: TokenService, opts: { clock: Clock; usage?:
         tenant: c.tenant,
         network: ex.network,
         credential_id: c.jti,
+        valid_until: c.exp * 1000 + service.skewMs,
         break_glass: c.bg === true ? true : undefined,
         attributes: { kid: v.kid, expires_at: c.exp },
       };
