@@ -79,6 +79,21 @@ function withInjected(base: ReadonlySet<string>, injected: ReadonlySet<string> |
   return injected && injected.size > 0 ? new Set([...base, ...injected]) : base;
 }
 
+/**
+ * The path of a request refused before routing, as logged and audited: only an origin-form target (`/…`), up to its
+ * query or fragment (either may carry a credential), truncated. An absolute-form target (`http://token@host/…`) or
+ * anything else is not kept at all: its userinfo may be a credential.
+ */
+export function refusedPath(raw: string | undefined): string | undefined {
+  if (raw === undefined || !raw.startsWith('/') || raw.startsWith('//')) return undefined;
+  let end = Math.min(raw.length, 256);
+  for (const c of ['?', '#']) {
+    const i = raw.indexOf(c);
+    if (i >= 0 && i < end) end = i;
+  }
+  return raw.slice(0, end);
+}
+
 /** Composes listen → stages → forward → record over one HTTP(S) server. */
 export async function listenGateway(parts: GatewayParts, listen?: string): Promise<RunningGateway> {
   const { config: cfg, capabilities: caps, tls } = parts;
@@ -166,15 +181,8 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     const event: AuditEvent = { event_type: 'http.request', result_status: 'error', source_ip: source, error: err.message, error_code: err.code, status: err.status };
     if (fields.id !== undefined) event.request_id = fields.id;
     if (fields.method !== undefined) event.method = fields.method.slice(0, 32);
-    const raw = fields.path;
-    if (raw !== undefined && raw.startsWith('/')) {
-      let end = Math.min(raw.length, 256);
-      for (const c of ['?', '#']) {
-        const i = raw.indexOf(c);
-        if (i >= 0 && i < end) end = i;
-      }
-      event.path = raw.slice(0, end);
-    }
+    const path = refusedPath(fields.path);
+    if (path !== undefined) event.path = path;
     if (skipped > 0) event.metadata = { refusals_not_recorded: skipped };
     caps.audit.record(event, (e) => logger.error({ ...(fields.id ? { req_id: fields.id } : {}), code: toGatehouseError(e).code }, 'audit record could not be written'));
   };
@@ -296,7 +304,10 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
       // The refused Host is logged (not secret, its characters checked): it is the name to add to server.allowed_hosts.
       const forwarded = err.code === 'GH_HOST_NOT_ALLOWED' ? forwardedHost(req, isTrustedProxy(normalizeIp(req.socket.remoteAddress))) : undefined;
       const host = err.code === 'GH_HOST_NOT_ALLOWED' ? { host: (req.headers.host ?? '').slice(0, 128), ...(forwarded !== undefined ? { forwarded_host: forwarded.slice(0, 128) } : {}) } : {};
-      if (logRequests) logger.info({ req_id: id, method: req.method, path: (req.url ?? '').split('?', 1)[0]?.slice(0, 256), status: err.status, code: err.code, ...host }, 'request');
+      if (logRequests) {
+        const path = refusedPath(req.url);
+        logger.info({ req_id: id, method: req.method, ...(path !== undefined ? { path } : {}), status: err.status, code: err.code, ...host }, 'request');
+      }
       recordRefusal(err, networkIdentity(req, { isTrustedProxy, tls: tls !== undefined }).source_ip, { id, method: req.method, path: req.url });
       return;
     }

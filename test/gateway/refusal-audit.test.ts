@@ -51,7 +51,12 @@ describe('refusals before any route are audited and alerted on', () => {
     const idOf = (answer: string) => /x-request-id: (\S+)/i.exec(answer)?.[1];
     const fragmentId = idOf(await rawHttp(port, 'GET /echo/cb#access_token=FRAGMENTSECRET HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 2000));
     const absoluteId = idOf(await rawHttp(port, 'GET http://user:URLSECRET@example.internal/echo/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 2000));
-    assert.ok(fragmentId && absoluteId);
+    // A bare userinfo (a token with no colon) is a credential too.
+    const bareId = idOf(await rawHttp(port, 'GET http://BAREUSERINFOSECRET@example.internal/echo/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 2000));
+    assert.ok(fragmentId && absoluteId && bareId);
+    // The gateway's request log line of each refusal keeps no more of the target than the audit record does.
+    for (const secret of ['FRAGMENTSECRET', 'URLSECRET', 'BAREUSERINFOSECRET', 'QUERYSECRET']) assert.ok(!gw.log.lines.some((l) => l.includes(secret)), `log: ${secret}`);
+    assert.ok(gw.log.lines.some((l) => l.includes(fragmentId) && l.includes('"path":"/echo/cb"')), 'the log keeps the path up to the fragment');
 
     // The fourth refusal from 127.0.0.1 within the minute: one malformed_requests alert.
     await until('the alert webhook to be called', () => webhook.requests.length > 0);
@@ -67,7 +72,7 @@ describe('refusals before any route are audited and alerted on', () => {
       .filter((f) => f.endsWith('.jsonl'))
       .map((f) => readFileSync(join(dir, f), 'utf8'))
       .join('');
-    for (const secret of ['QUERYSECRET', 'HEADERSECRET', 'FRAGMENTSECRET', 'URLSECRET', 'aaaaaaaaaaaaaaaa']) assert.ok(!text.includes(secret), secret);
+    for (const secret of ['QUERYSECRET', 'HEADERSECRET', 'FRAGMENTSECRET', 'URLSECRET', 'BAREUSERINFOSECRET', 'aaaaaaaaaaaaaaaa']) assert.ok(!text.includes(secret), secret);
     const records = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r['error_code'] !== undefined);
     const byCode = new Map(records.map((r) => [r['error_code'], r]));
     const path = records.find((r) => r['request_id'] === traversalId);
