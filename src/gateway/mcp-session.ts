@@ -110,6 +110,8 @@ export interface SessionState {
   /** The id the client presented (verified) and the upstream's id inside it; absent on a request without one. */
   presented?: string;
   upstreamId?: string;
+  /** The query the upstream receives when the request carried a bound session parameter (the legacy SSE transport). */
+  upstreamQuery?: string;
 }
 export type SessionExchange = Exchange & { [MCP_SESSION]?: SessionState };
 
@@ -129,6 +131,7 @@ export function createSessionStage(key: Buffer): Stage {
     if (ex.route?.kind !== 'mcp') return;
     const state: SessionState = { key };
     (ex as SessionExchange)[MCP_SESSION] = state;
+    bindQuerySession(ex, state);
     const values = rawHeaderValues(ex.req.rawHeaders, 'mcp-session-id');
     if (values.length === 0) return;
     if (values.length > 1) {
@@ -142,6 +145,198 @@ export function createSessionStage(key: Buffer): Stage {
     state.upstreamId = opened.upstreamId;
     ex.upstreamHeaders['mcp-session-id'] = opened.upstreamId;
   };
+}
+
+/**
+ * The legacy HTTP+SSE transport (MCP 2024-11-05) carries its session in the query of the endpoint its GET stream
+ * announces: the SDK's `sessionId`, FastMCP's `session_id`. Names are compared decoded, as servers read them
+ * (`session%49d` is `sessionId`).
+ */
+const QUERY_SESSION_NAMES: ReadonlySet<string> = new Set(['sessionId', 'session_id']);
+
+/** Longest query examined for a session parameter (the request line is bounded by the header limit anyway). */
+const MAX_SESSION_QUERY = 16 * 1024;
+
+/** `+` is a space in a query (application/x-www-form-urlencoded, as URLSearchParams reads it). */
+function decodeQueryPart(part: string): string {
+  const plus = part.includes('+') ? part.replace(/\+/g, ' ') : part;
+  return plus.includes('%') ? decodeURIComponent(plus) : plus;
+}
+
+/**
+ * The session parameters of a raw query (without `?`): the query split at `&` and the indexes of the parts whose
+ * decoded name is a session parameter, with their decoded values. Throws URIError on malformed percent-encoding.
+ */
+export function querySessionParams(query: string): { parts: string[]; at: number[]; values: string[] } {
+  const parts = query.split('&');
+  const at: number[] = [];
+  const values: string[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as string;
+    const eq = part.indexOf('=');
+    const name = decodeQueryPart(eq < 0 ? part : part.slice(0, eq));
+    if (!QUERY_SESSION_NAMES.has(name)) continue;
+    at.push(i);
+    values.push(eq < 0 ? '' : decodeQueryPart(part.slice(eq + 1)));
+  }
+  return { parts, at, values };
+}
+
+/**
+ * The query stage of the binding: a request whose query names a session (the POSTs of the legacy SSE transport) is
+ * forwarded with the upstream's id only when the bound id verifies for the caller and the route, as Mcp-Session-Id.
+ * Two session parameters, or one that cannot be decoded, are refused (400): the gateway never picks one.
+ */
+export function bindQuerySession(ex: Exchange, state: SessionState): void {
+  const query = ex.query;
+  if (query === '' || !(query.includes('ession') || query.includes('%'))) return;
+  let found: ReturnType<typeof querySessionParams>;
+  try {
+    if (query.length > MAX_SESSION_QUERY) throw new URIError('query too long');
+    found = querySessionParams(query);
+  } catch {
+    ex.meta['mcp_session_refused'] = 'mcp_session_malformed';
+    throw new GatehouseError('GH_BAD_REQUEST', 'The query string is not well-formed.', { detail: 'mcp_session_query_malformed' });
+  }
+  if (found.at.length === 0) return;
+  if (found.at.length > 1) {
+    ex.meta['mcp_session_refused'] = 'mcp_session_duplicate';
+    throw new GatehouseError('GH_BAD_REQUEST', 'The session parameter must appear once.', { detail: 'mcp_session_duplicate' });
+  }
+  const opened = openSessionId(state.key, sessionBinding(ex.principal, ex.route?.name ?? ''), found.values[0] as string);
+  if (!opened.ok) throw refuse(ex, opened.reason);
+  const i = found.at[0] as number;
+  const part = found.parts[i] as string;
+  found.parts[i] = `${part.slice(0, part.indexOf('='))}=${encodeURIComponent(opened.upstreamId)}`;
+  state.upstreamQuery = found.parts.join('&');
+}
+
+/**
+ * The announced endpoint's query with its session parameter sealed for `binding` (the answer side of
+ * bindQuerySession). Undefined when it names no session; two session parameters are an upstream fault.
+ */
+export function sealQuerySession(query: string, key: Uint8Array, binding: SessionBinding): string | undefined {
+  let found: ReturnType<typeof querySessionParams>;
+  try {
+    found = querySessionParams(query);
+  } catch {
+    throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'malformed session endpoint from upstream' });
+  }
+  if (found.at.length === 0) return undefined;
+  if (found.at.length > 1) throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'duplicate session parameter from upstream' });
+  const i = found.at[0] as number;
+  const part = found.parts[i] as string;
+  found.parts[i] = `${part.slice(0, part.indexOf('=') < 0 ? part.length : part.indexOf('='))}=${encodeURIComponent(sealSessionId(key, binding, found.values[0] as string))}`;
+  return found.parts.join('&');
+}
+
+/** The most of a stream held back while looking for its first event. */
+const MAX_ENDPOINT_EVENT = 16 * 1024;
+
+/**
+ * Rewrites the `endpoint` event a legacy SSE stream opens with (MCP 2024-11-05: `event: endpoint`, `data: <URI>` where
+ * the client POSTs): `rewrite` maps the URI onto the gateway's route and seals its session. Only the first event is
+ * looked at (comment lines before it pass); the bytes are held until it is complete, at most MAX_ENDPOINT_EVENT, and
+ * everything after it passes untouched. A stream whose first event is another (the streamable HTTP transport's GET
+ * stream) passes unchanged, and so does an endpoint the rewrite leaves alone (undefined): its POSTs then carry an
+ * unbound session, which the gateway refuses — fail closed.
+ */
+export class SseEndpointRewriter {
+  #held: Buffer | undefined;
+  #done = false;
+  #lineBreak = '\n';
+  readonly #rewrite: (uri: string) => string | undefined;
+
+  constructor(rewrite: (uri: string) => string | undefined) {
+    this.#rewrite = rewrite;
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** The bytes to send for this chunk (possibly none yet). May throw what `rewrite` throws. */
+  push(chunk: Buffer): Buffer {
+    if (this.#done) return chunk;
+    const buf = this.#held === undefined ? chunk : Buffer.concat([this.#held, chunk]);
+    this.#held = undefined;
+    let from = 0;
+    for (;;) {
+      const block = nextBlock(buf, from);
+      if (block === undefined) break;
+      const lines = buf.toString('utf8', from, block.end).split(/\r\n|\r|\n/);
+      if (lines.every((l) => l === '' || l.startsWith(':'))) {
+        from = block.next;
+        continue;
+      }
+      this.#done = true;
+      const text = buf.toString('latin1', from, block.end);
+      this.#lineBreak = text.includes('\r\n') ? '\r\n' : text.includes('\r') ? '\r' : '\n';
+      const replaced = this.#endpoint(lines);
+      if (replaced === undefined) return buf;
+      return Buffer.concat([buf.subarray(0, from), Buffer.from(replaced, 'utf8'), buf.subarray(block.end)]);
+    }
+    if (buf.length - from > MAX_ENDPOINT_EVENT) {
+      this.#done = true;
+      return buf;
+    }
+    this.#held = buf.subarray(from);
+    return buf.subarray(0, from);
+  }
+
+  /** What was held back when the stream ends. */
+  flush(): Buffer | undefined {
+    const held = this.#held;
+    this.#held = undefined;
+    this.#done = true;
+    return held;
+  }
+
+  /** The event's lines with the endpoint's data rewritten; undefined when it is not one endpoint URI. */
+  #endpoint(lines: string[]): string | undefined {
+    let event = 'message';
+    let dataAt = -1;
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i] as string;
+      const field = l.indexOf(':') < 0 ? l : l.slice(0, l.indexOf(':'));
+      if (field === 'event') event = fieldValue(l);
+      else if (field === 'data') {
+        if (dataAt >= 0) return undefined;
+        dataAt = i;
+      }
+    }
+    if (event !== 'endpoint' || dataAt < 0) return undefined;
+    const uri = this.#rewrite(fieldValue(lines[dataAt] as string));
+    if (uri === undefined) return undefined;
+    lines[dataAt] = `data: ${uri}`;
+    return lines.join(this.#lineBreak);
+  }
+}
+
+/** A field's value: after the first colon, one leading space dropped (the SSE parsing rules). */
+function fieldValue(line: string): string {
+  const c = line.indexOf(':');
+  if (c < 0) return '';
+  return line.charCodeAt(c + 1) === 32 ? line.slice(c + 2) : line.slice(c + 1);
+}
+
+/**
+ * The first complete event block at or after `from`: `end` where its terminating blank line starts (the line break
+ * ending its last line excluded) and `next` past that blank line. Line breaks are CRLF, LF or CR; one pass.
+ */
+function nextBlock(buf: Buffer, from: number): { end: number; next: number } | undefined {
+  let lineStart = from;
+  for (let i = from; i < buf.length; i++) {
+    const c = buf[i] as number;
+    if (c !== 10 && c !== 13) continue;
+    // A CR at the very end may be the first half of a CRLF: wait for the next byte.
+    if (c === 13 && i + 1 >= buf.length) return undefined;
+    const breakLen = c === 13 && buf[i + 1] === 10 ? 2 : 1;
+    if (i === lineStart) return { end: i, next: i + breakLen };
+    lineStart = i + breakLen;
+    i += breakLen - 1;
+  }
+  return undefined;
 }
 
 /**

@@ -4,7 +4,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { GatehouseError, toGatehouseError } from '../core/errors.js';
 import type { Exchange } from '../core/types.js';
 import type { RouteConfig } from '../config/index.js';
-import { MCP_SESSION, sealResponseSession, type SessionExchange } from './mcp-session.js';
+import { MCP_SESSION, SseEndpointRewriter, sealQuerySession, sealResponseSession, sessionBinding, type SessionExchange } from './mcp-session.js';
 import { UpstreamSlots, type SlotWaiter } from './admission.js';
 import type { CredentialEnd } from './credential-watch.js';
 
@@ -214,7 +214,9 @@ export class Upstream {
     if (prefix !== '' && !(rawPath.startsWith(prefix) && (rawPath.length === prefix.length || rawPath.charCodeAt(prefix.length) === 47))) return undefined;
     if (this.#route.strip_prefix && prefix !== '') rawPath = rawPath.slice(prefix.length) || '/';
     const path = this.#basePath + rawPath;
-    return ex.query ? `${path}?${ex.query}` : path;
+    // A bound session parameter (legacy SSE transport) goes upstream as the upstream's own id (mcp-session.ts).
+    const query = (ex as SessionExchange)[MCP_SESSION]?.upstreamQuery ?? ex.query;
+    return query ? `${path}?${query}` : path;
   }
 
   /**
@@ -343,6 +345,8 @@ export class Upstream {
       /** Set while queued for a connection (all busy); the slot, once handed over, is held until onComplete/onError. */
       let waiter: SlotWaiter | undefined;
       let slotHeld = false;
+      /** Set on a legacy SSE stream until its first event has passed (SseEndpointRewriter). */
+      let endpoint: SseEndpointRewriter | undefined;
       /** The response's audit record was asked for (beforeResponse): from then on an end is a cut, not a refusal. */
       let recorded = false;
       let unwatch: (() => void) | undefined;
@@ -450,6 +454,8 @@ export class Upstream {
           outHeaders = responseHeaders(rawHeaders, hooks.responseHeaders(ex), this.#publicLocation, this.#opts.cors === true);
           try {
             sealResponseSession(outHeaders, ex);
+            // The legacy SSE transport's stream announces where to POST: mapped onto this route, its session sealed.
+            if (this.#route.kind === 'mcp' && ex.method === 'GET' && statusCode === 200 && isEventStream(outHeaders)) endpoint = this.#endpointRewriter(ex, target);
           } catch (e) {
             // finish first: abort calls onError at once, which would report the upstream as unavailable.
             finish(e as Error);
@@ -492,6 +498,19 @@ export class Upstream {
             buffered.push(chunk);
             return true;
           }
+          if (endpoint !== undefined) {
+            try {
+              chunk = endpoint.push(chunk);
+            } catch (e) {
+              // An endpoint the gateway cannot bind: the stream is cut, never passed on unbound.
+              abort?.(e as Error);
+              res.destroy();
+              finish(undefined, span !== undefined ? toGatehouseError(e).code : undefined);
+              return false;
+            }
+            if (endpoint.done) endpoint = undefined;
+            if (chunk.length === 0) return true;
+          }
           if (res.write(chunk)) return true;
           res.once('drain', onDrain);
           stalled = setTimeout(onStalled, this.#route.body_timeout);
@@ -508,7 +527,9 @@ export class Upstream {
             sendFiltered(Buffer.concat(buffered, bufferedLen));
             return;
           }
-          res.end();
+          const held = endpoint?.flush();
+          if (held !== undefined && held.length > 0) res.end(held);
+          else res.end();
           finish();
         },
         onError: (err: Error & { code?: string }) => {
@@ -619,6 +640,34 @@ export class Upstream {
     if (this.#route.strip_prefix && prefix !== '') path = prefix + path;
     return sameOrigin(path) + u.search + u.hash;
   };
+
+  /**
+   * The rewriter of a legacy SSE stream's `endpoint` event: the URI (relative to the request the upstream received)
+   * becomes a path on this route, and its session parameter is sealed for the caller when sessions are bound. An
+   * endpoint on another origin, or outside the upstream's base path (no route leads there), is left as it is.
+   */
+  #endpointRewriter(ex: Exchange, target: string): SseEndpointRewriter {
+    const state = (ex as SessionExchange)[MCP_SESSION];
+    return new SseEndpointRewriter((data) => {
+      let u: URL;
+      try {
+        u = new URL(data, this.origin + target);
+      } catch {
+        return undefined;
+      }
+      if (u.origin !== this.origin) return undefined;
+      const base = this.#basePath;
+      let path = u.pathname;
+      if (base !== '' && !(path === base || path.startsWith(base + '/'))) return undefined;
+      path = path.slice(base.length) || '/';
+      const prefix = this.#route.prefix.replace(/\/+$/, '');
+      if (this.#route.strip_prefix && prefix !== '') path = prefix + path;
+      const query = u.search.slice(1);
+      const sealed = state !== undefined && query !== '' ? sealQuerySession(query, state.key, sessionBinding(ex.principal, ex.route?.name ?? '')) : undefined;
+      const q = sealed ?? query;
+      return sameOrigin(path) + (q !== '' ? `?${q}` : '') + u.hash;
+    });
+  }
 
   close(): Promise<void> {
     return this.#pool.close();
@@ -739,6 +788,11 @@ function withOrigin(vary: string): string {
     if (f === 'origin' || f === '*') return vary;
   }
   return `${vary}, Origin`;
+}
+
+/** An SSE body of unknown length (the only kind whose first event can be rewritten without a Content-Length to fix). */
+function isEventStream(flat: readonly string[]): boolean {
+  return headerValue(flat, 'content-length') === '' && /^\s*text\/event-stream/i.test(headerValue(flat, 'content-type'));
 }
 
 function headerValue(flat: readonly string[], name: string): string {

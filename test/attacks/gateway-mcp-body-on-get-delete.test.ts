@@ -23,7 +23,7 @@ describe('MCP endpoint: a JSON-RPC body on GET or DELETE', () => {
 
   const call = (method: string, body: Buffer): Promise<{ status: number; body: string }> =>
     new Promise((resolve, reject) => {
-      const req = request(`${gw.url}/mcp${endpoint}`, { method, headers: { ...auth, 'content-type': 'application/json', 'content-length': String(body.length) } }, (res) => {
+      const req = request(`${gw.url}${endpoint}`, { method, headers: { ...auth, 'content-type': 'application/json', 'content-length': String(body.length) } }, (res) => {
         let data = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (data += c));

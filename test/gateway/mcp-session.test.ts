@@ -153,7 +153,7 @@ describe('the binding key', () => {
 function exchange(rawHeaders: string[], opts: { route?: { name: string; kind: 'http' | 'mcp' }; principal?: Principal | null } = {}): SessionExchange {
   const route = opts.route ?? { name: 'mcp', kind: 'mcp' };
   const p = opts.principal === null ? undefined : (opts.principal ?? principal());
-  return { req: { rawHeaders }, route: { ...route, prefix: '/mcp' }, principal: p, meta: {}, upstreamHeaders: {} } as unknown as SessionExchange;
+  return { req: { rawHeaders }, query: '', route: { ...route, prefix: '/mcp' }, principal: p, meta: {}, upstreamHeaders: {} } as unknown as SessionExchange;
 }
 
 describe('the session stage and the response seal', () => {
