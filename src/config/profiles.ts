@@ -21,6 +21,11 @@ export function productionProblems(cfg: GatehouseConfig): string[] {
     if (injectsCredential(r) && isPlainHttpOffLoopback(r.upstream)) {
       problems.push(`routes[${i}].upstream_auth is set and routes[${i}].upstream is plain http to another host: the injected upstream credential would travel in clear`);
     }
+    // error_bodies: pass skips the scrub of the route's own injected credential from error bodies (an upstream that
+    // echoes its request headers in a 4xx/5xx hands the credential to every caller).
+    if (injectsCredential(r) && r.error_bodies === 'pass') {
+      problems.push(`routes[${i}].upstream_auth is set and routes[${i}].error_bodies is pass: an upstream that echoes its request in an error body would hand the injected credential to the client; use redact (the default) or replace`);
+    }
   });
   if (cfg.server.admin_cors_origins.includes('*')) problems.push('server.admin_cors_origins contains "*": wildcard CORS on admin routes');
   const hsts = cfg.server.tls.hsts;

@@ -40,6 +40,15 @@ test('loopback and https upstreams with credentials, and plain http without one,
   assert.deepEqual(productionRefusals(prod({ routes: [{ prefix: '/api', upstream: 'http://api.internal' }] })), []);
 });
 
+test('routes[].upstream_auth with error_bodies: pass is refused (the injected credential is scrubbed from error bodies only when they are redacted or replaced)', () => {
+  for (const ua of CREDENTIALS) {
+    const problems = productionRefusals(prod({ routes: [{ prefix: '/api', upstream: 'https://api.internal', upstream_auth: ua, error_bodies: 'pass' }] }));
+    assert.deepEqual(problems, ['routes[0].upstream_auth is set and routes[0].error_bodies is pass: an upstream that echoes its request in an error body would hand the injected credential to the client; use redact (the default) or replace'], JSON.stringify(ua));
+  }
+  for (const error_bodies of ['redact', 'replace']) assert.deepEqual(productionRefusals(prod({ routes: [{ prefix: '/api', upstream: 'https://api.internal', upstream_auth: CREDENTIALS[0], error_bodies }] })), [], error_bodies);
+  assert.deepEqual(productionRefusals(prod({ routes: [{ prefix: '/api', upstream: 'https://api.internal', error_bodies: 'pass' }] })), [], 'pass without an injected credential: warned by doctor only');
+});
+
 test('audit.sinks[].headers and audit.alerts.headers over plain http to another host are refused; loopback and https are not', () => {
   const sink = (url: string) => ({ audit: { sinks: [{ type: 'stdout' }, { type: 'http', url, headers: { Authorization: 'Splunk abc' } }] } });
   assert.ok(productionRefusals(prod(sink('http://siem.example:8088/services/collector'))).includes('audit.sinks[1].headers are set and audit.sinks[1].url is plain http to another host: the sink credentials would travel in clear'));
