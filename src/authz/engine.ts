@@ -14,7 +14,7 @@ import { APPROVAL_META_KEY, classifyMcpMessage } from './classify.js';
 import { Authorizer, type DecisionOutcome } from './decide.js';
 import { checkJsonRpcCharset, parseJsonRpc, type JsonRpcId, type ParsedJsonRpc } from './jsonrpc.js';
 import { buildJsonRpcError } from './jsonrpc-error.js';
-import { makeListFilter, type ListKind } from './list-filter.js';
+import { makeListFilter, makeStreamListFilter, type ListItemCheck, type ListKind } from './list-filter.js';
 import { MCP_FILTERED_LISTS, McpMethodPolicy } from './mcp-policy.js';
 import { RbacIndex } from './rbac.js';
 import { RouteTable, type CompiledRoute } from './routes.js';
@@ -244,6 +244,17 @@ class Engine implements PolicyEngine {
       if (verdict) ex.meta['residency'] = verdict.crossing;
     }
     if (st?.parsed && ex.principal) this.#installListFilter(ex, st.parsed, ex.principal);
+    // An MCP GET stream: the legacy SSE transport answers lists there, to POSTs this stream never saw.
+    else if (op.kind === 'mcp' && ex.method === 'GET' && ex.principal) ex.streamFilter = makeStreamListFilter(this.#itemCheck(ex.principal));
+  }
+
+  /** What the caller may see of a list: tools it may call, prompts and resources whose scopes it holds. */
+  #itemCheck(principal: Principal): ListItemCheck {
+    return (kind, key) => {
+      if (kind === 'tools') return this.authorizer.canCallTool(principal, key);
+      const policy = kind === 'prompts' ? this.mcp.prompt(key) : this.mcp.resource(key);
+      return policy !== undefined && this.authorizer.canUseScopes(principal, policy.scopes);
+    };
   }
 
   #installListFilter(ex: Exchange, parsed: ParsedJsonRpc, principal: Principal): void {
@@ -252,11 +263,7 @@ class Engine implements PolicyEngine {
       if (m.kind === 'request' && m.method !== undefined && MCP_FILTERED_LISTS.includes(m.method)) lists.set(m.id as JsonRpcId, m.method.split('/')[0] as ListKind);
     }
     if (lists.size === 0) return;
-    ex.responseFilter = makeListFilter(lists, (kind, key) => {
-      if (kind === 'tools') return this.authorizer.canCallTool(principal, key);
-      const policy = kind === 'prompts' ? this.mcp.prompt(key) : this.mcp.resource(key);
-      return policy !== undefined && this.authorizer.canUseScopes(principal, policy.scopes);
-    });
+    ex.responseFilter = makeListFilter(lists, this.#itemCheck(principal));
   }
 
   /** Returns at once (no promise) when the decision needs no approval, the usual case. */

@@ -12,6 +12,6 @@ export { checkUrl, compileUrlConstraint, isPrivateAddress, systemResolver, type 
 export { checkPath } from './path-policy.js';
 export { parseJsonRpc, type ParsedJsonRpc, type JsonRpcMessage, type JsonRpcId } from './jsonrpc.js';
 export { buildJsonRpcError, jsonRpcCodeFor, POLICY_JSONRPC_CODES } from './jsonrpc-error.js';
-export { makeListFilter, type ListKind } from './list-filter.js';
+export { makeListFilter, makeStreamListFilter, UNFILTERABLE_EVENT, type ListKind } from './list-filter.js';
 export { MCP_PROTOCOL_METHODS } from './mcp-policy.js';
 export { SEED001_SCOPE_HIERARCHY, SEED001_SCOPE_BUNDLES } from '../config/schema/authz.js';

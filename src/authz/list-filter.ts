@@ -86,3 +86,42 @@ export function makeListFilter(lists: ReadonlyMap<JsonRpcId, ListKind>, keep: Li
     return body.length === 0 ? body : unfilterable();
   };
 }
+
+/** The JSON-RPC error an event becomes when it cannot be filtered (the stream filter's fail-closed answer). */
+export const UNFILTERABLE_EVENT = unfilterable().toString('utf8');
+
+const LIST_KINDS: readonly ListKind[] = ['tools', 'prompts', 'resources'];
+
+/** A list answer by its shape: a result holding `kind` as an array (no request id to go by). */
+function filterByShape(msg: unknown, keep: ListItemCheck): unknown {
+  if (!isPlainObject(msg) || !isPlainObject(msg['result'])) return msg;
+  let result = msg['result'];
+  let changed = false;
+  for (const kind of LIST_KINDS) {
+    const items = result[kind];
+    if (!Array.isArray(items)) continue;
+    const field = KEY_FIELD[kind];
+    const kept = items.filter((item) => isPlainObject(item) && typeof item[field] === 'string' && keep(kind, item[field] as string));
+    if (kept.length === items.length) continue;
+    result = { ...result, [kind]: kept };
+    changed = true;
+  }
+  return changed ? { ...msg, result } : msg;
+}
+
+/**
+ * The filter of a stream whose requests the gateway did not see (the legacy SSE transport delivers list answers on its
+ * GET stream; the POST that asked got 202): every event's data that is a JSON-RPC response holding a `tools`,
+ * `prompts` or `resources` array is filtered as a list answer of that kind, whatever its id. Data that names none of
+ * them passes untouched (no parse); data that names one but is not JSON throws (the caller withholds the event).
+ */
+export function makeStreamListFilter(keep: ListItemCheck): (data: string) => string {
+  return (data) => {
+    if (!(data.includes('"tools"') || data.includes('"prompts"') || data.includes('"resources"') || data.includes('\\u'))) return data;
+    if (data.length > MAX_FILTER_INPUT) throw new RangeError('event too large to filter');
+    const value: unknown = JSON.parse(data);
+    const out = Array.isArray(value) ? value.map((m) => filterByShape(m, keep)) : filterByShape(value, keep);
+    if (Array.isArray(value) ? (out as unknown[]).every((m, i) => m === value[i]) : out === value) return data;
+    return JSON.stringify(out);
+  };
+}

@@ -138,6 +138,12 @@ export interface Exchange {
    */
   responseFilter: ((body: Buffer, contentType: string) => Buffer) | undefined;
   /**
+   * Set on an MCP route's GET stream (the legacy SSE transport answers there, to requests the stream never carried):
+   * each event's data passes through this, which rewrites list answers to what the caller may use and throws when it
+   * cannot tell (the event is then withheld). Absent on any other exchange.
+   */
+  streamFilter?: ((data: string) => string) | undefined;
+  /**
    * Set by the throttle stage only on exchanges a bandwidth rule counts (limits.bandwidth): the proxy reports body
    * bytes as they pass. Absent, the proxy counts nothing.
    */

@@ -137,5 +137,6 @@ export function createExchange(req: IncomingMessage, res: ServerResponse, target
     error: undefined,
     meta: {},
     responseFilter: undefined,
+    streamFilter: undefined,
   };
 }

@@ -14,6 +14,7 @@ import { GatehouseError } from '../core/errors.js';
 import { rawHeaderValues } from '../core/net.js';
 import type { Exchange, Principal, Stage } from '../core/types.js';
 import { loadOrCreateKeyFile, readKeyFile } from '../crypto/index.js';
+import { nextBlock } from './sse-events.js';
 
 /** Longest upstream session id accepted; MCP sets no limit, so this only bounds the work and the header. */
 export const MAX_UPSTREAM_SESSION_ID = 1024;
@@ -318,25 +319,6 @@ function fieldValue(line: string): string {
   const c = line.indexOf(':');
   if (c < 0) return '';
   return line.charCodeAt(c + 1) === 32 ? line.slice(c + 2) : line.slice(c + 1);
-}
-
-/**
- * The first complete event block at or after `from`: `end` where its terminating blank line starts (the line break
- * ending its last line excluded) and `next` past that blank line. Line breaks are CRLF, LF or CR; one pass.
- */
-function nextBlock(buf: Buffer, from: number): { end: number; next: number } | undefined {
-  let lineStart = from;
-  for (let i = from; i < buf.length; i++) {
-    const c = buf[i] as number;
-    if (c !== 10 && c !== 13) continue;
-    // A CR at the very end may be the first half of a CRLF: wait for the next byte.
-    if (c === 13 && i + 1 >= buf.length) return undefined;
-    const breakLen = c === 13 && buf[i + 1] === 10 ? 2 : 1;
-    if (i === lineStart) return { end: i, next: i + breakLen };
-    lineStart = i + breakLen;
-    i += breakLen - 1;
-  }
-  return undefined;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { RouteConfig } from '../config/index.js';
 import { MCP_SESSION, SseEndpointRewriter, sealQuerySession, sealResponseSession, sessionBinding, type SessionExchange } from './mcp-session.js';
 import { UpstreamSlots, type SlotWaiter } from './admission.js';
 import type { CredentialEnd } from './credential-watch.js';
+import { SseEventFilter } from './sse-events.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -347,6 +348,8 @@ export class Upstream {
       let slotHeld = false;
       /** Set on a legacy SSE stream until its first event has passed (SseEndpointRewriter). */
       let endpoint: SseEndpointRewriter | undefined;
+      /** Set on an MCP GET stream whose caller's list answers are filtered (ex.streamFilter). */
+      let events: SseEventFilter | undefined;
       /** The response's audit record was asked for (beforeResponse): from then on an end is a cut, not a refusal. */
       let recorded = false;
       let unwatch: (() => void) | undefined;
@@ -455,7 +458,11 @@ export class Upstream {
           try {
             sealResponseSession(outHeaders, ex);
             // The legacy SSE transport's stream announces where to POST: mapped onto this route, its session sealed.
-            if (this.#route.kind === 'mcp' && ex.method === 'GET' && statusCode === 200 && isEventStream(outHeaders)) endpoint = this.#endpointRewriter(ex, target);
+            if (this.#route.kind === 'mcp' && ex.method === 'GET' && statusCode === 200 && isEventStream(outHeaders)) {
+              endpoint = this.#endpointRewriter(ex, target);
+              // List answers on the stream (the legacy transport's) are filtered to what the caller may use.
+              if (ex.streamFilter !== undefined) events = new SseEventFilter(ex.streamFilter, maxFiltered);
+            }
           } catch (e) {
             // finish first: abort calls onError at once, which would report the upstream as unavailable.
             finish(e as Error);
@@ -498,17 +505,21 @@ export class Upstream {
             buffered.push(chunk);
             return true;
           }
-          if (endpoint !== undefined) {
+          if (endpoint !== undefined || events !== undefined) {
             try {
-              chunk = endpoint.push(chunk);
+              if (endpoint !== undefined) {
+                chunk = endpoint.push(chunk);
+                if (endpoint.done) endpoint = undefined;
+              }
+              if (events !== undefined && chunk.length > 0) chunk = events.push(chunk);
             } catch (e) {
-              // An endpoint the gateway cannot bind: the stream is cut, never passed on unbound.
+              // An endpoint the gateway cannot bind, an event too large to filter: the stream is cut, never passed on
+              // unbound or unfiltered.
               abort?.(e as Error);
               res.destroy();
               finish(undefined, span !== undefined ? toGatehouseError(e).code : undefined);
               return false;
             }
-            if (endpoint.done) endpoint = undefined;
             if (chunk.length === 0) return true;
           }
           if (res.write(chunk)) return true;
@@ -527,9 +538,11 @@ export class Upstream {
             sendFiltered(Buffer.concat(buffered, bufferedLen));
             return;
           }
-          const held = endpoint?.flush();
-          if (held !== undefined && held.length > 0) res.end(held);
-          else res.end();
+          // What a stream rewriter still holds when the stream ends is an incomplete event: a client drops it, and it
+          // was never filtered, so it is not sent.
+          endpoint = undefined;
+          events = undefined;
+          res.end();
           finish();
         },
         onError: (err: Error & { code?: string }) => {

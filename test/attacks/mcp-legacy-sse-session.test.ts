@@ -17,6 +17,8 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { openTokenService } from '../../src/authn/index.js';
 import { SseEndpointRewriter, querySessionParams } from '../../src/gateway/mcp-session.js';
+import { SseEventFilter } from '../../src/gateway/sse-events.js';
+import { makeStreamListFilter, UNFILTERABLE_EVENT } from '../../src/authz/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 interface Upstream {
@@ -39,6 +41,10 @@ async function legacyUpstream(): Promise<Upstream> {
       mcp.registerTool('get_system_status', { description: 'status', inputSchema: {} }, async () => {
         ran.push('get_system_status');
         return { content: [{ type: 'text', text: 'ok' }] };
+      });
+      mcp.registerTool('install_package', { description: 'installs a package', inputSchema: {} }, async () => {
+        ran.push('install_package');
+        return { content: [] };
       });
       const transport = new SSEServerTransport('/messages', res);
       transports.set(transport.sessionId, transport);
@@ -124,6 +130,8 @@ describe('the legacy SSE transport through a bound MCP route', () => {
     const client = new Client({ name: 'legacy-client', version: '1.0.0' });
     await client.connect(transport);
     try {
+      // The answer comes on the GET stream (the POST that asked got 202): filtered there to what alice may call —
+      // install_package needs more than readonly, so she is not shown it.
       const tools = await client.listTools();
       assert.deepEqual(tools.tools.map((t) => t.name), ['get_system_status']);
       const result = await client.callTool({ name: 'get_system_status', arguments: {} });
@@ -214,5 +222,34 @@ describe('SseEndpointRewriter', () => {
     assert.deepEqual(q.at, [1, 2, 3]);
     assert.deepEqual(q.values, ['x+y', 'z', '']);
     assert.throws(() => querySessionParams('sessionId=%E0%A4%A'), URIError);
+  });
+});
+
+describe('the stream list filter (list answers on a GET stream)', () => {
+  const keep = (kind: string, key: string) => kind === 'tools' && key === 'ok_tool';
+  const filter = makeStreamListFilter(keep);
+  const list = (id: number, names: string[]) => JSON.stringify({ jsonrpc: '2.0', id, result: { tools: names.map((name) => ({ name, inputSchema: {} })) } });
+
+  test('filters list answers by shape, whatever their id, batches and escaped keys included; other messages pass as they are', () => {
+    assert.deepEqual((JSON.parse(filter(list(9, ['ok_tool', 'secret_tool']))) as { result: { tools: { name: string }[] } }).result.tools.map((t) => t.name), ['ok_tool']);
+    const escaped = '{"jsonrpc":"2.0","id":1,"result":{"\\u0074ools":[{"name":"secret_tool"}]}}';
+    assert.deepEqual(JSON.parse(filter(escaped)), { jsonrpc: '2.0', id: 1, result: { tools: [] } });
+    const batch = `[${list(1, ['secret_tool'])},{"jsonrpc":"2.0","method":"notifications/progress","params":{}}]`;
+    assert.deepEqual((JSON.parse(filter(batch)) as unknown[])[0], { jsonrpc: '2.0', id: 1, result: { tools: [] } });
+    for (const same of ['{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"x"}}', list(2, ['ok_tool']), 'not json at all']) assert.equal(filter(same), same);
+    assert.throws(() => filter('{"tools": broken'), SyntaxError);
+  });
+
+  test('SseEventFilter rewrites filtered events, withholds what cannot be filtered, holds incomplete events and refuses one past its bound', () => {
+    const f = new SseEventFilter(filter, 4096);
+    const events = `: keepalive\n\nevent: message\ndata: ${list(3, ['ok_tool', 'secret_tool'])}\n\nevent: message\ndata: {"tools": broken\n\nevent: message\ndata: {"jsonrpc":"2.0","method":"ping"}\n\n`;
+    const bytes = Buffer.from(events);
+    const out = Buffer.concat([...bytes].map((b) => f.push(Buffer.from([b])))).toString('utf8');
+    assert.ok(!out.includes('secret_tool'), out);
+    assert.ok(out.includes('"ok_tool"'));
+    assert.ok(out.includes(`data: ${UNFILTERABLE_EVENT}`), 'the event that could not be filtered is withheld');
+    assert.ok(out.startsWith(': keepalive\n\n') && out.endsWith('data: {"jsonrpc":"2.0","method":"ping"}\n\n'), out);
+    assert.equal(f.push(Buffer.from('data: {"tools"')).length, 0, 'an incomplete event is held');
+    assert.throws(() => f.push(Buffer.alloc(5000, 0x61)), RangeError);
   });
 });
