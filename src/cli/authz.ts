@@ -1,5 +1,6 @@
 import { openTokenService, parseScopes } from '../authn/index.js';
 import { createPolicyEngine } from '../authz/index.js';
+import { createRedactor } from '../redact/index.js';
 import { systemClock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import { safeJsonParse } from '../core/safe.js';
@@ -179,14 +180,18 @@ const explain: Command = {
         : undefined;
       const mode = subject.principal.break_glass && d.requires_approval ? 'break_glass' : engine.approvalModeFor(op, d);
       const tokenOk = subject.tokenStatus === undefined || subject.tokenStatus === 'active';
+      // The operation is shown as the gateway would record it: arguments and path through the redactor (an operator
+      // pasting a real call's arguments should not get its api_key back on the terminal, in scrollback, in CI logs).
+      const redactor = createRedactor(cfg.redact);
+      const shown: Operation = { ...op, path: redactor.redactText(op.path), ...(op.args !== undefined ? { args: redactor.redactValue(op.args) } : {}) };
       if (bool(args, 'json')) {
-        const body = { decision: d, approval: mode, principal: subject.principal.id, ...(subject.tokenStatus ? { token_status: subject.tokenStatus } : {}), operation: op, ...(residency ? { residency } : {}) };
+        const body = { decision: d, approval: mode, principal: subject.principal.id, ...(subject.tokenStatus ? { token_status: subject.tokenStatus } : {}), operation: shown, ...(residency ? { residency } : {}) };
         writeLine(ctx.stdout, JSON.stringify(out.error ? { ...body, error: out.error.toJSON() } : body));
       } else {
         const line = residency
           ? `route ${printable(residency.route ?? '-')} in ${residency.route_region}, gateway in ${residency.gateway_region}; allowed ${residency.allowed_regions.join(', ')} (${printable(residency.rule)})${residency.crossing ? '; crosses regions through a bridge (audited)' : ''}`
           : undefined;
-        print(ctx, subject, op, d, mode, out.error, line);
+        print(ctx, subject, shown, d, mode, out.error, line);
       }
       return d.allow && tokenOk ? 0 : 1;
     } finally {

@@ -47,6 +47,18 @@ describe('gatehouse authz explain', () => {
     assert.match(r.stdout, /^token:\s+active$/m);
   });
 
+  test('the operation is shown redacted, as the gateway would record it: secrets in --args and in the path never reach the output', async () => {
+    const token = await mint('readonly');
+    const secret = 'sk_live_51HqLyjWDarjtT1zdp7dcXYZabcdef0123';
+    for (const json of [false, true]) {
+      const mcp = await explain('--token', token, '--tool', 'install_package', '--args', JSON.stringify({ package_name: 'nginx', api_key: secret, password: 'hunter2-but-longer' }), ...(json ? ['--json'] : []));
+      assert.ok(!mcp.stdout.includes(secret) && !mcp.stdout.includes('hunter2-but-longer'), mcp.stdout);
+      assert.match(mcp.stdout, /nginx/, 'the rest of the arguments is shown');
+      const http = await explain('--token', token, '--method', 'GET', '--path', `/t/acme/ns/prod/streams/orders?access_token=${secret}`, ...(json ? ['--json'] : []));
+      assert.ok(!http.stdout.includes(secret), http.stdout);
+    }
+  });
+
   test('an admin token: allowed, scopes used, approval through the queue (exit 0)', async () => {
     const r = await explain('--token', await mint('admin'), '--tool', 'install_package', '--args', '{"package_name":"nginx"}', '--json');
     assert.equal(r.code, 0, r.stderr);
