@@ -4,9 +4,12 @@
  * break-glass use, configured event types, `threshold` authentication/authorization failures from one source
  * (tailscale node, else source IP) within `window`, and the detectors of detectors.ts: a principal seen from many
  * sources (credential_spread), denied on many targets (scope_probing), many malformed requests from one source
- * (malformed_requests). Alerts are batched every `batch_interval` and rate-limited to `max_per_minute`; what the
- * limit holds back is counted in the next POST's `suppressed`. Alerts carry no args, headers, paths or tokens (they
- * may hold secrets): only the members #raise copies.
+ * (malformed_requests). Alerts are batched every `batch_interval` and rate-limited to `max_per_minute` per kind:
+ * each kind has a budget of its own, so a flood of one kind (failed logins anyone can cause) never holds back another
+ * (a critical operation, a break-glass use); denied attempts at a critical operation have a budget apart from the
+ * operations that ran. What a budget holds back is counted in the next POST's `suppressed` and `suppressed_by_kind`
+ * and logged (at most once a minute). Alerts carry no args, headers, paths or tokens (they may hold secrets): only
+ * the members #raise copies.
  *
  *   POST <webhook_url>  {"alerts":[{kind, timestamp, event_type, subject, tool, …}], "suppressed": 0}
  *   X-Gatehouse-Signature: sha256=<hex HMAC-SHA256 of the body>   (when secret_env is set)
@@ -42,8 +45,10 @@ export interface Alert {
   source_ip?: unknown;
   tailscale?: unknown;
   request_id?: unknown;
-  /** repeated_auth_failures: failures in the window. */
+  /** repeated_auth_failures: failures in the window, and those that came while the alert waited for its batch. */
   failures?: number;
+  /** repeated_auth_failures: failures from the source after its previous alert, while it was muted (when any). */
+  unreported_failures?: number;
   /** malformed_requests: refused requests in the window, and their error codes. */
   requests?: number;
   error_codes?: string[];
@@ -173,7 +178,15 @@ export class AlertForwarder implements AuditSink {
   async close(): Promise<void> {}
 }
 
+/** Alerts waiting for a batch, per budget (and never more than the budget's max_per_minute). */
 const MAX_PENDING = 1000;
+const MINUTE = 60_000;
+
+/**
+ * The budget an alert draws on: its kind, except that a critical operation refused (401/403/429) — which any
+ * authenticated caller can cause by asking — draws on one apart from the critical operations that ran.
+ */
+const budgetOf = (a: Alert): string => (a.kind === 'critical_operation' && a.result === 'denied' ? 'critical_operation:denied' : a.kind);
 const WEBHOOK_TIMEOUT_MS = 10_000;
 const WEBHOOK_ATTEMPTS = 3;
 /** A webhook's answer is read (to free the connection), never kept beyond this. */
@@ -213,12 +226,21 @@ export class AlertEngine implements AuditSink {
   readonly #probes: DistinctWindow;
   readonly #spread: DistinctWindow;
   readonly #webhook: Webhook | undefined;
+  /** Alerts waiting for the next batch, in the order they were raised. */
   #pending: Alert[] = [];
-  #suppressed = 0;
-  #sentTimes: number[] = [];
+  /** Per budget: alerts waiting, and when alerts were sent within the last minute. */
+  readonly #pendingBy = new Map<string, number>();
+  readonly #sentBy = new Map<string, number[]>();
+  readonly #pendingCap: number;
+  /** repeated_auth_failures alerts waiting for the batch, by source: later failures add to their count. */
+  readonly #failureAlerts = new Map<string, Alert>();
+  /** Held back since the last POST (sent with it), and since the last log line. */
+  #suppressed: Partial<Record<AlertKind, number>> = {};
+  #suppressedUnlogged: Partial<Record<AlertKind, number>> = {};
+  #suppressedLoggedAt = -Infinity;
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
-  readonly posted: { alerts: Alert[]; suppressed: number }[] = [];
+  readonly posted: { alerts: Alert[]; suppressed: number; suppressed_by_kind?: Partial<Record<AlertKind, number>> }[] = [];
 
   constructor(cfg: AlertsConfig, opts: { clock: Clock; logger: Logger; env?: NodeJS.ProcessEnv }) {
     this.#cfg = cfg;
@@ -226,8 +248,9 @@ export class AlertEngine implements AuditSink {
     this.#logger = opts.logger;
     this.#secret = cfg.secret_env ? (opts.env ?? process.env)[cfg.secret_env] : undefined;
     this.#events = new Set(cfg.events);
-    // auth_failures alerts at each threshold crossing; the detectors once per key per window.
-    this.#failures = new CountWindow({ window: cfg.auth_failures.window, threshold: cfg.auth_failures.threshold, mute: false });
+    this.#pendingCap = Math.min(cfg.max_per_minute, MAX_PENDING);
+    // Every detector alerts once per key per window: a source failing a thousand times is one alert, with its count.
+    this.#failures = new CountWindow({ window: cfg.auth_failures.window, threshold: cfg.auth_failures.threshold, mute: true });
     this.#malformed = new CountWindow({ window: cfg.malformed_requests.window, threshold: cfg.malformed_requests.threshold, mute: true });
     this.#probes = new DistinctWindow({ window: cfg.scope_probing.window, threshold: cfg.scope_probing.threshold });
     // As the forwarder's (one write per pair per tenth of the window): the same window whether or not under workers.
@@ -258,8 +281,18 @@ export class AlertEngine implements AuditSink {
 
   #countFailure(r: Rec): void {
     const source = sourceOf(r) ?? 'unknown';
+    const waiting = this.#failureAlerts.get(source);
+    if (waiting !== undefined) {
+      // The source's alert has not been sent yet: it reports this failure too.
+      waiting.failures = (waiting.failures ?? 0) + 1;
+      return;
+    }
     const hit = this.#failures.add(source, this.#clock.now());
-    if (hit) this.#raise('repeated_auth_failures', r, { source, failures: hit.count, window_ms: this.#cfg.auth_failures.window });
+    if (!hit) return;
+    const alert = this.#raise('repeated_auth_failures', r, {
+      source, failures: hit.count, ...(hit.whileMuted > 0 ? { unreported_failures: hit.whileMuted } : {}), window_ms: this.#cfg.auth_failures.window,
+    });
+    if (alert) this.#failureAlerts.set(source, alert);
   }
 
   /** scope_probing: per principal, or per source when the request named none. */
@@ -287,12 +320,8 @@ export class AlertEngine implements AuditSink {
   }
 
   /** The one place an alert is built: named record members only, so args, error, path, headers and metadata never reach it. */
-  #raise(kind: AlertKind, r: Rec, extra: Partial<Alert> = {}): void {
-    if (this.#pending.length >= MAX_PENDING) {
-      this.#suppressed++;
-      return;
-    }
-    this.#pending.push({
+  #raise(kind: AlertKind, r: Rec, extra: Partial<Alert> = {}): Alert | undefined {
+    const alert: Alert = {
       kind,
       timestamp: r['timestamp'],
       event_type: r['event_type'],
@@ -305,7 +334,16 @@ export class AlertEngine implements AuditSink {
       tailscale: r['tailscale'],
       request_id: r['request_id'],
       ...extra,
-    });
+    };
+    // More than a budget's max_per_minute waiting could not be sent by the next batch anyway.
+    const budget = budgetOf(alert);
+    const waiting = this.#pendingBy.get(budget) ?? 0;
+    if (waiting >= this.#pendingCap) {
+      this.#suppress(kind);
+      return undefined;
+    }
+    this.#pendingBy.set(budget, waiting + 1);
+    this.#pending.push(alert);
     if (!this.#timer) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
@@ -313,19 +351,62 @@ export class AlertEngine implements AuditSink {
       }, this.#cfg.batch_interval);
       this.#timer.unref();
     }
+    return alert;
+  }
+
+  #suppress(kind: AlertKind): void {
+    this.#suppressed[kind] = (this.#suppressed[kind] ?? 0) + 1;
+    this.#suppressedUnlogged[kind] = (this.#suppressedUnlogged[kind] ?? 0) + 1;
+  }
+
+  /** What the batch sends: in the order raised, as far as each alert's budget for the last minute allows. */
+  #take(now: number): Alert[] {
+    const room = new Map<string, number>();
+    const out: Alert[] = [];
+    for (const a of this.#pending) {
+      const budget = budgetOf(a);
+      let sent = this.#sentBy.get(budget);
+      if (sent === undefined) this.#sentBy.set(budget, (sent = []));
+      let left = room.get(budget);
+      if (left === undefined) {
+        while (sent.length > 0 && now - (sent[0] as number) >= MINUTE) sent.shift();
+        left = this.#cfg.max_per_minute - sent.length;
+      }
+      if (left > 0) {
+        out.push(a);
+        sent.push(now);
+        room.set(budget, left - 1);
+      } else {
+        room.set(budget, 0);
+        this.#suppress(a.kind);
+      }
+    }
+    this.#pending = [];
+    this.#pendingBy.clear();
+    this.#failureAlerts.clear();
+    return out;
+  }
+
+  /** One warn line for alerts held back, at most once a minute (the next POST carries the counts too). */
+  #logSuppressed(now: number, force = false): void {
+    if (Object.keys(this.#suppressedUnlogged).length === 0) return;
+    if (!force && now - this.#suppressedLoggedAt < MINUTE && now >= this.#suppressedLoggedAt) return;
+    this.#logger.warn({ alert: 'audit_alerts_suppressed', suppressed: this.#suppressedUnlogged }, 'audit: alerts over max_per_minute (per kind) were not sent');
+    this.#suppressedUnlogged = {};
+    this.#suppressedLoggedAt = now;
   }
 
   async #flush(): Promise<void> {
     const now = this.#clock.now();
-    this.#sentTimes = this.#sentTimes.filter((t) => now - t < 60_000);
-    const room = Math.max(0, this.#cfg.max_per_minute - this.#sentTimes.length);
-    const alerts = this.#pending.splice(0, room);
-    this.#suppressed += this.#pending.length;
-    this.#pending = [];
+    const alerts = this.#take(now);
+    this.#logSuppressed(now);
     if (alerts.length === 0) return;
-    for (let i = 0; i < alerts.length; i++) this.#sentTimes.push(now);
-    const payload = { alerts, suppressed: this.#suppressed };
-    this.#suppressed = 0;
+    const byKind = this.#suppressed;
+    const suppressed = Object.values(byKind).reduce((n, v) => n + v, 0);
+    const payload: { alerts: Alert[]; suppressed: number; suppressed_by_kind?: Partial<Record<AlertKind, number>> } = {
+      alerts, suppressed, ...(suppressed > 0 ? { suppressed_by_kind: byKind } : {}),
+    };
+    this.#suppressed = {};
     this.posted.push(payload);
     if (this.posted.length > 100) this.posted.shift();
     const hook = this.#webhook;
@@ -366,6 +447,7 @@ export class AlertEngine implements AuditSink {
       this.#flushing = this.#flushing.then(() => this.#flush());
     }
     await this.#flushing;
+    this.#logSuppressed(this.#clock.now(), true);
     await this.#webhook?.pool.close().catch(() => undefined);
   }
 }

@@ -144,11 +144,14 @@ interface CountSlot {
   /** A tag per time (malformed_requests: the error code), when tagged. */
   tags: string[];
   muted: number;
+  /** Events ignored while muted since the key last alerted: reported with its next alert. */
+  whileMuted: number;
 }
 
 /**
  * Events per key within a sliding window (auth_failures, malformed_requests). With `mute`, a key that alerted is
- * ignored for a window (one alert per key per window); without, it starts counting afresh (auth_failures' rule).
+ * ignored for a window (one alert per key per window) and its events meanwhile are only counted (`whileMuted` of its
+ * next alert); without, it starts counting afresh.
  */
 export class CountWindow {
   readonly #slots = new Map<string, CountSlot>();
@@ -171,11 +174,17 @@ export class CountWindow {
     return { keys: this.#slots.size, entries: this.#entries };
   }
 
-  /** Counts one event under `key`; returns the count and the distinct tags of the window when it reaches the threshold. */
-  add(key: string, now: number, tag?: string): { count: number; tags: string[] } | undefined {
+  /**
+   * Counts one event under `key`; returns the count and the distinct tags of the window when it reaches the threshold,
+   * with the events ignored while the key was muted after its previous alert.
+   */
+  add(key: string, now: number, tag?: string): { count: number; tags: string[]; whileMuted: number } | undefined {
     let slot = this.#slots.get(key);
-    if (slot !== undefined && now < slot.muted) return undefined;
-    if (slot === undefined) slot = { times: [], tags: [], muted: 0 };
+    if (slot !== undefined && now < slot.muted) {
+      slot.whileMuted++;
+      return undefined;
+    }
+    if (slot === undefined) slot = { times: [], tags: [], muted: 0, whileMuted: 0 };
     else this.#slots.delete(key);
     this.#slots.set(key, slot);
     let expired = 0;
@@ -191,6 +200,8 @@ export class CountWindow {
     if (slot.times.length >= this.#threshold) {
       const count = slot.times.length;
       const tags = [...new Set(slot.tags)].slice(0, MAX_LISTED);
+      const whileMuted = slot.whileMuted;
+      slot.whileMuted = 0;
       this.#entries -= count;
       if (this.#mute) {
         slot.times = [];
@@ -199,7 +210,7 @@ export class CountWindow {
       } else {
         this.#slots.delete(key);
       }
-      return { count, tags };
+      return { count, tags, whileMuted };
     }
     while (this.#slots.size > this.#maxKeys || (this.#entries > this.#maxEntries && this.#slots.size > 1)) {
       const oldest = this.#slots.keys().next().value as string;

@@ -64,7 +64,9 @@ export function createStdoutSink(opts: StdoutSinkOptions): AuditSink {
   return {
     name: 'stdout',
     deliver: (lines) => batcher.push(lines),
-    close: () => batcher.close(),
+    close: async () => {
+      await batcher.close();
+    },
     health: () => batcher.health(),
   };
 }
