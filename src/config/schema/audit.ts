@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bytes, duration, filePath, section, timerDuration } from './common.js';
+import { bytes, duration, envName, filePath, section, timerDuration } from './common.js';
 import { upstreamTlsSection } from './server.js';
 import { isHttpsUrl } from '../../core/net.js';
 
@@ -81,7 +81,7 @@ export const auditSection = section({
     /** Ed25519 private key (PKCS#8 PEM). Default <state_dir>/audit-signing.key, generated on first start. */
     private_key_file: filePath().optional(),
     /** Name of an environment variable holding the PEM instead. */
-    private_key_env: z.string().optional(),
+    private_key_env: envName.optional(),
     /** Public key used by `audit verify`; default: derived from the private key. */
     public_key_file: filePath().optional(),
   }),
@@ -100,7 +100,7 @@ export const auditSection = section({
   hmac_keys: z.array(z.string().min(1)).default([]),
   /** HMAC key (any bytes). Default <state_dir>/audit-hmac.key, generated on first use. */
   hmac_key_file: filePath().optional(),
-  hmac_key_env: z.string().optional(),
+  hmac_key_env: envName.optional(),
   sinks: z.array(auditSinkSchema).default([]),
   alerts: z.strictObject({
     enabled: z.boolean().default(false),
@@ -111,7 +111,7 @@ export const auditSection = section({
       .optional(),
     headers: z.record(z.string(), z.string()).default({}),
     /** Signs each POST: X-Gatehouse-Signature: sha256=<hex HMAC of the body>. */
-    secret_env: z.string().optional(),
+    secret_env: envName.optional(),
     on_critical: z.boolean().default(true),
     on_break_glass: z.boolean().default(true),
     /** Extra event types that always alert (e.g. config.change — written at a start whose config digest changed —, key.rotate). */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, filePath, scopeName, section, timerDuration } from './common.js';
+import { duration, filePath, scopeName, section, timerDuration, envName } from './common.js';
 import { formatDuration } from '../../core/durations.js';
 import { TENANT_RE } from '../../core/ids.js';
 import { upstreamTlsSection } from './server.js';
@@ -165,7 +165,7 @@ const staticToken = z
     token: z.string().min(16, 'static tokens need at least 16 characters').max(4096).optional(),
     token_file: filePath().optional(),
     /** Name of an environment variable holding the token (read at start). */
-    token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/).optional(),
+    token_env: envName.optional(),
     principal: principalName,
     scopes,
     tenant: tenant.optional(),

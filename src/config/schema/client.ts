@@ -1,12 +1,11 @@
 import { z } from 'zod';
-import { bytes, filePath, section, timerDuration } from './common.js';
+import { bytes, envName, filePath, section, timerDuration } from './common.js';
 
 // The 'client' section (docs/client.md): seed 000's agent-side `security` block — TLS with server verification and a
 // client certificate, basic / token / OAuth2 client credentials / custom header authentication, payload encryption —
 // for the outbound secure client (gatehouse/client, `gatehouse client request`).
 
 const TLS_VERSION = z.enum(['tls10', 'tls11', 'tls12', 'tls13']);
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name');
 
 export const clientTlsSchema = section({
   enabled: z.boolean().default(true),

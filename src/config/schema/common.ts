@@ -62,3 +62,7 @@ export const ipOrCidr = () =>
       ctx.addIssue({ code: 'custom', message: (e as Error).message });
     }
   });
+
+/** An environment variable's name (a value written here by mistake is refused without being shown back in full). */
+export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+export const envName = z.string().regex(ENV_NAME_RE, 'an environment variable name');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bytes, duration, filePath, section } from './common.js';
+import { bytes, duration, envName, filePath, section } from './common.js';
 
 // The 'encryption' section (issue 7, docs/encryption.md § Configuration). Seed 000's data encryption block
 // (enabled, type, key_file, key_env, key_id, rotation_days), seed 002's envelope encryption, key rings for the
@@ -7,7 +7,6 @@ import { bytes, duration, filePath, section } from './common.js';
 
 const keyType = z.enum(['aes', 'chacha20poly1305', 'xchacha20poly1305']);
 const keyId = z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'a key id is 1 to 64 characters of A-Z a-z 0-9 . _ : -');
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name');
 /** NIST SP 800-38D §8.3: at most 2^32 random-IV GCM encryptions per key. The default stays well below. */
 const maxEncryptions = z.number().int().min(1).max(2 ** 32);
 

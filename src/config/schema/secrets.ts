@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bytes, filePath, section, timerDuration } from './common.js';
+import { bytes, filePath, section, timerDuration, ENV_NAME_RE, envName } from './common.js';
 
 // The 'secrets' section (docs/secrets.md): seed 003's encrypted secrets store (SECRETS_MASTER_KEY, per-user derived
 // keys, PBKDF2-SHA256 for a passphrase) and the references routes use to inject upstream credentials (seed 004's
@@ -9,7 +9,6 @@ import { bytes, filePath, section, timerDuration } from './common.js';
 export const SECRET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** An owner: `global`, or a tenant's or a user's own secrets (seed 003: "per-user encryption"). */
 export const SECRET_OWNER_RE = /^(?:global|(?:tenant|user):[A-Za-z0-9._:@+-]{1,128})$/;
-const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const MAX_FILE_REF = 1024;
 
 export type SecretRef =
@@ -136,7 +135,7 @@ export const secretsSection = section({
    */
   master_key_file: filePath().optional(),
   /** Seed 003: SECRETS_MASTER_KEY. */
-  master_key_env: z.string().regex(ENV_NAME_RE, 'an environment variable name').default('SECRETS_MASTER_KEY'),
+  master_key_env: envName.default('SECRETS_MASTER_KEY'),
   /**
    * none: the master key is 32 random bytes (hex or base64: `openssl rand -hex 32`, or a Fernet key); pbkdf2-sha256:
    * it is a passphrase, stretched with PBKDF2-SHA256 (seed 003) and a random salt kept in the store.
