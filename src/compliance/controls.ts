@@ -74,7 +74,7 @@ export const CONTROLS: readonly ControlDefinition[] = Object.freeze([
   {
     framework: 'hipaa', control: '164.312(e)(2)(ii)', title: 'Encryption in transit',
     checks: ['tls.enabled', 'tls.min_version', 'tls.ciphers', 'routes.upstream_tls_version', 'routes.plain_http', 'audit.sink_transport'], keys: [...TLS_KEYS],
-    rule: 'not_met when tls.enabled, tls.min_version, tls.ciphers, routes.upstream_tls_version or routes.plain_http fails; partial when routes.plain_http or audit.sink_transport warns; else met',
+    rule: 'not_met when tls.enabled, tls.min_version, tls.ciphers, routes.upstream_tls_version or routes.plain_http fails; partial when routes.plain_http or audit.sink_transport warns (a plain syslog or http sink off this host), or when a syslog or http audit sink is on loopback (a relay whose onward transport the gateway cannot see); else met',
     judge: rules.transmissionEncryption,
     outside: 'Traffic that does not pass through the gateway.',
   },
@@ -117,7 +117,7 @@ export const CONTROLS: readonly ControlDefinition[] = Object.freeze([
   {
     framework: 'pci-dss', control: '8.3.4', title: 'Lockout: at most 10 attempts, at least 30 minutes',
     checks: ['limits.enabled', 'limits.lockout'], keys: ['limits.enabled', 'limits.lockout.enabled', 'limits.lockout.max_failures', 'limits.lockout.window', 'limits.lockout.duration', 'limits.lockout.per', 'limits.lockout.exempt', 'auth.methods'],
-    rule: 'not_met when limits.enabled or limits.lockout.enabled is false, limits.lockout.max_failures is above 10, or limits.lockout.duration is under 30m; partial when basic is in auth.methods and limits.lockout.per lacks principal; else met',
+    rule: 'not_met when limits.enabled or limits.lockout.enabled is false, limits.lockout.max_failures is above 10, limits.lockout.duration is under 30m, limits.lockout.window is under 15m (a client pacing its attempts is never locked out), or limits.lockout.exempt covers every address; partial when basic is in auth.methods and limits.lockout.per lacks principal, or limits.lockout.exempt lists a range broader than /8 (IPv4) or /32 (IPv6); else met',
     judge: rules.lockout,
     outside: 'Lockout at the identity provider for JWT users, and in systems reached without the gateway.',
   },
@@ -152,7 +152,7 @@ export const CONTROLS: readonly ControlDefinition[] = Object.freeze([
   {
     framework: 'pci-dss', control: '10.3.3', title: 'Audit logs copied to a central log server',
     checks: ['audit.remote_sink', 'audit.sink_transport', 'tls.outbound_clients'], keys: ['audit.enabled', 'audit.sinks'],
-    rule: 'not_met when audit is off or audit.remote_sink warns (no syslog or http sink); partial when audit.sink_transport warns or tls.outbound_clients fails; else met',
+    rule: 'not_met when audit is off or audit.remote_sink warns with no syslog or http sink; partial when every syslog and http sink is on loopback (a relay: whether it forwards off the host is not visible), audit.sink_transport warns or tls.outbound_clients fails; else met',
     judge: rules.auditOffHost,
     outside: 'The log server itself: that it is internal, secured and hard to alter.',
   },

@@ -2,7 +2,10 @@
  * The rules behind the controls (controls.ts names which rule judges which control, with its evidence). Each rule reads
  * the doctor's results and the loaded configuration, and says what it found by config path or check id.
  */
+import { BlockList, isIP } from 'node:net';
+import { trustsEveryAddress } from '../config/index.js';
 import { formatDuration } from '../core/durations.js';
+import { isLoopbackHost } from '../core/hosts.js';
 import { routeName } from './facts.js';
 import type { JudgeContext, Judgement } from './types.js';
 import { Verdict, fromChecks, statusOf } from './verdict.js';
@@ -10,6 +13,14 @@ import { Verdict, fromChecks, statusOf } from './verdict.js';
 /** PCI DSS v4.0 8.3.4: lock out after not more than 10 attempts, for at least 30 minutes. */
 export const PCI_MAX_FAILURES = 10;
 export const PCI_MIN_LOCKOUT_MS = 30 * 60_000;
+/**
+ * Failures count within limits.lockout.window: a client pacing itself to max_failures - 1 per window is never locked
+ * out. 8.3.4 names no window; 15 minutes is the floor the CIS benchmarks set for the same counter ("Reset account
+ * lockout counter after: 15 or more minutes"), and keeps such a client near the rate a lockout allows.
+ */
+export const PCI_MIN_LOCKOUT_WINDOW_MS = 15 * 60_000;
+/** An exempt range broader than a /8 (IPv4) or a /32 (IPv6) is not "a NAT you vouch for" (doctor's server.trusted_proxies rule). */
+export const LOCKOUT_BROAD_BITS = { 4: 8, 6: 32 } as const;
 /** PCI DSS v4.0 10.5.1: 12 months of audit history. Twelve calendar months span 366 days when they include 29 February. */
 export const PCI_MIN_RETENTION_MS = 366 * 86_400_000;
 
@@ -132,13 +143,32 @@ export function auditProtected(ctx: JudgeContext): Judgement {
   return v.done('audit files are created 0600 in a 0700 directory and only appended to; a change by anyone else is detectable through the hash chain and signed checkpoints');
 }
 
+/** The syslog and http audit sinks with the host each sends to (undefined: an http URL that does not parse). */
+function networkSinks(ctx: JudgeContext): { index: number; type: string; host: string | undefined; loopback: boolean }[] {
+  return ctx.cfg.audit.sinks.flatMap((s, index) => {
+    if (s.type !== 'syslog' && s.type !== 'http') return [];
+    let host: string | undefined = s.type === 'syslog' ? s.host : undefined;
+    if (s.type === 'http') {
+      try {
+        host = new URL(s.url).hostname;
+      } catch {
+        host = undefined;
+      }
+    }
+    return [{ index, type: s.type === 'syslog' ? `syslog (${s.transport})` : 'http', host, loopback: host !== undefined && isLoopbackHost(host) }];
+  });
+}
+
 /** PCI 10.3.3: a copy on a log server off this host. */
 export function auditOffHost(ctx: JudgeContext): Judgement {
   if (!ctx.cfg.audit.enabled) return AUDIT_OFF;
   const v = fromChecks(new Verdict(), ctx, { warnPartial: ['audit.sink_transport'], failPartial: ['tls.outbound_clients'] });
   const remote = ctx.check('audit.remote_sink');
+  const sinks = networkSinks(ctx);
+  // A relay on loopback (rsyslog, a collector agent) may well forward off the host: the gateway cannot see whether it does.
+  const relayOnly = sinks.length > 0 && sinks.every((s) => s.loopback);
   if (!remote) v.add('partial', 'doctor check audit.remote_sink is not in this version of the doctor: its evidence is missing');
-  else if (remote.status === 'warn' || remote.status === 'fail') v.add('not_met', `audit.remote_sink warns: ${remote.detail}`, remote.fix);
+  else if (remote.status === 'warn' || remote.status === 'fail') v.add(relayOnly ? 'partial' : 'not_met', `audit.remote_sink warns: ${remote.detail}`, remote.fix);
   return v.done(remote?.detail ?? '');
 }
 
@@ -198,7 +228,16 @@ export function transmissionEncryption(ctx: JudgeContext): Judgement {
     failNotMet: ['tls.enabled', 'tls.min_version', 'tls.ciphers', 'routes.upstream_tls_version', 'routes.plain_http'],
     warnPartial: ['routes.plain_http', 'audit.sink_transport'],
   });
-  return v.done(`traffic to the gateway is encrypted with TLS ${ctx.cfg.server.tls.min_version === 'tls13' ? '1.3' : '1.2 or newer'}, and to upstreams and audit sinks with TLS or over loopback`);
+  // A sink on loopback is a relay: the records' way off the host is its own, encrypted or not, and not seen here.
+  const relays = ctx.cfg.audit.enabled ? networkSinks(ctx).filter((s) => s.loopback) : [];
+  if (relays.length > 0) {
+    v.add(
+      'partial',
+      `${relays.map((s) => `audit.sinks[${s.index}] (${s.type} to ${s.host ?? ''})`).join(', ')} hand${relays.length === 1 ? 's' : ''} the audit records to a relay on this host: whether it forwards them encrypted is not visible to the gateway`,
+      'Point the sink at the log server itself (syslog transport: tls, or an https URL), or check that the relay forwards over TLS and keep that as evidence.',
+    );
+  }
+  return v.done(`traffic to the gateway is encrypted with TLS ${ctx.cfg.server.tls.min_version === 'tls13' ? '1.3' : '1.2 or newer'}, to upstreams with TLS or over loopback, and to audit sinks off this host with TLS`);
 }
 
 /** PCI 3.5.1: the gateway keeps no bodies; end-to-end routes forward only ciphertext. */
@@ -215,7 +254,23 @@ export function storedAccountData(ctx: JudgeContext): Judgement {
   };
 }
 
-/** PCI 8.3.4: lock out after at most 10 invalid attempts, for at least 30 minutes. */
+/** IPv4-mapped IPv6 addresses (::ffff:0:0/96): a prefix there counts as an IPv4 prefix 96 bits shorter. */
+const MAPPED = new BlockList();
+MAPPED.addSubnet('::ffff:0:0', 96, 'ipv6');
+
+/** Entries of limits.lockout.exempt broader than LOCKOUT_BROAD_BITS (a mapped IPv6 range judged as the IPv4 one it holds). */
+function broadRanges(entries: readonly string[]): string[] {
+  return entries.filter((entry) => {
+    const [addr = '', bits] = entry.trim().split('/');
+    const family = isIP(addr);
+    if (family === 0 || bits === undefined) return false;
+    const n = Number(bits);
+    if (family === 6 && n >= 96 && MAPPED.check(addr, 'ipv6')) return n - 96 < LOCKOUT_BROAD_BITS[4];
+    return n < LOCKOUT_BROAD_BITS[family as 4 | 6];
+  });
+}
+
+/** PCI 8.3.4: lock out after at most 10 invalid attempts, for at least 30 minutes, for every client. */
 export function lockout(ctx: JudgeContext): Judgement {
   const { limits, auth } = ctx.cfg;
   const lo = limits.lockout;
@@ -224,10 +279,20 @@ export function lockout(ctx: JudgeContext): Judgement {
   if (!lo.enabled) v.add('not_met', 'limits.lockout.enabled is false: credentials can be guessed without pause', 'Set limits.lockout.enabled: true (the default).');
   if (lo.max_failures > PCI_MAX_FAILURES) v.add('not_met', `limits.lockout.max_failures is ${lo.max_failures}: more than ${PCI_MAX_FAILURES} attempts before a lockout`, `Set limits.lockout.max_failures: ${PCI_MAX_FAILURES} (or fewer).`);
   if (lo.duration < PCI_MIN_LOCKOUT_MS) v.add('not_met', `limits.lockout.duration is ${formatDuration(lo.duration)}: a lockout must last at least 30 minutes`, 'Set limits.lockout.duration: 30m (or longer).');
+  if (lo.window < PCI_MIN_LOCKOUT_WINDOW_MS) {
+    v.add('not_met', `limits.lockout.window is ${formatDuration(lo.window)}: failures older than that are forgotten, so a client making ${lo.max_failures - 1} attempts per ${formatDuration(lo.window)} is never locked out`, 'Set limits.lockout.window: 15m (the default) or longer.');
+  }
   if (auth.methods.includes('basic') && !lo.per.includes('principal')) {
     v.add('partial', 'auth.methods includes basic and limits.lockout.per does not include principal: a password can be guessed from many addresses without its user ID ever being locked', 'Add principal to limits.lockout.per (anyone who knows a user name can then lock that user out: docs/limits.md).');
   }
-  if (lo.exempt.length > 0) v.note(`limits.lockout.exempt lists ${lo.exempt.length} address range(s) never locked out`);
+  const exemptFix = 'List in limits.lockout.exempt only the monitoring hosts and NAT addresses you vouch for, each a single address or a narrow range (/8 or narrower for IPv4, /32 or narrower for IPv6).';
+  if (trustsEveryAddress(lo.exempt)) {
+    v.add('not_met', `limits.lockout.exempt (${lo.exempt.join(', ').slice(0, 120)}) covers every address: no client is ever locked out`, exemptFix);
+  } else {
+    const broad = broadRanges(lo.exempt);
+    if (broad.length > 0) v.add('partial', `limits.lockout.exempt lists ${broad.join(', ').slice(0, 120)}, broader than a /8 (IPv4) or /32 (IPv6): every client in it guesses without lockout`, exemptFix);
+    else if (lo.exempt.length > 0) v.note(`limits.lockout.exempt lists ${lo.exempt.length} address range(s) never locked out`);
+  }
   return v.done(`${lo.max_failures} failed authentications within ${formatDuration(lo.window)} lock the ${lo.per.join(' and the ')} out for ${formatDuration(lo.duration)}`);
 }
 

@@ -13,10 +13,15 @@ const MAX_LABEL = 63;
 /** What a listener on a loopback address serves when server.allowed_hosts is unset (*.localhost: RFC 6761 §6.3). */
 export const LOOPBACK_HOST_NAMES: readonly string[] = Object.freeze(['localhost', '*.localhost', '127.0.0.1', '[::1]']);
 
-/** Loopback names and addresses: 127.0.0.0/8, ::1 (and its IPv4-mapped form), localhost. */
+/**
+ * Loopback addresses and the one name resolved to them from /etc/hosts: 127.0.0.0/8, ::1 (and 127.x as IPv4-mapped
+ * IPv6), localhost. Not `*.localhost`: RFC 6761 §6.3 asks resolvers to answer loopback for it, but glibc with
+ * `hosts: files dns` asks DNS, which may answer anything (or nothing), so a sink or upstream named so is not known
+ * to stay on this host.
+ */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (h === 'localhost') return true;
   if (isIP(h) === 4) return h.startsWith('127.');
   if (h.startsWith('::ffff:') && isIP(h.slice(7)) === 4) return h.slice(7).startsWith('127.');
   return h === '::1' || h === '0:0:0:0:0:0:0:1';
@@ -126,11 +131,14 @@ export class HostAllowList {
 }
 
 /**
- * The hosts a listener on `listenHost` serves: `configured` when given; else, on a loopback address, the loopback
- * names and that address; else undefined: nothing is checked (the names the gateway is reached by are not known).
+ * The hosts a listener on `listenHost` serves: `configured` when given; else, on a loopback address (or a *.localhost
+ * name), the loopback names and that address; else undefined: nothing is checked (the names the gateway is reached by
+ * are not known).
  */
 export function listenerHosts(configured: readonly string[] | undefined, listenHost: string): HostAllowList | undefined {
   if (configured !== undefined) return new HostAllowList(configured);
-  if (!isLoopbackHost(listenHost)) return undefined;
+  // A listener named by a *.localhost name is most likely on loopback (it listens wherever that name resolved): it
+  // keeps the loopback names, which only ever narrows what is served (isLoopbackHost no longer counts such a name).
+  if (!isLoopbackHost(listenHost) && !listenHost.toLowerCase().endsWith('.localhost')) return undefined;
   return new HostAllowList([...LOOPBACK_HOST_NAMES, isIP(listenHost) === 6 ? `[${listenHost}]` : listenHost]);
 }

@@ -10,12 +10,32 @@ const MAX_KEY_BYTES = 64 * 1024;
 
 const off = (ctx: DoctorContext): Outcome | undefined => (ctx.cfg.audit.enabled ? undefined : skipped('audit.enabled is false'));
 
+/** Where a syslog or http sink sends: its host (undefined for an http URL that does not parse). */
+function sinkHost(s: DoctorContext['cfg']['audit']['sinks'][number]): string | undefined {
+  if (s.type === 'syslog') return s.host;
+  if (s.type !== 'http') return undefined;
+  try {
+    return new URL(s.url).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A copy off this host, where an intruder on it cannot reach (seed 001 "Send audit logs to SIEM"). A syslog or http
+ * sink on loopback is a relay (rsyslog, a collector agent): it may forward off the host, but nothing here shows it.
+ */
 function remoteSink(ctx: DoctorContext): Outcome {
   const audit = ctx.cfg.audit;
-  const remote = audit.sinks.filter((s) => s.type === 'syslog' || s.type === 'http');
-  if (remote.length > 0) return passed(`audit.sinks sends records to ${remote.map((s) => s.type).join(' and ')}`);
-  const stdout = audit.sinks.some((s) => s.type === 'stdout');
+  const network = audit.sinks.flatMap((s, i) => (s.type === 'syslog' || s.type === 'http' ? [{ i, type: s.type === 'syslog' ? `syslog (${s.transport})` : 'http', host: sinkHost(s) }] : []));
+  const off = network.filter((s) => s.host !== undefined && !isLoopbackHost(s.host));
+  if (off.length > 0) return passed(`audit.sinks sends records off this host: ${off.map((s) => `${s.type} to ${s.host ?? ''}`).join(', ')}`);
   const where = audit.dir ?? `${ctx.cfg.state_dir}/audit`;
+  const relays = network.filter((s) => s.host !== undefined);
+  if (relays.length > 0) {
+    return judged([warn(`audit.sinks sends records only to loopback (${relays.map((s) => `audit.sinks[${s.i}] ${s.type} to ${s.host ?? ''}`).join(', ')}): a relay on this host, which an intruder on it can stop; whether it forwards the records off the host is not visible here`)], '');
+  }
+  const stdout = audit.sinks.some((s) => s.type === 'stdout');
   return judged([warn(`audit.sinks has no syslog or http sink: the only copy is the local file in ${where}${stdout ? ' (and stdout, if something collects it)' : ''}, which an intruder on this host can delete`)], '');
 }
 
@@ -108,7 +128,7 @@ export const auditChecks: CheckDefinition[] = [
     id: 'audit.remote_sink',
     title: 'Audit records leave the host',
     source: 'seed 001 maximum security ("Send audit logs to SIEM"); seed 003 §9 ("log aggregation")',
-    fix: 'Add a syslog (transport: tls) or http sink under audit.sinks pointing at your SIEM.',
+    fix: 'Add a syslog (transport: tls) or https sink under audit.sinks pointing at your SIEM itself, not a relay on loopback.',
     inspect: (ctx) => off(ctx) ?? remoteSink(ctx),
   },
   {

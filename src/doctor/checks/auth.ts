@@ -6,6 +6,64 @@ import { days, fail, judged, passed, showDuration, skipped, warn } from '../outc
 /** Seed 001 maximum security: "Token TTL ≤ 24 hours". */
 const MAX_TOKEN_TTL_MS = 24 * 3_600_000;
 
+/** Below these the secret is refused for length (authn/production.ts); from there on its content is judged here. */
+const MIN_SHARED_SECRET_BYTES = 32;
+const MIN_HEADER_VALUE = 16;
+/** Header names that carry the credential (authn/production.ts reads the same). */
+const CREDENTIAL_HEADER = /key|token|secret|auth|pass|pwd|cred/i;
+/** Fewer distinct characters than this: at most 2 bits a character (a 32-character secret under 75 bits). */
+const MIN_DISTINCT = 5;
+/** A run this long of one character, or of characters counting up or down by one (aaaaaaaa, 12345678, hgfedcba). */
+const MAX_RUN = 8;
+
+/**
+ * Why a secret long enough is still guessable, or undefined. Three signs of a secret typed rather than generated:
+ * few distinct characters, a long run (repeated or consecutive characters), a shorter text repeated (its smallest
+ * period at most half its length, from the KMP prefix function). Linear; says nothing of the value itself.
+ */
+export function weakSecretReason(secret: string): string | undefined {
+  const n = secret.length;
+  if (new Set(secret).size < MIN_DISTINCT) return `holds fewer than ${MIN_DISTINCT} distinct characters`;
+  let run = 1;
+  let step = NaN;
+  for (let i = 1; i < n; i++) {
+    const d = secret.charCodeAt(i) - secret.charCodeAt(i - 1);
+    run = Math.abs(d) <= 1 && d === step ? run + 1 : Math.abs(d) <= 1 ? 2 : 1;
+    step = d;
+    if (run >= MAX_RUN) return `holds a run of ${MAX_RUN} repeated or consecutive characters`;
+  }
+  const prefix = new Uint32Array(n);
+  for (let i = 1, k = 0; i < n; i++) {
+    while (k > 0 && secret.charCodeAt(i) !== secret.charCodeAt(k)) k = prefix[k - 1] as number;
+    if (secret.charCodeAt(i) === secret.charCodeAt(k)) k++;
+    prefix[i] = k;
+  }
+  const period = n - (n > 0 ? (prefix[n - 1] as number) : 0);
+  return period * 2 <= n ? 'is a shorter text repeated' : undefined;
+}
+
+/**
+ * Shared secrets that pass the length refusal but were typed, not generated: auth.token.secret, previous_secrets,
+ * JWT secrets, and credential-named header values (seed 003 anti-patterns: "weak or default passwords").
+ */
+function secretStrength({ cfg, severe }: DoctorContext): Outcome {
+  const a = cfg.auth;
+  const longEnough = (path: string, s: string | undefined): [string, string] | undefined => (s !== undefined && Buffer.byteLength(s) >= MIN_SHARED_SECRET_BYTES ? [path, s] : undefined);
+  const secrets = [
+    longEnough('auth.token.secret', a.token.secret),
+    ...a.token.previous_secrets.map((s, i) => longEnough(`auth.token.previous_secrets[${i}]`, s)),
+    ...a.jwt.issuers.map((iss, i) => longEnough(`auth.jwt.issuers[${i}].secret`, iss.secret)),
+    ...(a.methods.includes('header') ? Object.entries(a.header.headers).filter(([name, v]) => CREDENTIAL_HEADER.test(name) && v.length >= MIN_HEADER_VALUE).map(([name, v]): [string, string] => [`auth.header.headers.${name}`, v]) : []),
+  ].filter((x): x is [string, string] => x !== undefined);
+  return judged(
+    secrets.map(([path, s]) => {
+      const why = weakSecretReason(s);
+      return why !== undefined && { status: severe, detail: `${path} ${why}: a guessable secret however long; use random bytes (openssl rand -hex 32)` };
+    }),
+    'auth.token.secret, auth.token.previous_secrets, JWT secrets and auth.header.headers are long enough, and none is repetitive',
+  );
+}
+
 /** Seed 000 rotates keys every 90 days (rotation_days: 90); seed 001 asks for monthly. Older than this warns. */
 const MAX_KEY_AGE_MS = 90 * 86_400_000;
 
@@ -60,9 +118,9 @@ export const authChecks: CheckDefinition[] = [
     id: 'auth.secret_strength',
     title: 'Shared secrets long and random',
     source: 'seed 003 anti-patterns ("weak or default passwords"); seed 000 custom header authentication',
-    fix: 'Use 32 random bytes for auth.token.secret, each auth.token.previous_secrets entry and JWT secrets (openssl rand -hex 32) and a value of 16+ random characters in one auth.header.headers entry.',
+    fix: 'Use 32 random bytes for auth.token.secret, each auth.token.previous_secrets entry and JWT secrets (openssl rand -hex 32) and a value of 16+ random characters in one auth.header.headers entry: generated, not typed.',
     refusals: /^auth\.(token\.secret|token\.previous_secrets\[\]|jwt\.issuers\[\]\.secret|header\.headers)/,
-    passDetail: 'auth.token.secret, auth.token.previous_secrets, JWT secrets and auth.header.headers are long enough',
+    inspect: secretStrength,
   },
   {
     id: 'auth.jwt_https',

@@ -46,25 +46,161 @@ function envVars(ctx: DoctorContext): Outcome {
   );
 }
 
-/** A URL with a password in its userinfo (scheme://user:password@host). */
-const URL_PASSWORD = /^[A-Za-z][A-Za-z0-9+.-]{0,31}:\/\/[^/?#\s@]*:[^/?#\s]*@/;
+/** `\s` as the old URL pattern read it: whitespace ends an authority (a URL holds none). */
+const SPACE = /\s/;
 
-/** Paths of credentials written into the file as literals, not as ${VAR} references (URL passwords included). */
+/**
+ * Whether a URL writes a non-empty password into its userinfo (scheme://user:password@host). A parse, not a pattern:
+ * the authority runs from "://" to the first "/", "?", "#" or whitespace, its userinfo to the authority's last "@"
+ * (a raw "@" in a password is common), the password from the userinfo's first ":". Linear in the input.
+ */
+export function urlHasPassword(value: string): boolean {
+  // RFC 3986 §3.1 scheme, 1 to 32 characters as config/display.ts reads it; a scheme holds no ":", so the first "://" is the only candidate.
+  const sep = value.indexOf('://');
+  if (sep < 1 || sep > 32 || !isSchemeChar(value.charCodeAt(0), true)) return false;
+  for (let i = 1; i < sep; i++) if (!isSchemeChar(value.charCodeAt(i), false)) return false;
+  const start = sep + 3;
+  let end = start;
+  while (end < value.length && !'/?#'.includes(value.charAt(end)) && !SPACE.test(value.charAt(end))) end++;
+  const at = value.lastIndexOf('@', end - 1);
+  if (at < start) return false;
+  const colon = value.indexOf(':', start);
+  return colon !== -1 && colon + 1 < at;
+}
+
+function isSchemeChar(c: number, first: boolean): boolean {
+  const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+  return first ? letter : letter || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;
+}
+
+/**
+ * The grammar of config/interpolate.ts: `$${` is a literal `${`; `${NAME}` a reference; `${NAME:-default}` a reference
+ * whose default is written in the file. Linear on any input (see there).
+ */
+const REFERENCE = /\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]{0,127})(?::-((?:[^}$]|\$(?!\{))*))?\})?/g;
+
+/** A string as the file itself writes it, with every variable unset. */
+interface Written {
+  /** The value interpolation gives with no variable set: references to nothing, defaults to themselves, `$${` to `${`. */
+  text: string;
+  /** How many `${NAME}` / `${NAME:-default}` references it holds. */
+  references: number;
+  /** Whether any reference carries a non-empty default: that default is text of the file, whatever the variable holds. */
+  defaults: boolean;
+}
+
+function written(value: string): Written {
+  let references = 0;
+  let defaults = false;
+  if (!value.includes('${')) return { text: value, references, defaults };
+  const text = value.replace(REFERENCE, (match, name: string | undefined, def: string | undefined) => {
+    if (match === '$${') return '${';
+    if (name === undefined) return match; // malformed: the loader refuses the file
+    references++;
+    if (def) defaults = true;
+    return def ?? '';
+  });
+  return { text, references, defaults };
+}
+
+/**
+ * A credential written into the file: a literal, or a reference whose `:-` default is the credential
+ * (`${TOKEN:-s3cret}` runs on s3cret wherever TOKEN is unset). `Bearer ${TOKEN}` takes its credential from the
+ * environment; `$${` only escapes a literal `${`.
+ */
+function literalCredential(v: unknown): boolean {
+  if (typeof v !== 'string' || v === '') return false;
+  const w = written(v);
+  return w.references === 0 ? w.text !== '' : w.defaults;
+}
+
+/**
+ * URLs whose path or query may be the credential itself, as `config check` redacts them (config/display.ts
+ * CAPABILITY_URLS: Slack /services/T…/B…/SECRET, Discord /api/webhooks/ID/TOKEN, ?sig= links). Paths with `[]`.
+ */
+const CAPABILITY_URLS = new Set(['approval.webhook.url', 'audit.alerts.webhook_url', 'audit.sinks[].url']);
+/** A query parameter named as a credential: ?api_key=, ?token=, ?sig=, X-Amz-Signature=, ?code= (Azure Functions). */
+const CREDENTIAL_PARAM = /key|token|secret|sig|pass|auth|credential|^code$/i;
+/** A run of letters and digits this long, holding both, reads as a random token (a Slack or Teams hook's secret part). */
+const TOKEN_RUN = 16;
+
+/**
+ * Whether a capability URL carries a credential in its path or query: a credential-named query parameter with a
+ * value, or a path segment with a run of 16+ letters and digits mixing both. `/ingest` or `/hook` is no credential
+ * (config check still hides every path: it can afford to). Linear.
+ */
+export function capabilityCredential(url: string): boolean {
+  const sep = url.indexOf('://');
+  if (sep === -1) return false;
+  let i = sep + 3;
+  while (i < url.length && !'/?#'.includes(url.charAt(i))) i++;
+  const hash = url.indexOf('#', i);
+  const rest = hash === -1 ? url.slice(i) : url.slice(i, hash);
+  const q = rest.indexOf('?');
+  const path = q === -1 ? rest : rest.slice(0, q);
+  const query = q === -1 ? '' : rest.slice(q + 1);
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0 && eq < pair.length - 1 && CREDENTIAL_PARAM.test(safeDecode(pair.slice(0, eq)))) return true;
+  }
+  return tokenLike(path);
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** A run of TOKEN_RUN or more ASCII letters and digits that holds at least one of each. */
+function tokenLike(s: string): boolean {
+  let run = 0;
+  let letters = false;
+  let digits = false;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 0;
+    const digit = c >= 48 && c <= 57;
+    const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+    if (digit || letter) {
+      run++;
+      digits ||= digit;
+      letters ||= letter;
+      continue;
+    }
+    if (run >= TOKEN_RUN && letters && digits) return true;
+    run = 0;
+    letters = digits = false;
+  }
+  return false;
+}
+
+/**
+ * Paths of credentials written into the file as literals, not as ${VAR} references (URL passwords and capability URLs
+ * included). Takes the file as parsed, before interpolation.
+ */
 export function inlineSecretPaths(value: unknown, path = '', inMap = false): string[] {
-  const literal = (v: unknown): boolean => typeof v === 'string' && v !== '' && !v.includes('${');
-  if (Array.isArray(value)) return value.flatMap((v, i) => (inMap && literal(v) ? [`${path}[${i}]`] : inlineSecretPaths(v, `${path}[${i}]`)));
-  if (typeof value === 'string') return literal(value) && (inMap || URL_PASSWORD.test(value)) ? [path] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => (inMap && literalCredential(v) ? [`${path}[${i}]`] : inlineSecretPaths(v, `${path}[${i}]`)));
+  if (typeof value === 'string') return inlineUrlCredential(value, path) ? [path] : [];
   if (value === null || typeof value !== 'object') return [];
   return Object.entries(value).flatMap(([k, v]) => {
     const here = path ? `${path}.${k}` : k;
     // routes[].upstream_auth holds references (secret:, env:, file:), never the credential itself.
     if (k === 'upstream_auth') return [];
-    if (SECRET_MAPS.has(k) && v !== null && typeof v === 'object' && !Array.isArray(v)) return Object.entries(v).flatMap(([name, hv]) => (literal(hv) ? [`${here}.${name}`] : []));
+    if (SECRET_MAPS.has(k) && v !== null && typeof v === 'object' && !Array.isArray(v)) return Object.entries(v).flatMap(([name, hv]) => (literalCredential(hv) ? [`${here}.${name}`] : []));
     // `token` is also the name of a section (auth.token): only a string or a list under these keys is a credential.
     if (SECRET_KEYS.has(k) && Array.isArray(v)) return inlineSecretPaths(v, here, true);
-    if (SECRET_KEYS.has(k) && typeof v === 'string') return literal(v) ? [here] : [];
+    if (SECRET_KEYS.has(k) && typeof v === 'string') return literalCredential(v) ? [here] : [];
     return inlineSecretPaths(v, here);
   });
+}
+
+/** A URL password, or a capability URL's credential, in the text the file writes (defaults included, references not). */
+function inlineUrlCredential(value: string, path: string): boolean {
+  const { text } = written(value);
+  if (urlHasPassword(text)) return true;
+  return CAPABILITY_URLS.has(path.replace(/\[\d+\]/g, '[]')) && capabilityCredential(text);
 }
 
 function configFile(ctx: DoctorContext): Outcome {
