@@ -7,12 +7,12 @@
  * (backpressure) instead of growing memory. A write error fails the log: pending and later emits reject with
  * GH_AUDIT_UNAVAILABLE (on_failure: closed) until a retry reopens the file.
  */
-import { mkdirSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
 import type { AuditConfig } from '../config/schema/audit.js';
+import { prepareTrustedDir } from '../store/index.js';
 import type { AuditEmitter, AuditEvent, Logger } from '../core/types.js';
 import { canonicalJson } from './canonical.js';
 import { ChainAppender, type AppendItem } from './appender.js';
@@ -163,7 +163,8 @@ export class AuditLog implements AuditEmitter {
 
   /** Opens the file, seals a torn tail, finishes interrupted compressions and starts the timers. */
   async start(): Promise<void> {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    // Closed to others, as state_dir is, wherever audit.dir points: whoever could write there could swap the log.
+    prepareTrustedDir(this.dir, 'audit.dir');
     await removeCompressedTwins(this.dir, this.#cfg.file);
     await this.#open();
     if (this.#cfg.compress) for (const f of uncompressedRotated(this.dir, this.#cfg.file)) this.#inBackground(() => compressFile(f.path));

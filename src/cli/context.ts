@@ -21,8 +21,9 @@ export function loadCliConfig(args: ParsedArgs, ctx: CliContext, opts: { skipPro
 /**
  * Opens the state store the gateway uses (the SQLite file under the state dir by default, or its PostgreSQL database).
  * Every command that reads or writes state (keys, tokens, users, approvals) comes here first: a state directory others
- * can write is refused as the gateway refuses it, before a key is read from it or written into it. `ctx` gives the
- * environment store.postgres.password_env is read from, and stderr for the store's TLS warnings.
+ * can write is refused as the gateway refuses it, before a key is read from it or written into it (a store.path
+ * elsewhere has its directory judged alike when the store opens). `ctx` gives the environment
+ * store.postgres.password_env is read from, and stderr for the store's TLS warnings.
  */
 export function openCliStore(cfg: GatehouseConfig, ctx?: Pick<CliContext, 'env' | 'stderr'>): StateStore {
   prepareStateDir(cfg.state_dir);

@@ -73,6 +73,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
   // Before anything else reads or fills the configuration: the digest is of the configuration as given.
   const configSha256 = opts.worker ? undefined : configDigest(cfg, redactor);
   assertProductionReady(cfg);
+  // The directory of store.path, audit.dir and each spool_dir are judged alike where they are opened (prepareTrustedDir).
   prepareStateDir(cfg.state_dir);
   for (const w of developmentWarnings(cfg)) logger.warn({ setting: w }, 'insecure setting allowed in development only');
   const store = openConfiguredStore(cfg, { clock, logger });

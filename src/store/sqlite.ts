@@ -1,26 +1,35 @@
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { GatehouseError } from '../core/errors.js';
+import { prepareTrustedDir } from './state-dir.js';
 import type { PutOptions, StateStore, StoreChange, StoreEntry } from './types.js';
 
 /**
- * The file holds API key hashes, approval records and wrapped keys, and store.path may lie in a directory others can
- * list: it is created 0600 and an existing one tightened. SQLite gives -wal and -shm the database file's mode.
+ * The file holds API key hashes, approval records and wrapped keys. Its directory must be closed to others
+ * (prepareTrustedDir: else they could plant the file, or swap it later), and an existing database, -wal or -shm must
+ * be this user's: one another account made (before the first start, say) is refused, never used as it is. The
+ * database is created 0600 and an existing one tightened; SQLite gives -wal and -shm the database file's mode.
  */
-function ownerOnly(path: string): void {
-  closeSync(openSync(path, 'a', 0o600));
+function ownerOnly(path: string, readonly: boolean): void {
+  prepareTrustedDir(dirname(path), 'the directory of store.path');
+  const uid = process.platform === 'win32' ? undefined : process.getuid?.();
   for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    let st: Stats;
     try {
-      const mode = statSync(f).mode & 0o777;
-      if ((mode & 0o077) !== 0) chmodSync(f, mode & 0o700);
+      st = statSync(f);
     } catch (e) {
-      // A missing -wal/-shm is created from the database's mode; a file we do not own is left to its owner's process.
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+      // A missing -wal/-shm is created from the database's mode.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw e;
     }
+    if (!st.isFile()) throw new GatehouseError('GH_CONFIG_INVALID', `store.path ${f} is not a regular file`);
+    if (uid !== undefined && st.uid !== uid) throw new GatehouseError('GH_CONFIG_INVALID', `store.path ${f} is owned by another user (uid ${st.uid}): the store is refused`);
+    if (!readonly && (st.mode & 0o077) !== 0) chmodSync(f, st.mode & 0o700);
   }
+  if (!readonly) closeSync(openSync(path, 'a', 0o600));
 }
 
 interface KvRow {
@@ -49,8 +58,7 @@ export class SqliteStore implements StateStore {
     this.#clock = opts.clock ?? systemClock;
     try {
       if (path !== ':memory:' && path !== '') {
-        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-        if (!opts.readonly) ownerOnly(path);
+        ownerOnly(path, opts.readonly === true);
       }
       this.#db = new Database(path, { readonly: opts.readonly ?? false, timeout: 5000 });
       this.#db.pragma('journal_mode = WAL');
@@ -58,16 +66,22 @@ export class SqliteStore implements StateStore {
       // a revocation, a denied or consumed single-use approval, a revoked API key — and bring the credential back.
       // Nothing writes per request (usage is flushed in batches), so the fsync per commit is rare.
       this.#db.pragma('synchronous = FULL');
+      // A meta row lost underneath restarts from the highest seq written, never from 0, as in PostgreSQL: a change-feed
+      // watcher already past that seq would miss every change (a revocation) until the counter caught up. kv is scanned
+      // only when the row is missing (an open never reads the whole table).
       this.#db.exec(`
         CREATE TABLE IF NOT EXISTS kv (
           ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT, updated_at INTEGER NOT NULL,
           expires_at INTEGER, seq INTEGER NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS kv_seq ON kv (ns, seq);
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-        INSERT OR IGNORE INTO meta (name, value) VALUES ('seq', 0);`);
+        INSERT INTO meta (name, value) SELECT 'seq', COALESCE((SELECT MAX(seq) FROM kv), 0)
+          WHERE NOT EXISTS (SELECT 1 FROM meta WHERE name = 'seq');`);
       const level = this.#db.pragma('synchronous', { simple: true }) as number;
       this.durability = { journal: String(this.#db.pragma('journal_mode', { simple: true })), synchronous: ['off', 'normal', 'full', 'extra'][level] ?? String(level) };
     } catch (cause) {
+      // A refused file or directory keeps its own code and message (they name the path, as for state_dir).
+      if (cause instanceof GatehouseError) throw cause;
       throw new GatehouseError('GH_STORE_UNAVAILABLE', 'The SQLite state store cannot be opened.', { cause });
     }
     const db = this.#db;

@@ -10,18 +10,24 @@
  *   POST <url>   {"batch_id":"…","records":[<record>,…]}
  *
  * A 4xx other than 408/429 is permanent (the endpoint will never accept that batch): it moves to spool/rejected/
- * with an alert, so one bad batch cannot block the rest. When the spool is full, new batches are not spooled and
- * an alert is logged; the records are still in the audit file.
+ * with an alert, so one bad batch cannot block the rest — until REJECTIONS_BEFORE_DOWN batches in a row were refused:
+ * then the endpoint is at fault (an expired token answers 401 to everything) and is treated as down, the batches
+ * waiting in the spool. rejected/ counts against spool_max_bytes with the spool; its oldest batches make room first.
+ * When the spool is full, new batches are not spooled and an alert is logged; the records are still in the audit file.
+ *
+ * The spool directory is closed to others like state_dir (prepareTrustedDir), and batches are read without
+ * following links: anything but a regular file under a batch's name is moved to spool/quarantine/, never sent.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, statSync } from 'node:fs';
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { Agent, request } from 'undici';
 import type { Logger } from '../../core/types.js';
 import type { UpstreamTlsOptions } from '../../tls/index.js';
 import { readTrailerOf } from '../chain.js';
 import type { AuditSink } from './types.js';
 import { connectionErrorCode, urlHost } from '../../core/net.js';
+import { prepareTrustedDir } from '../../store/index.js';
 
 export interface HttpSinkOptions {
   url: string;
@@ -53,8 +59,21 @@ export interface HttpSinkOptions {
 class RetryLater extends Error {}
 
 const SPOOL_RE = /^\d{16}-\d{16}-[0-9a-f]{16}\.json$/;
+/** A per-process spool createSinks makes inside the configured spool_dir (server.workers, CLI commands). */
+const PER_PROCESS_SPOOL_RE = /^(?:worker|cli)-\d+$/;
+/** Refused batches in a row after which the endpoint, not the batches, is taken to be at fault. */
+export const REJECTIONS_BEFORE_DOWN = 3;
 const pad = (n: number): string => String(n).padStart(16, '0');
+// O_NONBLOCK: a FIFO under a batch's name opens at once (and is then set aside) instead of blocking a thread.
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+// O_EXCL: the temporary file is always a new one, never a file or link already under that name.
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
 
+/** Size of a regular file; links, FIFOs and missing files count for nothing. */
+function regularSize(path: string): number {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  return st?.isFile() ? st.size : 0;
+}
 
 export function batchId(lines: readonly string[]): string {
   const first = readTrailerOf(lines[0] as string);
@@ -72,6 +91,11 @@ export class HttpSink implements AuditSink {
   #retryTimer: NodeJS.Timeout | undefined;
   #backoff = 0;
   #spoolBytes = 0;
+  /** Bytes in spool/rejected/: they count against spool_max_bytes too. */
+  #rejectedBytes = 0;
+  #rejectedInARow = 0;
+  /** Names in the spool that are not batches and could not be moved to quarantine/: never read again. */
+  readonly #ignored = new Set<string>();
   #lastError: string | undefined;
   #closed = false;
   #adoptTimer: NodeJS.Timeout | undefined;
@@ -81,17 +105,22 @@ export class HttpSink implements AuditSink {
   readonly #host: string;
   readonly #client: string;
   /** Counters for health and tests. */
-  readonly stats = { sent: 0, spooled: 0, rejected: 0, droppedFull: 0 };
+  readonly stats = { sent: 0, spooled: 0, rejected: 0, droppedFull: 0, rejectedDropped: 0, quarantined: 0 };
 
   constructor(o: HttpSinkOptions) {
     this.#o = o;
+    const label = o.index !== undefined ? `audit.sinks[${o.index}].spool_dir` : 'spool_dir';
+    if (PER_PROCESS_SPOOL_RE.test(basename(o.spoolDir))) prepareTrustedDir(dirname(o.spoolDir), label);
+    prepareTrustedDir(o.spoolDir, label);
     this.#agent = new Agent(o.connect ? { connect: o.connect } : {});
     // The schema checked the URL; a library caller's bad one fails each POST as unreachable.
     this.#host = urlHost(o.url) ?? '';
     this.#client = o.index !== undefined ? `audit sink ${o.index}` : 'audit sink';
-    mkdirSync(o.spoolDir, { recursive: true, mode: 0o700 });
-    for (const f of this.#spooled()) this.#spoolBytes += statSync(join(o.spoolDir, f)).size;
+    for (const f of this.#spooled()) this.#spoolBytes += regularSize(join(o.spoolDir, f));
+    for (const f of this.#rejectedNames()) this.#rejectedBytes += regularSize(join(o.spoolDir, 'rejected', f));
     for (const dir of o.adopt?.() ?? []) this.#adopt(dir);
+    // A rejected/ grown past the bound by an earlier version is cut back before anything is spooled.
+    this.#spooling = this.#trimRejected(0).catch((e: unknown) => this.#spoolError(e));
     // Batches left by an earlier run go first.
     if (this.#spoolBytes > 0) this.#kick(0);
     if (o.adopt) {
@@ -137,7 +166,10 @@ export class HttpSink implements AuditSink {
     for (const name of names) {
       const from = join(dir, name);
       try {
-        const size = statSync(from).size;
+        // Only batches are taken over: a link or anything else stays where it is, for an operator to look at.
+        const st = lstatSync(from);
+        if (!st.isFile()) continue;
+        const size = st.size;
         renameSync(from, join(this.#o.spoolDir, name));
         this.#spoolBytes += size;
         moved++;
@@ -155,7 +187,49 @@ export class HttpSink implements AuditSink {
   }
 
   #spooled(): string[] {
-    return existsSync(this.#o.spoolDir) ? readdirSync(this.#o.spoolDir).filter((f) => SPOOL_RE.test(f)).sort() : [];
+    return existsSync(this.#o.spoolDir) ? readdirSync(this.#o.spoolDir).filter((f) => SPOOL_RE.test(f) && !this.#ignored.has(f)).sort() : [];
+  }
+
+  /** The batches in spool/rejected/, oldest (lowest seq) first. */
+  #rejectedNames(): string[] {
+    try {
+      return readdirSync(join(this.#o.spoolDir, 'rejected')).filter((f) => SPOOL_RE.test(f)).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  #spoolError(e: unknown): void {
+    this.#o.logger.error({ sink: 'http', code: (e as NodeJS.ErrnoException).code, alert: 'audit_spool_failed' }, 'audit sink http: cannot write the spool');
+  }
+
+  /**
+   * Removes the oldest batches of spool/rejected/ until `need` more bytes fit under spool_max_bytes with the live
+   * spool (a refused batch is worth less than one still to send). Does nothing when that cannot make room.
+   */
+  async #trimRejected(need: number): Promise<void> {
+    const max = this.#o.spoolMaxBytes;
+    if (this.#spoolBytes + this.#rejectedBytes + need <= max || this.#spoolBytes + need > max) return;
+    let dropped = 0;
+    const dir = join(this.#o.spoolDir, 'rejected');
+    for (const name of this.#rejectedNames()) {
+      if (this.#spoolBytes + this.#rejectedBytes + need <= max) break;
+      const size = regularSize(join(dir, name));
+      try {
+        await unlink(join(dir, name));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') break;
+      }
+      this.#rejectedBytes = Math.max(0, this.#rejectedBytes - size);
+      dropped++;
+    }
+    if (this.#rejectedNames().length === 0) this.#rejectedBytes = 0;
+    if (dropped === 0) return;
+    this.stats.rejectedDropped += dropped;
+    this.#o.logger.warn(
+      { sink: 'http', batches: dropped, dropped_total: this.stats.rejectedDropped, alert: 'audit_rejected_dropped' },
+      'audit sink http: spool/rejected reached spool_max_bytes; removed its oldest batches (their records stay in the audit file)',
+    );
   }
 
   /** Closes the current batch and queues it for the spool (spool writes stay in order). */
@@ -165,16 +239,15 @@ export class HttpSink implements AuditSink {
     if (this.#batch.length === 0) return;
     const lines = this.#batch;
     this.#batch = [];
-    this.#spooling = this.#spooling.then(() => this.#spool(lines)).catch((e: unknown) => {
-      this.#o.logger.error({ sink: 'http', code: (e as NodeJS.ErrnoException).code, alert: 'audit_spool_failed' }, 'audit sink http: cannot write the spool');
-    });
+    this.#spooling = this.#spooling.then(() => this.#spool(lines)).catch((e: unknown) => this.#spoolError(e));
   }
 
   async #spool(lines: string[]): Promise<void> {
     const id = batchId(lines);
     const body = `{"batch_id":"${id}","records":[${lines.join(',')}]}`;
     const size = Buffer.byteLength(body);
-    if (this.#spoolBytes + size > this.#o.spoolMaxBytes) {
+    await this.#trimRejected(size);
+    if (this.#spoolBytes + this.#rejectedBytes + size > this.#o.spoolMaxBytes) {
       this.stats.droppedFull += lines.length;
       this.#o.logger.error({ sink: 'http', alert: 'audit_spool_full', batch_id: id }, 'audit sink http: spool full; records of this batch stay only in the audit file');
       return;
@@ -182,7 +255,13 @@ export class HttpSink implements AuditSink {
     const [first, last, h] = id.split('-') as [string, string, string];
     const name = `${pad(Number(first))}-${pad(Number(last))}-${h}.json`;
     const path = join(this.#o.spoolDir, name);
-    await writeFile(`${path}.tmp`, body, { mode: 0o600 });
+    await unlink(`${path}.tmp`).catch(() => undefined);
+    const fh = await open(`${path}.tmp`, WRITE_FLAGS, 0o600);
+    try {
+      await fh.writeFile(body);
+    } finally {
+      await fh.close();
+    }
     await rename(`${path}.tmp`, path);
     this.#spoolBytes += size;
     this.stats.spooled += lines.length;
@@ -219,7 +298,8 @@ export class HttpSink implements AuditSink {
   async #drainOnce(names: string[]): Promise<void> {
     for (const name of names) {
       const path = join(this.#o.spoolDir, name);
-      const body = await readFile(path);
+      const body = await this.#readBatch(name);
+      if (body === undefined) continue;
       const outcome = await this.#post(body, name.slice(0, -'.json'.length));
       if (outcome === 'retry') {
         this.#backoff = Math.min(this.#backoff ? this.#backoff * 2 : this.#o.retryMinMs, this.#o.retryMaxMs);
@@ -228,10 +308,48 @@ export class HttpSink implements AuditSink {
       if (outcome === 'rejected') {
         mkdirSync(join(this.#o.spoolDir, 'rejected'), { recursive: true, mode: 0o700 });
         await rename(path, join(this.#o.spoolDir, 'rejected', name));
+        this.#rejectedBytes += body.length;
       } else await unlink(path);
       this.#spoolBytes = Math.max(0, this.#spoolBytes - body.length);
       this.#backoff = 0;
     }
+  }
+
+  /**
+   * A spooled batch, opened without following a link and read only if it is a regular file. Anything else under a
+   * batch's name (a link to a private file, a FIFO, a directory) was not written by this sink: it is moved to
+   * spool/quarantine/ with a warning (or, if it cannot be moved, ignored from then on) and undefined is returned.
+   */
+  async #readBatch(name: string): Promise<Buffer | undefined> {
+    const path = join(this.#o.spoolDir, name);
+    let fh;
+    try {
+      fh = await open(path, READ_FLAGS);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ELOOP' && code !== 'EMLINK' && code !== 'EISDIR') throw e;
+      await this.#quarantine(name);
+      return undefined;
+    }
+    try {
+      if (!(await fh.stat()).isFile()) {
+        await this.#quarantine(name);
+        return undefined;
+      }
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async #quarantine(name: string): Promise<void> {
+    const dir = join(this.#o.spoolDir, 'quarantine');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const moved = await rename(join(this.#o.spoolDir, name), join(dir, name)).then(() => true, () => false);
+    if (!moved) this.#ignored.add(name);
+    this.stats.quarantined++;
+    const where = moved ? 'moved to spool/quarantine' : 'left in place and ignored';
+    this.#o.logger.warn({ sink: 'http', file: name, alert: 'audit_spool_foreign_file' }, `audit sink http: a spool entry that is not a regular file (a link?) was not sent; ${where}`);
   }
 
   async #post(body: Buffer, name: string): Promise<'sent' | 'retry' | 'rejected'> {
@@ -261,6 +379,7 @@ export class HttpSink implements AuditSink {
       return 'retry';
     }
     if (status >= 200 && status < 300) {
+      this.#rejectedInARow = 0;
       if (this.#lastError) this.#o.logger.warn({ sink: 'http' }, 'audit sink http: endpoint reachable again; replaying the spool');
       this.#lastError = undefined;
       // A batch holds consecutive records: its size follows from the seq range in its name.
@@ -269,6 +388,18 @@ export class HttpSink implements AuditSink {
       return 'sent';
     }
     if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+      if (this.#rejectedInARow >= REJECTIONS_BEFORE_DOWN) {
+        // Every batch refused: the endpoint (its token, its URL) is wrong, not the batches. They wait in the spool.
+        if (!this.#lastError?.startsWith('endpoint refused')) {
+          this.#o.logger.error(
+            { sink: 'http', client: this.#client, host: this.#host, status, alert: 'audit_sink_refusing' },
+            `audit sink http: the endpoint refused ${REJECTIONS_BEFORE_DOWN} batches in a row; treating it as down (check its credentials and URL); spooling and retrying`,
+          );
+        }
+        this.#lastError = `endpoint refused ${REJECTIONS_BEFORE_DOWN} batches in a row (last answer ${status})`;
+        return 'retry';
+      }
+      this.#rejectedInARow++;
       this.stats.rejected++;
       this.#o.logger.error({ sink: 'http', status, batch_id: id, alert: 'audit_batch_rejected' }, 'audit sink http: the endpoint rejected a batch; moved to spool/rejected');
       return 'rejected';

@@ -1,6 +1,6 @@
 /** What the configuration's files say: certificate validity, key pairs, modes of keys and of the state directory. */
 import { statSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { X509Certificate } from 'node:crypto';
 import type { CheckDefinition, DoctorContext, Finding, Outcome } from '../types.js';
 import { certificateFiles, isFileError, judgeMode, keyPairs, privateFileFinding, readCertificates, readPrivateKey, secretFiles, unreadableReason, type NamedFile } from '../files.js';
@@ -8,6 +8,8 @@ import { days, fail, judged, passed, skipped, warn } from '../outcome.js';
 import { checkCrlBundle, earliestNextUpdate } from '../../tls/crl.js';
 import { readFileBounded } from '../../core/files.js';
 import { LAST_BACKUP_FILE } from '../../backup/index.js';
+import { auditDir } from '../../audit/index.js';
+import { trustedDirProblem } from '../../store/index.js';
 
 const DAY_MS = 86_400_000;
 /** Seed 002: rotate before expiration; a month leaves time for a renewal that goes wrong. */
@@ -85,23 +87,83 @@ function secretFilePermissions(ctx: DoctorContext): Outcome {
   return judged(files.map(privateFileFinding), `${files.length} secret and key files readable by the owner only`);
 }
 
-function stateDirectory(ctx: DoctorContext): Outcome {
-  const dir = ctx.cfg.state_dir;
+function stateDirFindings(dir: string): { findings: (Finding | undefined)[]; detail?: string } {
   let st: Stats;
   try {
     st = statSync(dir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return skipped(`state_dir ${dir} does not exist yet (created 0700 at first start)`);
-    return judged([fail(`state_dir ${dir} ${unreadableReason(e)}`)], '');
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { findings: [] };
+    return { findings: [fail(`state_dir ${dir} ${unreadableReason(e)}`)] };
   }
-  if (!st.isDirectory()) return judged([fail(`state_dir ${dir} is not a directory`)], '');
-  if (process.platform === 'win32') return skipped('file modes are not judged on Windows');
+  if (!st.isDirectory()) return { findings: [fail(`state_dir ${dir} is not a directory`)] };
   const uid = process.getuid?.();
   const owner = uid !== undefined && st.uid !== uid ? fail(`state_dir ${dir} is owned by another user (uid ${st.uid}): the gateway refuses it`) : undefined;
   // The state directory holds signing keys, the dev CA key and the store: group and others need no way in.
   const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
   const loose = (st.mode & 0o022) !== 0 ? judgeMode(`state_dir ${dir}`, st) : (st.mode & 0o055) !== 0 ? warn(`state_dir ${dir} can be listed or entered by group or others (mode ${mode})`) : undefined;
-  return judged([owner, loose], `state_dir ${dir} is mode ${mode}, owned by this user`);
+  return { findings: [owner, loose], detail: `state_dir ${dir} is mode ${mode}, owned by this user` };
+}
+
+/**
+ * The other directories holding trusted files, which may lie outside state_dir: the one holding store.path (SQLite),
+ * audit.dir and each HTTP sink's spool_dir (configured or default). Labelled as the gateway's refusal names them.
+ */
+function trustedDirs(ctx: DoctorContext): { label: string; dir: string }[] {
+  const cfg = ctx.cfg;
+  const out: { label: string; dir: string }[] = [];
+  if (cfg.store.kind === 'sqlite' && cfg.store.path) out.push({ label: 'the directory of store.path', dir: dirname(resolve(cfg.store.path)) });
+  if (cfg.audit.enabled) {
+    const audit = auditDir(cfg.audit, cfg.state_dir);
+    out.push({ label: 'audit.dir', dir: audit });
+    cfg.audit.sinks.forEach((s, i) => {
+      if (s.type === 'http') out.push({ label: `audit.sinks[${i}].spool_dir`, dir: resolve(s.spool_dir ?? join(audit, 'spool', String(i))) });
+    });
+  }
+  const seen = new Set([resolve(cfg.state_dir)]);
+  return out.filter((d) => !seen.has(d.dir) && seen.add(d.dir));
+}
+
+/** One such directory as the gateway judges it (prepareTrustedDir): a missing one is created 0700 at first start. */
+function trustedDirFinding(label: string, dir: string): Finding | undefined {
+  let st: Stats;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : fail(`${label} ${dir} ${unreadableReason(e)}`);
+  }
+  if (!st.isDirectory()) return fail(`${label} ${dir} is not a directory`);
+  const problem = trustedDirProblem(st, { rootMayOwn: true });
+  const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+  return problem === undefined ? undefined : fail(`${label} ${dir} ${problem.replace(/:.*/, '')} (mode ${mode}): the gateway refuses it`);
+}
+
+/** An existing store file, -wal or -shm made by another account: the gateway refuses to use it. */
+function storeFileFindings(ctx: DoctorContext): (Finding | undefined)[] {
+  const path = ctx.cfg.store.kind === 'sqlite' ? ctx.cfg.store.path : undefined;
+  const uid = process.getuid?.();
+  if (path === undefined || uid === undefined) return [];
+  return [path, `${path}-wal`, `${path}-shm`].map((f) => {
+    let st: Stats | undefined;
+    try {
+      st = statSync(f, { throwIfNoEntry: false });
+    } catch (e) {
+      return fail(`store.path ${f} ${unreadableReason(e)}`);
+    }
+    return st !== undefined && st.uid !== uid ? fail(`store.path ${f} is owned by another user (uid ${st.uid}): the gateway refuses it`) : undefined;
+  });
+}
+
+function stateDirectory(ctx: DoctorContext): Outcome {
+  if (process.platform === 'win32') return skipped('file modes are not judged on Windows');
+  const dir = ctx.cfg.state_dir;
+  const state = stateDirFindings(dir);
+  const others = trustedDirs(ctx);
+  const findings = [...state.findings, ...others.map((d) => trustedDirFinding(d.label, d.dir)), ...storeFileFindings(ctx)];
+  const outside = others.length > 0 ? `; ${others.map((d) => d.label).join(', ')} closed to group and others (or not made yet)` : '';
+  if (state.detail === undefined && findings.every((f) => f === undefined)) {
+    return skipped(`state_dir ${dir} does not exist yet (created 0700 at first start)${outside}`);
+  }
+  return judged(findings, `${state.detail ?? `state_dir ${dir} does not exist yet`}${outside}`);
 }
 
 /** A last backup older than this warns (seed 003 §5 "Configure regular database backups"). */
@@ -219,9 +281,9 @@ export const fileChecks: CheckDefinition[] = [
   },
   {
     id: 'state.permissions',
-    title: 'State directory closed to group and others',
+    title: 'State directory, and the store, audit and spool directories, closed to group and others',
     source: 'seed 003 §3 ("secure master key"); seed 004 TLS configuration §3',
-    fix: 'chmod 700 the state directory (state_dir or $GATEHOUSE_HOME) and chown it to the user the gateway runs as.',
+    fix: 'chmod 700 the state directory (state_dir or $GATEHOUSE_HOME), and the directories of store.path, audit.dir and spool_dir, and chown them to the user the gateway runs as; remove a store file another account made.',
     inspect: stateDirectory,
   },
   {
