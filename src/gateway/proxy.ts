@@ -8,6 +8,7 @@ import { MCP_SESSION, SseEndpointRewriter, sealQuerySession, sealResponseSession
 import { UpstreamSlots, type SlotWaiter } from './admission.js';
 import type { CredentialEnd } from './credential-watch.js';
 import { SseEventFilter } from './sse-events.js';
+import { scrubEchoes } from '../redact/index.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -752,13 +753,13 @@ function decompressBounded(body: Buffer, encoding: string, max: number): Buffer 
   return undefined;
 }
 
-/** Replaces every occurrence of a known secret in response header values with [REDACTED] (in place). */
+/**
+ * Replaces every occurrence of a known secret in response header values with [REDACTED] (in place), in any of its
+ * encodings (a `Location: …?retry_with=` with the key percent-encoded, a JSON-escaped debug header): the registry's
+ * matcher, not the text rules, which would also take the cookies and tokens the client is meant to get.
+ */
 function scrubHeaderValues(flat: string[], secrets: readonly string[]): void {
-  for (let i = 1; i < flat.length; i += 2) {
-    let v = flat[i] as string;
-    for (const secret of secrets) if (secret.length >= 8 && v.includes(secret)) v = v.split(secret).join('[REDACTED]');
-    flat[i] = v;
-  }
+  for (let i = 1; i < flat.length; i += 2) flat[i] = scrubEchoes(flat[i] as string, secrets);
 }
 
 /**

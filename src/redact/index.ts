@@ -4,6 +4,7 @@
  */
 export { createRedactor, defaultRedactor, type Redactor, type RedactorOptions } from './redactor.js';
 export { registerSecret, forgetSecret, knownSecretCount, MIN_KNOWN_LENGTH } from './known.js';
+export { scrubEchoes } from './echo.js';
 export { createLogger, type LoggerOptions } from './logger.js';
 export { createRedactStream, type RedactStreamOptions } from './stream.js';
 export { checkPatternSafety, UnsafePatternError } from './safety.js';

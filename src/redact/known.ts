@@ -4,8 +4,8 @@
  *
  * One process-wide registry (registerSecret) that every redactor consults, plus per-redactor values
  * (Redactor.addKnownSecret). Values shorter than MIN_KNOWN_LENGTH are ignored: redacting every "admin" or
- * "1234" would destroy the text. Each value is also registered in the forms it takes in a log line:
- * JSON-escaped and URL-encoded. The registry is bounded (oldest evicted first).
+ * "1234" would destroy the text. Each value is also registered in the forms it takes in a log line or a header
+ * (variants: JSON-escaped, with "\/", URL-encoded …). The registry is bounded (oldest evicted first).
  *
  * Matching: a few values are found with indexOf; many with a rolling hash over the first 8 characters
  * (Rabin–Karp), so the cost stays one pass over the text however many tokens the process has minted.
@@ -28,19 +28,34 @@ const INDEXOF_LIMIT = 16;
 /** Characters that JSON and URL encoding both leave as they are (tokens, API keys, base64url). */
 const PLAIN = /^[A-Za-z0-9._~-]+$/;
 
-/** The forms a secret takes in a log line. */
+/**
+ * The forms a secret takes in a log line, an error body or a response header: as it is; JSON-escaped, also with
+ * "/" written "\/" (PHP's json_encode, many Java libraries); percent-encoded. Every other escaping is read by
+ * decoding, not by listing it here: the text engine (and scrubEchoes) also reads each run holding a %XX or \uXXXX
+ * escape decoded (percent.ts), so lowercase hex, partly encoded values, form encoding and \u-escaped JSON are found
+ * through two forms of what they decode to: the value with "+" for its spaces (form encoding keeps "+" as the
+ * space), and its UTF-8 bytes one character each (a decoded "%c3%a9", a header read as latin1). Literal strings
+ * only: no pattern is built from a secret. Base64 of a secret is not one of its forms.
+ */
 function variants(value: string): string[] {
-  // The common case (a token): one form, without building the other two only to find them equal.
-  if (value.length >= MIN_KNOWN_LENGTH && value.length <= MAX_KNOWN_LENGTH && PLAIN.test(value)) return [value];
+  if (value.length < MIN_KNOWN_LENGTH || value.length > MAX_KNOWN_LENGTH) return [];
+  // The common case (a token): one form, without building the others only to find them equal.
+  if (PLAIN.test(value)) return [value];
   const out = new Set([value]);
-  out.add(JSON.stringify(value).slice(1, -1));
+  const json = JSON.stringify(value).slice(1, -1);
+  out.add(json);
+  if (json.includes('/')) out.add(json.replaceAll('/', '\\/'));
   try {
     out.add(encodeURIComponent(value));
   } catch {
     // lone surrogate: no URL form
   }
-  return [...out].filter((v) => v.length >= MIN_KNOWN_LENGTH && v.length <= MAX_KNOWN_LENGTH);
+  if (value.includes(' ')) out.add(value.replaceAll(' ', '+'));
+  if (!ASCII.test(value)) out.add(Buffer.from(value, 'utf8').toString('latin1'));
+  return [...out].filter((v) => v.length <= MAX_KNOWN_LENGTH);
 }
+
+const ASCII = /^[\x00-\x7f]*$/;
 
 /** A set of known values with an incrementally maintained matcher. */
 export class KnownSecrets {

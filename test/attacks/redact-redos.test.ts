@@ -4,7 +4,7 @@
 // can stall one run, never two in a row by a factor of five, and a super-linear scan is slow every time.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRedactor } from '../../src/redact/index.js';
+import { createRedactor, scrubEchoes } from '../../src/redact/index.js';
 import { builtinRules } from '../../src/redact/text.js';
 
 const MB = 1 << 20;
@@ -35,10 +35,23 @@ const PROBES: Record<string, string[]> = {
     fill('key=key='), fill('password=\\"'), fill('"password":"\\'), fill('password: \''), fill('--password '),
     fill('{name: DB_PASSWORD, value'), fill('password is '), fill('a_'), fill('secret_token_key_'), fill('<password>'),
     fill('password=${A'), fill('authorization: Digest '), fill('Cookie: a'), `password=${fill('a')}`, `signature=${fill('Ab3')}`,
+    // Authorization: <scheme> token=… (an auth-param list), and escaped quotes inside a double-quoted header.
+    fill('Authorization: Token token='), fill('authorization: Bearer a=a'), `Authorization: Token token=${fill('a')}`,
+    fill('-H "Authorization: Token token=\\"'), `-H "Authorization: Digest ${fill('\\"')}`,
+    // XML elements with a namespace prefix or attributes: start tags that never close, prefixes that never end.
+    fill('<wsse:Password '), fill('<a:password a="'), `<password ${fill('a')}`, `<password "${fill('a')}`, fill(':password '),
+    `<${fill('a')}:password>x`, fill('<p:secret x=">">'),
+    // multipart/form-data parts: headers without the empty line, values without a line end, escaped forms.
+    fill('form-data; name="password"\r\n'), fill('name="password"\n\n'), fill('form-data; name="token"\r\nX: y\r\n'),
+    `form-data; name="password"\r\n\r\n${fill('a')}`, fill('form-data; name=\\"password\\"\\r\\n\\r\\n'), fill('form-data; name="password"\\n'),
   ],
   bearer: [fill('Bearer '), fill('Bearer realm='), fill('bearer a='), `Bearer ${fill('a')}`, fill('ApiKey ')],
   basic: [fill('Basic '), fill('Basic dXNlcjpw'), `Authorization: Basic ${fill('QUFB')}`],
-  'url-credentials': [fill('://'), fill('://a:'), fill('://a:b'), `https://${fill('a:')}`, fill('://@')],
+  'url-credentials': [
+    fill('://'), fill('://a:'), fill('://a:b'), `https://${fill('a:')}`, fill('://@'),
+    // A bare userinfo (no ":"): judged by its shape, once per authority.
+    fill('://aB3@h'), `https://${fill('aB3')}@h`, `https://${fill('x7k2@')}h`, fill('://x7k2mq9plw4r8tz3vb6nd5hc1@h:1'),
+  ],
   pem: [
     fill('-----BEGIN CERTIFICATE-----'), fill('-----BEGIN CERTIFICATE----- AAAA '), fill('-----BEGIN X----- Proc-Type: '),
     `-----BEGIN CERTIFICATE-----${fill(' MIIB')}`, `-----BEGIN CERTIFICATE-----\n${fill('A'.repeat(39) + '\n')}`, fill('-----BEGIN A-----\\n'),
@@ -79,6 +92,16 @@ describe('every built-in rule runs in linear time on 1 MB of near-matches', () =
     for (const input of [`${fill('%').slice(6)}\\u0041`, `${fill('\\').slice(6)}%41`, `${fill('\\x').slice(6)}\\u0041`]) {
       const ms = timed(input);
       assert.ok(ms < LIMIT_MS, `${ms.toFixed(0)} ms on ${JSON.stringify(input.slice(0, 12))}…`);
+    }
+  });
+
+  test('scrubEchoes (response header values): 1 MB of escapes and near-misses of a secret\'s forms', () => {
+    const secrets = ['wJalr/K7MDENG+bPxRfiCY=EXAMPLEKEY', 'correct horse battery/staple+1'];
+    for (const input of [fill('%2F'), fill('wJalr%2FK7MDENG%2B'), fill('wJalr\\/K7MDENG+'), fill('correct+horse+'), `${fill('%').slice(6)}\\u0041`, fill('\\u002F')]) {
+      const t0 = performance.now();
+      scrubEchoes(input, secrets);
+      const ms = performance.now() - t0;
+      assert.ok(ms < LIMIT_MS, `${ms.toFixed(0)} ms on ${JSON.stringify(input.slice(0, 24))}…`);
     }
   });
 

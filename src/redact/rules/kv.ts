@@ -12,6 +12,7 @@ import { B64URL, NAME, TOKEN68, VALUE_STOP, cls, runEnd, runStart } from '../cha
 import { looksRandom } from '../entropy.js';
 import { isBasicCredentials } from './auth.js';
 import { blockScalar, closerAfter, opensStructure, scalarArrayEnd } from './kv-values.js';
+import { multipartValue, xmlStartTag } from './markup.js';
 import { holdsNoSecret, markerAt } from '../markers.js';
 import type { KeyClass } from '../names.js';
 import { REDACTED, type Category, type Rule, type ScanContext } from '../types.js';
@@ -99,9 +100,12 @@ function restOfHeader(text: string, i: number, enclosing: number): number {
   while (i < text.length) {
     const c = text.charCodeAt(i);
     if (c === 10 || c === 13 || c === enclosing) break;
+    // An escape inside a double-quoted header (-H "Authorization: Token token=\"…\"", a JSON string) is part of
+    // the value: \" does not close it.
+    if (c === 92 && enclosing === 34 && text.charCodeAt(i + 1) !== 10 && text.charCodeAt(i + 1) !== 13) i++;
     i++;
   }
-  return i;
+  return Math.min(i, text.length);
 }
 
 /** Unquoted literals that hold no secret: YAML/JSON null and booleans, and the words logs write for "none". */
@@ -142,10 +146,23 @@ function authorizationSpan(text: string, v: Value, enclosing: number): [number, 
     return markerAt(text, sp, e) ? 'done' : [sp, e];
   }
   if (!(cls(text, sp) & TOKEN68)) return undefined;
-  if (PARAM_SCHEMES.has(scheme)) return [sp, v.quoted ? v.end : restOfHeader(text, sp, enclosing)];
+  const rest = (): [number, number] => [sp, v.quoted ? v.end : restOfHeader(text, sp, enclosing)];
+  if (PARAM_SCHEMES.has(scheme)) return rest();
   let e = runEnd(text, sp, TOKEN68);
+  const run = e;
   while (text.charCodeAt(e) === 61) e++;
+  // "=" then a value: not token68 padding but an auth-param list (Rails' `Token token="…", email="…"`,
+  // `Bearer token=…`), credentials to the end of the header like a parameter scheme's.
+  if (e > run && e < limit && paramValueAt(text, e, enclosing)) return rest();
   return [sp, e];
+}
+
+/** Does an auth-param's value start at i: a token character, or a quote other than the header's enclosing one? */
+function paramValueAt(text: string, i: number, enclosing: number): boolean {
+  const c = text.charCodeAt(i);
+  if (c === 34) return enclosing !== 34;
+  if (c === 92 /* \ */) return text.charCodeAt(i + 1) === 34; // \"…\" inside a quoted string
+  return (cls(text, i) & TOKEN68) !== 0;
 }
 
 /** Authorization scheme words: a bare one ("Authorization: basic ***") is not a credential. */
@@ -221,8 +238,11 @@ export const keyValue: Rule = {
     const q = text.charCodeAt(i);
     const opener = text.charCodeAt(ns - 1);
     const jsonKey = q === 34 && opener === 34;
-    const xml = q === 62 /* > */ && opener === 60; /* <password>…</password> */
-    if (q === 34 || q === 39 || xml) i++;
+    // <password>…</password>, also <wsse:Password Type="…">…</wsse:Password>: the value follows the start tag.
+    const tagEnd = opener === 60 /* < */ || opener === 58 /* : */ ? xmlStartTag(text, ns, ne) : -1;
+    const xml = tagEnd >= 0;
+    if (xml) i = tagEnd;
+    else if (q === 34 || q === 39) i++;
     else if (q === 92 && text.charCodeAt(i + 1) === 34) i += 2;
     const afterQuote = i;
     i = skipBlanks(text, i);
@@ -239,6 +259,9 @@ export const keyValue: Rule = {
       separator = true;
     }
     const flag = text.charCodeAt(ns) === 45 /* - */;
+    // Content-Disposition: form-data; name="password", the part's headers, an empty line, then the value.
+    const part = !separator && !flag && opener === 34 ? multipartValue(text, ns, ne) : undefined;
+    if (part) separator = true;
     const spaced = i > afterQuote;
     // Without a separator: a --flag and its value, or prose ("WITH PASSWORD 'x'", "new password is x", "requirepass x").
     let prose = 0; // 0: not prose; 1: a quoted literal must follow; 2: a word with a digit or symbol may follow
@@ -260,9 +283,9 @@ export const keyValue: Rule = {
     }
     // In prose, "secret" names an object (Kubernetes: secret "api-tls" not found), "password 'x'" is the value.
     if (prose && (kc !== 'strong' || lowerName === 'secret' || lowerName === 'secrets')) return false;
-    let v = readValue(ctx, i, xml);
+    let v = part ? { start: part[0], end: part[1], quoted: true } : readValue(ctx, i, xml);
     // password: |  and the indented lines under it (a YAML block scalar): the lines are the value.
-    const block = sep === 58 && !xml ? blockScalar(text, ns, i) : undefined;
+    const block = sep === 58 && !xml && !part ? blockScalar(text, ns, i) : undefined;
     if (block) v = { start: block[0], end: block[1], quoted: true };
     if (v.end <= v.start) return false;
     const raw = text.slice(v.start, Math.min(v.end, v.start + 64));
