@@ -39,8 +39,17 @@ export interface Usage {
 /** Revocations and records outlive the token by this much, so a clock-skewed gateway still refuses it. */
 const RETENTION_MS = 24 * 3600 * 1000;
 
-/** A token id as `token revoke` takes it: a Gatehouse jti, or any JWT jti the jwt method accepts (printable ASCII, ≤ 512). */
+/** A jti read from a JWT's claims (any the jwt method accepts: printable ASCII, ≤ 512): part of the token, not the input. */
 const JTI_RE = /^[\x20-\x7e]{1,512}$/;
+
+/**
+ * A token id given bare: what Gatehouse jtis look like (randomId(16): 22 base64url characters) and what IdPs' jtis
+ * usually do (UUIDs, base64url or hex ids up to 64 characters, urn:uuid:UUID). Narrow on purpose: anything else
+ * piped in is more likely a credential (a static token, an opaque IdP token) than an id, and recorded as a "revoked
+ * jti" it would sit in clear in the store and the hash-chained audit log while staying valid. A JWT whose jti has
+ * another form is revoked by giving the JWT itself.
+ */
+export const BARE_JTI_RE = /^(?:[A-Za-z0-9_-]{8,64}|urn:uuid:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$/;
 
 export async function recordIssued(store: StateStore, claims: TokenClaims, kid: string, nowMs: number): Promise<void> {
   const rec: IssuedToken = { jti: claims.jti, agent: claims.sub, scopes: claims.scopes, kid, iat: claims.iat, exp: claims.exp };
@@ -51,7 +60,8 @@ export async function recordIssued(store: StateStore, claims: TokenClaims, kid: 
 
 /**
  * Resolves `token revoke TOKEN|JTI` to a jti: a whole token is parsed (not verified — revoking a token signed by a
- * retired key must still work) and only its id is kept.
+ * retired key must still work) and only its id is kept. A bare id is returned as given: callers do not print it back
+ * (it may be a credential that merely has the shape of an id).
  */
 export function revocationTarget(tokenOrJti: string): { jti: string; exp?: number } {
   if (looksLikeGatehouseToken(tokenOrJti)) {
@@ -64,7 +74,9 @@ export function revocationTarget(tokenOrJti: string): { jti: string; exp?: numbe
     throw new GatehouseError('GH_USAGE', 'That is an API key, not a token: revoke it with `gatehouse apikey revoke ID` (its id is the part after gh_).');
   }
   if (JWT_RE.test(tokenOrJti)) return jwtTarget(tokenOrJti);
-  if (!JTI_RE.test(tokenOrJti)) throw new GatehouseError('GH_USAGE', 'Give a Gatehouse token or a token id (jti).');
+  if (!BARE_JTI_RE.test(tokenOrJti)) {
+    throw new GatehouseError('GH_USAGE', 'That is neither a Gatehouse token, a JWT nor a token id (a jti is 8 to 64 letters, digits, - or _, or a UUID): nothing was revoked. For a JWT whose jti has another form, give the JWT itself on stdin.');
+  }
   return { jti: tokenOrJti };
 }
 

@@ -4,10 +4,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { LineCounter, parseAllDocuments, type YAMLError } from 'yaml';
 import { z } from 'zod';
 import { ACL_PERMISSIONS, tenantId } from '../config/schema/authz.js';
 import { AUTH_METHODS } from '../config/schema/auth.js';
+import { describeYamlError } from '../config/yaml-error.js';
 import { GatehouseError } from '../core/errors.js';
 
 export type AclPermission = (typeof ACL_PERMISSIONS)[number];
@@ -73,11 +74,13 @@ function checkResource(resource: string, types: ReadonlySet<string>, where: stri
 export function parseAclText(text: string, label: string, resourceTypes: readonly string[]): AclRule[] {
   const types = new Set(resourceTypes);
   const rules: AclRule[] = [];
-  const docs = parseAllDocuments(text, { uniqueKeys: true });
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { uniqueKeys: true, lineCounter: lines });
   if (!Array.isArray(docs)) throw aclError(label, 'not a YAML document stream');
   docs.forEach((doc, d) => {
     const where = `${label}#${d}`;
-    if (doc.errors.length > 0) throw aclError(where, `YAML error: ${(doc.errors[0] as Error).message.split('\n')[0]}`);
+    // Code and position only: the parser's messages quote the source text, which may be a secret.
+    if (doc.errors.length > 0) throw aclError(where, `YAML error: ${describeYamlError(doc.errors[0] as YAMLError, lines)}`);
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
     if (value === null || value === undefined) return; // an empty document between separators
     const parsed = aclDocSchema.safeParse(value);

@@ -147,7 +147,9 @@ export async function* fileRecords(p: Planned, done: EndEntry[]): AsyncGenerator
     // O_NOFOLLOW covers the last name only: a parent directory swapped for a link leads elsewhere, to another file.
     if (p.ino !== undefined && (st.ino !== p.ino || st.dev !== p.dev)) throw failed(`${p.record.root}/${p.record.path} was replaced while the backup ran; run it again`);
     const size = p.cutAtLastLine ? lastLineEnd(fd, st.size) : st.size;
-    const record: FileRecord = { ...p.record, mode: st.mode & 0o777, size };
+    // The store is recorded 0600 whatever the snapshot file got from the umask: it holds API key hashes, sealed
+    // secrets and approvals, and restore applies the mode recorded here.
+    const record: FileRecord = { ...p.record, mode: p.record.root === 'store' ? 0o600 : st.mode & 0o777, size };
     yield encodeRecord('F', record);
     const hash = createHash('sha256');
     let at = 0;

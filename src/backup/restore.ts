@@ -48,6 +48,22 @@ export interface RestoreReport extends BackupCheck {
 
 
 
+/** State files that are public by nature (certificates, CRLs, public keys): the only ones group and others may read. */
+const PUBLIC_STATE_FILE = /\.(?:crt|cer|crl|pub)$/;
+
+/**
+ * The mode a restored file gets, whatever the backup says (its record is authenticated, but a backup made from a
+ * state directory someone loosened, or by an older version that recorded the store's umask mode, would bring it back
+ * that way): never execute, never group or other write. The store and every state file that may hold a secret are
+ * owner-only (0600 at most); certificates and public keys keep read access; audit files keep their group and other
+ * read (a log shipper's group), as recorded.
+ */
+export function restoredMode(f: Pick<FileRecord, 'root' | 'path' | 'mode'>): number {
+  if (f.root === 'store') return 0o600;
+  if (f.root === 'audit' || PUBLIC_STATE_FILE.test(f.path)) return f.mode & 0o644;
+  return f.mode & 0o600;
+}
+
 /** Maps a root and entry path to where its bytes go. */
 type Placement = (root: BackupRoot, path: string) => string;
 
@@ -82,8 +98,7 @@ class StagingSink {
     const fd = this.#fd as number;
     this.#fd = undefined;
     try {
-      // Group and other never get write access; read access (certificates, the audit public key) is kept.
-      fchmodSync(fd, f.mode & 0o755);
+      fchmodSync(fd, restoredMode(f));
     } finally {
       closeSync(fd);
     }

@@ -54,6 +54,10 @@ function defaultContext(partial: Partial<CliContext>): CliContext {
   };
 }
 
+/** A command word as one is spelt; anything else (a token pasted one word too early) is never repeated. */
+const COMMAND_WORD = /^[a-z][a-z0-9-]{0,31}$/;
+const quotedWord = (word: string): string => (COMMAND_WORD.test(word) ? ` "${word}"` : '');
+
 /** Runs the CLI in-process and returns the exit code. */
 export async function runCli(argv: string[], partial: Partial<CliContext> = {}): Promise<number> {
   const ctx = defaultContext(partial);
@@ -69,7 +73,7 @@ export async function runCli(argv: string[], partial: Partial<CliContext> = {}):
   const entry = commands.find((c) => c.name === args[0]);
   const path: string[] = [];
   if (!entry) {
-    writeLine(ctx.stderr, `error GH_USAGE: unknown command "${String(args[0]).slice(0, 40)}"; run gatehouse --help`);
+    writeLine(ctx.stderr, `error GH_USAGE: unknown command${quotedWord(String(args[0]))}; run gatehouse --help`);
     return EXIT_USAGE;
   }
   let cmd = await entry.load();
@@ -83,7 +87,7 @@ export async function runCli(argv: string[], partial: Partial<CliContext> = {}):
     }
     const sub: Command | undefined = cmd.subcommands.find((c) => c.name === next);
     if (!sub) {
-      writeLine(ctx.stderr, `error GH_USAGE: unknown command "${path.join(' ')} ${next.slice(0, 40)}"; run gatehouse ${path.join(' ')} --help`);
+      writeLine(ctx.stderr, `error GH_USAGE: unknown ${path.join(' ')} command${quotedWord(next)}; run gatehouse ${path.join(' ')} --help`);
       return EXIT_USAGE;
     }
     cmd = sub;

@@ -3,12 +3,13 @@
  * or a file, never from the command line (it shows in `ps` and the shell history). Every command that reads, writes
  * or rekeys is audited; the audit record names the secret and its version, never its value.
  */
-import { renameSync, rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import { toGatehouseError } from '../core/errors.js';
 import { readFileBounded } from '../core/files.js';
 import type { AuditEmitter } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { generateKey, readKeyFile, writeKeyFile } from '../crypto/index.js';
+import { ENV_NAME_INVALID, ENV_VAR_NAME_RE, envVarUnset } from '../crypto/keyfile.js';
 import { SecretStore, generatedMasterKeyPath, loadMasterKey, type MasterKeySource } from '../secrets/index.js';
 import { configOption, openCliAudit } from './context.js';
 import { operator, usageError, withAuthnContext, type AuditOpener } from './token.js';
@@ -185,9 +186,14 @@ function nextMaster(args: ParsedArgs, ctx: CliContext, cfg: GatehouseConfig, cur
   const env = str(args, 'new-key-env');
   if (file && env) throw usageError('give --new-key-file or --new-key-env, not both');
   const kdf = cfg.secrets.master_key_kdf;
-  if (file) return { next: loadMasterKey({ ...cfg.secrets, master_key_file: file }, { env: ctx.env, stateDir: cfg.state_dir, profile: cfg.profile }) };
+  if (file) {
+    // Not repeated: a path that does not exist may be the key itself, given where its file's name was expected.
+    if (!existsSync(file)) throw usageError('the file named by --new-key-file does not exist (its name is not repeated here: it could be the key itself)');
+    return { next: loadMasterKey({ ...cfg.secrets, master_key_file: file }, { env: ctx.env, stateDir: cfg.state_dir, profile: cfg.profile }) };
+  }
   if (env) {
-    if (!ctx.env[env]) throw usageError(`environment variable ${env} is not set`);
+    if (!ENV_VAR_NAME_RE.test(env)) throw usageError(`--new-key-env: ${ENV_NAME_INVALID}`);
+    if (!ctx.env[env]) throw usageError(envVarUnset(env));
     return { next: loadMasterKey({ ...cfg.secrets, master_key_file: undefined, master_key_env: env }, { env: ctx.env, stateDir: cfg.state_dir, profile: cfg.profile }) };
   }
   if (current.source !== 'generated' || kdf !== 'none') throw usageError('give the new master key: --new-key-file FILE or --new-key-env VAR');

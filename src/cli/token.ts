@@ -9,8 +9,10 @@ import { GatehouseError } from '../core/errors.js';
 import type { StateStore } from '../core/store.js';
 import type { AuditEmitter } from '../core/types.js';
 import {
-  configTokenKeyring, listActiveTokens, listTokenKeys, openTokenService, retireTokenKey, rotateTokenSecret, rotationCheckInterval, tokenRotationPolicy, type TokenService,
+  configTokenKeyring, listActiveTokens, listTokenKeys, openTokenService, revocationTarget, retireTokenKey, rotateTokenSecret, rotationCheckInterval, tokenRotationPolicy, type TokenService,
 } from '../authn/index.js';
+import { configSecretValues } from '../config/display.js';
+import { createRedactor } from '../redact/index.js';
 import { configOption, loadCliConfig, openCliAudit, openCliStore } from './context.js';
 import type { CliContext, Command, ParsedArgs } from './types.js';
 import { bool, str, writeLine } from './types.js';
@@ -159,6 +161,24 @@ const inspectCommand: Command = {
   },
 };
 
+/**
+ * `token revoke` refuses a value that is a credential rather than a token id, before anything is stored or audited:
+ * one the configuration holds (a static token, a header secret, the token signing secret …: recorded as a "revoked
+ * jti" it would sit in clear in the store and the audit log, and stay valid), or one the redactor recognises as a
+ * credential (a GitHub, Slack, AWS … token). Gatehouse tokens, JWTs and API keys are told apart by revocationTarget.
+ * The message never repeats the value.
+ */
+function refuseCredential(target: string, cfg: GatehouseConfig, env: NodeJS.ProcessEnv): void {
+  const held = configSecretValues(cfg, env).some((s) => s === target || (s.length >= 12 && target.includes(s)) || (target.length >= 12 && s.includes(target)));
+  if (held) {
+    throw usageError('that value is a credential this configuration holds, not a token id: nothing was revoked. Rotate it where it is configured (and check where it was pasted).');
+  }
+  // Only a bare id is the value itself (a token or JWT given whole is revoked by the jti inside it).
+  if (revocationTarget(target).jti === target && createRedactor(cfg.redact).redactText(target) !== target) {
+    throw usageError('that value looks like a credential, not a token id: nothing was revoked. Revoke it where it was issued.');
+  }
+}
+
 function revokeCommand(openAudit: AuditOpener): Command {
   return {
     name: 'revoke',
@@ -169,9 +189,13 @@ function revokeCommand(openAudit: AuditOpener): Command {
     async run(args, ctx) {
       const target = await secretArg(args, ctx, 'token or token id');
       return withAuthnContext(args, ctx, openAudit, async (cfg, store, audit) => {
+        refuseCredential(target, cfg, ctx.env);
         const reason = str(args, 'reason');
         const { jti, revocation } = await service(cfg, store, audit).revoke(target, reason);
-        writeLine(ctx.stdout, `revoked ${jti}`);
+        // A bare id is printed back only when this gateway issued it (its expiry comes from the issued record): an
+        // unknown one may be a credential shaped like an id, and stdout ends up in CI logs and scrollback.
+        const bare = jti === target;
+        writeLine(ctx.stdout, !bare || revocation.exp !== undefined ? `revoked ${jti}` : 'revoked the token id given');
         // No expiry known: neither issued by this gateway nor given whole. Most likely a typo, or an IdP's JWT id.
         if (revocation.exp === undefined) writeLine(ctx.stderr, 'note: this gateway issued no token with that id; a JWT carrying it is refused from now on (kept 91 days)');
         return 0;

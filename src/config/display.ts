@@ -28,24 +28,45 @@ function redactUserinfo(value: string): string {
 
 /**
  * URLs whose path or query may be the credential itself (capability URLs: Slack /services/T…/B…/SECRET, Discord
- * /api/webhooks/ID/TOKEN, IFTTT /trigger/EVENT/with/key/KEY, Teams, signed ?sig= links): shown as scheme://host[:port]
- * followed by /[REDACTED]. Paths as `config check` shows them, array indexes written [].
+ * /api/webhooks/ID/TOKEN, IFTTT /trigger/EVENT/with/key/KEY, Teams, Zapier, an OTLP path key, signed ?sig= links)
+ * can sit in any URL field: an upstream, a sink, a webhook, a tracing endpoint. Every URL value is therefore shown as
+ * scheme://host[:port] followed by /[REDACTED]. The exceptions keep their path (not their query): fields whose path
+ * is public or a name. Paths as `config check` shows them, array indexes written [].
  */
-const CAPABILITY_URLS = new Set(['approval.webhook.url', 'audit.alerts.webhook_url', 'audit.sinks[].url']);
+const PATH_SHOWN = new Set([
+  // An issuer is printed in every token it signs; its key set is public by design.
+  'auth.jwt.issuers[].issuer', 'auth.jwt.issuers[].jwks_url', 'authz.cross_tenant_grants[].issuer',
+  // The database name (the schema refuses a password and query parameters in this URL).
+  'store.postgres.url',
+]);
 // scheme://authority, then the rest (path, query, fragment).
 const URL_REST = /^([A-Za-z][A-Za-z0-9+.-]{0,31}:\/\/[^/?#\s]*)(.*)$/s;
 
 /** `https://discord.com/api/webhooks/1/abc?x=y` → `https://discord.com/[REDACTED]`; a bare origin stays as it is. */
 function redactUrlPath(value: string): string {
   const m = URL_REST.exec(value);
-  if (!m) return '[REDACTED]';
+  if (!m) return value;
   const rest = m[2] as string;
   return rest === '' || rest === '/' ? value : `${m[1] as string}/[REDACTED]`;
 }
 
+/** `https://idp.example/realms/x?k=v#f` → `https://idp.example/realms/x?[REDACTED]`: the path kept, query and fragment not. */
+function redactUrlQuery(value: string): string {
+  const at = value.search(/[?#]/);
+  return at < 0 ? value : `${value.slice(0, at)}?[REDACTED]`;
+}
+
+/**
+ * `*_env` fields name an environment variable; one that holds no such name holds something else, most often the
+ * value itself written as `${VAR}`: not shown.
+ */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
 export function redactConfigForDisplay(value: unknown, key = '', seen = new WeakSet<object>()): unknown {
   return redactAt(value, key, key, seen);
 }
+
+const isSecretKey = (key: string): boolean => key !== '' && !NOT_SECRET.has(key) && !key.endsWith('_file') && SECRET_KEY.test(key);
 
 function redactAt(value: unknown, key: string, path: string, seen: WeakSet<object>): unknown {
   if (value === null || value === undefined) return value;
@@ -59,6 +80,39 @@ function redactAt(value: unknown, key: string, path: string, seen: WeakSet<objec
     return out;
   }
   if (typeof value !== 'string') return value;
-  if (key && !NOT_SECRET.has(key) && !key.endsWith('_file') && SECRET_KEY.test(key)) return '[REDACTED]';
-  return redactUserinfo(CAPABILITY_URLS.has(path) ? redactUrlPath(value) : value);
+  if (isSecretKey(key)) return '[REDACTED]';
+  if (key.endsWith('_env') && !ENV_NAME.test(value)) return '[REDACTED]';
+  if (!URL_REST.test(value)) return value;
+  return redactUserinfo(PATH_SHOWN.has(path) ? redactUrlQuery(value) : redactUrlPath(value));
+}
+
+/**
+ * The credentials a loaded configuration holds, as text: every value `config check` hides by its key name or its map
+ * (tokens, secrets, passwords, header values), a URL's userinfo, and, given `env`, the values of the variables that
+ * `*_env` fields name. For refusing such a value where an identifier is expected (`token revoke`). Short values
+ * (under 8 characters) are left out: they are no identifiers' lookalikes worth refusing.
+ */
+export function configSecretValues(cfg: unknown, env?: NodeJS.ProcessEnv): string[] {
+  const out = new Set<string>();
+  const add = (v: string | undefined): void => {
+    if (v !== undefined && v.length >= 8) out.add(v);
+  };
+  const seen = new WeakSet<object>();
+  const walk = (value: unknown, key: string, inSecretMap: boolean): void => {
+    if (value === null || value === undefined) return;
+    if (typeof value === 'object') {
+      if (seen.has(value)) return;
+      seen.add(value);
+      if (Array.isArray(value)) for (const v of value) walk(v, key, inSecretMap);
+      else for (const [k, v] of Object.entries(value)) walk(v, k, SECRET_MAPS.has(key));
+      return;
+    }
+    if (typeof value !== 'string') return;
+    if (inSecretMap || isSecretKey(key)) add(value);
+    else if (key.endsWith('_env')) add(ENV_NAME.test(value) ? env?.[value] : value);
+    const m = URL_USERINFO.exec(value);
+    if (m) add((m[2] as string).slice((m[2] as string).indexOf(':') + 1));
+  };
+  walk(cfg, '', false);
+  return [...out];
 }

@@ -1,7 +1,8 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { isNode, isScalar, parseDocument } from 'yaml';
+import { isNode, isScalar, LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from './error.js';
+import { describeYamlError } from './yaml-error.js';
 import { interpolate, type InterpolationProblem } from './interpolate.js';
 import { configSchema, type GatehouseConfig } from './schema/index.js';
 import { describeExpected, keysAt, nearestKey, schemaAt } from './schema-walk.js';
@@ -91,9 +92,11 @@ function readYaml(text: string, source: string): unknown {
   if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new ConfigError([`${source}: larger than ${MAX_CONFIG_BYTES} bytes`]);
   // uniqueKeys: a duplicated key is an error, not a silent override, compared as the object key it becomes (1 and "1",
   // true and "true", ~ and "" are one key after toJS). maxAliasCount bounds billion-laughs expansion.
-  const doc = parseDocument(text, { uniqueKeys: sameObjectKey, prettyErrors: false, strict: true });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: sameObjectKey, prettyErrors: false, strict: true, lineCounter: lines });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => `${source}: ${e.message.split('\n')[0] ?? 'invalid YAML'}`));
+    // Code and position only: the parser's messages quote the source, and the line at fault may hold a secret.
+    throw new ConfigError(doc.errors.map((e) => `${source}: ${describeYamlError(e, lines)}`));
   }
   try {
     return doc.toJS({ maxAliasCount: 100 }) ?? {};

@@ -54,7 +54,10 @@ export function checkKeyFileMode(path: string, mode: number): void {
   }
 }
 
-/** Reads a key file: checks its permissions first, reads at most 4 KiB, parses it. */
+/**
+ * Reads a key file: checks its permissions first, reads at most 4 KiB, parses it. A path that cannot be opened is not
+ * repeated: it may be the key itself, given where its file's name was expected (`--key-file "$KEY"`).
+ */
 export function readKeyFile(path: string): Buffer {
   let fd: number;
   try {
@@ -62,7 +65,7 @@ export function readKeyFile(path: string): Buffer {
     fd = openSync(path, constants.O_RDONLY);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw invalid(`key file ${path} ${code === 'ENOENT' ? 'does not exist' : 'cannot be read'}`);
+    throw invalid(`the key file ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? 'error'})`} (its name is not repeated: it could be a key given in its place)`);
   }
   try {
     const st = fstatSync(fd);
@@ -81,11 +84,32 @@ export function readKeyFile(path: string): Buffer {
   }
 }
 
-/** Reads a key from the environment variable `name` (hex or base64). */
+/** What an environment variable's name may be (POSIX portable names, bounded). */
+export const ENV_VAR_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+/** A key's spelling (64 hex digits, or 43 base64 characters mixing case and digits, as no variable name does). */
+const keyShaped = (text: string): boolean => HEX_RE.test(text) || (B64_RE.test(text) && /[a-z]/.test(text) && /[0-9]/.test(text));
+
+/**
+ * Reads a key from the environment variable `name` (hex or base64). A name that is not one, or that is spelt like a
+ * key, is never repeated: it is most likely the key itself, passed where its variable's name was expected
+ * (`--key-env "$KEY"`).
+ */
 export function readKeyEnv(env: NodeJS.ProcessEnv, name: string): Buffer {
+  if (!ENV_VAR_NAME_RE.test(name)) throw invalid(ENV_NAME_INVALID);
   const value = env[name];
-  if (value === undefined || value === '') throw invalid(`environment variable ${name} is not set`);
+  if (value === undefined || value === '') throw invalid(envVarUnset(name));
   return parseKeyMaterial(value);
+}
+
+/** The message for a value given as an environment variable's name that is none (it is not repeated). */
+export const ENV_NAME_INVALID = 'the environment variable name given is not a name (letters, digits and _, not starting with a digit; it is not repeated, as it could be the key itself): give the variable\'s name, not its value';
+
+/** "environment variable NAME is not set", without the name when it is spelt like a key. */
+export function envVarUnset(name: string): string {
+  return ENV_VAR_NAME_RE.test(name) && !keyShaped(name)
+    ? `environment variable ${name} is not set`
+    : 'the environment variable named is not set, and its name is spelt like a key (not repeated here): give the variable\'s name, not its value';
 }
 
 /**

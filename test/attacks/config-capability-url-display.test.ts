@@ -36,8 +36,9 @@ describe('capability URLs in config check', () => {
     assert.equal(shown.approval.webhook.url, 'https://discord.com/[REDACTED]');
     assert.equal(shown.audit.alerts.webhook_url, 'https://maker.ifttt.com/[REDACTED]');
     assert.equal(shown.audit.sinks[0]?.url, 'https://logs.example:8443/[REDACTED]');
-    // Upstreams are not capability URLs: their path stays visible.
-    assert.equal(shown.routes[0]?.upstream, 'https://upstream.internal/base');
+    // An upstream may be a capability URL too (a Discord or Zapier hook as a route): its path is redacted as well
+    // (display-capability-urls.test.ts).
+    assert.equal(shown.routes[0]?.upstream, 'https://upstream.internal/[REDACTED]');
   });
 
   test('a bare origin is shown as written, userinfo is still redacted', () => {

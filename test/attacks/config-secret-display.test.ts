@@ -63,8 +63,8 @@ describe('config check never prints a secret', () => {
     });
     const shown = JSON.stringify(redactConfigForDisplay(cfg));
     assert.ok(!shown.includes(pw), 'a URL password is shown');
-    assert.match(shown, /https:\/\/svc:\[REDACTED\]@upstream\.internal\/base/);
-    // The approval webhook is a capability URL: its path is redacted too (config-capability-url-display.test.ts).
+    // Every URL's path is redacted too: any may be a capability URL (display-capability-urls.test.ts).
+    assert.match(shown, /https:\/\/svc:\[REDACTED\]@upstream\.internal\/\[REDACTED\]/);
     assert.match(shown, /https:\/\/hook:\[REDACTED\]@hooks\.internal\/\[REDACTED\]/);
   });
 });
