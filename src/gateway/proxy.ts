@@ -8,6 +8,7 @@ import { MCP_SESSION, SseEndpointRewriter, sealQuerySession, sealResponseSession
 import { UpstreamSlots, type SlotWaiter } from './admission.js';
 import type { CredentialEnd } from './credential-watch.js';
 import { SseEventFilter } from './sse-events.js';
+import { EchoMask } from './echo-mask.js';
 import { scrubEchoes } from '../redact/index.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. */
@@ -73,6 +74,8 @@ export interface ForwardHooks {
    * or expires. Returns the function to stop watching, or undefined when there is nothing to watch.
    */
   watch?: (ex: Exchange, end: (reason: CredentialEnd) => void) => (() => void) | undefined;
+  /** A streamed body echoed the route's injected credential, `count` times: masked, and logged by the gateway. */
+  echoMasked?: (ex: Exchange, count: number) => void;
 }
 
 export type StreamCutReason = 'max_stream_duration' | CredentialEnd;
@@ -277,7 +280,8 @@ export class Upstream {
       }
       if (name === 'x-request-id') continue;
       // MCP responses may be rewritten (tools/list filtering): ask the upstream for an uncompressed body.
-      if (name === 'accept-encoding' && this.#route.kind === 'mcp') continue;
+      // A route injecting a credential reads its bodies for echoes of it (echo-mask.ts): uncompressed too.
+      if (name === 'accept-encoding' && (this.#route.kind === 'mcp' || this.#opts.echoedSecrets !== undefined)) continue;
       // Resuming a stream would replay list answers the response filter never saw (docs/authorization.md).
       if (name === 'last-event-id' && this.#route.kind === 'mcp') continue;
       // Bound sessions (mcp-session.ts): only the id the session stage verified travels, from ex.upstreamHeaders.
@@ -351,6 +355,8 @@ export class Upstream {
       let endpoint: SseEndpointRewriter | undefined;
       /** Set on an MCP GET stream whose caller's list answers are filtered (ex.streamFilter). */
       let events: SseEventFilter | undefined;
+      /** Set on a streamed body of a route injecting a credential (routes[].upstream_auth). */
+      let mask: EchoMask | undefined;
       /** The response's audit record was asked for (beforeResponse): from then on an end is a cut, not a refusal. */
       let recorded = false;
       let unwatch: (() => void) | undefined;
@@ -477,6 +483,11 @@ export class Upstream {
             buffered = [];
             return true;
           }
+          // A body that streams on a route injecting a credential: masked as it goes (echo-mask.ts).
+          if (echoed && echoed.length > 0) {
+            const m = new EchoMask(echoed);
+            if (m.active) mask = m;
+          }
           recorded = true;
           const gate = hooks.beforeResponse(ex, statusCode);
           if (gate) {
@@ -505,6 +516,10 @@ export class Upstream {
             }
             buffered.push(chunk);
             return true;
+          }
+          if (mask !== undefined) {
+            chunk = mask.push(chunk);
+            if (chunk.length === 0) return true;
           }
           if (endpoint !== undefined || events !== undefined) {
             try {
@@ -543,7 +558,10 @@ export class Upstream {
           // was never filtered, so it is not sent.
           endpoint = undefined;
           events = undefined;
-          res.end();
+          const tail = mask?.flush();
+          if (mask !== undefined && mask.masked > 0) hooks.echoMasked?.(ex, mask.masked);
+          if (tail !== undefined && tail.length > 0) res.end(tail);
+          else res.end();
           finish();
         },
         onError: (err: Error & { code?: string }) => {

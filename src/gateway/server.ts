@@ -203,6 +203,9 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     responseHeaders: extraHeaders,
     // The request's own record was written when its response started; this one says the gateway ended its body.
     watch: (ex: Exchange, end: (reason: CredentialEnd) => void) => credentials.watch(ex, end),
+    echoMasked: (ex: Exchange, count: number) => {
+      logger.warn({ req_id: ex.id, route: ex.route?.name, occurrences: count }, 'the upstream echoed the route\'s injected credential in a response body: masked');
+    },
     streamCut: (ex: Exchange, reason: StreamCutReason) => {
       ex.meta['stream_cut'] = reason;
       logger.info({ req_id: ex.id, route: ex.route?.name, principal: ex.principal?.id, reason }, 'response stream ended by the gateway');

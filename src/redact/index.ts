@@ -3,7 +3,7 @@
  * audit record. See docs/redaction.md.
  */
 export { createRedactor, defaultRedactor, type Redactor, type RedactorOptions } from './redactor.js';
-export { registerSecret, forgetSecret, knownSecretCount, MIN_KNOWN_LENGTH } from './known.js';
+export { registerSecret, forgetSecret, knownSecretCount, MIN_KNOWN_LENGTH, variants as secretForms } from './known.js';
 export { scrubEchoes } from './echo.js';
 export { createLogger, type LoggerOptions } from './logger.js';
 export { createRedactStream, type RedactStreamOptions } from './stream.js';

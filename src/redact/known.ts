@@ -37,7 +37,7 @@ const PLAIN = /^[A-Za-z0-9._~-]+$/;
  * space), and its UTF-8 bytes one character each (a decoded "%c3%a9", a header read as latin1). Literal strings
  * only: no pattern is built from a secret. Base64 of a secret is not one of its forms.
  */
-function variants(value: string): string[] {
+export function variants(value: string): string[] {
   if (value.length < MIN_KNOWN_LENGTH || value.length > MAX_KNOWN_LENGTH) return [];
   // The common case (a token): one form, without building the others only to find them equal.
   if (PLAIN.test(value)) return [value];

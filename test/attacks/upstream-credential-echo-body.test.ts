@@ -1,0 +1,78 @@
+/**
+ * Attack: read the injected upstream credential (routes[].upstream_auth) from a successful answer. Error bodies were
+ * redacted, but a 200 streamed through untouched, and upstreams that reflect their request are common: a debug or
+ * "whoami" endpoint printing the headers it got, an echo service, a webhook tester. The client got the key the gateway
+ * injects precisely so that clients never hold it. Now every form of it is masked in streamed bodies (same length,
+ * so Content-Length holds), even split across chunks, and these routes ask their upstream for an uncompressed body.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'undici';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EchoMask } from '../../src/gateway/echo-mask.js';
+import { withSecretsGateway } from '../helpers/secrets-gateway.js';
+
+const KEY = 'wJalr/FAKEupstreamKey+bPxRfiCY=EXAMPLEKEY';
+const forms = (v: string) => [v, JSON.stringify(v).slice(1, -1).replace(/\//g, '\\/'), encodeURIComponent(v), encodeURIComponent(v).replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase())];
+
+function respond(req: IncomingMessage, res: ServerResponse): void {
+  const auth = String(req.headers['authorization'] ?? '');
+  const path = (req.url ?? '').replace(/^\/svc/, '');
+  if (path === '/whoami') {
+    const body = JSON.stringify({ headers: req.headers });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    return void res.end(body);
+  }
+  if (path === '/stream') {
+    // The credential split across chunks, in two forms, with pauses between the writes.
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const key = auth.replace(/^Bearer /, '');
+    const parts = [`data: {"token":"${key.slice(0, 9)}`, `${key.slice(9, 20)}`, `${key.slice(20)}"}\n\n`, `data: ${encodeURIComponent(key).slice(0, 30)}`, `${encodeURIComponent(key).slice(30)}\n\n`, 'data: done\n\n'];
+    let i = 0;
+    const next = () => {
+      if (i < parts.length) {
+        res.write(parts[i++]);
+        setTimeout(next, 20);
+      } else res.end();
+    };
+    return next();
+  }
+  res.writeHead(404).end();
+}
+
+test('a 200 that echoes the injected credential reaches the client masked, whole or streamed across chunks; the upstream is asked for identity encoding', async () => {
+  await withSecretsGateway({
+    prefix: 'gh-atk-echo-body-',
+    files: { key: KEY },
+    respond,
+    routes: (url) => [{ name: 'svc', prefix: '/svc', upstream: url, upstream_auth: { bearer: 'file:key' } }],
+  }, async ({ url, token, upstream }) => {
+    const whoami = await request(`${url}/svc/whoami`, { headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'gzip, br' } });
+    const body = await whoami.body.text();
+    assert.equal(whoami.statusCode, 200);
+    assert.deepEqual(forms(KEY).filter((f) => body.includes(f)), [], body);
+    const parsed = JSON.parse(body) as { headers: Record<string, string> };
+    assert.equal(parsed.headers['authorization'], `Bearer ${'*'.repeat(KEY.length)}`, 'masked in place, same length');
+    assert.equal(Number(whoami.headers['content-length']), Buffer.byteLength(body), 'Content-Length still true');
+    assert.equal(parsed.headers['accept-encoding'], undefined, 'the upstream was not offered compression');
+    assert.equal(upstream.requests[0]?.headers['authorization'], `Bearer ${KEY}`, 'the upstream got the key');
+
+    const stream = await request(`${url}/svc/stream`, { headers: { authorization: `Bearer ${token}` } });
+    const text = await stream.body.text();
+    assert.deepEqual(forms(KEY).filter((f) => text.includes(f)), [], text);
+    // Not even a prefix of the key split at a chunk boundary got through.
+    assert.ok(!text.includes(KEY.slice(0, 9)), text);
+    assert.match(text, /data: done\n\n$/, 'the rest of the stream passes');
+  });
+});
+
+test('EchoMask holds only a possible start of a form at a chunk\'s end, and passes everything else at once', () => {
+  const m = new EchoMask([KEY]);
+  assert.equal(m.push(Buffer.from('nothing to see here\n')).toString(), 'nothing to see here\n');
+  assert.equal(m.push(Buffer.from(`x ${KEY.slice(0, 5)}`)).toString(), 'x ', 'the start of the key is held');
+  assert.equal(m.push(Buffer.from(`${KEY.slice(5)} y`)).toString(), `${'*'.repeat(KEY.length)} y`);
+  assert.equal(m.push(Buffer.from('wJa')).toString(), '');
+  assert.equal(m.flush()?.toString(), 'wJa', 'a start that never completed is given back at the end');
+  assert.equal(m.masked, 1);
+  assert.equal(new EchoMask(['short']).active, false, 'values under 8 characters are not masked (too many false hits)');
+});
