@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gatehouseVersion } from '../core/version.js';
@@ -11,6 +11,7 @@ import { pendingApprovals } from '../approval/index.js';
 import { redactConfigForDisplay, type GatehouseConfig } from '../config/index.js';
 import { canonicalJson } from '../audit/index.js';
 import { prepareStateDir } from '../store/index.js';
+import { loadOrCreateKeyFile } from '../crypto/index.js';
 import { openConfiguredStore } from './store.js';
 import { buildCapabilities, type WorkerState } from './capabilities.js';
 import { startEchoServer } from './demo/echo.js';
@@ -221,9 +222,24 @@ export async function approvalsPendingGauge(store: StateStore, clock: Clock): Pr
 const LAST_CONFIG_FILE = 'last-config.sha256';
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
+/** `<state_dir>/last-config.mac`: the keyed digest of the last recorded start (configMac). */
+const LAST_MAC_FILE = 'last-config.mac';
+
+/**
+ * A keyed digest (HMAC-SHA256) of the configuration as loaded, what config_sha256 leaves out included: secrets, URL
+ * paths and queries. It tells a start whether anything hidden changed (a rotated secret, an upstream moved to another
+ * path on the same host) without publishing anything a reader could test guesses against: the key is 32 random bytes
+ * generated once into `<state_dir>/keys/config-mac.key` (0600), and the digest itself stays in the state directory —
+ * the audit record says only that hidden values changed.
+ */
+export function configMac(cfg: GatehouseConfig): string {
+  const key = loadOrCreateKeyFile(join(cfg.state_dir, 'keys', 'config-mac.key'));
+  return createHmac('sha256', key).update(JSON.stringify(cfg)).digest('hex');
+}
+
 /** The last start's digest; undefined before the first start; null when the file is not one (config.change says so). */
-function readLastConfigDigest(stateDir: string): string | null | undefined {
-  const path = join(stateDir, LAST_CONFIG_FILE);
+function readLastConfigDigest(stateDir: string, file = LAST_CONFIG_FILE): string | null | undefined {
+  const path = join(stateDir, file);
   try {
     if (statSync(path).size > 256) return null;
     const text = readFileSync(path, 'utf8').trim();
@@ -235,8 +251,8 @@ function readLastConfigDigest(stateDir: string): string | null | undefined {
 }
 
 /** Atomic replace, 0600, like the other files of the state directory. */
-function writeLastConfigDigest(stateDir: string, digest: string): void {
-  const path = join(stateDir, LAST_CONFIG_FILE);
+function writeLastConfigDigest(stateDir: string, digest: string, file = LAST_CONFIG_FILE): void {
+  const path = join(stateDir, file);
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     writeFileSync(tmp, `${digest}\n`, { mode: 0o600, flag: 'wx' });
@@ -256,6 +272,8 @@ function writeLastConfigDigest(stateDir: string, digest: string): void {
 export async function recordGatewayStart(audit: AuditEmitter, cfg: GatehouseConfig, facts: { url: string; workers: number; configSha256: string }): Promise<void> {
   if (!cfg.audit.enabled) return;
   const previous = readLastConfigDigest(cfg.state_dir);
+  const mac = configMac(cfg);
+  const previousMac = readLastConfigDigest(cfg.state_dir, LAST_MAC_FILE);
   const policyVersion = cfg.authz.policy_version;
   await audit.emit({
     event_type: 'gateway.start',
@@ -271,10 +289,16 @@ export async function recordGatewayStart(audit: AuditEmitter, cfg: GatehouseConf
       ...(policyVersion !== undefined ? { policy_version: policyVersion } : {}),
     },
   });
-  if (previous !== undefined && previous !== facts.configSha256) {
-    await audit.emit({ event_type: 'config.change', result_status: 'success', subject: 'gateway', metadata: { previous_sha256: previous, config_sha256: facts.configSha256 } });
+  const shownChanged = previous !== undefined && previous !== facts.configSha256;
+  // Unknown before the first start after an upgrade that added it: nothing to compare then.
+  const hiddenChanged = previousMac !== undefined && previousMac !== mac;
+  if (shownChanged || hiddenChanged) {
+    // Only the hidden values changed (config_sha256 is the same twice): said so, since the digests cannot show it.
+    const metadata = { previous_sha256: previous ?? null, config_sha256: facts.configSha256, ...(shownChanged ? {} : { hidden_values_changed: true }) };
+    await audit.emit({ event_type: 'config.change', result_status: 'success', subject: 'gateway', metadata });
   }
   writeLastConfigDigest(cfg.state_dir, facts.configSha256);
+  writeLastConfigDigest(cfg.state_dir, mac, LAST_MAC_FILE);
 }
 
 /** gateway.stop: `reason` is the signal (SIGTERM, SIGINT) or 'close'. */

@@ -135,14 +135,38 @@ describe('gateway lifecycle audit records', () => {
     assert.deepEqual(types, ['gateway.start', 'gateway.stop', 'gateway.start', 'gateway.stop', 'gateway.start', 'config.change', 'gateway.stop']);
   });
 
-  test('the digest is not over secrets: a changed token secret alone changes no digest (a hash of a secret can be guessed)', async () => {
+  test('the digest is not over secrets: a changed token secret alone changes no digest (a hash of a secret can be guessed), yet is reported as a change of hidden values', async () => {
     const dir = stateDir();
     await startAndStop(dir);
     await startAndStop(dir, { tokenSecret: 'another-token-secret-Hk5p2Qw8Ze' });
     const starts = ofType(dir, 'gateway.start');
     assert.equal(starts.length, 2);
     assert.equal(meta(starts[0])['config_sha256'], meta(starts[1])['config_sha256']);
-    assert.equal(ofType(dir, 'config.change').length, 0);
+    const changes = ofType(dir, 'config.change');
+    assert.equal(changes.length, 1, 'a rotated secret is a configuration change');
+    const digest = meta(starts[0])['config_sha256'];
+    assert.deepEqual(meta(changes[0]), { previous_sha256: digest, config_sha256: digest, hidden_values_changed: true });
+    // The keyed digest that told stays in the state directory: no record holds it, nor anything derived from the secret.
+    const mac = readFileSync(join(dir, 'last-config.mac'), 'utf8').trim();
+    assert.match(mac, /^[0-9a-f]{64}$/);
+    assert.ok(!auditText(dir).includes(mac));
+    assert.equal(statSync(join(dir, 'keys', 'config-mac.key')).mode & 0o777, 0o600);
+    await startAndStop(dir, { tokenSecret: 'another-token-secret-Hk5p2Qw8Ze' });
+    assert.equal(ofType(dir, 'config.change').length, 1, 'the same secret again: no change');
+  });
+
+  test('an upstream moved to another path on the same host changes no shown digest (paths may be credentials) but is reported', async () => {
+    const dir = stateDir();
+    const start = async (upstream: string) => {
+      const cfg = config(dir);
+      const gw = await startGateway({ ...cfg, routes: cfg.routes.map((r) => ({ ...r, upstream })) }, { listen: '127.0.0.1:0', logger: memoryLogger() });
+      await gw.close(2000);
+    };
+    await start('http://127.0.0.1:9/v1');
+    await start('http://127.0.0.1:9/v2');
+    const starts = ofType(dir, 'gateway.start');
+    assert.equal(meta(starts[0])['config_sha256'], meta(starts[1])['config_sha256']);
+    assert.equal(meta(ofType(dir, 'config.change')[0])['hidden_values_changed'], true);
   });
 
   test('a remembered digest that is not one is reported as a change from an unknown configuration', async () => {
