@@ -4,8 +4,9 @@
  * the config schema or the state store.
  */
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, YAMLError } from 'yaml';
 import { ConfigError } from '../config/error.js';
+import { describeYamlError } from '../config/yaml-error.js';
 import { BoundedReadError, readFileBounded } from '../core/files.js';
 import { redactSection, type RedactConfig } from '../config/schema/redact.js';
 import { loadCliConfig } from './context.js';
@@ -28,7 +29,9 @@ async function readRulesFile(file: string, cwd: string): Promise<RedactConfig> {
   try {
     doc = parseYaml(text, { maxAliasCount: 100 });
   } catch (e) {
-    throw new ConfigError([`${file}: not valid YAML or JSON (${(e as Error).message.split('\n')[0]})`]);
+    // Code and position only (config/yaml-error.ts): the parser's message quotes the text it stopped at, which may be
+    // the very secret a rule was written to catch.
+    throw new ConfigError([`${file}: not valid YAML or JSON (${e instanceof YAMLError ? describeYamlError(e) : 'unreadable'})`]);
   }
   const parsed = redactSection.safeParse(doc ?? {});
   if (!parsed.success) {

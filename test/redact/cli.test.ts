@@ -71,6 +71,12 @@ describe('gatehouse redact', () => {
       const shape = await run(['--rules', 'shape.yaml'], 'x\n', dir);
       assert.equal(shape.code, 2);
       assert.match(shape.err, /GH_CONFIG_INVALID: shape\.yaml: /);
+      // A rules file that does not parse: code and position, never the text at fault (it may be the secret itself).
+      writeFileSync(join(dir, 'leaky.yaml'), 'allow:\n  - |PLANTsecretValue0123456789\n');
+      const leaky = await run(['--rules', 'leaky.yaml'], 'x\n', dir);
+      assert.equal(leaky.code, 2);
+      assert.match(leaky.err, /leaky\.yaml: not valid YAML or JSON \(line \d+, column \d+: YAML [A-Z_]+/);
+      assert.ok(!leaky.err.includes('PLANT'), leaky.err);
       const missing = await run(['--rules', 'nope.yaml'], 'x\n', dir);
       assert.equal(missing.code, 2);
       writeFileSync(join(dir, 'gatehouse.yaml'), 'redact:\n  keys: [x-tenant-seal]\n');
