@@ -14,7 +14,6 @@ import { GatehouseError } from '../core/errors.js';
 import { rawHeaderValues } from '../core/net.js';
 import type { Exchange, Principal, Stage } from '../core/types.js';
 import { loadOrCreateKeyFile, readKeyFile } from '../crypto/index.js';
-import { nextBlock } from './sse-events.js';
 
 /** Longest upstream session id accepted; MCP sets no limit, so this only bounds the work and the header. */
 export const MAX_UPSTREAM_SESSION_ID = 1024;
@@ -229,96 +228,6 @@ export function sealQuerySession(query: string, key: Uint8Array, binding: Sessio
   const part = found.parts[i] as string;
   found.parts[i] = `${part.slice(0, part.indexOf('=') < 0 ? part.length : part.indexOf('='))}=${encodeURIComponent(sealSessionId(key, binding, found.values[0] as string))}`;
   return found.parts.join('&');
-}
-
-/** The most of a stream held back while looking for its first event. */
-const MAX_ENDPOINT_EVENT = 16 * 1024;
-
-/**
- * Rewrites the `endpoint` event a legacy SSE stream opens with (MCP 2024-11-05: `event: endpoint`, `data: <URI>` where
- * the client POSTs): `rewrite` maps the URI onto the gateway's route and seals its session. Only the first event is
- * looked at (comment lines before it pass); the bytes are held until it is complete, at most MAX_ENDPOINT_EVENT, and
- * everything after it passes untouched. A stream whose first event is another (the streamable HTTP transport's GET
- * stream) passes unchanged, and so does an endpoint the rewrite leaves alone (undefined): its POSTs then carry an
- * unbound session, which the gateway refuses — fail closed.
- */
-export class SseEndpointRewriter {
-  #held: Buffer | undefined;
-  #done = false;
-  #lineBreak = '\n';
-  readonly #rewrite: (uri: string) => string | undefined;
-
-  constructor(rewrite: (uri: string) => string | undefined) {
-    this.#rewrite = rewrite;
-  }
-
-  get done(): boolean {
-    return this.#done;
-  }
-
-  /** The bytes to send for this chunk (possibly none yet). May throw what `rewrite` throws. */
-  push(chunk: Buffer): Buffer {
-    if (this.#done) return chunk;
-    const buf = this.#held === undefined ? chunk : Buffer.concat([this.#held, chunk]);
-    this.#held = undefined;
-    let from = 0;
-    for (;;) {
-      const block = nextBlock(buf, from);
-      if (block === undefined) break;
-      const lines = buf.toString('utf8', from, block.end).split(/\r\n|\r|\n/);
-      if (lines.every((l) => l === '' || l.startsWith(':'))) {
-        from = block.next;
-        continue;
-      }
-      this.#done = true;
-      const text = buf.toString('latin1', from, block.end);
-      this.#lineBreak = text.includes('\r\n') ? '\r\n' : text.includes('\r') ? '\r' : '\n';
-      const replaced = this.#endpoint(lines);
-      if (replaced === undefined) return buf;
-      return Buffer.concat([buf.subarray(0, from), Buffer.from(replaced, 'utf8'), buf.subarray(block.end)]);
-    }
-    if (buf.length - from > MAX_ENDPOINT_EVENT) {
-      this.#done = true;
-      return buf;
-    }
-    this.#held = buf.subarray(from);
-    return buf.subarray(0, from);
-  }
-
-  /** What was held back when the stream ends. */
-  flush(): Buffer | undefined {
-    const held = this.#held;
-    this.#held = undefined;
-    this.#done = true;
-    return held;
-  }
-
-  /** The event's lines with the endpoint's data rewritten; undefined when it is not one endpoint URI. */
-  #endpoint(lines: string[]): string | undefined {
-    let event = 'message';
-    let dataAt = -1;
-    for (let i = 0; i < lines.length; i++) {
-      const l = lines[i] as string;
-      const field = l.indexOf(':') < 0 ? l : l.slice(0, l.indexOf(':'));
-      if (field === 'event') event = fieldValue(l);
-      else if (field === 'data') {
-        if (dataAt >= 0) return undefined;
-        dataAt = i;
-      }
-    }
-    if (event !== 'endpoint' || dataAt < 0) return undefined;
-    const uri = this.#rewrite(fieldValue(lines[dataAt] as string));
-    if (uri === undefined) return undefined;
-    lines[dataAt] = `data: ${uri}`;
-    return lines.join(this.#lineBreak);
-  }
-}
-
-/** A field's value: after the first colon, one leading space dropped (the SSE parsing rules). */
-function fieldValue(line: string): string {
-  const c = line.indexOf(':');
-  if (c < 0) return '';
-  return line.charCodeAt(c + 1) === 32 ? line.slice(c + 2) : line.slice(c + 1);
 }
 
 /**

@@ -4,10 +4,10 @@ import { Pool, type Dispatcher } from 'undici';
 import { GatehouseError, toGatehouseError } from '../core/errors.js';
 import type { Exchange } from '../core/types.js';
 import type { RouteConfig } from '../config/index.js';
-import { MCP_SESSION, SseEndpointRewriter, sealQuerySession, sealResponseSession, sessionBinding, type SessionExchange } from './mcp-session.js';
+import { MCP_SESSION, sealQuerySession, sealResponseSession, sessionBinding, type SessionExchange } from './mcp-session.js';
 import { UpstreamSlots, type SlotWaiter } from './admission.js';
 import type { CredentialEnd } from './credential-watch.js';
-import { SseEventFilter } from './sse-events.js';
+import { SseEndpointRewriter, SseEventFilter } from './sse-events.js';
 import { EchoMask } from './echo-mask.js';
 import { scrubEchoes } from '../redact/index.js';
 

@@ -16,8 +16,8 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { openTokenService } from '../../src/authn/index.js';
-import { SseEndpointRewriter, querySessionParams } from '../../src/gateway/mcp-session.js';
-import { SseEventFilter } from '../../src/gateway/sse-events.js';
+import { querySessionParams } from '../../src/gateway/mcp-session.js';
+import { SseEndpointRewriter, SseEventFilter } from '../../src/gateway/sse-events.js';
 import { makeStreamListFilter, UNFILTERABLE_EVENT } from '../../src/authz/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
