@@ -53,6 +53,8 @@ export interface Authenticator {
    * auth.revocation_poll): a token id (jti, Gatehouse tokens and JWTs) or an API key id.
    */
   onRevoked(fn: (kind: 'token' | 'api_key', id: string) => void): void;
+  /** Whether a token id (jti) or an API key id is revoked, as this process knows now. */
+  isRevoked(kind: 'token' | 'api_key', id: string): boolean;
   close(): Promise<void>;
 }
 
@@ -261,6 +263,7 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     tokens,
     methods: methods.map((m) => m.name),
     onRevoked: (fn) => revocations.onRevoked(fn),
+    isRevoked: (kind, id) => (kind === 'token' ? revocations.isTokenRevoked(id) : revocations.isApiKeyRevoked(id)),
     async close() {
       if (keyTimer) clearInterval(keyTimer);
       await rotator?.close();

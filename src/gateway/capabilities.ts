@@ -123,6 +123,7 @@ export async function buildCapabilities(
     logger,
     redactText: (text) => redactor.redactText(text),
     onRevoked: (fn) => authn.onRevoked(fn),
+    isRevoked: (kind, id) => authn.isRevoked(kind, id),
     admin,
     limits,
     workerState: () => ({ owing: limits.owing(), failures: authn.failures.snapshot() }),

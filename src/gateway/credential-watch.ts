@@ -39,9 +39,17 @@ export class CredentialWatch {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(opts: { now?: () => number; sweepMs?: number } = {}) {
+  readonly #isRevoked: (kind: RevokedKind, id: string) => boolean;
+
+  /**
+   * `isRevoked`: the authenticator's revocation sets. A request reaches the forward well after identify when a stage
+   * waited (an approval held for minutes, a slow body): a revocation announced meanwhile was never this request's to
+   * hear, so watch() asks, and ends at once what is already revoked or expired.
+   */
+  constructor(opts: { now?: () => number; sweepMs?: number; isRevoked?: (kind: RevokedKind, id: string) => boolean } = {}) {
     this.#now = opts.now ?? Date.now;
     this.#sweepMs = opts.sweepMs ?? 500;
+    this.#isRevoked = opts.isRevoked ?? (() => false);
   }
 
   /** How many requests are watched (tests, metrics). */
@@ -52,8 +60,9 @@ export class CredentialWatch {
   }
 
   /**
-   * Watches the exchange's credential: `end` is called at most once, when it is revoked or expires. Returns the
-   * function that stops watching (call it when the response ends), or undefined when there is nothing to watch.
+   * Watches the exchange's credential: `end` is called at most once, when it is revoked or expires — at once, before
+   * watch() returns, when it already is. Returns the function that stops watching (call it when the response ends),
+   * or undefined when there is nothing to watch (or it has already ended).
    */
   watch(ex: Exchange, end: (reason: CredentialEnd) => void): (() => void) | undefined {
     const p = ex.principal;
@@ -61,6 +70,14 @@ export class CredentialWatch {
     const key = revocationKey(p);
     const until = typeof p.valid_until === 'number' && Number.isFinite(p.valid_until) ? p.valid_until : Infinity;
     if (key === undefined && until === Infinity) return undefined;
+    if (key !== undefined && this.#isRevoked(key.startsWith('token:') ? 'token' : 'api_key', key.slice(key.indexOf(':') + 1))) {
+      end('credential_revoked');
+      return undefined;
+    }
+    if (this.#now() > until) {
+      end('credential_expired');
+      return undefined;
+    }
     let ended = false;
     const w: Watched = {
       key,

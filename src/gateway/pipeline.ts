@@ -53,6 +53,8 @@ export interface Capabilities {
   upstreamRefused?: (ex: Exchange) => void;
   /** Hears of each credential revoked (a token's jti, an API key's id): requests still forwarded on it are ended. */
   onRevoked?: (fn: (kind: 'token' | 'api_key', id: string) => void) => void;
+  /** Whether a credential is revoked now (the revocation sets the identify stage checks). */
+  isRevoked?: (kind: 'token' | 'api_key', id: string) => boolean;
   /** The redactor's text function: upstream error bodies on `error_bodies: redact` routes. */
   redactText: (text: string) => string;
   close(): Promise<void>;

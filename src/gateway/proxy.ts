@@ -621,7 +621,11 @@ export class Upstream {
       };
       const options = { method: ex.method as Dispatcher.HttpMethod, path: target, headers, body };
       // Only a request whose credential can be revoked or expire is watched (nothing for public routes, mTLS, Basic).
-      if (hooks.watch !== undefined && ex.principal !== undefined) unwatch = hooks.watch(ex, cutOff);
+      if (hooks.watch !== undefined && ex.principal !== undefined) {
+        unwatch = hooks.watch(ex, cutOff);
+        // Revoked or expired while an earlier stage waited (an approval held): refused, nothing dispatched.
+        if (done) return;
+      }
       if (this.#slots.take()) {
         slotHeld = true;
         if (span !== undefined) span.sent(this.#target);

@@ -16,6 +16,9 @@ import { createApiKey, openTokenService, revokeApiKey } from '../../src/authn/in
 import { CredentialWatch } from '../../src/gateway/credential-watch.js';
 import type { Exchange, Principal } from '../../src/core/types.js';
 import { openStore } from '../../src/store/index.js';
+import { ApprovalStore } from '../../src/approval/index.js';
+import { systemClock } from '../../src/core/clock.js';
+import { startApprovalGateway } from '../helpers/approval-gateway.js';
 import { auditRecords, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { AUDIENCE, signingJwk, startProvider } from '../helpers/oidc.js';
 import { until } from '../helpers/until.js';
@@ -276,6 +279,29 @@ describe('a request whose credential ends while the gateway forwards it', () => 
   });
 });
 
+test('a request held for approval whose token is revoked meanwhile is refused when approved: the operation never runs (review of the session diff)', async () => {
+  const a = await startApprovalGateway({ approval: { mode: 'queue', queue: { hold_timeout: '20s', poll_interval: '50ms' } } });
+  const store = openStore({ kind: 'sqlite', path: join(a.gw.stateDir, 'state.db') });
+  try {
+    const tokens = openTokenService(a.gw.config, { stateDir: a.gw.stateDir, store });
+    const { token } = await tokens.mint({ agent: 'ops-bot', scopes: ['admin'], ttlMs: 3_600_000 });
+    const held = fetch(`${a.gw.url}/ops/purge`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: 'x' });
+    const approvals = new ApprovalStore(store, systemClock, 3_600_000);
+    const id = await until('the approval to be pending', async () => (await approvals.list({ status: 'pending' }))[0]?.id);
+    await tokens.revoke(token);
+    // Seen by the gateway (its watcher polls the store): a new request is refused.
+    // (Probed with a GET: a POST /ops/purge would itself wait for an approval.)
+    await until('the revocation to reach the gateway', async () => (await fetch(`${a.gw.url}/ops/status`, { headers: { authorization: `Bearer ${token}` } })).status === 401);
+    await approvals.decide(id, 'approve', { approver: 'alice' });
+    const res = await held;
+    assert.equal(res.status, 401, await res.text());
+    assert.equal(a.upstream.requests.length, 0, 'the approved operation did not run for a revoked token');
+  } finally {
+    await store.close();
+    await a.close();
+  }
+});
+
 describe('CredentialWatch', () => {
   const principal = (p: Partial<Principal>): Exchange =>
     ({ principal: { id: 'a', type: 'agent', method: 'token', scopes: [], network: { source_ip: '127.0.0.1', peer_ip: '127.0.0.1', tls: false }, attributes: {}, ...p } }) as unknown as Exchange;
@@ -298,6 +324,16 @@ describe('CredentialWatch', () => {
     assert.equal(w.revoked('api_key', 'j1'), 1, 'an API key id is not a token id');
     assert.equal(w.revoked('token', '__proto__'), 0);
     assert.equal(w.size, 1);
+    w.close();
+  });
+
+  test('a credential already revoked or expired when the watch starts is ended at once (a stage waited meanwhile)', () => {
+    const w = new CredentialWatch({ now: () => 5000, isRevoked: (kind, id) => kind === 'token' && id === 'gone' });
+    const ended: string[] = [];
+    assert.equal(w.watch(principal({ credential_id: 'gone' }), (r) => ended.push(r)), undefined);
+    assert.equal(w.watch(principal({ credential_id: 'fine', valid_until: 4000 }), (r) => ended.push(r)), undefined);
+    assert.equal(w.watch(principal({ method: 'api_key', credential_id: 'gone' }), (r) => ended.push(`key:${r}`))?.constructor, Function, 'an API key id is not a token id');
+    assert.deepEqual(ended, ['credential_revoked', 'credential_expired']);
     w.close();
   });
 
