@@ -149,10 +149,12 @@ export function createSessionStage(key: Buffer): Stage {
 
 /**
  * The legacy HTTP+SSE transport (MCP 2024-11-05) carries its session in the query of the endpoint its GET stream
- * announces: the SDK's `sessionId`, FastMCP's `session_id`. Names are compared decoded, as servers read them
- * (`session%49d` is `sessionId`).
+ * announces: the SDK's `sessionId`, FastMCP's `session_id`. A parameter counts under every spelling some server reads
+ * as one of them (parameterName below): decoded (`session%49d`), in any case (ASP.NET matches query names ignoring
+ * case, as the C# SDK does), with a `[…]` suffix (Express's qs reads `sessionId[]` and `sessionId[0]`), with `.` or a
+ * space for `_` (PHP), and `;` separates parameters as `&` does (Rack 2, Python before 3.9.2).
  */
-const QUERY_SESSION_NAMES: ReadonlySet<string> = new Set(['sessionId', 'session_id']);
+const QUERY_SESSION_NAMES: ReadonlySet<string> = new Set(['sessionid', 'session_id']);
 
 /** Longest query examined for a session parameter (the request line is bounded by the header limit anyway). */
 const MAX_SESSION_QUERY = 16 * 1024;
@@ -164,22 +166,48 @@ function decodeQueryPart(part: string): string {
 }
 
 /**
- * The session parameters of a raw query (without `?`): the query split at `&` and the indexes of the parts whose
- * decoded name is a session parameter, with their decoded values. Throws URIError on malformed percent-encoding.
+ * A decoded parameter name as the most lenient server would read it: up to a `[`, `.` and space as `_`, case folded
+ * through upper case first (so the long s `ſ` and the Kelvin sign fold as .NET's ordinal-ignore-case folds them).
  */
-export function querySessionParams(query: string): { parts: string[]; at: number[]; values: string[] } {
-  const parts = query.split('&');
-  const at: number[] = [];
+function parameterName(decoded: string): string {
+  const bracket = decoded.indexOf('[');
+  const base = bracket < 0 ? decoded : decoded.slice(0, bracket);
+  return base.replace(/[. ]/g, '_').toUpperCase().toLowerCase();
+}
+
+/** One parameter of a raw query: where it lies (`start`..`end`) and where its value starts (`eq`, or -1). */
+interface QueryPart {
+  start: number;
+  end: number;
+  eq: number;
+}
+
+/**
+ * The session parameters of a raw query (without `?`), split at `&` and `;`: each part whose name reads as a session
+ * parameter (parameterName), with its decoded value. Throws URIError on malformed percent-encoding.
+ */
+export function querySessionParams(query: string): { parts: QueryPart[]; values: string[] } {
+  const parts: QueryPart[] = [];
   const values: string[] = [];
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i] as string;
-    const eq = part.indexOf('=');
-    const name = decodeQueryPart(eq < 0 ? part : part.slice(0, eq));
-    if (!QUERY_SESSION_NAMES.has(name)) continue;
-    at.push(i);
-    values.push(eq < 0 ? '' : decodeQueryPart(part.slice(eq + 1)));
+  let start = 0;
+  for (let i = 0; i <= query.length; i++) {
+    const c = query.charCodeAt(i);
+    if (i < query.length && c !== 38 /* & */ && c !== 59 /* ; */) continue;
+    const raw = query.slice(start, i);
+    const eq = raw.indexOf('=');
+    if (QUERY_SESSION_NAMES.has(parameterName(decodeQueryPart(eq < 0 ? raw : raw.slice(0, eq))))) {
+      parts.push({ start, end: i, eq: eq < 0 ? -1 : start + eq });
+      values.push(eq < 0 ? '' : decodeQueryPart(raw.slice(eq + 1)));
+    }
+    start = i + 1;
   }
-  return { parts, at, values };
+  return { parts, values };
+}
+
+/** `query` with the value of `part` replaced by `value` (encoded), its name written as the client or upstream wrote it. */
+function withValue(query: string, part: QueryPart, value: string): string {
+  const name = query.slice(part.start, part.eq < 0 ? part.end : part.eq);
+  return `${query.slice(0, part.start)}${name}=${encodeURIComponent(value)}${query.slice(part.end)}`;
 }
 
 /**
@@ -189,7 +217,7 @@ export function querySessionParams(query: string): { parts: string[]; at: number
  */
 export function bindQuerySession(ex: Exchange, state: SessionState): void {
   const query = ex.query;
-  if (query === '' || !(query.includes('ession') || query.includes('%'))) return;
+  if (query === '') return;
   let found: ReturnType<typeof querySessionParams>;
   try {
     if (query.length > MAX_SESSION_QUERY) throw new URIError('query too long');
@@ -198,17 +226,14 @@ export function bindQuerySession(ex: Exchange, state: SessionState): void {
     ex.meta['mcp_session_refused'] = 'mcp_session_malformed';
     throw new GatehouseError('GH_BAD_REQUEST', 'The query string is not well-formed.', { detail: 'mcp_session_query_malformed' });
   }
-  if (found.at.length === 0) return;
-  if (found.at.length > 1) {
+  if (found.parts.length === 0) return;
+  if (found.parts.length > 1) {
     ex.meta['mcp_session_refused'] = 'mcp_session_duplicate';
     throw new GatehouseError('GH_BAD_REQUEST', 'The session parameter must appear once.', { detail: 'mcp_session_duplicate' });
   }
   const opened = openSessionId(state.key, sessionBinding(ex.principal, ex.route?.name ?? ''), found.values[0] as string);
   if (!opened.ok) throw refuse(ex, opened.reason);
-  const i = found.at[0] as number;
-  const part = found.parts[i] as string;
-  found.parts[i] = `${part.slice(0, part.indexOf('='))}=${encodeURIComponent(opened.upstreamId)}`;
-  state.upstreamQuery = found.parts.join('&');
+  state.upstreamQuery = withValue(query, found.parts[0] as QueryPart, opened.upstreamId);
 }
 
 /**
@@ -222,12 +247,9 @@ export function sealQuerySession(query: string, key: Uint8Array, binding: Sessio
   } catch {
     throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'malformed session endpoint from upstream' });
   }
-  if (found.at.length === 0) return undefined;
-  if (found.at.length > 1) throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'duplicate session parameter from upstream' });
-  const i = found.at[0] as number;
-  const part = found.parts[i] as string;
-  found.parts[i] = `${part.slice(0, part.indexOf('=') < 0 ? part.length : part.indexOf('='))}=${encodeURIComponent(sealSessionId(key, binding, found.values[0] as string))}`;
-  return found.parts.join('&');
+  if (found.parts.length === 0) return undefined;
+  if (found.parts.length > 1) throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'duplicate session parameter from upstream' });
+  return withValue(query, found.parts[0] as QueryPart, sealSessionId(key, binding, found.values[0] as string));
 }
 
 /**

@@ -165,6 +165,8 @@ describe('the legacy SSE transport through a bound MCP route', () => {
       [`${gw.url}/mcp/messages?sessionId=${encodeURIComponent(sealed)}&sessionId=${raw}`, alice, 400, 'two session parameters'],
       [`${gw.url}/mcp/messages?sessionId=${encodeURIComponent(sealed)}&session_id=${raw}`, alice, 400, 'the SDK\'s and FastMCP\'s names together'],
       [`${gw.url}/mcp/messages?sessionId=%E0%A4%A`, alice, 400, 'malformed percent-encoding'],
+      ...(['SESSIONID', 'SessionId', 'sessionId[]', 'sessionId%5B%5D', 'sessionId[0]', 'session.id'].map((name) => [`${gw.url}/mcp/messages?${name}=${raw}`, mallory, 404, `the raw id under ${name}`] as const)),
+      [`${gw.url}/mcp/messages?x=1;sessionId=${raw}`, mallory, 404, 'the raw id after a ; separator'],
     ] as const;
     for (const [url, who, status, what] of refusals) {
       const r = await post(url, who);
@@ -219,8 +221,14 @@ describe('SseEndpointRewriter', () => {
 
   test('querySessionParams decodes names as servers do and finds every session parameter', () => {
     const q = querySessionParams('a=1&session%49d=x%2By&session_id=z&sessionId&b=session');
-    assert.deepEqual(q.at, [1, 2, 3]);
+    assert.deepEqual(q.parts.map((p) => p.start), [4, 22, 35]);
     assert.deepEqual(q.values, ['x+y', 'z', '']);
+    // Every spelling some server reads as the session (review of the session diff): case (ASP.NET, the C# SDK), a []
+    // suffix (Express's qs), . or space for _ (PHP), the long s and Kelvin-sign folds, ; as a separator (Rack 2).
+    for (const query of ['SESSIONID=r', 'SessionId=r', 'sessionid=r', 'sessionId[]=r', 'sessionId%5B%5D=r', 'sessionId[0]=r', 'x=1;sessionId=r', 'session.id=r', 'session+id=r', '\u017fessionId=r', 'Session_Id[x]=r']) {
+      assert.equal(querySessionParams(query).parts.length, 1, query);
+    }
+    for (const query of ['session=r', 'sessionIdx=r', 'xsessionId=r', 'id=r']) assert.equal(querySessionParams(query).parts.length, 0, query);
     assert.throws(() => querySessionParams('sessionId=%E0%A4%A'), URIError);
   });
 });
