@@ -465,7 +465,12 @@ export class Upstream {
           try {
             sealResponseSession(outHeaders, ex);
             // The legacy SSE transport's stream announces where to POST: mapped onto this route, its session sealed.
-            if (this.#route.kind === 'mcp' && ex.method === 'GET' && statusCode === 200 && isEventStream(outHeaders)) {
+            if (this.#route.kind === 'mcp' && ex.method === 'GET' && statusCode >= 200 && statusCode < 300 && /^\s*text\/event-stream/i.test(headerValue(outHeaders, 'content-type'))) {
+              // Read event by event: a body the gateway did not ask compressed is refused, and a Content-Length would
+              // no longer hold once an event is rewritten (the stream goes chunked).
+              const encoding = headerValue(outHeaders, 'content-encoding').trim().toLowerCase();
+              if (encoding !== '' && encoding !== 'identity') throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'compressed event stream on an MCP route' });
+              if (headerValue(outHeaders, 'content-length') !== '') outHeaders = withoutHeaders(outHeaders, ['content-length']);
               endpoint = this.#endpointRewriter(ex, target);
               // List answers on the stream (the legacy transport's) are filtered to what the caller may use.
               if (ex.streamFilter !== undefined) events = new SseEventFilter(ex.streamFilter, maxFiltered);
@@ -700,6 +705,11 @@ export class Upstream {
       if (this.#route.strip_prefix && prefix !== '') path = prefix + path;
       const query = u.search.slice(1);
       const sealed = state !== undefined && query !== '' ? sealQuerySession(query, state.key, sessionBinding(ex.principal, ex.route?.name ?? '')) : undefined;
+      // Sessions are bound, and this endpoint carries its session where the gateway cannot bind it (in the path, under
+      // another name): passed on, anyone who learned it could post into it. The stream is cut instead.
+      if (state !== undefined && sealed === undefined) {
+        throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'legacy SSE endpoint without a session parameter the gateway can bind (sessionId or session_id)' });
+      }
       const q = sealed ?? query;
       return sameOrigin(path) + (q !== '' ? `?${q}` : '') + u.hash;
     });
@@ -824,11 +834,6 @@ function withOrigin(vary: string): string {
     if (f === 'origin' || f === '*') return vary;
   }
   return `${vary}, Origin`;
-}
-
-/** An SSE body of unknown length (the only kind whose first event can be rewritten without a Content-Length to fix). */
-function isEventStream(flat: readonly string[]): boolean {
-  return headerValue(flat, 'content-length') === '' && /^\s*text\/event-stream/i.test(headerValue(flat, 'content-type'));
 }
 
 function headerValue(flat: readonly string[], name: string): string {
