@@ -114,6 +114,9 @@ function filterByShape(msg: unknown, keep: ListItemCheck): unknown {
  * GET stream; the POST that asked got 202): every event's data that is a JSON-RPC response holding a `tools`,
  * `prompts` or `resources` array is filtered as a list answer of that kind, whatever its id. Data that names none of
  * them passes untouched (no parse); data that names one but is not JSON throws (the caller withholds the event).
+ * Data that was parsed is sent as it was read, serialized again, even when nothing was filtered out: the upstream's
+ * text may hold a key twice (`"tools":[…],"tools":[…]`, two `result`s), and JSON.parse keeps the last where a client's
+ * parser may keep the first — the copy the filter never looked at (RFC 8259 §4 leaves duplicates to the parser).
  */
 export function makeStreamListFilter(keep: ListItemCheck): (data: string) => string {
   return (data) => {
@@ -121,7 +124,7 @@ export function makeStreamListFilter(keep: ListItemCheck): (data: string) => str
     if (data.length > MAX_FILTER_INPUT) throw new RangeError('event too large to filter');
     const value: unknown = JSON.parse(data);
     const out = Array.isArray(value) ? value.map((m) => filterByShape(m, keep)) : filterByShape(value, keep);
-    if (Array.isArray(value) ? (out as unknown[]).every((m, i) => m === value[i]) : out === value) return data;
+    // The same string when the upstream wrote it canonically (its event then passes byte for byte).
     return JSON.stringify(out);
   };
 }

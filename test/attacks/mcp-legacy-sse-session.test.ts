@@ -213,6 +213,23 @@ describe('SseEndpointRewriter', () => {
     assert.equal(run([Buffer.from('event: endpoint\ndata: /m\n\n')], () => undefined), 'event: endpoint\ndata: /m\n\n');
   });
 
+  test('finds the endpoint past a leading byte order mark and blocks that dispatch no event (retry, id or event alone), byte by byte as well as whole', () => {
+    // HTML's SSE parsing: a leading BOM is ignored, and a block without a data line dispatches nothing.
+    for (const br of ['\n', '\r\n', '\r']) {
+      for (const before of ['\uFEFF', `retry: 3000${br}${br}`, `id: x${br}${br}`, `event: endpoint${br}${br}`, `\uFEFF: hi${br}${br}retry: 1${br}id: 2${br}${br}${br}`]) {
+        const text = `${before}event: endpoint${br}data: /messages?sessionId=abc${br}${br}data: {"x":1}${br}${br}`;
+        const want = text.replace('data: /messages', 'data: /gw/messages');
+        const what = JSON.stringify(before);
+        assert.equal(run([Buffer.from(text)]), want, what);
+        assert.equal(run([...Buffer.from(text)].map((b) => Buffer.from([b]))), want, `${what} byte by byte`);
+      }
+    }
+    // The first event is still the only one looked at, and a BOM counts only at the very start.
+    for (const text of ['retry: 1\n\ndata: {}\n\nevent: endpoint\ndata: /m\n\n', ': c\n\n\uFEFFevent: endpoint\ndata: /m\n\n', '\uFEFF\uFEFFevent: endpoint\ndata: /m\n\n']) {
+      assert.equal(run([Buffer.from(text)]), text, JSON.stringify(text));
+    }
+  });
+
   test('holds an incomplete first event and gives it back when the stream ends', () => {
     const r = new SseEndpointRewriter(rewrite);
     assert.equal(r.push(Buffer.from('event: endpoint\ndata: /m')).length, 0);
@@ -246,6 +263,20 @@ describe('the stream list filter (list answers on a GET stream)', () => {
     assert.deepEqual((JSON.parse(filter(batch)) as unknown[])[0], { jsonrpc: '2.0', id: 1, result: { tools: [] } });
     for (const same of ['{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"x"}}', list(2, ['ok_tool']), 'not json at all']) assert.equal(filter(same), same);
     assert.throws(() => filter('{"tools": broken'), SyntaxError);
+  });
+
+  test('an answer holding a key twice is sent as the filter read it: a client keeping the first never sees the copy left unchecked', () => {
+    const mayCall = makeStreamListFilter((kind, key) => kind === 'tools' && key === 'get_system_status');
+    const dupTools = '{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"install_package"}],"tools":[{"name":"get_system_status"}]}}';
+    const dupResult = '{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"install_package"}]},"result":{"content":[]}}';
+    assert.equal(mayCall(dupTools), '{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"get_system_status"}]}}');
+    assert.equal(mayCall(dupResult), '{"jsonrpc":"2.0","id":3,"result":{"content":[]}}');
+    assert.equal(mayCall(`[${dupTools}]`), '[{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"get_system_status"}]}}]');
+    // Parsed data is sent serialized again, written canonically or not; canonical text passes as it is.
+    assert.equal(mayCall('{ "jsonrpc": "2.0", "id": 4, "result": { "tools": [] } }'), '{"jsonrpc":"2.0","id":4,"result":{"tools":[]}}');
+    const f = new SseEventFilter(mayCall, 4096);
+    const out = f.push(Buffer.from(`event: message\ndata: ${dupTools}\n\nevent: message\ndata: ${dupResult}\n\n`)).toString('utf8');
+    assert.ok(!out.includes('install_package'), out);
   });
 
   test('SseEventFilter rewrites filtered events, withholds what cannot be filtered, holds incomplete events and refuses one past its bound', () => {
