@@ -18,7 +18,9 @@ function filterMessage(msg: unknown, lists: ReadonlyMap<JsonRpcId, ListKind>, ke
   if (!isPlainObject(msg) || !('result' in msg)) return msg;
   const id = msg['id'];
   const kind = (typeof id === 'string' || typeof id === 'number') && lists.get(id);
-  if (!kind) return msg;
+  // An answer whose id matches no list request (`"1"` for 1, which clients comparing loosely still take) is filtered by
+  // its shape: a list never passes whole because its id was spelled differently.
+  if (!kind) return filterByShape(msg, keep);
   const result = msg['result'];
   if (!isPlainObject(result)) return msg;
   const items = result[kind];
@@ -101,7 +103,9 @@ function filterByShape(msg: unknown, keep: ListItemCheck): unknown {
     const items = result[kind];
     if (!Array.isArray(items)) continue;
     const field = KEY_FIELD[kind];
-    const kept = items.filter((item) => isPlainObject(item) && typeof item[field] === 'string' && keep(kind, item[field] as string));
+    // Without its request to go by, an item is judged only when it names something (a tool, prompt or resource key):
+    // anything else in such an array is no list item and is left as it is.
+    const kept = items.filter((item) => !(isPlainObject(item) && typeof item[field] === 'string') || keep(kind, item[field] as string));
     if (kept.length === items.length) continue;
     result = { ...result, [kind]: kept };
     changed = true;

@@ -207,6 +207,16 @@ describe('tools/list filtering', () => {
     assert.equal(out.result.nextCursor, 'c2');
   });
 
+  test('an answer whose id is spelled otherwise ("5" for 5, which loosely comparing clients accept) is filtered by its shape', async () => {
+    const e = await engine();
+    const ex = makeExchange({ body: { jsonrpc: '2.0', id: 5, method: 'tools/list' }, principal: readonly });
+    assert.equal(await run(e, ex), undefined);
+    const answer = { ...listResponse(5, ALL), id: '5' };
+    const out = JSON.parse(ex.responseFilter!(Buffer.from(JSON.stringify(answer)), 'application/json').toString());
+    assert.deepEqual(out.result.tools.map((t: { name: string }) => t.name), ['get_system_status', 'list_containers']);
+    assert.equal(out.id, '5');
+  });
+
   test('text/event-stream: each data line is filtered, other fields kept', async () => {
     const e = await engine();
     const ex = makeExchange({ body: { jsonrpc: '2.0', id: 'L', method: 'tools/list' }, principal: principal('c', ['container:admin']) });
