@@ -13,6 +13,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { createStdoutSink, syslogMessage } from '../../src/audit/index.js';
 import { memoryLogger, openTestLog, seedEvent, tempDir } from './helpers.js';
 import { until } from '../helpers/until.js';
+import { readOctetFrames } from '../helpers/syslog.js';
 
 
 const body = (req: IncomingMessage): Promise<string> =>
@@ -240,18 +241,7 @@ describe('syslog sink (RFC 5424)', () => {
     const sockets = new Set<Socket>();
     const server = createTcpServer((sock) => {
       sockets.add(sock);
-      let buf = Buffer.alloc(0);
-      sock.on('data', (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        for (;;) {
-          const sp = buf.indexOf(0x20);
-          if (sp < 0) break;
-          const len = Number(buf.subarray(0, sp).toString());
-          if (buf.length < sp + 1 + len) break;
-          frames.push(buf.subarray(sp + 1, sp + 1 + len).toString());
-          buf = buf.subarray(sp + 1 + len);
-        }
-      });
+      readOctetFrames(sock, frames);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     t.after(() => new Promise<void>((r) => server.close(() => r())));

@@ -10,6 +10,7 @@ import { createSyslogSink } from '../../src/audit/index.js';
 import { Batcher } from '../../src/audit/sinks/batcher.js';
 import { memoryLogger } from './helpers.js';
 import { until } from '../helpers/until.js';
+import { readOctetFrames } from '../helpers/syslog.js';
 
 /** Whether `p` settles within `ms` (a bound on a hang, not a speed measure). */
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
@@ -39,18 +40,7 @@ async function receiver(t: { after(fn: () => unknown): void }) {
       sock.pause();
       return;
     }
-    let buf = Buffer.alloc(0);
-    sock.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      for (;;) {
-        const sp = buf.indexOf(0x20);
-        if (sp < 0) break;
-        const len = Number(buf.subarray(0, sp).toString());
-        if (buf.length < sp + 1 + len) break;
-        frames.push(buf.subarray(sp + 1, sp + 1 + len).toString());
-        buf = buf.subarray(sp + 1 + len);
-      }
-    });
+    readOctetFrames(sock, frames);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   t.after(() => {
