@@ -55,6 +55,11 @@ export interface Authenticator {
   onRevoked(fn: (kind: 'token' | 'api_key', id: string) => void): void;
   /** Whether a token id (jti) or an API key id is revoked, as this process knows now. */
   isRevoked(kind: 'token' | 'api_key', id: string): boolean;
+  /**
+   * Whether the key that signed a principal's credential still verifies (false for a Gatehouse token whose signing key
+   * was retired since: `token rotate-secret --overlap 0` or `--retire` after a leak); true for other methods.
+   */
+  keyStillValid(principal: Principal): boolean;
   close(): Promise<void>;
 }
 
@@ -264,6 +269,10 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     methods: methods.map((m) => m.name),
     onRevoked: (fn) => revocations.onRevoked(fn),
     isRevoked: (kind, id) => (kind === 'token' ? revocations.isTokenRevoked(id) : revocations.isApiKeyRevoked(id)),
+    keyStillValid: (p) => {
+      const kid = p.attributes['kid'];
+      return p.method !== 'token' || tokens === undefined || typeof kid !== 'string' || tokens.verifiesKid(kid);
+    },
     async close() {
       if (keyTimer) clearInterval(keyTimer);
       await rotator?.close();

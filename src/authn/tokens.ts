@@ -105,6 +105,11 @@ export class TokenService {
     });
   }
 
+  /** Whether a token signed with `kid` still verifies now (a key retired by `token rotate-secret` no longer does). */
+  verifiesKid(kid: string): boolean {
+    return typeof this.#lookup(kid, this.#clock.now()) === 'object';
+  }
+
   /** The clock skew verify() allows past a token's exp, in ms. */
   get skewMs(): number {
     return this.#skewMs;

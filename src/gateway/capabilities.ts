@@ -124,6 +124,7 @@ export async function buildCapabilities(
     redactText: (text) => redactor.redactText(text),
     onRevoked: (fn) => authn.onRevoked(fn),
     isRevoked: (kind, id) => authn.isRevoked(kind, id),
+    keyStillValid: (p) => authn.keyStillValid(p),
     admin,
     limits,
     workerState: () => ({ owing: limits.owing(), failures: authn.failures.snapshot() }),

@@ -1,12 +1,13 @@
 import type { Exchange, Principal } from '../core/types.js';
 
 /** Why the gateway ended a request it was forwarding (besides routes[].max_stream_duration). */
-export type CredentialEnd = 'credential_revoked' | 'credential_expired';
+export type CredentialEnd = 'credential_revoked' | 'credential_expired' | 'credential_key_retired';
 
 /** What the revocation feed names: a token id (Gatehouse tokens and JWTs, by jti) or an API key id. */
 export type RevokedKind = 'token' | 'api_key';
 
 interface Watched {
+  readonly principal: Principal;
   readonly end: (reason: CredentialEnd) => void;
   /** ms since the epoch past which a new request with this credential is refused; Infinity when it does not expire. */
   readonly until: number;
@@ -40,16 +41,18 @@ export class CredentialWatch {
   #closed = false;
 
   readonly #isRevoked: (kind: RevokedKind, id: string) => boolean;
+  readonly #keyStillValid: (p: Principal) => boolean;
 
   /**
    * `isRevoked`: the authenticator's revocation sets. A request reaches the forward well after identify when a stage
    * waited (an approval held for minutes, a slow body): a revocation announced meanwhile was never this request's to
    * hear, so watch() asks, and ends at once what is already revoked or expired.
    */
-  constructor(opts: { now?: () => number; sweepMs?: number; isRevoked?: (kind: RevokedKind, id: string) => boolean } = {}) {
+  constructor(opts: { now?: () => number; sweepMs?: number; isRevoked?: (kind: RevokedKind, id: string) => boolean; keyStillValid?: (p: Principal) => boolean } = {}) {
     this.#now = opts.now ?? Date.now;
     this.#sweepMs = opts.sweepMs ?? 500;
     this.#isRevoked = opts.isRevoked ?? (() => false);
+    this.#keyStillValid = opts.keyStillValid ?? (() => true);
   }
 
   /** How many requests are watched (tests, metrics). */
@@ -78,8 +81,13 @@ export class CredentialWatch {
       end('credential_expired');
       return undefined;
     }
+    if (!this.#keyStillValid(p)) {
+      end('credential_key_retired');
+      return undefined;
+    }
     let ended = false;
     const w: Watched = {
+      principal: p,
       key,
       until,
       end: (reason) => {
@@ -113,12 +121,18 @@ export class CredentialWatch {
     return doomed.length;
   }
 
-  /** Ends the watched requests whose credential has expired; returns how many. */
+  /**
+   * Ends the watched requests whose credential has expired, or whose signing key was retired (a token's key; tokens
+   * always expire, so every token request is among those swept); returns how many.
+   */
   sweep(): number {
     const now = this.#now();
-    const doomed: Watched[] = [];
-    for (const w of this.#expiring) if (now > w.until) doomed.push(w);
-    for (const w of doomed) w.end('credential_expired');
+    const doomed: [Watched, CredentialEnd][] = [];
+    for (const w of this.#expiring) {
+      if (now > w.until) doomed.push([w, 'credential_expired']);
+      else if (!this.#keyStillValid(w.principal)) doomed.push([w, 'credential_key_retired']);
+    }
+    for (const [w, reason] of doomed) w.end(reason);
     return doomed.length;
   }
 

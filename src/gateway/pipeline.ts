@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { GatehouseError } from '../core/errors.js';
-import type { AuditEmitter, AuditEvent, Exchange, Logger, Stage } from '../core/types.js';
+import type { AuditEmitter, AuditEvent, Exchange, Logger, Principal, Stage } from '../core/types.js';
 import type { RateTable } from '../limits/index.js';
 import type { JsonRpcErrorBuilder } from './respond.js';
 
@@ -55,6 +55,8 @@ export interface Capabilities {
   onRevoked?: (fn: (kind: 'token' | 'api_key', id: string) => void) => void;
   /** Whether a credential is revoked now (the revocation sets the identify stage checks). */
   isRevoked?: (kind: 'token' | 'api_key', id: string) => boolean;
+  /** Whether the key that signed the principal's credential still verifies (a retired token signing key does not). */
+  keyStillValid?: (principal: Principal) => boolean;
   /** The redactor's text function: upstream error bodies on `error_bodies: redact` routes. */
   redactText: (text: string) => string;
   close(): Promise<void>;

@@ -436,7 +436,8 @@ export class Upstream {
             waiter = undefined;
           }
           ex.meta['stream_cut'] = reason;
-          const err = new GatehouseError(reason === 'credential_expired' ? 'GH_TOKEN_EXPIRED' : 'GH_TOKEN_REVOKED', undefined, { detail: `ended while forwarded: ${reason}` });
+          const code = reason === 'credential_expired' ? 'GH_TOKEN_EXPIRED' : reason === 'credential_key_retired' ? 'GH_TOKEN_INVALID' : 'GH_TOKEN_REVOKED';
+          const err = new GatehouseError(code, undefined, { detail: `ended while forwarded: ${reason}` });
           finish(err);
           abort?.(err);
           return;

@@ -188,7 +188,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   };
 
   // Requests forwarded on a credential that is revoked or expires while they run are ended (credential-watch.ts).
-  const credentials = new CredentialWatch(caps.isRevoked ? { isRevoked: caps.isRevoked } : {});
+  const credentials = new CredentialWatch({ ...(caps.isRevoked ? { isRevoked: caps.isRevoked } : {}), ...(caps.keyStillValid ? { keyStillValid: caps.keyStillValid } : {}) });
   caps.onRevoked?.((kind, id) => {
     const n = credentials.revoked(kind, id);
     if (n > 0) logger.info({ credential_kind: kind, requests: n }, 'requests on a revoked credential ended');

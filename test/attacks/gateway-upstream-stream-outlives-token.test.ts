@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createApiKey, openTokenService, revokeApiKey } from '../../src/authn/index.js';
+import { createApiKey, openTokenService, revokeApiKey, rotateTokenSecret } from '../../src/authn/index.js';
 import { CredentialWatch } from '../../src/gateway/credential-watch.js';
 import type { Exchange, Principal } from '../../src/core/types.js';
 import { openStore } from '../../src/store/index.js';
@@ -254,6 +254,34 @@ describe('a request whose credential ends while the gateway forwards it', () => 
     }
   });
 
+  test('a token whose signing key is retired (rotate-secret --overlap 0, after a leak) has its stream ended; a token of the new key streams on', async () => {
+    const up = await sseUpstream();
+    const gw = await startTestGateway({
+      routes: [{ name: 'feed', prefix: '/feed', upstream: up.url, auth_required: true }],
+      auth: { methods: ['token'] },
+      authz: { routes: [{ path: '/feed/*', scopes: ['system:read'] }] },
+    });
+    const { store, tokens } = tokenServiceOf(gw);
+    try {
+      const { token: leaked } = await tokens.mint({ agent: 'streaming-agent', scopes: 'readonly', ttlMs: 3_600_000 });
+      const stream = openStream(`${gw.url}/feed/events`, { authorization: `Bearer ${leaked}` });
+      await until('the first events', () => stream.events() > 0);
+      await rotateTokenSecret(gw.stateDir, { overlapMs: 0 });
+      // The gateway reloads the key file within a second and sweeps its watched requests.
+      assert.equal(await stream.ended, 'end');
+      const { token: fresh } = await openTokenService(gw.config, { stateDir: gw.stateDir, store }).mint({ agent: 'streaming-agent', scopes: 'readonly', ttlMs: 3_600_000 });
+      const after = openStream(`${gw.url}/feed/events`, { authorization: `Bearer ${fresh}` });
+      await until('a token of the new key to stream', () => after.events() > 2);
+      await gw.close(500);
+      const cut = cutRecord(gw, stream.requestId());
+      assert.equal((cut?.['metadata'] as Record<string, unknown> | undefined)?.['stream_cut'], 'credential_key_retired');
+    } finally {
+      await store.close();
+      await gw.stop();
+      await up.close();
+    }
+  });
+
   test('max_stream_duration still ends a stream whose credential stays valid', async () => {
     const up = await sseUpstream();
     const gw = await startTestGateway({
@@ -334,6 +362,18 @@ describe('CredentialWatch', () => {
     assert.equal(w.watch(principal({ credential_id: 'fine', valid_until: 4000 }), (r) => ended.push(r)), undefined);
     assert.equal(w.watch(principal({ method: 'api_key', credential_id: 'gone' }), (r) => ended.push(`key:${r}`))?.constructor, Function, 'an API key id is not a token id');
     assert.deepEqual(ended, ['credential_revoked', 'credential_expired']);
+    w.close();
+  });
+
+  test('a credential whose signing key no longer verifies is ended at the watch and by the sweep', () => {
+    let valid = true;
+    const w = new CredentialWatch({ now: () => 0, sweepMs: 60_000, keyStillValid: () => valid });
+    const ended: string[] = [];
+    w.watch(principal({ credential_id: 'a', valid_until: 10_000 }), (r) => ended.push(r));
+    valid = false;
+    assert.equal(w.sweep(), 1);
+    assert.equal(w.watch(principal({ credential_id: 'b', valid_until: 10_000 }), (r) => ended.push(r)), undefined);
+    assert.deepEqual(ended, ['credential_key_retired', 'credential_key_retired']);
     w.close();
   });
 
