@@ -9,7 +9,8 @@ import { readFileBounded } from '../core/files.js';
 import type { AuditEmitter } from '../core/types.js';
 import type { GatehouseConfig } from '../config/index.js';
 import { generateKey, readKeyFile, writeKeyFile } from '../crypto/index.js';
-import { ENV_NAME_INVALID, ENV_VAR_NAME_RE, envVarUnset } from '../crypto/keyfile.js';
+import { ENV_NAME_INVALID, envVarUnset } from '../crypto/keyfile.js';
+import { ENV_NAME_RE } from '../core/ids.js';
 import { SecretStore, generatedMasterKeyPath, loadMasterKey, type MasterKeySource } from '../secrets/index.js';
 import { configOption, openCliAudit } from './context.js';
 import { operator, usageError, withAuthnContext, type AuditOpener } from './token.js';
@@ -192,7 +193,7 @@ function nextMaster(args: ParsedArgs, ctx: CliContext, cfg: GatehouseConfig, cur
     return { next: loadMasterKey({ ...cfg.secrets, master_key_file: file }, { env: ctx.env, stateDir: cfg.state_dir, profile: cfg.profile }) };
   }
   if (env) {
-    if (!ENV_VAR_NAME_RE.test(env)) throw usageError(`--new-key-env: ${ENV_NAME_INVALID}`);
+    if (!ENV_NAME_RE.test(env)) throw usageError(`--new-key-env: ${ENV_NAME_INVALID}`);
     if (!ctx.env[env]) throw usageError(envVarUnset(env));
     return { next: loadMasterKey({ ...cfg.secrets, master_key_file: undefined, master_key_env: env }, { env: ctx.env, stateDir: cfg.state_dir, profile: cfg.profile }) };
   }

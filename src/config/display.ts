@@ -3,6 +3,8 @@
  * Decided by key name (secret, password, token, key material …) and by values read from *_file secrets;
  * the redact capability's value detection runs on top of this in the CLI.
  */
+import { ENV_NAME_RE } from '../core/ids.js';
+
 const SECRET_KEY = /(^|_)(secret|secrets|password|passwd|pwd|token|tokens|api_key|apikey|private_key|client_secret|value|hash|password_hash|key)$/i;
 const NOT_SECRET = new Set(['key_id', 'key_file', 'token_file', 'secret_file', 'password_file', 'private_key_file', 'hmac_keys', 'max_ttl']);
 /**
@@ -60,7 +62,6 @@ function redactUrlQuery(value: string): string {
  * `*_env` fields name an environment variable; one that holds no such name holds something else, most often the
  * value itself written as `${VAR}`: not shown.
  */
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 export function redactConfigForDisplay(value: unknown, key = '', seen = new WeakSet<object>()): unknown {
   return redactAt(value, key, key, seen);
@@ -81,7 +82,7 @@ function redactAt(value: unknown, key: string, path: string, seen: WeakSet<objec
   }
   if (typeof value !== 'string') return value;
   if (isSecretKey(key)) return '[REDACTED]';
-  if (key.endsWith('_env') && !ENV_NAME.test(value)) return '[REDACTED]';
+  if (key.endsWith('_env') && !ENV_NAME_RE.test(value)) return '[REDACTED]';
   if (!URL_REST.test(value)) return value;
   return redactUserinfo(PATH_SHOWN.has(path) ? redactUrlQuery(value) : redactUrlPath(value));
 }
@@ -109,7 +110,7 @@ export function configSecretValues(cfg: unknown, env?: NodeJS.ProcessEnv): strin
     }
     if (typeof value !== 'string') return;
     if (inSecretMap || isSecretKey(key)) add(value);
-    else if (key.endsWith('_env')) add(ENV_NAME.test(value) ? env?.[value] : value);
+    else if (key.endsWith('_env')) add(ENV_NAME_RE.test(value) ? env?.[value] : value);
     const m = URL_USERINFO.exec(value);
     if (m) add((m[2] as string).slice((m[2] as string).indexOf(':') + 1));
   };

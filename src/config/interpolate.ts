@@ -12,7 +12,7 @@ export interface InterpolationProblem {
 
 // A name, then optionally ":-" and a default holding neither "}" nor "${"; else a bare "${" (malformed). The default
 // stops at the next "${", so scans from successive "${" never overlap: linear on any input.
-const VAR_RE = /\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]{0,127})(?::-((?:[^}$]|\$(?!\{))*))?\})?/g;
+export const VAR_RE = /\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]{0,127})(?::-((?:[^}$]|\$(?!\{))*))?\})?/g;
 
 export function interpolateString(value: string, env: NodeJS.ProcessEnv, path: string, problems: InterpolationProblem[]): string {
   if (!value.includes('${')) return value;

@@ -23,4 +23,6 @@ export function isSafeRequestId(value: string | undefined): value is string {
 
 /** A tenant id (seed 002's tenant → namespace hierarchy): the one grammar config, tokens, JWT claims and transit share. */
 export const TENANT_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+/** An environment variable's name, as every `*_env` setting and `--*-env` option takes it. */
+export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 export const isTenantId = (value: unknown): value is string => typeof value === 'string' && TENANT_RE.test(value);

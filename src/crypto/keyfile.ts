@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import { createFileOnce } from '../core/files.js';
 import { GatehouseError } from '../core/errors.js';
 import { KEY_BYTES } from './aead.js';
+import { ENV_NAME_RE } from '../core/ids.js';
 
 const MAX_KEY_FILE_BYTES = 4096;
 const HEX_RE = /^[0-9a-fA-F]{64}$/;
@@ -85,7 +86,6 @@ export function readKeyFile(path: string): Buffer {
 }
 
 /** What an environment variable's name may be (POSIX portable names, bounded). */
-export const ENV_VAR_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 /** A key's spelling (64 hex digits, or 43 base64 characters mixing case and digits, as no variable name does). */
 const keyShaped = (text: string): boolean => HEX_RE.test(text) || (B64_RE.test(text) && /[a-z]/.test(text) && /[0-9]/.test(text));
@@ -96,7 +96,7 @@ const keyShaped = (text: string): boolean => HEX_RE.test(text) || (B64_RE.test(t
  * (`--key-env "$KEY"`).
  */
 export function readKeyEnv(env: NodeJS.ProcessEnv, name: string): Buffer {
-  if (!ENV_VAR_NAME_RE.test(name)) throw invalid(ENV_NAME_INVALID);
+  if (!ENV_NAME_RE.test(name)) throw invalid(ENV_NAME_INVALID);
   const value = env[name];
   if (value === undefined || value === '') throw invalid(envVarUnset(name));
   return parseKeyMaterial(value);
@@ -107,7 +107,7 @@ export const ENV_NAME_INVALID = 'the environment variable name given is not a na
 
 /** "environment variable NAME is not set", without the name when it is spelt like a key. */
 export function envVarUnset(name: string): string {
-  return ENV_VAR_NAME_RE.test(name) && !keyShaped(name)
+  return ENV_NAME_RE.test(name) && !keyShaped(name)
     ? `environment variable ${name} is not set`
     : 'the environment variable named is not set, and its name is spelt like a key (not repeated here): give the variable\'s name, not its value';
 }

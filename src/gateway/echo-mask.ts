@@ -18,7 +18,8 @@ const STAR = 0x2a;
 let cachedKey = '';
 let cachedNeedles: Buffer[] = [];
 
-function needlesFor(secrets: readonly string[]): Buffer[] {
+/** The byte forms of a route's secrets, longest first: what EchoMask masks and error bodies are scrubbed of. */
+export function echoFormBytes(secrets: readonly string[]): Buffer[] {
   const key = secrets.join('\0');
   if (key === cachedKey) return cachedNeedles;
   const forms = new Set<string>();
@@ -43,7 +44,7 @@ export class EchoMask {
   masked = 0;
 
   constructor(secrets: readonly string[]) {
-    this.#needles = needlesFor(secrets);
+    this.#needles = echoFormBytes(secrets);
   }
 
   /** Whether there is anything to mask at all. */

@@ -8,7 +8,7 @@ import { MCP_SESSION, sealQuerySession, sealResponseSession, sessionBinding, typ
 import { UpstreamSlots, type SlotWaiter } from './admission.js';
 import type { CredentialEnd } from './credential-watch.js';
 import { SseEndpointRewriter, SseEventFilter } from './sse-events.js';
-import { EchoMask } from './echo-mask.js';
+import { EchoMask, echoFormBytes } from './echo-mask.js';
 import { scrubEchoes } from '../redact/index.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. */
@@ -674,45 +674,47 @@ export class Upstream {
       return value;
     }
     if (u.origin !== this.origin) return value;
-    const base = this.#basePath;
-    let path = u.pathname;
-    if (base !== '' && !(path === base || path.startsWith(base + '/'))) return sameOrigin(path) + u.search + u.hash;
-    path = path.slice(base.length) || '/';
-    const prefix = this.#route.prefix.replace(/\/+$/, '');
-    if (this.#route.strip_prefix && prefix !== '') path = prefix + path;
-    return sameOrigin(path) + u.search + u.hash;
+    return sameOrigin(this.#routePath(u.pathname) ?? u.pathname) + u.search + u.hash;
   };
+
+  /** An upstream path as the gateway's route serves it (base path off, route prefix on); undefined outside the base. */
+  #routePath(upstreamPath: string): string | undefined {
+    const base = this.#basePath;
+    if (base !== '' && !(upstreamPath === base || upstreamPath.startsWith(base + '/'))) return undefined;
+    const path = upstreamPath.slice(base.length) || '/';
+    const prefix = this.#route.prefix.replace(/\/+$/, '');
+    return this.#route.strip_prefix && prefix !== '' ? prefix + path : path;
+  }
 
   /**
    * The rewriter of a legacy SSE stream's `endpoint` event: the URI (relative to the request the upstream received)
-   * becomes a path on this route, and its session parameter is sealed for the caller when sessions are bound. An
-   * endpoint on another origin, or outside the upstream's base path (no route leads there), is left as it is.
+   * becomes a path on this route, and its session parameter is sealed for the caller when sessions are bound. With
+   * sessions bound, an endpoint the gateway cannot map or bind (another origin, outside the upstream's base path, no
+   * session parameter it knows) cuts the stream: passed on, its session would reach the client unbound. With binding
+   * off (insecure_unbound), such an endpoint is left as it is.
    */
   #endpointRewriter(ex: Exchange, target: string): SseEndpointRewriter {
     const state = (ex as SessionExchange)[MCP_SESSION];
+    const unbindable = (why: string): undefined => {
+      if (state === undefined) return undefined;
+      throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: `legacy SSE endpoint the gateway cannot bind: ${why}` });
+    };
     return new SseEndpointRewriter((data) => {
       let u: URL;
       try {
         u = new URL(data, this.origin + target);
       } catch {
-        return undefined;
+        return unbindable('not a URI');
       }
-      if (u.origin !== this.origin) return undefined;
-      const base = this.#basePath;
-      let path = u.pathname;
-      if (base !== '' && !(path === base || path.startsWith(base + '/'))) return undefined;
-      path = path.slice(base.length) || '/';
-      const prefix = this.#route.prefix.replace(/\/+$/, '');
-      if (this.#route.strip_prefix && prefix !== '') path = prefix + path;
+      if (u.origin !== this.origin) return unbindable('another origin');
+      const path = this.#routePath(u.pathname);
+      if (path === undefined) return unbindable('outside the upstream base path');
       const query = u.search.slice(1);
-      const sealed = state !== undefined && query !== '' ? sealQuerySession(query, state.key, sessionBinding(ex.principal, ex.route?.name ?? '')) : undefined;
-      // Sessions are bound, and this endpoint carries its session where the gateway cannot bind it (in the path, under
-      // another name): passed on, anyone who learned it could post into it. The stream is cut instead.
-      if (state !== undefined && sealed === undefined) {
-        throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'legacy SSE endpoint without a session parameter the gateway can bind (sessionId or session_id)' });
-      }
-      const q = sealed ?? query;
-      return sameOrigin(path) + (q !== '' ? `?${q}` : '') + u.hash;
+      if (state === undefined) return sameOrigin(path) + u.search + u.hash;
+      const sealed = query !== '' ? sealQuerySession(query, state.key, sessionBinding(ex.principal, ex.route?.name ?? '')) : undefined;
+      // A session in the path or under another name: passed on, anyone who learned it could post into it.
+      if (sealed === undefined) return unbindable('no sessionId or session_id parameter');
+      return `${sameOrigin(path)}?${sealed}${u.hash}`;
     });
   }
 
@@ -744,17 +746,15 @@ function errorBodyFilter(opts: UpstreamOptions, status: number): (body: Buffer, 
     // The route's own injected credentials, byte for byte, whatever the type: an upstream echoing its key in an
     // error body of any kind must not hand it to the client (the same scrub as its response headers get).
     const echoed = opts.echoedSecrets?.();
-    const scrubbed = echoed && echoed.length > 0 ? scrubBytes(body, echoed) : body;
+    const scrubbed = echoed && echoed.length > 0 ? scrubBytes(body, echoFormBytes(echoed)) : body;
     return redact && !BINARY.test(contentType) ? Buffer.from(redact(scrubbed.toString('utf8'))) : scrubbed;
   };
 }
 
-/** Every occurrence of each secret (8 characters or more) in `body` replaced by [REDACTED]; `body` itself when none. */
-function scrubBytes(body: Buffer, secrets: readonly string[]): Buffer {
+/** Every occurrence of each form (echo-mask.ts: every encoding of the route's secrets) in `body` replaced by [REDACTED]; `body` itself when none. */
+function scrubBytes(body: Buffer, forms: readonly Buffer[]): Buffer {
   let out = body;
-  for (const secret of secrets) {
-    if (secret.length < 8) continue;
-    const needle = Buffer.from(secret);
+  for (const needle of forms) {
     let at = out.indexOf(needle);
     if (at < 0) continue;
     const parts: Buffer[] = [];

@@ -14,26 +14,6 @@ const BOM = [0xef, 0xbb, 0xbf] as const;
 const NO_BYTES = Buffer.alloc(0);
 
 /**
- * The first complete event block at or after `from`: `end` where its terminating blank line starts (so the block
- * holds the line break ending its last line) and `next` past that blank line. Line breaks are CRLF, LF or CR; one pass.
- * For a whole buffer; a stream arriving in chunks goes through SseBlockSplitter.
- */
-export function nextBlock(buf: Buffer, from: number): { end: number; next: number } | undefined {
-  let lineStart = from;
-  for (let i = from; i < buf.length; i++) {
-    const c = buf[i] as number;
-    if (c !== LF && c !== CR) continue;
-    // A CR at the very end may be the first half of a CRLF: wait for the next byte.
-    if (c === CR && i + 1 >= buf.length) return undefined;
-    const breakLen = c === CR && buf[i + 1] === LF ? 2 : 1;
-    if (i === lineStart) return { end: i, next: i + breakLen };
-    lineStart = i + breakLen;
-    i += breakLen - 1;
-  }
-  return undefined;
-}
-
-/**
  * A complete block: `bytes` runs from where the last block's bytes stopped through its terminating blank line; the
  * block's lines (each with its line break) are bytes[start, end). Before `start` may come the stream's byte order
  * mark: sent as it is, parsed as nothing. A block of no lines may be only the LF completing a CRLF whose CR ended the

@@ -27,6 +27,9 @@ before(async () => {
     else if (path === '/path-session') {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('event: endpoint\ndata: /messages/3f2a9c1e-session-in-path\n\n');
+    } else if (path === '/other-origin') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: endpoint\ndata: http://elsewhere.example/messages?sessionId=3f2a9c1e-other-origin\n\n');
     } else res.writeHead(404).end();
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
@@ -69,7 +72,13 @@ test('a compressed event stream on an MCP route is refused (it cannot be filtere
   assert.match(r.body, /GH_UPSTREAM_PROTOCOL/);
 });
 
-test('a legacy endpoint with its session in the path (which the gateway cannot bind) cuts the stream instead of going out unbound', async () => {
+test('a legacy endpoint the gateway cannot bind (session in the path, another origin) cuts the stream instead of going out unbound', async () => {
+  for (const path of ['/path-session', '/other-origin']) {
+    const r = await get(path);
+    assert.ok(r.status === 200 || r.status === 0, `${path}: ${r.status}`);
+    assert.ok(!r.body.includes('3f2a9c1e'), `${path}: the unbound endpoint reached the client: ${r.body}`);
+    assert.notEqual(r.how, 'end', `${path}: the stream is cut`);
+  }
   const r = await get('/path-session');
   // Cut on the first event: the headers may not have left yet (then the client sees the connection reset).
   assert.ok(r.status === 200 || r.status === 0, String(r.status));

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from '../../core/durations.js';
 import { parseBytes } from '../../core/bytes.js';
 import { ipMatcher } from '../../core/net.js';
+import { ENV_NAME_RE } from '../../core/ids.js';
 
 type Parse = (v: string | number) => number;
 const checked = (parse: Parse) => (v: string | number, ctx: z.RefinementCtx): number => {
@@ -64,5 +65,4 @@ export const ipOrCidr = () =>
   });
 
 /** An environment variable's name (a value written here by mistake is refused without being shown back in full). */
-export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 export const envName = z.string().regex(ENV_NAME_RE, 'an environment variable name');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { bytes, filePath, section, timerDuration, ENV_NAME_RE, envName } from './common.js';
+import { bytes, envName, filePath, section, timerDuration } from './common.js';
+import { ENV_NAME_RE } from '../../core/ids.js';
 
 // The 'secrets' section (docs/secrets.md): seed 003's encrypted secrets store (SECRETS_MASTER_KEY, per-user derived
 // keys, PBKDF2-SHA256 for a passphrase) and the references routes use to inject upstream credentials (seed 004's

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { filePath, timerDuration } from './common.js';
+import { envName, filePath, timerDuration } from './common.js';
 import { upstreamTlsSection } from './server.js';
 
 /**
@@ -93,7 +93,6 @@ export function parsePostgresUrl(text: string): PostgresTarget | string {
   return { host, port: port === '' ? 5432 : Number(port), user, database, socket };
 }
 
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name');
 
 /** routes[].tls's block plus `enabled` (off by default): nothing but `enabled: true` turns TLS on. */
 const postgresTlsSection = upstreamTlsSection

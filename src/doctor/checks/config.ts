@@ -3,6 +3,8 @@ import { statSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { readFileBounded } from '../../core/files.js';
 import { parseSecretRef, type GatehouseConfig } from '../../config/index.js';
+// The loader's own grammar: `$${` a literal `${`, `${NAME}` a reference, `${NAME:-default}` one with its default written here.
+import { VAR_RE } from '../../config/interpolate.js';
 import { upstreamAuthRefs } from './secrets.js';
 import type { CheckDefinition, DoctorContext, Finding, Outcome } from '../types.js';
 import { judgeMode, unreadableReason } from '../files.js';
@@ -73,12 +75,6 @@ function isSchemeChar(c: number, first: boolean): boolean {
   return first ? letter : letter || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;
 }
 
-/**
- * The grammar of config/interpolate.ts: `$${` is a literal `${`; `${NAME}` a reference; `${NAME:-default}` a reference
- * whose default is written in the file. Linear on any input (see there).
- */
-const REFERENCE = /\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]{0,127})(?::-((?:[^}$]|\$(?!\{))*))?\})?/g;
-
 /** A string as the file itself writes it, with every variable unset. */
 interface Written {
   /** The value interpolation gives with no variable set: references to nothing, defaults to themselves, `$${` to `${`. */
@@ -93,7 +89,7 @@ function written(value: string): Written {
   let references = 0;
   let defaults = false;
   if (!value.includes('${')) return { text: value, references, defaults };
-  const text = value.replace(REFERENCE, (match, name: string | undefined, def: string | undefined) => {
+  const text = value.replace(VAR_RE, (match, name: string | undefined, def: string | undefined) => {
     if (match === '$${') return '${';
     if (name === undefined) return match; // malformed: the loader refuses the file
     references++;
