@@ -9,6 +9,7 @@ import { UpstreamSlots, type SlotWaiter } from './admission.js';
 import type { CredentialEnd } from './credential-watch.js';
 import { SseEndpointRewriter, SseEventFilter } from './sse-events.js';
 import { EchoMask, echoFormBytes } from './echo-mask.js';
+import { bodyOverrideScanner, methodOverrideRefused, queryOverridesMethod, type OverrideScanner } from './method-override.js';
 import { scrubEchoes } from '../redact/index.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, never forwarded in either direction. */
@@ -156,13 +157,18 @@ function queueTimeout(ms: number): GatehouseError {
   });
 }
 
-/** Counts a streamed request body (chunked, or one a bandwidth rule counts) and fails with 413 past the limit; `count` hears each chunk passed on. */
-function limitBody(source: Readable, max: number, count?: (bytes: number) => void): Readable {
+/**
+ * Counts a streamed request body (chunked, or one a bandwidth rule counts or a method-override scan reads) and fails
+ * with 413 past the limit; `count` hears each chunk passed on. A chunk completing a `_method` name is not passed on:
+ * the request fails there (method-override.ts).
+ */
+function limitBody(source: Readable, max: number, count?: (bytes: number) => void, scan?: { scanner: OverrideScanner; ex: Exchange }): Readable {
   let seen = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
       if (seen > max) cb(new GatehouseError('GH_BODY_TOO_LARGE'));
+      else if (scan?.scanner.feed(chunk)) cb(methodOverrideRefused(scan.ex, 'body'));
       else {
         count?.(chunk.length);
         cb(null, chunk);
@@ -318,18 +324,35 @@ export class Upstream {
     const { headers, contentLength, chunked } = this.#headers(ex, trustedPeer, target);
     // Set only on exchanges a bandwidth rule counts (limits.bandwidth); otherwise bodies pass exactly as before.
     const meter = ex.byteMeter;
+    const hasBody = ex.body !== undefined ? ex.body.length > 0 : chunked || (contentLength !== undefined && contentLength !== '0');
+    let scan: OverrideScanner | undefined;
+    // routes[].method_override: a `_method` parameter would make the upstream run another method than the one
+    // authorized (method-override.ts). Checked here, after identify, so the refusal's audit record names who sent it.
+    // Ciphertext (end_to_end) and MCP's JSON-RPC (classified by its body) are not read for it.
+    if (this.#route.method_override === 'refuse') {
+      if (queryOverridesMethod(ex.query)) return Promise.reject(methodOverrideRefused(ex, 'query'));
+      if (hasBody && this.#route.kind === 'http' && !this.#route.end_to_end) {
+        try {
+          scan = bodyOverrideScanner(req.rawHeaders);
+        } catch (e) {
+          if (e instanceof GatehouseError && e.code === 'GH_METHOD_OVERRIDE') ex.meta['method_override'] = 'compressed_body';
+          return Promise.reject(e as Error);
+        }
+      }
+    }
     let body: Buffer | Readable | null = null;
     if (ex.body !== undefined) {
+      if (scan?.feed(ex.body)) return Promise.reject(methodOverrideRefused(ex, 'body'));
       body = ex.body;
       headers.push('content-length', String(ex.body.length));
       meter?.in?.(ex.body.length);
     } else if (contentLength !== undefined) {
       if (Number(contentLength) > this.#opts.maxBodySize) return Promise.reject(new GatehouseError('GH_BODY_TOO_LARGE'));
       if (contentLength !== '0') {
-        body = meter?.in ? limitBody(req, this.#opts.maxBodySize, meter.in) : req;
+        body = meter?.in || scan ? limitBody(req, this.#opts.maxBodySize, meter?.in, scan && { scanner: scan, ex }) : req;
         headers.push('content-length', contentLength);
       }
-    } else if (chunked) body = limitBody(req, this.#opts.maxBodySize, meter?.in);
+    } else if (chunked) body = limitBody(req, this.#opts.maxBodySize, meter?.in, scan && { scanner: scan, ex });
     const countOut = meter?.out;
     let filter = ex.responseFilter;
     const maxFiltered = this.#opts.maxFilteredResponse ?? 8 * 1024 * 1024;

@@ -203,6 +203,12 @@ export const routeSchema = z.strictObject({
   encryption: routeEncryptionSchema.optional(),
   /** Upstream error bodies (status ≥ 400): pass unchanged, redact secrets from text bodies, or replace them. */
   error_bodies: z.enum(['pass', 'redact', 'replace']).default('redact'),
+  /**
+   * A `_method` parameter (query, form field, top-level JSON key) makes Rails, Laravel, Symfony or Express's
+   * method-override run a POST as another method than the one authorized: `refuse` (400 GH_METHOD_OVERRIDE) or `pass`
+   * for an upstream known to ignore it. The header forms (X-HTTP-Method-Override …) are always removed.
+   */
+  method_override: z.enum(['refuse', 'pass']).default('refuse'),
   /** Requests on this route need an authenticated principal (false only for truly public routes). */
   auth_required: z.boolean().default(true),
   tls: upstreamTlsSection,

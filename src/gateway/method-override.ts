@@ -1,0 +1,358 @@
+/**
+ * HTTP method overrides in parameters (routes[].method_override). Rails (Rack::MethodOverride), Laravel and Symfony,
+ * Express's method-override and others run a POST as the DELETE or PUT its `_method` parameter names — in the query,
+ * a form field or (Laravel) a top-level JSON key. The gateway authorizes the method it sees, so such a parameter would
+ * turn an allowed POST into a forbidden DELETE behind its back. The header forms (X-HTTP-Method-Override …) are
+ * removed in proxy.ts; the parameter forms cannot be removed from a body, so the request is refused.
+ *
+ * A name counts as the most lenient framework reads it: percent- and `+`-decoded, leading spaces dropped, cut at `[`
+ * or NUL (PHP), `.` and space as `_` (PHP), in any ASCII case. Bodies are scanned as they stream, in linear time with
+ * a few bytes of state: the chunk that completes such a name is withheld and the request fails, so the upstream never
+ * receives a whole body that carries one. Other media types pass unread; compressed ones cannot be read as they pass
+ * and are refused.
+ */
+import { GatehouseError } from '../core/errors.js';
+import { rawHeaderValues } from '../core/net.js';
+import type { Exchange } from '../core/types.js';
+
+const TARGET = '_method';
+
+/** A parameter name, fed one decoded character code at a time; holds at most TARGET.length characters. */
+class ParamName {
+  #name = '';
+  #started = false;
+  #cut = false;
+  #other = false;
+
+  reset(): void {
+    this.#name = '';
+    this.#started = false;
+    this.#cut = false;
+    this.#other = false;
+  }
+
+  push(c: number): void {
+    if (this.#cut || this.#other) return;
+    if (!this.#started && c === 0x20) return; // PHP drops leading spaces
+    this.#started = true;
+    if (c === 0x5b /* [ */ || c === 0) {
+      this.#cut = true; // `_method[]`, `_method\0…`: read as `_method`
+      return;
+    }
+    // No non-ASCII character folds to one of `_method`'s (the long s and the Kelvin sign fold to s and k).
+    if (c >= 0x80 || this.#name.length === TARGET.length) {
+      this.#other = true;
+      return;
+    }
+    const folded = c === 0x2e || c === 0x20 ? 0x5f : c >= 0x41 && c <= 0x5a ? c + 32 : c;
+    if (folded !== TARGET.charCodeAt(this.#name.length)) this.#other = true;
+    else this.#name += String.fromCharCode(folded);
+  }
+
+  get matches(): boolean {
+    return !this.#other && this.#name === TARGET;
+  }
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20;
+  return l >= 0x61 && l <= 0x66 ? l - 0x61 + 10 : -1;
+}
+
+/** Reads a body (or text) chunk by chunk; `feed` returns true once a method override has been seen. */
+export interface OverrideScanner {
+  feed(chunk: Uint8Array): boolean;
+  /** The end of the input: a name left open counts too (a query's last parameter). */
+  end(): boolean;
+}
+
+/** application/x-www-form-urlencoded (and a query string): names split at `&` and `;`, up to `=`. */
+class FormScanner implements OverrideScanner {
+  readonly #name = new ParamName();
+  #inValue = false;
+  /** 0: no escape; 1: after `%`; 2: after `%` and one hex digit. */
+  #pct = 0;
+  #hi = 0;
+
+  feed(chunk: Uint8Array): boolean {
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i] as number;
+      if (c === 0x26 /* & */ || c === 0x3b /* ; */) {
+        if (this.#nameEnds()) return true;
+        this.#inValue = false;
+        this.#name.reset();
+        continue;
+      }
+      if (this.#inValue) continue;
+      if (this.#pct === 1) {
+        const h = hexValue(c);
+        if (h >= 0) {
+          this.#hi = h;
+          this.#pct = 2;
+          continue;
+        }
+        this.#pct = 0;
+        this.#name.push(0x25); // a stray `%` stays itself
+      } else if (this.#pct === 2) {
+        const h = hexValue(c);
+        this.#pct = 0;
+        if (h >= 0) {
+          this.#name.push(this.#hi * 16 + h);
+          continue;
+        }
+        this.#name.push(0x25);
+        this.#name.push(this.#hi < 10 ? 0x30 + this.#hi : 0x61 + this.#hi - 10);
+      }
+      if (c === 0x25) this.#pct = 1;
+      else if (c === 0x3d /* = */) {
+        if (this.#nameEnds()) return true;
+        this.#inValue = true;
+      } else this.#name.push(c === 0x2b /* + */ ? 0x20 : c);
+    }
+    return false;
+  }
+
+  end(): boolean {
+    return this.#nameEnds();
+  }
+
+  #nameEnds(): boolean {
+    if (this.#inValue) return false;
+    if (this.#pct !== 0) {
+      this.#pct = 0;
+      this.#name.push(0x25);
+    }
+    return this.#name.matches;
+  }
+}
+
+const NAME = [0x6e, 0x61, 0x6d, 0x65]; // "name"
+
+/**
+ * multipart/*: every `name=` or `name*=` parameter (Content-Disposition), quoted or not, wherever it appears. File
+ * contents are read too: a file holding `name="_method"` is refused, which errs on the closed side.
+ */
+class MultipartScanner implements OverrideScanner {
+  readonly #name = new ParamName();
+  /** Characters of "name" matched so far (0–4). */
+  #matched = 0;
+  /** 0: looking for "name"; 1: after it (`*`, spaces, `=`); 2: before the value; 3: quoted value; 4: bare value. */
+  #state = 0;
+  #extended = false;
+  #quotes = 0;
+  #escape = false;
+  #pct = 0;
+  #hi = 0;
+
+  feed(chunk: Uint8Array): boolean {
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i] as number;
+      switch (this.#state) {
+        case 0:
+          this.#look(c);
+          break;
+        case 1:
+          if (c === 0x2a /* * */ && !this.#extended) this.#extended = true;
+          else if (c === 0x3d /* = */) this.#state = 2;
+          else if (c !== 0x20 && c !== 0x09) this.#restart(c);
+          break;
+        case 2:
+          if (c === 0x20 || c === 0x09) break;
+          this.#name.reset();
+          this.#quotes = 0;
+          this.#escape = false;
+          this.#pct = 0;
+          if (c === 0x22 /* " */) this.#state = 3;
+          else {
+            this.#state = 4;
+            if (this.#valueEnds(c)) return true;
+            if (this.#state === 4) this.#value(c);
+          }
+          break;
+        case 3:
+          if (this.#escape) {
+            this.#escape = false;
+            if (c !== 0x0d && c !== 0x0a) this.#value(c);
+          } else if (c === 0x5c /* \ */) this.#escape = true;
+          else if (c === 0x22 || c === 0x0d || c === 0x0a) {
+            if (this.#name.matches) return true;
+            this.#restart(c);
+          } else this.#value(c);
+          break;
+        default:
+          if (this.#valueEnds(c)) return true;
+          if (this.#state === 4) this.#value(c);
+      }
+    }
+    return false;
+  }
+
+  end(): boolean {
+    return this.#state >= 3 && this.#name.matches;
+  }
+
+  /** The scan for "name", case-insensitive; its letters do not repeat, so a mismatch restarts at this character. */
+  #look(c: number): void {
+    const l = c | 0x20;
+    if (l === NAME[this.#matched]) {
+      if (++this.#matched === NAME.length) {
+        this.#matched = 0;
+        this.#state = 1;
+        this.#extended = false;
+      }
+    } else this.#matched = l === NAME[0] ? 1 : 0;
+  }
+
+  #restart(c: number): void {
+    this.#state = 0;
+    this.#matched = 0;
+    this.#look(c);
+  }
+
+  /** A bare value ends at `;`, white space or a line end: true when the name it held is `_method`. */
+  #valueEnds(c: number): boolean {
+    if (this.#state !== 4 || (c !== 0x3b && c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a)) return false;
+    if (this.#name.matches) return true;
+    this.#restart(c);
+    return false;
+  }
+
+  /** One character of a value; an RFC 2231 value (`name*=`) is percent-decoded after its `charset'lang'`. */
+  #value(c: number): void {
+    if (!this.#extended) return this.#name.push(c);
+    if (this.#quotes < 2) {
+      if (c === 0x27 /* ' */) this.#quotes++;
+      return;
+    }
+    if (this.#pct === 1) {
+      const h = hexValue(c);
+      this.#pct = h >= 0 ? 2 : 0;
+      this.#hi = h;
+      if (h >= 0) return;
+      this.#name.push(0x25);
+    } else if (this.#pct === 2) {
+      const h = hexValue(c);
+      this.#pct = 0;
+      this.#name.push(h >= 0 ? this.#hi * 16 + h : 0x25);
+      if (h >= 0) return;
+    }
+    if (c === 0x25) this.#pct = 1;
+    else this.#name.push(c);
+  }
+}
+
+/**
+ * JSON: a key of the top-level object (Laravel reads the request's JSON as its input). Strings are read with their
+ * escapes (`\u005fmethod`); a key is a string followed by `:`.
+ */
+class JsonScanner implements OverrideScanner {
+  readonly #name = new ParamName();
+  #depth = 0;
+  #inString = false;
+  /** 0: none; 1: after `\`; 2–5: reading the hex digits of `\u`. */
+  #escape = 0;
+  #code = 0;
+  /** The string just closed reads `_method` at depth 1: a `:` next makes it a key. */
+  #candidate = false;
+
+  feed(chunk: Uint8Array): boolean {
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i] as number;
+      if (this.#inString) {
+        if (this.#escape === 1) {
+          if (c === 0x75 /* u */) {
+            this.#escape = 2;
+            this.#code = 0;
+            continue;
+          }
+          this.#escape = 0;
+          this.#name.push(ESCAPES[c] ?? c);
+        } else if (this.#escape >= 2) {
+          const h = hexValue(c);
+          if (h < 0) {
+            this.#escape = 0;
+            this.#name.push(0xfffd);
+            continue;
+          }
+          this.#code = this.#code * 16 + h;
+          if (++this.#escape === 6) {
+            this.#escape = 0;
+            this.#name.push(this.#code);
+          }
+        } else if (c === 0x5c) this.#escape = 1;
+        else if (c === 0x22) {
+          this.#inString = false;
+          this.#candidate = this.#depth === 1 && this.#name.matches;
+        } else this.#name.push(c);
+        continue;
+      }
+      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) continue;
+      if (c === 0x3a /* : */ && this.#candidate) return true;
+      this.#candidate = false;
+      if (c === 0x22) {
+        this.#inString = true;
+        this.#name.reset();
+      } else if (c === 0x7b || c === 0x5b) this.#depth++;
+      else if (c === 0x7d || c === 0x5d) this.#depth--;
+    }
+    return false;
+  }
+
+  end(): boolean {
+    return false;
+  }
+}
+
+const ESCAPES: Record<number, number> = Object.assign(Object.create(null) as Record<number, number>, {
+  0x62: 0x08, 0x66: 0x0c, 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09,
+});
+
+export type BodyKind = 'form' | 'multipart' | 'json';
+
+/**
+ * Which scanner a request body of this Content-Type gets; undefined for a type no framework reads `_method` from.
+ * No Content-Type at all is a form: Rack parses a POST without one as form data.
+ */
+export function overrideBodyKind(contentType: string | undefined): BodyKind | undefined {
+  if (contentType === undefined) return 'form';
+  const semi = contentType.indexOf(';');
+  const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  if (type === '' || type === 'application/x-www-form-urlencoded') return 'form';
+  if (type.startsWith('multipart/')) return 'multipart';
+  if (type.endsWith('/json') || type.endsWith('+json')) return 'json';
+  return undefined;
+}
+
+export function overrideScanner(kind: BodyKind): OverrideScanner {
+  return kind === 'form' ? new FormScanner() : kind === 'multipart' ? new MultipartScanner() : new JsonScanner();
+}
+
+/** The refusal: 400, nothing (or no whole body) forwarded; where the override was goes to the audit record (meta). */
+export function methodOverrideRefused(ex: Exchange | undefined, where: 'query' | 'body' | 'compressed_body'): GatehouseError {
+  if (ex !== undefined) ex.meta['method_override'] = where;
+  return new GatehouseError('GH_METHOD_OVERRIDE', undefined, { detail: `method_override_${where}` });
+}
+
+/**
+ * The scanner for a request body, from its raw headers; undefined when its media type carries no `_method` any
+ * framework reads. Throws when it cannot be read as it passes: compressed (Express inflates gzip bodies before
+ * reading `_method`), or with two Content-Types (which one the upstream reads is its choice).
+ */
+export function bodyOverrideScanner(rawHeaders: readonly string[]): OverrideScanner | undefined {
+  const types = rawHeaderValues(rawHeaders, 'content-type');
+  if (types.length > 1) throw new GatehouseError('GH_HEADER_INVALID', 'Content-Type must appear once.');
+  const kind = overrideBodyKind(types[0]);
+  if (kind === undefined) return undefined;
+  for (const coding of rawHeaderValues(rawHeaders, 'content-encoding')) {
+    if (coding.trim().toLowerCase() !== 'identity' && coding.trim() !== '') throw methodOverrideRefused(undefined, 'compressed_body');
+  }
+  return overrideScanner(kind);
+}
+
+/** Whether a raw query string (without `?`) carries a `_method` parameter under any spelling a framework reads. */
+export function queryOverridesMethod(query: string): boolean {
+  if (query === '') return false;
+  const s = new FormScanner();
+  return s.feed(Buffer.from(query, 'latin1')) || s.end();
+}

@@ -1,0 +1,133 @@
+/**
+ * The `_method` scanners (src/gateway/method-override.ts): every spelling a framework reads is found, in any chunking
+ * of the body, and look-alike names are not.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bodyOverrideScanner, overrideBodyKind, overrideScanner, queryOverridesMethod, type BodyKind } from '../../src/gateway/method-override.js';
+
+/** Whether `text` is found when fed whole, and in every split into two chunks, and byte by byte. */
+function foundInEveryChunking(kind: BodyKind, text: string): boolean[] {
+  const bytes = Buffer.from(text, 'utf8');
+  const verdicts: boolean[] = [];
+  const whole = overrideScanner(kind);
+  verdicts.push(whole.feed(bytes) || whole.end());
+  for (let cut = 1; cut < bytes.length; cut++) {
+    const s = overrideScanner(kind);
+    verdicts.push(s.feed(bytes.subarray(0, cut)) || s.feed(bytes.subarray(cut)) || s.end());
+  }
+  const single = overrideScanner(kind);
+  let hit = false;
+  for (let i = 0; i < bytes.length && !hit; i++) hit = single.feed(bytes.subarray(i, i + 1));
+  verdicts.push(hit || single.end());
+  return verdicts;
+}
+
+const assertFound = (kind: BodyKind, text: string) => assert.ok(foundInEveryChunking(kind, text).every(Boolean), `${kind}: ${JSON.stringify(text)} must be found in every chunking`);
+const assertNotFound = (kind: BodyKind, text: string) => assert.ok(!foundInEveryChunking(kind, text).some(Boolean), `${kind}: ${JSON.stringify(text)} must pass`);
+
+describe('method override: query strings', () => {
+  test('every spelling of _method a framework reads is found', () => {
+    for (const q of [
+      '_method=DELETE',
+      'a=1&_method=DELETE',
+      'a=1;_method=PUT', // Rack 2 splits at ;
+      '_METHOD=DELETE',
+      '_Method=patch',
+      '%5Fmethod=DELETE',
+      '%5fmethod=DELETE',
+      '_%6Dethod=DELETE',
+      '%5F%6D%65%74%68%6F%64=DELETE',
+      '.method=DELETE', // PHP reads . as _
+      '_method[]=DELETE', // Express qs, PHP arrays
+      '_method%00x=DELETE', // PHP cuts names at NUL
+      'a=1&+_method=DELETE', // leading spaces dropped (PHP; Rack's "; " separator)
+      '%20%20_method=DELETE',
+      '_method', // no value: refused as well (the name alone)
+      'a=1&_method',
+    ]) {
+      assert.equal(queryOverridesMethod(q), true, q);
+    }
+  });
+
+  test('look-alikes pass', () => {
+    for (const q of ['', 'payment_method=card', '_methods=1', 'method=DELETE', '+method=DELETE' /* the leading space is dropped: "method" */, 'x=_method', 'a=_method=1', '__method=1', '_metho=1', '_method_=1', '_meth%6fd2=1', 'm_method=1', '%ZZmethod=1', '_method%=1', '_m%C3%A9thod=1']) {
+      assert.equal(queryOverridesMethod(q), false, q);
+    }
+  });
+});
+
+describe('method override: form bodies', () => {
+  test('found in any chunking, name split anywhere', () => {
+    for (const body of ['_method=DELETE', 'title=x&_method=DELETE&b=2', 'title=x;_method=put', '%5Fmethod=DELETE', '_%6d%65thod=DELETE', '.method=DELETE', 'a=1&%20_method=DELETE', '_method[x]=DELETE', 'a=%26&_method=DELETE']) {
+      assertFound('form', body);
+    }
+  });
+
+  test('values and look-alike names pass', () => {
+    for (const body of ['payment_method=card&amount=3', 'note=_method%3DDELETE', 'note=a%26_method=DELETE', '_methodical=1', 'x=1&method=DELETE']) {
+      assertNotFound('form', body);
+    }
+  });
+
+  test('a value holding & starts a new name (the form grammar), so it is read as one', () => {
+    assertFound('form', 'note=a&_method=DELETE');
+  });
+});
+
+describe('method override: multipart bodies', () => {
+  const part = (disposition: string, value: string) => `--b\r\nContent-Disposition: ${disposition}\r\n\r\n${value}\r\n`;
+  test('a part named _method under any spelling is found in any chunking', () => {
+    for (const d of [
+      'form-data; name="_method"',
+      'form-data; name=_method',
+      'form-data; NAME="_Method"',
+      'form-data; name = "_method"',
+      'form-data; name=".method"',
+      'form-data; name="\\_method"',
+      "form-data; name*=UTF-8''%5Fmethod",
+      'form-data; filename="a.txt"; name="_method"',
+    ]) {
+      assertFound('multipart', `${part('form-data; name="title"', 'x')}${part(d, 'DELETE')}--b--\r\n`);
+    }
+  });
+
+  test('other parts pass, their values included', () => {
+    assertNotFound('multipart', `${part('form-data; name="payment_method"', 'card')}${part('form-data; name="note"', '_method')}${part('form-data; name="method"', 'DELETE')}--b--\r\n`);
+  });
+});
+
+describe('method override: JSON bodies', () => {
+  test('a top-level _method key is found in any chunking', () => {
+    for (const body of ['{"_method":"DELETE"}', '{ "a": [1, {"b": "}"}], "_method" : "PUT" }', '{"\\u005fmethod":"DELETE"}', '{"_\\u006Dethod":"DELETE"}', '\ufeff{"_METHOD":"DELETE"}']) {
+      assertFound('json', body);
+    }
+  });
+
+  test('nested keys, values and escaped quotes pass', () => {
+    for (const body of ['{"a":{"_method":"DELETE"}}', '{"x":"_method"}', '["_method"]', '{"x":"\\"_method\\":1"}', '{"payment_method":"card"}', '{"a":["_method", 1]}']) {
+      assertNotFound('json', body);
+    }
+  });
+});
+
+describe('method override: which bodies are read', () => {
+  test('media types', () => {
+    assert.equal(overrideBodyKind(undefined), 'form', 'Rack parses a POST without Content-Type as a form');
+    assert.equal(overrideBodyKind('application/x-www-form-urlencoded; charset=utf-8'), 'form');
+    assert.equal(overrideBodyKind('Multipart/Form-Data; boundary=x'), 'multipart');
+    assert.equal(overrideBodyKind('multipart/mixed; boundary=x'), 'multipart');
+    assert.equal(overrideBodyKind('application/json'), 'json');
+    assert.equal(overrideBodyKind('application/vnd.api+json'), 'json');
+    assert.equal(overrideBodyKind('application/octet-stream'), undefined);
+    assert.equal(overrideBodyKind('text/plain'), undefined);
+  });
+
+  test('a compressed body of a read type, or two Content-Types, is refused; identity passes', () => {
+    assert.throws(() => bodyOverrideScanner(['content-type', 'application/json', 'content-encoding', 'gzip']), { code: 'GH_METHOD_OVERRIDE' });
+    assert.throws(() => bodyOverrideScanner(['content-encoding', 'br']), { code: 'GH_METHOD_OVERRIDE' }, 'no Content-Type reads as a form');
+    assert.throws(() => bodyOverrideScanner(['content-type', 'application/json', 'Content-Type', 'text/plain']), { code: 'GH_HEADER_INVALID' });
+    assert.ok(bodyOverrideScanner(['content-type', 'application/json', 'content-encoding', 'identity']));
+    assert.equal(bodyOverrideScanner(['content-type', 'application/octet-stream', 'content-encoding', 'gzip']), undefined);
+  });
+});
