@@ -297,6 +297,9 @@ export class Upstream {
     out.push('x-forwarded-for', priorXff ? `${priorXff}, ${ex.network.peer_ip}` : ex.network.peer_ip);
     if (!forwardedProto) out.push('x-forwarded-proto', ex.network.tls ? 'https' : 'http');
     if (!forwardedHost && host) out.push('x-forwarded-host', host);
+    // The bodies the gateway reads (MCP answers, echo masking) must arrive as sent: without Accept-Encoding any coding
+    // is acceptable (RFC 9110 §12.5.3), so identity is asked for, and anything else is the upstream's fault.
+    if (this.#route.kind === 'mcp' || this.#opts.echoedSecrets !== undefined) out.push('accept-encoding', 'identity');
     out.push('x-request-id', ex.id, 'host', this.#host);
     for (const k in ex.upstreamHeaders) out.push(k, ex.upstreamHeaders[k] as string);
     if (ex.upstreamSigner) out.push(...ex.upstreamSigner(target));
@@ -512,10 +515,20 @@ export class Upstream {
             buffered = [];
             return true;
           }
-          // A body that streams on a route injecting a credential: masked as it goes (echo-mask.ts).
+          // A body that streams on a route injecting a credential: masked as it goes (echo-mask.ts). The mask reads
+          // bytes as sent: a body compressed although the gateway asked for identity would carry an echo past it.
           if (echoed && echoed.length > 0) {
             const m = new EchoMask(echoed);
-            if (m.active) mask = m;
+            if (m.active) {
+              const encoding = headerValue(outHeaders, 'content-encoding').trim().toLowerCase();
+              if (encoding !== '' && encoding !== 'identity' && ex.method !== 'HEAD' && statusCode !== 204 && statusCode !== 304) {
+                const e = new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'compressed body on a route injecting a credential' });
+                finish(e);
+                abort?.(e);
+                return false;
+              }
+              mask = m;
+            }
           }
           recorded = true;
           const gate = hooks.beforeResponse(ex, statusCode);

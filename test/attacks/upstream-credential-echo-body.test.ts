@@ -3,12 +3,14 @@
  * redacted, but a 200 streamed through untouched, and upstreams that reflect their request are common: a debug or
  * "whoami" endpoint printing the headers it got, an echo service, a webhook tester. The client got the key the gateway
  * injects precisely so that clients never hold it. Now every form of it is masked in streamed bodies (same length,
- * so Content-Length holds), even split across chunks, and these routes ask their upstream for an uncompressed body.
+ * so Content-Length holds), even split across chunks, and these routes ask their upstream for an uncompressed body
+ * (Accept-Encoding: identity) and refuse a compressed one.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { EchoMask } from '../../src/gateway/echo-mask.js';
 import { withSecretsGateway } from '../helpers/secrets-gateway.js';
 
@@ -37,6 +39,12 @@ function respond(req: IncomingMessage, res: ServerResponse): void {
     };
     return next();
   }
+  if (path === '/gzip-anyway') {
+    // An upstream that compresses whatever it was asked: the mask reads bytes as sent and would miss the key.
+    const body = gzipSync(JSON.stringify({ headers: req.headers }));
+    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': body.length });
+    return void res.end(body);
+  }
   res.writeHead(404).end();
 }
 
@@ -54,7 +62,7 @@ test('a 200 that echoes the injected credential reaches the client masked, whole
     const parsed = JSON.parse(body) as { headers: Record<string, string> };
     assert.equal(parsed.headers['authorization'], `Bearer ${'*'.repeat(KEY.length)}`, 'masked in place, same length');
     assert.equal(Number(whoami.headers['content-length']), Buffer.byteLength(body), 'Content-Length still true');
-    assert.equal(parsed.headers['accept-encoding'], undefined, 'the upstream was not offered compression');
+    assert.equal(parsed.headers['accept-encoding'], 'identity', 'the upstream was asked for an uncompressed body (no Accept-Encoding would allow any coding)');
     assert.equal(upstream.requests[0]?.headers['authorization'], `Bearer ${KEY}`, 'the upstream got the key');
 
     const stream = await request(`${url}/svc/stream`, { headers: { authorization: `Bearer ${token}` } });
@@ -63,6 +71,12 @@ test('a 200 that echoes the injected credential reaches the client masked, whole
     // Not even a prefix of the key split at a chunk boundary got through.
     assert.ok(!text.includes(KEY.slice(0, 9)), text);
     assert.match(text, /data: done\n\n$/, 'the rest of the stream passes');
+
+    // Compressed although identity was asked for: refused before anything is sent, never passed unread.
+    const gz = await request(`${url}/svc/gzip-anyway`, { headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'gzip' } });
+    const refused = await gz.body.text();
+    assert.equal(gz.statusCode, 502);
+    assert.equal((JSON.parse(refused) as { error: { code: string } }).error.code, 'GH_UPSTREAM_PROTOCOL');
   });
 });
 
