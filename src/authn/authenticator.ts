@@ -80,7 +80,9 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
   const auth = cfg.auth;
   const realm = auth.realm;
   const { clock, store, logger } = deps;
-  const failures = new FailureCounter({ now: () => clock.now(), windowMs: cfg.limits.lockout.window });
+  const lockoutCfg = cfg.limits.lockout;
+  const exempt = ipMatcher(lockoutCfg.exempt);
+  const failures = new FailureCounter({ now: () => clock.now(), windowMs: lockoutCfg.window, exempt });
   const lockout = deps.lockout;
   const revocations = new RevocationWatcher(store, { intervalMs: auth.revocation_poll, logger });
   await revocations.start();
@@ -90,8 +92,6 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
   keyTimer?.unref();
 
   const methods = await buildMethods(cfg, { ...deps, tokens, revocations, usage });
-  const lockoutCfg = cfg.limits.lockout;
-  const exempt = ipMatcher(lockoutCfg.exempt);
   const gate = lockout
     ? new VerificationGate({ maxFailures: lockoutCfg.max_failures, perIp: lockoutCfg.per.includes('ip'), perPrincipal: lockoutCfg.per.includes('principal'), exempt, shares: deps.workers ?? 1 }, failures, { settleMs: (deps.workers ?? 1) > 1 ? GATE_SETTLE_MS : 0 })
     : undefined;
@@ -122,6 +122,9 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     const detail = `${method ?? 'chain'}:${e.code}:${reason}`;
     if (e.code === 'GH_AUTH_AMBIGUOUS') return new GatehouseError('GH_AUTH_AMBIGUOUS', undefined, { detail, headers: { 'WWW-Authenticate': challenges.invalidRequest } });
     if (e.code === 'GH_STORE_UNAVAILABLE' || e.code === 'GH_INTERNAL') return new GatehouseError(e.code, undefined, { detail });
+    // Overloaded (bcrypt verifications capped, bcrypt-pool.ts): nothing was verified, so, like the gate's own
+    // refusal, not a failure — counting it would lock out clients for the load others cause.
+    if (e.code === 'GH_RATE_LIMITED') return new GatehouseError(e.code, e.message, { detail, ...(e.headers ? { headers: e.headers } : {}) });
     failures.record(ex.network.source_ip, (e as CredentialError).claimed, method ?? 'chain', reason);
     const code: ErrorCode = family === 'token' ? 'GH_TOKEN_INVALID' : 'GH_CREDENTIALS_INVALID';
     const challenge = method === 'basic' ? challenges.invalidBasic : challenges.invalidToken;

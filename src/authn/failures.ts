@@ -94,10 +94,18 @@ export class FailureCounter {
   readonly #listeners: ((e: FailureEvent) => void)[] = [];
   readonly #now: () => number;
 
-  constructor(opts: { windowMs?: number; maxKeys?: number; now?: () => number } = {}) {
+  readonly #exempt: (ip: string) => boolean;
+
+  /**
+   * `exempt`: addresses never locked out (limits.lockout.exempt). Their failures are not charged to their client key
+   * (an IPv6 /64), so an exempt host failing by mistake does not lock its neighbours out; they still count against
+   * the principal they claim.
+   */
+  constructor(opts: { windowMs?: number; maxKeys?: number; now?: () => number; exempt?: (ip: string) => boolean } = {}) {
     this.#ips = new WindowedCounts(opts.windowMs ?? 15 * 60_000, opts.maxKeys ?? 50_000);
     this.#principals = new WindowedCounts(opts.windowMs ?? 15 * 60_000, opts.maxKeys ?? 50_000);
     this.#now = opts.now ?? Date.now;
+    this.#exempt = opts.exempt ?? (() => false);
   }
 
   record(ip: string, principal: string | undefined, method: string, reason: string): FailureEvent {
@@ -115,7 +123,8 @@ export class FailureCounter {
   #count(event: FailureEvent): FailureEvent {
     const now = this.#now();
     const own = event.peer === undefined;
-    event.ipCount = this.#ips.add(clientKey(normalizeIp(event.ip)), now, own);
+    const ip = normalizeIp(event.ip);
+    event.ipCount = this.#exempt(ip) ? 0 : this.#ips.add(clientKey(ip), now, own);
     if (event.principal !== undefined) event.principalCount = this.#principals.add(event.principal, now, own);
     for (const fn of this.#listeners) fn(event);
     return event;

@@ -1,5 +1,5 @@
 import * as argon2 from 'argon2';
-import bcrypt from 'bcryptjs';
+import { bcryptPool } from './bcrypt-pool.js';
 
 /**
  * Password and API key hashing: argon2id for everything Gatehouse creates; bcrypt (`$2a$`/`$2b$`/`$2y$`) accepted
@@ -21,18 +21,35 @@ export async function hashSecret(secret: string): Promise<string> {
   return argon2.hash(secret, ARGON2_OPTIONS);
 }
 
+let verified = 0;
+
+/** How many hashes verifySecret was asked to check in this process (a test seam: refusals must pay for one too). */
+export function secretVerifications(): number {
+  return verified;
+}
+
 /**
- * Verifies `secret` against an argon2id or bcrypt hash. Both libraries compare in constant time. Anything else
- * (unknown hash format, oversized input, a library error) is false: fail closed — after the work of a real
- * verification, so that a known user or key sent an over-long secret answers as slowly as an unknown one
- * (burnVerification) instead of revealing that it exists.
+ * Verifies `secret` against an argon2id or bcrypt hash. Both libraries compare in constant time; argon2 runs on
+ * libuv's pool, bcrypt (bcryptjs, pure JavaScript) in worker threads (bcrypt-pool.ts). Anything else (unknown hash
+ * format, oversized input, a library error) is false: fail closed — after the work of a real verification, so that
+ * a known user or key sent an over-long secret answers as slowly as an unknown one (burnVerification) instead of
+ * revealing that it exists. Throws GH_RATE_LIMITED when too many bcrypt verifications already wait (nothing verified).
  */
 export async function verifySecret(hash: string, secret: string): Promise<boolean> {
+  verified++;
   if (typeof secret !== 'string' || secret.length === 0 || secret.length > MAX_SECRET_LENGTH) return burnVerification(typeof secret === 'string' ? secret : '');
+  if (/^\$2[aby]\$/.test(hash)) {
+    // bcrypt reads only the first 72 bytes; longer inputs would collide, so they are refused outright.
+    if (Buffer.byteLength(secret) > 72) return burnVerification(secret);
+    const pending = bcryptPool().compare(secret, hash); // throws GH_RATE_LIMITED past the cap: not a "no"
+    try {
+      return await pending;
+    } catch {
+      return false;
+    }
+  }
   try {
     if (hash.startsWith('$argon2id$')) return await argon2.verify(hash, secret);
-    // bcrypt reads only the first 72 bytes; longer inputs would collide, so they are refused outright.
-    if (/^\$2[aby]\$/.test(hash)) return Buffer.byteLength(secret) <= 72 ? await bcrypt.compare(secret, hash) : await burnVerification(secret);
   } catch {
     return false;
   }

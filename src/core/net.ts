@@ -22,21 +22,53 @@ export function rawHeaderValues(raw: readonly string[], lowerName: string): stri
 /**
  * The key a per-client limit counts under: an IPv4 address as it is; an IPv6 address by its /64, the prefix one
  * subscriber or host is given (RFC 6177), so a client cannot multiply its allowance by cycling through the 2^64
- * addresses it holds. Addresses that embed IPv4 in their last 32 bits (NAT64 64:ff9b::a.b.c.d and the like) and
- * scoped link-local ones stay whole: their /64 would lump unrelated clients together. Input is a socket's address.
+ * addresses it holds. Prefixes that carry one IPv4 client per address are read by value, in any spelling (a socket
+ * reports 64:ff9b::c633:6407, not 64:ff9b::198.51.100.7), since their /64 would lump every IPv4 client together:
+ *
+ * - ::ffff:0:0/96 (IPv4-mapped) and ::/96 (IPv4-compatible, RFC 4291 §2.5.5; not ::/112, which holds :: and ::1):
+ *   the IPv4 address itself, as normalizeIp gives it;
+ * - 64:ff9b::/96 (NAT64 well-known prefix, RFC 6052) and ::ffff:0:0:0/96 (SIIT, RFC 2765): whole, as
+ *   `64:ff9b::a.b.c.d`;
+ * - 64:ff9b:1::/48 (NAT64 local use, RFC 8215): whole, all 128 bits (where the IPv4 address sits depends on the
+ *   prefix length the operator chose, RFC 6052 §2.2);
+ * - 2001::/32 (Teredo, RFC 4380): `teredo:a.b.c.d`, the client's public IPv4 address (the relay keeps one per NAT,
+ *   whatever port it maps), apart from the IPv4 client of that address;
+ * - 2002::/16 (6to4, RFC 3056): the /48 of its IPv4 address, the site's whole prefix.
+ *
+ * Scoped link-local addresses stay whole. Input is a socket's address.
  */
 export function clientKey(ip: string): string {
-  if (isIP(ip) !== 6 || ip.includes('.') || ip.includes('%')) return ip;
-  const lower = ip.toLowerCase();
-  const gap = lower.indexOf('::');
-  let groups: string[];
-  if (gap === -1) groups = lower.split(':');
-  else {
-    const head = gap === 0 ? [] : lower.slice(0, gap).split(':');
-    const tail = gap + 2 === lower.length ? [] : lower.slice(gap + 2).split(':');
-    groups = [...head, ...new Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
+  if (isIP(ip) !== 6 || ip.includes('%')) return ip;
+  const g = ipv6Groups(ip);
+  const v4 = (hi: number, lo: number): string => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  const zero = (from: number, to: number): boolean => g.slice(from, to).every((x) => x === 0);
+  if (zero(0, 5) && g[5] === 0xffff) return v4(g[6]!, g[7]!);
+  if (zero(0, 6) && g[6] !== 0) return v4(g[6]!, g[7]!);
+  if (g[0] === 0x64 && g[1] === 0xff9b && zero(2, 6)) return `64:ff9b::${v4(g[6]!, g[7]!)}`;
+  if (zero(0, 4) && g[4] === 0xffff && g[5] === 0) return `::ffff:0:${v4(g[6]!, g[7]!)}`;
+  if (g[0] === 0x64 && g[1] === 0xff9b && g[2] === 1) return g.map((x) => x.toString(16)).join(':');
+  if (g[0] === 0x2001 && g[1] === 0) return `teredo:${v4(g[6]! ^ 0xffff, g[7]! ^ 0xffff)}`;
+  if (g[0] === 0x2002) return `2002:${hex(g[1]!)}:${hex(g[2]!)}::/48`;
+  return `${g.slice(0, 4).map(hex).join(':')}::/64`;
+}
+
+const hex = (n: number): string => n.toString(16);
+
+/** The eight 16-bit groups of an address isIP() accepts as IPv6 (`::` expanded, a dotted IPv4 tail read as two). */
+function ipv6Groups(ip: string): number[] {
+  let text = ip.toLowerCase();
+  const dot = text.lastIndexOf(':');
+  const tail = text.slice(dot + 1);
+  if (tail.includes('.')) {
+    const [a, b, c, d] = tail.split('.').map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dot + 1)}${hex((a << 8) | b)}:${hex((c << 8) | d)}`;
   }
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  const gap = text.indexOf('::');
+  const part = (s: string): number[] => (s === '' ? [] : s.split(':').map((x) => parseInt(x, 16)));
+  if (gap === -1) return part(text);
+  const head = part(text.slice(0, gap));
+  const rest = part(text.slice(gap + 2));
+  return [...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest];
 }
 
 /**

@@ -74,11 +74,17 @@ export class Lockouts {
     this.#timer.unref();
   }
 
-  /** Refuses (GH_LOCKED_OUT, Retry-After) a client that is locked out. */
+  /**
+   * Refuses (GH_LOCKED_OUT, Retry-After) a client that is locked out. An exempt address never is: a lockout is keyed
+   * by the IPv6 /64, and a neighbour's failures in the prefix must not lock out the host an operator vouched for.
+   */
   checkIp(sourceIp: string): void {
     if (this.#active.size === 0) return;
     // Normalised as lockoutKey() keys it, so ::ffff:a.b.c.d is refused as a.b.c.d (onFailure locked it so).
-    this.#refuseIfLocked(`ip:${clientKey(normalizeIp(sourceIp))}`);
+    const ip = normalizeIp(sourceIp);
+    const key = `ip:${clientKey(ip)}`;
+    if (!this.#active.has(key) || this.#exempt(ip)) return;
+    this.#refuseIfLocked(key);
   }
 
   /** Refuses a credential that claims a locked principal (before it is verified). */

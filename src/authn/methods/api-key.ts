@@ -63,9 +63,14 @@ export function apiKeyMethod(opts: ApiKeyMethodOptions): AuthMethodImpl<string> 
       throw credentialError('GH_CREDENTIALS_INVALID', 'unknown_key', parsed.id);
     }
     const now = clock.now();
-    if (rec.revoked_at !== undefined || revocations.isApiKeyRevoked(rec.id)) throw credentialError('GH_TOKEN_REVOKED', 'revoked', rec.id);
-    if (rec.expires_at !== undefined && now >= rec.expires_at) throw credentialError('GH_TOKEN_EXPIRED', 'expired', rec.id);
-    if (!(await verifySecret(rec.hash, parsed.secret))) throw credentialError('GH_CREDENTIALS_INVALID', 'bad_secret', rec.id);
+    const revoked = rec.revoked_at !== undefined || revocations.isApiKeyRevoked(rec.id);
+    const expired = rec.expires_at !== undefined && now >= rec.expires_at;
+    // A revoked or expired key pays its verification before it is refused, as a live or unknown one does: answered
+    // at once, it would tell which key ids exist (docs/authentication.md, "cost the same").
+    const ok = await verifySecret(rec.hash, parsed.secret);
+    if (revoked) throw credentialError('GH_TOKEN_REVOKED', 'revoked', rec.id);
+    if (expired) throw credentialError('GH_TOKEN_EXPIRED', 'expired', rec.id);
+    if (!ok) throw credentialError('GH_CREDENTIALS_INVALID', 'bad_secret', rec.id);
     registerAuthSecret(key);
     const v: VerifiedKey = { id: rec.id, usageId: `key:${rec.id}`, name: rec.name, scopes: rec.scopes, tenant: rec.tenant, type: rec.type, expiresAt: rec.expires_at };
     // Revoked while argon2 ran: the set already has it, and the hit path checks it too.
