@@ -187,6 +187,35 @@ export class Authorizer {
     return draft.allow('scope_satisfied');
   }
 
+  /**
+   * http_default: authenticated, for a path no rule matched: below a rule's tenant prefix (`/t/:tenant`) the request is
+   * that tenant's all the same (a list, a sub-resource, an export no rule describes), so it must pass the tenant checks
+   * first: a known tenant, and the principal's own tenant or an explicit cross-tenant grant. A principal bound to no
+   * tenant reaches a tenant's paths through rules (and their ACLs) only: none is there to judge it.
+   */
+  #tenantPrefixDefault(principal: Principal, op: Operation, draft: Draft): DecisionOutcome {
+    const used: string[] = [];
+    for (const { rule, tenant } of this.parts.routes.tenantsAddressed(op.path)) {
+      if (!this.parts.tenancy.isKnown(tenant)) {
+        draft.rule = rule;
+        return draft.deny('tenant_unknown', new GatehouseError('GH_TENANT_UNKNOWN', `Unknown tenant: ${clip(tenant)}`, { data: { tenant: clip(tenant) } }));
+      }
+      if (principal.tenant === tenant) continue;
+      const adminVia = this.parts.tenancy.adminGrant(principal, tenant);
+      if (adminVia === undefined) {
+        draft.rule = rule;
+        const who = principal.tenant === undefined ? 'a principal bound to no tenant' : `a principal of tenant ${clip(principal.tenant)}`;
+        return draft.deny(
+          'tenant_mismatch',
+          new GatehouseError('GH_TENANT_MISMATCH', `Forbidden: ${who} may not act in tenant ${clip(tenant)} outside its rules`, { data: { tenant: clip(tenant) } }),
+        );
+      }
+      if (!used.includes(adminVia)) used.push(adminVia);
+    }
+    draft.used = used;
+    return draft.allow('http_default');
+  }
+
   #decideHttp(principal: Principal, op: Operation, draft: Draft, given?: CompiledRoute): DecisionOutcome {
     const route = given ?? this.parts.routes.match(op.method, op.path)?.route;
     if (!route) {
@@ -200,7 +229,7 @@ export class Authorizer {
           }),
         );
       }
-      if (this.parts.httpDefault === 'authenticated') return draft.allow('http_default');
+      if (this.parts.httpDefault === 'authenticated') return this.#tenantPrefixDefault(principal, op, draft);
       return draft.deny(
         'route_unmatched',
         new GatehouseError('GH_FORBIDDEN', `Forbidden: no authorization rule matches ${clip(op.method, 16)} ${clip(op.path)}`, { data: { reason: 'route_unmatched' } }),

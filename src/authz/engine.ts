@@ -12,7 +12,7 @@ import type { Decision, Exchange, Operation, Principal, RiskLevel, Stage, StageD
 import { loadAclFiles, type AclRule } from './acl.js';
 import { APPROVAL_META_KEY, classifyMcpMessage } from './classify.js';
 import { Authorizer, type DecisionOutcome } from './decide.js';
-import { checkJsonRpcCharset, parseJsonRpc, type JsonRpcId, type ParsedJsonRpc } from './jsonrpc.js';
+import { checkJsonRpcCharset, JSONRPC_PARSE_ERROR, parseJsonRpc, type JsonRpcId, type ParsedJsonRpc } from './jsonrpc.js';
 import { buildJsonRpcError } from './jsonrpc-error.js';
 import { makeListFilter, makeStreamListFilter, type ListItemCheck, type ListKind } from './list-filter.js';
 import { MCP_FILTERED_LISTS, McpMethodPolicy } from './mcp-policy.js';
@@ -99,6 +99,21 @@ function contentTypes(ex: Exchange): string[] {
     return typeof h === 'string' ? [h] : [];
   }
   return rawHeaderValues(raw, 'content-type');
+}
+
+/**
+ * Whether the request declares a Content-Encoding other than identity (every header line as sent: all are forwarded).
+ * The policy reads the body as it arrived, while an upstream (Express's body-parser, the MCP SDK behind it) decodes it
+ * by this header first: what was authorized, hashed for an approval or re-serialised would not be what it runs.
+ */
+function contentEncoded(ex: Exchange): boolean {
+  const raw = ex.req.rawHeaders;
+  const h = ex.req.headers['content-encoding'];
+  const values = Array.isArray(raw) ? rawHeaderValues(raw, 'content-encoding') : h === undefined ? [] : [h];
+  return values.some((v) => {
+    const t = v.trim().toLowerCase();
+    return t !== '' && t !== 'identity';
+  });
 }
 
 function computePolicyVersion(cfg: GatehouseConfig, rules: readonly AclRule[]): string {
@@ -194,6 +209,9 @@ class Engine implements PolicyEngine {
         ex.operation = { kind: 'mcp', method: ex.method, path: ex.path };
         return;
       }
+      if (contentEncoded(ex)) {
+        throw new GatehouseError('GH_JSONRPC_INVALID', 'Invalid JSON-RPC: the body must be sent without Content-Encoding', { data: { jsonrpc_code: JSONRPC_PARSE_ERROR } });
+      }
       checkJsonRpcCharset(contentTypes(ex));
       const parsed = parseJsonRpc(ex.body ?? Buffer.alloc(0), this.mcp.maxBatch);
       ex.body = parsed.canonical; // forward exactly what was authorized
@@ -204,7 +222,7 @@ class Engine implements PolicyEngine {
       return;
     }
     const m = this.routes.match(ex.method, ex.path);
-    ex.operation = m?.operation ?? { kind: 'http', method: ex.method, path: ex.path };
+    ex.operation = m?.operation ?? this.#unmatched(ex.method, ex.path);
     this.#state.set(ex, { parsed: undefined, ops: [ex.operation], approvalIds: [], route: m?.route });
   };
 
@@ -257,13 +275,27 @@ class Engine implements PolicyEngine {
     };
   }
 
+  /**
+   * Every MCP POST that carries a request gets the list filter, not only one that asks for a list: the MCP SDK routes
+   * an answer to the stream of the latest POST using its id (_requestToStreamMapping), so a client reusing a slow
+   * tools/list's id in an allowed tools/call receives the list on that call's stream. The POST's own list requests are
+   * filtered by id; any other answer by its shape (list-filter.ts: a result holding a list array, tool results never).
+   * `responseFilter` judges a whole body (application/json); `streamFilter` judges an event stream event by event, so a
+   * long tool stream need not be buffered where the proxy reads POST streams that way. A POST of only notifications and
+   * responses is answered 202 without a body (MCP streamable HTTP transport): no request id, no answer to route there.
+   */
   #installListFilter(ex: Exchange, parsed: ParsedJsonRpc, principal: Principal): void {
     const lists = new Map<JsonRpcId, ListKind>();
+    let requests = false;
     for (const m of parsed.messages) {
-      if (m.kind === 'request' && m.method !== undefined && MCP_FILTERED_LISTS.includes(m.method)) lists.set(m.id as JsonRpcId, m.method.split('/')[0] as ListKind);
+      if (m.kind !== 'request') continue;
+      requests = true;
+      if (m.method !== undefined && MCP_FILTERED_LISTS.includes(m.method)) lists.set(m.id as JsonRpcId, m.method.split('/')[0] as ListKind);
     }
-    if (lists.size === 0) return;
-    ex.responseFilter = makeListFilter(lists, this.#itemCheck(principal));
+    if (!requests) return;
+    const keep = this.#itemCheck(principal);
+    ex.responseFilter = makeListFilter(lists, keep);
+    ex.streamFilter = makeStreamListFilter(keep, lists);
   }
 
   /** Returns at once (no promise) when the decision needs no approval, the usual case. */
@@ -287,6 +319,11 @@ class Engine implements PolicyEngine {
     const header = ex.req.headers[APPROVAL_HEADER];
     const approvalId = (typeof header === 'string' ? header : undefined) ?? st?.approvalIds[0];
     const isTool = single.kind === 'mcp';
+    // The approval binds the body's bytes (their SHA-256) and shows them to the approver; an upstream would run what they
+    // decode to. Refused before any approval request is made.
+    if (!isTool && ex.body !== undefined && ex.body.length > 0 && contentEncoded(ex)) {
+      throw new GatehouseError('GH_BAD_REQUEST', 'Bad request: a request body that needs approval must be sent without Content-Encoding', { data: { reason: 'body_encoded' } });
+    }
     const subject = isTool ? (single.tool ?? '') : `${op.method} ${op.path}${ex.query ? `?${ex.query}` : ''}`;
     const controller = new AbortController();
     const onClose = (): void => {
@@ -329,7 +366,15 @@ class Engine implements PolicyEngine {
   }
 
   classifyHttp(method: string, path: string): Operation {
-    return this.routes.match(method, path)?.operation ?? { kind: 'http', method, path };
+    return this.routes.match(method, path)?.operation ?? this.#unmatched(method, path);
+  }
+
+  /** A request no rule matches; below a tenant prefix it names the tenant it addresses (audit, data residency). */
+  #unmatched(method: string, path: string): Operation {
+    const op: Operation = { kind: 'http', method, path };
+    const tenant = this.routes.tenantsAddressed(path)[0]?.tenant;
+    if (tenant !== undefined) op.tenant = tenant;
+    return op;
   }
 
   approvalModeFor(operation: Operation, decision: Decision): 'none' | 'webhook' | 'queue' | 'deny' | 'unavailable' | 'break_glass' {

@@ -156,10 +156,56 @@ function judgedMethod(route: CompiledRoute, method: string): string {
   return method === 'HEAD' && route.methods !== undefined && !route.methods.has('HEAD') && route.methods.has('GET') ? 'GET' : method;
 }
 
+/** A rule's path up to and including its `:tenant` segment (`/t/:tenant`): everything below it is that tenant's. */
+export interface TenantPrefix {
+  /** The first rule with this prefix (named in a refusal). */
+  readonly rule: string;
+  readonly segments: readonly Segment[];
+  readonly tenantAt: number;
+}
+
+/** The tenant a path addresses under a prefix (any value in the tenant segment, even one no rule binds), if under it. */
+function tenantUnder(prefix: TenantPrefix, folded: readonly string[], parts: readonly string[]): string | undefined {
+  if (parts.length < prefix.segments.length) return undefined;
+  for (let i = 0; i < prefix.segments.length; i++) {
+    const seg = prefix.segments[i] as Segment;
+    if (seg.param === undefined && seg.folded !== folded[i]) return undefined;
+  }
+  return parts[prefix.tenantAt] as string;
+}
+
 export class RouteTable {
   readonly #routes: CompiledRoute[];
+  readonly #tenantPrefixes: TenantPrefix[] = [];
   constructor(rules: readonly RouteRuleConfig[], scopes: ScopeRegistry) {
     this.#routes = rules.map((r, i) => compileRoute(r, i, scopes));
+    const seen = new Set<string>();
+    for (const route of this.#routes) {
+      const at = route.segments.findIndex((s) => s.param === 'tenant');
+      if (at < 0) continue;
+      const segments = route.segments.slice(0, at + 1);
+      const key = segments.map((s) => (s.param === undefined ? `/${s.folded}` : '/:')).join('');
+      if (seen.has(key)) continue;
+      seen.add(key);
+      this.#tenantPrefixes.push({ rule: route.rule, segments, tenantAt: at });
+    }
+  }
+
+  /**
+   * For a request no rule matched: every tenant prefix the path lies under, with the tenant it addresses there. A path
+   * below `/t/:tenant` is that tenant's even where no rule describes it (a list, a sub-resource, an export), so it takes
+   * the tenant checks before http_default may allow it (seed 002: tenant isolation holds for every path of a tenant).
+   */
+  tenantsAddressed(path: string): Array<{ rule: string; tenant: string }> {
+    if (this.#tenantPrefixes.length === 0) return [];
+    const parts = segmentsOf(path);
+    const folded = parts.map((p) => p.toLowerCase());
+    const out: Array<{ rule: string; tenant: string }> = [];
+    for (const prefix of this.#tenantPrefixes) {
+      const tenant = tenantUnder(prefix, folded, parts);
+      if (tenant !== undefined) out.push({ rule: prefix.rule, tenant });
+    }
+    return out;
   }
   get size(): number {
     return this.#routes.length;

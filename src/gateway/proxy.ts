@@ -501,6 +501,14 @@ export class Upstream {
               endpoint = this.#endpointRewriter(ex, target);
               // List answers on the stream (the legacy transport's) are filtered to what the caller may use.
               if (ex.streamFilter !== undefined) events = new SseEventFilter(ex.streamFilter, maxFiltered);
+            } else if (this.#route.kind === 'mcp' && ex.method === 'POST' && ex.streamFilter !== undefined && statusCode >= 200 && statusCode < 300 && /^\s*text\/event-stream/i.test(headerValue(outHeaders, 'content-type'))) {
+              // Every MCP POST's answers are filtered (a list may arrive under an id another POST reused): an event
+              // stream event by event, as it flows (progress notifications, long tool streams), not buffered whole.
+              const encoding = headerValue(outHeaders, 'content-encoding').trim().toLowerCase();
+              if (encoding !== '' && encoding !== 'identity') throw new GatehouseError('GH_UPSTREAM_PROTOCOL', undefined, { detail: 'compressed event stream on an MCP route' });
+              if (headerValue(outHeaders, 'content-length') !== '') outHeaders = withoutHeaders(outHeaders, ['content-length']);
+              events = new SseEventFilter(ex.streamFilter, maxFiltered);
+              filter = undefined;
             }
           } catch (e) {
             // finish first: abort calls onError at once, which would report the upstream as unavailable.
@@ -510,7 +518,8 @@ export class Upstream {
           }
           const echoed = this.#opts.echoedSecrets?.();
           if (echoed && echoed.length > 0) scrubHeaderValues(outHeaders, echoed);
-          if (!filter && statusCode >= 400 && this.#opts.errorBodies !== 'pass') filter = errorBodyFilter(this.#opts, statusCode);
+          // An error is no list answer: its body gets the error treatment (redacted, scrubbed), not the list filter.
+          if (statusCode >= 400 && this.#opts.errorBodies !== 'pass') filter = errorBodyFilter(this.#opts, statusCode);
           if (filter) {
             buffered = [];
             return true;
@@ -625,7 +634,7 @@ export class Upstream {
       const sendFiltered = (whole: Buffer) => {
         const encoding = headerValue(outHeaders, 'content-encoding');
         const compressed = encoding !== '' && encoding !== 'identity';
-        const replacing = status >= 400 && this.#opts.errorBodies === 'replace' && !ex.responseFilter;
+        const replacing = status >= 400 && this.#opts.errorBodies === 'replace';
         let out: Buffer = whole;
         let generic = replacing;
         try {
@@ -637,6 +646,11 @@ export class Upstream {
             const plain = decompressBounded(whole, encoding, maxFiltered);
             if (plain === undefined) generic = true;
             else text = plain;
+          }
+          // A filtered answer (MCP lists) is buffered, so the echo mask never sees it: scrubbed here instead.
+          if (status < 400 && !generic) {
+            const echoed = this.#opts.echoedSecrets?.();
+            if (echoed && echoed.length > 0) text = scrubBytes(text, echoFormBytes(echoed));
           }
           out = generic && !replacing ? genericErrorBody(status) : (filter as NonNullable<typeof filter>)(text, headerValue(outHeaders, 'content-type'));
         } catch (e) {

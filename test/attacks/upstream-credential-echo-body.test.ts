@@ -80,6 +80,32 @@ test('a 200 that echoes the injected credential reaches the client masked, whole
   });
 });
 
+test('an MCP list answer (buffered and filtered, which the stream mask never sees) that echoes the injected credential is scrubbed', async () => {
+  const respondMcp = (req: IncomingMessage, res: ServerResponse): void => {
+    const key = String(req.headers['authorization'] ?? '').replace(/^Bearer /, '');
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'get_system_status', description: `called with ${key}`, inputSchema: { type: 'object' } }] } });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  await withSecretsGateway({
+    prefix: 'gh-atk-echo-mcp-',
+    files: { key: KEY },
+    respond: respondMcp,
+    routes: (url) => [{ name: 'mcp', prefix: '/mcp', upstream: url, kind: 'mcp', upstream_auth: { bearer: 'file:key' } }],
+  }, async ({ url, token, upstream }) => {
+    const list = await request(`${url}/mcp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    const text = await list.body.text();
+    assert.equal(list.statusCode, 200, text);
+    assert.match(text, /get_system_status/, 'the allowed tool is listed');
+    assert.deepEqual(forms(KEY).filter((f) => text.includes(f)), [], text);
+    assert.equal(upstream.requests[0]?.headers['authorization'], `Bearer ${KEY}`, 'the upstream got the key');
+  });
+});
+
 test('EchoMask holds only a possible start of a form at a chunk\'s end, and passes everything else at once', () => {
   const m = new EchoMask([KEY]);
   assert.equal(m.push(Buffer.from('nothing to see here\n')).toString(), 'nothing to see here\n');

@@ -261,10 +261,13 @@ describe('tools/list filtering', () => {
     assert.deepEqual(out[1].result.tools, ['kept as is']);
   });
 
-  test('no filter is installed for requests without a list', async () => {
+  test('every POST carrying a request gets the list filters (a list may answer on it under a reused id); notifications alone do not', async () => {
     const e = await engine();
     const ex = makeExchange({ body: toolCall('get_system_status'), principal: readonly });
     await run(e, ex);
-    assert.equal(ex.responseFilter, undefined);
+    assert.ok(ex.responseFilter && ex.streamFilter);
+    const note = makeExchange({ body: { jsonrpc: '2.0', method: 'notifications/initialized' }, principal: readonly });
+    await run(e, note);
+    assert.equal(note.responseFilter, undefined);
   });
 });
