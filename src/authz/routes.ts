@@ -83,7 +83,7 @@ export function compileRoute(cfg: RouteRuleConfig, index: number, scopes: ScopeR
       segments.push({ param: name });
     } else {
       if (s.includes('*') || s.includes(':')) throw configError(`${where}.path`, `segment "${s}" mixes literal text with * or :`);
-      segments.push({ literal: s, folded: s.toLowerCase() });
+      segments.push({ literal: s, folded: foldSegment(s) });
     }
   });
   if (cfg.actions && cfg.methods) throw configError(where, 'give either methods or actions, not both');
@@ -139,6 +139,17 @@ function matchPath(route: CompiledRoute, parts: readonly string[], folded: reado
     }
   }
   return values;
+}
+
+/**
+ * A literal segment as ignore-case routers compare it: lower case, and the letters that Java's equalsIgnoreCase and
+ * .NET's ordinal ignore-case (Spring, ASP.NET) equate with ASCII ones — dotted capital İ (which JavaScript lowers to
+ * i + U+0307), dotless ı and the long s ſ (the Kelvin sign already lowers to k). Otherwise `/api/admın/x` matched no
+ * rule here and took http_default, while such an upstream served it from its /api/admin handler.
+ */
+export function foldSegment(s: string): string {
+  const l = s.toLowerCase();
+  return /[\u0131\u017f\u0307]/.test(l) ? l.replace(/i\u0307/g, 'i').replace(/\u0131/g, 'i').replace(/\u017f/g, 's') : l;
 }
 
 /** The path's segments, a trailing slash dropped: `/x/` is `/x` to most upstreams (Express's default non-strict routing). */
@@ -199,7 +210,7 @@ export class RouteTable {
   tenantsAddressed(path: string): Array<{ rule: string; tenant: string }> {
     if (this.#tenantPrefixes.length === 0) return [];
     const parts = segmentsOf(path);
-    const folded = parts.map((p) => p.toLowerCase());
+    const folded = parts.map(foldSegment);
     const out: Array<{ rule: string; tenant: string }> = [];
     for (const prefix of this.#tenantPrefixes) {
       const tenant = tenantUnder(prefix, folded, parts);
@@ -220,7 +231,7 @@ export class RouteTable {
   match(method: string, path: string): RouteMatch | undefined {
     // A trailing slash is classified by the same rule, or it would slip a tenant route into http_default.
     const parts = segmentsOf(path);
-    const folded = parts.map((p) => p.toLowerCase());
+    const folded = parts.map(foldSegment);
     for (const route of this.#routes) {
       const judged = judgedMethod(route, method);
       if (route.methods && !route.methods.has(judged)) continue;
@@ -251,7 +262,7 @@ export class RouteTable {
    */
   covering(path: string): CompiledRoute | undefined {
     const parts = segmentsOf(path);
-    const folded = parts.map((p) => p.toLowerCase());
+    const folded = parts.map(foldSegment);
     for (const route of this.#routes) {
       if (!matchPath(route, parts, folded, true)) continue;
       if (route.tenantAt >= 0 || !matchPath(route, parts, folded)) return route;
