@@ -59,7 +59,7 @@ async function keySource(args: ParsedArgs, ctx: CliContext, type: string): Promi
   const store = openCliStore(cfg, ctx);
   try {
     const name = str(args, 'keyring') ?? 'default';
-    const ring = await openCrypto(cfg.encryption, { store, stateDir: cfg.state_dir, env: ctx.env }).keyring(name);
+    const ring = await openCrypto(cfg.encryption, { store, stateDir: cfg.state_dir, env: ctx.env, profile: cfg.profile }).keyring(name);
     if (!ring) throw usage(`no keyring named ${name} is configured`);
     await ring.refresh();
     return { encryptKey: () => ring.streamKey(), resolve: (h) => ring.resolveKeyId(h.keyId), close: () => store.close() };

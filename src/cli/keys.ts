@@ -24,7 +24,7 @@ async function withCrypto<T>(args: ParsedArgs, ctx: CliContext, fn: (rt: CryptoR
   const cfg = await loadCliConfig(args, ctx);
   const store = openCliStore(cfg, ctx);
   try {
-    return await fn(openCrypto(cfg.encryption, { store, stateDir: cfg.state_dir, env: ctx.env }), cfg, store);
+    return await fn(openCrypto(cfg.encryption, { store, stateDir: cfg.state_dir, env: ctx.env, profile: cfg.profile }), cfg, store);
   } finally {
     await store.close();
   }
@@ -115,7 +115,7 @@ function rotateCommand(openAudit: AuditOpener): Command {
     options: {
       ...configOption,
       keyring: { type: 'string', short: 'k', value: 'NAME', description: 'the keyring to rotate (default: default)' },
-      master: { type: 'boolean', description: 'rotate the local KMS master key and re-wrap keyring and data keys' },
+      master: { type: 'boolean', description: 'rotate the local KMS master key into kms.key_dir and re-wrap keyring and data keys (with kms.key_file/key_env, kms.key_dir must lie outside state_dir)' },
     },
     async run(args, ctx) {
       return withCrypto(args, ctx, async (rt, cfg) => {
@@ -145,8 +145,9 @@ function rotateCommand(openAudit: AuditOpener): Command {
 function retireCommand(openAudit: AuditOpener): Command {
   return {
     name: 'retire',
-    summary: 'retire a key (it no longer decrypts), or raise the minimum decryption version',
+    summary: 'retire a key (it no longer decrypts, its stored material is destroyed), or raise the minimum decryption version',
     usage: 'gatehouse keys retire (--key ID | --min-version N) [--keyring NAME] [--config FILE]',
+    description: 'Irreversible (crypto-shredding): re-encrypt data still under the key first (transit rewrap).',
     options: {
       ...configOption,
       keyring: { type: 'string', short: 'k', value: 'NAME', description: 'the keyring (default: default)' },
@@ -167,7 +168,7 @@ function retireCommand(openAudit: AuditOpener): Command {
           else await ring.setMinDecryptionVersion(Number(min));
           await audit.emit({ event_type: 'crypto.key.retire', result_status: 'success', subject: operator(ctx), resource: `keyring:${name}`, action: 'retire', metadata: id !== undefined ? { key_id: id } : { min_decryption_version: Number(min) } });
         });
-        writeLine(ctx.stdout, id !== undefined ? `keyring ${name}: ${id} retired` : `keyring ${name}: versions below ${min} no longer decrypt`);
+        writeLine(ctx.stdout, id !== undefined ? `keyring ${name}: ${id} retired; its stored key material is destroyed` : `keyring ${name}: versions below ${min} retired; their stored key material is destroyed`);
         return 0;
       });
     },

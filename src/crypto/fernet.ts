@@ -110,6 +110,9 @@ export class Fernet {
    * give GH_CRYPTO_DECRYPT_FAILED; a token from more than 60 s in the future too; bad encoding GH_CRYPTO_MALFORMED.
    */
   decrypt(token: string, opts: { ttlSeconds?: number } = {}): Buffer {
+    const ttl = opts.ttlSeconds;
+    // NaN, Infinity or a fraction would make every token pass the age check below: caller misuse, refused.
+    if (ttl !== undefined && (!Number.isSafeInteger(ttl) || ttl < 0)) throw new TypeError('ttlSeconds is a non-negative safe integer');
     const { data, key, seconds } = this.#verify(token);
     const now = Math.floor(this.#clock.now() / 1000);
     if (seconds > now + MAX_CLOCK_SKEW_S) throw invalid('timestamp is in the future');

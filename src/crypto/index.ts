@@ -22,6 +22,7 @@ export { createMemoryBound, MEMORY_BOUND_BYTES, openCiphertextFile, openPlaintex
 export { parseKeyMaterial, readKeyFile, readKeyEnv, writeKeyFile, checkKeyFileMode, loadOrCreateKeyFile } from './keyfile.js';
 export { Keyring, DEFAULT_MAX_ENCRYPTIONS, type KeyringOptions, type KeyringPolicy, type KeyInfo, type ImportedKey } from './keyring.js';
 export { LocalKms, type KmsProvider, type LocalKmsOptions, type WrapResult } from './kms.js';
+export { kmsPlacementProblems, defaultKmsKeyDir, isInsideDir, masterKeyFiles, type KmsPlacementConfig } from './kms-placement.js';
 export { DataKeyManager, scopeKey, type DataKeyScope, type DataKeyManagerOptions } from './envelope.js';
 export { openCrypto, algorithmForType, type CryptoRuntime, type CryptoDeps } from './runtime.js';
 export {
@@ -33,4 +34,4 @@ export {
   ENCRYPTED_BODY_HEADER, ENCRYPTED_BODY_FORMAT, encryptedBodyFormat, decryptRequestBody, encryptRequestBody, bodyContext,
   type BodyContext,
 } from './body.js';
-export { createTransitHandler, type TransitHandler, type TransitOperation, type TransitOptions } from './transit.js';
+export { createTransitHandler, type TransitCallChecks, type TransitHandler, type TransitOperation, type TransitOptions } from './transit.js';

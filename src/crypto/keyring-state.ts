@@ -32,9 +32,29 @@ export interface RingState {
   min_decryption_version: number;
   next_version: number;
   keys: StoredKey[];
+  /** Sealed rings: incremented by every write, so a process refuses a state older than one it read (a rollback). */
+  generation?: number;
+  /** Sealed rings: HMAC-SHA256 of everything above (stateMacInput) under a key the KMS derives from a master key. */
+  mac?: { key_id: string; tag: string };
 }
 
 export const emptyRing = (): RingState => ({ primary_id: '', min_decryption_version: 1, next_version: 1, keys: [] });
+
+const STATE_MAC_LABEL = 'gatehouse/keyring-state/v1';
+
+/**
+ * What a sealed ring's MAC covers: the ring's name and every field of its state but the MAC itself, in a fixed order
+ * (JSON arrays, so no key order or missing field is ambiguous). Wrapped keys are covered too, though their wrap
+ * already binds the ring and key id.
+ */
+export function stateMacInput(ring: string, s: RingState): Buffer {
+  const keys = s.keys.map((k) => [k.id, k.version, k.algorithm, k.status, k.source, k.created_at, k.retired_at ?? null, k.encryptions, k.kcv, k.wrapped ?? null]);
+  return Buffer.from(JSON.stringify([STATE_MAC_LABEL, ring, s.primary_id, s.min_decryption_version, s.next_version, s.generation ?? 0, keys]), 'utf8');
+}
+
+export function stateTag(macKey: Uint8Array, ring: string, s: RingState): string {
+  return createHmac('sha256', macKey).update(stateMacInput(ring, s)).digest('base64');
+}
 
 export function keyCheckValue(material: Uint8Array): string {
   return createHmac('sha256', material).update('gatehouse key check').digest().subarray(0, 8).toString('hex');

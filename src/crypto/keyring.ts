@@ -14,7 +14,11 @@ import {
   emptyRing, findKey, importKeys, keyCheckValue, KEYRING_NS, reserveEncryptions,
   type KeySource, type RingState, type StoredKey,
 } from './keyring-state.js';
-import { isValidKeyId, openMessage, sealMessage, type MessageHeader, type MessageKey } from './message.js';
+import {
+  judgeState, legacyWrapContext, NeedMacKey, NeedMigration, RetryWrite, sealedWrapContext, sealState, stateMacContext, tampered,
+  type StateKind,
+} from './keyring-seal.js';
+import { isValidKeyId, openMessage, parseMessageHeader, sealMessage, type MessageHeader, type MessageKey } from './message.js';
 import { generateKey } from './primitives.js';
 
 export const DEFAULT_MAX_ENCRYPTIONS = 2 ** 30;
@@ -71,7 +75,8 @@ export interface KeyInfo {
   rotation_due: boolean;
 }
 
-const wrapContext = (ring: string, id: string) => ({ keyring: ring, key_id: id });
+/** Store updates retried at most this often (MAC key fetches, migration, a premise changed by another process). */
+const MAX_WRITE_ATTEMPTS = 8;
 
 export class Keyring {
   readonly name: string;
@@ -81,6 +86,10 @@ export class Keyring {
   #lease = { id: '', remaining: 0 };
   #busy: Promise<unknown> = Promise.resolve();
   #lastRefresh = 0;
+  /** MAC keys of the ring state, by master key id. */
+  #macKeys = new Map<string, Buffer>();
+  /** The highest sealed generation read or written here (0: none yet): a lower one later is a rollback. */
+  #generation = 0;
   readonly #store: StateStore | undefined;
   readonly #kms: KmsProvider | undefined;
   readonly #clock: Clock;
@@ -109,11 +118,14 @@ export class Keyring {
     let changed: string | undefined;
     if (infos.length > 0 || !opts.store) {
       await ring.#mutate((s) => {
+        changed = undefined;
         const outcome = importKeys(s, infos, opts.configuredKeyId, ring.#clock.now());
         if (!outcome.ok) changed = outcome.changedId;
       });
     } else {
-      ring.#state = (await opts.store.get<RingState>(KEYRING_NS, ring.name)) ?? emptyRing();
+      // A ring stored before the MAC is sealed at its first open (its generated keys re-wrapped, retired ones shredded).
+      await ring.#reload();
+      if (ring.#sealing && ring.#state.keys.length > 0 && ring.#state.mac === undefined) await ring.#mutate(() => {});
     }
     if (changed !== undefined) {
       throw new GatehouseError('GH_CRYPTO_KEY_INVALID', `The key material for key id ${changed} changed; give a changed key a new key_id.`);
@@ -124,19 +136,144 @@ export class Keyring {
     return ring;
   }
 
-  /** Applies `fn` to the state, atomically in the store when there is one. */
+  /** Whether this ring seals its stored state (a store, and a KMS that derives state MAC keys). */
+  get #sealing(): boolean {
+    return this.#store !== undefined && this.#kms?.stateMacKey !== undefined;
+  }
+
+  /** The state MAC key of master key `keyId` (default: the KMS primary), fetched once. */
+  async #macKey(keyId?: string): Promise<{ keyId: string; key: Buffer }> {
+    const id = keyId ?? (this.#kms as KmsProvider).primaryKeyId();
+    const cached = this.#macKeys.get(id);
+    if (cached) return { keyId: id, key: cached };
+    const derived = await (this.#kms as Required<KmsProvider>).stateMacKey(stateMacContext(this.name), id);
+    this.#macKeys.set(derived.keyId, derived.key);
+    return derived;
+  }
+
+  #judge(cur: RingState | undefined, floor: number): StateKind {
+    return judgeState(this.name, cur, floor, this.#sealing ? this.#macKeys : undefined);
+  }
+
+  /** Takes a verified state as current, unless a write of this process already made a newer one current. */
+  #adopt(state: RingState | undefined, kind: StateKind): void {
+    if (kind === 'sealed') {
+      const generation = state?.generation ?? 0;
+      if (generation < this.#generation) return; // read before a write of ours landed: ours is newer
+      this.#generation = generation;
+    } else if (this.#generation > 0) {
+      return; // an unsealed state read before our first sealed write landed
+    }
+    this.#state = state ?? emptyRing();
+    // Material of keys retired elsewhere leaves memory too (their status already stops every use).
+    for (const k of this.#state.keys) if (k.status === 'retired') this.#material.delete(k.id);
+  }
+
+  /** Reads the state from the store, verified (MAC, generation); fails closed on tampering. */
+  async #reload(): Promise<void> {
+    const store = this.#store as StateStore;
+    const floor = this.#generation;
+    const cur = await store.get<RingState>(KEYRING_NS, this.name);
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      try {
+        this.#adopt(cur, this.#judge(cur, floor));
+        return;
+      } catch (e) {
+        if (!(e instanceof NeedMacKey)) throw e;
+        await this.#macKey(e.keyId);
+      }
+    }
+    throw tampered(this.name, 'its MAC key cannot be derived');
+  }
+
+  /** Applies `fn` to the state, atomically in the store when there is one, verifying and re-sealing it. */
   async #mutate(fn: (s: RingState) => void): Promise<RingState> {
     if (!this.#store) {
       fn(this.#state);
       return this.#state;
     }
-    const next = await this.#store.update<RingState>(KEYRING_NS, this.name, (cur) => {
-      const s = cur ?? emptyRing();
-      fn(s);
-      return s;
-    });
-    this.#state = next ?? emptyRing();
-    return this.#state;
+    return this.#write(fn, false);
+  }
+
+  async #write(fn: (s: RingState) => void, migrating: boolean): Promise<RingState> {
+    const store = this.#store as StateStore;
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const signer = this.#sealing ? await this.#macKey() : undefined;
+      const floor = this.#generation;
+      let kind: StateKind = 'absent';
+      try {
+        const next = await store.update<RingState>(KEYRING_NS, this.name, (cur) => {
+          kind = this.#judge(cur, floor);
+          if (signer && kind === 'legacy' && !migrating) throw new NeedMigration();
+          if (migrating && kind !== 'legacy') throw new RetryWrite(); // sealed meanwhile by another process
+          const s = cur ?? emptyRing();
+          fn(s);
+          return signer ? sealState(this.name, s, signer) : s;
+        });
+        this.#adopt(next, signer ? 'sealed' : kind);
+        return this.#state;
+      } catch (e) {
+        if (e instanceof NeedMacKey) await this.#macKey(e.keyId);
+        else if (e instanceof NeedMigration) await this.#migrate();
+        else if (e instanceof RetryWrite) {
+          if (migrating) return this.#state;
+        } else throw e;
+      }
+    }
+    throw new GatehouseError('GH_STORE_UNAVAILABLE', undefined, { detail: `key ring ${this.name}: the state kept changing under the update` });
+  }
+
+  /**
+   * Seals a ring stored before the MAC: its generated keys are re-wrapped under the sealed-ring context (so stripping
+   * the MAC later makes them unusable) and retired keys' wrapped material is deleted (retire is crypto-shredding now).
+   */
+  async #migrate(): Promise<void> {
+    const kms = this.#kms as KmsProvider;
+    const raw = await (this.#store as StateStore).get<RingState>(KEYRING_NS, this.name);
+    if (!raw || raw.mac !== undefined) return;
+    const rewrapped = new Map<string, string>();
+    for (const k of raw.keys) {
+      if (k.source !== 'store' || !k.wrapped || k.status === 'retired') continue;
+      const plaintext = await this.#unwrap(k, false);
+      try {
+        // Under the master key that wrapped it: sealing is not a master rotation (that one re-wraps and reports it).
+        const master = parseMessageHeader(Buffer.from(k.wrapped, 'base64')).keyId;
+        rewrapped.set(k.wrapped, (await kms.encrypt(plaintext, sealedWrapContext(this.name, k.id), master)).ciphertext.toString('base64'));
+      } finally {
+        plaintext.fill(0);
+      }
+    }
+    await this.#write((s) => {
+      for (const k of s.keys) {
+        if (k.source !== 'store' || !k.wrapped) continue;
+        if (k.status === 'retired') {
+          delete k.wrapped;
+          continue;
+        }
+        const w = rewrapped.get(k.wrapped);
+        if (w === undefined) throw new RetryWrite(); // a key was added since the read: migrate again
+        k.wrapped = w;
+      }
+    }, true);
+  }
+
+  /** The wrap context of this ring's generated keys: sealed once the state carries a MAC. */
+  #wrapContext(id: string, sealed = this.#state.mac !== undefined || (this.#sealing && this.#state.keys.length === 0)) {
+    return sealed ? sealedWrapContext(this.name, id) : legacyWrapContext(this.name, id);
+  }
+
+  /** Unwraps a generated key. In an unsealed state, a key wrapped for a sealed ring means the MAC was stripped. */
+  async #unwrap(k: StoredKey, sealed: boolean): Promise<Buffer> {
+    if (!this.#kms) throw new GatehouseError('GH_CRYPTO_KEY_INVALID', 'The keyring holds generated keys but no KMS provider is configured.');
+    const wrapped = Buffer.from(k.wrapped as string, 'base64');
+    if (sealed) return (await this.#kms.decrypt(wrapped, sealedWrapContext(this.name, k.id))).plaintext;
+    try {
+      return (await this.#kms.decrypt(wrapped, legacyWrapContext(this.name, k.id))).plaintext;
+    } catch (e) {
+      const forSealed = await this.#kms.decrypt(wrapped, sealedWrapContext(this.name, k.id)).then((r) => (r.plaintext.fill(0), true), () => false);
+      if (forSealed) throw tampered(this.name, 'its integrity tag was removed');
+      throw e;
+    }
   }
 
   /** Unwraps generated keys not in memory yet. `tolerant`: a key that cannot be unwrapped stays unusable here instead of failing the call. */
@@ -144,9 +281,7 @@ export class Keyring {
     for (const k of this.#state.keys) {
       if (k.source !== 'store' || k.status === 'retired' || this.#material.has(k.id) || !k.wrapped) continue;
       try {
-        if (!this.#kms) throw new GatehouseError('GH_CRYPTO_KEY_INVALID', 'The keyring holds generated keys but no KMS provider is configured.');
-        const { plaintext } = await this.#kms.decrypt(Buffer.from(k.wrapped, 'base64'), wrapContext(this.name, k.id));
-        this.#material.set(k.id, plaintext);
+        this.#material.set(k.id, await this.#unwrap(k, this.#state.mac !== undefined));
       } catch (e) {
         if (!tolerant) throw e;
       }
@@ -201,7 +336,7 @@ export class Keyring {
   async #refreshIfStale(): Promise<void> {
     if (!this.#store || this.#clock.now() - this.#lastRefresh < STATE_MAX_AGE_MS) return;
     this.#lastRefresh = this.#clock.now();
-    this.#state = (await this.#store.get<RingState>(KEYRING_NS, this.name)) ?? this.#state;
+    await this.#reload();
     await this.#unwrapStored(true);
   }
 
@@ -309,7 +444,7 @@ export class Keyring {
   async refresh(): Promise<void> {
     this.#lastRefresh = this.#clock.now();
     if (!this.#store) return;
-    this.#state = (await this.#store.get<RingState>(KEYRING_NS, this.name)) ?? this.#state;
+    await this.#reload();
     await this.#unwrapStored();
   }
 
@@ -323,10 +458,10 @@ export class Keyring {
 
   async #rotateNow(expectedPrimary: string): Promise<void> {
     if (!this.#kms || !this.#store) throw new TypeError('rotating a keyring needs a state store and a KMS provider');
-    const fresh = (await this.#store.get<RingState>(KEYRING_NS, this.name)) ?? emptyRing();
+    await this.#reload();
+    const fresh = this.#state;
     if (fresh.primary_id !== expectedPrimary) {
       // Another process rotated first: adopt its key rather than adding a second one.
-      this.#state = fresh;
       await this.#unwrapStored();
       return;
     }
@@ -337,9 +472,10 @@ export class Keyring {
     while (findKey(fresh, `${this.name}-v${version}`)) version++;
     const id = `${this.name}-v${version}`;
     const material = generateKey();
-    const { ciphertext } = await this.#kms.encrypt(material, wrapContext(this.name, id));
+    const { ciphertext } = await this.#kms.encrypt(material, this.#wrapContext(id));
     let won = false;
     await this.#mutate((s) => {
+      won = false;
       if (s.next_version !== base || s.primary_id !== expectedPrimary) return;
       won = true;
       s.keys.push({
@@ -363,25 +499,48 @@ export class Keyring {
     this.#lease = { id: '', remaining: 0 };
   }
 
-  /** Retires a key: it no longer decrypts. The primary cannot be retired (rotate first). */
+  /**
+   * Retires a key, irreversibly: it no longer decrypts, and a generated key's wrapped material is deleted from the
+   * store (crypto-shredding), so no edit of the state brings it back. Data still under it must be re-encrypted first
+   * (transit rewrap). An imported key keeps only its id and check value. The primary cannot be retired (rotate first).
+   */
   async retire(id: string): Promise<void> {
     if (id === this.#state.primary_id) throw new TypeError('the primary key cannot be retired; rotate first');
     if (!findKey(this.#state, id)) throw new GatehouseError('GH_CRYPTO_KEY_UNKNOWN');
     await this.#mutate((s) => {
+      // Judged again on the state being written: another process may have rotated meanwhile.
+      if (s.primary_id === id) throw new TypeError('the primary key cannot be retired; rotate first');
       const key = findKey(s, id);
-      if (key && key.status !== 'retired') Object.assign(key, { status: 'retired', retired_at: this.#clock.now() });
+      if (key) shred(key, this.#clock.now());
     });
     this.#material.get(id)?.fill(0);
     this.#material.delete(id);
   }
 
-  /** Raises the minimum decryption version (never above the primary's, never down). */
+  /**
+   * Raises the minimum decryption version (never above the primary's, never down). Like retire, irreversible: keys
+   * below it are retired and their wrapped material deleted.
+   */
   async setMinDecryptionVersion(version: number): Promise<void> {
     if (!Number.isInteger(version) || version < 1) throw new TypeError('a version is a positive integer');
     if (version > this.#primary().version) throw new TypeError('the minimum decryption version cannot exceed the primary key version');
+    const shredded: string[] = [];
     await this.#mutate((s) => {
+      shredded.length = 0;
+      const primary = findKey(s, s.primary_id);
+      if (primary && version > primary.version) throw new TypeError('the minimum decryption version cannot exceed the primary key version');
       s.min_decryption_version = Math.max(s.min_decryption_version, version);
+      for (const k of s.keys) {
+        if (k.version < s.min_decryption_version && k.id !== s.primary_id) {
+          shred(k, this.#clock.now());
+          shredded.push(k.id);
+        }
+      }
     });
+    for (const id of shredded) {
+      this.#material.get(id)?.fill(0);
+      this.#material.delete(id);
+    }
   }
 
   /** Re-wraps every generated key under the KMS primary after a master rotation; data is not re-encrypted. */
@@ -389,15 +548,19 @@ export class Keyring {
     if (!this.#kms) return 0;
     let count = 0;
     const rewrapped = new Map<string, string>();
+    if (this.#store) await this.#reload();
     for (const k of this.#state.keys) {
       if (k.source !== 'store' || !k.wrapped) continue;
-      const r = await this.#kms.rewrap(Buffer.from(k.wrapped, 'base64'), wrapContext(this.name, k.id));
+      const r = await this.#kms.rewrap(Buffer.from(k.wrapped, 'base64'), this.#wrapContext(k.id));
       if (r.changed) rewrapped.set(k.id, r.ciphertext.toString('base64'));
     }
+    // The write also re-seals the state under the new master's MAC key.
     await this.#mutate((s) => {
+      count = 0;
       for (const k of s.keys) {
         const w = rewrapped.get(k.id);
-        if (w !== undefined) {
+        // A key retired (shredded) meanwhile stays shredded.
+        if (w !== undefined && k.wrapped !== undefined && k.status !== 'retired') {
           k.wrapped = w;
           count++;
         }
@@ -405,4 +568,10 @@ export class Keyring {
     });
     return count;
   }
+}
+
+/** Retires `key` and deletes its wrapped material (crypto-shredding; imported keys have none stored). */
+function shred(key: StoredKey, now: number): void {
+  if (key.status !== 'retired') Object.assign(key, { status: 'retired', retired_at: now });
+  delete key.wrapped;
 }

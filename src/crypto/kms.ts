@@ -4,13 +4,14 @@
  * encryption context (AWS KMS), encrypt/decrypt/datakey/rewrap with a context (Vault transit) — so a remote provider is
  * one more class. The local provider keeps master keys in files (0600) or an environment variable.
  */
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatehouseError } from '../core/errors.js';
 import { encodeContext, type CryptoContext } from './context.js';
 import { readKeyEnv, readKeyFile, writeKeyFile } from './keyfile.js';
+import { isInsideDir, MASTER_FILE_RE, masterKeyFiles } from './kms-placement.js';
 import { isValidKeyId, openMessage, parseMessageHeader, sealMessage, type MessageKey } from './message.js';
-import { generateKey, secureRandom } from './primitives.js';
+import { generateKey, hkdfSha256, secureRandom } from './primitives.js';
 
 export interface WrapResult {
   ciphertext: Buffer;
@@ -30,10 +31,19 @@ export interface KmsProvider {
   generateDataKey(context: CryptoContext, keyId?: string, bytes?: number): Promise<{ plaintext: Buffer } & WrapResult>;
   /** Re-wraps under the primary (or `toKeyId`) without exposing the plaintext to the caller. */
   rewrap(ciphertext: Uint8Array, context: CryptoContext, toKeyId?: string): Promise<WrapResult & { changed: boolean }>;
+  /**
+   * A 32-byte MAC key bound to `context`, derived from master key `keyId` (default: the primary). Key rings MAC their
+   * stored state with it (docs/encryption.md § Integrity of the key ring state). The key, not a MAC call, because
+   * state updates are synchronous read-modify-write callbacks; a remote provider can return a data key it wraps.
+   * Optional: without it key ring state is not MACed.
+   */
+  stateMacKey?(context: CryptoContext, keyId?: string): Promise<{ key: Buffer; keyId: string }>;
 }
 
 /** Wire context of the local provider: a label keeps its wraps apart from any other use of the same master key. */
 const wrapAad = (context: CryptoContext): Buffer => encodeContext({ ...context, gh_purpose: 'kms-wrap' });
+/** HKDF info of state MAC keys (RFC 5869 §3.2: info binds the derived key to its use). */
+const MAC_INFO = Buffer.from('gatehouse/kms/v1/state-mac\0', 'latin1');
 
 interface MasterKey extends MessageKey {
   readonly version: number;
@@ -46,12 +56,18 @@ export interface LocalKmsOptions {
   /** An environment variable holding a master key. */
   key_env?: string | undefined;
   key_id?: string | undefined;
-  /** Directory of generated master keys (`master-N.key`, 0600); rotation writes here. */
+  /**
+   * Directory of generated master keys (`master-N.key`, 0600); rotation writes here. Created (with a first key) only
+   * when no key_file/key_env is given; otherwise read when it exists.
+   */
   key_dir?: string | undefined;
+  /**
+   * The state directory. With a key_file/key_env master key, rotation refuses to write a new master key into a
+   * key_dir inside it: the operator kept the master key away from the state on purpose.
+   */
+  state_dir?: string | undefined;
   env?: NodeJS.ProcessEnv;
 }
-
-const DIR_KEY_RE = /^master-(\d{1,9})\.key$/;
 
 /**
  * Local KMS: master keys from a file, an environment variable and a key directory. The highest version is the
@@ -63,8 +79,10 @@ export class LocalKms implements KmsProvider {
   #keys = new Map<string, MasterKey>();
   #primary: MasterKey;
   readonly #dir: string | undefined;
+  /** Why rotate() must not write into #dir, if it must not. */
+  readonly #rotateRefusal: string | undefined;
 
-  constructor(keys: readonly MasterKey[], dir?: string) {
+  constructor(keys: readonly MasterKey[], dir?: string, rotateRefusal?: string) {
     if (keys.length === 0) throw new TypeError('LocalKms needs at least one master key');
     for (const k of keys) {
       // Wraps name their master by id only: a second key under the same id would shadow the first, and everything
@@ -76,6 +94,7 @@ export class LocalKms implements KmsProvider {
     }
     this.#primary = keys.reduce((a, b) => (b.version > a.version ? b : a));
     this.#dir = dir;
+    this.#rotateRefusal = rotateRefusal;
   }
 
   static open(opts: LocalKmsOptions): LocalKms {
@@ -84,16 +103,20 @@ export class LocalKms implements KmsProvider {
     if (!isValidKeyId(id)) throw new TypeError('kms.key_id is 1 to 64 characters of A-Z a-z 0-9 . _ : -');
     if (opts.key_file) keys.push({ id, algorithm: 'aes-256-gcm', material: readKeyFile(opts.key_file), version: 0, source: 'file' });
     else if (opts.key_env) keys.push({ id, algorithm: 'aes-256-gcm', material: readKeyEnv(opts.env ?? process.env, opts.key_env), version: 0, source: 'env' });
+    const external = keys.length > 0;
     if (opts.key_dir) {
-      mkdirSync(opts.key_dir, { recursive: true, mode: 0o700 });
-      for (const name of readdirSync(opts.key_dir).sort()) {
-        const m = DIR_KEY_RE.exec(name);
-        if (!m) continue;
-        keys.push({ id: `master-${Number(m[1])}`, algorithm: 'aes-256-gcm', material: readKeyFile(join(opts.key_dir, name)), version: Number(m[1]), source: 'dir' });
+      for (const name of masterKeyFiles(opts.key_dir)) {
+        const version = Number(MASTER_FILE_RE.exec(name)?.[1]);
+        keys.push({ id: `master-${version}`, algorithm: 'aes-256-gcm', material: readKeyFile(join(opts.key_dir, name)), version, source: 'dir' });
       }
       if (keys.length === 0) keys.push(writeDirKey(opts.key_dir, 1));
     }
-    return new LocalKms(keys, opts.key_dir);
+    const refusal = !opts.key_dir
+      ? undefined
+      : external && opts.state_dir !== undefined && isInsideDir(opts.key_dir, opts.state_dir)
+        ? `kms.key_dir (${opts.key_dir}) is inside the state directory: a new master key there would sit beside the data it protects, which the configured ${opts.key_file ? 'kms.key_file' : 'kms.key_env'} keeps apart. Set encryption.kms.key_dir to a directory outside state_dir (0700, backed up like the key file) and rotate again.`
+        : undefined;
+    return new LocalKms(keys, opts.key_dir, refusal);
   }
 
   primaryKeyId(): string {
@@ -108,6 +131,7 @@ export class LocalKms implements KmsProvider {
   /** Generates the next master key into the key directory and makes it primary. Existing wraps still open. */
   rotate(): string {
     if (!this.#dir) throw new GatehouseError('GH_CRYPTO_KEY_INVALID', 'The local KMS has no key directory to rotate into.');
+    if (this.#rotateRefusal !== undefined) throw new GatehouseError('GH_CONFIG_INVALID', `Refusing to rotate the master key: ${this.#rotateRefusal}`);
     let next = Math.max(0, ...[...this.#keys.values()].map((k) => k.version)) + 1;
     // A configured key_id such as master-1 is version 0: skip the ids it already takes.
     while (this.#keys.has(`master-${next}`)) next++;
@@ -139,6 +163,12 @@ export class LocalKms implements KmsProvider {
     return { plaintext, ...(await this.encrypt(plaintext, context, keyId)) };
   }
 
+  async stateMacKey(context: CryptoContext, keyId?: string): Promise<{ key: Buffer; keyId: string }> {
+    const master = this.#key(keyId);
+    const info = Buffer.concat([MAC_INFO, encodeContext({ ...context, gh_purpose: 'state-mac' })]);
+    return { key: hkdfSha256(master.material, Buffer.alloc(0), info, 32), keyId: master.id };
+  }
+
   async rewrap(ciphertext: Uint8Array, context: CryptoContext, toKeyId?: string): Promise<WrapResult & { changed: boolean }> {
     const target = this.#key(toKeyId);
     const { plaintext, keyId } = await this.decrypt(ciphertext, context);
@@ -152,6 +182,7 @@ export class LocalKms implements KmsProvider {
 }
 
 function writeDirKey(dir: string, version: number): MasterKey {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const material = generateKey();
   writeKeyFile(join(dir, `master-${version}.key`), material);
   return { id: `master-${version}`, algorithm: 'aes-256-gcm', material, version, source: 'dir' };

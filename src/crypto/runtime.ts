@@ -3,8 +3,8 @@
  * (seed 000's key_file / key_env / key_id / rotation_days), the named keyrings of the transit API and the data-key
  * manager of envelope encryption. The gateway and the CLI call `openCrypto` once and share the result.
  */
-import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
+import { GatehouseError } from '../core/errors.js';
 import type { StateStore } from '../core/store.js';
 import type { EncryptionConfig, KeyringConfig } from '../config/schema/encryption.js';
 import type { AeadAlgorithm } from './aead.js';
@@ -12,6 +12,7 @@ import { DataKeyManager } from './envelope.js';
 import { readKeyEnv, readKeyFile } from './keyfile.js';
 import { Keyring, type ImportedKey } from './keyring.js';
 import { LocalKms } from './kms.js';
+import { defaultKmsKeyDir, kmsPlacementProblems } from './kms-placement.js';
 
 const DAY_MS = 86_400_000;
 
@@ -26,6 +27,11 @@ export interface CryptoDeps {
   stateDir: string;
   env?: NodeJS.ProcessEnv;
   clock?: Clock;
+  /**
+   * production refuses master keys in the state directory (GH_CONFIG_PRODUCTION_REFUSED), before anything is
+   * generated. The gateway is held to the same rule at start (assertProductionReady).
+   */
+  profile?: 'development' | 'production';
 }
 
 export interface CryptoRuntime {
@@ -57,7 +63,11 @@ function ringSettings(name: string, cfg: EncryptionConfig): KeyringConfig & { ke
 
 export function openCrypto(cfg: EncryptionConfig, deps: CryptoDeps): CryptoRuntime {
   const env = deps.env ?? process.env;
-  const kms = LocalKms.open({ ...cfg.kms, key_dir: cfg.kms.key_dir ?? join(deps.stateDir, 'keys', 'kms'), env });
+  if (deps.profile === 'production') {
+    const problems = kmsPlacementProblems(cfg.kms, deps.stateDir);
+    if (problems.length > 0) throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', problems.map((p) => `production: ${p}`).join('; '));
+  }
+  const kms = LocalKms.open({ ...cfg.kms, key_dir: cfg.kms.key_dir ?? defaultKmsKeyDir(deps.stateDir), state_dir: deps.stateDir, env });
   const dataKeys = new DataKeyManager({
     kms, store: deps.store, ...(deps.clock ? { clock: deps.clock } : {}),
     algorithm: algorithmForType(cfg.type),

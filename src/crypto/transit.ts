@@ -26,9 +26,20 @@ export interface TransitOptions {
   audit: AuditEmitter;
   /** Largest request body (default 1 MiB). */
   maxBodyBytes?: number;
+  /** As TransitCallChecks.tenant, for every call. */
+  checkTenant?(tenant: string | undefined): void | Promise<void>;
 }
 
-export type TransitHandler = (req: IncomingMessage, res: ServerResponse, principal: Principal, subpath: string) => Promise<void>;
+/** Per-call checks the caller (the gateway) adds. */
+export interface TransitCallChecks {
+  /**
+   * Judges the tenant the call acts for — the principal's, else the one the body names — before authorization; throws
+   * a GatehouseError to refuse (data residency: the tenant's data must not be processed in this region).
+   */
+  tenant?(tenant: string | undefined): void | Promise<void>;
+}
+
+export type TransitHandler = (req: IncomingMessage, res: ServerResponse, principal: Principal, subpath: string, checks?: TransitCallChecks) => Promise<void>;
 
 const ROUTE_RE = /^\/v1\/(encrypt|decrypt|rewrap|datakey)\/([A-Za-z0-9._-]{1,48})\/?$/;
 const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -132,7 +143,7 @@ export function createTransitHandler(opts: TransitOptions): TransitHandler {
   const max = opts.maxBodyBytes ?? 1024 * 1024;
   const lookup = typeof opts.keyrings === 'function' ? opts.keyrings : async (n: string) => Object.hasOwn(opts.keyrings, n) ? (opts.keyrings as Record<string, Keyring>)[n] : undefined;
 
-  return async (req, res, principal, subpath) => {
+  return async (req, res, principal, subpath, checks) => {
     const m = ROUTE_RE.exec(subpath);
     const op = m?.[1] as TransitOperation | undefined;
     const name = m?.[2];
@@ -156,6 +167,15 @@ export function createTransitHandler(opts: TransitOptions): TransitHandler {
       if (req.method !== 'POST') throw bad('transit endpoints accept POST only');
       const body = await readJson(req, max);
       tenant = tenantOf(principal, body);
+      try {
+        await opts.checkTenant?.(tenant);
+        await checks?.tenant?.(tenant);
+      } catch (e) {
+        const refused = toGatehouseError(e);
+        await event('denied', {}, refused);
+        send(res, refused.status, errorBody(refused));
+        return;
+      }
       if (!(await opts.authorize(principal, op, name, tenant))) {
         const denied = new GatehouseError('GH_FORBIDDEN', `Not allowed to ${op} with keyring ${name}.`);
         await event('denied', {}, denied);

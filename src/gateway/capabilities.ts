@@ -9,6 +9,7 @@ import { auditEventFromExchange, openAuditLog } from '../audit/index.js';
 import { createRedactor, type Redactor } from '../redact/index.js';
 import { createLimits, type Limits, type RateUsage } from '../limits/index.js';
 import { createCredentialInjector, openSecrets, type CredentialInjector } from '../secrets/index.js';
+import type { TransitCallChecks, TransitHandler } from '../crypto/index.js';
 import { createGatewayCrypto } from './crypto.js';
 import { createSessionStage, loadSessionKey } from './mcp-session.js';
 import type { AuditHandle, Capabilities } from './pipeline.js';
@@ -94,8 +95,19 @@ export async function buildCapabilities(
     if (crypto.transit && subpath.startsWith('/v1/')) {
       if (!ex.principal || ex.principal.type === 'anonymous') throw new GatehouseError('GH_AUTH_REQUIRED');
       // The transit API processes the tenant's data here: refused to a tenant whose regions exclude this gateway's.
-      residency?.(ex);
-      await crypto.transit(req, res, ex.principal, subpath);
+      // Judged on the tenant the call acts for, which a principal without one names in the body (the handler
+      // resolves it), not on the principal's alone.
+      const transit: TransitHandler = crypto.transit;
+      const route = ex.route?.name;
+      const checks: TransitCallChecks | undefined = guard
+        ? {
+            tenant: (tenant) => {
+              const verdict = guard.check(route, tenant);
+              if (verdict?.allow === false) throw verdict.error;
+            },
+          }
+        : undefined;
+      await transit(req, res, ex.principal, subpath, checks);
       ex.status = res.statusCode;
       return;
     }

@@ -4,6 +4,7 @@ import { auditChecks } from './audit.js';
 import { clientChecks } from './client.js';
 import { authChecks } from './auth.js';
 import { configChecks } from './config.js';
+import { encryptionChecks } from './encryption.js';
 import { fileChecks } from './files.js';
 import { limitsChecks } from './limits.js';
 import { outboundClientsCheck } from './pins.js';
@@ -38,7 +39,7 @@ const rank = (c: CheckDefinition): number => GROUPS.indexOf(groupOf(c.id) as (ty
 
 /** Every check, in checklist order. */
 export const CHECKS: readonly CheckDefinition[] = Object.freeze(
-  [...serverChecks, ...tracingChecks, ...tlsChecks, outboundClientsCheck, ...fileChecks, ...authChecks, ...approvalChecks, ...auditChecks, ...limitsChecks, ...storeChecks, ...secretsChecks, ...routeChecks, ...residencyChecks, ...clientChecks, ...redactChecks, ...configChecks, unclaimedRefusals]
+  [...serverChecks, ...tracingChecks, ...tlsChecks, outboundClientsCheck, ...fileChecks, ...authChecks, ...approvalChecks, ...auditChecks, ...limitsChecks, ...storeChecks, ...secretsChecks, ...encryptionChecks, ...routeChecks, ...residencyChecks, ...clientChecks, ...redactChecks, ...configChecks, unclaimedRefusals]
     // Array.prototype.sort is stable: within a group the order above stays.
     .sort((a, b) => rank(a) - rank(b)),
 );
