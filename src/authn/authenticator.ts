@@ -56,8 +56,10 @@ export interface Authenticator {
   /** Whether a token id (jti) or an API key id is revoked, as this process knows now. */
   isRevoked(kind: 'token' | 'api_key', id: string): boolean;
   /**
-   * Whether the key that signed a principal's credential still verifies (false for a Gatehouse token whose signing key
-   * was retired since: `token rotate-secret --overlap 0` or `--retire` after a leak); true for other methods.
+   * Whether the key that signed a principal's credential still verifies: false for a Gatehouse token whose signing key
+   * was retired since (`token rotate-secret --overlap 0` or `--retire` after a leak), and for a JWT whose key a
+   * successful JWKS refresh dropped or replaced under its kid (the IdP rotated it out); true for other methods.
+   * Synchronous, never a fetch: the credential watch asks it every sweep.
    */
   keyStillValid(principal: Principal): boolean;
   close(): Promise<void>;
@@ -92,6 +94,7 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
   keyTimer?.unref();
 
   const methods = await buildMethods(cfg, { ...deps, tokens, revocations, usage });
+  const jwtKeys = methods.find((m) => m.name === 'jwt');
   const gate = lockout
     ? new VerificationGate({ maxFailures: lockoutCfg.max_failures, perIp: lockoutCfg.per.includes('ip'), perPrincipal: lockoutCfg.per.includes('principal'), exempt, shares: deps.workers ?? 1 }, failures, { settleMs: (deps.workers ?? 1) > 1 ? GATE_SETTLE_MS : 0 })
     : undefined;
@@ -273,6 +276,7 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     onRevoked: (fn) => revocations.onRevoked(fn),
     isRevoked: (kind, id) => (kind === 'token' ? revocations.isTokenRevoked(id) : revocations.isApiKeyRevoked(id)),
     keyStillValid: (p) => {
+      if (p.method === 'jwt') return jwtKeys?.keyStillValid?.(p) ?? true;
       const kid = p.attributes['kid'];
       return p.method !== 'token' || tokens === undefined || typeof kid !== 'string' || tokens.verifiesKid(kid);
     },

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { importJWK, type JWK } from 'jose';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
@@ -38,6 +39,8 @@ export type KeyHandle = object;
 
 interface KnownKey {
   jwk: JWK;
+  /** RFC 7638 SHA-256 thumbprint of the public key: names the key material, not its kid (a public value). */
+  thumbprint: string;
   imported: Map<string, Promise<VerifyKey>>;
   /** Set when the key left the JWKS: it verifies until removedAt + retired_key_grace. */
   removedAt?: number;
@@ -49,6 +52,30 @@ const MAX_KEYS = 100;
 
 export function validKid(kid: string): boolean {
   return KID_RE.test(kid) && !kid.includes('..');
+}
+
+/** Members of each key type that RFC 7638 §3.2 hashes, in lexicographic order. */
+const THUMBPRINT_MEMBERS: Readonly<Record<string, readonly string[]>> = { RSA: ['e', 'kty', 'n'], EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'] };
+
+/**
+ * The RFC 7638 JWK thumbprint (SHA-256, base64url) of a public key, synchronously (jose's calculateJwkThumbprint is
+ * async, and the credential watch asks on its sweep). Only public members are hashed.
+ */
+export function jwkThumbprint(jwk: JWK): string {
+  const members = THUMBPRINT_MEMBERS[jwk.kty ?? ''] ?? [];
+  const canonical: Record<string, unknown> = {};
+  for (const m of members) canonical[m] = (jwk as Record<string, unknown>)[m];
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('base64url');
+}
+
+function knownKey(jwk: JWK): KnownKey {
+  return { jwk, thumbprint: jwkThumbprint(jwk), imported: new Map() };
+}
+
+/** Lets go of a response body that will not be read. Destroyed unread, undici's body emits an AbortError: without a listener that is an uncaught exception, and a JWKS endpoint answering 503 would end the gateway. */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 /**
@@ -67,12 +94,12 @@ export async function fetchJson(url: string, timeoutMs: number, dispatcher?: Dis
   });
   const body = res.body;
   if (res.statusCode < 200 || res.statusCode > 299) {
-    body.destroy();
+    discard(body);
     throw new Error(`HTTP ${res.statusCode}`);
   }
   const declared = Number(res.headers['content-length'] ?? '0');
   if (declared > MAX_JWKS_BYTES) {
-    body.destroy();
+    discard(body);
     throw new Error('document too large');
   }
   return JSON.parse((await readBounded(body, MAX_JWKS_BYTES, () => new Error('document too large'))).toString('utf8'));
@@ -199,7 +226,7 @@ export class KeySource {
       }
       const jwk = list[0] as JWK;
       const known = this.#keys.get(kid);
-      if (known === undefined || JSON.stringify(known.jwk) !== JSON.stringify(jwk)) this.#keys.set(kid, { jwk, imported: new Map() });
+      if (known === undefined || JSON.stringify(known.jwk) !== JSON.stringify(jwk)) this.#keys.set(kid, knownKey(jwk));
       else delete known.removedAt;
     }
     for (const [kid, known] of this.#keys) {
@@ -210,7 +237,7 @@ export class KeySource {
     this.#ambiguous = ambiguous;
     // An unchanged kid-less key keeps its identity, so tokens it verified stay cached across routine refetches.
     const previous = this.#noKid;
-    this.#noKid = noKid.map((jwk) => previous.find((k) => JSON.stringify(k.jwk) === JSON.stringify(jwk)) ?? { jwk, imported: new Map() });
+    this.#noKid = noKid.map((jwk) => previous.find((k) => JSON.stringify(k.jwk) === JSON.stringify(jwk)) ?? knownKey(jwk));
   }
 
   #live(k: KnownKey | undefined, now: number): k is KnownKey {
@@ -229,13 +256,30 @@ export class KeySource {
     return known === handle && !this.#ambiguous.has(kid) && this.#live(known, this.#clock.now());
   }
 
+  /**
+   * Whether the key set, as last fetched, still holds the key material (RFC 7638 thumbprint) that verified a token
+   * under its kid (or, kid-less, among the kid-less keys): false once a successful refresh dropped the kid (after
+   * `retired_key_grace`), replaced its key, or listed it twice. Synchronous and cheap — the credential watch asks on
+   * every sweep of running requests — so it answers from the key set in memory and never waits on a fetch; a failed
+   * refresh keeps the last known keys, and with them the answer. Like a verification, it starts a background refresh
+   * of a key set older than `cache_max_age` (one fetch at a time; a failing provider at most once per
+   * `refetch_cooldown`), so a rotation reaches running requests even when no new token arrives.
+   */
+  stillHolds(kid: string | undefined, thumbprint: string): boolean {
+    const now = this.#clock.now();
+    if (now - this.#fetchedAt >= this.#cfg.cache_max_age && !this.#backingOff(now) && !this.#closed) void this.refresh();
+    if (kid === undefined) return this.#noKid.some((k) => k.thumbprint === thumbprint);
+    const known = this.#keys.get(kid);
+    return this.#live(known, now) && known.thumbprint === thumbprint && !this.#ambiguous.has(kid);
+  }
+
   /** A failed provider waits out refetch_cooldown before it is asked again. */
   #backingOff(now: number): boolean {
     return this.#failedAt !== undefined && now - this.#failedAt < this.#cfg.refetch_cooldown;
   }
 
   /** The verification key for a token's kid and (already allow-listed) alg, and its handle. Throws a CredentialError. */
-  async keyFor(kid: string | undefined, alg: string): Promise<{ key: VerifyKey; handle: KeyHandle }> {
+  async keyFor(kid: string | undefined, alg: string): Promise<{ key: VerifyKey; handle: KeyHandle; thumbprint: string }> {
     if (kid !== undefined && (typeof kid !== 'string' || !validKid(kid))) throw credentialError('GH_TOKEN_INVALID', 'kid_invalid');
     const now = this.#clock.now();
     let waited = false;
@@ -267,7 +311,7 @@ export class KeySource {
       known.imported.set(alg, imported);
     }
     try {
-      return { key: await imported, handle: known };
+      return { key: await imported, handle: known, thumbprint: known.thumbprint };
     } catch {
       known.imported.delete(alg);
       throw credentialError('GH_TOKEN_INVALID', 'key_alg_mismatch');

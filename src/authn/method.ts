@@ -28,6 +28,11 @@ export interface AuthMethodImpl<C = unknown> {
   authenticate(ex: Exchange, claim: C): Principal | Promise<Principal>;
   /** The public failure: bearer methods answer invalid_token (RFC 6750), the others invalid credentials. */
   readonly failure: 'token' | 'credentials';
+  /**
+   * Whether the key that verified a principal of this method still verifies, from what the method holds now:
+   * synchronous and cheap, never a fetch (the credential watch asks every sweep). Absent: nothing to re-check.
+   */
+  keyStillValid?(principal: Principal): boolean;
   close?(): Promise<void>;
 }
 

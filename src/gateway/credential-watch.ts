@@ -122,8 +122,10 @@ export class CredentialWatch {
   }
 
   /**
-   * Ends the watched requests whose credential has expired, or whose signing key was retired (a token's key; tokens
-   * always expire, so every token request is among those swept); returns how many.
+   * Ends the watched requests whose credential has expired, or whose signing key no longer verifies: a Gatehouse
+   * token's retired key, a JWT's key that its issuer's JWKS dropped or replaced under its kid. Tokens and JWTs always
+   * expire, so every such request is among those swept; `keyStillValid` reads what the authenticator holds now and
+   * never fetches (authn's KeySource.stillHolds). Returns how many.
    */
   sweep(): number {
     const now = this.#now();

@@ -33,6 +33,8 @@ interface Cached {
   kid: string | undefined;
   /** The JWKS key that verified it: a hit re-checks that this key, not just its kid, is still current. */
   key: KeyHandle | undefined;
+  /** That key's RFC 7638 thumbprint (JWKS issuers only), in the principal for the credential watch (keyStillValid). */
+  thumbprint: string | undefined;
   jti: string | undefined;
   /** exp, or iat + max_token_age when that comes first: past it (plus clock_skew) a hit is refused. */
   validUntilMs: number;
@@ -158,7 +160,9 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
     const t = c.template;
     return {
       id: t.id, type: t.type, method: 'jwt', scopes: t.scopes, tenant: t.tenant, network: ex.network, credential_id: t.credential_id,
-      valid_until: c.validUntilMs + c.issuer.cfg.clock_skew, attributes: { issuer: c.issuer.cfg.issuer, kid: c.kid },
+      valid_until: c.validUntilMs + c.issuer.cfg.clock_skew,
+      // Public values only (attributes reach audit records): never the token, never an HS256 secret or a digest of it.
+      attributes: { issuer: c.issuer.cfg.issuer, kid: c.kid, ...(c.thumbprint !== undefined ? { key_thumbprint: c.thumbprint } : {}) },
     };
   };
 
@@ -180,6 +184,7 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
     if (kid !== undefined && typeof kid !== 'string') throw credentialError('GH_TOKEN_INVALID', 'kid_invalid');
     let result;
     let key: KeyHandle | undefined;
+    let thumbprint: string | undefined;
     try {
       const options = { ...issuer.options, currentDate: new Date(now) };
       result = issuer.secret !== undefined
@@ -187,6 +192,7 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
         : await jwtVerify(token, async (hdr) => {
           const found = await (issuer.keys as KeySource).keyFor(hdr.kid, hdr.alg);
           key = found.handle;
+          thumbprint = found.thumbprint;
           return found.key;
         }, options);
     } catch (e) {
@@ -199,7 +205,7 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
     const maxAge = issuer.cfg.max_token_age;
     const iat = result.payload.iat;
     const validUntilMs = Math.min((result.payload.exp as number) * 1000, maxAge !== undefined && typeof iat === 'number' ? iat * 1000 + maxAge : Number.POSITIVE_INFINITY);
-    const cached: Cached = { template, issuer, kid, key, jti: template.credential_id, validUntilMs };
+    const cached: Cached = { template, issuer, kid, key, thumbprint, jti: template.credential_id, validUntilMs };
     cache.set(token, cached, Math.min(validUntilMs + issuer.cfg.clock_skew, now + opts.cache.ttlMs));
     return cached;
   };
@@ -209,6 +215,20 @@ export async function jwtMethod(opts: JwtMethodOptions): Promise<AuthMethodImpl<
     failure: 'token',
     async close() {
       await Promise.all(issuers.map((i) => i.keys?.close()));
+    },
+    /**
+     * For the credential watch's sweep of running requests: the issuer's cached JWKS still holds the kid and the key
+     * material that verified this JWT (never a fetch; see KeySource.stillHolds). A key the IdP rotated out or replaced
+     * after a leak ends the requests its tokens opened. HS256 secrets change only with the configuration (a restart).
+     */
+    keyStillValid(p: Principal): boolean {
+      const thumbprint = p.attributes['key_thumbprint'];
+      if (p.method !== 'jwt' || thumbprint === undefined) return true;
+      const issuer = typeof p.attributes['issuer'] === 'string' ? byIssuer.get(p.attributes['issuer']) : undefined;
+      const kid = p.attributes['kid'];
+      // Attributes this method did not write (no such issuer, a key source gone, odd types): fail closed.
+      if (issuer?.keys === undefined || typeof thumbprint !== 'string' || (kid !== undefined && typeof kid !== 'string')) return false;
+      return issuer.keys.stillHolds(kid, thumbprint);
     },
     carrier: (_ex, creds) => (creds.bearer !== undefined ? 'authorization' : undefined),
     recognise: (_ex, creds) => (creds.bearer !== undefined && creds.bearer.startsWith('eyJ') ? creds.bearer : undefined),

@@ -3,6 +3,7 @@ import { approvalChecks } from './approval.js';
 import { auditChecks } from './audit.js';
 import { clientChecks } from './client.js';
 import { authChecks } from './auth.js';
+import { bcryptHashesCheck } from './auth-bcrypt.js';
 import { configChecks } from './config.js';
 import { encryptionChecks } from './encryption.js';
 import { fileChecks } from './files.js';
@@ -39,7 +40,7 @@ const rank = (c: CheckDefinition): number => GROUPS.indexOf(groupOf(c.id) as (ty
 
 /** Every check, in checklist order. */
 export const CHECKS: readonly CheckDefinition[] = Object.freeze(
-  [...serverChecks, ...tracingChecks, ...tlsChecks, outboundClientsCheck, ...fileChecks, ...authChecks, ...approvalChecks, ...auditChecks, ...limitsChecks, ...storeChecks, ...secretsChecks, ...encryptionChecks, ...routeChecks, ...residencyChecks, ...clientChecks, ...redactChecks, ...configChecks, unclaimedRefusals]
+  [...serverChecks, ...tracingChecks, ...tlsChecks, outboundClientsCheck, ...fileChecks, ...authChecks, bcryptHashesCheck, ...approvalChecks, ...auditChecks, ...limitsChecks, ...storeChecks, ...secretsChecks, ...encryptionChecks, ...routeChecks, ...residencyChecks, ...clientChecks, ...redactChecks, ...configChecks, unclaimedRefusals]
     // Array.prototype.sort is stable: within a group the order above stays.
     .sort((a, b) => rank(a) - rank(b)),
 );
