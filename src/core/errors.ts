@@ -30,7 +30,7 @@ export const ERROR_CODES = {
   GH_HEADER_INVALID: { status: 400, message: 'A request header is invalid.' },
   GH_METHOD_NOT_ALLOWED: { status: 405, message: 'The request method is not allowed.' },
   // routes[].method_override: a `_method` parameter would run the request as another method than the one authorized.
-  GH_METHOD_OVERRIDE: { status: 400, message: 'A method override (_method parameter) is not accepted: send the request with the method it means, uncompressed.' },
+  GH_METHOD_OVERRIDE: { status: 400, message: 'A method override (_method parameter) is not accepted: send the request with the method it means, uncompressed, in UTF-8.' },
   // RFC 9110 §15.5.20: the Host names no name this gateway serves (DNS rebinding, docs/gateway.md § Allowed hosts).
   GH_HOST_NOT_ALLOWED: { status: 421, message: 'This gateway does not serve the requested host.' },
   GH_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large.' },

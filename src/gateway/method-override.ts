@@ -23,20 +23,24 @@ class ParamName {
   #started = false;
   #cut = false;
   #other = false;
+  /** A NUL in a name: PHP cuts the name there, a UTF-16 body spells every character with one. Refused outright. */
+  #nul = false;
 
   reset(): void {
     this.#name = '';
     this.#started = false;
     this.#cut = false;
     this.#other = false;
+    this.#nul = false;
   }
 
   push(c: number): void {
+    if (c === 0) this.#nul = true;
     if (this.#cut || this.#other) return;
     if (!this.#started && c === 0x20) return; // PHP drops leading spaces
     this.#started = true;
-    if (c === 0x5b /* [ */ || c === 0) {
-      this.#cut = true; // `_method[]`, `_method\0…`: read as `_method`
+    if (c === 0x5b /* [ */) {
+      this.#cut = true; // `_method[]`, `_method[x]`: read as `_method`
       return;
     }
     // No non-ASCII character folds to one of `_method`'s (the long s and the Kelvin sign fold to s and k).
@@ -50,7 +54,7 @@ class ParamName {
   }
 
   get matches(): boolean {
-    return !this.#other && this.#name === TARGET;
+    return this.#nul || (!this.#other && this.#name === TARGET);
   }
 }
 
@@ -140,6 +144,10 @@ class MultipartScanner implements OverrideScanner {
   /** 0: looking for "name"; 1: after it (`*`, spaces, `=`); 2: before the value; 3: quoted value; 4: bare value. */
   #state = 0;
   #extended = false;
+  /** The quote that opened a quoted value: `"`, or `'` (PHP's multipart parser takes either). */
+  #quote = 0x22;
+  /** RFC 2231 `name*=charset'lang'value`: the charset, lower case (bounded), and whether it spells ASCII as ASCII. */
+  #charset = '';
   #quotes = 0;
   #escape = false;
   #pct = 0;
@@ -161,13 +169,17 @@ class MultipartScanner implements OverrideScanner {
           if (c === 0x20 || c === 0x09) break;
           this.#name.reset();
           this.#quotes = 0;
+          this.#charset = '';
           this.#escape = false;
           this.#pct = 0;
-          if (c === 0x22 /* " */) this.#state = 3;
+          if (c === 0x22 /* " */ || c === 0x27 /* ' */) {
+            this.#quote = c;
+            this.#state = 3;
+          }
           else {
             this.#state = 4;
             if (this.#valueEnds(c)) return true;
-            if (this.#state === 4) this.#value(c);
+            if (this.#state === 4 && this.#value(c)) return true;
           }
           break;
         case 3:
@@ -175,21 +187,26 @@ class MultipartScanner implements OverrideScanner {
             this.#escape = false;
             if (c !== 0x0d && c !== 0x0a) this.#value(c);
           } else if (c === 0x5c /* \ */) this.#escape = true;
-          else if (c === 0x22 || c === 0x0d || c === 0x0a) {
-            if (this.#name.matches) return true;
+          else if ((c === this.#quote && !(this.#extended && this.#quotes < 2 && c === 0x27)) || c === 0x0d || c === 0x0a) {
+            if (this.#ends()) return true;
             this.#restart(c);
-          } else this.#value(c);
+          } else if (this.#value(c)) return true;
           break;
         default:
           if (this.#valueEnds(c)) return true;
-          if (this.#state === 4) this.#value(c);
+          if (this.#state === 4 && this.#value(c)) return true;
       }
     }
     return false;
   }
 
   end(): boolean {
-    return this.#state >= 3 && this.#name.matches;
+    return this.#state >= 3 && this.#ends();
+  }
+
+  /** A value ends: true when it named `_method`, or an RFC 2231 charset that does not spell ASCII as ASCII. */
+  #ends(): boolean {
+    return this.#name.matches || (this.#extended && !asciiCharset(this.#charset));
   }
 
   /** The scan for "name", case-insensitive; its letters do not repeat, so a mismatch restarts at this character. */
@@ -213,32 +230,41 @@ class MultipartScanner implements OverrideScanner {
   /** A bare value ends at `;`, white space or a line end: true when the name it held is `_method`. */
   #valueEnds(c: number): boolean {
     if (this.#state !== 4 || (c !== 0x3b && c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a)) return false;
-    if (this.#name.matches) return true;
+    if (this.#ends()) return true;
     this.#restart(c);
     return false;
   }
 
-  /** One character of a value; an RFC 2231 value (`name*=`) is percent-decoded after its `charset'lang'`. */
-  #value(c: number): void {
-    if (!this.#extended) return this.#name.push(c);
+  /**
+   * One character of a value; an RFC 2231 value (`name*=`) is percent-decoded after its `charset'lang'`. True when
+   * the value is refused on the spot: a charset (busboy decodes by it) that does not spell `_method` in ASCII bytes.
+   */
+  #value(c: number): boolean {
+    if (!this.#extended) {
+      this.#name.push(c);
+      return false;
+    }
     if (this.#quotes < 2) {
-      if (c === 0x27 /* ' */) this.#quotes++;
-      return;
+      if (c === 0x27 /* ' */) {
+        if (++this.#quotes === 1 && !asciiCharset(this.#charset)) return true;
+      } else if (this.#quotes === 0 && this.#charset.length <= 32) this.#charset += String.fromCharCode(c | 0x20);
+      return false;
     }
     if (this.#pct === 1) {
       const h = hexValue(c);
       this.#pct = h >= 0 ? 2 : 0;
       this.#hi = h;
-      if (h >= 0) return;
+      if (h >= 0) return false;
       this.#name.push(0x25);
     } else if (this.#pct === 2) {
       const h = hexValue(c);
       this.#pct = 0;
       this.#name.push(h >= 0 ? this.#hi * 16 + h : 0x25);
-      if (h >= 0) return;
+      if (h >= 0) return false;
     }
     if (c === 0x25) this.#pct = 1;
     else this.#name.push(c);
+    return false;
   }
 }
 
@@ -310,26 +336,55 @@ const ESCAPES: Record<number, number> = Object.assign(Object.create(null) as Rec
 
 export type BodyKind = 'form' | 'multipart' | 'json';
 
+/** Charsets that spell ASCII as ASCII, one byte a character: `_method` looks the same in them as in the scan. */
+function asciiCharset(charset: string): boolean {
+  const c = charset.trim().toLowerCase();
+  return c === '' || c === 'utf-8' || c === 'utf8' || c === 'us-ascii' || c === 'ascii' || c === 'latin1' || /^(?:iso-?8859-\d{1,2}|windows-125\d|cp125\d)$/.test(c);
+}
+
+/** Media types no framework parses parameters from: passed unread (the scan would cost a large upload for nothing). */
+const OPAQUE = /^(?:image|audio|video|font)\/|^application\/(?:octet-stream|zip|gzip|x-gzip|pdf|wasm|grpc|x-protobuf|protobuf)$/;
+
 /**
- * Which scanner a request body of this Content-Type gets; undefined for a type no framework reads `_method` from.
- * No Content-Type at all is a form: Rack parses a POST without one as form data.
+ * The scanners a request body of this Content-Type gets, read as the most lenient framework reads the header: the
+ * media type cut at `;`, `,` or white space (Rack splits at `;` and `,`, PHP also at a space), JSON wherever `/json` or
+ * `+json` appears in the header (Laravel's isJson), and none at all a form (Rack parses a POST without one as form
+ * data). A type that names neither is read as a form and as JSON unless it is opaque (images, archives …): fail
+ * closed for text/plain and the unknown. Throws (refused) for a charset that does not spell ASCII as ASCII (UTF-16 or
+ * UTF-32: Express's JSON parser and servlet containers decode by it, and every byte of `_method` would move).
  */
-export function overrideBodyKind(contentType: string | undefined): BodyKind | undefined {
-  if (contentType === undefined) return 'form';
-  const semi = contentType.indexOf(';');
-  const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
-  if (type === '' || type === 'application/x-www-form-urlencoded') return 'form';
-  if (type.startsWith('multipart/')) return 'multipart';
-  if (type.endsWith('/json') || type.endsWith('+json')) return 'json';
-  return undefined;
+export function overrideBodyKinds(contentType: string | undefined): BodyKind[] {
+  if (contentType === undefined) return ['form'];
+  const ct = contentType.toLowerCase();
+  const media = ct.trim().split(/[;,\s]/, 1)[0] as string;
+  if (OPAQUE.test(media)) return [];
+  for (const m of ct.matchAll(/charset\s*=\s*"?([^";,\s]*)/g)) if (!asciiCharset(m[1] as string)) throw methodOverrideRefused(undefined, 'encoded_body');
+  const kinds: BodyKind[] = [];
+  if (media === '' || media === 'application/x-www-form-urlencoded') kinds.push('form');
+  else if (media.startsWith('multipart/')) kinds.push('multipart');
+  if (ct.includes('/json') || ct.includes('+json')) kinds.push('json');
+  return kinds.length > 0 ? kinds : ['form', 'json'];
 }
 
 export function overrideScanner(kind: BodyKind): OverrideScanner {
   return kind === 'form' ? new FormScanner() : kind === 'multipart' ? new MultipartScanner() : new JsonScanner();
 }
 
+/** Several scanners over one body: an override any of them finds counts. */
+class AnyScanner implements OverrideScanner {
+  constructor(readonly scanners: readonly OverrideScanner[]) {}
+  feed(chunk: Uint8Array): boolean {
+    for (const s of this.scanners) if (s.feed(chunk)) return true;
+    return false;
+  }
+  end(): boolean {
+    for (const s of this.scanners) if (s.end()) return true;
+    return false;
+  }
+}
+
 /** The refusal: 400, nothing (or no whole body) forwarded; where the override was goes to the audit record (meta). */
-export function methodOverrideRefused(ex: Exchange | undefined, where: 'query' | 'body' | 'compressed_body'): GatehouseError {
+export function methodOverrideRefused(ex: Exchange | undefined, where: 'query' | 'body' | 'compressed_body' | 'encoded_body'): GatehouseError {
   if (ex !== undefined) ex.meta['method_override'] = where;
   return new GatehouseError('GH_METHOD_OVERRIDE', undefined, { detail: `method_override_${where}` });
 }
@@ -342,12 +397,12 @@ export function methodOverrideRefused(ex: Exchange | undefined, where: 'query' |
 export function bodyOverrideScanner(rawHeaders: readonly string[]): OverrideScanner | undefined {
   const types = rawHeaderValues(rawHeaders, 'content-type');
   if (types.length > 1) throw new GatehouseError('GH_HEADER_INVALID', 'Content-Type must appear once.');
-  const kind = overrideBodyKind(types[0]);
-  if (kind === undefined) return undefined;
+  const kinds = overrideBodyKinds(types[0]);
+  if (kinds.length === 0) return undefined;
   for (const coding of rawHeaderValues(rawHeaders, 'content-encoding')) {
     if (coding.trim().toLowerCase() !== 'identity' && coding.trim() !== '') throw methodOverrideRefused(undefined, 'compressed_body');
   }
-  return overrideScanner(kind);
+  return kinds.length === 1 ? overrideScanner(kinds[0] as BodyKind) : new AnyScanner(kinds.map(overrideScanner));
 }
 
 /** Whether a raw query string (without `?`) carries a `_method` parameter under any spelling a framework reads. */

@@ -338,7 +338,8 @@ export class Upstream {
         try {
           scan = bodyOverrideScanner(req.rawHeaders);
         } catch (e) {
-          if (e instanceof GatehouseError && e.code === 'GH_METHOD_OVERRIDE') ex.meta['method_override'] = 'compressed_body';
+          // Compressed, or in a charset the scan cannot read: where it was, for the audit record.
+          if (e instanceof GatehouseError && e.code === 'GH_METHOD_OVERRIDE') ex.meta['method_override'] = String(e.detail).replace('method_override_', '');
           return Promise.reject(e as Error);
         }
       }

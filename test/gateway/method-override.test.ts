@@ -4,7 +4,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bodyOverrideScanner, overrideBodyKind, overrideScanner, queryOverridesMethod, type BodyKind } from '../../src/gateway/method-override.js';
+import { bodyOverrideScanner, overrideBodyKinds, overrideScanner, queryOverridesMethod, type BodyKind } from '../../src/gateway/method-override.js';
 
 /** Whether `text` is found when fed whole, and in every split into two chunks, and byte by byte. */
 function foundInEveryChunking(kind: BodyKind, text: string): boolean[] {
@@ -41,6 +41,7 @@ describe('method override: query strings', () => {
       '.method=DELETE', // PHP reads . as _
       '_method[]=DELETE', // Express qs, PHP arrays
       '_method%00x=DELETE', // PHP cuts names at NUL
+      '%00_%00m%00e%00t%00h%00o%00d=x', // a NUL in any name is refused (UTF-16 spells every character with one)
       'a=1&+_method=DELETE', // leading spaces dropped (PHP; Rack's "; " separator)
       '%20%20_method=DELETE',
       '_method', // no value: refused as well (the name alone)
@@ -86,6 +87,9 @@ describe('method override: multipart bodies', () => {
       'form-data; name=".method"',
       'form-data; name="\\_method"',
       "form-data; name*=UTF-8''%5Fmethod",
+      "form-data; name='_method'", // PHP takes single quotes too
+      "form-data; name*=utf-16le''_%00m%00e%00t%00h%00o%00d%00", // busboy decodes by the charset: refused for it
+      'form-data; name="_me\u0000thod"', // a NUL in a name
       'form-data; filename="a.txt"; name="_method"',
     ]) {
       assertFound('multipart', `${part('form-data; name="title"', 'x')}${part(d, 'DELETE')}--b--\r\n`);
@@ -112,15 +116,34 @@ describe('method override: JSON bodies', () => {
 });
 
 describe('method override: which bodies are read', () => {
-  test('media types', () => {
-    assert.equal(overrideBodyKind(undefined), 'form', 'Rack parses a POST without Content-Type as a form');
-    assert.equal(overrideBodyKind('application/x-www-form-urlencoded; charset=utf-8'), 'form');
-    assert.equal(overrideBodyKind('Multipart/Form-Data; boundary=x'), 'multipart');
-    assert.equal(overrideBodyKind('multipart/mixed; boundary=x'), 'multipart');
-    assert.equal(overrideBodyKind('application/json'), 'json');
-    assert.equal(overrideBodyKind('application/vnd.api+json'), 'json');
-    assert.equal(overrideBodyKind('application/octet-stream'), undefined);
-    assert.equal(overrideBodyKind('text/plain'), undefined);
+  test('media types, read as the most lenient framework reads the header', () => {
+    assert.deepEqual(overrideBodyKinds(undefined), ['form'], 'Rack parses a POST without Content-Type as a form');
+    assert.deepEqual(overrideBodyKinds('application/x-www-form-urlencoded; charset=utf-8'), ['form']);
+    assert.deepEqual(overrideBodyKinds('Multipart/Form-Data; boundary=x'), ['multipart']);
+    assert.deepEqual(overrideBodyKinds('multipart/mixed; boundary=x'), ['multipart']);
+    assert.deepEqual(overrideBodyKinds('application/json'), ['json']);
+    assert.deepEqual(overrideBodyKinds('application/vnd.api+json'), ['json']);
+    // Rack splits the media type at , and ; — PHP also at a space
+    assert.deepEqual(overrideBodyKinds('application/x-www-form-urlencoded, text/plain'), ['form']);
+    assert.deepEqual(overrideBodyKinds('application/x-www-form-urlencoded x'), ['form']);
+    // Laravel's isJson: "/json" or "+json" anywhere in the header
+    assert.deepEqual(overrideBodyKinds('text/plain; v=/json'), ['json']);
+    assert.deepEqual(overrideBodyKinds('application/jsonx'), ['json']);
+    assert.deepEqual(overrideBodyKinds('application/x-www-form-urlencoded; x=/json'), ['form', 'json']);
+    // neither: read both ways (fail closed); opaque types pass unread
+    assert.deepEqual(overrideBodyKinds('text/plain'), ['form', 'json']);
+    assert.deepEqual(overrideBodyKinds('application/xml'), ['form', 'json']);
+    assert.deepEqual(overrideBodyKinds('application/octet-stream'), []);
+    assert.deepEqual(overrideBodyKinds('image/png'), []);
+  });
+
+  test('a charset that does not spell ASCII as ASCII is refused (UTF-16 moves every byte of _method)', () => {
+    for (const ct of ['application/json; charset=utf-16le', 'application/x-www-form-urlencoded; charset=UTF-16BE', 'text/plain; charset="utf-32"', 'application/json; charset=utf-8; charset=utf-16']) {
+      assert.throws(() => overrideBodyKinds(ct), { code: 'GH_METHOD_OVERRIDE' }, ct);
+    }
+    for (const ct of ['application/json; charset=utf-8', 'application/x-www-form-urlencoded; charset=ISO-8859-1', 'text/plain; charset=windows-1252', 'application/json; charset=us-ascii']) {
+      assert.doesNotThrow(() => overrideBodyKinds(ct), ct);
+    }
   });
 
   test('a compressed body of a read type, or two Content-Types, is refused; identity passes', () => {
