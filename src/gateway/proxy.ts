@@ -288,6 +288,9 @@ export class Upstream {
       // MCP responses may be rewritten (tools/list filtering): ask the upstream for an uncompressed body.
       // A route injecting a credential reads its bodies for echoes of it (echo-mask.ts): uncompressed too.
       if (name === 'accept-encoding' && (this.#route.kind === 'mcp' || this.#opts.echoedSecrets !== undefined)) continue;
+      // Nor in slices: byte ranges of an echo would hand the client the credential piece by piece, each piece too
+      // short for the mask to know (it knows whole forms and their beginnings, never a middle).
+      if ((name === 'range' || name === 'if-range') && this.#opts.echoedSecrets !== undefined) continue;
       // Resuming a stream would replay list answers the response filter never saw (docs/authorization.md).
       if (name === 'last-event-id' && this.#route.kind === 'mcp') continue;
       // Bound sessions (mcp-session.ts): only the id the session stage verified travels, from ex.upstreamHeaders.
