@@ -1,6 +1,6 @@
 /**
- * `gatehouse keys …`: generate, list, rotate, retire and shred encryption keys (issue 7; seed 000's key rotation,
- * seed 002's crypto-shredding). Never prints key bytes except `keys generate` without --out, which prints a new key
+ * `gatehouse keys …`: generate, list, rotate, retire, seal and shred encryption keys (issue 7; seed 000's key rotation,
+ * seed 002's crypto-shredding; docs/encryption.md § Integrity of the key ring state for seal). Never prints key bytes except `keys generate` without --out, which prints a new key
  * the way `openssl rand -hex 32` does, for redirection.
  */
 import { resolve } from 'node:path';
@@ -75,6 +75,12 @@ const generate: Command = {
   },
 };
 
+function printTable(out: CliContext['stdout'], cols: readonly string[], rows: readonly Record<string, unknown>[]): void {
+  const table = [cols, ...rows.map((r) => cols.map((c) => String(r[c] ?? '')))];
+  const widths = cols.map((_, i) => Math.max(...table.map((row) => (row[i] as string).length)));
+  for (const row of table) writeLine(out, row.map((v, i) => v.padEnd(widths[i] as number)).join('  ').trimEnd());
+}
+
 const list: Command = {
   name: 'list',
   summary: 'list keys: ids, versions, status, created, encryption counts (never key bytes)',
@@ -97,10 +103,7 @@ const list: Command = {
         writeLine(ctx.stdout, JSON.stringify({ keys: rows, kms: { provider: rt.kms.kind, primary: rt.kms.primaryKeyId(), keys: rt.kms.keyIds() } }, null, 2));
         return 0;
       }
-      const cols = ['keyring', 'id', 'version', 'algorithm', 'status', 'source', 'created_at', 'encryptions', 'rotation_due'];
-      const table = [cols, ...rows.map((r) => cols.map((c) => String(r[c] ?? '')))];
-      const widths = cols.map((_, i) => Math.max(...table.map((row) => (row[i] as string).length)));
-      for (const row of table) writeLine(ctx.stdout, row.map((v, i) => v.padEnd(widths[i] as number)).join('  ').trimEnd());
+      printTable(ctx.stdout, ['keyring', 'id', 'version', 'algorithm', 'status', 'source', 'created_at', 'encryptions', 'rotation_due'], rows);
       writeLine(ctx.stdout, `kms: ${rt.kms.kind}, master keys ${rt.kms.keyIds().join(', ')} (primary ${rt.kms.primaryKeyId()})`);
       return 0;
     });
@@ -175,6 +178,61 @@ function retireCommand(openAudit: AuditOpener): Command {
   };
 }
 
+/**
+ * `keys seal`: the one-time review of a ring stored before the state MAC. Nothing in an unsealed state tells a genuine
+ * one from a forged one (a store writer can strip the MAC and edit every field), so Gatehouse refuses it until an
+ * operator has looked at its keys and vouched for them here.
+ */
+function sealCommand(openAudit: AuditOpener): Command {
+  return {
+    name: 'seal',
+    summary: 'review a key ring stored before the state MAC (keys, statuses, primary) and seal it (confirmed, audited)',
+    usage: 'gatehouse keys seal [--keyring NAME] [--yes] [--config FILE]',
+    description:
+      'One-time upgrade step: a ring stored by an older Gatehouse is refused (GH_CRYPTO_KEY_INVALID) until sealed.\n' +
+      'Shows the stored keys; check that retired keys are still retired and the primary is the one you expect, then\n' +
+      'type the keyring name (or pass --yes). Refuses without --yes when stdin is not a terminal. Example:\n  gatehouse keys seal --keyring orders',
+    options: {
+      ...configOption,
+      keyring: { type: 'string', short: 'k', value: 'NAME', description: 'the keyring (default: default)' },
+      yes: { type: 'boolean', short: 'y', description: 'do not ask for confirmation (you vouch for the state shown)' },
+    },
+    async run(args, ctx) {
+      return withCrypto(args, ctx, async (rt, cfg) => {
+        const name = str(args, 'keyring') ?? 'default';
+        if (!rt.keyringNames().includes(name)) throw usage(`no keyring named ${name} is configured`);
+        const review = await rt.unsealedKeyring(name);
+        if (!review) {
+          writeLine(ctx.stdout, `keyring ${name}: already sealed, or not stored yet (a new ring is sealed from the start); nothing to do`);
+          return 0;
+        }
+        writeLine(ctx.stdout, `keyring ${name} is not sealed. Stored state: primary ${review.primary_id || '(none)'}, minimum decryption version ${review.min_decryption_version}`);
+        printTable(ctx.stdout, ['id', 'version', 'algorithm', 'status', 'source', 'created_at', 'retired_at', 'encryptions'], review.keys as unknown as Record<string, unknown>[]);
+        if (review.problems.length > 0) {
+          throw new GatehouseError('GH_CRYPTO_KEY_INVALID', `Key ring ${name} was not sealed: its stored state was edited outside Gatehouse (${review.problems.join('; ')}); restore the state store from a backup.`);
+        }
+        if (!bool(args, 'yes')) {
+          if ((ctx.stdin as { isTTY?: boolean }).isTTY !== true) throw usage('refusing to seal without --yes: stdin is not a terminal');
+          ctx.stderr.write(`Seal this state? Check that every key you retired shows retired and that the primary is yours.\nType ${name} to confirm: `);
+          if ((await readLine(ctx.stdin)) !== name) {
+            writeLine(ctx.stderr, 'not confirmed; nothing was sealed');
+            return 1;
+          }
+        }
+        await audited(openAudit, cfg, ctx, async (audit) => {
+          await rt.sealKeyring(name, review.fingerprint);
+          await audit.emit({
+            event_type: 'crypto.key.seal', result_status: 'success', subject: operator(ctx), resource: `keyring:${name}`, action: 'seal',
+            metadata: { primary_key_id: review.primary_id, keys: review.keys.map((k) => `${k.id}:${k.status}`), state_sha256: review.fingerprint },
+          });
+        });
+        writeLine(ctx.stdout, `keyring ${name}: sealed; retired keys' stored material is destroyed`);
+        return 0;
+      });
+    },
+  };
+}
+
 /** Reads one line from stdin (bounded), for confirmations. */
 function readLine(stdin: NodeJS.ReadableStream, max = 1024): Promise<string> {
   return new Promise((resolveLine) => {
@@ -237,9 +295,9 @@ function shredCommand(openAudit: AuditOpener): Command {
 export function createKeysCommand(openAudit: AuditOpener = openCliAudit): Command {
   return {
     name: 'keys',
-    summary: 'generate, list, rotate, retire and shred encryption keys',
-    usage: 'gatehouse keys <generate|list|rotate|retire|shred> [options]',
-    subcommands: [generate, list, rotateCommand(openAudit), retireCommand(openAudit), shredCommand(openAudit)],
+    summary: 'generate, list, rotate, retire, seal and shred encryption keys',
+    usage: 'gatehouse keys <generate|list|rotate|retire|seal|shred> [options]',
+    subcommands: [generate, list, rotateCommand(openAudit), retireCommand(openAudit), sealCommand(openAudit), shredCommand(openAudit)],
   };
 }
 

@@ -130,6 +130,8 @@ export class DataKeyManager {
     if (mustExist && (await this.#store.get(KEYRING_NS, name)) === undefined) throw new GatehouseError('GH_CRYPTO_KEY_UNKNOWN');
     const ring = Keyring.open({
       name, store: this.#store, kms: this.#kms, clock: this.#clock,
+      // Generated keys only: a pre-MAC data-key ring is sealed at its first open (docs/encryption.md).
+      sealGeneratedOnly: true,
       policy: {
         algorithm: this.#opts.algorithm ?? 'aes-256-gcm',
         rotationMs: this.#opts.rotationMs,

@@ -12,11 +12,11 @@ import type { AeadAlgorithm } from './aead.js';
 import type { KmsProvider } from './kms.js';
 import {
   emptyRing, findKey, importKeys, keyCheckValue, KEYRING_NS, reserveEncryptions,
-  type KeySource, type RingState, type StoredKey,
+  type ImportedKeyInfo, type KeySource, type RingState, type StoredKey,
 } from './keyring-state.js';
 import {
-  judgeState, legacyWrapContext, NeedMacKey, NeedMigration, RetryWrite, sealedWrapContext, sealState, stateMacContext, tampered,
-  type StateKind,
+  isUnsealedRefusal, judgeState, legacyWrapContext, NeedMacKey, sealedWrapContext, sealState, stateFingerprint, stateMacContext, tampered,
+  unsealedProblems, type StateKind,
 } from './keyring-seal.js';
 import { isValidKeyId, openMessage, parseMessageHeader, sealMessage, type MessageHeader, type MessageKey } from './message.js';
 import { generateKey } from './primitives.js';
@@ -61,6 +61,13 @@ export interface KeyringOptions {
   /** Wraps generated keys; needed to rotate. */
   kms?: KmsProvider;
   clock?: Clock;
+  /**
+   * Seal an unsealed (pre-MAC) state at open, without an operator's review, when it holds generated keys only and each
+   * usable one's wrap proves it never belonged to a sealed ring (a stripped MAC is refused as tampered). For the
+   * data-key rings of envelope encryption, which hold no imported key and are too many to review one by one. Rings
+   * with imported keys (the PoC of finding F2) always need `gatehouse keys seal`.
+   */
+  sealGeneratedOnly?: boolean;
 }
 
 export interface KeyInfo {
@@ -75,7 +82,25 @@ export interface KeyInfo {
   rotation_due: boolean;
 }
 
-/** Store updates retried at most this often (MAC key fetches, migration, a premise changed by another process). */
+/** A ring stored before the state MAC, as `gatehouse keys seal` shows it for the operator's review. */
+export interface UnsealedRing {
+  name: string;
+  keys: KeyInfo[];
+  primary_id: string;
+  min_decryption_version: number;
+  /** Edits no Gatehouse version makes: sealing refuses the state while there are any. */
+  problems: string[];
+  /** Identifies the reviewed state: sealing refuses a state changed since. */
+  fingerprint: string;
+}
+
+const importedInfos = (opts: KeyringOptions): ImportedKeyInfo[] =>
+  (opts.imported ?? []).map((k) => ({ id: k.id, algorithm: k.algorithm, source: k.source, kcv: keyCheckValue(k.material) }));
+
+const sealRefused = (ring: string, why: string): GatehouseError =>
+  new GatehouseError('GH_CRYPTO_KEY_INVALID', `Key ring ${ring} was not sealed: ${why}.`, { detail: 'keyring seal refused' });
+
+/** Store updates retried at most this often (MAC key fetches). */
 const MAX_WRITE_ATTEMPTS = 8;
 
 export class Keyring {
@@ -114,7 +139,7 @@ export class Keyring {
     const ring = new Keyring(opts);
     const imported = opts.imported ?? [];
     for (const k of imported) if (!isValidKeyId(k.id)) throw new TypeError('a key id is 1 to 64 characters of A-Z a-z 0-9 . _ : -');
-    const infos = imported.map((k) => ({ id: k.id, algorithm: k.algorithm, source: k.source, kcv: keyCheckValue(k.material) }));
+    const infos = importedInfos(opts);
     let changed: string | undefined;
     if (infos.length > 0 || !opts.store) {
       await ring.#mutate((s) => {
@@ -123,9 +148,13 @@ export class Keyring {
         if (!outcome.ok) changed = outcome.changedId;
       });
     } else {
-      // A ring stored before the MAC is sealed at its first open (its generated keys re-wrapped, retired ones shredded).
-      await ring.#reload();
-      if (ring.#sealing && ring.#state.keys.length > 0 && ring.#state.mac === undefined) await ring.#mutate(() => {});
+      // An unsealed state is refused here when the KMS can seal (judgeState): `gatehouse keys seal` vouches for it.
+      try {
+        await ring.#reload();
+      } catch (e) {
+        if (!opts.sealGeneratedOnly || !isUnsealedRefusal(e)) throw e;
+        return Keyring.#sealGenerated(opts);
+      }
     }
     if (changed !== undefined) {
       throw new GatehouseError('GH_CRYPTO_KEY_INVALID', `The key material for key id ${changed} changed; give a changed key a new key_id.`);
@@ -192,10 +221,11 @@ export class Keyring {
       fn(this.#state);
       return this.#state;
     }
-    return this.#write(fn, false);
+    return this.#write(fn);
   }
 
-  async #write(fn: (s: RingState) => void, migrating: boolean): Promise<RingState> {
+  /** `reviewed`: the fingerprint of the unsealed state an operator vouched for (`keys seal`); only that one is written. */
+  async #write(fn: (s: RingState) => void, reviewed?: string): Promise<RingState> {
     const store = this.#store as StateStore;
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const signer = this.#sealing ? await this.#macKey() : undefined;
@@ -203,9 +233,10 @@ export class Keyring {
       let kind: StateKind = 'absent';
       try {
         const next = await store.update<RingState>(KEYRING_NS, this.name, (cur) => {
-          kind = this.#judge(cur, floor);
-          if (signer && kind === 'legacy' && !migrating) throw new NeedMigration();
-          if (migrating && kind !== 'legacy') throw new RetryWrite(); // sealed meanwhile by another process
+          kind = judgeState(this.name, cur, floor, this.#sealing ? this.#macKeys : undefined, reviewed !== undefined);
+          if (reviewed !== undefined && (kind !== 'legacy' || stateFingerprint(cur as RingState) !== reviewed)) {
+            throw sealRefused(this.name, 'its stored state changed since it was shown; run the command again');
+          }
           const s = cur ?? emptyRing();
           fn(s);
           return signer ? sealState(this.name, s, signer) : s;
@@ -213,48 +244,89 @@ export class Keyring {
         this.#adopt(next, signer ? 'sealed' : kind);
         return this.#state;
       } catch (e) {
-        if (e instanceof NeedMacKey) await this.#macKey(e.keyId);
-        else if (e instanceof NeedMigration) await this.#migrate();
-        else if (e instanceof RetryWrite) {
-          if (migrating) return this.#state;
-        } else throw e;
+        if (!(e instanceof NeedMacKey)) throw e;
+        await this.#macKey(e.keyId);
       }
     }
     throw new GatehouseError('GH_STORE_UNAVAILABLE', undefined, { detail: `key ring ${this.name}: the state kept changing under the update` });
   }
 
   /**
-   * Seals a ring stored before the MAC: its generated keys are re-wrapped under the sealed-ring context (so stripping
-   * the MAC later makes them unusable) and retired keys' wrapped material is deleted (retire is crypto-shredding now).
+   * The stored state of a ring stored before the state MAC, for an operator to review before `sealUnsealed` (`gatehouse
+   * keys seal`); undefined when there is nothing to seal (no state, or a sealed one, which is verified here).
    */
-  async #migrate(): Promise<void> {
-    const kms = this.#kms as KmsProvider;
-    const raw = await (this.#store as StateStore).get<RingState>(KEYRING_NS, this.name);
-    if (!raw || raw.mac !== undefined) return;
+  static async inspectUnsealed(opts: KeyringOptions): Promise<UnsealedRing | undefined> {
+    const ring = new Keyring(opts);
+    if (!ring.#sealing) throw new TypeError('sealing a key ring needs a state store and a KMS provider that derives state MAC keys');
+    const raw = await (ring.#store as StateStore).get<RingState>(KEYRING_NS, ring.name);
+    if (raw === undefined) return undefined;
+    if (raw.mac !== undefined) {
+      await ring.#reload();
+      return undefined;
+    }
+    const problems = unsealedProblems(raw, importedInfos(opts));
+    for (const k of raw.keys ?? []) {
+      if (k.source !== 'store' || k.status === 'retired' || typeof k.wrapped !== 'string') continue;
+      try {
+        (await ring.#unwrap(k, false)).fill(0);
+      } catch (e) {
+        const stripped = e instanceof GatehouseError && e.code === 'GH_CRYPTO_KEY_INVALID';
+        problems.push(stripped ? `generated key ${k.id} is wrapped for a sealed ring: its integrity tag was removed` : `generated key ${k.id} cannot be unwrapped by this KMS`);
+      }
+    }
+    ring.#state = raw;
+    const keys = problems.some((p) => p.startsWith('it has no key list')) ? [] : ring.list();
+    return { name: ring.name, keys, primary_id: raw.primary_id, min_decryption_version: raw.min_decryption_version, problems, fingerprint: stateFingerprint(raw) };
+  }
+
+  /** `sealGeneratedOnly`: seals a pre-MAC ring of generated keys whose wraps are all pre-MAC; anything else is refused. */
+  static async #sealGenerated(opts: KeyringOptions): Promise<Keyring> {
+    const review = await Keyring.inspectUnsealed(opts);
+    if (!review) return Keyring.open(opts); // sealed by another process meanwhile
+    const problems = [...review.problems, ...review.keys.filter((k) => k.source !== 'store').map((k) => `key ${k.id} is not a generated key`)];
+    if (problems.length > 0) throw tampered(opts.name, problems.join('; '));
+    try {
+      return await Keyring.sealUnsealed(opts, review.fingerprint);
+    } catch (e) {
+      // Another process sealed (or wrote) it between the review and the write: open what it wrote, verified.
+      if (e instanceof GatehouseError && e.detail === 'keyring seal refused' && /changed since|already sealed/.test(e.message)) return Keyring.open(opts);
+      throw e;
+    }
+  }
+
+  /**
+   * Seals a ring stored before the state MAC, the operator vouching for the state `inspectUnsealed` showed (refused if
+   * it changed since, or shows edits no Gatehouse version makes). Its generated keys are re-wrapped under the sealed-ring
+   * context and retired keys' wrapped material is deleted (retire is crypto-shredding). Returns the ring, opened.
+   */
+  static async sealUnsealed(opts: KeyringOptions, fingerprint: string): Promise<Keyring> {
+    const review = await Keyring.inspectUnsealed(opts);
+    if (!review) throw sealRefused(opts.name, 'its stored state is already sealed, or there is none');
+    if (review.fingerprint !== fingerprint) throw sealRefused(opts.name, 'its stored state changed since it was shown; run the command again');
+    if (review.problems.length > 0) throw sealRefused(opts.name, `its stored state was edited outside Gatehouse (${review.problems.join('; ')}); restore the state store from a backup`);
+    const ring = new Keyring(opts);
+    const kms = opts.kms as KmsProvider;
+    const raw = (await (opts.store as StateStore).get<RingState>(KEYRING_NS, ring.name)) as RingState;
     const rewrapped = new Map<string, string>();
     for (const k of raw.keys) {
       if (k.source !== 'store' || !k.wrapped || k.status === 'retired') continue;
-      const plaintext = await this.#unwrap(k, false);
+      const plaintext = await ring.#unwrap(k, false);
       try {
         // Under the master key that wrapped it: sealing is not a master rotation (that one re-wraps and reports it).
         const master = parseMessageHeader(Buffer.from(k.wrapped, 'base64')).keyId;
-        rewrapped.set(k.wrapped, (await kms.encrypt(plaintext, sealedWrapContext(this.name, k.id), master)).ciphertext.toString('base64'));
+        rewrapped.set(k.id, (await kms.encrypt(plaintext, sealedWrapContext(ring.name, k.id), master)).ciphertext.toString('base64'));
       } finally {
         plaintext.fill(0);
       }
     }
-    await this.#write((s) => {
+    await ring.#write((s) => {
+      delete s.generation; // not covered by any MAC so far: the sealed history starts here
       for (const k of s.keys) {
-        if (k.source !== 'store' || !k.wrapped) continue;
-        if (k.status === 'retired') {
-          delete k.wrapped;
-          continue;
-        }
-        const w = rewrapped.get(k.wrapped);
-        if (w === undefined) throw new RetryWrite(); // a key was added since the read: migrate again
-        k.wrapped = w;
+        if (k.status === 'retired') delete k.wrapped;
+        else if (rewrapped.has(k.id)) k.wrapped = rewrapped.get(k.id) as string;
       }
-    }, true);
+    }, fingerprint);
+    return Keyring.open(opts);
   }
 
   /** The wrap context of this ring's generated keys: sealed once the state carries a MAC. */

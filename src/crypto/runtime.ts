@@ -10,7 +10,7 @@ import type { EncryptionConfig, KeyringConfig } from '../config/schema/encryptio
 import type { AeadAlgorithm } from './aead.js';
 import { DataKeyManager } from './envelope.js';
 import { readKeyEnv, readKeyFile } from './keyfile.js';
-import { Keyring, type ImportedKey } from './keyring.js';
+import { Keyring, type ImportedKey, type KeyringOptions, type UnsealedRing } from './keyring.js';
 import { LocalKms } from './kms.js';
 import { defaultKmsKeyDir, kmsPlacementProblems } from './kms-placement.js';
 
@@ -43,6 +43,13 @@ export interface CryptoRuntime {
   keyring(name: string): Promise<Keyring | undefined>;
   /** All configured keyrings, opened. */
   keyrings(): Promise<Record<string, Keyring>>;
+  /**
+   * A configured keyring stored before the state MAC, for review (`gatehouse keys seal`); undefined when it is sealed
+   * or has no state yet. Rejects a name that is not configured (TypeError).
+   */
+  unsealedKeyring(name: string): Promise<UnsealedRing | undefined>;
+  /** Seals the reviewed state of a keyring stored before the state MAC (the operator vouches for it). */
+  sealKeyring(name: string, fingerprint: string): Promise<Keyring>;
 }
 
 function importedKey(src: { key_file?: string | undefined; key_env?: string | undefined }, id: string, algorithm: AeadAlgorithm, env: NodeJS.ProcessEnv): ImportedKey[] {
@@ -79,25 +86,33 @@ export function openCrypto(cfg: EncryptionConfig, deps: CryptoDeps): CryptoRunti
   const names = ['default', ...Object.keys(cfg.keyrings).filter((n) => n !== 'default')];
   const opened = new Map<string, Promise<Keyring>>();
 
+  const ringOptions = (name: string): KeyringOptions => {
+    const s = ringSettings(name, cfg);
+    const algorithm = algorithmForType(s.type);
+    const id = s.key_id ?? `${name}-import`;
+    return {
+      name, store: deps.store, kms, ...(deps.clock ? { clock: deps.clock } : {}),
+      imported: importedKey(s, id, algorithm, env),
+      configuredKeyId: id,
+      policy: {
+        algorithm,
+        rotationMs: s.rotation_days !== undefined ? s.rotation_days * DAY_MS : undefined,
+        minDecryptionVersion: s.min_decryption_version,
+        maxEncryptionsPerKey: s.max_encryptions_per_key,
+      },
+    };
+  };
+  const configured = (name: string): string => {
+    if (!names.includes(name)) throw new TypeError(`no keyring named ${name} is configured`);
+    return name;
+  };
+
   const keyring = (name: string): Promise<Keyring | undefined> => {
     if (!names.includes(name)) return Promise.resolve(undefined);
     let ring = opened.get(name);
     if (!ring) {
-      const s = ringSettings(name, cfg);
-      const algorithm = algorithmForType(s.type);
-      const id = s.key_id ?? `${name}-import`;
       // Inside the promise: a refused key file rejects this call instead of throwing synchronously.
-      ring = Promise.resolve().then(() => Keyring.open({
-        name, store: deps.store, kms, ...(deps.clock ? { clock: deps.clock } : {}),
-        imported: importedKey(s, id, algorithm, env),
-        configuredKeyId: id,
-        policy: {
-          algorithm,
-          rotationMs: s.rotation_days !== undefined ? s.rotation_days * DAY_MS : undefined,
-          minDecryptionVersion: s.min_decryption_version,
-          maxEncryptionsPerKey: s.max_encryptions_per_key,
-        },
-      }));
+      ring = Promise.resolve().then(() => Keyring.open(ringOptions(name)));
       ring.catch(() => opened.delete(name));
       opened.set(name, ring);
     }
@@ -113,6 +128,13 @@ export function openCrypto(cfg: EncryptionConfig, deps: CryptoDeps): CryptoRunti
       const out: Record<string, Keyring> = Object.create(null) as Record<string, Keyring>;
       for (const n of names) out[n] = (await keyring(n)) as Keyring;
       return out;
+    },
+    unsealedKeyring: async (name) => Keyring.inspectUnsealed(ringOptions(configured(name))),
+    async sealKeyring(name, fingerprint) {
+      const ring = Keyring.sealUnsealed(ringOptions(configured(name)), fingerprint);
+      opened.set(name, ring);
+      ring.catch(() => opened.delete(name));
+      return ring;
     },
   };
 }

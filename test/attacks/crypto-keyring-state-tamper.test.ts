@@ -3,7 +3,7 @@
  * restored by the wrong hands) edits the key ring's row — the reviewer's poc/rollback.cjs: the retired, compromised
  * key orders-v1 made active and primary again, its nonce counter reset. The state is now MACed under a key derived
  * from the KMS master key, retire shreds the key's wrapped material, and a state stripped of its MAC or rolled back
- * is refused.
+ * is refused; a ring stored before the MAC is refused until `gatehouse keys seal` (Keyring.sealUnsealed) vouches for it.
  */
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -148,7 +148,7 @@ describe('key ring state edited by a store writer without key material', () => {
     assert.equal(await rejectionCode(ring.decrypt(old)), 'GH_CRYPTO_KEY_INVALID');
   });
 
-  test('a ring stored before the MAC is sealed at its first open: its data still opens, a stripped MAC then does not pass', async () => {
+  test('a ring stored before the MAC is refused until an operator reviews and seals it; then its data opens and a stripped MAC does not pass', async () => {
     // Written by a KMS that derives no state MAC key: the pre-MAC layout.
     const inner = kms();
     const legacy: KmsProvider = {
@@ -158,15 +158,36 @@ describe('key ring state edited by a store writer without key material', () => {
     const before = await open(legacy);
     const old = await before.encrypt(Buffer.from('sealed before the MAC'));
     await before.rotate();
+    const v2 = await before.encrypt(Buffer.from('under v2'));
+    const v1Wrapped = (JSON.parse(readRow()) as RingState).keys.find((k) => k.id === 'orders-v1')?.wrapped;
     await before.retire('orders-v1');
+    // Older versions kept a retired key's wrapped material.
+    editRow((s) => void ((s.keys.find((k) => k.id === 'orders-v1') as { wrapped?: string }).wrapped = v1Wrapped));
     assert.equal((JSON.parse(readRow()) as RingState).mac, undefined);
-    const migrated = await open();
+    const unsealedRow = readRow();
+
+    // No silent migration: every open is refused, naming the one-time review, and writes nothing.
+    assert.equal(await rejectionCode(open()), 'GH_CRYPTO_KEY_INVALID');
+    await assert.rejects(open(), /gatehouse keys seal --keyring orders/);
+    assert.equal(readRow(), unsealedRow);
+
+    const opts = { name: 'orders', store: store(), kms: kms(), clock };
+    const review = await Keyring.inspectUnsealed(opts);
+    assert.ok(review);
+    assert.deepEqual(review.problems, []);
+    assert.deepEqual(review.keys.map((k) => [k.id, k.status, k.source]), [['orders-v1', 'retired', 'store'], ['orders-v2', 'primary', 'store']]);
+    // A state changed after the operator saw it is not sealed.
+    await assert.rejects(Keyring.sealUnsealed(opts, '0'.repeat(64)), /changed since it was shown/);
+    const sealed = await Keyring.sealUnsealed(opts, review.fingerprint);
     const row = JSON.parse(readRow()) as RingState;
-    assert.ok(row.mac, 'sealed at the first open');
-    assert.equal(row.keys.find((k) => k.id === 'orders-v1')?.wrapped, undefined, 'a key retired before the upgrade is shredded at migration');
-    assert.equal(await rejectionCode(migrated.decrypt(old)), 'GH_CRYPTO_KEY_RETIRED');
-    const fresh = await migrated.encrypt(Buffer.from('after'));
+    assert.ok(row.mac, 'sealed by the review');
+    assert.equal(row.generation, 1);
+    assert.equal(row.keys.find((k) => k.id === 'orders-v1')?.wrapped, undefined, 'a key retired before the upgrade is shredded when sealed');
+    assert.equal(await rejectionCode(sealed.decrypt(old)), 'GH_CRYPTO_KEY_RETIRED');
+    assert.deepEqual(await (await open()).decrypt(v2), Buffer.from('under v2'));
+    const fresh = await sealed.encrypt(Buffer.from('after'));
     assert.deepEqual(await (await open()).decrypt(fresh), Buffer.from('after'));
+    assert.equal(await Keyring.inspectUnsealed({ ...opts, store: store() }), undefined, 'nothing left to seal');
     editRow((s) => void delete s.mac);
     assert.equal(await rejectionCode(open()), 'GH_CRYPTO_KEY_INVALID');
   });
