@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { StateStore } from '../core/store.js';
+import type { Logger } from '../core/types.js';
 import { GatehouseError } from '../core/errors.js';
-import { hashSecret, isSupportedHash } from './passwords.js';
+import { hashSecret, isBcryptHash, isSupportedHash } from './passwords.js';
 import { registerAuthSecret } from './secret-registry.js';
 import { validateTenant } from './scopes.js';
 
@@ -100,6 +101,21 @@ export async function getApiKey(store: StateStore, id: string): Promise<ApiKeyRe
 
 export async function listApiKeys(store: StateStore): Promise<ApiKeyInfo[]> {
   return (await store.list<ApiKeyRecord>(NS_API_KEYS)).map((e) => withoutHash(e.value)).sort((a, b) => a.name.localeCompare(b.name) || a.created_at - b.created_at);
+}
+
+/**
+ * Whether the store holds a live API key with a bcrypt hash: read once at start (bcrypt-admission.ts). Revoked and
+ * expired ones are verified too when presented, but are left out here, so that re-issuing the imported keys turns the
+ * check off at the next start; one presented is met then. Unreadable: false, logged — noticed when first met.
+ */
+export async function apiKeysHoldBcrypt(store: StateStore, now: number, logger: Logger): Promise<boolean> {
+  const live = (r: ApiKeyRecord): boolean => r.revoked_at === undefined && (r.expires_at === undefined || r.expires_at > now);
+  try {
+    return (await store.list<ApiKeyRecord>(NS_API_KEYS)).some((e) => typeof e.value?.hash === 'string' && isBcryptHash(e.value.hash) && live(e.value));
+  } catch {
+    logger.warn({ event: 'authn.api_keys_unreadable' }, 'the API keys could not be read at start; a bcrypt key will be noticed when first presented');
+    return false;
+  }
 }
 
 /** Resolves `apikey revoke ID|NAME|KEY` to a key id. */

@@ -125,8 +125,9 @@ export async function createAuthenticator(cfg: GatehouseConfig, deps: Authentica
     const detail = `${method ?? 'chain'}:${e.code}:${reason}`;
     if (e.code === 'GH_AUTH_AMBIGUOUS') return new GatehouseError('GH_AUTH_AMBIGUOUS', undefined, { detail, headers: { 'WWW-Authenticate': challenges.invalidRequest } });
     if (e.code === 'GH_STORE_UNAVAILABLE' || e.code === 'GH_INTERNAL') return new GatehouseError(e.code, undefined, { detail });
-    // Overloaded (bcrypt verifications capped, bcrypt-pool.ts): nothing was verified, so, like the gate's own
-    // refusal, not a failure — counting it would lock out clients for the load others cause.
+    // Overloaded (bcrypt verifications capped, bcrypt-pool.ts; or this client's share of them): nothing was verified,
+    // so, like the gate's own refusal, not a failure — for the principal, counting would let anyone lock a user out by
+    // sending at once; for the client, its verified guesses already count, and a NAT's burst of logins is no guess.
     if (e.code === 'GH_RATE_LIMITED') return new GatehouseError(e.code, e.message, { detail, ...(e.headers ? { headers: e.headers } : {}) });
     failures.record(ex.network.source_ip, (e as CredentialError).claimed, method ?? 'chain', reason);
     const code: ErrorCode = family === 'token' ? 'GH_TOKEN_INVALID' : 'GH_CREDENTIALS_INVALID';

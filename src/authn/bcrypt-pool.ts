@@ -10,16 +10,33 @@ import { GatehouseError } from '../core/errors.js';
  * bcryptjs, and the verifications waiting for them are capped process-wide: past the cap a verification is refused
  * at once (429 GH_RATE_LIMITED, Retry-After) instead of queueing without bound — fail closed, nothing verified.
  * No native dependency: `bcrypt` (node-gyp) would need a toolchain wherever Gatehouse is installed.
+ *
+ * The authenticator reserves a slot (reserve) before it looks the user or key up, so that a full pool refuses every
+ * principal alike — unknown, argon2 and bcrypt — instead of only the ones with a bcrypt hash (an oracle for which
+ * names exist: bcrypt-admission.ts). One client (core/net clientKey: an IPv4 address, an IPv6 /64) holds at most
+ * maxPerClient slots, so that one address cannot fill the pool alone.
  */
 
 /** Threads: one core is left to the event loop; at most 4 (libuv's default pool, which argon2 uses, is 4). */
 export const BCRYPT_THREADS = Math.max(1, Math.min(4, availableParallelism() - 1));
 /** Verifications running or queued per thread before more are refused: 16 cost-12 checks are about 4 s of waiting. */
 export const BCRYPT_PENDING_PER_THREAD = 16;
+/** Slots one client may hold at once (reserved or verifying): a few concurrent logins, not the pool. */
+export const BCRYPT_PER_CLIENT = 4;
 
 interface Job {
   resolve(ok: boolean): void;
   reject(e: Error): void;
+  /** Gives the job's slot back (pool and client). */
+  done(): void;
+}
+
+/** A slot reserved in the pool: used by one compare, or given back by release. */
+export interface BcryptTicket {
+  /** Verifies in the reserved slot, past no cap (it was checked at reserve); once — a second call throws TypeError. */
+  compare(secret: string, hash: string): Promise<boolean>;
+  /** Gives the slot back when compare was not called; otherwise (and a second time) does nothing. */
+  release(): void;
 }
 
 interface Slot {
@@ -38,29 +55,71 @@ parentPort.on('message', (m) => {
 });
 `;
 
-const busy = (): GatehouseError =>
-  new GatehouseError('GH_RATE_LIMITED', 'Too many password verifications are in progress; try again shortly.', { detail: 'bcrypt_busy', headers: { 'retry-after': '1' } });
+// One public answer for both caps (only the detail, kept for the audit record, tells them apart).
+const busy = (detail: 'bcrypt_busy' | 'bcrypt_client_busy'): GatehouseError =>
+  new GatehouseError('GH_RATE_LIMITED', 'Too many password verifications are in progress; try again shortly.', { detail, headers: { 'retry-after': '1' } });
 
 export class BcryptPool {
   readonly threads: number;
   readonly maxPending: number;
+  readonly maxPerClient: number;
   readonly #slots: Slot[] = [];
+  /** Slots held per client key (reserved or verifying); a Map, so a key like `__proto__` is only a key. */
+  readonly #perClient = new Map<string, number>();
   #pending = 0;
   #nextId = 1;
   #source: string | undefined;
   /** Threads that answered a verification (a test seam: the main thread must never be among them). */
   readonly threadIds = new Set<number>();
 
-  constructor(opts: { threads?: number; maxPending?: number } = {}) {
+  constructor(opts: { threads?: number; maxPending?: number; maxPerClient?: number } = {}) {
     this.threads = opts.threads ?? BCRYPT_THREADS;
     this.maxPending = opts.maxPending ?? this.threads * BCRYPT_PENDING_PER_THREAD;
+    this.maxPerClient = opts.maxPerClient ?? BCRYPT_PER_CLIENT;
     if (!Number.isInteger(this.threads) || this.threads < 1) throw new TypeError('threads must be a positive integer');
     if (!Number.isInteger(this.maxPending) || this.maxPending < 1) throw new TypeError('maxPending must be a positive integer');
+    if (!Number.isInteger(this.maxPerClient) || this.maxPerClient < 1) throw new TypeError('maxPerClient must be a positive integer');
   }
 
-  /** Verifications running or queued now. */
+  /** Slots held now: verifications running or queued, and reservations not yet used. */
   get pending(): number {
     return this.#pending;
+  }
+
+  /** Slots one client key holds now. */
+  heldBy(client: string): number {
+    return this.#perClient.get(client) ?? 0;
+  }
+
+  /**
+   * Reserves a slot for `client` (a clientKey; undefined: counted against the pool's cap only). Throws GH_RATE_LIMITED
+   * (synchronously) when maxPending slots are held, or when the client holds maxPerClient.
+   */
+  reserve(client?: string): BcryptTicket {
+    if (this.#pending >= this.maxPending) throw busy('bcrypt_busy');
+    if (client !== undefined && this.heldBy(client) >= this.maxPerClient) throw busy('bcrypt_client_busy');
+    this.#pending++;
+    if (client !== undefined) this.#perClient.set(client, this.heldBy(client) + 1);
+    let state: 'reserved' | 'used' | 'released' = 'reserved';
+    const done = (): void => {
+      this.#pending--;
+      if (client === undefined) return;
+      const n = this.heldBy(client) - 1;
+      if (n <= 0) this.#perClient.delete(client);
+      else this.#perClient.set(client, n);
+    };
+    return {
+      compare: (secret, hash) => {
+        if (state !== 'reserved') throw new TypeError('a bcrypt ticket verifies once, before it is released');
+        state = 'used';
+        return this.#run(secret, hash, done);
+      },
+      release: () => {
+        if (state !== 'reserved') return;
+        state = 'released';
+        done();
+      },
+    };
   }
 
   /**
@@ -68,13 +127,15 @@ export class BcryptPool {
    * when maxPending verifications already run or wait; rejects when the worker fails (the caller answers no).
    */
   compare(secret: string, hash: string): Promise<boolean> {
-    if (this.#pending >= this.maxPending) throw busy();
+    return this.reserve().compare(secret, hash);
+  }
+
+  #run(secret: string, hash: string, done: () => void): Promise<boolean> {
     const slot = this.#pick();
     const id = this.#nextId++;
-    this.#pending++;
     if (slot.jobs.size === 0) slot.worker.ref();
     return new Promise<boolean>((resolve, reject) => {
-      slot.jobs.set(id, { resolve, reject });
+      slot.jobs.set(id, { resolve, reject, done });
       slot.worker.postMessage({ id, secret, hash });
     });
   }
@@ -104,7 +165,7 @@ export class BcryptPool {
       const job = slot.jobs.get(m.id);
       if (job === undefined) return;
       slot.jobs.delete(m.id);
-      this.#pending--;
+      job.done();
       if (slot.jobs.size === 0) worker.unref();
       this.threadIds.add(m.threadId);
       job.resolve(m.ok === true);
@@ -113,7 +174,7 @@ export class BcryptPool {
       const i = this.#slots.indexOf(slot);
       if (i !== -1) this.#slots.splice(i, 1);
       for (const job of slot.jobs.values()) {
-        this.#pending--;
+        job.done();
         job.reject(new Error('bcrypt worker ended'));
       }
       slot.jobs.clear();

@@ -1,5 +1,5 @@
 import * as argon2 from 'argon2';
-import { bcryptPool } from './bcrypt-pool.js';
+import { bcryptPool, type BcryptTicket } from './bcrypt-pool.js';
 
 /**
  * Password and API key hashing: argon2id for everything Gatehouse creates; bcrypt (`$2a$`/`$2b$`/`$2y$`) accepted
@@ -13,6 +13,11 @@ export const MAX_SECRET_LENGTH = 1024;
 
 export function isSupportedHash(hash: string): boolean {
   return /^\$argon2id\$/.test(hash) || /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/.test(hash);
+}
+
+/** A bcrypt hash (`$2a$`/`$2b$`/`$2y$`): verified in the capped worker pool (bcrypt-pool.ts). */
+export function isBcryptHash(hash: string): boolean {
+  return /^\$2[aby]\$/.test(hash);
 }
 
 export async function hashSecret(secret: string): Promise<string> {
@@ -34,20 +39,31 @@ export function secretVerifications(): number {
  * format, oversized input, a library error) is false: fail closed — after the work of a real verification, so that
  * a known user or key sent an over-long secret answers as slowly as an unknown one (burnVerification) instead of
  * revealing that it exists. Throws GH_RATE_LIMITED when too many bcrypt verifications already wait (nothing verified).
+ *
+ * `ticket`: a bcrypt slot reserved before the hash was looked up (bcrypt-admission.ts). A bcrypt hash is verified in
+ * it, past no cap (nothing is refused after the lookup); any other path gives it back before its argon2 work starts.
  */
-export async function verifySecret(hash: string, secret: string): Promise<boolean> {
+export async function verifySecret(hash: string, secret: string, ticket?: BcryptTicket): Promise<boolean> {
   verified++;
-  if (typeof secret !== 'string' || secret.length === 0 || secret.length > MAX_SECRET_LENGTH) return burnVerification(typeof secret === 'string' ? secret : '');
-  if (/^\$2[aby]\$/.test(hash)) {
+  if (typeof secret !== 'string' || secret.length === 0 || secret.length > MAX_SECRET_LENGTH) {
+    ticket?.release();
+    return burnVerification(typeof secret === 'string' ? secret : '');
+  }
+  if (isBcryptHash(hash)) {
     // bcrypt reads only the first 72 bytes; longer inputs would collide, so they are refused outright.
-    if (Buffer.byteLength(secret) > 72) return burnVerification(secret);
-    const pending = bcryptPool().compare(secret, hash); // throws GH_RATE_LIMITED past the cap: not a "no"
+    if (Buffer.byteLength(secret) > 72) {
+      ticket?.release();
+      return burnVerification(secret);
+    }
+    // Without a ticket, throws GH_RATE_LIMITED past the cap: not a "no".
+    const pending = ticket !== undefined ? ticket.compare(secret, hash) : bcryptPool().compare(secret, hash);
     try {
       return await pending;
     } catch {
       return false;
     }
   }
+  ticket?.release();
   try {
     if (hash.startsWith('$argon2id$')) return await argon2.verify(hash, secret);
   } catch {

@@ -2,10 +2,11 @@ import type { Clock } from '../../core/clock.js';
 import type { StateStore } from '../../core/store.js';
 import type { Exchange, Principal, PrincipalType } from '../../core/types.js';
 import { getApiKey, isApiKeyShaped, parseApiKey } from '../api-key-store.js';
+import type { BcryptAdmission } from '../bcrypt-admission.js';
 import { VerifiedCache } from '../cache.js';
 import { keyedHasher } from '../keyed-hash.js';
 import { credentialError, headerValue, type AuthMethodImpl } from '../method.js';
-import { burnVerification, verifySecret } from '../passwords.js';
+import { burnVerification, isBcryptHash, verifySecret } from '../passwords.js';
 import type { RevocationWatcher } from '../revocation.js';
 import { registerAuthSecret } from '../secret-registry.js';
 import type { UsageRecorder } from '../usage.js';
@@ -29,6 +30,8 @@ export interface ApiKeyMethodOptions {
   cache: { maxEntries: number; ttlMs: number };
   /** Header that may carry the key besides Authorization: Bearer (seed 000's X-API-Key). */
   header: string;
+  /** The authenticator's bcrypt admission (bcrypt-admission.ts): told whether the store held a bcrypt key at start. */
+  admission: BcryptAdmission;
 }
 
 /**
@@ -37,7 +40,7 @@ export interface ApiKeyMethodOptions {
  * Revocation is checked on every hit; concurrent first sightings of one key share a single verification.
  */
 export function apiKeyMethod(opts: ApiKeyMethodOptions): AuthMethodImpl<string> {
-  const { store, clock, revocations, usage } = opts;
+  const { store, clock, revocations, usage, admission } = opts;
   const header = opts.header.toLowerCase();
   const cache = new VerifiedCache<VerifiedKey>(opts.cache.maxEntries);
   const inflight = new Map<string, Promise<VerifiedKey>>();
@@ -54,20 +57,30 @@ export function apiKeyMethod(opts: ApiKeyMethodOptions): AuthMethodImpl<string> 
     };
   };
 
-  const verifyFirstSight = async (key: string, cacheKey: string): Promise<VerifiedKey> => {
+  const verifyFirstSight = async (key: string, cacheKey: string, sourceIp: string): Promise<VerifiedKey> => {
     const parsed = parseApiKey(key);
     if (parsed === undefined) throw credentialError('GH_CREDENTIALS_INVALID', 'api_key_malformed');
-    const rec = await getApiKey(store, parsed.id);
-    if (rec === undefined) {
-      await burnVerification(parsed.secret);
-      throw credentialError('GH_CREDENTIALS_INVALID', 'unknown_key', parsed.id);
+    // Before the lookup: while bcrypt is capped, every key id gets the same 429, whatever its hash (or none).
+    let ticket = admission.admit(sourceIp);
+    let rec: Awaited<ReturnType<typeof getApiKey>>;
+    let ok: boolean;
+    try {
+      rec = await getApiKey(store, parsed.id);
+      if (rec === undefined) {
+        ticket?.release();
+        await burnVerification(parsed.secret);
+        throw credentialError('GH_CREDENTIALS_INVALID', 'unknown_key', parsed.id);
+      }
+      if (ticket === undefined && isBcryptHash(rec.hash)) ticket = admission.late('api_key', sourceIp);
+      // A revoked or expired key pays its verification before it is refused, as a live or unknown one does: answered
+      // at once, it would tell which key ids exist (docs/authentication.md, "cost the same").
+      ok = await verifySecret(rec.hash, parsed.secret, ticket);
+    } finally {
+      ticket?.release();
     }
     const now = clock.now();
     const revoked = rec.revoked_at !== undefined || revocations.isApiKeyRevoked(rec.id);
     const expired = rec.expires_at !== undefined && now >= rec.expires_at;
-    // A revoked or expired key pays its verification before it is refused, as a live or unknown one does: answered
-    // at once, it would tell which key ids exist (docs/authentication.md, "cost the same").
-    const ok = await verifySecret(rec.hash, parsed.secret);
     if (revoked) throw credentialError('GH_TOKEN_REVOKED', 'revoked', rec.id);
     if (expired) throw credentialError('GH_TOKEN_EXPIRED', 'expired', rec.id);
     if (!ok) throw credentialError('GH_CREDENTIALS_INVALID', 'bad_secret', rec.id);
@@ -105,7 +118,7 @@ export function apiKeyMethod(opts: ApiKeyMethodOptions): AuthMethodImpl<string> 
       }
       let p = inflight.get(cacheKey);
       if (p === undefined) {
-        p = verifyFirstSight(key, cacheKey).finally(() => inflight.delete(cacheKey));
+        p = verifyFirstSight(key, cacheKey, ex.network.source_ip).finally(() => inflight.delete(cacheKey));
         inflight.set(cacheKey, p);
       }
       return p.then((v) => principal(ex, v));

@@ -1,10 +1,11 @@
 import type { Clock } from '../../core/clock.js';
 import { constantTimeEqual } from '../../core/compare.js';
 import type { Logger, Exchange, Principal, PrincipalType } from '../../core/types.js';
+import { BcryptAdmission } from '../bcrypt-admission.js';
 import { VerifiedCache } from '../cache.js';
 import { keyedHasher } from '../keyed-hash.js';
 import { credentialError, type AuthMethodImpl } from '../method.js';
-import { burnVerification, verifySecret } from '../passwords.js';
+import { burnVerification, isBcryptHash, verifySecret } from '../passwords.js';
 import { readUsersFile, usersFileStamp } from '../users-file.js';
 
 export interface BasicUser {
@@ -24,7 +25,8 @@ interface Verified {
 /**
  * HTTP Basic (RFC 7617) against the users in config and the users file (argon2id or bcrypt hashes). A verified
  * user/password pair is cached under a keyed hash for cache.ttl, and the cache is dropped when the users file changes
- * (a `gatehouse user passwd` takes effect within a second). An unknown user costs the same work as a wrong password.
+ * (a `gatehouse user passwd` takes effect within a second). An unknown user costs the same work as a wrong password,
+ * and, while bcrypt is capped, gets the same 429 as a bcrypt user (bcrypt-admission.ts).
  */
 export function basicMethod(opts: {
   users: readonly BasicUser[];
@@ -32,8 +34,11 @@ export function basicMethod(opts: {
   clock: Clock;
   logger: Logger;
   cache: { maxEntries: number; ttlMs: number };
+  /** The authenticator's bcrypt admission, shared with the api_key method (one of its own when absent). */
+  admission?: BcryptAdmission | undefined;
 }): AuthMethodImpl<{ user: string; password: string }> {
   const { clock } = opts;
+  const admission = opts.admission ?? new BcryptAdmission();
   const cache = new VerifiedCache<Verified>(opts.cache.maxEntries);
   const hash = keyedHasher();
   let byName = new Map<string, BasicUser>();
@@ -44,6 +49,7 @@ export function basicMethod(opts: {
     const next = new Map<string, BasicUser>();
     for (const u of opts.users) if (!next.has(u.name)) next.set(u.name, u);
     for (const u of readUsersFile(opts.usersFile)) if (!next.has(u.name)) next.set(u.name, u);
+    admission.holds('basic', [...next.values()].some((u) => u.password_hash !== undefined && isBcryptHash(u.password_hash)));
     byName = next;
     cache.clear();
   };
@@ -68,14 +74,26 @@ export function basicMethod(opts: {
     id: u.name, type: u.type ?? 'user', method: 'basic', scopes: u.scopes, tenant: u.tenant, network: ex.network, credential_id: `user:${u.name}`, attributes: {},
   });
 
-  const verify = async (user: string, password: string, cacheKey: string): Promise<Verified> => {
+  const verify = async (user: string, password: string, cacheKey: string, sourceIp: string): Promise<Verified> => {
+    // Before the lookup: while bcrypt is capped, every user name gets the same 429, whatever its hash (or none).
+    const ticket = admission.admit(sourceIp);
+    let ok: boolean;
     const u = byName.get(user);
-    if (u === undefined) {
-      await burnVerification(password);
-      throw credentialError('GH_CREDENTIALS_INVALID', 'unknown_user', user.slice(0, 128));
+    try {
+      if (u === undefined) {
+        ticket?.release();
+        await burnVerification(password);
+        throw credentialError('GH_CREDENTIALS_INVALID', 'unknown_user', user.slice(0, 128));
+      }
+      if (u.password_hash !== undefined) ok = await verifySecret(u.password_hash, password, ticket);
+      else {
+        // A plain-text (development) password pays an argon2 verification too, or it would answer faster than an unknown user.
+        ticket?.release();
+        ok = (await burnVerification(password)) || constantTimeEqual(password, u.password ?? '');
+      }
+    } finally {
+      ticket?.release();
     }
-    // A plain-text (development) password pays an argon2 verification too, or it would answer faster than an unknown user.
-    const ok = u.password_hash !== undefined ? await verifySecret(u.password_hash, password) : ((await burnVerification(password)) || constantTimeEqual(password, u.password ?? ''));
     if (!ok) throw credentialError('GH_CREDENTIALS_INVALID', 'bad_password', u.name);
     // The users may have been reloaded while argon2 ran: cache only if this entry is still current.
     if (byName.get(user) === u) cache.set(cacheKey, { user: u }, clock.now() + opts.cache.ttlMs);
@@ -92,7 +110,7 @@ export function basicMethod(opts: {
       const cacheKey = hash(`${user}\0${password}`);
       const hit = cache.get(cacheKey, clock.now());
       if (hit !== undefined) return principal(ex, hit.user);
-      return verify(user, password, cacheKey).then((v) => principal(ex, v.user));
+      return verify(user, password, cacheKey, ex.network.source_ip).then((v) => principal(ex, v.user));
     },
   };
 }

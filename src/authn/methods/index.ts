@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { GatehouseConfig } from '../../config/index.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { StageDeps } from '../../core/types.js';
+import { apiKeysHoldBcrypt } from '../api-key-store.js';
+import { BcryptAdmission } from '../bcrypt-admission.js';
 import type { AuthMethodImpl } from '../method.js';
 import type { RevocationWatcher } from '../revocation.js';
 import type { TokenService } from '../tokens.js';
@@ -41,6 +43,8 @@ export async function buildMethods(cfg: GatehouseConfig, deps: MethodDeps): Prom
   const auth = cfg.auth;
   const cache = { maxEntries: auth.cache.max_entries, ttlMs: auth.cache.ttl };
   const methods: AuthMethodImpl[] = [];
+  // Shared by basic and api_key: while either holds a bcrypt hash, both reserve a bcrypt slot before their lookup.
+  const admission = new BcryptAdmission();
   for (const name of auth.methods) {
     switch (name) {
       case 'token':
@@ -52,10 +56,11 @@ export async function buildMethods(cfg: GatehouseConfig, deps: MethodDeps): Prom
         methods.push((await jwtMethod({ issuers: auth.jwt.issuers, maxLength: auth.jwt.max_length, clock: deps.clock, logger: deps.logger, revocations: deps.revocations, cache })) as AuthMethodImpl);
         break;
       case 'api_key':
-        methods.push(apiKeyMethod({ store: deps.store, clock: deps.clock, revocations: deps.revocations, usage: deps.usage, cache, header: auth.api_key.header }) as AuthMethodImpl);
+        admission.holds('api_key', await apiKeysHoldBcrypt(deps.store, deps.clock.now(), deps.logger));
+        methods.push(apiKeyMethod({ store: deps.store, clock: deps.clock, revocations: deps.revocations, usage: deps.usage, cache, header: auth.api_key.header, admission }) as AuthMethodImpl);
         break;
       case 'basic':
-        methods.push(basicMethod({ users: auth.basic.users, usersFile: auth.basic.users_file ?? defaultUsersFile(deps.stateDir), clock: deps.clock, logger: deps.logger, cache }) as AuthMethodImpl);
+        methods.push(basicMethod({ users: auth.basic.users, usersFile: auth.basic.users_file ?? defaultUsersFile(deps.stateDir), clock: deps.clock, logger: deps.logger, cache, admission }) as AuthMethodImpl);
         break;
       case 'static':
         methods.push(staticMethod(staticEntries(cfg)) as AuthMethodImpl);
