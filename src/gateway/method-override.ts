@@ -23,24 +23,23 @@ class ParamName {
   #started = false;
   #cut = false;
   #other = false;
-  /** A NUL in a name: PHP cuts the name there, a UTF-16 body spells every character with one. Refused outright. */
-  #nul = false;
 
   reset(): void {
     this.#name = '';
     this.#started = false;
     this.#cut = false;
     this.#other = false;
-    this.#nul = false;
   }
 
   push(c: number): void {
-    if (c === 0) this.#nul = true;
     if (this.#cut || this.#other) return;
-    if (!this.#started && c === 0x20) return; // PHP drops leading spaces
+    // PHP drops leading spaces; Rack 2 drops leading and trailing brackets (`[_method]`, `]_method` read as `_method`).
+    if (!this.#started && (c === 0x20 || c === 0x5b || c === 0x5d)) return;
     this.#started = true;
-    if (c === 0x5b /* [ */) {
-      this.#cut = true; // `_method[]`, `_method[x]`: read as `_method`
+    // `_method[]`, `_method[x]`, `_method]` (Rack 2), `_method\0…` (PHP cuts names at NUL; a body in a charset with
+    // NULs in every character is refused by its declared charset): read as `_method`.
+    if (c === 0x5b /* [ */ || c === 0x5d /* ] */ || c === 0) {
+      this.#cut = true;
       return;
     }
     // No non-ASCII character folds to one of `_method`'s (the long s and the Kelvin sign fold to s and k).
@@ -54,7 +53,7 @@ class ParamName {
   }
 
   get matches(): boolean {
-    return this.#nul || (!this.#other && this.#name === TARGET);
+    return !this.#other && this.#name === TARGET;
   }
 }
 
@@ -132,16 +131,23 @@ class FormScanner implements OverrideScanner {
 }
 
 const NAME = [0x6e, 0x61, 0x6d, 0x65]; // "name"
+const CONTENT_ID = [...'content-id:'].map((ch) => ch.charCodeAt(0));
 
 /**
- * multipart/*: every `name=` or `name*=` parameter (Content-Disposition), quoted or not, wherever it appears. File
- * contents are read too: a file holding `name="_method"` is refused, which errs on the closed side.
+ * multipart/*: every `name=` or `name*=` parameter (Content-Disposition), quoted or not, and every Content-ID header
+ * (Rack names a part without Content-Disposition by it), wherever they appear. File contents are read too: a file
+ * holding `name="_method"` is refused, which errs on the closed side.
  */
 class MultipartScanner implements OverrideScanner {
   readonly #name = new ParamName();
   /** Characters of "name" matched so far (0–4). */
   #matched = 0;
-  /** 0: looking for "name"; 1: after it (`*`, spaces, `=`); 2: before the value; 3: quoted value; 4: bare value. */
+  /** Characters of "content-id:" matched so far. */
+  #cid = 0;
+  /**
+   * 0: looking for "name" or "content-id:"; 1: after "name" (`*`, spaces, `=`); 2: before the value; 3: quoted value;
+   * 4: bare value; 5: a Content-ID value, to the line's end (Rack names a part without Content-Disposition by it).
+   */
   #state = 0;
   #extended = false;
   /** The quote that opened a quoted value: `"`, or `'` (PHP's multipart parser takes either). */
@@ -159,6 +165,18 @@ class MultipartScanner implements OverrideScanner {
       switch (this.#state) {
         case 0:
           this.#look(c);
+          if (this.#state === 0 && this.#lookContentId(c)) {
+            this.#state = 5;
+            this.#extended = false;
+            this.#name.reset();
+          }
+          break;
+        case 5:
+          if (c === 0x0d || c === 0x0a) {
+            if (this.#name.matches) return true;
+            this.#state = 0;
+            this.#matched = 0;
+          } else if (c !== 0x09) this.#name.push(c);
           break;
         case 1:
           if (c === 0x2a /* * */ && !this.#extended) this.#extended = true;
@@ -185,7 +203,7 @@ class MultipartScanner implements OverrideScanner {
         case 3:
           if (this.#escape) {
             this.#escape = false;
-            if (c !== 0x0d && c !== 0x0a) this.#value(c);
+            if (c !== 0x0d && c !== 0x0a && this.#value(c)) return true;
           } else if (c === 0x5c /* \ */) this.#escape = true;
           else if ((c === this.#quote && !(this.#extended && this.#quotes < 2 && c === 0x27)) || c === 0x0d || c === 0x0a) {
             if (this.#ends()) return true;
@@ -201,7 +219,20 @@ class MultipartScanner implements OverrideScanner {
   }
 
   end(): boolean {
+    if (this.#state === 5) return this.#name.matches;
     return this.#state >= 3 && this.#ends();
+  }
+
+  /** The scan for "content-id:", case-insensitive; its first letter does not recur, so a mismatch restarts here. */
+  #lookContentId(c: number): boolean {
+    const l = c >= 0x41 && c <= 0x5a ? c + 32 : c;
+    if (l === CONTENT_ID[this.#cid]) {
+      if (++this.#cid < CONTENT_ID.length) return false;
+      this.#cid = 0;
+      return true;
+    }
+    this.#cid = l === CONTENT_ID[0] ? 1 : 0;
+    return false;
   }
 
   /** A value ends: true when it named `_method`, or an RFC 2231 charset that does not spell ASCII as ASCII. */
@@ -358,7 +389,7 @@ export function overrideBodyKinds(contentType: string | undefined): BodyKind[] {
   const ct = contentType.toLowerCase();
   const media = ct.trim().split(/[;,\s]/, 1)[0] as string;
   if (OPAQUE.test(media)) return [];
-  for (const m of ct.matchAll(/charset\s*=\s*"?([^";,\s]*)/g)) if (!asciiCharset(m[1] as string)) throw methodOverrideRefused(undefined, 'encoded_body');
+  for (const m of ct.matchAll(/charset\s*=\s*"?\s*([^";,\s]*)/g)) if (!asciiCharset(m[1] as string)) throw methodOverrideRefused(undefined, 'encoded_body');
   const kinds: BodyKind[] = [];
   if (media === '' || media === 'application/x-www-form-urlencoded') kinds.push('form');
   else if (media.startsWith('multipart/')) kinds.push('multipart');

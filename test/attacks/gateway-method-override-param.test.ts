@@ -117,6 +117,8 @@ describe('a _method parameter cannot run a POST as a DELETE', () => {
     { name: 'in a form whose Content-Type lists another type after a comma (Rack)', url: '/api/items/7', headers: { 'content-type': 'application/x-www-form-urlencoded, text/plain' }, chunks: [Buffer.from('_method=DELETE')] },
     { name: 'in JSON sent as text/plain; v=/json (Laravel isJson)', url: '/api/items/7', headers: { 'content-type': 'text/plain; v=/json' }, chunks: [Buffer.from('{"_method":"DELETE"}')] },
     { name: "in a multipart field named with single quotes (PHP)", url: '/api/items/7', headers: { 'content-type': 'multipart/form-data; boundary=b' }, chunks: [Buffer.from("--b\r\nContent-Disposition: form-data; name='_method'\r\n\r\nDELETE\r\n--b--\r\n")] },
+    { name: 'as a form field in brackets, [_method] (Rack 2)', url: '/api/items/7', headers: { 'content-type': 'application/x-www-form-urlencoded' }, chunks: [Buffer.from('[_method]=DELETE')] },
+    { name: 'as a multipart part named by its Content-ID (Rack)', url: '/api/items/7', headers: { 'content-type': 'multipart/form-data; boundary=b' }, chunks: [Buffer.from('--b\r\nContent-ID: _method\r\n\r\nDELETE\r\n--b--\r\n')] },
     { name: 'in UTF-16 JSON (Express decodes by the charset)', url: '/api/items/7', headers: { 'content-type': 'application/json; charset=utf-16le' }, chunks: [Buffer.from('{"_method":"DELETE"}', 'utf16le')] },
   ];
 
@@ -143,13 +145,15 @@ describe('a _method parameter cannot run a POST as a DELETE', () => {
 
   test('ordinary bodies pass: look-alike names, values, opaque types', async () => {
     const before = ran.length;
-    const ok = [
+    const ok: Array<{ headers: Record<string, string>; body: string | Buffer }> = [
       { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'payment_method=card&note=_method%3DDELETE' },
       { headers: { 'content-type': 'application/json' }, body: '{"payment_method":"card","meta":{"_method":"x"}}' },
       { headers: { 'content-type': 'application/octet-stream' }, body: '_method=DELETE' },
+      // binary without a Content-Type, as fetch and undici send a Buffer: read as a form, NULs and all, and passed
+      { headers: {}, body: Buffer.from([0, 95, 0, 109, 61, 0, 38, 91, 93, 0, 255, 61, 1]) },
     ];
-    for (const o of ok) assert.equal((await send(`${gw.url}/api/items/7`, 'POST', { ...auth, ...o.headers }, [Buffer.from(o.body)])).status, 200, o.body);
-    assert.deepEqual(ran.slice(before), ['POST', 'POST', 'POST']);
+    for (const o of ok) assert.equal((await send(`${gw.url}/api/items/7`, 'POST', { ...auth, ...o.headers }, [Buffer.from(o.body)])).status, 200, String(o.body));
+    assert.deepEqual(ran.slice(before), ['POST', 'POST', 'POST', 'POST']);
   });
 
   test('each refusal is audited with where the override was and who sent it', async () => {
@@ -158,7 +162,7 @@ describe('a _method parameter cannot run a POST as a DELETE', () => {
     const refused = auditRecords(gw.stateDir).filter((r) => r['error_code'] === 'GH_METHOD_OVERRIDE');
     assert.equal(refused.length, cases.length + 1);
     const where = refused.map((r) => (r['metadata'] as Record<string, unknown>)['method_override']);
-    assert.deepEqual(where, ['query', 'query', 'body', 'body', 'body', 'body', 'body', 'body', 'compressed_body', 'body', 'body', 'body', 'encoded_body', 'query']);
+    assert.deepEqual(where, ['query', 'query', 'body', 'body', 'body', 'body', 'body', 'body', 'compressed_body', 'body', 'body', 'body', 'body', 'body', 'encoded_body', 'query']);
     // Checked after identify: every refusal names who sent it.
     assert.ok(refused.every((r) => r['principal'] === 'writer'), JSON.stringify(refused.map((r) => r['principal'])));
   });

@@ -41,7 +41,10 @@ describe('method override: query strings', () => {
       '.method=DELETE', // PHP reads . as _
       '_method[]=DELETE', // Express qs, PHP arrays
       '_method%00x=DELETE', // PHP cuts names at NUL
-      '%00_%00m%00e%00t%00h%00o%00d=x', // a NUL in any name is refused (UTF-16 spells every character with one)
+      '[_method]=DELETE', // Rack 2 drops leading and trailing brackets
+      ']_method=DELETE',
+      '_method]=DELETE',
+      '][_method=PUT',
       'a=1&+_method=DELETE', // leading spaces dropped (PHP; Rack's "; " separator)
       '%20%20_method=DELETE',
       '_method', // no value: refused as well (the name alone)
@@ -63,6 +66,13 @@ describe('method override: form bodies', () => {
     for (const body of ['_method=DELETE', 'title=x&_method=DELETE&b=2', 'title=x;_method=put', '%5Fmethod=DELETE', '_%6d%65thod=DELETE', '.method=DELETE', 'a=1&%20_method=DELETE', '_method[x]=DELETE', 'a=%26&_method=DELETE']) {
       assertFound('form', body);
     }
+  });
+
+  test('binary data sent without a Content-Type (read as a form) passes: NUL bytes, brackets and = are no override', () => {
+    const bytes = Buffer.alloc(64 * 1024);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919 + (i >> 3)) & 0xff;
+    const s = overrideScanner('form');
+    assert.equal(s.feed(bytes) || s.end(), false);
   });
 
   test('values and look-alike names pass', () => {
@@ -89,11 +99,17 @@ describe('method override: multipart bodies', () => {
       "form-data; name*=UTF-8''%5Fmethod",
       "form-data; name='_method'", // PHP takes single quotes too
       "form-data; name*=utf-16le''_%00m%00e%00t%00h%00o%00d%00", // busboy decodes by the charset: refused for it
-      'form-data; name="_me\u0000thod"', // a NUL in a name
+      'form-data; name="_method\u0000x"', // PHP cuts names at NUL
       'form-data; filename="a.txt"; name="_method"',
     ]) {
       assertFound('multipart', `${part('form-data; name="title"', 'x')}${part(d, 'DELETE')}--b--\r\n`);
     }
+  });
+
+  test('a part named by its Content-ID (Rack, for a part without Content-Disposition) is found in any chunking', () => {
+    assertFound('multipart', '--b\r\nContent-ID: _method\r\n\r\nDELETE\r\n--b--\r\n');
+    assertFound('multipart', '--b\r\ncontent-id:\t _METHOD\r\n\r\nDELETE\r\n--b--\r\n');
+    assertNotFound('multipart', '--b\r\nContent-ID: <part1@example>\r\n\r\n_method\r\n--b--\r\n');
   });
 
   test('other parts pass, their values included', () => {
@@ -138,7 +154,7 @@ describe('method override: which bodies are read', () => {
   });
 
   test('a charset that does not spell ASCII as ASCII is refused (UTF-16 moves every byte of _method)', () => {
-    for (const ct of ['application/json; charset=utf-16le', 'application/x-www-form-urlencoded; charset=UTF-16BE', 'text/plain; charset="utf-32"', 'application/json; charset=utf-8; charset=utf-16']) {
+    for (const ct of ['application/json; charset=utf-16le', 'application/x-www-form-urlencoded; charset=UTF-16BE', 'text/plain; charset="utf-32"', 'application/json; charset=utf-8; charset=utf-16', 'application/x-www-form-urlencoded; charset=" utf-7"']) {
       assert.throws(() => overrideBodyKinds(ct), { code: 'GH_METHOD_OVERRIDE' }, ct);
     }
     for (const ct of ['application/json; charset=utf-8', 'application/x-www-form-urlencoded; charset=ISO-8859-1', 'text/plain; charset=windows-1252', 'application/json; charset=us-ascii']) {
