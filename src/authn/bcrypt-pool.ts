@@ -112,7 +112,14 @@ export class BcryptPool {
       compare: (secret, hash) => {
         if (state !== 'reserved') throw new TypeError('a bcrypt ticket verifies once, before it is released');
         state = 'used';
-        return this.#run(secret, hash, done);
+        try {
+          return this.#run(secret, hash, done);
+        } catch (e) {
+          // No thread took the job (bcryptjs unresolvable, no thread to start): its slot must not stay counted, or
+          // sixteen such failures would leave the pool full for good.
+          done();
+          throw e;
+        }
       },
       release: () => {
         if (state !== 'reserved') return;

@@ -67,7 +67,7 @@ export function apiKeyMethod(opts: ApiKeyMethodOptions): AuthMethodImpl<string> 
     try {
       rec = await getApiKey(store, parsed.id);
       if (rec === undefined) {
-        ticket?.release();
+        // The slot is kept through the burn (released in finally), as a real verification keeps it.
         await burnVerification(parsed.secret);
         throw credentialError('GH_CREDENTIALS_INVALID', 'unknown_key', parsed.id);
       }

@@ -81,14 +81,13 @@ export function basicMethod(opts: {
     const u = byName.get(user);
     try {
       if (u === undefined) {
-        ticket?.release();
+        // The slot is kept through the burn (released in finally), as a real verification keeps it.
         await burnVerification(password);
         throw credentialError('GH_CREDENTIALS_INVALID', 'unknown_user', user.slice(0, 128));
       }
       if (u.password_hash !== undefined) ok = await verifySecret(u.password_hash, password, ticket);
       else {
         // A plain-text (development) password pays an argon2 verification too, or it would answer faster than an unknown user.
-        ticket?.release();
         ok = (await burnVerification(password)) || constantTimeEqual(password, u.password ?? '');
       }
     } finally {
