@@ -521,7 +521,12 @@ export class Upstream {
             return false;
           }
           const echoed = this.#opts.echoedSecrets?.();
-          if (echoed && echoed.length > 0) scrubHeaderValues(outHeaders, echoed);
+          if (echoed && echoed.length > 0) {
+            scrubHeaderValues(outHeaders, echoed);
+            // Validators and digests the upstream computed over a body that may echo the credential: with every other
+            // byte of that body known, each is an offline test of a guess (a low-entropy Basic password).
+            outHeaders = withoutHeaders(outHeaders, ECHO_DIGEST_HEADERS);
+          }
           // An error is no list answer: its body gets the error treatment (redacted, scrubbed), not the list filter.
           if (statusCode >= 400 && this.#opts.errorBodies !== 'pass') filter = errorBodyFilter(this.#opts, statusCode);
           if (filter) {
@@ -785,6 +790,9 @@ export class Upstream {
  * `/` and resolves `..`, so `http://upstream/\evil.example/x` or `/a/..//evil.example` came out as `//evil.example…`,
  * which a browser follows to another host: the gateway would have made an open redirect of a same-origin one.
  */
+/** Response headers derived from the body's bytes, dropped on routes that inject a credential. */
+const ECHO_DIGEST_HEADERS = ['etag', 'content-md5', 'digest', 'repr-digest', 'content-digest'];
+
 const sameOrigin = (path: string): string => (path.startsWith('//') ? `/${path.replace(/^\/+/, '')}` : path);
 
 /**

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { request } from 'undici';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
 import { EchoMask } from '../../src/gateway/echo-mask.js';
 import { withSecretsGateway } from '../helpers/secrets-gateway.js';
 
@@ -29,7 +30,9 @@ function respond(req: IncomingMessage, res: ServerResponse): void {
       res.writeHead(206, { 'content-type': 'application/json', 'content-length': slice.length, 'content-range': `bytes ${range[1]}-${range[2]}/${Buffer.byteLength(body)}` });
       return void res.end(slice);
     }
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    // Validators over the echo: with the rest of the body known, each would test a guess of the key offline.
+    const md5 = createHash('md5').update(body).digest('base64');
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), etag: `"${md5}"`, 'content-md5': md5, 'repr-digest': `md5=:${md5}:` });
     return void res.end(body);
   }
   if (path === '/stream') {
@@ -69,6 +72,7 @@ test('a 200 that echoes the injected credential reaches the client masked, whole
     const parsed = JSON.parse(body) as { headers: Record<string, string> };
     assert.equal(parsed.headers['authorization'], `Bearer ${'*'.repeat(KEY.length)}`, 'masked in place, same length');
     assert.equal(Number(whoami.headers['content-length']), Buffer.byteLength(body), 'Content-Length still true');
+    assert.deepEqual([whoami.headers['etag'], whoami.headers['content-md5'], whoami.headers['repr-digest']], [undefined, undefined, undefined], 'no digest of the unmasked echo');
     assert.equal(parsed.headers['accept-encoding'], 'identity', 'the upstream was asked for an uncompressed body (no Accept-Encoding would allow any coding)');
     assert.equal(upstream.requests[0]?.headers['authorization'], `Bearer ${KEY}`, 'the upstream got the key');
 
