@@ -16,7 +16,11 @@ const BCRYPT = /^\$2[aby]\$/;
 const MAX_STORE_BYTES = 256 * 1024 * 1024;
 const COST = 'each verification holds a bcrypt worker thread (about 270 ms at cost 12), and under load they are refused with 429';
 
-const named = (names: readonly string[]): string => (names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`);
+const named = (unsorted: readonly string[]): string => {
+  // Sorted: the store lists keys in no fixed order, and the report must read the same from run to run.
+  const names = [...unsorted].sort();
+  return names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`;
+};
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
 
 interface StoredKey {
