@@ -10,87 +10,16 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { auditRecords, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { AUDIENCE, signingJwk, startProvider } from '../helpers/oidc.js';
 import { until } from '../helpers/until.js';
+import { openStream as openWatched, sseUpstream, statusOf as statusOfRequest } from '../helpers/watched-stream.js';
 
-/** An SSE upstream sending an event every 50 ms (or, with `holdHeaders`, a long poll answering nothing); counts open requests. */
-async function sseUpstream(opts: { holdHeaders?: boolean } = {}): Promise<{ url: string; open: () => number; close(): Promise<void> }> {
-  let open = 0;
-  const server: Server = createServer((req, res) => {
-    open++;
-    res.on('close', () => open--);
-    req.resume();
-    if (opts.holdHeaders) return;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
-    let i = 0;
-    const t = setInterval(() => res.write(`data: event ${i++}\n\n`), 50);
-    res.on('close', () => clearInterval(t));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    open: () => open,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-  };
-}
-
-interface Stream {
-  ended: Promise<string>;
-  isEnded: () => boolean;
-  events: () => number;
-  status: () => number;
-  requestId: () => string | undefined;
-  body: () => string;
-}
-
-/** Opens a request through the gateway; the guard turns the bug (a request nothing ends) into a failure, not a hang. */
-function openStream(url: string, token: string): Stream {
-  let events = 0;
-  let status = 0;
-  let requestId: string | undefined;
-  let body = '';
-  let isEnded = false;
-  const ended = new Promise<string>((resolve, reject) => {
-    const done = (how: string) => {
-      isEnded = true;
-      resolve(how);
-    };
-    const req = httpRequest(url, { agent: false, headers: { authorization: `Bearer ${token}` } }, (res: IncomingMessage) => {
-      status = res.statusCode ?? 0;
-      requestId = res.headers['x-request-id'] as string;
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        body += d;
-        events += d.split('data: ').length - 1;
-      });
-      res.on('end', () => done(res.complete ? 'end' : 'truncated'));
-      res.on('error', (e) => done(`error ${e.message}`));
-    });
-    req.on('error', (e) => done(`error ${e.message}`));
-    req.end();
-    setTimeout(() => {
-      req.destroy();
-      reject(new Error('the request still runs: nothing ended it'));
-    }, 12_000).unref();
-  });
-  return { ended, isEnded: () => isEnded, events: () => events, status: () => status, requestId: () => requestId, body: () => body };
-}
-
-const statusOf = (url: string, token: string): Promise<number> =>
-  new Promise<number>((resolve, reject) => {
-    const req = httpRequest(url, { agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      res.destroy();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+/** A request on a bearer token, followed until something ends it (12 s guard). */
+const openStream = (url: string, token: string) => openWatched(url, { authorization: `Bearer ${token}` }, 12_000);
+const statusOf = (url: string, token: string) => statusOfRequest(url, { authorization: `Bearer ${token}` });
 
 const kidOf = (jwt: string): unknown => (JSON.parse(Buffer.from(jwt.split('.')[0] as string, 'base64url').toString()) as { kid?: unknown }).kid;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

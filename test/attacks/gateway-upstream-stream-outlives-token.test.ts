@@ -9,7 +9,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createApiKey, openTokenService, revokeApiKey, rotateTokenSecret } from '../../src/authn/index.js';
@@ -22,85 +22,7 @@ import { startApprovalGateway } from '../helpers/approval-gateway.js';
 import { auditRecords, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { AUDIENCE, signingJwk, startProvider } from '../helpers/oidc.js';
 import { until } from '../helpers/until.js';
-
-/** An SSE upstream sending an event every 50 ms, forever (or, with `holdHeaders`, answering nothing); counts the requests still open. */
-async function sseUpstream(opts: { holdHeaders?: boolean } = {}): Promise<{ url: string; server: Server; open: () => number; close(): Promise<void> }> {
-  let open = 0;
-  const server = createServer((req, res) => {
-    open++;
-    res.on('close', () => open--);
-    req.resume();
-    if (opts.holdHeaders) return; // a long poll: the answer has not come yet
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
-    let i = 0;
-    const t = setInterval(() => res.write(`data: event ${i++}\n\n`), 50);
-    res.on('close', () => clearInterval(t));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    server,
-    open: () => open,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
-
-interface Stream {
-  /** How it ended: 'end' (a complete chunked response, what an SSE client reconnects on), 'truncated', or an error. */
-  ended: Promise<string>;
-  events: () => number;
-  status: () => number;
-  requestId: () => string | undefined;
-  endedAt: () => number;
-  body: () => string;
-}
-
-/** Opens a stream through the gateway; the guard only turns the bug (a stream that never ends) into a failure instead of a stalled file. */
-function openStream(url: string, headers: Record<string, string>): Stream {
-  let events = 0;
-  let status = 0;
-  let requestId: string | undefined;
-  let endedAt = 0;
-  let body = '';
-  const ended = new Promise<string>((resolve, reject) => {
-    const done = (how: string) => {
-      endedAt = Date.now();
-      resolve(how);
-    };
-    const req = httpRequest(url, { agent: false, headers }, (res: IncomingMessage) => {
-      status = res.statusCode ?? 0;
-      requestId = res.headers['x-request-id'] as string;
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        body += d;
-        events += d.split('data: ').length - 1;
-      });
-      res.on('end', () => done(res.complete ? 'end' : 'truncated'));
-      res.on('error', (e) => done(`error ${e.message}`));
-    });
-    req.on('error', (e) => done(`error ${e.message}`));
-    req.end();
-    setTimeout(() => {
-      req.destroy();
-      reject(new Error('the request still runs: nothing ended it'));
-    }, 20_000).unref();
-  });
-  return { ended, events: () => events, status: () => status, requestId: () => requestId, endedAt: () => endedAt, body: () => body };
-}
-
-const statusOf = (url: string, headers: Record<string, string>): Promise<number> =>
-  new Promise<number>((resolve, reject) => {
-    const req = httpRequest(url, { agent: false, headers }, (res) => {
-      res.destroy();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+import { openStream, sseUpstream, statusOf } from '../helpers/watched-stream.js';
 
 /** The gateway's own state store and a token service over it: what `gatehouse token mint|revoke` use. */
 function tokenServiceOf(gw: TestGateway) {
