@@ -8,9 +8,10 @@ export type BcryptMethod = 'basic' | 'api_key';
  * Decides, before a Basic user or an API key id is looked up, whether its verification may start while bcrypt is
  * capped (bcrypt-pool.ts). Refused after the lookup, only the principals with a bcrypt hash got the immediate 429
  * while unknown and argon2 ones paid an argon2 verification and got a 401: an oracle for which names and key ids exist,
- * and one never counted as a failure. So a slot is reserved first, for every verification of these methods, and given
- * back as soon as the lookup finds no bcrypt hash (before any argon2 work): while the pool is full, or the client
- * holds its share of it, every principal gets the same 429, with no lookup and no verification.
+ * and one never counted as a failure. So a slot is reserved first, for every verification of these methods; when the
+ * lookup finds no bcrypt hash the process-wide slot goes back before any argon2 work, while the client's share is kept
+ * to the end of the verification: while the pool is full, or the client holds its share, every principal gets the
+ * same 429, with no lookup and no verification.
  *
  * Only while the deployment holds a bcrypt hash (`active`): the Basic users as last loaded, or an API key — found in
  * the store at start, or met since. An argon2-only deployment never reserves, so it is never refused here (and its

@@ -37,6 +37,12 @@ export interface BcryptTicket {
   compare(secret: string, hash: string): Promise<boolean>;
   /** Gives the slot back when compare was not called; otherwise (and a second time) does nothing. */
   release(): void;
+  /**
+   * The lookup found no bcrypt hash: the process-wide slot goes back (argon2 runs elsewhere and must not fill the
+   * pool), the client's share stays held until release(), so a client's next request is refused alike whatever the
+   * name it guessed has. Does nothing after compare or release, or a second time.
+   */
+  yieldGlobal(): void;
 }
 
 interface Slot {
@@ -101,8 +107,10 @@ export class BcryptPool {
     this.#pending++;
     if (client !== undefined) this.#perClient.set(client, this.heldBy(client) + 1);
     let state: 'reserved' | 'used' | 'released' = 'reserved';
+    let global = true;
     const done = (): void => {
-      this.#pending--;
+      if (global) this.#pending--;
+      global = false;
       if (client === undefined) return;
       const n = this.heldBy(client) - 1;
       if (n <= 0) this.#perClient.delete(client);
@@ -125,6 +133,11 @@ export class BcryptPool {
         if (state !== 'reserved') return;
         state = 'released';
         done();
+      },
+      yieldGlobal: () => {
+        if (state !== 'reserved' || !global) return;
+        global = false;
+        this.#pending--;
       },
     };
   }

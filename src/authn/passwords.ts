@@ -41,16 +41,23 @@ export function secretVerifications(): number {
  * revealing that it exists. Throws GH_RATE_LIMITED when too many bcrypt verifications already wait (nothing verified).
  *
  * `ticket`: a bcrypt slot reserved before the hash was looked up (bcrypt-admission.ts). A bcrypt hash is verified in
- * it, past no cap (nothing is refused after the lookup). Any other path keeps it through its own work and the caller
- * gives it back after: given back at once, an unknown or argon2 name left the slots free while a bcrypt one held its
- * slot, and a client's next request told which it was (429 or not) — the slots must say no more than the latency.
+ * it, past no cap (nothing is refused after the lookup). Any other path gives the process-wide slot back before its
+ * argon2 work (which must not fill the pool) but keeps the client's share until the caller releases the ticket: given
+ * back whole, an unknown or argon2 name left the client's share free while a bcrypt one held it, and the client's next
+ * request told which it was (429 or not).
  */
 export async function verifySecret(hash: string, secret: string, ticket?: BcryptTicket): Promise<boolean> {
   verified++;
-  if (typeof secret !== 'string' || secret.length === 0 || secret.length > MAX_SECRET_LENGTH) return burnVerification(typeof secret === 'string' ? secret : '');
+  if (typeof secret !== 'string' || secret.length === 0 || secret.length > MAX_SECRET_LENGTH) {
+    ticket?.yieldGlobal();
+    return burnVerification(typeof secret === 'string' ? secret : '');
+  }
   if (isBcryptHash(hash)) {
     // bcrypt reads only the first 72 bytes; longer inputs would collide, so they are refused outright.
-    if (Buffer.byteLength(secret) > 72) return burnVerification(secret);
+    if (Buffer.byteLength(secret) > 72) {
+      ticket?.yieldGlobal();
+      return burnVerification(secret);
+    }
     // Without a ticket, throws GH_RATE_LIMITED past the cap: not a "no".
     const pending = ticket !== undefined ? ticket.compare(secret, hash) : bcryptPool().compare(secret, hash);
     try {
@@ -59,6 +66,7 @@ export async function verifySecret(hash: string, secret: string, ticket?: Bcrypt
       return false;
     }
   }
+  ticket?.yieldGlobal();
   try {
     if (hash.startsWith('$argon2id$')) return await argon2.verify(hash, secret);
   } catch {

@@ -95,3 +95,13 @@ test('an IPv6 client’s share is its /64; a lookup that finds no bcrypt hash ke
   }
   assert.equal(bcryptPool().pending, 0);
 });
+
+test('unknown and argon2 names give the process-wide slot back at their lookup: four clients guessing names at random cannot refuse a fifth', async (t) => {
+  const { authn } = await setup(t);
+  const flood = Array.from({ length: 4 * PER_CLIENT }, (_, i) => identifyResult(authn.identify, exchange(basic(`nobody-${i}`, 'x'), { source_ip: `203.0.113.${1 + (i % 4)}` })));
+  const victim = identifyResult(authn.identify, exchange(basic('modern', 'wrong-password'), { source_ip: '192.0.2.50' }));
+  const [floodResults, victimResult] = await Promise.all([Promise.all(flood), victim]);
+  assert.deepEqual(floodResults.map(outcome), floodResults.map(() => 'GH_CREDENTIALS_INVALID'), 'each client within its share');
+  assert.equal(outcome(victimResult), 'GH_CREDENTIALS_INVALID', 'verified, not refused with 429: the flood held no process-wide slot');
+  assert.equal(bcryptPool().pending, 0);
+});

@@ -67,7 +67,8 @@ export function apiKeyMethod(opts: ApiKeyMethodOptions): AuthMethodImpl<string> 
     try {
       rec = await getApiKey(store, parsed.id);
       if (rec === undefined) {
-        // The slot is kept through the burn (released in finally), as a real verification keeps it.
+        // The client's share is kept through the burn (released in finally), as a real verification keeps it.
+        ticket?.yieldGlobal();
         await burnVerification(parsed.secret);
         throw credentialError('GH_CREDENTIALS_INVALID', 'unknown_key', parsed.id);
       }

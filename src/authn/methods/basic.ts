@@ -81,13 +81,15 @@ export function basicMethod(opts: {
     const u = byName.get(user);
     try {
       if (u === undefined) {
-        // The slot is kept through the burn (released in finally), as a real verification keeps it.
+        // The client's share is kept through the burn (released in finally), as a real verification keeps it.
+        ticket?.yieldGlobal();
         await burnVerification(password);
         throw credentialError('GH_CREDENTIALS_INVALID', 'unknown_user', user.slice(0, 128));
       }
       if (u.password_hash !== undefined) ok = await verifySecret(u.password_hash, password, ticket);
       else {
         // A plain-text (development) password pays an argon2 verification too, or it would answer faster than an unknown user.
+        ticket?.yieldGlobal();
         ok = (await burnVerification(password)) || constantTimeEqual(password, u.password ?? '');
       }
     } finally {
