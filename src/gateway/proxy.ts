@@ -290,7 +290,9 @@ export class Upstream {
       if (name === 'accept-encoding' && (this.#route.kind === 'mcp' || this.#opts.echoedSecrets !== undefined)) continue;
       // Nor in slices: byte ranges of an echo would hand the client the credential piece by piece, each piece too
       // short for the mask to know (it knows whole forms and their beginnings, never a middle).
-      if ((name === 'range' || name === 'if-range') && this.#opts.echoedSecrets !== undefined) continue;
+      // Nor tested against a guess: If-None-Match / If-Match compare the client's ETag with one the upstream computes
+      // over the echo (304 or 412 for the right guess of a low-entropy password).
+      if ((name === 'range' || name === 'if-range' || name === 'if-none-match' || name === 'if-match') && this.#opts.echoedSecrets !== undefined) continue;
       // Resuming a stream would replay list answers the response filter never saw (docs/authorization.md).
       if (name === 'last-event-id' && this.#route.kind === 'mcp') continue;
       // Bound sessions (mcp-session.ts): only the id the session stage verified travels, from ex.upstreamHeaders.
@@ -525,7 +527,7 @@ export class Upstream {
             scrubHeaderValues(outHeaders, echoed);
             // Validators and digests the upstream computed over a body that may echo the credential: with every other
             // byte of that body known, each is an offline test of a guess (a low-entropy Basic password).
-            outHeaders = withoutHeaders(outHeaders, ECHO_DIGEST_HEADERS);
+            outHeaders = withoutDigestHeaders(outHeaders);
           }
           // An error is no list answer: its body gets the error treatment (redacted, scrubbed), not the list filter.
           if (statusCode >= 400 && this.#opts.errorBodies !== 'pass') filter = errorBodyFilter(this.#opts, statusCode);
@@ -790,8 +792,17 @@ export class Upstream {
  * `/` and resolves `..`, so `http://upstream/\evil.example/x` or `/a/..//evil.example` came out as `//evil.example…`,
  * which a browser follows to another host: the gateway would have made an open redirect of a same-origin one.
  */
-/** Response headers derived from the body's bytes, dropped on routes that inject a credential. */
-const ECHO_DIGEST_HEADERS = ['etag', 'content-md5', 'digest', 'repr-digest', 'content-digest'];
+/** Response headers derived from the body's bytes, dropped on routes that inject a credential (and x-amz-checksum-*). */
+const ECHO_DIGEST_HEADERS = new Set(['etag', 'content-md5', 'digest', 'repr-digest', 'content-digest', 'x-goog-hash', 'content-crc32']);
+
+function withoutDigestHeaders(flat: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i] as string;
+    if (!ECHO_DIGEST_HEADERS.has(name) && !name.startsWith('x-amz-checksum-')) out.push(name, flat[i + 1] as string);
+  }
+  return out;
+}
 
 const sameOrigin = (path: string): string => (path.startsWith('//') ? `/${path.replace(/^\/+/, '')}` : path);
 

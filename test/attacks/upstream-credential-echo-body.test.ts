@@ -32,7 +32,9 @@ function respond(req: IncomingMessage, res: ServerResponse): void {
     }
     // Validators over the echo: with the rest of the body known, each would test a guess of the key offline.
     const md5 = createHash('md5').update(body).digest('base64');
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), etag: `"${md5}"`, 'content-md5': md5, 'repr-digest': `md5=:${md5}:` });
+    // A conditional request would test a guess online: the right ETag gets 304.
+    if (req.headers['if-none-match'] === `"${md5}"`) return void res.writeHead(304).end();
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), etag: `"${md5}"`, 'content-md5': md5, 'repr-digest': `md5=:${md5}:`, 'x-amz-checksum-crc32': 'AAAAAA==' });
     return void res.end(body);
   }
   if (path === '/stream') {
@@ -65,14 +67,16 @@ test('a 200 that echoes the injected credential reaches the client masked, whole
     respond,
     routes: (url) => [{ name: 'svc', prefix: '/svc', upstream: url, upstream_auth: { bearer: 'file:key' } }],
   }, async ({ url, token, upstream }) => {
-    const whoami = await request(`${url}/svc/whoami`, { headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'gzip, br' } });
+    // Conditional headers carrying a guess: forwarded, the right one would come back 304 (or 412 for If-Match).
+    const whoami = await request(`${url}/svc/whoami`, { headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'gzip, br', 'if-none-match': '"any-guess"', 'if-match': '*' } });
     const body = await whoami.body.text();
     assert.equal(whoami.statusCode, 200);
     assert.deepEqual(forms(KEY).filter((f) => body.includes(f)), [], body);
     const parsed = JSON.parse(body) as { headers: Record<string, string> };
     assert.equal(parsed.headers['authorization'], `Bearer ${'*'.repeat(KEY.length)}`, 'masked in place, same length');
     assert.equal(Number(whoami.headers['content-length']), Buffer.byteLength(body), 'Content-Length still true');
-    assert.deepEqual([whoami.headers['etag'], whoami.headers['content-md5'], whoami.headers['repr-digest']], [undefined, undefined, undefined], 'no digest of the unmasked echo');
+    assert.deepEqual([whoami.headers['etag'], whoami.headers['content-md5'], whoami.headers['repr-digest'], whoami.headers['x-amz-checksum-crc32']], [undefined, undefined, undefined, undefined], 'no digest of the unmasked echo');
+    assert.ok(upstream.requests.every((r) => r.headers['if-none-match'] === undefined && r.headers['if-match'] === undefined), 'no conditional header reached the upstream');
     assert.equal(parsed.headers['accept-encoding'], 'identity', 'the upstream was asked for an uncompressed body (no Accept-Encoding would allow any coding)');
     assert.equal(upstream.requests[0]?.headers['authorization'], `Bearer ${KEY}`, 'the upstream got the key');
 
