@@ -130,171 +130,105 @@ class FormScanner implements OverrideScanner {
   }
 }
 
-const NAME = [0x6e, 0x61, 0x6d, 0x65]; // "name"
-const CONTENT_ID = [...'content-id:'].map((ch) => ch.charCodeAt(0));
+const METHOD = [0x6d, 0x65, 0x74, 0x68, 0x6f, 0x64]; // "method"
+const HEX = '0123456789abcdef';
+const isAlnum = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39);
 
 /**
- * multipart/*: every `name=` or `name*=` parameter (Content-Disposition), quoted or not, and every Content-ID header
- * (Rack names a part without Content-Disposition by it), wherever they appear. File contents are read too: a file
- * holding `name="_method"` is refused, which errs on the closed side.
+ * A `_method`, `.method` or `[method` token in a stream of lower-case characters: not preceded by a letter or digit,
+ * not followed by a letter, digit or `_` (PHP reads `.method` and an unmatched `[method` as `_method`; Rack 2 drops
+ * brackets around a name). Constant state, one step a character.
+ */
+class TokenMatcher {
+  #prevAlnum = false;
+  /** The last character was `_`, `.` or `[`, not joined to a letter or digit before it. */
+  #lead = false;
+  /** Characters of "method" matched after a lead. */
+  #k = 0;
+  /** "method" is complete: the next character decides. */
+  #pending = false;
+
+  push(c: number): boolean {
+    if (this.#pending) {
+      this.#pending = false;
+      if (!isAlnum(c) && c !== 0x5f) return true;
+    }
+    if (this.#k > 0) this.#k = c === METHOD[this.#k] ? this.#k + 1 : 0;
+    else if (this.#lead && c === METHOD[0]) this.#k = 1;
+    if (this.#k === METHOD.length) {
+      this.#k = 0;
+      this.#pending = true;
+    }
+    this.#lead = (c === 0x5f || c === 0x2e || c === 0x5b) && !this.#prevAlnum;
+    this.#prevAlnum = isAlnum(c);
+    return false;
+  }
+
+  end(): boolean {
+    return this.#pending;
+  }
+}
+
+/**
+ * multipart/*: the whole body, part headers and contents alike, read for a `_method` token (TokenMatcher), percent-
+ * escapes decoded (RFC 2231 `name*=`), in any ASCII case — eight times over, for each way a parser may read three
+ * kinds of bytes: line ends dropped (PHP joins a header line without a colon to the one before, `name="_me` + `thod"`;
+ * a blank line still ends the headers) or separating; NULs dropped (a UTF-16 name, percent-encoded) or separating (PHP
+ * cuts names at NUL); backslashes dropped (quoted-pair escapes, `"\_method"`) or separating (Rack's token ends at one).
+ * Following Content-Disposition and Content-ID syntax as Rack and PHP read them missed spellings (a Content-ID value on
+ * the next line, a name inside another parameter's quoted value, Rack's token delimiters); reading every byte errs on
+ * the closed side: a part whose contents hold such a token (a source file using `_method`) is refused too.
  */
 class MultipartScanner implements OverrideScanner {
-  readonly #name = new ParamName();
-  /** Characters of "name" matched so far (0–4). */
-  #matched = 0;
-  /** Characters of "content-id:" matched so far. */
-  #cid = 0;
-  /**
-   * 0: looking for "name" or "content-id:"; 1: after "name" (`*`, spaces, `=`); 2: before the value; 3: quoted value;
-   * 4: bare value; 5: a Content-ID value, to the line's end (Rack names a part without Content-Disposition by it).
-   */
-  #state = 0;
-  #extended = false;
-  /** The quote that opened a quoted value: `"`, or `'` (PHP's multipart parser takes either). */
-  #quote = 0x22;
-  /** RFC 2231 `name*=charset'lang'value`: the charset, lower case (bounded), and whether it spells ASCII as ASCII. */
-  #charset = '';
-  #quotes = 0;
-  #escape = false;
+  /** Matcher m drops line ends when m & 1, NULs when m & 2, backslashes when m & 4. */
+  readonly #matchers = Array.from({ length: 8 }, () => new TokenMatcher());
   #pct = 0;
   #hi = 0;
+  /** The last line end was a LF with nothing but CRs after it: another LF makes a blank line. */
+  #lastLf = false;
 
   feed(chunk: Uint8Array): boolean {
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i] as number;
-      switch (this.#state) {
-        case 0:
-          this.#look(c);
-          if (this.#state === 0 && this.#lookContentId(c)) {
-            this.#state = 5;
-            this.#extended = false;
-            this.#name.reset();
-          }
-          break;
-        case 5:
-          if (c === 0x0d || c === 0x0a) {
-            if (this.#name.matches) return true;
-            this.#state = 0;
-            this.#matched = 0;
-          } else if (c !== 0x09) this.#name.push(c);
-          break;
-        case 1:
-          if (c === 0x2a /* * */ && !this.#extended) this.#extended = true;
-          else if (c === 0x3d /* = */) this.#state = 2;
-          else if (c !== 0x20 && c !== 0x09) this.#restart(c);
-          break;
-        case 2:
-          if (c === 0x20 || c === 0x09) break;
-          this.#name.reset();
-          this.#quotes = 0;
-          this.#charset = '';
-          this.#escape = false;
-          this.#pct = 0;
-          if (c === 0x22 /* " */ || c === 0x27 /* ' */) {
-            this.#quote = c;
-            this.#state = 3;
-          }
-          else {
-            this.#state = 4;
-            if (this.#valueEnds(c)) return true;
-            if (this.#state === 4 && this.#value(c)) return true;
-          }
-          break;
-        case 3:
-          if (this.#escape) {
-            this.#escape = false;
-            if (c !== 0x0d && c !== 0x0a && this.#value(c)) return true;
-          } else if (c === 0x5c /* \ */) this.#escape = true;
-          else if ((c === this.#quote && !(this.#extended && this.#quotes < 2 && c === 0x27)) || c === 0x0d || c === 0x0a) {
-            if (this.#ends()) return true;
-            this.#restart(c);
-          } else if (this.#value(c)) return true;
-          break;
-        default:
-          if (this.#valueEnds(c)) return true;
-          if (this.#state === 4 && this.#value(c)) return true;
+      if (this.#pct === 1) {
+        const h = hexValue(c);
+        if (h >= 0) {
+          this.#hi = h;
+          this.#pct = 2;
+          continue;
+        }
+        this.#pct = 0;
+        if (this.#emit(0x25)) return true;
+      } else if (this.#pct === 2) {
+        const h = hexValue(c);
+        this.#pct = 0;
+        if (h >= 0) {
+          if (this.#emit(this.#hi * 16 + h)) return true;
+          continue;
+        }
+        if (this.#emit(0x25) || this.#emit(HEX.charCodeAt(this.#hi))) return true;
       }
+      if (c === 0x25 /* % */) this.#pct = 1;
+      else if (this.#emit(c)) return true;
     }
     return false;
   }
 
   end(): boolean {
-    if (this.#state === 5) return this.#name.matches;
-    return this.#state >= 3 && this.#ends();
+    return this.#matchers.some((m) => m.end());
   }
 
-  /** The scan for "content-id:", case-insensitive; its first letter does not recur, so a mismatch restarts here. */
-  #lookContentId(c: number): boolean {
-    const l = c >= 0x41 && c <= 0x5a ? c + 32 : c;
-    if (l === CONTENT_ID[this.#cid]) {
-      if (++this.#cid < CONTENT_ID.length) return false;
-      this.#cid = 0;
-      return true;
+  #emit(byte: number): boolean {
+    const c = byte >= 0x41 && byte <= 0x5a ? byte + 32 : byte;
+    // A blank line separates even where line ends are dropped: it ends a part's headers.
+    const blank = c === 0x0a && this.#lastLf;
+    if (c === 0x0a) this.#lastLf = true;
+    else if (c !== 0x0d) this.#lastLf = false;
+    const kind = c === 0x0d || c === 0x0a ? 1 : c === 0 ? 2 : c === 0x5c ? 4 : 0;
+    for (let m = 0; m < 8; m++) {
+      const dropped = (m & kind) !== 0 && !(kind === 1 && blank);
+      if (!dropped && (this.#matchers[m] as TokenMatcher).push(kind === 1 ? 0x0a : c)) return true;
     }
-    this.#cid = l === CONTENT_ID[0] ? 1 : 0;
-    return false;
-  }
-
-  /** A value ends: true when it named `_method`, or an RFC 2231 charset that does not spell ASCII as ASCII. */
-  #ends(): boolean {
-    return this.#name.matches || (this.#extended && !asciiCharset(this.#charset));
-  }
-
-  /** The scan for "name", case-insensitive; its letters do not repeat, so a mismatch restarts at this character. */
-  #look(c: number): void {
-    const l = c | 0x20;
-    if (l === NAME[this.#matched]) {
-      if (++this.#matched === NAME.length) {
-        this.#matched = 0;
-        this.#state = 1;
-        this.#extended = false;
-      }
-    } else this.#matched = l === NAME[0] ? 1 : 0;
-  }
-
-  #restart(c: number): void {
-    this.#state = 0;
-    this.#matched = 0;
-    this.#look(c);
-  }
-
-  /** A bare value ends at `;`, white space or a line end: true when the name it held is `_method`. */
-  #valueEnds(c: number): boolean {
-    if (this.#state !== 4 || (c !== 0x3b && c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a)) return false;
-    if (this.#ends()) return true;
-    this.#restart(c);
-    return false;
-  }
-
-  /**
-   * One character of a value; an RFC 2231 value (`name*=`) is percent-decoded after its `charset'lang'`. True when
-   * the value is refused on the spot: a charset (busboy decodes by it) that does not spell `_method` in ASCII bytes.
-   */
-  #value(c: number): boolean {
-    if (!this.#extended) {
-      this.#name.push(c);
-      return false;
-    }
-    if (this.#quotes < 2) {
-      if (c === 0x27 /* ' */) {
-        if (++this.#quotes === 1 && !asciiCharset(this.#charset)) return true;
-      } else if (this.#quotes === 0 && this.#charset.length <= 32) this.#charset += String.fromCharCode(c | 0x20);
-      return false;
-    }
-    if (this.#pct === 1) {
-      const h = hexValue(c);
-      this.#pct = h >= 0 ? 2 : 0;
-      this.#hi = h;
-      if (h >= 0) return false;
-      this.#name.push(0x25);
-    } else if (this.#pct === 2) {
-      const h = hexValue(c);
-      this.#pct = 0;
-      this.#name.push(h >= 0 ? this.#hi * 16 + h : 0x25);
-      if (h >= 0) return false;
-    }
-    if (c === 0x25) this.#pct = 1;
-    else this.#name.push(c);
     return false;
   }
 }
