@@ -135,9 +135,9 @@ const HEX = '0123456789abcdef';
 const isAlnum = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39);
 
 /**
- * A `_method`, `.method` or `[method` token in a stream of lower-case characters: not preceded by a letter or digit,
- * not followed by a letter, digit or `_` (PHP reads `.method` and an unmatched `[method` as `_method`; Rack 2 drops
- * brackets around a name). Constant state, one step a character.
+ * A `_method` or `.method` token in a stream of lower-case characters: not preceded by a letter or digit, not followed
+ * by a letter, digit or `_` (PHP reads `.method` as `_method`; Rack 2 drops brackets around a name, `[_method]`).
+ * Constant state, one step a character.
  */
 class TokenMatcher {
   #prevAlnum = false;
@@ -159,7 +159,7 @@ class TokenMatcher {
       this.#k = 0;
       this.#pending = true;
     }
-    this.#lead = (c === 0x5f || c === 0x2e || c === 0x5b) && !this.#prevAlnum;
+    this.#lead = (c === 0x5f || c === 0x2e) && !this.#prevAlnum;
     this.#prevAlnum = isAlnum(c);
     return false;
   }
@@ -170,14 +170,17 @@ class TokenMatcher {
 }
 
 /**
- * multipart/*: the whole body, part headers and contents alike, read for a `_method` token (TokenMatcher), percent-
- * escapes decoded (RFC 2231 `name*=`), in any ASCII case — eight times over, for each way a parser may read three
- * kinds of bytes: line ends dropped (PHP joins a header line without a colon to the one before, `name="_me` + `thod"`;
- * a blank line still ends the headers) or separating; NULs dropped (a UTF-16 name, percent-encoded) or separating (PHP
- * cuts names at NUL); backslashes dropped (quoted-pair escapes, `"\_method"`) or separating (Rack's token ends at one).
- * Following Content-Disposition and Content-ID syntax as Rack and PHP read them missed spellings (a Content-ID value on
- * the next line, a name inside another parameter's quoted value, Rack's token delimiters); reading every byte errs on
- * the closed side: a part whose contents hold such a token (a source file using `_method`) is refused too.
+ * multipart/*: the part headers — from each `--boundary` wherever it stands (a parser finds the first one after any
+ * preamble) to the next CRLF CRLF (Rack's end of headers; PHP's, a blank line of bare LFs, comes no later) — read
+ * for a `_method` token (TokenMatcher), percent-escapes decoded (RFC 2231 `name*=`), in any ASCII case, eight times
+ * over, for each way a parser may read three kinds of bytes: line ends dropped (PHP joins a header line without a
+ * colon to the one before, `name="_me` + `thod"`; a blank line still ends the headers) or separating; NULs dropped (a
+ * UTF-16 name, percent-encoded) or separating (PHP cuts names at NUL); backslashes dropped (quoted-pair escapes,
+ * `"\_method"`) or separating (Rack's token ends at one). Following Content-Disposition and Content-ID syntax as Rack
+ * and PHP read them missed spellings (a Content-ID value on the next line, a name inside another parameter's quoted
+ * value, Rack's token delimiters). Without one boundary the Content-Type names unambiguously, the whole body is read
+ * so (a file holding such a token is refused too). Part contents are not read: a source file using `this._method`
+ * passes.
  */
 class MultipartScanner implements OverrideScanner {
   /** Matcher m drops line ends when m & 1, NULs when m & 2, backslashes when m & 4. */
@@ -186,10 +189,55 @@ class MultipartScanner implements OverrideScanner {
   #hi = 0;
   /** The last line end was a LF with nothing but CRs after it: another LF makes a blank line. */
   #lastLf = false;
+  /** `--boundary`, its KMP failure table and how much of it was matched; undefined: every byte is read. */
+  readonly #delimiter: Uint8Array | undefined;
+  readonly #fail: Int32Array | undefined;
+  #at = 0;
+  #inHeaders: boolean;
+  /** The last four bytes, for CRLF CRLF. */
+  #tail = 0;
+
+  constructor(boundary?: string) {
+    if (boundary === undefined) {
+      this.#inHeaders = true;
+      return;
+    }
+    const d = Buffer.from(`--${boundary}`, 'latin1');
+    const fail = new Int32Array(d.length);
+    for (let i = 1, k = 0; i < d.length; i++) {
+      while (k > 0 && d[i] !== d[k]) k = fail[k - 1] as number;
+      if (d[i] === d[k]) k++;
+      fail[i] = k;
+    }
+    this.#delimiter = d;
+    this.#fail = fail;
+    this.#inHeaders = false;
+  }
 
   feed(chunk: Uint8Array): boolean {
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i] as number;
+      if (this.#delimiter !== undefined) {
+        const d = this.#delimiter;
+        const fail = this.#fail as Int32Array;
+        while (this.#at > 0 && c !== d[this.#at]) this.#at = fail[this.#at - 1] as number;
+        if (c === d[this.#at]) this.#at++;
+        if (this.#at === d.length) {
+          this.#at = fail[this.#at - 1] as number;
+          // A part's headers begin: a separator, so nothing read before joins what follows.
+          this.#pct = 0;
+          this.#inHeaders = true;
+          if (this.#emit(0x0a)) return true;
+          continue;
+        }
+        this.#tail = ((this.#tail << 8) | c) >>> 0;
+        if (!this.#inHeaders) continue;
+        if (this.#tail === 0x0d0a0d0a) {
+          this.#inHeaders = false;
+          if (this.#emit(0x0a) || this.#emit(0x0a)) return true;
+          continue;
+        }
+      }
       if (this.#pct === 1) {
         const h = hexValue(c);
         if (h >= 0) {
@@ -246,6 +294,11 @@ class JsonScanner implements OverrideScanner {
   #code = 0;
   /** The string just closed reads `_method` at depth 1: a `:` next makes it a key. */
   #candidate = false;
+  /**
+   * Comments, which lenient parsers take (Ruby's JSON, behind rack-contrib's JSON body parser): 0 none; 1 after `/`;
+   * 2 in a block comment; 3 after `*` in one; 4 in a line comment. Skipped, even between a key and its `:`.
+   */
+  #comment = 0;
 
   feed(chunk: Uint8Array): boolean {
     for (let i = 0; i < chunk.length; i++) {
@@ -276,6 +329,21 @@ class JsonScanner implements OverrideScanner {
           this.#inString = false;
           this.#candidate = this.#depth === 1 && this.#name.matches;
         } else this.#name.push(c);
+        continue;
+      }
+      if (this.#comment >= 2) {
+        if (this.#comment === 4) {
+          if (c === 0x0a || c === 0x0d) this.#comment = 0;
+        } else if (c === 0x2a /* * */) this.#comment = 3;
+        else if (this.#comment === 3) this.#comment = c === 0x2f ? 0 : 2;
+        continue;
+      }
+      if (this.#comment === 1) {
+        this.#comment = c === 0x2a ? 2 : c === 0x2f ? 4 : 0;
+        if (this.#comment !== 0) continue;
+      }
+      if (c === 0x2f /* / */) {
+        this.#comment = 1;
         continue;
       }
       if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) continue;
@@ -331,8 +399,35 @@ export function overrideBodyKinds(contentType: string | undefined): BodyKind[] {
   return kinds.length > 0 ? kinds : ['form', 'json'];
 }
 
-export function overrideScanner(kind: BodyKind): OverrideScanner {
-  return kind === 'form' ? new FormScanner() : kind === 'multipart' ? new MultipartScanner() : new JsonScanner();
+export function overrideScanner(kind: BodyKind, boundary?: string): OverrideScanner {
+  // A multipart body is also read as a form: Rack parses it as one when it cannot use the boundary.
+  return kind === 'form' ? new FormScanner() : kind === 'multipart' ? new AnyScanner([new MultipartScanner(boundary), new FormScanner()]) : new JsonScanner();
+}
+
+/**
+ * The one boundary a multipart Content-Type names, read as leniently as parsers read it (any `boundary=`, even inside
+ * another parameter's name, as Rack 2's regex and PHP's strstr find it; quoted or bare); undefined when there is none,
+ * or several that differ (Rack takes the last, PHP the first), or one with a backslash or white space in it.
+ */
+export function multipartBoundary(contentType: string): string | undefined {
+  const lower = contentType.toLowerCase();
+  let found: string | undefined;
+  for (let at = lower.indexOf('boundary='); at >= 0; at = lower.indexOf('boundary=', at + 9)) {
+    const start = at + 9;
+    let value: string;
+    if (contentType[start] === '"') {
+      const end = contentType.indexOf('"', start + 1);
+      value = end < 0 ? contentType.slice(start + 1) : contentType.slice(start + 1, end);
+    } else {
+      let end = start;
+      while (end < contentType.length && !';,'.includes(contentType[end] as string)) end++;
+      value = contentType.slice(start, end);
+    }
+    if (value === '' || value.length > 200 || /[\\\s]/.test(value)) return undefined;
+    if (found !== undefined && found !== value) return undefined;
+    found = value;
+  }
+  return found;
 }
 
 /** Several scanners over one body: an override any of them finds counts. */
@@ -367,7 +462,9 @@ export function bodyOverrideScanner(rawHeaders: readonly string[]): OverrideScan
   for (const coding of rawHeaderValues(rawHeaders, 'content-encoding')) {
     if (coding.trim().toLowerCase() !== 'identity' && coding.trim() !== '') throw methodOverrideRefused(undefined, 'compressed_body');
   }
-  return kinds.length === 1 ? overrideScanner(kinds[0] as BodyKind) : new AnyScanner(kinds.map(overrideScanner));
+  const boundary = kinds.includes('multipart') ? multipartBoundary(types[0] as string) : undefined;
+  const scanners = kinds.map((k) => overrideScanner(k, boundary));
+  return scanners.length === 1 ? scanners[0] : new AnyScanner(scanners);
 }
 
 /** Whether a raw query string (without `?`) carries a `_method` parameter under any spelling a framework reads. */

@@ -6,25 +6,29 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bodyOverrideScanner, overrideBodyKinds, overrideScanner, queryOverridesMethod, type BodyKind } from '../../src/gateway/method-override.js';
 
-/** Whether `text` is found when fed whole, and in every split into two chunks, and byte by byte. */
-function foundInEveryChunking(kind: BodyKind, text: string): boolean[] {
+/**
+ * Whether `text` is found when fed whole, and in every split into two chunks, and byte by byte. `kind` is a scanner
+ * kind, or a Content-Type the gateway picks the scanners by (a multipart boundary included).
+ */
+function foundInEveryChunking(kind: BodyKind | `${string}/${string}`, text: string): boolean[] {
+  const make = () => (kind.includes('/') ? bodyOverrideScanner(['content-type', kind]) : overrideScanner(kind as BodyKind));
   const bytes = Buffer.from(text, 'utf8');
   const verdicts: boolean[] = [];
-  const whole = overrideScanner(kind);
+  const whole = make() as NonNullable<ReturnType<typeof make>>;
   verdicts.push(whole.feed(bytes) || whole.end());
   for (let cut = 1; cut < bytes.length; cut++) {
-    const s = overrideScanner(kind);
+    const s = make() as NonNullable<ReturnType<typeof make>>;
     verdicts.push(s.feed(bytes.subarray(0, cut)) || s.feed(bytes.subarray(cut)) || s.end());
   }
-  const single = overrideScanner(kind);
+  const single = make() as NonNullable<ReturnType<typeof make>>;
   let hit = false;
   for (let i = 0; i < bytes.length && !hit; i++) hit = single.feed(bytes.subarray(i, i + 1));
   verdicts.push(hit || single.end());
   return verdicts;
 }
 
-const assertFound = (kind: BodyKind, text: string) => assert.ok(foundInEveryChunking(kind, text).every(Boolean), `${kind}: ${JSON.stringify(text)} must be found in every chunking`);
-const assertNotFound = (kind: BodyKind, text: string) => assert.ok(!foundInEveryChunking(kind, text).some(Boolean), `${kind}: ${JSON.stringify(text)} must pass`);
+const assertFound = (kind: BodyKind | `${string}/${string}`, text: string) => assert.ok(foundInEveryChunking(kind, text).every(Boolean), `${kind}: ${JSON.stringify(text)} must be found in every chunking`);
+const assertNotFound = (kind: BodyKind | `${string}/${string}`, text: string) => assert.ok(!foundInEveryChunking(kind, text).some(Boolean), `${kind}: ${JSON.stringify(text)} must pass`);
 
 describe('method override: query strings', () => {
   test('every spelling of _method a framework reads is found', () => {
@@ -123,21 +127,39 @@ describe('method override: multipart bodies', () => {
       'Content-Disposition: form-data; name=_me\r\nthod', // … up to the blank line that ends the headers
       'Content-Disposition: form-data; na\r\nme="_method"',
       'Content-Disposition: form-data; name="[_method]"', // Rack 2 drops the brackets
-      'Content-Disposition: form-data; name="[method"', // PHP reads an unmatched [ as _
     ]) {
       assertFound('multipart', headers(h));
+      assertFound('multipart/form-data; boundary=b', headers(h));
     }
   });
 
-  test('other parts pass; a part whose contents hold a _method token is refused too (read whole, on the closed side)', () => {
-    assertNotFound('multipart', `${part('form-data; name="payment_method"', 'card')}${part('form-data; name="note"', 'payment_method=card; method: DELETE; x_method')}${part('form-data; name="method"', 'DELETE')}--b--\r\n`);
-    assertFound('multipart', `${part('form-data; name="code"', 'params[:_method]')}--b--\r\n`);
+  const CODE = 'const [method, url] = route.split(" "); this._method(x); self._method = m; $.method(); Use the .method property.';
+  test('with one boundary, only part headers are read: source code and prose in a part pass', () => {
+    const body = `${part('form-data; name="payment_method"', 'card')}${part('form-data; name="code"; filename="a.js"', CODE)}${part('form-data; name="method"', 'DELETE')}--b--\r\n`;
+    assertNotFound('multipart/form-data; boundary=b', body);
+    assertNotFound('multipart/form-data; boundary="b"', body);
+    // …and the headers of every part are, the first one found after any preamble, even mid-line
+    assertFound('multipart/form-data; boundary=b', `preamble --b\r\nContent-Disposition: form-data; name=_method\r\n\r\nDELETE\r\n--b--\r\n`);
+    assertFound('multipart/form-data; boundary=b', `${part('form-data; name="code"', CODE)}${part('form-data; name="_method"', 'DELETE')}--b--\r\n`);
+  });
+
+  test('without one unambiguous boundary the whole body is read, and as a form too (Rack falls back to one)', () => {
+    const body = `${part('form-data; name="code"', 'params[:_method]')}--b--\r\n`;
+    assertFound('multipart', body);
+    for (const ct of ['multipart/form-data', 'multipart/form-data; boundary=""', 'multipart/form-data; boundary=a; boundary=b', 'multipart/form-data; boundary=b\\x']) {
+      assertFound(ct as `${string}/${string}`, body);
+    }
+    assertFound('multipart/form-data', 'a=1&_method=DELETE');
+    assertFound('multipart/form-data; boundary=b', 'a=1&_method=DELETE');
   });
 });
 
 describe('method override: JSON bodies', () => {
   test('a top-level _method key is found in any chunking', () => {
-    for (const body of ['{"_method":"DELETE"}', '{ "a": [1, {"b": "}"}], "_method" : "PUT" }', '{"\\u005fmethod":"DELETE"}', '{"_\\u006Dethod":"DELETE"}', '\ufeff{"_METHOD":"DELETE"}']) {
+    for (const body of [
+      '{"_method"/**/:"DELETE"}', // comments, as Ruby's JSON takes them (rack-contrib's JSON body parser)
+      '{/*"*/"_method":"DELETE"}',
+      '{//"\n"_method":"DELETE"}','{"_method":"DELETE"}', '{ "a": [1, {"b": "}"}], "_method" : "PUT" }', '{"\\u005fmethod":"DELETE"}', '{"_\\u006Dethod":"DELETE"}', '\ufeff{"_METHOD":"DELETE"}']) {
       assertFound('json', body);
     }
   });
