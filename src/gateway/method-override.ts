@@ -407,7 +407,7 @@ export function overrideScanner(kind: BodyKind, boundary?: string): OverrideScan
 /**
  * The one boundary a multipart Content-Type names, read as leniently as parsers read it (any `boundary=`, even inside
  * another parameter's name, as Rack 2's regex and PHP's strstr find it; quoted or bare); undefined when there is none,
- * or several that differ (Rack takes the last, PHP the first), or one with a backslash or white space in it.
+ * or several that differ (Rack takes the last, PHP the first), or one with a character parsers read differently.
  */
 export function multipartBoundary(contentType: string): string | undefined {
   const lower = contentType.toLowerCase();
@@ -423,7 +423,9 @@ export function multipartBoundary(contentType: string): string | undefined {
       while (end < contentType.length && !';,'.includes(contentType[end] as string)) end++;
       value = contentType.slice(start, end);
     }
-    if (value === '' || value.length > 200 || /[\\\s]/.test(value)) return undefined;
+    // Only RFC 2046 boundary characters that every parser reads alike: Rack 2 stops a boundary at `;` or `,` even
+    // inside quotes, Rack 3 splits parameters at them, PHP takes a quoted value whole.
+    if (value.length > 200 || !/^[A-Za-z0-9'()+_\-./:=?]+$/.test(value)) return undefined;
     if (found !== undefined && found !== value) return undefined;
     found = value;
   }
