@@ -194,8 +194,10 @@ class MultipartScanner implements OverrideScanner {
   readonly #fail: Int32Array | undefined;
   #at = 0;
   #inHeaders: boolean;
-  /** The last four bytes, for CRLF CRLF. */
+  /** The last four bytes after the delimiter line, for CRLF CRLF. */
   #tail = 0;
+  /** Still on the line a delimiter began. */
+  #delimiterLine = false;
 
   constructor(boundary?: string) {
     if (boundary === undefined) {
@@ -227,10 +229,17 @@ class MultipartScanner implements OverrideScanner {
           // A part's headers begin: a separator, so nothing read before joins what follows.
           this.#pct = 0;
           this.#inHeaders = true;
+          this.#delimiterLine = true;
+          this.#tail = 0;
           if (this.#emit(0x0a)) return true;
           continue;
         }
-        this.#tail = ((this.#tail << 8) | c) >>> 0;
+        if (this.#delimiterLine) {
+          // The rest of the delimiter line (padding, the `--` of a close delimiter) is read, but the headers' end is
+          // looked for only after it: Rack searches CRLF CRLF from the next line, so `--b` CRLF CRLF `Content-…` is
+          // a header line to it.
+          if (c === 0x0a) this.#delimiterLine = false;
+        } else this.#tail = ((this.#tail << 8) | c) >>> 0;
         if (!this.#inHeaders) continue;
         if (this.#tail === 0x0d0a0d0a) {
           this.#inHeaders = false;

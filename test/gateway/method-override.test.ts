@@ -138,6 +138,10 @@ describe('method override: multipart bodies', () => {
     const body = `${part('form-data; name="payment_method"', 'card')}${part('form-data; name="code"; filename="a.js"', CODE)}${part('form-data; name="method"', 'DELETE')}--b--\r\n`;
     assertNotFound('multipart/form-data; boundary=b', body);
     assertNotFound('multipart/form-data; boundary="b"', body);
+    // a blank line right after the delimiter line does not end the headers for Rack (it looks from the next line on)
+    assertFound('multipart/form-data; boundary=X', '--X\r\n\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--X--\r\n');
+    assertFound('multipart/form-data; boundary=X', '--X \t\r\n\r\nContent-ID: _method\r\n\r\nDELETE\r\n--X--\r\n');
+    assertFound('multipart/form-data; boundary=X', 'pre\r\n--X\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--X\r\n\r\nContent-Disposition: form-data; name="_method"\r\n\r\nPUT\r\n--X--\r\n');
     // …and the headers of every part are, the first one found after any preamble, even mid-line
     assertFound('multipart/form-data; boundary=b', `preamble --b\r\nContent-Disposition: form-data; name=_method\r\n\r\nDELETE\r\n--b--\r\n`);
     assertFound('multipart/form-data; boundary=b', `${part('form-data; name="code"', CODE)}${part('form-data; name="_method"', 'DELETE')}--b--\r\n`);
