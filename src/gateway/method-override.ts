@@ -63,6 +63,61 @@ function hexValue(c: number): number {
   return l >= 0x61 && l <= 0x66 ? l - 0x61 + 10 : -1;
 }
 
+const HEX = '0123456789abcdef';
+
+/**
+ * Percent-decoding as a stream: `%XX` becomes its byte, a stray `%` stays itself. Each byte goes to `emit` with
+ * whether it came as it was (`raw`: a raw `=` or `+` means something in a form, a decoded one does not). Returns
+ * true as soon as `emit` does.
+ */
+class PercentDecoder {
+  /** 0: no escape; 1: after `%`; 2: after `%` and one hex digit. */
+  #state = 0;
+  #hi = 0;
+
+  readonly #emit: (byte: number, raw: boolean) => boolean;
+
+  constructor(emit: (byte: number, raw: boolean) => boolean) {
+    this.#emit = emit;
+  }
+
+  push(c: number): boolean {
+    if (this.#state === 1) {
+      const h = hexValue(c);
+      if (h >= 0) {
+        this.#hi = h;
+        this.#state = 2;
+        return false;
+      }
+      this.#state = 0;
+      if (this.#emit(0x25, false)) return true;
+    } else if (this.#state === 2) {
+      const h = hexValue(c);
+      this.#state = 0;
+      if (h >= 0) return this.#emit(this.#hi * 16 + h, false);
+      if (this.#emit(0x25, false) || this.#emit(HEX.charCodeAt(this.#hi), false)) return true;
+    }
+    if (c === 0x25 /* % */) {
+      this.#state = 1;
+      return false;
+    }
+    return this.#emit(c, true);
+  }
+
+  /** An escape left open gives its `%` (and digit) back as they were. */
+  flush(): boolean {
+    const state = this.#state;
+    this.#state = 0;
+    if (state === 0) return false;
+    return this.#emit(0x25, false) || (state === 2 && this.#emit(HEX.charCodeAt(this.#hi), false));
+  }
+
+  /** Drops an escape left open. */
+  reset(): void {
+    this.#state = 0;
+  }
+}
+
 /** Reads a body (or text) chunk by chunk; `feed` returns true once a method override has been seen. */
 export interface OverrideScanner {
   feed(chunk: Uint8Array): boolean;
@@ -74,9 +129,13 @@ export interface OverrideScanner {
 class FormScanner implements OverrideScanner {
   readonly #name = new ParamName();
   #inValue = false;
-  /** 0: no escape; 1: after `%`; 2: after `%` and one hex digit. */
-  #pct = 0;
-  #hi = 0;
+  readonly #decoder = new PercentDecoder((b, raw) => {
+    if (raw && b === 0x3d /* = */) {
+      if (this.#name.matches) return true;
+      this.#inValue = true;
+    } else this.#name.push(raw && b === 0x2b /* + */ ? 0x20 : b);
+    return false;
+  });
 
   feed(chunk: Uint8Array): boolean {
     for (let i = 0; i < chunk.length; i++) {
@@ -87,31 +146,7 @@ class FormScanner implements OverrideScanner {
         this.#name.reset();
         continue;
       }
-      if (this.#inValue) continue;
-      if (this.#pct === 1) {
-        const h = hexValue(c);
-        if (h >= 0) {
-          this.#hi = h;
-          this.#pct = 2;
-          continue;
-        }
-        this.#pct = 0;
-        this.#name.push(0x25); // a stray `%` stays itself
-      } else if (this.#pct === 2) {
-        const h = hexValue(c);
-        this.#pct = 0;
-        if (h >= 0) {
-          this.#name.push(this.#hi * 16 + h);
-          continue;
-        }
-        this.#name.push(0x25);
-        this.#name.push(this.#hi < 10 ? 0x30 + this.#hi : 0x61 + this.#hi - 10);
-      }
-      if (c === 0x25) this.#pct = 1;
-      else if (c === 0x3d /* = */) {
-        if (this.#nameEnds()) return true;
-        this.#inValue = true;
-      } else this.#name.push(c === 0x2b /* + */ ? 0x20 : c);
+      if (!this.#inValue && this.#decoder.push(c)) return true;
     }
     return false;
   }
@@ -122,16 +157,12 @@ class FormScanner implements OverrideScanner {
 
   #nameEnds(): boolean {
     if (this.#inValue) return false;
-    if (this.#pct !== 0) {
-      this.#pct = 0;
-      this.#name.push(0x25);
-    }
+    this.#decoder.flush(); // a stray `%` ends the name as itself: it is no longer `_method`
     return this.#name.matches;
   }
 }
 
 const METHOD = [0x6d, 0x65, 0x74, 0x68, 0x6f, 0x64]; // "method"
-const HEX = '0123456789abcdef';
 const isAlnum = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39);
 
 /**
@@ -185,8 +216,7 @@ class TokenMatcher {
 class MultipartScanner implements OverrideScanner {
   /** Matcher m drops line ends when m & 1, NULs when m & 2, backslashes when m & 4. */
   readonly #matchers = Array.from({ length: 8 }, () => new TokenMatcher());
-  #pct = 0;
-  #hi = 0;
+  readonly #decoder = new PercentDecoder((b) => this.#emit(b));
   /** The last line end was a LF with nothing but CRs after it: another LF makes a blank line. */
   #lastLf = false;
   /** `--boundary`, its KMP failure table and how much of it was matched; undefined: every byte is read. */
@@ -227,7 +257,7 @@ class MultipartScanner implements OverrideScanner {
         if (this.#at === d.length) {
           this.#at = fail[this.#at - 1] as number;
           // A part's headers begin: a separator, so nothing read before joins what follows.
-          this.#pct = 0;
+          this.#decoder.reset();
           this.#inHeaders = true;
           this.#delimiterLine = true;
           this.#tail = 0;
@@ -247,26 +277,7 @@ class MultipartScanner implements OverrideScanner {
           continue;
         }
       }
-      if (this.#pct === 1) {
-        const h = hexValue(c);
-        if (h >= 0) {
-          this.#hi = h;
-          this.#pct = 2;
-          continue;
-        }
-        this.#pct = 0;
-        if (this.#emit(0x25)) return true;
-      } else if (this.#pct === 2) {
-        const h = hexValue(c);
-        this.#pct = 0;
-        if (h >= 0) {
-          if (this.#emit(this.#hi * 16 + h)) return true;
-          continue;
-        }
-        if (this.#emit(0x25) || this.#emit(HEX.charCodeAt(this.#hi))) return true;
-      }
-      if (c === 0x25 /* % */) this.#pct = 1;
-      else if (this.#emit(c)) return true;
+      if (this.#decoder.push(c)) return true;
     }
     return false;
   }
