@@ -70,10 +70,13 @@ function macOf(key: Buffer, file: string, b: HeadNoteBody): string {
   return createHmac('sha256', key).update(text).digest('hex');
 }
 
-/** One slot's text, padded to SLOT bytes (the last one a newline, so `cat` shows one line per slot). */
-function slotText(key: Buffer, file: string, b: HeadNoteBody): Buffer {
+/**
+ * One slot's text, padded to SLOT bytes (the last one a newline, so `cat` shows one line per slot), written into `buf`
+ * (SLOT bytes; the writer reuses one, as its writes are synchronous).
+ */
+function slotText(key: Buffer, file: string, b: HeadNoteBody, buf: Buffer): Buffer {
   const json = JSON.stringify({ v: 1, key_id: b.keyId, n: b.n, from_seq: b.from.seq, from_hash: b.from.hash, to_seq: b.to.seq, to_hash: b.to.hash, mac: macOf(key, file, b) });
-  const buf = Buffer.alloc(SLOT, 0x20);
+  buf.fill(0x20);
   buf.write(json, 0, 'latin1');
   buf[SLOT - 1] = 0x0a;
   return buf;
@@ -184,6 +187,7 @@ export class HeadNote {
   #fd = -1;
   #ino = -1;
   #n = 0;
+  readonly #slot = Buffer.alloc(SLOT);
 
   constructor(path: string, file: string, privateKey: KeyObject, keyId: string) {
     this.path = path;
@@ -214,7 +218,7 @@ export class HeadNote {
   write(to: HeadPoint, from: HeadPoint = to): void {
     this.#open();
     this.#n++;
-    const buf = slotText(this.#key.mac, this.#file, { keyId: this.#key.keyId, n: this.#n, from, to });
+    const buf = slotText(this.#key.mac, this.#file, { keyId: this.#key.keyId, n: this.#n, from, to }, this.#slot);
     const n = writeSync(this.#fd, buf, 0, SLOT, (this.#n % 2) * SLOT);
     if (n !== SLOT) throw Object.assign(new Error('short write of the audit head note'), { code: 'EIO' });
   }

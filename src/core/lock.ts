@@ -11,7 +11,7 @@
  * file at most every WANT_CHECK_MS, releases after its current batch and then stands back while the want file names a
  * live process, so a CLI command appending during heavy gateway traffic waits milliseconds, not until a timeout.
  */
-import { closeSync, existsSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, type BigIntStats } from 'node:fs';
 import { GatehouseError } from './errors.js';
 
 const STALE_EMPTY_MS = 5000;
@@ -59,6 +59,8 @@ export class FileLock {
   /** A request that went unanswered for STAND_BACK_MS: not deferred to again. */
   #ignoredWant: string | undefined;
   #nextOwnCheck = 0;
+  /** The lock file this process created (device, inode, change time): a file put in its place differs in one of them. */
+  #own: BigIntStats | undefined;
 
   readonly #idleMs: number;
   readonly #busy: (detail: string) => Error;
@@ -105,6 +107,7 @@ export class FileLock {
             const fd = openSync(this.path, 'wx', 0o600);
             try {
               writeSync(fd, String(process.pid));
+              this.#own = fstatSync(fd, { bigint: true });
             } finally {
               closeSync(fd);
             }
@@ -200,16 +203,24 @@ export class FileLock {
     }
   }
 
-  /** Whether the lock file still names this process; read at most every WANT_CHECK_MS while batches flow. */
+  /**
+   * Whether the lock file is still the one this process created; looked at most every WANT_CHECK_MS while batches
+   * flow. One stat(2), not a read of the file (open, fstat, read, close): the file is never written after it was
+   * created, so a lock taken over (moved aside, then created anew by another process) differs in its inode or, where
+   * the file system reused the inode number, in its change time (nanoseconds).
+   */
   #stillOurs(): boolean {
     const now = Date.now();
     if (now < this.#nextOwnCheck) return true;
     this.#nextOwnCheck = now + WANT_CHECK_MS;
+    const own = this.#own;
+    let st: BigIntStats | undefined;
     try {
-      return readFileSync(this.path, 'utf8') === String(process.pid);
+      st = statSync(this.path, { bigint: true, throwIfNoEntry: false });
     } catch {
       return false;
     }
+    return own !== undefined && st !== undefined && st.ino === own.ino && st.dev === own.dev && st.ctimeNs === own.ctimeNs;
   }
 
   /** Moves aside a lock whose owner is dead (or that stayed empty too long, its creator having died mid-create). */
