@@ -245,6 +245,15 @@ export class AuditLog implements AuditEmitter {
     }
   }
 
+  /**
+   * The health of the sinks configured in audit.sinks, in their order (not the alert engine nor sinks a caller added):
+   * for /readyz and the metrics. A name given twice (two http sinks) carries its place in audit.sinks.
+   */
+  sinkHealth(): { name: string; ok: boolean; reason?: string }[] {
+    const configured = this.#sinks.slice(0, this.#cfg.sinks.length);
+    return configured.map((s, i) => ({ name: configured.filter((t) => t.name === s.name).length > 1 ? `${s.name}[${i}]` : s.name, ...s.health() }));
+  }
+
   health(): { ok: boolean; reason?: string } {
     if (this.#closing) return { ok: false, reason: 'the audit log is closed' };
     if (this.#failed) return { ok: false, reason: this.#failed.detail ?? 'the audit log cannot be written' };

@@ -13,6 +13,7 @@ import type { TransitCallChecks, TransitHandler } from '../crypto/index.js';
 import { createGatewayCrypto } from './crypto.js';
 import { createSessionStage, loadSessionKey } from './mcp-session.js';
 import type { AuditHandle, Capabilities } from './pipeline.js';
+import type { SinkHealth } from './readiness.js';
 
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, subpath: string, ex: Exchange) => Promise<void>;
 
@@ -21,6 +22,8 @@ export interface WiredCapabilities extends Capabilities {
   limits: Limits;
   /** Under server.workers: what a worker started in place of a dead one takes over from a live one (restoreState). */
   workerState(): WorkerState;
+  /** The configured audit sinks (audit.sinks) of this process and their health, for /readyz and the metrics. */
+  auditSinks(): SinkHealth[];
 }
 
 /** A live worker's counts for a replacement: what rate and bandwidth keys owe, and failed authentications. */
@@ -140,6 +143,7 @@ export async function buildCapabilities(
     admin,
     limits,
     workerState: () => ({ owing: limits.owing(), failures: authn.failures.snapshot() }),
+    auditSinks: () => audit.sinkHealth(),
     ...(injector ? { injectedHeaders: (route: string) => injector.headerNames(route), echoedSecrets: (route: string) => injector.secretsFor(route), upstreamRefused: (ex: Exchange) => injector.upstreamRefused(ex) } : {}),
     ...(limits.connectionRate ? { connectionRate: limits.connectionRate } : {}),
     async close() {
@@ -187,10 +191,10 @@ async function openAudit(
   deps: Omit<StageDeps, 'audit'>,
   redactor: Redactor,
   opts: { worker?: { index: number; count: number }; alertsTo?: (r: Record<string, unknown>) => void },
-): Promise<AuditHandle> {
+): Promise<AuditHandle & { sinkHealth(): SinkHealth[] }> {
   if (!cfg.audit.enabled) {
     if (cfg.profile === 'production') throw new GatehouseError('GH_CONFIG_PRODUCTION_REFUSED', 'production: audit.enabled is false');
-    return { waitForDurable: false, emit: async () => {}, record: () => {}, healthy: () => true, close: async () => {} };
+    return { waitForDurable: false, emit: async () => {}, record: () => {}, healthy: () => true, close: async () => {}, sinkHealth: () => [] };
   }
   const log = await openAuditLog(cfg.audit, { stateDir: cfg.state_dir, logger: deps.logger, clock: deps.clock, redact: (v) => redactor.redactValue(v), redactCopiesOnWrite: true, ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.alertsTo ? { alertsTo: opts.alertsTo } : {}) });
   const failOpen = cfg.audit.on_failure === 'continue';
@@ -200,5 +204,6 @@ async function openAudit(
     record: (event, onError) => log.record(event, onError),
     healthy: () => failOpen || log.health().ok,
     close: () => log.close(),
+    sinkHealth: () => log.sinkHealth(),
   };
 }

@@ -51,6 +51,9 @@ export interface GaugeSources {
   tracing?(): TracingSample;
 }
 
+/** The configured audit sinks (audit.sinks) and whether each delivers; names come from the configuration. */
+export type AuditSinkSource = () => ReadonlyArray<{ name: string; ok: boolean }>;
+
 /** A worker's counts, as plain data (crosses the cluster IPC channel). */
 export interface MetricsSnapshot {
   /** [route, method, status, requests] */
@@ -63,6 +66,8 @@ export interface MetricsSnapshot {
   process: ProcessSample;
   /** Present once a span exporter ran in the process (tracing.enabled). */
   tracing?: TracingSample;
+  /** [sink, 1 delivering / 0 not], when audit sinks are configured. */
+  audit_sinks?: Array<[string, number]>;
 }
 
 export interface ProcessSample {
@@ -79,6 +84,7 @@ export class GatewayMetrics {
   readonly #routes = new Map<string, RouteStats>();
   readonly #loop: IntervalHistogram;
   readonly #startedAt = Math.round(Date.now() / 1000 - process.uptime());
+  #auditSinks: AuditSinkSource | undefined;
 
   constructor(private readonly gauges: GaugeSources) {
     this.#loop = monitorEventLoopDelay({ resolution: 20 });
@@ -102,6 +108,11 @@ export class GatewayMetrics {
     r.count++;
   }
 
+  /** Reports the audit sinks' health (gatehouse_audit_sink_up): set by whoever holds the audit log (start.ts). */
+  watchAuditSinks(source: AuditSinkSource): void {
+    this.#auditSinks = source;
+  }
+
   snapshot(): MetricsSnapshot {
     const snap: MetricsSnapshot = { answered: [], refused: [], durations: [], gauges: { inflight: 0, connections: 0, audit_healthy: 0 }, process: this.#process() };
     for (const [route, r] of this.#routes) {
@@ -114,6 +125,8 @@ export class GatewayMetrics {
     const notAfter = g.certificateNotAfter?.();
     if (notAfter !== undefined) snap.gauges.certificate_not_after_seconds = Math.floor(notAfter / 1000);
     if (g.tracing) snap.tracing = g.tracing();
+    const sinks = this.#auditSinks?.();
+    if (sinks !== undefined && sinks.length > 0) snap.audit_sinks = sinks.map((x) => [x.name, x.ok ? 1 : 0]);
     return snap;
   }
 
@@ -178,8 +191,11 @@ export function renderMetrics(collected: readonly CollectedSnapshot[], info: { v
   let auditHealthy = 1;
   let notAfter: number | undefined;
   let tracing: TracingSample | undefined;
+  // Per sink, the lowest over the processes: each worker delivers through its own copy of every sink.
+  const sinkUp = new Map<string, number>();
   for (const { snapshot: s } of collected) {
     if (!s) continue;
+    for (const [sink, up] of s.audit_sinks ?? []) sinkUp.set(sink, Math.min(sinkUp.get(sink) ?? 1, up));
     if (s.tracing) {
       tracing ??= { spans_exported: 0, spans_dropped: 0, spans_failed: 0, exports_failed: 0, export_retries: 0 };
       for (const f of TRACING_FIELDS) tracing[f] += s.tracing[f];
@@ -230,6 +246,10 @@ export function renderMetrics(collected: readonly CollectedSnapshot[], info: { v
   out.sample('gatehouse_connections_open', [], connections);
   out.family('gatehouse_audit_healthy', 'gauge', '1 while every process can write its audit log (requests are refused otherwise).');
   out.sample('gatehouse_audit_healthy', [], collected.some((c) => c.snapshot) ? auditHealthy : 0);
+  if (sinkUp.size > 0) {
+    out.family('gatehouse_audit_sink_up', 'gauge', '1 while the audit sink delivers in every process that answered (records wait in the audit file and the sink retries otherwise).');
+    for (const [sink, up] of [...sinkUp].sort(byKey)) out.sample('gatehouse_audit_sink_up', [['sink', sink]], up);
+  }
   if (notAfter !== undefined) {
     out.family('gatehouse_tls_certificate_not_after_seconds', 'gauge', 'When the serving certificate expires (Unix time).');
     out.sample('gatehouse_tls_certificate_not_after_seconds', [], notAfter);
@@ -296,6 +316,10 @@ export function checkSnapshot(v: unknown): MetricsSnapshot | undefined {
   if (s.tracing !== undefined) {
     const t = s.tracing as unknown as Record<string, unknown> | null;
     if (t === null || typeof t !== 'object' || !TRACING_FIELDS.every((f) => isCount(t[f]))) return undefined;
+  }
+  if (s.audit_sinks !== undefined) {
+    const rows = s.audit_sinks as unknown;
+    if (!Array.isArray(rows) || rows.length > 1024 || !rows.every((r) => Array.isArray(r) && isLabel(r[0]) && (r[1] === 0 || r[1] === 1))) return undefined;
   }
   const fields: Array<keyof ProcessSample> = ['cpu_seconds', 'resident_memory_bytes', 'heap_used_bytes', 'start_time_seconds', 'eventloop_delay_p99_seconds', 'eventloop_delay_max_seconds'];
   if (!fields.every((f) => isCount(p[f]))) return undefined;

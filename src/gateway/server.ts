@@ -47,8 +47,11 @@ export interface GatewayParts {
   upstreamUrls: Map<string, string>;
   tls: ServerTlsProvider | undefined;
   upstreamConnect?: (route: Route) => Record<string, unknown> | undefined;
-  /** Readiness probes beyond the upstreams (store, audit). */
-  readiness?: () => Promise<string[]>;
+  /**
+   * Readiness probes beyond the audit log (store, upstreams): `problems` make /readyz 503; `degraded` (audit sinks
+   * not delivering) are listed in its body and leave it 200. Public: no addresses or error texts.
+   */
+  readiness?: () => Promise<string[] | { problems: string[]; degraded?: string[] }>;
   admin?: (req: IncomingMessage, res: ServerResponse, subpath: string, ex: Exchange) => Promise<void>;
   /** Request spans (tracing.enabled): absent, nothing is traced and nothing changes per request. */
   tracer?: Tracer;
@@ -364,10 +367,12 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   }
 
   async function readyz(res: ServerResponse): Promise<void> {
-    const problems = parts.readiness ? await parts.readiness().catch(() => ['readiness probe failed']) : [];
+    const found = parts.readiness ? await parts.readiness().catch(() => ['readiness probe failed']) : [];
+    const { problems, degraded = [] } = Array.isArray(found) ? { problems: found } : found;
     if (!caps.audit.healthy()) problems.push('audit log not writable');
-    if (problems.length) sendJson(res, 503, JSON.stringify({ status: 'not_ready', problems }));
-    else sendJson(res, 200, '{"status":"ready"}');
+    const extra = degraded.length > 0 ? { degraded } : {};
+    if (problems.length) sendJson(res, 503, JSON.stringify({ status: 'not_ready', problems, ...extra }));
+    else sendJson(res, 200, JSON.stringify({ status: 'ready', ...extra }));
   }
 
   const serverOptions = {

@@ -25,6 +25,7 @@ import { listenGateway, type RunningGateway, type ServerTlsProvider } from './se
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { renderMetrics } from './metrics.js';
 import { startTracing, type Tracing } from './tracing.js';
+import { degradedSinks, UpstreamProber } from './readiness.js';
 import type { Limits } from '../limits/index.js';
 
 export interface StartOptions {
@@ -88,6 +89,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
   let echoUrl: string | undefined;
   let mcpUrl: string | undefined;
   let tracing: Tracing | undefined;
+  let prober: UpstreamProber | undefined;
   try {
     for (const [i, route] of cfg.routes.entries()) {
       const name = route.name ?? `route${i}`;
@@ -109,6 +111,15 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
         throw new GatehouseError('GH_CONFIG_INVALID', `routes[${i}].upstream: unknown demo service ${route.upstream.slice(0, 32)}`);
       } else upstreamUrls.set(name, route.upstream);
     }
+    // /readyz's upstream probes (readiness.ts): every route but those with readiness: ignore, the demos too (at their
+    // loopback URL: an in-process server that stopped listening is as unreachable as any).
+    const probed = cfg.routes.flatMap((r, i) => {
+      const name = r.name ?? `route${i}`;
+      const url = upstreamUrls.get(name);
+      return r.readiness === 'ignore' || url === undefined ? [] : [{ name, url, connectTimeoutMs: r.connect_timeout }];
+    });
+    const upstreamProber = new UpstreamProber(probed, { logger, clock });
+    prober = upstreamProber;
     tracing = await startTracing(cfg, { logger, store, clock });
     const capabilities = await buildCapabilities(cfg, { logger, clock, store }, redactor, { ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.alertsTo ? { alertsTo: opts.alertsTo } : {}), ...(opts.restoreState !== undefined ? { restoreState: opts.restoreState } : {}) });
     const tls = opts.tls ? { provider: opts.tls, caCertPath: undefined } : cfg.server.tls.enabled ? await createServerTlsProvider(cfg, logger, { ticketKeysFromOutside: (opts.worker?.count ?? 1) > 1 }) : undefined;
@@ -124,14 +135,17 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
         ...(tracing ? { tracer: tracing.tracer } : {}),
         readiness: async () => {
           const problems: string[] = [];
-          await store.ping().catch(() => problems.push('state store unavailable'));
-          return problems;
+          const [, upstreams] = await Promise.all([store.ping().catch(() => problems.push('state store unavailable')), upstreamProber.problems()]);
+          problems.push(...upstreams);
+          // Not problems: records are durable in the file first and the sinks retry.
+          return { problems, degraded: degradedSinks(capabilities.auditSinks()) };
         },
       },
       opts.listen,
     );
     const close = running.close.bind(running);
     const metrics = running.metrics;
+    metrics?.watchAuditSinks(() => capabilities.auditSinks());
     // A worker's counts go to its supervisor, which runs the one listener for all of them.
     if (metrics && !opts.worker) {
       try {
@@ -161,6 +175,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
         // First: a scrape during the drain would report a gateway that is going away.
         await metricsServer?.close();
         await close(deadlineMs);
+        upstreamProber.close();
         // The drained requests' spans are queued by now: delivered within tracing.timeout.
         await tracing?.close();
         // After the drain (the last requests' records are queued before it), before the audit log closes.
@@ -180,6 +195,7 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
     });
     audit = capabilities.audit;
   } catch (e) {
+    prober?.close();
     for (const s of demoServers) s.close();
     await tracing?.close();
     await store.close();

@@ -183,6 +183,11 @@ export const routeSchema = z.strictObject({
    */
   queue_timeout: timerDuration('10s').refine((ms) => ms > 0, 'at least 1ms: a request waits for a connection or is refused'),
   /**
+   * Whether /readyz needs this route's upstream to accept a TCP connection (`required`), or leaves it out (`ignore`):
+   * an optional upstream that may be down should not take the gateway out of rotation.
+   */
+  readiness: z.enum(['required', 'ignore']).default('required'),
+  /**
    * Requests of one principal (anonymous: one client address) in flight on this route in this process, queued ones
    * included; more are refused with 429. Unset: no cap.
    */
