@@ -14,6 +14,7 @@ import type { ApprovalInfo, AuditEvent, Principal, RiskLevel, StageDeps } from '
 import { createUpstreamTls } from '../tls/index.js';
 import { realmOf } from './canonical.js';
 import { ApprovalStore, effectiveStatus, isApprovalId, type ApprovalRedactor } from './queue.js';
+import { principalKey } from './pending.js';
 import type { ApprovalRecord } from './types.js';
 import { WebhookApprover } from './webhook.js';
 import { isHttpsUrl } from '../core/net.js';
@@ -99,6 +100,8 @@ export class ApprovalGate {
   readonly #cfg: ApprovalConfig;
   readonly #deps: StageDeps;
   readonly #webhook: WebhookApprover | undefined;
+  /** Calls held waiting (queue mode), per principal key: at most queue.max_held_per_principal each. */
+  readonly #held = new Map<string, number>();
 
   private constructor(cfg: ApprovalConfig, deps: StageDeps, webhook: WebhookApprover | undefined, opts: ApprovalGateOptions) {
     this.#cfg = cfg;
@@ -295,22 +298,37 @@ export class ApprovalGate {
     }
   }
 
-  /** Polls the store until the request is decided, the hold time passes or the client leaves. */
+  /**
+   * Polls the store until the request is decided, the hold time passes or the client leaves. A principal already
+   * holding queue.max_held_per_principal calls in this process is not held: each held call keeps a connection and
+   * polls the store, and identical calls share one request, so max_pending_per_principal does not bound them.
+   */
   async #hold(rec: ApprovalRecord, signal: AbortSignal | undefined): Promise<ApprovalRecord> {
     const holdMs = this.#cfg.queue.hold_timeout;
-    const deadline = performance.now() + holdMs;
-    let current = rec;
-    while (effectiveStatus(current, this.#deps.clock.now()) === 'pending') {
-      const left = deadline - performance.now();
-      if (left <= 0 || signal?.aborted) break;
-      try {
-        await sleep(Math.min(this.#cfg.queue.poll_interval, left), undefined, signal ? { signal } : undefined);
-      } catch {
-        break; // aborted
+    if (holdMs <= 0) return rec;
+    const key = principalKey(rec.principal, rec.principal_realm);
+    const holding = this.#held.get(key) ?? 0;
+    if (holding >= this.#cfg.queue.max_held_per_principal) return rec;
+    this.#held.set(key, holding + 1);
+    try {
+      const deadline = performance.now() + holdMs;
+      let current = rec;
+      while (effectiveStatus(current, this.#deps.clock.now()) === 'pending') {
+        const left = deadline - performance.now();
+        if (left <= 0 || signal?.aborted) break;
+        try {
+          await sleep(Math.min(this.#cfg.queue.poll_interval, left), undefined, signal ? { signal } : undefined);
+        } catch {
+          break; // aborted
+        }
+        current = (await this.queue.get(rec.id)) ?? current;
       }
-      current = (await this.queue.get(rec.id)) ?? current;
+      return current;
+    } finally {
+      const n = (this.#held.get(key) ?? 1) - 1;
+      if (n > 0) this.#held.set(key, n);
+      else this.#held.delete(key);
     }
-    return current;
   }
 
   async #audit(

@@ -156,6 +156,41 @@ describe('queue approvals held (another process approves)', () => {
     assert.ok(Date.now() - started < 3000);
   });
 
+  test('a principal holding max_held_per_principal calls gets the next answered at once; another principal is still held', async () => {
+    const { e, attempt } = await setup({ mode: 'queue', queue: { hold_timeout: '30s', poll_interval: '10ms', max_held_per_principal: 2 } });
+    const held = [0, 1].map(() => {
+      const ex = makeExchange({ body: toolCall('install_package', { package_name: 'nginx' }), principal: admin });
+      return { ex, done: (async () => { await e.classify(ex); await e.authorize(ex); await e.approve(ex); })() };
+    });
+    let settled = 0;
+    for (const h of held) h.done.then(() => settled++, () => settled++);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(settled, 0, 'the first two are held');
+    const started = Date.now();
+    idOf((await attempt({ package_name: 'nginx' })).err);
+    assert.ok(Date.now() - started < 5000, 'the third is answered with the id instead of being held 30 s');
+    // The cap is per principal: another principal's call is held (and ends when its client leaves).
+    const other = makeExchange({ body: toolCall('install_package', { package_name: 'nginx' }), principal: principal('ops-2', ['admin']) });
+    await e.classify(other);
+    await e.authorize(other);
+    let otherSettled = false;
+    const otherDone = Promise.resolve(e.approve(other)).finally(() => (otherSettled = true));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(otherSettled, false, 'another principal is held');
+    for (const x of [...held.map((h) => h.ex), other]) x.res.emit('close');
+    await Promise.allSettled([...held.map((h) => h.done), otherDone]);
+    // Released: the principal is held again.
+    const again = makeExchange({ body: toolCall('install_package', { package_name: 'nginx' }), principal: admin });
+    await e.classify(again);
+    await e.authorize(again);
+    let againSettled = false;
+    const againDone = Promise.resolve(e.approve(again)).finally(() => (againSettled = true));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(againSettled, false, 'the held count went back down when the clients left');
+    again.res.emit('close');
+    await assert.rejects(againDone, (err: unknown) => (err as GatehouseError).code === 'GH_APPROVAL_PENDING');
+  });
+
   test('a client that goes away stops the hold', async () => {
     const { e } = await setup({ mode: 'queue', queue: { hold_timeout: '30s', poll_interval: '10ms' } });
     const ex = makeExchange({ body: toolCall('install_package', { package_name: 'nginx' }), principal: admin });

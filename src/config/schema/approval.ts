@@ -66,6 +66,11 @@ export const approvalSection = section({
     /** How long a request stays approvable, and an approved single-use grant usable. */
     approval_ttl: duration('1h'),
     poll_interval: timerDuration('250ms'),
+    /**
+     * Calls of one principal held waiting at once in this process (each keeps its connection and polls the store every
+     * poll_interval); more are answered at once with the approval id, as with hold_timeout 0.
+     */
+    max_held_per_principal: z.number().int().min(0).max(10_000).default(20),
     /** Longest window an approver may grant (`--window`). */
     max_window: duration('24h'),
   }),
