@@ -102,6 +102,8 @@ export class ApprovalGate {
   readonly #webhook: WebhookApprover | undefined;
   /** Calls held waiting (queue mode), per principal key: at most queue.max_held_per_principal each. */
   readonly #held = new Map<string, number>();
+  /** Webhook questions in flight, by approval id: identical calls (one request) share one question to the approver. */
+  readonly #asking = new Map<string, { answer: Promise<ApprovalRecord>; waiters: number; abort: AbortController }>();
 
   private constructor(cfg: ApprovalConfig, deps: StageDeps, webhook: WebhookApprover | undefined, opts: ApprovalGateOptions) {
     this.#cfg = cfg;
@@ -228,7 +230,7 @@ export class ApprovalGate {
     // Denied before this call asked (a retry), not by the approver it just waited for.
     const deniedBefore = effectiveStatus(first, this.#deps.clock.now()) === 'denied';
     for (let round = 0; round < 3; round++) {
-      if (effectiveStatus(rec, this.#deps.clock.now()) === 'pending') rec = mode === 'webhook' ? await this.#askWebhook(rec, input) : await this.#hold(rec, input.signal);
+      if (effectiveStatus(rec, this.#deps.clock.now()) === 'pending') rec = mode === 'webhook' ? await this.#askShared(rec, input) : await this.#hold(rec, input.signal);
       const status = effectiveStatus(rec, this.#deps.clock.now());
       if (status === 'approved') {
         const used = await this.queue.consume(rec.id, binding);
@@ -272,6 +274,37 @@ export class ApprovalGate {
         `then retry with header X-Gatehouse-Approval: ${rec.id} (MCP: params._meta["gatehouse/approval_id"])`,
       { data: { approval_id: rec.id, expires_at: new Date(rec.expires_at).toISOString() } },
     );
+  }
+
+  /**
+   * Asks the approver about a pending request once, however many identical calls (they share the request) wait for
+   * the answer: one POST to the approver, one audit record of its failure. The question is abandoned (as a single
+   * call's is when its client leaves) only once every waiting client has left.
+   */
+  #askShared(rec: ApprovalRecord, input: ApprovalRequestInput): Promise<ApprovalRecord> {
+    let q = this.#asking.get(rec.id);
+    if (!q) {
+      const abort = new AbortController();
+      const entry = { answer: Promise.resolve(rec), waiters: 0, abort };
+      entry.answer = this.#askWebhook(rec, { ...input, signal: abort.signal }).finally(() => this.#asking.delete(rec.id));
+      this.#asking.set(rec.id, entry);
+      q = entry;
+    }
+    const shared = q;
+    shared.waiters++;
+    const signal = input.signal;
+    if (!signal) return shared.answer;
+    let onAbort: (() => void) | undefined;
+    const left = new Promise<ApprovalRecord>((resolve) => {
+      onAbort = () => {
+        if (--shared.waiters === 0) shared.abort.abort();
+        // This client is gone: what it is told no longer matters; the shared question goes on for the others.
+        resolve(rec);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    return Promise.race([shared.answer, left]).finally(() => signal.removeEventListener('abort', onAbort as () => void));
   }
 
   async #askWebhook(rec: ApprovalRecord, input: ApprovalRequestInput): Promise<ApprovalRecord> {

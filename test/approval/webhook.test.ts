@@ -182,4 +182,33 @@ describe('webhook approver', () => {
     assert.equal((await run()).err, undefined);
     assert.equal(received.length, 1);
   });
+
+  test('identical calls waiting at once share one question to the approver; one client leaving does not abandon it', async () => {
+    // The approver answers only once three questions are in or 300 ms passed: before, each waiting call sent its own.
+    const waiting: Array<() => void> = [];
+    behaviour = (req, res) => {
+      waiting.push(() => approveAs('alice', { window: '10m' })(req, res, deps));
+      if (waiting.length === 1) setTimeout(() => waiting.splice(0).forEach((f) => f()), 300);
+    };
+    received.length = 0;
+    deps = makeDeps();
+    const e = await createPolicyEngine(makeConfig({ approval: { webhook: { url, secret: SECRET, timeout: '10s' } } }), deps);
+    const start = () => {
+      const ex = makeExchange({ body: toolCall('install_package', { package_name: 'nginx' }), principal: principal('ops-automation', ['admin']) });
+      const done = (async () => {
+        await e.classify(ex);
+        await e.authorize(ex);
+        await e.approve(ex);
+      })();
+      return { ex, done };
+    };
+    const calls = [start(), start(), start()];
+    await new Promise((r) => setTimeout(r, 100));
+    calls[0]?.ex.res.emit('close');
+    const results = await Promise.allSettled(calls.map((c) => c.done));
+    assert.equal(received.length, 1, 'one question for the three calls');
+    assert.equal(results[0]?.status, 'rejected', 'the client that left is not served');
+    assert.deepEqual(results.slice(1).map((r) => r.status), ['fulfilled', 'fulfilled'], 'the others get the approver\'s answer');
+    assert.equal(deps.events.filter((x) => x.event_type === 'approval.denied').length, 0, 'not abandoned when one client left');
+  });
 });
