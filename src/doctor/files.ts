@@ -1,12 +1,14 @@
 /** Reading what the configuration points at: certificates, keys, modes. Errors name the config path, never content. */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { statSync, type Stats } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { readFileBounded } from '../core/files.js';
 import type { GatehouseConfig } from '../config/index.js';
 import type { UpstreamTlsConfig } from '../tls/index.js';
 import { fail, warn } from './outcome.js';
 import type { Finding } from './types.js';
 import { isHttpsUrl } from '../core/net.js';
+import { auditDir } from '../audit/index.js';
 
 const MAX_PEM_BYTES = 1_048_576;
 const MAX_CERTS = 64;
@@ -186,4 +188,28 @@ export function privateFileFinding(named: NamedFile): Finding | undefined {
     return fail(`${named.path} ${unreadableReason(e)}`);
   }
   return judgeMode(named.path, st, named.strict);
+}
+
+/** A directory holding files the gateway trusts, labelled as the gateway's refusal names it. */
+export interface TrustedDir {
+  label: string;
+  dir: string;
+}
+
+/**
+ * The directories holding trusted files, state_dir first, then those that may lie outside it: the one holding
+ * store.path (SQLite), audit.dir and each HTTP sink's spool_dir (configured or default). Absolute, without duplicates.
+ */
+export function trustedDirsOf(cfg: GatehouseConfig): TrustedDir[] {
+  const out: TrustedDir[] = [{ label: 'state_dir', dir: resolve(cfg.state_dir) }];
+  if (cfg.store.kind === 'sqlite' && cfg.store.path) out.push({ label: 'the directory of store.path', dir: dirname(resolve(cfg.store.path)) });
+  if (cfg.audit.enabled) {
+    const audit = auditDir(cfg.audit, cfg.state_dir);
+    out.push({ label: 'audit.dir', dir: audit });
+    cfg.audit.sinks.forEach((s, i) => {
+      if (s.type === 'http') out.push({ label: `audit.sinks[${i}].spool_dir`, dir: resolve(s.spool_dir ?? join(audit, 'spool', String(i))) });
+    });
+  }
+  const seen = new Set<string>();
+  return out.filter((d) => !seen.has(d.dir) && seen.add(d.dir));
 }

@@ -7,5 +7,6 @@ export { runDoctor, doctorExitCode } from './run.js';
 export { formatText, formatJson } from './format.js';
 export { productionRefusals, approvalProblems, isHttpsUpstream } from './refusals.js';
 export { CHECKS } from './checks/index.js';
+export { trustedDirsOf, type TrustedDir } from './files.js';
 export { secretValues, scrub, scrubDeep } from './scrub.js';
 export type { CheckDefinition, CheckResult, CheckStatus, DoctorOptions, DoctorReport } from './types.js';

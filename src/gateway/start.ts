@@ -10,7 +10,8 @@ import type { StateStore } from '../core/store.js';
 import { pendingApprovals } from '../approval/index.js';
 import { redactConfigForDisplay, type GatehouseConfig } from '../config/index.js';
 import { canonicalJson } from '../audit/index.js';
-import { prepareStateDir } from '../store/index.js';
+import { ancestorDirProblems, prepareStateDir } from '../store/index.js';
+import { trustedDirsOf } from '../doctor/index.js';
 import { loadOrCreateKeyFile } from '../crypto/index.js';
 import { openConfiguredStore } from './store.js';
 import { buildCapabilities, type WorkerState } from './capabilities.js';
@@ -63,6 +64,22 @@ export interface Gateway extends RunningGateway {
 }
 
 /**
+ * A warning for each trusted directory (state_dir, store.path's, audit.dir, spool_dir) with an ancestor through which
+ * another user could swap it for their own (ancestorDirProblems): writable by group or others without the sticky
+ * bit, or owned by a user other than this one and root. Naming the ancestor and why; nothing is refused.
+ */
+function warnAncestorDirs(cfg: GatehouseConfig, logger: Logger): void {
+  for (const d of trustedDirsOf(cfg)) {
+    const problems = ancestorDirProblems(d.dir);
+    if (problems.length === 0) continue;
+    logger.warn(
+      { setting: d.label, dir: d.dir, ancestors: problems.map((p) => ({ path: p.path, problem: p.problem, fix: p.fix })) },
+      `${d.label} ${d.dir} can be replaced by another user through an ancestor directory: ${problems.map((p) => `${p.path} ${p.problem}: ${p.risk}`).join('; ')} (gatehouse doctor: state.ancestor_dirs)`,
+    );
+  }
+}
+
+/**
  * Starts everything `gatehouse serve` runs: state dir, store, capabilities, demo upstreams, the listener. Once it
  * listens, the gateway.start audit record (and config.change when the configuration differs from the last start's)
  * is written and awaited: a gateway whose audit log cannot take it does not start. A worker (opts.worker) writes
@@ -77,6 +94,9 @@ export async function startGateway(cfg: GatehouseConfig, opts: StartOptions = {}
   assertProductionReady(cfg);
   // The directory of store.path, audit.dir and each spool_dir are judged alike where they are opened (prepareTrustedDir).
   prepareStateDir(cfg.state_dir);
+  // Their ancestors are not refused (a mount point owned by another account must keep running; `gatehouse doctor`
+  // flags it, state.ancestor_dirs): one warning per directory, from the gateway or its first worker only.
+  if (!opts.worker || opts.worker.index === 1) warnAncestorDirs(cfg, logger);
   for (const w of developmentWarnings(cfg)) logger.warn({ setting: w }, 'insecure setting allowed in development only');
   const store = openConfiguredStore(cfg, { clock, logger });
   const demoServers: Server[] = [];

@@ -2,7 +2,7 @@ export type * from './types.js';
 export { MemoryStore } from './memory.js';
 export { SqliteStore } from './sqlite.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
-export { prepareStateDir, prepareTrustedDir, trustedDirProblem } from './state-dir.js';
+export { ancestorDirProblems, prepareStateDir, prepareTrustedDir, trustedDirProblem, type AncestorDirProblem } from './state-dir.js';
 import type { ConnectionOptions } from 'node:tls';
 import { parsePostgresUrl, type PostgresStoreConfig } from '../config/index.js';
 import type { Clock } from '../core/clock.js';

@@ -1,15 +1,14 @@
 /** What the configuration's files say: certificate validity, key pairs, modes of keys and of the state directory. */
 import { statSync, type Stats } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { X509Certificate } from 'node:crypto';
 import type { CheckDefinition, DoctorContext, Finding, Outcome } from '../types.js';
-import { certificateFiles, isFileError, judgeMode, keyPairs, privateFileFinding, readCertificates, readPrivateKey, secretFiles, unreadableReason, type NamedFile } from '../files.js';
+import { certificateFiles, isFileError, judgeMode, keyPairs, privateFileFinding, readCertificates, readPrivateKey, secretFiles, trustedDirsOf, unreadableReason, type NamedFile, type TrustedDir } from '../files.js';
 import { days, fail, judged, passed, skipped, warn } from '../outcome.js';
 import { checkCrlBundle, earliestNextUpdate } from '../../tls/crl.js';
 import { readFileBounded } from '../../core/files.js';
 import { LAST_BACKUP_FILE } from '../../backup/index.js';
-import { auditDir } from '../../audit/index.js';
-import { trustedDirProblem } from '../../store/index.js';
+import { ancestorDirProblems, trustedDirProblem } from '../../store/index.js';
 
 const DAY_MS = 86_400_000;
 /** Seed 002: rotate before expiration; a month leaves time for a renewal that goes wrong. */
@@ -104,24 +103,8 @@ function stateDirFindings(dir: string): { findings: (Finding | undefined)[]; det
   return { findings: [owner, loose], detail: `state_dir ${dir} is mode ${mode}, owned by this user` };
 }
 
-/**
- * The other directories holding trusted files, which may lie outside state_dir: the one holding store.path (SQLite),
- * audit.dir and each HTTP sink's spool_dir (configured or default). Labelled as the gateway's refusal names them.
- */
-function trustedDirs(ctx: DoctorContext): { label: string; dir: string }[] {
-  const cfg = ctx.cfg;
-  const out: { label: string; dir: string }[] = [];
-  if (cfg.store.kind === 'sqlite' && cfg.store.path) out.push({ label: 'the directory of store.path', dir: dirname(resolve(cfg.store.path)) });
-  if (cfg.audit.enabled) {
-    const audit = auditDir(cfg.audit, cfg.state_dir);
-    out.push({ label: 'audit.dir', dir: audit });
-    cfg.audit.sinks.forEach((s, i) => {
-      if (s.type === 'http') out.push({ label: `audit.sinks[${i}].spool_dir`, dir: resolve(s.spool_dir ?? join(audit, 'spool', String(i))) });
-    });
-  }
-  const seen = new Set([resolve(cfg.state_dir)]);
-  return out.filter((d) => !seen.has(d.dir) && seen.add(d.dir));
-}
+/** The other directories holding trusted files (trustedDirsOf without state_dir), labelled as the gateway's refusal names them. */
+const trustedDirs = (ctx: DoctorContext): TrustedDir[] => trustedDirsOf(ctx.cfg).slice(1);
 
 /** One such directory as the gateway judges it (prepareTrustedDir): a missing one is created 0700 at first start. */
 function trustedDirFinding(label: string, dir: string): Finding | undefined {
@@ -164,6 +147,33 @@ function stateDirectory(ctx: DoctorContext): Outcome {
     return skipped(`state_dir ${dir} does not exist yet (created 0700 at first start)${outside}`);
   }
   return judged(findings, `${state.detail ?? `state_dir ${dir} does not exist yet`}${outside}`);
+}
+
+/**
+ * The ancestors of state_dir and of the other trusted directories, up to `/` (ancestorDirProblems): one writable by
+ * group or others without the sticky bit, or owned by a user other than this one and root, lets that user rename the
+ * directory away and put their own in its place. The gateway starts anyway (a mount point owned by another account
+ * is common), warning once per directory, so this is where it is flagged: fail in production, warn in development.
+ * Each ancestor is reported once, naming the directories it holds.
+ */
+function ancestorDirectories(ctx: DoctorContext): Outcome {
+  if (process.platform === 'win32') return skipped('file modes are not judged on Windows');
+  const dirs = trustedDirsOf(ctx.cfg);
+  const byAncestor = new Map<string, { path: string; problem: string; risk: string; fix: string; labels: string[] }>();
+  for (const d of dirs) {
+    for (const p of ancestorDirProblems(d.dir)) {
+      const key = `${p.path}\0${p.problem}`;
+      const seen = byAncestor.get(key);
+      if (seen === undefined) byAncestor.set(key, { ...p, labels: [d.label] });
+      else if (!seen.labels.includes(d.label)) seen.labels.push(d.label);
+    }
+  }
+  // An ancestor of several directories: what it lets someone do is said of all of them, not of the first one's path.
+  const findings = [...byAncestor.values()].map((a): Finding => {
+    const risk = a.labels.length > 1 ? a.risk.replace(/ can rename .* away and put their own in its place$/, ' can rename them away and put their own in their place') : a.risk;
+    return { status: ctx.severe, detail: `${a.path}, an ancestor of ${a.labels.join(', ')}, ${a.problem}: ${risk}; ${a.fix}` };
+  });
+  return judged(findings, `the ancestors of ${dirs.map((d) => d.label).join(', ')} up to / are owned by root or this user, and none is writable by group or others without the sticky bit`);
 }
 
 /** A last backup older than this warns (seed 003 §5 "Configure regular database backups"). */
@@ -285,6 +295,13 @@ export const fileChecks: CheckDefinition[] = [
     source: 'seed 003 §3 ("secure master key"); seed 004 TLS configuration §3',
     fix: 'chmod 700 the state directory (state_dir or $GATEHOUSE_HOME), and the directories of store.path, audit.dir and spool_dir, and chown them to the user the gateway runs as; remove a store file another account made.',
     inspect: stateDirectory,
+  },
+  {
+    id: 'state.ancestor_dirs',
+    title: 'No other user can replace the state directory through one of its parents',
+    source: 'seed 003 §3 ("secure master key"); OpenSSH StrictModes (every component of the path)',
+    fix: 'chmod go-w each parent directory named (or chmod +t, as /tmp), chown it to root or the gateway\'s user, or move the state (state_dir, store.path, audit.dir, spool_dir) under a path only root and the gateway\'s user can write.',
+    inspect: ancestorDirectories,
   },
   {
     id: 'state.backup',
