@@ -132,5 +132,40 @@ export function ancestorDirProblems(dir: string): AncestorDirProblem[] {
     child = p;
     p = up;
   }
+  // The path as written, too: a symbolic link on it (state_dir: /srv/a/link → /data/gh) is replaced through the
+  // directory holding the link, which the walk of the real path never sees. Directories already judged (by their real
+  // path) are not judged twice; the links themselves are not judged (their mode means nothing).
+  const judged = new Set<string>([found.real]);
+  for (let q = found.real; ; ) {
+    judged.add(q);
+    const up = dirname(q);
+    if (up === q) break;
+    q = up;
+  }
+  let q = resolve(dir);
+  for (let depth = 0; depth < MAX_ANCESTOR_DEPTH; depth++) {
+    const up = dirname(q);
+    if (up === q) break;
+    const below = q;
+    q = up;
+    let st: Stats;
+    let real: string;
+    try {
+      st = lstatSync(q);
+      real = realpathSync.native(q);
+    } catch {
+      continue; // not made yet, or gone: the walk above judged what exists
+    }
+    if (st.isSymbolicLink() || judged.has(real)) continue;
+    judged.add(real);
+    const what = `(mode ${octal(st.mode)}, owner uid ${st.uid})`;
+    const risk = `whoever can write it can replace ${below}, on the path to ${resolve(dir)}`;
+    if (st.isDirectory() && (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
+      out.push({ path: q, problem: `is writable by group or others without the sticky bit ${what}`, risk, fix: `chmod go-w ${q} (or chmod +t, as /tmp), or configure the real path instead of one through it` });
+    }
+    if (st.isDirectory() && st.uid !== uid && st.uid !== 0) {
+      out.push({ path: q, problem: `is owned by another user ${what}`, risk: `uid ${st.uid} can replace ${below}, on the path to ${resolve(dir)}`, fix: `chown root (or the gateway's user) ${q}, or configure the real path instead of one through it` });
+    }
+  }
   return out;
 }

@@ -64,6 +64,17 @@ describe('ancestorDirProblems', { skip: posix }, () => {
     assert.deepEqual(inTree(link).map((p) => p.path), [parent]);
   });
 
+  test('the path as written is judged too: a link to a safe state dir, kept in a 0777 directory, names that directory', () => {
+    const { state } = tree('safe-target-0755', 0o755);
+    const { parent: linkDir } = tree('links-0777', 0o777, false);
+    const link = join(linkDir, 'state-link');
+    symlinkSync(state, link);
+    // Whoever can write links-0777 can point state-link elsewhere: the real path's ancestors are all fine.
+    assert.deepEqual(inTree(link).map((p) => p.path), [linkDir]);
+    assert.match(inTree(link)[0]?.risk ?? '', /can replace .*state-link, on the path to/);
+    assert.deepEqual(inTree(state), [], 'the real path alone is fine');
+  });
+
   test('a state dir not made yet is judged from its nearest existing ancestor', () => {
     const { parent, state } = tree('absent-0777', 0o777, false);
     assert.deepEqual(inTree(join(state, 'deeper')).map((p) => p.path), [parent]);
