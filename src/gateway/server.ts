@@ -26,6 +26,9 @@ import { GatewayMetrics } from './metrics.js';
 import { listenOn, parseListen } from './listen.js';
 import type { Tracer } from './tracing.js';
 
+/** How long a connection answered for a malformed or timed-out request may linger for the answer to reach its client. */
+const CLIENT_ERROR_LINGER_MS = 1000;
+
 /** What the TLS capability hands the gateway. */
 export interface ServerTlsProvider {
   options: Record<string, unknown>;
@@ -285,6 +288,7 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
   const hsts = tls?.hsts;
   const adminCors = new AdminCors(cfg.server.admin_cors_origins);
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    lastExchange.set(req.socket, { req, res });
     if (shuttingDown) res.setHeader('connection', 'close');
     // Every HTTPS response, health and errors included, carries the gateway's HSTS policy.
     if (hsts) res.setHeader('strict-transport-security', hsts);
@@ -387,8 +391,13 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     joinDuplicateHeaders: false,
   };
   const listener = (req: IncomingMessage, res: ServerResponse) => void onRequest(req, res);
+  /** Each connection's latest request: a parse error in its body after its response went out must not get a second one. */
+  const lastExchange = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
   const server: Server = tls ? createHttpsServer({ ...serverOptions, ...tls.options }, listener) : createHttpServer(serverOptions, listener);
   if (limits.max_requests_per_socket > 0) server.maxRequestsPerSocket = limits.max_requests_per_socket;
+  // Every header line is seen (max_header_size bounds them): past Node's default of 2,000 lines the rest were dropped
+  // unseen, so a second Host (refused when seen) or any other checked header could hide behind 2,000 fillers.
+  server.maxHeadersCount = 0;
   const guard = new ConnectionGuard(limits.max_connections, limits.max_connections_per_ip, caps.connectionRate ? { table: caps.connectionRate, exempt: isTrustedProxy, now: Date.now } : undefined);
   guard.attach(server);
   metrics = cfg.metrics.enabled
@@ -402,7 +411,10 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     : undefined;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // Malformed requests (CL.TE, bad header characters, oversized headers, timeouts) are answered and closed; nothing is forwarded.
-    if (!socket.writable) {
+    // A response already on the wire (the upstream answered before the request body went bad) gets no second one
+    // spliced after or into it: the connection is just cut.
+    const last = lastExchange.get(socket);
+    if (!socket.writable || (last !== undefined && !last.req.complete && last.res.headersSent)) {
       socket.destroy();
       return;
     }
@@ -410,6 +422,13 @@ export async function listenGateway(parts: GatewayParts, listen?: string): Promi
     const e = new GatehouseError(code);
     const body = JSON.stringify({ error: { code: e.code, message: e.publicMessage } });
     socket.end(`HTTP/1.1 ${e.status} ${e.status === 431 ? 'Request Header Fields Too Large' : e.status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    // end() only half-closes: a client that keeps its side open (a request body that stopped half-way) would keep the
+    // connection, its max_connections slots and — through the request still being forwarded — an upstream connection
+    // for good. A short linger lets the answer reach the client; then the socket goes, and with it the exchange's
+    // upstream request (aborted when its response closes).
+    const linger = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS);
+    linger.unref();
+    socket.once('close', () => clearTimeout(linger));
     logger.warn({ code: e.code, parser: err.code }, 'client error');
     recordRefusal(e, normalizeIp(socket.remoteAddress), {});
   });
