@@ -138,8 +138,16 @@ export function toAuditValue(value: unknown, limits: AuditValueLimits = DEFAULT_
   const keys = all.length > limits.maxItems ? all.slice(0, limits.maxItems) : all;
   const copied = Object.create(null) as Record<string, unknown>;
   for (const key of keys) {
-    const v = toAuditValue((value as Record<string, unknown>)[key], limits, depth + 1, state, redact);
-    if (v !== undefined) copied[key.length > 256 ? cutKey(key, state, redact) : key] = v;
+    const member = (value as Record<string, unknown>)[key];
+    if (key.length > MAX_KEY) {
+      // The redactor judges the value under its whole name before the name is cut: cut first, "x…x_password" would
+      // lose the word that makes its value secret.
+      const v = toAuditValue(redact ? redactUnderKey(key, member, redact) : member, limits, depth + 1, state, redact);
+      if (v !== undefined) copied[cutKey(key, state, redact)] = v;
+      continue;
+    }
+    const v = toAuditValue(member, limits, depth + 1, state, redact);
+    if (v !== undefined) copied[key] = v;
   }
   if (all.length > keys.length) copied['…'] = `[${all.length - keys.length} more keys]`;
   const sorted = sortKeys(Object.keys(copied));
@@ -161,9 +169,26 @@ function cutString(s: string, max: number, state: CopyState | undefined, redact:
   return `${redact ? redactedPrefix(s, max, redact) : s.slice(0, max)}…[${s.length - max} more]`;
 }
 
+/** Longer keys are cut to this many characters (after redaction: see redactUnderKey and redactedPrefix). */
+const MAX_KEY = 256;
+
 function cutKey(key: string, state: CopyState | undefined, redact: RedactBeforeCut | undefined): string {
   if (state) state.cut = true;
-  return redact ? redactedPrefix(key, 256, redact) : key.slice(0, 256);
+  return redact ? redactedPrefix(key, MAX_KEY, redact) : key.slice(0, MAX_KEY);
+}
+
+/**
+ * The value of a member whose key is about to be cut, as the redactor leaves it under the whole key: the redactor
+ * is given `{ [key]: value }` and its one member is taken back. Anything else back (a redactor that does not keep
+ * objects) is not trusted with the value: "[REDACTED]".
+ */
+function redactUnderKey(key: string, value: unknown, redact: RedactBeforeCut): unknown {
+  const out = redact({ [key]: value });
+  if (out !== null && typeof out === 'object' && !Array.isArray(out)) {
+    const members = Object.values(out);
+    if (members.length === 1) return members[0];
+  }
+  return '[REDACTED]';
 }
 
 /**
@@ -186,7 +211,7 @@ function isCanonicalPlain(value: object, limits: AuditValueLimits, depth: number
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i] as string;
     const c = key.charCodeAt(0);
-    if (key <= prev || key.length > 256 || (c >= 0x30 && c <= 0x39) || key === '__proto__') return false;
+    if (key <= prev || key.length > MAX_KEY || (c >= 0x30 && c <= 0x39) || key === '__proto__') return false;
     prev = key;
     if (!isCanonicalMember((value as Record<string, unknown>)[key], limits, depth)) return false;
   }
