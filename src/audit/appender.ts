@@ -64,6 +64,11 @@ interface Verdict {
   noted?: HeadPoint;
   /** The head went backwards: the next seq comes after this one, so no seq is issued twice. */
   skipTo?: number;
+  /**
+   * The torn bytes after the head are not a crash's: the head is where a key holder's last batch ended whole, so no
+   * writer was writing what follows it (reason `appended`, found = noted).
+   */
+  tornAppended?: boolean;
 }
 
 /** Opens the active file for appending: a regular file only (a FIFO would block the open, or every write). */
@@ -366,7 +371,8 @@ export class ChainAppender {
   /**
    * Makes sure the head is the file's: re-reads it when another process appended or rotated since our last write,
    * or when a write of ours failed, and judges it against the head note (#judge). A torn tail found then is sealed
-   * first, then a head not vouched for is marked; a checkpoint signs both at once.
+   * first (and marked `appended` when no writer was writing it), then a head not vouched for is marked; a checkpoint
+   * signs both at once.
    */
   async #syncHead(ownTailOk = false): Promise<void> {
     let pathIno: number | undefined;
@@ -383,7 +389,7 @@ export class ChainAppender {
     else if (ownTailOk && this.#catchUp(st.size)) return;
     const head = await readChainHead(this.#o.dir, this.#o.cfg.file);
     const reopened = this.#fileBytes === -1;
-    const verdict = await this.#judge({ seq: head.seq, hash: head.hash });
+    const verdict = await this.#judge({ seq: head.seq, hash: head.hash }, head.torn !== undefined);
     this.#seq = verdict.skipTo ?? head.seq;
     this.#prev = head.hash;
     this.#sinceCheckpoint = head.seq - head.lastCheckpointSeq;
@@ -394,9 +400,18 @@ export class ChainAppender {
     if (verdict.reason === undefined) this.#settled = this.#known = { seq: head.seq, hash: head.hash };
     else this.#settled = undefined;
     const now = this.#o.clock.now();
+    if (head.missingNewline) {
+      // A record written whole but for its newline (a write cut there): its line is completed, not sealed; the note
+      // judged it above like any record.
+      this.#o.logger.warn({ seq: head.seq }, 'audit: completing the last record, written whole but for its newline (a write cut short)');
+      this.#out.raw('\n');
+    }
     if (head.torn) {
       const { offset, bytes, sha256 } = head.torn;
-      this.#o.logger.warn({ offset, bytes }, 'audit: sealing a torn last line left by a crash');
+      // Sealed either way (append-only: the chain continues on a fresh line, and the writer keeps working), but only
+      // bytes inside a batch a key holder announced are a crash's; others are marked below (#mark) and alerted on.
+      if (verdict.tornAppended) this.#o.logger.warn({ offset, bytes }, 'audit: sealing a last line without its newline that no writer was writing: not a crash');
+      else this.#o.logger.warn({ offset, bytes }, 'audit: sealing a torn last line left by a crash');
       if (head.torn.needsNewline) this.#out.raw('\n');
       this.#chain(canonicalJson({ event_type: TORN_EVENT, timestamp: iso(now), torn: { offset, bytes, sha256 } }), now);
       this.#sinceCheckpoint++;
@@ -408,8 +423,13 @@ export class ChainAppender {
   /**
    * Judges the head on disk against the newest head a key holder vouched for: the head note's, or this process's own
    * when newer (a note replaced by an older copy) or when there is no valid note. See headnote.ts.
+   *
+   * `torn`: bytes follow the head on disk after its last newline. A key holder notes each batch (pending) before
+   * writing its bytes, so they are a crash's only when the chain ends inside a batch so announced (`interrupted`). When
+   * it ends exactly at the vouched head — a settled note, a pending one whose batch is on disk whole, this process's
+   * own last write — nobody holding the key was writing them: `appended` (the seal still closes them off).
    */
-  async #judge(disk: HeadPoint): Promise<Verdict> {
+  async #judge(disk: HeadPoint, torn = false): Promise<Verdict> {
     const read: NoteRead = this.#note.read();
     let from: HeadPoint | undefined;
     let to: HeadPoint | undefined;
@@ -424,6 +444,7 @@ export class ChainAppender {
     }
     const verdict = await this.#compare(from, to, disk);
     if (verdict.reason === undefined && read.status === 'invalid') return { reason: 'note_invalid', noted: to };
+    if (verdict.reason === undefined && torn) return { reason: 'appended', noted: to, tornAppended: true };
     return verdict;
   }
 
@@ -462,7 +483,8 @@ export class ChainAppender {
       this.#o.logger.warn({ alert: 'audit_head_unanchored', ...where }, 'audit: no valid head note for this log; the head on disk was adopted as it is and marked audit.unvouched (no_note)');
       return;
     }
-    this.#o.logger.error({ alert: 'audit_unvouched', reason, ...where }, `ALERT: ${UNVOUCHED_MESSAGES[reason]}; marked with an audit.unvouched record, not vouched for`);
+    const message = v.tornAppended ? TORN_APPENDED_MESSAGE : UNVOUCHED_MESSAGES[reason];
+    this.#o.logger.error({ alert: 'audit_unvouched', reason, ...where, ...(v.tornAppended ? { torn: true } : {}) }, `ALERT: ${message}; marked with an audit.unvouched record, not vouched for`);
   }
 }
 
@@ -472,3 +494,5 @@ const UNVOUCHED_MESSAGES: Record<Exclude<UnvouchedReason, 'no_note' | 'interrupt
   rolled_back: 'the audit log is behind the head its writers left: it was cut back or files were deleted',
   note_invalid: 'the audit head note does not verify: it was forged or damaged',
 };
+
+const TORN_APPENDED_MESSAGE = 'the audit log ends in a line without its newline after the head its writers left, outside any batch a writer announced: not a torn write from a crash but bytes appended by a process without the signing key (sealed to continue the chain)';

@@ -26,6 +26,12 @@ export interface ChainHead {
   activeStartedAt: number | undefined;
   /** Bytes after the last intact record that a crash left behind; the writer seals them. */
   torn: { offset: number; bytes: number; sha256: string; needsNewline: boolean } | undefined;
+  /**
+   * The head record (seq, hash) is the file's last bytes, whole but for its newline: a write cut just before a
+   * record's final newline. The writer adds the newline and chains on from it (sealing it instead would put a second
+   * record with its seq after it, once the seal's newline completes its line).
+   */
+  missingNewline?: boolean;
 }
 
 const isCheckpoint = (line: string): boolean => line.startsWith('{"checkpoint":{');
@@ -59,10 +65,51 @@ export const SEAL_START = Buffer.from(`{"event_type":"${TORN_EVENT}",`);
 /** At most this many seal attempts, each cut off by a new failure, are taken as such. */
 const MAX_INTERRUPTED_SEALS = 4;
 
-/** Whether `piece` is what a seal write cut short leaves: a non-empty prefix of a seal line (or longer, starting like one). */
+/** A run of 1 to `max` bytes (`min` at least, unless the piece ends inside it) from a character class. */
+interface Run {
+  ok: (c: number) => boolean;
+  min: number;
+  max: number;
+}
+const digit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+const DIGITS: Run = { ok: digit, min: 1, max: 16 };
+const HEX64: Run = { ok: (c) => digit(c) || (c >= 0x61 && c <= 0x66), min: 64, max: 64 };
+/** ISO 8601 with milliseconds, as the writer stamps records: 24 bytes. */
+const ISO_TIME: Run = { ok: (c) => digit(c) || c === 0x2d || c === 0x3a || c === 0x2e || c === 0x54 || c === 0x5a, min: 24, max: 24 };
+/**
+ * A seal line as the writer writes it (canonical: members sorted, the chain trailer last), byte for byte:
+ * `{"event_type":"audit.torn_sealed","timestamp":"…","torn":{"bytes":N,"offset":N,"sha256":"…"},"seq":N,"prev_hash":"…","hash":"…"}`.
+ */
+const SEAL_LINE: (string | Run)[] = [
+  `{"event_type":"${TORN_EVENT}","timestamp":"`, ISO_TIME, '","torn":{"bytes":', DIGITS, ',"offset":', DIGITS, ',"sha256":"', HEX64,
+  '"},"seq":', DIGITS, ',"prev_hash":"', HEX64, '","hash":"', HEX64, '"}',
+];
+
+/**
+ * Whether `piece` is what a seal write cut short leaves: a non-empty prefix of a line of the seal's exact form (up
+ * to the whole line). Only digits, hex and a timestamp vary there: bytes someone planted to look like pieces of a
+ * seal cannot carry a record's members (a forged `"tool":…` is not a piece).
+ */
 export function isSealPiece(piece: Uint8Array): boolean {
-  const n = Math.min(piece.length, SEAL_START.length);
-  return piece.length > 0 && Buffer.compare(Buffer.from(piece.buffer, piece.byteOffset, n), SEAL_START.subarray(0, n)) === 0;
+  if (piece.length === 0) return false;
+  let i = 0;
+  for (const part of SEAL_LINE) {
+    if (typeof part === 'string') {
+      for (let k = 0; k < part.length; k++, i++) {
+        if (i === piece.length) return true;
+        if (piece[i] !== part.charCodeAt(k)) return false;
+      }
+      continue;
+    }
+    let n = 0;
+    while (n < part.max && i < piece.length && part.ok(piece[i] as number)) {
+      n++;
+      i++;
+    }
+    if (i === piece.length) return true;
+    if (n < part.min) return false;
+  }
+  return i === piece.length;
 }
 
 /**
@@ -158,6 +205,24 @@ export async function readChainHead(dir: string, file: string): Promise<ChainHea
   } else {
     // Nothing intact in the active file: the chain continues from the rotated files.
     head = { ...(await headOfRotated(files)), activeSize: tail.size };
+  }
+
+  // Torn bytes that are a whole record continuing the chain (only its newline missing): adopted as the head. After
+  // damaged lines only when it is a seal, which accounts for them. Whether anyone holding the key wrote it is for the
+  // head note to say (appender.ts #judge), as for any record.
+  const whole = tail.torn && (bad.length === 0 || isSealPiece(tail.torn)) ? readTrailerOf(tail.torn.toString('utf8')) : undefined;
+  if (whole && whole.computed === whole.hash && whole.seq === head.seq + 1 && whole.prevHash === head.hash) {
+    const line = (tail.torn as Buffer).toString('utf8');
+    if (isCheckpoint(line)) head.lastCheckpointSeq = whole.seq;
+    if (head.activeFirstSeq === undefined) {
+      head.activeFirstSeq = whole.seq;
+      const ts = /"timestamp":"([^"]{1,40})"/.exec(line)?.[1];
+      head.activeStartedAt = ts ? Date.parse(ts) : undefined;
+    }
+    head.seq = whole.seq;
+    head.hash = whole.hash;
+    head.missingNewline = true;
+    return head;
   }
 
   const badBytes = bad.reduce((n, l) => n + l.length + 1, 0);

@@ -9,7 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { GENESIS_HASH, bytesAt, readTrailer } from './chain.js';
 import { CHECKPOINT_PREFIX, INTERNAL_PREFIX, RETENTION_EVENT, TORN_EVENT, UNVOUCHED_EVENT, checkpointMessage, verifyCheckpointSignature } from './checkpoint.js';
 import { NotRegularFileError, readLines, resolveAuditFiles, type AuditFile } from './files.js';
-import { headNoteKey, readHeadNote, type HeadPoint, type NoteRead } from './headnote.js';
+import { headNoteKey, readHeadNote, type HeadNoteBody, type HeadPoint, type NoteRead } from './headnote.js';
 import { isSealPiece, tornShape } from './recover.js';
 import { keyId, parsePublicKey } from './keys.js';
 
@@ -324,8 +324,18 @@ class Verifier {
       case 'no_note':
         this.report.warnings.push(`seq ${seq}: a writer found no valid head note and adopted the head on disk (seq ${found}) as it was: nothing vouched for who wrote the unsigned records before it (the first start with head notes, a changed signing key, or a deleted note)`);
         return;
-      case 'appended':
-        return this.#break({ ...at, message: `records seq ${Number(noted) + 1}–${found} were appended after the head the writers left (seq ${noted}) by a process without the signing key` });
+      case 'appended': {
+        // The writer seals torn bytes first and marks them right after: a seal just before an `appended` marker closed
+        // off bytes appended after the writers' head, not a crash's (appender.ts #judge). Not listed as benign.
+        const sealed = this.report.sealed[this.report.sealed.length - 1];
+        const tornToo = sealed !== undefined && sealed.seq === seq - 1 && sealed.file === where.file;
+        if (tornToo) this.report.sealed.pop();
+        const torn = tornToo ? `a line without its newline (${sealed.bytes} bytes at line ${sealed.line}, sealed by the writer at seq ${sealed.seq})` : '';
+        if (found === noted && found !== '?') {
+          return this.#break({ ...at, message: `${torn || 'bytes'} after the head the writers left (seq ${noted}), outside any batch a writer announced: not a torn write from a crash; appended by a process without the signing key` });
+        }
+        return this.#break({ ...at, message: `records seq ${Number(noted) + 1}–${found}${torn ? `, and ${torn} after them,` : ''} were appended after the head the writers left (seq ${noted}) by a process without the signing key` });
+      }
       case 'rolled_back':
         return this.#break({ ...at, message: `the writer found the log at seq ${found}, behind the head the writers left (seq ${noted}): it was cut back or files were deleted` });
       case 'rewritten':
@@ -362,15 +372,38 @@ class Verifier {
     return true;
   }
 
+  /**
+   * What the files hold beyond every batch a writer announced: `after` is the head note read again once the files were
+   * read. A writer holding the key writes its pending note ({from, to: the batch's end}) before the batch's bytes, so
+   * every record and torn byte a key holder wrote before that re-read lies within `to` of it — a writer running
+   * meanwhile is covered. Records after `to`, or bytes after the last newline when the chain reaches `to` (that batch
+   * is on disk whole), were written by a process without the key. Unchecked (no MAC key), the note can only add breaks.
+   */
+  #checkBeyond(after: HeadNoteBody): void {
+    const r = this.report;
+    const last = this.#lastSeq ?? 0;
+    const end = after.to.seq;
+    if (last > end) {
+      const holder = r.files.find((f) => f.firstSeq !== undefined && f.lastSeq !== undefined && f.firstSeq <= end + 1 && end + 1 <= f.lastSeq) ?? r.files[r.files.length - 1];
+      this.#break({ kind: 'unvouched', file: holder?.name ?? '', line: 0, seq: end + 1, message: `${last - end} record(s) after seq ${end}, the end of the newest batch the writers announced in the head note, were written by no writer holding the signing key (each notes its batch before writing it): a process without the key appended them` });
+    }
+    if (r.torn && last >= end) {
+      this.#break({ kind: 'unvouched', file: r.torn.file, line: r.torn.line, seq: last, message: `the file ends in ${r.torn.bytes} byte(s) without a newline after seq ${last}, outside any batch the writers announced in the head note: not a torn write from a crash; a process without the signing key appended them` });
+      r.torn = undefined;
+    }
+  }
+
   /** The chain must reach the expected head (the head note's, or --expect-head) with the same record there. */
-  #checkExpected(): void {
+  #checkExpected(after: HeadNoteBody | undefined): void {
+    if (after) this.#checkBeyond(after);
     const e = this.#expect;
     if (!e) return;
     const last = this.#lastSeq ?? 0;
     const file = this.report.files[this.report.files.length - 1]?.name ?? '';
     const toOk = this.#seenTo !== undefined && (e.to.hash === undefined || this.#seenTo === e.to.hash);
     if (toOk) {
-      if (last > e.to.seq) this.report.warnings.push(`${last - e.to.seq} record(s) after seq ${e.to.seq}, the head in ${e.source}, are not vouched for yet: a writer may be running; if none is, a process without the key appended them (the next writer start marks them)`);
+      // Against the head note read again (#checkBeyond) nothing is left unjudged; --expect-head is only a lower bound.
+      if (last > e.to.seq && !after) this.report.warnings.push(`${last - e.to.seq} record(s) after seq ${e.to.seq}, the head in ${e.source}, are not vouched for by it${e.source === '--expect-head' ? '' : ': the head note could not be read again to judge them'}`);
       return;
     }
     // A pending note: its batch may have been cut short by a crash, so the chain may end anywhere from `from` on.
@@ -392,7 +425,8 @@ class Verifier {
     }
   }
 
-  finish(fromDirectory: boolean): VerifyReport {
+  /** `after`: the head note read again after the files (#checkBeyond), when it is one to judge by. */
+  finish(fromDirectory: boolean, after?: HeadNoteBody): VerifyReport {
     const r = this.report;
     for (const g of this.#gaps) {
       const missing = g.to - g.from + 1 - g.seen;
@@ -425,7 +459,7 @@ class Verifier {
     }
     if (r.checkpoints > 0 && !r.signaturesChecked) r.warnings.push('checkpoint signatures were not checked: no public key (pass --pubkey)');
     if (r.records > 0 && r.checkpoints === 0) r.warnings.push('no checkpoint found: nothing in these files is signed');
-    this.#checkExpected();
+    this.#checkExpected(after);
     r.firstSeq = first?.seq;
     r.lastSeq = this.#lastSeq;
     r.headHash = this.#lastHash;
@@ -443,10 +477,12 @@ export async function verifyAuditLog(pathsOrDir: string | string[], opts: Verify
   const fromDirectory = list.length === 1 && existsSync(list[0] as string) && statSync(list[0] as string).isDirectory();
   const files = resolveAuditFiles(pathsOrDir, opts.file);
   const notes: { breaks: ChainBreak[]; warnings: string[] } = { breaks: [], warnings: [] };
-  const expect = expectedHead(opts, notes);
+  const noteKey = headNoteMacKey(opts);
+  const expect = expectedHead(opts, noteKey, notes);
   const v = new Verifier(key, opts.maxBreaks ?? 100, opts.everyRecords ?? 1000, expect);
   for (let i = 0; i < files.length; i++) await v.file(files[i] as AuditFile, i === files.length - 1);
-  const report = v.finish(fromDirectory);
+  // Read again now that the files are read: whatever a key holder wrote before this point it announced in the note.
+  const report = v.finish(fromDirectory, opts.expectHead ? undefined : noteAfter(opts, noteKey));
   report.breaks.push(...notes.breaks);
   report.warnings.push(...notes.warnings);
   if (notes.breaks.length > 0) {
@@ -456,15 +492,32 @@ export async function verifyAuditLog(pathsOrDir: string | string[], opts: Verify
   return report;
 }
 
+type NoteKey = { mac: Buffer; keyId: string } | undefined;
+
+const headNoteMacKey = (opts: VerifyOptions): NoteKey => (opts.noteKey && opts.headNote !== undefined ? { mac: headNoteKey(opts.noteKey), keyId: keyId(createPublicKey(opts.noteKey)) } : undefined);
+
+/**
+ * The head note read a second time, after the files: the note to judge records beyond by (#checkBeyond), when it is
+ * valid, or unchecked (no MAC key: it can only add breaks). Anything else was reported by the first read.
+ */
+function noteAfter(opts: VerifyOptions, key: NoteKey): HeadNoteBody | undefined {
+  if (opts.headNote === undefined) return undefined;
+  try {
+    const read = readHeadNote(opts.headNote, opts.file ?? 'audit.jsonl', key);
+    return read.status === 'valid' || read.status === 'unchecked' ? read.note : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The head to check the chain against: --expect-head, else the head note's (what it adds is in docs/audit.md). */
-function expectedHead(opts: VerifyOptions, out: { breaks: ChainBreak[]; warnings: string[] }): Expected | undefined {
+function expectedHead(opts: VerifyOptions, key: NoteKey, out: { breaks: ChainBreak[]; warnings: string[] }): Expected | undefined {
   if (opts.expectHead) {
     const { seq, hash } = opts.expectHead;
     return { from: { seq, hash: hash ?? '' }, to: { seq, hash }, source: '--expect-head' };
   }
   if (opts.headNote === undefined) return undefined;
   const file = opts.file ?? 'audit.jsonl';
-  const key = opts.noteKey ? { mac: headNoteKey(opts.noteKey), keyId: keyId(createPublicKey(opts.noteKey)) } : undefined;
   let read: NoteRead;
   try {
     read = readHeadNote(opts.headNote, file, key);

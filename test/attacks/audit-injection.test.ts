@@ -21,18 +21,22 @@ describe('hostile values cannot forge or hide audit records', () => {
     assert.equal((await verifyAuditLog(log.dir, { publicKey: publicKeyOf(state) })).status, 'ok');
   });
 
-  test('a record written by hand without a chain trailer, sealed as a torn write by the next writer, is never returned by query or tail', async (t) => {
+  test('a record written by hand without a chain trailer is sealed by the next writer as appended (not as a crash), reported by verify, and never returned by query or tail', async (t) => {
     const state = tempDir(t);
     const dir = await writeLog(state, 3);
-    // No newline at the end: to the writer it looks like a crash's torn last line, and it seals it on its next start.
+    // No newline at the end: it looks like a crash's torn last line, but no writer announced a batch after the head the
+    // settled note vouches for, so the next writer seals it and marks it `appended` (docs/audit.md § Crashes).
     const forged = { event_type: 'tool.call', result_status: 'success', subject: 'alice', tool: 'drop_database', timestamp: '2026-01-01T00:00:00.000Z' };
     appendFileSync(join(dir, 'audit.jsonl'), JSON.stringify(forged));
     const log = await openTestLog(state);
     await log.emit(seedEvent(3));
     await log.close();
     const v = await verifyAuditLog(dir, { publicKey: publicKeyOf(state) });
-    assert.equal(v.status, 'ok', JSON.stringify(v.breaks));
-    assert.equal(v.sealed.length, 1);
+    assert.equal(v.status, 'broken', JSON.stringify(v.breaks));
+    assert.deepEqual([...new Set(v.breaks.map((b) => b.kind))], ['unvouched']);
+    assert.deepEqual(v.sealed, [], 'the forged line is not listed as a crash\'s torn write');
+    const marker = readLines(join(dir, 'audit.jsonl')).flatMap((l) => { try { return [JSON.parse(l) as { event_type: string; unvouched?: { reason: string } }]; } catch { return []; } }).find((r) => r.event_type === 'audit.unvouched');
+    assert.equal(marker?.unvouched?.reason, 'appended', 'the seal is marked appended');
     const found: string[] = [];
     await queryAuditLog(dir, {}, (rec) => found.push(String(rec['tool'])));
     assert.ok(found.includes('install_package'));

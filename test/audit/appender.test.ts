@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ManualClock } from '../../src/core/clock.js';
 import { ChainAppender } from '../../src/audit/appender.js';
 import { canonicalJson } from '../../src/audit/canonical.js';
+import { HeadNote } from '../../src/audit/headnote.js';
 import { loadSigningKey } from '../../src/audit/keys.js';
 import { verifyAuditLog } from '../../src/audit/index.js';
 import { auditConfig, memoryLogger, publicKeyOf, tempDir } from './helpers.js';
@@ -80,8 +81,16 @@ test('a torn write by the other appender is not chained onto: it is sealed, as o
   await b.open();
   await b.append(batch('b', 3, 2));
   b.end();
-  // The other writer died in the middle of a line.
-  appendFileSync(join(state, 'audit', 'audit.jsonl'), '{"event_type":"tool.call","i":5,"seq":');
+  // The other writer died in the middle of a line of its next batch: it had announced the batch (two records) in a
+  // pending head note, as every key-holding writer does before a batch's bytes, and only part of the line was written.
+  const file = join(state, 'audit', 'audit.jsonl');
+  const head = JSON.parse(readFileSync(file, 'utf8').trim().split('\n').at(-1) as string) as { seq: number; hash: string };
+  const key = loadSigningKey({ stateDir: state });
+  const note = new HeadNote(join(state, 'audit.head'), 'audit.jsonl', key.privateKey, key.keyId);
+  note.read();
+  note.write({ seq: head.seq + 2, hash: 'a'.repeat(64) }, { seq: head.seq, hash: head.hash });
+  note.close();
+  appendFileSync(file, '{"event_type":"tool.call","i":5,"seq":');
   await handOver();
   await a.append(batch('a', 6, 2));
   await a.append([], { checkpoint: true });
