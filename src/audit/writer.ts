@@ -20,7 +20,7 @@ import { RETENTION_EVENT } from './checkpoint.js';
 import { headNotePath } from './headnote.js';
 import { loadHmacKey, loadSigningKey } from './keys.js';
 import { IDENTITY, buildPayload, checkEvent, serializePayload, type PayloadOptions, type Redact } from './record.js';
-import { compressFile, filesToRemove, lastRecord, removeCompressedTwins, removeFiles, uncompressedRotated } from './rotate.js';
+import { ClosedFileJudge, compressFile, planRetention, removeCompressedTwins, removeFiles, uncompressedRotated } from './rotate.js';
 import type { AuditSink } from './sinks/types.js';
 
 export interface AuditLogOptions {
@@ -70,6 +70,8 @@ const MAX_BATCH_BYTES = 1 << 20;
 /** The audit directory of a configuration: audit.dir (relative to the state directory), else <state_dir>/audit. */
 export const auditDir = (cfg: Pick<AuditConfig, 'dir'>, stateDir: string): string => resolvePath(stateDir, cfg.dir ?? join(stateDir, 'audit'));
 const RETRY_MS = 1000;
+/** Retention reads at most this much of a gzipped rotated file (or 8 × rotation.max_size if more) to find its closing checkpoint. */
+const RETENTION_READ_FLOOR = 256 << 20;
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 // Records within the same millisecond share one timestamp string (toISOString costs more than the rest of a record's header).
@@ -126,6 +128,8 @@ export class AuditLog implements AuditEmitter {
   #dropped = 0;
   #background: Promise<void> = Promise.resolve();
   #timers: NodeJS.Timeout[] = [];
+  /** Retention judges rotated files by their closing checkpoints, signed by this key (#applyRetention). */
+  readonly #retentionJudge: ClosedFileJudge;
 
   constructor(cfg: AuditConfig, opts: AuditLogOptions, sinks: AuditSink[] = []) {
     this.#cfg = cfg;
@@ -144,6 +148,7 @@ export class AuditLog implements AuditEmitter {
     this.#coalesceMs = opts.coalesceMs ?? Math.min(1, cfg.fsync_interval / 4);
     this.#payloadOpts = { redact: opts.redact ?? IDENTITY, redactCopiesOnWrite: opts.redactCopiesOnWrite === true, hmacKeys, hmacKey };
     const key = loadSigningKey({ privateKeyFile: cfg.checkpoint.private_key_file, privateKeyEnv: cfg.checkpoint.private_key_env, env, stateDir: opts.stateDir });
+    this.#retentionJudge = new ClosedFileJudge(key.publicKey, Math.max(8 * cfg.rotation.max_size, RETENTION_READ_FLOOR));
     this.#appender = new ChainAppender({
       dir: this.dir,
       cfg,
@@ -415,21 +420,30 @@ export class AuditLog implements AuditEmitter {
     );
   }
 
+  /**
+   * Removes the oldest rotated files the retention policy allows (rotate.ts planRetention): a file's age is the signed
+   * timestamp of the checkpoint that closes it, on the injected clock, never its mtime; and only files whose closing
+   * checkpoint verifies under the signing key count or go. Files that do not are kept, and logged for the operator.
+   */
   async #applyRetention(): Promise<void> {
     const { max_age, max_files } = this.#cfg.retention;
     if (max_age === undefined && max_files === undefined) return;
-    const doomed = filesToRemove(this.dir, this.#cfg.file, { maxAgeMs: max_age, maxFiles: max_files, now: this.#clock.now() });
+    const policy = { maxAgeMs: max_age, maxFiles: max_files, now: this.#clock.now(), headSeq: this.#appender.seq };
+    const { doomed, unverified } = await planRetention(this.dir, this.#cfg.file, policy, this.#retentionJudge);
+    for (const u of unverified.slice(0, 10)) {
+      this.#logger.warn({ alert: 'audit_retention_unverified', file: u.name, reason: u.reason }, 'audit: retention keeps a rotated file it cannot vouch for (no closing checkpoint signed by the audit key, or a break in the chain): never removed nor counted by retention; investigate it');
+    }
+    if (unverified.length > 10) this.#logger.warn({ alert: 'audit_retention_unverified', more: unverified.length - 10 }, 'audit: retention keeps more rotated files it cannot vouch for');
     const last = doomed[doomed.length - 1];
-    const head = last ? await lastRecord(last) : undefined;
-    if (!head?.intact || this.#closing || this.#failed) return;
+    if (!last || this.#closing || this.#failed) return;
     // Write-ahead: the record saying where the chain now starts is durable before any file goes.
-    const retention = { removed_files: doomed.map((f) => f.name), removed_through_seq: head.seq, removed_through_hash: head.hash };
+    const retention = { removed_files: doomed.map((d) => d.file.name), removed_through_seq: last.closeSeq, removed_through_hash: last.closeHash };
     await this.#appendInternal({ event_type: RETENTION_EVENT, retention, timestamp: iso(this.#clock.now()) });
     // Verify trusts a retention record only once a checkpoint signs it (anyone can append unsigned records).
     this.#checkpointWanted = true;
     await this.#drain();
     if (this.#failed) return;
-    await removeFiles(this.dir, doomed);
+    await removeFiles(this.dir, doomed.map((d) => d.file));
   }
 
   // --- failure and recovery ---------------------------------------------------
