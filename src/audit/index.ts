@@ -27,7 +27,7 @@ export type { AuditConfig } from '../config/schema/audit.js';
 
 /** Opens (creating when needed) the audit log of a configuration, with its configured sinks and alerts. */
 export async function openAuditLog(cfg: AuditConfig, opts: AuditLogOptions): Promise<AuditLog> {
-  const sinks = createSinks(cfg, { dir: auditDir(cfg, opts.stateDir), logger: opts.logger, clock: opts.clock ?? systemClock, ...(opts.env ? { env: opts.env } : {}), ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.alertsTo ? { alertsTo: opts.alertsTo } : {}), ...(opts.transient ? { transient: true } : {}), ...(opts.spoolAdoptEveryMs ? { spoolAdoptEveryMs: opts.spoolAdoptEveryMs } : {}) });
+  const sinks = createSinks(cfg, { dir: auditDir(cfg, opts.stateDir), stateDir: opts.stateDir, logger: opts.logger, clock: opts.clock ?? systemClock, ...(opts.env ? { env: opts.env } : {}), ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.alertsTo ? { alertsTo: opts.alertsTo } : {}), ...(opts.transient ? { transient: true } : {}), ...(opts.spoolAdoptEveryMs ? { spoolAdoptEveryMs: opts.spoolAdoptEveryMs } : {}) });
   try {
     const log = new AuditLog(cfg, opts, sinks);
     await log.start();

@@ -17,7 +17,18 @@
  *
  * The spool directory is closed to others like state_dir (prepareTrustedDir), and batches are read without
  * following links: anything but a regular file under a batch's name is moved to spool/quarantine/, never sent.
+ *
+ * The spool is authenticated (`spoolAuth`; createSinks always gives it). It lies in the audit directory by default, and
+ * whoever can write there must not be able to have the gateway POST what they wrote, with its credentials, to the
+ * SIEM. Each batch file starts with a line `SPOOL_MAGIC <HMAC-SHA256>`, the MAC over the sink's index, the batch's
+ * name (its chain position) and the body, with a key kept in the state directory; and while a batch waits, an empty
+ * marker under its name lies in `pendingDir` (also in the state directory), removed before the batch leaves the
+ * spool. A batch is sent only when its MAC verifies and its marker is there: a file planted or changed (or written by
+ * a version before this one) fails the MAC, a copy of a delivered batch put back has no marker. Such a file is moved
+ * to spool/quarantine/ with a warning (`audit_spool_unauthenticated`, naming the file and why, never its content);
+ * its records, if genuine, are in the audit file. The body POSTed is the batch without that first line.
  */
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { constants, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -52,9 +63,35 @@ export interface HttpSinkOptions {
   logger: Logger;
   /** undici connect options from createUpstreamTls (audit.sinks[].tls): a private CA, a client certificate, pins. */
   connect?: UpstreamTlsOptions;
-  /** Its place in audit.sinks: log lines name it ("audit sink 0"). */
+  /** Its place in audit.sinks: log lines name it ("audit sink 0"); spooled batches are MACed for this index. */
   index?: number;
+  /**
+   * Authenticates the spool (see the file's comment): `key` MACs each batch written and is checked on each batch
+   * read; `pendingDir` (in the state directory) holds a marker per batch waiting, so a delivered batch put back is not
+   * sent again. createSinks always gives a key (and a pendingDir when it knows the state directory). Without
+   * `spoolAuth` a library caller's sink sends its spool unauthenticated, as before.
+   */
+  spoolAuth?: SpoolAuth;
 }
+
+export interface SpoolAuth {
+  /** The HMAC-SHA256 key (createSinks: `<state_dir>/keys/audit-spool.key`). */
+  key: Buffer;
+  /** Where the markers of batches spooled and not yet delivered lie (createSinks: `<state_dir>/audit-spool/<index>`). */
+  pendingDir?: string;
+}
+
+/** The first line of an authenticated batch file: this, a space, 64 hex digits of the MAC, a newline. */
+export const SPOOL_MAGIC = 'gatehouse-spool-v1';
+const HEADER_BYTES = SPOOL_MAGIC.length + 1 + 64 + 1;
+
+/** The MAC of a spooled batch: bound to the sink, the batch's name (chain position) and every byte of its body. */
+export function spoolMac(key: Buffer, index: number, name: string, body: Buffer): Buffer {
+  return createHmac('sha256', key).update(`gatehouse audit spool v1\0${index}\0${name}\0`).update(body).digest();
+}
+
+/** Why a spooled batch is not sent (log field `reason`). */
+type Unauthenticated = 'too_large' | 'no_mac' | 'mac_mismatch' | 'not_pending';
 
 class RetryLater extends Error {}
 
@@ -68,6 +105,8 @@ const pad = (n: number): string => String(n).padStart(16, '0');
 const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 // O_EXCL: the temporary file is always a new one, never a file or link already under that name.
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
+// A pending marker: empty; one already there (a batch spooled again after a crash) is fine.
+const MARKER_FLAGS = constants.O_WRONLY | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0);
 
 /** Size of a regular file; links, FIFOs and missing files count for nothing. */
 function regularSize(path: string): number {
@@ -105,13 +144,14 @@ export class HttpSink implements AuditSink {
   readonly #host: string;
   readonly #client: string;
   /** Counters for health and tests. */
-  readonly stats = { sent: 0, spooled: 0, rejected: 0, droppedFull: 0, rejectedDropped: 0, quarantined: 0 };
+  readonly stats = { sent: 0, spooled: 0, rejected: 0, droppedFull: 0, rejectedDropped: 0, quarantined: 0, unauthenticated: 0 };
 
   constructor(o: HttpSinkOptions) {
     this.#o = o;
     const label = o.index !== undefined ? `audit.sinks[${o.index}].spool_dir` : 'spool_dir';
     if (PER_PROCESS_SPOOL_RE.test(basename(o.spoolDir))) prepareTrustedDir(dirname(o.spoolDir), label);
     prepareTrustedDir(o.spoolDir, label);
+    if (o.spoolAuth?.pendingDir !== undefined) mkdirSync(o.spoolAuth.pendingDir, { recursive: true, mode: 0o700 });
     this.#agent = new Agent(o.connect ? { connect: o.connect } : {});
     // The schema checked the URL; a library caller's bad one fails each POST as unreachable.
     this.#host = urlHost(o.url) ?? '';
@@ -244,25 +284,35 @@ export class HttpSink implements AuditSink {
 
   async #spool(lines: string[]): Promise<void> {
     const id = batchId(lines);
-    const body = `{"batch_id":"${id}","records":[${lines.join(',')}]}`;
-    const size = Buffer.byteLength(body);
+    const [first, last, h] = id.split('-') as [string, string, string];
+    const name = `${pad(Number(first))}-${pad(Number(last))}-${h}.json`;
+    const body = Buffer.from(`{"batch_id":"${id}","records":[${lines.join(',')}]}`);
+    const auth = this.#o.spoolAuth;
+    const file = auth ? Buffer.concat([Buffer.from(`${SPOOL_MAGIC} ${spoolMac(auth.key, this.#o.index ?? 0, name, body).toString('hex')}\n`), body]) : body;
+    const size = file.length;
     await this.#trimRejected(size);
     if (this.#spoolBytes + this.#rejectedBytes + size > this.#o.spoolMaxBytes) {
       this.stats.droppedFull += lines.length;
       this.#o.logger.error({ sink: 'http', alert: 'audit_spool_full', batch_id: id }, 'audit sink http: spool full; records of this batch stay only in the audit file');
       return;
     }
-    const [first, last, h] = id.split('-') as [string, string, string];
-    const name = `${pad(Number(first))}-${pad(Number(last))}-${h}.json`;
     const path = join(this.#o.spoolDir, name);
-    await unlink(`${path}.tmp`).catch(() => undefined);
-    const fh = await open(`${path}.tmp`, WRITE_FLAGS, 0o600);
+    // The marker first: a batch is never visible under its name without it (a crash leaves at most a marker alone).
+    const marker = auth?.pendingDir !== undefined ? join(auth.pendingDir, name) : undefined;
+    if (marker !== undefined) await (await open(marker, MARKER_FLAGS, 0o600)).close();
     try {
-      await fh.writeFile(body);
-    } finally {
-      await fh.close();
+      await unlink(`${path}.tmp`).catch(() => undefined);
+      const fh = await open(`${path}.tmp`, WRITE_FLAGS, 0o600);
+      try {
+        await fh.writeFile(file);
+      } finally {
+        await fh.close();
+      }
+      await rename(`${path}.tmp`, path);
+    } catch (e) {
+      if (marker !== undefined) await unlink(marker).catch(() => undefined);
+      throw e;
     }
-    await rename(`${path}.tmp`, path);
     this.#spoolBytes += size;
     this.stats.spooled += lines.length;
     this.#kick(0);
@@ -298,19 +348,26 @@ export class HttpSink implements AuditSink {
   async #drainOnce(names: string[]): Promise<void> {
     for (const name of names) {
       const path = join(this.#o.spoolDir, name);
-      const body = await this.#readBatch(name);
-      if (body === undefined) continue;
-      const outcome = await this.#post(body, name.slice(0, -'.json'.length));
+      const batch = await this.#readBatch(name);
+      if (batch === undefined) continue;
+      const outcome = await this.#post(batch.body, name.slice(0, -'.json'.length));
       if (outcome === 'retry') {
         this.#backoff = Math.min(this.#backoff ? this.#backoff * 2 : this.#o.retryMinMs, this.#o.retryMaxMs);
         throw new RetryLater();
       }
+      // The marker goes first: a crash in between leaves a delivered batch without one (set aside, never re-sent).
+      const pendingDir = this.#o.spoolAuth?.pendingDir;
+      if (pendingDir !== undefined) {
+        await unlink(join(pendingDir, name)).catch((e: unknown) => {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        });
+      }
       if (outcome === 'rejected') {
         mkdirSync(join(this.#o.spoolDir, 'rejected'), { recursive: true, mode: 0o700 });
         await rename(path, join(this.#o.spoolDir, 'rejected', name));
-        this.#rejectedBytes += body.length;
+        this.#rejectedBytes += batch.size;
       } else await unlink(path);
-      this.#spoolBytes = Math.max(0, this.#spoolBytes - body.length);
+      this.#spoolBytes = Math.max(0, this.#spoolBytes - batch.size);
       this.#backoff = 0;
     }
   }
@@ -319,8 +376,11 @@ export class HttpSink implements AuditSink {
    * A spooled batch, opened without following a link and read only if it is a regular file. Anything else under a
    * batch's name (a link to a private file, a FIFO, a directory) was not written by this sink: it is moved to
    * spool/quarantine/ with a warning (or, if it cannot be moved, ignored from then on) and undefined is returned.
+   * A regular file is read only up to spool_max_bytes (no batch this sink spools is larger) and, with `spoolAuth`,
+   * returned only when its MAC verifies and its pending marker is there; else it is set aside the same way.
+   * Returns the body to POST and the file's size (what it counts against the spool's bound).
    */
-  async #readBatch(name: string): Promise<Buffer | undefined> {
+  async #readBatch(name: string): Promise<{ body: Buffer; size: number } | undefined> {
     const path = join(this.#o.spoolDir, name);
     let fh;
     try {
@@ -331,25 +391,82 @@ export class HttpSink implements AuditSink {
       await this.#quarantine(name);
       return undefined;
     }
+    let file: Buffer;
     try {
-      if (!(await fh.stat()).isFile()) {
+      const st = await fh.stat();
+      if (!st.isFile()) {
         await this.#quarantine(name);
         return undefined;
       }
-      return await fh.readFile();
+      if (st.size > this.#o.spoolMaxBytes) {
+        await this.#setAside(name, 'too_large', st.size);
+        return undefined;
+      }
+      // Exactly the size judged: a file that grows meanwhile is not read further.
+      file = Buffer.alloc(st.size);
+      let got = 0;
+      for (let n = -1; got < file.length && n !== 0; got += n) n = (await fh.read(file, got, file.length - got, got)).bytesRead;
+      file = file.subarray(0, got);
     } finally {
       await fh.close();
     }
+    const auth = this.#o.spoolAuth;
+    if (!auth) return { body: file, size: file.length };
+    const why = this.#authenticate(auth, name, file);
+    if (why !== undefined) {
+      await this.#setAside(name, why, file.length);
+      return undefined;
+    }
+    return { body: file.subarray(HEADER_BYTES), size: file.length };
   }
 
-  async #quarantine(name: string): Promise<void> {
+  /** Undefined when `file` is a batch this sink (or another process of this gateway) spooled and has not delivered. */
+  #authenticate(auth: SpoolAuth, name: string, file: Buffer): Unauthenticated | undefined {
+    const head = file.subarray(0, HEADER_BYTES).toString('latin1');
+    const hex = head.slice(SPOOL_MAGIC.length + 1, HEADER_BYTES - 1);
+    if (file.length < HEADER_BYTES || !head.startsWith(`${SPOOL_MAGIC} `) || !head.endsWith('\n') || !/^[0-9a-f]{64}$/.test(hex)) return 'no_mac';
+    const want = spoolMac(auth.key, this.#o.index ?? 0, name, file.subarray(HEADER_BYTES));
+    if (!timingSafeEqual(want, Buffer.from(hex, 'hex'))) return 'mac_mismatch';
+    if (auth.pendingDir !== undefined && !lstatSync(join(auth.pendingDir, name), { throwIfNoEntry: false })?.isFile()) return 'not_pending';
+    return undefined;
+  }
+
+  /** Moves an entry to spool/quarantine/ (or, when that fails, ignores it from then on); whether it moved. */
+  async #moveToQuarantine(name: string): Promise<boolean> {
     const dir = join(this.#o.spoolDir, 'quarantine');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const moved = await rename(join(this.#o.spoolDir, name), join(dir, name)).then(() => true, () => false);
     if (!moved) this.#ignored.add(name);
+    return moved;
+  }
+
+  async #quarantine(name: string): Promise<void> {
+    const moved = await this.#moveToQuarantine(name);
     this.stats.quarantined++;
     const where = moved ? 'moved to spool/quarantine' : 'left in place and ignored';
     this.#o.logger.warn({ sink: 'http', file: name, alert: 'audit_spool_foreign_file' }, `audit sink http: a spool entry that is not a regular file (a link?) was not sent; ${where}`);
+  }
+
+  /**
+   * A regular file under a batch's name that this sink must not send (planted, changed, already delivered, or
+   * spooled by a version without MACs): set aside, never deleted, with a warning naming the file and the reason
+   * (its content is not logged). It no longer counts against spool_max_bytes.
+   */
+  async #setAside(name: string, reason: Unauthenticated, size: number): Promise<void> {
+    const moved = await this.#moveToQuarantine(name);
+    this.#spoolBytes = Math.max(0, this.#spoolBytes - size);
+    this.stats.unauthenticated++;
+    const where = moved ? 'moved to spool/quarantine' : 'left in place and ignored';
+    const what: Record<Unauthenticated, string> = {
+      too_large: 'is larger than spool_max_bytes',
+      no_mac: 'carries no MAC (planted, or spooled by a version before spool MACs)',
+      mac_mismatch: 'fails its MAC (changed, renamed, or written with another key)',
+      not_pending: 'is not pending (a copy of a batch already delivered)',
+    };
+    this.#o.logger.warn(
+      { sink: 'http', client: this.#client, file: name, reason, alert: 'audit_spool_unauthenticated' },
+      `audit sink http: a spooled batch ${what[reason]} and was not sent; ${where}`,
+    );
   }
 
   async #post(body: Buffer, name: string): Promise<'sent' | 'retry' | 'rejected'> {

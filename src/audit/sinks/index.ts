@@ -1,4 +1,5 @@
 /** Builds the configured sinks and the alert engine (docs/audit.md § Sinks, § Alerts). */
+import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../../core/clock.js';
@@ -11,8 +12,9 @@ import { createStdoutSink } from './stdout.js';
 import { createSyslogSink } from './syslog.js';
 import type { AuditSink } from './types.js';
 import { isHttpsUrl } from '../../core/net.js';
+import { loadOrCreateKeyFile } from '../../crypto/keyfile.js';
 
-export { HttpSink, batchId } from './http.js';
+export { HttpSink, batchId, spoolMac, SPOOL_MAGIC, type SpoolAuth } from './http.js';
 export { createStdoutSink } from './stdout.js';
 export { createSyslogSink, syslogMessage, octetFrame } from './syslog.js';
 export type { AuditSink } from './types.js';
@@ -63,8 +65,32 @@ function workerSpool(base: string, worker: SinkWorker | undefined, transient: bo
   return { spoolDir: base, adopt };
 }
 
+/** The key that MACs HTTP sinks' spooled batches (docs/audit.md § Sinks): 32 random bytes, 0600, created on first use. */
+export const spoolKeyPath = (stateDir: string): string => join(stateDir, 'keys', 'audit-spool.key');
+/** Markers of the batches an HTTP sink spooled and has not delivered yet, one directory per sink index. */
+export const spoolPendingDir = (stateDir: string, index: number): string => join(stateDir, 'audit-spool', String(index));
+
+let processSpoolKey: Buffer | undefined;
+
+/**
+ * The spool key: from the state directory (created there once, whole, by the first process: createFileOnce), so the
+ * gateway's workers, its CLI commands and its next start verify each other's batches. A caller that names no state
+ * directory gets a key of this process alone: batches another process spooled are then set aside, never sent.
+ */
+function spoolKey(stateDir: string | undefined): Buffer {
+  if (stateDir !== undefined) return loadOrCreateKeyFile(spoolKeyPath(stateDir));
+  processSpoolKey ??= randomBytes(32);
+  return processSpoolKey;
+}
+
 export interface SinkOptions {
+  /** The audit directory: the default spool_dir is `<dir>/spool/<sink index>`. */
   dir: string;
+  /**
+   * The state directory: the spool key and the pending markers live there, out of reach of whoever may write the
+   * audit directory (openAuditLog gives it). Without it, see spoolKey.
+   */
+  stateDir?: string;
   logger: Logger;
   clock: Clock;
   env?: NodeJS.ProcessEnv;
@@ -91,6 +117,7 @@ function sinkTls(cfg: AuditConfig, logger: Logger): (UpstreamTlsOptions | undefi
 
 export function createSinks(cfg: AuditConfig, opts: SinkOptions): AuditSink[] {
   const tls = sinkTls(cfg, opts.logger);
+  const key = cfg.sinks.some((s) => s.type === 'http') ? spoolKey(opts.stateDir) : undefined;
   const sinks: AuditSink[] = cfg.sinks.map((s, i): AuditSink => {
     switch (s.type) {
       case 'stdout':
@@ -106,6 +133,7 @@ export function createSinks(cfg: AuditConfig, opts: SinkOptions): AuditSink[] {
           ...workerSpool(s.spool_dir ?? join(opts.dir, 'spool', String(i)), opts.worker, opts.transient === true), spoolMaxBytes: s.spool_max_bytes,
           ...(opts.spoolAdoptEveryMs ? { adoptEveryMs: opts.spoolAdoptEveryMs } : {}),
           retryMinMs: s.retry_min, retryMaxMs: s.retry_max, logger: opts.logger, index: i,
+          spoolAuth: { key: key as Buffer, ...(opts.stateDir !== undefined ? { pendingDir: spoolPendingDir(opts.stateDir, i) } : {}) },
           ...(tls[i] !== undefined ? { connect: tls[i] } : {}),
         });
     }
