@@ -9,11 +9,10 @@ import { join } from 'node:path';
 import { verifyAuditLog, type VerifyReport } from '../../src/audit/index.js';
 import { chainLine } from '../../src/audit/chain.js';
 import { canonicalJson } from '../../src/audit/canonical.js';
-import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
-import { HeadNote, headNotePath } from '../../src/audit/headnote.js';
-import { keyId } from '../../src/audit/keys.js';
+import { createHash, createPrivateKey } from 'node:crypto';
+import { headNotePath } from '../../src/audit/headnote.js';
 import { tornShape } from '../../src/audit/recover.js';
-import { openTestLog, publicKeyOf, readLines, seedEvent, tempDir, writeLines, writeLog } from '../audit/helpers.js';
+import { lastRecordOf, openTestLog, publicKeyOf, readLines, seedEvent, tempDir, writeHeadNote, writeLines, writeLog } from '../audit/helpers.js';
 
 const kinds = (r: VerifyReport): string[] => [...new Set(r.breaks.map((b) => b.kind))].sort();
 
@@ -59,17 +58,14 @@ describe('complete damaged lines are not sealed as a torn write', () => {
     const state = tempDir(t);
     const dir = await writeLog(state, 5);
     const file = join(dir, 'audit.jsonl');
-    const head = JSON.parse(readLines(file).at(-1) as string) as { seq: number; hash: string };
+    const head = lastRecordOf(file);
     // A writer killed mid-batch: it announced the batch (two records) in a pending head note, then only a piece of
     // the batch's first line reached the disk.
-    const key = createPrivateKey(readFileSync(join(state, 'audit-signing.key'), 'utf8'));
-    const note = new HeadNote(headNotePath(state, 'audit.jsonl'), 'audit.jsonl', key, keyId(createPublicKey(key)));
-    note.read();
-    note.write({ seq: head.seq + 2, hash: 'a'.repeat(64) }, { seq: head.seq, hash: head.hash });
-    note.close();
+    writeHeadNote(state, { seq: head.seq + 2, hash: 'a'.repeat(64) }, head);
     appendFileSync(file, '{"event_type":"tool.call","args":{"pa');
     // The next writer's seal cut short in turn (no note is written before a marker batch).
     appendFileSync(file, '\n{"event_type":"audit.torn_sealed","timest');
+    const key = createPrivateKey(readFileSync(join(state, 'audit-signing.key'), 'utf8'));
     const keyed = { publicKey: publicKeyOf(state), headNote: headNotePath(state, 'audit.jsonl'), noteKey: key };
     assert.equal((await verifyAuditLog(dir, { publicKey: publicKeyOf(state) })).status, 'torn');
     assert.equal((await verifyAuditLog(dir, keyed)).status, 'torn');

@@ -2,12 +2,9 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { verifyAuditLog } from '../../src/audit/index.js';
-import { HeadNote, headNotePath } from '../../src/audit/headnote.js';
-import { keyId } from '../../src/audit/keys.js';
-import { openTestLog, publicKeyOf, readLines, seedEvent, tempDir } from './helpers.js';
+import { lastRecordOf, openTestLog, publicKeyOf, readLines, seedEvent, tempDir, writeHeadNote } from './helpers.js';
 import { until } from '../helpers/until.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -59,12 +56,8 @@ describe('crash and write-failure durability, against real writer processes', ()
     if (!readFileSync(file).subarray(-1).equals(Buffer.from('\n'))) {
       /* torn by the kill itself */
     } else {
-      const head = JSON.parse(readLines(file).at(-1) as string) as { seq: number; hash: string };
-      const key = createPrivateKey(readFileSync(join(state, 'audit-signing.key'), 'utf8'));
-      const note = new HeadNote(headNotePath(state, 'audit.jsonl'), 'audit.jsonl', key, keyId(createPublicKey(key)));
-      note.read();
-      note.write({ seq: head.seq + 2, hash: 'a'.repeat(64) }, { seq: head.seq, hash: head.hash });
-      note.close();
+      const head = lastRecordOf(file);
+      writeHeadNote(state, { seq: head.seq + 2, hash: 'a'.repeat(64) }, head);
       appendFileSync(file, '{"event_type":"tool.call","args":{"pack');
     }
     const records = readLines(file).filter((l) => l.includes('"event_type":"tool.call"') && l.endsWith('"}'));

@@ -1,11 +1,13 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { ManualClock } from '../../src/core/clock.js';
 import type { AuditEvent, Logger } from '../../src/core/types.js';
 import { auditSection, type AuditConfig } from '../../src/config/schema/audit.js';
 import { openAuditLog, type AuditLog, type AuditLogOptions } from '../../src/audit/index.js';
+import { HeadNote, headNotePath } from '../../src/audit/headnote.js';
+import { keyId } from '../../src/audit/keys.js';
 
 export interface LogLine {
   level: string;
@@ -82,3 +84,21 @@ export function rechain(lines: string[], from: number, firstSeq?: number): strin
   }
   return out;
 }
+
+/**
+ * Writes the next slot of a log's head note as a writer holding the state directory's signing key would: `from`
+ * before `to` is a pending note (a batch announced, as a writer does before writing it), `from` omitted a settled one.
+ */
+export function writeHeadNote(stateDir: string, to: { seq: number; hash: string }, from?: { seq: number; hash: string }, file = 'audit.jsonl'): void {
+  const key = createPrivateKey(readFileSync(join(stateDir, 'audit-signing.key'), 'utf8'));
+  const note = new HeadNote(headNotePath(stateDir, file), file, key, keyId(createPublicKey(key)));
+  try {
+    note.read();
+    note.write(to, from ?? to);
+  } finally {
+    note.close();
+  }
+}
+
+/** The last record of a log file: its seq and hash. */
+export const lastRecordOf = (path: string): { seq: number; hash: string } => JSON.parse(readLines(path).at(-1) as string) as { seq: number; hash: string };
