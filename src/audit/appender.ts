@@ -223,7 +223,9 @@ export class ChainAppender {
       const out = this.#out;
       out.len = 0;
       const nowMs = Date.now();
-      if (!kept || !this.#headTrusted || nowMs - this.#headCheckedAt >= 1000) {
+      // While the lease is kept no other key holder can have appended: a file longer than what we wrote holds bytes
+      // someone without the key put there (one fstat per batch), judged now rather than glued to our next line.
+      if (!kept || !this.#headTrusted || nowMs - this.#headCheckedAt >= 1000 || this.#grewBehindUs()) {
         // Our last batch went through whole: what the file holds past it is another writer's appends.
         const ownTailOk = this.#headTrusted;
         this.#headTrusted = false;
@@ -252,6 +254,11 @@ export class ChainAppender {
       if (ok) this.#lock.relax();
       else this.#lock.release();
     }
+  }
+
+  /** Whether the active file holds bytes past the ones this process last wrote or read (fstat of our descriptor). */
+  #grewBehindUs(): boolean {
+    return this.#fd >= 0 && this.#fileBytes >= 0 && fstatSync(this.#fd).size !== this.#fileBytes;
   }
 
   /** Chains one canonical payload into the batch; returns where its line starts in the batch buffer. */

@@ -121,6 +121,19 @@ describe('a forged record planted without its newline is not sealed as crash deb
     await assertMarkedAndReported(state, log.dir, logger);
   });
 
+  test('a running writer that keeps its lock lease (steady traffic) marks it at its next batch, not a second later', async (t) => {
+    const state = tempDir(t);
+    const logger = memoryLogger();
+    // A lease that outlives the gaps between batches: the writer never gives the lock back, so nothing but the size of
+    // the file tells it someone appended.
+    const log = await openTestLog(state, {}, { logger, lockIdleMs: 60_000 });
+    for (let i = 0; i < 3; i++) await log.emit(seedEvent(i));
+    appendFileSync(log.path, FORGED);
+    for (let i = 10; i < 13; i++) await log.emit(seedEvent(i));
+    await log.close();
+    await assertMarkedAndReported(state, log.dir, logger);
+  });
+
   test('after a pending note whose batch reached the disk whole (killed before the settled note), bytes after it are appended too', async (t) => {
     const state = tempDir(t);
     const dir = await writeLog(state, 5);
