@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { queryAuditLog, verifyAuditLog, type VerifyReport } from '../../src/audit/index.js';
 import { chainLine } from '../../src/audit/chain.js';
@@ -18,7 +17,7 @@ import { canonicalJson } from '../../src/audit/canonical.js';
 import { HeadNote, headNotePath } from '../../src/audit/headnote.js';
 import { keyId } from '../../src/audit/keys.js';
 import { isSealPiece, tornShape } from '../../src/audit/recover.js';
-import { runCli } from '../../src/cli/main.js';
+import { cli } from '../helpers/cli.js';
 import { memoryLogger, openTestLog, publicKeyOf, readLines, seedEvent, tempDir, writeLog } from '../audit/helpers.js';
 
 const kinds = (r: VerifyReport): string[] => [...new Set(r.breaks.map((b) => b.kind))].sort();
@@ -30,18 +29,10 @@ const records = (file: string) => readLines(file).flatMap((l) => { try { return 
 /** The forged line of the report: a complete, plausible record without a chain trailer, and without a newline. */
 const FORGED = JSON.stringify({ approval: { approver: 'alice', id: 'apr_0000000000000000', required: true }, approved: true, args: { package_name: 'backdoor' }, event_type: 'tool.call', principal: 'ops-automation', result: 'success', result_status: 'success', risk_level: 'critical', subject: 'ops-automation', timestamp: '2026-01-01T00:00:00.000Z', tool: 'install_package' });
 
-function sink(): Writable & { text: string } {
-  const w = new Writable({ write(chunk: Buffer, _enc, cb) { (w as unknown as { text: string }).text += chunk.toString(); cb(); } }) as Writable & { text: string };
-  w.text = '';
-  return w;
-}
-
-/** `gatehouse audit verify` on the configured log (the state directory's): the head note is checked, with its MAC. */
+/** `gatehouse audit verify` on the configured log (the state directory's), in-process: the head note is checked, with its MAC. */
 async function cliVerify(state: string): Promise<{ code: number; out: string; err: string }> {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await runCli(['audit', 'verify'], { stdout, stderr, stdin: Readable.from(['']), env: { GATEHOUSE_HOME: state }, cwd: process.cwd() });
-  return { code, out: stdout.text, err: stderr.text };
+  const r = await cli(['audit', 'verify'], { env: { GATEHOUSE_HOME: state }, stdin: '', cwd: process.cwd() });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 /** Verify with the note and its MAC key, with the note unchecked, and from the files alone. */

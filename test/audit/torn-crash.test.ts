@@ -13,10 +13,9 @@ import { spawn } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { verifyAuditLog } from '../../src/audit/index.js';
 import { headNotePath, readHeadNote } from '../../src/audit/headnote.js';
-import { runCli } from '../../src/cli/main.js';
+import { cli } from '../helpers/cli.js';
 import { memoryLogger, openTestLog, publicKeyOf, readLines, seedEvent, tempDir } from './helpers.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -62,17 +61,10 @@ async function crashChild(state: string, cut: 'mid-line' | 'no-newline'): Promis
   return signal;
 }
 
-function sink(): Writable & { text: string } {
-  const w = new Writable({ write(chunk: Buffer, _enc, cb) { (w as unknown as { text: string }).text += chunk.toString(); cb(); } }) as Writable & { text: string };
-  w.text = '';
-  return w;
-}
-
+/** `gatehouse audit verify` on the configured log (the state directory's), in-process: the head note is checked, with its MAC. */
 async function cliVerify(state: string): Promise<{ code: number; out: string; err: string }> {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await runCli(['audit', 'verify'], { stdout, stderr, stdin: Readable.from(['']), env: { GATEHOUSE_HOME: state }, cwd: ROOT });
-  return { code, out: stdout.text, err: stderr.text };
+  const r = await cli(['audit', 'verify'], { env: { GATEHOUSE_HOME: state }, stdin: '', cwd: ROOT });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 const alertsOf = (logger: ReturnType<typeof memoryLogger>): string[] => logger.lines.map((l) => (l.obj as { alert?: string }).alert).filter((a): a is string => a !== undefined);
