@@ -13,7 +13,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isGatehouseError } from '../../src/core/errors.js';
-import { HttpSink } from '../../src/audit/sinks/index.js';
+import { HttpSink, SPOOL_MAGIC, spoolMac } from '../../src/audit/sinks/index.js';
 import { memoryLogger, openTestLog, tempDir } from '../audit/helpers.js';
 import { until } from '../helpers/until.js';
 
@@ -36,9 +36,15 @@ async function siem(t: { after(fn: () => unknown): void }): Promise<{ url: strin
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/siem`, bodies };
 }
 
+/** The spool's MAC key (createSinks keeps it in the state directory). */
+const SPOOL_KEY = Buffer.alloc(32, 7);
 const sinkOptions = (url: string, spoolDir: string, logger = memoryLogger()) => ({
   url, headers: {}, batchMax: 10, intervalMs: 10, timeoutMs: 2000, spoolDir, spoolMaxBytes: 1 << 20, retryMinMs: 50, retryMaxMs: 100, logger, index: 0,
+  spoolAuth: { key: SPOOL_KEY },
 });
+/** A batch file as the sink spools it: its MAC line, then the body it POSTs. */
+const spooled = (name: string, body: string): Buffer =>
+  Buffer.concat([Buffer.from(`${SPOOL_MAGIC} ${spoolMac(SPOOL_KEY, 0, name, Buffer.from(body)).toString('hex')}\n`), Buffer.from(body)]);
 
 /** A chained-looking record line: the sink reads seq and hash from its trailer to name the batch. */
 const line = (seq: number): string => `{"event_type":"http.request","seq":${seq},"prev_hash":"${'0'.repeat(64)}","hash":"${seq.toString(16).padStart(64, 'a')}"}`;
@@ -90,7 +96,7 @@ describe('HTTP sink spool planted with links', { skip: posix }, () => {
     const genuine = batchName(3, 3, 'c'.repeat(16));
     symlinkSync(secret, join(spool, link));
     execFileSync('mkfifo', [join(spool, fifo)]);
-    writeFileSync(join(spool, genuine), '{"batch_id":"3-3-cccccccccccccccc","records":[{"event_type":"admin.login"}]}', { mode: 0o600 });
+    writeFileSync(join(spool, genuine), spooled(genuine, '{"batch_id":"3-3-cccccccccccccccc","records":[{"event_type":"admin.login"}]}'), { mode: 0o600 });
     const logger = memoryLogger();
     const sink = new HttpSink(sinkOptions(url, spool, logger));
     await until('the genuine batch at the SIEM', () => bodies.length >= 1);
@@ -123,5 +129,23 @@ describe('HTTP sink spool planted with links', { skip: posix }, () => {
     assert.equal(readFileSync(victim, 'utf8'), 'keep me');
     assert.match(bodies[0] as string, /"seq":7/);
     assert.equal(existsSync(join(spool, `${batchName(7, 7, hash)}.tmp`)), false);
+  });
+
+  test('a sink built without spoolAuth (a library caller) still sends no batch it did not spool itself', async (t) => {
+    const { url, bodies } = await siem(t);
+    const root = tempDir(t);
+    const spool = join(root, 'spool');
+    mkdirSync(spool, { mode: 0o700 });
+    const planted = batchName(1, 1, 'd'.repeat(16));
+    writeFileSync(join(spool, planted), '{"batch_id":"1-1-dddddddddddddddd","records":[{"event_type":"forged"}]}', { mode: 0o600 });
+    const { spoolAuth: _ignored, ...noAuth } = sinkOptions(url, spool);
+    const sink = new HttpSink(noAuth);
+    // Its own batches still flow (MACed with a key of its own); the planted one is set aside, not sent.
+    sink.deliver([line(5)]);
+    await until('its own batch at the SIEM', () => bodies.length >= 1);
+    await until('the planted batch set aside', () => existsSync(join(spool, 'quarantine', planted)));
+    await sink.close();
+    assert.ok(!bodies.some((b) => b.includes('forged')), 'the planted batch was POSTed');
+    assert.equal(sink.stats.unauthenticated, 1);
   });
 });

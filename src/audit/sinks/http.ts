@@ -18,7 +18,7 @@
  * The spool directory is closed to others like state_dir (prepareTrustedDir), and batches are read without
  * following links: anything but a regular file under a batch's name is moved to spool/quarantine/, never sent.
  *
- * The spool is authenticated (`spoolAuth`; createSinks always gives it). It lies in the audit directory by default, and
+ * The spool is always authenticated (`spoolAuth`, which createSinks gives; else a key of this process's own). It lies in the audit directory by default, and
  * whoever can write there must not be able to have the gateway POST what they wrote, with its credentials, to the
  * SIEM. Each batch file starts with a line `SPOOL_MAGIC <HMAC-SHA256>`, the MAC over the sink's index, the batch's
  * name (its chain position) and the body, with a key kept in the state directory; and while a batch waits, an empty
@@ -28,7 +28,7 @@
  * to spool/quarantine/ with a warning (`audit_spool_unauthenticated`, naming the file and why, never its content);
  * its records, if genuine, are in the audit file. The body POSTed is the batch without that first line.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { constants, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -68,8 +68,9 @@ export interface HttpSinkOptions {
   /**
    * Authenticates the spool (see the file's comment): `key` MACs each batch written and is checked on each batch
    * read; `pendingDir` (in the state directory) holds a marker per batch waiting, so a delivered batch put back is not
-   * sent again. createSinks always gives a key (and a pendingDir when it knows the state directory). Without
-   * `spoolAuth` a library caller's sink sends its spool unauthenticated, as before.
+   * sent again. createSinks always gives a key (and a pendingDir when it knows the state directory). Without it the
+   * sink makes a key of its own for this process: it sends what it spooled itself, and sets aside whatever an earlier
+   * process (or anyone else) left in the spool — never an unauthenticated batch.
    */
   spoolAuth?: SpoolAuth;
 }
@@ -146,12 +147,15 @@ export class HttpSink implements AuditSink {
   /** Counters for health and tests. */
   readonly stats = { sent: 0, spooled: 0, rejected: 0, droppedFull: 0, rejectedDropped: 0, quarantined: 0, unauthenticated: 0 };
 
+  readonly #auth: SpoolAuth;
+
   constructor(o: HttpSinkOptions) {
     this.#o = o;
+    this.#auth = o.spoolAuth ?? { key: randomBytes(32) };
     const label = o.index !== undefined ? `audit.sinks[${o.index}].spool_dir` : 'spool_dir';
     if (PER_PROCESS_SPOOL_RE.test(basename(o.spoolDir))) prepareTrustedDir(dirname(o.spoolDir), label);
     prepareTrustedDir(o.spoolDir, label);
-    if (o.spoolAuth?.pendingDir !== undefined) mkdirSync(o.spoolAuth.pendingDir, { recursive: true, mode: 0o700 });
+    if (this.#auth.pendingDir !== undefined) mkdirSync(this.#auth.pendingDir, { recursive: true, mode: 0o700 });
     this.#agent = new Agent(o.connect ? { connect: o.connect } : {});
     // The schema checked the URL; a library caller's bad one fails each POST as unreachable.
     this.#host = urlHost(o.url) ?? '';
@@ -287,8 +291,8 @@ export class HttpSink implements AuditSink {
     const [first, last, h] = id.split('-') as [string, string, string];
     const name = `${pad(Number(first))}-${pad(Number(last))}-${h}.json`;
     const body = Buffer.from(`{"batch_id":"${id}","records":[${lines.join(',')}]}`);
-    const auth = this.#o.spoolAuth;
-    const file = auth ? Buffer.concat([Buffer.from(`${SPOOL_MAGIC} ${spoolMac(auth.key, this.#o.index ?? 0, name, body).toString('hex')}\n`), body]) : body;
+    const auth = this.#auth;
+    const file = Buffer.concat([Buffer.from(`${SPOOL_MAGIC} ${spoolMac(auth.key, this.#o.index ?? 0, name, body).toString('hex')}\n`), body]);
     const size = file.length;
     await this.#trimRejected(size);
     if (this.#spoolBytes + this.#rejectedBytes + size > this.#o.spoolMaxBytes) {
@@ -298,7 +302,7 @@ export class HttpSink implements AuditSink {
     }
     const path = join(this.#o.spoolDir, name);
     // The marker first: a batch is never visible under its name without it (a crash leaves at most a marker alone).
-    const marker = auth?.pendingDir !== undefined ? join(auth.pendingDir, name) : undefined;
+    const marker = auth.pendingDir !== undefined ? join(auth.pendingDir, name) : undefined;
     if (marker !== undefined) await (await open(marker, MARKER_FLAGS, 0o600)).close();
     try {
       await unlink(`${path}.tmp`).catch(() => undefined);
@@ -356,7 +360,7 @@ export class HttpSink implements AuditSink {
         throw new RetryLater();
       }
       // The marker goes first: a crash in between leaves a delivered batch without one (set aside, never re-sent).
-      const pendingDir = this.#o.spoolAuth?.pendingDir;
+      const pendingDir = this.#auth.pendingDir;
       if (pendingDir !== undefined) {
         await unlink(join(pendingDir, name)).catch((e: unknown) => {
           if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
@@ -376,7 +380,7 @@ export class HttpSink implements AuditSink {
    * A spooled batch, opened without following a link and read only if it is a regular file. Anything else under a
    * batch's name (a link to a private file, a FIFO, a directory) was not written by this sink: it is moved to
    * spool/quarantine/ with a warning (or, if it cannot be moved, ignored from then on) and undefined is returned.
-   * A regular file is read only up to spool_max_bytes (no batch this sink spools is larger) and, with `spoolAuth`,
+   * A regular file is read only up to spool_max_bytes (no batch this sink spools is larger) and
    * returned only when its MAC verifies and its pending marker is there; else it is set aside the same way.
    * Returns the body to POST and the file's size (what it counts against the spool's bound).
    */
@@ -410,9 +414,7 @@ export class HttpSink implements AuditSink {
     } finally {
       await fh.close();
     }
-    const auth = this.#o.spoolAuth;
-    if (!auth) return { body: file, size: file.length };
-    const why = this.#authenticate(auth, name, file);
+    const why = this.#authenticate(this.#auth, name, file);
     if (why !== undefined) {
       await this.#setAside(name, why, file.length);
       return undefined;
