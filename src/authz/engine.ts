@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { ApprovalGate, ApprovalStore, canonicalJson, loadApprovalKey, sha256Hex } from '../approval/index.js';
 import type { GatehouseConfig } from '../config/schema/index.js';
 import { createRedactor } from '../redact/index.js';
-import { rawHeaderValues } from '../core/net.js';
+import { declaresContentCoding, rawHeaderValues } from '../core/net.js';
 import { GatehouseError } from '../core/errors.js';
 import type { Decision, Exchange, Operation, Principal, RiskLevel, Stage, StageDeps } from '../core/types.js';
 import { loadAclFiles, type AclRule } from './acl.js';
@@ -109,11 +109,7 @@ function contentTypes(ex: Exchange): string[] {
 function contentEncoded(ex: Exchange): boolean {
   const raw = ex.req.rawHeaders;
   const h = ex.req.headers['content-encoding'];
-  const values = Array.isArray(raw) ? rawHeaderValues(raw, 'content-encoding') : h === undefined ? [] : [h];
-  return values.some((v) => {
-    const t = v.trim().toLowerCase();
-    return t !== '' && t !== 'identity';
-  });
+  return declaresContentCoding(Array.isArray(raw) ? raw : h === undefined ? [] : ['content-encoding', h]);
 }
 
 function computePolicyVersion(cfg: GatehouseConfig, rules: readonly AclRule[]): string {

@@ -20,6 +20,18 @@ export function rawHeaderValues(raw: readonly string[], lowerName: string): stri
 }
 
 /**
+ * Whether any Content-Encoding line as sent names a coding other than identity: an upstream (Express's body-parser,
+ * the MCP SDK) decodes the body by it before reading it, so a check of the bytes as they arrived would not see what
+ * runs.
+ */
+export function declaresContentCoding(raw: readonly string[]): boolean {
+  return rawHeaderValues(raw, 'content-encoding').some((v) => {
+    const t = v.trim().toLowerCase();
+    return t !== '' && t !== 'identity';
+  });
+}
+
+/**
  * The key a per-client limit counts under: an IPv4 address as it is; an IPv6 address by its /64, the prefix one
  * subscriber or host is given (RFC 6177), so a client cannot multiply its allowance by cycling through the 2^64
  * addresses it holds. Prefixes that carry one IPv4 client per address are read by value, in any spelling (a socket

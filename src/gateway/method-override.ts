@@ -12,7 +12,7 @@
  * and are refused.
  */
 import { GatehouseError } from '../core/errors.js';
-import { rawHeaderValues } from '../core/net.js';
+import { declaresContentCoding, rawHeaderValues } from '../core/net.js';
 import type { Exchange } from '../core/types.js';
 
 const TARGET = '_method';
@@ -410,12 +410,14 @@ export function overrideBodyKinds(contentType: string | undefined): BodyKind[] {
   if (contentType === undefined) return ['form'];
   const ct = contentType.toLowerCase();
   const media = ct.trim().split(/[;,\s]/, 1)[0] as string;
-  if (OPAQUE.test(media)) return [];
+  const json = ct.includes('/json') || ct.includes('+json');
+  // Opaque only when nothing in the header makes Laravel read it as JSON (`image/png; a=/json` is JSON to isJson()).
+  if (OPAQUE.test(media) && !json) return [];
   for (const m of ct.matchAll(/charset\s*=\s*"?\s*([^";,\s]*)/g)) if (!asciiCharset(m[1] as string)) throw methodOverrideRefused(undefined, 'encoded_body');
   const kinds: BodyKind[] = [];
   if (media === '' || media === 'application/x-www-form-urlencoded') kinds.push('form');
   else if (media.startsWith('multipart/')) kinds.push('multipart');
-  if (ct.includes('/json') || ct.includes('+json')) kinds.push('json');
+  if (json) kinds.push('json');
   return kinds.length > 0 ? kinds : ['form', 'json'];
 }
 
@@ -481,9 +483,7 @@ export function bodyOverrideScanner(rawHeaders: readonly string[]): OverrideScan
   if (types.length > 1) throw new GatehouseError('GH_HEADER_INVALID', 'Content-Type must appear once.');
   const kinds = overrideBodyKinds(types[0]);
   if (kinds.length === 0) return undefined;
-  for (const coding of rawHeaderValues(rawHeaders, 'content-encoding')) {
-    if (coding.trim().toLowerCase() !== 'identity' && coding.trim() !== '') throw methodOverrideRefused(undefined, 'compressed_body');
-  }
+  if (declaresContentCoding(rawHeaders)) throw methodOverrideRefused(undefined, 'compressed_body');
   const boundary = kinds.includes('multipart') ? multipartBoundary(types[0] as string) : undefined;
   const scanners = kinds.map((k) => overrideScanner(k, boundary));
   return scanners.length === 1 ? scanners[0] : new AnyScanner(scanners);

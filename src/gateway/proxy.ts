@@ -658,8 +658,9 @@ export class Upstream {
             if (plain === undefined) generic = true;
             else text = plain;
           }
-          // A filtered answer (MCP lists) is buffered, so the echo mask never sees it: scrubbed here instead.
-          if (status < 400 && !generic) {
+          // A filtered answer (MCP lists) is buffered, so the echo mask never sees it: scrubbed here instead, whatever
+          // its status (with error_bodies: pass a 4xx/5xx answer keeps the list filter, not the error filter).
+          if (!generic) {
             const echoed = this.#opts.echoedSecrets?.();
             if (echoed && echoed.length > 0) text = scrubBytes(text, echoFormBytes(echoed));
           }

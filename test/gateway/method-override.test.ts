@@ -197,6 +197,9 @@ describe('method override: which bodies are read', () => {
     assert.deepEqual(overrideBodyKinds('application/xml'), ['form', 'json']);
     assert.deepEqual(overrideBodyKinds('application/octet-stream'), []);
     assert.deepEqual(overrideBodyKinds('image/png'), []);
+    // …unless something in the header makes Laravel's isJson() read the body as JSON
+    assert.deepEqual(overrideBodyKinds('image/png; a=/json'), ['json']);
+    assert.deepEqual(overrideBodyKinds('application/octet-stream; p=x+json'), ['json']);
   });
 
   test('a charset that does not spell ASCII as ASCII is refused (UTF-16 moves every byte of _method)', () => {

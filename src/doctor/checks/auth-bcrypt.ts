@@ -8,10 +8,10 @@
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { defaultUsersFile, NS_API_KEYS, readUsersFile } from '../../authn/index.js';
+import { isBcryptHash } from '../../authn/passwords.js';
 import type { CheckDefinition, DoctorContext, Finding, Outcome } from '../types.js';
 import { judged, skipped, warn } from '../outcome.js';
 
-const BCRYPT = /^\$2[aby]\$/;
 /** A store file larger than this is not copied into memory to be read (the check says so instead). */
 const MAX_STORE_BYTES = 256 * 1024 * 1024;
 const COST = 'each verification holds a bcrypt worker thread (about 270 ms at cost 12), and under load they are refused with 429';
@@ -64,7 +64,7 @@ function apiKeyFindings(ctx: DoctorContext): { finding?: Finding; note: string }
   } catch {
     return { note: 'the API key store could not be read (see state.permissions)' };
   }
-  const bcrypt = (keys ?? []).filter((k) => typeof k.hash === 'string' && BCRYPT.test(k.hash));
+  const bcrypt = (keys ?? []).filter((k) => typeof k.hash === 'string' && isBcryptHash(k.hash));
   // A revoked or expired key is refused (after a verification, as a live one): there is nothing left to re-issue.
   const ended = (k: StoredKey) => typeof k.revoked_at === 'number' || (typeof k.expires_at === 'number' && k.expires_at <= ctx.now);
   const live = bcrypt.filter((k) => !ended(k)).map((k) => (typeof k.name === 'string' ? k.name : '?'));
@@ -81,11 +81,11 @@ function bcryptHashes(ctx: DoctorContext): Outcome {
   const findings: (Finding | undefined)[] = [];
   const notes: string[] = [];
   if (basic) {
-    const inConfig = cfg.auth.basic.users.filter((u) => typeof u.password_hash === 'string' && BCRYPT.test(u.password_hash)).map((u) => u.name);
+    const inConfig = cfg.auth.basic.users.filter((u) => typeof u.password_hash === 'string' && isBcryptHash(u.password_hash)).map((u) => u.name);
     if (inConfig.length > 0) findings.push(warn(`auth.basic.users holds ${plural(inConfig.length, 'user', 'users')} with a bcrypt hash (${named(inConfig)}): ${COST}`));
     const file = cfg.auth.basic.users_file ?? defaultUsersFile(cfg.state_dir);
     try {
-      const inFile = readUsersFile(file).filter((u) => BCRYPT.test(u.password_hash)).map((u) => u.name);
+      const inFile = readUsersFile(file).filter((u) => isBcryptHash(u.password_hash)).map((u) => u.name);
       if (inFile.length > 0) findings.push(warn(`the users file ${file} holds ${plural(inFile.length, 'user', 'users')} with a bcrypt hash (${named(inFile)}): ${COST}`));
     } catch {
       notes.push(`the users file ${file} could not be read`);
