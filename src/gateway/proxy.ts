@@ -527,7 +527,7 @@ export class Upstream {
             scrubHeaderValues(outHeaders, echoed);
             // Validators and digests the upstream computed over a body that may echo the credential: with every other
             // byte of that body known, each is an offline test of a guess (a low-entropy Basic password).
-            outHeaders = withoutDigestHeaders(outHeaders);
+            outHeaders = withoutHeaders(outHeaders, isDigestHeader);
           }
           // An error is no list answer: its body gets the error treatment (redacted, scrubbed), not the list filter.
           if (statusCode >= 400 && this.#opts.errorBodies !== 'pass') filter = errorBodyFilter(this.#opts, statusCode);
@@ -788,23 +788,15 @@ export class Upstream {
   }
 }
 
+/** Response headers derived from the body's bytes, dropped on routes that inject a credential (and x-amz-checksum-*). */
+const ECHO_DIGEST_HEADERS = new Set(['etag', 'content-md5', 'digest', 'repr-digest', 'content-digest', 'x-goog-hash', 'content-crc32']);
+const isDigestHeader = (name: string): boolean => ECHO_DIGEST_HEADERS.has(name) || name.startsWith('x-amz-checksum-');
+
 /**
  * A path made from an upstream's Location, as the gateway sends it: one leading slash. The URL parser turns `\` into
  * `/` and resolves `..`, so `http://upstream/\evil.example/x` or `/a/..//evil.example` came out as `//evil.example…`,
  * which a browser follows to another host: the gateway would have made an open redirect of a same-origin one.
  */
-/** Response headers derived from the body's bytes, dropped on routes that inject a credential (and x-amz-checksum-*). */
-const ECHO_DIGEST_HEADERS = new Set(['etag', 'content-md5', 'digest', 'repr-digest', 'content-digest', 'x-goog-hash', 'content-crc32']);
-
-function withoutDigestHeaders(flat: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < flat.length; i += 2) {
-    const name = flat[i] as string;
-    if (!ECHO_DIGEST_HEADERS.has(name) && !name.startsWith('x-amz-checksum-')) out.push(name, flat[i + 1] as string);
-  }
-  return out;
-}
-
 const sameOrigin = (path: string): string => (path.startsWith('//') ? `/${path.replace(/^\/+/, '')}` : path);
 
 /**
@@ -916,8 +908,10 @@ function headerValue(flat: readonly string[], name: string): string {
   return '';
 }
 
-function withoutHeaders(flat: readonly string[], names: readonly string[]): string[] {
+/** The flat header list without the names given (lower case), or without those `drop` picks. */
+function withoutHeaders(flat: readonly string[], drop: readonly string[] | ((name: string) => boolean)): string[] {
+  const dropped = typeof drop === 'function' ? drop : (name: string) => drop.includes(name);
   const out: string[] = [];
-  for (let i = 0; i < flat.length; i += 2) if (!names.includes(flat[i] as string)) out.push(flat[i] as string, flat[i + 1] as string);
+  for (let i = 0; i < flat.length; i += 2) if (!dropped(flat[i] as string)) out.push(flat[i] as string, flat[i + 1] as string);
   return out;
 }
