@@ -97,8 +97,13 @@ export interface UnsealedRing {
 const importedInfos = (opts: KeyringOptions): ImportedKeyInfo[] =>
   (opts.imported ?? []).map((k) => ({ id: k.id, algorithm: k.algorithm, source: k.source, kcv: keyCheckValue(k.material) }));
 
-const sealRefused = (ring: string, why: string): GatehouseError =>
-  new GatehouseError('GH_CRYPTO_KEY_INVALID', `Key ring ${ring} was not sealed: ${why}.`, { detail: 'keyring seal refused' });
+/** Refusals because another process sealed or wrote the ring meanwhile (a race to open what it wrote, not an error). */
+const RACED = new WeakSet<GatehouseError>();
+const sealRefused = (ring: string, why: string, raced = false): GatehouseError => {
+  const e = new GatehouseError('GH_CRYPTO_KEY_INVALID', `Key ring ${ring} was not sealed: ${why}.`, { detail: 'keyring seal refused' });
+  if (raced) RACED.add(e);
+  return e;
+};
 
 /** Store updates retried at most this often (MAC key fetches). */
 const MAX_WRITE_ATTEMPTS = 8;
@@ -235,7 +240,7 @@ export class Keyring {
         const next = await store.update<RingState>(KEYRING_NS, this.name, (cur) => {
           kind = judgeState(this.name, cur, floor, this.#sealing ? this.#macKeys : undefined, reviewed !== undefined);
           if (reviewed !== undefined && (kind !== 'legacy' || stateFingerprint(cur as RingState) !== reviewed)) {
-            throw sealRefused(this.name, 'its stored state changed since it was shown; run the command again');
+            throw sealRefused(this.name, 'its stored state changed since it was shown; run the command again', true);
           }
           const s = cur ?? emptyRing();
           fn(s);
@@ -289,7 +294,7 @@ export class Keyring {
       return await Keyring.sealUnsealed(opts, review.fingerprint);
     } catch (e) {
       // Another process sealed (or wrote) it between the review and the write: open what it wrote, verified.
-      if (e instanceof GatehouseError && e.detail === 'keyring seal refused' && /changed since|already sealed/.test(e.message)) return Keyring.open(opts);
+      if (e instanceof GatehouseError && RACED.has(e)) return Keyring.open(opts);
       throw e;
     }
   }
@@ -301,8 +306,8 @@ export class Keyring {
    */
   static async sealUnsealed(opts: KeyringOptions, fingerprint: string): Promise<Keyring> {
     const review = await Keyring.inspectUnsealed(opts);
-    if (!review) throw sealRefused(opts.name, 'its stored state is already sealed, or there is none');
-    if (review.fingerprint !== fingerprint) throw sealRefused(opts.name, 'its stored state changed since it was shown; run the command again');
+    if (!review) throw sealRefused(opts.name, 'its stored state is already sealed, or there is none', true);
+    if (review.fingerprint !== fingerprint) throw sealRefused(opts.name, 'its stored state changed since it was shown; run the command again', true);
     if (review.problems.length > 0) throw sealRefused(opts.name, `its stored state was edited outside Gatehouse (${review.problems.join('; ')}); restore the state store from a backup`);
     const ring = new Keyring(opts);
     const kms = opts.kms as KmsProvider;
